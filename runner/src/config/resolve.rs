@@ -1,0 +1,90 @@
+//! Turns the defaults that depend on the machine or the clock (workers, seed, report directory)
+//! into fixed values, once, so the run, the printed config and `config.yaml` all agree.
+
+use std::path::PathBuf;
+
+use super::Config;
+
+#[derive(Debug, Clone)]
+pub struct ResolvedConfig {
+    /// The config with `load.num_workers`, `load.base_seed` and `storage.local_storage.path` set.
+    pub config: Config,
+    pub num_workers: usize,
+    pub seed: u64,
+    pub report_dir: PathBuf,
+}
+
+/// CPUs this process may use: affinity mask and cgroup CPU quota (what `cpu_count()` misses,
+/// inference-perf #722).
+pub fn available_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl ResolvedConfig {
+    pub fn resolve(mut config: Config, now: chrono::DateTime<chrono::Local>) -> Self {
+        let num_workers = match config.load.num_workers {
+            Some(n) if n > 0 => n as usize,
+            Some(_) => 1,
+            None => available_workers(),
+        };
+        let seed = config.load.base_seed.unwrap_or_else(|| now.timestamp_millis());
+        let timestamp = now.format("%Y%m%d-%H%M%S").to_string();
+        let path = match &config.storage.local_storage.path {
+            Some(p) => p.replace("{timestamp}", &timestamp),
+            None => format!("reports-{timestamp}"),
+        };
+        config.load.num_workers = Some(num_workers as i64);
+        config.load.base_seed = Some(seed);
+        config.storage.local_storage.path = Some(path.clone());
+        ResolvedConfig { config, num_workers, seed: seed as u64, report_dir: PathBuf::from(path) }
+    }
+
+    /// The resolved config as YAML, secrets masked (it is printed and written to reports).
+    pub fn to_yaml(&self) -> String {
+        let mut shown = self.config.clone();
+        if let Some(server) = &mut shown.server
+            && server.api_key.is_some()
+        {
+            server.api_key = Some("<redacted>".into());
+        }
+        serde_yaml::to_string(&shown).expect("config serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn fills_machine_and_clock_defaults_and_keeps_explicit_ones() {
+        let now = chrono::Local.with_ymd_and_hms(2026, 11, 28, 7, 5, 9).unwrap();
+        let resolved = ResolvedConfig::resolve(Config::default(), now);
+        assert_eq!(resolved.num_workers, available_workers());
+        assert_eq!(resolved.seed, now.timestamp_millis() as u64);
+        assert_eq!(resolved.report_dir, PathBuf::from("reports-20261128-070509"));
+
+        let mut config = Config::default();
+        config.load.num_workers = Some(3);
+        config.load.base_seed = Some(42);
+        config.storage.local_storage.path = Some("out/{timestamp}".into());
+        let resolved = ResolvedConfig::resolve(config, now);
+        assert_eq!((resolved.num_workers, resolved.seed), (3, 42));
+        assert_eq!(resolved.report_dir, PathBuf::from("out/20261128-070509"));
+        assert!(resolved.to_yaml().contains("num_workers: 3"));
+    }
+
+    #[test]
+    fn api_key_never_printed() {
+        let mut config = Config::default();
+        config.server = Some(crate::config::ServerConfig {
+            server_type: Default::default(),
+            model_name: None,
+            base_url: "http://127.0.0.1:1".into(),
+            ignore_eos: true,
+            api_key: Some("sk-secret".into()),
+        });
+        let yaml = ResolvedConfig::resolve(config, chrono::Local::now()).to_yaml();
+        assert!(!yaml.contains("sk-secret") && yaml.contains("<redacted>"), "{yaml}");
+    }
+}

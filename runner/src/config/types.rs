@@ -1,0 +1,421 @@
+//! The benchmark configuration: inference-perf's YAML schema (snake_case keys, same defaults).
+//!
+//! These types are the single source of truth for both the runner's YAML files and the
+//! `InferenceBenchmark` CRD (which presents the same fields in camelCase). Every optional field
+//! skips serialisation when unset so that a resolved config round-trips without `null`s.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub load: LoadConfig,
+    #[serde(default)]
+    pub report: ReportConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Required: the model server to benchmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<TokenizerConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiType {
+    /// `POST /v1/completions`
+    #[default]
+    Completion,
+    /// `POST /v1/chat/completions`
+    Chat,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    #[serde(default, rename = "type")]
+    pub api_type: ApiType,
+    /// Stream responses (SSE); needed for time to first token and inter-token latency.
+    #[serde(default)]
+    pub streaming: bool,
+    /// Extra HTTP headers added to every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerType {
+    #[default]
+    Vllm,
+    Sglang,
+    Tgi,
+    Mock,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default, rename = "type")]
+    pub server_type: ServerType,
+    /// Model name sent in each request; when unset, the first model of `GET /v1/models`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    /// Server address without the `/v1` suffix, e.g. `http://127.0.0.1:8000`.
+    pub base_url: String,
+    #[serde(default = "default_true")]
+    pub ignore_eos: bool,
+    /// Sent as `Authorization: Bearer <api_key>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerConfig {
+    /// Local path of a Hugging Face `tokenizer.json` (or a directory holding one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained_model_name_or_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_remote_code: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DataType {
+    #[default]
+    #[serde(rename = "mock")]
+    Mock,
+    #[serde(rename = "random")]
+    Random,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    #[serde(default, rename = "type")]
+    pub data_type: DataType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_distribution: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_distribution: Option<Distribution>,
+    /// Take input/output token counts from a trace file instead of the distributions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DistributionType {
+    #[default]
+    Normal,
+    SkewNormal,
+    Lognormal,
+    Uniform,
+    Poisson,
+    Fixed,
+}
+
+/// A token-length distribution, clipped to `[min, max]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    #[serde(default = "default_dist_min")]
+    pub min: i64,
+    #[serde(default = "default_dist_max")]
+    pub max: i64,
+    #[serde(default = "default_dist_mean")]
+    pub mean: f64,
+    #[serde(default = "default_dist_std_dev")]
+    pub std_dev: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<i64>,
+    #[serde(default, rename = "type")]
+    pub dist_type: DistributionType,
+    /// Alternative to `std_dev` (then set `std_dev: 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variance: Option<f64>,
+    #[serde(default)]
+    pub skew: f64,
+}
+
+impl Default for Distribution {
+    fn default() -> Self {
+        Distribution {
+            min: default_dist_min(),
+            max: default_dist_max(),
+            mean: default_dist_mean(),
+            std_dev: default_dist_std_dev(),
+            total_count: None,
+            dist_type: DistributionType::default(),
+            variance: None,
+            skew: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TraceFormat {
+    #[default]
+    AzurePublicDataset,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TraceConfig {
+    /// CSV file with columns `TIMESTAMP, ContextTokens, GeneratedTokens`.
+    pub file: String,
+    #[serde(default)]
+    pub format: TraceFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadType {
+    /// Evenly spaced arrivals at `rate`.
+    #[default]
+    Constant,
+    /// Exponential inter-arrival times with mean `1/rate`.
+    Poisson,
+    /// Send times (and optionally token counts) from a trace file.
+    TraceReplay,
+    /// `num_requests` requests with exactly `concurrency_level` in flight.
+    Concurrent,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadStage {
+    /// Requests per second (rate-based types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Seconds of sending (rate-based types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    /// Requests to send (`concurrent` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_requests: Option<i64>,
+    /// Requests kept in flight (`concurrent` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency_level: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepType {
+    Linear,
+    Geometric,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    #[serde(rename = "type")]
+    pub sweep_type: SweepType,
+    #[serde(default = "default_sweep_num_requests")]
+    pub num_requests: i64,
+    #[serde(default = "default_sweep_timeout")]
+    pub timeout: f64,
+    #[serde(default = "default_sweep_num_stages")]
+    pub num_stages: i64,
+    #[serde(default = "default_sweep_stage_duration")]
+    pub stage_duration: i64,
+    #[serde(default = "default_sweep_saturation_percentile")]
+    pub saturation_percentile: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSplit {
+    /// Adapter name, sent as the request's `model`.
+    pub name: String,
+    /// Share of the traffic; all splits sum to 1.0.
+    pub split: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadConfig {
+    #[serde(default, rename = "type")]
+    pub load_type: LoadType,
+    /// Seconds to wait between stages.
+    #[serde(default = "default_interval")]
+    pub interval: f64,
+    #[serde(default)]
+    pub stages: Vec<LoadStage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepConfig>,
+    /// Worker threads, each with its own event loop; default: usable CPUs (cgroup quota aware).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_workers: Option<i64>,
+    /// In-flight requests per worker (ignored by `concurrent`).
+    #[serde(default = "default_worker_max_concurrency")]
+    pub worker_max_concurrency: i64,
+    /// TCP connections per worker.
+    #[serde(default = "default_worker_max_tcp_connections")]
+    pub worker_max_tcp_connections: i64,
+    /// Arrival times for `trace_replay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceConfig>,
+    /// Per-request timeout in seconds (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora_traffic_split: Option<Vec<LoraSplit>>,
+    /// Seed of the whole request plan; default: current time in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_seed: Option<i64>,
+    /// After a rate stage's `duration`, how long in-flight requests may still finish before
+    /// they are cancelled (and reported as cancelled).
+    #[serde(default = "default_stage_teardown_grace_seconds")]
+    pub stage_teardown_grace_seconds: f64,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            load_type: LoadType::default(),
+            interval: default_interval(),
+            stages: Vec::new(),
+            sweep: None,
+            num_workers: None,
+            worker_max_concurrency: default_worker_max_concurrency(),
+            worker_max_tcp_connections: default_worker_max_tcp_connections(),
+            trace: None,
+            request_timeout: None,
+            lora_traffic_split: None,
+            base_seed: None,
+            stage_teardown_grace_seconds: default_stage_teardown_grace_seconds(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLifecycleReport {
+    #[serde(default = "default_true")]
+    pub summary: bool,
+    #[serde(default = "default_true")]
+    pub per_stage: bool,
+    /// Every request's record, streamed to `per_request_lifecycle_metrics.json`.
+    #[serde(default)]
+    pub per_request: bool,
+    #[serde(default = "default_true")]
+    pub per_adapter: bool,
+    #[serde(default)]
+    pub per_adapter_stage: bool,
+    #[serde(default = "default_percentiles")]
+    pub percentiles: Vec<f64>,
+    #[serde(default)]
+    pub use_server_output_tokens: bool,
+    #[serde(default = "default_max_error_messages")]
+    pub max_error_messages: i64,
+}
+
+impl Default for RequestLifecycleReport {
+    fn default() -> Self {
+        RequestLifecycleReport {
+            summary: true,
+            per_stage: true,
+            per_request: false,
+            per_adapter: true,
+            per_adapter_stage: false,
+            percentiles: default_percentiles(),
+            use_server_output_tokens: false,
+            max_error_messages: default_max_error_messages(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoodputConfig {
+    /// SLO per metric in seconds: `ttft`, `tpot`, `itl`, `ntpot`, `request_latency`.
+    #[serde(default)]
+    pub constraints: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    #[serde(default)]
+    pub request_lifecycle: RequestLifecycleReport,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<GoodputConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocalStorage {
+    /// Report directory; `{timestamp}` is replaced; default `reports-YYYYMMDD-HHMMSS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_file_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default)]
+    pub local_storage: LocalStorage,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_dist_min() -> i64 {
+    10
+}
+fn default_dist_max() -> i64 {
+    1024
+}
+fn default_dist_mean() -> f64 {
+    512.0
+}
+fn default_dist_std_dev() -> f64 {
+    200.0
+}
+fn default_interval() -> f64 {
+    1.0
+}
+fn default_worker_max_concurrency() -> i64 {
+    100
+}
+fn default_worker_max_tcp_connections() -> i64 {
+    2500
+}
+fn default_stage_teardown_grace_seconds() -> f64 {
+    120.0
+}
+fn default_sweep_num_requests() -> i64 {
+    2000
+}
+fn default_sweep_timeout() -> f64 {
+    60.0
+}
+fn default_sweep_num_stages() -> i64 {
+    5
+}
+fn default_sweep_stage_duration() -> i64 {
+    180
+}
+fn default_sweep_saturation_percentile() -> f64 {
+    95.0
+}
+fn default_percentiles() -> Vec<f64> {
+    vec![0.1, 1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9]
+}
+fn default_max_error_messages() -> i64 {
+    100
+}

@@ -1,0 +1,9 @@
+//! inference-bench runner: plans requests at precise times, sends them to an OpenAI-compatible
+//! server, and reports what happened in inference-perf's report format.
+//!
+//! Pipeline: [`config`] → [`plan`] → [`engine`] → [`metrics`] → [`report`]. [`sim`] is a
+//! simulated model server used as the default target and by the tests.
+
+pub mod config;
+pub mod sim;
+pub mod tokenize;
