@@ -2,8 +2,10 @@
 //! server, and reports what happened in inference-perf's report format.
 //!
 //! Pipeline: [`config`] → [`plan`] → [`engine`] → [`metrics`] → [`report`]. [`sim`] is a
-//! simulated model server used as the default target and by the tests.
+//! simulated model server used as the default target and by the tests. [`agent`] runs one
+//! runner pod of an `InferenceBenchmark` under the operator.
 
+pub mod agent;
 pub mod benchmark;
 pub mod config;
 pub mod engine;

@@ -17,6 +17,9 @@ enum Cli {
     Validate(cli::ConfigArgs),
     /// Serve a simulated OpenAI-compatible model server.
     Sim(ibench::sim::SimArgs),
+    /// Run as one runner pod of an InferenceBenchmark (started by ibench-operator; reads its
+    /// place in the run from the pod environment).
+    Agent,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -32,9 +35,33 @@ fn main() -> anyhow::Result<ExitCode> {
             .build()?
             .block_on(cli::run::run(&args)),
         Cli::Validate(args) => Ok(cli::validate::validate(&args)),
+        Cli::Agent => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(agent()),
         Cli::Sim(args) => {
             tokio::runtime::Runtime::new()?.block_on(ibench::sim::run(args))?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn agent() -> anyhow::Result<ExitCode> {
+    let env = ibench::agent::AgentEnv::from_env()?;
+    let terminate = tokio_util::sync::CancellationToken::new();
+    let on_signal = terminate.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+        tracing::warn!("terminating: cancelling the run");
+        on_signal.cancel();
+    });
+    match ibench::agent::run(env, terminate).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            tracing::error!("runner failed: {e}");
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -96,6 +96,7 @@ mod tests {
             base_url: "http://127.0.0.1:1".into(),
             ignore_eos: true,
             api_key: Some("sk-secret".into()),
+            api_key_secret_ref: None,
         });
         let yaml = ResolvedConfig::resolve(config, chrono::Local::now()).to_yaml();
         assert!(

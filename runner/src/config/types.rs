@@ -77,6 +77,20 @@ pub struct ServerConfig {
     /// Sent as `Authorization: Bearer <api_key>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// Kubernetes only (`InferenceBenchmark`): the Secret key holding the API key, handed to
+    /// runner pods as an environment variable so that the key never enters a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
+}
+
+/// A key of a Secret in the benchmark's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key within the Secret's data.
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

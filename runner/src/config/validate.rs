@@ -51,6 +51,12 @@ fn server(config: &Config, issues: &mut Vec<Issue>) {
             format!("not a URL ({e}); e.g. http://127.0.0.1:8000"),
         )),
     }
+    if server.api_key_secret_ref.is_some() {
+        issues.push(Issue::new(
+            "server.api_key_secret_ref",
+            "only available in an InferenceBenchmark resource; set server.api_key here",
+        ));
+    }
     if server.model_name.as_deref().is_some_and(str::is_empty) {
         issues.push(Issue::new(
             "server.model_name",

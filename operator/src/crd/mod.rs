@@ -1,0 +1,247 @@
+//! The `InferenceBenchmark` resource (`inferencebench.dev/v1alpha1`).
+//!
+//! `spec` holds the runner's own config sections ([`Camel`]-wrapped runner types) plus what only
+//! Kubernetes needs (runners, run id, deadline, TTL). Admission checks come from the schema of
+//! those types plus the CEL rules below; the operator checks everything again
+//! ([`crate::validate`]).
+
+mod camel;
+mod status;
+
+use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use camel::{Camel, camel, camel_path};
+pub use status::*;
+
+use ibench::config::{ApiConfig, DataConfig, LoadConfig, ReportConfig, ServerConfig};
+
+pub const GROUP: &str = "inferencebench.dev";
+pub const VERSION: &str = "v1alpha1";
+pub const API_VERSION: &str = "inferencebench.dev/v1alpha1";
+pub const KIND: &str = "InferenceBenchmark";
+pub const MAX_PARALLELISM: i32 = 1000;
+
+/// A benchmark of an OpenAI-compatible inference server. Each generation of the spec is one
+/// run; results land in `status` and in the ConfigMap `<name>-report`.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    doc = "A benchmark of an OpenAI-compatible inference server, run by ibench-operator as an Indexed Job of ibench runners.",
+    group = "inferencebench.dev",
+    version = "v1alpha1",
+    kind = "InferenceBenchmark",
+    plural = "inferencebenchmarks",
+    shortname = "ibench",
+    category = "benchmarks",
+    namespaced,
+    status = "InferenceBenchmarkStatus",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Requested", type_ = "number", json_path = ".status.summary.requestedRate", description = "Requested rate, requests per second"),
+    printcolumn(name = "Achieved", type_ = "number", json_path = ".status.summary.achievedRate", description = "Achieved send rate, requests per second"),
+    printcolumn(name = "Delay-P99", type_ = "number", json_path = ".status.summary.scheduleDelayP99Ms", description = "99th percentile of the delay between a request's planned and actual send time, milliseconds"),
+    printcolumn(name = "Runners", type_ = "integer", json_path = ".spec.runners.parallelism", priority = 1),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Succeeded\")].reason", priority = 1),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceBenchmarkSpec {
+    /// The model server to benchmark (runner config `server`).
+    #[x_kube(validation = Rule::new("!has(self.apiKey)").message("server.apiKey: not allowed in a resource, where anyone who can read it would see the key; store the key in a Secret and set server.apiKeySecretRef"))]
+    pub server: Camel<ServerConfig>,
+    /// Request format (runner config `api`).
+    #[serde(default)]
+    pub api: Camel<ApiConfig>,
+    /// Prompt and output lengths (runner config `data`).
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("!has(self.trace)").message("data.trace: trace files are not available to runner pods; use data.type mock or random"))]
+    pub data: Camel<DataConfig>,
+    /// Load stages, LoRA traffic split and worker settings (runner config `load`).
+    #[x_kube(
+        validation = Rule::new("has(self.stages) && size(self.stages) > 0").message("load.stages: at least one stage is required"),
+        validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, has(s.rate) && s.rate > 0.0)").message("load.stages[*].rate: must be set and > 0 (requests per second) for rate-based load types").field_path(".stages"),
+        validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, has(s.duration) && s.duration > 0)").message("load.stages[*].duration: must be set and > 0 (seconds) for rate-based load types").field_path(".stages"),
+        validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, !has(s.numRequests) && !has(s.concurrencyLevel))").message("load.stages[*].numRequests and concurrencyLevel: only allowed with load.type concurrent").field_path(".stages"),
+        validation = Rule::new("self.type != 'concurrent' || self.stages.all(s, !has(s.rate) && !has(s.duration))").message("load.stages[*].rate and duration: not allowed with load.type concurrent; use numRequests and concurrencyLevel").field_path(".stages"),
+        validation = Rule::new("self.type != 'concurrent' || self.stages.all(s, has(s.numRequests) && s.numRequests > 0 && has(s.concurrencyLevel) && s.concurrencyLevel > 0)").message("load.stages[*].numRequests and concurrencyLevel: must be set and > 0 with load.type concurrent").field_path(".stages"),
+        validation = Rule::new("self.type != 'concurrent' || !has(self.sweep)").message("load.sweep: not allowed with load.type concurrent").field_path(".sweep"),
+        validation = Rule::new("!has(self.loraTrafficSplit) || (self.loraTrafficSplit.map(s, s.split).sum() > 0.999999999 && self.loraTrafficSplit.map(s, s.split).sum() < 1.000000001)").message("load.loraTrafficSplit: the splits must sum to 1.0").field_path(".loraTrafficSplit"),
+        validation = Rule::new("!has(self.trace)").message("load.trace: trace files are not available to runner pods; trace_replay is not supported by the operator").field_path(".trace"),
+    )]
+    pub load: Camel<LoadConfig>,
+    /// Which report files to produce (runner config `report`).
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("!has(self.requestLifecycle) || !has(self.requestLifecycle.perRequest) || !self.requestLifecycle.perRequest").message("report.requestLifecycle.perRequest: per-request records do not fit in Kubernetes objects and are not collected by the operator"))]
+    pub report: Camel<ReportConfig>,
+    /// Runner pods.
+    #[serde(default)]
+    pub runners: RunnersSpec,
+    /// Change to run an unchanged benchmark again (any change of the spec starts a new run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub run_id: Option<String>,
+    /// Seconds the run may take from the creation of its runner Job; then it fails with reason
+    /// DeadlineExceeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub active_deadline_seconds: Option<i64>,
+    /// Seconds after which a finished runner Job (and its pods) is deleted. The benchmark and
+    /// its report are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub ttl_seconds_after_finished: Option<i32>,
+}
+
+/// The runner pods of each run: one Indexed Job with `parallelism` pods, pod `k` sending the
+/// requests `i` with `i mod parallelism = k` of one global plan.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnersSpec {
+    /// Number of runner pods (1-1000).
+    #[serde(default = "default_parallelism")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub parallelism: i32,
+    /// Runner image (runs `ibench agent`); default: the operator's `--runner-image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512))]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 64))]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub tolerations: Option<Vec<Toleration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+}
+
+fn default_parallelism() -> i32 {
+    1
+}
+
+impl Default for RunnersSpec {
+    fn default() -> Self {
+        RunnersSpec {
+            parallelism: default_parallelism(),
+            image: None,
+            resources: None,
+            node_selector: None,
+            tolerations: None,
+            affinity: None,
+        }
+    }
+}
+
+/// The CustomResourceDefinition.
+pub fn crd() -> CustomResourceDefinition {
+    InferenceBenchmark::crd()
+}
+
+/// The CRD as committed in `crds/`.
+pub fn crd_yaml() -> String {
+    format!(
+        "# Generated by `ibench-operator crd` from operator/src/crd; do not edit.\n{}",
+        serde_yaml::to_string(&crd()).expect("the CRD serialises")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/inferencebenchmarks.inferencebench.dev.yaml");
+
+    #[test]
+    fn committed_crd_is_generated_from_the_types() {
+        let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+        assert!(
+            committed == crd_yaml(),
+            "crds/inferencebenchmarks.inferencebench.dev.yaml is stale; regenerate it with\n  cargo run -p ibench-operator -- crd > crds/inferencebenchmarks.inferencebench.dev.yaml"
+        );
+    }
+
+    fn schema() -> Value {
+        let crd = serde_json::to_value(crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+
+    /// The apiserver's structural-schema rules (plus our own bounds), checked on every node.
+    fn lint(node: &Value, path: &str, problems: &mut Vec<String>) {
+        let Some(object) = node.as_object() else { return };
+        let special = object.contains_key("x-kubernetes-int-or-string") || object.contains_key("x-kubernetes-preserve-unknown-fields");
+        if !object.contains_key("type") && !special {
+            problems.push(format!("{path}: no type"));
+        }
+        if object.get("format").and_then(Value::as_str).is_some_and(|f| f.starts_with("uint")) {
+            problems.push(format!("{path}: unsigned format"));
+        }
+        if object.get("additionalProperties") == Some(&Value::Bool(false)) {
+            problems.push(format!("{path}: additionalProperties false"));
+        }
+        if object.contains_key("properties") && object.get("additionalProperties").is_some() {
+            problems.push(format!("{path}: properties and additionalProperties"));
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for (i, sub) in object.get(key).and_then(Value::as_array).into_iter().flatten().enumerate() {
+                for banned in ["type", "description", "default", "nullable", "additionalProperties"] {
+                    if sub.get(banned).is_some() {
+                        problems.push(format!("{path}.{key}[{i}]: {banned} inside a junction"));
+                    }
+                }
+            }
+        }
+        if let Some(properties) = object.get("properties").and_then(Value::as_object) {
+            for (name, sub) in properties {
+                lint(sub, &format!("{path}.{name}"), problems);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(sub) = object.get(key) {
+                lint(sub, &format!("{path}[]"), problems);
+            }
+        }
+    }
+
+    #[test]
+    fn schema_is_structural() {
+        let mut problems = Vec::new();
+        lint(&schema(), "", &mut problems);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn lists_in_cel_rules_and_status_are_bounded() {
+        let schema = schema();
+        let spec = &schema["properties"]["spec"]["properties"];
+        for (list, max) in [
+            (&spec["load"]["properties"]["stages"], 256),
+            (&spec["load"]["properties"]["loraTrafficSplit"], 256),
+            (&schema["properties"]["status"]["properties"]["adapters"], MAX_STATUS_ADAPTERS),
+            (&schema["properties"]["status"]["properties"]["conditions"], 8),
+        ] {
+            assert_eq!(list["maxItems"], max, "{list:#}");
+        }
+        let conditions = &schema["properties"]["status"]["properties"]["conditions"];
+        assert_eq!(conditions["x-kubernetes-list-type"], "map");
+        assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]));
+        assert_eq!(spec["runners"]["properties"]["parallelism"]["maximum"], 1000.0);
+        assert_eq!(spec["runners"]["properties"]["parallelism"]["default"], 1);
+    }
+
+    #[test]
+    fn resource_is_named_and_printed_as_documented() {
+        let crd = crd();
+        assert_eq!(crd.metadata.name.as_deref(), Some("inferencebenchmarks.inferencebench.dev"));
+        assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["ibench".to_string()][..]));
+        let version = &crd.spec.versions[0];
+        assert!(version.subresources.as_ref().unwrap().status.is_some());
+        let columns: Vec<&str> = version.additional_printer_columns.iter().flatten().filter(|c| c.priority.is_none()).map(|c| c.name.as_str()).collect();
+        assert_eq!(columns, ["Phase", "Requested", "Achieved", "Delay-P99", "Age"]);
+    }
+}

@@ -1,0 +1,199 @@
+//! `status` of an `InferenceBenchmark`: conditions for tools (`kubectl wait`, Argo CD, Flux),
+//! the run's progress, and its merged statistics (the full report is in `<name>-report`).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Most adapters listed in `status.adapters` (the report ConfigMap has all of them).
+pub const MAX_STATUS_ADAPTERS: usize = 32;
+/// Most stages listed in `status.stages`.
+pub const MAX_STATUS_STAGES: usize = 64;
+/// Runs remembered in `status.previousRuns`.
+pub const MAX_PREVIOUS_RUNS: usize = 10;
+
+pub const CONDITION_ACCEPTED: &str = "Accepted";
+pub const CONDITION_RUNNING: &str = "Running";
+pub const CONDITION_SUCCEEDED: &str = "Succeeded";
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InferenceBenchmarkStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Pending, Running, Succeeded or Failed; derived from the conditions, for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// `Accepted`, `Running` and `Succeeded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    #[schemars(length(max = 8))]
+    pub conditions: Vec<Condition>,
+    /// The run of `observedGeneration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunRef>,
+    /// When stage 0 started (the start time published to every runner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runners: Option<RunnersStatus>,
+    /// Live counters of the current stage, summed over the runners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// The whole run, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["id".into()]))]
+    #[schemars(length(max = 64))]
+    pub stages: Vec<StageStats>,
+    /// Per LoRA adapter, by name (at most 32; see `adaptersOmitted`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    #[schemars(length(max = 32))]
+    pub adapters: Vec<AdapterStats>,
+    /// Adapters left out of `adapters` (all are in the report ConfigMap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapters_omitted: Option<i32>,
+    /// The report ConfigMap and the run it describes: the last finished run, kept until a
+    /// newer run finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportRef>,
+    /// Earlier runs, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub previous_runs: Vec<PreviousRun>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl Phase {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRef {
+    pub generation: i64,
+    /// The run name: name of the runner Job and prefix of its other objects.
+    #[schemars(length(max = 63))]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub run_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnersStatus {
+    pub desired: i32,
+    /// Runners that built their plan and wait for (or passed) the start.
+    pub ready: i32,
+    pub active: i32,
+    pub succeeded: i32,
+    pub failed: i32,
+    /// Spread of the runners' actual stage 0 start times, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_skew_ms: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub stage: i32,
+    /// Requests of the stage planned, sent, in flight, succeeded, failed.
+    pub planned: i64,
+    pub sent: i64,
+    pub in_flight: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+/// Rates are requests per second, delays and latencies milliseconds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Requests planned over the rate stages' durations (absent for concurrent loads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_rate: Option<f64>,
+    /// Requests sent over the stages' sending time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub achieved_rate: Option<f64>,
+    /// Requests sent.
+    pub requests: i64,
+    pub failures: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_delay_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_delay_p99_ms: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StageStats {
+    pub id: i32,
+    /// Requests per second asked for (for concurrent stages: the number of requests, as in
+    /// inference-perf's reports).
+    pub requested_rate: f64,
+    pub achieved_rate: f64,
+    pub requests: i64,
+    pub failures: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_delay_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_delay_p99_ms: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdapterStats {
+    #[schemars(length(max = 253))]
+    pub name: String,
+    pub requests: i64,
+    pub failures: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_latency_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_latency_p99_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p99_ms: Option<f64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRef {
+    #[schemars(length(max = 253))]
+    pub config_map: String,
+    pub generation: i64,
+    /// Runners whose results the report holds, of all runners (less when some failed).
+    #[schemars(length(max = 16))]
+    pub runners: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousRun {
+    pub generation: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub run_id: Option<String>,
+    /// Succeeded, Failed or Superseded.
+    #[schemars(length(max = 32))]
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+}

@@ -1,0 +1,173 @@
+//! The run's runner Job: Indexed, one pod per runner, none ever retried (a retried runner would
+//! send its share of the plan a second time).
+
+use std::collections::BTreeMap;
+
+use ibench::agent::protocol;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, SeccompProfile, SecretKeySelector, SecurityContext,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::Owner;
+use crate::naming::{self, Component};
+use crate::validate::RunSpec;
+
+pub const CONTAINER: &str = "runner";
+
+pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
+    let count = run.parallelism as i32;
+    let pod_labels = naming::labels(&owner.uid, Some(run.generation), Component::Runner);
+    // Pods are owned by the Job; these say which benchmark and run they serve.
+    let pod_annotations = BTreeMap::from([
+        (naming::ANNOTATION_BENCHMARK.to_string(), owner.name.clone()),
+        (naming::ANNOTATION_GENERATION.to_string(), run.generation.to_string()),
+    ]);
+    let value = |name: &str, value: String| EnvVar { name: name.into(), value: Some(value), value_from: None };
+    let field = |name: &str, path: &str| EnvVar {
+        name: name.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector { field_path: path.into(), api_version: None }),
+            ..Default::default()
+        }),
+    };
+    let mut env = vec![
+        field(protocol::ENV_NAMESPACE, "metadata.namespace"),
+        field(protocol::ENV_POD_NAME, "metadata.name"),
+        value(protocol::ENV_RUN, run.names.run().to_string()),
+        value(protocol::ENV_RUNNERS, run.parallelism.to_string()),
+        value(protocol::ENV_PROGRESS_SECONDS, progress_seconds.to_string()),
+    ];
+    if let Some(secret) = &run.api_key {
+        // The key goes from the Secret straight into the runner's environment: it never
+        // passes through the operator, a ConfigMap or the status.
+        env.push(EnvVar {
+            name: protocol::ENV_API_KEY.into(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret.name.clone(),
+                    key: secret.key.clone(),
+                    optional: Some(false),
+                }),
+                ..Default::default()
+            }),
+        });
+    }
+    let container = Container {
+        name: CONTAINER.into(),
+        image: Some(run.image.clone()),
+        command: Some(vec!["ibench".into(), "agent".into()]),
+        env: Some(env),
+        resources: run.runners.resources.clone(),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
+            ..Default::default()
+        }),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Default::default()
+    };
+    Job {
+        metadata: owner.child_meta(run.names.job().to_string(), Some(run.generation), Component::Runner),
+        spec: Some(JobSpec {
+            completion_mode: Some("Indexed".into()),
+            completions: Some(count),
+            parallelism: Some(count),
+            // A failed runner fails its index for good, while the other runners finish and
+            // still report; the Job then fails as a whole.
+            backoff_limit_per_index: Some(0),
+            active_deadline_seconds: run.active_deadline_seconds,
+            ttl_seconds_after_finished: run.ttl_seconds_after_finished,
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(pod_annotations),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    service_account_name: Some(run.names.rbac()),
+                    automount_service_account_token: Some(true),
+                    enable_service_links: Some(false),
+                    containers: vec![container],
+                    node_selector: run.runners.node_selector.clone(),
+                    tolerations: run.runners.tolerations.clone(),
+                    affinity: run.runners.affinity.clone(),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{owner, run_spec};
+    use ibench::config::SecretKeyRef;
+
+    fn env<'a>(job: &'a Job, name: &str) -> Option<&'a EnvVar> {
+        let spec = job.spec.as_ref()?.template.spec.as_ref()?;
+        spec.containers[0].env.as_ref()?.iter().find(|e| e.name == name)
+    }
+
+    #[test]
+    fn indexed_never_retried_and_bounded() {
+        let mut run = run_spec(4);
+        run.active_deadline_seconds = Some(600);
+        run.ttl_seconds_after_finished = Some(3600);
+        let job = job(&owner(), &run, 5.0);
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+        assert_eq!((spec.completions, spec.parallelism), (Some(4), Some(4)));
+        assert_eq!(spec.backoff_limit_per_index, Some(0));
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        assert_eq!(spec.ttl_seconds_after_finished, Some(3600));
+        let pod = spec.template.spec.as_ref().unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(pod.service_account_name.as_deref(), Some("bench-g1-runner"));
+        assert_eq!(pod.containers[0].command.as_ref().unwrap(), &["ibench", "agent"]);
+        assert_eq!(job.metadata.name.as_deref(), Some("bench-g1"));
+        assert_eq!(env(&job, protocol::ENV_RUNNERS).unwrap().value.as_deref(), Some("4"));
+        assert_eq!(env(&job, protocol::ENV_RUN).unwrap().value.as_deref(), Some("bench-g1"));
+        let namespace = env(&job, protocol::ENV_NAMESPACE).unwrap();
+        assert_eq!(namespace.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "metadata.namespace");
+        assert!(env(&job, protocol::ENV_API_KEY).is_none());
+        let annotations = spec.template.metadata.as_ref().unwrap().annotations.as_ref().unwrap();
+        assert_eq!(annotations[naming::ANNOTATION_BENCHMARK], "bench");
+    }
+
+    #[test]
+    fn api_key_comes_from_the_secret_only() {
+        let mut run = run_spec(1);
+        run.api_key = Some(SecretKeyRef { name: "creds".into(), key: "token".into() });
+        let job = job(&owner(), &run, 5.0);
+        let var = env(&job, protocol::ENV_API_KEY).unwrap();
+        assert!(var.value.is_none());
+        let selector = var.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+        assert_eq!((selector.name.as_str(), selector.key.as_str()), ("creds", "token"));
+    }
+
+    #[test]
+    fn placement_is_passed_through() {
+        let mut run = run_spec(1);
+        run.runners.node_selector = Some([("pool".to_string(), "bench".to_string())].into());
+        run.image = "registry.example/ibench:1.2".into();
+        let job = job(&owner(), &run, 5.0);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.node_selector.unwrap()["pool"], "bench");
+        assert_eq!(pod.containers[0].image.as_deref(), Some("registry.example/ibench:1.2"));
+    }
+}

@@ -1,0 +1,170 @@
+//! Pure builders of the objects a run needs. Every object carries the benchmark as its
+//! controlling owner (deleted with it) and deterministic name and labels, and is applied with
+//! server-side apply, so building it again and applying it again changes nothing.
+
+mod job;
+mod rbac;
+mod report;
+
+use std::collections::BTreeMap;
+
+use ibench::agent::protocol::{self, StartSignal};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+
+pub use job::{CONTAINER, job};
+pub use rbac::{role, role_binding, service_account};
+pub use report::{MAX_REPORT_BYTES, report_map};
+
+use crate::crd::InferenceBenchmark;
+use crate::naming::{self, Component, RunNames};
+use crate::validate::RunSpec;
+
+/// The benchmark as parent of child objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owner {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub reference: OwnerReference,
+}
+
+impl Owner {
+    /// `None` for an object the apiserver has not stored (no UID).
+    pub fn of(ib: &InferenceBenchmark) -> Option<Owner> {
+        Some(Owner {
+            name: ib.metadata.name.clone()?,
+            namespace: ib.metadata.namespace.clone()?,
+            uid: ib.metadata.uid.clone()?,
+            reference: ib.controller_owner_ref(&())?,
+        })
+    }
+
+    /// Metadata of a child: name, namespace, owner, labels (plus the benchmark's name).
+    pub fn child_meta(&self, name: String, generation: Option<i64>, component: Component) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(naming::labels(&self.uid, generation, component)),
+            annotations: Some(BTreeMap::from([(naming::ANNOTATION_BENCHMARK.to_string(), self.name.clone())])),
+            owner_references: Some(vec![self.reference.clone()]),
+            ..Default::default()
+        }
+    }
+}
+
+/// One object to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Child {
+    ServiceAccount(ServiceAccount),
+    Role(Role),
+    RoleBinding(RoleBinding),
+    ConfigMap(ConfigMap),
+    Job(Job),
+}
+
+impl Child {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Child::ServiceAccount(_) => "ServiceAccount",
+            Child::Role(_) => "Role",
+            Child::RoleBinding(_) => "RoleBinding",
+            Child::ConfigMap(_) => "ConfigMap",
+            Child::Job(_) => "Job",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        let meta = match self {
+            Child::ServiceAccount(o) => &o.metadata,
+            Child::Role(o) => &o.metadata,
+            Child::RoleBinding(o) => &o.metadata,
+            Child::ConfigMap(o) => &o.metadata,
+            Child::Job(o) => &o.metadata,
+        };
+        meta.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// Everything a run needs before its pods start, the Job last: its pods need the others.
+pub fn run_objects(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Vec<Child> {
+    let mut children = vec![
+        Child::ServiceAccount(service_account(owner, run)),
+        Child::Role(role(owner, run)),
+        Child::RoleBinding(role_binding(owner, run)),
+        Child::ConfigMap(config_map(owner, run, None)),
+    ];
+    children.extend((0..run.parallelism).map(|index| Child::ConfigMap(result_map(owner, &run.names, run.generation, index))));
+    children.push(Child::Job(job(owner, run, progress_seconds)));
+    children
+}
+
+/// The runners' config, with the start signal once there is one.
+pub fn config_map(owner: &Owner, run: &RunSpec, signal: Option<&StartSignal>) -> ConfigMap {
+    let mut data = BTreeMap::from([(protocol::CONFIG_KEY.to_string(), run.config_yaml.clone())]);
+    match signal {
+        Some(StartSignal::StartAt(at)) => {
+            data.insert(protocol::START_AT_KEY.to_string(), protocol::format_start_at(*at));
+        }
+        Some(StartSignal::Abort(reason)) => {
+            data.insert(protocol::ABORT_KEY.to_string(), reason.clone());
+        }
+        None => {}
+    }
+    ConfigMap {
+        metadata: owner.child_meta(run.names.config_map(), Some(run.generation), Component::RunConfig),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+/// A runner's result ConfigMap, empty: the operator owns its metadata, the runner its data.
+pub fn result_map(owner: &Owner, names: &RunNames, generation: i64, index: u32) -> ConfigMap {
+    ConfigMap {
+        metadata: owner.child_meta(names.result_map(index), Some(generation), Component::RunnerResults),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{owner, run_spec};
+
+    #[test]
+    fn run_objects_come_in_dependency_order_and_are_owned() {
+        let owner = owner();
+        let run = run_spec(3);
+        let children = run_objects(&owner, &run, 5.0);
+        let kinds: Vec<&str> = children.iter().map(Child::kind).collect();
+        assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "ConfigMap", "ConfigMap", "ConfigMap", "Job"]);
+        let names: Vec<&str> = children.iter().map(Child::name).collect();
+        assert_eq!(names, ["bench-g1-runner", "bench-g1-runner", "bench-g1-runner", "bench-g1-config", "bench-g1-r0", "bench-g1-r1", "bench-g1-r2", "bench-g1"]);
+        for child in &children {
+            let Child::ConfigMap(cm) = child else { continue };
+            let refs = cm.metadata.owner_references.as_ref().unwrap();
+            assert_eq!(refs[0].controller, Some(true));
+            assert_eq!(refs[0].uid, owner.uid);
+            assert_eq!(cm.metadata.labels.as_ref().unwrap()[naming::LABEL_GENERATION], "1");
+        }
+        assert_eq!(run_objects(&owner, &run, 5.0), children, "deterministic");
+    }
+
+    #[test]
+    fn config_map_carries_the_config_and_the_signal() {
+        let owner = owner();
+        let run = run_spec(1);
+        let plain = config_map(&owner, &run, None);
+        assert_eq!(plain.data.as_ref().unwrap().keys().collect::<Vec<_>>(), [protocol::CONFIG_KEY]);
+        let started = config_map(&owner, &run, Some(&StartSignal::StartAt(1764300000.5)));
+        assert_eq!(started.data.as_ref().unwrap()[protocol::START_AT_KEY], "1764300000.500");
+        assert_eq!(protocol::start_signal(&started).unwrap(), Some(StartSignal::StartAt(1764300000.5)));
+        let aborted = config_map(&owner, &run, Some(&StartSignal::Abort("runner 0 failed".into())));
+        assert_eq!(protocol::start_signal(&aborted).unwrap(), Some(StartSignal::Abort("runner 0 failed".into())));
+        let results = result_map(&owner, &run.names, 1, 0);
+        assert!(results.data.is_none() && results.binary_data.is_none(), "the runner owns the data");
+    }
+}

@@ -1,0 +1,106 @@
+//! The report ConfigMap `<name>-report`: inference-perf's report files of the merged run as
+//! keys (`summary_lifecycle_metrics.json`, `stage_0_lifecycle_metrics.json`, …) plus the
+//! runner config as `config.yaml`. Aggregates only; per-request data never goes here.
+
+use std::collections::BTreeMap;
+
+use ibench::config::RequestLifecycleReport;
+use ibench::metrics::RunMetrics;
+use ibench::report::lifecycle_reports;
+use k8s_openapi::api::core::v1::ConfigMap;
+
+use super::Owner;
+use crate::naming::{self, Component};
+
+/// Budget for the report's data: the apiserver refuses objects over 1 MiB, and metadata needs
+/// some room.
+pub const MAX_REPORT_BYTES: usize = 900 * 1024;
+
+pub const ANNOTATION_RUNNERS: &str = "inferencebench.dev/runners-reported";
+pub const ANNOTATION_OMITTED: &str = "inferencebench.dev/omitted-files";
+
+/// `runners` reads like `2/2`: runners whose results are included, of all runners.
+pub fn report_map(
+    owner: &Owner,
+    generation: i64,
+    metrics: &RunMetrics,
+    options: &RequestLifecycleReport,
+    config_yaml: &str,
+    runners: &str,
+) -> ConfigMap {
+    let mut data = BTreeMap::from([("config.yaml".to_string(), config_yaml.to_string())]);
+    let mut used = config_yaml.len();
+    // Files come summary first, then per stage, per adapter, per adapter-stage: when the
+    // budget runs out the most detailed (and most numerous) ones are left out.
+    let mut omitted = Vec::new();
+    for file in lifecycle_reports(metrics, options) {
+        let key = format!("{}.json", file.name);
+        let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
+        if omitted.is_empty() && used + key.len() + text.len() <= MAX_REPORT_BYTES {
+            used += key.len() + text.len();
+            data.insert(key, text);
+        } else {
+            omitted.push(key);
+        }
+    }
+    let mut meta = owner.child_meta(naming::report_map(&owner.name), None, Component::Report);
+    let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(naming::ANNOTATION_GENERATION.into(), generation.to_string());
+    annotations.insert(ANNOTATION_RUNNERS.into(), runners.to_string());
+    if !omitted.is_empty() {
+        annotations.insert(
+            ANNOTATION_OMITTED.into(),
+            format!("{} files over the size limit, e.g. {}", omitted.len(), omitted[0]),
+        );
+    }
+    ConfigMap { metadata: meta, data: Some(data), ..Default::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{owner, runner_metrics};
+
+    #[test]
+    fn holds_inference_perf_files_and_config() {
+        let metrics = runner_metrics(0, 40.0, &[("a", 0.01, 10), ("b", 0.02, 10)], 1.0);
+        let options = RequestLifecycleReport { per_adapter_stage: true, ..Default::default() };
+        let cm = report_map(&owner(), 3, &metrics, &options, "server: {}\n", "2/2");
+        let data = cm.data.as_ref().unwrap();
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "adapter_a_lifecycle_metrics.json",
+                "adapter_a_stage_0_lifecycle_metrics.json",
+                "adapter_b_lifecycle_metrics.json",
+                "adapter_b_stage_0_lifecycle_metrics.json",
+                "config.yaml",
+                "stage_0_lifecycle_metrics.json",
+                "summary_lifecycle_metrics.json",
+            ]
+        );
+        let summary: serde_json::Value = serde_json::from_str(&data["summary_lifecycle_metrics.json"]).unwrap();
+        assert_eq!(summary["load_summary"]["count"], 20);
+        assert_eq!(cm.metadata.name.as_deref(), Some("bench-report"));
+        let annotations = cm.metadata.annotations.as_ref().unwrap();
+        assert_eq!(annotations[naming::ANNOTATION_GENERATION], "3");
+        assert_eq!(annotations[ANNOTATION_RUNNERS], "2/2");
+        assert!(!annotations.contains_key(ANNOTATION_OMITTED));
+    }
+
+    #[test]
+    fn stays_under_the_object_limit_with_many_adapters() {
+        let names: Vec<String> = (0..300).map(|i| format!("adapter-{i:03}")).collect();
+        let adapters: Vec<(&str, f64, u64)> = names.iter().map(|n| (n.as_str(), 0.01, 2)).collect();
+        let metrics = runner_metrics(0, 40.0, &adapters, 1.0);
+        let options = RequestLifecycleReport { per_adapter_stage: true, ..Default::default() };
+        let cm = report_map(&owner(), 1, &metrics, &options, "", "1/1");
+        let data = cm.data.as_ref().unwrap();
+        let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(size <= MAX_REPORT_BYTES, "{size}");
+        assert!(data.contains_key("summary_lifecycle_metrics.json"));
+        assert!(data.contains_key("stage_0_lifecycle_metrics.json"));
+        assert!(cm.metadata.annotations.as_ref().unwrap()[ANNOTATION_OMITTED].contains("files over the size limit"));
+    }
+}

@@ -1,0 +1,50 @@
+//! `ibench-operator`: runs `InferenceBenchmark` resources as Indexed Jobs of `ibench agent`
+//! runners and reports their merged results in the resource's status and a report ConfigMap.
+//!
+//! Reconcile = [`observe`] (watch caches) → [`plan`] (pure: [`validate`], [`desired`] objects,
+//! [`status`]) → [`apply`] (server-side apply with one field manager). [`controller`] wires
+//! it to the watches; [`telemetry`] serves `/metrics`, `/healthz` and `/readyz`.
+
+pub mod apply;
+pub mod controller;
+pub mod crd;
+pub mod desired;
+pub mod naming;
+pub mod observe;
+pub mod plan;
+pub mod status;
+pub mod telemetry;
+pub mod validate;
+
+#[cfg(test)]
+mod test_support;
+
+use std::time::Duration;
+
+/// Operator-wide settings (command-line flags).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Runner image when a benchmark names none.
+    pub runner_image: String,
+    /// Seconds between a runner's progress updates.
+    pub progress_seconds: f64,
+    /// Least time between two status writes that only update progress.
+    pub status_interval: Duration,
+    /// Time from the last runner being ready to the start of stage 0 (plus 5 ms per runner),
+    /// so that every runner has the start time before it comes.
+    pub start_lead: Duration,
+    /// How long results may lag behind a completed Job before the run fails for want of them.
+    pub results_grace: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            runner_image: format!("ghcr.io/inference-bench/ibench:{}", env!("CARGO_PKG_VERSION")),
+            progress_seconds: 5.0,
+            status_interval: Duration::from_secs(5),
+            start_lead: Duration::from_secs(2),
+            results_grace: Duration::from_secs(60),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Status computation: conditions and the runners' merged results.
+
+pub mod conditions;
+pub mod results;

@@ -1,0 +1,209 @@
+//! From a benchmark's spec to what one run needs, checking everything admission checks (and the
+//! runner's own rules) again: a resource stored before a CRD upgrade, or by a server without
+//! CEL, must end as `Accepted=False` with the reason, never as a crash loop.
+
+use ibench::config::{
+    Config, Issue, LoadType, RequestLifecycleReport, SecretKeyRef, StorageConfig,
+};
+
+use crate::Settings;
+use crate::crd::{InferenceBenchmark, MAX_PARALLELISM, RunnersSpec, camel_path};
+use crate::naming::{RunNames, stable_hash};
+
+/// Everything one run (one generation of the spec) is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    pub generation: i64,
+    pub names: RunNames,
+    pub run_id: Option<String>,
+    pub parallelism: u32,
+    pub image: String,
+    /// Pod placement and resources (`spec.runners`).
+    pub runners: RunnersSpec,
+    /// The runner config, snake_case YAML without secrets, seed fixed: what every runner
+    /// reads, so that all of them build the same global plan.
+    pub config_yaml: String,
+    pub api_key: Option<SecretKeyRef>,
+    pub lifecycle: RequestLifecycleReport,
+    pub active_deadline_seconds: Option<i64>,
+    pub ttl_seconds_after_finished: Option<i32>,
+}
+
+/// The run of the benchmark's current generation, or every problem found (paths as in the
+/// resource: `spec.load.stages[0].rate`).
+pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec, Vec<Issue>> {
+    let spec = &ib.spec;
+    let generation = ib.metadata.generation.unwrap_or(1);
+    let uid = ib.metadata.uid.as_deref().unwrap_or_default();
+    let mut issues = Vec::new();
+
+    let mut server = spec.server.0.clone();
+    let api_key = server.api_key_secret_ref.take();
+    if server.api_key.is_some() {
+        issues.push(Issue::new(
+            "server.api_key",
+            "not allowed in a resource; store the key in a Secret and set server.apiKeySecretRef",
+        ));
+    }
+    if let Some(secret) = &api_key {
+        for (field, value) in [("name", &secret.name), ("key", &secret.key)] {
+            if value.is_empty() {
+                issues.push(Issue::new(format!("server.api_key_secret_ref.{field}"), "must not be empty"));
+            }
+        }
+    }
+    let mut config = Config {
+        api: spec.api.0.clone(),
+        data: spec.data.0.clone(),
+        load: spec.load.0.clone(),
+        report: spec.report.0.clone(),
+        storage: StorageConfig::default(),
+        server: Some(server),
+        tokenizer: None,
+    };
+    if config.report.request_lifecycle.per_request {
+        issues.push(Issue::new(
+            "report.request_lifecycle.per_request",
+            "per-request records do not fit in Kubernetes objects and are not collected by the operator",
+        ));
+    }
+    for (path, set) in [("load.trace", config.load.trace.is_some()), ("data.trace", config.data.trace.is_some())] {
+        if set {
+            issues.push(Issue::new(path, "trace files are not available to runner pods"));
+        }
+    }
+    issues.extend(ibench::config::validate(&config));
+
+    let parallelism = spec.runners.parallelism;
+    if !(1..=MAX_PARALLELISM).contains(&parallelism) {
+        issues.push(Issue::new(
+            "runners.parallelism",
+            format!("must be within [1, {MAX_PARALLELISM}], got {parallelism}"),
+        ));
+    }
+    if config.load.load_type == LoadType::Concurrent {
+        // Each runner keeps its share of the concurrency in flight; a runner with no share
+        // could never send its requests.
+        for (i, stage) in config.load.stages.iter().enumerate() {
+            if let Some(level) = stage.concurrency_level
+                && level < i64::from(parallelism)
+            {
+                issues.push(Issue::new(
+                    format!("load.stages[{i}].concurrency_level"),
+                    format!("must be at least runners.parallelism ({parallelism}): every runner needs one request in flight"),
+                ));
+            }
+        }
+    }
+    if spec.active_deadline_seconds.is_some_and(|s| s < 1) {
+        issues.push(Issue::new("active_deadline_seconds", "must be >= 1"));
+    }
+    if spec.ttl_seconds_after_finished.is_some_and(|s| s < 0) {
+        issues.push(Issue::new("ttl_seconds_after_finished", "must be >= 0"));
+    }
+    if !issues.is_empty() {
+        return Err(issues
+            .into_iter()
+            .map(|i| Issue::new(format!("spec.{}", camel_path(&i.path)), i.message))
+            .collect());
+    }
+
+    // Every runner must draw the same plan: fix the seed here, from the run's identity, so a
+    // restarted operator writes the same config.
+    if config.load.base_seed.is_none() {
+        let identity = format!("{uid}/{generation}");
+        config.load.base_seed = Some((stable_hash(identity.as_bytes()) >> 1) as i64);
+    }
+    Ok(RunSpec {
+        generation,
+        names: RunNames::new(&ib.metadata.name.clone().unwrap_or_default(), generation),
+        run_id: spec.run_id.clone(),
+        parallelism: parallelism as u32,
+        image: spec.runners.image.clone().unwrap_or_else(|| settings.runner_image.clone()),
+        runners: spec.runners.clone(),
+        config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
+        api_key,
+        lifecycle: config.report.request_lifecycle.clone(),
+        active_deadline_seconds: spec.active_deadline_seconds,
+        ttl_seconds_after_finished: spec.ttl_seconds_after_finished,
+    })
+}
+
+/// One line for a condition message: every issue, `path: message`, separated by `; `.
+pub fn describe(issues: &[Issue]) -> String {
+    issues.iter().map(Issue::to_string).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{benchmark, settings};
+    use serde_json::json;
+
+    fn issues(spec: serde_json::Value) -> Vec<String> {
+        let ib = benchmark("b", spec);
+        run_spec(&ib, &settings()).unwrap_err().iter().map(Issue::to_string).collect()
+    }
+
+    fn valid_spec() -> serde_json::Value {
+        json!({
+            "server": {"baseUrl": "http://127.0.0.1:8000", "modelName": "m"},
+            "load": {"type": "constant", "stages": [{"rate": 40.0, "duration": 10}],
+                     "loraTrafficSplit": [{"name": "a", "split": 0.5}, {"name": "b", "split": 0.5}]},
+            "runners": {"parallelism": 2},
+        })
+    }
+
+    #[test]
+    fn valid_spec_gives_a_deterministic_snake_case_config() {
+        let ib = benchmark("bench", valid_spec());
+        let run = run_spec(&ib, &settings()).unwrap();
+        assert_eq!(run.parallelism, 2);
+        assert_eq!(run.names.run(), "bench-g1");
+        assert_eq!(run.image, settings().runner_image);
+        assert!(run.config_yaml.contains("lora_traffic_split"), "{}", run.config_yaml);
+        assert!(run.config_yaml.contains("base_seed"), "{}", run.config_yaml);
+        assert!(!run.config_yaml.contains("loraTrafficSplit"));
+        assert_eq!(run_spec(&ib, &settings()).unwrap(), run, "same resource, same run");
+        // The runner accepts exactly what the operator writes.
+        let doc: serde_json::Value = serde_yaml::from_str(&run.config_yaml).unwrap();
+        ibench::config::from_document(doc).unwrap();
+
+        let mut other = benchmark("bench", valid_spec());
+        other.metadata.generation = Some(2);
+        assert_ne!(run_spec(&other, &settings()).unwrap().config_yaml, run.config_yaml, "new run, new seed");
+    }
+
+    #[test]
+    fn secret_reference_leaves_the_config_and_inline_keys_are_refused() {
+        let mut spec = valid_spec();
+        spec["server"]["apiKeySecretRef"] = json!({"name": "creds", "key": "token"});
+        let run = run_spec(&benchmark("b", spec.clone()), &settings()).unwrap();
+        assert_eq!(run.api_key, Some(SecretKeyRef { name: "creds".into(), key: "token".into() }));
+        assert!(!run.config_yaml.contains("creds") && !run.config_yaml.contains("api_key"), "{}", run.config_yaml);
+
+        spec["server"]["apiKey"] = json!("sk-123");
+        assert_eq!(issues(spec), vec!["spec.server.apiKey: not allowed in a resource; store the key in a Secret and set server.apiKeySecretRef"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_resource_path() {
+        let mut spec = valid_spec();
+        spec["load"]["loraTrafficSplit"][1]["split"] = json!(0.4);
+        spec["load"]["stages"][0]["rate"] = json!(0.0);
+        spec["report"] = json!({"requestLifecycle": {"perRequest": true}});
+        let found = issues(spec);
+        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].rate: must be > 0")), "{found:?}");
+        assert!(found.iter().any(|i| i.starts_with("spec.load.loraTrafficSplit: splits must sum to 1.0")), "{found:?}");
+        assert!(found.iter().any(|i| i.starts_with("spec.report.requestLifecycle.perRequest:")), "{found:?}");
+    }
+
+    #[test]
+    fn concurrent_rules() {
+        let mut spec = valid_spec();
+        spec["load"] = json!({"type": "concurrent", "stages": [{"rate": 5.0, "numRequests": 10, "concurrencyLevel": 1}]});
+        let found = issues(spec);
+        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].rate: not allowed with load.type concurrent")), "{found:?}");
+        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].concurrencyLevel: must be at least runners.parallelism (2)")), "{found:?}");
+    }
+}
