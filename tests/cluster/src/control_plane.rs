@@ -238,6 +238,14 @@ impl ControlPlane {
         self.startup
     }
 
+    /// Process ids of etcd, kube-apiserver and kube-controller-manager (for teardown checks).
+    pub fn component_pids(&self) -> Vec<(String, u32)> {
+        [&self.etcd, &self.apiserver, &self.controller_manager]
+            .iter()
+            .map(|c| (c.process.name().to_string(), c.process.pid()))
+            .collect()
+    }
+
     /// Makes Pods with `image` (any tag) run `program` (see [`ImageProgram::Binary`]).
     pub fn map_image(&self, image: &str, program: impl Into<PathBuf>) {
         self.images.insert(image, ImageProgram::Binary(program.into()));
