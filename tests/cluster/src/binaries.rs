@@ -53,7 +53,11 @@ impl Binaries {
                 return Err(Error::Binaries(format!(
                     "{} is missing or not executable (from {}; build with {BUILD_SCRIPT})",
                     path.display(),
-                    if std::env::var_os(BIN_DIR_ENV).is_some() { BIN_DIR_ENV } else { "build.sh" },
+                    if std::env::var_os(BIN_DIR_ENV).is_some() {
+                        BIN_DIR_ENV
+                    } else {
+                        "build.sh"
+                    },
                 )));
             }
         }
@@ -80,11 +84,16 @@ impl Binaries {
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 fn run_build_script() -> Result<PathBuf> {
-    tracing::info!(script = BUILD_SCRIPT, "{BIN_DIR_ENV} not set; running build.sh (a cold build takes 20+ minutes)");
+    tracing::info!(
+        script = BUILD_SCRIPT,
+        "{BIN_DIR_ENV} not set; running build.sh (a cold build takes 20+ minutes)"
+    );
     // stderr is inherited so a cold build shows its progress instead of looking hung.
     let output = Command::new("bash")
         .arg(BUILD_SCRIPT)
@@ -93,7 +102,10 @@ fn run_build_script() -> Result<PathBuf> {
         .output()
         .map_err(|e| Error::Binaries(format!("cannot run {BUILD_SCRIPT}: {e}")))?;
     if !output.status.success() {
-        return Err(Error::Binaries(format!("{BUILD_SCRIPT} failed ({})", output.status)));
+        return Err(Error::Binaries(format!(
+            "{BUILD_SCRIPT} failed ({})",
+            output.status
+        )));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let dir = stdout

@@ -15,9 +15,11 @@ pub(crate) struct Component {
 impl Component {
     pub(crate) fn start(name: &str, mut command: Command, log_dir: &Path) -> Result<Component> {
         let log = log_dir.join(format!("{name}.log"));
-        process::redirect_output(&mut command, &log).map_err(Error::io(format!("opening {}", log.display())))?;
+        process::redirect_output(&mut command, &log)
+            .map_err(Error::io(format!("opening {}", log.display())))?;
         tracing::debug!(component = name, ?command, "starting");
-        let process = Process::spawn(name, command).map_err(Error::io(format!("starting {name}")))?;
+        let process =
+            Process::spawn(name, command).map_err(Error::io(format!("starting {name}")))?;
         Ok(Component { process, log })
     }
 

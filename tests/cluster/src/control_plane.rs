@@ -46,7 +46,10 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             binaries: None,
-            controllers: controller_manager::DEFAULT_CONTROLLERS.iter().map(|s| s.to_string()).collect(),
+            controllers: controller_manager::DEFAULT_CONTROLLERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             images: Vec::new(),
             node_name: "ibench-process-node".into(),
             ready_timeout: Duration::from_secs(90),
@@ -78,7 +81,10 @@ pub struct ControlPlane {
 
 impl Debug for ControlPlane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ControlPlane").field("server_url", &self.server_url).field("dir", &self.root).finish_non_exhaustive()
+        f.debug_struct("ControlPlane")
+            .field("server_url", &self.server_url)
+            .field("dir", &self.root)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +117,8 @@ impl ControlPlane {
             .tempdir()
             .map_err(Error::io("creating the control-plane directory"))?;
         let root = dir.path().to_path_buf();
-        std::fs::write(root.join("owner.pid"), std::process::id().to_string()).map_err(Error::io("writing owner.pid"))?;
+        std::fs::write(root.join("owner.pid"), std::process::id().to_string())
+            .map_err(Error::io("writing owner.pid"))?;
         let logs = root.join("logs");
         std::fs::create_dir_all(&logs).map_err(Error::io("creating the log directory"))?;
         let pki = Pki::generate(&root.join("pki"))?;
@@ -119,10 +126,23 @@ impl ControlPlane {
 
         let mut attempt = 1;
         let core = loop {
-            match start_core(&binaries, &pki, &root, &kubeconfig_path, started + options.ready_timeout).await {
+            match start_core(
+                &binaries,
+                &pki,
+                &root,
+                &kubeconfig_path,
+                started + options.ready_timeout,
+            )
+            .await
+            {
                 Ok(core) => break core,
-                Err(Error::ComponentExited { log_tail, .. }) if attempt < PORT_ATTEMPTS && log_tail.contains("address already in use") => {
-                    tracing::warn!(attempt, "a loopback port was taken before a component bound it; retrying with new ports");
+                Err(Error::ComponentExited { log_tail, .. })
+                    if attempt < PORT_ATTEMPTS && log_tail.contains("address already in use") =>
+                {
+                    tracing::warn!(
+                        attempt,
+                        "a loopback port was taken before a component bound it; retrying with new ports"
+                    );
                     attempt += 1;
                     let _ = std::fs::remove_dir_all(root.join("etcd"));
                 }
@@ -133,7 +153,12 @@ impl ControlPlane {
 
         let controller_manager = Component::start(
             "kube-controller-manager",
-            controller_manager::command(&binaries, &kubeconfig_path, &pki.ca_cert, &options.controllers),
+            controller_manager::command(
+                &binaries,
+                &kubeconfig_path,
+                &pki.ca_cert,
+                &options.controllers,
+            ),
             &logs,
         )?;
 
@@ -174,7 +199,8 @@ impl ControlPlane {
         };
         // The controller-manager is up once it has created the default ServiceAccount.
         let deadline = started + options.ready_timeout;
-        cp.wait_for_service_account("default", "default", deadline).await?;
+        cp.wait_for_service_account("default", "default", deadline)
+            .await?;
         let startup = started.elapsed();
         tracing::info!(?startup, ?apiserver_ready, url = %cp.server_url, dir = %cp.root.display(), "control plane ready");
         eprintln!(
@@ -248,7 +274,8 @@ impl ControlPlane {
 
     /// Makes Pods with `image` (any tag) run `program` (see [`ImageProgram::Binary`]).
     pub fn map_image(&self, image: &str, program: impl Into<PathBuf>) {
-        self.images.insert(image, ImageProgram::Binary(program.into()));
+        self.images
+            .insert(image, ImageProgram::Binary(program.into()));
     }
 
     /// Makes Pods with `image` run their `command` as a host command (see
@@ -269,44 +296,79 @@ impl ControlPlane {
         let clean = clean.trim_matches('-');
         let n = self.names.fetch_add(1, Ordering::Relaxed);
         let suffix: u32 = rand::random::<u32>() % 0x10_0000;
-        let name = format!("{}-{n}-{suffix:05x}", if clean.is_empty() { "test" } else { clean });
+        let name = format!(
+            "{}-{n}-{suffix:05x}",
+            if clean.is_empty() { "test" } else { clean }
+        );
         let api: Api<Namespace> = Api::all(self.client());
         let ns: Namespace = serde_json::from_value(serde_json::json!({
             "metadata": { "name": name, "labels": { "ibench.dev/test-namespace": "true" } }
         }))?;
         api.create(&PostParams::default(), &ns).await?;
-        self.wait_for_service_account(&name, "default", Instant::now() + Duration::from_secs(30)).await?;
+        self.wait_for_service_account(&name, "default", Instant::now() + Duration::from_secs(30))
+            .await?;
         Ok(name)
     }
 
     /// A token for `namespace/service_account` from the TokenRequest API (1 h, default audience).
-    pub async fn service_account_token(&self, namespace: &str, service_account: &str) -> Result<String> {
+    pub async fn service_account_token(
+        &self,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<String> {
         token::request(&self.client(), namespace, service_account, 3600, None).await
     }
 
     /// A kubeconfig authenticating as `namespace/service_account`, for running a process under
     /// that identity outside a Pod.
-    pub async fn service_account_kubeconfig(&self, namespace: &str, service_account: &str) -> Result<PathBuf> {
-        let token = self.service_account_token(namespace, service_account).await?;
+    pub async fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        service_account: &str,
+    ) -> Result<PathBuf> {
+        let token = self
+            .service_account_token(namespace, service_account)
+            .await?;
         let dir = self.root.join("kubeconfigs");
         std::fs::create_dir_all(&dir).map_err(Error::io("creating kubeconfigs/"))?;
         let path = dir.join(format!("{namespace}.{service_account}.kubeconfig"));
         let user = format!("system:serviceaccount:{namespace}:{service_account}");
-        kubeconfig::write(&path, &self.server_url, &self.pki.ca_pem, &user, Credentials::Token(&token), Some(namespace))?;
+        kubeconfig::write(
+            &path,
+            &self.server_url,
+            &self.pki.ca_pem,
+            &user,
+            Credentials::Token(&token),
+            Some(namespace),
+        )?;
         Ok(path)
     }
 
     /// Output (stdout and stderr) of a container run by the process kubelet, if it started.
     pub fn container_log(&self, namespace: &str, pod: &str, container: &str) -> Option<String> {
-        let path = self.root.join("pods").join(namespace).join(pod).join(format!("{container}.log"));
-        std::fs::read(path).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+        let path = self
+            .root
+            .join("pods")
+            .join(namespace)
+            .join(pod)
+            .join(format!("{container}.log"));
+        std::fs::read(path)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
     /// The last `lines` lines of each component's log.
     pub fn component_logs(&self, lines: usize) -> String {
         [&self.etcd, &self.apiserver, &self.controller_manager]
             .iter()
-            .map(|c| format!("--- {} ({}) ---\n{}", c.process.name(), c.log.display(), log_tail(&c.log, lines)))
+            .map(|c| {
+                format!(
+                    "--- {} ({}) ---\n{}",
+                    c.process.name(),
+                    c.log.display(),
+                    log_tail(&c.log, lines)
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -317,7 +379,10 @@ impl ControlPlane {
         use std::fmt::Write;
         let client = self.client();
         let mut out = format!("=== diagnostics for namespace {namespace} ===\n");
-        match Api::<Pod>::namespaced(client.clone(), namespace).list(&ListParams::default()).await {
+        match Api::<Pod>::namespaced(client.clone(), namespace)
+            .list(&ListParams::default())
+            .await
+        {
             Ok(pods) => {
                 for pod in pods {
                     let status = pod.status.clone().unwrap_or_default();
@@ -328,15 +393,28 @@ impl ControlPlane {
                         status.phase.as_deref().unwrap_or("-"),
                         status.reason.as_deref().unwrap_or("-"),
                         status.message.as_deref().unwrap_or("-"),
-                        pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("-"),
+                        pod.spec
+                            .as_ref()
+                            .and_then(|s| s.node_name.as_deref())
+                            .unwrap_or("-"),
                     );
                     for cs in status.container_statuses.iter().flatten() {
-                        let _ = writeln!(out, "  container {}: {}", cs.name, serde_json::to_string(&cs.state).unwrap_or_default());
+                        let _ = writeln!(
+                            out,
+                            "  container {}: {}",
+                            cs.name,
+                            serde_json::to_string(&cs.state).unwrap_or_default()
+                        );
                     }
                     for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
                         if let Some(log) = self.container_log(namespace, &pod.name_any(), &c.name) {
                             let tail: Vec<&str> = log.lines().collect();
-                            let _ = writeln!(out, "  log {}:\n    {}", c.name, tail[tail.len().saturating_sub(20)..].join("\n    "));
+                            let _ = writeln!(
+                                out,
+                                "  log {}:\n    {}",
+                                c.name,
+                                tail[tail.len().saturating_sub(20)..].join("\n    ")
+                            );
                         }
                     }
                 }
@@ -345,7 +423,10 @@ impl ControlPlane {
                 let _ = writeln!(out, "(cannot list pods: {e})");
             }
         }
-        if let Ok(events) = Api::<Event>::namespaced(client, namespace).list(&ListParams::default()).await {
+        if let Ok(events) = Api::<Event>::namespaced(client, namespace)
+            .list(&ListParams::default())
+            .await
+        {
             for e in events {
                 let _ = writeln!(
                     out,
@@ -364,7 +445,13 @@ impl ControlPlane {
 
     /// Polls `name` until `condition` holds, at most `timeout`. A timeout error carries the last
     /// seen object and, for namespaced objects, the namespace's diagnostics.
-    pub async fn wait_for<K>(&self, api: &Api<K>, name: &str, timeout: Duration, condition: impl Fn(&K) -> bool) -> Result<K>
+    pub async fn wait_for<K>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        timeout: Duration,
+        condition: impl Fn(&K) -> bool,
+    ) -> Result<K>
     where
         K: Resource + Clone + DeserializeOwned + Debug + serde::Serialize,
         K::DynamicType: Default,
@@ -381,18 +468,33 @@ impl ControlPlane {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let details = if let Some(obj) = &last {
-            let mut details = format!("\nlast seen:\n{}", serde_yaml::to_string(obj).unwrap_or_default());
+            let mut details = format!(
+                "\nlast seen:\n{}",
+                serde_yaml::to_string(obj).unwrap_or_default()
+            );
             if let Some(ns) = obj.namespace() {
                 details.push_str(&self.diagnostics(&ns).await);
             }
             details
         } else {
-            format!("\nnever found (last error: {})", last_error.unwrap_or_else(|| "none".into()))
+            format!(
+                "\nnever found (last error: {})",
+                last_error.unwrap_or_else(|| "none".into())
+            )
         };
-        Err(Error::Timeout { what: format!("{} {name}", K::kind(&Default::default())), after: timeout, details })
+        Err(Error::Timeout {
+            what: format!("{} {name}", K::kind(&Default::default())),
+            after: timeout,
+            details,
+        })
     }
 
-    async fn wait_for_service_account(&self, namespace: &str, name: &str, deadline: Instant) -> Result<()> {
+    async fn wait_for_service_account(
+        &self,
+        namespace: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<()> {
         let api: Api<ServiceAccount> = Api::namespaced(self.client(), namespace);
         while Instant::now() < deadline {
             self.controller_manager.check_alive()?;
@@ -432,22 +534,41 @@ impl ControlPlane {
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.stop_blocking();
-        if let Some(dir) = self.dir.take() {
-            if std::env::var_os(KEEP_DIR_ENV).is_some() {
-                eprintln!("ibench-testcluster: keeping {}", dir.keep().display());
-            }
+        if let Some(dir) = self.dir.take()
+            && std::env::var_os(KEEP_DIR_ENV).is_some()
+        {
+            eprintln!("ibench-testcluster: keeping {}", dir.keep().display());
         }
     }
 }
 
-async fn start_core(binaries: &Binaries, pki: &Pki, root: &Path, kubeconfig_path: &Path, deadline: Instant) -> Result<Core> {
+async fn start_core(
+    binaries: &Binaries,
+    pki: &Pki,
+    root: &Path,
+    kubeconfig_path: &Path,
+    deadline: Instant,
+) -> Result<Core> {
     let logs = root.join("logs");
-    let etcd_ports = etcd::EtcdPorts { client: ports::free_port()?, peer: ports::free_port()? };
+    let etcd_ports = etcd::EtcdPorts {
+        client: ports::free_port()?,
+        peer: ports::free_port()?,
+    };
     let api_port = ports::free_port()?;
-    let etcd = Component::start("etcd", etcd::command(binaries, &root.join("etcd"), &etcd_ports), &logs)?;
+    let etcd = Component::start(
+        "etcd",
+        etcd::command(binaries, &root.join("etcd"), &etcd_ports),
+        &logs,
+    )?;
     let apiserver = Component::start(
         "kube-apiserver",
-        apiserver::command(binaries, pki, &root.join("apiserver-certs"), api_port, &etcd_ports.client_url()),
+        apiserver::command(
+            binaries,
+            pki,
+            &root.join("apiserver-certs"),
+            api_port,
+            &etcd_ports.client_url(),
+        ),
         &logs,
     )?;
     let server_url = format!("https://127.0.0.1:{api_port}");
@@ -456,7 +577,10 @@ async fn start_core(binaries: &Binaries, pki: &Pki, root: &Path, kubeconfig_path
         &server_url,
         &pki.ca_pem,
         ADMIN_USER,
-        Credentials::ClientCert { cert_pem: &pki.admin_cert_pem, key_pem: &pki.admin_key_pem },
+        Credentials::ClientCert {
+            cert_pem: &pki.admin_cert_pem,
+            key_pem: &pki.admin_key_pem,
+        },
         None,
     )?;
     let config = kubeconfig::load(kubeconfig_path).await?;
@@ -465,37 +589,60 @@ async fn start_core(binaries: &Binaries, pki: &Pki, root: &Path, kubeconfig_path
     loop {
         etcd.check_alive()?;
         apiserver.check_alive()?;
-        let request = http::Request::get("/readyz").body(Vec::new()).expect("a static request");
+        let request = http::Request::get("/readyz")
+            .body(Vec::new())
+            .expect("a static request");
         match client.request_text(request).await {
             Ok(body) if body.trim() == "ok" => break,
             Ok(body) => last = body,
             Err(e) => last = e.to_string(),
         }
         if Instant::now() >= deadline {
-            let verbose = http::Request::get("/readyz?verbose").body(Vec::new()).expect("a static request");
-            let verbose = client.request_text(verbose).await.unwrap_or_else(|e| e.to_string());
+            let verbose = http::Request::get("/readyz?verbose")
+                .body(Vec::new())
+                .expect("a static request");
+            let verbose = client
+                .request_text(verbose)
+                .await
+                .unwrap_or_else(|e| e.to_string());
             return Err(Error::Timeout {
                 what: "kube-apiserver /readyz".into(),
                 after: Duration::ZERO,
-                details: format!("\nlast answer: {last}\n{verbose}\n--- kube-apiserver ---\n{}\n--- etcd ---\n{}", log_tail(&apiserver.log, 30), log_tail(&etcd.log, 15)),
+                details: format!(
+                    "\nlast answer: {last}\n{verbose}\n--- kube-apiserver ---\n{}\n--- etcd ---\n{}",
+                    log_tail(&apiserver.log, 30),
+                    log_tail(&etcd.log, 15)
+                ),
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(Core { etcd, apiserver, api_port, server_url, config })
+    Ok(Core {
+        etcd,
+        apiserver,
+        api_port,
+        server_url,
+        config,
+    })
 }
 
 /// Removes directories of control planes whose test binary died without cleaning up (their
 /// processes died with it, through PDEATHSIG).
 fn sweep_stale_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
     for entry in entries.flatten().take(10_000) {
         let path = entry.path();
         if !entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
             continue;
         }
-        let Ok(pid) = std::fs::read_to_string(path.join("owner.pid")) else { continue };
-        let Ok(pid) = pid.trim().parse::<i32>() else { continue };
+        let Ok(pid) = std::fs::read_to_string(path.join("owner.pid")) else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<i32>() else {
+            continue;
+        };
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
         if !alive {
             tracing::debug!(dir = %path.display(), "removing a stale control-plane directory");

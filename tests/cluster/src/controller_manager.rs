@@ -23,7 +23,12 @@ pub const DEFAULT_CONTROLLERS: &[&str] = &[
     "clusterrole-aggregation-controller",
 ];
 
-pub(crate) fn command(binaries: &Binaries, kubeconfig: &Path, ca_cert: &Path, controllers: &[String]) -> Command {
+pub(crate) fn command(
+    binaries: &Binaries,
+    kubeconfig: &Path,
+    ca_cert: &Path,
+    controllers: &[String],
+) -> Command {
     let mut c = Command::new(binaries.kube_controller_manager());
     c.arg(format!("--kubeconfig={}", kubeconfig.display()))
         .arg("--bind-address=127.0.0.1")

@@ -16,7 +16,9 @@ pub enum Error {
     #[error("certificate generation failed: {0}")]
     Pki(#[from] rcgen::Error),
 
-    #[error("{component} exited before the control plane was ready ({status}); last log lines:\n{log_tail}")]
+    #[error(
+        "{component} exited before the control plane was ready ({status}); last log lines:\n{log_tail}"
+    )]
     ComponentExited {
         component: String,
         status: String,

@@ -54,11 +54,20 @@ impl ImageTable {
         if programs.is_empty() {
             return "none".into();
         }
-        programs.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+        programs
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The argv (before `$(VAR)` expansion) for a container, or why it cannot run.
-    pub(crate) fn argv(&self, image: &str, command: &[String], args: &[String]) -> Result<Vec<String>, Unrunnable> {
+    pub(crate) fn argv(
+        &self,
+        image: &str,
+        command: &[String],
+        args: &[String],
+    ) -> Result<Vec<String>, Unrunnable> {
         let program = self
             .programs
             .read()
@@ -76,7 +85,10 @@ impl ImageTable {
         };
         match program {
             ImageProgram::Binary(path) => {
-                let entrypoint = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let entrypoint = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let rest: &[String] = match command.split_first() {
                     None => &[],
                     Some((first, rest)) if file_name(first) == entrypoint => rest,
@@ -99,7 +111,9 @@ impl ImageTable {
                 if command.is_empty() {
                     return Err(Unrunnable {
                         reason: "NoCommand",
-                        message: format!("image {image:?} runs host commands, but the container has no command"),
+                        message: format!(
+                            "image {image:?} runs host commands, but the container has no command"
+                        ),
                     });
                 }
                 Ok(command.iter().chain(args).cloned().collect())
@@ -109,7 +123,10 @@ impl ImageTable {
 }
 
 fn file_name(s: &str) -> String {
-    Path::new(s).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    Path::new(s)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -125,30 +142,63 @@ mod tests {
         assert_eq!(image_key("ghcr.io/x/ibench:1.0"), "ghcr.io/x/ibench");
         assert_eq!(image_key("ghcr.io/x/ibench@sha256:abc"), "ghcr.io/x/ibench");
         assert_eq!(image_key("localhost:5000/ibench"), "localhost:5000/ibench");
-        assert_eq!(image_key("localhost:5000/ibench:v2"), "localhost:5000/ibench");
+        assert_eq!(
+            image_key("localhost:5000/ibench:v2"),
+            "localhost:5000/ibench"
+        );
         assert_eq!(image_key("busybox"), "busybox");
     }
 
     #[test]
     fn binary_images_map_empty_and_entrypoint_commands() {
         let table = ImageTable::default();
-        table.insert("ibench:latest", ImageProgram::Binary("/opt/bin/ibench".into()));
-        assert_eq!(table.argv("ibench:1", &[], &strings(&["run"])).unwrap(), strings(&["/opt/bin/ibench", "run"]));
+        table.insert(
+            "ibench:latest",
+            ImageProgram::Binary("/opt/bin/ibench".into()),
+        );
         assert_eq!(
-            table.argv("ibench", &strings(&["/usr/local/bin/ibench", "a"]), &strings(&["b"])).unwrap(),
+            table.argv("ibench:1", &[], &strings(&["run"])).unwrap(),
+            strings(&["/opt/bin/ibench", "run"])
+        );
+        assert_eq!(
+            table
+                .argv(
+                    "ibench",
+                    &strings(&["/usr/local/bin/ibench", "a"]),
+                    &strings(&["b"])
+                )
+                .unwrap(),
             strings(&["/opt/bin/ibench", "a", "b"])
         );
-        assert_eq!(table.argv("ibench", &strings(&["sh"]), &[]).unwrap_err().reason, "CommandNotMapped");
+        assert_eq!(
+            table
+                .argv("ibench", &strings(&["sh"]), &[])
+                .unwrap_err()
+                .reason,
+            "CommandNotMapped"
+        );
         let err = table.argv("nginx:1.27", &[], &[]).unwrap_err();
         assert_eq!(err.reason, "ImageNotMapped");
-        assert!(err.message.contains("nginx:1.27") && err.message.contains("ibench"), "{}", err.message);
+        assert!(
+            err.message.contains("nginx:1.27") && err.message.contains("ibench"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn host_images_need_a_command() {
         let table = ImageTable::default();
         table.insert("busybox", ImageProgram::HostCommand);
-        assert_eq!(table.argv("busybox", &strings(&["sh", "-c"]), &strings(&["exit 0"])).unwrap(), strings(&["sh", "-c", "exit 0"]));
-        assert_eq!(table.argv("busybox", &[], &[]).unwrap_err().reason, "NoCommand");
+        assert_eq!(
+            table
+                .argv("busybox", &strings(&["sh", "-c"]), &strings(&["exit 0"]))
+                .unwrap(),
+            strings(&["sh", "-c", "exit 0"])
+        );
+        assert_eq!(
+            table.argv("busybox", &[], &[]).unwrap_err().reason,
+            "NoCommand"
+        );
     }
 }

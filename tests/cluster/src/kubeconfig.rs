@@ -62,7 +62,8 @@ fn write_private(path: &Path, contents: &str) -> Result<()> {
         .mode(0o600)
         .open(&tmp)
         .map_err(Error::io(format!("writing {}", tmp.display())))?;
-    file.write_all(contents.as_bytes()).map_err(Error::io(format!("writing {}", tmp.display())))?;
+    file.write_all(contents.as_bytes())
+        .map_err(Error::io(format!("writing {}", tmp.display())))?;
     // Readers (a Pod process, a test) never see a half-written file.
     std::fs::rename(&tmp, path).map_err(Error::io(format!("renaming {}", tmp.display())))
 }

@@ -39,6 +39,15 @@ pub use shared::{shared, try_shared};
 /// this crate); safe to call from every test.
 pub fn init_test_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("ibench_testcluster=info,warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        // kube's client logs every refused connection while the apiserver boots; those are
+        // expected and already turned into errors where they matter.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(
+                "ibench_testcluster=info,kube_client::client::builder=off,warn",
+            )
+        });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }

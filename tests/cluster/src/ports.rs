@@ -18,8 +18,12 @@ pub(crate) fn free_port() -> Result<u16> {
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
     let handed_out = handed_out.get_or_insert_with(HashSet::new);
     for _ in 0..64 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(Error::io("probing for a free loopback port"))?;
-        let port = listener.local_addr().map_err(Error::io("reading a probed port"))?.port();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(Error::io("probing for a free loopback port"))?;
+        let port = listener
+            .local_addr()
+            .map_err(Error::io("reading a probed port"))?
+            .port();
         if handed_out.insert(port) {
             return Ok(port);
         }

@@ -77,7 +77,14 @@ impl Process {
         // SAFETY: only async-signal-safe calls (prctl, getppid, setpgid) run between fork and exec.
         unsafe {
             command.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
                     return Err(io::Error::last_os_error());
                 }
                 // The parent may have died between fork and prctl; then nobody would kill us.
@@ -94,7 +101,10 @@ impl Process {
         spawner()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(SpawnRequest { command, reply: reply_tx })
+            .send(SpawnRequest {
+                command,
+                reply: reply_tx,
+            })
             .map_err(|_| io::Error::other("process spawner thread is gone"))?;
         let child = reply_rx
             .recv()
@@ -107,7 +117,12 @@ impl Process {
             .name(format!("reap-{pid}"))
             .spawn(move || reap(child, pid, reaper_state, tx))?;
         tracing::debug!(%name, %pid, "spawned");
-        Ok(Process { name, pid, state, exited })
+        Ok(Process {
+            name,
+            pid,
+            state,
+            exited,
+        })
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -138,7 +153,9 @@ impl Process {
         match status {
             Ok(Some(s)) => s,
             // The reaper always sends before it exits; this arm only satisfies the types.
-            _ => self.try_status().unwrap_or_else(|| std::os::unix::process::ExitStatusExt::from_raw(9)),
+            _ => self
+                .try_status()
+                .unwrap_or_else(|| std::os::unix::process::ExitStatusExt::from_raw(9)),
         }
     }
 
@@ -204,5 +221,7 @@ pub(crate) fn describe(status: ExitStatus) -> String {
 /// Kubernetes convention: 128 + signal number for signal deaths.
 pub(crate) fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(9))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(9))
 }

@@ -34,7 +34,9 @@ pub async fn try_shared() -> Result<&'static ControlPlane> {
             result
         })
         .await;
-    started.as_ref().map_err(|e| Error::SharedStartFailed(e.clone()))
+    started
+        .as_ref()
+        .map_err(|e| Error::SharedStartFailed(e.clone()))
 }
 
 extern "C" fn stop_shared_at_exit() {

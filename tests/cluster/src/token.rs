@@ -31,12 +31,18 @@ pub(crate) async fn request(
         "expirationSeconds": expiration_seconds,
     });
     if let Some(p) = pod {
-        spec["boundObjectRef"] = json!({ "apiVersion": "v1", "kind": "Pod", "name": p.name, "uid": p.uid });
+        spec["boundObjectRef"] =
+            json!({ "apiVersion": "v1", "kind": "Pod", "name": p.name, "uid": p.uid });
     }
-    let request = json!({ "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec });
-    let issued: Value = api.create_subresource("token", service_account, &PostParams::default(), &request).await?;
+    let request =
+        json!({ "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec });
+    let issued: Value = api
+        .create_subresource("token", service_account, &PostParams::default(), &request)
+        .await?;
     match issued.pointer("/status/token").and_then(Value::as_str) {
         Some(token) if !token.is_empty() => Ok(token.to_string()),
-        _ => Err(Error::Serde(format!("TokenRequest for {namespace}/{service_account} returned no token"))),
+        _ => Err(Error::Serde(format!(
+            "TokenRequest for {namespace}/{service_account} returned no token"
+        ))),
     }
 }

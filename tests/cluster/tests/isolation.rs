@@ -14,7 +14,9 @@ use kube::Api;
 /// Alive = exists and is not a zombie (a zombie whose parent is gone may wait for a reaper).
 fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -37,21 +39,41 @@ async fn dedicated_control_planes_are_isolated_and_torn_down_on_drop() {
     let (a, b) = (ok(a), ok(b));
     assert_ne!(a.server_url(), b.server_url());
     assert_ne!(a.dir(), b.dir());
-    eprintln!("start-to-ready (two at once): {:?} and {:?}", a.startup_time(), b.startup_time());
+    eprintln!(
+        "start-to-ready (two at once): {:?} and {:?}",
+        a.startup_time(),
+        b.startup_time()
+    );
 
     let ns = ok(a.namespace("only-in-a").await);
-    assert!(Api::<Namespace>::all(b.client()).get_opt(&ns).await.unwrap().is_none());
+    assert!(
+        Api::<Namespace>::all(b.client())
+            .get_opt(&ns)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let dir = a.dir().to_path_buf();
     let pids: Vec<u32> = a.component_pids().into_iter().map(|(_, p)| p).collect();
     let url = a.server_url().to_string();
     drop(a);
-    assert_eq!(wait_dead(&pids, Duration::from_secs(5)), Vec::<u32>::new(), "components outlived Drop");
+    assert_eq!(
+        wait_dead(&pids, Duration::from_secs(5)),
+        Vec::<u32>::new(),
+        "components outlived Drop"
+    );
     assert!(!dir.exists(), "{} left behind", dir.display());
     let port = url.rsplit(':').next().unwrap();
-    assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(), "apiserver port still open");
+    assert!(
+        std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
+        "apiserver port still open"
+    );
 
-    assert_eq!(b.client().apiserver_version().await.unwrap().git_version, "v1.37.2");
+    assert_eq!(
+        b.client().apiserver_version().await.unwrap().git_version,
+        "v1.37.2"
+    );
 }
 
 #[test]
@@ -66,7 +88,11 @@ fn components_die_when_the_test_process_is_killed() {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(pids) = line.strip_prefix("READY ") {
-                let _ = tx.send(pids.split_whitespace().map(|p| p.parse::<u32>().unwrap()).collect::<Vec<_>>());
+                let _ = tx.send(
+                    pids.split_whitespace()
+                        .map(|p| p.parse::<u32>().unwrap())
+                        .collect::<Vec<_>>(),
+                );
                 return;
             }
         }
@@ -83,5 +109,9 @@ fn components_die_when_the_test_process_is_killed() {
     // SIGKILL: no destructor, no atexit. Only PR_SET_PDEATHSIG can stop the components now.
     holder.kill().unwrap();
     holder.wait().unwrap();
-    assert_eq!(wait_dead(&pids, Duration::from_secs(10)), Vec::<u32>::new(), "components outlived their parent");
+    assert_eq!(
+        wait_dead(&pids, Duration::from_secs(10)),
+        Vec::<u32>::new(),
+        "components outlived their parent"
+    );
 }

@@ -10,7 +10,12 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Api;
 use serde_json::json;
 
-fn indexed_job(name: &str, service_account: &str, completions: i32, backoff_limit: i32) -> serde_json::Value {
+fn indexed_job(
+    name: &str,
+    service_account: &str,
+    completions: i32,
+    backoff_limit: i32,
+) -> serde_json::Value {
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -58,20 +63,41 @@ async fn indexed_job_writes_every_index_through_its_service_account() {
     let _: Job = create(cp, &ns, indexed_job("writers", "writer", 3, 1)).await;
 
     let jobs: Api<Job> = Api::namespaced(cp.client(), &ns);
-    let job = ok(cp.wait_for(&jobs, "writers", JOB_TIMEOUT, |j| job_condition(j, "Complete") || job_condition(j, "Failed")).await);
-    assert!(job_condition(&job, "Complete"), "job did not complete: {:?}\n{}", job.status, cp.diagnostics(&ns).await);
+    let job = ok(cp
+        .wait_for(&jobs, "writers", JOB_TIMEOUT, |j| {
+            job_condition(j, "Complete") || job_condition(j, "Failed")
+        })
+        .await);
+    assert!(
+        job_condition(&job, "Complete"),
+        "job did not complete: {:?}\n{}",
+        job.status,
+        cp.diagnostics(&ns).await
+    );
     assert_eq!(job.status.as_ref().and_then(|s| s.succeeded), Some(3));
 
-    let cm = Api::<ConfigMap>::namespaced(cp.client(), &ns).get("indices").await.unwrap();
+    let cm = Api::<ConfigMap>::namespaced(cp.client(), &ns)
+        .get("indices")
+        .await
+        .unwrap();
     let data = cm.data.unwrap_or_default();
     let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-    assert_eq!(keys, ["index-0", "index-1", "index-2"], "{}", cp.diagnostics(&ns).await);
+    assert_eq!(
+        keys,
+        ["index-0", "index-1", "index-2"],
+        "{}",
+        cp.diagnostics(&ns).await
+    );
     // Each index was written by a different Pod of the Job (the value is the writer's name).
     let writers: std::collections::BTreeSet<&String> = data.values().collect();
     assert_eq!(writers.len(), 3, "{data:?}");
     for pod in job_pods(cp, &ns, "writers").await {
         assert_eq!(pod_phase(&pod), "Succeeded");
-        assert!(data.values().any(|v| Some(v) == pod.metadata.name.as_ref()), "pod {:?} wrote nothing", pod.metadata.name);
+        assert!(
+            data.values().any(|v| Some(v) == pod.metadata.name.as_ref()),
+            "pod {:?} wrote nothing",
+            pod.metadata.name
+        );
     }
 }
 
@@ -84,18 +110,44 @@ async fn service_account_without_a_role_is_denied_and_the_pod_fails() {
     let _: Job = create(cp, &ns, indexed_job("denied", "nobody", 1, 0)).await;
 
     let jobs: Api<Job> = Api::namespaced(cp.client(), &ns);
-    let job = ok(cp.wait_for(&jobs, "denied", JOB_TIMEOUT, |j| job_condition(j, "Complete") || job_condition(j, "Failed")).await);
-    assert!(job_condition(&job, "Failed"), "job should fail: {:?}", job.status);
+    let job = ok(cp
+        .wait_for(&jobs, "denied", JOB_TIMEOUT, |j| {
+            job_condition(j, "Complete") || job_condition(j, "Failed")
+        })
+        .await);
+    assert!(
+        job_condition(&job, "Failed"),
+        "job should fail: {:?}",
+        job.status
+    );
 
     let pods = job_pods(cp, &ns, "denied").await;
     assert_eq!(pods.len(), 1, "backoffLimit 0 means exactly one pod");
     let pod = &pods[0];
     assert_eq!(pod_phase(pod), "Failed");
-    let terminated = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|c| c[0].state.as_ref()).and_then(|s| s.terminated.as_ref()).cloned();
-    assert_eq!(terminated.map(|t| t.exit_code), Some(3), "index-writer exits 3 on 403");
-    let log = cp.container_log(&ns, pod.metadata.name.as_deref().unwrap(), "writer").unwrap_or_default();
-    assert!(log.contains("\"code\":403") && log.contains(&format!("system:serviceaccount:{ns}:nobody")), "log: {log}");
+    let terminated = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c[0].state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+        .cloned();
+    assert_eq!(
+        terminated.map(|t| t.exit_code),
+        Some(3),
+        "index-writer exits 3 on 403"
+    );
+    let log = cp
+        .container_log(&ns, pod.metadata.name.as_deref().unwrap(), "writer")
+        .unwrap_or_default();
+    assert!(
+        log.contains("\"code\":403") && log.contains(&format!("system:serviceaccount:{ns}:nobody")),
+        "log: {log}"
+    );
 
-    let cm = Api::<ConfigMap>::namespaced(cp.client(), &ns).get("indices").await.unwrap();
+    let cm = Api::<ConfigMap>::namespaced(cp.client(), &ns)
+        .get("indices")
+        .await
+        .unwrap();
     assert!(cm.data.unwrap_or_default().is_empty());
 }

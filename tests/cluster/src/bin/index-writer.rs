@@ -21,8 +21,15 @@ async fn main() -> ExitCode {
             eprintln!("index-writer: error: {e:#}");
             match e.downcast_ref::<kube::Error>() {
                 Some(kube::Error::Api(status)) => {
-                    eprintln!("index-writer: API status: {}", serde_json::to_string(status).unwrap_or_default());
-                    if status.code == 403 { ExitCode::from(3) } else { ExitCode::from(2) }
+                    eprintln!(
+                        "index-writer: API status: {}",
+                        serde_json::to_string(status).unwrap_or_default()
+                    );
+                    if status.code == 403 {
+                        ExitCode::from(3)
+                    } else {
+                        ExitCode::from(2)
+                    }
                 }
                 Some(_) => ExitCode::from(2),
                 None => ExitCode::from(4),
@@ -40,8 +47,12 @@ async fn run() -> anyhow::Result<()> {
         .context("JOB_COMPLETION_INDEX is not set")?
         .parse()
         .context("JOB_COMPLETION_INDEX is not a number")?;
-    let client = Client::try_default().await.map_err(anyhow::Error::from).context("building a client")?;
-    let namespace = std::env::var("POD_NAMESPACE").unwrap_or_else(|_| client.default_namespace().to_string());
+    let client = Client::try_default()
+        .await
+        .map_err(anyhow::Error::from)
+        .context("building a client")?;
+    let namespace =
+        std::env::var("POD_NAMESPACE").unwrap_or_else(|_| client.default_namespace().to_string());
     let api: Api<ConfigMap> = Api::namespaced(client, &namespace);
     let key = format!("index-{index}");
     let pod = std::env::var("POD_NAME").unwrap_or_default();
@@ -52,9 +63,13 @@ async fn run() -> anyhow::Result<()> {
         "metadata": { "name": name },
         "data": { key.clone(): pod },
     });
-    api.patch(&name, &PatchParams::apply(&format!("index-writer-{index}")), &Patch::Apply(&patch))
-        .await
-        .map_err(anyhow::Error::from)?;
+    api.patch(
+        &name,
+        &PatchParams::apply(&format!("index-writer-{index}")),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
     println!("index-writer: wrote {key} to configmap {namespace}/{name}");
     Ok(())
 }

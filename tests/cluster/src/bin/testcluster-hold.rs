@@ -7,7 +7,11 @@ use std::time::Duration;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let cp = ibench_testcluster::ControlPlane::start().await?;
-    let pids: Vec<String> = cp.component_pids().iter().map(|(_, pid)| pid.to_string()).collect();
+    let pids: Vec<String> = cp
+        .component_pids()
+        .iter()
+        .map(|(_, pid)| pid.to_string())
+        .collect();
     println!("READY {}", pids.join(" "));
     // Bounded, in case the test that started us is gone too.
     tokio::time::sleep(Duration::from_secs(300)).await;

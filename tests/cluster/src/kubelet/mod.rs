@@ -59,13 +59,25 @@ pub(crate) struct ProcessRegistry {
 
 impl ProcessRegistry {
     fn insert(&self, key: String, process: Process) {
-        self.processes.lock().unwrap_or_else(|p| p.into_inner()).insert(key, process);
+        self.processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, process);
     }
     fn remove(&self, key: &str) {
-        self.processes.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
     pub(crate) fn kill_all_blocking(&self) {
-        let processes: Vec<Process> = self.processes.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, p)| p).collect();
+        let processes: Vec<Process> = self
+            .processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
         for process in &processes {
             process.signal(nix::sys::signal::Signal::SIGKILL);
         }
@@ -126,7 +138,11 @@ impl Kubelet {
                     }
                     tracing::info!(node = %cfg.node_name, "process kubelet registered its node");
                     let _ = ready_tx.send(Ok(()));
-                    let ctx = Arc::new(Ctx { cfg, client, processes: ctx_processes });
+                    let ctx = Arc::new(Ctx {
+                        cfg,
+                        client,
+                        processes: ctx_processes,
+                    });
                     run(ctx, shutdown_rx).await;
                 });
                 thread_processes.kill_all_blocking();
@@ -138,20 +154,37 @@ impl Kubelet {
         match ready {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => return Err(e),
-            Ok(Err(_)) => return Err(Error::Binaries("the kubelet thread died during startup".into())),
+            Ok(Err(_)) => {
+                return Err(Error::Binaries(
+                    "the kubelet thread died during startup".into(),
+                ));
+            }
             Err(_) => {
                 let _ = shutdown.send(true);
-                return Err(Error::Timeout { what: "the process kubelet to register its node".into(), after: Duration::from_secs(30), details: String::new() });
+                return Err(Error::Timeout {
+                    what: "the process kubelet to register its node".into(),
+                    after: Duration::from_secs(30),
+                    details: String::new(),
+                });
             }
         }
-        Ok(Kubelet { shutdown, processes, stopped: Mutex::new(Some(stopped_rx)) })
+        Ok(Kubelet {
+            shutdown,
+            processes,
+            stopped: Mutex::new(Some(stopped_rx)),
+        })
     }
 
     /// Kills every Pod process and stops the kubelet thread (bounded wait). Idempotent.
     pub(crate) fn stop_blocking(&self) {
         let _ = self.shutdown.send(true);
         self.processes.kill_all_blocking();
-        if let Some(stopped) = self.stopped.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(stopped) = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             let _ = stopped.recv_timeout(Duration::from_secs(5));
         }
     }
@@ -171,7 +204,9 @@ struct State {
 
 async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
     let pods: Api<Pod> = Api::all(ctx.client.clone());
-    let mut events = watcher(pods, watcher::Config::default()).default_backoff().boxed();
+    let mut events = watcher(pods, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     let mut state = State::default();
     loop {
         tokio::select! {
@@ -192,7 +227,11 @@ async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
 
 fn on_pod(ctx: &Arc<Ctx>, state: &mut State, pod: Pod) {
     let uid = pod.uid().unwrap_or_default();
-    let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+    let node = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
     if node.is_empty() {
         // Unbound Pods are deleted at once by the apiserver, so only live ones reach here.
         if pod.metadata.deletion_timestamp.is_none() && state.binding.insert(uid) {
@@ -223,11 +262,21 @@ fn on_pod(ctx: &Arc<Ctx>, state: &mut State, pod: Pod) {
         }
         return;
     }
-    let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
     if !state.workers.contains_key(&uid) && (phase.is_empty() || phase == "Pending") {
         let (cancel, cancel_rx) = watch::channel(None);
         let finished = Arc::new(AtomicBool::new(false));
-        state.workers.insert(uid, Worker { cancel, finished: finished.clone() });
+        state.workers.insert(
+            uid,
+            Worker {
+                cancel,
+                finished: finished.clone(),
+            },
+        );
         tokio::spawn(pod::run(ctx.clone(), pod, cancel_rx, finished));
     }
 }
@@ -247,7 +296,12 @@ async fn bind(ctx: Arc<Ctx>, pod: Pod) {
     let (ns, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let binding = Binding {
-        metadata: ObjectMeta { name: Some(name.clone()), namespace: Some(ns.clone()), uid: pod.uid(), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            uid: pod.uid(),
+            ..Default::default()
+        },
         target: ObjectReference {
             api_version: Some("v1".into()),
             kind: Some("Node".into()),
@@ -256,7 +310,15 @@ async fn bind(ctx: Arc<Ctx>, pod: Pod) {
         },
     };
     for attempt in 0..5u32 {
-        match api.create_subresource::<Binding, serde_json::Value>("binding", &name, &PostParams::default(), &binding).await {
+        match api
+            .create_subresource::<Binding, serde_json::Value>(
+                "binding",
+                &name,
+                &PostParams::default(),
+                &binding,
+            )
+            .await
+        {
             Ok(_) => return,
             // Already bound, or gone: nothing to do.
             Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409) => return,
@@ -275,7 +337,10 @@ pub(crate) async fn force_delete(client: Client, pod: Pod) {
     let params = DeleteParams {
         grace_period_seconds: Some(0),
         // Never delete a newer Pod that reuses the name.
-        preconditions: Some(Preconditions { uid: pod.uid(), resource_version: None }),
+        preconditions: Some(Preconditions {
+            uid: pod.uid(),
+            resource_version: None,
+        }),
         ..Default::default()
     };
     match api.delete(&name, &params).await {

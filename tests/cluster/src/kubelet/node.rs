@@ -11,10 +11,27 @@ use crate::error::Result;
 
 /// Advertised capacity: large, so that nothing is ever unschedulable for resource reasons (the
 /// kubelet enforces no limits anyway).
-const CAPACITY: [(&str, &str); 4] = [("cpu", "64"), ("memory", "256Gi"), ("pods", "1000"), ("ephemeral-storage", "1Ti")];
+const CAPACITY: [(&str, &str); 4] = [
+    ("cpu", "64"),
+    ("memory", "256Gi"),
+    ("pods", "1000"),
+    ("ephemeral-storage", "1Ti"),
+];
+
+/// Kubernetes names architectures the Go way.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
 
 pub(crate) fn capacity(resource: &str) -> Option<&'static str> {
-    CAPACITY.iter().find(|(name, _)| *name == resource).map(|(_, v)| *v)
+    CAPACITY
+        .iter()
+        .find(|(name, _)| *name == resource)
+        .map(|(_, v)| *v)
 }
 
 /// Creates (or adopts) the Node and reports it Ready. Without the node-lifecycle controller
@@ -29,7 +46,7 @@ pub(crate) async fn register(client: &Client, name: &str) -> Result<()> {
             "labels": {
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+                "kubernetes.io/arch": go_arch(),
                 "ibench.dev/process-kubelet": "true",
             },
         },
@@ -39,11 +56,12 @@ pub(crate) async fn register(client: &Client, name: &str) -> Result<()> {
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => return Err(e.into()),
     }
-    let capacity: serde_json::Map<String, serde_json::Value> = CAPACITY.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let capacity: serde_json::Map<String, serde_json::Value> = CAPACITY
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     let t = now();
-    let condition = |kind: &str, status: &str, reason: &str| {
-        json!({ "type": kind, "status": status, "reason": reason, "lastHeartbeatTime": t, "lastTransitionTime": t })
-    };
+    let condition = |kind: &str, status: &str, reason: &str| json!({ "type": kind, "status": status, "reason": reason, "lastHeartbeatTime": t, "lastTransitionTime": t });
     let status = json!({ "status": {
         "capacity": capacity,
         "allocatable": capacity,
@@ -58,9 +76,10 @@ pub(crate) async fn register(client: &Client, name: &str) -> Result<()> {
             "machineID": "", "systemUUID": "", "bootID": "",
             "kernelVersion": "", "osImage": "ibench-testcluster process kubelet",
             "containerRuntimeVersion": "ibench-testcluster://0", "kubeletVersion": "v1.37.2",
-            "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": std::env::consts::ARCH,
+            "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": go_arch(),
         },
     }});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
     Ok(())
 }

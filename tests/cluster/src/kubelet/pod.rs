@@ -72,7 +72,14 @@ pub(super) async fn run(ctx: Arc<Ctx>, pod: Pod, mut cancel: Cancel, finished: A
     let name = pod.name_any();
     let dir = ctx.cfg.pods_dir.join(&ns).join(&name);
     let spec = pod.spec.clone().unwrap_or_default();
-    let waiting = |c: &Container| ContainerStatus::waiting(&c.name, c.image.as_deref().unwrap_or(""), "ContainerCreating", "");
+    let waiting = |c: &Container| {
+        ContainerStatus::waiting(
+            &c.name,
+            c.image.as_deref().unwrap_or(""),
+            "ContainerCreating",
+            "",
+        )
+    };
     let mut run = PodRun {
         api: Api::namespaced(ctx.client.clone(), &ns),
         key: format!("{ns}/{name}"),
@@ -95,14 +102,23 @@ impl PodRun {
     /// Runs the Pod to its end. Returns true when it ended because the Pod is being deleted.
     async fn lifecycle(&mut self, cancel: &mut Cancel) -> bool {
         if let Err(e) = std::fs::create_dir_all(&self.dir) {
-            self.fail("ContainerCreateError", &format!("cannot create {}: {e}", self.dir.display())).await;
+            self.fail(
+                "ContainerCreateError",
+                &format!("cannot create {}: {e}", self.dir.display()),
+            )
+            .await;
             return false;
         }
         tracing::info!(pod = %self.key, "starting pod");
         let spec = self.pod.spec.clone().unwrap_or_default();
         let policy = RestartPolicy::of(&self.pod);
 
-        if spec.init_containers.iter().flatten().any(|c| c.restart_policy.as_deref() == Some("Always")) {
+        if spec
+            .init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.restart_policy.as_deref() == Some("Always"))
+        {
             self.fail("UnsupportedPodSpec", "sidecar init containers (restartPolicy: Always) are not supported by the process kubelet").await;
             return false;
         }
@@ -137,8 +153,23 @@ impl PodRun {
             self.patch(Phase::Pending, None).await;
             let (tx, mut rx) = mpsc::unbounded_channel();
             // Init containers never restart after success; on failure only if the Pod would.
-            let init_policy = if policy == RestartPolicy::Never { RestartPolicy::Never } else { RestartPolicy::OnFailure };
-            let task = tokio::spawn(run_container(self.ctx.clone(), self.pod.clone(), c.clone(), init_argv[i].clone(), base.clone(), init_policy, self.dir.clone(), i, tx, cancel.clone()));
+            let init_policy = if policy == RestartPolicy::Never {
+                RestartPolicy::Never
+            } else {
+                RestartPolicy::OnFailure
+            };
+            let task = tokio::spawn(run_container(
+                self.ctx.clone(),
+                self.pod.clone(),
+                c.clone(),
+                init_argv[i].clone(),
+                base.clone(),
+                init_policy,
+                self.dir.clone(),
+                i,
+                tx,
+                cancel.clone(),
+            ));
             while let Some((_, st)) = rx.recv().await {
                 self.init[i] = st;
                 self.patch(Phase::Pending, None).await;
@@ -156,7 +187,18 @@ impl PodRun {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
         for (i, c) in spec.containers.iter().enumerate() {
-            tasks.push(tokio::spawn(run_container(self.ctx.clone(), self.pod.clone(), c.clone(), argv[i].clone(), base.clone(), policy, self.dir.clone(), i, tx.clone(), cancel.clone())));
+            tasks.push(tokio::spawn(run_container(
+                self.ctx.clone(),
+                self.pod.clone(),
+                c.clone(),
+                argv[i].clone(),
+                base.clone(),
+                policy,
+                self.dir.clone(),
+                i,
+                tx.clone(),
+                cancel.clone(),
+            )));
         }
         drop(tx);
         while let Some((i, st)) = rx.recv().await {
@@ -174,7 +216,8 @@ impl PodRun {
         }
         let ok = self.containers.iter().all(|c| c.exit_code() == Some(0));
         tracing::info!(pod = %self.key, ok, "pod finished");
-        self.patch(if ok { Phase::Succeeded } else { Phase::Failed }, None).await;
+        self.patch(if ok { Phase::Succeeded } else { Phase::Failed }, None)
+            .await;
         false
     }
 
@@ -213,13 +256,28 @@ impl PodRun {
     /// Final status of a Pod whose containers were stopped by its deletion.
     async fn finish_deleted(&mut self) -> bool {
         let ok = self.containers.iter().all(|c| c.exit_code() == Some(0));
-        self.patch(if ok { Phase::Succeeded } else { Phase::Failed }, None).await;
+        self.patch(if ok { Phase::Succeeded } else { Phase::Failed }, None)
+            .await;
         true
     }
 
     async fn patch(&self, phase: Phase, reason: Option<(&str, &str)>) {
-        let body = status::pod_status(phase, reason, &self.start_time, &self.init, &self.containers);
-        match self.api.patch_status(&self.pod.name_any(), &PatchParams::default(), &Patch::Strategic(&body)).await {
+        let body = status::pod_status(
+            phase,
+            reason,
+            &self.start_time,
+            &self.init,
+            &self.containers,
+        );
+        match self
+            .api
+            .patch_status(
+                &self.pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Strategic(&body),
+            )
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => tracing::warn!(pod = %self.key, error = %e, ?phase, "status patch failed"),
@@ -232,7 +290,10 @@ impl PodRun {
         let cfg = &self.ctx.cfg;
         let port = cfg.api_port.to_string();
         let mut env: Env = vec![
-            ("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())),
+            (
+                "PATH".into(),
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            ),
             ("HOME".into(), self.dir.display().to_string()),
             ("HOSTNAME".into(), self.pod.name_any()),
             ("KUBERNETES_SERVICE_HOST".into(), NODE_IP.into()),
@@ -250,17 +311,39 @@ impl PodRun {
         if spec.automount_service_account_token == Some(false) {
             return Ok(env);
         }
-        let sa = spec.service_account_name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into());
+        let sa = spec
+            .service_account_name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "default".into());
         let ns = self.pod.namespace().unwrap_or_default();
         let uid = self.pod.uid().unwrap_or_default();
         let name = self.pod.name_any();
         let mut last_error = String::new();
         for attempt in 0..CONFIG_RETRIES {
-            match token::request(&self.ctx.client, &ns, &sa, TOKEN_SECONDS, Some(BoundPod { name: &name, uid: &uid })).await {
+            match token::request(
+                &self.ctx.client,
+                &ns,
+                &sa,
+                TOKEN_SECONDS,
+                Some(BoundPod {
+                    name: &name,
+                    uid: &uid,
+                }),
+            )
+            .await
+            {
                 Ok(token) => {
                     let path = self.dir.join("kubeconfig");
-                    kubeconfig::write(&path, &cfg.server_url, &cfg.ca_pem, &format!("system:serviceaccount:{ns}:{sa}"), Credentials::Token(&token), Some(&ns))
-                        .map_err(|e| Stop::Failed("ServiceAccountTokenFailed", e.to_string()))?;
+                    kubeconfig::write(
+                        &path,
+                        &cfg.server_url,
+                        &cfg.ca_pem,
+                        &format!("system:serviceaccount:{ns}:{sa}"),
+                        Credentials::Token(&token),
+                        Some(&ns),
+                    )
+                    .map_err(|e| Stop::Failed("ServiceAccountTokenFailed", e.to_string()))?;
                     env.push(("KUBECONFIG".into(), path.display().to_string()));
                     return Ok(env);
                 }
@@ -268,7 +351,10 @@ impl PodRun {
                     last_error = e.to_string();
                     if attempt == 0 {
                         for c in self.containers.iter_mut() {
-                            c.state = ContainerState::Waiting { reason: "ContainerCreating".into(), message: format!("service account token: {last_error}") };
+                            c.state = ContainerState::Waiting {
+                                reason: "ContainerCreating".into(),
+                                message: format!("service account token: {last_error}"),
+                            };
                         }
                         self.patch(Phase::Pending, None).await;
                     }
@@ -278,7 +364,10 @@ impl PodRun {
                 return Err(Stop::Deleted);
             }
         }
-        Err(Stop::Failed("ServiceAccountTokenFailed", format!("TokenRequest for service account {ns}/{sa} kept failing: {last_error}")))
+        Err(Stop::Failed(
+            "ServiceAccountTokenFailed",
+            format!("TokenRequest for service account {ns}/{sa} kept failing: {last_error}"),
+        ))
     }
 }
 
@@ -331,17 +420,32 @@ async fn run_container(
                     break;
                 }
                 Err(e) if !e.retryable || attempt + 1 == CONFIG_RETRIES => {
-                    st.state = terminated(128, "CreateContainerConfigError", Some(e.message), None, None);
+                    st.state = terminated(
+                        128,
+                        "CreateContainerConfigError",
+                        Some(e.message),
+                        None,
+                        None,
+                    );
                     send(&st);
                     return;
                 }
                 Err(e) => {
                     if attempt == 0 {
-                        st.state = ContainerState::Waiting { reason: "CreateContainerConfigError".into(), message: e.message };
+                        st.state = ContainerState::Waiting {
+                            reason: "CreateContainerConfigError".into(),
+                            message: e.message,
+                        };
                         send(&st);
                     }
                     if sleep_or_cancel(CONFIG_RETRY_DELAY, &mut cancel).await {
-                        st.state = terminated(137, "ContainerStatusUnknown", Some("deleted before it started".into()), None, None);
+                        st.state = terminated(
+                            137,
+                            "ContainerStatusUnknown",
+                            Some("deleted before it started".into()),
+                            None,
+                            None,
+                        );
                         send(&st);
                         return;
                     }
@@ -356,9 +460,17 @@ async fn run_container(
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(pod = %pod_key, container = %container.name, error = %e, "container failed to start");
-                st.state = terminated(128, "StartError", Some(format!("cannot start {:?}: {e}", argv.first())), Some(started_at), None);
+                st.state = terminated(
+                    128,
+                    "StartError",
+                    Some(format!("cannot start {:?}: {e}", argv.first())),
+                    Some(started_at),
+                    None,
+                );
                 send(&st);
-                if !policy.restarts_after(128) || sleep_or_cancel(backoff(st.restart_count), &mut cancel).await {
+                if !policy.restarts_after(128)
+                    || sleep_or_cancel(backoff(st.restart_count), &mut cancel).await
+                {
                     return;
                 }
                 st.restart_count += 1;
@@ -366,7 +478,10 @@ async fn run_container(
             }
         };
         ctx.processes.insert(key.clone(), process.clone());
-        st.state = ContainerState::Running { started_at: started_at.clone(), pid: process.pid() };
+        st.state = ContainerState::Running {
+            started_at: started_at.clone(),
+            pid: process.pid(),
+        };
         send(&st);
 
         let (exit, deleted) = if cancel.borrow().is_some() {
@@ -390,7 +505,10 @@ async fn run_container(
             return;
         }
         st.last_state = Some(st.state.clone());
-        st.state = ContainerState::Waiting { reason: "CrashLoopBackOff".into(), message: format!("back-off restarting container {}", container.name) };
+        st.state = ContainerState::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: format!("back-off restarting container {}", container.name),
+        };
         send(&st);
         if sleep_or_cancel(backoff(st.restart_count), &mut cancel).await {
             st.state = st.last_state.clone().unwrap_or(st.state);
@@ -401,24 +519,53 @@ async fn run_container(
     }
 }
 
-fn terminated(exit_code: i32, reason: &str, message: Option<String>, started_at: Option<String>, pid: Option<u32>) -> ContainerState {
-    ContainerState::Terminated { exit_code, reason: reason.into(), message, started_at, finished_at: now(), pid }
+fn terminated(
+    exit_code: i32,
+    reason: &str,
+    message: Option<String>,
+    started_at: Option<String>,
+    pid: Option<u32>,
+) -> ContainerState {
+    ContainerState::Terminated {
+        exit_code,
+        reason: reason.into(),
+        message,
+        started_at,
+        finished_at: now(),
+        pid,
+    }
 }
 
 /// The kubelet's crash-loop back-off (10 s doubling to 5 min) shrunk for tests.
 fn backoff(restarts: i32) -> Duration {
-    (Duration::from_millis(500) * 2u32.saturating_pow(restarts.clamp(0, 16) as u32)).min(MAX_RESTART_BACKOFF)
+    (Duration::from_millis(500) * 2u32.saturating_pow(restarts.clamp(0, 16) as u32))
+        .min(MAX_RESTART_BACKOFF)
 }
 
 /// Starts the container's process with only its own environment; output goes to
 /// `<pod dir>/<container>.log`.
-async fn spawn(pod_key: &str, container: &str, argv: &[String], env: &Env, dir: &Path) -> std::io::Result<Process> {
-    let (program, args) = argv.split_first().ok_or_else(|| std::io::Error::other("empty command"))?;
+async fn spawn(
+    pod_key: &str,
+    container: &str,
+    argv: &[String],
+    env: &Env,
+    dir: &Path,
+) -> std::io::Result<Process> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
     let mut command = Command::new(program);
-    command.args(args).env_clear().envs(env.iter().map(|(k, v)| (k, v))).current_dir(dir);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(dir);
     process::redirect_output(&mut command, &dir.join(format!("{container}.log")))?;
     let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-    let _ = std::fs::write(dir.join(format!("{container}.command")), format!("argv: {argv:?}\nenv names: {names:?}\n"));
+    let _ = std::fs::write(
+        dir.join(format!("{container}.command")),
+        format!("argv: {argv:?}\nenv names: {names:?}\n"),
+    );
     let name = format!("{pod_key}/{container}");
     tokio::task::spawn_blocking(move || Process::spawn(name, command))
         .await

@@ -19,10 +19,16 @@ pub(crate) struct EnvError {
 
 impl EnvError {
     fn retryable(message: String) -> Self {
-        EnvError { message, retryable: true }
+        EnvError {
+            message,
+            retryable: true,
+        }
     }
     fn fatal(message: String) -> Self {
-        EnvError { message, retryable: false }
+        EnvError {
+            message,
+            retryable: false,
+        }
     }
 }
 
@@ -69,7 +75,12 @@ pub(crate) fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> St
 }
 
 fn lookup_in(env: &Env) -> impl Fn(&str) -> Option<String> + '_ {
-    |name| env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    |name| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
 }
 
 /// Expands `$(VAR)` in each argv element against the container's final environment.
@@ -96,9 +107,17 @@ pub(crate) fn field_ref(pod: &Pod, field_path: &str) -> Result<String, EnvError>
         "metadata.namespace" => meta.namespace.clone().unwrap_or_default(),
         "metadata.uid" => meta.uid.clone().unwrap_or_default(),
         "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
-        "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
-        "status.hostIP" | "status.hostIPs" | "status.podIP" | "status.podIPs" => NODE_IP.to_string(),
-        other => return Err(EnvError::fatal(format!("fieldRef {other:?} is not supported by the process kubelet"))),
+        "spec.serviceAccountName" => spec
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_default(),
+        "status.hostIP" | "status.hostIPs" | "status.podIP" | "status.podIPs" => {
+            NODE_IP.to_string()
+        }
+        other => {
+            return Err(EnvError::fatal(format!(
+                "fieldRef {other:?} is not supported by the process kubelet"
+            )));
+        }
     })
 }
 
@@ -127,7 +146,11 @@ pub(crate) fn parse_quantity(q: &str) -> Option<f64> {
 
 /// `resourceFieldRef`: the container's limit or request, falling back to the node's capacity
 /// for unset limits (as the real kubelet does), rounded up in units of `divisor`.
-fn resource_field_ref(container: &Container, resource: &str, divisor: Option<&str>) -> Result<String, EnvError> {
+fn resource_field_ref(
+    container: &Container,
+    resource: &str,
+    divisor: Option<&str>,
+) -> Result<String, EnvError> {
     let (kind, name) = resource
         .split_once('.')
         .ok_or_else(|| EnvError::fatal(format!("resourceFieldRef {resource:?} is malformed")))?;
@@ -135,7 +158,11 @@ fn resource_field_ref(container: &Container, resource: &str, divisor: Option<&st
     let set = match kind {
         "limits" => resources.and_then(|r| r.limits.as_ref()),
         "requests" => resources.and_then(|r| r.requests.as_ref()),
-        _ => return Err(EnvError::fatal(format!("resourceFieldRef {resource:?} is not supported"))),
+        _ => {
+            return Err(EnvError::fatal(format!(
+                "resourceFieldRef {resource:?} is not supported"
+            )));
+        }
     };
     let value = set
         .and_then(|m| m.get(name))
@@ -198,25 +225,54 @@ fn secret_data(secret: &Secret) -> BTreeMap<String, String> {
 
 /// The container's environment: `base` (service variables, KUBECONFIG, ...) first, then
 /// `envFrom`, then `env`.
-pub(crate) async fn container_env(client: &Client, pod: &Pod, container: &Container, base: Env) -> Result<Env, EnvError> {
+pub(crate) async fn container_env(
+    client: &Client,
+    pod: &Pod,
+    container: &Container,
+    base: Env,
+) -> Result<Env, EnvError> {
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
-    let mut sources = Sources { client, namespace: &namespace, config_maps: BTreeMap::new(), secrets: BTreeMap::new() };
+    let mut sources = Sources {
+        client,
+        namespace: &namespace,
+        config_maps: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+    };
     let mut env = base;
 
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
         if let Some(r) = &from.config_map_ref {
             match sources.config_map(&r.name).await? {
-                Some(cm) => env.extend(cm.data.iter().flatten().map(|(k, v)| (format!("{prefix}{k}"), v.clone()))),
+                Some(cm) => env.extend(
+                    cm.data
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (format!("{prefix}{k}"), v.clone())),
+                ),
                 None if r.optional == Some(true) => {}
-                None => return Err(EnvError::retryable(format!("configmap {:?} not found", r.name))),
+                None => {
+                    return Err(EnvError::retryable(format!(
+                        "configmap {:?} not found",
+                        r.name
+                    )));
+                }
             }
         }
         if let Some(r) = &from.secret_ref {
             match sources.secret(&r.name).await? {
-                Some(s) => env.extend(secret_data(s).into_iter().map(|(k, v)| (format!("{prefix}{k}"), v))),
+                Some(s) => env.extend(
+                    secret_data(s)
+                        .into_iter()
+                        .map(|(k, v)| (format!("{prefix}{k}"), v)),
+                ),
                 None if r.optional == Some(true) => {}
-                None => return Err(EnvError::retryable(format!("secret {:?} not found", r.name))),
+                None => {
+                    return Err(EnvError::retryable(format!(
+                        "secret {:?} not found",
+                        r.name
+                    )));
+                }
             }
         }
     }
@@ -228,17 +284,31 @@ pub(crate) async fn container_env(client: &Client, pod: &Pod, container: &Contai
             if let Some(f) = &from.field_ref {
                 Some(field_ref(pod, &f.field_path)?)
             } else if let Some(r) = &from.resource_field_ref {
-                Some(resource_field_ref(container, &r.resource, r.divisor.as_ref().map(|d| d.0.as_str()))?)
+                Some(resource_field_ref(
+                    container,
+                    &r.resource,
+                    r.divisor.as_ref().map(|d| d.0.as_str()),
+                )?)
             } else if let Some(r) = &from.config_map_key_ref {
                 let optional = r.optional == Some(true);
                 match sources.config_map(&r.name).await? {
                     Some(cm) => match cm.data.as_ref().and_then(|d| d.get(&r.key)) {
                         Some(v) => Some(v.clone()),
                         None if optional => None,
-                        None => return Err(EnvError::retryable(format!("key {:?} not found in configmap {:?}", r.key, r.name))),
+                        None => {
+                            return Err(EnvError::retryable(format!(
+                                "key {:?} not found in configmap {:?}",
+                                r.key, r.name
+                            )));
+                        }
                     },
                     None if optional => None,
-                    None => return Err(EnvError::retryable(format!("configmap {:?} not found", r.name))),
+                    None => {
+                        return Err(EnvError::retryable(format!(
+                            "configmap {:?} not found",
+                            r.name
+                        )));
+                    }
                 }
             } else if let Some(r) = &from.secret_key_ref {
                 let optional = r.optional == Some(true);
@@ -246,13 +316,26 @@ pub(crate) async fn container_env(client: &Client, pod: &Pod, container: &Contai
                     Some(s) => match secret_data(s).remove(&r.key) {
                         Some(v) => Some(v),
                         None if optional => None,
-                        None => return Err(EnvError::retryable(format!("key {:?} not found in secret {:?}", r.key, r.name))),
+                        None => {
+                            return Err(EnvError::retryable(format!(
+                                "key {:?} not found in secret {:?}",
+                                r.key, r.name
+                            )));
+                        }
                     },
                     None if optional => None,
-                    None => return Err(EnvError::retryable(format!("secret {:?} not found", r.name))),
+                    None => {
+                        return Err(EnvError::retryable(format!(
+                            "secret {:?} not found",
+                            r.name
+                        )));
+                    }
                 }
             } else {
-                return Err(EnvError::fatal(format!("env {:?}: this valueFrom source is not supported", var.name)));
+                return Err(EnvError::fatal(format!(
+                    "env {:?}: this valueFrom source is not supported",
+                    var.name
+                )));
             }
         } else {
             Some(String::new())
@@ -271,7 +354,10 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -294,14 +380,30 @@ mod tests {
                 name: Some("p".into()),
                 namespace: Some("ns".into()),
                 uid: Some("u".into()),
-                annotations: Some([("batch.kubernetes.io/job-completion-index".to_string(), "2".to_string())].into()),
+                annotations: Some(
+                    [(
+                        "batch.kubernetes.io/job-completion-index".to_string(),
+                        "2".to_string(),
+                    )]
+                    .into(),
+                ),
                 labels: Some([("app".to_string(), "x".to_string())].into()),
                 ..Default::default()
             },
-            spec: Some(PodSpec { service_account_name: Some("sa".into()), ..Default::default() }),
+            spec: Some(PodSpec {
+                service_account_name: Some("sa".into()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        assert_eq!(field_ref(&pod, "metadata.annotations['batch.kubernetes.io/job-completion-index']").unwrap(), "2");
+        assert_eq!(
+            field_ref(
+                &pod,
+                "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+            )
+            .unwrap(),
+            "2"
+        );
         assert_eq!(field_ref(&pod, "metadata.labels['app']").unwrap(), "x");
         assert_eq!(field_ref(&pod, "metadata.labels['none']").unwrap(), "");
         assert_eq!(field_ref(&pod, "metadata.name").unwrap(), "p");
@@ -319,12 +421,21 @@ mod tests {
         assert_eq!(parse_quantity("1e3"), Some(1000.0));
         let c = Container {
             resources: Some(k8s_openapi::api::core::v1::ResourceRequirements {
-                limits: Some([("cpu".to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity("1500m".into()))].into()),
+                limits: Some(
+                    [(
+                        "cpu".to_string(),
+                        k8s_openapi::apimachinery::pkg::api::resource::Quantity("1500m".into()),
+                    )]
+                    .into(),
+                ),
                 ..Default::default()
             }),
             ..Default::default()
         };
         assert_eq!(resource_field_ref(&c, "limits.cpu", None).unwrap(), "2");
-        assert_eq!(resource_field_ref(&c, "limits.cpu", Some("1m")).unwrap(), "1500");
+        assert_eq!(
+            resource_field_ref(&c, "limits.cpu", Some("1m")).unwrap(),
+            "1500"
+        );
     }
 }

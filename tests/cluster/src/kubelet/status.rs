@@ -12,9 +12,22 @@ pub(crate) fn now() -> String {
 /// Per-container state as the kubelet reports it.
 #[derive(Debug, Clone)]
 pub(crate) enum ContainerState {
-    Waiting { reason: String, message: String },
-    Running { started_at: String, pid: u32 },
-    Terminated { exit_code: i32, reason: String, message: Option<String>, started_at: Option<String>, finished_at: String, pid: Option<u32> },
+    Waiting {
+        reason: String,
+        message: String,
+    },
+    Running {
+        started_at: String,
+        pid: u32,
+    },
+    Terminated {
+        exit_code: i32,
+        reason: String,
+        message: Option<String>,
+        started_at: Option<String>,
+        finished_at: String,
+        pid: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -33,7 +46,10 @@ impl ContainerStatus {
             name: name.into(),
             image: image.into(),
             program: String::new(),
-            state: ContainerState::Waiting { reason: reason.into(), message: message.into() },
+            state: ContainerState::Waiting {
+                reason: reason.into(),
+                message: message.into(),
+            },
             last_state: None,
             restart_count: 0,
         }
@@ -76,10 +92,22 @@ impl ContainerStatus {
 
 fn state_json(state: &ContainerState) -> Value {
     match state {
-        ContainerState::Waiting { reason, message } => json!({ "waiting": { "reason": reason, "message": message } }),
-        ContainerState::Running { started_at, .. } => json!({ "running": { "startedAt": started_at } }),
-        ContainerState::Terminated { exit_code, reason, message, started_at, finished_at, .. } => {
-            let mut t = json!({ "exitCode": exit_code, "reason": reason, "finishedAt": finished_at });
+        ContainerState::Waiting { reason, message } => {
+            json!({ "waiting": { "reason": reason, "message": message } })
+        }
+        ContainerState::Running { started_at, .. } => {
+            json!({ "running": { "startedAt": started_at } })
+        }
+        ContainerState::Terminated {
+            exit_code,
+            reason,
+            message,
+            started_at,
+            finished_at,
+            ..
+        } => {
+            let mut t =
+                json!({ "exitCode": exit_code, "reason": reason, "finishedAt": finished_at });
             if let Some(m) = message {
                 t["message"] = json!(m);
             }
@@ -101,12 +129,28 @@ fn conditions(initialized: bool, ready: bool, finished: bool, since: &str) -> Va
         }
         c
     };
-    let not_ready = if finished { Some("PodCompleted") } else { Some("ContainersNotReady") };
+    let not_ready = if finished {
+        Some("PodCompleted")
+    } else {
+        Some("ContainersNotReady")
+    };
     json!([
         cond("PodReadyToStartContainers", !finished, None),
-        cond("Initialized", initialized, if initialized { None } else { Some("ContainersNotInitialized") }),
+        cond(
+            "Initialized",
+            initialized,
+            if initialized {
+                None
+            } else {
+                Some("ContainersNotInitialized")
+            }
+        ),
         cond("Ready", ready, if ready { None } else { not_ready }),
-        cond("ContainersReady", ready, if ready { None } else { not_ready }),
+        cond(
+            "ContainersReady",
+            ready,
+            if ready { None } else { not_ready }
+        ),
         cond("PodScheduled", true, None),
     ])
 }
@@ -140,7 +184,8 @@ pub(crate) fn pod_status(
     containers: &[ContainerStatus],
 ) -> Value {
     let finished = matches!(phase, Phase::Succeeded | Phase::Failed);
-    let initialized = init.iter().all(|c| c.exit_code() == Some(0)) && phase != Phase::Pending || finished;
+    let initialized =
+        init.iter().all(|c| c.exit_code() == Some(0)) && phase != Phase::Pending || finished;
     let ready = phase == Phase::Running && containers.iter().all(ContainerStatus::is_running);
     let mut status = json!({
         "phase": phase.as_str(),
@@ -153,7 +198,11 @@ pub(crate) fn pod_status(
         "containerStatuses": containers.iter().map(ContainerStatus::to_json).collect::<Vec<_>>(),
     });
     if !init.is_empty() {
-        status["initContainerStatuses"] = json!(init.iter().map(ContainerStatus::to_json).collect::<Vec<_>>());
+        status["initContainerStatuses"] = json!(
+            init.iter()
+                .map(ContainerStatus::to_json)
+                .collect::<Vec<_>>()
+        );
     }
     if let Some((reason, message)) = reason {
         status["reason"] = json!(reason);

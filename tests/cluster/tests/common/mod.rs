@@ -28,12 +28,18 @@ pub async fn cluster() -> &'static ControlPlane {
 /// Creates a namespaced object from JSON.
 pub async fn create<K>(cp: &ControlPlane, ns: &str, object: Value) -> K
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let object: K = serde_json::from_value(object).expect("a valid object");
     let api: Api<K> = Api::namespaced(cp.client(), ns);
-    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating {}: {e}", K::kind(&Default::default())))
+    api.create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("creating {}: {e}", K::kind(&Default::default())))
 }
 
 pub fn job_condition(job: &Job, kind: &str) -> bool {
@@ -45,11 +51,17 @@ pub fn job_condition(job: &Job, kind: &str) -> bool {
 
 pub async fn job_pods(cp: &ControlPlane, ns: &str, job: &str) -> Vec<Pod> {
     let api: Api<Pod> = Api::namespaced(cp.client(), ns);
-    api.list(&ListParams::default().labels(&format!("job-name={job}"))).await.expect("listing job pods").items
+    api.list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+        .expect("listing job pods")
+        .items
 }
 
 pub fn pod_phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
 }
 
 /// Unwraps a wait result, printing the harness diagnostics on failure.
