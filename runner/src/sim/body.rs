@@ -14,6 +14,13 @@ pub(crate) type Body = UnsyncBoxBody<Bytes, StreamCut>;
 #[error("response cut by fault injection")]
 pub(crate) struct StreamCut;
 
+/// The error that cuts a body, after one yield: hyper writes and flushes what the body produced
+/// so far when the body is pending, but drops it unsent if the error follows at once.
+pub(crate) async fn cut() -> StreamCut {
+    tokio::task::yield_now().await;
+    StreamCut
+}
+
 pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
 pub(crate) const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -13,7 +14,7 @@ use hyper::{Response, StatusCode};
 
 use super::{Head, Kind, RequestId, Usage};
 use crate::sim::app::App;
-use crate::sim::body::{Body, EVENT_STREAM, JSON, StreamCut, full};
+use crate::sim::body::{Body, EVENT_STREAM, JSON, StreamCut, cut, full};
 use crate::sim::capacity::{Admission, Slot};
 use crate::sim::faults::Fault;
 use crate::sim::generate::Generation;
@@ -108,7 +109,7 @@ pub(super) async fn whole(mut job: Job, admission: Admission) -> Response<Body> 
 fn cut_short(out: Vec<u8>) -> Response<Body> {
     let len = out.len();
     let half = Bytes::from(out).slice(..len / 2);
-    let frames = futures::stream::iter([Ok(Frame::data(half)), Err(StreamCut)]);
+    let frames = futures::stream::iter([Ok(Frame::data(half))]).chain(futures::stream::once(async { Err(cut().await) }));
     let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
     response.headers_mut().insert(CONTENT_TYPE, JSON);
     response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
@@ -166,15 +167,15 @@ impl Streamer {
         if self.finished {
             return None;
         }
-        if self.cut_pending {
-            self.finished = true;
-            return Some(Err(StreamCut));
-        }
         if let Some(admission) = self.admission.take() {
             self.slot = Some(admission.slot().await);
             self.job.start(Instant::now());
         }
         loop {
+            if self.cut_pending {
+                self.finished = true;
+                return Some(Err(cut().await));
+            }
             let mut out = Vec::with_capacity(512);
             match self.write_due(&mut out, Instant::now()) {
                 Step::Wait(deadline) if out.is_empty() => sleep_until(deadline).await,
@@ -183,13 +184,11 @@ impl Streamer {
                     self.finished = true;
                     return Some(Ok(out.into()));
                 }
-                Step::Cut if out.is_empty() => {
-                    self.finished = true;
-                    return Some(Err(StreamCut));
-                }
                 Step::Cut => {
                     self.cut_pending = true;
-                    return Some(Ok(out.into()));
+                    if !out.is_empty() {
+                        return Some(Ok(out.into()));
+                    }
                 }
             }
         }
