@@ -4,6 +4,11 @@
 //! Pipeline: [`config`] → [`plan`] → [`engine`] → [`metrics`] → [`report`]. [`sim`] is a
 //! simulated model server used as the default target and by the tests.
 
+pub mod benchmark;
 pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod plan;
+pub mod report;
 pub mod sim;
 pub mod tokenize;

@@ -1,14 +1,40 @@
+mod cli;
+
+use std::process::ExitCode;
+
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(name = "ibench", version, about = "Precise-rate load generator for OpenAI-compatible LLM servers")]
+#[command(
+    name = "ibench",
+    version,
+    about = "Precise-rate load generator for OpenAI-compatible LLM servers"
+)]
 enum Cli {
+    /// Run a benchmark described by an inference-perf config.
+    Run(cli::ConfigArgs),
+    /// Check a config and list every problem (exit 0 when valid, 1 otherwise).
+    Validate(cli::ConfigArgs),
     /// Serve a simulated OpenAI-compatible model server.
     Sim(ibench::sim::SimArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match Cli::parse() {
-        Cli::Sim(args) => tokio::runtime::Runtime::new()?.block_on(ibench::sim::run(args)),
+        Cli::Run(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(cli::run::run(&args)),
+        Cli::Validate(args) => Ok(cli::validate::validate(&args)),
+        Cli::Sim(args) => {
+            tokio::runtime::Runtime::new()?.block_on(ibench::sim::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

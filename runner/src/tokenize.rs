@@ -15,6 +15,27 @@ pub fn count_tokens(text: &str) -> usize {
     text.split_whitespace().count()
 }
 
+/// Counts tokens of a text that arrives in pieces (stream chunks): a word split across two
+/// chunks counts once, in the chunk where it starts, so per-chunk counts sum to
+/// [`count_tokens`] of the whole text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenStream {
+    in_word: bool,
+}
+
+impl TokenStream {
+    /// Tokens that start in `piece`.
+    pub fn feed(&mut self, piece: &str) -> usize {
+        let mut starts = 0;
+        for c in piece.chars() {
+            let word = !c.is_whitespace();
+            starts += usize::from(word && !self.in_word);
+            self.in_word = word;
+        }
+        starts
+    }
+}
+
 /// Word `index % VOCAB_SIZE` of the built-in vocabulary (pronounceable, lowercase ASCII).
 pub fn word(index: usize) -> &'static str {
     &vocabulary()[index % VOCAB_SIZE]
@@ -34,11 +55,20 @@ pub fn push_random_words(out: &mut String, rng: &mut impl rand::Rng, tokens: usi
 fn vocabulary() -> &'static [String] {
     static VOCAB: OnceLock<Vec<String>> = OnceLock::new();
     VOCAB.get_or_init(|| {
-        const ONSETS: [&str; 16] = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "sh"];
+        const ONSETS: [&str; 16] = [
+            "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "ch", "sh",
+        ];
         const VOWELS: [&str; 4] = ["a", "e", "i", "o"];
         // 64 syllables; words of two syllables (4096 of them) cover the vocabulary.
-        let syllables: Vec<String> = ONSETS.iter().flat_map(|o| VOWELS.iter().map(move |v| format!("{o}{v}"))).collect();
-        syllables.iter().flat_map(|a| syllables.iter().map(move |b| format!("{a}{b}"))).take(VOCAB_SIZE).collect()
+        let syllables: Vec<String> = ONSETS
+            .iter()
+            .flat_map(|o| VOWELS.iter().map(move |v| format!("{o}{v}")))
+            .collect();
+        syllables
+            .iter()
+            .flat_map(|a| syllables.iter().map(move |b| format!("{a}{b}")))
+            .take(VOCAB_SIZE)
+            .collect()
     })
 }
 
@@ -51,6 +81,20 @@ mod tests {
     fn counts_whitespace_separated_runs() {
         assert_eq!(count_tokens(""), 0);
         assert_eq!(count_tokens("  hello,\tworld \n again "), 3);
+    }
+
+    #[test]
+    fn streamed_counts_sum_to_the_whole_text_count() {
+        let text = "The quick  brown fox\njumps over";
+        for split in 0..text.len() {
+            let mut stream = TokenStream::default();
+            let (a, b) = text.split_at(split);
+            assert_eq!(
+                stream.feed(a) + stream.feed(b),
+                count_tokens(text),
+                "split at {split}"
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn config() -> SimConfig {
 
 #[tokio::test]
 async fn completion_whole_and_streamed_with_usage() {
-    let sim = start(config()).await;
+    let sim = sim(config()).await;
     let client = client();
     let url = format!("{}/v1/completions", sim.base_url());
     let v: Value = client.post(&url).json(&completion("one two three", 12, false)).send().await.unwrap().json().await.unwrap();
@@ -44,7 +44,7 @@ async fn completion_whole_and_streamed_with_usage() {
 
 #[tokio::test]
 async fn chat_whole_and_streamed() {
-    let sim = start(config()).await;
+    let sim = sim(config()).await;
     let client = client();
     let url = format!("{}/v1/chat/completions", sim.base_url());
     let body = json!({"model": "ibench-sim", "max_completion_tokens": 5, "ignore_eos": true,
@@ -69,7 +69,7 @@ async fn chat_whole_and_streamed() {
 
 #[tokio::test]
 async fn without_ignore_eos_length_is_random_up_to_max_tokens() {
-    let sim = start(config()).await;
+    let sim = sim(config()).await;
     let client = client();
     let url = format!("{}/v1/completions", sim.base_url());
     let mut lengths = std::collections::BTreeSet::new();
@@ -87,7 +87,7 @@ async fn without_ignore_eos_length_is_random_up_to_max_tokens() {
 
 #[tokio::test]
 async fn models_health_and_routes() {
-    let sim = start(SimConfig {
+    let sim = sim(SimConfig {
         model: "base".into(),
         loras: vec![LoraConfig { name: "a".into(), ttft_offset_ms: 0.0 }, LoraConfig { name: "b".into(), ttft_offset_ms: 1.0 }],
         ..config()
@@ -112,7 +112,7 @@ async fn models_health_and_routes() {
 
 #[tokio::test]
 async fn invalid_requests_get_openai_errors_and_the_server_survives() {
-    let sim = start(config()).await;
+    let sim = sim(config()).await;
     let client = client();
     let url = format!("{}/v1/completions", sim.base_url());
     let r = client.post(&url).json(&json!({"model": "gpt-9", "prompt": "x"})).send().await.unwrap();
@@ -147,7 +147,7 @@ async fn invalid_requests_get_openai_errors_and_the_server_survives() {
 
 #[tokio::test]
 async fn faults_forced_by_header() {
-    let sim = start(SimConfig { hang_timeout_ms: 60_000, faults: FaultRates { error_500: 1.0, ..Default::default() }, ..config() }).await;
+    let sim = sim(SimConfig { hang_timeout_ms: 60_000, faults: FaultRates { error_500: 1.0, ..Default::default() }, ..config() }).await;
     let client = client();
     let url = format!("{}/v1/completions", sim.base_url());
     let send = |fault: &'static str, stream: bool| client.post(&url).header(FAULT_HEADER, fault).json(&completion("p", 10, stream)).send();
@@ -190,7 +190,7 @@ async fn faults_forced_by_header() {
 #[tokio::test]
 async fn a_seed_fixes_the_output() {
     async fn texts(seed: u64, stream_them: bool) -> Vec<String> {
-        let sim = start(SimConfig { seed: Some(seed), ..Default::default() }).await;
+        let sim = sim(SimConfig { seed: Some(seed), ..Default::default() }).await;
         let client = client();
         let url = format!("{}/v1/completions", sim.base_url());
         let mut out = Vec::new();
@@ -213,7 +213,7 @@ async fn a_seed_fixes_the_output() {
 /// /metrics and stats() equal exactly what the clients received.
 #[tokio::test]
 async fn metrics_count_exactly_the_requests_and_tokens_served() {
-    let sim = start(SimConfig { latency: LatencyConfig { ttft_ms: 1.0, itl_ms: 0.2, ..Default::default() }, ..config() }).await;
+    let sim = sim(SimConfig { latency: LatencyConfig { ttft_ms: 1.0, itl_ms: 0.2, ..Default::default() }, ..config() }).await;
     let client = client();
     let base = sim.base_url();
     let (mut prompt_tokens, mut completion_tokens, mut length_finishes) = (0, 0, 0);
@@ -263,7 +263,7 @@ async fn metrics_count_exactly_the_requests_and_tokens_served() {
 
 #[tokio::test]
 async fn max_in_flight_and_the_request_log() {
-    let sim = start(SimConfig { record_requests: Some(10), latency: LatencyConfig { ttft_ms: 100.0, ..Default::default() }, ..config() }).await;
+    let sim = sim(SimConfig { record_requests: Some(10), latency: LatencyConfig { ttft_ms: 100.0, ..Default::default() }, ..config() }).await;
     let client = client();
     let url = format!("{}/v1/completions", sim.base_url());
     let sends: Vec<_> = (0..12).map(|i| client.post(&url).json(&json!({"prompt": format!("n{i}"), "max_tokens": 1})).send()).collect();

@@ -47,7 +47,7 @@ async fn one(client: reqwest::Client, url: String) -> Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_fault_rates_hold_over_2000_requests() {
     let rates = FaultRates { error_500: RATE, error_429: RATE, error_503: RATE, hang: RATE, cut: RATE, malformed: RATE };
-    let sim = start(SimConfig { faults: rates, hang_timeout_ms: 50, seed: Some(11), ..Default::default() }).await;
+    let sim = sim(SimConfig { faults: rates, hang_timeout_ms: 50, seed: Some(11), ..Default::default() }).await;
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
     let url = format!("{}/v1/completions", sim.base_url());
     let limit = Arc::new(Semaphore::new(32));

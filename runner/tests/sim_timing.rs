@@ -4,17 +4,14 @@
 
 mod common;
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use common::*;
 use ibench::sim::{LatencyConfig, LoraConfig, SimConfig};
 use serde_json::json;
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
 fn run<F: Future>(test: F) -> F::Output {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = timing_lock();
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(test)
 }
 
@@ -34,7 +31,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn streamed_tokens_follow_ttft_and_itl() {
     run(async {
         let latency = LatencyConfig { ttft_ms: 50.0, itl_ms: 10.0, ..Default::default() };
-        let sim = start(SimConfig { latency, seed: Some(1), ..Default::default() }).await;
+        let sim = sim(SimConfig { latency, seed: Some(1), ..Default::default() }).await;
         let client = client();
         let url = format!("{}/v1/completions", sim.base_url());
         stream(&client, &url, &completion("warm up", 1, true), &[]).await;
@@ -69,7 +66,7 @@ fn streamed_tokens_follow_ttft_and_itl() {
 fn a_third_request_waits_for_one_of_two_slots() {
     run(async {
         let latency = LatencyConfig { ttft_ms: 200.0, ..Default::default() };
-        let sim = start(SimConfig { latency, max_num_seqs: Some(2), seed: Some(1), ..Default::default() }).await;
+        let sim = sim(SimConfig { latency, max_num_seqs: Some(2), seed: Some(1), ..Default::default() }).await;
         let client = client();
         let url = format!("{}/v1/completions", sim.base_url());
         let l = "model_name=\"ibench-sim\"";
@@ -108,7 +105,7 @@ fn a_third_request_waits_for_one_of_two_slots() {
 #[test]
 fn lora_offsets_and_loading() {
     run(async {
-        let sim = start(SimConfig {
+        let sim = sim(SimConfig {
             latency: LatencyConfig { ttft_ms: 10.0, lora_load_ms: 40.0, ..Default::default() },
             loras: vec![LoraConfig { name: "a".into(), ttft_offset_ms: 30.0 }, LoraConfig { name: "b".into(), ttft_offset_ms: 0.0 }],
             max_loras: Some(1),

@@ -12,7 +12,10 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("metrics", "server-side Prometheus metrics"),
     ("circuit_breakers", "circuit breakers"),
     ("load.circuit_breakers", "circuit breakers"),
-    ("storage.google_cloud_storage", "Google Cloud Storage upload"),
+    (
+        "storage.google_cloud_storage",
+        "Google Cloud Storage upload",
+    ),
     ("storage.simple_storage_service", "S3 upload"),
     ("api.slo_unit", "per-request SLO headers"),
     ("api.slo_ttft_header", "per-request SLO headers"),
@@ -37,14 +40,34 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
 
 /// inference-perf enum values that are valid there but not implemented here.
 const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
-    ("api.type", "anthropic_messages", "the Anthropic messages API"),
+    (
+        "api.type",
+        "anthropic_messages",
+        "the Anthropic messages API",
+    ),
     ("load.type", "trace_session_replay", "session trace replay"),
     ("data.type", "synthetic", "the synthetic data generator"),
-    ("data.type", "shared_prefix", "the shared_prefix data generator"),
+    (
+        "data.type",
+        "shared_prefix",
+        "the shared_prefix data generator",
+    ),
     ("data.type", "shareGPT", "the shareGPT data generator"),
-    ("data.type", "cnn_dailymail", "the cnn_dailymail data generator"),
-    ("data.type", "infinity_instruct", "the infinity_instruct data generator"),
-    ("data.type", "billsum_conversations", "the billsum_conversations data generator"),
+    (
+        "data.type",
+        "cnn_dailymail",
+        "the cnn_dailymail data generator",
+    ),
+    (
+        "data.type",
+        "infinity_instruct",
+        "the infinity_instruct data generator",
+    ),
+    (
+        "data.type",
+        "billsum_conversations",
+        "the billsum_conversations data generator",
+    ),
     ("data.type", "otel_trace_replay", "OTel trace replay"),
     ("data.type", "weka_trace_replay", "Weka trace replay"),
     ("data.type", "conversation_replay", "conversation replay"),
@@ -63,13 +86,16 @@ fn walk(value: &Value, schema: &Value, root: &Value, path: &str, issues: &mut Ve
     match value {
         Value::Object(map) => {
             if let Some(object_schema) = variant(schema, root, |s| {
-                s.get("properties").is_some() || s.get("additionalProperties").is_some_and(Value::is_object)
+                s.get("properties").is_some()
+                    || s.get("additionalProperties").is_some_and(Value::is_object)
             }) {
                 walk_object(map, object_schema, root, path, issues);
             }
         }
         Value::Array(items) => {
-            if let Some(item_schema) = variant(schema, root, |s| s.get("items").is_some()).and_then(|s| s.get("items")) {
+            if let Some(item_schema) =
+                variant(schema, root, |s| s.get("items").is_some()).and_then(|s| s.get("items"))
+            {
                 for (index, item) in items.iter().enumerate() {
                     walk(item, item_schema, root, &format!("{path}[{index}]"), issues);
                 }
@@ -80,39 +106,86 @@ fn walk(value: &Value, schema: &Value, root: &Value, path: &str, issues: &mut Ve
     }
 }
 
-fn walk_object(map: &Map<String, Value>, schema: &Value, root: &Value, path: &str, issues: &mut Vec<Issue>) {
+fn walk_object(
+    map: &Map<String, Value>,
+    schema: &Value,
+    root: &Value,
+    path: &str,
+    issues: &mut Vec<Issue>,
+) {
     let properties = schema.get("properties").and_then(Value::as_object);
     let free_form = schema.get("additionalProperties").filter(|s| s.is_object());
     for (key, child) in map {
-        let child_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+        let child_path = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
         if let Some(child_schema) = properties.and_then(|p| p.get(key)).or(free_form) {
             walk(child, child_schema, root, &child_path, issues);
-        } else if let Some((_, feature)) = UNSUPPORTED_KEYS.iter().find(|(p, _)| *p == strip_indices(&child_path)) {
-            issues.push(Issue::new(child_path, format!("{feature} is not supported yet; remove this key")));
+        } else if let Some((_, feature)) = UNSUPPORTED_KEYS
+            .iter()
+            .find(|(p, _)| *p == strip_indices(&child_path))
+        {
+            issues.push(Issue::new(
+                child_path,
+                format!("{feature} is not supported yet; remove this key"),
+            ));
         } else {
-            let known: Vec<&str> = properties.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+            let known: Vec<&str> = properties
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
             issues.push(Issue::new(child_path, unknown_key_message(key, &known)));
         }
     }
 }
 
 fn check_enum_value(text: &str, schema: &Value, root: &Value, path: &str, issues: &mut Vec<Issue>) {
-    let Some(allowed) = variant(schema, root, |s| s.get("enum").is_some()).and_then(|s| s["enum"].as_array()) else {
+    let Some(names) = allowed_values(schema, root) else {
         return;
     };
-    if allowed.iter().any(|v| v.as_str() == Some(text)) {
+    if names.contains(&text) {
         return;
     }
     let generic = strip_indices(path);
-    let message = match UNSUPPORTED_VALUES.iter().find(|(p, v, _)| *p == generic && *v == text) {
+    let message = match UNSUPPORTED_VALUES
+        .iter()
+        .find(|(p, v, _)| *p == generic && *v == text)
+    {
         Some((_, _, feature)) => format!("{feature} ({text}) is not supported yet"),
         None => {
-            let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-            let hint = closest(text, &names).map(|c| format!(", did you mean {c}?")).unwrap_or_default();
-            format!("unknown value {text:?}{hint} (expected one of: {})", names.join(", "))
+            let hint = closest(text, &names)
+                .map(|c| format!(", did you mean {c}?"))
+                .unwrap_or_default();
+            format!(
+                "unknown value {text:?}{hint} (expected one of: {})",
+                names.join(", ")
+            )
         }
     };
     issues.push(Issue::new(path.to_string(), message));
+}
+
+/// The string values an enum schema allows: schemars writes `enum: [...]`, or `oneOf` of
+/// `const`s when the variants are documented.
+fn allowed_values<'a>(schema: &'a Value, root: &'a Value) -> Option<Vec<&'a str>> {
+    if let Some(values) =
+        variant(schema, root, |s| s.get("enum").is_some()).and_then(|s| s["enum"].as_array())
+    {
+        return Some(values.iter().filter_map(Value::as_str).collect());
+    }
+    let options = variant(schema, root, |s| {
+        s.get("oneOf")
+            .and_then(Value::as_array)
+            .is_some_and(|o| o.iter().all(|v| v.get("const").is_some()))
+    })?;
+    Some(
+        options["oneOf"]
+            .as_array()?
+            .iter()
+            .filter_map(|v| v["const"].as_str())
+            .collect(),
+    )
 }
 
 fn unknown_key_message(key: &str, known: &[&str]) -> String {
@@ -149,7 +222,11 @@ fn strip_indices(path: &str) -> String {
 
 /// Resolves `$ref` and looks through `anyOf`/`oneOf`/`allOf` (schemars' encoding of `Option`)
 /// for the first schema satisfying `wanted`.
-fn variant<'a>(schema: &'a Value, root: &'a Value, wanted: impl Fn(&Value) -> bool + Copy) -> Option<&'a Value> {
+fn variant<'a>(
+    schema: &'a Value,
+    root: &'a Value,
+    wanted: impl Fn(&Value) -> bool + Copy,
+) -> Option<&'a Value> {
     let schema = resolve(schema, root);
     if wanted(schema) {
         return Some(schema);
@@ -162,8 +239,14 @@ fn variant<'a>(schema: &'a Value, root: &'a Value, wanted: impl Fn(&Value) -> bo
 }
 
 fn resolve<'a>(schema: &'a Value, root: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/")) {
-        Some(pointer) => root.pointer(&format!("/{pointer}")).map_or(schema, |s| resolve(s, root)),
+    match schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/"))
+    {
+        Some(pointer) => root
+            .pointer(&format!("/{pointer}"))
+            .map_or(schema, |s| resolve(s, root)),
         None => schema,
     }
 }
@@ -176,29 +259,57 @@ mod tests {
 
     fn issues(doc: Value) -> Vec<String> {
         let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap();
-        check(&doc, &schema).into_iter().map(|i| i.to_string()).collect()
+        check(&doc, &schema)
+            .into_iter()
+            .map(|i| i.to_string())
+            .collect()
     }
 
     #[test]
     fn typo_in_a_list_item_names_the_full_path_and_the_intended_key() {
         let found = issues(json!({"load": {"stages": [{"rate": 1, "duration": 2}, {"rat": 5}]}}));
-        assert_eq!(found, vec!["load.stages[1].rat: unknown field, did you mean rate?"]);
+        assert_eq!(
+            found,
+            vec!["load.stages[1].rat: unknown field, did you mean rate?"]
+        );
     }
 
     #[test]
     fn every_unknown_key_is_listed() {
-        let found = issues(json!({"serverr": {}, "api": {"streamin": true}, "load": {"nm_workers": 2}}));
+        let found =
+            issues(json!({"serverr": {}, "api": {"streamin": true}, "load": {"nm_workers": 2}}));
         assert_eq!(found.len(), 3, "{found:?}");
-        assert!(found.contains(&"api.streamin: unknown field, did you mean streaming?".to_string()));
-        assert!(found.contains(&"load.nm_workers: unknown field, did you mean num_workers?".to_string()));
-        assert!(found.iter().any(|f| f.starts_with("serverr: unknown field, did you mean server?")));
+        assert!(
+            found.contains(&"api.streamin: unknown field, did you mean streaming?".to_string())
+        );
+        assert!(
+            found
+                .contains(&"load.nm_workers: unknown field, did you mean num_workers?".to_string())
+        );
+        assert!(
+            found
+                .iter()
+                .any(|f| f.starts_with("serverr: unknown field, did you mean server?"))
+        );
     }
 
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
-        let found = issues(json!({"metrics": {"type": "prometheus"}, "data": {"type": "synthetic"}}));
-        assert!(found.contains(&"metrics: server-side Prometheus metrics is not supported yet; remove this key".to_string()), "{found:?}");
-        assert!(found.iter().any(|f| f.starts_with("data.type: the synthetic data generator (synthetic) is not supported yet")), "{found:?}");
+        let found =
+            issues(json!({"metrics": {"type": "prometheus"}, "data": {"type": "synthetic"}}));
+        assert!(
+            found.contains(
+                &"metrics: server-side Prometheus metrics is not supported yet; remove this key"
+                    .to_string()
+            ),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|f| f.starts_with(
+                "data.type: the synthetic data generator (synthetic) is not supported yet"
+            )),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -210,6 +321,9 @@ mod tests {
     fn misspelt_enum_value_gets_a_suggestion() {
         let found = issues(json!({"load": {"type": "poison"}}));
         assert_eq!(found.len(), 1);
-        assert!(found[0].starts_with("load.type: unknown value \"poison\", did you mean poisson?"), "{found:?}");
+        assert!(
+            found[0].starts_with("load.type: unknown value \"poison\", did you mean poisson?"),
+            "{found:?}"
+        );
     }
 }

@@ -26,7 +26,10 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Issue { path: path.into(), message: message.into() }
+        Issue {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -43,9 +46,15 @@ impl fmt::Display for Issue {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid YAML: {source}")]
-    Yaml { path: String, source: serde_yaml::Error },
+    Yaml {
+        path: String,
+        source: serde_yaml::Error,
+    },
     #[error("invalid --set {arg:?}: {reason}")]
     Override { arg: String, reason: String },
     #[error("invalid configuration:\n{}", .0.iter().map(|i| format!("  - {i}")).collect::<Vec<_>>().join("\n"))]
@@ -65,11 +74,17 @@ impl ConfigError {
 /// Reads a YAML config file, applies `--set key=value` overrides and checks everything.
 pub fn load_file(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: display.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: display.clone(),
+        source,
+    })?;
     let doc: serde_json::Value = if text.trim().is_empty() {
         serde_json::Value::Object(Default::default())
     } else {
-        serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml { path: display, source })?
+        serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml {
+            path: display,
+            source,
+        })?
     };
     from_document(overrides::apply(doc, overrides)?)
 }
@@ -91,5 +106,9 @@ pub fn from_document(doc: serde_json::Value) -> Result<Config, ConfigError> {
         ConfigError::Invalid(vec![Issue::new(path, e.into_inner().to_string())])
     })?;
     let issues = validate(&config);
-    if issues.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(issues)) }
+    if issues.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(issues))
+    }
 }

@@ -7,9 +7,15 @@ use super::ConfigError;
 
 pub fn apply(mut doc: Value, overrides: &[String]) -> Result<Value, ConfigError> {
     for arg in overrides {
-        let fail = |reason: String| ConfigError::Override { arg: arg.clone(), reason };
-        let (key, raw) = arg.split_once('=').ok_or_else(|| fail("expected dotted.key=value".into()))?;
-        let value: Value = serde_yaml::from_str(raw).map_err(|e| fail(format!("value is not YAML: {e}")))?;
+        let fail = |reason: String| ConfigError::Override {
+            arg: arg.clone(),
+            reason,
+        };
+        let (key, raw) = arg
+            .split_once('=')
+            .ok_or_else(|| fail("expected dotted.key=value".into()))?;
+        let value: Value =
+            serde_yaml::from_str(raw).map_err(|e| fail(format!("value is not YAML: {e}")))?;
         let segments = parse_key(key).map_err(fail)?;
         set(&mut doc, &segments, value).map_err(fail)?;
     }
@@ -31,8 +37,12 @@ fn parse_key(key: &str) -> Result<Vec<Segment>, String> {
         }
         segments.push(Segment::Key(name.to_string()));
         while !rest.is_empty() {
-            let (index, after) = rest.split_once(']').ok_or_else(|| format!("unclosed [ in {key:?}"))?;
-            let index = index.parse().map_err(|_| format!("list index {index:?} is not a number"))?;
+            let (index, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("unclosed [ in {key:?}"))?;
+            let index = index
+                .parse()
+                .map_err(|_| format!("list index {index:?} is not a number"))?;
             segments.push(Segment::Index(index));
             rest = after.strip_prefix('[').unwrap_or(after);
         }
@@ -50,19 +60,25 @@ fn set(target: &mut Value, segments: &[Segment], value: Value) -> Result<(), Str
             if target.is_null() {
                 *target = Value::Object(Default::default());
             }
-            let map = target.as_object_mut().ok_or_else(|| format!("{name}: parent is not a mapping"))?;
+            let map = target
+                .as_object_mut()
+                .ok_or_else(|| format!("{name}: parent is not a mapping"))?;
             set(map.entry(name.clone()).or_insert(Value::Null), rest, value)
         }
         Segment::Index(index) => {
             if target.is_null() {
                 *target = Value::Array(Vec::new());
             }
-            let list = target.as_array_mut().ok_or_else(|| format!("[{index}]: parent is not a list"))?;
+            let list = target
+                .as_array_mut()
+                .ok_or_else(|| format!("[{index}]: parent is not a list"))?;
             if *index == list.len() {
                 list.push(Value::Null);
             }
             let len = list.len();
-            let slot = list.get_mut(*index).ok_or_else(|| format!("index {index} is past the end of a list of {len}"))?;
+            let slot = list
+                .get_mut(*index)
+                .ok_or_else(|| format!("index {index} is past the end of a list of {len}"))?;
             set(slot, rest, value)
         }
     }
@@ -78,7 +94,11 @@ mod tests {
         let doc = json!({"load": {"stages": [{"rate": 1, "duration": 5}]}});
         let out = apply(
             doc,
-            &["load.stages[0].rate=7.5".into(), "load.stages[1]={rate: 2, duration: 3}".into(), "api.streaming=true".into()],
+            &[
+                "load.stages[0].rate=7.5".into(),
+                "load.stages[1]={rate: 2, duration: 3}".into(),
+                "api.streaming=true".into(),
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -94,7 +114,9 @@ mod tests {
             ("load.stages[x].rate=1", "not a number"),
             ("load.stages[4].rate=1", "past the end"),
         ] {
-            let err = apply(json!({"load": {"stages": []}}), &[arg.to_string()]).unwrap_err().to_string();
+            let err = apply(json!({"load": {"stages": []}}), &[arg.to_string()])
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(reason), "{arg}: {err}");
         }
     }

@@ -27,7 +27,10 @@ impl ResolvedConfig {
             Some(_) => 1,
             None => available_workers(),
         };
-        let seed = config.load.base_seed.unwrap_or_else(|| now.timestamp_millis());
+        let seed = config
+            .load
+            .base_seed
+            .unwrap_or_else(|| now.timestamp_millis());
         let timestamp = now.format("%Y%m%d-%H%M%S").to_string();
         let path = match &config.storage.local_storage.path {
             Some(p) => p.replace("{timestamp}", &timestamp),
@@ -36,7 +39,12 @@ impl ResolvedConfig {
         config.load.num_workers = Some(num_workers as i64);
         config.load.base_seed = Some(seed);
         config.storage.local_storage.path = Some(path.clone());
-        ResolvedConfig { config, num_workers, seed: seed as u64, report_dir: PathBuf::from(path) }
+        ResolvedConfig {
+            config,
+            num_workers,
+            seed: seed as u64,
+            report_dir: PathBuf::from(path),
+        }
     }
 
     /// The resolved config as YAML, secrets masked (it is printed and written to reports).
@@ -58,11 +66,16 @@ mod tests {
 
     #[test]
     fn fills_machine_and_clock_defaults_and_keeps_explicit_ones() {
-        let now = chrono::Local.with_ymd_and_hms(2026, 11, 28, 7, 5, 9).unwrap();
+        let now = chrono::Local
+            .with_ymd_and_hms(2026, 11, 28, 7, 5, 9)
+            .unwrap();
         let resolved = ResolvedConfig::resolve(Config::default(), now);
         assert_eq!(resolved.num_workers, available_workers());
         assert_eq!(resolved.seed, now.timestamp_millis() as u64);
-        assert_eq!(resolved.report_dir, PathBuf::from("reports-20261128-070509"));
+        assert_eq!(
+            resolved.report_dir,
+            PathBuf::from("reports-20261128-070509")
+        );
 
         let mut config = Config::default();
         config.load.num_workers = Some(3);
@@ -85,6 +98,9 @@ mod tests {
             api_key: Some("sk-secret".into()),
         });
         let yaml = ResolvedConfig::resolve(config, chrono::Local::now()).to_yaml();
-        assert!(!yaml.contains("sk-secret") && yaml.contains("<redacted>"), "{yaml}");
+        assert!(
+            !yaml.contains("sk-secret") && yaml.contains("<redacted>"),
+            "{yaml}"
+        );
     }
 }

@@ -414,7 +414,9 @@ fn default_sweep_saturation_percentile() -> f64 {
     95.0
 }
 fn default_percentiles() -> Vec<f64> {
-    vec![0.1, 1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9]
+    vec![
+        0.1, 1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9,
+    ]
 }
 fn default_max_error_messages() -> i64 {
     100

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Measures `ibench run` at rising constant rates against a fast local target and prints
+# requested vs achieved rate, schedule delay p50/p99, CPU per request and peak RSS.
+#
+#   bench/runner.sh                         # nginx target (static OpenAI response), default rates
+#   TARGET=sim bench/runner.sh              # our simulator (zero latency) as the target
+#   RATES="5000 20000" DURATION=20 bench/runner.sh
+#   MEMORY=1 bench/runner.sh                # peak RSS for 100k vs 1M requests
+#
+# The target is pinned to CPU 0; the runner may use every CPU (num_workers = WORKERS, default
+# all). Only loopback is used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${TARGET:-nginx}
+rates=${RATES:-"1000 5000 10000 20000 30000 40000"}
+duration=${DURATION:-10}
+workers=${WORKERS:-$(nproc)}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
+
+cargo build --release -q -p ibench
+ibench=${CARGO_TARGET_DIR:-target}/release/ibench
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+case $target in
+  nginx)
+    command -v nginx >/dev/null || { echo "installing nginx-light"; apt-get install -y -qq nginx-light >/dev/null; }
+    mkdir -p "$work/logs"
+    cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/logs/error.log;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$port;
+    location /v1/models { default_type application/json; return 200 '{"object":"list","data":[{"id":"static","object":"model"}]}'; }
+    location / {
+      default_type application/json;
+      return 200 '{"id":"cmpl-1","object":"text_completion","created":0,"model":"static","choices":[{"index":0,"text":"one two three","finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}}';
+    }
+  }
+}
+CONF
+    taskset -c 0 nginx -p "$work" -c "$work/nginx.conf"
+    ;;
+  sim)
+    taskset -c 0 "$ibench" sim --port "$port" --threads 1 >"$work/sim.log" 2>&1 &
+    ;;
+  *) echo "TARGET must be nginx or sim" >&2; exit 2 ;;
+esac
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v1/models" >/dev/null && break; sleep 0.1; done
+
+# One run: prints "achieved p50_ms p99_ms ok failed cancelled cpu_us_per_request peak_rss_mb".
+run() {
+  local rate=$1 seconds=$2 dir=$work/report-$1-$2
+  cat > "$work/config.yaml" <<CONF
+api: {type: completion, streaming: false}
+data: {type: mock}
+load:
+  type: constant
+  stages: [{rate: $rate, duration: $seconds}]
+  num_workers: $workers
+  worker_max_concurrency: 1000
+  base_seed: 1
+server: {type: vllm, base_url: "http://127.0.0.1:$port", model_name: static}
+report: {request_lifecycle: {per_adapter: false}}
+storage: {local_storage: {path: "$dir"}}
+CONF
+  /usr/bin/time -f "%U %S %M" -o "$work/time" "$ibench" run -c "$work/config.yaml" >"$work/run.log" 2>&1 || true
+  python3 - "$dir/stage_0_lifecycle_metrics.json" "$work/time" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+user, system, rss_kb = open(sys.argv[2]).read().split()[-3:]
+load = r["load_summary"]; d = load["schedule_delay"] or {}
+sent = load["count"]
+cpu_us = (float(user) + float(system)) * 1e6 / max(sent, 1)
+print(f'{load["achieved_rate"]:.1f} {d.get("median", 0)*1e3:.3f} {d.get("p99", 0)*1e3:.3f} '
+      f'{r["successes"]["count"]} {r["failures"]["count"]} {r["cancelled"]["count"]} {cpu_us:.1f} {int(rss_kb)/1024:.1f}')
+PY
+}
+
+if [[ ${MEMORY:-0} == 1 ]]; then
+  rate=${MEMORY_RATE:-20000}
+  printf "%-10s %-8s %-10s %-10s\n" requests rate achieved peak_rss_mb
+  for seconds in 5 50; do
+    read -r achieved _ _ _ _ _ _ rss < <(run "$rate" "$seconds")
+    printf "%-10s %-8s %-10s %-10s\n" $((rate * seconds)) "$rate" "$achieved" "$rss"
+  done
+  exit 0
+fi
+
+echo "target=$target workers=$workers duration=${duration}s cpus=$(nproc) ($(uname -m))"
+printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req rss_mb
+for rate in $rates; do
+  read -r achieved p50 p99 ok failed cancelled cpu rss < <(run "$rate" "$duration")
+  ratio=$(python3 -c "print(f'{$achieved/$rate*100:.1f}%')")
+  printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$rss"
+done

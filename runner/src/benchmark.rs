@@ -1,0 +1,199 @@
+//! One benchmark run end to end, minus presentation: resolve the target, build the plan, run the
+//! engine, produce the reports. Used by `ibench run` and by runner pods under the operator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ResolvedConfig;
+use crate::engine::{
+    BodyTemplate, DiscoverError, Engine, EngineError, EngineSettings, Progress, TargetError,
+    TargetSettings, list_models,
+};
+use crate::metrics::{RecordOptions, RunMetrics};
+use crate::plan::{Plan, PlanError, Shard};
+use crate::report::{PerRequestWriter, ReportFile, lifecycle_reports};
+
+/// inference-perf's (aiohttp's) total request timeout when `load.request_timeout` is unset.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchmarkError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("cannot determine the model: {0}; set server.model_name")]
+    Discover(#[source] DiscoverError),
+    #[error("cannot check the LoRA adapters: {0}")]
+    Adapters(#[source] DiscoverError),
+    #[error(
+        "load.lora_traffic_split: adapter(s) {missing:?} not served by {base_url} (it serves {served:?})"
+    )]
+    MissingAdapters {
+        missing: Vec<String>,
+        served: Vec<String>,
+        base_url: String,
+    },
+    #[error("server.base_url: {0}")]
+    BaseUrl(String),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot write the per-request report: {0}")]
+    PerRequest(#[source] std::io::Error),
+}
+
+pub struct Outcome {
+    pub metrics: RunMetrics,
+    pub files: Vec<ReportFile>,
+    /// Entries in `per_request_lifecycle_metrics.json`, when it was asked for.
+    pub per_request_entries: Option<u64>,
+}
+
+/// A benchmark ready to run: plan built, model resolved, workers started.
+pub struct Benchmark {
+    pub resolved: ResolvedConfig,
+    pub model: String,
+    engine: Engine,
+    per_request: Option<PerRequestWriter>,
+    /// When stage 0 starts; `None` = as soon as the run begins.
+    start_at: Option<Instant>,
+}
+
+impl Benchmark {
+    pub async fn prepare(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
+        let config = &resolved.config;
+        let server = config.server.as_ref().expect("validated: server present");
+        let headers: Vec<(String, String)> = config
+            .api
+            .headers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let api_key = server.api_key.as_deref();
+        let plan = Arc::new(Plan::build(&resolved)?);
+
+        let needs_listing = server.model_name.is_none() || plan.lora.is_some();
+        let served = if needs_listing {
+            Some(list_models(&server.base_url, api_key, &headers).await)
+        } else {
+            None
+        };
+        let model = match (&server.model_name, &served) {
+            (Some(name), _) => name.clone(),
+            (None, Some(Ok(ids))) => ids[0].clone(),
+            (None, Some(Err(e))) => return Err(BenchmarkError::Discover(e.clone())),
+            (None, None) => unreachable!("listing requested when the model name is unset"),
+        };
+        if let Some(table) = &plan.lora {
+            let served = match served.expect("listing requested for LoRA") {
+                Ok(ids) => ids,
+                Err(e) => return Err(BenchmarkError::Adapters(e)),
+            };
+            let missing: Vec<String> = table
+                .names()
+                .iter()
+                .filter(|n| !served.contains(n))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                return Err(BenchmarkError::MissingAdapters {
+                    missing,
+                    served,
+                    base_url: server.base_url.clone(),
+                });
+            }
+        }
+
+        let body = BodyTemplate {
+            api: config.api.api_type,
+            ignore_eos: server.ignore_eos,
+            stream: config.api.streaming,
+        };
+        let url = reqwest::Url::parse(&server.base_url)
+            .and_then(|base| base.join(body.path()))
+            .map_err(|e| BenchmarkError::BaseUrl(e.to_string()))?;
+        let load = &config.load;
+        let per_request = if config.report.request_lifecycle.per_request {
+            let path = resolved.report_dir.join(format!(
+                "{}per_request_lifecycle_metrics.json",
+                report_prefix(&resolved)
+            ));
+            Some(PerRequestWriter::create(&path).map_err(BenchmarkError::PerRequest)?)
+        } else {
+            None
+        };
+        let max_connections = load.worker_max_tcp_connections as usize;
+        let settings = EngineSettings {
+            target: TargetSettings {
+                url,
+                headers,
+                api_key: server.api_key.clone(),
+                timeout: load
+                    .request_timeout
+                    .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs_f64),
+                stream: config.api.streaming,
+                max_connections,
+            },
+            body,
+            model: model.clone(),
+            num_workers: resolved.num_workers,
+            // HTTP/1.1 holds one request per connection: the connection limit caps concurrency.
+            worker_max_concurrency: (load.worker_max_concurrency as usize).min(max_connections),
+            shard,
+            record: RecordOptions {
+                use_server_output_tokens: config.report.request_lifecycle.use_server_output_tokens,
+                max_error_messages: config.report.request_lifecycle.max_error_messages as usize,
+            },
+            per_request: per_request.as_ref().map(PerRequestWriter::sender),
+        };
+        let engine = Engine::start(plan, settings)?;
+        Ok(Benchmark {
+            resolved,
+            model,
+            engine,
+            per_request,
+            start_at: None,
+        })
+    }
+
+    /// Makes stage 0 start at `at` (all runners of a distributed benchmark together).
+    pub fn start_at(&mut self, at: Instant) {
+        self.start_at = Some(at);
+    }
+
+    pub fn progress(&self) -> Arc<Progress> {
+        self.engine.progress()
+    }
+
+    pub fn clock(&self) -> crate::metrics::Clock {
+        self.engine.clock()
+    }
+
+    pub async fn run(self, cancel: &CancellationToken) -> Result<Outcome, BenchmarkError> {
+        let metrics = self.engine.run(self.start_at, cancel).await;
+        self.engine.shutdown();
+        let per_request_entries = match self.per_request {
+            Some(writer) => Some(writer.finish().map_err(BenchmarkError::PerRequest)?),
+            None => None,
+        };
+        let files = lifecycle_reports(&metrics, &self.resolved.config.report.request_lifecycle);
+        Ok(Outcome {
+            metrics,
+            files,
+            per_request_entries,
+        })
+    }
+}
+
+pub fn report_prefix(resolved: &ResolvedConfig) -> String {
+    resolved
+        .config
+        .storage
+        .local_storage
+        .report_file_prefix
+        .clone()
+        .unwrap_or_default()
+}

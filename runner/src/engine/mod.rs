@@ -1,0 +1,206 @@
+//! Executes a plan: worker threads send requests at their planned times and return statistics
+//! stage by stage; the coordinator (this module) starts stages together, enforces deadlines and
+//! interrupts, and merges the workers' statistics.
+
+mod body;
+mod client;
+mod discover;
+mod progress;
+mod sse;
+mod timer;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub use body::BodyTemplate;
+pub use client::{TargetError, TargetSettings};
+pub use discover::{DiscoverError, list_models};
+pub use progress::{Progress, Snapshot};
+
+use crate::metrics::{Clock, RecordOptions, RunMetrics, StageInfo, StageRecorder, StageStatus};
+use crate::plan::{Plan, Shard, StageLoad, even_split};
+use crate::report::PerRequestEntry;
+
+/// Time between publishing a stage's start and the start itself, so every worker is waiting
+/// for it when it comes.
+const LEAD_IN: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub target: TargetSettings,
+    pub body: BodyTemplate,
+    /// Model name for requests without a LoRA adapter.
+    pub model: String,
+    pub num_workers: usize,
+    /// In-flight cap per worker for open-loop stages.
+    pub worker_max_concurrency: usize,
+    /// This runner's share of the plan (the whole plan when running alone).
+    pub shard: Shard,
+    pub record: RecordOptions,
+    pub per_request: Option<std::sync::mpsc::SyncSender<PerRequestEntry>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot start worker threads: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("{0}")]
+    Worker(String),
+}
+
+struct WorkerHandle {
+    orders: mpsc::UnboundedSender<worker::StageOrder>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+pub struct Engine {
+    plan: Arc<Plan>,
+    settings: Arc<EngineSettings>,
+    progress: Arc<Progress>,
+    clock: Clock,
+    workers: Vec<WorkerHandle>,
+}
+
+impl Engine {
+    /// Starts the worker threads and waits until each has its connection pool and timer.
+    pub fn start(plan: Arc<Plan>, settings: EngineSettings) -> Result<Self, EngineError> {
+        let settings = Arc::new(settings);
+        let progress = Arc::new(Progress::default());
+        let clock = Clock::now();
+        let mut workers = Vec::with_capacity(settings.num_workers);
+        for id in 0..settings.num_workers {
+            let (orders, thread, ready) =
+                worker::spawn(id, plan.clone(), settings.clone(), progress.clone(), clock)?;
+            ready
+                .recv()
+                .map_err(|_| EngineError::Worker(format!("worker {id} exited during start")))?
+                .map_err(EngineError::Worker)?;
+            workers.push(WorkerHandle { orders, thread });
+        }
+        Ok(Engine {
+            plan,
+            settings,
+            progress,
+            clock,
+            workers,
+        })
+    }
+
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Runs every stage in order. Stage 0 starts at `start_at` when given (so that several
+    /// runners start together), else right away. After `cancel`, the remaining requests of the
+    /// current and later stages are recorded as cancelled.
+    pub async fn run(&self, start_at: Option<Instant>, cancel: &CancellationToken) -> RunMetrics {
+        let mut run = RunMetrics::default();
+        for (position, stage) in self.plan.stages.iter().enumerate() {
+            if position > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.plan.interval) => {}
+                    _ = cancel.cancelled() => {}
+                }
+            }
+            let start = match start_at {
+                Some(at) if position == 0 => at.max(Instant::now()),
+                _ => Instant::now() + LEAD_IN,
+            };
+            run.push(self.run_stage(stage.id, start, cancel).await);
+        }
+        run
+    }
+
+    async fn run_stage(
+        &self,
+        stage_index: usize,
+        start: Instant,
+        cancel: &CancellationToken,
+    ) -> crate::metrics::StageMetrics {
+        let stage = &self.plan.stages[stage_index];
+        let workers = self.workers.len() as u64;
+        let planned = self.settings.shard.len_of(stage.total_requests());
+        let stage_cancel = cancel.child_token();
+        let deadline = match &stage.load {
+            StageLoad::Rate {
+                duration, arrivals, ..
+            } => {
+                start
+                    + Duration::from_secs_f64(duration.max(arrivals.last_offset()))
+                    + self.plan.teardown_grace
+            }
+            // Closed loops end when their requests do; each request is bounded by its timeout.
+            StageLoad::Concurrent { .. } => start + Duration::from_secs(365 * 24 * 3600),
+        };
+        let lanes = match &stage.load {
+            StageLoad::Concurrent { level, .. } => {
+                let runner_level = even_split(*level, self.settings.shard.count)
+                    [self.settings.shard.index as usize];
+                Some(even_split(runner_level, workers))
+            }
+            StageLoad::Rate { .. } => None,
+        };
+        let cursor = Arc::new(AtomicU64::new(0));
+        self.progress.start_stage(stage.id, planned, start);
+        let mut replies = Vec::with_capacity(self.workers.len());
+        for (id, worker) in self.workers.iter().enumerate() {
+            let (reply, recorder) = oneshot::channel();
+            let order = worker::StageOrder {
+                stage: stage_index,
+                start,
+                deadline,
+                cancel: stage_cancel.clone(),
+                closed_loop: lanes.as_ref().map(|l| (l[id], cursor.clone())),
+                reply,
+            };
+            if worker.orders.send(order).is_ok() {
+                replies.push(recorder);
+            }
+        }
+        let adapters = self.plan.lora.as_ref().map_or(0, |t| t.names().len());
+        let mut merged = StageRecorder::new(adapters, self.clock, self.settings.record);
+        for reply in replies {
+            if let Ok(recorder) = reply.await {
+                merged.merge(&recorder);
+            }
+        }
+        let interrupted = cancel.is_cancelled() || merged.accounted() < planned;
+        let info = StageInfo {
+            id: stage.id,
+            requested_rate: stage.requested_rate(),
+            concurrency: stage.concurrency(),
+            planned,
+            status: if interrupted {
+                StageStatus::Interrupted
+            } else {
+                StageStatus::Completed
+            },
+            start: self.clock.epoch(start),
+            end: self.clock.epoch(Instant::now()),
+        };
+        let names: Vec<String> = self
+            .plan
+            .lora
+            .as_ref()
+            .map(|t| t.names().to_vec())
+            .unwrap_or_default();
+        merged.into_metrics(info, &names)
+    }
+
+    /// Stops the workers and waits for their threads.
+    pub fn shutdown(self) {
+        for worker in self.workers {
+            drop(worker.orders);
+            let _ = worker.thread.join();
+        }
+    }
+}

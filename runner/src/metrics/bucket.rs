@@ -1,0 +1,498 @@
+//! Aggregated statistics of one group of requests (a stage's requests to one adapter): exactly
+//! what inference-perf's lifecycle report needs, in bounded memory, mergeable across workers and
+//! pods.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::dist::Dist;
+use super::labels;
+use super::record::{Clock, Outcome, RequestError, RequestRecord, Response};
+
+/// Report options that change what is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordOptions {
+    /// Divide by the server's `completion_tokens` instead of the client's count.
+    pub use_server_output_tokens: bool,
+    /// Distinct messages kept per failure label.
+    pub max_error_messages: usize,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            use_server_output_tokens: false,
+            max_error_messages: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Requests handed to the HTTP client (successes, failures and those cancelled in flight).
+    pub sent: u64,
+    pub schedule_delay: Dist,
+    /// Unix times of the earliest and latest send, and of the latest end.
+    pub first_start: Option<f64>,
+    pub last_start: Option<f64>,
+    pub last_end: Option<f64>,
+    pub successes: Successes,
+    pub failures: Failures,
+    pub cancelled: Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Successes {
+    pub count: u64,
+    pub request_latency: Dist,
+    /// End minus *scheduled* time: latency corrected for coordinated omission.
+    pub request_latency_from_scheduled: Dist,
+    pub normalized_time_per_output_token: Dist,
+    pub time_per_output_token: Dist,
+    pub time_to_first_token: Dist,
+    pub inter_token_latency: Dist,
+    pub request_size_bytes: Dist,
+    pub prompt_tokens: Dist,
+    pub cached_prompt_tokens: u64,
+    /// Client-counted output tokens.
+    pub output_len: Dist,
+    /// Server `completion_tokens`, the client count where the server sent none.
+    pub output_tokens: Dist,
+    /// Sum of the output tokens used as divisors (see [`RecordOptions`]).
+    pub effective_output_tokens: u64,
+    pub token_count_mismatches: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failures {
+    pub count: u64,
+    pub request_latency: Dist,
+    pub prompt_tokens: Dist,
+    pub by_label: BTreeMap<String, LabelStats>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabelStats {
+    pub count: u64,
+    /// Distinct messages and how often each occurred (bounded by `max_error_messages`).
+    pub messages: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cancelled {
+    /// Sent, then cut off before the response completed.
+    pub in_flight: u64,
+    /// Planned but never sent.
+    pub not_sent: u64,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket {
+            sent: 0,
+            schedule_delay: Dist::seconds(),
+            first_start: None,
+            last_start: None,
+            last_end: None,
+            successes: Successes::default(),
+            failures: Failures::default(),
+            cancelled: Cancelled::default(),
+        }
+    }
+}
+
+impl Default for Successes {
+    fn default() -> Self {
+        Successes {
+            count: 0,
+            request_latency: Dist::seconds(),
+            request_latency_from_scheduled: Dist::seconds(),
+            normalized_time_per_output_token: Dist::seconds(),
+            time_per_output_token: Dist::seconds(),
+            time_to_first_token: Dist::seconds(),
+            inter_token_latency: Dist::seconds(),
+            request_size_bytes: Dist::counts(),
+            prompt_tokens: Dist::counts(),
+            cached_prompt_tokens: 0,
+            output_len: Dist::counts(),
+            output_tokens: Dist::counts(),
+            effective_output_tokens: 0,
+            token_count_mismatches: 0,
+        }
+    }
+}
+
+impl Default for Failures {
+    fn default() -> Self {
+        Failures {
+            count: 0,
+            request_latency: Dist::seconds(),
+            prompt_tokens: Dist::counts(),
+            by_label: BTreeMap::new(),
+        }
+    }
+}
+
+/// `later - earlier` in seconds, negative when `later` is earlier.
+pub fn seconds_between(earlier: Instant, later: Instant) -> f64 {
+    match later.checked_duration_since(earlier) {
+        Some(d) => d.as_secs_f64(),
+        None => -earlier.duration_since(later).as_secs_f64(),
+    }
+}
+
+fn extend(slot: &mut Option<f64>, value: f64, keep: fn(f64, f64) -> f64) {
+    *slot = Some(slot.map_or(value, |current| keep(current, value)));
+}
+
+fn merge_extreme(slot: &mut Option<f64>, other: Option<f64>, keep: fn(f64, f64) -> f64) {
+    if let Some(value) = other {
+        extend(slot, value, keep);
+    }
+}
+
+impl Bucket {
+    /// The number of requests accounted for: sent ones plus those never sent.
+    pub fn accounted(&self) -> u64 {
+        self.sent + self.cancelled.not_sent
+    }
+
+    pub fn record(&mut self, record: &RequestRecord, clock: &Clock, options: &RecordOptions) {
+        let Some(start) = record.start else {
+            self.cancelled.not_sent += 1;
+            return;
+        };
+        self.sent += 1;
+        self.schedule_delay
+            .record(seconds_between(record.scheduled, start));
+        let start_epoch = clock.epoch(start);
+        extend(&mut self.first_start, start_epoch, f64::min);
+        extend(&mut self.last_start, start_epoch, f64::max);
+        extend(&mut self.last_end, clock.epoch(record.end), f64::max);
+        match &record.outcome {
+            Outcome::Success(response) => self.successes.record(record, start, response, options),
+            Outcome::Failure(error) => self.failures.record(record, start, error, options),
+            Outcome::Cancelled => self.cancelled.in_flight += 1,
+        }
+    }
+
+    pub fn merge(&mut self, other: &Bucket) {
+        self.sent += other.sent;
+        self.schedule_delay.merge(&other.schedule_delay);
+        merge_extreme(&mut self.first_start, other.first_start, f64::min);
+        merge_extreme(&mut self.last_start, other.last_start, f64::max);
+        merge_extreme(&mut self.last_end, other.last_end, f64::max);
+        self.successes.merge(&other.successes);
+        self.failures.merge(&other.failures, usize::MAX);
+        self.cancelled.in_flight += other.cancelled.in_flight;
+        self.cancelled.not_sent += other.cancelled.not_sent;
+    }
+}
+
+impl Successes {
+    fn record(
+        &mut self,
+        record: &RequestRecord,
+        start: Instant,
+        response: &Response,
+        options: &RecordOptions,
+    ) {
+        let latency = seconds_between(start, record.end);
+        let usage = response.usage.unwrap_or_default();
+        let server_output = usage.completion_tokens;
+        let effective_output = match server_output {
+            Some(n) if options.use_server_output_tokens && n > 0 => n,
+            _ => response.output_tokens,
+        };
+        self.count += 1;
+        self.request_latency.record(latency);
+        self.request_latency_from_scheduled
+            .record(seconds_between(record.scheduled, record.end));
+        // inference-perf appends 0.0 for responses without output tokens.
+        self.normalized_time_per_output_token
+            .record(if effective_output > 0 {
+                latency / effective_output as f64
+            } else {
+                0.0
+            });
+        self.request_size_bytes.record(record.request_bytes as f64);
+        self.prompt_tokens
+            .record(usage.prompt_tokens.unwrap_or(record.prompt_tokens) as f64);
+        self.cached_prompt_tokens += usage.cached_tokens.unwrap_or(0);
+        self.output_len.record(response.output_tokens as f64);
+        self.output_tokens
+            .record(server_output.unwrap_or(response.output_tokens) as f64);
+        self.effective_output_tokens += effective_output;
+        if server_output.is_some_and(|n| n != response.output_tokens) {
+            self.token_count_mismatches += 1;
+        }
+        self.record_token_times(start, response, effective_output);
+    }
+
+    /// Every token gets its chunk's arrival time, so tokens sharing a chunk have zero
+    /// inter-token latency (inference-perf's per-token expansion).
+    fn record_token_times(&mut self, start: Instant, response: &Response, effective_output: u64) {
+        let mut chunks = response.chunks.iter().filter(|(_, tokens)| *tokens > 0);
+        let Some(&(first, first_tokens)) = chunks.next() else {
+            return;
+        };
+        self.time_to_first_token
+            .record(seconds_between(start, first));
+        let mut previous = first;
+        let mut last = first;
+        (1..first_tokens).for_each(|_| self.inter_token_latency.record(0.0));
+        for &(at, tokens) in chunks {
+            self.inter_token_latency
+                .record(seconds_between(previous, at));
+            (1..tokens).for_each(|_| self.inter_token_latency.record(0.0));
+            previous = at;
+            last = at;
+        }
+        let token_count: u64 = response.chunks.iter().map(|(_, t)| u64::from(*t)).sum();
+        if token_count > 1 && effective_output > 1 {
+            self.time_per_output_token
+                .record(seconds_between(first, last) / (effective_output - 1) as f64);
+        }
+    }
+
+    fn merge(&mut self, other: &Successes) {
+        self.count += other.count;
+        for (mine, theirs) in [
+            (&mut self.request_latency, &other.request_latency),
+            (
+                &mut self.request_latency_from_scheduled,
+                &other.request_latency_from_scheduled,
+            ),
+            (
+                &mut self.normalized_time_per_output_token,
+                &other.normalized_time_per_output_token,
+            ),
+            (
+                &mut self.time_per_output_token,
+                &other.time_per_output_token,
+            ),
+            (&mut self.time_to_first_token, &other.time_to_first_token),
+            (&mut self.inter_token_latency, &other.inter_token_latency),
+            (&mut self.request_size_bytes, &other.request_size_bytes),
+            (&mut self.prompt_tokens, &other.prompt_tokens),
+            (&mut self.output_len, &other.output_len),
+            (&mut self.output_tokens, &other.output_tokens),
+        ] {
+            mine.merge(theirs);
+        }
+        self.cached_prompt_tokens += other.cached_prompt_tokens;
+        self.effective_output_tokens += other.effective_output_tokens;
+        self.token_count_mismatches += other.token_count_mismatches;
+    }
+}
+
+impl Failures {
+    fn record(
+        &mut self,
+        record: &RequestRecord,
+        start: Instant,
+        error: &RequestError,
+        options: &RecordOptions,
+    ) {
+        self.count += 1;
+        self.request_latency
+            .record(seconds_between(start, record.end));
+        self.prompt_tokens.record(record.prompt_tokens as f64);
+        let stats = self.by_label.entry(labels::label(error)).or_default();
+        stats.count += 1;
+        add_message(
+            &mut stats.messages,
+            &error.message,
+            1,
+            options.max_error_messages,
+        );
+    }
+
+    fn merge(&mut self, other: &Failures, max_messages: usize) {
+        self.count += other.count;
+        self.request_latency.merge(&other.request_latency);
+        self.prompt_tokens.merge(&other.prompt_tokens);
+        for (label, theirs) in &other.by_label {
+            let mine = self.by_label.entry(label.clone()).or_default();
+            mine.count += theirs.count;
+            for (message, n) in &theirs.messages {
+                add_message(&mut mine.messages, message, *n, max_messages);
+            }
+        }
+    }
+}
+
+fn add_message(messages: &mut BTreeMap<String, u64>, message: &str, n: u64, max: usize) {
+    if let Some(count) = messages.get_mut(message) {
+        *count += n;
+    } else if messages.len() < max {
+        messages.insert(message.to_owned(), n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::record::{ErrorKind, Usage};
+    use std::time::Duration;
+
+    fn at(base: Instant, ms: u64) -> Instant {
+        base + Duration::from_millis(ms)
+    }
+
+    fn record(
+        base: Instant,
+        outcome: Outcome,
+        start_ms: Option<u64>,
+        end_ms: u64,
+    ) -> RequestRecord {
+        RequestRecord {
+            index: 0,
+            adapter: None,
+            scheduled: base,
+            start: start_ms.map(|ms| at(base, ms)),
+            end: at(base, end_ms),
+            request_bytes: 100,
+            prompt_tokens: 10,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn streamed_success_yields_inference_perf_token_metrics() {
+        let base = Instant::now();
+        let clock = Clock::now();
+        // Start at 2 ms; tokens: 1 at 12 ms, 2 at 22 ms (one chunk), 1 at 42 ms; end at 50 ms.
+        let response = Response {
+            output_tokens: 4,
+            usage: Some(Usage {
+                prompt_tokens: Some(11),
+                completion_tokens: Some(4),
+                cached_tokens: Some(3),
+            }),
+            chunks: vec![(at(base, 12), 1), (at(base, 22), 2), (at(base, 42), 1)],
+        };
+        let mut bucket = Bucket::default();
+        bucket.record(
+            &record(base, Outcome::Success(response), Some(2), 50),
+            &clock,
+            &RecordOptions::default(),
+        );
+        let s = &bucket.successes;
+        assert_eq!((bucket.sent, s.count, s.token_count_mismatches), (1, 1, 0));
+        assert!((bucket.schedule_delay.mean().unwrap() - 0.002).abs() < 1e-9);
+        assert!((s.time_to_first_token.mean().unwrap() - 0.010).abs() < 1e-9);
+        // TPOT = (42 - 12) ms / (4 - 1)
+        assert!((s.time_per_output_token.mean().unwrap() - 0.010).abs() < 1e-9);
+        // ITL deltas: 10 ms, 0 (same chunk), 20 ms.
+        assert_eq!(s.inter_token_latency.count(), 3);
+        assert_eq!(s.inter_token_latency.percentile(0.0), Some(0.0));
+        assert!((s.inter_token_latency.sum() - 0.030).abs() < 1e-9);
+        assert!((s.normalized_time_per_output_token.mean().unwrap() - 0.048 / 4.0).abs() < 1e-9);
+        assert!((s.request_latency_from_scheduled.mean().unwrap() - 0.050).abs() < 1e-9);
+        assert_eq!((s.prompt_tokens.sum(), s.cached_prompt_tokens), (11.0, 3));
+    }
+
+    #[test]
+    fn mismatch_and_server_token_divisor() {
+        let base = Instant::now();
+        let response = Response {
+            output_tokens: 9,
+            usage: Some(Usage {
+                prompt_tokens: None,
+                completion_tokens: Some(10),
+                cached_tokens: None,
+            }),
+            chunks: vec![],
+        };
+        let options = RecordOptions {
+            use_server_output_tokens: true,
+            ..Default::default()
+        };
+        let mut bucket = Bucket::default();
+        bucket.record(
+            &record(base, Outcome::Success(response), Some(0), 100),
+            &Clock::now(),
+            &options,
+        );
+        let s = &bucket.successes;
+        assert_eq!(
+            (s.token_count_mismatches, s.effective_output_tokens),
+            (1, 10)
+        );
+        assert!((s.normalized_time_per_output_token.mean().unwrap() - 0.01).abs() < 1e-9);
+        assert!(s.time_to_first_token.is_empty() && s.inter_token_latency.is_empty());
+        assert_eq!(
+            s.prompt_tokens.sum(),
+            10.0,
+            "client count when the server sends no prompt_tokens"
+        );
+    }
+
+    #[test]
+    fn failures_and_cancellations_are_all_accounted_for() {
+        let base = Instant::now();
+        let clock = Clock::now();
+        let options = RecordOptions {
+            max_error_messages: 1,
+            ..Default::default()
+        };
+        let mut bucket = Bucket::default();
+        for message in ["a", "b", "a"] {
+            let error = RequestError {
+                kind: ErrorKind::Http(500),
+                message: message.into(),
+            };
+            bucket.record(
+                &record(base, Outcome::Failure(error), Some(1), 5),
+                &clock,
+                &options,
+            );
+        }
+        bucket.record(
+            &record(base, Outcome::Cancelled, Some(1), 9),
+            &clock,
+            &options,
+        );
+        bucket.record(&record(base, Outcome::Cancelled, None, 9), &clock, &options);
+        assert_eq!(
+            (bucket.sent, bucket.accounted(), bucket.failures.count),
+            (4, 5, 3)
+        );
+        assert_eq!(
+            bucket.cancelled,
+            Cancelled {
+                in_flight: 1,
+                not_sent: 1
+            }
+        );
+        let label = &bucket.failures.by_label["500 - Internal Server Error"];
+        assert_eq!(label.count, 3);
+        assert_eq!(label.messages, BTreeMap::from([("a".to_string(), 2)]));
+    }
+
+    #[test]
+    fn merge_adds_everything_and_survives_the_wire() {
+        let base = Instant::now();
+        let clock = Clock::now();
+        let mut a = Bucket::default();
+        let mut b = Bucket::default();
+        a.record(
+            &record(base, Outcome::Success(Response::default()), Some(1), 5),
+            &clock,
+            &RecordOptions::default(),
+        );
+        b.record(
+            &record(base, Outcome::Success(Response::default()), Some(3), 9),
+            &clock,
+            &RecordOptions::default(),
+        );
+        let b: Bucket = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        a.merge(&b);
+        assert_eq!((a.sent, a.successes.count), (2, 2));
+        let span = a.last_start.unwrap() - a.first_start.unwrap();
+        assert!((span - 0.002).abs() < 1e-6, "{span}");
+    }
+}

@@ -1,0 +1,102 @@
+//! What happened to one request, as the engine observed it. Consumed by [`Bucket::record`]
+//! (super::Bucket::record) and then dropped: nothing per request outlives its recording.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    /// Planned index of the request within its stage.
+    pub index: u64,
+    /// Index into the run's LoRA adapter names.
+    pub adapter: Option<usize>,
+    pub scheduled: Instant,
+    /// When the request was handed to the HTTP client; `None` if it was never sent.
+    pub start: Option<Instant>,
+    pub end: Instant,
+    pub request_bytes: u64,
+    /// Prompt tokens by the client's tokenizer.
+    pub prompt_tokens: u64,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Success(Response),
+    Failure(RequestError),
+    /// Cut off by the end of the stage's teardown grace or by an interrupt.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    /// Output tokens by the client's tokenizer.
+    pub output_tokens: u64,
+    pub usage: Option<Usage>,
+    /// Content-bearing stream chunks: arrival time and tokens in the chunk. Empty when not
+    /// streaming.
+    pub chunks: Vec<(Instant, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    Http(u16),
+    Timeout,
+    Connection,
+    /// The response stream ended before the server said it was done.
+    IncompleteStream,
+    /// The body or an event was not the JSON an OpenAI-compatible server sends.
+    InvalidResponse,
+    /// The server reported an error inside a 200 response (e.g. an error event mid-stream).
+    StreamError,
+}
+
+/// Maps monotonic instants to Unix time, so that pods' records can be merged on one timeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    instant: Instant,
+    epoch: f64,
+}
+
+impl Clock {
+    pub fn now() -> Self {
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Clock {
+            instant: Instant::now(),
+            epoch,
+        }
+    }
+
+    pub fn epoch(&self, t: Instant) -> f64 {
+        match t.checked_duration_since(self.instant) {
+            Some(after) => self.epoch + after.as_secs_f64(),
+            None => self.epoch - self.instant.duration_since(t).as_secs_f64(),
+        }
+    }
+
+    /// The instant at Unix time `epoch` (for start times published by an operator).
+    pub fn instant_at(&self, epoch: f64) -> Instant {
+        let delta = epoch - self.epoch;
+        if delta >= 0.0 {
+            self.instant + std::time::Duration::from_secs_f64(delta)
+        } else {
+            self.instant
+                .checked_sub(std::time::Duration::from_secs_f64(-delta))
+                .unwrap_or(self.instant)
+        }
+    }
+}

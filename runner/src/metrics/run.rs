@@ -1,0 +1,162 @@
+//! Statistics of a whole run: per stage, per adapter. This is also what a runner pod ships to the
+//! operator, which merges the pods' runs into one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::bucket::{Bucket, RecordOptions};
+use super::record::{Clock, RequestRecord};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageStatus {
+    Completed,
+    /// Interrupted before its plan was done; the rest is accounted as cancelled.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageInfo {
+    pub id: usize,
+    pub requested_rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u64>,
+    /// Requests planned in this stage (by this runner, or by all once merged).
+    pub planned: u64,
+    pub status: StageStatus,
+    /// Unix times when the stage started and ended.
+    pub start: f64,
+    pub end: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageMetrics {
+    pub info: StageInfo,
+    /// Requests sent to the base model.
+    pub base: Bucket,
+    /// Requests sent to each LoRA adapter.
+    pub adapters: BTreeMap<String, Bucket>,
+}
+
+impl StageMetrics {
+    /// All of the stage's requests, whatever their adapter.
+    pub fn total(&self) -> Bucket {
+        let mut total = self.base.clone();
+        self.adapters.values().for_each(|b| total.merge(b));
+        total
+    }
+
+    fn merge(&mut self, other: &StageMetrics) {
+        self.info.planned += other.info.planned;
+        if other.info.status == StageStatus::Interrupted {
+            self.info.status = StageStatus::Interrupted;
+        }
+        self.info.start = self.info.start.min(other.info.start);
+        self.info.end = self.info.end.max(other.info.end);
+        self.base.merge(&other.base);
+        for (name, bucket) in &other.adapters {
+            self.adapters.entry(name.clone()).or_default().merge(bucket);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunMetrics {
+    pub stages: Vec<StageMetrics>,
+}
+
+impl RunMetrics {
+    /// Adds another runner's view of the same plan (stages matched by id).
+    pub fn merge(&mut self, other: &RunMetrics) {
+        for stage in &other.stages {
+            match self.stages.iter_mut().find(|s| s.info.id == stage.info.id) {
+                Some(mine) => mine.merge(stage),
+                None => self.stages.push(stage.clone()),
+            }
+        }
+        self.stages.sort_by_key(|s| s.info.id);
+    }
+
+    pub fn push(&mut self, stage: StageMetrics) {
+        self.merge(&RunMetrics {
+            stages: vec![stage],
+        });
+    }
+
+    /// Every request of every stage.
+    pub fn total(&self) -> Bucket {
+        let mut total = Bucket::default();
+        self.stages.iter().for_each(|s| total.merge(&s.total()));
+        total
+    }
+
+    /// One adapter's requests across all stages.
+    pub fn adapter_total(&self, name: &str) -> Bucket {
+        let mut total = Bucket::default();
+        self.stages
+            .iter()
+            .filter_map(|s| s.adapters.get(name))
+            .for_each(|b| total.merge(b));
+        total
+    }
+
+    pub fn adapter_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .stages
+            .iter()
+            .flat_map(|s| s.adapters.keys().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// A worker's statistics for the stage it is running.
+#[derive(Debug, Clone)]
+pub struct StageRecorder {
+    base: Bucket,
+    adapters: Vec<Bucket>,
+    clock: Clock,
+    options: RecordOptions,
+}
+
+impl StageRecorder {
+    pub fn new(adapter_count: usize, clock: Clock, options: RecordOptions) -> Self {
+        StageRecorder {
+            base: Bucket::default(),
+            adapters: vec![Bucket::default(); adapter_count],
+            clock,
+            options,
+        }
+    }
+
+    pub fn record(&mut self, record: &RequestRecord) {
+        let bucket = match record.adapter {
+            Some(i) => &mut self.adapters[i],
+            None => &mut self.base,
+        };
+        bucket.record(record, &self.clock, &self.options);
+    }
+
+    pub fn merge(&mut self, other: &StageRecorder) {
+        self.base.merge(&other.base);
+        for (mine, theirs) in self.adapters.iter_mut().zip(&other.adapters) {
+            mine.merge(theirs);
+        }
+    }
+
+    /// Requests recorded so far (sent or not).
+    pub fn accounted(&self) -> u64 {
+        self.base.accounted() + self.adapters.iter().map(Bucket::accounted).sum::<u64>()
+    }
+
+    pub fn into_metrics(self, info: StageInfo, adapter_names: &[String]) -> StageMetrics {
+        StageMetrics {
+            info,
+            base: self.base,
+            adapters: adapter_names.iter().cloned().zip(self.adapters).collect(),
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! inference-perf's request-lifecycle report (`ResponsesSummary`) from aggregated statistics.
+//! Key names, nesting and percentile keys match inference-perf; our additions are extra keys
+//! (`request_latency_from_scheduled`, `cancelled`) that do not disturb its shape.
+
+use serde_json::{Map, Value, json};
+
+use crate::metrics::{Bucket, Dist, StageInfo};
+
+/// Which `load_summary` fields a report carries.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Summary and per-adapter reports: count and schedule delay only.
+    Overall,
+    /// Per-stage reports: plus send duration, requested/achieved rate and concurrency.
+    Stage(&'a StageInfo),
+    /// Per adapter-stage reports: plus send duration and rates, no concurrency.
+    AdapterStage(&'a StageInfo),
+}
+
+/// `{"mean","min","max","p0.1",…,"median",…}` or `null` for no samples.
+pub fn dist(d: &Dist, percentiles: &[f64]) -> Value {
+    if d.is_empty() {
+        return Value::Null;
+    }
+    Value::Object(dist_fields(d, percentiles))
+}
+
+fn dist_fields(d: &Dist, percentiles: &[f64]) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("mean".into(), json!(d.mean()));
+    fields.insert("min".into(), json!(d.min()));
+    fields.insert("max".into(), json!(d.max()));
+    for &p in percentiles {
+        fields.insert(percentile_key(p), json!(d.percentile(p)));
+    }
+    fields
+}
+
+/// Python's `f"p{p:g}"`, with 50 spelled `median`.
+pub fn percentile_key(p: f64) -> String {
+    if p == 50.0 {
+        "median".to_string()
+    } else {
+        format!("p{p}")
+    }
+}
+
+/// A distribution of `n` zeros (media counts of text-only requests).
+fn zeros(n: u64, percentiles: &[f64]) -> Value {
+    let mut d = Dist::counts();
+    (0..n.min(1)).for_each(|_| d.record(0.0));
+    if n == 0 {
+        Value::Null
+    } else {
+        dist(&d, percentiles)
+    }
+}
+
+pub fn lifecycle(bucket: &Bucket, scope: Scope<'_>, percentiles: &[f64]) -> Value {
+    let benchmark_time = match (bucket.first_start, bucket.last_end) {
+        (Some(first), Some(last)) => (last - first).max(0.0),
+        _ => 0.0,
+    };
+    let per_second = |amount: f64| {
+        if benchmark_time > 0.0 {
+            amount / benchmark_time
+        } else {
+            0.0
+        }
+    };
+    let s = &bucket.successes;
+    let f = &bucket.failures;
+    let input_total = s.prompt_tokens.sum();
+    let output_total = s.effective_output_tokens as f64;
+
+    let mut load_summary = Map::new();
+    load_summary.insert("count".into(), json!(bucket.sent));
+    load_summary.insert(
+        "schedule_delay".into(),
+        dist(&bucket.schedule_delay, percentiles),
+    );
+    if let Scope::Stage(info) | Scope::AdapterStage(info) = scope {
+        let send_duration = match (bucket.first_start, bucket.last_start) {
+            (Some(first), Some(last)) => last - first,
+            _ => 0.0,
+        };
+        load_summary.insert("send_duration".into(), json!(send_duration));
+        load_summary.insert("requested_rate".into(), json!(info.requested_rate));
+        let achieved = if send_duration > 0.0 {
+            bucket.sent as f64 / send_duration
+        } else {
+            0.0
+        };
+        load_summary.insert("achieved_rate".into(), json!(achieved));
+    }
+    if let Scope::Stage(StageInfo {
+        concurrency: Some(level),
+        ..
+    }) = scope
+    {
+        load_summary.insert("concurrency".into(), json!(level));
+    }
+
+    json!({
+        "benchmark_time_seconds": benchmark_time,
+        "load_summary": load_summary,
+        "successes": {
+            "count": s.count,
+            "latency": {
+                "request_latency": dist(&s.request_latency, percentiles),
+                "normalized_time_per_output_token": dist(&s.normalized_time_per_output_token, percentiles),
+                "time_per_output_token": dist(&s.time_per_output_token, percentiles),
+                "time_to_first_token": dist(&s.time_to_first_token, percentiles),
+                "inter_token_latency": dist(&s.inter_token_latency, percentiles),
+                "request_latency_from_scheduled": dist(&s.request_latency_from_scheduled, percentiles),
+            },
+            "throughput": {
+                "input_tokens_per_sec": per_second(input_total),
+                "output_tokens_per_sec": per_second(output_total),
+                "total_tokens_per_sec": per_second(input_total + output_total),
+                "requests_per_sec": per_second(s.count as f64),
+                "images_per_sec": 0.0,
+                "videos_per_sec": 0.0,
+                "audios_per_sec": 0.0,
+            },
+            "request_size_bytes": dist(&s.request_size_bytes, percentiles),
+            "image": {"count": zeros(s.count, percentiles), "pixels": null, "bytes": null, "aspect_ratio": null},
+            "video": {"count": zeros(s.count, percentiles), "frames": null, "pixels": null, "bytes": null, "aspect_ratio": null},
+            "audio": {"count": zeros(s.count, percentiles), "seconds": null, "bytes": null},
+            "prompt_tokens": token_totals(&s.prompt_tokens, s.cached_prompt_tokens, percentiles),
+            "output_len": dist(&s.output_len, percentiles),
+            "output_tokens": with_total(&s.output_tokens, percentiles),
+            "token_count_mismatches": s.token_count_mismatches,
+        },
+        "failures": {
+            "count": f.count,
+            "request_latency": dist(&f.request_latency, percentiles),
+            "prompt_tokens": token_totals(&f.prompt_tokens, 0, percentiles),
+            "by_label": by_label(bucket),
+        },
+        "cancelled": {
+            "count": bucket.cancelled.in_flight + bucket.cancelled.not_sent,
+            "in_flight": bucket.cancelled.in_flight,
+            "not_sent": bucket.cancelled.not_sent,
+        },
+    })
+}
+
+fn token_totals(d: &Dist, cached: u64, percentiles: &[f64]) -> Value {
+    let total = d.sum() as u64;
+    let mut fields = Map::new();
+    fields.insert("total".into(), json!(total));
+    fields.insert("cached".into(), json!(cached));
+    fields.insert("uncached".into(), json!(total.saturating_sub(cached)));
+    if !d.is_empty() {
+        fields.extend(dist_fields(d, percentiles));
+    }
+    Value::Object(fields)
+}
+
+fn with_total(d: &Dist, percentiles: &[f64]) -> Value {
+    let mut fields = Map::new();
+    fields.insert("total".into(), json!(d.sum() as u64));
+    if !d.is_empty() {
+        fields.extend(dist_fields(d, percentiles));
+    }
+    Value::Object(fields)
+}
+
+/// Labels by descending count; messages likewise.
+fn by_label(bucket: &Bucket) -> Value {
+    let mut labels: Vec<_> = bucket.failures.by_label.iter().collect();
+    labels.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+    let mut out = Map::new();
+    for (label, stats) in labels {
+        let mut messages: Vec<_> = stats.messages.iter().collect();
+        messages.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let messages: Vec<Value> = messages
+            .into_iter()
+            .map(|(m, n)| json!({"message": m, "count": n}))
+            .collect();
+        out.insert(
+            label.clone(),
+            json!({"count": stats.count, "messages": messages}),
+        );
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{
+        Clock, ErrorKind, Outcome, RecordOptions, RequestError, RequestRecord, Response,
+        StageStatus,
+    };
+    use std::time::{Duration, Instant};
+
+    const PERCENTILES: [f64; 11] = [
+        0.1, 1.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9,
+    ];
+
+    #[test]
+    fn percentile_keys_match_python_g_format() {
+        let keys: Vec<String> = PERCENTILES.iter().map(|&p| percentile_key(p)).collect();
+        assert_eq!(
+            keys,
+            [
+                "p0.1", "p1", "p5", "p10", "p25", "median", "p75", "p90", "p95", "p99", "p99.9"
+            ]
+        );
+    }
+
+    fn sample_bucket() -> Bucket {
+        let base = Instant::now();
+        let clock = Clock::now();
+        let mut bucket = Bucket::default();
+        for i in 0..4u64 {
+            let start = base + Duration::from_millis(i * 250);
+            let outcome = if i == 3 {
+                Outcome::Failure(RequestError {
+                    kind: ErrorKind::Http(429),
+                    message: "slow down".into(),
+                })
+            } else {
+                Outcome::Success(Response {
+                    output_tokens: 5,
+                    usage: None,
+                    chunks: vec![],
+                })
+            };
+            let record = RequestRecord {
+                index: i,
+                adapter: None,
+                scheduled: start,
+                start: Some(start),
+                end: start + Duration::from_millis(100),
+                request_bytes: 50,
+                prompt_tokens: 7,
+                outcome,
+            };
+            bucket.record(&record, &clock, &RecordOptions::default());
+        }
+        bucket
+    }
+
+    #[test]
+    fn stage_report_has_inference_perf_shape_and_arithmetic() {
+        let info = StageInfo {
+            id: 0,
+            requested_rate: 4.0,
+            concurrency: None,
+            planned: 4,
+            status: StageStatus::Completed,
+            start: 0.0,
+            end: 1.0,
+        };
+        let report = lifecycle(&sample_bucket(), Scope::Stage(&info), &PERCENTILES);
+        let load = &report["load_summary"];
+        assert_eq!(load["count"], 4);
+        assert!((load["send_duration"].as_f64().unwrap() - 0.75).abs() < 1e-6);
+        assert!((load["achieved_rate"].as_f64().unwrap() - 4.0 / 0.75).abs() < 1e-4);
+        assert_eq!(load["requested_rate"], 4.0);
+        assert!(load.get("concurrency").is_none());
+        let keys: Vec<&String> = load["schedule_delay"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "mean", "min", "max", "p0.1", "p1", "p5", "p10", "p25", "median", "p75", "p90",
+                "p95", "p99", "p99.9"
+            ]
+        );
+        // benchmark time: first start 0 ms to last end 850 ms.
+        assert!((report["benchmark_time_seconds"].as_f64().unwrap() - 0.85).abs() < 1e-6);
+        let successes = &report["successes"];
+        assert_eq!(successes["count"], 3);
+        assert!(
+            (successes["throughput"]["output_tokens_per_sec"]
+                .as_f64()
+                .unwrap()
+                - 15.0 / 0.85)
+                .abs()
+                < 1e-3
+        );
+        assert_eq!(successes["prompt_tokens"]["total"], 21);
+        assert_eq!(successes["output_tokens"]["total"], 15);
+        assert!(successes["latency"]["time_to_first_token"].is_null());
+        assert_eq!(
+            report["failures"]["by_label"]["429 - Rate Limit"]["count"],
+            1
+        );
+        assert_eq!(report["failures"]["prompt_tokens"]["total"], 7);
+    }
+
+    #[test]
+    fn overall_reports_carry_no_rates() {
+        let report = lifecycle(&sample_bucket(), Scope::Overall, &PERCENTILES);
+        let load = report["load_summary"].as_object().unwrap();
+        assert_eq!(load.keys().collect::<Vec<_>>(), ["count", "schedule_delay"]);
+        let empty = lifecycle(&Bucket::default(), Scope::Overall, &PERCENTILES);
+        assert!(empty["load_summary"]["schedule_delay"].is_null());
+        assert_eq!(empty["benchmark_time_seconds"], 0.0);
+    }
+}

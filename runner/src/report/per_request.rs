@@ -1,0 +1,151 @@
+//! The opt-in `per_request_lifecycle_metrics.json`, streamed to disk as requests finish so that
+//! memory stays flat however long the run (inference-perf holds them all, #522).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use serde::Serialize;
+
+/// One request, in inference-perf's per-request shape plus `stage_id` and `scheduled_time`.
+/// Times are Unix seconds (inference-perf uses process-local monotonic seconds).
+#[derive(Debug, Clone, Serialize)]
+pub struct PerRequestEntry {
+    pub stage_id: usize,
+    pub scheduled_time: f64,
+    /// `null` when the request was never sent.
+    pub start_time: Option<f64>,
+    pub end_time: f64,
+    /// The JSON request body.
+    pub request: String,
+    /// The raw response body or SSE text (partial if the request failed mid-way).
+    pub response: String,
+    pub info: PerRequestInfo,
+    pub error: Option<PerRequestError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PerRequestInfo {
+    pub lora_adapter: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub server_usage: Option<serde_json::Value>,
+    /// Unix time of each content chunk.
+    pub chunk_times: Vec<f64>,
+    pub cancelled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PerRequestError {
+    pub error_type: String,
+    pub error_msg: String,
+}
+
+/// Entries waiting to be written; senders block beyond this rather than grow memory.
+const QUEUE: usize = 4096;
+
+pub struct PerRequestWriter {
+    sender: SyncSender<PerRequestEntry>,
+    thread: JoinHandle<std::io::Result<u64>>,
+}
+
+impl PerRequestWriter {
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = BufWriter::new(File::create(path)?);
+        let (sender, receiver) = sync_channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("per-request".into())
+            .spawn(move || write_all(file, receiver))?;
+        Ok(PerRequestWriter { sender, thread })
+    }
+
+    pub fn sender(&self) -> SyncSender<PerRequestEntry> {
+        self.sender.clone()
+    }
+
+    /// Closes the JSON list once every sender is gone; returns the number of entries written.
+    pub fn finish(self) -> std::io::Result<u64> {
+        drop(self.sender);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("per-request writer panicked")))
+    }
+}
+
+fn write_all(
+    mut file: BufWriter<File>,
+    receiver: Receiver<PerRequestEntry>,
+) -> std::io::Result<u64> {
+    file.write_all(b"[")?;
+    let mut written = 0u64;
+    for entry in receiver {
+        file.write_all(if written == 0 { b"\n  " } else { b",\n  " })?;
+        serde_json::to_writer(&mut file, &entry)?;
+        written += 1;
+    }
+    file.write_all(b"\n]\n")?;
+    file.flush()?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_json_list_from_many_senders() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("per_request_lifecycle_metrics.json");
+        let writer = PerRequestWriter::create(&path).unwrap();
+        let threads: Vec<_> = (0..3)
+            .map(|t| {
+                let sender = writer.sender();
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        let entry = PerRequestEntry {
+                            stage_id: t,
+                            scheduled_time: i as f64,
+                            start_time: Some(i as f64),
+                            end_time: i as f64 + 1.0,
+                            request: "{}".into(),
+                            response: String::new(),
+                            info: PerRequestInfo {
+                                lora_adapter: None,
+                                input_tokens: 1,
+                                output_tokens: 2,
+                                server_usage: None,
+                                chunk_times: vec![],
+                                cancelled: false,
+                            },
+                            error: None,
+                        };
+                        sender.send(entry).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(writer.finish().unwrap(), 30);
+        let parsed: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(parsed.len(), 30);
+        assert_eq!(parsed[0]["info"]["output_tokens"], 2);
+
+        let empty_path = dir.path().join("empty.json");
+        assert_eq!(
+            PerRequestWriter::create(&empty_path)
+                .unwrap()
+                .finish()
+                .unwrap(),
+            0
+        );
+        let empty: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(&empty_path).unwrap()).unwrap();
+        assert!(empty.is_empty());
+    }
+}
