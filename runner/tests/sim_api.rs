@@ -176,14 +176,19 @@ async fn faults_forced_by_header() {
     let err = client.post(&url).header(FAULT_HEADER, "hang").timeout(Duration::from_millis(300)).json(&completion("p", 1, false)).send().await.unwrap_err();
     assert!(err.is_timeout(), "{err}");
     assert!(started.elapsed() >= Duration::from_millis(300));
+    // The server notices the client leaving and lets the hung request go.
+    assert!(wait_until(Duration::from_secs(1), async || sim.stats().in_flight == 0).await);
     let faults = sim.stats().faults;
     assert_eq!((faults.error_500, faults.error_429, faults.error_503), (2, 1, 1));
     assert_eq!((faults.malformed, faults.cut, faults.hang), (2, 2, 1));
     assert_eq!(sim.stats().requests_completed, 1);
-    // The hung request is still held; shutting down releases it at once.
+    // A hang nobody gives up on ends, without an answer, when the server shuts down.
+    let pending = tokio::spawn(client.post(&url).header(FAULT_HEADER, "hang").json(&completion("p", 1, false)).send());
+    assert!(wait_until(Duration::from_secs(1), async || sim.stats().in_flight == 1).await);
     let started = Instant::now();
     sim.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(pending.await.unwrap().is_err());
 }
 
 /// Same seed → same texts; the text does not depend on streaming or timing.

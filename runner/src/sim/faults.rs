@@ -19,8 +19,9 @@ pub enum Fault {
     Error429,
     /// Immediate 503 with an OpenAI-style error body.
     Error503,
-    /// No answer: the connection is held until the client gives up, the server shuts down or
-    /// `hang_timeout_ms` passes (then it is closed without a response).
+    /// No answer: the request is held until the client gives up (closes the connection), the
+    /// server shuts down or `hang_timeout_ms` passes; then the connection is closed without a
+    /// response.
     Hang,
     /// Status 200, then the connection is closed half-way: a stream stops after half of its
     /// tokens without the final chunk or `[DONE]`; a non-streamed body announces its full
