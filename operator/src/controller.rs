@@ -116,9 +116,13 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
         let benchmarks = controller.store();
         syncs.push(async move {
             let _ = benchmarks.wait_until_ready().await;
+            tracing::debug!("benchmarks synced");
             let _ = jobs.wait_until_ready().await;
+            tracing::debug!("jobs synced");
             let _ = config_maps.wait_until_ready().await;
+            tracing::debug!("config maps synced");
             let _ = pods.wait_until_ready().await;
+            tracing::debug!("pods synced");
         });
         controllers.push(
             controller

@@ -1,0 +1,296 @@
+//! Harness of the operator's integration tests: the shared real control plane with the CRD
+//! installed, the `ibench` runner binary mapped as the runner image, the operator binary run as
+//! a child process per test (so it can be killed and restarted), and the simulator on loopback.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use ibench::sim::{LatencyConfig, LoraConfig, SimConfig, SimServer};
+use ibench_operator::crd::{self, InferenceBenchmark};
+use ibench_testcluster::ControlPlane;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+/// The image benchmarks run with; the process kubelet maps it to the `ibench` binary.
+pub const RUNNER_IMAGE: &str = "ghcr.io/inference-bench/ibench";
+
+/// The control plane with the CRD installed and the runner image mapped.
+pub async fn cluster() -> &'static ControlPlane {
+    static READY: OnceCell<()> = OnceCell::const_new();
+    ibench_testcluster::init_test_logging();
+    ibench::agent::install_crypto_provider();
+    let cp = ibench_testcluster::shared().await;
+    READY
+        .get_or_init(|| async {
+            cp.map_image(RUNNER_IMAGE, ibench_binary());
+            install_crd(&cp.client()).await;
+        })
+        .await;
+    cp
+}
+
+/// Applies the committed CRD file (what users apply) and waits until it is served.
+async fn install_crd(client: &Client) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/inferencebenchmarks.inferencebench.dev.yaml");
+    let text = std::fs::read_to_string(path).expect("the committed CRD");
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("the CRD parses");
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().expect("named");
+    api.patch(&name, &PatchParams::apply("ibench-operator-tests").force(), &Patch::Apply(&crd))
+        .await
+        .unwrap_or_else(|e| panic!("the apiserver refuses the CRD: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let current = api.get(&name).await.expect("reading the CRD");
+        let established = current.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            break;
+        }
+        assert!(Instant::now() < deadline, "CRD not established: {:?}", current.status);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Discovery can lag behind Established by a moment.
+    let benchmarks: Api<InferenceBenchmark> = Api::all(client.clone());
+    while benchmarks.list(&ListParams::default().limit(1)).await.is_err() {
+        assert!(Instant::now() < deadline, "InferenceBenchmarks are not served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `ibench` binary of this build (cargo only gives tests the binaries of their own package):
+/// built once per test binary, in the profile and target directory of the tests. Building the
+/// whole workspace's binaries resolves the same features as the workspace's test build, so this
+/// reuses its artifacts instead of compiling the dependency tree again.
+pub fn ibench_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") => "dev",
+                Some(other) => other,
+                None => "dev",
+            };
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let target_dir = profile_dir.parent().expect("target directory");
+            let status = Command::new(cargo)
+                .args(["build", "--workspace", "--bins", "--profile", profile, "--target-dir"])
+                .arg(target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("running cargo build for the ibench binary");
+            assert!(status.success(), "building the ibench binary failed");
+            let binary = profile_dir.join("ibench");
+            assert!(binary.exists(), "{} missing after the build", binary.display());
+            binary
+        })
+        .clone()
+}
+
+/// `ibench-operator run` as a child process watching one namespace.
+pub struct Operator {
+    child: Option<Child>,
+    namespace: String,
+    kubeconfig: PathBuf,
+    log: PathBuf,
+    pub metrics_address: String,
+    extra: Vec<String>,
+}
+
+impl Operator {
+    pub fn start(cp: &ControlPlane, namespace: &str) -> Operator {
+        Self::start_with(cp, namespace, &[])
+    }
+
+    pub fn start_with(cp: &ControlPlane, namespace: &str, extra: &[&str]) -> Operator {
+        let log = cp.dir().join(format!("operator-{namespace}.log"));
+        let mut operator = Operator {
+            child: None,
+            namespace: namespace.into(),
+            kubeconfig: cp.kubeconfig_path().to_path_buf(),
+            log,
+            metrics_address: String::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        operator.spawn();
+        operator
+    }
+
+    fn spawn(&mut self) {
+        let port = free_port();
+        self.metrics_address = format!("127.0.0.1:{port}");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("operator log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_ibench-operator"))
+            .args(["run", "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .args(["--namespace", &self.namespace, "--runner-image", &format!("{RUNNER_IMAGE}:test")])
+            .args(["--metrics-address", &self.metrics_address, "--log-format", "json"])
+            .args(["--runner-progress-seconds", "1", "--status-interval-seconds", "1", "--start-lead-seconds", "1"])
+            .args(&self.extra)
+            .env("RUST_LOG", "info,ibench_operator=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting ibench-operator");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no graceful shutdown, like a crashed or evicted operator.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Resident set size in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    pub fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.log) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// The last lines of the log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self.log();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("http://{}{path}", self.metrics_address)).await.expect("operator HTTP endpoint");
+        (response.status().as_u16(), response.text().await.unwrap_or_default())
+    }
+
+    /// Waits (bounded) for `/readyz` to answer 200.
+    pub async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = reqwest::get(format!("http://{}/readyz", self.metrics_address)).await
+                && response.status().is_success()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "operator never became ready:\n{}", self.log_tail(40));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port()
+}
+
+/// A simulator serving `model` and the LoRA adapters `loras`, fast enough for tests.
+pub async fn simulator(model: &str, loras: &[&str]) -> SimServer {
+    let config = SimConfig {
+        model: model.into(),
+        loras: loras.iter().map(|name| LoraConfig { name: name.to_string(), ttft_offset_ms: 0.0 }).collect(),
+        latency: LatencyConfig { ttft_ms: 20.0, itl_ms: 2.0, ..Default::default() },
+        threads: 1,
+        ..Default::default()
+    };
+    SimServer::start(config).await.expect("the simulator starts")
+}
+
+/// Creates the benchmark `name` in `ns` from a spec.
+pub async fn create_benchmark(client: &Client, ns: &str, name: &str, spec: Value) -> Result<InferenceBenchmark, kube::Error> {
+    let object: InferenceBenchmark = serde_json::from_value(serde_json::json!({
+        "apiVersion": crd::API_VERSION,
+        "kind": crd::KIND,
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .expect("a well-formed benchmark");
+    Api::<InferenceBenchmark>::namespaced(client.clone(), ns).create(&PostParams::default(), &object).await
+}
+
+/// Creates the benchmark from raw JSON, bypassing the Rust types (to send what a user might).
+pub async fn create_raw(client: &Client, ns: &str, name: &str, spec: Value) -> Result<(), kube::Error> {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &kube::api::ApiResource::erase::<InferenceBenchmark>(&()));
+    let object: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": crd::API_VERSION,
+        "kind": crd::KIND,
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .expect("a well-formed object");
+    api.create(&PostParams::default(), &object).await.map(drop)
+}
+
+pub fn condition<'a>(ib: &'a InferenceBenchmark, type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    ib.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+pub fn is_finished(ib: &InferenceBenchmark) -> bool {
+    ib.status.as_ref().is_some_and(|s| s.observed_generation == ib.metadata.generation)
+        && condition(ib, crd::CONDITION_SUCCEEDED).is_some_and(|c| c.status != "Unknown")
+}
+
+/// Waits (bounded) for `condition` on the benchmark; on timeout panics with the benchmark, the
+/// namespace's pods and events, and the operator's log.
+pub async fn wait_benchmark(
+    cp: &ControlPlane,
+    operator: &Operator,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+    condition: impl Fn(&InferenceBenchmark) -> bool,
+) -> InferenceBenchmark {
+    let api: Api<InferenceBenchmark> = Api::namespaced(cp.client(), ns);
+    match cp.wait_for(&api, name, timeout, condition).await {
+        Ok(ib) => ib,
+        Err(e) => panic!("{e}\n--- operator log ---\n{}", operator.log_tail(60)),
+    }
+}
+
+pub async fn jobs(client: &Client, ns: &str) -> Vec<Job> {
+    Api::<Job>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("listing jobs").items
+}
+
+pub async fn config_maps(client: &Client, ns: &str) -> Vec<ConfigMap> {
+    Api::<ConfigMap>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("listing config maps").items
+}
+
+/// The standard test benchmark: constant `rate` for `duration` s from `runners` pods.
+pub fn spec(base_url: &str, model: &str, rate: f64, duration: i64, runners: i32) -> Value {
+    serde_json::json!({
+        "server": {"baseUrl": base_url, "modelName": model},
+        "api": {"streaming": true},
+        "load": {"type": "constant", "stages": [{"rate": rate, "duration": duration}], "stageTeardownGraceSeconds": 10.0},
+        "runners": {"parallelism": runners},
+    })
+}
