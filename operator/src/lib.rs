@@ -26,6 +26,8 @@ use std::time::Duration;
 pub struct Settings {
     /// Runner image when a benchmark names none.
     pub runner_image: String,
+    /// Runner pod resources when a benchmark names none (`spec.runners.resources`).
+    pub runner_resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
     /// Seconds between a runner's progress updates.
     pub progress_seconds: f64,
     /// Least time between two status writes that only update progress.
@@ -41,6 +43,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             runner_image: format!("ghcr.io/inference-bench/ibench:{}", env!("CARGO_PKG_VERSION")),
+            runner_resources: None,
             progress_seconds: 5.0,
             status_interval: Duration::from_secs(5),
             start_lead: Duration::from_secs(2),

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ibench_operator::controller::{self, Scope};
 use ibench_operator::telemetry::{self, Health, Metrics};
 use ibench_operator::{Settings, crd};
+use k8s_openapi::api::core::v1::ResourceRequirements;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -44,6 +45,9 @@ struct RunArgs {
     /// Runner image for benchmarks that name none.
     #[arg(long, env = "IBENCH_RUNNER_IMAGE", default_value_t = Settings::default().runner_image)]
     runner_image: String,
+    /// Runner pod resources (ResourceRequirements as JSON or YAML) for benchmarks that name none.
+    #[arg(long, env = "IBENCH_RUNNER_RESOURCES", value_parser = parse_resources)]
+    runner_resources: Option<ResourceRequirements>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "IBENCH_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
     metrics_address: SocketAddr,
@@ -74,6 +78,10 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+fn parse_resources(text: &str) -> Result<ResourceRequirements, String> {
+    serde_yaml::from_str(text).map_err(|e| format!("not a ResourceRequirements object ({{limits: {{cpu: \"2\"}}, requests: ...}}): {e}"))
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,kube_runtime::controller=warn".into());
@@ -91,6 +99,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let settings = Settings {
         runner_image: args.runner_image,
+        runner_resources: args.runner_resources,
         progress_seconds: seconds(args.runner_progress_seconds, "runner-progress-seconds")?.as_secs_f64(),
         status_interval: seconds(args.status_interval_seconds, "status-interval-seconds")?,
         start_lead: seconds(args.start_lead_seconds, "start-lead-seconds")?,

@@ -120,7 +120,10 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         run_id: spec.run_id.clone(),
         parallelism: parallelism as u32,
         image: spec.runners.image.clone().unwrap_or_else(|| settings.runner_image.clone()),
-        runners: spec.runners.clone(),
+        runners: RunnersSpec {
+            resources: spec.runners.resources.clone().or_else(|| settings.runner_resources.clone()),
+            ..spec.runners.clone()
+        },
         config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
         api_key,
         lifecycle: config.report.request_lifecycle.clone(),
@@ -196,6 +199,21 @@ mod tests {
         assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].rate: must be > 0")), "{found:?}");
         assert!(found.iter().any(|i| i.starts_with("spec.load.loraTrafficSplit: splits must sum to 1.0")), "{found:?}");
         assert!(found.iter().any(|i| i.starts_with("spec.report.requestLifecycle.perRequest:")), "{found:?}");
+    }
+
+    #[test]
+    fn runner_resources_default_to_the_operators_setting() {
+        let requests = |cpu: &str| k8s_openapi::api::core::v1::ResourceRequirements {
+            requests: Some([("cpu".to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity(cpu.into()))].into()),
+            ..Default::default()
+        };
+        let settings = Settings { runner_resources: Some(requests("2")), ..settings() };
+        let run = run_spec(&benchmark("b", valid_spec()), &settings).unwrap();
+        assert_eq!(run.runners.resources, Some(requests("2")));
+        let mut spec = valid_spec();
+        spec["runners"]["resources"] = json!({"requests": {"cpu": "500m"}});
+        let run = run_spec(&benchmark("b", spec), &settings).unwrap();
+        assert_eq!(run.runners.resources, Some(requests("500m")), "the benchmark's own resources win");
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct Options {
     pub node_name: String,
     /// Bound on start-to-ready.
     pub ready_timeout: Duration,
+    /// Further kube-apiserver flags, after the harness's own (e.g. an audit log or more
+    /// admission plugins).
+    pub apiserver_args: Vec<String>,
 }
 
 impl Default for Options {
@@ -53,6 +56,7 @@ impl Default for Options {
             images: Vec::new(),
             node_name: "ibench-process-node".into(),
             ready_timeout: Duration::from_secs(90),
+            apiserver_args: Vec::new(),
         }
     }
 }
@@ -131,6 +135,7 @@ impl ControlPlane {
                 &pki,
                 &root,
                 &kubeconfig_path,
+                &options.apiserver_args,
                 started + options.ready_timeout,
             )
             .await
@@ -547,6 +552,7 @@ async fn start_core(
     pki: &Pki,
     root: &Path,
     kubeconfig_path: &Path,
+    apiserver_args: &[String],
     deadline: Instant,
 ) -> Result<Core> {
     let logs = root.join("logs");
@@ -560,17 +566,15 @@ async fn start_core(
         etcd::command(binaries, &root.join("etcd"), &etcd_ports),
         &logs,
     )?;
-    let apiserver = Component::start(
-        "kube-apiserver",
-        apiserver::command(
-            binaries,
-            pki,
-            &root.join("apiserver-certs"),
-            api_port,
-            &etcd_ports.client_url(),
-        ),
-        &logs,
-    )?;
+    let mut apiserver_command = apiserver::command(
+        binaries,
+        pki,
+        &root.join("apiserver-certs"),
+        api_port,
+        &etcd_ports.client_url(),
+    );
+    apiserver_command.args(apiserver_args);
+    let apiserver = Component::start("kube-apiserver", apiserver_command, &logs)?;
     let server_url = format!("https://127.0.0.1:{api_port}");
     kubeconfig::write(
         kubeconfig_path,
