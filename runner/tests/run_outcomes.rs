@@ -72,7 +72,7 @@ async fn lora_traffic_follows_the_split_and_gets_per_adapter_reports() {
     );
     let outcome = common::run(config).await;
     let stats = sim.stats();
-    let total = 6000.0;
+    let total: f64 = 6000.0;
     for (name, p) in names.iter().zip([0.5, 0.3, 0.2]) {
         let served = stats.requests_by_model[*name] as f64;
         let sigma = (total * p * (1.0 - p)).sqrt();

@@ -1,0 +1,132 @@
+//! State shared by every request of one server.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use tokio::sync::watch;
+
+use super::api::models;
+use super::capacity::Capacity;
+use super::config::SimConfig;
+use super::faults::FaultPicker;
+use super::latency::LatencyModel;
+use super::lora::LoraCache;
+use super::metrics::{Gauges, Metrics};
+use super::stats::{SimStats, Stats};
+
+pub(crate) struct App {
+    pub config: SimConfig,
+    pub models: ServedModels,
+    pub latency: LatencyModel,
+    pub faults: FaultPicker,
+    pub capacity: Arc<Capacity>,
+    pub loras: LoraCache,
+    pub metrics: Metrics,
+    pub stats: Arc<Stats>,
+    pub seed: u64,
+    pub started: Instant,
+    /// The `/v1/models` answer, fixed for the server's life.
+    pub models_json: Bytes,
+    /// Becomes true when the server shuts down; ends hung requests.
+    pub shutdown: watch::Receiver<bool>,
+    next_seq: AtomicU64,
+}
+
+/// Served model names: index 0 is the base model, index i > 0 is adapter i - 1.
+pub(crate) struct ServedModels {
+    names: Vec<String>,
+    /// Time-to-first-token offset of each adapter, seconds.
+    lora_offsets: Vec<f64>,
+}
+
+/// The independent random streams of one request, so that e.g. a fault forced by header does
+/// not change the request's text or timing.
+pub(crate) struct RequestRngs {
+    pub fault: Pcg64Mcg,
+    pub content: Pcg64Mcg,
+    pub timing: Pcg64Mcg,
+}
+
+impl App {
+    pub fn new(config: SimConfig, shutdown: watch::Receiver<bool>) -> App {
+        let seed = config.seed.unwrap_or_else(rand::random);
+        let models = ServedModels {
+            names: std::iter::once(config.model.clone()).chain(config.loras.iter().map(|l| l.name.clone())).collect(),
+            lora_offsets: config.loras.iter().map(|l| l.ttft_offset_ms / 1e3).collect(),
+        };
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        App {
+            models_json: models::list(&models, created, config.max_model_len),
+            latency: LatencyModel::new(&config.latency),
+            faults: FaultPicker::new(&config.faults),
+            capacity: Capacity::new(config.max_num_seqs, config.max_waiting),
+            loras: LoraCache::new(config.max_loras),
+            metrics: Metrics::new(),
+            stats: Stats::new(models.names.len(), config.record_requests),
+            models,
+            seed,
+            started: Instant::now(),
+            shutdown,
+            next_seq: AtomicU64::new(0),
+            config,
+        }
+    }
+
+    /// Arrival sequence number of a new API request.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Random streams of request `seq`, a pure function of (seed, seq).
+    pub fn rngs(&self, seq: u64) -> RequestRngs {
+        let stream = |n: u64| Pcg64Mcg::seed_from_u64(splitmix64(self.seed ^ splitmix64(seq.wrapping_mul(4).wrapping_add(n))));
+        RequestRngs { fault: stream(0), content: stream(1), timing: stream(2) }
+    }
+
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.models.base(), Gauges { running: self.capacity.running(), waiting: self.capacity.waiting() })
+    }
+
+    pub fn stats(&self) -> SimStats {
+        let m = &self.metrics;
+        self.stats.snapshot(&self.models.names, m.completed(), m.prompt_tokens(), m.generation_tokens())
+    }
+}
+
+impl ServedModels {
+    /// Index of the model a request names; no name means the base model, like vLLM.
+    pub fn find(&self, name: Option<&str>) -> Option<usize> {
+        match name {
+            None => Some(0),
+            Some(name) => self.names.iter().position(|n| n == name),
+        }
+    }
+
+    pub fn name(&self, id: usize) -> &str {
+        &self.names[id]
+    }
+
+    pub fn base(&self) -> &str {
+        &self.names[0]
+    }
+
+    pub fn adapters(&self) -> &[String] {
+        &self.names[1..]
+    }
+
+    /// Adapter index and TTFT offset (seconds) of model `id`, if it is an adapter.
+    pub fn adapter(&self, id: usize) -> Option<(usize, f64)> {
+        id.checked_sub(1).map(|a| (a, self.lora_offsets[a]))
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

@@ -1,0 +1,218 @@
+//! What the simulator serves and how it behaves: one struct, readable from YAML, that the CLI
+//! flags override and the tests build directly.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Complete simulator configuration. Every field has a default, so a YAML file only names what
+/// it changes and tests can write `SimConfig { seed: Some(1), ..Default::default() }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Address to bind. Loopback unless deliberately changed.
+    pub host: IpAddr,
+    /// Port to bind; `None` picks a free port (the library default; the CLI defaults to 8000).
+    pub port: Option<u16>,
+    /// Name of the base model, served in `/v1/models` and accepted in requests.
+    pub model: String,
+    /// LoRA adapters served on top of the base model.
+    pub loras: Vec<LoraConfig>,
+    /// Adapters that can be resident at once; using a non-resident one evicts the least recently
+    /// used and costs `latency.lora_load_ms`. `None`: no limit (each adapter loads once).
+    pub max_loras: Option<usize>,
+    pub latency: LatencyConfig,
+    /// Requests processed at once (vLLM's `--max-num-seqs`); later ones wait in a FIFO queue.
+    /// `None`: unlimited.
+    pub max_num_seqs: Option<usize>,
+    /// Bound of the waiting queue; requests arriving to a full queue get 429. `None`: unbounded.
+    pub max_waiting: Option<usize>,
+    /// Output tokens when a request gives no `max_tokens` (vLLM's completions default).
+    pub default_max_tokens: u32,
+    /// Longest prompt + output accepted (400 beyond, like vLLM); also bounds a response's size.
+    pub max_model_len: u32,
+    pub faults: FaultRates,
+    /// A hung request (fault `hang`) is dropped without an answer after this long, so that a
+    /// client that never gives up cannot hold a connection forever.
+    pub hang_timeout_ms: u64,
+    /// Seed of every random choice; `None` draws one at start (logged).
+    pub seed: Option<u64>,
+    /// Threads of the server's own runtime. 1 runs a single-threaded event loop.
+    pub threads: usize,
+    /// Keep the first N API requests (arrival time, model, raw body) for [`super::SimServer::requests`].
+    /// `None` keeps nothing per request.
+    pub record_requests: Option<usize>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: None,
+            model: "ibench-sim".to_string(),
+            loras: Vec::new(),
+            max_loras: None,
+            latency: LatencyConfig::default(),
+            max_num_seqs: None,
+            max_waiting: None,
+            default_max_tokens: 16,
+            max_model_len: 32768,
+            faults: FaultRates::default(),
+            hang_timeout_ms: 600_000,
+            seed: None,
+            threads: 1,
+            record_requests: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraConfig {
+    pub name: String,
+    /// Added to the time to first token of every request for this adapter.
+    #[serde(default)]
+    pub ttft_offset_ms: f64,
+}
+
+/// Latency model; all times in milliseconds except the per-token prefill cost. Zero everywhere
+/// (the default) answers as fast as possible without touching a timer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencyConfig {
+    /// Time to first token (mean, standard deviation of a normal distribution cut at 0).
+    pub ttft_ms: f64,
+    pub ttft_std_ms: f64,
+    /// Inter-token latency, sampled for each token after the first.
+    pub itl_ms: f64,
+    pub itl_std_ms: f64,
+    /// Prefill cost per prompt token, added to the time to first token.
+    pub prefill_us_per_token: f64,
+    /// Cost of loading a LoRA adapter that is not resident, added to the time to first token.
+    pub lora_load_ms: f64,
+}
+
+/// Fraction of valid requests answered with each fault (drawn independently of the request
+/// content; the sum must not exceed 1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultRates {
+    pub error_500: f64,
+    pub error_429: f64,
+    pub error_503: f64,
+    pub hang: f64,
+    pub cut: f64,
+    pub malformed: f64,
+}
+
+impl FaultRates {
+    pub(crate) fn total(&self) -> f64 {
+        self.error_500 + self.error_429 + self.error_503 + self.hang + self.cut + self.malformed
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimConfigError {
+    #[error("cannot read simulator config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("simulator config {path} is not valid: {source}")]
+    Yaml { path: String, source: serde_yaml::Error },
+    #[error("invalid simulator configuration: {0}")]
+    Invalid(String),
+}
+
+impl SimConfig {
+    pub fn from_yaml_file(path: &Path) -> Result<SimConfig, SimConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SimConfigError::Read { path: display.clone(), source })?;
+        if text.trim().is_empty() {
+            return Ok(SimConfig::default());
+        }
+        serde_yaml::from_str(&text).map_err(|source| SimConfigError::Yaml { path: display, source })
+    }
+
+    pub fn validate(&self) -> Result<(), SimConfigError> {
+        let invalid = |msg: String| Err(SimConfigError::Invalid(msg));
+        if self.model.is_empty() {
+            return invalid("model must not be empty".into());
+        }
+        for (i, lora) in self.loras.iter().enumerate() {
+            if lora.name.is_empty() || lora.name == self.model || self.loras[..i].iter().any(|l| l.name == lora.name) {
+                return invalid(format!("LoRA name {:?} must be non-empty and distinct from the model and other adapters", lora.name));
+            }
+            if !(lora.ttft_offset_ms.is_finite() && lora.ttft_offset_ms >= 0.0) {
+                return invalid(format!("LoRA {:?}: ttft_offset_ms must be >= 0", lora.name));
+            }
+        }
+        let l = &self.latency;
+        for (name, v) in [
+            ("ttft_ms", l.ttft_ms),
+            ("ttft_std_ms", l.ttft_std_ms),
+            ("itl_ms", l.itl_ms),
+            ("itl_std_ms", l.itl_std_ms),
+            ("prefill_us_per_token", l.prefill_us_per_token),
+            ("lora_load_ms", l.lora_load_ms),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return invalid(format!("latency.{name} must be a finite number >= 0, got {v}"));
+            }
+        }
+        let f = &self.faults;
+        for (name, v) in [
+            ("error_500", f.error_500),
+            ("error_429", f.error_429),
+            ("error_503", f.error_503),
+            ("hang", f.hang),
+            ("cut", f.cut),
+            ("malformed", f.malformed),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return invalid(format!("faults.{name} must be a fraction in [0, 1], got {v}"));
+            }
+        }
+        if f.total() > 1.0 + 1e-9 {
+            return invalid(format!("fault fractions add up to {} > 1", f.total()));
+        }
+        for (name, v) in [("max_num_seqs", self.max_num_seqs), ("max_loras", self.max_loras)] {
+            if v == Some(0) {
+                return invalid(format!("{name} must be at least 1"));
+            }
+        }
+        if self.threads == 0 {
+            return invalid("threads must be at least 1".into());
+        }
+        if self.default_max_tokens == 0 || self.max_model_len == 0 {
+            return invalid("default_max_tokens and max_model_len must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_names_only_what_it_changes_and_rejects_typos() {
+        let cfg: SimConfig = serde_yaml::from_str("model: m\nlatency: {ttft_ms: 50}\nloras: [{name: a, ttft_offset_ms: 5}]").unwrap();
+        assert_eq!(cfg.model, "m");
+        assert_eq!(cfg.latency.ttft_ms, 50.0);
+        assert_eq!(cfg.loras[0].ttft_offset_ms, 5.0);
+        assert_eq!(cfg.default_max_tokens, 16);
+        assert!(serde_yaml::from_str::<SimConfig>("latency: {ttft: 50}").is_err());
+    }
+
+    #[test]
+    fn validation_rejects_impossible_values() {
+        assert!(SimConfig::default().validate().is_ok());
+        let mut cfg = SimConfig::default();
+        cfg.faults.error_500 = 0.7;
+        cfg.faults.hang = 0.4;
+        assert!(cfg.validate().is_err());
+        let cfg = SimConfig { loras: vec![LoraConfig { name: "ibench-sim".into(), ttft_offset_ms: 0.0 }], ..Default::default() };
+        assert!(cfg.validate().is_err());
+        let cfg = SimConfig { max_num_seqs: Some(0), ..Default::default() };
+        assert!(cfg.validate().is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! The listener, routing, the server's own runtime and its shutdown.
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::api::{self, Abandoned, ApiError, Kind};
+use super::app::App;
+use super::body::{Body, JSON, full};
+use super::config::{SimConfig, SimConfigError};
+use super::stats::{RecordedRequest, SimStats};
+
+/// How long a shutdown waits for responses in progress before dropping them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Config(#[from] SimConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the simulator runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// A running simulator. It serves on its own runtime and threads (`SimConfig::threads`), so a
+/// test's client never shares a thread with it; dropping it (or [`SimServer::shutdown`]) stops it.
+pub struct SimServer {
+    addr: SocketAddr,
+    app: Arc<App>,
+    shutdown: watch::Sender<bool>,
+    stopped: Option<oneshot::Receiver<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Validates `config`, binds (port `None`: a free one) and starts serving.
+    pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
+        config.validate()?;
+        let addr = SocketAddr::new(config.host, config.port.unwrap_or(0));
+        let bind = |source| SimError::Bind { addr, source };
+        let std_listener = StdListener::bind(addr).map_err(bind)?;
+        std_listener.set_nonblocking(true).map_err(bind)?;
+        let addr = std_listener.local_addr().map_err(bind)?;
+        let runtime = match config.threads {
+            1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+            n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).thread_name("ibench-sim-worker").enable_all().build(),
+        }
+        .map_err(SimError::Runtime)?;
+        let listener = {
+            let _guard = runtime.enter();
+            TcpListener::from_std(std_listener).map_err(bind)?
+        };
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let app = Arc::new(App::new(config, shutdown_rx));
+        let (stopped_tx, stopped) = oneshot::channel();
+        let serving = app.clone();
+        let thread = std::thread::Builder::new()
+            .name("ibench-sim".into())
+            .spawn(move || {
+                runtime.block_on(accept_loop(listener, serving));
+                runtime.shutdown_timeout(Duration::from_millis(100));
+                let _ = stopped_tx.send(());
+            })
+            .map_err(SimError::Runtime)?;
+        tracing::info!(%addr, model = %app.config.model, seed = app.seed, "simulator listening");
+        Ok(SimServer { addr, app, shutdown, stopped: Some(stopped), thread: Some(thread) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://host:port`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.app.config
+    }
+
+    /// The seed in use (the configured one, or the one drawn at start).
+    pub fn seed(&self) -> u64 {
+        self.app.seed
+    }
+
+    /// Exact counters since start.
+    pub fn stats(&self) -> SimStats {
+        self.app.stats()
+    }
+
+    /// The recorded requests in arrival order (empty unless `record_requests` is set).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.app.stats.requests()
+    }
+
+    /// The `/metrics` text as it would be served now.
+    pub fn metrics_text(&self) -> String {
+        self.app.metrics_text()
+    }
+
+    /// Stops accepting, lets responses in progress finish (at most 2 s), and waits for the end.
+    pub async fn shutdown(mut self) {
+        self.shutdown.send_replace(true);
+        if let Some(stopped) = self.stopped.take() {
+            let _ = stopped.await;
+        }
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        self.join();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, app: Arc<App>) {
+    let mut builder = http1::Builder::new();
+    builder.keep_alive(true).header_read_timeout(None);
+    let builder = Arc::new(builder);
+    let mut shutdown = app.shutdown.clone();
+    // Every connection task holds a sender; the receiver sees `None` once all have ended.
+    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutting_down(&mut shutdown) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, builder, open, mut shutdown) = (app.clone(), builder.clone(), open_tx.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req| route(app.clone(), req));
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                _ = shutting_down(&mut shutdown) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!("connection ended: {e}");
+            }
+            drop(open);
+        });
+    }
+    drop(open_tx);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, open_rx.recv()).await;
+}
+
+/// Resolves once shutdown has been requested (at once if it already was).
+pub(crate) async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
+    // The guard returned by `wait_for` must not live across an await of the caller.
+    let _ = shutdown.wait_for(|down| *down).await;
+}
+
+async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Abandoned> {
+    let path = req.uri().path();
+    Ok(match (req.method(), path) {
+        (&Method::POST, "/v1/completions") => return api::serve(app, Kind::Completion, req).await,
+        (&Method::POST, "/v1/chat/completions") => return api::serve(app, Kind::Chat, req).await,
+        (&Method::GET, "/v1/models") => full(StatusCode::OK, JSON, app.models_json.clone()),
+        (&Method::GET, "/health") => full(StatusCode::OK, HeaderValue::from_static("text/plain"), ""),
+        (&Method::GET, "/metrics") => {
+            full(StatusCode::OK, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"), app.metrics_text())
+        }
+        (_, "/v1/completions" | "/v1/chat/completions" | "/v1/models" | "/health" | "/metrics") => {
+            ApiError::MethodNotAllowed(format!("{} {path}", req.method())).response()
+        }
+        _ => ApiError::NoRoute(format!("{} {path}", req.method())).response(),
+    })
+}

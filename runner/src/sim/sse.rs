@@ -1,0 +1,18 @@
+//! Server-sent event framing of the streamed responses (`data: <json>\n\n`, then `[DONE]`).
+
+use serde::Serialize;
+
+pub(crate) fn event(out: &mut Vec<u8>, data: &impl Serialize) {
+    out.extend_from_slice(b"data: ");
+    super::body::write_json(out, data);
+    out.extend_from_slice(b"\n\n");
+}
+
+pub(crate) fn done(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"data: [DONE]\n\n");
+}
+
+/// An event whose data is not JSON (unterminated string), for the `malformed` fault.
+pub(crate) fn malformed(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"data: {\"id\": \"malformed\n\n");
+}
