@@ -148,6 +148,7 @@ impl Benchmark {
                 max_error_messages: config.report.request_lifecycle.max_error_messages as usize,
             },
             per_request: per_request.as_ref().map(PerRequestWriter::sender),
+            realtime: load.worker_realtime_priority,
         };
         let engine = Engine::start(plan, settings)?;
         Ok(Benchmark {

@@ -279,6 +279,11 @@ pub struct LoadConfig {
     /// they are cancelled (and reported as cancelled).
     #[serde(default = "default_stage_teardown_grace_seconds")]
     pub stage_teardown_grace_seconds: f64,
+    /// Run worker threads with real-time scheduling (SCHED_RR), so a busy machine cannot delay
+    /// sends by a scheduler tick. Needs CAP_SYS_NICE. Do not use when the target server shares
+    /// the CPUs: a saturated worker would starve it.
+    #[serde(default)]
+    pub worker_realtime_priority: bool,
 }
 
 impl Default for LoadConfig {
@@ -296,6 +301,7 @@ impl Default for LoadConfig {
             lora_traffic_split: None,
             base_seed: None,
             stage_teardown_grace_seconds: default_stage_teardown_grace_seconds(),
+            worker_realtime_priority: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 mod body;
 mod client;
 mod discover;
+mod priority;
 mod progress;
 mod sse;
 mod timer;
@@ -43,6 +44,8 @@ pub struct EngineSettings {
     pub shard: Shard,
     pub record: RecordOptions,
     pub per_request: Option<std::sync::mpsc::SyncSender<PerRequestEntry>>,
+    /// Run workers with real-time scheduling (`load.worker_realtime_priority`).
+    pub realtime: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -81,8 +81,9 @@ pub(super) fn spawn(
                 }
             };
             runtime.block_on(async move {
-                let setup = Target::new(&settings.target)
+                let setup = super::priority::apply_to_current_thread(settings.realtime)
                     .map_err(|e| e.to_string())
+                    .and_then(|()| Target::new(&settings.target).map_err(|e| e.to_string()))
                     .and_then(|target| {
                         PreciseTimer::new()
                             .map(|timer| (target, timer))
@@ -165,10 +166,10 @@ async fn open_loop(
             stopped = true;
         }
         if stopped {
-            record_not_sent(shared, recorder, arrival.index, scheduled);
+            record_not_sent(shared, recorder, order.stage, arrival.index, scheduled);
             continue;
         }
-        let prepared = prepare(shared, arrival.index);
+        let prepared = prepare(shared, order.stage, arrival.index);
         let permit = tokio::select! {
             biased;
             _ = order.cancel.cancelled() => None,
@@ -185,7 +186,7 @@ async fn open_loop(
             Some(permit) => spawn_request(shared, recorder, order, prepared, scheduled, permit),
             None => {
                 stopped = true;
-                record_not_sent(shared, recorder, arrival.index, scheduled);
+                record_not_sent(shared, recorder, order.stage, arrival.index, scheduled);
             }
         }
     }
@@ -210,6 +211,7 @@ async fn closed_loop(
 ) {
     let shard = shared.settings.shard;
     let mine = shard.len_of(num_requests);
+    let stage = order.stage;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..lanes {
         let (shared, recorder, cursor, cancel) = (
@@ -227,10 +229,10 @@ async fn closed_loop(
                 let index = shard.index + j * shard.count;
                 let scheduled = Instant::now();
                 if cancel.is_cancelled() {
-                    record_not_sent(&shared, &recorder, index, scheduled);
+                    record_not_sent(&shared, &recorder, stage, index, scheduled);
                     continue;
                 }
-                let prepared = prepare(&shared, index);
+                let prepared = prepare(&shared, stage, index);
                 execute(&shared, &recorder, &cancel, prepared, scheduled).await;
             }
         });
@@ -238,9 +240,9 @@ async fn closed_loop(
     while tasks.join_next().await.is_some() {}
 }
 
-fn prepare(shared: &Shared, index: u64) -> Prepared {
+fn prepare(shared: &Shared, stage: usize, index: u64) -> Prepared {
     let plan = &shared.plan;
-    let adapter = plan.lora.as_ref().map(|t| t.pick(plan.seed, index));
+    let adapter = plan.lora.as_ref().map(|t| t.pick(plan.seed, stage, index));
     let model = match (adapter, &plan.lora) {
         (Some(a), Some(table)) => table.names()[a].as_str(),
         _ => shared.settings.model.as_str(),
@@ -321,11 +323,12 @@ async fn execute(
 fn record_not_sent(
     shared: &Shared,
     recorder: &Mutex<StageRecorder>,
+    stage: usize,
     index: u64,
     scheduled: Instant,
 ) {
     let plan = &shared.plan;
-    let adapter = plan.lora.as_ref().map(|t| t.pick(plan.seed, index));
+    let adapter = plan.lora.as_ref().map(|t| t.pick(plan.seed, stage, index));
     shared.progress.not_sent();
     let record = RequestRecord {
         index,
