@@ -166,7 +166,7 @@ impl Kubelet {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => return Err(e),
             Ok(Err(_)) => {
-                return Err(Error::Binaries(
+                return Err(Error::Kubelet(
                     "the kubelet thread died during startup".into(),
                 ));
             }
@@ -211,7 +211,7 @@ async fn start_logs_server(cfg: &KubeletConfig) -> Result<u16> {
         .map_err(Error::io("reading the kubelet log endpoint port"))?
         .port();
     let tls = logs_server::tls_config(&cfg.serving_cert_der, &cfg.serving_key_der)
-        .map_err(Error::Serde)?;
+        .map_err(|e| Error::Kubelet(format!("log endpoint TLS configuration: {e}")))?;
     tokio::spawn(logs_server::serve(listener, tls, cfg.pods_dir.clone()));
     Ok(port)
 }
