@@ -9,13 +9,27 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" {print $2}' "$here/go/k8s/go.mod")
 etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2}' "$here/go/etcd/go.mod")
 helm_version=$(awk '$1 == "helm.sh/helm/v4" {print $2}' "$here/go/helm/go.mod")
-# The key covers every input of the build: a changed go.mod/go.sum gives a new directory.
-key=$(cat "$here"/go/*/go.mod "$here"/go/*/go.sum "$0" | sha256sum | cut -c1-12)
+# Bump when the build commands or flags below change; comments and other edits of this script
+# then keep the cache.
+recipe=1
+# The key covers every input of the build: module files, Go version and recipe.
+key=$( (cat "$here"/go/*/go.mod "$here"/go/*/go.sum; go env GOVERSION; echo "recipe=$recipe") | sha256sum | cut -c1-12)
 cache="${INFERENCE_BENCH_CACHE:-$HOME/.cache/inference-bench}"
 bin="$cache/control-plane/$k8s_version-$key"
 
-if [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bin/etcd" && -x "$bin/helm" ]]; then
+cached() { [[ -x "$bin/kube-apiserver" && -x "$bin/kube-controller-manager" && -x "$bin/etcd" && -x "$bin/helm" ]]; }
+if cached; then
   echo "control plane binaries: cache hit ($k8s_version, etcd $etcd_version, helm $helm_version)" >&2
+  echo "$bin"
+  exit 0
+fi
+
+# Several test binaries or clones may ask at once: one builds, the others wait and reuse it.
+mkdir -p "$cache/control-plane"
+exec 9>"$cache/control-plane/.build.lock"
+flock 9
+if cached; then
+  echo "control plane binaries: built by a concurrent run ($k8s_version)" >&2
   echo "$bin"
   exit 0
 fi

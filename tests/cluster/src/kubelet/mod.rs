@@ -1,0 +1,377 @@
+//! A "process kubelet": one fake Node whose Pods run as local processes.
+//!
+//! It replaces both kube-scheduler (it binds every unbound Pod to its Node) and the kubelet (it
+//! runs each container's program, reports status, and finishes deletions). See the crate README
+//! for what it does not do (images, volumes, probes, resource limits, networking).
+//!
+//! It runs on its own thread and Tokio runtime: a control plane outlives the test (and its
+//! runtime) that started it when it is shared by a whole test binary.
+
+mod logs_server;
+mod node;
+mod pod;
+pub(crate) mod pod_env;
+pub(crate) mod status;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, PostParams, Preconditions};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{Error, Result};
+use crate::images::ImageTable;
+use crate::process::Process;
+
+/// The only address anything here uses.
+pub(crate) const NODE_IP: &str = "127.0.0.1";
+
+/// Longest time a deleted Pod's processes get between SIGTERM and SIGKILL, whatever its
+/// grace period says; tests should not wait 30 s for a stubborn process.
+const MAX_TERMINATION_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything the kubelet needs to know about its control plane.
+#[derive(Clone)]
+pub(crate) struct KubeletConfig {
+    pub node_name: String,
+    pub api_port: u16,
+    pub server_url: String,
+    pub ca_pem: String,
+    pub pods_dir: PathBuf,
+    pub images: Arc<ImageTable>,
+    pub client_config: kube::Config,
+    /// Serving certificate and key (DER) of the container-log endpoint.
+    pub serving_cert_der: Vec<u8>,
+    pub serving_key_der: Vec<u8>,
+}
+
+/// Processes of all running containers, reachable without an async runtime so that teardown
+/// (Drop, atexit) can kill them synchronously.
+#[derive(Default)]
+pub(crate) struct ProcessRegistry {
+    processes: Mutex<HashMap<String, Process>>,
+}
+
+impl ProcessRegistry {
+    fn insert(&self, key: String, process: Process) {
+        self.processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, process);
+    }
+    fn remove(&self, key: &str) {
+        self.processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+    pub(crate) fn kill_all_blocking(&self) {
+        let processes: Vec<Process> = self
+            .processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
+        for process in &processes {
+            process.signal(nix::sys::signal::Signal::SIGKILL);
+        }
+        for process in &processes {
+            process.kill_blocking(Duration::from_secs(2));
+        }
+    }
+}
+
+pub(crate) struct Ctx {
+    cfg: KubeletConfig,
+    client: Client,
+    processes: Arc<ProcessRegistry>,
+}
+
+/// Handle to a running kubelet thread.
+pub(crate) struct Kubelet {
+    shutdown: watch::Sender<bool>,
+    processes: Arc<ProcessRegistry>,
+    stopped: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+impl Kubelet {
+    /// Starts the kubelet thread and returns once its Node is registered.
+    pub(crate) async fn start(cfg: KubeletConfig) -> Result<Kubelet> {
+        let processes = Arc::new(ProcessRegistry::default());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
+        let (stopped_tx, stopped_rx) = mpsc::channel();
+        let thread_processes = processes.clone();
+        let ctx_processes = processes.clone();
+        thread::Builder::new()
+            .name("ibench-kubelet".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("ibench-kubelet-rt")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(Error::io("starting the kubelet runtime")(e)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let client = match Client::try_from(cfg.client_config.clone()) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.into()));
+                            return;
+                        }
+                    };
+                    let logs = match start_logs_server(&cfg).await {
+                        Ok(port) => port,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    if let Err(e) = node::register(&client, &cfg.node_name, logs).await {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                    tracing::info!(node = %cfg.node_name, "process kubelet registered its node");
+                    let _ = ready_tx.send(Ok(()));
+                    let ctx = Arc::new(Ctx {
+                        cfg,
+                        client,
+                        processes: ctx_processes,
+                    });
+                    run(ctx, shutdown_rx).await;
+                });
+                thread_processes.kill_all_blocking();
+                runtime.shutdown_timeout(Duration::from_secs(2));
+                let _ = stopped_tx.send(());
+            })
+            .map_err(Error::io("starting the kubelet thread"))?;
+        let ready = tokio::time::timeout(Duration::from_secs(30), ready_rx).await;
+        match ready {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => return Err(e),
+            Ok(Err(_)) => {
+                return Err(Error::Kubelet(
+                    "the kubelet thread died during startup".into(),
+                ));
+            }
+            Err(_) => {
+                let _ = shutdown.send(true);
+                return Err(Error::Timeout {
+                    what: "the process kubelet to register its node".into(),
+                    after: Duration::from_secs(30),
+                    details: String::new(),
+                });
+            }
+        }
+        Ok(Kubelet {
+            shutdown,
+            processes,
+            stopped: Mutex::new(Some(stopped_rx)),
+        })
+    }
+
+    /// Kills every Pod process and stops the kubelet thread (bounded wait). Idempotent.
+    pub(crate) fn stop_blocking(&self) {
+        let _ = self.shutdown.send(true);
+        self.processes.kill_all_blocking();
+        if let Some(stopped) = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = stopped.recv_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Starts the container-log endpoint on a free loopback port and returns the port.
+async fn start_logs_server(cfg: &KubeletConfig) -> Result<u16> {
+    let listener = tokio::net::TcpListener::bind((NODE_IP, 0))
+        .await
+        .map_err(Error::io("binding the kubelet log endpoint"))?;
+    let port = listener
+        .local_addr()
+        .map_err(Error::io("reading the kubelet log endpoint port"))?
+        .port();
+    let tls = logs_server::tls_config(&cfg.serving_cert_der, &cfg.serving_key_der)
+        .map_err(|e| Error::Kubelet(format!("log endpoint TLS configuration: {e}")))?;
+    tokio::spawn(logs_server::serve(listener, tls, cfg.pods_dir.clone()));
+    Ok(port)
+}
+
+struct Worker {
+    cancel: watch::Sender<Option<Duration>>,
+    finished: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct State {
+    workers: HashMap<String, Worker>,
+    binding: HashSet<String>,
+    deleting: HashSet<String>,
+}
+
+async fn run(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
+    let pods: Api<Pod> = Api::all(ctx.client.clone());
+    let mut events = watcher(pods, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut state = State::default();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            event = events.next() => match event {
+                None => break,
+                Some(Err(e)) => tracing::warn!(error = %e, "pod watch error (retrying)"),
+                Some(Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod))) => on_pod(&ctx, &mut state, pod),
+                Some(Ok(watcher::Event::Delete(pod))) => on_gone(&mut state, &pod),
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    for worker in state.workers.values() {
+        let _ = worker.cancel.send(Some(Duration::ZERO));
+    }
+}
+
+fn on_pod(ctx: &Arc<Ctx>, state: &mut State, pod: Pod) {
+    let uid = pod.uid().unwrap_or_default();
+    let node = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default();
+    if node.is_empty() {
+        // Unbound Pods are deleted at once by the apiserver, so only live ones reach here.
+        if pod.metadata.deletion_timestamp.is_none() && state.binding.insert(uid) {
+            tokio::spawn(bind(ctx.clone(), pod));
+        }
+        return;
+    }
+    if node != ctx.cfg.node_name {
+        return;
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .map(|s| Duration::from_secs(s.max(0) as u64))
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_TERMINATION_GRACE);
+        match state.workers.get(&uid) {
+            // The worker kills its processes, writes the final status and deletes the Pod.
+            Some(w) if !w.finished.load(Ordering::SeqCst) => {
+                let _ = w.cancel.send(Some(grace));
+            }
+            _ => {
+                if state.deleting.insert(uid) {
+                    tokio::spawn(force_delete(ctx.client.clone(), pod));
+                }
+            }
+        }
+        return;
+    }
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    if !state.workers.contains_key(&uid) && (phase.is_empty() || phase == "Pending") {
+        let (cancel, cancel_rx) = watch::channel(None);
+        let finished = Arc::new(AtomicBool::new(false));
+        state.workers.insert(
+            uid,
+            Worker {
+                cancel,
+                finished: finished.clone(),
+            },
+        );
+        tokio::spawn(pod::run(ctx.clone(), pod, cancel_rx, finished));
+    }
+}
+
+fn on_gone(state: &mut State, pod: &Pod) {
+    let uid = pod.uid().unwrap_or_default();
+    state.binding.remove(&uid);
+    state.deleting.remove(&uid);
+    if let Some(worker) = state.workers.remove(&uid) {
+        // Deleted without us seeing a deletionTimestamp (e.g. during a watch gap): stop at once.
+        let _ = worker.cancel.send(Some(Duration::ZERO));
+    }
+}
+
+/// Binds an unscheduled Pod to our Node through the binding subresource, as a scheduler does.
+async fn bind(ctx: Arc<Ctx>, pod: Pod) {
+    let (ns, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let binding = Binding {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            uid: pod.uid(),
+            ..Default::default()
+        },
+        target: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(ctx.cfg.node_name.clone()),
+            ..Default::default()
+        },
+    };
+    for attempt in 0..5u32 {
+        match api
+            .create_subresource::<Binding, serde_json::Value>(
+                "binding",
+                &name,
+                &PostParams::default(),
+                &binding,
+            )
+            .await
+        {
+            Ok(_) => return,
+            // Already bound, or gone: nothing to do.
+            Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409) => return,
+            Err(e) => {
+                tracing::warn!(pod = %format!("{ns}/{name}"), attempt, error = %e, "binding failed");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+}
+
+/// Finishes a deletion the way the kubelet does once its containers are gone.
+pub(crate) async fn force_delete(client: Client, pod: Pod) {
+    let (ns, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
+    let api: Api<Pod> = Api::namespaced(client, &ns);
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        // Never delete a newer Pod that reuses the name.
+        preconditions: Some(Preconditions {
+            uid: pod.uid(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(&name, &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409) => {}
+        Err(e) => tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "force delete failed"),
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's test command: builds (or reuses) the Kubernetes control plane used by the
+# integration tests, then runs every test of the workspace. Extra arguments go to `cargo test`
+# (e.g. `tests/run.sh -p ibench-testcluster -- --nocapture`).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+# Toolchains live where rustup and the Go tarball put them; a non-login shell may lack them.
+for dir in "$HOME/.cargo/bin" /usr/local/go/bin; do
+  [[ -d "$dir" && ":$PATH:" != *":$dir:"* ]] && PATH="$dir:$PATH"
+done
+export PATH
+for tool in cargo rustc go bash flock; do
+  command -v "$tool" >/dev/null || { echo "tests/run.sh: $tool not found (need Rust via rustup, Go >= 1.26, util-linux)" >&2; exit 1; }
+done
+
+start=$(date +%s)
+bin_dir=$(tests/cluster/build.sh | tail -n 1)
+export IBENCH_CONTROL_PLANE_BIN="$bin_dir"
+echo "tests/run.sh: control plane binaries in $bin_dir (build.sh took $(( $(date +%s) - start )) s)" >&2
+
+# Compiled dependencies are kept outside the clone, per compiler version, so a fresh clone (CI)
+# reuses them; cargo's fingerprints still rebuild whatever changed.
+if [[ -z "${CARGO_TARGET_DIR:-}" ]]; then
+  rustc_key=$(rustc -vV | sha256sum | cut -c1-12)
+  export CARGO_TARGET_DIR="${INFERENCE_BENCH_CACHE:-$HOME/.cache/inference-bench}/target-$rustc_key"
+fi
+
+locked=()
+[[ -f Cargo.lock ]] && locked=(--locked)
+cargo test --workspace "${locked[@]}" "$@"
+echo "tests/run.sh: done in $(( $(date +%s) - start )) s" >&2
