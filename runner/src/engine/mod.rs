@@ -3,8 +3,8 @@
 //! interrupts, and merges the workers' statistics.
 
 mod body;
-mod client;
 mod discover;
+mod http;
 mod priority;
 mod progress;
 mod sse;
@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use body::BodyTemplate;
-pub use client::{TargetError, TargetSettings};
 pub use discover::{DiscoverError, list_models};
+pub use http::{TargetError, TargetSettings};
 pub use progress::{Progress, Snapshot};
 
 use crate::metrics::{Clock, RecordOptions, RunMetrics, StageInfo, StageRecorder, StageStatus};

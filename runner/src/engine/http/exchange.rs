@@ -1,0 +1,306 @@
+//! One HTTP exchange with the model server, timed and classified.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Uri};
+
+use crate::metrics::{ErrorKind, Outcome, RequestError, Response, labels_message};
+use crate::tokenize::{TokenStream, count_tokens};
+
+use super::super::sse::{ResponseWire, SseDecoder};
+use super::connector::{ConnectError, Connector, Sender};
+use super::pool::Pool;
+
+/// Longest error body read from a failed response.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How long the end of a stream's body may lag behind its `[DONE]` event before the
+/// connection is given up instead of reused.
+const DONE_GRACE: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    /// Full URL of the API endpoint (`…/v1/completions` or `…/v1/chat/completions`).
+    pub url: reqwest::Url,
+    pub headers: Vec<(String, String)>,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub stream: bool,
+    pub max_connections: usize,
+}
+
+/// A worker's connections to the server and the parts of every request that never change.
+pub struct Target {
+    pool: Pool,
+    uri: Uri,
+    headers: HeaderMap,
+    timeout: Duration,
+    stream: bool,
+}
+
+/// What came back, and the raw text when the per-request report wants it.
+pub struct Exchange {
+    pub outcome: Outcome,
+    pub raw: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("invalid header {name:?}: {reason}")]
+    Header { name: String, reason: String },
+    #[error("server.base_url: {0}")]
+    Url(String),
+}
+
+impl Target {
+    pub fn new(settings: &TargetSettings) -> Result<Self, TargetError> {
+        let url = &settings.url;
+        let connector = Connector::new(url).map_err(TargetError::Url)?;
+        let uri: Uri = url[url::Position::BeforePath..]
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| TargetError::Url(e.to_string()))?;
+        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        let header = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), TargetError> {
+            let invalid = |reason: String| TargetError::Header {
+                name: name.to_owned(),
+                reason,
+            };
+            Ok((
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?,
+                HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?,
+            ))
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, header("host", authority)?.1);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(key) = &settings.api_key {
+            headers.insert(
+                header::AUTHORIZATION,
+                header("authorization", &format!("Bearer {key}"))?.1,
+            );
+        }
+        // api.headers last: they override the defaults, case-insensitively (inference-perf).
+        for (name, value) in &settings.headers {
+            let (name, value) = header(name, value)?;
+            headers.insert(name, value);
+        }
+        Ok(Target {
+            pool: Pool::new(connector, settings.max_connections),
+            uri,
+            headers,
+            timeout: settings.timeout,
+            stream: settings.stream,
+        })
+    }
+
+    pub async fn send(&self, body: Vec<u8>, keep_raw: bool) -> Exchange {
+        match tokio::time::timeout(self.timeout, self.exchange(body, keep_raw)).await {
+            Ok(exchange) => exchange,
+            Err(_) => failure(ErrorKind::Timeout, "Request timed out".into(), None),
+        }
+    }
+
+    async fn exchange(&self, body: Vec<u8>, keep_raw: bool) -> Exchange {
+        let mut sender = match self.pool.checkout().await {
+            Ok(sender) => sender,
+            Err(e) => return connect_failure(&e),
+        };
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => return failure(ErrorKind::Connection, error_chain(&e), None),
+        };
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut reader = Reader::new(sender);
+        if !status.is_success() {
+            let text = reader.read_error_body(&mut body).await;
+            return failure(
+                ErrorKind::Http(status.as_u16()),
+                labels_message(&text),
+                keep_raw.then_some(text),
+            );
+        }
+        let exchange = if self.stream {
+            reader.read_stream(&mut body, keep_raw).await
+        } else {
+            reader.read_whole(&mut body, keep_raw).await
+        };
+        if let Some(sender) = reader.completed {
+            self.pool.checkin(sender);
+        }
+        exchange
+    }
+}
+
+/// Reads a response body; hands the connection back (`completed`) only once the body ended.
+struct Reader {
+    sender: Option<Sender>,
+    completed: Option<Sender>,
+}
+
+type Body = hyper::body::Incoming;
+
+impl Reader {
+    fn new(sender: Sender) -> Self {
+        Reader {
+            sender: Some(sender),
+            completed: None,
+        }
+    }
+
+    /// The next data chunk; `Ok(None)` at the end of the body, which frees the connection.
+    async fn next(&mut self, body: &mut Body) -> Result<Option<Bytes>, hyper::Error> {
+        loop {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    self.completed = self.sender.take();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    async fn read_error_body(&mut self, body: &mut Body) -> String {
+        let mut text = Vec::new();
+        while let Ok(Some(data)) = self.next(body).await {
+            text.extend_from_slice(&data);
+            if text.len() >= MAX_ERROR_BODY {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    async fn read_whole(&mut self, body: &mut Body, keep_raw: bool) -> Exchange {
+        let mut bytes = Vec::new();
+        loop {
+            match self.next(body).await {
+                Ok(Some(data)) => bytes.extend_from_slice(&data),
+                Ok(None) => break,
+                Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), None),
+            }
+        }
+        let raw = keep_raw.then(|| String::from_utf8_lossy(&bytes).into_owned());
+        match serde_json::from_slice::<ResponseWire>(&bytes) {
+            Ok(wire) if wire.error.is_some() => failure(
+                ErrorKind::StreamError,
+                labels_message(&String::from_utf8_lossy(&bytes)),
+                raw,
+            ),
+            Ok(wire) => {
+                let output_tokens = wire.content().map_or(0, count_tokens) as u64;
+                Exchange {
+                    outcome: Outcome::Success(Response {
+                        output_tokens,
+                        usage: wire.usage(),
+                        chunks: Vec::new(),
+                    }),
+                    raw,
+                }
+            }
+            Err(e) => failure(
+                ErrorKind::InvalidResponse,
+                format!("response is not valid JSON: {e}"),
+                raw,
+            ),
+        }
+    }
+
+    async fn read_stream(&mut self, body: &mut Body, keep_raw: bool) -> Exchange {
+        let mut decoder = SseDecoder::default();
+        let mut tokens = TokenStream::default();
+        let mut result = Response::default();
+        let mut raw = keep_raw.then(String::new);
+        loop {
+            let bytes = match self.next(body).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    return failure(
+                        ErrorKind::IncompleteStream,
+                        "stream ended before data: [DONE]".into(),
+                        raw,
+                    );
+                }
+                Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), raw),
+            };
+            if let Some(raw) = &mut raw {
+                raw.push_str(&String::from_utf8_lossy(&bytes));
+            }
+            decoder.push(&bytes);
+            while let Some(data) = decoder.next_data() {
+                let arrived = Instant::now();
+                if data == "[DONE]" {
+                    // Servers end the body right after [DONE]; only a body seen to end frees
+                    // its connection for reuse (`next` returning `Ok(None)`).
+                    let _ = tokio::time::timeout(DONE_GRACE, self.next(body)).await;
+                    return Exchange {
+                        outcome: Outcome::Success(result),
+                        raw,
+                    };
+                }
+                let wire: ResponseWire = match serde_json::from_str(&data) {
+                    Ok(wire) => wire,
+                    Err(e) => {
+                        return failure(
+                            ErrorKind::InvalidResponse,
+                            format!("stream event is not valid JSON: {e}"),
+                            raw,
+                        );
+                    }
+                };
+                if wire.error.is_some() {
+                    return failure(ErrorKind::StreamError, labels_message(&data), raw);
+                }
+                if let Some(text) = wire.content() {
+                    let count = tokens.feed(text);
+                    if count > 0 {
+                        result.chunks.push((arrived, count as u32));
+                        result.output_tokens += count as u64;
+                    }
+                }
+                if let Some(usage) = wire.usage() {
+                    result.usage = Some(usage);
+                }
+            }
+        }
+    }
+}
+
+fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
+    Exchange {
+        outcome: Outcome::Failure(RequestError { kind, message }),
+        raw,
+    }
+}
+
+fn connect_failure(e: &ConnectError) -> Exchange {
+    failure(ErrorKind::Connection, error_chain(e), None)
+}
+
+/// The error and its causes: hyper's top-level messages are generic.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
