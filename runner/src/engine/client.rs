@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::metrics::{ErrorKind, Outcome, RequestError, Response, labels_message};
-use crate::tokenize::{TokenStream, count_tokens};
+use crate::tokenize::Tokenizer;
 
 use super::sse::{ResponseWire, SseDecoder};
 
@@ -28,12 +28,24 @@ pub struct Target {
     url: reqwest::Url,
     timeout: Duration,
     stream: bool,
+    tokenizer: Tokenizer,
 }
 
-/// What came back, and the raw text when the per-request report wants it.
+/// What to keep of a response besides its statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// The raw body or SSE text (per-request report).
+    pub raw: bool,
+    /// The answer's text (multi-turn conversations).
+    pub content: bool,
+}
+
+/// What came back, and what [`Keep`] asked for.
 pub struct Exchange {
     pub outcome: Outcome,
     pub raw: Option<String>,
+    /// The answer's text, when successful and asked for.
+    pub content: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +57,8 @@ pub enum TargetError {
 }
 
 impl Target {
-    pub fn new(settings: &TargetSettings) -> Result<Self, TargetError> {
+    /// `tokenizer` counts output tokens, chunk by chunk when streaming.
+    pub fn new(settings: &TargetSettings, tokenizer: Tokenizer) -> Result<Self, TargetError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             reqwest::header::CONTENT_TYPE,
@@ -86,17 +99,18 @@ impl Target {
             url: settings.url.clone(),
             timeout: settings.timeout,
             stream: settings.stream,
+            tokenizer,
         })
     }
 
-    pub async fn send(&self, body: Vec<u8>, keep_raw: bool) -> Exchange {
-        match tokio::time::timeout(self.timeout, self.exchange(body, keep_raw)).await {
+    pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {
+        match tokio::time::timeout(self.timeout, self.exchange(body, keep)).await {
             Ok(exchange) => exchange,
             Err(_) => failure(ErrorKind::Timeout, "Request timed out".into(), None),
         }
     }
 
-    async fn exchange(&self, body: Vec<u8>, keep_raw: bool) -> Exchange {
+    async fn exchange(&self, body: Vec<u8>, keep: Keep) -> Exchange {
         let response = match self.client.post(self.url.clone()).body(body).send().await {
             Ok(response) => response,
             Err(e) => return failure(classify(&e), error_chain(&e), None),
@@ -107,99 +121,105 @@ impl Target {
             return failure(
                 ErrorKind::Http(status.as_u16()),
                 labels_message(&text),
-                keep_raw.then_some(text),
+                keep.raw.then_some(text),
             );
         }
         if self.stream {
-            read_stream(response, keep_raw).await
+            self.read_stream(response, keep).await
         } else {
-            read_whole(response, keep_raw).await
+            self.read_whole(response, keep).await
         }
     }
-}
 
-async fn read_whole(response: reqwest::Response, keep_raw: bool) -> Exchange {
-    let bytes = match response.bytes().await {
-        Ok(bytes) => bytes,
-        Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), None),
-    };
-    let raw = keep_raw.then(|| String::from_utf8_lossy(&bytes).into_owned());
-    match serde_json::from_slice::<ResponseWire>(&bytes) {
-        Ok(wire) if wire.error.is_some() => failure(
-            ErrorKind::StreamError,
-            labels_message(&String::from_utf8_lossy(&bytes)),
-            raw,
-        ),
-        Ok(wire) => {
-            let output_tokens = wire.content().map_or(0, count_tokens) as u64;
-            Exchange {
-                outcome: Outcome::Success(Response {
-                    output_tokens,
-                    usage: wire.usage(),
-                    chunks: Vec::new(),
-                }),
-                raw,
-            }
-        }
-        Err(e) => failure(
-            ErrorKind::InvalidResponse,
-            format!("response is not valid JSON: {e}"),
-            raw,
-        ),
-    }
-}
-
-async fn read_stream(mut response: reqwest::Response, keep_raw: bool) -> Exchange {
-    let mut decoder = SseDecoder::default();
-    let mut tokens = TokenStream::default();
-    let mut result = Response::default();
-    let mut raw = keep_raw.then(String::new);
-    loop {
-        let bytes = match response.chunk().await {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => {
-                return failure(
-                    ErrorKind::IncompleteStream,
-                    "stream ended before data: [DONE]".into(),
-                    raw,
-                );
-            }
-            Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), raw),
+    async fn read_whole(&self, response: reqwest::Response, keep: Keep) -> Exchange {
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), None),
         };
-        if let Some(raw) = &mut raw {
-            raw.push_str(&String::from_utf8_lossy(&bytes));
-        }
-        decoder.push(&bytes);
-        while let Some(data) = decoder.next_data() {
-            let arrived = Instant::now();
-            if data == "[DONE]" {
-                return Exchange {
-                    outcome: Outcome::Success(result),
+        let raw = keep.raw.then(|| String::from_utf8_lossy(&bytes).into_owned());
+        match serde_json::from_slice::<ResponseWire>(&bytes) {
+            Ok(wire) if wire.error.is_some() => failure(
+                ErrorKind::StreamError,
+                labels_message(&String::from_utf8_lossy(&bytes)),
+                raw,
+            ),
+            Ok(wire) => {
+                let text = wire.content().unwrap_or_default();
+                Exchange {
+                    outcome: Outcome::Success(Response {
+                        output_tokens: self.tokenizer.count(text) as u64,
+                        usage: wire.usage(),
+                        chunks: Vec::new(),
+                    }),
                     raw,
-                };
+                    content: keep.content.then(|| text.to_string()),
+                }
             }
-            let wire: ResponseWire = match serde_json::from_str(&data) {
-                Ok(wire) => wire,
-                Err(e) => {
+            Err(e) => failure(
+                ErrorKind::InvalidResponse,
+                format!("response is not valid JSON: {e}"),
+                raw,
+            ),
+        }
+    }
+
+    async fn read_stream(&self, mut response: reqwest::Response, keep: Keep) -> Exchange {
+        let mut decoder = SseDecoder::default();
+        let mut tokens = self.tokenizer.output_counter();
+        let mut result = Response::default();
+        let mut raw = keep.raw.then(String::new);
+        let mut content = keep.content.then(String::new);
+        loop {
+            let bytes = match response.chunk().await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
                     return failure(
-                        ErrorKind::InvalidResponse,
-                        format!("stream event is not valid JSON: {e}"),
+                        ErrorKind::IncompleteStream,
+                        "stream ended before data: [DONE]".into(),
                         raw,
                     );
                 }
+                Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), raw),
             };
-            if wire.error.is_some() {
-                return failure(ErrorKind::StreamError, labels_message(&data), raw);
+            if let Some(raw) = &mut raw {
+                raw.push_str(&String::from_utf8_lossy(&bytes));
             }
-            if let Some(text) = wire.content() {
-                let count = tokens.feed(text);
-                if count > 0 {
-                    result.chunks.push((arrived, count as u32));
-                    result.output_tokens += count as u64;
+            decoder.push(&bytes);
+            while let Some(data) = decoder.next_data() {
+                let arrived = Instant::now();
+                if data == "[DONE]" {
+                    result.output_tokens = tokens.total() as u64;
+                    return Exchange {
+                        outcome: Outcome::Success(result),
+                        raw,
+                        content,
+                    };
                 }
-            }
-            if let Some(usage) = wire.usage() {
-                result.usage = Some(usage);
+                let wire: ResponseWire = match serde_json::from_str(&data) {
+                    Ok(wire) => wire,
+                    Err(e) => {
+                        return failure(
+                            ErrorKind::InvalidResponse,
+                            format!("stream event is not valid JSON: {e}"),
+                            raw,
+                        );
+                    }
+                };
+                if wire.error.is_some() {
+                    return failure(ErrorKind::StreamError, labels_message(&data), raw);
+                }
+                if let Some(text) = wire.content() {
+                    let count = tokens.feed(text);
+                    if count > 0 {
+                        result.chunks.push((arrived, count as u32));
+                    }
+                    if let Some(content) = &mut content {
+                        content.push_str(text);
+                    }
+                }
+                if let Some(usage) = wire.usage() {
+                    result.usage = Some(usage);
+                }
             }
         }
     }
@@ -220,6 +240,7 @@ fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
     Exchange {
         outcome: Outcome::Failure(RequestError { kind, message }),
         raw,
+        content: None,
     }
 }
 

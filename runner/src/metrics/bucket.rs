@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::dist::Dist;
 use super::labels;
 use super::record::{Clock, Outcome, RequestError, RequestRecord, Response};
+use crate::config::GoodputConstraints;
 
 /// Report options that change what is recorded.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +19,8 @@ pub struct RecordOptions {
     pub use_server_output_tokens: bool,
     /// Distinct messages kept per failure label.
     pub max_error_messages: usize,
+    /// Objectives each success is checked against (histograms cannot be filtered afterwards).
+    pub goodput: Option<GoodputConstraints>,
 }
 
 impl Default for RecordOptions {
@@ -25,6 +28,7 @@ impl Default for RecordOptions {
         RecordOptions {
             use_server_output_tokens: false,
             max_error_messages: 100,
+            goodput: None,
         }
     }
 }
@@ -63,6 +67,36 @@ pub struct Successes {
     /// Sum of the output tokens used as divisors (see [`RecordOptions`]).
     pub effective_output_tokens: u64,
     pub token_count_mismatches: u64,
+    /// Unix times of the earliest success's send and the latest success's end.
+    #[serde(default)]
+    pub first_start: Option<f64>,
+    #[serde(default)]
+    pub last_end: Option<f64>,
+    #[serde(default)]
+    pub goodput: Goodput,
+}
+
+/// Successes meeting the goodput objectives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Goodput {
+    /// Successes meeting every objective.
+    pub good_requests: u64,
+    /// Input plus output tokens of those.
+    pub good_tokens: u64,
+    /// Successes meeting each objective, by its key (`ttft`, `tpot`, …).
+    pub attained: BTreeMap<String, u64>,
+}
+
+/// One success's values of the goodput metrics; `None` where it has none (no stream, one
+/// token), which fails an objective on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RequestLatencies {
+    pub ttft: Option<f64>,
+    pub tpot: Option<f64>,
+    /// The mean of the request's inter-token latencies.
+    pub itl: Option<f64>,
+    pub ntpot: Option<f64>,
+    pub request_latency: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +154,9 @@ impl Default for Successes {
             output_tokens: Dist::counts(),
             effective_output_tokens: 0,
             token_count_mismatches: 0,
+            first_start: None,
+            last_end: None,
+            goodput: Goodput::default(),
         }
     }
 }
@@ -172,7 +209,10 @@ impl Bucket {
         extend(&mut self.last_start, start_epoch, f64::max);
         extend(&mut self.last_end, clock.epoch(record.end), f64::max);
         match &record.outcome {
-            Outcome::Success(response) => self.successes.record(record, start, response, options),
+            Outcome::Success(response) => {
+                self.successes
+                    .record(record, start, response, options, clock)
+            }
             Outcome::Failure(error) => self.failures.record(record, start, error, options),
             Outcome::Cancelled => self.cancelled.in_flight += 1,
         }
@@ -198,8 +238,11 @@ impl Successes {
         start: Instant,
         response: &Response,
         options: &RecordOptions,
+        clock: &Clock,
     ) {
         let latency = seconds_between(start, record.end);
+        extend(&mut self.first_start, clock.epoch(start), f64::min);
+        extend(&mut self.last_end, clock.epoch(record.end), f64::max);
         let usage = response.usage.unwrap_or_default();
         let server_output = usage.completion_tokens;
         let effective_output = match server_output {
@@ -211,15 +254,12 @@ impl Successes {
         self.request_latency_from_scheduled
             .record(seconds_between(record.scheduled, record.end));
         // inference-perf appends 0.0 for responses without output tokens.
+        let ntpot = (effective_output > 0).then(|| latency / effective_output as f64);
         self.normalized_time_per_output_token
-            .record(if effective_output > 0 {
-                latency / effective_output as f64
-            } else {
-                0.0
-            });
+            .record(ntpot.unwrap_or(0.0));
         self.request_size_bytes.record(record.request_bytes as f64);
-        self.prompt_tokens
-            .record(usage.prompt_tokens.unwrap_or(record.prompt_tokens) as f64);
+        let prompt_tokens = usage.prompt_tokens.unwrap_or(record.prompt_tokens);
+        self.prompt_tokens.record(prompt_tokens as f64);
         self.cached_prompt_tokens += usage.cached_tokens.unwrap_or(0);
         self.output_len.record(response.output_tokens as f64);
         self.output_tokens
@@ -228,18 +268,33 @@ impl Successes {
         if server_output.is_some_and(|n| n != response.output_tokens) {
             self.token_count_mismatches += 1;
         }
-        self.record_token_times(start, response, effective_output);
+        let mut latencies = self.record_token_times(start, response, effective_output);
+        latencies.ntpot = ntpot;
+        latencies.request_latency = latency;
+        if let Some(constraints) = &options.goodput {
+            self.goodput.check(
+                constraints,
+                &latencies,
+                prompt_tokens + effective_output,
+            );
+        }
     }
 
     /// Every token gets its chunk's arrival time, so tokens sharing a chunk have zero
-    /// inter-token latency (inference-perf's per-token expansion).
-    fn record_token_times(&mut self, start: Instant, response: &Response, effective_output: u64) {
+    /// inter-token latency (inference-perf's per-token expansion). Returns the request's TTFT,
+    /// TPOT and mean ITL.
+    fn record_token_times(
+        &mut self,
+        start: Instant,
+        response: &Response,
+        effective_output: u64,
+    ) -> RequestLatencies {
         let mut chunks = response.chunks.iter().filter(|(_, tokens)| *tokens > 0);
         let Some(&(first, first_tokens)) = chunks.next() else {
-            return;
+            return RequestLatencies::default();
         };
-        self.time_to_first_token
-            .record(seconds_between(start, first));
+        let ttft = seconds_between(start, first);
+        self.time_to_first_token.record(ttft);
         let mut previous = first;
         let mut last = first;
         (1..first_tokens).for_each(|_| self.inter_token_latency.record(0.0));
@@ -251,9 +306,18 @@ impl Successes {
             last = at;
         }
         let token_count: u64 = response.chunks.iter().map(|(_, t)| u64::from(*t)).sum();
-        if token_count > 1 && effective_output > 1 {
-            self.time_per_output_token
-                .record(seconds_between(first, last) / (effective_output - 1) as f64);
+        let span = seconds_between(first, last);
+        let tpot = (token_count > 1 && effective_output > 1)
+            .then(|| span / (effective_output - 1) as f64);
+        if let Some(tpot) = tpot {
+            self.time_per_output_token.record(tpot);
+        }
+        RequestLatencies {
+            ttft: Some(ttft),
+            tpot,
+            // The deltas sum to the span; there is one fewer than tokens.
+            itl: (token_count > 1).then(|| span / (token_count - 1) as f64),
+            ..Default::default()
         }
     }
 
@@ -285,6 +349,44 @@ impl Successes {
         self.cached_prompt_tokens += other.cached_prompt_tokens;
         self.effective_output_tokens += other.effective_output_tokens;
         self.token_count_mismatches += other.token_count_mismatches;
+        merge_extreme(&mut self.first_start, other.first_start, f64::min);
+        merge_extreme(&mut self.last_end, other.last_end, f64::max);
+        self.goodput.merge(&other.goodput);
+    }
+}
+
+impl Goodput {
+    /// inference-perf's rule: an objective is met when the value exists and is at most the
+    /// objective; a good request meets every objective that is set.
+    fn check(&mut self, constraints: &GoodputConstraints, values: &RequestLatencies, tokens: u64) {
+        let mut good = true;
+        for (key, slo) in constraints.set() {
+            let value = match key {
+                "ttft" => values.ttft,
+                "tpot" => values.tpot,
+                "itl" => values.itl,
+                "ntpot" => values.ntpot,
+                "request_latency" => Some(values.request_latency),
+                other => unreachable!("GoodputConstraints::set has no key {other}"),
+            };
+            if value.is_some_and(|v| v <= slo) {
+                *self.attained.entry(key.to_string()).or_default() += 1;
+            } else {
+                good = false;
+            }
+        }
+        if good {
+            self.good_requests += 1;
+            self.good_tokens += tokens;
+        }
+    }
+
+    fn merge(&mut self, other: &Goodput) {
+        self.good_requests += other.good_requests;
+        self.good_tokens += other.good_tokens;
+        for (key, n) in &other.attained {
+            *self.attained.entry(key.clone()).or_default() += n;
+        }
     }
 }
 
