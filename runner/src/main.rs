@@ -18,7 +18,7 @@ enum Cli {
     /// Show the stage tables of report directories and plot them against each other.
     Report(cli::report::ReportArgs),
     /// Serve a simulated OpenAI-compatible model server.
-    Sim(ibench::sim::SimArgs),
+    Sim(Box<ibench::sim::SimArgs>),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Cli::Validate(args) => Ok(cli::validate::validate(&args)),
         Cli::Report(args) => Ok(cli::report::report(&args)),
         Cli::Sim(args) => {
-            tokio::runtime::Runtime::new()?.block_on(ibench::sim::run(args))?;
+            tokio::runtime::Runtime::new()?.block_on(ibench::sim::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
     }

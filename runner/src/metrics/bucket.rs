@@ -437,6 +437,7 @@ fn add_message(messages: &mut BTreeMap<String, u64>, message: &str, n: u64, max:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::GoodputConstraints;
     use crate::metrics::record::{ErrorKind, Usage};
     use std::time::Duration;
 
@@ -495,6 +496,109 @@ mod tests {
         assert!((s.normalized_time_per_output_token.mean().unwrap() - 0.048 / 4.0).abs() < 1e-9);
         assert!((s.request_latency_from_scheduled.mean().unwrap() - 0.050).abs() < 1e-9);
         assert_eq!((s.prompt_tokens.sum(), s.cached_prompt_tokens), (11.0, 3));
+    }
+
+    /// A streamed success started at `base`: chunks `(ms, tokens)`, ended at `end_ms`.
+    fn streamed(
+        base: Instant,
+        chunks: &[(u64, u32)],
+        end_ms: u64,
+        server_tokens: Option<u64>,
+    ) -> RequestRecord {
+        let response = Response {
+            output_tokens: chunks.iter().map(|c| u64::from(c.1)).sum(),
+            usage: server_tokens.map(|n| Usage {
+                prompt_tokens: None,
+                completion_tokens: Some(n),
+                cached_tokens: None,
+            }),
+            chunks: chunks.iter().map(|&(ms, n)| (at(base, ms), n)).collect(),
+        };
+        record(base, Outcome::Success(response), Some(0), end_ms)
+    }
+
+    fn close(actual: Option<f64>, expected: f64) -> bool {
+        actual.is_some_and(|a| (a - expected).abs() < 1e-9)
+    }
+
+    /// The reference's formulas (§4.4) on one request of 10 tokens: first token 1 s after the
+    /// send, last at 3 s, end at 3.5 s.
+    #[test]
+    fn metric_arithmetic_matches_the_reference() {
+        let base = Instant::now();
+        let chunks = [(1000, 1), (1500, 2), (2000, 2), (2500, 2), (3000, 3)];
+        let mut bucket = Bucket::default();
+        bucket.record(
+            &streamed(base, &chunks, 3500, None),
+            &Clock::now(),
+            &RecordOptions::default(),
+        );
+        let s = &bucket.successes;
+        assert!(close(s.time_to_first_token.mean(), 1.0), "TTFT = T[0] - start");
+        // TPOT = (T[-1] - T[0]) / (output - 1) = 2 / 9.
+        assert!(close(s.time_per_output_token.mean(), 2.0 / 9.0));
+        // ITL: every consecutive token gap, zeros within a chunk: 4 gaps of 0.5 s, 5 zeros.
+        assert_eq!(s.inter_token_latency.count(), 9);
+        assert!((s.inter_token_latency.sum() - 2.0).abs() < 1e-9);
+        assert_eq!(s.inter_token_latency.percentile(50.0), Some(0.0));
+        // NTPOT = latency / output = 3.5 / 10.
+        assert!(close(s.normalized_time_per_output_token.mean(), 0.35));
+        assert!(close(s.request_latency.mean(), 3.5));
+
+        // With the server's count as divisor: TPOT 2 / 11, NTPOT 3.5 / 12.
+        let mut server = Bucket::default();
+        let options = RecordOptions {
+            use_server_output_tokens: true,
+            ..Default::default()
+        };
+        server.record(&streamed(base, &chunks, 3500, Some(12)), &Clock::now(), &options);
+        let s = &server.successes;
+        assert!(close(s.time_per_output_token.mean(), 2.0 / 11.0));
+        assert!(close(s.normalized_time_per_output_token.mean(), 3.5 / 12.0));
+        assert_eq!(s.token_count_mismatches, 1, "10 counted, 12 reported");
+
+        // One token: TTFT but no TPOT and no ITL. No token: NTPOT 0 (appended, as
+        // inference-perf does), no TTFT.
+        let mut short = Bucket::default();
+        for chunks in [&[(400, 1)][..], &[]] {
+            short.record(
+                &streamed(base, chunks, 500, None),
+                &Clock::now(),
+                &RecordOptions::default(),
+            );
+        }
+        let s = &short.successes;
+        assert_eq!(s.time_to_first_token.count(), 1);
+        assert!(s.time_per_output_token.is_empty() && s.inter_token_latency.is_empty());
+        assert_eq!(s.normalized_time_per_output_token.count(), 2);
+        assert_eq!(s.normalized_time_per_output_token.percentile(0.0), Some(0.0));
+    }
+
+    #[test]
+    fn goodput_counts_requests_meeting_every_objective() {
+        let base = Instant::now();
+        let options = RecordOptions {
+            goodput: Some(GoodputConstraints {
+                ttft: Some(1.5),
+                tpot: Some(0.25),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut bucket = Bucket::default();
+        let clock = Clock::now();
+        // TTFT 1 s, TPOT 2/9 s: good.
+        let good = [(1000, 1), (1500, 2), (2000, 2), (2500, 2), (3000, 3)];
+        bucket.record(&streamed(base, &good, 3500, None), &clock, &options);
+        // TTFT 2 s: misses ttft only.
+        let late = [(2000, 1), (2100, 1)];
+        bucket.record(&streamed(base, &late, 2200, None), &clock, &options);
+        // One token: no TPOT, which counts as missing it.
+        bucket.record(&streamed(base, &[(100, 1)], 200, None), &clock, &options);
+        let g = &bucket.successes.goodput;
+        assert_eq!((g.good_requests, g.good_tokens), (1, 10 + 10));
+        assert_eq!(g.attained["ttft"], 2);
+        assert_eq!(g.attained["tpot"], 2);
     }
 
     #[test]

@@ -45,6 +45,8 @@ enum Source {
     ShareGpt(Arc<[SharePair]>),
 }
 
+// One per run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Lengths {
     /// From the distributions; `distinct` (`total_count`) bounds how many different requests

@@ -106,3 +106,80 @@ fn joined(head: &str, tail: &str) -> String {
         format!("{head} {tail}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::Tokenizer;
+    use rand::SeedableRng;
+
+    /// A small word-level `tokenizer.json` (whitespace and punctuation split), written to
+    /// `dir`.
+    fn word_level_tokenizer(dir: &Path) -> std::path::PathBuf {
+        let words = [
+            "[UNK]", "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", ",", ".",
+            "summer", "day", "shall", "compare", "thee",
+        ];
+        let vocab: serde_json::Map<String, serde_json::Value> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.to_string(), serde_json::json!(i)))
+            .collect();
+        let json = serde_json::json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": false, "lstrip": false,
+                              "rstrip": false, "normalized": false, "special": true}],
+            "normalizer": null,
+            "pre_tokenizer": {"type": "Whitespace"},
+            "post_processor": null,
+            "decoder": null,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+        });
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, json.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_tokenizer_json_counts_and_writes_exact_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        word_level_tokenizer(dir.path());
+        // A directory holding tokenizer.json is accepted as well as the file.
+        let tokenizer = Tokenizer::load(Some(dir.path().to_str().unwrap())).unwrap();
+        assert!(matches!(tokenizer, Tokenizer::Hf(_)));
+        // Punctuation is its own token here, unlike the built-in tokenizer.
+        assert_eq!(tokenizer.count("the quick, brown fox."), 6);
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        for n in [1, 7, 40] {
+            let mut text = "shall I".to_string();
+            let before = tokenizer.count(&text);
+            tokenizer.push_random(&mut text, &mut rng, n);
+            assert_eq!(tokenizer.count(&text), before + n, "{text:?}");
+            assert!(!text.contains("[UNK]"), "special tokens are never drawn");
+        }
+        let corpus = tokenizer.corpus("shall I compare thee to a summer's day");
+        let mut text = String::new();
+        tokenizer.push_corpus(&mut text, &corpus, 2, 5);
+        assert_eq!(tokenizer.count(&text), 5);
+
+        // Output: per chunk, and the whole text.
+        let mut counter = tokenizer.output_counter();
+        assert_eq!(counter.feed("the quick"), 2);
+        assert_eq!(counter.feed(" fox."), 2);
+        assert_eq!(counter.total(), 4);
+    }
+
+    #[test]
+    fn a_missing_tokenizer_names_the_field_and_the_fix() {
+        let error = Tokenizer::load(Some("meta-llama/Llama-3.1-8B")).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("tokenizer.pretrained_model_name_or_path: meta-llama/Llama-3.1-8B")
+                && text.contains("not downloaded"),
+            "{text}"
+        );
+        assert!(matches!(Tokenizer::load(None), Ok(Tokenizer::BuiltIn)));
+    }
+}
