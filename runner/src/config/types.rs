@@ -93,6 +93,7 @@ pub struct TokenizerConfig {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DataType {
+    /// `"1 2 3 <i>"` prompts and the client's default `max_tokens`.
     #[default]
     #[serde(rename = "mock")]
     Mock,

@@ -103,6 +103,9 @@ struct Panel {
     y_label: &'static str,
     pointer: &'static str,
     scale: f64,
+    /// Where the legend hides the least: latencies sit high and flat, throughputs rise from
+    /// the lower left.
+    legend: SeriesLabelPosition,
 }
 
 const fn latency(title: &'static str, y_label: &'static str, pointer: &'static str) -> Panel {
@@ -111,6 +114,7 @@ const fn latency(title: &'static str, y_label: &'static str, pointer: &'static s
         y_label,
         pointer,
         scale: 1e3,
+        legend: SeriesLabelPosition::LowerRight,
     }
 }
 
@@ -120,6 +124,7 @@ const fn throughput(title: &'static str, y_label: &'static str, pointer: &'stati
         y_label,
         pointer,
         scale: 1.0,
+        legend: SeriesLabelPosition::UpperLeft,
     }
 }
 
@@ -187,6 +192,7 @@ fn register_font() {
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, series: &[Series]) -> Result<(), String> {
     let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(text)?;
+    let root = root.margin(12, 0, 0, 0);
     let root = root
         .titled(
             "Latency and throughput by stage (x: achieved request rate)",
@@ -246,7 +252,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, series: &[Series]) -> 
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(panel.legend.clone())
             .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
