@@ -98,7 +98,10 @@ fn load(config: &Config, issues: &mut Vec<Issue>) {
                 "load.sweep",
                 format!(
                     "only with load.type constant or poisson, not {}",
-                    serde_json::to_value(load.load_type).expect("enum serialises")
+                    serde_json::to_value(load.load_type)
+                        .expect("enum serialises")
+                        .as_str()
+                        .unwrap_or_default()
                 ),
             ));
         }
