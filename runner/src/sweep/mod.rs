@@ -34,8 +34,9 @@ const MAX_PROBES: usize = 6;
 /// estimated rate, so that its middle 80% is steady.
 const PROBE_ROUNDS: u64 = 5;
 const PROBE_SECONDS: f64 = 2.0;
-/// Stage ids of the probes, apart from the benchmark's stages (whose ids start at 0).
-const PROBE_STAGE_BASE: usize = 1_000_000;
+/// Stage ids of the probes (the burst is probe 0), apart from the benchmark's stages (whose
+/// ids start at 0).
+pub const PROBE_STAGE_BASE: usize = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
