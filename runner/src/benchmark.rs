@@ -231,7 +231,9 @@ impl Benchmark {
             return Ok(None);
         };
         let client_cap = (self.resolved.num_workers as u64)
-            * (load.worker_max_concurrency.min(load.worker_max_tcp_connections) as u64);
+            * (load
+                .worker_max_concurrency
+                .min(load.worker_max_tcp_connections) as u64);
         find_saturation(
             &self.engine,
             load.load_type,

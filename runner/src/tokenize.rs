@@ -142,7 +142,10 @@ impl Corpus {
 /// Output tokens of a streamed answer: per chunk for inter-token latencies, and in total.
 #[derive(Debug)]
 pub enum OutputCounter {
-    BuiltIn { stream: TokenStream, fed: usize },
+    BuiltIn {
+        stream: TokenStream,
+        fed: usize,
+    },
     /// inference-perf's rule: each chunk's text tokenized alone gives the chunk's tokens; the
     /// total is the count of the whole text.
     Hf {

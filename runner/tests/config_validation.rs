@@ -190,7 +190,7 @@ fn data_and_distribution_rules() {
     );
     assert_issue(
         &random("{min: 1, max: 10, mean: 5, type: skew_normal}"),
-        "not supported by the random generator",
+        "data.input_distribution.type: not supported for data.type random or synthetic",
     );
     assert!(
         issues(&random(
@@ -267,7 +267,10 @@ fn sweep_rules() {
         "load.sweep.saturation_percentile: must be within (0, 100]",
         "load.stages: a sweep generates the stages; remove load.stages or load.sweep",
     ] {
-        assert!(found.iter().any(|f| f.contains(expected)), "{expected}: {found:?}");
+        assert!(
+            found.iter().any(|f| f.contains(expected)),
+            "{expected}: {found:?}"
+        );
     }
     assert_issue(
         &with_server(
@@ -331,7 +334,10 @@ fn data_generator_rules() {
             "data.shared_prefix.multimodal: multimodal data is not supported yet",
         ),
     ] {
-        assert_issue(&with_server(&format!("{stages}data:\n  {data}\n")), expected);
+        assert_issue(
+            &with_server(&format!("{stages}data:\n  {data}\n")),
+            expected,
+        );
     }
 }
 

@@ -31,8 +31,18 @@ async fn report_plots_latency_and_throughput_of_each_directory() {
     .await;
     let root = tempfile::tempdir().unwrap();
     let (a, b) = (root.path().join("vllm-a"), root.path().join("vllm-b"));
-    run_into(&a, &sim.base_url(), "[{rate: 20, duration: 1}, {rate: 60, duration: 1}]").await;
-    run_into(&b, &sim.base_url(), "[{rate: 30, duration: 1}, {rate: 90, duration: 1}]").await;
+    run_into(
+        &a,
+        &sim.base_url(),
+        "[{rate: 20, duration: 1}, {rate: 60, duration: 1}]",
+    )
+    .await;
+    run_into(
+        &b,
+        &sim.base_url(),
+        "[{rate: 30, duration: 1}, {rate: 90, duration: 1}]",
+    )
+    .await;
     let out = root.path().join("plots/compare");
     let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
         .arg("report")
@@ -48,13 +58,19 @@ async fn report_plots_latency_and_throughput_of_each_directory() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("vllm-a") && stdout.contains("Achieved/s"), "{stdout}");
+    assert!(
+        stdout.contains("vllm-a") && stdout.contains("Achieved/s"),
+        "{stdout}"
+    );
 
     let svg = std::fs::read_to_string(out.with_extension("svg")).unwrap();
     assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
     // Legend entries: one series per report directory.
     for name in ["vllm-a", "vllm-b"] {
-        assert!(svg.contains(&format!(">\n{name}\n</text>")), "no series {name}");
+        assert!(
+            svg.contains(&format!(">\n{name}\n</text>")),
+            "no series {name}"
+        );
     }
     for text in [
         "TTFT p50",

@@ -67,7 +67,11 @@ async fn every_prompt_has_exactly_its_planned_length_and_counts_agree() {
                 "{name}: server count"
             );
             assert_eq!(info["output_tokens"], 5);
-            assert_eq!(info["chunk_times"].as_array().unwrap().len(), 5, "one token per chunk");
+            assert_eq!(
+                info["chunk_times"].as_array().unwrap().len(),
+                5,
+                "one token per chunk"
+            );
         }
         // Inter-token latency is per token: 4 gaps for 5 tokens, per request.
         assert_eq!(
@@ -152,4 +156,51 @@ async fn multi_turn_rounds_go_in_order_and_carry_the_previous_answer() {
             .unwrap()
             > 0.03
     );
+}
+
+/// A word-level `tokenizer.json` whose vocabulary is the built-in tokenizer's words, so that
+/// the simulator (which counts with the built-in tokenizer) agrees with it.
+fn tokenizer_json(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("[UNK]".into(), 0.into());
+    for i in 0..ibench::tokenize::VOCAB_SIZE {
+        vocab.insert(ibench::tokenize::word(i).into(), (i + 1).into());
+    }
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": false, "lstrip": false,
+                          "rstrip": false, "normalized": false, "special": true}],
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+    });
+    let path = dir.join("tokenizer.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokenizer_json_sets_prompt_lengths_and_counts_output() {
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tokenizer = tokenizer_json(dir.path());
+    let config = common::config(
+        &sim.base_url(),
+        &dir.path().join("reports"),
+        &format!(
+            "api: {{streaming: true}}\ntokenizer: {{pretrained_model_name_or_path: {}}}\ndata:\n  type: random\n  input_distribution: {{type: fixed, mean: 19, min: 19, max: 19}}\n  output_distribution: {{type: fixed, mean: 6, min: 6, max: 6}}\nload: {{stages: [{{rate: 30, duration: 1}}], num_workers: 1}}",
+            tokenizer.display()
+        ),
+    );
+    let outcome = common::run(config).await;
+    let successes = &common::report(&outcome, "summary_lifecycle_metrics")["successes"];
+    let stats = sim.stats();
+    assert_eq!(successes["count"], 30);
+    assert_eq!(
+        stats.prompt_tokens,
+        30 * 19,
+        "prompts fitted under the tokenizer.json"
+    );
+    assert_eq!(successes["output_len"]["max"], 6.0);
+    assert_eq!(successes["token_count_mismatches"], 0);
 }

@@ -39,7 +39,11 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
 /// inference-perf's other names for keys (serde aliases, which the schema does not list):
 /// `(path of the object, alias, key)`.
 const ALIASES: &[(&str, &str, &str)] = &[
-    ("data.shared_prefix", "num_unique_system_prompts", "num_groups"),
+    (
+        "data.shared_prefix",
+        "num_unique_system_prompts",
+        "num_groups",
+    ),
     (
         "data.shared_prefix",
         "num_users_per_system_prompt",

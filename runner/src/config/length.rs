@@ -54,7 +54,9 @@ impl<'de> Visitor<'de> for IntOrDistribution {
         if v.fract() == 0.0 && v.abs() < 1e15 {
             Ok(fixed(v as i64))
         } else {
-            Err(E::custom(format!("token count must be an integer, got {v}")))
+            Err(E::custom(format!(
+                "token count must be an integer, got {v}"
+            )))
         }
     }
 
@@ -66,6 +68,16 @@ impl<'de> Visitor<'de> for IntOrDistribution {
 #[cfg(test)]
 mod tests {
     use crate::config::SharedPrefixConfig;
+
+    #[test]
+    fn the_schema_shows_only_the_distribution_form() {
+        let schema = serde_json::to_value(schemars::schema_for!(SharedPrefixConfig)).unwrap();
+        let field = schema["properties"]["system_prompt_len"].to_string();
+        assert!(
+            field.contains("#/$defs/Distribution") && !field.contains("integer"),
+            "{field}"
+        );
+    }
 
     #[test]
     fn integers_and_distributions_both_read_and_serialise_as_distributions() {

@@ -158,6 +158,7 @@ pub struct SharedPrefixConfig {
         deserialize_with = "super::length::optional_int_or_distribution",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<Distribution>")]
     pub system_prompt_len: Option<Distribution>,
     /// Tokens of each question (default 50).
     #[serde(
@@ -165,6 +166,7 @@ pub struct SharedPrefixConfig {
         deserialize_with = "super::length::optional_int_or_distribution",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<Distribution>")]
     pub question_len: Option<Distribution>,
     /// Output tokens of each request (default 50).
     #[serde(
@@ -172,6 +174,7 @@ pub struct SharedPrefixConfig {
         deserialize_with = "super::length::optional_int_or_distribution",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<Distribution>")]
     pub output_len: Option<Distribution>,
     /// Seed of the prompts; default `load.base_seed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

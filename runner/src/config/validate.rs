@@ -274,7 +274,10 @@ fn sweep(sweep: &SweepConfig, issues: &mut Vec<Issue>) {
     if !(sweep.saturation_percentile > 0.0 && sweep.saturation_percentile <= 100.0) {
         issues.push(Issue::new(
             "load.sweep.saturation_percentile",
-            format!("must be within (0, 100], got {}", sweep.saturation_percentile),
+            format!(
+                "must be within (0, 100], got {}",
+                sweep.saturation_percentile
+            ),
         ));
     }
 }
@@ -300,7 +303,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
     };
     // What each type reads; everything else set is a mistake worth reporting.
     let (reads, fix): (&[&str], &str) = match data.data_type {
-        DataType::Mock => (&[], "use data.type random, synthetic, shared_prefix or shareGPT"),
+        DataType::Mock => (
+            &[],
+            "use data.type random, synthetic, shared_prefix or shareGPT",
+        ),
         DataType::Random => (
             &["input_distribution", "output_distribution", "trace"],
             "remove it",
@@ -422,7 +428,10 @@ fn shared_prefix(shared: &SharedPrefixConfig, config: &Config, issues: &mut Vec<
             distribution(d, &at(field), Sampler::Sample, issues);
         }
     }
-    if let Some(d) = shared.output_len.as_ref().or(shared.output_distribution.as_ref())
+    if let Some(d) = shared
+        .output_len
+        .as_ref()
+        .or(shared.output_distribution.as_ref())
         && d.max < 1
     {
         issues.push(Issue::new(
@@ -514,8 +523,7 @@ fn distribution(d: &Distribution, path: &str, sampler: Sampler, issues: &mut Vec
             "not supported for data.type random or synthetic (as in inference-perf); use normal, lognormal, uniform or fixed",
         ));
     }
-    if sampler == Sampler::Sample && d.dist_type == DistributionType::Lognormal && d.mean <= 0.0
-    {
+    if sampler == Sampler::Sample && d.dist_type == DistributionType::Lognormal && d.mean <= 0.0 {
         issues.push(Issue::new(
             format!("{path}.mean"),
             "must be > 0 for a lognormal distribution",

@@ -168,8 +168,7 @@ mod tests {
             ignore_eos: true,
             stream: false,
         };
-        let body: serde_json::Value =
-            serde_json::from_slice(&chat.render("m", &parts, 5)).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&chat.render("m", &parts, 5)).unwrap();
         assert_eq!(
             body["messages"],
             serde_json::json!([

@@ -89,6 +89,11 @@ mod tests {
         conversations.end_turn(first, Some(turn.clone()));
         assert_eq!(waiter.await.unwrap(), vec![turn]);
         // Other users are independent.
-        assert!(conversations.wait_turn(Round { user: 4, round: 0 }).await.is_empty());
+        assert!(
+            conversations
+                .wait_turn(Round { user: 4, round: 0 })
+                .await
+                .is_empty()
+        );
     }
 }

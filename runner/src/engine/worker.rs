@@ -265,7 +265,10 @@ async fn closed_loop(
 
 fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
     let plan = &shared.plan;
-    let adapter = plan.lora.as_ref().map(|t| t.pick(plan.seed, stage.id, index));
+    let adapter = plan
+        .lora
+        .as_ref()
+        .map(|t| t.pick(plan.seed, stage.id, index));
     let data = plan.data.request(index);
     let body = if data.round.is_some() {
         Body::Round(data)
@@ -377,16 +380,21 @@ async fn execute(
                 history: &history,
                 user: &data.prompt,
             };
-            let (bytes, prompt_tokens) =
-                render(shared, prepared.adapter, &parts, data.max_tokens);
-            (bytes, prompt_tokens, Some((round, conversations, data.prompt)))
+            let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
+            (
+                bytes,
+                prompt_tokens,
+                Some((round, conversations, data.prompt)),
+            )
         }
     };
     let keep = Keep {
         raw: shared.settings.per_request.is_some() && stage.probe.is_none(),
         content: round.is_some(),
     };
-    let request_text = keep.raw.then(|| String::from_utf8_lossy(&bytes).into_owned());
+    let request_text = keep
+        .raw
+        .then(|| String::from_utf8_lossy(&bytes).into_owned());
     let request_bytes = bytes.len() as u64;
     shared.progress.sent();
     let start = Instant::now();
@@ -437,7 +445,10 @@ fn record_not_sent(
     scheduled: Instant,
 ) {
     let plan = &shared.plan;
-    let adapter = plan.lora.as_ref().map(|t| t.pick(plan.seed, stage.id, index));
+    let adapter = plan
+        .lora
+        .as_ref()
+        .map(|t| t.pick(plan.seed, stage.id, index));
     shared.progress.not_sent();
     let record = RequestRecord {
         index,

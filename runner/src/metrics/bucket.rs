@@ -209,10 +209,9 @@ impl Bucket {
         extend(&mut self.last_start, start_epoch, f64::max);
         extend(&mut self.last_end, clock.epoch(record.end), f64::max);
         match &record.outcome {
-            Outcome::Success(response) => {
-                self.successes
-                    .record(record, start, response, options, clock)
-            }
+            Outcome::Success(response) => self
+                .successes
+                .record(record, start, response, options, clock),
             Outcome::Failure(error) => self.failures.record(record, start, error, options),
             Outcome::Cancelled => self.cancelled.in_flight += 1,
         }
@@ -272,11 +271,8 @@ impl Successes {
         latencies.ntpot = ntpot;
         latencies.request_latency = latency;
         if let Some(constraints) = &options.goodput {
-            self.goodput.check(
-                constraints,
-                &latencies,
-                prompt_tokens + effective_output,
-            );
+            self.goodput
+                .check(constraints, &latencies, prompt_tokens + effective_output);
         }
     }
 
@@ -307,8 +303,8 @@ impl Successes {
         }
         let token_count: u64 = response.chunks.iter().map(|(_, t)| u64::from(*t)).sum();
         let span = seconds_between(first, last);
-        let tpot = (token_count > 1 && effective_output > 1)
-            .then(|| span / (effective_output - 1) as f64);
+        let tpot =
+            (token_count > 1 && effective_output > 1).then(|| span / (effective_output - 1) as f64);
         if let Some(tpot) = tpot {
             self.time_per_output_token.record(tpot);
         }
@@ -534,7 +530,10 @@ mod tests {
             &RecordOptions::default(),
         );
         let s = &bucket.successes;
-        assert!(close(s.time_to_first_token.mean(), 1.0), "TTFT = T[0] - start");
+        assert!(
+            close(s.time_to_first_token.mean(), 1.0),
+            "TTFT = T[0] - start"
+        );
         // TPOT = (T[-1] - T[0]) / (output - 1) = 2 / 9.
         assert!(close(s.time_per_output_token.mean(), 2.0 / 9.0));
         // ITL: every consecutive token gap, zeros within a chunk: 4 gaps of 0.5 s, 5 zeros.
@@ -551,7 +550,11 @@ mod tests {
             use_server_output_tokens: true,
             ..Default::default()
         };
-        server.record(&streamed(base, &chunks, 3500, Some(12)), &Clock::now(), &options);
+        server.record(
+            &streamed(base, &chunks, 3500, Some(12)),
+            &Clock::now(),
+            &options,
+        );
         let s = &server.successes;
         assert!(close(s.time_per_output_token.mean(), 2.0 / 11.0));
         assert!(close(s.normalized_time_per_output_token.mean(), 3.5 / 12.0));
@@ -571,7 +574,10 @@ mod tests {
         assert_eq!(s.time_to_first_token.count(), 1);
         assert!(s.time_per_output_token.is_empty() && s.inter_token_latency.is_empty());
         assert_eq!(s.normalized_time_per_output_token.count(), 2);
-        assert_eq!(s.normalized_time_per_output_token.percentile(0.0), Some(0.0));
+        assert_eq!(
+            s.normalized_time_per_output_token.percentile(0.0),
+            Some(0.0)
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use crate::tokenize::{Corpus, Tokenizer};
 
 use super::rng::{Purpose, rng};
 use super::sampling::LengthSampler;
-use super::share_gpt::SharePair;
 use super::shard::Routing;
+use super::share_gpt::SharePair;
 use super::trace::TraceRow;
 
 /// `max_tokens` when the data generator does not choose one (inference-perf's client default).
@@ -39,7 +39,10 @@ enum Source {
     /// `"1 2 3 {i}"` prompts.
     Mock,
     /// `random` and `synthetic`: a length pair per request and text of exactly that length.
-    Generated { lengths: Lengths, text: Text },
+    Generated {
+        lengths: Lengths,
+        text: Text,
+    },
     SharedPrefix(SharedPrefix),
     /// Request `i` asks pair `i mod pairs`.
     ShareGpt(Arc<[SharePair]>),
@@ -254,15 +257,20 @@ impl DataPlan {
                 let mut prompt = String::new();
                 let mut text_rng = rng(seed, Purpose::Prompt, index);
                 match text {
-                    Text::Random => {
-                        self.tokenizer
-                            .push_random(&mut prompt, &mut text_rng, input_tokens as usize)
-                    }
+                    Text::Random => self.tokenizer.push_random(
+                        &mut prompt,
+                        &mut text_rng,
+                        input_tokens as usize,
+                    ),
                     Text::Corpus(corpus) => {
                         use rand::RngExt;
                         let start = text_rng.random_range(0..corpus.len());
-                        self.tokenizer
-                            .push_corpus(&mut prompt, corpus, start, input_tokens as usize);
+                        self.tokenizer.push_corpus(
+                            &mut prompt,
+                            corpus,
+                            start,
+                            input_tokens as usize,
+                        );
                     }
                 }
                 single(prompt, max_tokens)
@@ -272,9 +280,10 @@ impl DataPlan {
                 // A single-turn prompt is the same every time its slot comes round; each round
                 // of a conversation asks a new question.
                 let question_key = if shared.multi_turn { index } else { user };
-                let tokens = shared
-                    .question
-                    .sample(&mut rng(seed, Purpose::InputLength, question_key));
+                let tokens =
+                    shared
+                        .question
+                        .sample(&mut rng(seed, Purpose::InputLength, question_key));
                 let mut prompt = String::new();
                 self.tokenizer.push_random(
                     &mut prompt,
@@ -286,9 +295,11 @@ impl DataPlan {
                         shared.prefixes[(user % shared.prefixes.len() as u64) as usize].clone(),
                     ),
                     prompt,
-                    max_tokens: shared
-                        .output
-                        .sample(&mut rng(seed, Purpose::OutputLength, question_key)),
+                    max_tokens: shared.output.sample(&mut rng(
+                        seed,
+                        Purpose::OutputLength,
+                        question_key,
+                    )),
                     round: shared.multi_turn.then_some(Round {
                         user,
                         round: index / shared.prompts,
@@ -447,7 +458,11 @@ mod tests {
         assert_eq!(count_tokens(a.system.as_deref().unwrap()), 40);
         assert_eq!(a.max_tokens, 4);
         assert!((5..=15).contains(&count_tokens(&a.prompt)));
-        assert_eq!(plan.request(3).system, a.system, "prompt 3 is in group 0 too");
+        assert_eq!(
+            plan.request(3).system,
+            a.system,
+            "prompt 3 is in group 0 too"
+        );
         assert_ne!(plan.request(1).system, a.system);
         assert_eq!(plan.request(6), a, "6 prompts in all, then they repeat");
         assert_eq!(a.round, None);

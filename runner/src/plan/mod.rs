@@ -149,8 +149,7 @@ impl Plan {
                         );
                         // With token counts from a trace every row is replayed; otherwise the
                         // first rate × duration rows (inference-perf's rule).
-                        let count =
-                            trace_count.unwrap_or((rate * duration + 1e-9).floor() as u64);
+                        let count = trace_count.unwrap_or((rate * duration + 1e-9).floor() as u64);
                         StageLoad::Rate {
                             rate,
                             duration,
@@ -192,7 +191,13 @@ impl Plan {
 }
 
 /// An open-loop stage of `constant` or `poisson` arrivals (also what a sweep generates).
-pub fn rate_load(load_type: LoadType, rate: f64, duration: f64, seed: u64, stage: usize) -> StageLoad {
+pub fn rate_load(
+    load_type: LoadType,
+    rate: f64,
+    duration: f64,
+    seed: u64,
+    stage: usize,
+) -> StageLoad {
     let arrivals = match load_type {
         LoadType::Poisson => Arrivals::poisson(rate, duration, seed, stage as u64),
         _ => Arrivals::constant(rate, duration),

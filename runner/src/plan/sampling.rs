@@ -278,7 +278,9 @@ mod tests {
             },
             3000,
         );
-        assert!((3..=5).all(|v| uniform.contains(&v)) && uniform.iter().all(|v| (3..=5).contains(v)));
+        assert!(
+            (3..=5).all(|v| uniform.contains(&v)) && uniform.iter().all(|v| (3..=5).contains(v))
+        );
         let poisson = sample(
             Distribution {
                 dist_type: DistributionType::Poisson,
@@ -306,7 +308,11 @@ mod tests {
             },
             20_000,
         );
-        assert!((mean(&lognormal) - 100.0).abs() < 1.0, "{}", mean(&lognormal));
+        assert!(
+            (mean(&lognormal) - 100.0).abs() < 1.0,
+            "{}",
+            mean(&lognormal)
+        );
     }
 
     #[test]

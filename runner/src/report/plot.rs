@@ -25,10 +25,7 @@ pub struct Series {
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
     #[error("cannot read report directory {dir}: {source}")]
-    Read {
-        dir: String,
-        source: std::io::Error,
-    },
+    Read { dir: String, source: std::io::Error },
     #[error("{file} is not a lifecycle report: {source}")]
     Json {
         file: String,
@@ -57,7 +54,10 @@ pub fn read_series(dir: &Path) -> Result<Series, PlotError> {
                 source,
             })?
             .path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         // Any report_file_prefix is fine; adapter-stage files are not stages.
         let Some(stem) = name.strip_suffix("_lifecycle_metrics.json") else {
             continue;
@@ -94,7 +94,9 @@ pub fn read_series(dir: &Path) -> Result<Series, PlotError> {
 }
 
 fn achieved_rate(stage: &Value) -> f64 {
-    stage["load_summary"]["achieved_rate"].as_f64().unwrap_or(0.0)
+    stage["load_summary"]["achieved_rate"]
+        .as_f64()
+        .unwrap_or(0.0)
 }
 
 /// One panel: a value of each stage report, scaled for display.
@@ -130,15 +132,51 @@ const fn throughput(title: &'static str, y_label: &'static str, pointer: &'stati
 
 /// Rows: TTFT, ITL, request latency (p50, p90, p99 across), then throughputs.
 const PANELS: [Panel; 12] = [
-    latency("TTFT p50", "TTFT (ms)", "/successes/latency/time_to_first_token/median"),
-    latency("TTFT p90", "TTFT (ms)", "/successes/latency/time_to_first_token/p90"),
-    latency("TTFT p99", "TTFT (ms)", "/successes/latency/time_to_first_token/p99"),
-    latency("ITL p50", "ITL (ms)", "/successes/latency/inter_token_latency/median"),
-    latency("ITL p90", "ITL (ms)", "/successes/latency/inter_token_latency/p90"),
-    latency("ITL p99", "ITL (ms)", "/successes/latency/inter_token_latency/p99"),
-    latency("Request latency p50", "Latency (ms)", "/successes/latency/request_latency/median"),
-    latency("Request latency p90", "Latency (ms)", "/successes/latency/request_latency/p90"),
-    latency("Request latency p99", "Latency (ms)", "/successes/latency/request_latency/p99"),
+    latency(
+        "TTFT p50",
+        "TTFT (ms)",
+        "/successes/latency/time_to_first_token/median",
+    ),
+    latency(
+        "TTFT p90",
+        "TTFT (ms)",
+        "/successes/latency/time_to_first_token/p90",
+    ),
+    latency(
+        "TTFT p99",
+        "TTFT (ms)",
+        "/successes/latency/time_to_first_token/p99",
+    ),
+    latency(
+        "ITL p50",
+        "ITL (ms)",
+        "/successes/latency/inter_token_latency/median",
+    ),
+    latency(
+        "ITL p90",
+        "ITL (ms)",
+        "/successes/latency/inter_token_latency/p90",
+    ),
+    latency(
+        "ITL p99",
+        "ITL (ms)",
+        "/successes/latency/inter_token_latency/p99",
+    ),
+    latency(
+        "Request latency p50",
+        "Latency (ms)",
+        "/successes/latency/request_latency/median",
+    ),
+    latency(
+        "Request latency p90",
+        "Latency (ms)",
+        "/successes/latency/request_latency/p90",
+    ),
+    latency(
+        "Request latency p99",
+        "Latency (ms)",
+        "/successes/latency/request_latency/p99",
+    ),
     throughput(
         "Completed requests",
         "Requests/s",

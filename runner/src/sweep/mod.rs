@@ -147,8 +147,8 @@ pub async fn find_saturation(
     let mut level = ((2.0 * completion_rate * min_latency).ceil() as u64).clamp(1, client_cap);
     let mut stop_reason = "the probe limit was reached";
     for k in 0..MAX_PROBES {
-        let num_requests = (level * PROBE_ROUNDS)
-            .max((completion_rate * PROBE_SECONDS).ceil() as u64);
+        let num_requests =
+            (level * PROBE_ROUNDS).max((completion_rate * PROBE_SECONDS).ceil() as u64);
         let stage = Arc::new(StagePlan {
             id: PROBE_STAGE_BASE + 1 + k,
             load: StageLoad::Concurrent {
@@ -204,11 +204,7 @@ pub async fn find_saturation(
             ),
         ),
     };
-    let rates = stage_rates(
-        sweep.sweep_type,
-        saturation_rate,
-        sweep.num_stages as usize,
-    );
+    let rates = stage_rates(sweep.sweep_type, saturation_rate, sweep.num_stages as usize);
     let stages = rates
         .iter()
         .enumerate()
@@ -233,10 +229,7 @@ pub async fn find_saturation(
 }
 
 fn best(probes: &[Probe]) -> Option<f64> {
-    probes
-        .iter()
-        .filter_map(|p| p.throughput)
-        .reduce(f64::max)
+    probes.iter().filter_map(|p| p.throughput).reduce(f64::max)
 }
 
 async fn run(

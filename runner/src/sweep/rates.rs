@@ -90,7 +90,10 @@ mod tests {
             [1.0, 50.75, 100.5, 150.25, 200.0]
         );
         // 1 + 100 - geomspace(100, 1, 3) = 1 + 100 - [100, 10, 1]
-        assert_eq!(stage_rates(SweepType::Geometric, 100.0, 3), [1.0, 91.0, 100.0]);
+        assert_eq!(
+            stage_rates(SweepType::Geometric, 100.0, 3),
+            [1.0, 91.0, 100.0]
+        );
         let geometric = stage_rates(SweepType::Geometric, 37.123, 6);
         assert_eq!((geometric[0], geometric[5]), (1.0, 37.12));
         assert!(geometric.windows(2).all(|w| w[0] < w[1]));
