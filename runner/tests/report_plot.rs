@@ -94,8 +94,14 @@ async fn report_plots_latency_and_throughput_of_each_directory() {
         .pixels()
         .filter(|p| p.0.iter().max().unwrap() - p.0.iter().min().unwrap() > 100)
         .count();
-    let dark = image.pixels().filter(|p| p.0.iter().all(|&c| c < 80)).count();
-    assert!(coloured > 5_000 && dark > 20_000, "{coloured} coloured, {dark} dark pixels");
+    let dark = image
+        .pixels()
+        .filter(|p| p.0.iter().all(|&c| c < 80))
+        .count();
+    assert!(
+        coloured > 5_000 && dark > 20_000,
+        "{coloured} coloured, {dark} dark pixels"
+    );
 
     let missing = Command::new(env!("CARGO_BIN_EXE_ibench"))
         .args(["report", "/nonexistent-report-dir"])

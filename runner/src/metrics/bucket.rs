@@ -90,13 +90,13 @@ pub struct Goodput {
 /// One success's values of the goodput metrics; `None` where it has none (no stream, one
 /// token), which fails an objective on it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RequestLatencies {
-    pub ttft: Option<f64>,
-    pub tpot: Option<f64>,
+struct RequestLatencies {
+    ttft: Option<f64>,
+    tpot: Option<f64>,
     /// The mean of the request's inter-token latencies.
-    pub itl: Option<f64>,
-    pub ntpot: Option<f64>,
-    pub request_latency: f64,
+    itl: Option<f64>,
+    ntpot: Option<f64>,
+    request_latency: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,8 +7,7 @@ mod record;
 mod run;
 
 pub use bucket::{
-    Bucket, Cancelled, Failures, Goodput, LabelStats, RecordOptions, RequestLatencies, Successes,
-    seconds_between,
+    Bucket, Cancelled, Failures, Goodput, LabelStats, RecordOptions, Successes, seconds_between,
 };
 pub use dist::{Dist, DistWire, Unit, WireError};
 pub use labels::{label, message as labels_message};
