@@ -20,8 +20,10 @@ enum Cli {
     Run(cli::ConfigArgs),
     /// Check a config and list every problem (exit 0 when valid, 1 otherwise).
     Validate(cli::ConfigArgs),
+    /// Show the stage tables of report directories and plot them against each other.
+    Report(cli::report::ReportArgs),
     /// Serve a simulated OpenAI-compatible model server.
-    Sim(ibench::sim::SimArgs),
+    Sim(Box<ibench::sim::SimArgs>),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -37,8 +39,9 @@ fn main() -> anyhow::Result<ExitCode> {
             .build()?
             .block_on(cli::run::run(&args)),
         Cli::Validate(args) => Ok(cli::validate::validate(&args)),
+        Cli::Report(args) => Ok(cli::report::report(&args)),
         Cli::Sim(args) => {
-            tokio::runtime::Runtime::new()?.block_on(ibench::sim::run(args))?;
+            tokio::runtime::Runtime::new()?.block_on(ibench::sim::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -121,7 +121,7 @@ fn stage_rules_of_rate_based_and_concurrent_types() {
         &with_server(
             "load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n  sweep: {type: linear}\n",
         ),
-        "load.sweep: not allowed with load.type concurrent",
+        "load.sweep: only with load.type constant or poisson, not concurrent",
     );
     assert_issue(
         &with_server("load:\n  type: trace_replay\n  stages:\n  - rate: 1\n    duration: 5\n"),
@@ -190,7 +190,7 @@ fn data_and_distribution_rules() {
     );
     assert_issue(
         &random("{min: 1, max: 10, mean: 5, type: skew_normal}"),
-        "not supported by the random generator",
+        "data.input_distribution.type: not supported for data.type random or synthetic",
     );
     assert!(
         issues(&random(
@@ -231,8 +231,8 @@ fn server_and_unsupported_sections() {
         "metrics: server-side Prometheus metrics is not supported yet",
     );
     assert_issue(
-        &with_server(&format!("{stages}data:\n  type: shareGPT\n")),
-        "data.type: the shareGPT data generator (shareGPT) is not supported yet",
+        &with_server(&format!("{stages}data:\n  type: cnn_dailymail\n")),
+        "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet",
     );
     assert_issue(
         &with_server(&format!("{stages}api:\n  type: anthropic_messages\n")),
@@ -241,6 +241,148 @@ fn server_and_unsupported_sections() {
     assert_issue(
         &with_server("load:\n  type: poison\n  stages:\n  - rate: 1\n    duration: 1\n"),
         "did you mean poisson?",
+    );
+}
+
+#[test]
+fn sweep_rules() {
+    let valid = with_server(
+        "load:\n  type: poisson\n  sweep: {type: geometric, num_requests: 500, num_stages: 4, stage_duration: 30}\n",
+    );
+    let config = load(&valid).unwrap();
+    let sweep = config.load.sweep.unwrap();
+    assert_eq!((sweep.timeout, sweep.saturation_percentile), (60.0, 95.0));
+    assert_issue(
+        &with_server("load:\n  sweep: {num_stages: 3}\n"),
+        "load.sweep: missing field `type`",
+    );
+    let found = issues(&with_server(
+        "load:\n  sweep: {type: linear, num_requests: 0, num_stages: 0, stage_duration: -1, timeout: 0, saturation_percentile: 120}\n  stages:\n  - rate: 1\n    duration: 1\n",
+    ));
+    for expected in [
+        "load.sweep.num_requests: must be > 0",
+        "load.sweep.num_stages: must be > 0",
+        "load.sweep.stage_duration: must be > 0",
+        "load.sweep.timeout: must be > 0 seconds",
+        "load.sweep.saturation_percentile: must be within (0, 100]",
+        "load.stages: a sweep generates the stages; remove load.stages or load.sweep",
+    ] {
+        assert!(
+            found.iter().any(|f| f.contains(expected)),
+            "{expected}: {found:?}"
+        );
+    }
+    assert_issue(
+        &with_server(
+            "load:\n  type: trace_replay\n  trace: {file: t.csv}\n  sweep: {type: linear}\n",
+        ),
+        "load.sweep: only with load.type constant or poisson, not trace_replay",
+    );
+}
+
+#[test]
+fn data_generator_rules() {
+    let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
+    let config = load(&with_server(&format!(
+        "{stages}data:\n  type: shared_prefix\n  shared_prefix:\n    num_unique_system_prompts: 4\n    num_users_per_system_prompt: 2\n    system_prompt_len: 64\n    question_len: {{type: skew_normal, mean: 20, std_dev: 5, min: 1, max: 50, skew: 2}}\n    enable_multi_turn_chat: true\n"
+    )))
+    .unwrap();
+    let shared = config.data.shared_prefix.unwrap();
+    assert_eq!((shared.num_groups, shared.num_prompts_per_group), (4, 2));
+    assert_eq!(shared.system_prompt_len, Some(config::fixed_length(64)));
+    assert!(
+        load(&with_server(&format!(
+            "{stages}data:\n  type: synthetic\n  corpus_file_path: corpus.txt\n  input_distribution: {{mean: 100, min: 10, max: 200}}\n  output_distribution: {{mean: 10, min: 1, max: 20}}\n"
+        )))
+        .is_ok()
+    );
+    for (data, expected) in [
+        (
+            "type: shared_prefix",
+            "data.shared_prefix: required by data.type shared_prefix",
+        ),
+        (
+            "type: shareGPT",
+            "data.path: required by data.type shareGPT: a local ShareGPT JSON file",
+        ),
+        (
+            "type: synthetic",
+            "data.input_distribution: required by data.type synthetic",
+        ),
+        (
+            "type: random\n  corpus_file_path: c.txt\n  input_distribution: {mean: 5}\n  output_distribution: {mean: 5}",
+            "data.corpus_file_path: not used by data.type random",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {question_len: 5, question_distribution: {mean: 5}}",
+            "data.shared_prefix.question_distribution: set either question_len or question_distribution",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {num_groups: 0}",
+            "data.shared_prefix.num_groups: must be > 0",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {system_prompt_len: {mean: 5, maxx: 3}}",
+            "maxx",
+        ),
+        (
+            "type: random\n  input_distribution: {type: poisson, mean: 5}\n  output_distribution: {mean: 5}",
+            "data.input_distribution.type: not supported for data.type random or synthetic",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {multimodal: {}}",
+            "data.shared_prefix.multimodal: multimodal data is not supported yet",
+        ),
+    ] {
+        assert_issue(
+            &with_server(&format!("{stages}data:\n  {data}\n")),
+            expected,
+        );
+    }
+}
+
+#[test]
+fn goodput_and_tokenizer_rules() {
+    let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
+    let config = load(&with_server(&format!(
+        "{stages}api: {{streaming: true}}\nreport:\n  goodput:\n    constraints: {{ttft: 0.5, tpot: 0.05, request_latency: 10}}\n"
+    )))
+    .unwrap();
+    let constraints = config.report.goodput.unwrap().constraints;
+    assert_eq!(
+        constraints.set(),
+        [("ttft", 0.5), ("tpot", 0.05), ("request_latency", 10.0)]
+    );
+    for (yaml, expected) in [
+        (
+            "report:\n  goodput:\n    constraints: {ttf: 0.5}\n",
+            "report.goodput.constraints.ttf: unknown field, did you mean ttft?",
+        ),
+        (
+            "report:\n  goodput:\n    constraints: {ttft: 0.5}\n",
+            "report.goodput.constraints.ttft: needs streamed responses to measure; set api.streaming: true",
+        ),
+        (
+            "api: {streaming: true}\nreport:\n  goodput:\n    constraints: {ntpot: -1}\n",
+            "report.goodput.constraints.ntpot: must be > 0 seconds",
+        ),
+        (
+            "tokenizer: {pretrained_model_name_or_path: ''}\n",
+            "tokenizer.pretrained_model_name_or_path: must not be empty",
+        ),
+        (
+            "tokenizer: {pretrained_model_name_or_path: /models/llama, token: hf_x}\n",
+            "tokenizer.token: not used",
+        ),
+    ] {
+        assert_issue(&with_server(&format!("{stages}{yaml}")), expected);
+    }
+    assert!(
+        load(&with_server(&format!(
+            "{stages}tokenizer: {{pretrained_model_name_or_path: /models/llama/tokenizer.json}}\n"
+        )))
+        .is_ok(),
+        "a path is checked when the run loads it, not by validation (the operator validates without the file)"
     );
 }
 

@@ -8,7 +8,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 
 use crate::metrics::{ErrorKind, Outcome, RequestError, Response, labels_message};
-use crate::tokenize::{TokenStream, count_tokens};
+use crate::tokenize::Tokenizer;
 
 use super::super::sse::{ResponseWire, SseDecoder};
 use super::connector::{ConnectError, Connector, Sender};
@@ -39,12 +39,24 @@ pub struct Target {
     headers: HeaderMap,
     timeout: Duration,
     stream: bool,
+    tokenizer: Tokenizer,
 }
 
-/// What came back, and the raw text when the per-request report wants it.
+/// What to keep of a response besides its statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// The raw body or SSE text (per-request report).
+    pub raw: bool,
+    /// The answer's text (multi-turn conversations).
+    pub content: bool,
+}
+
+/// What came back, and what [`Keep`] asked for.
 pub struct Exchange {
     pub outcome: Outcome,
     pub raw: Option<String>,
+    /// The answer's text, when successful and asked for.
+    pub content: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +68,8 @@ pub enum TargetError {
 }
 
 impl Target {
-    pub fn new(settings: &TargetSettings) -> Result<Self, TargetError> {
+    /// `tokenizer` counts output tokens, chunk by chunk when streaming.
+    pub fn new(settings: &TargetSettings, tokenizer: Tokenizer) -> Result<Self, TargetError> {
         let url = &settings.url;
         let connector = Connector::new(url).map_err(TargetError::Url)?;
         let uri: Uri = url[url::Position::BeforePath..]
@@ -96,17 +109,18 @@ impl Target {
             headers,
             timeout: settings.timeout,
             stream: settings.stream,
+            tokenizer,
         })
     }
 
-    pub async fn send(&self, body: Vec<u8>, keep_raw: bool) -> Exchange {
-        match tokio::time::timeout(self.timeout, self.exchange(body, keep_raw)).await {
+    pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {
+        match tokio::time::timeout(self.timeout, self.exchange(body, keep)).await {
             Ok(exchange) => exchange,
             Err(_) => failure(ErrorKind::Timeout, "Request timed out".into(), None),
         }
     }
 
-    async fn exchange(&self, body: Vec<u8>, keep_raw: bool) -> Exchange {
+    async fn exchange(&self, body: Vec<u8>, keep: Keep) -> Exchange {
         let mut sender = match self.pool.checkout().await {
             Ok(sender) => sender,
             Err(e) => return connect_failure(&e),
@@ -121,19 +135,19 @@ impl Target {
         };
         let status = response.status();
         let mut body = response.into_body();
-        let mut reader = Reader::new(sender);
+        let mut reader = Reader::new(sender, &self.tokenizer);
         if !status.is_success() {
             let text = reader.read_error_body(&mut body).await;
             return failure(
                 ErrorKind::Http(status.as_u16()),
                 labels_message(&text),
-                keep_raw.then_some(text),
+                keep.raw.then_some(text),
             );
         }
         let exchange = if self.stream {
-            reader.read_stream(&mut body, keep_raw).await
+            reader.read_stream(&mut body, keep).await
         } else {
-            reader.read_whole(&mut body, keep_raw).await
+            reader.read_whole(&mut body, keep).await
         };
         if let Some(sender) = reader.completed {
             self.pool.checkin(sender);
@@ -143,18 +157,20 @@ impl Target {
 }
 
 /// Reads a response body; hands the connection back (`completed`) only once the body ended.
-struct Reader {
+struct Reader<'a> {
     sender: Option<Sender>,
     completed: Option<Sender>,
+    tokenizer: &'a Tokenizer,
 }
 
 type Body = hyper::body::Incoming;
 
-impl Reader {
-    fn new(sender: Sender) -> Self {
+impl<'a> Reader<'a> {
+    fn new(sender: Sender, tokenizer: &'a Tokenizer) -> Self {
         Reader {
             sender: Some(sender),
             completed: None,
+            tokenizer,
         }
     }
 
@@ -187,7 +203,7 @@ impl Reader {
         String::from_utf8_lossy(&text).into_owned()
     }
 
-    async fn read_whole(&mut self, body: &mut Body, keep_raw: bool) -> Exchange {
+    async fn read_whole(&mut self, body: &mut Body, keep: Keep) -> Exchange {
         let mut bytes = Vec::new();
         loop {
             match self.next(body).await {
@@ -196,7 +212,7 @@ impl Reader {
                 Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), None),
             }
         }
-        let raw = keep_raw.then(|| String::from_utf8_lossy(&bytes).into_owned());
+        let raw = keep.raw.then(|| String::from_utf8_lossy(&bytes).into_owned());
         match serde_json::from_slice::<ResponseWire>(&bytes) {
             Ok(wire) if wire.error.is_some() => failure(
                 ErrorKind::StreamError,
@@ -204,14 +220,15 @@ impl Reader {
                 raw,
             ),
             Ok(wire) => {
-                let output_tokens = wire.content().map_or(0, count_tokens) as u64;
+                let text = wire.content().unwrap_or_default();
                 Exchange {
                     outcome: Outcome::Success(Response {
-                        output_tokens,
+                        output_tokens: self.tokenizer.count(text) as u64,
                         usage: wire.usage(),
                         chunks: Vec::new(),
                     }),
                     raw,
+                    content: keep.content.then(|| text.to_string()),
                 }
             }
             Err(e) => failure(
@@ -222,11 +239,12 @@ impl Reader {
         }
     }
 
-    async fn read_stream(&mut self, body: &mut Body, keep_raw: bool) -> Exchange {
+    async fn read_stream(&mut self, body: &mut Body, keep: Keep) -> Exchange {
         let mut decoder = SseDecoder::default();
-        let mut tokens = TokenStream::default();
+        let mut tokens = self.tokenizer.output_counter();
         let mut result = Response::default();
-        let mut raw = keep_raw.then(String::new);
+        let mut raw = keep.raw.then(String::new);
+        let mut content = keep.content.then(String::new);
         loop {
             let bytes = match self.next(body).await {
                 Ok(Some(bytes)) => bytes,
@@ -249,9 +267,11 @@ impl Reader {
                     // Servers end the body right after [DONE]; only a body seen to end frees
                     // its connection for reuse (`next` returning `Ok(None)`).
                     let _ = tokio::time::timeout(DONE_GRACE, self.next(body)).await;
+                    result.output_tokens = tokens.total() as u64;
                     return Exchange {
                         outcome: Outcome::Success(result),
                         raw,
+                        content,
                     };
                 }
                 let wire: ResponseWire = match serde_json::from_str(&data) {
@@ -271,7 +291,9 @@ impl Reader {
                     let count = tokens.feed(text);
                     if count > 0 {
                         result.chunks.push((arrived, count as u32));
-                        result.output_tokens += count as u64;
+                    }
+                    if let Some(content) = &mut content {
+                        content.push_str(text);
                     }
                 }
                 if let Some(usage) = wire.usage() {
@@ -286,6 +308,7 @@ fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
     Exchange {
         outcome: Outcome::Failure(RequestError { kind, message }),
         raw,
+        content: None,
     }
 }
 

@@ -11,4 +11,4 @@ mod connector;
 mod exchange;
 mod pool;
 
-pub use exchange::{Exchange, Target, TargetError, TargetSettings};
+pub use exchange::{Exchange, Keep, Target, TargetError, TargetSettings};
