@@ -68,7 +68,8 @@ async fn configured_fault_rates_hold_over_2000_requests() {
         ..Default::default()
     })
     .await;
-    let client = reqwest::Client::builder()
+    let client = ibench::engine::reqwest_builder()
+        .unwrap()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();

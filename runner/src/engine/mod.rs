@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub use body::{BodyTemplate, PromptParts};
 pub use conversation::Turn;
 pub use discover::{DiscoverError, list_models};
-pub use http::{TargetError, TargetSettings};
+pub use http::{TargetError, TargetSettings, reqwest_builder};
 pub use progress::{Progress, Snapshot};
 
 use crate::metrics::{Clock, RecordOptions, RunMetrics, StageInfo, StageRecorder, StageStatus};

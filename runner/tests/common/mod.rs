@@ -88,7 +88,8 @@ pub fn per_request(report_dir: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    ibench::engine::reqwest_builder()
+        .unwrap()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap()

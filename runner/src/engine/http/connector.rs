@@ -50,6 +50,21 @@ impl std::fmt::Debug for Connector {
     }
 }
 
+/// TLS for every client of the runner: ring as the crypto provider (one provider for the
+/// whole workspace, so rustls never has to guess) and Mozilla's roots.
+pub fn tls_client_config() -> Result<ClientConfig, String> {
+    let roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(ClientConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
 impl Connector {
     /// For `url`'s scheme, host and port; HTTPS verifies the server against Mozilla's roots.
     pub fn new(url: &reqwest::Url) -> Result<Self, String> {
@@ -63,16 +78,7 @@ impl Connector {
         let tls = match url.scheme() {
             "http" => None,
             "https" => {
-                let roots = RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                };
-                let config = ClientConfig::builder_with_provider(Arc::new(
-                    tokio_rustls::rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+                let config = tls_client_config()?;
                 let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
                 Some((TlsConnector::from(Arc::new(config)), name))
             }

@@ -12,3 +12,9 @@ mod exchange;
 mod pool;
 
 pub use exchange::{Exchange, Keep, Target, TargetError, TargetSettings};
+
+/// A reqwest builder on the same TLS setup as the load path (ring provider, Mozilla roots);
+/// reqwest is built without a provider of its own so the workspace has exactly one.
+pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, String> {
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(connector::tls_client_config()?))
+}
