@@ -68,7 +68,6 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => {
             init_logging(args.log_format);
-            ibench::agent::install_crypto_provider();
             tokio::runtime::Runtime::new()?.block_on(run(args))
         }
     }

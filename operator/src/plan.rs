@@ -288,7 +288,7 @@ fn finish(plan: &mut Plan, mut status: InferenceBenchmarkStatus, ctx: &RunContex
             ctx.owner,
             ctx.generation,
             &collected.metrics,
-            &ctx.run.lifecycle,
+            &ctx.run.report,
             &ctx.run.config_yaml,
             &runners,
         )));

@@ -3,7 +3,7 @@
 //! CEL, must end as `Accepted=False` with the reason, never as a crash loop.
 
 use ibench::config::{
-    Config, Issue, LoadType, RequestLifecycleReport, SecretKeyRef, StorageConfig,
+    Config, Issue, LoadType, ReportConfig, SecretKeyRef, StorageConfig,
 };
 
 use crate::Settings;
@@ -24,7 +24,8 @@ pub struct RunSpec {
     /// reads, so that all of them build the same global plan.
     pub config_yaml: String,
     pub api_key: Option<SecretKeyRef>,
-    pub lifecycle: RequestLifecycleReport,
+    /// Which report files to write, and goodput objectives.
+    pub report: ReportConfig,
     pub active_deadline_seconds: Option<i64>,
     pub ttl_seconds_after_finished: Option<i32>,
 }
@@ -123,7 +124,7 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         runners: spec.runners.clone(),
         config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
         api_key,
-        lifecycle: config.report.request_lifecycle.clone(),
+        report: config.report.clone(),
         active_deadline_seconds: spec.active_deadline_seconds,
         ttl_seconds_after_finished: spec.ttl_seconds_after_finished,
     })

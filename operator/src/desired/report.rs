@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ibench::config::RequestLifecycleReport;
+use ibench::config::ReportConfig;
 use ibench::metrics::RunMetrics;
 use ibench::report::lifecycle_reports;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -24,7 +24,7 @@ pub fn report_map(
     owner: &Owner,
     generation: i64,
     metrics: &RunMetrics,
-    options: &RequestLifecycleReport,
+    options: &ReportConfig,
     config_yaml: &str,
     runners: &str,
 ) -> ConfigMap {
@@ -60,11 +60,15 @@ pub fn report_map(
 mod tests {
     use super::*;
     use crate::test_support::{owner, runner_metrics};
+    use ibench::config::RequestLifecycleReport;
 
     #[test]
     fn holds_inference_perf_files_and_config() {
         let metrics = runner_metrics(0, 40.0, &[("a", 0.01, 10), ("b", 0.02, 10)], 1.0);
-        let options = RequestLifecycleReport { per_adapter_stage: true, ..Default::default() };
+        let options = ReportConfig {
+            request_lifecycle: RequestLifecycleReport { per_adapter_stage: true, ..Default::default() },
+            ..Default::default()
+        };
         let cm = report_map(&owner(), 3, &metrics, &options, "server: {}\n", "2/2");
         let data = cm.data.as_ref().unwrap();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
@@ -94,7 +98,10 @@ mod tests {
         let names: Vec<String> = (0..300).map(|i| format!("adapter-{i:03}")).collect();
         let adapters: Vec<(&str, f64, u64)> = names.iter().map(|n| (n.as_str(), 0.01, 2)).collect();
         let metrics = runner_metrics(0, 40.0, &adapters, 1.0);
-        let options = RequestLifecycleReport { per_adapter_stage: true, ..Default::default() };
+        let options = ReportConfig {
+            request_lifecycle: RequestLifecycleReport { per_adapter_stage: true, ..Default::default() },
+            ..Default::default()
+        };
         let cm = report_map(&owner(), 1, &metrics, &options, "", "1/1");
         let data = cm.data.as_ref().unwrap();
         let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();

@@ -60,7 +60,7 @@ pub fn stats(metrics: &RunMetrics) -> Stats {
     let (mut sent, mut send_seconds) = (0.0, 0.0);
     for stage in &metrics.stages {
         let total = stage.total();
-        let report = lifecycle(&total, Scope::Stage(&stage.info), &[]);
+        let report = lifecycle(&total, Scope::Stage(&stage.info), &[], None);
         let load = &report["load_summary"];
         let achieved = load["achieved_rate"].as_f64().unwrap_or(0.0);
         let send_duration = load["send_duration"].as_f64().unwrap_or(0.0);

@@ -27,7 +27,6 @@ pub const RUNNER_IMAGE: &str = "ghcr.io/inference-bench/ibench";
 pub async fn cluster() -> &'static ControlPlane {
     static READY: OnceCell<()> = OnceCell::const_new();
     ibench_testcluster::init_test_logging();
-    ibench::agent::install_crypto_provider();
     let cp = ibench_testcluster::shared().await;
     READY
         .get_or_init(|| async {

@@ -113,7 +113,6 @@ impl AgentEnv {
 /// Runs this runner's share. Failures after the API is reachable are also written to the
 /// result ConfigMap so that the operator can name them.
 pub async fn run(env: AgentEnv, terminate: CancellationToken) -> Result<(), AgentError> {
-    install_crypto_provider();
     let client = Client::try_default().await?;
     let results = ResultWriter {
         api: Api::namespaced(client.clone(), &env.namespace),
@@ -133,12 +132,6 @@ pub async fn run(env: AgentEnv, terminate: CancellationToken) -> Result<(), Agen
             .await;
     }
     outcome
-}
-
-/// kube's TLS takes rustls' process-wide provider, which rustls cannot choose by itself when
-/// both ring (kube) and aws-lc-rs (reqwest) are linked in. Installing twice is harmless.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 struct ResultWriter {
