@@ -68,9 +68,15 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
             "per-request records do not fit in Kubernetes objects and are not collected by the operator",
         ));
     }
-    for (path, set) in [("load.trace", config.load.trace.is_some()), ("data.trace", config.data.trace.is_some())] {
+    // Runner pods see only their image and the config ConfigMap.
+    for (path, set) in [
+        ("load.trace", config.load.trace.is_some()),
+        ("data.trace", config.data.trace.is_some()),
+        ("data.path", config.data.path.is_some()),
+        ("data.corpus_file_path", config.data.corpus_file_path.is_some()),
+    ] {
         if set {
-            issues.push(Issue::new(path, "trace files are not available to runner pods"));
+            issues.push(Issue::new(path, "local files are not available to runner pods"));
         }
     }
     issues.extend(ibench::config::validate(&config));
@@ -80,6 +86,12 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         issues.push(Issue::new(
             "runners.parallelism",
             format!("must be within [1, {MAX_PARALLELISM}], got {parallelism}"),
+        ));
+    }
+    if config.load.sweep.is_some() && parallelism > 1 {
+        issues.push(Issue::new(
+            "load.sweep",
+            format!("a sweep runs in one runner; not allowed with runners.parallelism {parallelism}"),
         ));
     }
     if config.load.load_type == LoadType::Concurrent {
@@ -197,6 +209,22 @@ mod tests {
         assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].rate: must be > 0")), "{found:?}");
         assert!(found.iter().any(|i| i.starts_with("spec.load.loraTrafficSplit: splits must sum to 1.0")), "{found:?}");
         assert!(found.iter().any(|i| i.starts_with("spec.report.requestLifecycle.perRequest:")), "{found:?}");
+    }
+
+    #[test]
+    fn sweeps_run_in_one_runner_and_files_are_refused() {
+        let mut spec = valid_spec();
+        spec["load"]["stages"] = json!([]);
+        spec["load"]["sweep"] = json!({"type": "linear"});
+        let found = issues(spec.clone());
+        assert!(found.iter().any(|i| i == "spec.load.sweep: a sweep runs in one runner; not allowed with runners.parallelism 2"), "{found:?}");
+        spec["runners"]["parallelism"] = json!(1);
+        run_spec(&benchmark("b", spec), &settings()).expect("a sweep with one runner is valid");
+
+        let mut spec = valid_spec();
+        spec["data"] = json!({"type": "shareGPT", "path": "/data/sharegpt.json"});
+        let found = issues(spec);
+        assert!(found.iter().any(|i| i == "spec.data.path: local files are not available to runner pods"), "{found:?}");
     }
 
     #[test]

@@ -14,8 +14,16 @@ fn base() -> Value {
     })
 }
 
+/// `spec` with the value at `pointer` set (added when the last segment is a new key).
 fn with(mut spec: Value, pointer: &str, value: Value) -> Value {
-    *spec.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+    let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
+    match spec.pointer_mut(parent).unwrap_or_else(|| panic!("{parent}")) {
+        Value::Object(map) => {
+            map.insert(key.to_string(), value);
+        }
+        Value::Array(items) => items[key.parse::<usize>().expect("an index")] = value,
+        other => panic!("{parent} is {other}"),
+    }
     spec
 }
 
@@ -57,7 +65,23 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
             "sweep-with-concurrent",
             with(base(), "/load", json!({"type": "concurrent", "stages": [{"numRequests": 10, "concurrencyLevel": 2}],
                 "sweep": {"type": "linear"}})),
-            &["spec.load.sweep", "not allowed with load.type concurrent"],
+            &["spec.load.sweep", "only with load.type constant or poisson"],
+        ),
+        (
+            "sweep-with-two-runners",
+            json!({"server": {"baseUrl": "http://127.0.0.1:9", "modelName": "m"},
+                "load": {"type": "constant", "sweep": {"type": "linear"}}, "runners": {"parallelism": 2}}),
+            &["spec.load.sweep", "a sweep runs in one runner; not allowed with runners.parallelism > 1"],
+        ),
+        (
+            "sweep-and-stages",
+            with(base(), "/load/sweep", json!({"type": "linear"})),
+            &["spec.load.stages", "a sweep generates the stages"],
+        ),
+        (
+            "dataset-file",
+            with(base(), "/data", json!({"type": "shareGPT", "path": "/data/sharegpt.json"})),
+            &["spec.data.path", "not available to runner pods"],
         ),
         ("unknown-load-type", with(base(), "/load/type", json!("poison")), &["spec.load.type", "Unsupported value"]),
         ("too-many-runners", with(base(), "/runners", json!({"parallelism": 1001})), &["spec.runners.parallelism", "1000"]),
@@ -101,14 +125,22 @@ async fn valid_benchmarks_are_stored_with_schema_defaults() {
     assert_eq!(created.spec.load.0.worker_max_concurrency, 100);
     assert!(created.spec.report.0.request_lifecycle.per_adapter);
     assert_eq!(created.spec.api.0.headers.as_ref().unwrap()["X-Tenant_ID"], "t1", "map keys are not renamed");
-    let concurrent = json!({
-        "server": {"baseUrl": "http://127.0.0.1:9"},
-        "load": {"type": "concurrent", "stages": [{"numRequests": 100, "concurrencyLevel": 4}]},
-    });
     let api: kube::Api<ibench_operator::crd::InferenceBenchmark> = kube::Api::namespaced(client.clone(), &ns);
     let dry = PostParams { dry_run: true, ..Default::default() };
-    let object = serde_json::from_value(json!({"apiVersion": "inferencebench.dev/v1alpha1", "kind": "InferenceBenchmark",
-        "metadata": {"name": "concurrent"}, "spec": concurrent}))
-    .unwrap();
-    api.create(&dry, &object).await.expect("a concurrent benchmark is valid");
+    for (name, spec) in [
+        (
+            "concurrent",
+            json!({"server": {"baseUrl": "http://127.0.0.1:9"},
+                "load": {"type": "concurrent", "stages": [{"numRequests": 100, "concurrencyLevel": 4}]}}),
+        ),
+        (
+            "sweep-in-one-runner",
+            json!({"server": {"baseUrl": "http://127.0.0.1:9"}, "load": {"type": "poisson", "sweep": {"type": "geometric"}}}),
+        ),
+    ] {
+        let object = serde_json::from_value(json!({"apiVersion": "inferencebench.dev/v1alpha1", "kind": "InferenceBenchmark",
+            "metadata": {"name": name}, "spec": spec}))
+        .unwrap();
+        api.create(&dry, &object).await.unwrap_or_else(|e| panic!("{name} is valid: {e}"));
+    }
 }

@@ -47,6 +47,9 @@ pub const MAX_PARALLELISM: i32 = 1000;
     printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Succeeded\")].reason", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
+// A sweep measures the saturation of one client with closed-loop probes; split over runners the
+// probes would each see a fraction of the load (the runner refuses it too: SweepSharded).
+#[x_kube(validation = Rule::new("!has(self.load.sweep) || !has(self.runners) || !has(self.runners.parallelism) || self.runners.parallelism == 1").message("load.sweep: a sweep runs in one runner; not allowed with runners.parallelism > 1").field_path(".load.sweep"))]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceBenchmarkSpec {
     /// The model server to benchmark (runner config `server`).
@@ -57,17 +60,22 @@ pub struct InferenceBenchmarkSpec {
     pub api: Camel<ApiConfig>,
     /// Prompt and output lengths (runner config `data`).
     #[serde(default)]
-    #[x_kube(validation = Rule::new("!has(self.trace)").message("data.trace: trace files are not available to runner pods; use data.type mock or random"))]
+    #[x_kube(
+        validation = Rule::new("!has(self.trace)").message("data.trace: trace files are not available to runner pods; use data.type mock or random").field_path(".trace"),
+        validation = Rule::new("!has(self.path)").message("data.path: dataset files are not available to runner pods; use data.type mock, random, synthetic or shared_prefix").field_path(".path"),
+        validation = Rule::new("!has(self.corpusFilePath)").message("data.corpusFilePath: corpus files are not available to runner pods; synthetic data uses the shipped corpus").field_path(".corpusFilePath"),
+    )]
     pub data: Camel<DataConfig>,
     /// Load stages, LoRA traffic split and worker settings (runner config `load`).
     #[x_kube(
-        validation = Rule::new("has(self.stages) && size(self.stages) > 0").message("load.stages: at least one stage is required"),
+        validation = Rule::new("has(self.sweep) || (has(self.stages) && size(self.stages) > 0)").message("load.stages: at least one stage is required (or load.sweep)").field_path(".stages"),
+        validation = Rule::new("!has(self.sweep) || !has(self.stages) || size(self.stages) == 0").message("load.stages: a sweep generates the stages; remove load.stages or load.sweep").field_path(".stages"),
         validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, has(s.rate) && s.rate > 0.0)").message("load.stages[*].rate: must be set and > 0 (requests per second) for rate-based load types").field_path(".stages"),
         validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, has(s.duration) && s.duration > 0)").message("load.stages[*].duration: must be set and > 0 (seconds) for rate-based load types").field_path(".stages"),
         validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, !has(s.numRequests) && !has(s.concurrencyLevel))").message("load.stages[*].numRequests and concurrencyLevel: only allowed with load.type concurrent").field_path(".stages"),
         validation = Rule::new("self.type != 'concurrent' || self.stages.all(s, !has(s.rate) && !has(s.duration))").message("load.stages[*].rate and duration: not allowed with load.type concurrent; use numRequests and concurrencyLevel").field_path(".stages"),
         validation = Rule::new("self.type != 'concurrent' || self.stages.all(s, has(s.numRequests) && s.numRequests > 0 && has(s.concurrencyLevel) && s.concurrencyLevel > 0)").message("load.stages[*].numRequests and concurrencyLevel: must be set and > 0 with load.type concurrent").field_path(".stages"),
-        validation = Rule::new("self.type != 'concurrent' || !has(self.sweep)").message("load.sweep: not allowed with load.type concurrent").field_path(".sweep"),
+        validation = Rule::new("!has(self.sweep) || self.type == 'constant' || self.type == 'poisson'").message("load.sweep: only with load.type constant or poisson").field_path(".sweep"),
         validation = Rule::new("!has(self.loraTrafficSplit) || (self.loraTrafficSplit.map(s, s.split).sum() > 0.999999999 && self.loraTrafficSplit.map(s, s.split).sum() < 1.000000001)").message("load.loraTrafficSplit: the splits must sum to 1.0").field_path(".loraTrafficSplit"),
         validation = Rule::new("!has(self.trace)").message("load.trace: trace files are not available to runner pods; trace_replay is not supported by the operator").field_path(".trace"),
     )]

@@ -384,3 +384,55 @@ fn stale_generations_are_removed_even_without_history() {
         _ => true,
     }));
 }
+
+/// At the maximum parallelism no object reaches the apiserver's 1 MiB limit: each runner's
+/// results have a ConfigMap of their own, and the merged report holds aggregates only.
+#[test]
+fn a_thousand_runners_stay_under_the_object_size_limit() {
+    const LIMIT: usize = 1024 * 1024;
+    fn size<T: serde::Serialize>(object: &T) -> usize {
+        serde_json::to_vec(object).expect("objects serialise").len()
+    }
+    let runners = crate::crd::MAX_PARALLELISM as u32;
+    let ib = benchmark("bench", valid_spec(runners));
+    // A runner of a larger benchmark than the test spec: 2 stages, 8 adapters.
+    let adapters: Vec<(String, f64, u64)> = (0..8).map(|i| (format!("adapter-{i}"), 0.01 * f64::from(i + 1), 25)).collect();
+    let adapters: Vec<(&str, f64, u64)> = adapters.iter().map(|(n, l, c)| (n.as_str(), *l, *c)).collect();
+    let mut runner = RunMetrics::default();
+    for stage in 0..2 {
+        runner_metrics(stage, 40.0, &adapters, 1000.0 + 10.0 * stage as f64).stages.into_iter().for_each(|s| runner.push(s));
+    }
+
+    let created = plan(&ib, &Observed::default(), &settings(), now());
+    assert_eq!(created.apply.len(), 4 + runners as usize + 1);
+    for child in &created.apply {
+        let bytes = match child {
+            Child::ServiceAccount(o) => size(o),
+            Child::Role(o) => size(o),
+            Child::RoleBinding(o) => size(o),
+            Child::ConfigMap(o) => size(o),
+            Child::Job(o) => size(o),
+        };
+        assert!(bytes < LIMIT / 4, "{} {}: {bytes} bytes", child.kind(), child.name());
+    }
+
+    let start = format!("{}.000", NOW - 60);
+    let mut config_maps = vec![config(1, Some(&start))];
+    let one = results(1, 0, "done", Some(&runner));
+    config_maps.extend((0..runners).map(|k| {
+        let mut cm = (*one).clone();
+        cm.metadata.name = Some(names(1).result_map(k));
+        Arc::new(cm)
+    }));
+    let largest_result = config_maps.iter().map(|cm| size(cm.as_ref())).max().unwrap();
+    assert!(largest_result < 64 * 1024, "one runner's results: {largest_result} bytes");
+
+    let done = plan(&ib, &observed(vec![job(1, Some(("Complete", "CompletionsReached")))], config_maps, vec![]), &settings(), now());
+    assert_eq!(condition(&done.status, CONDITION_SUCCEEDED), ("True", "Completed"));
+    let [Child::ConfigMap(report)] = done.apply.as_slice() else { panic!("{:?}", done.apply.iter().map(Child::name).collect::<Vec<_>>()) };
+    assert!(size(report) < LIMIT, "report: {} bytes", size(report));
+    let summary: serde_json::Value = serde_json::from_str(&report.data.as_ref().unwrap()["summary_lifecycle_metrics.json"]).unwrap();
+    assert_eq!(summary["load_summary"]["count"], 1000 * 2 * 8 * 25);
+    assert!(size(&done.status) < 64 * 1024, "status: {} bytes", size(&done.status));
+    assert_eq!(done.status.adapters.len(), 8);
+}

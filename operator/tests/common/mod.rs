@@ -65,35 +65,62 @@ async fn install_crd(client: &Client) {
     }
 }
 
-/// The `ibench` binary of this build (cargo only gives tests the binaries of their own package):
-/// built once per test binary, in the profile and target directory of the tests. Building the
-/// whole workspace's binaries resolves the same features as the workspace's test build, so this
-/// reuses its artifacts instead of compiling the dependency tree again.
+/// The `ibench` binary of this build. Cargo only gives tests the binaries of their own package,
+/// so this asks cargo for the workspace's test build (`cargo test --workspace --no-run`, in the
+/// profile and target directory of this test): under `tests/run.sh` that build has just been
+/// made, so nothing compiles again (`cargo build` would resolve other features and profile
+/// settings and compile the whole dependency tree a second time). Once per test binary.
+///
+/// The variables cargo sets for a test process (this package's name, manifest, …) are removed:
+/// build scripts that read them, like ring's, would otherwise run again for this cargo and
+/// everything above them would be compiled again, here and in the next outer build.
 pub fn ibench_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("test executable path");
             let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") => "dev",
-                Some(other) => other,
-                None => "dev",
+            let target_dir = profile_dir.parent().expect("target directory");
+            let profile: &[&str] = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => &[],
+                Some("release") => &["--release"],
+                Some(other) => &["--profile", other],
             };
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let target_dir = profile_dir.parent().expect("target directory");
-            let status = Command::new(cargo)
-                .args(["build", "--workspace", "--bins", "--profile", profile, "--target-dir"])
+            let mut command = Command::new(cargo);
+            for (name, _) in std::env::vars_os() {
+                if name.to_str().is_some_and(set_by_cargo_for_tests) {
+                    command.env_remove(&name);
+                }
+            }
+            let output = command
+                .args(["test", "--workspace", "--no-run", "--message-format=json-render-diagnostics"])
+                .args(profile)
+                .arg("--target-dir")
                 .arg(target_dir)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("running cargo build for the ibench binary");
-            assert!(status.success(), "building the ibench binary failed");
-            let binary = profile_dir.join("ibench");
-            assert!(binary.exists(), "{} missing after the build", binary.display());
-            binary
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("running cargo for the ibench binary");
+            assert!(output.status.success(), "building the workspace's tests failed");
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|m| {
+                    m["reason"] == "compiler-artifact"
+                        && m["target"]["name"] == "ibench"
+                        && m["target"]["kind"] == serde_json::json!(["bin"])
+                        && m["profile"]["test"] == false
+                })
+                .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+                .expect("cargo built the ibench binary")
         })
         .clone()
+}
+
+fn set_by_cargo_for_tests(name: &str) -> bool {
+    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CFG_"].iter().any(|prefix| name.starts_with(prefix))
+        || matches!(name, "CARGO" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "CARGO_RUSTC_CURRENT_DIR" | "OUT_DIR")
 }
 
 /// `ibench-operator run` as a child process watching one namespace.
