@@ -2,11 +2,11 @@
 //! cache), and a thin reconcile that observes, plans and executes the plan.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, future};
+use futures::{Stream, StreamExt, future};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::core::error_boundary::DeserializeGuard;
@@ -70,6 +70,38 @@ where
     }
 }
 
+/// Readiness: every watch of every scope has listed its objects once.
+///
+/// It is read off the watch events (`InitDone`), not with `Store::wait_until_ready`: kube's
+/// store readiness wakes a single waiter, and the controller already waits on its own store, so
+/// a second waiter could sleep forever, or take the wake-up from the controller.
+struct Syncs {
+    pending: AtomicUsize,
+    ready: Arc<AtomicBool>,
+}
+
+impl Syncs {
+    /// Counts `events` as one more watch to wait for.
+    fn track<K, S>(self: &Arc<Self>, events: S) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + use<K, S>
+    where
+        S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let syncs = self.clone();
+        let mut synced = false;
+        events.inspect(move |event| {
+            // A watch lists again after losing its place; only its first list counts.
+            if !synced && matches!(event, Ok(watcher::Event::InitDone)) {
+                synced = true;
+                if syncs.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    syncs.ready.store(true, Ordering::Relaxed);
+                    tracing::info!("caches synced; ready");
+                }
+            }
+        })
+    }
+}
+
 /// Runs one controller per scope until shutdown (SIGTERM or Ctrl-C). `ready` is set once every
 /// cache has synced.
 pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics: Arc<Metrics>, ready: Arc<AtomicBool>) {
@@ -79,24 +111,36 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
     };
     let recorder = Recorder::new(client.clone(), reporter);
     let mut controllers = Vec::new();
-    let mut syncs = Vec::new();
+    let syncs = Arc::new(Syncs { pending: AtomicUsize::new(0), ready });
     for scope in scopes {
         let selector = naming::watched_selector();
         let children = watcher::Config::default().labels(&selector).any_semantic();
         let (jobs, jobs_writer) = reflector::store::<Job>();
         let (config_maps, config_maps_writer) = reflector::store::<ConfigMap>();
         let (pods, pods_writer) = reflector::store::<Pod>();
-        let job_events = reflector::reflector(jobs_writer, watcher(api::<Job>(&client, &scope), children.clone()))
-            .default_backoff()
+        let job_events = syncs
+            .track(reflector::reflector(jobs_writer, watcher(api::<Job>(&client, &scope), children.clone())).default_backoff())
             .touched_objects();
-        let config_map_events =
-            reflector::reflector(config_maps_writer, watcher(api::<ConfigMap>(&client, &scope), children.clone()))
-                .default_backoff()
-                .touched_objects();
-        let pod_events = reflector::reflector(pods_writer, watcher(api::<Pod>(&client, &scope), children))
-            .default_backoff()
+        let config_map_events = syncs
+            .track(
+                reflector::reflector(config_maps_writer, watcher(api::<ConfigMap>(&client, &scope), children.clone()))
+                    .default_backoff(),
+            )
             .touched_objects();
-        let stores = Stores { jobs: jobs.clone(), config_maps: config_maps.clone(), pods: pods.clone() };
+        let pod_events = syncs
+            .track(reflector::reflector(pods_writer, watcher(api::<Pod>(&client, &scope), children)).default_backoff())
+            .touched_objects();
+        let (benchmarks, benchmarks_writer) = reflector::store::<DeserializeGuard<InferenceBenchmark>>();
+        let benchmark_events = syncs
+            .track(
+                reflector::reflector(
+                    benchmarks_writer,
+                    watcher(api::<DeserializeGuard<InferenceBenchmark>>(&client, &scope), watcher::Config::default().any_semantic()),
+                )
+                .default_backoff(),
+            )
+            .applied_objects();
+        let stores = Stores { jobs, config_maps, pods };
         let context = Arc::new(Context {
             client: client.clone(),
             stores,
@@ -105,7 +149,7 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
             metrics: metrics.clone(),
             last_status_write: Mutex::default(),
         });
-        let controller = Controller::new(api::<DeserializeGuard<InferenceBenchmark>>(&client, &scope), watcher::Config::default().any_semantic())
+        let controller = Controller::for_stream(benchmark_events, benchmarks)
             .owns_stream(job_events)
             .owns_stream(config_map_events)
             .watches_stream(pod_events, |pod| {
@@ -113,17 +157,6 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
                 Some(ObjectRef::new(name).within(&pod.namespace()?))
             })
             .with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(500)));
-        let benchmarks = controller.store();
-        syncs.push(async move {
-            let _ = benchmarks.wait_until_ready().await;
-            tracing::debug!("benchmarks synced");
-            let _ = jobs.wait_until_ready().await;
-            tracing::debug!("jobs synced");
-            let _ = config_maps.wait_until_ready().await;
-            tracing::debug!("config maps synced");
-            let _ = pods.wait_until_ready().await;
-            tracing::debug!("pods synced");
-        });
         controllers.push(
             controller
                 .shutdown_on_signal()
@@ -136,11 +169,6 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
                 }),
         );
     }
-    tokio::spawn(async move {
-        future::join_all(syncs).await;
-        ready.store(true, Ordering::Relaxed);
-        tracing::info!("caches synced; ready");
-    });
     future::join_all(controllers).await;
 }
 

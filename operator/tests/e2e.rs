@@ -87,6 +87,7 @@ async fn two_runners_with_two_adapters_achieve_the_rate_and_lose_nothing() {
     let runners = status.runners.clone().unwrap();
     assert_eq!((runners.desired, runners.succeeded, runners.failed), (2, 2, 0), "{}", context());
     let skew = runners.start_skew_ms.expect("start skew reported");
+    eprintln!("E2E achieved {achieved} req/s (requested 40), runners' start skew {skew} ms, schedule delay p99 {:?} ms", summary.schedule_delay_p99_ms);
     assert!(skew < 250.0, "runners started {skew} ms apart");
     assert!(status.start_time.is_some() && status.completion_time.is_some());
 
