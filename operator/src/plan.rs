@@ -291,6 +291,8 @@ fn finish(plan: &mut Plan, mut status: InferenceBenchmarkStatus, ctx: &RunContex
             &ctx.run.report,
             &ctx.run.config_yaml,
             &runners,
+            // A sweep runs in a single runner.
+            reports.iter().find_map(|r| r.sweep.as_deref()),
         )));
         status.report = Some(ReportRef { config_map: naming::report_map(&ctx.owner.name), generation: ctx.generation, runners });
         let stats = results::stats(&collected.metrics);

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ibench_operator::crd::{InferenceBenchmark, Phase};
+use ibench_operator::crd::{CONDITION_SUCCEEDED, InferenceBenchmark, Phase};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -68,6 +68,52 @@ async fn a_runner_token_reaches_only_its_own_runs_config_maps() {
     assert_eq!(status_code(Api::<Pod>::namespaced(runner.clone(), &ns).list(&ListParams::default()).await), 403);
     assert_eq!(status_code(Api::<Job>::namespaced(runner.clone(), &ns).list(&ListParams::default()).await), 403);
     assert_eq!(status_code(Api::<InferenceBenchmark>::namespaced(runner, &ns).list(&ListParams::default()).await), 403);
+}
+
+/// The operator with exactly the permissions `deploy/operator.yaml` gives it runs a benchmark to
+/// the end: its ClusterRole is all it needs (events, status, every child kind, the runners'
+/// Role, which it may only grant because it holds those permissions itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_manifest_grants_the_operator_what_it_needs() {
+    let cp = cluster().await;
+    let client = cp.client();
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/operator.yaml")).expect("deploy/operator.yaml");
+    let mut identity = None;
+    for document in serde_yaml::Deserializer::from_str(&manifest) {
+        let object: kube::api::DynamicObject = serde::Deserialize::deserialize(document).expect("a Kubernetes object");
+        let kind = object.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+        if kind == "Deployment" {
+            continue; // the operator runs here as a process, not from its image
+        }
+        if kind == "ServiceAccount" {
+            identity = Some((object.metadata.namespace.clone().unwrap(), object.metadata.name.clone().unwrap()));
+        }
+        let (group, version) = match object.types.as_ref().unwrap().api_version.split_once('/') {
+            Some((group, version)) => (group.to_string(), version.to_string()),
+            None => (String::new(), object.types.as_ref().unwrap().api_version.clone()),
+        };
+        let gvk = kube::api::GroupVersionKind::gvk(&group, &version, &kind);
+        let (resource, capabilities) = kube::discovery::pinned_kind(&client, &gvk).await.expect("a served kind");
+        let api: Api<kube::api::DynamicObject> = match (capabilities.scope, &object.metadata.namespace) {
+            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+            _ => Api::all_with(client.clone(), &resource),
+        };
+        let name = object.metadata.name.clone().unwrap();
+        api.patch(&name, &PatchParams::apply("ibench-operator-tests").force(), &Patch::Apply(&object)).await.unwrap_or_else(|e| panic!("{kind} {name}: {e}"));
+    }
+    let (sa_namespace, sa) = identity.expect("the manifest has the operator's ServiceAccount");
+    let kubeconfig = cp.service_account_kubeconfig(&sa_namespace, &sa).await.expect("a token for the operator");
+
+    let ns = cp.namespace("least-privilege").await.expect("namespace");
+    let sim = simulator("m", &[]).await;
+    let operator = Operator::start_as(cp, &kubeconfig, &ns, &[]);
+    create_benchmark(&client, &ns, "small", spec(&sim.base_url(), "m", 10.0, 2, 2)).await.expect("created");
+    let ib = wait_benchmark(cp, &operator, &ns, "small", RUN_TIMEOUT, is_finished).await;
+    let succeeded = condition(&ib, CONDITION_SUCCEEDED).expect("a Succeeded condition");
+    assert_eq!(succeeded.status, "True", "{succeeded:?}
+{}", operator.log_tail(40));
+    assert!(!operator.log().contains("Forbidden") && !operator.log().contains("forbidden"), "{}", operator.log_tail(40));
+    assert_eq!(sim.stats().requests_received, 20);
 }
 
 /// Every process whose environment has `IBENCH_RUN=<run>`, with its `IBENCH_API_KEY`.

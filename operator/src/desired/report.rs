@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use ibench::agent::protocol;
 use ibench::config::ReportConfig;
 use ibench::metrics::RunMetrics;
 use ibench::report::lifecycle_reports;
@@ -19,7 +20,9 @@ pub const MAX_REPORT_BYTES: usize = 900 * 1024;
 pub const ANNOTATION_RUNNERS: &str = "inferencebench.dev/runners-reported";
 pub const ANNOTATION_OMITTED: &str = "inferencebench.dev/omitted-files";
 
-/// `runners` reads like `2/2`: runners whose results are included, of all runners.
+/// `runners` reads like `2/2`: runners whose results are included, of all runners. `sweep`: how
+/// a sweep found its saturation rate (JSON), kept as `sweep_saturation.json` like `ibench run`
+/// writes it.
 pub fn report_map(
     owner: &Owner,
     generation: i64,
@@ -27,9 +30,13 @@ pub fn report_map(
     options: &ReportConfig,
     config_yaml: &str,
     runners: &str,
+    sweep: Option<&str>,
 ) -> ConfigMap {
     let mut data = BTreeMap::from([("config.yaml".to_string(), config_yaml.to_string())]);
-    let mut used = config_yaml.len();
+    if let Some(sweep) = sweep {
+        data.insert(protocol::SWEEP_KEY.to_string(), sweep.to_string());
+    }
+    let mut used = data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     // Files come summary first, then per stage, per adapter, per adapter-stage: when the
     // budget runs out the most detailed (and most numerous) ones are left out.
     let mut omitted = Vec::new();
@@ -69,7 +76,7 @@ mod tests {
             request_lifecycle: RequestLifecycleReport { per_adapter_stage: true, ..Default::default() },
             ..Default::default()
         };
-        let cm = report_map(&owner(), 3, &metrics, &options, "server: {}\n", "2/2");
+        let cm = report_map(&owner(), 3, &metrics, &options, "server: {}\n", "2/2", None);
         let data = cm.data.as_ref().unwrap();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(
@@ -102,12 +109,13 @@ mod tests {
             request_lifecycle: RequestLifecycleReport { per_adapter_stage: true, ..Default::default() },
             ..Default::default()
         };
-        let cm = report_map(&owner(), 1, &metrics, &options, "", "1/1");
+        let cm = report_map(&owner(), 1, &metrics, &options, "", "1/1", Some("{\"saturation_rate\": 12.5}"));
         let data = cm.data.as_ref().unwrap();
         let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
         assert!(size <= MAX_REPORT_BYTES, "{size}");
         assert!(data.contains_key("summary_lifecycle_metrics.json"));
         assert!(data.contains_key("stage_0_lifecycle_metrics.json"));
+        assert_eq!(data["sweep_saturation.json"], "{\"saturation_rate\": 12.5}", "the sweep's account is never left out");
         assert!(cm.metadata.annotations.as_ref().unwrap()[ANNOTATION_OMITTED].contains("files over the size limit"));
     }
 }

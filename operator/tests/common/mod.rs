@@ -139,11 +139,16 @@ impl Operator {
     }
 
     pub fn start_with(cp: &ControlPlane, namespace: &str, extra: &[&str]) -> Operator {
+        Self::start_as(cp, cp.kubeconfig_path(), namespace, extra)
+    }
+
+    /// Under the identity of `kubeconfig`.
+    pub fn start_as(cp: &ControlPlane, kubeconfig: &Path, namespace: &str, extra: &[&str]) -> Operator {
         let log = cp.dir().join(format!("operator-{namespace}.log"));
         let mut operator = Operator {
             child: None,
             namespace: namespace.into(),
-            kubeconfig: cp.kubeconfig_path().to_path_buf(),
+            kubeconfig: kubeconfig.to_path_buf(),
             log,
             metrics_address: String::new(),
             extra: extra.iter().map(|s| s.to_string()).collect(),

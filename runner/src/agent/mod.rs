@@ -270,12 +270,17 @@ async fn run_with(
         bytes = metrics.len(),
         "run finished; delivering metrics"
     );
+    let mut data = json!({
+        protocol::STATE_KEY: RunnerState::Done.as_str(),
+        protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
+    });
+    if let Some(saturation) = &outcome.saturation {
+        data[protocol::SWEEP_KEY] =
+            serde_json::to_string_pretty(saturation).expect("saturation serialises").into();
+    }
     results
         .patch_with_retries(json!({
-            "data": {
-                protocol::STATE_KEY: RunnerState::Done.as_str(),
-                protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
-            },
+            "data": data,
             "binaryData": {
                 protocol::METRICS_KEY: base64::engine::general_purpose::STANDARD.encode(&metrics),
             },

@@ -7,8 +7,9 @@
 //! - one result ConfigMap `<run>-r<index>` per runner, which only that runner writes:
 //!   [`STATE_KEY`] ([`RunnerState`]), [`POD_KEY`], [`PROGRESS_KEY`] (JSON [`RunnerProgress`],
 //!   refreshed every few seconds), [`MESSAGE_KEY`] (why it failed) and, at the end, the runner's
-//!   [`RunMetrics`] gzip-compressed in `binaryData` under [`METRICS_KEY`]. One object per runner
-//!   keeps every object far below the 1 MiB limit whatever the parallelism.
+//!   [`RunMetrics`] gzip-compressed in `binaryData` under [`METRICS_KEY`], plus with a sweep
+//!   how its saturation was found under [`SWEEP_KEY`]. One object per runner keeps every object
+//!   far below the 1 MiB limit whatever the parallelism.
 //!
 //! Runner pods learn their place from the environment ([`ENV_RUN`], [`ENV_RUNNERS`],
 //! [`ENV_INDEX`], …) and may only read `<run>-config` and write their run's result ConfigMaps.
@@ -51,6 +52,8 @@ pub const POD_KEY: &str = "pod";
 pub const PROGRESS_KEY: &str = "progress.json";
 pub const MESSAGE_KEY: &str = "message";
 pub const METRICS_KEY: &str = "metrics.json.gz";
+/// Also the key of the file in the report ConfigMap.
+pub const SWEEP_KEY: &str = "sweep_saturation.json";
 
 /// Field manager of the runners' writes (the operator applies the same objects as another
 /// manager, owning only their metadata).
@@ -158,6 +161,8 @@ pub struct RunnerReport {
     pub progress: Option<RunnerProgress>,
     /// Compressed [`RunMetrics`] ([`decode_metrics`]).
     pub metrics: Option<Vec<u8>>,
+    /// With a sweep: how the saturation rate was found (JSON).
+    pub sweep: Option<String>,
 }
 
 impl RunnerReport {
@@ -176,6 +181,7 @@ impl RunnerReport {
                 .as_ref()
                 .and_then(|b| b.get(METRICS_KEY))
                 .map(|b| b.0.clone()),
+            sweep: data.get(SWEEP_KEY).cloned(),
         }
     }
 }
@@ -255,6 +261,7 @@ mod tests {
             (STATE_KEY, "running"),
             (POD_KEY, "b-g1-0-abcde"),
             (PROGRESS_KEY, &serde_json::to_string(&progress).unwrap()),
+            (SWEEP_KEY, "{}"),
         ]);
         let metrics = encode_metrics(&RunMetrics::default());
         cm.binary_data = Some([(METRICS_KEY.to_string(), ByteString(metrics.clone()))].into());
@@ -263,6 +270,7 @@ mod tests {
         assert_eq!(report.pod.as_deref(), Some("b-g1-0-abcde"));
         assert_eq!(report.progress, Some(progress));
         assert_eq!(report.metrics, Some(metrics));
+        assert_eq!(report.sweep.as_deref(), Some("{}"));
         assert!(RunnerReport::read(&config_map(&[(STATE_KEY, "bogus")])).state.is_none());
     }
 
