@@ -62,7 +62,10 @@ pub enum Scope {
 
 fn api<K>(client: &Client, scope: &Scope) -> Api<K>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
 {
     match scope {
         Scope::Cluster => Api::all(client.clone()),
@@ -82,7 +85,10 @@ struct Syncs {
 
 impl Syncs {
     /// Counts `events` as one more watch to wait for.
-    fn track<K, S>(self: &Arc<Self>, events: S) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + use<K, S>
+    fn track<K, S>(
+        self: &Arc<Self>,
+        events: S,
+    ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + use<K, S>
     where
         S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
     {
@@ -104,14 +110,23 @@ impl Syncs {
 
 /// Runs one controller per scope until shutdown (SIGTERM or Ctrl-C). `ready` is set once every
 /// cache has synced.
-pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics: Arc<Metrics>, ready: Arc<AtomicBool>) {
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    scopes: Vec<Scope>,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+) {
     let reporter = Reporter {
         controller: naming::MANAGED_BY.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
     let mut controllers = Vec::new();
-    let syncs = Arc::new(Syncs { pending: AtomicUsize::new(0), ready });
+    let syncs = Arc::new(Syncs {
+        pending: AtomicUsize::new(0),
+        ready,
+    });
     for scope in scopes {
         let selector = naming::watched_selector();
         let children = watcher::Config::default().labels(&selector).any_semantic();
@@ -119,28 +134,48 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
         let (config_maps, config_maps_writer) = reflector::store::<ConfigMap>();
         let (pods, pods_writer) = reflector::store::<Pod>();
         let job_events = syncs
-            .track(reflector::reflector(jobs_writer, watcher(api::<Job>(&client, &scope), children.clone())).default_backoff())
+            .track(
+                reflector::reflector(
+                    jobs_writer,
+                    watcher(api::<Job>(&client, &scope), children.clone()),
+                )
+                .default_backoff(),
+            )
             .touched_objects();
         let config_map_events = syncs
             .track(
-                reflector::reflector(config_maps_writer, watcher(api::<ConfigMap>(&client, &scope), children.clone()))
-                    .default_backoff(),
+                reflector::reflector(
+                    config_maps_writer,
+                    watcher(api::<ConfigMap>(&client, &scope), children.clone()),
+                )
+                .default_backoff(),
             )
             .touched_objects();
         let pod_events = syncs
-            .track(reflector::reflector(pods_writer, watcher(api::<Pod>(&client, &scope), children)).default_backoff())
+            .track(
+                reflector::reflector(pods_writer, watcher(api::<Pod>(&client, &scope), children))
+                    .default_backoff(),
+            )
             .touched_objects();
-        let (benchmarks, benchmarks_writer) = reflector::store::<DeserializeGuard<InferenceBenchmark>>();
+        let (benchmarks, benchmarks_writer) =
+            reflector::store::<DeserializeGuard<InferenceBenchmark>>();
         let benchmark_events = syncs
             .track(
                 reflector::reflector(
                     benchmarks_writer,
-                    watcher(api::<DeserializeGuard<InferenceBenchmark>>(&client, &scope), watcher::Config::default().any_semantic()),
+                    watcher(
+                        api::<DeserializeGuard<InferenceBenchmark>>(&client, &scope),
+                        watcher::Config::default().any_semantic(),
+                    ),
                 )
                 .default_backoff(),
             )
             .applied_objects();
-        let stores = Stores { jobs, config_maps, pods };
+        let stores = Stores {
+            jobs,
+            config_maps,
+            pods,
+        };
         let context = Arc::new(Context {
             client: client.clone(),
             stores,
@@ -156,7 +191,11 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
                 let name = pod.annotations().get(naming::ANNOTATION_BENCHMARK)?;
                 Some(ObjectRef::new(name).within(&pod.namespace()?))
             })
-            .with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(500)));
+            .with_config(
+                ControllerConfig::default()
+                    .concurrency(16)
+                    .debounce(Duration::from_millis(500)),
+            );
         controllers.push(
             controller
                 .shutdown_on_signal()
@@ -172,14 +211,23 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
     future::join_all(controllers).await;
 }
 
-async fn reconcile(guard: Arc<DeserializeGuard<InferenceBenchmark>>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(
+    guard: Arc<DeserializeGuard<InferenceBenchmark>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     let started = Instant::now();
     let result = reconcile_inner(&guard, &ctx).await;
-    ctx.metrics.reconciled(started.elapsed(), result.as_ref().err().map(Error::metric_label));
+    ctx.metrics.reconciled(
+        started.elapsed(),
+        result.as_ref().err().map(Error::metric_label),
+    );
     result
 }
 
-async fn reconcile_inner(guard: &DeserializeGuard<InferenceBenchmark>, ctx: &Context) -> Result<Action, Error> {
+async fn reconcile_inner(
+    guard: &DeserializeGuard<InferenceBenchmark>,
+    ctx: &Context,
+) -> Result<Action, Error> {
     let ib = match &guard.0 {
         Ok(ib) => ib,
         Err(invalid) => {
@@ -192,7 +240,16 @@ async fn reconcile_inner(guard: &DeserializeGuard<InferenceBenchmark>, ctx: &Con
                 uid: invalid.metadata.uid.clone(),
                 ..Default::default()
             };
-            publish(ctx, &reference, &plan::Event { warning: true, reason: "InvalidObject", note: invalid.error.clone() }).await;
+            publish(
+                ctx,
+                &reference,
+                &plan::Event {
+                    warning: true,
+                    reason: "InvalidObject",
+                    note: invalid.error.clone(),
+                },
+            )
+            .await;
             return Err(Error::InvalidObject(invalid.error.clone()));
         }
     };
@@ -200,7 +257,11 @@ async fn reconcile_inner(guard: &DeserializeGuard<InferenceBenchmark>, ctx: &Con
         // Children go with it through their owner references.
         return Ok(Action::await_change());
     }
-    let (name, namespace, uid) = (ib.name_any(), ib.namespace().unwrap_or_default(), ib.uid().unwrap_or_default());
+    let (name, namespace, uid) = (
+        ib.name_any(),
+        ib.namespace().unwrap_or_default(),
+        ib.uid().unwrap_or_default(),
+    );
     let observed = ctx.stores.observe(&namespace, &uid);
     let plan = plan::plan(ib, &observed, &ctx.settings, jiff::Timestamp::now());
     tracing::debug!(%namespace, %name, apply = plan.apply.len(), delete = plan.delete.len(), phase = ?plan.status.phase, "reconciling");
@@ -211,7 +272,10 @@ async fn reconcile_inner(guard: &DeserializeGuard<InferenceBenchmark>, ctx: &Con
         StatusWrite::Now => {
             apply::write_status(&ctx.client, &namespace, &name, &plan.status).await?;
             ctx.metrics.status_written();
-            ctx.last_status_write.lock().unwrap_or_else(|p| p.into_inner()).insert((namespace.clone(), name.clone()), Instant::now());
+            ctx.last_status_write
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((namespace.clone(), name.clone()), Instant::now());
         }
         StatusWrite::Later(wait) => requeue = Some(requeue.map_or(wait, |r| r.min(wait))),
         StatusWrite::Unchanged => {}
@@ -238,21 +302,39 @@ fn status_write(ctx: &Context, ib: &InferenceBenchmark, plan: &Plan) -> StatusWr
     if current == plan.status {
         return StatusWrite::Unchanged;
     }
-    let without_progress = |s: &InferenceBenchmarkStatus| InferenceBenchmarkStatus { progress: None, ..s.clone() };
+    let without_progress = |s: &InferenceBenchmarkStatus| InferenceBenchmarkStatus {
+        progress: None,
+        ..s.clone()
+    };
     if without_progress(&current) != without_progress(&plan.status) {
         return StatusWrite::Now;
     }
     let key = (ib.namespace().unwrap_or_default(), ib.name_any());
-    let last = ctx.last_status_write.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
+    let last = ctx
+        .last_status_write
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .copied();
     match last.map(|t| t.elapsed()) {
-        Some(since) if since < ctx.settings.status_interval => StatusWrite::Later(ctx.settings.status_interval - since),
+        Some(since) if since < ctx.settings.status_interval => {
+            StatusWrite::Later(ctx.settings.status_interval - since)
+        }
         _ => StatusWrite::Now,
     }
 }
 
-async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectReference, event: &plan::Event) {
+async fn publish(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    event: &plan::Event,
+) {
     let event = KubeEvent {
-        type_: if event.warning { EventType::Warning } else { EventType::Normal },
+        type_: if event.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: event.reason.into(),
         note: Some(crate::status::conditions::truncate(&event.note, 1000)),
         action: "Reconcile".into(),
@@ -263,7 +345,11 @@ async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectRe
     }
 }
 
-fn error_policy(guard: Arc<DeserializeGuard<InferenceBenchmark>>, error: &Error, _ctx: Arc<Context>) -> Action {
+fn error_policy(
+    guard: Arc<DeserializeGuard<InferenceBenchmark>>,
+    error: &Error,
+    _ctx: Arc<Context>,
+) -> Action {
     match error {
         // Nothing to retry until the object changes.
         Error::InvalidObject(_) => Action::await_change(),

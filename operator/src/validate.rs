@@ -2,9 +2,7 @@
 //! runner's own rules) again: a resource stored before a CRD upgrade, or by a server without
 //! CEL, must end as `Accepted=False` with the reason, never as a crash loop.
 
-use ibench::config::{
-    Config, Issue, LoadType, ReportConfig, SecretKeyRef, StorageConfig,
-};
+use ibench::config::{Config, Issue, LoadType, ReportConfig, SecretKeyRef, StorageConfig};
 
 use crate::Settings;
 use crate::crd::{InferenceBenchmark, MAX_PARALLELISM, RunnersSpec, camel_path};
@@ -49,7 +47,10 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
     if let Some(secret) = &api_key {
         for (field, value) in [("name", &secret.name), ("key", &secret.key)] {
             if value.is_empty() {
-                issues.push(Issue::new(format!("server.api_key_secret_ref.{field}"), "must not be empty"));
+                issues.push(Issue::new(
+                    format!("server.api_key_secret_ref.{field}"),
+                    "must not be empty",
+                ));
             }
         }
     }
@@ -73,10 +74,16 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         ("load.trace", config.load.trace.is_some()),
         ("data.trace", config.data.trace.is_some()),
         ("data.path", config.data.path.is_some()),
-        ("data.corpus_file_path", config.data.corpus_file_path.is_some()),
+        (
+            "data.corpus_file_path",
+            config.data.corpus_file_path.is_some(),
+        ),
     ] {
         if set {
-            issues.push(Issue::new(path, "local files are not available to runner pods"));
+            issues.push(Issue::new(
+                path,
+                "local files are not available to runner pods",
+            ));
         }
     }
     issues.extend(ibench::config::validate(&config));
@@ -91,7 +98,9 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
     if config.load.sweep.is_some() && parallelism > 1 {
         issues.push(Issue::new(
             "load.sweep",
-            format!("a sweep runs in one runner; not allowed with runners.parallelism {parallelism}"),
+            format!(
+                "a sweep runs in one runner; not allowed with runners.parallelism {parallelism}"
+            ),
         ));
     }
     if config.load.load_type == LoadType::Concurrent {
@@ -132,7 +141,11 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         names: RunNames::new(&ib.metadata.name.clone().unwrap_or_default(), generation),
         run_id: spec.run_id.clone(),
         parallelism: parallelism as u32,
-        image: spec.runners.image.clone().unwrap_or_else(|| settings.runner_image.clone()),
+        image: spec
+            .runners
+            .image
+            .clone()
+            .unwrap_or_else(|| settings.runner_image.clone()),
         runners: spec.runners.clone(),
         config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
         api_key,
@@ -144,7 +157,11 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
 
 /// One line for a condition message: every issue, `path: message`, separated by `; `.
 pub fn describe(issues: &[Issue]) -> String {
-    issues.iter().map(Issue::to_string).collect::<Vec<_>>().join("; ")
+    issues
+        .iter()
+        .map(Issue::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -155,7 +172,11 @@ mod tests {
 
     fn issues(spec: serde_json::Value) -> Vec<String> {
         let ib = benchmark("b", spec);
-        run_spec(&ib, &settings()).unwrap_err().iter().map(Issue::to_string).collect()
+        run_spec(&ib, &settings())
+            .unwrap_err()
+            .iter()
+            .map(Issue::to_string)
+            .collect()
     }
 
     fn valid_spec() -> serde_json::Value {
@@ -174,17 +195,29 @@ mod tests {
         assert_eq!(run.parallelism, 2);
         assert_eq!(run.names.run(), "bench-g1");
         assert_eq!(run.image, settings().runner_image);
-        assert!(run.config_yaml.contains("lora_traffic_split"), "{}", run.config_yaml);
+        assert!(
+            run.config_yaml.contains("lora_traffic_split"),
+            "{}",
+            run.config_yaml
+        );
         assert!(run.config_yaml.contains("base_seed"), "{}", run.config_yaml);
         assert!(!run.config_yaml.contains("loraTrafficSplit"));
-        assert_eq!(run_spec(&ib, &settings()).unwrap(), run, "same resource, same run");
+        assert_eq!(
+            run_spec(&ib, &settings()).unwrap(),
+            run,
+            "same resource, same run"
+        );
         // The runner accepts exactly what the operator writes.
         let doc: serde_json::Value = serde_yaml::from_str(&run.config_yaml).unwrap();
         ibench::config::from_document(doc).unwrap();
 
         let mut other = benchmark("bench", valid_spec());
         other.metadata.generation = Some(2);
-        assert_ne!(run_spec(&other, &settings()).unwrap().config_yaml, run.config_yaml, "new run, new seed");
+        assert_ne!(
+            run_spec(&other, &settings()).unwrap().config_yaml,
+            run.config_yaml,
+            "new run, new seed"
+        );
     }
 
     #[test]
@@ -192,11 +225,26 @@ mod tests {
         let mut spec = valid_spec();
         spec["server"]["apiKeySecretRef"] = json!({"name": "creds", "key": "token"});
         let run = run_spec(&benchmark("b", spec.clone()), &settings()).unwrap();
-        assert_eq!(run.api_key, Some(SecretKeyRef { name: "creds".into(), key: "token".into() }));
-        assert!(!run.config_yaml.contains("creds") && !run.config_yaml.contains("api_key"), "{}", run.config_yaml);
+        assert_eq!(
+            run.api_key,
+            Some(SecretKeyRef {
+                name: "creds".into(),
+                key: "token".into()
+            })
+        );
+        assert!(
+            !run.config_yaml.contains("creds") && !run.config_yaml.contains("api_key"),
+            "{}",
+            run.config_yaml
+        );
 
         spec["server"]["apiKey"] = json!("sk-123");
-        assert_eq!(issues(spec), vec!["spec.server.apiKey: not allowed in a resource; store the key in a Secret and set server.apiKeySecretRef"]);
+        assert_eq!(
+            issues(spec),
+            vec![
+                "spec.server.apiKey: not allowed in a resource; store the key in a Secret and set server.apiKeySecretRef"
+            ]
+        );
     }
 
     #[test]
@@ -206,9 +254,24 @@ mod tests {
         spec["load"]["stages"][0]["rate"] = json!(0.0);
         spec["report"] = json!({"requestLifecycle": {"perRequest": true}});
         let found = issues(spec);
-        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].rate: must be > 0")), "{found:?}");
-        assert!(found.iter().any(|i| i.starts_with("spec.load.loraTrafficSplit: splits must sum to 1.0")), "{found:?}");
-        assert!(found.iter().any(|i| i.starts_with("spec.report.requestLifecycle.perRequest:")), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|i| i.starts_with("spec.load.stages[0].rate: must be > 0")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|i| i.starts_with("spec.load.loraTrafficSplit: splits must sum to 1.0")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|i| i.starts_with("spec.report.requestLifecycle.perRequest:")),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -224,7 +287,12 @@ mod tests {
         let mut spec = valid_spec();
         spec["data"] = json!({"type": "shareGPT", "path": "/data/sharegpt.json"});
         let found = issues(spec);
-        assert!(found.iter().any(|i| i == "spec.data.path: local files are not available to runner pods"), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|i| i == "spec.data.path: local files are not available to runner pods"),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -232,7 +300,16 @@ mod tests {
         let mut spec = valid_spec();
         spec["load"] = json!({"type": "concurrent", "stages": [{"rate": 5.0, "numRequests": 10, "concurrencyLevel": 1}]});
         let found = issues(spec);
-        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].rate: not allowed with load.type concurrent")), "{found:?}");
-        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].concurrencyLevel: must be at least runners.parallelism (2)")), "{found:?}");
+        assert!(
+            found.iter().any(|i| i
+                .starts_with("spec.load.stages[0].rate: not allowed with load.type concurrent")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|i| i.starts_with(
+                "spec.load.stages[0].concurrencyLevel: must be at least runners.parallelism (2)"
+            )),
+            "{found:?}"
+        );
     }
 }

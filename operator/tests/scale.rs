@@ -39,10 +39,15 @@ async fn a_hundred_benchmarks_at_once_are_all_accepted_and_get_their_jobs() {
     let seen = created.clone();
     let jobs_api: Api<Job> = Api::namespaced(client.clone(), &ns);
     let watch = tokio::spawn(async move {
-        let mut events = watcher(jobs_api, watcher::Config::default()).applied_objects().boxed();
+        let mut events = watcher(jobs_api, watcher::Config::default())
+            .applied_objects()
+            .boxed();
         while let Ok(Some(job)) = events.try_next().await {
             let name = job.metadata.name.unwrap_or_default();
-            seen.lock().unwrap().entry(name).or_insert_with(Instant::now);
+            seen.lock()
+                .unwrap()
+                .entry(name)
+                .or_insert_with(Instant::now);
         }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -56,7 +61,9 @@ async fn a_hundred_benchmarks_at_once_are_all_accepted_and_get_their_jobs() {
             spec["runners"]["image"] = serde_json::json!(UNMAPPED_IMAGE);
             async move {
                 let name = format!("bench-{i:03}");
-                create_benchmark(&client, &ns, &name, spec).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+                create_benchmark(&client, &ns, &name, spec)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
                 (name, Instant::now())
             }
         })
@@ -73,17 +80,28 @@ async fn a_hundred_benchmarks_at_once_are_all_accepted_and_get_their_jobs() {
         if have >= BENCHMARKS {
             break;
         }
-        assert!(Instant::now() < deadline, "only {have} of {BENCHMARKS} Jobs after 120 s\n{}", operator.log_tail(40));
+        assert!(
+            Instant::now() < deadline,
+            "only {have} of {BENCHMARKS} Jobs after 120 s\n{}",
+            operator.log_tail(40)
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut latencies: Vec<Duration> = {
         let created = created.lock().unwrap();
-        applies.iter().map(|(name, applied)| created[&format!("{name}-g1")].saturating_duration_since(*applied)).collect()
+        applies
+            .iter()
+            .map(|(name, applied)| {
+                created[&format!("{name}-g1")].saturating_duration_since(*applied)
+            })
+            .collect()
     };
     latencies.sort();
 
     let api: Api<InferenceBenchmark> = Api::namespaced(client.clone(), &ns);
-    let accepted = |ib: &InferenceBenchmark| condition(ib, crd::CONDITION_ACCEPTED).is_some_and(|c| c.status == "True");
+    let accepted = |ib: &InferenceBenchmark| {
+        condition(ib, crd::CONDITION_ACCEPTED).is_some_and(|c| c.status == "True")
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let all = api.list(&ListParams::default()).await.unwrap().items;
@@ -91,7 +109,10 @@ async fn a_hundred_benchmarks_at_once_are_all_accepted_and_get_their_jobs() {
         if count == BENCHMARKS {
             break;
         }
-        assert!(Instant::now() < deadline, "{count} of {BENCHMARKS} accepted");
+        assert!(
+            Instant::now() < deadline,
+            "{count} of {BENCHMARKS} accepted"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
@@ -104,7 +125,11 @@ async fn a_hundred_benchmarks_at_once_are_all_accepted_and_get_their_jobs() {
         if finished == BENCHMARKS || Instant::now() >= deadline {
             let runner_failed = all
                 .iter()
-                .filter(|ib| condition(ib, crd::CONDITION_SUCCEEDED).is_some_and(|c| c.reason == "RunnerFailed" && c.message.contains("ImageNotMapped")))
+                .filter(|ib| {
+                    condition(ib, crd::CONDITION_SUCCEEDED).is_some_and(|c| {
+                        c.reason == "RunnerFailed" && c.message.contains("ImageNotMapped")
+                    })
+                })
                 .count();
             break (finished, runner_failed);
         }
@@ -113,7 +138,10 @@ async fn a_hundred_benchmarks_at_once_are_all_accepted_and_get_their_jobs() {
     let final_rss = operator.rss_kib().unwrap_or(0);
     watch.abort();
     let metrics = operator.http_get("/metrics").await.1;
-    let reconciles: Vec<&str> = metrics.lines().filter(|l| l.starts_with("ibench_operator_reconcile")).collect();
+    let reconciles: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("ibench_operator_reconcile"))
+        .collect();
     eprintln!(
         "SCALE {BENCHMARKS} benchmarks: applied in {:.2} s; apply→Job p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
          runs finished {}/{BENCHMARKS} ({} failed as expected); operator RSS idle {:.1} MiB, peak {:.1} MiB, after {:.1} MiB\n{}",
@@ -129,5 +157,10 @@ async fn a_hundred_benchmarks_at_once_are_all_accepted_and_get_their_jobs() {
         final_rss as f64 / 1024.0,
         reconciles.join("\n"),
     );
-    assert_eq!(outcome, (BENCHMARKS, BENCHMARKS), "every run ends with its runner's failure named\n{}", operator.log_tail(40));
+    assert_eq!(
+        outcome,
+        (BENCHMARKS, BENCHMARKS),
+        "every run ends with its runner's failure named\n{}",
+        operator.log_tail(40)
+    );
 }

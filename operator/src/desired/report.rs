@@ -57,10 +57,18 @@ pub fn report_map(
     if !omitted.is_empty() {
         annotations.insert(
             ANNOTATION_OMITTED.into(),
-            format!("{} files over the size limit, e.g. {}", omitted.len(), omitted[0]),
+            format!(
+                "{} files over the size limit, e.g. {}",
+                omitted.len(),
+                omitted[0]
+            ),
         );
     }
-    ConfigMap { metadata: meta, data: Some(data), ..Default::default() }
+    ConfigMap {
+        metadata: meta,
+        data: Some(data),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -73,7 +81,10 @@ mod tests {
     fn holds_inference_perf_files_and_config() {
         let metrics = runner_metrics(0, 40.0, &[("a", 0.01, 10), ("b", 0.02, 10)], 1.0);
         let options = ReportConfig {
-            request_lifecycle: RequestLifecycleReport { per_adapter_stage: true, ..Default::default() },
+            request_lifecycle: RequestLifecycleReport {
+                per_adapter_stage: true,
+                ..Default::default()
+            },
             ..Default::default()
         };
         let cm = report_map(&owner(), 3, &metrics, &options, "server: {}\n", "2/2", None);
@@ -91,7 +102,8 @@ mod tests {
                 "summary_lifecycle_metrics.json",
             ]
         );
-        let summary: serde_json::Value = serde_json::from_str(&data["summary_lifecycle_metrics.json"]).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_str(&data["summary_lifecycle_metrics.json"]).unwrap();
         assert_eq!(summary["load_summary"]["count"], 20);
         assert_eq!(cm.metadata.name.as_deref(), Some("bench-report"));
         let annotations = cm.metadata.annotations.as_ref().unwrap();
@@ -106,16 +118,33 @@ mod tests {
         let adapters: Vec<(&str, f64, u64)> = names.iter().map(|n| (n.as_str(), 0.01, 2)).collect();
         let metrics = runner_metrics(0, 40.0, &adapters, 1.0);
         let options = ReportConfig {
-            request_lifecycle: RequestLifecycleReport { per_adapter_stage: true, ..Default::default() },
+            request_lifecycle: RequestLifecycleReport {
+                per_adapter_stage: true,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let cm = report_map(&owner(), 1, &metrics, &options, "", "1/1", Some("{\"saturation_rate\": 12.5}"));
+        let cm = report_map(
+            &owner(),
+            1,
+            &metrics,
+            &options,
+            "",
+            "1/1",
+            Some("{\"saturation_rate\": 12.5}"),
+        );
         let data = cm.data.as_ref().unwrap();
         let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
         assert!(size <= MAX_REPORT_BYTES, "{size}");
         assert!(data.contains_key("summary_lifecycle_metrics.json"));
         assert!(data.contains_key("stage_0_lifecycle_metrics.json"));
-        assert_eq!(data["sweep_saturation.json"], "{\"saturation_rate\": 12.5}", "the sweep's account is never left out");
-        assert!(cm.metadata.annotations.as_ref().unwrap()[ANNOTATION_OMITTED].contains("files over the size limit"));
+        assert_eq!(
+            data["sweep_saturation.json"], "{\"saturation_rate\": 12.5}",
+            "the sweep's account is never left out"
+        );
+        assert!(
+            cm.metadata.annotations.as_ref().unwrap()[ANNOTATION_OMITTED]
+                .contains("files over the size limit")
+        );
     }
 }

@@ -39,28 +39,50 @@ pub async fn cluster() -> &'static ControlPlane {
 
 /// Applies the committed CRD file (what users apply) and waits until it is served.
 async fn install_crd(client: &Client) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/inferencebenchmarks.inferencebench.dev.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crds/inferencebenchmarks.inferencebench.dev.yaml"
+    );
     let text = std::fs::read_to_string(path).expect("the committed CRD");
     let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("the CRD parses");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = crd.metadata.name.clone().expect("named");
-    api.patch(&name, &PatchParams::apply("ibench-operator-tests").force(), &Patch::Apply(&crd))
-        .await
-        .unwrap_or_else(|e| panic!("the apiserver refuses the CRD: {e}"));
+    api.patch(
+        &name,
+        &PatchParams::apply("ibench-operator-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the apiserver refuses the CRD: {e}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let current = api.get(&name).await.expect("reading the CRD");
-        let established = current.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Established" && c.status == "True");
+        let established = current
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .any(|c| c.type_ == "Established" && c.status == "True");
         if established {
             break;
         }
-        assert!(Instant::now() < deadline, "CRD not established: {:?}", current.status);
+        assert!(
+            Instant::now() < deadline,
+            "CRD not established: {:?}",
+            current.status
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Discovery can lag behind Established by a moment.
     let benchmarks: Api<InferenceBenchmark> = Api::all(client.clone());
-    while benchmarks.list(&ListParams::default().limit(1)).await.is_err() {
-        assert!(Instant::now() < deadline, "InferenceBenchmarks are not served");
+    while benchmarks
+        .list(&ListParams::default().limit(1))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "InferenceBenchmarks are not served"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -79,7 +101,10 @@ pub fn ibench_binary() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>/deps/<test>");
             let target_dir = profile_dir.parent().expect("target directory");
             let profile: &[&str] = match profile_dir.file_name().and_then(|n| n.to_str()) {
                 Some("debug") | None => &[],
@@ -94,7 +119,12 @@ pub fn ibench_binary() -> PathBuf {
                 }
             }
             let output = command
-                .args(["test", "--workspace", "--no-run", "--message-format=json-render-diagnostics"])
+                .args([
+                    "test",
+                    "--workspace",
+                    "--no-run",
+                    "--message-format=json-render-diagnostics",
+                ])
                 .args(profile)
                 .arg("--target-dir")
                 .arg(target_dir)
@@ -102,7 +132,10 @@ pub fn ibench_binary() -> PathBuf {
                 .stderr(Stdio::inherit())
                 .output()
                 .expect("running cargo for the ibench binary");
-            assert!(output.status.success(), "building the workspace's tests failed");
+            assert!(
+                output.status.success(),
+                "building the workspace's tests failed"
+            );
             String::from_utf8_lossy(&output.stdout)
                 .lines()
                 .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -119,8 +152,18 @@ pub fn ibench_binary() -> PathBuf {
 }
 
 fn set_by_cargo_for_tests(name: &str) -> bool {
-    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CFG_"].iter().any(|prefix| name.starts_with(prefix))
-        || matches!(name, "CARGO" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "CARGO_RUSTC_CURRENT_DIR" | "OUT_DIR")
+    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CFG_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || matches!(
+            name,
+            "CARGO"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
 }
 
 /// `ibench-operator run` as a child process watching one namespace.
@@ -143,7 +186,12 @@ impl Operator {
     }
 
     /// Under the identity of `kubeconfig`.
-    pub fn start_as(cp: &ControlPlane, kubeconfig: &Path, namespace: &str, extra: &[&str]) -> Operator {
+    pub fn start_as(
+        cp: &ControlPlane,
+        kubeconfig: &Path,
+        namespace: &str,
+        extra: &[&str],
+    ) -> Operator {
         let log = cp.dir().join(format!("operator-{namespace}.log"));
         let mut operator = Operator {
             child: None,
@@ -160,13 +208,34 @@ impl Operator {
     fn spawn(&mut self) {
         let port = free_port();
         self.metrics_address = format!("127.0.0.1:{port}");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("operator log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("operator log file");
         let child = Command::new(env!("CARGO_BIN_EXE_ibench-operator"))
             .args(["run", "--kubeconfig"])
             .arg(&self.kubeconfig)
-            .args(["--namespace", &self.namespace, "--runner-image", &format!("{RUNNER_IMAGE}:test")])
-            .args(["--metrics-address", &self.metrics_address, "--log-format", "json"])
-            .args(["--runner-progress-seconds", "1", "--status-interval-seconds", "1", "--start-lead-seconds", "1"])
+            .args([
+                "--namespace",
+                &self.namespace,
+                "--runner-image",
+                &format!("{RUNNER_IMAGE}:test"),
+            ])
+            .args([
+                "--metrics-address",
+                &self.metrics_address,
+                "--log-format",
+                "json",
+            ])
+            .args([
+                "--runner-progress-seconds",
+                "1",
+                "--status-interval-seconds",
+                "1",
+                "--start-lead-seconds",
+                "1",
+            ])
             .args(&self.extra)
             .env("RUST_LOG", "info,ibench_operator=debug")
             .stdin(Stdio::null())
@@ -197,7 +266,10 @@ impl Operator {
     /// Resident set size in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     pub fn log(&self) -> String {
@@ -216,20 +288,30 @@ impl Operator {
     }
 
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("http://{}{path}", self.metrics_address)).await.expect("operator HTTP endpoint");
-        (response.status().as_u16(), response.text().await.unwrap_or_default())
+        let response = reqwest::get(format!("http://{}{path}", self.metrics_address))
+            .await
+            .expect("operator HTTP endpoint");
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
     }
 
     /// Waits (bounded) for `/readyz` to answer 200.
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(response) = reqwest::get(format!("http://{}/readyz", self.metrics_address)).await
+            if let Ok(response) =
+                reqwest::get(format!("http://{}/readyz", self.metrics_address)).await
                 && response.status().is_success()
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "operator never became ready:\n{}", self.log_tail(40));
+            assert!(
+                Instant::now() < deadline,
+                "operator never became ready:\n{}",
+                self.log_tail(40)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -242,23 +324,44 @@ impl Drop for Operator {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("bound")
+        .port()
 }
 
 /// A simulator serving `model` and the LoRA adapters `loras`, fast enough for tests.
 pub async fn simulator(model: &str, loras: &[&str]) -> SimServer {
     let config = SimConfig {
         model: model.into(),
-        loras: loras.iter().map(|name| LoraConfig { name: name.to_string(), ttft_offset_ms: 0.0 }).collect(),
-        latency: LatencyConfig { ttft_ms: 20.0, itl_ms: 2.0, ..Default::default() },
+        loras: loras
+            .iter()
+            .map(|name| LoraConfig {
+                name: name.to_string(),
+                ttft_offset_ms: 0.0,
+            })
+            .collect(),
+        latency: LatencyConfig {
+            ttft_ms: 20.0,
+            itl_ms: 2.0,
+            ..Default::default()
+        },
         threads: 1,
         ..Default::default()
     };
-    SimServer::start(config).await.expect("the simulator starts")
+    SimServer::start(config)
+        .await
+        .expect("the simulator starts")
 }
 
 /// Creates the benchmark `name` in `ns` from a spec.
-pub async fn create_benchmark(client: &Client, ns: &str, name: &str, spec: Value) -> Result<InferenceBenchmark, kube::Error> {
+pub async fn create_benchmark(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+) -> Result<InferenceBenchmark, kube::Error> {
     let object: InferenceBenchmark = serde_json::from_value(serde_json::json!({
         "apiVersion": crd::API_VERSION,
         "kind": crd::KIND,
@@ -266,12 +369,23 @@ pub async fn create_benchmark(client: &Client, ns: &str, name: &str, spec: Value
         "spec": spec,
     }))
     .expect("a well-formed benchmark");
-    Api::<InferenceBenchmark>::namespaced(client.clone(), ns).create(&PostParams::default(), &object).await
+    Api::<InferenceBenchmark>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &object)
+        .await
 }
 
 /// Creates the benchmark from raw JSON, bypassing the Rust types (to send what a user might).
-pub async fn create_raw(client: &Client, ns: &str, name: &str, spec: Value) -> Result<(), kube::Error> {
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &kube::api::ApiResource::erase::<InferenceBenchmark>(&()));
+pub async fn create_raw(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+) -> Result<(), kube::Error> {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &kube::api::ApiResource::erase::<InferenceBenchmark>(&()),
+    );
     let object: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": crd::API_VERSION,
         "kind": crd::KIND,
@@ -282,12 +396,21 @@ pub async fn create_raw(client: &Client, ns: &str, name: &str, spec: Value) -> R
     api.create(&PostParams::default(), &object).await.map(drop)
 }
 
-pub fn condition<'a>(ib: &'a InferenceBenchmark, type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    ib.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+pub fn condition<'a>(
+    ib: &'a InferenceBenchmark,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    ib.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 pub fn is_finished(ib: &InferenceBenchmark) -> bool {
-    ib.status.as_ref().is_some_and(|s| s.observed_generation == ib.metadata.generation)
+    ib.status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation == ib.metadata.generation)
         && condition(ib, crd::CONDITION_SUCCEEDED).is_some_and(|c| c.status != "Unknown")
 }
 
@@ -309,11 +432,19 @@ pub async fn wait_benchmark(
 }
 
 pub async fn jobs(client: &Client, ns: &str) -> Vec<Job> {
-    Api::<Job>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("listing jobs").items
+    Api::<Job>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("listing jobs")
+        .items
 }
 
 pub async fn config_maps(client: &Client, ns: &str) -> Vec<ConfigMap> {
-    Api::<ConfigMap>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("listing config maps").items
+    Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("listing config maps")
+        .items
 }
 
 /// The standard test benchmark: constant `rate` for `duration` s from `runners` pods.

@@ -275,8 +275,9 @@ async fn run_with(
         protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
     });
     if let Some(saturation) = &outcome.saturation {
-        data[protocol::SWEEP_KEY] =
-            serde_json::to_string_pretty(saturation).expect("saturation serialises").into();
+        data[protocol::SWEEP_KEY] = serde_json::to_string_pretty(saturation)
+            .expect("saturation serialises")
+            .into();
     }
     results
         .patch_with_retries(json!({
@@ -398,8 +399,18 @@ mod tests {
 
         let mut outside = base;
         outside[3] = (protocol::ENV_INDEX, "4");
-        assert!(env(&outside).unwrap_err().to_string().contains("outside 0..4"));
-        assert!(env(&base[..3]).unwrap_err().to_string().contains("JOB_COMPLETION_INDEX"));
+        assert!(
+            env(&outside)
+                .unwrap_err()
+                .to_string()
+                .contains("outside 0..4")
+        );
+        assert!(
+            env(&base[..3])
+                .unwrap_err()
+                .to_string()
+                .contains("JOB_COMPLETION_INDEX")
+        );
         let mut with = base.to_vec();
         with.push((protocol::ENV_PROGRESS_SECONDS, "0.5"));
         with.push((protocol::ENV_API_KEY, "sk"));

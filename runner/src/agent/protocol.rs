@@ -237,8 +237,11 @@ mod tests {
             Some(StartSignal::StartAt(1764300000.25))
         );
         assert_eq!(
-            start_signal(&config_map(&[(START_AT_KEY, "1"), (ABORT_KEY, "runner 1 failed")]))
-                .unwrap(),
+            start_signal(&config_map(&[
+                (START_AT_KEY, "1"),
+                (ABORT_KEY, "runner 1 failed")
+            ]))
+            .unwrap(),
             Some(StartSignal::Abort("runner 1 failed".into()))
         );
         assert!(start_signal(&config_map(&[(START_AT_KEY, "soon")])).is_err());
@@ -248,7 +251,10 @@ mod tests {
 
     #[test]
     fn report_reads_every_key_and_tolerates_missing_ones() {
-        assert_eq!(RunnerReport::read(&ConfigMap::default()), RunnerReport::default());
+        assert_eq!(
+            RunnerReport::read(&ConfigMap::default()),
+            RunnerReport::default()
+        );
         let progress = RunnerProgress {
             stage: 1,
             planned: 10,
@@ -271,7 +277,11 @@ mod tests {
         assert_eq!(report.progress, Some(progress));
         assert_eq!(report.metrics, Some(metrics));
         assert_eq!(report.sweep.as_deref(), Some("{}"));
-        assert!(RunnerReport::read(&config_map(&[(STATE_KEY, "bogus")])).state.is_none());
+        assert!(
+            RunnerReport::read(&config_map(&[(STATE_KEY, "bogus")]))
+                .state
+                .is_none()
+        );
     }
 
     #[test]
