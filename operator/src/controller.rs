@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::core::error_boundary::DeserializeGuard;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -84,27 +84,41 @@ struct Syncs {
 }
 
 impl Syncs {
-    /// Counts `events` as one more watch to wait for.
-    fn track<K, S>(
+    /// A watch of `api` into a cache, counted as one more watch to wait for.
+    fn reflect<K>(
         self: &Arc<Self>,
-        events: S,
-    ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + use<K, S>
+        api: Api<K>,
+        config: watcher::Config,
+    ) -> (
+        Store<K>,
+        impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + use<K>,
+    )
     where
-        S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+        K: Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
     {
+        let (store, writer) = reflector::store::<K>();
         self.pending.fetch_add(1, Ordering::Relaxed);
         let syncs = self.clone();
         let mut synced = false;
-        events.inspect(move |event| {
-            // A watch lists again after losing its place; only its first list counts.
-            if !synced && matches!(event, Ok(watcher::Event::InitDone)) {
-                synced = true;
-                if syncs.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    syncs.ready.store(true, Ordering::Relaxed);
-                    tracing::info!("caches synced; ready");
+        let events = reflector::reflector(writer, watcher(api, config))
+            .default_backoff()
+            .inspect(move |event| {
+                // A watch lists again after losing its place; only its first list counts.
+                if !synced && matches!(event, Ok(watcher::Event::InitDone)) {
+                    synced = true;
+                    if syncs.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        syncs.ready.store(true, Ordering::Relaxed);
+                        tracing::info!("caches synced; ready");
+                    }
                 }
-            }
-        })
+            });
+        (store, events)
     }
 }
 
@@ -130,47 +144,14 @@ pub async fn run(
     for scope in scopes {
         let selector = naming::watched_selector();
         let children = watcher::Config::default().labels(&selector).any_semantic();
-        let (jobs, jobs_writer) = reflector::store::<Job>();
-        let (config_maps, config_maps_writer) = reflector::store::<ConfigMap>();
-        let (pods, pods_writer) = reflector::store::<Pod>();
-        let job_events = syncs
-            .track(
-                reflector::reflector(
-                    jobs_writer,
-                    watcher(api::<Job>(&client, &scope), children.clone()),
-                )
-                .default_backoff(),
-            )
-            .touched_objects();
-        let config_map_events = syncs
-            .track(
-                reflector::reflector(
-                    config_maps_writer,
-                    watcher(api::<ConfigMap>(&client, &scope), children.clone()),
-                )
-                .default_backoff(),
-            )
-            .touched_objects();
-        let pod_events = syncs
-            .track(
-                reflector::reflector(pods_writer, watcher(api::<Pod>(&client, &scope), children))
-                    .default_backoff(),
-            )
-            .touched_objects();
-        let (benchmarks, benchmarks_writer) =
-            reflector::store::<DeserializeGuard<InferenceBenchmark>>();
-        let benchmark_events = syncs
-            .track(
-                reflector::reflector(
-                    benchmarks_writer,
-                    watcher(
-                        api::<DeserializeGuard<InferenceBenchmark>>(&client, &scope),
-                        watcher::Config::default().any_semantic(),
-                    ),
-                )
-                .default_backoff(),
-            )
-            .applied_objects();
+        let (jobs, job_events) = syncs.reflect(api::<Job>(&client, &scope), children.clone());
+        let (config_maps, config_map_events) =
+            syncs.reflect(api::<ConfigMap>(&client, &scope), children.clone());
+        let (pods, pod_events) = syncs.reflect(api::<Pod>(&client, &scope), children);
+        let (benchmarks, benchmark_events) = syncs.reflect(
+            api::<DeserializeGuard<InferenceBenchmark>>(&client, &scope),
+            watcher::Config::default().any_semantic(),
+        );
         let stores = Stores {
             jobs,
             config_maps,
@@ -184,10 +165,10 @@ pub async fn run(
             metrics: metrics.clone(),
             last_status_write: Mutex::default(),
         });
-        let controller = Controller::for_stream(benchmark_events, benchmarks)
-            .owns_stream(job_events)
-            .owns_stream(config_map_events)
-            .watches_stream(pod_events, |pod| {
+        let controller = Controller::for_stream(benchmark_events.applied_objects(), benchmarks)
+            .owns_stream(job_events.touched_objects())
+            .owns_stream(config_map_events.touched_objects())
+            .watches_stream(pod_events.touched_objects(), |pod| {
                 let name = pod.annotations().get(naming::ANNOTATION_BENCHMARK)?;
                 Some(ObjectRef::new(name).within(&pod.namespace()?))
             })

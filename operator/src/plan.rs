@@ -422,12 +422,7 @@ fn active(
         ctx.generation,
         ctx.now,
         [
-            Desired::new(
-                CONDITION_ACCEPTED,
-                Truth::True,
-                "Validated",
-                "the spec is valid",
-            ),
+            accepted(),
             Desired::new(CONDITION_RUNNING, running, reason, message),
             Desired::new(
                 CONDITION_SUCCEEDED,
@@ -522,12 +517,7 @@ fn finish(
         ctx.generation,
         ctx.now,
         [
-            Desired::new(
-                CONDITION_ACCEPTED,
-                Truth::True,
-                "Validated",
-                "the spec is valid",
-            ),
+            accepted(),
             Desired::new(
                 CONDITION_RUNNING,
                 Truth::False,
@@ -538,6 +528,16 @@ fn finish(
         ],
     );
     plan.requeue = None;
+}
+
+/// `Accepted=True`, for every valid spec.
+fn accepted() -> Desired {
+    Desired::new(
+        CONDITION_ACCEPTED,
+        Truth::True,
+        "Validated",
+        "the spec is valid",
+    )
 }
 
 fn with_conditions(

@@ -28,6 +28,17 @@ fn succeeded_condition(ib: &InferenceBenchmark) -> (String, String, String) {
     (c.status.clone(), c.reason.clone(), c.message.clone())
 }
 
+/// The message of a run that failed with `reason`.
+fn failure_message(ib: &InferenceBenchmark, reason: &str) -> String {
+    let (status, actual, message) = succeeded_condition(ib);
+    assert_eq!(
+        (status.as_str(), actual.as_str()),
+        ("False", reason),
+        "{message}"
+    );
+    message
+}
+
 fn report_count(cm: &ConfigMap) -> u64 {
     let text = &cm.data.as_ref().expect("report data")["summary_lifecycle_metrics.json"];
     serde_json::from_str::<Value>(text).unwrap()["load_summary"]["count"]
@@ -57,11 +68,7 @@ fn runner_pid(run: &str, index: u32) -> Option<i32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_and_restarted_operator_finishes_the_run_without_a_second_job() {
-    let cp = cluster().await;
-    let ns = cp.namespace("restart").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let mut operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, mut operator) = setup("restart").await;
     create_benchmark(
         &client,
         &ns,
@@ -114,11 +121,7 @@ async fn a_killed_and_restarted_operator_finishes_the_run_without_a_second_job()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_change_supersedes_the_running_run_and_the_last_report_stays() {
-    let cp = cluster().await;
-    let ns = cp.namespace("supersede").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("supersede").await;
     let api: Api<InferenceBenchmark> = Api::namespaced(client.clone(), &ns);
     create_benchmark(&client, &ns, "sup", spec(&sim.base_url(), "m", 10.0, 2, 1))
         .await
@@ -212,12 +215,7 @@ async fn a_failed_runner_fails_the_run_naming_its_pod_and_is_not_retried() {
         .await
         .expect("created");
     let ib = wait_benchmark(cp, &operator, &ns, "bad", RUN_TIMEOUT, is_finished).await;
-    let (status, reason, message) = succeeded_condition(&ib);
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "RunnerFailed"),
-        "{message}"
-    );
+    let message = failure_message(&ib, "RunnerFailed");
     assert!(
         message.contains("(pod bad-g1-")
             && message.contains("exited with code 1")
@@ -237,11 +235,7 @@ async fn a_failed_runner_fails_the_run_naming_its_pod_and_is_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported() {
-    let cp = cluster().await;
-    let ns = cp.namespace("runner-dies").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("runner-dies").await;
     create_benchmark(&client, &ns, "dies", spec(&sim.base_url(), "m", 10.0, 6, 2))
         .await
         .expect("created");
@@ -258,12 +252,7 @@ async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported()
     .expect("killing runner 1");
 
     let ib = wait_benchmark(cp, &operator, &ns, "dies", RUN_TIMEOUT, is_finished).await;
-    let (status, reason, message) = succeeded_condition(&ib);
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "RunnerFailed"),
-        "{message}"
-    );
+    let message = failure_message(&ib, "RunnerFailed");
     assert!(
         message.contains("runner 1 (pod dies-g1-1-") && message.contains("exited with code"),
         "{message}"
@@ -282,11 +271,7 @@ async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_ends_the_run_as_deadline_exceeded() {
-    let cp = cluster().await;
-    let ns = cp.namespace("deadline").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("deadline").await;
     let mut spec = spec(&sim.base_url(), "m", 2.0, 600, 1);
     spec["activeDeadlineSeconds"] = json!(6);
     spec["ttlSecondsAfterFinished"] = json!(3600);
@@ -302,12 +287,8 @@ async fn the_deadline_ends_the_run_as_deadline_exceeded() {
         is_finished,
     )
     .await;
-    let (status, reason, message) = succeeded_condition(&ib);
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("False", "DeadlineExceeded"),
-        "{message}"
-    );
+    let message = failure_message(&ib, "DeadlineExceeded");
+    assert!(message.contains("activeDeadlineSeconds (6 s)"), "{message}");
     let job = Api::<Job>::namespaced(client.clone(), &ns)
         .get("slow-g1")
         .await
@@ -320,11 +301,7 @@ async fn the_deadline_ends_the_run_as_deadline_exceeded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_benchmark_removes_its_jobs_config_maps_and_rbac() {
-    let cp = cluster().await;
-    let ns = cp.namespace("delete").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("delete").await;
     // One finished (report ConfigMap) and one running (Job, pods, RBAC, run ConfigMaps).
     create_benchmark(&client, &ns, "done", spec(&sim.base_url(), "m", 10.0, 1, 1))
         .await
@@ -357,58 +334,26 @@ async fn deleting_a_benchmark_removes_its_jobs_config_maps_and_rbac() {
             .is_some()
     );
 
+    // Without the operator only the garbage collector can remove the children.
+    drop(operator);
     let api: Api<InferenceBenchmark> = Api::namespaced(client.clone(), &ns);
     for name in ["done", "busy"] {
         api.delete(name, &DeleteParams::default())
             .await
             .expect("deleting");
     }
-    let managed = ListParams::default().labels("app.kubernetes.io/managed-by=ibench-operator");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let jobs = Api::<Job>::namespaced(client.clone(), &ns)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len();
-        let config_maps = Api::<ConfigMap>::namespaced(client.clone(), &ns)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len();
-        let accounts = Api::<ServiceAccount>::namespaced(client.clone(), &ns)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len();
-        let roles = Api::<Role>::namespaced(client.clone(), &ns)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len();
-        let bindings = Api::<RoleBinding>::namespaced(client.clone(), &ns)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len();
-        let pods = Api::<Pod>::namespaced(client.clone(), &ns)
-            .list(&managed)
-            .await
-            .unwrap()
-            .items
-            .len();
         let left = [
-            ("Jobs", jobs),
-            ("ConfigMaps", config_maps),
-            ("ServiceAccounts", accounts),
-            ("Roles", roles),
-            ("RoleBindings", bindings),
-            ("Pods", pods),
+            ("Jobs", managed::<Job>(&client, &ns).await),
+            ("ConfigMaps", managed::<ConfigMap>(&client, &ns).await),
+            (
+                "ServiceAccounts",
+                managed::<ServiceAccount>(&client, &ns).await,
+            ),
+            ("Roles", managed::<Role>(&client, &ns).await),
+            ("RoleBindings", managed::<RoleBinding>(&client, &ns).await),
+            ("Pods", managed::<Pod>(&client, &ns).await),
         ];
         if left.iter().all(|(_, n)| *n == 0) {
             break;
@@ -420,4 +365,21 @@ async fn deleting_a_benchmark_removes_its_jobs_config_maps_and_rbac() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// How many objects of kind `K` in `ns` the operator made.
+async fn managed<K>(client: &kube::Client, ns: &str) -> usize
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let selector = ListParams::default().labels("app.kubernetes.io/managed-by=ibench-operator");
+    Api::<K>::namespaced(client.clone(), ns)
+        .list(&selector)
+        .await
+        .expect("listing")
+        .items
+        .len()
 }

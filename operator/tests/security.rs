@@ -40,11 +40,7 @@ fn status_code<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_token_reaches_only_its_own_runs_config_maps() {
-    let cp = cluster().await;
-    let ns = cp.namespace("runner-rbac").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("runner-rbac").await;
     for name in ["alpha", "beta"] {
         create_benchmark(&client, &ns, name, spec(&sim.base_url(), "m", 2.0, 300, 2))
             .await
@@ -131,38 +127,31 @@ async fn a_runner_token_reaches_only_its_own_runs_config_maps() {
         status_code(config_maps.create(&PostParams::default(), &unrelated).await),
         403
     );
-    assert_eq!(
-        status_code(
-            Api::<Secret>::namespaced(runner.clone(), &ns)
-                .list(&ListParams::default())
-                .await
+    let lists = [
+        ("Secrets", list_status::<Secret>(&runner, &ns).await),
+        ("Pods", list_status::<Pod>(&runner, &ns).await),
+        ("Jobs", list_status::<Job>(&runner, &ns).await),
+        (
+            "InferenceBenchmarks",
+            list_status::<InferenceBenchmark>(&runner, &ns).await,
         ),
-        403
-    );
-    assert_eq!(
-        status_code(
-            Api::<Pod>::namespaced(runner.clone(), &ns)
-                .list(&ListParams::default())
-                .await
-        ),
-        403
-    );
-    assert_eq!(
-        status_code(
-            Api::<Job>::namespaced(runner.clone(), &ns)
-                .list(&ListParams::default())
-                .await
-        ),
-        403
-    );
-    assert_eq!(
-        status_code(
-            Api::<InferenceBenchmark>::namespaced(runner, &ns)
-                .list(&ListParams::default())
-                .await
-        ),
-        403
-    );
+    ];
+    assert!(lists.iter().all(|(_, code)| *code == 403), "{lists:?}");
+}
+
+/// The answer to listing the `K`s of `ns`.
+async fn list_status<K>(client: &Client, ns: &str) -> u16
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    status_code(
+        Api::<K>::namespaced(client.clone(), ns)
+            .list(&ListParams::default())
+            .await,
+    )
 }
 
 /// The operator with exactly the permissions `deploy/operator.yaml` gives it runs a benchmark to
@@ -282,11 +271,7 @@ fn runner_environment_keys(run: &str) -> Vec<Option<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_key_is_only_in_the_runner_environment() {
-    let cp = cluster().await;
-    let ns = cp.namespace("api-key").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("api-key").await;
     let key = format!("sk-test-{:016x}", rand::random::<u64>());
     let secret: Secret = serde_json::from_value(
         json!({"metadata": {"name": "model-server"}, "stringData": {"token": key}}),

@@ -164,16 +164,10 @@ fn rename_keys(value: &mut Value, schema: &Value, to: Case) {
 }
 
 /// The first schema satisfying `wanted`, looking through `anyOf`/`oneOf`/`allOf` (how schemars
-/// encodes `Option` and documented enums).
+/// encodes `Option` and documented enums). The schemas here are inlined: no `$ref` to resolve
+/// against a root.
 fn variant(schema: &Value, wanted: impl Fn(&Value) -> bool + Copy) -> Option<&Value> {
-    if wanted(schema) {
-        return Some(schema);
-    }
-    ["anyOf", "oneOf", "allOf"]
-        .iter()
-        .filter_map(|k| schema.get(*k).and_then(Value::as_array))
-        .flatten()
-        .find_map(|s| variant(s, wanted))
+    ibench::config::schema_variant(schema, schema, wanted)
 }
 
 /// Rewrites a snake_case schema for the CRD: camelCase property names (also in `required` and

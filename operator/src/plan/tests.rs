@@ -194,6 +194,20 @@ fn metrics_of(start: f64) -> RunMetrics {
     runner_metrics(0, 40.0, &[("a", 0.010, 100), ("b", 0.020, 100)], start)
 }
 
+/// Both runners of generation 1 delivered their metrics and the Job completed.
+fn completed(runner0: &RunMetrics, runner1: &RunMetrics) -> Observed {
+    let start = format!("{}.000", NOW - 20);
+    observed(
+        vec![job(1, Some(("Complete", "CompletionsReached")))],
+        vec![
+            config(1, Some(&start)),
+            results(1, 0, "done", Some(runner0)),
+            results(1, 1, "done", Some(runner1)),
+        ],
+        vec![],
+    )
+}
+
 /// Plans a reconcile, then checks that planning again from the resulting status changes
 /// nothing (no status churn, no second event).
 fn plan_twice(ib: &InferenceBenchmark, observed: &Observed) -> Plan {
@@ -340,17 +354,7 @@ fn a_running_run_shows_live_progress() {
 
 #[test]
 fn a_completed_job_merges_every_runner_into_status_and_report() {
-    let start = format!("{}.000", NOW - 20);
-    let (m0, m1) = (metrics_of(1000.0), metrics_of(1000.004));
-    let observed = observed(
-        vec![job(1, Some(("Complete", "CompletionsReached")))],
-        vec![
-            config(1, Some(&start)),
-            results(1, 0, "done", Some(&m0)),
-            results(1, 1, "done", Some(&m1)),
-        ],
-        vec![],
-    );
+    let observed = completed(&metrics_of(1000.0), &metrics_of(1000.004));
     let plan = plan_twice(&bench(), &observed);
     let [Child::ConfigMap(report)] = plan.apply.as_slice() else {
         panic!("{:?}", plan.apply)
@@ -579,17 +583,8 @@ fn a_spec_change_supersedes_the_active_run() {
 
 #[test]
 fn a_finished_run_keeps_its_report_while_the_next_one_runs() {
-    let start = format!("{}.000", NOW - 20);
     let m0 = metrics_of(1000.0);
-    let done = observed(
-        vec![job(1, Some(("Complete", "CompletionsReached")))],
-        vec![
-            config(1, Some(&start)),
-            results(1, 0, "done", Some(&m0)),
-            results(1, 1, "done", Some(&m0)),
-        ],
-        vec![],
-    );
+    let done = completed(&m0, &m0);
     let first = plan(&bench(), &done, &settings(), now());
     let mut ib = with_status(bench(), first.status.clone());
     ib.metadata.generation = Some(2);
@@ -617,17 +612,8 @@ fn a_finished_run_keeps_its_report_while_the_next_one_runs() {
 
 #[test]
 fn a_finished_run_is_stable_and_tidied_up() {
-    let start = format!("{}.000", NOW - 20);
     let m0 = metrics_of(1000.0);
-    let done = observed(
-        vec![job(1, Some(("Complete", "CompletionsReached")))],
-        vec![
-            config(1, Some(&start)),
-            results(1, 0, "done", Some(&m0)),
-            results(1, 1, "done", Some(&m0)),
-        ],
-        vec![],
-    );
+    let done = completed(&m0, &m0);
     let finished = plan(&bench(), &done, &settings(), now());
     let ib = with_status(bench(), finished.status.clone());
     let later = plan(

@@ -355,6 +355,17 @@ pub async fn simulator(model: &str, loras: &[&str]) -> SimServer {
         .expect("the simulator starts")
 }
 
+/// What most tests start with: the control plane, a fresh namespace `<prefix>-…`, an admin
+/// client, a simulator serving the model `m` and an operator watching the namespace.
+pub async fn setup(prefix: &str) -> (&'static ControlPlane, String, Client, SimServer, Operator) {
+    let cp = cluster().await;
+    let ns = cp.namespace(prefix).await.expect("namespace");
+    let client = cp.client();
+    let sim = simulator("m", &[]).await;
+    let operator = Operator::start(cp, &ns);
+    (cp, ns, client, sim, operator)
+}
+
 /// Creates the benchmark `name` in `ns` from a spec.
 pub async fn create_benchmark(
     client: &Client,

@@ -94,7 +94,9 @@ impl RunnerState {
     }
 }
 
-/// Live counters of the runner's current stage.
+/// Live counters of the runner's current stage: the wire form of the engine's
+/// [`Snapshot`], a type of its own so that the protocol stays put when the engine's internals
+/// change (the derived send rate is left out: the operator sums counters, not rates).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunnerProgress {
     pub stage: usize,

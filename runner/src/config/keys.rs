@@ -232,8 +232,8 @@ fn strip_indices(path: &str) -> String {
 }
 
 /// Resolves `$ref` and looks through `anyOf`/`oneOf`/`allOf` (schemars' encoding of `Option`)
-/// for the first schema satisfying `wanted`.
-fn variant<'a>(
+/// for the first schema satisfying `wanted`. Also used by the operator, on inlined schemas.
+pub fn variant<'a>(
     schema: &'a Value,
     root: &'a Value,
     wanted: impl Fn(&Value) -> bool + Copy,

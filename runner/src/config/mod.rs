@@ -14,6 +14,7 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
+pub use keys::variant as schema_variant;
 pub use length::fixed as fixed_length;
 pub use resolve::{ResolvedConfig, available_workers};
 pub use types::*;
