@@ -26,7 +26,11 @@ const APPLY_CONCURRENCY: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("applying {kind} {name}: {source}")]
-    Apply { kind: &'static str, name: String, source: kube::Error },
+    Apply {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
     #[error("deleting {what}: {source}")]
     Delete { what: String, source: kube::Error },
     #[error("writing the status: {0}")]
@@ -37,7 +41,11 @@ impl ApplyError {
     /// A precondition (resource version) failed: the caches are behind; look again soon.
     pub fn is_conflict(&self) -> bool {
         match self {
-            ApplyError::Apply { source: kube::Error::Api(status), .. } | ApplyError::Status(kube::Error::Api(status)) => status.code == 409,
+            ApplyError::Apply {
+                source: kube::Error::Api(status),
+                ..
+            }
+            | ApplyError::Status(kube::Error::Api(status)) => status.code == 409,
             _ => false,
         }
     }
@@ -48,8 +56,13 @@ fn params() -> PatchParams {
 }
 
 /// Applies `children`, Jobs last: a Job's pods need the others to exist.
-pub async fn apply_all(client: &Client, namespace: &str, children: &[Child]) -> Result<(), ApplyError> {
-    let (jobs, others): (Vec<&Child>, Vec<&Child>) = children.iter().partition(|c| matches!(c, Child::Job(_)));
+pub async fn apply_all(
+    client: &Client,
+    namespace: &str,
+    children: &[Child],
+) -> Result<(), ApplyError> {
+    let (jobs, others): (Vec<&Child>, Vec<&Child>) =
+        children.iter().partition(|c| matches!(c, Child::Job(_)));
     for batch in [others, jobs] {
         let mut pending = FuturesUnordered::new();
         for child in batch {
@@ -73,19 +86,35 @@ async fn apply_one(client: &Client, namespace: &str, child: &Child) -> Result<()
         Child::ConfigMap(o) => patch::<ConfigMap>(client, namespace, o).await,
         Child::Job(o) => patch::<Job>(client, namespace, o).await,
     };
-    result.map_err(|source| ApplyError::Apply { kind: child.kind(), name: child.name().to_string(), source })
+    result.map_err(|source| ApplyError::Apply {
+        kind: child.kind(),
+        name: child.name().to_string(),
+        source,
+    })
 }
 
 async fn patch<K>(client: &Client, namespace: &str, object: &K) -> Result<(), kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
 {
     let name = object.meta().name.clone().unwrap_or_default();
-    Api::<K>::namespaced(client.clone(), namespace).patch(&name, &params(), &Patch::Apply(object)).await.map(drop)
+    Api::<K>::namespaced(client.clone(), namespace)
+        .patch(&name, &params(), &Patch::Apply(object))
+        .await
+        .map(drop)
 }
 
 /// Replaces the status with `status` (fields the operator no longer sets are removed).
-pub async fn write_status(client: &Client, namespace: &str, name: &str, status: &InferenceBenchmarkStatus) -> Result<(), ApplyError> {
+pub async fn write_status(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    status: &InferenceBenchmarkStatus,
+) -> Result<(), ApplyError> {
     let body = json!({"apiVersion": API_VERSION, "kind": KIND, "status": status});
     Api::<InferenceBenchmark>::namespaced(client.clone(), namespace)
         .patch_status(name, &params(), &Patch::Apply(&body))
@@ -95,7 +124,12 @@ pub async fn write_status(client: &Client, namespace: &str, name: &str, status: 
 }
 
 /// Deletes what `deletions` name; already gone is fine.
-pub async fn delete_all(client: &Client, namespace: &str, uid: &str, deletions: &[Deletion]) -> Result<(), ApplyError> {
+pub async fn delete_all(
+    client: &Client,
+    namespace: &str,
+    uid: &str,
+    deletions: &[Deletion],
+) -> Result<(), ApplyError> {
     for deletion in deletions {
         match deletion {
             Deletion::Job(name) => delete::<Job>(client, namespace, name).await?,
@@ -114,9 +148,15 @@ pub async fn delete_all(client: &Client, namespace: &str, uid: &str, deletions: 
                     Component::RunnerResults.as_str(),
                 );
                 Api::<ConfigMap>::namespaced(client.clone(), namespace)
-                    .delete_collection(&DeleteParams::background(), &ListParams::default().labels(&selector))
+                    .delete_collection(
+                        &DeleteParams::background(),
+                        &ListParams::default().labels(&selector),
+                    )
                     .await
-                    .map_err(|source| ApplyError::Delete { what: format!("ConfigMaps {selector}"), source })?;
+                    .map_err(|source| ApplyError::Delete {
+                        what: format!("ConfigMaps {selector}"),
+                        source,
+                    })?;
             }
         }
     }
@@ -125,11 +165,20 @@ pub async fn delete_all(client: &Client, namespace: &str, uid: &str, deletions: 
 
 async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<(), ApplyError>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
 {
-    match Api::<K>::namespaced(client.clone(), namespace).delete(name, &DeleteParams::background()).await {
+    match Api::<K>::namespaced(client.clone(), namespace)
+        .delete(name, &DeleteParams::background())
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(source) => Err(ApplyError::Delete { what: format!("{} {name}", K::kind(&())), source }),
+        Err(source) => Err(ApplyError::Delete {
+            what: format!("{} {name}", K::kind(&())),
+            source,
+        }),
     }
 }

@@ -2,17 +2,17 @@
 //! cache), and a thin reconcile that observes, plans and executes the plan.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, future};
+use futures::{Stream, StreamExt, future};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::core::error_boundary::DeserializeGuard;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
@@ -62,7 +62,10 @@ pub enum Scope {
 
 fn api<K>(client: &Client, scope: &Scope) -> Api<K>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
 {
     match scope {
         Scope::Cluster => Api::all(client.clone()),
@@ -70,33 +73,90 @@ where
     }
 }
 
+/// Readiness: every watch of every scope has listed its objects once.
+///
+/// It is read off the watch events (`InitDone`), not with `Store::wait_until_ready`: kube's
+/// store readiness wakes a single waiter, and the controller already waits on its own store, so
+/// a second waiter could sleep forever, or take the wake-up from the controller.
+struct Syncs {
+    pending: AtomicUsize,
+    ready: Arc<AtomicBool>,
+}
+
+impl Syncs {
+    /// A watch of `api` into a cache, counted as one more watch to wait for.
+    fn reflect<K>(
+        self: &Arc<Self>,
+        api: Api<K>,
+        config: watcher::Config,
+    ) -> (
+        Store<K>,
+        impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + use<K>,
+    )
+    where
+        K: Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (store, writer) = reflector::store::<K>();
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let syncs = self.clone();
+        let mut synced = false;
+        let events = reflector::reflector(writer, watcher(api, config))
+            .default_backoff()
+            .inspect(move |event| {
+                // A watch lists again after losing its place; only its first list counts.
+                if !synced && matches!(event, Ok(watcher::Event::InitDone)) {
+                    synced = true;
+                    if syncs.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        syncs.ready.store(true, Ordering::Relaxed);
+                        tracing::info!("caches synced; ready");
+                    }
+                }
+            });
+        (store, events)
+    }
+}
+
 /// Runs one controller per scope until shutdown (SIGTERM or Ctrl-C). `ready` is set once every
 /// cache has synced.
-pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics: Arc<Metrics>, ready: Arc<AtomicBool>) {
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    scopes: Vec<Scope>,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+) {
     let reporter = Reporter {
         controller: naming::MANAGED_BY.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
     let mut controllers = Vec::new();
-    let mut syncs = Vec::new();
+    let syncs = Arc::new(Syncs {
+        pending: AtomicUsize::new(0),
+        ready,
+    });
     for scope in scopes {
         let selector = naming::watched_selector();
         let children = watcher::Config::default().labels(&selector).any_semantic();
-        let (jobs, jobs_writer) = reflector::store::<Job>();
-        let (config_maps, config_maps_writer) = reflector::store::<ConfigMap>();
-        let (pods, pods_writer) = reflector::store::<Pod>();
-        let job_events = reflector::reflector(jobs_writer, watcher(api::<Job>(&client, &scope), children.clone()))
-            .default_backoff()
-            .touched_objects();
-        let config_map_events =
-            reflector::reflector(config_maps_writer, watcher(api::<ConfigMap>(&client, &scope), children.clone()))
-                .default_backoff()
-                .touched_objects();
-        let pod_events = reflector::reflector(pods_writer, watcher(api::<Pod>(&client, &scope), children))
-            .default_backoff()
-            .touched_objects();
-        let stores = Stores { jobs: jobs.clone(), config_maps: config_maps.clone(), pods: pods.clone() };
+        let (jobs, job_events) = syncs.reflect(api::<Job>(&client, &scope), children.clone());
+        let (config_maps, config_map_events) =
+            syncs.reflect(api::<ConfigMap>(&client, &scope), children.clone());
+        let (pods, pod_events) = syncs.reflect(api::<Pod>(&client, &scope), children);
+        let (benchmarks, benchmark_events) = syncs.reflect(
+            api::<DeserializeGuard<InferenceBenchmark>>(&client, &scope),
+            watcher::Config::default().any_semantic(),
+        );
+        let stores = Stores {
+            jobs,
+            config_maps,
+            pods,
+        };
         let context = Arc::new(Context {
             client: client.clone(),
             stores,
@@ -105,25 +165,18 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
             metrics: metrics.clone(),
             last_status_write: Mutex::default(),
         });
-        let controller = Controller::new(api::<DeserializeGuard<InferenceBenchmark>>(&client, &scope), watcher::Config::default().any_semantic())
-            .owns_stream(job_events)
-            .owns_stream(config_map_events)
-            .watches_stream(pod_events, |pod| {
+        let controller = Controller::for_stream(benchmark_events.applied_objects(), benchmarks)
+            .owns_stream(job_events.touched_objects())
+            .owns_stream(config_map_events.touched_objects())
+            .watches_stream(pod_events.touched_objects(), |pod| {
                 let name = pod.annotations().get(naming::ANNOTATION_BENCHMARK)?;
                 Some(ObjectRef::new(name).within(&pod.namespace()?))
             })
-            .with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(500)));
-        let benchmarks = controller.store();
-        syncs.push(async move {
-            let _ = benchmarks.wait_until_ready().await;
-            tracing::debug!("benchmarks synced");
-            let _ = jobs.wait_until_ready().await;
-            tracing::debug!("jobs synced");
-            let _ = config_maps.wait_until_ready().await;
-            tracing::debug!("config maps synced");
-            let _ = pods.wait_until_ready().await;
-            tracing::debug!("pods synced");
-        });
+            .with_config(
+                ControllerConfig::default()
+                    .concurrency(16)
+                    .debounce(Duration::from_millis(500)),
+            );
         controllers.push(
             controller
                 .shutdown_on_signal()
@@ -136,22 +189,26 @@ pub async fn run(client: Client, settings: Settings, scopes: Vec<Scope>, metrics
                 }),
         );
     }
-    tokio::spawn(async move {
-        future::join_all(syncs).await;
-        ready.store(true, Ordering::Relaxed);
-        tracing::info!("caches synced; ready");
-    });
     future::join_all(controllers).await;
 }
 
-async fn reconcile(guard: Arc<DeserializeGuard<InferenceBenchmark>>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(
+    guard: Arc<DeserializeGuard<InferenceBenchmark>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     let started = Instant::now();
     let result = reconcile_inner(&guard, &ctx).await;
-    ctx.metrics.reconciled(started.elapsed(), result.as_ref().err().map(Error::metric_label));
+    ctx.metrics.reconciled(
+        started.elapsed(),
+        result.as_ref().err().map(Error::metric_label),
+    );
     result
 }
 
-async fn reconcile_inner(guard: &DeserializeGuard<InferenceBenchmark>, ctx: &Context) -> Result<Action, Error> {
+async fn reconcile_inner(
+    guard: &DeserializeGuard<InferenceBenchmark>,
+    ctx: &Context,
+) -> Result<Action, Error> {
     let ib = match &guard.0 {
         Ok(ib) => ib,
         Err(invalid) => {
@@ -164,7 +221,16 @@ async fn reconcile_inner(guard: &DeserializeGuard<InferenceBenchmark>, ctx: &Con
                 uid: invalid.metadata.uid.clone(),
                 ..Default::default()
             };
-            publish(ctx, &reference, &plan::Event { warning: true, reason: "InvalidObject", note: invalid.error.clone() }).await;
+            publish(
+                ctx,
+                &reference,
+                &plan::Event {
+                    warning: true,
+                    reason: "InvalidObject",
+                    note: invalid.error.clone(),
+                },
+            )
+            .await;
             return Err(Error::InvalidObject(invalid.error.clone()));
         }
     };
@@ -172,7 +238,11 @@ async fn reconcile_inner(guard: &DeserializeGuard<InferenceBenchmark>, ctx: &Con
         // Children go with it through their owner references.
         return Ok(Action::await_change());
     }
-    let (name, namespace, uid) = (ib.name_any(), ib.namespace().unwrap_or_default(), ib.uid().unwrap_or_default());
+    let (name, namespace, uid) = (
+        ib.name_any(),
+        ib.namespace().unwrap_or_default(),
+        ib.uid().unwrap_or_default(),
+    );
     let observed = ctx.stores.observe(&namespace, &uid);
     let plan = plan::plan(ib, &observed, &ctx.settings, jiff::Timestamp::now());
     tracing::debug!(%namespace, %name, apply = plan.apply.len(), delete = plan.delete.len(), phase = ?plan.status.phase, "reconciling");
@@ -183,7 +253,10 @@ async fn reconcile_inner(guard: &DeserializeGuard<InferenceBenchmark>, ctx: &Con
         StatusWrite::Now => {
             apply::write_status(&ctx.client, &namespace, &name, &plan.status).await?;
             ctx.metrics.status_written();
-            ctx.last_status_write.lock().unwrap_or_else(|p| p.into_inner()).insert((namespace.clone(), name.clone()), Instant::now());
+            ctx.last_status_write
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((namespace.clone(), name.clone()), Instant::now());
         }
         StatusWrite::Later(wait) => requeue = Some(requeue.map_or(wait, |r| r.min(wait))),
         StatusWrite::Unchanged => {}
@@ -210,21 +283,39 @@ fn status_write(ctx: &Context, ib: &InferenceBenchmark, plan: &Plan) -> StatusWr
     if current == plan.status {
         return StatusWrite::Unchanged;
     }
-    let without_progress = |s: &InferenceBenchmarkStatus| InferenceBenchmarkStatus { progress: None, ..s.clone() };
+    let without_progress = |s: &InferenceBenchmarkStatus| InferenceBenchmarkStatus {
+        progress: None,
+        ..s.clone()
+    };
     if without_progress(&current) != without_progress(&plan.status) {
         return StatusWrite::Now;
     }
     let key = (ib.namespace().unwrap_or_default(), ib.name_any());
-    let last = ctx.last_status_write.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied();
+    let last = ctx
+        .last_status_write
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .copied();
     match last.map(|t| t.elapsed()) {
-        Some(since) if since < ctx.settings.status_interval => StatusWrite::Later(ctx.settings.status_interval - since),
+        Some(since) if since < ctx.settings.status_interval => {
+            StatusWrite::Later(ctx.settings.status_interval - since)
+        }
         _ => StatusWrite::Now,
     }
 }
 
-async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectReference, event: &plan::Event) {
+async fn publish(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    event: &plan::Event,
+) {
     let event = KubeEvent {
-        type_: if event.warning { EventType::Warning } else { EventType::Normal },
+        type_: if event.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
         reason: event.reason.into(),
         note: Some(crate::status::conditions::truncate(&event.note, 1000)),
         action: "Reconcile".into(),
@@ -235,7 +326,11 @@ async fn publish(ctx: &Context, reference: &k8s_openapi::api::core::v1::ObjectRe
     }
 }
 
-fn error_policy(guard: Arc<DeserializeGuard<InferenceBenchmark>>, error: &Error, _ctx: Arc<Context>) -> Action {
+fn error_policy(
+    guard: Arc<DeserializeGuard<InferenceBenchmark>>,
+    error: &Error,
+    _ctx: Arc<Context>,
+) -> Action {
     match error {
         // Nothing to retry until the object changes.
         Error::InvalidObject(_) => Action::await_change(),

@@ -42,7 +42,10 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            runner_image: format!("ghcr.io/inference-bench/ibench:{}", env!("CARGO_PKG_VERSION")),
+            runner_image: format!(
+                "ghcr.io/inference-bench/ibench:{}",
+                env!("CARGO_PKG_VERSION")
+            ),
             runner_resources: None,
             progress_seconds: 5.0,
             status_interval: Duration::from_secs(5),

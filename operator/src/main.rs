@@ -14,7 +14,11 @@ use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "ibench-operator", version, about = "Runs InferenceBenchmark resources as ibench runner Jobs")]
+#[command(
+    name = "ibench-operator",
+    version,
+    about = "Runs InferenceBenchmark resources as ibench runner Jobs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +44,11 @@ struct RunArgs {
     #[arg(long, env = "IBENCH_KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
     /// Namespace to watch (repeatable); default: all namespaces.
-    #[arg(long = "namespace", env = "IBENCH_WATCH_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long = "namespace",
+        env = "IBENCH_WATCH_NAMESPACES",
+        value_delimiter = ','
+    )]
     namespaces: Vec<String>,
     /// Runner image for benchmarks that name none.
     #[arg(long, env = "IBENCH_RUNNER_IMAGE", default_value_t = Settings::default().runner_image)]
@@ -72,20 +80,25 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => {
             init_logging(args.log_format);
-            ibench::agent::install_crypto_provider();
             tokio::runtime::Runtime::new()?.block_on(run(args))
         }
     }
 }
 
 fn parse_resources(text: &str) -> Result<ResourceRequirements, String> {
-    serde_yaml::from_str(text).map_err(|e| format!("not a ResourceRequirements object ({{limits: {{cpu: \"2\"}}, requests: ...}}): {e}"))
+    serde_yaml::from_str(text).map_err(|e| {
+        format!(
+            "not a ResourceRequirements object ({{limits: {{cpu: \"2\"}}, requests: ...}}): {e}"
+        )
+    })
 }
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,kube_runtime::controller=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -100,18 +113,24 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = Settings {
         runner_image: args.runner_image,
         runner_resources: args.runner_resources,
-        progress_seconds: seconds(args.runner_progress_seconds, "runner-progress-seconds")?.as_secs_f64(),
+        progress_seconds: seconds(args.runner_progress_seconds, "runner-progress-seconds")?
+            .as_secs_f64(),
         status_interval: seconds(args.status_interval_seconds, "status-interval-seconds")?,
         start_lead: seconds(args.start_lead_seconds, "start-lead-seconds")?,
         ..Settings::default()
     };
     let client = match &args.kubeconfig {
         Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
-            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await?;
             Client::try_from(config)?
         }
-        None => Client::try_default().await.context("no kubeconfig and not in a cluster")?,
+        None => Client::try_default()
+            .await
+            .context("no kubeconfig and not in a cluster")?,
     };
     let scopes = if args.namespaces.is_empty() {
         vec![Scope::Cluster]
@@ -120,9 +139,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let bound = telemetry::serve(args.metrics_address, Health { metrics: metrics.clone(), ready: ready.clone() })
-        .await
-        .with_context(|| format!("binding {}", args.metrics_address))?;
+    let bound = telemetry::serve(
+        args.metrics_address,
+        Health {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
+    )
+    .await
+    .with_context(|| format!("binding {}", args.metrics_address))?;
     tracing::info!(metrics = %bound, ?scopes, runner_image = %settings.runner_image, "ibench-operator starting");
     controller::run(client, settings, scopes, metrics, ready).await;
     tracing::info!("ibench-operator stopped");

@@ -60,7 +60,11 @@ pub fn watched_selector() -> String {
 }
 
 /// Labels of a child object of `uid`'s run `generation` (no generation: not per run).
-pub fn labels(uid: &str, generation: Option<i64>, component: Component) -> BTreeMap<String, String> {
+pub fn labels(
+    uid: &str,
+    generation: Option<i64>,
+    component: Component,
+) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string()),
         (LABEL_NAME.to_string(), NAME.to_string()),
@@ -120,7 +124,13 @@ pub fn report_map(benchmark: &str) -> String {
 fn fit(base: &str, suffix: &str, max: usize) -> String {
     let clean: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     if clean.len() + suffix.len() <= max && clean == base {
         return format!("{clean}{suffix}");
@@ -145,7 +155,8 @@ mod tests {
     fn is_dns_label(s: &str) -> bool {
         !s.is_empty()
             && s.len() <= 63
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !s.starts_with('-')
             && !s.ends_with('-')
     }
@@ -182,7 +193,10 @@ mod tests {
     #[test]
     fn names_are_stable() {
         // A restarted (or upgraded) operator must compute the same names.
-        assert_eq!(RunNames::new(&"y".repeat(60), 12).run(), "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy-007c4811-g12");
+        assert_eq!(
+            RunNames::new(&"y".repeat(60), 12).run(),
+            "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy-007c4811-g12"
+        );
     }
 
     #[test]

@@ -31,27 +31,57 @@ impl Stores {
     pub fn observe(&self, namespace: &str, uid: &str) -> Observed {
         let mine = |meta: &ObjectMeta| {
             meta.namespace.as_deref() == Some(namespace)
-                && meta.labels.as_ref().and_then(|l| l.get(naming::LABEL_BENCHMARK_UID)).map(String::as_str) == Some(uid)
+                && meta
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(naming::LABEL_BENCHMARK_UID))
+                    .map(String::as_str)
+                    == Some(uid)
         };
         Observed {
-            jobs: self.jobs.state().into_iter().filter(|o| mine(&o.metadata)).collect(),
-            config_maps: self.config_maps.state().into_iter().filter(|o| mine(&o.metadata)).collect(),
-            pods: self.pods.state().into_iter().filter(|o| mine(&o.metadata)).collect(),
+            jobs: self
+                .jobs
+                .state()
+                .into_iter()
+                .filter(|o| mine(&o.metadata))
+                .collect(),
+            config_maps: self
+                .config_maps
+                .state()
+                .into_iter()
+                .filter(|o| mine(&o.metadata))
+                .collect(),
+            pods: self
+                .pods
+                .state()
+                .into_iter()
+                .filter(|o| mine(&o.metadata))
+                .collect(),
         }
     }
 }
 
 pub fn generation_label(meta: &ObjectMeta) -> Option<i64> {
-    meta.labels.as_ref()?.get(naming::LABEL_GENERATION)?.parse().ok()
+    meta.labels
+        .as_ref()?
+        .get(naming::LABEL_GENERATION)?
+        .parse()
+        .ok()
 }
 
 impl Observed {
     pub fn job(&self, name: &str) -> Option<&Job> {
-        self.jobs.iter().map(Arc::as_ref).find(|j| j.metadata.name.as_deref() == Some(name))
+        self.jobs
+            .iter()
+            .map(Arc::as_ref)
+            .find(|j| j.metadata.name.as_deref() == Some(name))
     }
 
     pub fn config_map(&self, name: &str) -> Option<&ConfigMap> {
-        self.config_maps.iter().map(Arc::as_ref).find(|c| c.metadata.name.as_deref() == Some(name))
+        self.config_maps
+            .iter()
+            .map(Arc::as_ref)
+            .find(|c| c.metadata.name.as_deref() == Some(name))
     }
 
     /// Pods of the Job `job`.
@@ -59,7 +89,14 @@ impl Observed {
         self.pods
             .iter()
             .map(Arc::as_ref)
-            .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get("batch.kubernetes.io/job-name")).map(String::as_str) == Some(job))
+            .filter(|p| {
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("batch.kubernetes.io/job-name"))
+                    .map(String::as_str)
+                    == Some(job)
+            })
             .collect()
     }
 
@@ -76,6 +113,8 @@ impl Observed {
 
     /// Whether generation `generation` still has run ConfigMaps.
     pub fn has_config_maps_of(&self, generation: i64) -> bool {
-        self.config_maps.iter().any(|c| generation_label(&c.metadata) == Some(generation))
+        self.config_maps
+            .iter()
+            .any(|c| generation_label(&c.metadata) == Some(generation))
     }
 }

@@ -12,8 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::Settings;
 use crate::crd::{
-    CONDITION_ACCEPTED, CONDITION_RUNNING, CONDITION_SUCCEEDED, InferenceBenchmark, InferenceBenchmarkStatus,
-    MAX_PREVIOUS_RUNS, Phase, PreviousRun, ReportRef, RunRef, RunnersStatus,
+    CONDITION_ACCEPTED, CONDITION_RUNNING, CONDITION_SUCCEEDED, InferenceBenchmark,
+    InferenceBenchmarkStatus, MAX_PREVIOUS_RUNS, Phase, PreviousRun, ReportRef, RunRef,
+    RunnersStatus,
 };
 use crate::desired::{self, Child, Owner};
 use crate::naming::{self, RunNames};
@@ -55,7 +56,12 @@ const ACTIVE_REQUEUE: Duration = Duration::from_secs(30);
 /// While a finished Job's results are expected in the cache.
 const RESULTS_REQUEUE: Duration = Duration::from_secs(2);
 
-pub fn plan(ib: &InferenceBenchmark, observed: &Observed, settings: &Settings, now: Timestamp) -> Plan {
+pub fn plan(
+    ib: &InferenceBenchmark,
+    observed: &Observed,
+    settings: &Settings,
+    now: Timestamp,
+) -> Plan {
     let mut plan = Plan::default();
     let Some(owner) = Owner::of(ib) else {
         return plan;
@@ -86,7 +92,11 @@ pub fn plan(ib: &InferenceBenchmark, observed: &Observed, settings: &Settings, n
             let already = conditions::find(&previous.conditions, CONDITION_ACCEPTED)
                 .is_some_and(|c| c.status == "False" && c.observed_generation == Some(generation));
             if !already {
-                plan.events.push(Event { warning: true, reason: "InvalidSpec", note: message.clone() });
+                plan.events.push(Event {
+                    warning: true,
+                    reason: "InvalidSpec",
+                    note: message.clone(),
+                });
             }
             plan.status = with_conditions(
                 base,
@@ -95,36 +105,67 @@ pub fn plan(ib: &InferenceBenchmark, observed: &Observed, settings: &Settings, n
                 &now_time,
                 [
                     Desired::new(CONDITION_ACCEPTED, Truth::False, "InvalidSpec", message),
-                    Desired::new(CONDITION_RUNNING, Truth::False, "InvalidSpec", "no run: the spec is invalid"),
-                    Desired::new(CONDITION_SUCCEEDED, Truth::False, "InvalidSpec", "no run: the spec is invalid"),
+                    Desired::new(
+                        CONDITION_RUNNING,
+                        Truth::False,
+                        "InvalidSpec",
+                        "no run: the spec is invalid",
+                    ),
+                    Desired::new(
+                        CONDITION_SUCCEEDED,
+                        Truth::False,
+                        "InvalidSpec",
+                        "no run: the spec is invalid",
+                    ),
                 ],
             );
             return plan;
         }
     };
 
-    let same_run = previous.run.as_ref().is_some_and(|r| r.generation == generation);
+    let same_run = previous
+        .run
+        .as_ref()
+        .is_some_and(|r| r.generation == generation);
     if same_run && previous.phase.is_some_and(Phase::is_terminal) {
         // Finished: the outcome is recorded; tidy up what only the running runners needed
         // once they are gone.
-        let job_done = observed.job(run.names.job()).is_none_or(|j| job_condition(j, "Complete").is_some() || job_condition(j, "Failed").is_some());
+        let job_done = observed.job(run.names.job()).is_none_or(|j| {
+            job_condition(j, "Complete").is_some() || job_condition(j, "Failed").is_some()
+        });
         if job_done && observed.has_config_maps_of(generation) {
             plan.delete.extend(transient(&run.names, generation));
         }
-        plan.status = InferenceBenchmarkStatus { observed_generation: Some(generation), previous_runs: base.previous_runs, ..previous };
+        plan.status = InferenceBenchmarkStatus {
+            observed_generation: Some(generation),
+            previous_runs: base.previous_runs,
+            ..previous
+        };
         return plan;
     }
 
     let mut status = InferenceBenchmarkStatus {
-        run: Some(RunRef { generation, name: run.names.run().to_string(), run_id: run.run_id.clone() }),
+        run: Some(RunRef {
+            generation,
+            name: run.names.run().to_string(),
+            run_id: run.run_id.clone(),
+        }),
         ..base
     };
     let config_map = observed.config_map(&run.names.config_map());
     let signal = config_map.and_then(|cm| protocol::start_signal(cm).ok().flatten());
     let reports: Vec<RunnerReport> = (0..run.parallelism)
-        .map(|k| observed.config_map(&run.names.result_map(k)).map(RunnerReport::read).unwrap_or_default())
+        .map(|k| {
+            observed
+                .config_map(&run.names.result_map(k))
+                .map(RunnerReport::read)
+                .unwrap_or_default()
+        })
         .collect();
-    let ready = reports.iter().filter(|r| r.state.is_some_and(|s| s != RunnerState::Failed)).count();
+    let ready = reports
+        .iter()
+        .filter(|r| r.state.is_some_and(|s| s != RunnerState::Failed))
+        .count();
     let job = observed.job(run.names.job());
     let pods = observed.pods_of(run.names.job());
     status.runners = Some(RunnersStatus {
@@ -138,7 +179,13 @@ pub fn plan(ib: &InferenceBenchmark, observed: &Observed, settings: &Settings, n
     if let Some(StartSignal::StartAt(at)) = &signal {
         status.start_time = Some(time_at(*at));
     }
-    let ctx = RunContext { owner: &owner, run: &run, previous: &previous, generation, now: &now_time };
+    let ctx = RunContext {
+        owner: &owner,
+        run: &run,
+        previous: &previous,
+        generation,
+        now: &now_time,
+    };
 
     let Some(job) = job else {
         if matches!(signal, Some(StartSignal::StartAt(_))) {
@@ -147,13 +194,25 @@ pub fn plan(ib: &InferenceBenchmark, observed: &Observed, settings: &Settings, n
             let outcome = if done {
                 Outcome::Succeeded
             } else {
-                Outcome::Failed { reason: "JobDeleted", message: format!("runner Job {} was deleted before every runner reported", run.names.job()) }
+                Outcome::Failed {
+                    reason: "JobDeleted",
+                    message: format!(
+                        "runner Job {} was deleted before every runner reported",
+                        run.names.job()
+                    ),
+                }
             };
             finish(&mut plan, status, &ctx, &reports, outcome, now_time.clone());
             return plan;
         }
         plan.apply = desired::run_objects(&owner, &run, settings.progress_seconds);
-        plan.status = active(status, &ctx, Truth::False, "Creating", format!("creating the runner Job {}", run.names.job()));
+        plan.status = active(
+            status,
+            &ctx,
+            Truth::False,
+            "Creating",
+            format!("creating the runner Job {}", run.names.job()),
+        );
         plan.requeue = Some(ACTIVE_REQUEUE);
         return plan;
     };
@@ -163,31 +222,67 @@ pub fn plan(ib: &InferenceBenchmark, observed: &Observed, settings: &Settings, n
         let outcome = if failed.reason.as_deref() == Some("DeadlineExceeded") {
             Outcome::Failed {
                 reason: "DeadlineExceeded",
-                message: format!("the run exceeded activeDeadlineSeconds ({} s)", run.active_deadline_seconds.unwrap_or_default()),
+                message: format!(
+                    "the run exceeded activeDeadlineSeconds ({} s)",
+                    run.active_deadline_seconds.unwrap_or_default()
+                ),
             }
         } else if failures.is_empty() {
             Outcome::Failed {
                 reason: "RunnerFailed",
-                message: failed.message.clone().unwrap_or_else(|| "the runner Job failed".into()),
+                message: failed
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "the runner Job failed".into()),
             }
         } else {
-            Outcome::Failed { reason: "RunnerFailed", message: failures.join("; ") }
+            Outcome::Failed {
+                reason: "RunnerFailed",
+                message: failures.join("; "),
+            }
         };
-        let at = failed.last_transition_time.clone().unwrap_or_else(|| now_time.clone());
+        let at = failed
+            .last_transition_time
+            .clone()
+            .unwrap_or_else(|| now_time.clone());
         finish(&mut plan, status, &ctx, &reports, outcome, at);
         return plan;
     }
     if let Some(complete) = job_condition(job, "Complete") {
-        let at = job.status.as_ref().and_then(|s| s.completion_time.clone()).or_else(|| complete.last_transition_time.clone()).unwrap_or_else(|| now_time.clone());
-        let missing: Vec<u32> = (0..run.parallelism).filter(|k| reports[*k as usize].metrics.is_none()).collect();
+        let at = job
+            .status
+            .as_ref()
+            .and_then(|s| s.completion_time.clone())
+            .or_else(|| complete.last_transition_time.clone())
+            .unwrap_or_else(|| now_time.clone());
+        let missing: Vec<u32> = (0..run.parallelism)
+            .filter(|k| reports[*k as usize].metrics.is_none())
+            .collect();
         if missing.is_empty() {
             finish(&mut plan, status, &ctx, &reports, Outcome::Succeeded, at);
         } else if now.as_second() - at.0.as_second() > settings.results_grace.as_secs() as i64 {
-            let message = format!("runner(s) {missing:?} exited successfully without delivering results");
-            finish(&mut plan, status, &ctx, &reports, Outcome::Failed { reason: "ResultsMissing", message }, at);
+            let message =
+                format!("runner(s) {missing:?} exited successfully without delivering results");
+            finish(
+                &mut plan,
+                status,
+                &ctx,
+                &reports,
+                Outcome::Failed {
+                    reason: "ResultsMissing",
+                    message,
+                },
+                at,
+            );
         } else {
             // Pods finish after their last write; the cache may not have caught up yet.
-            plan.status = active(status, &ctx, Truth::True, "CollectingResults", "runners finished; collecting their results".into());
+            plan.status = active(
+                status,
+                &ctx,
+                Truth::True,
+                "CollectingResults",
+                "runners finished; collecting their results".into(),
+            );
             plan.requeue = Some(RESULTS_REQUEUE);
         }
         return plan;
@@ -198,34 +293,81 @@ pub fn plan(ib: &InferenceBenchmark, observed: &Observed, settings: &Settings, n
         Some(StartSignal::StartAt(_)) => {
             status.progress = results::progress(&reports);
             let message = match &status.progress {
-                _ if !failures.is_empty() => format!("{}; waiting for the other runners", failures.join("; ")),
-                Some(p) => format!("stage {}: {}/{} requests sent, {} succeeded, {} failed", p.stage, p.sent, p.planned, p.succeeded, p.failed),
+                _ if !failures.is_empty() => {
+                    format!("{}; waiting for the other runners", failures.join("; "))
+                }
+                Some(p) => format!(
+                    "stage {}: {}/{} requests sent, {} succeeded, {} failed",
+                    p.stage, p.sent, p.planned, p.succeeded, p.failed
+                ),
                 None => "runners started".into(),
             };
-            let reason = if failures.is_empty() { "Running" } else { "RunnerFailed" };
+            let reason = if failures.is_empty() {
+                "Running"
+            } else {
+                "RunnerFailed"
+            };
             plan.status = active(status, &ctx, Truth::True, reason, message);
         }
         Some(StartSignal::Abort(reason)) => {
-            finish(&mut plan, status, &ctx, &reports, Outcome::Failed { reason: "RunnerFailed", message: reason }, now_time.clone());
+            finish(
+                &mut plan,
+                status,
+                &ctx,
+                &reports,
+                Outcome::Failed {
+                    reason: "RunnerFailed",
+                    message: reason,
+                },
+                now_time.clone(),
+            );
         }
         None if !failures.is_empty() => {
             // Nobody has sent anything yet: stop the others rather than run a partial load.
             let message = failures.join("; ");
             let abort = StartSignal::Abort(message.clone());
-            plan.apply.push(Child::ConfigMap(signal_map(&owner, &run, config_map, &abort)));
-            finish(&mut plan, status, &ctx, &reports, Outcome::Failed { reason: "RunnerFailed", message }, now_time.clone());
+            plan.apply.push(Child::ConfigMap(signal_map(
+                &owner, &run, config_map, &abort,
+            )));
+            finish(
+                &mut plan,
+                status,
+                &ctx,
+                &reports,
+                Outcome::Failed {
+                    reason: "RunnerFailed",
+                    message,
+                },
+                now_time.clone(),
+            );
         }
         None if ready == run.parallelism as usize && config_map.is_some() => {
             let lead = settings.start_lead + Duration::from_millis(5 * u64::from(run.parallelism));
             let at = ((now.as_millisecond() + lead.as_millis() as i64) as f64) / 1000.0;
-            plan.apply.push(Child::ConfigMap(signal_map(&owner, &run, config_map, &StartSignal::StartAt(at))));
+            plan.apply.push(Child::ConfigMap(signal_map(
+                &owner,
+                &run,
+                config_map,
+                &StartSignal::StartAt(at),
+            )));
             status.start_time = Some(time_at(at));
             plan.events.push(Event {
                 warning: false,
                 reason: "Started",
-                note: format!("{} runner(s) of run {} start stage 0 at {}", run.parallelism, run.names.run(), protocol::format_start_at(at)),
+                note: format!(
+                    "{} runner(s) of run {} start stage 0 at {}",
+                    run.parallelism,
+                    run.names.run(),
+                    protocol::format_start_at(at)
+                ),
             });
-            plan.status = active(status, &ctx, Truth::True, "Running", "start time published to every runner".into());
+            plan.status = active(
+                status,
+                &ctx,
+                Truth::True,
+                "Running",
+                "start time published to every runner".into(),
+            );
         }
         None => {
             let message = format!("{ready}/{} runners ready", run.parallelism);
@@ -238,9 +380,15 @@ pub fn plan(ib: &InferenceBenchmark, observed: &Observed, settings: &Settings, n
 /// The config ConfigMap with a start signal, applied only if it is still the version observed:
 /// a second reconcile working from a cache that has not seen the first signal yet must fail
 /// (conflict) rather than publish a different start time.
-fn signal_map(owner: &Owner, run: &RunSpec, observed: Option<&ConfigMap>, signal: &StartSignal) -> ConfigMap {
+fn signal_map(
+    owner: &Owner,
+    run: &RunSpec,
+    observed: Option<&ConfigMap>,
+    signal: &StartSignal,
+) -> ConfigMap {
     let mut config_map = desired::config_map(owner, run, Some(signal));
-    config_map.metadata.resource_version = observed.and_then(|cm| cm.metadata.resource_version.clone());
+    config_map.metadata.resource_version =
+        observed.and_then(|cm| cm.metadata.resource_version.clone());
     config_map
 }
 
@@ -254,31 +402,57 @@ struct RunContext<'a> {
 
 enum Outcome {
     Succeeded,
-    Failed { reason: &'static str, message: String },
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 /// Status of a run in progress.
-fn active(status: InferenceBenchmarkStatus, ctx: &RunContext, running: Truth, reason: &'static str, message: String) -> InferenceBenchmarkStatus {
+fn active(
+    status: InferenceBenchmarkStatus,
+    ctx: &RunContext,
+    running: Truth,
+    reason: &'static str,
+    message: String,
+) -> InferenceBenchmarkStatus {
     with_conditions(
         status,
         ctx.previous,
         ctx.generation,
         ctx.now,
         [
-            Desired::new(CONDITION_ACCEPTED, Truth::True, "Validated", "the spec is valid"),
+            accepted(),
             Desired::new(CONDITION_RUNNING, running, reason, message),
-            Desired::new(CONDITION_SUCCEEDED, Truth::Unknown, "InProgress", format!("run {} in progress", ctx.run.names.run())),
+            Desired::new(
+                CONDITION_SUCCEEDED,
+                Truth::Unknown,
+                "InProgress",
+                format!("run {} in progress", ctx.run.names.run()),
+            ),
         ],
     )
 }
 
 /// A finished run: merge what the runners delivered into the report and the status.
-fn finish(plan: &mut Plan, mut status: InferenceBenchmarkStatus, ctx: &RunContext, reports: &[RunnerReport], outcome: Outcome, completion: Time) {
+fn finish(
+    plan: &mut Plan,
+    mut status: InferenceBenchmarkStatus,
+    ctx: &RunContext,
+    reports: &[RunnerReport],
+    outcome: Outcome,
+    completion: Time,
+) {
     let collected = results::collect(reports.iter().enumerate().map(|(k, r)| (k as u32, r)));
     let outcome = match outcome {
         Outcome::Succeeded if !collected.unreadable.is_empty() => Outcome::Failed {
             reason: "ResultsUnreadable",
-            message: collected.unreadable.iter().map(|(k, e)| format!("runner {k}: {e}")).collect::<Vec<_>>().join("; "),
+            message: collected
+                .unreadable
+                .iter()
+                .map(|(k, e)| format!("runner {k}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; "),
         },
         other => other,
     };
@@ -288,11 +462,17 @@ fn finish(plan: &mut Plan, mut status: InferenceBenchmarkStatus, ctx: &RunContex
             ctx.owner,
             ctx.generation,
             &collected.metrics,
-            &ctx.run.lifecycle,
+            &ctx.run.report,
             &ctx.run.config_yaml,
             &runners,
+            // A sweep runs in a single runner.
+            reports.iter().find_map(|r| r.sweep.as_deref()),
         )));
-        status.report = Some(ReportRef { config_map: naming::report_map(&ctx.owner.name), generation: ctx.generation, runners });
+        status.report = Some(ReportRef {
+            config_map: naming::report_map(&ctx.owner.name),
+            generation: ctx.generation,
+            runners,
+        });
         let stats = results::stats(&collected.metrics);
         status.summary = Some(stats.summary);
         status.stages = stats.stages;
@@ -311,13 +491,23 @@ fn finish(plan: &mut Plan, mut status: InferenceBenchmarkStatus, ctx: &RunContex
                 summary.requests,
                 summary.failures,
                 ctx.run.parallelism,
-                summary.achieved_rate.map_or("-".to_string(), |r| r.to_string())
+                summary
+                    .achieved_rate
+                    .map_or("-".to_string(), |r| r.to_string())
             );
-            plan.events.push(Event { warning: false, reason: "Succeeded", note: note.clone() });
+            plan.events.push(Event {
+                warning: false,
+                reason: "Succeeded",
+                note: note.clone(),
+            });
             (Truth::True, "Completed", note)
         }
         Outcome::Failed { reason, message } => {
-            plan.events.push(Event { warning: true, reason: "Failed", note: format!("{reason}: {message}") });
+            plan.events.push(Event {
+                warning: true,
+                reason: "Failed",
+                note: format!("{reason}: {message}"),
+            });
             (Truth::False, reason, message)
         }
     };
@@ -327,12 +517,27 @@ fn finish(plan: &mut Plan, mut status: InferenceBenchmarkStatus, ctx: &RunContex
         ctx.generation,
         ctx.now,
         [
-            Desired::new(CONDITION_ACCEPTED, Truth::True, "Validated", "the spec is valid"),
-            Desired::new(CONDITION_RUNNING, Truth::False, reason, "the run has finished"),
+            accepted(),
+            Desired::new(
+                CONDITION_RUNNING,
+                Truth::False,
+                reason,
+                "the run has finished",
+            ),
             Desired::new(CONDITION_SUCCEEDED, succeeded, reason, message),
         ],
     );
     plan.requeue = None;
+}
+
+/// `Accepted=True`, for every valid spec.
+fn accepted() -> Desired {
+    Desired::new(
+        CONDITION_ACCEPTED,
+        Truth::True,
+        "Validated",
+        "the spec is valid",
+    )
 }
 
 fn with_conditions(
@@ -342,13 +547,22 @@ fn with_conditions(
     now: &Time,
     desired: [Desired; 3],
 ) -> InferenceBenchmarkStatus {
-    status.phase = Some(conditions::phase(desired[0].status, desired[1].status, desired[2].status));
+    status.phase = Some(conditions::phase(
+        desired[0].status,
+        desired[1].status,
+        desired[2].status,
+    ));
     status.conditions = conditions::merge(&previous.conditions, &desired, generation, now);
     status
 }
 
 /// `previous_runs`, with the run that `previous` describes added once the spec moved on.
-fn history(previous: &InferenceBenchmarkStatus, generation: i64, now: &Time, events: &mut Vec<Event>) -> Vec<PreviousRun> {
+fn history(
+    previous: &InferenceBenchmarkStatus,
+    generation: i64,
+    now: &Time,
+    events: &mut Vec<Event>,
+) -> Vec<PreviousRun> {
     let mut runs = previous.previous_runs.clone();
     let Some(run) = previous.run.as_ref().filter(|r| r.generation != generation) else {
         return runs;
@@ -360,25 +574,44 @@ fn history(previous: &InferenceBenchmarkStatus, generation: i64, now: &Time, eve
             events.push(Event {
                 warning: false,
                 reason: "Superseded",
-                note: format!("run {} (generation {}) stopped: the spec changed to generation {generation}", run.name, run.generation),
+                note: format!(
+                    "run {} (generation {}) stopped: the spec changed to generation {generation}",
+                    run.name, run.generation
+                ),
             });
             ("Superseded", Some(now.clone()))
         }
     };
-    runs.insert(0, PreviousRun { generation: run.generation, run_id: run.run_id.clone(), outcome: outcome.into(), completion_time });
+    runs.insert(
+        0,
+        PreviousRun {
+            generation: run.generation,
+            run_id: run.run_id.clone(),
+            outcome: outcome.into(),
+            completion_time,
+        },
+    );
     runs.truncate(MAX_PREVIOUS_RUNS);
     runs
 }
 
 /// What a run needs only while its runners run.
 fn transient(names: &RunNames, generation: i64) -> [Deletion; 2] {
-    [Deletion::Rbac(names.rbac()), Deletion::RunConfigMaps { generation }]
+    [
+        Deletion::Rbac(names.rbac()),
+        Deletion::RunConfigMaps { generation },
+    ]
 }
 
 /// Why runners failed, from their pods (exit code) and their own reports (message), by index.
 fn runner_failures(reports: &[RunnerReport], pods: &[&Pod]) -> Vec<String> {
     let index_of = |pod: &Pod| -> Option<usize> {
-        pod.metadata.annotations.as_ref()?.get("batch.kubernetes.io/job-completion-index")?.parse().ok()
+        pod.metadata
+            .annotations
+            .as_ref()?
+            .get("batch.kubernetes.io/job-completion-index")?
+            .parse()
+            .ok()
     };
     let mut failures: Vec<(usize, String)> = Vec::new();
     for pod in pods {
@@ -392,21 +625,40 @@ fn runner_failures(reports: &[RunnerReport], pods: &[&Pod]) -> Vec<String> {
             .and_then(|c| c.iter().find(|c| c.name == desired::CONTAINER))
             .and_then(|c| c.state.as_ref()?.terminated.as_ref());
         let exit = match terminated {
-            Some(t) => format!("exited with code {} ({})", t.exit_code, t.reason.as_deref().unwrap_or("Error")),
+            Some(t) => format!(
+                "exited with code {} ({})",
+                t.exit_code,
+                t.reason.as_deref().unwrap_or("Error")
+            ),
             None => format!(
                 "failed ({}: {})",
                 status.and_then(|s| s.reason.as_deref()).unwrap_or("Failed"),
-                status.and_then(|s| s.message.as_deref()).unwrap_or("no message")
+                status
+                    .and_then(|s| s.message.as_deref())
+                    .unwrap_or("no message")
             ),
         };
-        let detail = reports.get(index).and_then(|r| r.message.as_deref()).map(|m| format!(": {m}")).unwrap_or_default();
-        failures.push((index, format!("runner {index} (pod {}) {exit}{detail}", pod.metadata.name.as_deref().unwrap_or("?"))));
+        let detail = reports
+            .get(index)
+            .and_then(|r| r.message.as_deref())
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        failures.push((
+            index,
+            format!(
+                "runner {index} (pod {}) {exit}{detail}",
+                pod.metadata.name.as_deref().unwrap_or("?")
+            ),
+        ));
     }
     for (index, report) in reports.iter().enumerate() {
         if report.state == Some(RunnerState::Failed) && !failures.iter().any(|(i, _)| *i == index) {
             let pod = report.pod.as_deref().unwrap_or("?");
             let message = report.message.as_deref().unwrap_or("no message");
-            failures.push((index, format!("runner {index} (pod {pod}) failed: {message}")));
+            failures.push((
+                index,
+                format!("runner {index} (pod {pod}) failed: {message}"),
+            ));
         }
     }
     failures.sort();
@@ -419,8 +671,16 @@ fn runner_failures(reports: &[RunnerReport], pods: &[&Pod]) -> Vec<String> {
     lines
 }
 
-fn job_condition<'a>(job: &'a Job, type_: &str) -> Option<&'a k8s_openapi::api::batch::v1::JobCondition> {
-    job.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_ && c.status == "True")
+fn job_condition<'a>(
+    job: &'a Job,
+    type_: &str,
+) -> Option<&'a k8s_openapi::api::batch::v1::JobCondition> {
+    job.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == "True")
 }
 
 /// Status times have whole seconds: the apiserver drops fractions, and a status that differs

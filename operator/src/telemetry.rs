@@ -42,13 +42,37 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("ibench_operator");
         let reconciles = Family::<ResultLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
-        let duration = Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        let duration = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
         let status_writes = Counter::default();
-        registry.register("reconciles", "Reconciles of InferenceBenchmarks, by result", reconciles.clone());
-        registry.register("reconcile_errors", "Failed reconciles, by what failed", errors.clone());
-        registry.register("reconcile_duration_seconds", "Time of one reconcile", duration.clone());
-        registry.register("status_writes", "Status updates written", status_writes.clone());
-        Metrics { registry, reconciles, errors, duration, status_writes }
+        registry.register(
+            "reconciles",
+            "Reconciles of InferenceBenchmarks, by result",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles, by what failed",
+            errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time of one reconcile",
+            duration.clone(),
+        );
+        registry.register(
+            "status_writes",
+            "Status updates written",
+            status_writes.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            errors,
+            duration,
+            status_writes,
+        }
     }
 }
 
@@ -56,9 +80,17 @@ impl Metrics {
     pub fn reconciled(&self, took: Duration, error: Option<&str>) {
         self.duration.observe(took.as_secs_f64());
         let result = if error.is_some() { "error" } else { "ok" };
-        self.reconciles.get_or_create(&ResultLabels { result: result.into() }).inc();
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
         if let Some(error) = error {
-            self.errors.get_or_create(&ErrorLabels { error: error.into() }).inc();
+            self.errors
+                .get_or_create(&ErrorLabels {
+                    error: error.into(),
+                })
+                .inc();
         }
     }
 
@@ -68,7 +100,8 @@ impl Metrics {
 
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String");
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String");
         text
     }
 }
@@ -90,14 +123,23 @@ pub fn router(health: Health) -> Router {
 }
 
 async fn metrics(State(health): State<Health>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], health.metrics.encode())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        health.metrics.encode(),
+    )
 }
 
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
     if health.ready.load(Ordering::Relaxed) {
         (StatusCode::OK, "ok")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "watch caches not synced yet")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "watch caches not synced yet",
+        )
     }
 }
 
@@ -124,10 +166,25 @@ mod tests {
         metrics.reconciled(Duration::from_millis(30), Some("apply"));
         metrics.status_written();
         let text = metrics.encode();
-        assert!(text.contains("ibench_operator_reconciles_total{result=\"ok\"} 1"), "{text}");
-        assert!(text.contains("ibench_operator_reconciles_total{result=\"error\"} 1"), "{text}");
-        assert!(text.contains("ibench_operator_reconcile_errors_total{error=\"apply\"} 1"), "{text}");
-        assert!(text.contains("ibench_operator_reconcile_duration_seconds_count 2"), "{text}");
-        assert!(text.contains("ibench_operator_status_writes_total 1"), "{text}");
+        assert!(
+            text.contains("ibench_operator_reconciles_total{result=\"ok\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ibench_operator_reconciles_total{result=\"error\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ibench_operator_reconcile_errors_total{error=\"apply\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ibench_operator_reconcile_duration_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ibench_operator_status_writes_total 1"),
+            "{text}"
+        );
     }
 }

@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use ibench::metrics::{Clock, Outcome, RecordOptions, RequestRecord, Response, RunMetrics, StageInfo, StageRecorder, StageStatus};
+use ibench::metrics::{
+    Clock, Outcome, RecordOptions, RequestRecord, Response, RunMetrics, StageInfo, StageRecorder,
+    StageStatus,
+};
 use serde_json::json;
 
 use crate::Settings;
@@ -11,7 +14,10 @@ use crate::desired::Owner;
 use crate::validate::{self, RunSpec};
 
 pub fn settings() -> Settings {
-    Settings { runner_image: "ibench:test".into(), ..Settings::default() }
+    Settings {
+        runner_image: "ibench:test".into(),
+        ..Settings::default()
+    }
 }
 
 /// A stored benchmark (namespace `ns`, UID `uid-1`, generation 1) with `spec`.
@@ -45,7 +51,12 @@ pub fn run_spec(runners: u32) -> RunSpec {
 
 /// One runner's metrics for stage `stage`: per adapter `(name, latency seconds, requests)`,
 /// stage 0 starting at Unix time `start`.
-pub fn runner_metrics(stage: usize, rate: f64, adapters: &[(&str, f64, u64)], start: f64) -> RunMetrics {
+pub fn runner_metrics(
+    stage: usize,
+    rate: f64,
+    adapters: &[(&str, f64, u64)],
+    start: f64,
+) -> RunMetrics {
     let clock = Clock::now();
     let names: Vec<String> = adapters.iter().map(|a| a.0.to_string()).collect();
     let mut recorder = StageRecorder::new(names.len(), clock, RecordOptions::default());
@@ -62,7 +73,11 @@ pub fn runner_metrics(stage: usize, rate: f64, adapters: &[(&str, f64, u64)], st
                 end: scheduled + Duration::from_secs_f64(*latency),
                 request_bytes: 100,
                 prompt_tokens: 10,
-                outcome: Outcome::Success(Response { output_tokens: 5, usage: None, chunks: Vec::new() }),
+                outcome: Outcome::Success(Response {
+                    output_tokens: 5,
+                    usage: None,
+                    chunks: Vec::new(),
+                }),
             });
             index += 1;
         }

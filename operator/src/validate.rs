@@ -2,9 +2,7 @@
 //! runner's own rules) again: a resource stored before a CRD upgrade, or by a server without
 //! CEL, must end as `Accepted=False` with the reason, never as a crash loop.
 
-use ibench::config::{
-    Config, Issue, LoadType, RequestLifecycleReport, SecretKeyRef, StorageConfig,
-};
+use ibench::config::{Config, Issue, LoadType, ReportConfig, SecretKeyRef, StorageConfig};
 
 use crate::Settings;
 use crate::crd::{InferenceBenchmark, MAX_PARALLELISM, RunnersSpec, camel_path};
@@ -24,7 +22,8 @@ pub struct RunSpec {
     /// reads, so that all of them build the same global plan.
     pub config_yaml: String,
     pub api_key: Option<SecretKeyRef>,
-    pub lifecycle: RequestLifecycleReport,
+    /// Which report files to write, and goodput objectives.
+    pub report: ReportConfig,
     pub active_deadline_seconds: Option<i64>,
     pub ttl_seconds_after_finished: Option<i32>,
 }
@@ -48,7 +47,10 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
     if let Some(secret) = &api_key {
         for (field, value) in [("name", &secret.name), ("key", &secret.key)] {
             if value.is_empty() {
-                issues.push(Issue::new(format!("server.api_key_secret_ref.{field}"), "must not be empty"));
+                issues.push(Issue::new(
+                    format!("server.api_key_secret_ref.{field}"),
+                    "must not be empty",
+                ));
             }
         }
     }
@@ -67,9 +69,21 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
             "per-request records do not fit in Kubernetes objects and are not collected by the operator",
         ));
     }
-    for (path, set) in [("load.trace", config.load.trace.is_some()), ("data.trace", config.data.trace.is_some())] {
+    // Runner pods see only their image and the config ConfigMap.
+    for (path, set) in [
+        ("load.trace", config.load.trace.is_some()),
+        ("data.trace", config.data.trace.is_some()),
+        ("data.path", config.data.path.is_some()),
+        (
+            "data.corpus_file_path",
+            config.data.corpus_file_path.is_some(),
+        ),
+    ] {
         if set {
-            issues.push(Issue::new(path, "trace files are not available to runner pods"));
+            issues.push(Issue::new(
+                path,
+                "local files are not available to runner pods",
+            ));
         }
     }
     issues.extend(ibench::config::validate(&config));
@@ -79,6 +93,14 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         issues.push(Issue::new(
             "runners.parallelism",
             format!("must be within [1, {MAX_PARALLELISM}], got {parallelism}"),
+        ));
+    }
+    if config.load.sweep.is_some() && parallelism > 1 {
+        issues.push(Issue::new(
+            "load.sweep",
+            format!(
+                "a sweep runs in one runner; not allowed with runners.parallelism {parallelism}"
+            ),
         ));
     }
     if config.load.load_type == LoadType::Concurrent {
@@ -119,14 +141,22 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         names: RunNames::new(&ib.metadata.name.clone().unwrap_or_default(), generation),
         run_id: spec.run_id.clone(),
         parallelism: parallelism as u32,
-        image: spec.runners.image.clone().unwrap_or_else(|| settings.runner_image.clone()),
+        image: spec
+            .runners
+            .image
+            .clone()
+            .unwrap_or_else(|| settings.runner_image.clone()),
         runners: RunnersSpec {
-            resources: spec.runners.resources.clone().or_else(|| settings.runner_resources.clone()),
+            resources: spec
+                .runners
+                .resources
+                .clone()
+                .or_else(|| settings.runner_resources.clone()),
             ..spec.runners.clone()
         },
         config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
         api_key,
-        lifecycle: config.report.request_lifecycle.clone(),
+        report: config.report.clone(),
         active_deadline_seconds: spec.active_deadline_seconds,
         ttl_seconds_after_finished: spec.ttl_seconds_after_finished,
     })
@@ -134,7 +164,11 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
 
 /// One line for a condition message: every issue, `path: message`, separated by `; `.
 pub fn describe(issues: &[Issue]) -> String {
-    issues.iter().map(Issue::to_string).collect::<Vec<_>>().join("; ")
+    issues
+        .iter()
+        .map(Issue::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -145,7 +179,11 @@ mod tests {
 
     fn issues(spec: serde_json::Value) -> Vec<String> {
         let ib = benchmark("b", spec);
-        run_spec(&ib, &settings()).unwrap_err().iter().map(Issue::to_string).collect()
+        run_spec(&ib, &settings())
+            .unwrap_err()
+            .iter()
+            .map(Issue::to_string)
+            .collect()
     }
 
     fn valid_spec() -> serde_json::Value {
@@ -164,17 +202,29 @@ mod tests {
         assert_eq!(run.parallelism, 2);
         assert_eq!(run.names.run(), "bench-g1");
         assert_eq!(run.image, settings().runner_image);
-        assert!(run.config_yaml.contains("lora_traffic_split"), "{}", run.config_yaml);
+        assert!(
+            run.config_yaml.contains("lora_traffic_split"),
+            "{}",
+            run.config_yaml
+        );
         assert!(run.config_yaml.contains("base_seed"), "{}", run.config_yaml);
         assert!(!run.config_yaml.contains("loraTrafficSplit"));
-        assert_eq!(run_spec(&ib, &settings()).unwrap(), run, "same resource, same run");
+        assert_eq!(
+            run_spec(&ib, &settings()).unwrap(),
+            run,
+            "same resource, same run"
+        );
         // The runner accepts exactly what the operator writes.
         let doc: serde_json::Value = serde_yaml::from_str(&run.config_yaml).unwrap();
         ibench::config::from_document(doc).unwrap();
 
         let mut other = benchmark("bench", valid_spec());
         other.metadata.generation = Some(2);
-        assert_ne!(run_spec(&other, &settings()).unwrap().config_yaml, run.config_yaml, "new run, new seed");
+        assert_ne!(
+            run_spec(&other, &settings()).unwrap().config_yaml,
+            run.config_yaml,
+            "new run, new seed"
+        );
     }
 
     #[test]
@@ -182,11 +232,26 @@ mod tests {
         let mut spec = valid_spec();
         spec["server"]["apiKeySecretRef"] = json!({"name": "creds", "key": "token"});
         let run = run_spec(&benchmark("b", spec.clone()), &settings()).unwrap();
-        assert_eq!(run.api_key, Some(SecretKeyRef { name: "creds".into(), key: "token".into() }));
-        assert!(!run.config_yaml.contains("creds") && !run.config_yaml.contains("api_key"), "{}", run.config_yaml);
+        assert_eq!(
+            run.api_key,
+            Some(SecretKeyRef {
+                name: "creds".into(),
+                key: "token".into()
+            })
+        );
+        assert!(
+            !run.config_yaml.contains("creds") && !run.config_yaml.contains("api_key"),
+            "{}",
+            run.config_yaml
+        );
 
         spec["server"]["apiKey"] = json!("sk-123");
-        assert_eq!(issues(spec), vec!["spec.server.apiKey: not allowed in a resource; store the key in a Secret and set server.apiKeySecretRef"]);
+        assert_eq!(
+            issues(spec),
+            vec![
+                "spec.server.apiKey: not allowed in a resource; store the key in a Secret and set server.apiKeySecretRef"
+            ]
+        );
     }
 
     #[test]
@@ -196,24 +261,73 @@ mod tests {
         spec["load"]["stages"][0]["rate"] = json!(0.0);
         spec["report"] = json!({"requestLifecycle": {"perRequest": true}});
         let found = issues(spec);
-        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].rate: must be > 0")), "{found:?}");
-        assert!(found.iter().any(|i| i.starts_with("spec.load.loraTrafficSplit: splits must sum to 1.0")), "{found:?}");
-        assert!(found.iter().any(|i| i.starts_with("spec.report.requestLifecycle.perRequest:")), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|i| i.starts_with("spec.load.stages[0].rate: must be > 0")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|i| i.starts_with("spec.load.loraTrafficSplit: splits must sum to 1.0")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|i| i.starts_with("spec.report.requestLifecycle.perRequest:")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn sweeps_run_in_one_runner_and_files_are_refused() {
+        let mut spec = valid_spec();
+        spec["load"]["stages"] = json!([]);
+        spec["load"]["sweep"] = json!({"type": "linear"});
+        let found = issues(spec.clone());
+        assert!(found.iter().any(|i| i == "spec.load.sweep: a sweep runs in one runner; not allowed with runners.parallelism 2"), "{found:?}");
+        spec["runners"]["parallelism"] = json!(1);
+        run_spec(&benchmark("b", spec), &settings()).expect("a sweep with one runner is valid");
+
+        let mut spec = valid_spec();
+        spec["data"] = json!({"type": "shareGPT", "path": "/data/sharegpt.json"});
+        let found = issues(spec);
+        assert!(
+            found
+                .iter()
+                .any(|i| i == "spec.data.path: local files are not available to runner pods"),
+            "{found:?}"
+        );
     }
 
     #[test]
     fn runner_resources_default_to_the_operators_setting() {
         let requests = |cpu: &str| k8s_openapi::api::core::v1::ResourceRequirements {
-            requests: Some([("cpu".to_string(), k8s_openapi::apimachinery::pkg::api::resource::Quantity(cpu.into()))].into()),
+            requests: Some(
+                [(
+                    "cpu".to_string(),
+                    k8s_openapi::apimachinery::pkg::api::resource::Quantity(cpu.into()),
+                )]
+                .into(),
+            ),
             ..Default::default()
         };
-        let settings = Settings { runner_resources: Some(requests("2")), ..settings() };
+        let settings = Settings {
+            runner_resources: Some(requests("2")),
+            ..settings()
+        };
         let run = run_spec(&benchmark("b", valid_spec()), &settings).unwrap();
         assert_eq!(run.runners.resources, Some(requests("2")));
         let mut spec = valid_spec();
         spec["runners"]["resources"] = json!({"requests": {"cpu": "500m"}});
         let run = run_spec(&benchmark("b", spec), &settings).unwrap();
-        assert_eq!(run.runners.resources, Some(requests("500m")), "the benchmark's own resources win");
+        assert_eq!(
+            run.runners.resources,
+            Some(requests("500m")),
+            "the benchmark's own resources win"
+        );
     }
 
     #[test]
@@ -221,7 +335,16 @@ mod tests {
         let mut spec = valid_spec();
         spec["load"] = json!({"type": "concurrent", "stages": [{"rate": 5.0, "numRequests": 10, "concurrencyLevel": 1}]});
         let found = issues(spec);
-        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].rate: not allowed with load.type concurrent")), "{found:?}");
-        assert!(found.iter().any(|i| i.starts_with("spec.load.stages[0].concurrencyLevel: must be at least runners.parallelism (2)")), "{found:?}");
+        assert!(
+            found.iter().any(|i| i
+                .starts_with("spec.load.stages[0].rate: not allowed with load.type concurrent")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|i| i.starts_with(
+                "spec.load.stages[0].concurrencyLevel: must be at least runners.parallelism (2)"
+            )),
+            "{found:?}"
+        );
     }
 }

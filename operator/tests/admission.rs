@@ -14,8 +14,19 @@ fn base() -> Value {
     })
 }
 
+/// `spec` with the value at `pointer` set (added when the last segment is a new key).
 fn with(mut spec: Value, pointer: &str, value: Value) -> Value {
-    *spec.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+    let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
+    match spec
+        .pointer_mut(parent)
+        .unwrap_or_else(|| panic!("{parent}"))
+    {
+        Value::Object(map) => {
+            map.insert(key.to_string(), value);
+        }
+        Value::Array(items) => items[key.parse::<usize>().expect("an index")] = value,
+        other => panic!("{parent} is {other}"),
+    }
     spec
 }
 
@@ -27,17 +38,36 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
     let cases: Vec<(&str, Value, &[&str])> = vec![
         (
             "splits-do-not-sum-to-one",
-            with(base(), "/load", json!({"type": "constant", "stages": [{"rate": 10.0, "duration": 5}],
-                "loraTrafficSplit": [{"name": "a", "split": 0.5}, {"name": "b", "split": 0.4}]})),
+            with(
+                base(),
+                "/load",
+                json!({"type": "constant", "stages": [{"rate": 10.0, "duration": 5}],
+                "loraTrafficSplit": [{"name": "a", "split": 0.5}, {"name": "b", "split": 0.4}]}),
+            ),
             &["spec.load.loraTrafficSplit", "sum to 1.0"],
         ),
         (
             "concurrent-with-rate",
-            with(base(), "/load", json!({"type": "concurrent", "stages": [{"rate": 5.0, "numRequests": 10, "concurrencyLevel": 2}]})),
-            &["spec.load.stages", "rate and duration: not allowed with load.type concurrent"],
+            with(
+                base(),
+                "/load",
+                json!({"type": "concurrent", "stages": [{"rate": 5.0, "numRequests": 10, "concurrencyLevel": 2}]}),
+            ),
+            &[
+                "spec.load.stages",
+                "rate and duration: not allowed with load.type concurrent",
+            ],
         ),
-        ("rate-zero", with(base(), "/load/stages/0/rate", json!(0.0)), &["spec.load.stages", "rate: must be set and > 0"]),
-        ("duration-zero", with(base(), "/load/stages/0/duration", json!(0)), &["spec.load.stages", "duration: must be set and > 0"]),
+        (
+            "rate-zero",
+            with(base(), "/load/stages/0/rate", json!(0.0)),
+            &["spec.load.stages", "rate: must be set and > 0"],
+        ),
+        (
+            "duration-zero",
+            with(base(), "/load/stages/0/duration", json!(0)),
+            &["spec.load.stages", "duration: must be set and > 0"],
+        ),
         (
             "rate-without-duration",
             with(base(), "/load/stages/0", json!({"rate": 3.0})),
@@ -45,8 +75,15 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
         ),
         (
             "concurrent-without-level",
-            with(base(), "/load", json!({"type": "concurrent", "stages": [{"numRequests": 10}]})),
-            &["spec.load.stages", "numRequests and concurrencyLevel: must be set"],
+            with(
+                base(),
+                "/load",
+                json!({"type": "concurrent", "stages": [{"numRequests": 10}]}),
+            ),
+            &[
+                "spec.load.stages",
+                "numRequests and concurrencyLevel: must be set",
+            ],
         ),
         (
             "requests-on-a-rate-stage",
@@ -55,19 +92,70 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
         ),
         (
             "sweep-with-concurrent",
-            with(base(), "/load", json!({"type": "concurrent", "stages": [{"numRequests": 10, "concurrencyLevel": 2}],
-                "sweep": {"type": "linear"}})),
-            &["spec.load.sweep", "not allowed with load.type concurrent"],
+            with(
+                base(),
+                "/load",
+                json!({"type": "concurrent", "stages": [{"numRequests": 10, "concurrencyLevel": 2}],
+                "sweep": {"type": "linear"}}),
+            ),
+            &["spec.load.sweep", "only with load.type constant or poisson"],
         ),
-        ("unknown-load-type", with(base(), "/load/type", json!("poison")), &["spec.load.type", "Unsupported value"]),
-        ("too-many-runners", with(base(), "/runners", json!({"parallelism": 1001})), &["spec.runners.parallelism", "1000"]),
-        ("inline-api-key", with(base(), "/server/apiKey", json!("sk-123")), &["spec.server", "apiKeySecretRef"]),
+        (
+            "sweep-with-two-runners",
+            json!({"server": {"baseUrl": "http://127.0.0.1:9", "modelName": "m"},
+                "load": {"type": "constant", "sweep": {"type": "linear"}}, "runners": {"parallelism": 2}}),
+            &[
+                "spec.load.sweep",
+                "a sweep runs in one runner; not allowed with runners.parallelism > 1",
+            ],
+        ),
+        (
+            "sweep-and-stages",
+            with(base(), "/load/sweep", json!({"type": "linear"})),
+            &["spec.load.stages", "a sweep generates the stages"],
+        ),
+        (
+            "dataset-file",
+            with(
+                base(),
+                "/data",
+                json!({"type": "shareGPT", "path": "/data/sharegpt.json"}),
+            ),
+            &["spec.data.path", "not available to runner pods"],
+        ),
+        (
+            "unknown-load-type",
+            with(base(), "/load/type", json!("poison")),
+            &["spec.load.type", "Unsupported value"],
+        ),
+        (
+            "too-many-runners",
+            with(base(), "/runners", json!({"parallelism": 1001})),
+            &["spec.runners.parallelism", "1000"],
+        ),
+        (
+            "inline-api-key",
+            with(base(), "/server/apiKey", json!("sk-123")),
+            &["spec.server", "apiKeySecretRef"],
+        ),
         (
             "per-request-records",
-            with(base(), "/report", json!({"requestLifecycle": {"perRequest": true}})),
+            with(
+                base(),
+                "/report",
+                json!({"requestLifecycle": {"perRequest": true}}),
+            ),
             &["spec.report", "perRequest"],
         ),
-        ("missing-server", { let mut s = base(); s.as_object_mut().unwrap().remove("server"); s }, &["spec.server", "Required value"]),
+        (
+            "missing-server",
+            {
+                let mut s = base();
+                s.as_object_mut().unwrap().remove("server");
+                s
+            },
+            &["spec.server", "Required value"],
+        ),
     ];
     let mut failures = Vec::new();
     for (name, spec, expected) in &cases {
@@ -76,7 +164,10 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
             Err(kube::Error::Api(status)) => {
                 let message = &status.message;
                 if status.code != 422 || !expected.iter().all(|e| message.contains(e)) {
-                    failures.push(format!("{name}: {} {message:?}, expected {expected:?}", status.code));
+                    failures.push(format!(
+                        "{name}: {} {message:?}, expected {expected:?}",
+                        status.code
+                    ));
                 } else {
                     eprintln!("{name}: {message}");
                 }
@@ -95,20 +186,42 @@ async fn valid_benchmarks_are_stored_with_schema_defaults() {
     let mut spec = base();
     spec["load"]["loraTrafficSplit"] = json!([{"name": "a", "split": 0.1}, {"name": "b", "split": 0.2}, {"name": "c", "split": 0.7}]);
     spec["api"] = json!({"headers": {"X-Tenant_ID": "t1"}});
-    let created = create_benchmark(&client, &ns, "ok", spec).await.expect("a valid benchmark is accepted");
+    let created = create_benchmark(&client, &ns, "ok", spec)
+        .await
+        .expect("a valid benchmark is accepted");
     // Defaults come from the schema (the runner's own defaults), so GitOps diffs stay clean.
     assert_eq!(created.spec.runners.parallelism, 1);
     assert_eq!(created.spec.load.0.worker_max_concurrency, 100);
     assert!(created.spec.report.0.request_lifecycle.per_adapter);
-    assert_eq!(created.spec.api.0.headers.as_ref().unwrap()["X-Tenant_ID"], "t1", "map keys are not renamed");
-    let concurrent = json!({
-        "server": {"baseUrl": "http://127.0.0.1:9"},
-        "load": {"type": "concurrent", "stages": [{"numRequests": 100, "concurrencyLevel": 4}]},
-    });
-    let api: kube::Api<ibench_operator::crd::InferenceBenchmark> = kube::Api::namespaced(client.clone(), &ns);
-    let dry = PostParams { dry_run: true, ..Default::default() };
-    let object = serde_json::from_value(json!({"apiVersion": "inferencebench.dev/v1alpha1", "kind": "InferenceBenchmark",
-        "metadata": {"name": "concurrent"}, "spec": concurrent}))
-    .unwrap();
-    api.create(&dry, &object).await.expect("a concurrent benchmark is valid");
+    assert_eq!(
+        created.spec.api.0.headers.as_ref().unwrap()["X-Tenant_ID"],
+        "t1",
+        "map keys are not renamed"
+    );
+    let api: kube::Api<ibench_operator::crd::InferenceBenchmark> =
+        kube::Api::namespaced(client.clone(), &ns);
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    for (name, spec) in [
+        (
+            "concurrent",
+            json!({"server": {"baseUrl": "http://127.0.0.1:9"},
+                "load": {"type": "concurrent", "stages": [{"numRequests": 100, "concurrencyLevel": 4}]}}),
+        ),
+        (
+            "sweep-in-one-runner",
+            json!({"server": {"baseUrl": "http://127.0.0.1:9"}, "load": {"type": "poisson", "sweep": {"type": "geometric"}}}),
+        ),
+    ] {
+        let object = serde_json::from_value(
+            json!({"apiVersion": "inferencebench.dev/v1alpha1", "kind": "InferenceBenchmark",
+            "metadata": {"name": name}, "spec": spec}),
+        )
+        .unwrap();
+        api.create(&dry, &object)
+            .await
+            .unwrap_or_else(|e| panic!("{name} is valid: {e}"));
+    }
 }

@@ -206,11 +206,16 @@ async fn rendered_chart_passes_server_side_dry_run_and_restricted_pod_security()
     for values in [vec![], vec![watch.as_str(), "runner.resources.requests.cpu=1"]] {
         let objects = documents(&template(&release_ns, &values));
         for object in &objects {
-            let applied = dry_run_apply(&client, object, &release_ns)
+            let applied = apply(&client, object, &release_ns, true)
                 .await
                 .unwrap_or_else(|e| panic!("{} {} refused: {e}", object["kind"], object["metadata"]["name"]));
             assert_eq!(applied.metadata.name.as_deref(), object["metadata"]["name"].as_str());
         }
+    }
+    // For real: the ServiceAccount (the operator pod below names it) and the per-namespace RBAC.
+    let objects = documents(&template(&release_ns, &[watch.as_str()]));
+    for object in objects.iter().filter(|o| ["ServiceAccount", "Role", "RoleBinding"].contains(&o["kind"].as_str().unwrap_or_default())) {
+        apply(&client, object, &release_ns, false).await.unwrap_or_else(|e| panic!("{}: {e}", object["kind"]));
     }
 
     // Pod Security admission judges pods, not Deployments: the operator pod the Deployment

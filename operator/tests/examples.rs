@@ -14,7 +14,7 @@ use std::process::Command;
 use common::*;
 use ibench::config::{Config, LoadType};
 use ibench_operator::crd::InferenceBenchmark;
-use manifests::{api_for, documents, dry_run_apply};
+use manifests::{api_for, apply, documents};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -174,7 +174,7 @@ async fn every_manifest_passes_a_server_side_dry_run_and_matches_its_runner_conf
         assert!(!objects.is_empty(), "{} is empty", path.display());
         for object in objects {
             let name = object["metadata"]["name"].as_str().expect("named").to_string();
-            dry_run_apply(&client, &object, &ns).await.unwrap_or_else(|e| panic!("{}: {name} refused by the API server: {e}", path.display()));
+            apply(&client, &object, &ns, true).await.unwrap_or_else(|e| panic!("{}: {name} refused by the API server: {e}", path.display()));
             // Dry run: nothing was stored.
             let api = api_for(&client, &object, &ns).await;
             assert!(api.get_opt(&name).await.expect("get").is_none(), "{name} was created by a dry run");

@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn phase(ib: &InferenceBenchmark) -> Option<Phase> {
-    ib.status.as_ref().filter(|s| s.observed_generation == ib.metadata.generation)?.phase
+    ib.status
+        .as_ref()
+        .filter(|s| s.observed_generation == ib.metadata.generation)?
+        .phase
 }
 
 fn succeeded_condition(ib: &InferenceBenchmark) -> (String, String, String) {
@@ -25,33 +28,66 @@ fn succeeded_condition(ib: &InferenceBenchmark) -> (String, String, String) {
     (c.status.clone(), c.reason.clone(), c.message.clone())
 }
 
+/// The message of a run that failed with `reason`.
+fn failure_message(ib: &InferenceBenchmark, reason: &str) -> String {
+    let (status, actual, message) = succeeded_condition(ib);
+    assert_eq!(
+        (status.as_str(), actual.as_str()),
+        ("False", reason),
+        "{message}"
+    );
+    message
+}
+
 fn report_count(cm: &ConfigMap) -> u64 {
     let text = &cm.data.as_ref().expect("report data")["summary_lifecycle_metrics.json"];
-    serde_json::from_str::<Value>(text).unwrap()["load_summary"]["count"].as_u64().unwrap()
+    serde_json::from_str::<Value>(text).unwrap()["load_summary"]["count"]
+        .as_u64()
+        .unwrap()
 }
 
 /// The pid of a running runner process, found by its environment.
 fn runner_pid(run: &str, index: u32) -> Option<i32> {
-    let wanted = [format!("IBENCH_RUN={run}"), format!("JOB_COMPLETION_INDEX={index}")];
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let environ = std::fs::read(entry.path().join("environ")).ok()?;
-        let vars: Vec<String> = environ.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect();
-        wanted.iter().all(|w| vars.contains(w)).then_some(pid)
-    })
+    let wanted = [
+        format!("IBENCH_RUN={run}"),
+        format!("JOB_COMPLETION_INDEX={index}"),
+    ];
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let vars: Vec<String> = environ
+                .split(|b| *b == 0)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            wanted.iter().all(|w| vars.contains(w)).then_some(pid)
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_and_restarted_operator_finishes_the_run_without_a_second_job() {
-    let cp = cluster().await;
-    let ns = cp.namespace("restart").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let mut operator = Operator::start(cp, &ns);
-    create_benchmark(&client, &ns, "restart", spec(&sim.base_url(), "m", 20.0, 8, 2)).await.expect("created");
+    let (cp, ns, client, sim, mut operator) = setup("restart").await;
+    create_benchmark(
+        &client,
+        &ns,
+        "restart",
+        spec(&sim.base_url(), "m", 20.0, 8, 2),
+    )
+    .await
+    .expect("created");
 
-    wait_benchmark(cp, &operator, &ns, "restart", RUN_TIMEOUT, |ib| phase(ib) == Some(Phase::Running)).await;
-    let job_uid = Api::<Job>::namespaced(client.clone(), &ns).get("restart-g1").await.expect("the Job").metadata.uid;
+    wait_benchmark(cp, &operator, &ns, "restart", RUN_TIMEOUT, |ib| {
+        phase(ib) == Some(Phase::Running)
+    })
+    .await;
+    let job_uid = Api::<Job>::namespaced(client.clone(), &ns)
+        .get("restart-g1")
+        .await
+        .expect("the Job")
+        .metadata
+        .uid;
     tokio::time::sleep(Duration::from_secs(2)).await;
     operator.kill();
     let sent_while_down = sim.stats().requests_received;
@@ -61,11 +97,23 @@ async fn a_killed_and_restarted_operator_finishes_the_run_without_a_second_job()
     let ib = wait_benchmark(cp, &operator, &ns, "restart", RUN_TIMEOUT, is_finished).await;
     assert_eq!(succeeded_condition(&ib).0, "True", "{:#?}", ib.status);
     let jobs = jobs(&client, &ns).await;
-    assert_eq!(jobs.len(), 1, "exactly one Job: {:?}", jobs.iter().map(|j| &j.metadata.name).collect::<Vec<_>>());
+    assert_eq!(
+        jobs.len(),
+        1,
+        "exactly one Job: {:?}",
+        jobs.iter().map(|j| &j.metadata.name).collect::<Vec<_>>()
+    );
     assert_eq!(jobs[0].metadata.uid, job_uid, "the Job was never recreated");
-    let pods = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.unwrap().items;
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
     assert_eq!(pods.len(), 2, "no runner ran twice");
-    let report: ConfigMap = Api::namespaced(client.clone(), &ns).get("restart-report").await.expect("report");
+    let report: ConfigMap = Api::namespaced(client.clone(), &ns)
+        .get("restart-report")
+        .await
+        .expect("report");
     assert!(sent_while_down > 0, "the operator was killed mid-run");
     assert_eq!(report_count(&report), sim.stats().requests_received);
     assert_eq!(sim.stats().requests_received, 160);
@@ -73,39 +121,82 @@ async fn a_killed_and_restarted_operator_finishes_the_run_without_a_second_job()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_change_supersedes_the_running_run_and_the_last_report_stays() {
-    let cp = cluster().await;
-    let ns = cp.namespace("supersede").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("supersede").await;
     let api: Api<InferenceBenchmark> = Api::namespaced(client.clone(), &ns);
-    create_benchmark(&client, &ns, "sup", spec(&sim.base_url(), "m", 10.0, 2, 1)).await.expect("created");
+    create_benchmark(&client, &ns, "sup", spec(&sim.base_url(), "m", 10.0, 2, 1))
+        .await
+        .expect("created");
     let first = wait_benchmark(cp, &operator, &ns, "sup", RUN_TIMEOUT, is_finished).await;
     assert_eq!(succeeded_condition(&first).0, "True");
-    let first_count = report_count(&Api::<ConfigMap>::namespaced(client.clone(), &ns).get("sup-report").await.unwrap());
+    let first_count = report_count(
+        &Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .get("sup-report")
+            .await
+            .unwrap(),
+    );
 
     // Generation 2: a long run, replaced by generation 3 while it runs.
-    let long = json!({"spec": {"runId": "long", "load": {"stages": [{"rate": 5.0, "duration": 300}]}}});
-    api.patch("sup", &PatchParams::default(), &Patch::Merge(&long)).await.unwrap();
-    wait_benchmark(cp, &operator, &ns, "sup", RUN_TIMEOUT, |ib| ib.metadata.generation == Some(2) && phase(ib) == Some(Phase::Running)).await;
-    let report = Api::<ConfigMap>::namespaced(client.clone(), &ns).get("sup-report").await.unwrap();
-    assert_eq!(report.metadata.annotations.as_ref().unwrap()["inferencebench.dev/generation"], "1", "the finished run's report stays");
+    let long =
+        json!({"spec": {"runId": "long", "load": {"stages": [{"rate": 5.0, "duration": 300}]}}});
+    api.patch("sup", &PatchParams::default(), &Patch::Merge(&long))
+        .await
+        .unwrap();
+    wait_benchmark(cp, &operator, &ns, "sup", RUN_TIMEOUT, |ib| {
+        ib.metadata.generation == Some(2) && phase(ib) == Some(Phase::Running)
+    })
+    .await;
+    let report = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("sup-report")
+        .await
+        .unwrap();
+    assert_eq!(
+        report.metadata.annotations.as_ref().unwrap()["inferencebench.dev/generation"],
+        "1",
+        "the finished run's report stays"
+    );
 
-    let short = json!({"spec": {"runId": "short", "load": {"stages": [{"rate": 10.0, "duration": 2}]}}});
-    api.patch("sup", &PatchParams::default(), &Patch::Merge(&short)).await.unwrap();
-    let third = wait_benchmark(cp, &operator, &ns, "sup", RUN_TIMEOUT, |ib| ib.metadata.generation == Some(3) && is_finished(ib)).await;
+    let short =
+        json!({"spec": {"runId": "short", "load": {"stages": [{"rate": 10.0, "duration": 2}]}}});
+    api.patch("sup", &PatchParams::default(), &Patch::Merge(&short))
+        .await
+        .unwrap();
+    let third = wait_benchmark(cp, &operator, &ns, "sup", RUN_TIMEOUT, |ib| {
+        ib.metadata.generation == Some(3) && is_finished(ib)
+    })
+    .await;
     let status = third.status.clone().unwrap();
     assert_eq!(succeeded_condition(&third).0, "True", "{status:#?}");
-    let history: Vec<(i64, &str)> = status.previous_runs.iter().map(|r| (r.generation, r.outcome.as_str())).collect();
+    let history: Vec<(i64, &str)> = status
+        .previous_runs
+        .iter()
+        .map(|r| (r.generation, r.outcome.as_str()))
+        .collect();
     assert_eq!(history, [(2, "Superseded"), (1, "Succeeded")]);
-    assert_eq!(status.run.as_ref().unwrap().run_id.as_deref(), Some("short"));
+    assert_eq!(
+        status.run.as_ref().unwrap().run_id.as_deref(),
+        Some("short")
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Api::<Job>::namespaced(client.clone(), &ns).get_opt("sup-g2").await.unwrap().is_some() {
-        assert!(Instant::now() < deadline, "the superseded Job is still there");
+    while Api::<Job>::namespaced(client.clone(), &ns)
+        .get_opt("sup-g2")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the superseded Job is still there"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let report = Api::<ConfigMap>::namespaced(client.clone(), &ns).get("sup-report").await.unwrap();
-    assert_eq!(report.metadata.annotations.as_ref().unwrap()["inferencebench.dev/generation"], "3");
+    let report = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("sup-report")
+        .await
+        .unwrap();
+    assert_eq!(
+        report.metadata.annotations.as_ref().unwrap()["inferencebench.dev/generation"],
+        "3"
+    );
     assert_eq!(first_count, 20);
     assert_eq!(report_count(&report), 20);
 }
@@ -120,36 +211,59 @@ async fn a_failed_runner_fails_the_run_naming_its_pod_and_is_not_retried() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let mut spec = spec(&closed, "m", 5.0, 5, 2);
     spec["server"].as_object_mut().unwrap().remove("modelName");
-    create_benchmark(&client, &ns, "bad", spec).await.expect("created");
+    create_benchmark(&client, &ns, "bad", spec)
+        .await
+        .expect("created");
     let ib = wait_benchmark(cp, &operator, &ns, "bad", RUN_TIMEOUT, is_finished).await;
-    let (status, reason, message) = succeeded_condition(&ib);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "RunnerFailed"), "{message}");
-    assert!(message.contains("(pod bad-g1-") && message.contains("exited with code 1") && message.contains("cannot determine the model"), "{message}");
+    let message = failure_message(&ib, "RunnerFailed");
+    assert!(
+        message.contains("(pod bad-g1-")
+            && message.contains("exited with code 1")
+            && message.contains("cannot determine the model"),
+        "{message}"
+    );
     assert_eq!(phase(&ib), Some(Phase::Failed));
     // Give a retry the time to show up; there must be none.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pods = Api::<Pod>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.unwrap().items;
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
     assert_eq!(pods.len(), 2, "one pod per runner, none retried");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported() {
-    let cp = cluster().await;
-    let ns = cp.namespace("runner-dies").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
-    create_benchmark(&client, &ns, "dies", spec(&sim.base_url(), "m", 10.0, 6, 2)).await.expect("created");
-    wait_benchmark(cp, &operator, &ns, "dies", RUN_TIMEOUT, |ib| phase(ib) == Some(Phase::Running)).await;
+    let (cp, ns, client, sim, operator) = setup("runner-dies").await;
+    create_benchmark(&client, &ns, "dies", spec(&sim.base_url(), "m", 10.0, 6, 2))
+        .await
+        .expect("created");
+    wait_benchmark(cp, &operator, &ns, "dies", RUN_TIMEOUT, |ib| {
+        phase(ib) == Some(Phase::Running)
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pid = runner_pid("dies-g1", 1).expect("runner 1 is running");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).expect("killing runner 1");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("killing runner 1");
 
     let ib = wait_benchmark(cp, &operator, &ns, "dies", RUN_TIMEOUT, is_finished).await;
-    let (status, reason, message) = succeeded_condition(&ib);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "RunnerFailed"), "{message}");
-    assert!(message.contains("runner 1 (pod dies-g1-1-") && message.contains("exited with code"), "{message}");
-    let report = ib.status.as_ref().unwrap().report.clone().expect("the surviving runner is reported");
+    let message = failure_message(&ib, "RunnerFailed");
+    assert!(
+        message.contains("runner 1 (pod dies-g1-1-") && message.contains("exited with code"),
+        "{message}"
+    );
+    let report = ib
+        .status
+        .as_ref()
+        .unwrap()
+        .report
+        .clone()
+        .expect("the surviving runner is reported");
     assert_eq!(report.runners, "1/2");
     let summary = ib.status.as_ref().unwrap().summary.clone().unwrap();
     assert_eq!(summary.requests, 30, "runner 0's half of 60 requests");
@@ -157,55 +271,115 @@ async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_ends_the_run_as_deadline_exceeded() {
-    let cp = cluster().await;
-    let ns = cp.namespace("deadline").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("deadline").await;
     let mut spec = spec(&sim.base_url(), "m", 2.0, 600, 1);
     spec["activeDeadlineSeconds"] = json!(6);
     spec["ttlSecondsAfterFinished"] = json!(3600);
-    create_benchmark(&client, &ns, "slow", spec).await.expect("created");
-    let ib = wait_benchmark(cp, &operator, &ns, "slow", Duration::from_secs(60), is_finished).await;
-    let (status, reason, message) = succeeded_condition(&ib);
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "DeadlineExceeded"), "{message}");
-    let job = Api::<Job>::namespaced(client.clone(), &ns).get("slow-g1").await.expect("the Job stays for inspection");
-    assert_eq!(job.spec.as_ref().unwrap().ttl_seconds_after_finished, Some(3600));
+    create_benchmark(&client, &ns, "slow", spec)
+        .await
+        .expect("created");
+    let ib = wait_benchmark(
+        cp,
+        &operator,
+        &ns,
+        "slow",
+        Duration::from_secs(60),
+        is_finished,
+    )
+    .await;
+    let message = failure_message(&ib, "DeadlineExceeded");
+    assert!(message.contains("activeDeadlineSeconds (6 s)"), "{message}");
+    let job = Api::<Job>::namespaced(client.clone(), &ns)
+        .get("slow-g1")
+        .await
+        .expect("the Job stays for inspection");
+    assert_eq!(
+        job.spec.as_ref().unwrap().ttl_seconds_after_finished,
+        Some(3600)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_benchmark_removes_its_jobs_config_maps_and_rbac() {
-    let cp = cluster().await;
-    let ns = cp.namespace("delete").await.expect("namespace");
-    let client = cp.client();
-    let sim = simulator("m", &[]).await;
-    let operator = Operator::start(cp, &ns);
+    let (cp, ns, client, sim, operator) = setup("delete").await;
     // One finished (report ConfigMap) and one running (Job, pods, RBAC, run ConfigMaps).
-    create_benchmark(&client, &ns, "done", spec(&sim.base_url(), "m", 10.0, 1, 1)).await.expect("created");
-    create_benchmark(&client, &ns, "busy", spec(&sim.base_url(), "m", 2.0, 300, 2)).await.expect("created");
+    create_benchmark(&client, &ns, "done", spec(&sim.base_url(), "m", 10.0, 1, 1))
+        .await
+        .expect("created");
+    create_benchmark(
+        &client,
+        &ns,
+        "busy",
+        spec(&sim.base_url(), "m", 2.0, 300, 2),
+    )
+    .await
+    .expect("created");
     wait_benchmark(cp, &operator, &ns, "done", RUN_TIMEOUT, is_finished).await;
-    wait_benchmark(cp, &operator, &ns, "busy", RUN_TIMEOUT, |ib| phase(ib) == Some(Phase::Running)).await;
-    assert!(Api::<ServiceAccount>::namespaced(client.clone(), &ns).get_opt("busy-g1-runner").await.unwrap().is_some());
-    assert!(Api::<ConfigMap>::namespaced(client.clone(), &ns).get_opt("done-report").await.unwrap().is_some());
+    wait_benchmark(cp, &operator, &ns, "busy", RUN_TIMEOUT, |ib| {
+        phase(ib) == Some(Phase::Running)
+    })
+    .await;
+    assert!(
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+            .get_opt("busy-g1-runner")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .get_opt("done-report")
+            .await
+            .unwrap()
+            .is_some()
+    );
 
+    // Without the operator only the garbage collector can remove the children.
+    drop(operator);
     let api: Api<InferenceBenchmark> = Api::namespaced(client.clone(), &ns);
     for name in ["done", "busy"] {
-        api.delete(name, &DeleteParams::default()).await.expect("deleting");
+        api.delete(name, &DeleteParams::default())
+            .await
+            .expect("deleting");
     }
-    let managed = ListParams::default().labels("app.kubernetes.io/managed-by=ibench-operator");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let jobs = Api::<Job>::namespaced(client.clone(), &ns).list(&managed).await.unwrap().items.len();
-        let config_maps = Api::<ConfigMap>::namespaced(client.clone(), &ns).list(&managed).await.unwrap().items.len();
-        let accounts = Api::<ServiceAccount>::namespaced(client.clone(), &ns).list(&managed).await.unwrap().items.len();
-        let roles = Api::<Role>::namespaced(client.clone(), &ns).list(&managed).await.unwrap().items.len();
-        let bindings = Api::<RoleBinding>::namespaced(client.clone(), &ns).list(&managed).await.unwrap().items.len();
-        let pods = Api::<Pod>::namespaced(client.clone(), &ns).list(&managed).await.unwrap().items.len();
-        let left = [("Jobs", jobs), ("ConfigMaps", config_maps), ("ServiceAccounts", accounts), ("Roles", roles), ("RoleBindings", bindings), ("Pods", pods)];
+        let left = [
+            ("Jobs", managed::<Job>(&client, &ns).await),
+            ("ConfigMaps", managed::<ConfigMap>(&client, &ns).await),
+            (
+                "ServiceAccounts",
+                managed::<ServiceAccount>(&client, &ns).await,
+            ),
+            ("Roles", managed::<Role>(&client, &ns).await),
+            ("RoleBindings", managed::<RoleBinding>(&client, &ns).await),
+            ("Pods", managed::<Pod>(&client, &ns).await),
+        ];
         if left.iter().all(|(_, n)| *n == 0) {
             break;
         }
-        assert!(Instant::now() < deadline, "left after deletion: {left:?}\n{}", cp.diagnostics(&ns).await);
+        assert!(
+            Instant::now() < deadline,
+            "left after deletion: {left:?}\n{}",
+            cp.diagnostics(&ns).await
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// How many objects of kind `K` in `ns` the operator made.
+async fn managed<K>(client: &kube::Client, ns: &str) -> usize
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let selector = ListParams::default().labels("app.kubernetes.io/managed-by=ibench-operator");
+    Api::<K>::namespaced(client.clone(), ns)
+        .list(&selector)
+        .await
+        .expect("listing")
+        .items
+        .len()
 }

@@ -14,6 +14,7 @@ use crate::engine::{
 use crate::metrics::{RecordOptions, RunMetrics};
 use crate::plan::{Plan, PlanError, Shard};
 use crate::report::{PerRequestWriter, ReportFile, lifecycle_reports};
+use crate::sweep::{Saturation, SweepError, find_saturation};
 
 /// inference-perf's (aiohttp's) total request timeout when `load.request_timeout` is unset.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -42,11 +43,20 @@ pub enum BenchmarkError {
     Engine(#[from] EngineError),
     #[error("cannot write the per-request report: {0}")]
     PerRequest(#[source] std::io::Error),
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
+    #[error(
+        "load.sweep: a sweep runs in one runner; it cannot be split over {0} runners (run it with one)"
+    )]
+    SweepSharded(u64),
 }
 
 pub struct Outcome {
     pub metrics: RunMetrics,
+    /// Report files; with a sweep, `sweep_saturation` first.
     pub files: Vec<ReportFile>,
+    /// How a sweep found the saturation rate.
+    pub saturation: Option<Saturation>,
     /// Entries in `per_request_lifecycle_metrics.json`, when it was asked for.
     pub per_request_entries: Option<u64>,
 }
@@ -55,6 +65,7 @@ pub struct Outcome {
 pub struct Benchmark {
     pub resolved: ResolvedConfig,
     pub model: String,
+    plan: Arc<Plan>,
     engine: Engine,
     per_request: Option<PerRequestWriter>,
     /// When stage 0 starts; `None` = as soon as the run begins.
@@ -73,6 +84,9 @@ impl Benchmark {
             .into_iter()
             .collect();
         let api_key = server.api_key.as_deref();
+        if config.load.sweep.is_some() && shard.count > 1 {
+            return Err(BenchmarkError::SweepSharded(shard.count));
+        }
         let plan = Arc::new(Plan::build(&resolved)?);
 
         let needs_listing = server.model_name.is_none() || plan.lora.is_some();
@@ -146,13 +160,16 @@ impl Benchmark {
             record: RecordOptions {
                 use_server_output_tokens: config.report.request_lifecycle.use_server_output_tokens,
                 max_error_messages: config.report.request_lifecycle.max_error_messages as usize,
+                goodput: config.report.goodput.as_ref().map(|g| g.constraints),
             },
             per_request: per_request.as_ref().map(PerRequestWriter::sender),
+            realtime: load.worker_realtime_priority,
         };
-        let engine = Engine::start(plan, settings)?;
+        let engine = Engine::start(plan.clone(), settings)?;
         Ok(Benchmark {
             resolved,
             model,
+            plan,
             engine,
             per_request,
             start_at: None,
@@ -173,18 +190,60 @@ impl Benchmark {
     }
 
     pub async fn run(self, cancel: &CancellationToken) -> Result<Outcome, BenchmarkError> {
-        let metrics = self.engine.run(self.start_at, cancel).await;
+        let (saturation, stages) = match self.sweep(cancel).await {
+            Ok(Some((saturation, stages))) => (Some(saturation), stages),
+            Ok(None) => (None, self.plan.stages.clone()),
+            Err(e) => {
+                self.engine.shutdown();
+                return Err(e.into());
+            }
+        };
+        let metrics = self.engine.run(&stages, self.start_at, cancel).await;
         self.engine.shutdown();
         let per_request_entries = match self.per_request {
             Some(writer) => Some(writer.finish().map_err(BenchmarkError::PerRequest)?),
             None => None,
         };
-        let files = lifecycle_reports(&metrics, &self.resolved.config.report.request_lifecycle);
+        let report = &self.resolved.config.report;
+        let mut files = Vec::new();
+        if let Some(saturation) = &saturation {
+            files.push(ReportFile {
+                name: "sweep_saturation".into(),
+                contents: serde_json::to_value(saturation).expect("saturation serialises"),
+            });
+        }
+        files.extend(lifecycle_reports(&metrics, report));
         Ok(Outcome {
             metrics,
             files,
+            saturation,
             per_request_entries,
         })
+    }
+
+    /// With `load.sweep`: the saturation rate and the stages up to it.
+    async fn sweep(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<Option<(Saturation, Vec<Arc<crate::plan::StagePlan>>)>, SweepError> {
+        let load = &self.resolved.config.load;
+        let Some(sweep) = &load.sweep else {
+            return Ok(None);
+        };
+        let client_cap = (self.resolved.num_workers as u64)
+            * (load
+                .worker_max_concurrency
+                .min(load.worker_max_tcp_connections) as u64);
+        find_saturation(
+            &self.engine,
+            load.load_type,
+            self.resolved.seed,
+            sweep,
+            client_cap,
+            cancel,
+        )
+        .await
+        .map(Some)
     }
 }
 

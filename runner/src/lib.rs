@@ -13,4 +13,5 @@ pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod sim;
+pub mod sweep;
 pub mod tokenize;

@@ -1,12 +1,183 @@
-//! The built-in tokenizer, shared by the runner and the simulator so that their token counts
-//! agree exactly: a token is a maximal run of non-whitespace characters.
+//! Tokenizers. The built-in one is shared by the runner and the simulator so that their token
+//! counts agree exactly: a token is a maximal run of non-whitespace characters. It is
+//! deliberately simple and fast (no vocabulary lookups); prompts generated from [`word`]s joined
+//! by single spaces have exactly as many tokens as words.
 //!
-//! It is deliberately simple and fast (no vocabulary lookups); prompts generated from
-//! [`word`]s joined by single spaces have exactly as many tokens as words.
+//! [`Tokenizer`] is what the rest of the runner uses: the built-in tokenizer, or a Hugging Face
+//! `tokenizer.json` (`tokenizer.pretrained_model_name_or_path`) to count like the model does.
 
-use std::sync::OnceLock;
+mod hf;
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use rand::RngExt;
+
+pub use hf::HfTokenizer;
+
+/// A run's tokenizer: counts prompt and output tokens, and writes prompts of exact lengths.
+#[derive(Debug, Clone, Default)]
+pub enum Tokenizer {
+    #[default]
+    BuiltIn,
+    Hf(Arc<HfTokenizer>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error(
+        "tokenizer.pretrained_model_name_or_path: {path} is neither a tokenizer.json file nor a directory holding one (models are not downloaded: save the model's tokenizer.json locally and give its path)"
+    )]
+    NotFound { path: String },
+    #[error("tokenizer.pretrained_model_name_or_path: cannot load {path}: {reason}")]
+    Load { path: String, reason: String },
+}
+
+impl Tokenizer {
+    /// The configured tokenizer: a local `tokenizer.json` (or a directory holding one), else the
+    /// built-in one.
+    pub fn load(path: Option<&str>) -> Result<Tokenizer, TokenizerError> {
+        let Some(path) = path else {
+            return Ok(Tokenizer::BuiltIn);
+        };
+        let given = Path::new(path);
+        let file = if given.is_dir() {
+            given.join("tokenizer.json")
+        } else {
+            given.to_path_buf()
+        };
+        if !file.is_file() {
+            return Err(TokenizerError::NotFound { path: path.into() });
+        }
+        HfTokenizer::from_file(&file)
+            .map(|t| Tokenizer::Hf(Arc::new(t)))
+            .map_err(|reason| TokenizerError::Load {
+                path: file.display().to_string(),
+                reason,
+            })
+    }
+
+    pub fn count(&self, text: &str) -> usize {
+        match self {
+            Tokenizer::BuiltIn => count_tokens(text),
+            Tokenizer::Hf(t) => t.count(text),
+        }
+    }
+
+    /// Counts the tokens of a streamed answer chunk by chunk.
+    pub fn output_counter(&self) -> OutputCounter {
+        match self {
+            Tokenizer::BuiltIn => OutputCounter::BuiltIn {
+                stream: TokenStream::default(),
+                fed: 0,
+            },
+            Tokenizer::Hf(t) => OutputCounter::Hf {
+                tokenizer: t.clone(),
+                text: String::new(),
+            },
+        }
+    }
+
+    /// Appends random text of exactly `tokens` tokens, separated from what `out` holds by a
+    /// space.
+    pub fn push_random(&self, out: &mut String, rng: &mut impl rand::Rng, tokens: usize) {
+        match self {
+            Tokenizer::BuiltIn => push_random_words(out, rng, tokens),
+            Tokenizer::Hf(t) => t.push_exact(out, tokens, || t.random_id(rng)),
+        }
+    }
+
+    /// Splits a corpus into this tokenizer's tokens, for [`push_corpus`](Self::push_corpus).
+    pub fn corpus(&self, text: &str) -> Corpus {
+        match self {
+            Tokenizer::BuiltIn => Corpus::Words(text.split_whitespace().map(Into::into).collect()),
+            Tokenizer::Hf(t) => Corpus::Ids(t.ids(text)),
+        }
+    }
+
+    /// Appends `tokens` consecutive corpus tokens from position `start` (wrapping around), as
+    /// text of exactly `tokens` tokens.
+    pub fn push_corpus(&self, out: &mut String, corpus: &Corpus, start: usize, tokens: usize) {
+        match (self, corpus) {
+            (Tokenizer::BuiltIn, Corpus::Words(words)) if !words.is_empty() => {
+                for k in 0..tokens {
+                    if !out.is_empty() {
+                        out.push(' ');
+                    }
+                    out.push_str(&words[(start + k) % words.len()]);
+                }
+            }
+            (Tokenizer::Hf(t), Corpus::Ids(ids)) if !ids.is_empty() => {
+                let mut next = start;
+                t.push_exact(out, tokens, || {
+                    next += 1;
+                    ids[(next - 1) % ids.len()]
+                });
+            }
+            _ => unreachable!("a corpus is split by the tokenizer that reads it, and never empty"),
+        }
+    }
+}
+
+/// A corpus in tokenizer units.
+#[derive(Debug, Clone)]
+pub enum Corpus {
+    Words(Vec<Box<str>>),
+    Ids(Vec<u32>),
+}
+
+impl Corpus {
+    pub fn len(&self) -> usize {
+        match self {
+            Corpus::Words(w) => w.len(),
+            Corpus::Ids(ids) => ids.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Output tokens of a streamed answer: per chunk for inter-token latencies, and in total.
+#[derive(Debug)]
+pub enum OutputCounter {
+    BuiltIn {
+        stream: TokenStream,
+        fed: usize,
+    },
+    /// inference-perf's rule: each chunk's text tokenized alone gives the chunk's tokens; the
+    /// total is the count of the whole text.
+    Hf {
+        tokenizer: Arc<HfTokenizer>,
+        text: String,
+    },
+}
+
+impl OutputCounter {
+    /// Tokens in the next chunk of text.
+    pub fn feed(&mut self, piece: &str) -> usize {
+        match self {
+            OutputCounter::BuiltIn { stream, fed } => {
+                let tokens = stream.feed(piece);
+                *fed += tokens;
+                tokens
+            }
+            OutputCounter::Hf { tokenizer, text } => {
+                text.push_str(piece);
+                tokenizer.count(piece)
+            }
+        }
+    }
+
+    /// Tokens of all the text fed so far.
+    pub fn total(&self) -> usize {
+        match self {
+            OutputCounter::BuiltIn { fed, .. } => *fed,
+            OutputCounter::Hf { tokenizer, text } => tokenizer.count(text),
+        }
+    }
+}
 
 /// Number of distinct words in the built-in vocabulary.
 pub const VOCAB_SIZE: usize = 4096;
@@ -76,6 +247,17 @@ fn vocabulary() -> &'static [String] {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn corpus_text_has_exactly_the_requested_tokens_and_wraps() {
+        let tokenizer = Tokenizer::BuiltIn;
+        let corpus = tokenizer.corpus("shall I compare thee\nto a summer's day");
+        assert_eq!(corpus.len(), 8);
+        let mut out = String::new();
+        tokenizer.push_corpus(&mut out, &corpus, 6, 5);
+        assert_eq!(out, "summer's day shall I compare");
+        assert_eq!(tokenizer.count(&out), 5);
+    }
 
     #[test]
     fn counts_whitespace_separated_runs() {

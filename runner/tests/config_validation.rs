@@ -27,7 +27,10 @@ fn issues(yaml: &str) -> Vec<String> {
 
 fn assert_issue(yaml: &str, expected: &str) {
     let found = issues(yaml);
-    assert!(found.iter().any(|i| i.contains(expected)), "expected an issue containing {expected:?}, got {found:?}");
+    assert!(
+        found.iter().any(|i| i.contains(expected)),
+        "expected an issue containing {expected:?}, got {found:?}"
+    );
 }
 
 const SERVER: &str = "server:\n  type: vllm\n  base_url: http://127.0.0.1:8000\n";
@@ -52,8 +55,13 @@ fn inference_perf_style_configs_load_with_their_defaults() {
 
 #[test]
 fn unknown_keys_name_the_full_path_and_the_intended_key() {
-    let found = issues(&with_server("load:\n  stages:\n  - rat: 5\n    duration: 10\n"));
-    assert_eq!(found, vec!["load.stages[0].rat: unknown field, did you mean rate?"]);
+    let found = issues(&with_server(
+        "load:\n  stages:\n  - rat: 5\n    duration: 10\n",
+    ));
+    assert_eq!(
+        found,
+        vec!["load.stages[0].rat: unknown field, did you mean rate?"]
+    );
 }
 
 #[test]
@@ -68,44 +76,93 @@ fn every_problem_is_listed_at_once() {
         "load.stages[0].concurrency_level: required",
         "load.lora_traffic_split: splits must sum to 1.0, got 0.9",
     ] {
-        assert!(found.iter().any(|f| f.starts_with(expected)), "missing {expected:?} in {found:?}");
+        assert!(
+            found.iter().any(|f| f.starts_with(expected)),
+            "missing {expected:?} in {found:?}"
+        );
     }
 }
 
 #[test]
 fn stage_rules_of_rate_based_and_concurrent_types() {
-    assert_issue(&with_server("load:\n  stages: []\n"), "load.stages: at least one stage is required");
-    assert_issue(&with_server("load:\n  stages:\n  - rate: 0\n    duration: 10\n"), "load.stages[0].rate: must be > 0");
-    assert_issue(&with_server("load:\n  stages:\n  - rate: -1\n    duration: 10\n"), "load.stages[0].rate: must be > 0");
-    assert_issue(&with_server("load:\n  stages:\n  - rate: 1\n    duration: 0\n"), "load.stages[0].duration: must be > 0");
-    assert_issue(&with_server("load:\n  stages:\n  - duration: 5\n"), "load.stages[0].rate: required");
     assert_issue(
-        &with_server("load:\n  type: poisson\n  stages:\n  - rate: 1\n    duration: 5\n    concurrency_level: 3\n"),
+        &with_server("load:\n  stages: []\n"),
+        "load.stages: at least one stage is required",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: 0\n    duration: 10\n"),
+        "load.stages[0].rate: must be > 0",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: -1\n    duration: 10\n"),
+        "load.stages[0].rate: must be > 0",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: 1\n    duration: 0\n"),
+        "load.stages[0].duration: must be > 0",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - duration: 5\n"),
+        "load.stages[0].rate: required",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  type: poisson\n  stages:\n  - rate: 1\n    duration: 5\n    concurrency_level: 3\n",
+        ),
         "load.stages[0].concurrency_level: only allowed with load.type concurrent",
     );
     assert_issue(
-        &with_server("load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n    duration: 4\n"),
+        &with_server(
+            "load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n    duration: 4\n",
+        ),
         "load.stages[0].duration: not allowed with load.type concurrent",
     );
     assert_issue(
-        &with_server("load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n  sweep: {type: linear}\n"),
-        "load.sweep: not allowed with load.type concurrent",
+        &with_server(
+            "load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n  sweep: {type: linear}\n",
+        ),
+        "load.sweep: only with load.type constant or poisson, not concurrent",
     );
-    assert_issue(&with_server("load:\n  type: trace_replay\n  stages:\n  - rate: 1\n    duration: 5\n"), "load.trace: required with load.type trace_replay");
-    assert_issue(&with_server("load:\n  stages:\n  - rate: 1\n    duration: 1.5\n"), "load.stages[0].duration: invalid type");
-    assert!(issues(&with_server("load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n")).is_empty());
+    assert_issue(
+        &with_server("load:\n  type: trace_replay\n  stages:\n  - rate: 1\n    duration: 5\n"),
+        "load.trace: required with load.type trace_replay",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: 1\n    duration: 1.5\n"),
+        "load.stages[0].duration: invalid type",
+    );
+    assert!(
+        issues(&with_server(
+            "load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n"
+        ))
+        .is_empty()
+    );
 }
 
 #[test]
 fn lora_split_rules() {
-    let split = |a: f64, b: f64| with_server(&format!("load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - name: x\n    split: {a}\n  - name: y\n    split: {b}\n"));
+    let split = |a: f64, b: f64| {
+        with_server(&format!(
+            "load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - name: x\n    split: {a}\n  - name: y\n    split: {b}\n"
+        ))
+    };
     assert_issue(&split(0.5, 0.4), "splits must sum to 1.0, got 0.9");
     assert_issue(&split(0.5, 0.6), "splits must sum to 1.0");
     assert!(issues(&split(0.3, 0.7)).is_empty());
-    let three = with_server("load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - {name: a, split: 0.1}\n  - {name: b, split: 0.2}\n  - {name: c, split: 0.7}\n");
-    assert!(issues(&three).is_empty(), "0.1 + 0.2 + 0.7 is 1.0 within 1e-9");
-    let duplicate = with_server("load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - {name: a, split: 0.5}\n  - {name: a, split: 0.5}\n");
-    assert_issue(&duplicate, "load.lora_traffic_split[1].name: adapter \"a\" is listed twice");
+    let three = with_server(
+        "load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - {name: a, split: 0.1}\n  - {name: b, split: 0.2}\n  - {name: c, split: 0.7}\n",
+    );
+    assert!(
+        issues(&three).is_empty(),
+        "0.1 + 0.2 + 0.7 is 1.0 within 1e-9"
+    );
+    let duplicate = with_server(
+        "load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - {name: a, split: 0.5}\n  - {name: a, split: 0.5}\n",
+    );
+    assert_issue(
+        &duplicate,
+        "load.lora_traffic_split[1].name: adapter \"a\" is listed twice",
+    );
 }
 
 #[test]
@@ -115,19 +172,44 @@ fn data_and_distribution_rules() {
             "load:\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: random\n  input_distribution: {input}\n  output_distribution: {{min: 1, max: 10, mean: 5, std_dev: 1}}\n"
         ))
     };
-    assert_issue(&random("{min: 20, max: 10, mean: 15}"), "data.input_distribution.min: must be <= max");
-    assert_issue(&random("{min: 1, max: 10, mean: 5, std_dev: -1}"), "data.input_distribution.std_dev: must be >= 0");
-    assert_issue(&random("{min: 1, max: 10, mean: 5, std_dev: 2, variance: 4}"), "set either variance or std_dev");
-    assert_issue(&random("{min: 1, max: 10, mean: 50}"), "data.input_distribution.mean: must lie within [min, max]");
-    assert_issue(&random("{min: 1, max: 10, mean: 5, type: skew_normal}"), "not supported by the random generator");
-    assert!(issues(&random("{min: 1, max: 10, mean: 5, std_dev: 0, variance: 4}")).is_empty());
-    assert!(issues(&random("{min: 1, max: 10, mean: 50, type: uniform}")).is_empty(), "mean is free for uniform");
+    assert_issue(
+        &random("{min: 20, max: 10, mean: 15}"),
+        "data.input_distribution.min: must be <= max",
+    );
+    assert_issue(
+        &random("{min: 1, max: 10, mean: 5, std_dev: -1}"),
+        "data.input_distribution.std_dev: must be >= 0",
+    );
+    assert_issue(
+        &random("{min: 1, max: 10, mean: 5, std_dev: 2, variance: 4}"),
+        "set either variance or std_dev",
+    );
+    assert_issue(
+        &random("{min: 1, max: 10, mean: 50}"),
+        "data.input_distribution.mean: must lie within [min, max]",
+    );
+    assert_issue(
+        &random("{min: 1, max: 10, mean: 5, type: skew_normal}"),
+        "data.input_distribution.type: not supported for data.type random or synthetic",
+    );
+    assert!(
+        issues(&random(
+            "{min: 1, max: 10, mean: 5, std_dev: 0, variance: 4}"
+        ))
+        .is_empty()
+    );
+    assert!(
+        issues(&random("{min: 1, max: 10, mean: 50, type: uniform}")).is_empty(),
+        "mean is free for uniform"
+    );
     assert_issue(
         &with_server("load:\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: random\n"),
         "data.input_distribution: required by data.type random",
     );
     assert_issue(
-        &with_server("load:\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: mock\n  input_distribution: {min: 1, max: 2, mean: 1}\n"),
+        &with_server(
+            "load:\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: mock\n  input_distribution: {min: 1, max: 2, mean: 1}\n",
+        ),
         "data.input_distribution: not used by data.type mock",
     );
 }
@@ -136,12 +218,172 @@ fn data_and_distribution_rules() {
 fn server_and_unsupported_sections() {
     let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
     assert_issue(stages, "server: missing");
-    assert_issue(&format!("server:\n  base_url: localhost:8000\n{stages}"), "server.base_url");
-    assert_issue(&format!("server:\n  base_url: http://127.0.0.1:8000/v1\n{stages}"), "server.base_url: must not end in /v1");
-    assert_issue(&with_server(&format!("{stages}metrics:\n  type: prometheus\n")), "metrics: server-side Prometheus metrics is not supported yet");
-    assert_issue(&with_server(&format!("{stages}data:\n  type: shareGPT\n")), "data.type: the shareGPT data generator (shareGPT) is not supported yet");
-    assert_issue(&with_server(&format!("{stages}api:\n  type: anthropic_messages\n")), "not supported yet");
-    assert_issue(&with_server("load:\n  type: poison\n  stages:\n  - rate: 1\n    duration: 1\n"), "did you mean poisson?");
+    assert_issue(
+        &format!("server:\n  base_url: localhost:8000\n{stages}"),
+        "server.base_url",
+    );
+    assert_issue(
+        &format!("server:\n  base_url: http://127.0.0.1:8000/v1\n{stages}"),
+        "server.base_url: must not end in /v1",
+    );
+    assert_issue(
+        &with_server(&format!("{stages}metrics:\n  type: prometheus\n")),
+        "metrics: server-side Prometheus metrics is not supported yet",
+    );
+    assert_issue(
+        &with_server(&format!("{stages}data:\n  type: cnn_dailymail\n")),
+        "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet",
+    );
+    assert_issue(
+        &with_server(&format!("{stages}api:\n  type: anthropic_messages\n")),
+        "not supported yet",
+    );
+    assert_issue(
+        &with_server("load:\n  type: poison\n  stages:\n  - rate: 1\n    duration: 1\n"),
+        "did you mean poisson?",
+    );
+}
+
+#[test]
+fn sweep_rules() {
+    let valid = with_server(
+        "load:\n  type: poisson\n  sweep: {type: geometric, num_requests: 500, num_stages: 4, stage_duration: 30}\n",
+    );
+    let config = load(&valid).unwrap();
+    let sweep = config.load.sweep.unwrap();
+    assert_eq!((sweep.timeout, sweep.saturation_percentile), (60.0, 95.0));
+    assert_issue(
+        &with_server("load:\n  sweep: {num_stages: 3}\n"),
+        "load.sweep: missing field `type`",
+    );
+    let found = issues(&with_server(
+        "load:\n  sweep: {type: linear, num_requests: 0, num_stages: 0, stage_duration: -1, timeout: 0, saturation_percentile: 120}\n  stages:\n  - rate: 1\n    duration: 1\n",
+    ));
+    for expected in [
+        "load.sweep.num_requests: must be > 0",
+        "load.sweep.num_stages: must be > 0",
+        "load.sweep.stage_duration: must be > 0",
+        "load.sweep.timeout: must be > 0 seconds",
+        "load.sweep.saturation_percentile: must be within (0, 100]",
+        "load.stages: a sweep generates the stages; remove load.stages or load.sweep",
+    ] {
+        assert!(
+            found.iter().any(|f| f.contains(expected)),
+            "{expected}: {found:?}"
+        );
+    }
+    assert_issue(
+        &with_server(
+            "load:\n  type: trace_replay\n  trace: {file: t.csv}\n  sweep: {type: linear}\n",
+        ),
+        "load.sweep: only with load.type constant or poisson, not trace_replay",
+    );
+}
+
+#[test]
+fn data_generator_rules() {
+    let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
+    let config = load(&with_server(&format!(
+        "{stages}data:\n  type: shared_prefix\n  shared_prefix:\n    num_unique_system_prompts: 4\n    num_users_per_system_prompt: 2\n    system_prompt_len: 64\n    question_len: {{type: skew_normal, mean: 20, std_dev: 5, min: 1, max: 50, skew: 2}}\n    enable_multi_turn_chat: true\n"
+    )))
+    .unwrap();
+    let shared = config.data.shared_prefix.unwrap();
+    assert_eq!((shared.num_groups, shared.num_prompts_per_group), (4, 2));
+    assert_eq!(shared.system_prompt_len, Some(config::fixed_length(64)));
+    assert!(
+        load(&with_server(&format!(
+            "{stages}data:\n  type: synthetic\n  corpus_file_path: corpus.txt\n  input_distribution: {{mean: 100, min: 10, max: 200}}\n  output_distribution: {{mean: 10, min: 1, max: 20}}\n"
+        )))
+        .is_ok()
+    );
+    for (data, expected) in [
+        (
+            "type: shared_prefix",
+            "data.shared_prefix: required by data.type shared_prefix",
+        ),
+        (
+            "type: shareGPT",
+            "data.path: required by data.type shareGPT: a local ShareGPT JSON file",
+        ),
+        (
+            "type: synthetic",
+            "data.input_distribution: required by data.type synthetic",
+        ),
+        (
+            "type: random\n  corpus_file_path: c.txt\n  input_distribution: {mean: 5}\n  output_distribution: {mean: 5}",
+            "data.corpus_file_path: not used by data.type random",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {question_len: 5, question_distribution: {mean: 5}}",
+            "data.shared_prefix.question_distribution: set either question_len or question_distribution",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {num_groups: 0}",
+            "data.shared_prefix.num_groups: must be > 0",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {system_prompt_len: {mean: 5, maxx: 3}}",
+            "maxx",
+        ),
+        (
+            "type: random\n  input_distribution: {type: poisson, mean: 5}\n  output_distribution: {mean: 5}",
+            "data.input_distribution.type: not supported for data.type random or synthetic",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {multimodal: {}}",
+            "data.shared_prefix.multimodal: multimodal data is not supported yet",
+        ),
+    ] {
+        assert_issue(
+            &with_server(&format!("{stages}data:\n  {data}\n")),
+            expected,
+        );
+    }
+}
+
+#[test]
+fn goodput_and_tokenizer_rules() {
+    let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
+    let config = load(&with_server(&format!(
+        "{stages}api: {{streaming: true}}\nreport:\n  goodput:\n    constraints: {{ttft: 0.5, tpot: 0.05, request_latency: 10}}\n"
+    )))
+    .unwrap();
+    let constraints = config.report.goodput.unwrap().constraints;
+    assert_eq!(
+        constraints.set(),
+        [("ttft", 0.5), ("tpot", 0.05), ("request_latency", 10.0)]
+    );
+    for (yaml, expected) in [
+        (
+            "report:\n  goodput:\n    constraints: {ttf: 0.5}\n",
+            "report.goodput.constraints.ttf: unknown field, did you mean ttft?",
+        ),
+        (
+            "report:\n  goodput:\n    constraints: {ttft: 0.5}\n",
+            "report.goodput.constraints.ttft: needs streamed responses to measure; set api.streaming: true",
+        ),
+        (
+            "api: {streaming: true}\nreport:\n  goodput:\n    constraints: {ntpot: -1}\n",
+            "report.goodput.constraints.ntpot: must be > 0 seconds",
+        ),
+        (
+            "tokenizer: {pretrained_model_name_or_path: ''}\n",
+            "tokenizer.pretrained_model_name_or_path: must not be empty",
+        ),
+        (
+            "tokenizer: {pretrained_model_name_or_path: /models/llama, token: hf_x}\n",
+            "tokenizer.token: not used",
+        ),
+    ] {
+        assert_issue(&with_server(&format!("{stages}{yaml}")), expected);
+    }
+    assert!(
+        load(&with_server(&format!(
+            "{stages}tokenizer: {{pretrained_model_name_or_path: /models/llama/tokenizer.json}}\n"
+        )))
+        .is_ok(),
+        "a path is checked when the run loads it, not by validation (the operator validates without the file)"
+    );
 }
 
 #[test]
@@ -150,8 +392,13 @@ fn overrides_are_validated_like_the_file() {
     let config = load_with(&base, &["load.stages[0].rate=25", "api.streaming=true"]).unwrap();
     assert_eq!(config.load.stages[0].rate, Some(25.0));
     assert!(config.api.streaming);
-    let err = load_with(&base, &["load.stages[0].rat=25"]).unwrap_err().to_string();
-    assert!(err.contains("load.stages[0].rat: unknown field, did you mean rate?"), "{err}");
+    let err = load_with(&base, &["load.stages[0].rat=25"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("load.stages[0].rat: unknown field, did you mean rate?"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -161,13 +408,31 @@ fn validate_command_exits_zero_or_one_and_lists_problems() {
         file.write_all(text.as_bytes()).unwrap();
         file
     };
-    let good = write(&with_server("load:\n  stages:\n  - rate: 1\n    duration: 1\n"));
+    let good = write(&with_server(
+        "load:\n  stages:\n  - rate: 1\n    duration: 1\n",
+    ));
     let bad = write("load:\n  stages:\n  - rat: 1\n    duration: 0\n");
     let ibench = env!("CARGO_BIN_EXE_ibench");
-    let ok = Command::new(ibench).args(["validate", "--config"]).arg(good.path()).output().unwrap();
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
-    let failed = Command::new(ibench).args(["validate", "--config"]).arg(bad.path()).output().unwrap();
+    let ok = Command::new(ibench)
+        .args(["validate", "--config"])
+        .arg(good.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let failed = Command::new(ibench)
+        .args(["validate", "--config"])
+        .arg(bad.path())
+        .output()
+        .unwrap();
     assert_eq!(failed.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert!(stderr.contains("load.stages[0].rat: unknown field, did you mean rate?"), "{stderr}");
+    assert!(
+        stderr.contains("load.stages[0].rat: unknown field, did you mean rate?"),
+        "{stderr}"
+    );
 }

@@ -11,7 +11,10 @@ use ibench::sim::{LatencyConfig, LoraConfig, SimConfig};
 
 /// Send times (Unix seconds) of successful requests, in order.
 fn send_times(entries: &[serde_json::Value]) -> Vec<f64> {
-    let mut times: Vec<f64> = entries.iter().filter_map(|e| e["start_time"].as_f64()).collect();
+    let mut times: Vec<f64> = entries
+        .iter()
+        .filter_map(|e| e["start_time"].as_f64())
+        .collect();
     times.sort_by(f64::total_cmp);
     times
 }
@@ -19,22 +22,24 @@ fn send_times(entries: &[serde_json::Value]) -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constant_arrivals_are_evenly_spaced() {
     let _serial = common::timing_lock();
-    let sim = common::sim(SimConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::config(
-        &sim.base_url(),
-        dir.path(),
-        "load: {type: constant, stages: [{rate: 200, duration: 3}], num_workers: 2}\nreport: {request_lifecycle: {per_request: true}}",
-    );
-    let outcome = common::run(config).await;
-    let times = send_times(&common::per_request(dir.path()));
-    assert_eq!(times.len(), 600);
-    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    let worst = gaps.iter().map(|g| (g - 0.005).abs()).fold(0.0, f64::max);
-    assert!(worst < 0.001, "an inter-send gap is {:.3} ms away from 5 ms", worst * 1e3);
-    let load = &common::report(&outcome, "stage_0_lifecycle_metrics")["load_summary"];
-    assert_eq!(load["count"], 600);
-    assert_eq!(sim.stats().requests_received, 600);
+    common::within_three_attempts(async || {
+        let sim = common::sim(SimConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = common::config(
+            &sim.base_url(),
+            dir.path(),
+            "load: {type: constant, stages: [{rate: 200, duration: 3}], num_workers: 2, worker_realtime_priority: true}\nreport: {request_lifecycle: {per_request: true}}",
+        );
+        let outcome = common::run(config).await;
+        let load = &common::report(&outcome, "stage_0_lifecycle_metrics")["load_summary"];
+        assert_eq!(load["count"], 600);
+        assert_eq!(sim.stats().requests_received, 600);
+        let times = send_times(&common::per_request(dir.path()));
+        assert_eq!(times.len(), 600);
+        let worst = times.windows(2).map(|w| (w[1] - w[0] - 0.005).abs()).fold(0.0, f64::max);
+        if worst < 0.001 { Ok(()) } else { Err(format!("an inter-send gap is {:.3} ms away from 5 ms", worst * 1e3)) }
+    })
+    .await;
 }
 
 /// One-sample Kolmogorov–Smirnov statistic of `samples` against Exp(rate).
@@ -46,7 +51,9 @@ fn ks_exponential(samples: &mut [f64], rate: f64) -> f64 {
         .enumerate()
         .map(|(i, &x)| {
             let cdf = 1.0 - (-rate * x).exp();
-            (cdf - i as f64 / n).abs().max(((i + 1) as f64 / n - cdf).abs())
+            (cdf - i as f64 / n)
+                .abs()
+                .max(((i + 1) as f64 / n - cdf).abs())
         })
         .fold(0.0, f64::max)
 }
@@ -65,10 +72,16 @@ async fn poisson_interarrivals_are_exponential() {
     let times = send_times(&common::per_request(dir.path()));
     let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let n = gaps.len() as f64;
-    assert!((n - 1500.0).abs() < 5.0 * 1500f64.sqrt(), "{n} arrivals for an expected 1500");
+    assert!(
+        (n - 1500.0).abs() < 5.0 * 1500f64.sqrt(),
+        "{n} arrivals for an expected 1500"
+    );
     let d = ks_exponential(&mut gaps, 300.0);
     // Critical value at the 1% level: 1.628 / sqrt(n).
-    assert!(d < 1.628 / n.sqrt(), "KS statistic {d:.4} rejects the exponential (n = {n})");
+    assert!(
+        d < 1.628 / n.sqrt(),
+        "KS statistic {d:.4} rejects the exponential (n = {n})"
+    );
     // The same statistic rejects evenly spaced sends, so the test can fail.
     let mut even = vec![1.0 / 300.0; gaps.len()];
     assert!(ks_exponential(&mut even, 300.0) > 1.628 / n.sqrt());
@@ -77,8 +90,16 @@ async fn poisson_interarrivals_are_exponential() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_mode_never_exceeds_the_level_at_the_server() {
     let _serial = common::timing_lock();
-    let latency = LatencyConfig { ttft_ms: 10.0, itl_ms: 1.0, ..Default::default() };
-    let sim = common::sim(SimConfig { latency, ..Default::default() }).await;
+    let latency = LatencyConfig {
+        ttft_ms: 10.0,
+        itl_ms: 1.0,
+        ..Default::default()
+    };
+    let sim = common::sim(SimConfig {
+        latency,
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
@@ -88,18 +109,26 @@ async fn concurrent_mode_never_exceeds_the_level_at_the_server() {
     let outcome = common::run(config).await;
     let stats = sim.stats();
     assert_eq!(stats.requests_received, 300);
-    assert!(stats.max_in_flight <= 7, "the server saw {} requests at once", stats.max_in_flight);
+    assert!(
+        stats.max_in_flight <= 7,
+        "the server saw {} requests at once",
+        stats.max_in_flight
+    );
     assert_eq!(stats.max_in_flight, 7, "the level is reached");
     let load = &common::report(&outcome, "stage_0_lifecycle_metrics")["load_summary"];
-    assert_eq!((load["count"].as_u64(), load["concurrency"].as_u64()), (Some(300), Some(7)));
+    assert_eq!(
+        (load["count"].as_u64(), load["concurrency"].as_u64()),
+        (Some(300), Some(7))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_replay_sends_at_trace_offsets_with_trace_token_counts() {
     let _serial = common::timing_lock();
-    let sim = common::sim(SimConfig { record_requests: Some(100), ..Default::default() }).await;
     let dir = tempfile::tempdir().unwrap();
-    let offsets = [0.0, 0.0125, 0.0371, 0.25, 0.2625, 0.5, 0.5003, 0.75, 1.1234567, 1.5];
+    let offsets = [
+        0.0, 0.0125, 0.0371, 0.25, 0.2625, 0.5, 0.5003, 0.75, 1.1234567, 1.5,
+    ];
     let mut trace = tempfile::NamedTempFile::new().unwrap();
     writeln!(trace, "TIMESTAMP,ContextTokens,GeneratedTokens").unwrap();
     for (i, offset) in offsets.iter().enumerate() {
@@ -107,36 +136,68 @@ async fn trace_replay_sends_at_trace_offsets_with_trace_token_counts() {
         writeln!(trace, "2024-05-10 14:00:{t:010.7},{},{}", 10 + 7 * i, 1 + i).unwrap();
     }
     let trace_path = trace.path().display().to_string();
-    let config = common::config(
-        &sim.base_url(),
-        dir.path(),
-        &format!(
-            "load: {{type: trace_replay, stages: [{{rate: 1, duration: 1}}], trace: {{file: '{trace_path}'}}, num_workers: 2}}\ndata: {{type: random, trace: {{file: '{trace_path}'}}}}"
-        ),
+    let yaml = format!(
+        "load: {{type: trace_replay, stages: [{{rate: 1, duration: 1}}], trace: {{file: '{trace_path}'}}, num_workers: 2, worker_realtime_priority: true}}\ndata: {{type: random, trace: {{file: '{trace_path}'}}}}"
     );
-    common::run(config).await;
-    let requests = sim.requests();
-    assert_eq!(requests.len(), offsets.len());
-    let first = requests[0].offset;
-    for (i, (request, expected)) in requests.iter().zip(offsets).enumerate() {
-        let actual = (request.offset - first).as_secs_f64();
-        assert!((actual - expected).abs() < 0.005, "row {i}: sent at {actual:.4} s, trace says {expected:.4} s");
-        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
-        let prompt_tokens = ibench::tokenize::count_tokens(body["prompt"].as_str().unwrap());
-        assert_eq!((prompt_tokens, body["max_tokens"].as_u64().unwrap() as usize), (10 + 7 * i, 1 + i), "row {i}");
-    }
+    common::within_three_attempts(async || {
+        let sim = common::sim(SimConfig {
+            record_requests: Some(100),
+            ..Default::default()
+        })
+        .await;
+        common::run(common::config(&sim.base_url(), dir.path(), &yaml)).await;
+        let requests = sim.requests();
+        assert_eq!(requests.len(), offsets.len());
+        let first = requests.iter().map(|r| r.offset).min().unwrap();
+        let mut worst: (usize, f64, f64) = (0, 0.0, 0.0);
+        for request in &requests {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            // Row i asks for 1 + i output tokens; rows sent 0.3 ms apart by two workers may
+            // arrive in either order.
+            let i = body["max_tokens"].as_u64().unwrap() as usize - 1;
+            let expected = offsets[i];
+            let prompt_tokens = ibench::tokenize::count_tokens(body["prompt"].as_str().unwrap());
+            assert_eq!(prompt_tokens, 10 + 7 * i, "row {i}");
+            let actual = (request.offset - first).as_secs_f64();
+            if (actual - expected).abs() > (worst.1 - worst.2).abs() {
+                worst = (i, actual, expected);
+            }
+        }
+        let (row, actual, expected) = worst;
+        if (actual - expected).abs() < 0.005 {
+            Ok(())
+        } else {
+            Err(format!(
+                "row {row}: sent at {actual:.4} s, trace says {expected:.4} s"
+            ))
+        }
+    })
+    .await;
 }
 
 /// (stage, request body) → send offset from the stage's first send, from the per-request report.
 async fn recorded_run(workers: usize) -> HashMap<(u64, String), Duration> {
-    let loras = vec![LoraConfig { name: "a".into(), ttft_offset_ms: 0.0 }, LoraConfig { name: "b".into(), ttft_offset_ms: 0.0 }];
-    let sim = common::sim(SimConfig { loras, ..Default::default() }).await;
+    let loras = vec![
+        LoraConfig {
+            name: "a".into(),
+            ttft_offset_ms: 0.0,
+        },
+        LoraConfig {
+            name: "b".into(),
+            ttft_offset_ms: 0.0,
+        },
+    ];
+    let sim = common::sim(SimConfig {
+        loras,
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
         dir.path(),
         &format!(
-            "load:\n  type: poisson\n  stages: [{{rate: 100, duration: 2}}, {{rate: 200, duration: 1}}]\n  interval: 0\n  num_workers: {workers}\n  base_seed: 1234\n  lora_traffic_split: [{{name: a, split: 0.3}}, {{name: b, split: 0.7}}]\ndata:\n  type: random\n  input_distribution: {{min: 5, max: 60, mean: 20, std_dev: 10}}\n  output_distribution: {{min: 1, max: 8, mean: 4, std_dev: 2}}\nreport: {{request_lifecycle: {{per_request: true}}}}"
+            "load:\n  type: poisson\n  stages: [{{rate: 100, duration: 2}}, {{rate: 200, duration: 1}}]\n  interval: 0\n  num_workers: {workers}\n  worker_realtime_priority: true\n  base_seed: 1234\n  lora_traffic_split: [{{name: a, split: 0.3}}, {{name: b, split: 0.7}}]\ndata:\n  type: random\n  input_distribution: {{min: 5, max: 60, mean: 20, std_dev: 10}}\n  output_distribution: {{min: 1, max: 8, mean: 4, std_dev: 2}}\nreport: {{request_lifecycle: {{per_request: true}}}}"
         ),
     );
     common::run(config).await;
@@ -146,14 +207,20 @@ async fn recorded_run(workers: usize) -> HashMap<(u64, String), Duration> {
     for e in &entries {
         let stage = e["stage_id"].as_u64().unwrap();
         let start = e["start_time"].as_f64().unwrap();
-        first_send.entry(stage).and_modify(|t| *t = t.min(start)).or_insert(start);
+        first_send
+            .entry(stage)
+            .and_modify(|t| *t = t.min(start))
+            .or_insert(start);
     }
     entries
         .iter()
         .map(|e| {
             let stage = e["stage_id"].as_u64().unwrap();
             let offset = e["start_time"].as_f64().unwrap() - first_send[&stage];
-            ((stage, e["request"].as_str().unwrap().to_owned()), Duration::from_secs_f64(offset))
+            (
+                (stage, e["request"].as_str().unwrap().to_owned()),
+                Duration::from_secs_f64(offset),
+            )
         })
         .collect()
 }
@@ -161,17 +228,28 @@ async fn recorded_run(workers: usize) -> HashMap<(u64, String), Duration> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_seed_gives_the_same_requests_at_the_same_offsets_with_1_or_4_workers() {
     let _serial = common::timing_lock();
-    let one = recorded_run(1).await;
-    let four = recorded_run(4).await;
-    assert!(one.len() > 300, "{} requests", one.len());
-    let mut bodies_one: Vec<_> = one.keys().collect();
-    let mut bodies_four: Vec<_> = four.keys().collect();
-    bodies_one.sort();
-    bodies_four.sort();
-    assert_eq!(bodies_one, bodies_four, "request bodies differ between 1 and 4 workers");
-    for (body, offset) in &one {
-        let other = four[body];
-        let diff = offset.abs_diff(other);
-        assert!(diff < Duration::from_millis(3), "a request left {diff:?} apart between runs");
-    }
+    common::within_three_attempts(async || {
+        let one = recorded_run(1).await;
+        let four = recorded_run(4).await;
+        assert!(one.len() > 300, "{} requests", one.len());
+        let mut bodies_one: Vec<_> = one.keys().collect();
+        let mut bodies_four: Vec<_> = four.keys().collect();
+        bodies_one.sort();
+        bodies_four.sort();
+        assert_eq!(
+            bodies_one, bodies_four,
+            "request bodies differ between 1 and 4 workers"
+        );
+        let worst = one
+            .iter()
+            .map(|(body, offset)| offset.abs_diff(four[body]))
+            .max()
+            .unwrap();
+        if worst < Duration::from_millis(2) {
+            Ok(())
+        } else {
+            Err(format!("a request left {worst:?} apart between runs"))
+        }
+    })
+    .await;
 }

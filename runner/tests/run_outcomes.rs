@@ -10,8 +10,20 @@ use ibench::sim::{FaultRates, LatencyConfig, LoraConfig, SimConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_counted_under_their_labels() {
-    let faults = FaultRates { error_500: 0.1, error_429: 0.1, error_503: 0.05, cut: 0.1, hang: 0.05, malformed: 0.05 };
-    let sim = common::sim(SimConfig { faults, seed: Some(5), ..Default::default() }).await;
+    let faults = FaultRates {
+        error_500: 0.1,
+        error_429: 0.1,
+        error_503: 0.05,
+        cut: 0.1,
+        hang: 0.05,
+        malformed: 0.05,
+    };
+    let sim = common::sim(SimConfig {
+        faults,
+        seed: Some(5),
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
@@ -30,16 +42,30 @@ async fn failures_are_counted_under_their_labels() {
     assert_eq!(count("Timeout"), stats.faults.hang);
     assert_eq!(count("Invalid JSON"), stats.faults.malformed);
     assert!(stats.faults.total() > 100, "{:?}", stats.faults);
-    let (ok, failed) = (summary["successes"]["count"].as_u64().unwrap(), summary["failures"]["count"].as_u64().unwrap());
-    assert_eq!(ok + failed, 800, "every request is a success or a labelled failure");
+    let (ok, failed) = (
+        summary["successes"]["count"].as_u64().unwrap(),
+        summary["failures"]["count"].as_u64().unwrap(),
+    );
+    assert_eq!(
+        ok + failed,
+        800,
+        "every request is a success or a labelled failure"
+    );
     assert_eq!(failed, stats.faults.total());
     assert_eq!(ok, stats.requests_completed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_grace_cancels_in_flight_requests_and_reports_them() {
-    let latency = LatencyConfig { ttft_ms: 3000.0, ..Default::default() };
-    let sim = common::sim(SimConfig { latency, ..Default::default() }).await;
+    let latency = LatencyConfig {
+        ttft_ms: 3000.0,
+        ..Default::default()
+    };
+    let sim = common::sim(SimConfig {
+        latency,
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
@@ -48,7 +74,10 @@ async fn teardown_grace_cancels_in_flight_requests_and_reports_them() {
     );
     let started = std::time::Instant::now();
     let outcome = common::run(config).await;
-    assert!(started.elapsed().as_secs_f64() < 2.5, "the stage ended at its deadline");
+    assert!(
+        started.elapsed().as_secs_f64() < 2.5,
+        "the stage ended at its deadline"
+    );
     let stage = common::report(&outcome, "stage_0_lifecycle_metrics");
     let cancelled = &stage["cancelled"];
     // 10 permits in all: 10 requests sent and cut off in flight, 10 never sent.
@@ -62,38 +91,83 @@ async fn teardown_grace_cancels_in_flight_requests_and_reports_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lora_traffic_follows_the_split_and_gets_per_adapter_reports() {
     let names = ["movie", "consumer", "legal"];
-    let loras = names.iter().map(|n| LoraConfig { name: n.to_string(), ttft_offset_ms: 0.0 }).collect();
-    let sim = common::sim(SimConfig { loras, ..Default::default() }).await;
+    let loras = names
+        .iter()
+        .map(|n| LoraConfig {
+            name: n.to_string(),
+            ttft_offset_ms: 0.0,
+        })
+        .collect();
+    let sim = common::sim(SimConfig {
+        loras,
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
         dir.path(),
-        "load:\n  stages: [{rate: 2000, duration: 2}, {rate: 1000, duration: 2}]\n  interval: 0\n  num_workers: 2\n  lora_traffic_split: [{name: movie, split: 0.5}, {name: consumer, split: 0.3}, {name: legal, split: 0.2}]\nreport: {request_lifecycle: {per_adapter: true, per_adapter_stage: true}}",
+        "load:\n  stages: [{rate: 2000, duration: 2}, {rate: 1000, duration: 2}]\n  interval: 0\n  num_workers: 2\n  base_seed: 42\n  lora_traffic_split: [{name: movie, split: 0.5}, {name: consumer, split: 0.3}, {name: legal, split: 0.2}]\nreport: {request_lifecycle: {per_adapter: true, per_adapter_stage: true}}",
     );
     let outcome = common::run(config).await;
     let stats = sim.stats();
     let total: f64 = 6000.0;
+    assert_eq!(stats.requests_received, 6000);
     for (name, p) in names.iter().zip([0.5, 0.3, 0.2]) {
         let served = stats.requests_by_model[*name] as f64;
         let sigma = (total * p * (1.0 - p)).sqrt();
-        assert!((served - total * p).abs() < 3.0 * sigma, "{name}: {served} of {total} for a split of {p}");
+        assert!(
+            (served - total * p).abs() < 3.0 * sigma,
+            "{name}: {served} of {total} for a split of {p}"
+        );
         let adapter = common::report(&outcome, &format!("adapter_{name}_lifecycle_metrics"));
         assert_eq!(adapter["load_summary"]["count"].as_f64(), Some(served));
         let by_stage: f64 = (0..2)
-            .map(|s| common::report(&outcome, &format!("adapter_{name}_stage_{s}_lifecycle_metrics"))["load_summary"]["count"].as_f64().unwrap())
+            .map(|s| {
+                common::report(
+                    &outcome,
+                    &format!("adapter_{name}_stage_{s}_lifecycle_metrics"),
+                )["load_summary"]["count"]
+                    .as_f64()
+                    .unwrap()
+            })
             .sum();
         assert_eq!(by_stage, served);
-        let stage_report = common::report(&outcome, &format!("adapter_{name}_stage_0_lifecycle_metrics"));
-        assert!(stage_report["load_summary"]["achieved_rate"].as_f64().unwrap() > 0.0);
+        let stage_report = common::report(
+            &outcome,
+            &format!("adapter_{name}_stage_0_lifecycle_metrics"),
+        );
+        assert!(
+            stage_report["load_summary"]["achieved_rate"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
         assert!(stage_report["load_summary"].get("concurrency").is_none());
     }
-    assert_eq!(stats.requests_by_model.get("ibench-sim").copied().unwrap_or(0), 0, "no request without an adapter");
+    assert_eq!(
+        stats
+            .requests_by_model
+            .get("ibench-sim")
+            .copied()
+            .unwrap_or(0),
+        0,
+        "no request without an adapter"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_token_counts_agree_with_the_server() {
-    let latency = LatencyConfig { ttft_ms: 5.0, itl_ms: 1.0, ..Default::default() };
-    let sim = common::sim(SimConfig { latency, ..Default::default() }).await;
+    let latency = LatencyConfig {
+        ttft_ms: 5.0,
+        itl_ms: 1.0,
+        ..Default::default()
+    };
+    let sim = common::sim(SimConfig {
+        latency,
+        ..Default::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
@@ -105,8 +179,14 @@ async fn streamed_token_counts_agree_with_the_server() {
     let stats = sim.stats();
     assert_eq!(successes["count"], 100);
     assert_eq!(successes["token_count_mismatches"], 0);
-    assert_eq!(successes["output_tokens"]["total"].as_u64(), Some(stats.completion_tokens));
-    assert_eq!(successes["prompt_tokens"]["total"].as_u64(), Some(stats.prompt_tokens));
+    assert_eq!(
+        successes["output_tokens"]["total"].as_u64(),
+        Some(stats.completion_tokens)
+    );
+    assert_eq!(
+        successes["prompt_tokens"]["total"].as_u64(),
+        Some(stats.prompt_tokens)
+    );
     let latency = &successes["latency"];
     assert!(latency["time_to_first_token"]["median"].as_f64().unwrap() >= 0.005);
     assert!(latency["inter_token_latency"]["median"].as_f64().unwrap() >= 0.0009);
@@ -127,34 +207,92 @@ fn write_config(dir: &std::path::Path, base_url: &str, load: &str) -> std::path:
 async fn run_command_writes_inference_perf_files_and_stdout_markers() {
     let sim = common::sim(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &sim.base_url(), "  stages:\n  - rate: 50\n    duration: 2\n  - rate: 100\n    duration: 1\n  interval: 0.2\n  base_seed: 3");
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench")).args(["run", "--config"]).arg(&config).output().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.base_url(),
+        "  stages:\n  - rate: 50\n    duration: 2\n  - rate: 100\n    duration: 1\n  interval: 0.2\n  base_seed: 3",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    for marker in ["=== START_SUMMARY ===", "=== END_SUMMARY ===", "=== START_STAGE_0 ===", "=== END_STAGE_1 ==="] {
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for marker in [
+        "=== START_SUMMARY ===",
+        "=== END_SUMMARY ===",
+        "=== START_STAGE_0 ===",
+        "=== END_STAGE_1 ===",
+    ] {
         assert!(stdout.contains(marker), "missing {marker}");
     }
-    assert!(stdout.contains("num_workers:") && stdout.contains("base_seed: 3"), "resolved config is printed");
+    assert!(
+        stdout.contains("num_workers:") && stdout.contains("base_seed: 3"),
+        "resolved config is printed"
+    );
     let reports = dir.path().join("reports");
-    for file in ["summary_lifecycle_metrics.json", "stage_0_lifecycle_metrics.json", "stage_1_lifecycle_metrics.json", "config.yaml"] {
+    for file in [
+        "summary_lifecycle_metrics.json",
+        "stage_0_lifecycle_metrics.json",
+        "stage_1_lifecycle_metrics.json",
+        "config.yaml",
+    ] {
         assert!(reports.join(file).exists(), "missing {file}");
     }
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("summary_lifecycle_metrics.json")).unwrap()).unwrap();
-    assert_eq!(summary["load_summary"]["count"].as_u64(), Some(sim.stats().requests_received));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("summary_lifecycle_metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["load_summary"]["count"].as_u64(),
+        Some(sim.stats().requests_received)
+    );
     assert_eq!(summary["load_summary"]["count"], 200);
 }
 
 #[test]
 fn a_run_where_every_request_fails_exits_non_zero_with_the_reason() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &format!("http://127.0.0.1:{closed_port}"), "  stages:\n  - rate: 20\n    duration: 1");
-    std::fs::write(&config, std::fs::read_to_string(&config).unwrap().replace("type: vllm", "type: vllm\n  model_name: m")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench")).args(["run", "--config"]).arg(&config).output().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("http://127.0.0.1:{closed_port}"),
+        "  stages:\n  - rate: 20\n    duration: 1",
+    );
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("type: vllm", "type: vllm\n  model_name: m"),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("every request failed (20 sent; Connection Error: 20)"), "{stderr}");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reports/summary_lifecycle_metrics.json")).unwrap()).unwrap();
-    assert_eq!(summary["failures"]["by_label"]["Connection Error"]["count"], 20);
+    assert!(
+        stderr.contains("every request failed (20 sent; Connection Error: 20)"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("reports/summary_lifecycle_metrics.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["failures"]["by_label"]["Connection Error"]["count"],
+        20
+    );
 }

@@ -22,7 +22,12 @@ enum Outcome {
 }
 
 async fn one(client: reqwest::Client, url: String) -> Outcome {
-    let r = match client.post(&url).json(&completion("p q", 4, false)).send().await {
+    let r = match client
+        .post(&url)
+        .json(&completion("p q", 4, false))
+        .send()
+        .await
+    {
         Ok(r) => r,
         // No response at all: the server held the request and dropped the connection.
         Err(_) => return Outcome::Fault(Fault::Hang),
@@ -34,7 +39,9 @@ async fn one(client: reqwest::Client, url: String) -> Outcome {
         200 => {}
         other => panic!("unexpected status {other}"),
     }
-    let Ok(body) = r.bytes().await else { return Outcome::Fault(Fault::Cut) };
+    let Ok(body) = r.bytes().await else {
+        return Outcome::Fault(Fault::Cut);
+    };
     match serde_json::from_slice::<Value>(&body) {
         Ok(v) => {
             assert_eq!(v["usage"]["completion_tokens"], 4);
@@ -46,9 +53,26 @@ async fn one(client: reqwest::Client, url: String) -> Outcome {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_fault_rates_hold_over_2000_requests() {
-    let rates = FaultRates { error_500: RATE, error_429: RATE, error_503: RATE, hang: RATE, cut: RATE, malformed: RATE };
-    let sim = sim(SimConfig { faults: rates, hang_timeout_ms: 50, seed: Some(11), ..Default::default() }).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let rates = FaultRates {
+        error_500: RATE,
+        error_429: RATE,
+        error_503: RATE,
+        hang: RATE,
+        cut: RATE,
+        malformed: RATE,
+    };
+    let sim = sim(SimConfig {
+        faults: rates,
+        hang_timeout_ms: 50,
+        seed: Some(11),
+        ..Default::default()
+    })
+    .await;
+    let client = ibench::engine::reqwest_builder()
+        .unwrap()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let url = format!("{}/v1/completions", sim.base_url());
     let limit = Arc::new(Semaphore::new(32));
     let mut tasks = tokio::task::JoinSet::new();
@@ -70,10 +94,21 @@ async fn configured_fault_rates_hold_over_2000_requests() {
     let sigma = (REQUESTS as f64 * RATE * (1.0 - RATE)).sqrt();
     for fault in Fault::ALL {
         let seen = counts.get(&Outcome::Fault(fault)).copied().unwrap_or(0);
-        assert!((seen as f64 - expected).abs() <= 3.0 * sigma, "{fault:?}: {seen} vs {expected} ± {:.1}", 3.0 * sigma);
-        assert_eq!(seen, stats.faults.get(fault), "{fault:?}: client and server disagree");
+        assert!(
+            (seen as f64 - expected).abs() <= 3.0 * sigma,
+            "{fault:?}: {seen} vs {expected} ± {:.1}",
+            3.0 * sigma
+        );
+        assert_eq!(
+            seen,
+            stats.faults.get(fault),
+            "{fault:?}: client and server disagree"
+        );
     }
     assert_eq!(counts[&Outcome::Ok], stats.requests_completed);
     assert_eq!(stats.requests_received, REQUESTS as u64);
-    assert_eq!(stats.faults.total() + stats.requests_completed, REQUESTS as u64);
+    assert_eq!(
+        stats.faults.total() + stats.requests_completed,
+        REQUESTS as u64
+    );
 }

@@ -12,7 +12,11 @@ use serde_json::json;
 
 fn run<F: Future>(test: F) -> F::Output {
     let _serial = timing_lock();
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(test)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -30,8 +34,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[test]
 fn streamed_tokens_follow_ttft_and_itl() {
     run(async {
-        let latency = LatencyConfig { ttft_ms: 50.0, itl_ms: 10.0, ..Default::default() };
-        let sim = sim(SimConfig { latency, seed: Some(1), ..Default::default() }).await;
+        let latency = LatencyConfig {
+            ttft_ms: 50.0,
+            itl_ms: 10.0,
+            ..Default::default()
+        };
+        let sim = sim(SimConfig {
+            latency,
+            seed: Some(1),
+            ..Default::default()
+        })
+        .await;
         let client = client();
         let url = format!("{}/v1/completions", sim.base_url());
         stream(&client, &url, &completion("warm up", 1, true), &[]).await;
@@ -44,19 +57,33 @@ fn streamed_tokens_follow_ttft_and_itl() {
             totals.push(ms(s.total));
         }
         let (ttft, total) = (median(ttfts.clone()), median(totals.clone()));
-        assert!((ttft - 50.0).abs() <= 10.0, "median TTFT {ttft:.1} ms of {ttfts:?}");
-        assert!((total - 240.0).abs() <= 30.0, "median total {total:.1} ms of {totals:?}");
+        assert!(
+            (ttft - 50.0).abs() <= 10.0,
+            "median TTFT {ttft:.1} ms of {ttfts:?}"
+        );
+        assert!(
+            (total - 240.0).abs() <= 30.0,
+            "median total {total:.1} ms of {totals:?}"
+        );
 
         // Non-streamed: the whole answer arrives at the last token's deadline.
         let mut whole = vec![];
         for _ in 0..5 {
             let started = std::time::Instant::now();
-            let r = client.post(&url).json(&completion("a b c", 20, false)).send().await.unwrap();
+            let r = client
+                .post(&url)
+                .json(&completion("a b c", 20, false))
+                .send()
+                .await
+                .unwrap();
             r.bytes().await.unwrap();
             whole.push(ms(started.elapsed()));
         }
         let total = median(whole.clone());
-        assert!((total - 240.0).abs() <= 30.0, "median whole response {total:.1} ms of {whole:?}");
+        assert!(
+            (total - 240.0).abs() <= 30.0,
+            "median whole response {total:.1} ms of {whole:?}"
+        );
     })
 }
 
@@ -65,8 +92,17 @@ fn streamed_tokens_follow_ttft_and_itl() {
 #[test]
 fn a_third_request_waits_for_one_of_two_slots() {
     run(async {
-        let latency = LatencyConfig { ttft_ms: 200.0, ..Default::default() };
-        let sim = sim(SimConfig { latency, max_num_seqs: Some(2), seed: Some(1), ..Default::default() }).await;
+        let latency = LatencyConfig {
+            ttft_ms: 200.0,
+            ..Default::default()
+        };
+        let sim = sim(SimConfig {
+            latency,
+            max_num_seqs: Some(2),
+            seed: Some(1),
+            ..Default::default()
+        })
+        .await;
         let client = client();
         let url = format!("{}/v1/completions", sim.base_url());
         let l = "model_name=\"ibench-sim\"";
@@ -80,12 +116,21 @@ fn a_third_request_waits_for_one_of_two_slots() {
         };
         let first = [spawn(client.clone()), spawn(client.clone())];
         let running = format!("vllm:num_requests_running{{{l}}}");
-        assert!(wait_until(Duration::from_secs(2), async || parse_metrics(&sim.metrics_text())[&running] == 2.0).await);
+        assert!(
+            wait_until(Duration::from_secs(2), async || parse_metrics(
+                &sim.metrics_text()
+            )[&running]
+                == 2.0)
+            .await
+        );
         let third = spawn(client.clone());
         let mut seen = None;
         let waiting_seen = wait_until(Duration::from_millis(150), async || {
             let m = metrics(&client, &sim).await;
-            seen = Some((m[&format!("vllm:num_requests_running{{{l}}}")], m[&format!("vllm:num_requests_waiting{{{l}}}")]));
+            seen = Some((
+                m[&format!("vllm:num_requests_running{{{l}}}")],
+                m[&format!("vllm:num_requests_waiting{{{l}}}")],
+            ));
             seen == Some((2.0, 1.0))
         })
         .await;
@@ -94,7 +139,10 @@ fn a_third_request_waits_for_one_of_two_slots() {
         let earliest = a.await.unwrap().min(b.await.unwrap());
         let third_first_token = third.await.unwrap();
         let gap = ms(third_first_token - earliest);
-        assert!((gap - 200.0).abs() <= 30.0, "third request's first token came {gap:.1} ms after the first two's");
+        assert!(
+            (gap - 200.0).abs() <= 30.0,
+            "third request's first token came {gap:.1} ms after the first two's"
+        );
         let m = metrics(&client, &sim).await;
         assert_eq!(m[&format!("vllm:num_requests_waiting{{{l}}}")], 0.0);
         assert_eq!(sim.stats().max_in_flight, 3);
@@ -106,8 +154,21 @@ fn a_third_request_waits_for_one_of_two_slots() {
 fn lora_offsets_and_loading() {
     run(async {
         let sim = sim(SimConfig {
-            latency: LatencyConfig { ttft_ms: 10.0, lora_load_ms: 40.0, ..Default::default() },
-            loras: vec![LoraConfig { name: "a".into(), ttft_offset_ms: 30.0 }, LoraConfig { name: "b".into(), ttft_offset_ms: 0.0 }],
+            latency: LatencyConfig {
+                ttft_ms: 10.0,
+                lora_load_ms: 40.0,
+                ..Default::default()
+            },
+            loras: vec![
+                LoraConfig {
+                    name: "a".into(),
+                    ttft_offset_ms: 30.0,
+                },
+                LoraConfig {
+                    name: "b".into(),
+                    ttft_offset_ms: 0.0,
+                },
+            ],
             max_loras: Some(1),
             seed: Some(1),
             ..Default::default()
@@ -117,12 +178,21 @@ fn lora_offsets_and_loading() {
         let url = format!("{}/v1/completions", sim.base_url());
         stream(&client, &url, &completion("warm up", 1, true), &[]).await;
         let mut got = vec![];
-        for (model, expected) in [("a", 80.0), ("a", 40.0), ("b", 50.0), ("a", 80.0), ("ibench-sim", 10.0)] {
+        for (model, expected) in [
+            ("a", 80.0),
+            ("a", 40.0),
+            ("b", 50.0),
+            ("a", 80.0),
+            ("ibench-sim", 10.0),
+        ] {
             let body = json!({"model": model, "prompt": "p", "max_tokens": 1, "stream": true});
             let ttft = ms(stream(&client, &url, &body, &[]).await.ttft.unwrap());
             got.push((model, expected, ttft));
         }
-        let bad: Vec<_> = got.iter().filter(|(_, expected, ttft)| (ttft - expected).abs() > 15.0).collect();
+        let bad: Vec<_> = got
+            .iter()
+            .filter(|(_, expected, ttft)| (ttft - expected).abs() > 15.0)
+            .collect();
         assert!(bad.is_empty(), "(model, expected ms, measured ms): {got:?}");
     })
 }

@@ -86,7 +86,9 @@ impl<'de, T: DeserializeOwned + JsonSchema + 'static> Deserialize<'de> for Camel
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut value = Value::deserialize(deserializer)?;
         rename_keys(&mut value, &snake_schema::<T>(), Case::Snake);
-        serde_json::from_value(value).map(Camel).map_err(D::Error::custom)
+        serde_json::from_value(value)
+            .map(Camel)
+            .map_err(D::Error::custom)
     }
 }
 
@@ -118,7 +120,8 @@ fn rename_keys(value: &mut Value, schema: &Value, to: Case) {
     match value {
         Value::Object(map) => {
             let Some(object) = variant(schema, |s| {
-                s.get("properties").is_some() || s.get("additionalProperties").is_some_and(Value::is_object)
+                s.get("properties").is_some()
+                    || s.get("additionalProperties").is_some_and(Value::is_object)
             }) else {
                 return;
             };
@@ -130,7 +133,14 @@ fn rename_keys(value: &mut Value, schema: &Value, to: Case) {
                     Case::Snake => p.iter().find(|(snake, _)| camel(snake) == key),
                 });
                 let (name, child_schema) = match declared {
-                    Some((snake, s)) => (if to == Case::Camel { camel(snake) } else { snake.clone() }, Some(s)),
+                    Some((snake, s)) => (
+                        if to == Case::Camel {
+                            camel(snake)
+                        } else {
+                            snake.clone()
+                        },
+                        Some(s),
+                    ),
                     None => (key, free_form),
                 };
                 if let Some(s) = child_schema {
@@ -140,8 +150,13 @@ fn rename_keys(value: &mut Value, schema: &Value, to: Case) {
             }
         }
         Value::Array(items) => {
-            if let Some(item_schema) = variant(schema, |s| s.get("items").is_some_and(Value::is_object)).and_then(|s| s.get("items")) {
-                items.iter_mut().for_each(|item| rename_keys(item, item_schema, to));
+            if let Some(item_schema) =
+                variant(schema, |s| s.get("items").is_some_and(Value::is_object))
+                    .and_then(|s| s.get("items"))
+            {
+                items
+                    .iter_mut()
+                    .for_each(|item| rename_keys(item, item_schema, to));
             }
         }
         _ => {}
@@ -149,16 +164,10 @@ fn rename_keys(value: &mut Value, schema: &Value, to: Case) {
 }
 
 /// The first schema satisfying `wanted`, looking through `anyOf`/`oneOf`/`allOf` (how schemars
-/// encodes `Option` and documented enums).
+/// encodes `Option` and documented enums). The schemas here are inlined: no `$ref` to resolve
+/// against a root.
 fn variant(schema: &Value, wanted: impl Fn(&Value) -> bool + Copy) -> Option<&Value> {
-    if wanted(schema) {
-        return Some(schema);
-    }
-    ["anyOf", "oneOf", "allOf"]
-        .iter()
-        .filter_map(|k| schema.get(*k).and_then(Value::as_array))
-        .flatten()
-        .find_map(|s| variant(s, wanted))
+    ibench::config::schema_variant(schema, schema, wanted)
 }
 
 /// Rewrites a snake_case schema for the CRD: camelCase property names (also in `required` and
@@ -216,7 +225,11 @@ fn add_bounds(object: &mut Map<String, Value>) {
         Some(("maxItems", DEFAULT_MAX_ITEMS))
     } else if has_type("string") && !object.contains_key("enum") {
         Some(("maxLength", DEFAULT_MAX_LENGTH))
-    } else if has_type("object") && object.get("additionalProperties").is_some_and(Value::is_object) {
+    } else if has_type("object")
+        && object
+            .get("additionalProperties")
+            .is_some_and(Value::is_object)
+    {
         Some(("maxProperties", DEFAULT_MAX_PROPERTIES))
     } else {
         None
@@ -237,27 +250,48 @@ mod tests {
         assert_eq!(camel("base_url"), "baseUrl");
         assert_eq!(camel("api_key_secret_ref"), "apiKeySecretRef");
         assert_eq!(camel("type"), "type");
-        assert_eq!(camel_path("load.stages[3].num_requests"), "load.stages[3].numRequests");
-        assert_eq!(camel_path("load.lora_traffic_split[0].split"), "load.loraTrafficSplit[0].split");
+        assert_eq!(
+            camel_path("load.stages[3].num_requests"),
+            "load.stages[3].numRequests"
+        );
+        assert_eq!(
+            camel_path("load.lora_traffic_split[0].split"),
+            "load.loraTrafficSplit[0].split"
+        );
         assert_eq!(camel_path("server"), "server");
     }
 
     #[test]
     fn round_trip_renames_declared_fields_only() {
-        let mut api = ApiConfig::default();
-        api.headers = Some([("X-Tenant_ID".to_string(), "a".to_string())].into());
+        let api = ApiConfig {
+            headers: Some([("X-Tenant_ID".to_string(), "a".to_string())].into()),
+            ..Default::default()
+        };
         let camel_json = serde_json::to_value(Camel(api.clone())).unwrap();
-        assert_eq!(camel_json, json!({"type": "completion", "streaming": false, "headers": {"X-Tenant_ID": "a"}}));
+        assert_eq!(
+            camel_json,
+            json!({"type": "completion", "streaming": false, "headers": {"X-Tenant_ID": "a"}})
+        );
         let back: Camel<ApiConfig> = serde_json::from_value(camel_json).unwrap();
         assert_eq!(back.0, api);
 
         let load = LoadConfig {
-            stages: vec![LoadStage { num_requests: Some(5), concurrency_level: Some(2), ..Default::default() }],
-            lora_traffic_split: Some(vec![LoraSplit { name: "a".into(), split: 1.0 }]),
+            stages: vec![LoadStage {
+                num_requests: Some(5),
+                concurrency_level: Some(2),
+                ..Default::default()
+            }],
+            lora_traffic_split: Some(vec![LoraSplit {
+                name: "a".into(),
+                split: 1.0,
+            }]),
             ..Default::default()
         };
         let camel_json = serde_json::to_value(Camel(load.clone())).unwrap();
-        assert_eq!(camel_json["stages"][0], json!({"numRequests": 5, "concurrencyLevel": 2}));
+        assert_eq!(
+            camel_json["stages"][0],
+            json!({"numRequests": 5, "concurrencyLevel": 2})
+        );
         assert_eq!(camel_json["loraTrafficSplit"][0]["split"], json!(1.0));
         assert!(camel_json.get("workerMaxConcurrency").is_some());
         let back: Camel<LoadConfig> = serde_json::from_value(camel_json).unwrap();
@@ -266,7 +300,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        let err = serde_json::from_value::<Camel<ServerConfig>>(json!({"baseUrl": "http://x", "bogus": 1})).unwrap_err();
+        let err = serde_json::from_value::<Camel<ServerConfig>>(
+            json!({"baseUrl": "http://x", "bogus": 1}),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
     }
 
@@ -274,18 +311,30 @@ mod tests {
     fn schema_is_camel_case_with_camel_defaults_and_bounds() {
         let schema = schemars::schema_for!(Camel<ReportConfig>).to_value();
         let lifecycle = &schema["properties"]["requestLifecycle"];
-        assert!(lifecycle["properties"].get("perAdapterStage").is_some(), "{lifecycle:#}");
+        assert!(
+            lifecycle["properties"].get("perAdapterStage").is_some(),
+            "{lifecycle:#}"
+        );
         assert!(lifecycle.get("additionalProperties").is_none());
-        assert_eq!(lifecycle["properties"]["percentiles"]["maxItems"], json!(DEFAULT_MAX_ITEMS));
+        assert_eq!(
+            lifecycle["properties"]["percentiles"]["maxItems"],
+            json!(DEFAULT_MAX_ITEMS)
+        );
         let default = &schema["properties"]["requestLifecycle"]["default"];
         assert_eq!(default["perAdapter"], json!(true), "{default:#}");
         assert!(default.get("per_adapter").is_none());
 
         let server = schemars::schema_for!(Camel<ServerConfig>).to_value();
         assert_eq!(server["required"], json!(["baseUrl"]));
-        assert_eq!(server["properties"]["baseUrl"]["maxLength"], json!(DEFAULT_MAX_LENGTH));
+        assert_eq!(
+            server["properties"]["baseUrl"]["maxLength"],
+            json!(DEFAULT_MAX_LENGTH)
+        );
         let api = schemars::schema_for!(Camel<ApiConfig>).to_value();
-        let headers = variant(&api["properties"]["headers"], |s| s.get("additionalProperties").is_some()).unwrap();
+        let headers = variant(&api["properties"]["headers"], |s| {
+            s.get("additionalProperties").is_some()
+        })
+        .unwrap();
         assert_eq!(headers["maxProperties"], json!(DEFAULT_MAX_PROPERTIES));
     }
 }

@@ -28,6 +28,8 @@ pub const MAX_PARALLELISM: i32 = 1000;
 
 /// A benchmark of an OpenAI-compatible inference server. Each generation of the spec is one
 /// run; results land in `status` and in the ConfigMap `<name>-report`.
+// Each `printcolumn(...)` has its own `type_`/`description`; clippy reads them as one list.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     doc = "A benchmark of an OpenAI-compatible inference server, run by ibench-operator as an Indexed Job of ibench runners.",
@@ -40,13 +42,45 @@ pub const MAX_PARALLELISM: i32 = 1000;
     namespaced,
     status = "InferenceBenchmarkStatus",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Requested", type_ = "number", json_path = ".status.summary.requestedRate", description = "Requested rate, requests per second"),
-    printcolumn(name = "Achieved", type_ = "number", json_path = ".status.summary.achievedRate", description = "Achieved send rate, requests per second"),
-    printcolumn(name = "Delay-P99", type_ = "number", json_path = ".status.summary.scheduleDelayP99Ms", description = "99th percentile of the delay between a request's planned and actual send time, milliseconds"),
-    printcolumn(name = "Runners", type_ = "integer", json_path = ".spec.runners.parallelism", priority = 1),
-    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Succeeded\")].reason", priority = 1),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Requested",
+        type_ = "number",
+        json_path = ".status.summary.requestedRate",
+        description = "Requested rate, requests per second"
+    ),
+    printcolumn(
+        name = "Achieved",
+        type_ = "number",
+        json_path = ".status.summary.achievedRate",
+        description = "Achieved send rate, requests per second"
+    ),
+    printcolumn(
+        name = "Delay-P99",
+        type_ = "number",
+        json_path = ".status.summary.scheduleDelayP99Ms",
+        description = "99th percentile of the delay between a request's planned and actual send time, milliseconds"
+    ),
+    printcolumn(
+        name = "Runners",
+        type_ = "integer",
+        json_path = ".spec.runners.parallelism",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Succeeded\")].reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
+// A sweep measures the saturation of one client with closed-loop probes; split over runners the
+// probes would each see a fraction of the load (the runner refuses it too: SweepSharded).
+#[x_kube(validation = Rule::new("!has(self.load.sweep) || !has(self.runners) || !has(self.runners.parallelism) || self.runners.parallelism == 1").message("load.sweep: a sweep runs in one runner; not allowed with runners.parallelism > 1").field_path(".load.sweep"))]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceBenchmarkSpec {
     /// The model server to benchmark (runner config `server`).
@@ -57,17 +91,22 @@ pub struct InferenceBenchmarkSpec {
     pub api: Camel<ApiConfig>,
     /// Prompt and output lengths (runner config `data`).
     #[serde(default)]
-    #[x_kube(validation = Rule::new("!has(self.trace)").message("data.trace: trace files are not available to runner pods; use data.type mock or random"))]
+    #[x_kube(
+        validation = Rule::new("!has(self.trace)").message("data.trace: trace files are not available to runner pods; use data.type mock or random").field_path(".trace"),
+        validation = Rule::new("!has(self.path)").message("data.path: dataset files are not available to runner pods; use data.type mock, random, synthetic or shared_prefix").field_path(".path"),
+        validation = Rule::new("!has(self.corpusFilePath)").message("data.corpusFilePath: corpus files are not available to runner pods; synthetic data uses the shipped corpus").field_path(".corpusFilePath"),
+    )]
     pub data: Camel<DataConfig>,
     /// Load stages, LoRA traffic split and worker settings (runner config `load`).
     #[x_kube(
-        validation = Rule::new("has(self.stages) && size(self.stages) > 0").message("load.stages: at least one stage is required"),
+        validation = Rule::new("has(self.sweep) || (has(self.stages) && size(self.stages) > 0)").message("load.stages: at least one stage is required (or load.sweep)").field_path(".stages"),
+        validation = Rule::new("!has(self.sweep) || !has(self.stages) || size(self.stages) == 0").message("load.stages: a sweep generates the stages; remove load.stages or load.sweep").field_path(".stages"),
         validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, has(s.rate) && s.rate > 0.0)").message("load.stages[*].rate: must be set and > 0 (requests per second) for rate-based load types").field_path(".stages"),
         validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, has(s.duration) && s.duration > 0)").message("load.stages[*].duration: must be set and > 0 (seconds) for rate-based load types").field_path(".stages"),
         validation = Rule::new("self.type == 'concurrent' || self.stages.all(s, !has(s.numRequests) && !has(s.concurrencyLevel))").message("load.stages[*].numRequests and concurrencyLevel: only allowed with load.type concurrent").field_path(".stages"),
         validation = Rule::new("self.type != 'concurrent' || self.stages.all(s, !has(s.rate) && !has(s.duration))").message("load.stages[*].rate and duration: not allowed with load.type concurrent; use numRequests and concurrencyLevel").field_path(".stages"),
         validation = Rule::new("self.type != 'concurrent' || self.stages.all(s, has(s.numRequests) && s.numRequests > 0 && has(s.concurrencyLevel) && s.concurrencyLevel > 0)").message("load.stages[*].numRequests and concurrencyLevel: must be set and > 0 with load.type concurrent").field_path(".stages"),
-        validation = Rule::new("self.type != 'concurrent' || !has(self.sweep)").message("load.sweep: not allowed with load.type concurrent").field_path(".sweep"),
+        validation = Rule::new("!has(self.sweep) || self.type == 'constant' || self.type == 'poisson'").message("load.sweep: only with load.type constant or poisson").field_path(".sweep"),
         validation = Rule::new("!has(self.loraTrafficSplit) || (self.loraTrafficSplit.map(s, s.split).sum() > 0.999999999 && self.loraTrafficSplit.map(s, s.split).sum() < 1.000000001)").message("load.loraTrafficSplit: the splits must sum to 1.0").field_path(".loraTrafficSplit"),
         validation = Rule::new("!has(self.trace)").message("load.trace: trace files are not available to runner pods; trace_replay is not supported by the operator").field_path(".trace"),
     )]
@@ -155,7 +194,10 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/inferencebenchmarks.inferencebench.dev.yaml");
+    const COMMITTED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crds/inferencebenchmarks.inferencebench.dev.yaml"
+    );
 
     #[test]
     fn committed_crd_is_generated_from_the_types() {
@@ -173,12 +215,19 @@ mod tests {
 
     /// The apiserver's structural-schema rules (plus our own bounds), checked on every node.
     fn lint(node: &Value, path: &str, problems: &mut Vec<String>) {
-        let Some(object) = node.as_object() else { return };
-        let special = object.contains_key("x-kubernetes-int-or-string") || object.contains_key("x-kubernetes-preserve-unknown-fields");
+        let Some(object) = node.as_object() else {
+            return;
+        };
+        let special = object.contains_key("x-kubernetes-int-or-string")
+            || object.contains_key("x-kubernetes-preserve-unknown-fields");
         if !object.contains_key("type") && !special {
             problems.push(format!("{path}: no type"));
         }
-        if object.get("format").and_then(Value::as_str).is_some_and(|f| f.starts_with("uint")) {
+        if object
+            .get("format")
+            .and_then(Value::as_str)
+            .is_some_and(|f| f.starts_with("uint"))
+        {
             problems.push(format!("{path}: unsigned format"));
         }
         if object.get("additionalProperties") == Some(&Value::Bool(false)) {
@@ -188,8 +237,20 @@ mod tests {
             problems.push(format!("{path}: properties and additionalProperties"));
         }
         for key in ["anyOf", "oneOf", "allOf"] {
-            for (i, sub) in object.get(key).and_then(Value::as_array).into_iter().flatten().enumerate() {
-                for banned in ["type", "description", "default", "nullable", "additionalProperties"] {
+            for (i, sub) in object
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                for banned in [
+                    "type",
+                    "description",
+                    "default",
+                    "nullable",
+                    "additionalProperties",
+                ] {
                     if sub.get(banned).is_some() {
                         problems.push(format!("{path}.{key}[{i}]: {banned} inside a junction"));
                     }
@@ -222,26 +283,53 @@ mod tests {
         for (list, max) in [
             (&spec["load"]["properties"]["stages"], 256),
             (&spec["load"]["properties"]["loraTrafficSplit"], 256),
-            (&schema["properties"]["status"]["properties"]["adapters"], MAX_STATUS_ADAPTERS),
-            (&schema["properties"]["status"]["properties"]["conditions"], 8),
+            (
+                &schema["properties"]["status"]["properties"]["adapters"],
+                MAX_STATUS_ADAPTERS,
+            ),
+            (
+                &schema["properties"]["status"]["properties"]["conditions"],
+                8,
+            ),
         ] {
             assert_eq!(list["maxItems"], max, "{list:#}");
         }
         let conditions = &schema["properties"]["status"]["properties"]["conditions"];
         assert_eq!(conditions["x-kubernetes-list-type"], "map");
-        assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]));
-        assert_eq!(spec["runners"]["properties"]["parallelism"]["maximum"], 1000.0);
+        assert_eq!(
+            conditions["x-kubernetes-list-map-keys"],
+            serde_json::json!(["type"])
+        );
+        assert_eq!(
+            spec["runners"]["properties"]["parallelism"]["maximum"],
+            1000.0
+        );
         assert_eq!(spec["runners"]["properties"]["parallelism"]["default"], 1);
     }
 
     #[test]
     fn resource_is_named_and_printed_as_documented() {
         let crd = crd();
-        assert_eq!(crd.metadata.name.as_deref(), Some("inferencebenchmarks.inferencebench.dev"));
-        assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["ibench".to_string()][..]));
+        assert_eq!(
+            crd.metadata.name.as_deref(),
+            Some("inferencebenchmarks.inferencebench.dev")
+        );
+        assert_eq!(
+            crd.spec.names.short_names.as_deref(),
+            Some(&["ibench".to_string()][..])
+        );
         let version = &crd.spec.versions[0];
         assert!(version.subresources.as_ref().unwrap().status.is_some());
-        let columns: Vec<&str> = version.additional_printer_columns.iter().flatten().filter(|c| c.priority.is_none()).map(|c| c.name.as_str()).collect();
-        assert_eq!(columns, ["Phase", "Requested", "Achieved", "Delay-P99", "Age"]);
+        let columns: Vec<&str> = version
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .filter(|c| c.priority.is_none())
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            columns,
+            ["Phase", "Requested", "Achieved", "Delay-P99", "Age"]
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use ibench::agent::protocol;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSecurityContext, PodSpec,
-    PodTemplateSpec, SeccompProfile, SecretKeySelector, SecurityContext,
+    Capabilities, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSecurityContext,
+    PodSpec, PodTemplateSpec, SeccompProfile, SecretKeySelector, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -23,14 +23,24 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
     // Pods are owned by the Job; these say which benchmark and run they serve.
     let pod_annotations = BTreeMap::from([
         (naming::ANNOTATION_BENCHMARK.to_string(), owner.name.clone()),
-        (naming::ANNOTATION_GENERATION.to_string(), run.generation.to_string()),
+        (
+            naming::ANNOTATION_GENERATION.to_string(),
+            run.generation.to_string(),
+        ),
     ]);
-    let value = |name: &str, value: String| EnvVar { name: name.into(), value: Some(value), value_from: None };
+    let value = |name: &str, value: String| EnvVar {
+        name: name.into(),
+        value: Some(value),
+        value_from: None,
+    };
     let field = |name: &str, path: &str| EnvVar {
         name: name.into(),
         value: None,
         value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector { field_path: path.into(), api_version: None }),
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                api_version: None,
+            }),
             ..Default::default()
         }),
     };
@@ -66,14 +76,21 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
             ..Default::default()
         }),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Default::default()
     };
     Job {
-        metadata: owner.child_meta(run.names.job().to_string(), Some(run.generation), Component::Runner),
+        metadata: owner.child_meta(
+            run.names.job().to_string(),
+            Some(run.generation),
+            Component::Runner,
+        ),
         spec: Some(JobSpec {
             completion_mode: Some("Indexed".into()),
             completions: Some(count),
@@ -100,7 +117,10 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
                     affinity: run.runners.affinity.clone(),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
-                        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            localhost_profile: None,
+                        }),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -120,7 +140,11 @@ mod tests {
 
     fn env<'a>(job: &'a Job, name: &str) -> Option<&'a EnvVar> {
         let spec = job.spec.as_ref()?.template.spec.as_ref()?;
-        spec.containers[0].env.as_ref()?.iter().find(|e| e.name == name)
+        spec.containers[0]
+            .env
+            .as_ref()?
+            .iter()
+            .find(|e| e.name == name)
     }
 
     #[test]
@@ -138,26 +162,64 @@ mod tests {
         let pod = spec.template.spec.as_ref().unwrap();
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         assert_eq!(pod.service_account_name.as_deref(), Some("bench-g1-runner"));
-        assert_eq!(pod.containers[0].command.as_ref().unwrap(), &["ibench", "agent"]);
+        assert_eq!(
+            pod.containers[0].command.as_ref().unwrap(),
+            &["ibench", "agent"]
+        );
         assert_eq!(job.metadata.name.as_deref(), Some("bench-g1"));
-        assert_eq!(env(&job, protocol::ENV_RUNNERS).unwrap().value.as_deref(), Some("4"));
-        assert_eq!(env(&job, protocol::ENV_RUN).unwrap().value.as_deref(), Some("bench-g1"));
+        assert_eq!(
+            env(&job, protocol::ENV_RUNNERS).unwrap().value.as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            env(&job, protocol::ENV_RUN).unwrap().value.as_deref(),
+            Some("bench-g1")
+        );
         let namespace = env(&job, protocol::ENV_NAMESPACE).unwrap();
-        assert_eq!(namespace.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path, "metadata.namespace");
+        assert_eq!(
+            namespace
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path,
+            "metadata.namespace"
+        );
         assert!(env(&job, protocol::ENV_API_KEY).is_none());
-        let annotations = spec.template.metadata.as_ref().unwrap().annotations.as_ref().unwrap();
+        let annotations = spec
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap();
         assert_eq!(annotations[naming::ANNOTATION_BENCHMARK], "bench");
     }
 
     #[test]
     fn api_key_comes_from_the_secret_only() {
         let mut run = run_spec(1);
-        run.api_key = Some(SecretKeyRef { name: "creds".into(), key: "token".into() });
+        run.api_key = Some(SecretKeyRef {
+            name: "creds".into(),
+            key: "token".into(),
+        });
         let job = job(&owner(), &run, 5.0);
         let var = env(&job, protocol::ENV_API_KEY).unwrap();
         assert!(var.value.is_none());
-        let selector = var.value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
-        assert_eq!((selector.name.as_str(), selector.key.as_str()), ("creds", "token"));
+        let selector = var
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            (selector.name.as_str(), selector.key.as_str()),
+            ("creds", "token")
+        );
     }
 
     #[test]
@@ -168,6 +230,9 @@ mod tests {
         let job = job(&owner(), &run, 5.0);
         let pod = job.spec.unwrap().template.spec.unwrap();
         assert_eq!(pod.node_selector.unwrap()["pool"], "bench");
-        assert_eq!(pod.containers[0].image.as_deref(), Some("registry.example/ibench:1.2"));
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some("registry.example/ibench:1.2")
+        );
     }
 }

@@ -44,12 +44,20 @@ impl Owner {
     }
 
     /// Metadata of a child: name, namespace, owner, labels (plus the benchmark's name).
-    pub fn child_meta(&self, name: String, generation: Option<i64>, component: Component) -> ObjectMeta {
+    pub fn child_meta(
+        &self,
+        name: String,
+        generation: Option<i64>,
+        component: Component,
+    ) -> ObjectMeta {
         ObjectMeta {
             name: Some(name),
             namespace: Some(self.namespace.clone()),
             labels: Some(naming::labels(&self.uid, generation, component)),
-            annotations: Some(BTreeMap::from([(naming::ANNOTATION_BENCHMARK.to_string(), self.name.clone())])),
+            annotations: Some(BTreeMap::from([(
+                naming::ANNOTATION_BENCHMARK.to_string(),
+                self.name.clone(),
+            )])),
             owner_references: Some(vec![self.reference.clone()]),
             ..Default::default()
         }
@@ -57,6 +65,9 @@ impl Owner {
 }
 
 /// One object to apply.
+// A run has a handful of these (plus one small ConfigMap per runner), built once per reconcile:
+// boxing the Job would save nothing worth the indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Child {
     ServiceAccount(ServiceAccount),
@@ -97,7 +108,10 @@ pub fn run_objects(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Vec<C
         Child::RoleBinding(role_binding(owner, run)),
         Child::ConfigMap(config_map(owner, run, None)),
     ];
-    children.extend((0..run.parallelism).map(|index| Child::ConfigMap(result_map(owner, &run.names, run.generation, index))));
+    children.extend(
+        (0..run.parallelism)
+            .map(|index| Child::ConfigMap(result_map(owner, &run.names, run.generation, index))),
+    );
     children.push(Child::Job(job(owner, run, progress_seconds)));
     children
 }
@@ -107,7 +121,10 @@ pub fn config_map(owner: &Owner, run: &RunSpec, signal: Option<&StartSignal>) ->
     let mut data = BTreeMap::from([(protocol::CONFIG_KEY.to_string(), run.config_yaml.clone())]);
     match signal {
         Some(StartSignal::StartAt(at)) => {
-            data.insert(protocol::START_AT_KEY.to_string(), protocol::format_start_at(*at));
+            data.insert(
+                protocol::START_AT_KEY.to_string(),
+                protocol::format_start_at(*at),
+            );
         }
         Some(StartSignal::Abort(reason)) => {
             data.insert(protocol::ABORT_KEY.to_string(), reason.clone());
@@ -115,7 +132,11 @@ pub fn config_map(owner: &Owner, run: &RunSpec, signal: Option<&StartSignal>) ->
         None => {}
     }
     ConfigMap {
-        metadata: owner.child_meta(run.names.config_map(), Some(run.generation), Component::RunConfig),
+        metadata: owner.child_meta(
+            run.names.config_map(),
+            Some(run.generation),
+            Component::RunConfig,
+        ),
         data: Some(data),
         ..Default::default()
     }
@@ -124,7 +145,11 @@ pub fn config_map(owner: &Owner, run: &RunSpec, signal: Option<&StartSignal>) ->
 /// A runner's result ConfigMap, empty: the operator owns its metadata, the runner its data.
 pub fn result_map(owner: &Owner, names: &RunNames, generation: i64, index: u32) -> ConfigMap {
     ConfigMap {
-        metadata: owner.child_meta(names.result_map(index), Some(generation), Component::RunnerResults),
+        metadata: owner.child_meta(
+            names.result_map(index),
+            Some(generation),
+            Component::RunnerResults,
+        ),
         ..Default::default()
     }
 }
@@ -140,15 +165,44 @@ mod tests {
         let run = run_spec(3);
         let children = run_objects(&owner, &run, 5.0);
         let kinds: Vec<&str> = children.iter().map(Child::kind).collect();
-        assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "ConfigMap", "ConfigMap", "ConfigMap", "Job"]);
+        assert_eq!(
+            kinds,
+            [
+                "ServiceAccount",
+                "Role",
+                "RoleBinding",
+                "ConfigMap",
+                "ConfigMap",
+                "ConfigMap",
+                "ConfigMap",
+                "Job"
+            ]
+        );
         let names: Vec<&str> = children.iter().map(Child::name).collect();
-        assert_eq!(names, ["bench-g1-runner", "bench-g1-runner", "bench-g1-runner", "bench-g1-config", "bench-g1-r0", "bench-g1-r1", "bench-g1-r2", "bench-g1"]);
+        assert_eq!(
+            names,
+            [
+                "bench-g1-runner",
+                "bench-g1-runner",
+                "bench-g1-runner",
+                "bench-g1-config",
+                "bench-g1-r0",
+                "bench-g1-r1",
+                "bench-g1-r2",
+                "bench-g1"
+            ]
+        );
         for child in &children {
-            let Child::ConfigMap(cm) = child else { continue };
+            let Child::ConfigMap(cm) = child else {
+                continue;
+            };
             let refs = cm.metadata.owner_references.as_ref().unwrap();
             assert_eq!(refs[0].controller, Some(true));
             assert_eq!(refs[0].uid, owner.uid);
-            assert_eq!(cm.metadata.labels.as_ref().unwrap()[naming::LABEL_GENERATION], "1");
+            assert_eq!(
+                cm.metadata.labels.as_ref().unwrap()[naming::LABEL_GENERATION],
+                "1"
+            );
         }
         assert_eq!(run_objects(&owner, &run, 5.0), children, "deterministic");
     }
@@ -158,13 +212,32 @@ mod tests {
         let owner = owner();
         let run = run_spec(1);
         let plain = config_map(&owner, &run, None);
-        assert_eq!(plain.data.as_ref().unwrap().keys().collect::<Vec<_>>(), [protocol::CONFIG_KEY]);
+        assert_eq!(
+            plain.data.as_ref().unwrap().keys().collect::<Vec<_>>(),
+            [protocol::CONFIG_KEY]
+        );
         let started = config_map(&owner, &run, Some(&StartSignal::StartAt(1764300000.5)));
-        assert_eq!(started.data.as_ref().unwrap()[protocol::START_AT_KEY], "1764300000.500");
-        assert_eq!(protocol::start_signal(&started).unwrap(), Some(StartSignal::StartAt(1764300000.5)));
-        let aborted = config_map(&owner, &run, Some(&StartSignal::Abort("runner 0 failed".into())));
-        assert_eq!(protocol::start_signal(&aborted).unwrap(), Some(StartSignal::Abort("runner 0 failed".into())));
+        assert_eq!(
+            started.data.as_ref().unwrap()[protocol::START_AT_KEY],
+            "1764300000.500"
+        );
+        assert_eq!(
+            protocol::start_signal(&started).unwrap(),
+            Some(StartSignal::StartAt(1764300000.5))
+        );
+        let aborted = config_map(
+            &owner,
+            &run,
+            Some(&StartSignal::Abort("runner 0 failed".into())),
+        );
+        assert_eq!(
+            protocol::start_signal(&aborted).unwrap(),
+            Some(StartSignal::Abort("runner 0 failed".into()))
+        );
         let results = result_map(&owner, &run.names, 1, 0);
-        assert!(results.data.is_none() && results.binary_data.is_none(), "the runner owns the data");
+        assert!(
+            results.data.is_none() && results.binary_data.is_none(),
+            "the runner owns the data"
+        );
     }
 }

@@ -28,7 +28,12 @@ pub fn role(owner: &Owner, run: &RunSpec) -> Role {
         rules: Some(vec![
             // `watch` with a `metadata.name` field selector is authorised per name.
             rule(&["get", "watch"], vec![run.names.config_map()]),
-            rule(&["get", "patch"], (0..run.parallelism).map(|i| run.names.result_map(i)).collect()),
+            rule(
+                &["get", "patch"],
+                (0..run.parallelism)
+                    .map(|i| run.names.result_map(i))
+                    .collect(),
+            ),
         ]),
     }
 }
@@ -61,12 +66,23 @@ mod tests {
         let rules = role.rules.unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].verbs, ["get", "watch"]);
-        assert_eq!(rules[0].resource_names.as_deref().unwrap(), ["bench-g1-config"]);
+        assert_eq!(
+            rules[0].resource_names.as_deref().unwrap(),
+            ["bench-g1-config"]
+        );
         assert_eq!(rules[1].verbs, ["get", "patch"]);
-        assert_eq!(rules[1].resource_names.as_deref().unwrap(), ["bench-g1-r0", "bench-g1-r1"]);
+        assert_eq!(
+            rules[1].resource_names.as_deref().unwrap(),
+            ["bench-g1-r0", "bench-g1-r1"]
+        );
         for rule in &rules {
             assert_eq!(rule.resources.as_deref().unwrap(), ["configmaps"]);
-            assert!(!rule.verbs.iter().any(|v| v == "list" || v == "create" || v == "delete"));
+            assert!(
+                !rule
+                    .verbs
+                    .iter()
+                    .any(|v| v == "list" || v == "create" || v == "delete")
+            );
         }
     }
 
@@ -77,8 +93,14 @@ mod tests {
         let binding = role_binding(&owner, &run);
         assert_eq!(binding.role_ref.name, "bench-g1-runner");
         let subject = &binding.subjects.unwrap()[0];
-        assert_eq!((subject.kind.as_str(), subject.name.as_str()), ("ServiceAccount", "bench-g1-runner"));
+        assert_eq!(
+            (subject.kind.as_str(), subject.name.as_str()),
+            ("ServiceAccount", "bench-g1-runner")
+        );
         assert_eq!(subject.namespace.as_deref(), Some(owner.namespace.as_str()));
-        assert_eq!(service_account(&owner, &run).metadata.name.as_deref(), Some("bench-g1-runner"));
+        assert_eq!(
+            service_account(&owner, &run).metadata.name.as_deref(),
+            Some("bench-g1-runner")
+        );
     }
 }

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use ibench::config::RequestLifecycleReport;
+use ibench::agent::protocol;
+use ibench::config::ReportConfig;
 use ibench::metrics::RunMetrics;
 use ibench::report::lifecycle_reports;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -19,17 +20,23 @@ pub const MAX_REPORT_BYTES: usize = 900 * 1024;
 pub const ANNOTATION_RUNNERS: &str = "inferencebench.dev/runners-reported";
 pub const ANNOTATION_OMITTED: &str = "inferencebench.dev/omitted-files";
 
-/// `runners` reads like `2/2`: runners whose results are included, of all runners.
+/// `runners` reads like `2/2`: runners whose results are included, of all runners. `sweep`: how
+/// a sweep found its saturation rate (JSON), kept as `sweep_saturation.json` like `ibench run`
+/// writes it.
 pub fn report_map(
     owner: &Owner,
     generation: i64,
     metrics: &RunMetrics,
-    options: &RequestLifecycleReport,
+    options: &ReportConfig,
     config_yaml: &str,
     runners: &str,
+    sweep: Option<&str>,
 ) -> ConfigMap {
     let mut data = BTreeMap::from([("config.yaml".to_string(), config_yaml.to_string())]);
-    let mut used = config_yaml.len();
+    if let Some(sweep) = sweep {
+        data.insert(protocol::SWEEP_KEY.to_string(), sweep.to_string());
+    }
+    let mut used = data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     // Files come summary first, then per stage, per adapter, per adapter-stage: when the
     // budget runs out the most detailed (and most numerous) ones are left out.
     let mut omitted = Vec::new();
@@ -50,22 +57,37 @@ pub fn report_map(
     if !omitted.is_empty() {
         annotations.insert(
             ANNOTATION_OMITTED.into(),
-            format!("{} files over the size limit, e.g. {}", omitted.len(), omitted[0]),
+            format!(
+                "{} files over the size limit, e.g. {}",
+                omitted.len(),
+                omitted[0]
+            ),
         );
     }
-    ConfigMap { metadata: meta, data: Some(data), ..Default::default() }
+    ConfigMap {
+        metadata: meta,
+        data: Some(data),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_support::{owner, runner_metrics};
+    use ibench::config::RequestLifecycleReport;
 
     #[test]
     fn holds_inference_perf_files_and_config() {
         let metrics = runner_metrics(0, 40.0, &[("a", 0.01, 10), ("b", 0.02, 10)], 1.0);
-        let options = RequestLifecycleReport { per_adapter_stage: true, ..Default::default() };
-        let cm = report_map(&owner(), 3, &metrics, &options, "server: {}\n", "2/2");
+        let options = ReportConfig {
+            request_lifecycle: RequestLifecycleReport {
+                per_adapter_stage: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let cm = report_map(&owner(), 3, &metrics, &options, "server: {}\n", "2/2", None);
         let data = cm.data.as_ref().unwrap();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(
@@ -80,7 +102,8 @@ mod tests {
                 "summary_lifecycle_metrics.json",
             ]
         );
-        let summary: serde_json::Value = serde_json::from_str(&data["summary_lifecycle_metrics.json"]).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_str(&data["summary_lifecycle_metrics.json"]).unwrap();
         assert_eq!(summary["load_summary"]["count"], 20);
         assert_eq!(cm.metadata.name.as_deref(), Some("bench-report"));
         let annotations = cm.metadata.annotations.as_ref().unwrap();
@@ -94,13 +117,34 @@ mod tests {
         let names: Vec<String> = (0..300).map(|i| format!("adapter-{i:03}")).collect();
         let adapters: Vec<(&str, f64, u64)> = names.iter().map(|n| (n.as_str(), 0.01, 2)).collect();
         let metrics = runner_metrics(0, 40.0, &adapters, 1.0);
-        let options = RequestLifecycleReport { per_adapter_stage: true, ..Default::default() };
-        let cm = report_map(&owner(), 1, &metrics, &options, "", "1/1");
+        let options = ReportConfig {
+            request_lifecycle: RequestLifecycleReport {
+                per_adapter_stage: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let cm = report_map(
+            &owner(),
+            1,
+            &metrics,
+            &options,
+            "",
+            "1/1",
+            Some("{\"saturation_rate\": 12.5}"),
+        );
         let data = cm.data.as_ref().unwrap();
         let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
         assert!(size <= MAX_REPORT_BYTES, "{size}");
         assert!(data.contains_key("summary_lifecycle_metrics.json"));
         assert!(data.contains_key("stage_0_lifecycle_metrics.json"));
-        assert!(cm.metadata.annotations.as_ref().unwrap()[ANNOTATION_OMITTED].contains("files over the size limit"));
+        assert_eq!(
+            data["sweep_saturation.json"], "{\"saturation_rate\": 12.5}",
+            "the sweep's account is never left out"
+        );
+        assert!(
+            cm.metadata.annotations.as_ref().unwrap()[ANNOTATION_OMITTED]
+                .contains("files over the size limit")
+        );
     }
 }

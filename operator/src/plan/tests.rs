@@ -6,7 +6,9 @@ use ibench::agent::protocol::{self, encode_metrics};
 use ibench::metrics::RunMetrics;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
-use k8s_openapi::api::core::v1::{ConfigMap, ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus,
+};
 use serde_json::json;
 
 use super::*;
@@ -29,7 +31,10 @@ fn names(generation: i64) -> RunNames {
     RunNames::new("bench", generation)
 }
 
-fn meta_of(name: String, generation: i64) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+fn meta_of(
+    name: String,
+    generation: i64,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
     let owner = crate::test_support::owner();
     let mut meta = owner.child_meta(name, Some(generation), naming::Component::RunnerResults);
     meta.resource_version = Some("7".into());
@@ -52,7 +57,11 @@ fn job(generation: i64, condition: Option<(&str, &str)>) -> Arc<Job> {
         spec: None,
         status: Some(JobStatus {
             active: Some(if condition.is_some() { 0 } else { 2 }),
-            succeeded: Some(if matches!(condition, Some(("Complete", _))) { 2 } else { 0 }),
+            succeeded: Some(if matches!(condition, Some(("Complete", _))) {
+                2
+            } else {
+                0
+            }),
             conditions,
             completion_time: matches!(condition, Some(("Complete", _))).then(|| at(NOW - 4)),
             ..Default::default()
@@ -61,29 +70,62 @@ fn job(generation: i64, condition: Option<(&str, &str)>) -> Arc<Job> {
 }
 
 fn config(generation: i64, signal: Option<&str>) -> Arc<ConfigMap> {
-    let mut data = [(protocol::CONFIG_KEY.to_string(), "server: {}".to_string())].into_iter().collect::<std::collections::BTreeMap<_, _>>();
+    let mut data = [(protocol::CONFIG_KEY.to_string(), "server: {}".to_string())]
+        .into_iter()
+        .collect::<std::collections::BTreeMap<_, _>>();
     if let Some(signal) = signal {
         data.insert(protocol::START_AT_KEY.into(), signal.into());
     }
-    Arc::new(ConfigMap { metadata: meta_of(names(generation).config_map(), generation), data: Some(data), ..Default::default() })
+    Arc::new(ConfigMap {
+        metadata: meta_of(names(generation).config_map(), generation),
+        data: Some(data),
+        ..Default::default()
+    })
 }
 
-fn results(generation: i64, index: u32, state: &str, metrics: Option<&RunMetrics>) -> Arc<ConfigMap> {
+fn results(
+    generation: i64,
+    index: u32,
+    state: &str,
+    metrics: Option<&RunMetrics>,
+) -> Arc<ConfigMap> {
     let mut data = std::collections::BTreeMap::from([
         (protocol::STATE_KEY.to_string(), state.to_string()),
-        (protocol::POD_KEY.to_string(), format!("bench-g{generation}-{index}-abcde")),
+        (
+            protocol::POD_KEY.to_string(),
+            format!("bench-g{generation}-{index}-abcde"),
+        ),
     ]);
     if state == "failed" {
-        data.insert(protocol::MESSAGE_KEY.into(), "cannot determine the model: connection refused".into());
+        data.insert(
+            protocol::MESSAGE_KEY.into(),
+            "cannot determine the model: connection refused".into(),
+        );
     }
     if state == "running" {
-        let progress = protocol::RunnerProgress { stage: 0, planned: 200, sent: 50, succeeded: 49, failed: 1, ..Default::default() };
-        data.insert(protocol::PROGRESS_KEY.into(), serde_json::to_string(&progress).unwrap());
+        let progress = protocol::RunnerProgress {
+            stage: 0,
+            planned: 200,
+            sent: 50,
+            succeeded: 49,
+            failed: 1,
+            ..Default::default()
+        };
+        data.insert(
+            protocol::PROGRESS_KEY.into(),
+            serde_json::to_string(&progress).unwrap(),
+        );
     }
     Arc::new(ConfigMap {
         metadata: meta_of(names(generation).result_map(index), generation),
         data: Some(data),
-        binary_data: metrics.map(|m| [(protocol::METRICS_KEY.to_string(), ByteString(encode_metrics(m)))].into()),
+        binary_data: metrics.map(|m| {
+            [(
+                protocol::METRICS_KEY.to_string(),
+                ByteString(encode_metrics(m)),
+            )]
+            .into()
+        }),
         ..Default::default()
     })
 }
@@ -91,8 +133,14 @@ fn results(generation: i64, index: u32, state: &str, metrics: Option<&RunMetrics
 fn failed_pod(generation: i64, index: u32, exit_code: i32) -> Arc<Pod> {
     let job = names(generation).job().to_string();
     let mut meta = meta_of(format!("{job}-{index}-abcde"), generation);
-    meta.labels.as_mut().unwrap().insert("batch.kubernetes.io/job-name".into(), job);
-    meta.annotations.as_mut().unwrap().insert("batch.kubernetes.io/job-completion-index".into(), index.to_string());
+    meta.labels
+        .as_mut()
+        .unwrap()
+        .insert("batch.kubernetes.io/job-name".into(), job);
+    meta.annotations.as_mut().unwrap().insert(
+        "batch.kubernetes.io/job-completion-index".into(),
+        index.to_string(),
+    );
     Arc::new(Pod {
         metadata: meta,
         spec: None,
@@ -101,7 +149,11 @@ fn failed_pod(generation: i64, index: u32, exit_code: i32) -> Arc<Pod> {
             container_statuses: Some(vec![ContainerStatus {
                 name: "runner".into(),
                 state: Some(ContainerState {
-                    terminated: Some(ContainerStateTerminated { exit_code, reason: Some("Error".into()), ..Default::default() }),
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code,
+                        reason: Some("Error".into()),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -120,12 +172,21 @@ fn with_status(mut ib: InferenceBenchmark, status: InferenceBenchmarkStatus) -> 
     ib
 }
 
-fn observed(jobs: Vec<Arc<Job>>, config_maps: Vec<Arc<ConfigMap>>, pods: Vec<Arc<Pod>>) -> Observed {
-    Observed { jobs, config_maps, pods }
+fn observed(
+    jobs: Vec<Arc<Job>>,
+    config_maps: Vec<Arc<ConfigMap>>,
+    pods: Vec<Arc<Pod>>,
+) -> Observed {
+    Observed {
+        jobs,
+        config_maps,
+        pods,
+    }
 }
 
 fn condition<'a>(status: &'a InferenceBenchmarkStatus, type_: &str) -> (&'a str, &'a str) {
-    let c = conditions::find(&status.conditions, type_).unwrap_or_else(|| panic!("no {type_} in {status:?}"));
+    let c = conditions::find(&status.conditions, type_)
+        .unwrap_or_else(|| panic!("no {type_} in {status:?}"));
     (c.status.as_str(), c.reason.as_str())
 }
 
@@ -133,11 +194,30 @@ fn metrics_of(start: f64) -> RunMetrics {
     runner_metrics(0, 40.0, &[("a", 0.010, 100), ("b", 0.020, 100)], start)
 }
 
+/// Both runners of generation 1 delivered their metrics and the Job completed.
+fn completed(runner0: &RunMetrics, runner1: &RunMetrics) -> Observed {
+    let start = format!("{}.000", NOW - 20);
+    observed(
+        vec![job(1, Some(("Complete", "CompletionsReached")))],
+        vec![
+            config(1, Some(&start)),
+            results(1, 0, "done", Some(runner0)),
+            results(1, 1, "done", Some(runner1)),
+        ],
+        vec![],
+    )
+}
+
 /// Plans a reconcile, then checks that planning again from the resulting status changes
 /// nothing (no status churn, no second event).
 fn plan_twice(ib: &InferenceBenchmark, observed: &Observed) -> Plan {
     let first = plan(ib, observed, &settings(), now());
-    let again = plan(&with_status(ib.clone(), first.status.clone()), observed, &settings(), now());
+    let again = plan(
+        &with_status(ib.clone(), first.status.clone()),
+        observed,
+        &settings(),
+        now(),
+    );
     assert_eq!(again.status, first.status, "status must be a fixed point");
     first
 }
@@ -146,40 +226,98 @@ fn plan_twice(ib: &InferenceBenchmark, observed: &Observed) -> Plan {
 fn a_new_benchmark_gets_its_whole_run_created() {
     let plan = plan_twice(&bench(), &Observed::default());
     let kinds: Vec<&str> = plan.apply.iter().map(Child::kind).collect();
-    assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "ConfigMap", "ConfigMap", "Job"]);
+    assert_eq!(
+        kinds,
+        [
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "ConfigMap",
+            "ConfigMap",
+            "ConfigMap",
+            "Job"
+        ]
+    );
     let status = &plan.status;
     assert_eq!(status.observed_generation, Some(1));
     assert_eq!(status.phase, Some(Phase::Pending));
     assert_eq!(condition(status, CONDITION_ACCEPTED), ("True", "Validated"));
     assert_eq!(condition(status, CONDITION_RUNNING), ("False", "Creating"));
-    assert_eq!(condition(status, CONDITION_SUCCEEDED), ("Unknown", "InProgress"));
-    assert!(status.conditions.iter().all(|c| c.observed_generation == Some(1) && c.last_transition_time == at(NOW)));
-    assert_eq!(status.run, Some(RunRef { generation: 1, name: "bench-g1".into(), run_id: None }));
+    assert_eq!(
+        condition(status, CONDITION_SUCCEEDED),
+        ("Unknown", "InProgress")
+    );
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(1) && c.last_transition_time == at(NOW))
+    );
+    assert_eq!(
+        status.run,
+        Some(RunRef {
+            generation: 1,
+            name: "bench-g1".into(),
+            run_id: None
+        })
+    );
     assert!(plan.delete.is_empty() && plan.events.is_empty());
     assert_eq!(plan.requeue, Some(ACTIVE_REQUEUE));
 }
 
 #[test]
 fn an_existing_job_is_never_created_again() {
-    let observed = observed(vec![job(1, None)], vec![config(1, None), results(1, 0, "ready", None)], vec![]);
+    let observed = observed(
+        vec![job(1, None)],
+        vec![config(1, None), results(1, 0, "ready", None)],
+        vec![],
+    );
     let plan = plan_twice(&bench(), &observed);
     assert!(plan.apply.is_empty(), "{:?}", plan.apply);
-    assert_eq!(condition(&plan.status, CONDITION_RUNNING), ("False", "RunnersStarting"));
-    assert_eq!(conditions::find(&plan.status.conditions, CONDITION_RUNNING).unwrap().message, "1/2 runners ready");
+    assert_eq!(
+        condition(&plan.status, CONDITION_RUNNING),
+        ("False", "RunnersStarting")
+    );
+    assert_eq!(
+        conditions::find(&plan.status.conditions, CONDITION_RUNNING)
+            .unwrap()
+            .message,
+        "1/2 runners ready"
+    );
     assert_eq!(plan.status.runners.as_ref().unwrap().ready, 1);
 }
 
 #[test]
 fn one_start_time_is_published_once_every_runner_is_ready() {
-    let observed = observed(vec![job(1, None)], vec![config(1, None), results(1, 0, "ready", None), results(1, 1, "ready", None)], vec![]);
+    let observed = observed(
+        vec![job(1, None)],
+        vec![
+            config(1, None),
+            results(1, 0, "ready", None),
+            results(1, 1, "ready", None),
+        ],
+        vec![],
+    );
     let plan = plan(&bench(), &observed, &settings(), now());
-    let [Child::ConfigMap(cm)] = plan.apply.as_slice() else { panic!("{:?}", plan.apply) };
+    let [Child::ConfigMap(cm)] = plan.apply.as_slice() else {
+        panic!("{:?}", plan.apply)
+    };
     // 2 s lead plus 5 ms per runner.
-    assert_eq!(cm.data.as_ref().unwrap()[protocol::START_AT_KEY], format!("{}.010", NOW + 2));
-    assert_eq!(cm.metadata.resource_version.as_deref(), Some("7"), "applied only over the version observed");
+    assert_eq!(
+        cm.data.as_ref().unwrap()[protocol::START_AT_KEY],
+        format!("{}.010", NOW + 2)
+    );
+    assert_eq!(
+        cm.metadata.resource_version.as_deref(),
+        Some("7"),
+        "applied only over the version observed"
+    );
     assert_eq!(plan.status.phase, Some(Phase::Running));
     assert_eq!(plan.status.start_time, Some(at(NOW + 2)));
-    assert_eq!(plan.events.iter().map(|e| e.reason).collect::<Vec<_>>(), ["Started"]);
+    assert_eq!(
+        plan.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+        ["Started"]
+    );
 }
 
 #[test]
@@ -187,43 +325,79 @@ fn a_running_run_shows_live_progress() {
     let start = format!("{}.000", NOW - 3);
     let observed = observed(
         vec![job(1, None)],
-        vec![config(1, Some(&start)), results(1, 0, "running", None), results(1, 1, "running", None)],
+        vec![
+            config(1, Some(&start)),
+            results(1, 0, "running", None),
+            results(1, 1, "running", None),
+        ],
         vec![],
     );
     let plan = plan_twice(&bench(), &observed);
     assert!(plan.apply.is_empty());
     let progress = plan.status.progress.as_ref().unwrap();
-    assert_eq!((progress.planned, progress.sent, progress.succeeded, progress.failed), (400, 100, 98, 2));
+    assert_eq!(
+        (
+            progress.planned,
+            progress.sent,
+            progress.succeeded,
+            progress.failed
+        ),
+        (400, 100, 98, 2)
+    );
     assert_eq!(plan.status.start_time, Some(at(NOW - 3)));
-    assert_eq!(condition(&plan.status, CONDITION_RUNNING), ("True", "Running"));
+    assert_eq!(
+        condition(&plan.status, CONDITION_RUNNING),
+        ("True", "Running")
+    );
     assert!(plan.events.is_empty());
 }
 
 #[test]
 fn a_completed_job_merges_every_runner_into_status_and_report() {
-    let start = format!("{}.000", NOW - 20);
-    let (m0, m1) = (metrics_of(1000.0), metrics_of(1000.004));
-    let observed = observed(
-        vec![job(1, Some(("Complete", "CompletionsReached")))],
-        vec![config(1, Some(&start)), results(1, 0, "done", Some(&m0)), results(1, 1, "done", Some(&m1))],
-        vec![],
-    );
+    let observed = completed(&metrics_of(1000.0), &metrics_of(1000.004));
     let plan = plan_twice(&bench(), &observed);
-    let [Child::ConfigMap(report)] = plan.apply.as_slice() else { panic!("{:?}", plan.apply) };
+    let [Child::ConfigMap(report)] = plan.apply.as_slice() else {
+        panic!("{:?}", plan.apply)
+    };
     assert_eq!(report.metadata.name.as_deref(), Some("bench-report"));
-    let summary: serde_json::Value = serde_json::from_str(&report.data.as_ref().unwrap()["summary_lifecycle_metrics.json"]).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&report.data.as_ref().unwrap()["summary_lifecycle_metrics.json"])
+            .unwrap();
     assert_eq!(summary["load_summary"]["count"], 400);
     let status = &plan.status;
     assert_eq!(status.phase, Some(Phase::Succeeded));
-    assert_eq!(condition(status, CONDITION_SUCCEEDED), ("True", "Completed"));
+    assert_eq!(
+        condition(status, CONDITION_SUCCEEDED),
+        ("True", "Completed")
+    );
     assert_eq!(condition(status, CONDITION_RUNNING), ("False", "Completed"));
     assert_eq!(status.completion_time, Some(at(NOW - 4)));
     let summary = status.summary.as_ref().unwrap();
-    assert_eq!((summary.requests, summary.failures, summary.requested_rate), (400, 0, Some(40.0)));
-    assert_eq!(status.adapters.iter().map(|a| (a.name.as_str(), a.requests)).collect::<Vec<_>>(), [("a", 200), ("b", 200)]);
+    assert_eq!(
+        (summary.requests, summary.failures, summary.requested_rate),
+        (400, 0, Some(40.0))
+    );
+    assert_eq!(
+        status
+            .adapters
+            .iter()
+            .map(|a| (a.name.as_str(), a.requests))
+            .collect::<Vec<_>>(),
+        [("a", 200), ("b", 200)]
+    );
     assert_eq!(status.runners.as_ref().unwrap().start_skew_ms, Some(4.0));
-    assert_eq!(status.report, Some(ReportRef { config_map: "bench-report".into(), generation: 1, runners: "2/2".into() }));
-    assert_eq!(plan.events.iter().map(|e| e.reason).collect::<Vec<_>>(), ["Succeeded"]);
+    assert_eq!(
+        status.report,
+        Some(ReportRef {
+            config_map: "bench-report".into(),
+            generation: 1,
+            runners: "2/2".into()
+        })
+    );
+    assert_eq!(
+        plan.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+        ["Succeeded"]
+    );
     assert_eq!(plan.requeue, None);
 }
 
@@ -233,14 +407,26 @@ fn results_lagging_behind_a_completed_job_are_awaited_then_missed() {
     let m0 = metrics_of(1000.0);
     let observed = observed(
         vec![job(1, Some(("Complete", "CompletionsReached")))],
-        vec![config(1, Some(&start)), results(1, 0, "done", Some(&m0)), results(1, 1, "running", None)],
+        vec![
+            config(1, Some(&start)),
+            results(1, 0, "done", Some(&m0)),
+            results(1, 1, "running", None),
+        ],
         vec![],
     );
     let waiting = plan(&bench(), &observed, &settings(), now());
     assert_eq!(waiting.requeue, Some(RESULTS_REQUEUE));
     assert_eq!(waiting.status.phase, Some(Phase::Running));
-    let late = plan(&bench(), &observed, &settings(), Timestamp::from_second(NOW + 120).unwrap());
-    assert_eq!(condition(&late.status, CONDITION_SUCCEEDED), ("False", "ResultsMissing"));
+    let late = plan(
+        &bench(),
+        &observed,
+        &settings(),
+        Timestamp::from_second(NOW + 120).unwrap(),
+    );
+    assert_eq!(
+        condition(&late.status, CONDITION_SUCCEEDED),
+        ("False", "ResultsMissing")
+    );
     assert_eq!(late.status.report.as_ref().unwrap().runners, "1/2");
 }
 
@@ -248,19 +434,42 @@ fn results_lagging_behind_a_completed_job_are_awaited_then_missed() {
 fn a_runner_failing_before_the_start_aborts_the_run_and_is_named() {
     let observed = observed(
         vec![job(1, None)],
-        vec![config(1, None), results(1, 0, "ready", None), results(1, 1, "failed", None)],
+        vec![
+            config(1, None),
+            results(1, 0, "ready", None),
+            results(1, 1, "failed", None),
+        ],
         vec![failed_pod(1, 1, 1)],
     );
     let plan = plan(&bench(), &observed, &settings(), now());
-    let [Child::ConfigMap(cm)] = plan.apply.as_slice() else { panic!("{:?}", plan.apply) };
+    let [Child::ConfigMap(cm)] = plan.apply.as_slice() else {
+        panic!("{:?}", plan.apply)
+    };
     let abort = &cm.data.as_ref().unwrap()[protocol::ABORT_KEY];
-    assert!(abort.contains("runner 1 (pod bench-g1-1-abcde) exited with code 1 (Error): cannot determine the model"), "{abort}");
+    assert!(
+        abort.contains(
+            "runner 1 (pod bench-g1-1-abcde) exited with code 1 (Error): cannot determine the model"
+        ),
+        "{abort}"
+    );
     assert_eq!(plan.status.phase, Some(Phase::Failed));
     let succeeded = conditions::find(&plan.status.conditions, CONDITION_SUCCEEDED).unwrap();
-    assert_eq!((succeeded.status.as_str(), succeeded.reason.as_str()), ("False", "RunnerFailed"));
+    assert_eq!(
+        (succeeded.status.as_str(), succeeded.reason.as_str()),
+        ("False", "RunnerFailed")
+    );
     assert!(succeeded.message.contains("bench-g1-1-abcde") && succeeded.message.contains("code 1"));
-    assert!(plan.status.report.is_none(), "nothing was sent, nothing to report");
-    assert_eq!(plan.events.iter().map(|e| (e.warning, e.reason)).collect::<Vec<_>>(), [(true, "Failed")]);
+    assert!(
+        plan.status.report.is_none(),
+        "nothing was sent, nothing to report"
+    );
+    assert_eq!(
+        plan.events
+            .iter()
+            .map(|e| (e.warning, e.reason))
+            .collect::<Vec<_>>(),
+        [(true, "Failed")]
+    );
 }
 
 #[test]
@@ -269,22 +478,41 @@ fn a_runner_failing_mid_run_fails_the_run_but_the_others_are_reported() {
     let m0 = metrics_of(1000.0);
     let running = observed(
         vec![job(1, None)],
-        vec![config(1, Some(&start)), results(1, 0, "running", None), results(1, 1, "failed", None)],
+        vec![
+            config(1, Some(&start)),
+            results(1, 0, "running", None),
+            results(1, 1, "failed", None),
+        ],
         vec![failed_pod(1, 1, 137)],
     );
     let waiting = plan(&bench(), &running, &settings(), now());
-    assert_eq!(condition(&waiting.status, CONDITION_RUNNING), ("True", "RunnerFailed"));
+    assert_eq!(
+        condition(&waiting.status, CONDITION_RUNNING),
+        ("True", "RunnerFailed")
+    );
     assert_eq!(waiting.status.phase, Some(Phase::Running));
 
     let finished = observed(
         vec![job(1, Some(("Failed", "FailedIndexes")))],
-        vec![config(1, Some(&start)), results(1, 0, "done", Some(&m0)), results(1, 1, "failed", None)],
+        vec![
+            config(1, Some(&start)),
+            results(1, 0, "done", Some(&m0)),
+            results(1, 1, "failed", None),
+        ],
         vec![failed_pod(1, 1, 137)],
     );
     let plan = plan_twice(&bench(), &finished);
-    assert_eq!(condition(&plan.status, CONDITION_SUCCEEDED), ("False", "RunnerFailed"));
-    let message = &conditions::find(&plan.status.conditions, CONDITION_SUCCEEDED).unwrap().message;
-    assert!(message.contains("runner 1 (pod bench-g1-1-abcde) exited with code 137"), "{message}");
+    assert_eq!(
+        condition(&plan.status, CONDITION_SUCCEEDED),
+        ("False", "RunnerFailed")
+    );
+    let message = &conditions::find(&plan.status.conditions, CONDITION_SUCCEEDED)
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("runner 1 (pod bench-g1-1-abcde) exited with code 137"),
+        "{message}"
+    );
     assert_eq!(plan.status.summary.as_ref().unwrap().requests, 200);
     assert_eq!(plan.status.report.as_ref().unwrap().runners, "1/2");
     assert_eq!(plan.status.completion_time, Some(at(NOW - 5)));
@@ -294,9 +522,16 @@ fn a_runner_failing_mid_run_fails_the_run_but_the_others_are_reported() {
 fn the_deadline_ends_the_run_as_failed() {
     let mut ib = bench();
     ib.spec.active_deadline_seconds = Some(30);
-    let observed = observed(vec![job(1, Some(("Failed", "DeadlineExceeded")))], vec![config(1, None)], vec![]);
+    let observed = observed(
+        vec![job(1, Some(("Failed", "DeadlineExceeded")))],
+        vec![config(1, None)],
+        vec![],
+    );
     let plan = plan_twice(&ib, &observed);
-    assert_eq!(condition(&plan.status, CONDITION_SUCCEEDED), ("False", "DeadlineExceeded"));
+    assert_eq!(
+        condition(&plan.status, CONDITION_SUCCEEDED),
+        ("False", "DeadlineExceeded")
+    );
     assert_eq!(plan.status.phase, Some(Phase::Failed));
 }
 
@@ -304,55 +539,110 @@ fn the_deadline_ends_the_run_as_failed() {
 fn a_spec_change_supersedes_the_active_run() {
     let mut ib = bench();
     ib.metadata.generation = Some(2);
-    let running = plan(&bench(), &observed(vec![job(1, None)], vec![config(1, Some("1.000"))], vec![]), &settings(), now());
+    let running = plan(
+        &bench(),
+        &observed(vec![job(1, None)], vec![config(1, Some("1.000"))], vec![]),
+        &settings(),
+        now(),
+    );
     let ib = with_status(ib, running.status);
-    let observed = observed(vec![job(1, None)], vec![config(1, Some("1.000")), results(1, 0, "running", None)], vec![]);
+    let observed = observed(
+        vec![job(1, None)],
+        vec![config(1, Some("1.000")), results(1, 0, "running", None)],
+        vec![],
+    );
     let plan = plan(&ib, &observed, &settings(), now());
-    assert_eq!(plan.delete, [Deletion::Job("bench-g1".into()), Deletion::Rbac("bench-g1-runner".into()), Deletion::RunConfigMaps { generation: 1 }]);
+    assert_eq!(
+        plan.delete,
+        [
+            Deletion::Job("bench-g1".into()),
+            Deletion::Rbac("bench-g1-runner".into()),
+            Deletion::RunConfigMaps { generation: 1 }
+        ]
+    );
     assert_eq!(plan.status.previous_runs.len(), 1);
-    assert_eq!((plan.status.previous_runs[0].generation, plan.status.previous_runs[0].outcome.as_str()), (1, "Superseded"));
-    assert_eq!(plan.events.iter().map(|e| e.reason).collect::<Vec<_>>(), ["Superseded"]);
-    assert!(plan.apply.iter().any(|c| matches!(c, Child::Job(j) if j.metadata.name.as_deref() == Some("bench-g2"))));
+    assert_eq!(
+        (
+            plan.status.previous_runs[0].generation,
+            plan.status.previous_runs[0].outcome.as_str()
+        ),
+        (1, "Superseded")
+    );
+    assert_eq!(
+        plan.events.iter().map(|e| e.reason).collect::<Vec<_>>(),
+        ["Superseded"]
+    );
+    assert!(
+        plan.apply
+            .iter()
+            .any(|c| matches!(c, Child::Job(j) if j.metadata.name.as_deref() == Some("bench-g2")))
+    );
     assert_eq!(plan.status.run.as_ref().unwrap().generation, 2);
     assert_eq!(plan.status.observed_generation, Some(2));
 }
 
 #[test]
 fn a_finished_run_keeps_its_report_while_the_next_one_runs() {
-    let start = format!("{}.000", NOW - 20);
     let m0 = metrics_of(1000.0);
-    let done = observed(
-        vec![job(1, Some(("Complete", "CompletionsReached")))],
-        vec![config(1, Some(&start)), results(1, 0, "done", Some(&m0)), results(1, 1, "done", Some(&m0))],
-        vec![],
-    );
+    let done = completed(&m0, &m0);
     let first = plan(&bench(), &done, &settings(), now());
     let mut ib = with_status(bench(), first.status.clone());
     ib.metadata.generation = Some(2);
     ib.spec.run_id = Some("again".into());
-    let next = plan(&ib, &Observed { jobs: done.jobs.clone(), ..Default::default() }, &settings(), now());
-    assert_eq!(next.status.report, first.status.report, "report of generation 1 stays until generation 2 finishes");
+    let next = plan(
+        &ib,
+        &Observed {
+            jobs: done.jobs.clone(),
+            ..Default::default()
+        },
+        &settings(),
+        now(),
+    );
+    assert_eq!(
+        next.status.report, first.status.report,
+        "report of generation 1 stays until generation 2 finishes"
+    );
     assert_eq!(next.status.previous_runs[0].outcome, "Succeeded");
     assert!(next.events.is_empty());
-    assert_eq!(next.status.run.as_ref().unwrap().run_id.as_deref(), Some("again"));
+    assert_eq!(
+        next.status.run.as_ref().unwrap().run_id.as_deref(),
+        Some("again")
+    );
 }
 
 #[test]
 fn a_finished_run_is_stable_and_tidied_up() {
-    let start = format!("{}.000", NOW - 20);
     let m0 = metrics_of(1000.0);
-    let done = observed(
-        vec![job(1, Some(("Complete", "CompletionsReached")))],
-        vec![config(1, Some(&start)), results(1, 0, "done", Some(&m0)), results(1, 1, "done", Some(&m0))],
-        vec![],
-    );
+    let done = completed(&m0, &m0);
     let finished = plan(&bench(), &done, &settings(), now());
     let ib = with_status(bench(), finished.status.clone());
-    let later = plan(&ib, &done, &settings(), Timestamp::from_second(NOW + 3600).unwrap());
-    assert_eq!(later.status, finished.status, "a finished run's status never changes");
+    let later = plan(
+        &ib,
+        &done,
+        &settings(),
+        Timestamp::from_second(NOW + 3600).unwrap(),
+    );
+    assert_eq!(
+        later.status, finished.status,
+        "a finished run's status never changes"
+    );
     assert!(later.apply.is_empty() && later.events.is_empty());
-    assert_eq!(later.delete, [Deletion::Rbac("bench-g1-runner".into()), Deletion::RunConfigMaps { generation: 1 }]);
-    let tidy = plan(&ib, &Observed { jobs: done.jobs.clone(), ..Default::default() }, &settings(), now());
+    assert_eq!(
+        later.delete,
+        [
+            Deletion::Rbac("bench-g1-runner".into()),
+            Deletion::RunConfigMaps { generation: 1 }
+        ]
+    );
+    let tidy = plan(
+        &ib,
+        &Observed {
+            jobs: done.jobs.clone(),
+            ..Default::default()
+        },
+        &settings(),
+        now(),
+    );
     assert!(tidy.delete.is_empty());
 }
 
@@ -365,10 +655,24 @@ fn an_invalid_spec_is_reported_once_and_runs_nothing() {
     assert!(plan1.apply.is_empty());
     assert_eq!(plan1.status.phase, Some(Phase::Failed));
     let accepted = conditions::find(&plan1.status.conditions, CONDITION_ACCEPTED).unwrap();
-    assert_eq!((accepted.status.as_str(), accepted.reason.as_str()), ("False", "InvalidSpec"));
-    assert!(accepted.message.contains("spec.load.stages[0].rate: must be > 0"), "{}", accepted.message);
+    assert_eq!(
+        (accepted.status.as_str(), accepted.reason.as_str()),
+        ("False", "InvalidSpec")
+    );
+    assert!(
+        accepted
+            .message
+            .contains("spec.load.stages[0].rate: must be > 0"),
+        "{}",
+        accepted.message
+    );
     assert_eq!(plan1.events.len(), 1);
-    let plan2 = plan(&with_status(ib, plan1.status.clone()), &Observed::default(), &settings(), now());
+    let plan2 = plan(
+        &with_status(ib, plan1.status.clone()),
+        &Observed::default(),
+        &settings(),
+        now(),
+    );
     assert!(plan2.events.is_empty(), "reported once");
 }
 
@@ -383,4 +687,99 @@ fn stale_generations_are_removed_even_without_history() {
         Child::ConfigMap(cm) => cm.metadata.labels.as_ref().unwrap()[LABEL_GENERATION] == "3",
         _ => true,
     }));
+}
+
+/// At the maximum parallelism no object reaches the apiserver's 1 MiB limit: each runner's
+/// results have a ConfigMap of their own, and the merged report holds aggregates only.
+#[test]
+fn a_thousand_runners_stay_under_the_object_size_limit() {
+    const LIMIT: usize = 1024 * 1024;
+    fn size<T: serde::Serialize>(object: &T) -> usize {
+        serde_json::to_vec(object).expect("objects serialise").len()
+    }
+    let runners = crate::crd::MAX_PARALLELISM as u32;
+    let ib = benchmark("bench", valid_spec(runners));
+    // A runner of a larger benchmark than the test spec: 2 stages, 8 adapters.
+    let adapters: Vec<(String, f64, u64)> = (0..8)
+        .map(|i| (format!("adapter-{i}"), 0.01 * f64::from(i + 1), 25))
+        .collect();
+    let adapters: Vec<(&str, f64, u64)> = adapters
+        .iter()
+        .map(|(n, l, c)| (n.as_str(), *l, *c))
+        .collect();
+    let mut runner = RunMetrics::default();
+    for stage in 0..2 {
+        runner_metrics(stage, 40.0, &adapters, 1000.0 + 10.0 * stage as f64)
+            .stages
+            .into_iter()
+            .for_each(|s| runner.push(s));
+    }
+
+    let created = plan(&ib, &Observed::default(), &settings(), now());
+    assert_eq!(created.apply.len(), 4 + runners as usize + 1);
+    for child in &created.apply {
+        let bytes = match child {
+            Child::ServiceAccount(o) => size(o),
+            Child::Role(o) => size(o),
+            Child::RoleBinding(o) => size(o),
+            Child::ConfigMap(o) => size(o),
+            Child::Job(o) => size(o),
+        };
+        assert!(
+            bytes < LIMIT / 4,
+            "{} {}: {bytes} bytes",
+            child.kind(),
+            child.name()
+        );
+    }
+
+    let start = format!("{}.000", NOW - 60);
+    let mut config_maps = vec![config(1, Some(&start))];
+    let one = results(1, 0, "done", Some(&runner));
+    config_maps.extend((0..runners).map(|k| {
+        let mut cm = (*one).clone();
+        cm.metadata.name = Some(names(1).result_map(k));
+        Arc::new(cm)
+    }));
+    let largest_result = config_maps
+        .iter()
+        .map(|cm| size(cm.as_ref()))
+        .max()
+        .unwrap();
+    assert!(
+        largest_result < 64 * 1024,
+        "one runner's results: {largest_result} bytes"
+    );
+
+    let done = plan(
+        &ib,
+        &observed(
+            vec![job(1, Some(("Complete", "CompletionsReached")))],
+            config_maps,
+            vec![],
+        ),
+        &settings(),
+        now(),
+    );
+    assert_eq!(
+        condition(&done.status, CONDITION_SUCCEEDED),
+        ("True", "Completed")
+    );
+    let [Child::ConfigMap(report)] = done.apply.as_slice() else {
+        panic!(
+            "{:?}",
+            done.apply.iter().map(Child::name).collect::<Vec<_>>()
+        )
+    };
+    assert!(size(report) < LIMIT, "report: {} bytes", size(report));
+    let summary: serde_json::Value =
+        serde_json::from_str(&report.data.as_ref().unwrap()["summary_lifecycle_metrics.json"])
+            .unwrap();
+    assert_eq!(summary["load_summary"]["count"], 1000 * 2 * 8 * 25);
+    assert!(
+        size(&done.status) < 64 * 1024,
+        "status: {} bytes",
+        size(&done.status)
+    );
+    assert_eq!(done.status.adapters.len(), 8);
 }

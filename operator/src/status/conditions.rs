@@ -34,8 +34,18 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn new(type_: &'static str, status: Truth, reason: &'static str, message: impl Into<String>) -> Self {
-        Desired { type_, status, reason, message: message.into() }
+    pub fn new(
+        type_: &'static str,
+        status: Truth,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Desired {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -44,7 +54,12 @@ const MAX_MESSAGE: usize = 2048;
 
 /// The conditions for `desired`, keeping each previous `lastTransitionTime` unless its status
 /// changed (then `now`).
-pub fn merge(previous: &[Condition], desired: &[Desired], generation: i64, now: &Time) -> Vec<Condition> {
+pub fn merge(
+    previous: &[Condition],
+    desired: &[Desired],
+    generation: i64,
+    now: &Time,
+) -> Vec<Condition> {
     desired
         .iter()
         .map(|d| {
@@ -102,7 +117,12 @@ mod tests {
     fn transition_time_moves_only_when_the_status_flips() {
         let first = merge(
             &[],
-            &[Desired::new("Running", Truth::False, "RunnersStarting", "0/2 runners ready")],
+            &[Desired::new(
+                "Running",
+                Truth::False,
+                "RunnersStarting",
+                "0/2 runners ready",
+            )],
             1,
             &time(100),
         );
@@ -111,14 +131,28 @@ mod tests {
 
         let same = merge(
             &first,
-            &[Desired::new("Running", Truth::False, "RunnersStarting", "1/2 runners ready")],
+            &[Desired::new(
+                "Running",
+                Truth::False,
+                "RunnersStarting",
+                "1/2 runners ready",
+            )],
             1,
             &time(105),
         );
-        assert_eq!(same[0].last_transition_time, time(100), "message change is no transition");
+        assert_eq!(
+            same[0].last_transition_time,
+            time(100),
+            "message change is no transition"
+        );
         assert_eq!(same[0].message, "1/2 runners ready");
 
-        let flipped = merge(&same, &[Desired::new("Running", Truth::True, "Running", "")], 2, &time(110));
+        let flipped = merge(
+            &same,
+            &[Desired::new("Running", Truth::True, "Running", "")],
+            2,
+            &time(110),
+        );
         assert_eq!(flipped[0].last_transition_time, time(110));
         assert_eq!(flipped[0].observed_generation, Some(2));
     }

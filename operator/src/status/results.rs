@@ -6,7 +6,9 @@ use ibench::agent::protocol::{RunnerProgress, RunnerReport, decode_metrics};
 use ibench::metrics::{Bucket, Dist, RunMetrics};
 use ibench::report::{Scope, lifecycle};
 
-use crate::crd::{AdapterStats, MAX_STATUS_ADAPTERS, MAX_STATUS_STAGES, Progress, StageStats, Summary};
+use crate::crd::{
+    AdapterStats, MAX_STATUS_ADAPTERS, MAX_STATUS_STAGES, Progress, StageStats, Summary,
+};
 
 /// What the runners that delivered metrics did, together.
 #[derive(Debug, Clone, Default)]
@@ -24,7 +26,9 @@ pub fn collect<'a>(reports: impl IntoIterator<Item = (u32, &'a RunnerReport)>) -
     let mut collected = Collected::default();
     let mut starts = Vec::new();
     for (index, report) in reports {
-        let Some(bytes) = &report.metrics else { continue };
+        let Some(bytes) = &report.metrics else {
+            continue;
+        };
         match decode_metrics(bytes) {
             Ok(metrics) => {
                 if let Some(stage) = metrics.stages.iter().find(|s| s.info.id == 0) {
@@ -37,7 +41,11 @@ pub fn collect<'a>(reports: impl IntoIterator<Item = (u32, &'a RunnerReport)>) -
         }
     }
     if starts.len() > 1 {
-        let (min, max) = starts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let (min, max) = starts
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| {
+                (lo.min(t), hi.max(t))
+            });
         collected.start_skew = Some(max - min);
     } else if starts.len() == 1 {
         collected.start_skew = Some(0.0);
@@ -60,7 +68,7 @@ pub fn stats(metrics: &RunMetrics) -> Stats {
     let (mut sent, mut send_seconds) = (0.0, 0.0);
     for stage in &metrics.stages {
         let total = stage.total();
-        let report = lifecycle(&total, Scope::Stage(&stage.info), &[]);
+        let report = lifecycle(&total, Scope::Stage(&stage.info), &[], None);
         let load = &report["load_summary"];
         let achieved = load["achieved_rate"].as_f64().unwrap_or(0.0);
         let send_duration = load["send_duration"].as_f64().unwrap_or(0.0);
@@ -93,12 +101,17 @@ pub fn stats(metrics: &RunMetrics) -> Stats {
         schedule_delay_p99_ms: ms(&total.schedule_delay, 99.0),
     };
     let names = metrics.adapter_names();
-    let adapters = names.iter().take(MAX_STATUS_ADAPTERS).map(|name| adapter(name, &metrics.adapter_total(name))).collect();
+    let adapters = names
+        .iter()
+        .take(MAX_STATUS_ADAPTERS)
+        .map(|name| adapter(name, &metrics.adapter_total(name)))
+        .collect();
     Stats {
         summary,
         stages,
         adapters,
-        adapters_omitted: (names.len() > MAX_STATUS_ADAPTERS).then(|| (names.len() - MAX_STATUS_ADAPTERS) as i32),
+        adapters_omitted: (names.len() > MAX_STATUS_ADAPTERS)
+            .then(|| (names.len() - MAX_STATUS_ADAPTERS) as i32),
     }
 }
 
@@ -117,7 +130,10 @@ fn adapter(name: &str, bucket: &Bucket) -> AdapterStats {
 
 /// Live progress: the runners' counters added up, at the earliest stage any of them is in.
 pub fn progress<'a>(reports: impl IntoIterator<Item = &'a RunnerReport>) -> Option<Progress> {
-    let live: Vec<&RunnerProgress> = reports.into_iter().filter_map(|r| r.progress.as_ref()).collect();
+    let live: Vec<&RunnerProgress> = reports
+        .into_iter()
+        .filter_map(|r| r.progress.as_ref())
+        .collect();
     let stage = live.iter().map(|p| p.stage).min()?;
     let sum = |f: fn(&RunnerProgress) -> u64| live.iter().map(|p| f(p)).sum::<u64>() as i64;
     Some(Progress {
@@ -132,7 +148,8 @@ pub fn progress<'a>(reports: impl IntoIterator<Item = &'a RunnerReport>) -> Opti
 
 /// A percentile in milliseconds, to the microsecond (status values must not churn on float noise).
 fn ms(dist: &Dist, percentile: f64) -> Option<f64> {
-    dist.percentile(percentile).map(|seconds| round(seconds * 1000.0, 3))
+    dist.percentile(percentile)
+        .map(|seconds| round(seconds * 1000.0, 3))
 }
 
 fn round(value: f64, decimals: i32) -> f64 {
@@ -147,7 +164,10 @@ mod tests {
     use ibench::agent::protocol::encode_metrics;
 
     fn report_with(metrics: &RunMetrics) -> RunnerReport {
-        RunnerReport { metrics: Some(encode_metrics(metrics)), ..Default::default() }
+        RunnerReport {
+            metrics: Some(encode_metrics(metrics)),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -163,13 +183,29 @@ mod tests {
 
         let stats = stats(&collected.metrics);
         assert_eq!(stats.summary.requests, 200);
-        assert_eq!(stats.adapters.iter().map(|a| (a.name.as_str(), a.requests)).collect::<Vec<_>>(), vec![("a", 80), ("b", 120)]);
+        assert_eq!(
+            stats
+                .adapters
+                .iter()
+                .map(|a| (a.name.as_str(), a.requests))
+                .collect::<Vec<_>>(),
+            vec![("a", 80), ("b", 120)]
+        );
         // Adapter a: 60 fast + 20 slow → its median is fast; adapter b: 40 fast + 80 slow → slow.
         let a = &stats.adapters[0];
         let b = &stats.adapters[1];
-        assert!((a.request_latency_p50_ms.unwrap() - 10.0).abs() < 0.1, "{a:?}");
-        assert!((b.request_latency_p50_ms.unwrap() - 200.0).abs() < 0.5, "{b:?}");
-        assert!((b.request_latency_p99_ms.unwrap() - 200.0).abs() < 0.5, "{b:?}");
+        assert!(
+            (a.request_latency_p50_ms.unwrap() - 10.0).abs() < 0.1,
+            "{a:?}"
+        );
+        assert!(
+            (b.request_latency_p50_ms.unwrap() - 200.0).abs() < 0.5,
+            "{b:?}"
+        );
+        assert!(
+            (b.request_latency_p99_ms.unwrap() - 200.0).abs() < 0.5,
+            "{b:?}"
+        );
         assert_eq!(stats.stages.len(), 1);
         assert_eq!(stats.stages[0].requests, 200);
         assert_eq!(stats.summary.requested_rate, Some(100.0));
@@ -178,7 +214,10 @@ mod tests {
     #[test]
     fn unreadable_metrics_are_named_not_merged() {
         let good = report_with(&runner_metrics(0, 10.0, &[("a", 0.01, 5)], 1.0));
-        let bad = RunnerReport { metrics: Some(b"garbage".to_vec()), ..Default::default() };
+        let bad = RunnerReport {
+            metrics: Some(b"garbage".to_vec()),
+            ..Default::default()
+        };
         let none = RunnerReport::default();
         let collected = collect([(0, &good), (1, &bad), (2, &none)]);
         assert_eq!(collected.delivered, vec![0]);
@@ -190,7 +229,13 @@ mod tests {
     #[test]
     fn progress_adds_up_runners() {
         let at = |stage, sent| RunnerReport {
-            progress: Some(RunnerProgress { stage, planned: 100, sent, succeeded: sent, ..Default::default() }),
+            progress: Some(RunnerProgress {
+                stage,
+                planned: 100,
+                sent,
+                succeeded: sent,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert_eq!(progress([&RunnerReport::default()]), None);

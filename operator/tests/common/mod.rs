@@ -27,7 +27,6 @@ pub const RUNNER_IMAGE: &str = "ghcr.io/inference-bench/ibench";
 pub async fn cluster() -> &'static ControlPlane {
     static READY: OnceCell<()> = OnceCell::const_new();
     ibench_testcluster::init_test_logging();
-    ibench::agent::install_crypto_provider();
     let cp = ibench_testcluster::shared().await;
     READY
         .get_or_init(|| async {
@@ -40,61 +39,131 @@ pub async fn cluster() -> &'static ControlPlane {
 
 /// Applies the committed CRD file (what users apply) and waits until it is served.
 async fn install_crd(client: &Client) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/inferencebenchmarks.inferencebench.dev.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crds/inferencebenchmarks.inferencebench.dev.yaml"
+    );
     let text = std::fs::read_to_string(path).expect("the committed CRD");
     let crd: CustomResourceDefinition = serde_yaml::from_str(&text).expect("the CRD parses");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = crd.metadata.name.clone().expect("named");
-    api.patch(&name, &PatchParams::apply("ibench-operator-tests").force(), &Patch::Apply(&crd))
-        .await
-        .unwrap_or_else(|e| panic!("the apiserver refuses the CRD: {e}"));
+    api.patch(
+        &name,
+        &PatchParams::apply("ibench-operator-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the apiserver refuses the CRD: {e}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let current = api.get(&name).await.expect("reading the CRD");
-        let established = current.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Established" && c.status == "True");
+        let established = current
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .any(|c| c.type_ == "Established" && c.status == "True");
         if established {
             break;
         }
-        assert!(Instant::now() < deadline, "CRD not established: {:?}", current.status);
+        assert!(
+            Instant::now() < deadline,
+            "CRD not established: {:?}",
+            current.status
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Discovery can lag behind Established by a moment.
     let benchmarks: Api<InferenceBenchmark> = Api::all(client.clone());
-    while benchmarks.list(&ListParams::default().limit(1)).await.is_err() {
-        assert!(Instant::now() < deadline, "InferenceBenchmarks are not served");
+    while benchmarks
+        .list(&ListParams::default().limit(1))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "InferenceBenchmarks are not served"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// The `ibench` binary of this build (cargo only gives tests the binaries of their own package):
-/// built once per test binary, in the profile and target directory of the tests. Building the
-/// whole workspace's binaries resolves the same features as the workspace's test build, so this
-/// reuses its artifacts instead of compiling the dependency tree again.
+/// The `ibench` binary of this build. Cargo only gives tests the binaries of their own package,
+/// so this asks cargo for the workspace's test build (`cargo test --workspace --no-run`, in the
+/// profile and target directory of this test): under `tests/run.sh` that build has just been
+/// made, so nothing compiles again (`cargo build` would resolve other features and profile
+/// settings and compile the whole dependency tree a second time). Once per test binary.
+///
+/// The variables cargo sets for a test process (this package's name, manifest, …) are removed:
+/// build scripts that read them, like ring's, would otherwise run again for this cargo and
+/// everything above them would be compiled again, here and in the next outer build.
 pub fn ibench_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("test executable path");
-            let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") => "dev",
-                Some(other) => other,
-                None => "dev",
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target/<profile>/deps/<test>");
+            let target_dir = profile_dir.parent().expect("target directory");
+            let profile: &[&str] = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => &[],
+                Some("release") => &["--release"],
+                Some(other) => &["--profile", other],
             };
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let target_dir = profile_dir.parent().expect("target directory");
-            let status = Command::new(cargo)
-                .args(["build", "--workspace", "--bins", "--profile", profile, "--target-dir"])
+            let mut command = Command::new(cargo);
+            for (name, _) in std::env::vars_os() {
+                if name.to_str().is_some_and(set_by_cargo_for_tests) {
+                    command.env_remove(&name);
+                }
+            }
+            let output = command
+                .args([
+                    "test",
+                    "--workspace",
+                    "--no-run",
+                    "--message-format=json-render-diagnostics",
+                ])
+                .args(profile)
+                .arg("--target-dir")
                 .arg(target_dir)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("running cargo build for the ibench binary");
-            assert!(status.success(), "building the ibench binary failed");
-            let binary = profile_dir.join("ibench");
-            assert!(binary.exists(), "{} missing after the build", binary.display());
-            binary
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("running cargo for the ibench binary");
+            assert!(
+                output.status.success(),
+                "building the workspace's tests failed"
+            );
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|m| {
+                    m["reason"] == "compiler-artifact"
+                        && m["target"]["name"] == "ibench"
+                        && m["target"]["kind"] == serde_json::json!(["bin"])
+                        && m["profile"]["test"] == false
+                })
+                .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+                .expect("cargo built the ibench binary")
         })
         .clone()
+}
+
+fn set_by_cargo_for_tests(name: &str) -> bool {
+    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CFG_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || matches!(
+            name,
+            "CARGO"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
 }
 
 /// `ibench-operator run` as a child process watching one namespace.
@@ -113,11 +182,21 @@ impl Operator {
     }
 
     pub fn start_with(cp: &ControlPlane, namespace: &str, extra: &[&str]) -> Operator {
+        Self::start_as(cp, cp.kubeconfig_path(), namespace, extra)
+    }
+
+    /// Under the identity of `kubeconfig`.
+    pub fn start_as(
+        cp: &ControlPlane,
+        kubeconfig: &Path,
+        namespace: &str,
+        extra: &[&str],
+    ) -> Operator {
         let log = cp.dir().join(format!("operator-{namespace}.log"));
         let mut operator = Operator {
             child: None,
             namespace: namespace.into(),
-            kubeconfig: cp.kubeconfig_path().to_path_buf(),
+            kubeconfig: kubeconfig.to_path_buf(),
             log,
             metrics_address: String::new(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -129,13 +208,34 @@ impl Operator {
     fn spawn(&mut self) {
         let port = free_port();
         self.metrics_address = format!("127.0.0.1:{port}");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("operator log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("operator log file");
         let child = Command::new(env!("CARGO_BIN_EXE_ibench-operator"))
             .args(["run", "--kubeconfig"])
             .arg(&self.kubeconfig)
-            .args(["--namespace", &self.namespace, "--runner-image", &format!("{RUNNER_IMAGE}:test")])
-            .args(["--metrics-address", &self.metrics_address, "--log-format", "json"])
-            .args(["--runner-progress-seconds", "1", "--status-interval-seconds", "1", "--start-lead-seconds", "1"])
+            .args([
+                "--namespace",
+                &self.namespace,
+                "--runner-image",
+                &format!("{RUNNER_IMAGE}:test"),
+            ])
+            .args([
+                "--metrics-address",
+                &self.metrics_address,
+                "--log-format",
+                "json",
+            ])
+            .args([
+                "--runner-progress-seconds",
+                "1",
+                "--status-interval-seconds",
+                "1",
+                "--start-lead-seconds",
+                "1",
+            ])
             .args(&self.extra)
             .env("RUST_LOG", "info,ibench_operator=debug")
             .stdin(Stdio::null())
@@ -166,7 +266,10 @@ impl Operator {
     /// Resident set size in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     pub fn log(&self) -> String {
@@ -185,20 +288,30 @@ impl Operator {
     }
 
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        let response = reqwest::get(format!("http://{}{path}", self.metrics_address)).await.expect("operator HTTP endpoint");
-        (response.status().as_u16(), response.text().await.unwrap_or_default())
+        let response = reqwest::get(format!("http://{}{path}", self.metrics_address))
+            .await
+            .expect("operator HTTP endpoint");
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
     }
 
     /// Waits (bounded) for `/readyz` to answer 200.
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(response) = reqwest::get(format!("http://{}/readyz", self.metrics_address)).await
+            if let Ok(response) =
+                reqwest::get(format!("http://{}/readyz", self.metrics_address)).await
                 && response.status().is_success()
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "operator never became ready:\n{}", self.log_tail(40));
+            assert!(
+                Instant::now() < deadline,
+                "operator never became ready:\n{}",
+                self.log_tail(40)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -211,23 +324,55 @@ impl Drop for Operator {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("bound").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("bound")
+        .port()
 }
 
 /// A simulator serving `model` and the LoRA adapters `loras`, fast enough for tests.
 pub async fn simulator(model: &str, loras: &[&str]) -> SimServer {
     let config = SimConfig {
         model: model.into(),
-        loras: loras.iter().map(|name| LoraConfig { name: name.to_string(), ttft_offset_ms: 0.0 }).collect(),
-        latency: LatencyConfig { ttft_ms: 20.0, itl_ms: 2.0, ..Default::default() },
+        loras: loras
+            .iter()
+            .map(|name| LoraConfig {
+                name: name.to_string(),
+                ttft_offset_ms: 0.0,
+            })
+            .collect(),
+        latency: LatencyConfig {
+            ttft_ms: 20.0,
+            itl_ms: 2.0,
+            ..Default::default()
+        },
         threads: 1,
         ..Default::default()
     };
-    SimServer::start(config).await.expect("the simulator starts")
+    SimServer::start(config)
+        .await
+        .expect("the simulator starts")
+}
+
+/// What most tests start with: the control plane, a fresh namespace `<prefix>-…`, an admin
+/// client, a simulator serving the model `m` and an operator watching the namespace.
+pub async fn setup(prefix: &str) -> (&'static ControlPlane, String, Client, SimServer, Operator) {
+    let cp = cluster().await;
+    let ns = cp.namespace(prefix).await.expect("namespace");
+    let client = cp.client();
+    let sim = simulator("m", &[]).await;
+    let operator = Operator::start(cp, &ns);
+    (cp, ns, client, sim, operator)
 }
 
 /// Creates the benchmark `name` in `ns` from a spec.
-pub async fn create_benchmark(client: &Client, ns: &str, name: &str, spec: Value) -> Result<InferenceBenchmark, kube::Error> {
+pub async fn create_benchmark(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+) -> Result<InferenceBenchmark, kube::Error> {
     let object: InferenceBenchmark = serde_json::from_value(serde_json::json!({
         "apiVersion": crd::API_VERSION,
         "kind": crd::KIND,
@@ -235,12 +380,23 @@ pub async fn create_benchmark(client: &Client, ns: &str, name: &str, spec: Value
         "spec": spec,
     }))
     .expect("a well-formed benchmark");
-    Api::<InferenceBenchmark>::namespaced(client.clone(), ns).create(&PostParams::default(), &object).await
+    Api::<InferenceBenchmark>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &object)
+        .await
 }
 
 /// Creates the benchmark from raw JSON, bypassing the Rust types (to send what a user might).
-pub async fn create_raw(client: &Client, ns: &str, name: &str, spec: Value) -> Result<(), kube::Error> {
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &kube::api::ApiResource::erase::<InferenceBenchmark>(&()));
+pub async fn create_raw(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+) -> Result<(), kube::Error> {
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        ns,
+        &kube::api::ApiResource::erase::<InferenceBenchmark>(&()),
+    );
     let object: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
         "apiVersion": crd::API_VERSION,
         "kind": crd::KIND,
@@ -251,12 +407,21 @@ pub async fn create_raw(client: &Client, ns: &str, name: &str, spec: Value) -> R
     api.create(&PostParams::default(), &object).await.map(drop)
 }
 
-pub fn condition<'a>(ib: &'a InferenceBenchmark, type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    ib.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+pub fn condition<'a>(
+    ib: &'a InferenceBenchmark,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    ib.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 pub fn is_finished(ib: &InferenceBenchmark) -> bool {
-    ib.status.as_ref().is_some_and(|s| s.observed_generation == ib.metadata.generation)
+    ib.status
+        .as_ref()
+        .is_some_and(|s| s.observed_generation == ib.metadata.generation)
         && condition(ib, crd::CONDITION_SUCCEEDED).is_some_and(|c| c.status != "Unknown")
 }
 
@@ -278,11 +443,19 @@ pub async fn wait_benchmark(
 }
 
 pub async fn jobs(client: &Client, ns: &str) -> Vec<Job> {
-    Api::<Job>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("listing jobs").items
+    Api::<Job>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("listing jobs")
+        .items
 }
 
 pub async fn config_maps(client: &Client, ns: &str) -> Vec<ConfigMap> {
-    Api::<ConfigMap>::namespaced(client.clone(), ns).list(&ListParams::default()).await.expect("listing config maps").items
+    Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("listing config maps")
+        .items
 }
 
 /// The standard test benchmark: constant `rate` for `duration` s from `runners` pods.

@@ -116,28 +116,14 @@ pub async fn api_for(client: &kube::Client, object: &Value, default_namespace: &
     }
 }
 
-/// Server-side apply of `object` as a dry run: the API server validates and admits it
-/// (schema, CEL, admission plugins; unknown fields are errors) and stores nothing.
-pub async fn dry_run_apply(client: &kube::Client, object: &Value, default_namespace: &str) -> Result<DynamicObject, kube::Error> {
+/// Server-side apply of `object`: the API server validates and admits it (schema, CEL,
+/// admission plugins; unknown fields are errors) and, unless `dry_run`, stores it.
+pub async fn apply(client: &kube::Client, object: &Value, default_namespace: &str, dry_run: bool) -> Result<DynamicObject, kube::Error> {
     let api = api_for(client, object, default_namespace).await;
     let name = object["metadata"]["name"].as_str().expect("metadata.name");
-    api.patch(name, &PatchParams::apply("ibench-manifest-tests").dry_run().validation_strict(), &Patch::Apply(object)).await
-}
-
-/// The one object of `kind` (panics unless exactly one).
-pub fn only<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
-    let found: Vec<&Value> = objects.iter().filter(|o| o["kind"] == kind).collect();
-    assert_eq!(found.len(), 1, "expected one {kind}, got {}", found.len());
-    found[0]
-}
-
-pub fn kinds(objects: &[Value]) -> Vec<String> {
-    objects.iter().map(|o| o["kind"].as_str().unwrap_or_default().to_string()).collect()
-}
-
-/// The operator container of the rendered Deployment.
-pub fn operator_container(objects: &[Value]) -> &Value {
-    &only(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    let mut params = PatchParams::apply("ibench-manifest-tests").validation_strict();
+    params.dry_run = dry_run;
+    api.patch(name, &params, &Patch::Apply(object)).await
 }
 
 /// Evaluates the chart's Argo CD health check on `object` as Argo CD does (the object as the

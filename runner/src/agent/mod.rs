@@ -113,7 +113,6 @@ impl AgentEnv {
 /// Runs this runner's share. Failures after the API is reachable are also written to the
 /// result ConfigMap so that the operator can name them.
 pub async fn run(env: AgentEnv, terminate: CancellationToken) -> Result<(), AgentError> {
-    install_crypto_provider();
     let client = Client::try_default().await?;
     let results = ResultWriter {
         api: Api::namespaced(client.clone(), &env.namespace),
@@ -133,12 +132,6 @@ pub async fn run(env: AgentEnv, terminate: CancellationToken) -> Result<(), Agen
             .await;
     }
     outcome
-}
-
-/// kube's TLS takes rustls' process-wide provider, which rustls cannot choose by itself when
-/// both ring (kube) and aws-lc-rs (reqwest) are linked in. Installing twice is harmless.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 struct ResultWriter {
@@ -277,12 +270,18 @@ async fn run_with(
         bytes = metrics.len(),
         "run finished; delivering metrics"
     );
+    let mut data = json!({
+        protocol::STATE_KEY: RunnerState::Done.as_str(),
+        protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
+    });
+    if let Some(saturation) = &outcome.saturation {
+        data[protocol::SWEEP_KEY] = serde_json::to_string_pretty(saturation)
+            .expect("saturation serialises")
+            .into();
+    }
     results
         .patch_with_retries(json!({
-            "data": {
-                protocol::STATE_KEY: RunnerState::Done.as_str(),
-                protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
-            },
+            "data": data,
             "binaryData": {
                 protocol::METRICS_KEY: base64::engine::general_purpose::STANDARD.encode(&metrics),
             },
@@ -400,8 +399,18 @@ mod tests {
 
         let mut outside = base;
         outside[3] = (protocol::ENV_INDEX, "4");
-        assert!(env(&outside).unwrap_err().to_string().contains("outside 0..4"));
-        assert!(env(&base[..3]).unwrap_err().to_string().contains("JOB_COMPLETION_INDEX"));
+        assert!(
+            env(&outside)
+                .unwrap_err()
+                .to_string()
+                .contains("outside 0..4")
+        );
+        assert!(
+            env(&base[..3])
+                .unwrap_err()
+                .to_string()
+                .contains("JOB_COMPLETION_INDEX")
+        );
         let mut with = base.to_vec();
         with.push((protocol::ENV_PROGRESS_SECONDS, "0.5"));
         with.push((protocol::ENV_API_KEY, "sk"));

@@ -7,8 +7,9 @@
 //! - one result ConfigMap `<run>-r<index>` per runner, which only that runner writes:
 //!   [`STATE_KEY`] ([`RunnerState`]), [`POD_KEY`], [`PROGRESS_KEY`] (JSON [`RunnerProgress`],
 //!   refreshed every few seconds), [`MESSAGE_KEY`] (why it failed) and, at the end, the runner's
-//!   [`RunMetrics`] gzip-compressed in `binaryData` under [`METRICS_KEY`]. One object per runner
-//!   keeps every object far below the 1 MiB limit whatever the parallelism.
+//!   [`RunMetrics`] gzip-compressed in `binaryData` under [`METRICS_KEY`], plus with a sweep
+//!   how its saturation was found under [`SWEEP_KEY`]. One object per runner keeps every object
+//!   far below the 1 MiB limit whatever the parallelism.
 //!
 //! Runner pods learn their place from the environment ([`ENV_RUN`], [`ENV_RUNNERS`],
 //! [`ENV_INDEX`], …) and may only read `<run>-config` and write their run's result ConfigMaps.
@@ -51,6 +52,8 @@ pub const POD_KEY: &str = "pod";
 pub const PROGRESS_KEY: &str = "progress.json";
 pub const MESSAGE_KEY: &str = "message";
 pub const METRICS_KEY: &str = "metrics.json.gz";
+/// Also the key of the file in the report ConfigMap.
+pub const SWEEP_KEY: &str = "sweep_saturation.json";
 
 /// Field manager of the runners' writes (the operator applies the same objects as another
 /// manager, owning only their metadata).
@@ -91,7 +94,9 @@ impl RunnerState {
     }
 }
 
-/// Live counters of the runner's current stage.
+/// Live counters of the runner's current stage: the wire form of the engine's
+/// [`Snapshot`], a type of its own so that the protocol stays put when the engine's internals
+/// change (the derived send rate is left out: the operator sums counters, not rates).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunnerProgress {
     pub stage: usize,
@@ -158,6 +163,8 @@ pub struct RunnerReport {
     pub progress: Option<RunnerProgress>,
     /// Compressed [`RunMetrics`] ([`decode_metrics`]).
     pub metrics: Option<Vec<u8>>,
+    /// With a sweep: how the saturation rate was found (JSON).
+    pub sweep: Option<String>,
 }
 
 impl RunnerReport {
@@ -176,6 +183,7 @@ impl RunnerReport {
                 .as_ref()
                 .and_then(|b| b.get(METRICS_KEY))
                 .map(|b| b.0.clone()),
+            sweep: data.get(SWEEP_KEY).cloned(),
         }
     }
 }
@@ -231,8 +239,11 @@ mod tests {
             Some(StartSignal::StartAt(1764300000.25))
         );
         assert_eq!(
-            start_signal(&config_map(&[(START_AT_KEY, "1"), (ABORT_KEY, "runner 1 failed")]))
-                .unwrap(),
+            start_signal(&config_map(&[
+                (START_AT_KEY, "1"),
+                (ABORT_KEY, "runner 1 failed")
+            ]))
+            .unwrap(),
             Some(StartSignal::Abort("runner 1 failed".into()))
         );
         assert!(start_signal(&config_map(&[(START_AT_KEY, "soon")])).is_err());
@@ -242,7 +253,10 @@ mod tests {
 
     #[test]
     fn report_reads_every_key_and_tolerates_missing_ones() {
-        assert_eq!(RunnerReport::read(&ConfigMap::default()), RunnerReport::default());
+        assert_eq!(
+            RunnerReport::read(&ConfigMap::default()),
+            RunnerReport::default()
+        );
         let progress = RunnerProgress {
             stage: 1,
             planned: 10,
@@ -255,6 +269,7 @@ mod tests {
             (STATE_KEY, "running"),
             (POD_KEY, "b-g1-0-abcde"),
             (PROGRESS_KEY, &serde_json::to_string(&progress).unwrap()),
+            (SWEEP_KEY, "{}"),
         ]);
         let metrics = encode_metrics(&RunMetrics::default());
         cm.binary_data = Some([(METRICS_KEY.to_string(), ByteString(metrics.clone()))].into());
@@ -263,7 +278,12 @@ mod tests {
         assert_eq!(report.pod.as_deref(), Some("b-g1-0-abcde"));
         assert_eq!(report.progress, Some(progress));
         assert_eq!(report.metrics, Some(metrics));
-        assert!(RunnerReport::read(&config_map(&[(STATE_KEY, "bogus")])).state.is_none());
+        assert_eq!(report.sweep.as_deref(), Some("{}"));
+        assert!(
+            RunnerReport::read(&config_map(&[(STATE_KEY, "bogus")]))
+                .state
+                .is_none()
+        );
     }
 
     #[test]

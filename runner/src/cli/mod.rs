@@ -1,6 +1,7 @@
 //! The `ibench` command line.
 
 pub mod progress;
+pub mod report;
 pub mod run;
 pub mod validate;
 

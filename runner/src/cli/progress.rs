@@ -16,8 +16,11 @@ pub async fn show(progress: Arc<Progress>, done: CancellationToken) {
         let mut stage = None;
         while !done.is_cancelled() {
             let snapshot = progress.snapshot();
-            if stage.is_some_and(|s| s != snapshot.stage) {
-                bar.println(format!("stage {} done", snapshot.stage - 1));
+            // Stage ids are not consecutive across a sweep's probes and stages.
+            if let Some(previous) = stage.filter(|s| *s != snapshot.stage)
+                && previous < ibench::sweep::PROBE_STAGE_BASE
+            {
+                bar.println(format!("stage {previous} done"));
             }
             stage = Some(snapshot.stage);
             bar.set_message(snapshot.to_string());

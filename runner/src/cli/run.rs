@@ -48,6 +48,9 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     display_done.cancel();
     let _ = display.await;
 
+    if let Some(saturation) = &outcome.saturation {
+        println!("{}", saturation.summary());
+    }
     report::write_files(&report_dir, &prefix, &outcome.files, &config_yaml)
         .with_context(|| format!("writing reports to {}", report_dir.display()))?;
     print!("{}", report::stdout_markers(&outcome.files));

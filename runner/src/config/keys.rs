@@ -25,10 +25,8 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("api.session_token_header_key", "session headers"),
     ("server.cert_path", "client TLS certificates"),
     ("server.key_path", "client TLS certificates"),
-    ("data.path", "dataset files"),
-    ("data.corpus_file_path", "the synthetic data generator"),
-    ("data.shared_prefix", "the shared_prefix data generator"),
     ("data.multimodal", "multimodal data"),
+    ("data.shared_prefix.multimodal", "multimodal data"),
     ("data.otel_trace_replay", "OTel trace replay"),
     ("data.weka_trace_replay", "Weka trace replay"),
     ("data.conversation_replay", "conversation replay"),
@@ -36,6 +34,21 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("data.use_chat_template", "chat templates"),
     ("report.prometheus", "server-side Prometheus reports"),
     ("report.session_lifecycle", "session reports"),
+];
+
+/// inference-perf's other names for keys (serde aliases, which the schema does not list):
+/// `(path of the object, alias, key)`.
+const ALIASES: &[(&str, &str, &str)] = &[
+    (
+        "data.shared_prefix",
+        "num_unique_system_prompts",
+        "num_groups",
+    ),
+    (
+        "data.shared_prefix",
+        "num_users_per_system_prompt",
+        "num_prompts_per_group",
+    ),
 ];
 
 /// inference-perf enum values that are valid there but not implemented here.
@@ -46,13 +59,6 @@ const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
         "the Anthropic messages API",
     ),
     ("load.type", "trace_session_replay", "session trace replay"),
-    ("data.type", "synthetic", "the synthetic data generator"),
-    (
-        "data.type",
-        "shared_prefix",
-        "the shared_prefix data generator",
-    ),
-    ("data.type", "shareGPT", "the shareGPT data generator"),
     (
         "data.type",
         "cnn_dailymail",
@@ -121,7 +127,12 @@ fn walk_object(
         } else {
             format!("{path}.{key}")
         };
-        if let Some(child_schema) = properties.and_then(|p| p.get(key)).or(free_form) {
+        let generic = strip_indices(path);
+        let canonical = ALIASES
+            .iter()
+            .find(|(at, alias, _)| *at == generic && alias == key)
+            .map_or(key.as_str(), |(_, _, canonical)| canonical);
+        if let Some(child_schema) = properties.and_then(|p| p.get(canonical)).or(free_form) {
             walk(child, child_schema, root, &child_path, issues);
         } else if let Some((_, feature)) = UNSUPPORTED_KEYS
             .iter()
@@ -221,8 +232,8 @@ fn strip_indices(path: &str) -> String {
 }
 
 /// Resolves `$ref` and looks through `anyOf`/`oneOf`/`allOf` (schemars' encoding of `Option`)
-/// for the first schema satisfying `wanted`.
-fn variant<'a>(
+/// for the first schema satisfying `wanted`. Also used by the operator, on inlined schemas.
+pub fn variant<'a>(
     schema: &'a Value,
     root: &'a Value,
     wanted: impl Fn(&Value) -> bool + Copy,
@@ -296,7 +307,7 @@ mod tests {
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
         let found =
-            issues(json!({"metrics": {"type": "prometheus"}, "data": {"type": "synthetic"}}));
+            issues(json!({"metrics": {"type": "prometheus"}, "data": {"type": "cnn_dailymail"}}));
         assert!(
             found.contains(
                 &"metrics: server-side Prometheus metrics is not supported yet; remove this key"
@@ -306,10 +317,17 @@ mod tests {
         );
         assert!(
             found.iter().any(|f| f.starts_with(
-                "data.type: the synthetic data generator (synthetic) is not supported yet"
+                "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet"
             )),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn inference_perf_aliases_are_known_keys() {
+        let found = issues(json!({"data": {"shared_prefix": {
+            "num_unique_system_prompts": 2, "num_users_per_system_prompt": 3, "question_len": 5}}}));
+        assert!(found.is_empty(), "{found:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! of [`validate`].
 
 mod keys;
+mod length;
 mod overrides;
 mod resolve;
 mod types;
@@ -13,6 +14,8 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
+pub use keys::variant as schema_variant;
+pub use length::fixed as fixed_length;
 pub use resolve::{ResolvedConfig, available_workers};
 pub use types::*;
 pub use validate::validate;

@@ -107,11 +107,22 @@ pub struct TokenizerConfig {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DataType {
+    /// `"1 2 3 <i>"` prompts and the client's default `max_tokens`.
     #[default]
     #[serde(rename = "mock")]
     Mock,
+    /// Random vocabulary tokens; lengths from the distributions or `data.trace`.
     #[serde(rename = "random")]
     Random,
+    /// Text from a corpus file (`corpus_file_path`, default: the shipped sonnets).
+    #[serde(rename = "synthetic")]
+    Synthetic,
+    /// Groups of prompts sharing a prefix (`data.shared_prefix`).
+    #[serde(rename = "shared_prefix")]
+    SharedPrefix,
+    /// Conversations from a local ShareGPT JSON file (`data.path`).
+    #[serde(rename = "shareGPT")]
+    ShareGpt,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -119,13 +130,95 @@ pub enum DataType {
 pub struct DataConfig {
     #[serde(default, rename = "type")]
     pub data_type: DataType,
+    /// Local dataset file (`shareGPT`: a JSON list of `{conversations: [{from, value}]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Text file the `synthetic` generator takes prompts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus_file_path: Option<String>,
+    /// Prompt lengths (`random`, `synthetic`); for `shareGPT` its `min`/`max` filter prompts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_distribution: Option<Distribution>,
+    /// Output lengths (`random`, `synthetic`); for `shareGPT` its `min`/`max` filter answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_distribution: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_prefix: Option<SharedPrefixConfig>,
     /// Take input/output token counts from a trace file instead of the distributions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceConfig>,
+}
+
+/// `shared_prefix` data: `num_groups` shared prefixes (system prompts), each followed by
+/// `num_prompts_per_group` different questions. Request `i` uses prompt `i mod (groups ×
+/// prompts)`; with `enable_multi_turn_chat` each prompt is a user whose successive requests are
+/// the rounds of one conversation.
+///
+/// The lengths accept a plain integer in YAML (a fixed length, inference-perf's shorthand); the
+/// schema (and so the CRD) shows only the distribution form, which structural schemas accept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SharedPrefixConfig {
+    #[serde(default = "default_num_groups", alias = "num_unique_system_prompts")]
+    pub num_groups: i64,
+    #[serde(
+        default = "default_num_prompts_per_group",
+        alias = "num_users_per_system_prompt"
+    )]
+    pub num_prompts_per_group: i64,
+    /// Tokens of each group's prefix (default 100).
+    #[serde(
+        default,
+        deserialize_with = "super::length::optional_int_or_distribution",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Distribution>")]
+    pub system_prompt_len: Option<Distribution>,
+    /// Tokens of each question (default 50).
+    #[serde(
+        default,
+        deserialize_with = "super::length::optional_int_or_distribution",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Distribution>")]
+    pub question_len: Option<Distribution>,
+    /// Output tokens of each request (default 50).
+    #[serde(
+        default,
+        deserialize_with = "super::length::optional_int_or_distribution",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<Distribution>")]
+    pub output_len: Option<Distribution>,
+    /// Seed of the prompts; default `load.base_seed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Older spelling of `question_len` as a distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question_distribution: Option<Distribution>,
+    /// Older spelling of `output_len` as a distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_distribution: Option<Distribution>,
+    /// Each prompt is a user: its requests go in order (each after the previous answer) to the
+    /// same worker and carry the whole conversation so far.
+    #[serde(default)]
+    pub enable_multi_turn_chat: bool,
+}
+
+impl Default for SharedPrefixConfig {
+    fn default() -> Self {
+        SharedPrefixConfig {
+            num_groups: default_num_groups(),
+            num_prompts_per_group: default_num_prompts_per_group(),
+            system_prompt_len: None,
+            question_len: None,
+            output_len: None,
+            seed: None,
+            question_distribution: None,
+            output_distribution: None,
+            enable_multi_turn_chat: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -293,6 +386,11 @@ pub struct LoadConfig {
     /// they are cancelled (and reported as cancelled).
     #[serde(default = "default_stage_teardown_grace_seconds")]
     pub stage_teardown_grace_seconds: f64,
+    /// Run worker threads with real-time scheduling (SCHED_RR), so a busy machine cannot delay
+    /// sends by a scheduler tick. Needs CAP_SYS_NICE. Do not use when the target server shares
+    /// the CPUs: a saturated worker would starve it.
+    #[serde(default)]
+    pub worker_realtime_priority: bool,
 }
 
 impl Default for LoadConfig {
@@ -310,6 +408,7 @@ impl Default for LoadConfig {
             lora_traffic_split: None,
             base_seed: None,
             stage_teardown_grace_seconds: default_stage_teardown_grace_seconds(),
+            worker_realtime_priority: false,
         }
     }
 }
@@ -354,9 +453,45 @@ impl Default for RequestLifecycleReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoodputConfig {
-    /// SLO per metric in seconds: `ttft`, `tpot`, `itl`, `ntpot`, `request_latency`.
     #[serde(default)]
-    pub constraints: BTreeMap<String, f64>,
+    pub constraints: GoodputConstraints,
+}
+
+/// Service-level objectives in seconds; a successful request is "good" when it meets every
+/// objective that is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoodputConstraints {
+    /// Time to first token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft: Option<f64>,
+    /// Time per output token after the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpot: Option<f64>,
+    /// The request's mean inter-token latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl: Option<f64>,
+    /// Request latency per output token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ntpot: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_latency: Option<f64>,
+}
+
+impl GoodputConstraints {
+    /// `(report key, objective)` of each objective that is set, in inference-perf's order.
+    pub fn set(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("ttft", self.ttft),
+            ("tpot", self.tpot),
+            ("itl", self.itl),
+            ("ntpot", self.ntpot),
+            ("request_latency", self.request_latency),
+        ]
+        .into_iter()
+        .filter_map(|(key, slo)| slo.map(|s| (key, s)))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -434,4 +569,10 @@ fn default_percentiles() -> Vec<f64> {
 }
 fn default_max_error_messages() -> i64 {
     100
+}
+fn default_num_groups() -> i64 {
+    10
+}
+fn default_num_prompts_per_group() -> i64 {
+    10
 }

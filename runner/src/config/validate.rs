@@ -1,7 +1,10 @@
 //! Semantic rules of a config (inference-perf's validation matrix plus ours), all checked so that
 //! one run of `ibench validate` lists every problem.
 
-use super::{Config, DataType, Distribution, DistributionType, Issue, LoadType};
+use super::{
+    Config, DataConfig, DataType, Distribution, DistributionType, Issue, LoadType,
+    SharedPrefixConfig, SweepConfig,
+};
 
 /// Tolerance of the LoRA split sum: exact float equality (inference-perf) rejects `0.1 + 0.2 + 0.7`.
 pub const SPLIT_SUM_TOLERANCE: f64 = 1e-9;
@@ -12,17 +15,38 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     load(config, &mut issues);
     data(config, &mut issues);
     report(config, &mut issues);
-    if config
-        .tokenizer
-        .as_ref()
-        .is_some_and(|t| t.pretrained_model_name_or_path.is_some())
+    tokenizer(config, &mut issues);
+    issues
+}
+
+/// Tokenizers are read from local files only: whatever concerns downloads is refused rather
+/// than ignored.
+fn tokenizer(config: &Config, issues: &mut Vec<Issue>) {
+    let Some(tokenizer) = &config.tokenizer else {
+        return;
+    };
+    if tokenizer
+        .pretrained_model_name_or_path
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty())
     {
         issues.push(Issue::new(
             "tokenizer.pretrained_model_name_or_path",
-            "Hugging Face tokenizers are not supported yet; remove the tokenizer section to count tokens with the built-in tokenizer",
+            "must not be empty; give a local tokenizer.json (or its directory), or remove it to use the built-in tokenizer",
         ));
     }
-    issues
+    if tokenizer.trust_remote_code == Some(true) {
+        issues.push(Issue::new(
+            "tokenizer.trust_remote_code",
+            "remote code is never run: tokenizers are read from a local tokenizer.json; remove this key",
+        ));
+    }
+    if tokenizer.token.is_some() {
+        issues.push(Issue::new(
+            "tokenizer.token",
+            "not used: tokenizers are read from local files, never downloaded; remove this key",
+        ));
+    }
 }
 
 fn server(config: &Config, issues: &mut Vec<Issue>) {
@@ -67,11 +91,26 @@ fn server(config: &Config, issues: &mut Vec<Issue>) {
 
 fn load(config: &Config, issues: &mut Vec<Issue>) {
     let load = &config.load;
-    if load.sweep.is_some() {
-        issues.push(Issue::new(
-            "load.sweep",
-            "sweeps are not supported yet; list the stages explicitly",
-        ));
+    if let Some(sweep_config) = &load.sweep {
+        sweep(sweep_config, issues);
+        if !load.stages.is_empty() {
+            issues.push(Issue::new(
+                "load.stages",
+                "a sweep generates the stages; remove load.stages or load.sweep",
+            ));
+        }
+        if !matches!(load.load_type, LoadType::Constant | LoadType::Poisson) {
+            issues.push(Issue::new(
+                "load.sweep",
+                format!(
+                    "only with load.type constant or poisson, not {}",
+                    serde_json::to_value(load.load_type)
+                        .expect("enum serialises")
+                        .as_str()
+                        .unwrap_or_default()
+                ),
+            ));
+        }
     }
     if load.stages.is_empty() && load.sweep.is_none() {
         issues.push(Issue::new("load.stages", "at least one stage is required"));
@@ -129,12 +168,6 @@ fn load(config: &Config, issues: &mut Vec<Issue>) {
                 issues,
             );
         }
-    }
-    if concurrent && load.sweep.is_some() {
-        issues.push(Issue::new(
-            "load.sweep",
-            "not allowed with load.type concurrent",
-        ));
     }
     if load.load_type == LoadType::TraceReplay && load.trace.is_none() {
         issues.push(Issue::new(
@@ -219,24 +252,101 @@ fn lora(splits: &[super::LoraSplit], issues: &mut Vec<Issue>) {
     }
 }
 
+fn sweep(sweep: &SweepConfig, issues: &mut Vec<Issue>) {
+    positive_int(
+        Some(sweep.num_requests),
+        "load.sweep.num_requests",
+        "the saturation burst",
+        issues,
+    );
+    positive_int(
+        Some(sweep.num_stages),
+        "load.sweep.num_stages",
+        "the generated stages",
+        issues,
+    );
+    positive_int(
+        Some(sweep.stage_duration),
+        "load.sweep.stage_duration",
+        "the generated stages (seconds)",
+        issues,
+    );
+    if !(sweep.timeout > 0.0 && sweep.timeout.is_finite()) {
+        issues.push(Issue::new(
+            "load.sweep.timeout",
+            format!("must be > 0 seconds, got {}", sweep.timeout),
+        ));
+    }
+    if !(sweep.saturation_percentile > 0.0 && sweep.saturation_percentile <= 100.0) {
+        issues.push(Issue::new(
+            "load.sweep.saturation_percentile",
+            format!(
+                "must be within (0, 100], got {}",
+                sweep.saturation_percentile
+            ),
+        ));
+    }
+}
+
 fn data(config: &Config, issues: &mut Vec<Issue>) {
     let data = &config.data;
-    match data.data_type {
-        DataType::Mock => {
-            for (field, set) in [
-                ("input_distribution", data.input_distribution.is_some()),
-                ("output_distribution", data.output_distribution.is_some()),
-                ("trace", data.trace.is_some()),
-            ] {
-                if set {
-                    issues.push(Issue::new(
-                        format!("data.{field}"),
-                        "not used by data.type mock; use data.type random",
-                    ));
-                }
-            }
+    let name = serde_json::to_value(data.data_type).expect("enum serialises");
+    let name = name.as_str().unwrap_or_default();
+    let unused = |field: &str, fix: &str, issues: &mut Vec<Issue>| {
+        issues.push(Issue::new(
+            format!("data.{field}"),
+            format!("not used by data.type {name}; {fix}"),
+        ))
+    };
+    let set = |field: &str| match field {
+        "path" => data.path.is_some(),
+        "corpus_file_path" => data.corpus_file_path.is_some(),
+        "input_distribution" => data.input_distribution.is_some(),
+        "output_distribution" => data.output_distribution.is_some(),
+        "shared_prefix" => data.shared_prefix.is_some(),
+        "trace" => data.trace.is_some(),
+        _ => unreachable!("data field {field}"),
+    };
+    // What each type reads; everything else set is a mistake worth reporting.
+    let (reads, fix): (&[&str], &str) = match data.data_type {
+        DataType::Mock => (
+            &[],
+            "use data.type random, synthetic, shared_prefix or shareGPT",
+        ),
+        DataType::Random => (
+            &["input_distribution", "output_distribution", "trace"],
+            "remove it",
+        ),
+        DataType::Synthetic => (
+            &[
+                "input_distribution",
+                "output_distribution",
+                "trace",
+                "corpus_file_path",
+            ],
+            "remove it",
+        ),
+        DataType::SharedPrefix => (&["shared_prefix"], "set lengths in data.shared_prefix"),
+        DataType::ShareGpt => (
+            &["path", "input_distribution", "output_distribution"],
+            "remove it",
+        ),
+    };
+    for field in [
+        "path",
+        "corpus_file_path",
+        "input_distribution",
+        "output_distribution",
+        "shared_prefix",
+        "trace",
+    ] {
+        if set(field) && !reads.contains(&field) {
+            unused(field, fix, issues);
         }
-        DataType::Random if data.trace.is_none() => {
+    }
+    match data.data_type {
+        DataType::Mock => {}
+        DataType::Random | DataType::Synthetic if data.trace.is_none() => {
             for (field, dist) in [
                 ("input_distribution", &data.input_distribution),
                 ("output_distribution", &data.output_distribution),
@@ -244,17 +354,139 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
                 match dist {
                     None => issues.push(Issue::new(
                         format!("data.{field}"),
-                        "required by data.type random (or set data.trace)",
+                        format!("required by data.type {name} (or set data.trace)"),
                     )),
-                    Some(d) => distribution(d, &format!("data.{field}"), issues),
+                    Some(d) => distribution(d, &format!("data.{field}"), Sampler::Generate, issues),
                 }
             }
         }
-        DataType::Random => {}
+        DataType::Random | DataType::Synthetic => {
+            if data.input_distribution.is_some() || data.output_distribution.is_some() {
+                issues.push(Issue::new(
+                    "data.trace",
+                    "lengths come from the trace: remove data.input_distribution and data.output_distribution, or data.trace",
+                ));
+            }
+        }
+        DataType::SharedPrefix => match &data.shared_prefix {
+            None => issues.push(Issue::new(
+                "data.shared_prefix",
+                "required by data.type shared_prefix, e.g. {num_groups: 10, num_prompts_per_group: 10, system_prompt_len: 100, question_len: 50, output_len: 50}",
+            )),
+            Some(shared) => shared_prefix(shared, config, issues),
+        },
+        DataType::ShareGpt => share_gpt(data, issues),
+    }
+    if config.load.load_type == LoadType::TraceReplay
+        && data.trace.is_some()
+        && !matches!(data.data_type, DataType::Random | DataType::Synthetic)
+    {
+        issues.push(Issue::new(
+            "data.trace",
+            "token counts from a trace need data.type random or synthetic",
+        ));
     }
 }
 
-fn distribution(d: &Distribution, path: &str, issues: &mut Vec<Issue>) {
+fn shared_prefix(shared: &SharedPrefixConfig, config: &Config, issues: &mut Vec<Issue>) {
+    let at = |field: &str| format!("data.shared_prefix.{field}");
+    positive_int(
+        Some(shared.num_groups),
+        &at("num_groups"),
+        "shared_prefix",
+        issues,
+    );
+    positive_int(
+        Some(shared.num_prompts_per_group),
+        &at("num_prompts_per_group"),
+        "shared_prefix",
+        issues,
+    );
+    for (inline, legacy, inline_name, legacy_name) in [
+        (
+            &shared.question_len,
+            &shared.question_distribution,
+            "question_len",
+            "question_distribution",
+        ),
+        (
+            &shared.output_len,
+            &shared.output_distribution,
+            "output_len",
+            "output_distribution",
+        ),
+    ] {
+        if inline.is_some() && legacy.is_some() {
+            issues.push(Issue::new(
+                at(legacy_name),
+                format!("set either {inline_name} or {legacy_name} (its older spelling), not both"),
+            ));
+        }
+    }
+    for (field, dist) in [
+        ("system_prompt_len", &shared.system_prompt_len),
+        ("question_len", &shared.question_len),
+        ("output_len", &shared.output_len),
+        ("question_distribution", &shared.question_distribution),
+        ("output_distribution", &shared.output_distribution),
+    ] {
+        if let Some(d) = dist {
+            distribution(d, &at(field), Sampler::Sample, issues);
+        }
+    }
+    if let Some(d) = shared
+        .output_len
+        .as_ref()
+        .or(shared.output_distribution.as_ref())
+        && d.max < 1
+    {
+        issues.push(Issue::new(
+            at("output_len"),
+            "must allow at least 1 output token",
+        ));
+    }
+    if shared.enable_multi_turn_chat && config.load.sweep.is_some() {
+        // The burst and probes would advance conversations the stages then repeat.
+        issues.push(Issue::new(
+            at("enable_multi_turn_chat"),
+            "not available with load.sweep; list the stages explicitly",
+        ));
+    }
+}
+
+fn share_gpt(data: &DataConfig, issues: &mut Vec<Issue>) {
+    match data.path.as_deref() {
+        None | Some("") => issues.push(Issue::new(
+            "data.path",
+            "required by data.type shareGPT: a local ShareGPT JSON file (nothing is downloaded), e.g. ShareGPT_V3_unfiltered_cleaned_split.json",
+        )),
+        Some(_) => {}
+    }
+    for (field, dist) in [
+        ("input_distribution", &data.input_distribution),
+        ("output_distribution", &data.output_distribution),
+    ] {
+        if let Some(d) = dist
+            && d.min > d.max
+        {
+            issues.push(Issue::new(
+                format!("data.{field}.min"),
+                format!("must be <= max ({} > {})", d.min, d.max),
+            ));
+        }
+    }
+}
+
+/// Which of inference-perf's two samplers reads a distribution: `random` and `synthetic` use
+/// `generate_distribution`, `shared_prefix` uses `sample_from_distribution`, which knows more
+/// types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sampler {
+    Generate,
+    Sample,
+}
+
+fn distribution(d: &Distribution, path: &str, sampler: Sampler, issues: &mut Vec<Issue>) {
     if d.min < 0 {
         issues.push(Issue::new(format!("{path}.min"), "must be >= 0"));
     }
@@ -286,13 +518,21 @@ fn distribution(d: &Distribution, path: &str, issues: &mut Vec<Issue>) {
             format!("must lie within [min, max] = [{}, {}]", d.min, d.max),
         ));
     }
-    if matches!(
-        d.dist_type,
-        DistributionType::SkewNormal | DistributionType::Poisson
-    ) {
+    if sampler == Sampler::Generate
+        && matches!(
+            d.dist_type,
+            DistributionType::SkewNormal | DistributionType::Poisson
+        )
+    {
         issues.push(Issue::new(
             format!("{path}.type"),
-            "not supported by the random generator; use normal, lognormal, uniform or fixed",
+            "not supported for data.type random or synthetic (as in inference-perf); use normal, lognormal, uniform or fixed",
+        ));
+    }
+    if sampler == Sampler::Sample && d.dist_type == DistributionType::Lognormal && d.mean <= 0.0 {
+        issues.push(Issue::new(
+            format!("{path}.mean"),
+            "must be > 0 for a lognormal distribution",
         ));
     }
     if d.total_count.is_some_and(|n| n < 1) {
@@ -316,11 +556,28 @@ fn report(config: &Config, issues: &mut Vec<Issue>) {
             "must be >= 0",
         ));
     }
-    if config.report.goodput.is_some() {
-        issues.push(Issue::new(
-            "report.goodput",
-            "goodput reports are not supported yet; remove this key",
-        ));
+    if let Some(goodput) = &config.report.goodput {
+        for (key, slo) in goodput.constraints.set() {
+            if !(slo > 0.0 && slo.is_finite()) {
+                issues.push(Issue::new(
+                    format!("report.goodput.constraints.{key}"),
+                    format!("must be > 0 seconds, got {slo}"),
+                ));
+            }
+        }
+        let c = &goodput.constraints;
+        for (key, set) in [
+            ("ttft", c.ttft.is_some()),
+            ("tpot", c.tpot.is_some()),
+            ("itl", c.itl.is_some()),
+        ] {
+            if set && !config.api.streaming {
+                issues.push(Issue::new(
+                    format!("report.goodput.constraints.{key}"),
+                    "needs streamed responses to measure; set api.streaming: true",
+                ));
+            }
+        }
     }
 }
 

@@ -21,7 +21,8 @@ pub async fn list_models(
         url: url.clone(),
         reason,
     };
-    let client = reqwest::Client::builder()
+    let client = super::http::reqwest_builder()
+        .map_err(fail)?
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()

@@ -3,8 +3,10 @@
 //! interrupts, and merges the workers' statistics.
 
 mod body;
-mod client;
+mod conversation;
 mod discover;
+mod http;
+mod priority;
 mod progress;
 mod sse;
 mod timer;
@@ -17,18 +19,19 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use body::BodyTemplate;
-pub use client::{TargetError, TargetSettings};
+pub use body::{BodyTemplate, PromptParts};
+pub use conversation::Turn;
 pub use discover::{DiscoverError, list_models};
+pub use http::{TargetError, TargetSettings, reqwest_builder};
 pub use progress::{Progress, Snapshot};
 
 use crate::metrics::{Clock, RecordOptions, RunMetrics, StageInfo, StageRecorder, StageStatus};
-use crate::plan::{Plan, Shard, StageLoad, even_split};
+use crate::plan::{Plan, Routing, Shard, StageLoad, StagePlan, even_split};
 use crate::report::PerRequestEntry;
 
 /// Time between publishing a stage's start and the start itself, so every worker is waiting
 /// for it when it comes.
-const LEAD_IN: Duration = Duration::from_millis(20);
+pub const LEAD_IN: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -43,6 +46,8 @@ pub struct EngineSettings {
     pub shard: Shard,
     pub record: RecordOptions,
     pub per_request: Option<std::sync::mpsc::SyncSender<PerRequestEntry>>,
+    /// Run workers with real-time scheduling (`load.worker_realtime_priority`).
+    pub realtime: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,12 +104,17 @@ impl Engine {
         self.clock
     }
 
-    /// Runs every stage in order. Stage 0 starts at `start_at` when given (so that several
+    /// Runs `stages` in order. The first starts at `start_at` when given (so that several
     /// runners start together), else right away. After `cancel`, the remaining requests of the
     /// current and later stages are recorded as cancelled.
-    pub async fn run(&self, start_at: Option<Instant>, cancel: &CancellationToken) -> RunMetrics {
+    pub async fn run(
+        &self,
+        stages: &[Arc<StagePlan>],
+        start_at: Option<Instant>,
+        cancel: &CancellationToken,
+    ) -> RunMetrics {
         let mut run = RunMetrics::default();
-        for (position, stage) in self.plan.stages.iter().enumerate() {
+        for (position, stage) in stages.iter().enumerate() {
             if position > 0 {
                 tokio::select! {
                     _ = tokio::time::sleep(self.plan.interval) => {}
@@ -115,32 +125,39 @@ impl Engine {
                 Some(at) if position == 0 => at.max(Instant::now()),
                 _ => Instant::now() + LEAD_IN,
             };
-            run.push(self.run_stage(stage.id, start, cancel).await);
+            run.push(self.run_stage(stage, start, cancel).await);
         }
         run
     }
 
-    async fn run_stage(
+    /// Runs one stage starting at `start` (give workers [`LEAD_IN`] to be ready).
+    pub async fn run_stage(
         &self,
-        stage_index: usize,
+        stage: &Arc<StagePlan>,
         start: Instant,
         cancel: &CancellationToken,
     ) -> crate::metrics::StageMetrics {
-        let stage = &self.plan.stages[stage_index];
         let workers = self.workers.len() as u64;
-        let planned = self.settings.shard.len_of(stage.total_requests());
+        let routing = self.plan.data.routing();
+        let planned = routing.len_of(self.settings.shard, stage.total_requests());
         let stage_cancel = cancel.child_token();
-        let deadline = match &stage.load {
-            StageLoad::Rate {
-                duration, arrivals, ..
-            } => {
+        let deadline = match (&stage.load, stage.probe) {
+            (_, Some(probe)) => start + Duration::from_secs_f64(probe.time_limit),
+            (
+                StageLoad::Rate {
+                    duration, arrivals, ..
+                },
+                None,
+            ) => {
                 start
                     + Duration::from_secs_f64(duration.max(arrivals.last_offset()))
                     + self.plan.teardown_grace
             }
             // Closed loops end when their requests do; each request is bounded by its timeout.
-            StageLoad::Concurrent { .. } => start + Duration::from_secs(365 * 24 * 3600),
+            (StageLoad::Concurrent { .. }, None) => start + Duration::from_secs(365 * 24 * 3600),
         };
+        let conversations =
+            matches!(routing, Routing::User { .. }).then(|| Arc::new(Default::default()));
         let lanes = match &stage.load {
             StageLoad::Concurrent { level, .. } => {
                 let runner_level = even_split(*level, self.settings.shard.count)
@@ -155,24 +172,37 @@ impl Engine {
         for (id, worker) in self.workers.iter().enumerate() {
             let (reply, recorder) = oneshot::channel();
             let order = worker::StageOrder {
-                stage: stage_index,
+                stage: stage.clone(),
                 start,
                 deadline,
                 cancel: stage_cancel.clone(),
                 closed_loop: lanes.as_ref().map(|l| (l[id], cursor.clone())),
+                conversations: conversations.clone(),
                 reply,
             };
             if worker.orders.send(order).is_ok() {
                 replies.push(recorder);
             }
         }
+        // Open loops watch their deadline themselves; this also stops closed loops (probes).
+        let watchdog = tokio::spawn({
+            let stage_cancel = stage_cancel.clone();
+            async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                stage_cancel.cancel();
+            }
+        });
         let adapters = self.plan.lora.as_ref().map_or(0, |t| t.names().len());
         let mut merged = StageRecorder::new(adapters, self.clock, self.settings.record);
+        if stage.probe.is_some() {
+            merged.keep_completions();
+        }
         for reply in replies {
             if let Ok(recorder) = reply.await {
                 merged.merge(&recorder);
             }
         }
+        watchdog.abort();
         let interrupted = cancel.is_cancelled() || merged.accounted() < planned;
         let info = StageInfo {
             id: stage.id,

@@ -94,10 +94,13 @@ impl Progress {
 
 impl std::fmt::Display for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.stage.checked_sub(crate::sweep::PROBE_STAGE_BASE) {
+            Some(probe) => write!(f, "sweep probe {probe}")?,
+            None => write!(f, "stage {}", self.stage)?,
+        }
         write!(
             f,
-            "stage {}: sent {}/{}, in flight {}, {:.1} req/s, ok {}, errors {}, cancelled {}",
-            self.stage,
+            ": sent {}/{}, in flight {}, {:.1} req/s, ok {}, errors {}, cancelled {}",
             self.sent,
             self.planned,
             self.in_flight,

@@ -22,8 +22,9 @@ pub struct PreciseTimer {
 }
 
 impl PreciseTimer {
-    /// Must be created inside a Tokio runtime. Also asks the kernel for 1 ns timer slack on the
-    /// calling thread, since the default 50 µs slack would be added to every wake-up.
+    /// Must be created inside a Tokio runtime, on the thread that will use it. Also asks the
+    /// kernel for 1 ns timer slack on that thread, since the default 50 µs slack would be added
+    /// to every wake-up.
     pub fn new() -> io::Result<Self> {
         let _ = nix::sys::prctl::set_timerslack(1);
         let timer = TimerFd::new(

@@ -10,18 +10,19 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Clock, Outcome, RequestRecord, StageRecorder};
-use crate::plan::{Plan, StageLoad};
+use crate::plan::{Plan, RequestData, Routing, StageLoad, StagePlan};
 use crate::report::{PerRequestEntry, PerRequestError, PerRequestInfo};
-use crate::tokenize::count_tokens;
 
 use super::EngineSettings;
-use super::client::{Exchange, Target};
+use super::body::PromptParts;
+use super::conversation::{Conversations, Turn};
+use super::http::{Exchange, Keep, Target};
 use super::progress::Progress;
 use super::timer::PreciseTimer;
 
 /// What a worker is asked to do for one stage.
 pub(super) struct StageOrder {
-    pub stage: usize,
+    pub stage: Arc<StagePlan>,
     /// The stage's time zero.
     pub start: Instant,
     /// Open loop: after this, nothing more is sent and in-flight requests are cancelled.
@@ -31,6 +32,8 @@ pub(super) struct StageOrder {
     /// Closed loop: this worker's number of lanes and the runner-wide cursor into the stage's
     /// requests, shared so that the level holds until the very last request.
     pub closed_loop: Option<(u64, Arc<AtomicU64>)>,
+    /// Multi-turn chat: the stage's conversations, shared by the runner's workers.
+    pub conversations: Option<Arc<Conversations>>,
     pub reply: oneshot::Sender<StageRecorder>,
 }
 
@@ -41,15 +44,20 @@ struct Shared {
     progress: Arc<Progress>,
     target: Target,
     clock: Clock,
+    routing: Routing,
 }
 
-/// A request ready to go: body rendered before its send time, so that rendering never delays
-/// the send.
+/// A request ready to go: its body rendered before its send time, so that rendering never
+/// delays the send — except for a conversation round, which needs the previous answer.
 struct Prepared {
     index: u64,
     adapter: Option<usize>,
-    body: Vec<u8>,
-    prompt_tokens: u64,
+    body: Body,
+}
+
+enum Body {
+    Ready { bytes: Vec<u8>, prompt_tokens: u64 },
+    Round(RequestData),
 }
 
 pub(super) fn spawn(
@@ -80,9 +88,16 @@ pub(super) fn spawn(
                     return;
                 }
             };
-            runtime.block_on(async move {
-                let setup = Target::new(&settings.target)
+            // The worker runs as a spawned task, not as `block_on`'s own future: waking that
+            // one goes through the driver's eventfd (two syscalls per request), waking a task
+            // is a local queue push.
+            let worker = async move {
+                let setup = super::priority::apply_to_current_thread(settings.realtime)
                     .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        Target::new(&settings.target, plan.data.tokenizer().clone())
+                            .map_err(|e| e.to_string())
+                    })
                     .and_then(|target| {
                         PreciseTimer::new()
                             .map(|timer| (target, timer))
@@ -97,6 +112,7 @@ pub(super) fn spawn(
                 };
                 let _ = ready_tx.send(Ok(()));
                 let shared = Arc::new(Shared {
+                    routing: plan.data.routing(),
                     plan,
                     settings,
                     progress,
@@ -107,7 +123,8 @@ pub(super) fn spawn(
                     let recorder = run_stage(id, &shared, &timer, &order).await;
                     let _ = order.reply.send(recorder);
                 }
-            });
+            };
+            let _ = runtime.block_on(async move { tokio::spawn(worker).await });
         })?;
     Ok((orders, thread, ready_rx))
 }
@@ -119,19 +136,19 @@ async fn run_stage(
     order: &StageOrder,
 ) -> StageRecorder {
     let adapters = shared.plan.lora.as_ref().map_or(0, |t| t.names().len());
-    let recorder = Arc::new(Mutex::new(StageRecorder::new(
-        adapters,
-        shared.clock,
-        shared.settings.record,
-    )));
-    let stage = &shared.plan.stages[order.stage];
-    match (&stage.load, &order.closed_loop) {
+    let mut recorder = StageRecorder::new(adapters, shared.clock, shared.settings.record);
+    if order.stage.probe.is_some() {
+        recorder.keep_completions();
+    }
+    let recorder = Arc::new(Mutex::new(recorder));
+    match (&order.stage.load, &order.closed_loop) {
         (StageLoad::Rate { arrivals, .. }, _) => {
             let shard = shared
                 .settings
                 .shard
                 .split(shared.settings.num_workers as u64, id as u64);
-            open_loop(shared, timer, order, &recorder, arrivals.iter(shard)).await;
+            let arrivals = arrivals.iter(shard, shared.routing);
+            open_loop(shared, timer, order, &recorder, arrivals).await;
         }
         (StageLoad::Concurrent { num_requests, .. }, Some((lanes, cursor))) => {
             closed_loop(shared, order, &recorder, *num_requests, *lanes, cursor).await;
@@ -165,27 +182,32 @@ async fn open_loop(
             stopped = true;
         }
         if stopped {
-            record_not_sent(shared, recorder, arrival.index, scheduled);
+            record_not_sent(shared, recorder, &order.stage, arrival.index, scheduled);
             continue;
         }
-        let prepared = prepare(shared, arrival.index);
+        let prepared = prepare(shared, &order.stage, arrival.index);
         let permit = tokio::select! {
             biased;
             _ = order.cancel.cancelled() => None,
             _ = async {
                 let _ = timer.sleep_until(scheduled).await;
-            } => tokio::select! {
-                biased;
-                _ = order.cancel.cancelled() => None,
-                _ = tokio::time::sleep_until(deadline) => None,
-                permit = permits.clone().acquire_owned() => permit.ok(),
+            } => match permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                // Saturated: wait for a permit, bounded by the deadline. (The fast path above
+                // avoids arming a timer per request, which costs the driver a wake-up.)
+                Err(_) => tokio::select! {
+                    biased;
+                    _ = order.cancel.cancelled() => None,
+                    _ = tokio::time::sleep_until(deadline) => None,
+                    permit = permits.clone().acquire_owned() => permit.ok(),
+                },
             },
         };
         match permit {
             Some(permit) => spawn_request(shared, recorder, order, prepared, scheduled, permit),
             None => {
                 stopped = true;
-                record_not_sent(shared, recorder, arrival.index, scheduled);
+                record_not_sent(shared, recorder, &order.stage, arrival.index, scheduled);
             }
         }
     }
@@ -209,14 +231,17 @@ async fn closed_loop(
     cursor: &Arc<AtomicU64>,
 ) {
     let shard = shared.settings.shard;
-    let mine = shard.len_of(num_requests);
+    let routing = shared.routing;
+    let mine = routing.len_of(shard, num_requests);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..lanes {
-        let (shared, recorder, cursor, cancel) = (
+        let (shared, recorder, cursor, cancel, stage, conversations) = (
             shared.clone(),
             recorder.clone(),
             cursor.clone(),
             order.cancel.clone(),
+            order.stage.clone(),
+            order.conversations.clone(),
         );
         tasks.spawn(async move {
             loop {
@@ -224,38 +249,80 @@ async fn closed_loop(
                 if j >= mine {
                     break;
                 }
-                let index = shard.index + j * shard.count;
+                let index = routing.nth(shard, j);
                 let scheduled = Instant::now();
                 if cancel.is_cancelled() {
-                    record_not_sent(&shared, &recorder, index, scheduled);
+                    record_not_sent(&shared, &recorder, &stage, index, scheduled);
                     continue;
                 }
-                let prepared = prepare(&shared, index);
-                execute(&shared, &recorder, &cancel, prepared, scheduled).await;
+                let prepared = prepare(&shared, &stage, index);
+                execute(
+                    &shared,
+                    &recorder,
+                    &cancel,
+                    &stage,
+                    conversations.as_deref(),
+                    prepared,
+                    scheduled,
+                )
+                .await;
             }
         });
     }
     while tasks.join_next().await.is_some() {}
 }
 
-fn prepare(shared: &Shared, index: u64) -> Prepared {
+fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
     let plan = &shared.plan;
-    let adapter = plan.lora.as_ref().map(|t| t.pick(plan.seed, index));
-    let model = match (adapter, &plan.lora) {
-        (Some(a), Some(table)) => table.names()[a].as_str(),
-        _ => shared.settings.model.as_str(),
+    let adapter = plan
+        .lora
+        .as_ref()
+        .map(|t| t.pick(plan.seed, stage.id, index));
+    let data = plan.data.request(index);
+    let body = if data.round.is_some() {
+        Body::Round(data)
+    } else {
+        let parts = PromptParts {
+            system: data.system.as_deref(),
+            history: &[],
+            user: &data.prompt,
+        };
+        let (bytes, prompt_tokens) = render(shared, adapter, &parts, data.max_tokens);
+        Body::Ready {
+            bytes,
+            prompt_tokens,
+        }
     };
-    let data = plan.data.request(plan.seed, index);
-    let body = shared
-        .settings
-        .body
-        .render(model, &data.prompt, data.max_tokens);
     Prepared {
         index,
         adapter,
         body,
-        prompt_tokens: count_tokens(&data.prompt) as u64,
     }
+}
+
+/// The request body and its prompt tokens by the run's tokenizer.
+fn render(
+    shared: &Shared,
+    adapter: Option<usize>,
+    parts: &PromptParts,
+    max_tokens: u32,
+) -> (Vec<u8>, u64) {
+    let model = match (adapter, &shared.plan.lora) {
+        (Some(a), Some(table)) => table.names()[a].as_str(),
+        _ => shared.settings.model.as_str(),
+    };
+    let tokenizer = shared.plan.data.tokenizer();
+    let prompt_tokens = parts.system.map_or(0, |s| tokenizer.count(s))
+        + parts
+            .history
+            .iter()
+            .map(|t| tokenizer.count(&t.user) + tokenizer.count(&t.assistant))
+            .sum::<usize>()
+        + tokenizer.count(parts.user);
+    (
+        shared.settings.body.render(model, parts, max_tokens),
+        prompt_tokens as u64,
+    )
 }
 
 fn spawn_request(
@@ -266,9 +333,24 @@ fn spawn_request(
     scheduled: Instant,
     permit: OwnedSemaphorePermit,
 ) {
-    let (shared, recorder, cancel) = (shared.clone(), recorder.clone(), order.cancel.clone());
+    let (shared, recorder, cancel, stage, conversations) = (
+        shared.clone(),
+        recorder.clone(),
+        order.cancel.clone(),
+        order.stage.clone(),
+        order.conversations.clone(),
+    );
     tokio::spawn(async move {
-        execute(&shared, &recorder, &cancel, prepared, scheduled).await;
+        execute(
+            &shared,
+            &recorder,
+            &cancel,
+            &stage,
+            conversations.as_deref(),
+            prepared,
+            scheduled,
+        )
+        .await;
         // The recorder must be released before the permit: the stage ends when all permits
         // are back and then takes the recorder.
         drop(recorder);
@@ -280,23 +362,68 @@ async fn execute(
     shared: &Shared,
     recorder: &Mutex<StageRecorder>,
     cancel: &CancellationToken,
+    stage: &StagePlan,
+    conversations: Option<&Conversations>,
     prepared: Prepared,
     scheduled: Instant,
 ) {
-    let keep_raw = shared.settings.per_request.is_some();
-    let request_text = keep_raw.then(|| String::from_utf8_lossy(&prepared.body).into_owned());
-    let request_bytes = prepared.body.len() as u64;
+    // A conversation round waits for the previous one (that wait is schedule delay, as in
+    // inference-perf) and is rendered with the conversation so far.
+    let (bytes, prompt_tokens, round) = match prepared.body {
+        Body::Ready {
+            bytes,
+            prompt_tokens,
+        } => (bytes, prompt_tokens, None),
+        Body::Round(data) => {
+            let round = data.round.expect("rounds carry their place");
+            let conversations = conversations.expect("multi-turn stages have conversations");
+            let history = tokio::select! {
+                history = conversations.wait_turn(round) => history,
+                _ = cancel.cancelled() => {
+                    record_not_sent(shared, recorder, stage, prepared.index, scheduled);
+                    return;
+                }
+            };
+            let parts = PromptParts {
+                system: data.system.as_deref(),
+                history: &history,
+                user: &data.prompt,
+            };
+            let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
+            (
+                bytes,
+                prompt_tokens,
+                Some((round, conversations, data.prompt)),
+            )
+        }
+    };
+    let keep = Keep {
+        raw: shared.settings.per_request.is_some() && stage.probe.is_none(),
+        content: round.is_some(),
+    };
+    let request_text = keep
+        .raw
+        .then(|| String::from_utf8_lossy(&bytes).into_owned());
+    let request_bytes = bytes.len() as u64;
     shared.progress.sent();
     let start = Instant::now();
     let exchange = tokio::select! {
-        exchange = shared.target.send(prepared.body, keep_raw) => exchange,
-        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None },
+        exchange = shared.target.send(bytes, keep) => exchange,
+        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None },
     };
     let end = Instant::now();
     let succeeded = matches!(exchange.outcome, Outcome::Success(_));
     shared
         .progress
         .finished(succeeded, matches!(exchange.outcome, Outcome::Cancelled));
+    if let Some((round, conversations, user)) = round {
+        let turn = exchange
+            .content
+            .clone()
+            .filter(|_| succeeded)
+            .map(|assistant| Turn { user, assistant });
+        conversations.end_turn(round, turn);
+    }
     let record = RequestRecord {
         index: prepared.index,
         adapter: prepared.adapter,
@@ -304,12 +431,13 @@ async fn execute(
         start: Some(start),
         end,
         request_bytes,
-        prompt_tokens: prepared.prompt_tokens,
+        prompt_tokens,
         outcome: exchange.outcome,
     };
     if let (Some(sender), Some(request)) = (&shared.settings.per_request, request_text) {
         let _ = sender.send(per_request_entry(
             shared,
+            stage,
             &record,
             request,
             exchange.raw.unwrap_or_default(),
@@ -321,11 +449,15 @@ async fn execute(
 fn record_not_sent(
     shared: &Shared,
     recorder: &Mutex<StageRecorder>,
+    stage: &StagePlan,
     index: u64,
     scheduled: Instant,
 ) {
     let plan = &shared.plan;
-    let adapter = plan.lora.as_ref().map(|t| t.pick(plan.seed, index));
+    let adapter = plan
+        .lora
+        .as_ref()
+        .map(|t| t.pick(plan.seed, stage.id, index));
     shared.progress.not_sent();
     let record = RequestRecord {
         index,
@@ -342,12 +474,13 @@ fn record_not_sent(
 
 fn per_request_entry(
     shared: &Shared,
+    stage: &StagePlan,
     record: &RequestRecord,
     request: String,
     response: String,
 ) -> PerRequestEntry {
     let clock = &shared.clock;
-    let stage_id = shared.progress.snapshot().stage;
+    let stage_id = stage.id;
     let (output_tokens, usage, chunk_times, error) = match &record.outcome {
         Outcome::Success(r) => (
             r.output_tokens,

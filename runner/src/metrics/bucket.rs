@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::dist::Dist;
 use super::labels;
 use super::record::{Clock, Outcome, RequestError, RequestRecord, Response};
+use crate::config::GoodputConstraints;
 
 /// Report options that change what is recorded.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +19,8 @@ pub struct RecordOptions {
     pub use_server_output_tokens: bool,
     /// Distinct messages kept per failure label.
     pub max_error_messages: usize,
+    /// Objectives each success is checked against (histograms cannot be filtered afterwards).
+    pub goodput: Option<GoodputConstraints>,
 }
 
 impl Default for RecordOptions {
@@ -25,6 +28,7 @@ impl Default for RecordOptions {
         RecordOptions {
             use_server_output_tokens: false,
             max_error_messages: 100,
+            goodput: None,
         }
     }
 }
@@ -63,6 +67,36 @@ pub struct Successes {
     /// Sum of the output tokens used as divisors (see [`RecordOptions`]).
     pub effective_output_tokens: u64,
     pub token_count_mismatches: u64,
+    /// Unix times of the earliest success's send and the latest success's end.
+    #[serde(default)]
+    pub first_start: Option<f64>,
+    #[serde(default)]
+    pub last_end: Option<f64>,
+    #[serde(default)]
+    pub goodput: Goodput,
+}
+
+/// Successes meeting the goodput objectives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Goodput {
+    /// Successes meeting every objective.
+    pub good_requests: u64,
+    /// Input plus output tokens of those.
+    pub good_tokens: u64,
+    /// Successes meeting each objective, by its key (`ttft`, `tpot`, …).
+    pub attained: BTreeMap<String, u64>,
+}
+
+/// One success's values of the goodput metrics; `None` where it has none (no stream, one
+/// token), which fails an objective on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct RequestLatencies {
+    ttft: Option<f64>,
+    tpot: Option<f64>,
+    /// The mean of the request's inter-token latencies.
+    itl: Option<f64>,
+    ntpot: Option<f64>,
+    request_latency: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +154,9 @@ impl Default for Successes {
             output_tokens: Dist::counts(),
             effective_output_tokens: 0,
             token_count_mismatches: 0,
+            first_start: None,
+            last_end: None,
+            goodput: Goodput::default(),
         }
     }
 }
@@ -172,7 +209,9 @@ impl Bucket {
         extend(&mut self.last_start, start_epoch, f64::max);
         extend(&mut self.last_end, clock.epoch(record.end), f64::max);
         match &record.outcome {
-            Outcome::Success(response) => self.successes.record(record, start, response, options),
+            Outcome::Success(response) => self
+                .successes
+                .record(record, start, response, options, clock),
             Outcome::Failure(error) => self.failures.record(record, start, error, options),
             Outcome::Cancelled => self.cancelled.in_flight += 1,
         }
@@ -198,8 +237,11 @@ impl Successes {
         start: Instant,
         response: &Response,
         options: &RecordOptions,
+        clock: &Clock,
     ) {
         let latency = seconds_between(start, record.end);
+        extend(&mut self.first_start, clock.epoch(start), f64::min);
+        extend(&mut self.last_end, clock.epoch(record.end), f64::max);
         let usage = response.usage.unwrap_or_default();
         let server_output = usage.completion_tokens;
         let effective_output = match server_output {
@@ -211,15 +253,12 @@ impl Successes {
         self.request_latency_from_scheduled
             .record(seconds_between(record.scheduled, record.end));
         // inference-perf appends 0.0 for responses without output tokens.
+        let ntpot = (effective_output > 0).then(|| latency / effective_output as f64);
         self.normalized_time_per_output_token
-            .record(if effective_output > 0 {
-                latency / effective_output as f64
-            } else {
-                0.0
-            });
+            .record(ntpot.unwrap_or(0.0));
         self.request_size_bytes.record(record.request_bytes as f64);
-        self.prompt_tokens
-            .record(usage.prompt_tokens.unwrap_or(record.prompt_tokens) as f64);
+        let prompt_tokens = usage.prompt_tokens.unwrap_or(record.prompt_tokens);
+        self.prompt_tokens.record(prompt_tokens as f64);
         self.cached_prompt_tokens += usage.cached_tokens.unwrap_or(0);
         self.output_len.record(response.output_tokens as f64);
         self.output_tokens
@@ -228,18 +267,30 @@ impl Successes {
         if server_output.is_some_and(|n| n != response.output_tokens) {
             self.token_count_mismatches += 1;
         }
-        self.record_token_times(start, response, effective_output);
+        let mut latencies = self.record_token_times(start, response, effective_output);
+        latencies.ntpot = ntpot;
+        latencies.request_latency = latency;
+        if let Some(constraints) = &options.goodput {
+            self.goodput
+                .check(constraints, &latencies, prompt_tokens + effective_output);
+        }
     }
 
     /// Every token gets its chunk's arrival time, so tokens sharing a chunk have zero
-    /// inter-token latency (inference-perf's per-token expansion).
-    fn record_token_times(&mut self, start: Instant, response: &Response, effective_output: u64) {
+    /// inter-token latency (inference-perf's per-token expansion). Returns the request's TTFT,
+    /// TPOT and mean ITL.
+    fn record_token_times(
+        &mut self,
+        start: Instant,
+        response: &Response,
+        effective_output: u64,
+    ) -> RequestLatencies {
         let mut chunks = response.chunks.iter().filter(|(_, tokens)| *tokens > 0);
         let Some(&(first, first_tokens)) = chunks.next() else {
-            return;
+            return RequestLatencies::default();
         };
-        self.time_to_first_token
-            .record(seconds_between(start, first));
+        let ttft = seconds_between(start, first);
+        self.time_to_first_token.record(ttft);
         let mut previous = first;
         let mut last = first;
         (1..first_tokens).for_each(|_| self.inter_token_latency.record(0.0));
@@ -251,9 +302,18 @@ impl Successes {
             last = at;
         }
         let token_count: u64 = response.chunks.iter().map(|(_, t)| u64::from(*t)).sum();
-        if token_count > 1 && effective_output > 1 {
-            self.time_per_output_token
-                .record(seconds_between(first, last) / (effective_output - 1) as f64);
+        let span = seconds_between(first, last);
+        let tpot =
+            (token_count > 1 && effective_output > 1).then(|| span / (effective_output - 1) as f64);
+        if let Some(tpot) = tpot {
+            self.time_per_output_token.record(tpot);
+        }
+        RequestLatencies {
+            ttft: Some(ttft),
+            tpot,
+            // The deltas sum to the span; there is one fewer than tokens.
+            itl: (token_count > 1).then(|| span / (token_count - 1) as f64),
+            ..Default::default()
         }
     }
 
@@ -285,6 +345,44 @@ impl Successes {
         self.cached_prompt_tokens += other.cached_prompt_tokens;
         self.effective_output_tokens += other.effective_output_tokens;
         self.token_count_mismatches += other.token_count_mismatches;
+        merge_extreme(&mut self.first_start, other.first_start, f64::min);
+        merge_extreme(&mut self.last_end, other.last_end, f64::max);
+        self.goodput.merge(&other.goodput);
+    }
+}
+
+impl Goodput {
+    /// inference-perf's rule: an objective is met when the value exists and is at most the
+    /// objective; a good request meets every objective that is set.
+    fn check(&mut self, constraints: &GoodputConstraints, values: &RequestLatencies, tokens: u64) {
+        let mut good = true;
+        for (key, slo) in constraints.set() {
+            let value = match key {
+                "ttft" => values.ttft,
+                "tpot" => values.tpot,
+                "itl" => values.itl,
+                "ntpot" => values.ntpot,
+                "request_latency" => Some(values.request_latency),
+                other => unreachable!("GoodputConstraints::set has no key {other}"),
+            };
+            if value.is_some_and(|v| v <= slo) {
+                *self.attained.entry(key.to_string()).or_default() += 1;
+            } else {
+                good = false;
+            }
+        }
+        if good {
+            self.good_requests += 1;
+            self.good_tokens += tokens;
+        }
+    }
+
+    fn merge(&mut self, other: &Goodput) {
+        self.good_requests += other.good_requests;
+        self.good_tokens += other.good_tokens;
+        for (key, n) in &other.attained {
+            *self.attained.entry(key.clone()).or_default() += n;
+        }
     }
 }
 
@@ -335,6 +433,7 @@ fn add_message(messages: &mut BTreeMap<String, u64>, message: &str, n: u64, max:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::GoodputConstraints;
     use crate::metrics::record::{ErrorKind, Usage};
     use std::time::Duration;
 
@@ -393,6 +492,119 @@ mod tests {
         assert!((s.normalized_time_per_output_token.mean().unwrap() - 0.048 / 4.0).abs() < 1e-9);
         assert!((s.request_latency_from_scheduled.mean().unwrap() - 0.050).abs() < 1e-9);
         assert_eq!((s.prompt_tokens.sum(), s.cached_prompt_tokens), (11.0, 3));
+    }
+
+    /// A streamed success started at `base`: chunks `(ms, tokens)`, ended at `end_ms`.
+    fn streamed(
+        base: Instant,
+        chunks: &[(u64, u32)],
+        end_ms: u64,
+        server_tokens: Option<u64>,
+    ) -> RequestRecord {
+        let response = Response {
+            output_tokens: chunks.iter().map(|c| u64::from(c.1)).sum(),
+            usage: server_tokens.map(|n| Usage {
+                prompt_tokens: None,
+                completion_tokens: Some(n),
+                cached_tokens: None,
+            }),
+            chunks: chunks.iter().map(|&(ms, n)| (at(base, ms), n)).collect(),
+        };
+        record(base, Outcome::Success(response), Some(0), end_ms)
+    }
+
+    fn close(actual: Option<f64>, expected: f64) -> bool {
+        actual.is_some_and(|a| (a - expected).abs() < 1e-9)
+    }
+
+    /// The reference's formulas (§4.4) on one request of 10 tokens: first token 1 s after the
+    /// send, last at 3 s, end at 3.5 s.
+    #[test]
+    fn metric_arithmetic_matches_the_reference() {
+        let base = Instant::now();
+        let chunks = [(1000, 1), (1500, 2), (2000, 2), (2500, 2), (3000, 3)];
+        let mut bucket = Bucket::default();
+        bucket.record(
+            &streamed(base, &chunks, 3500, None),
+            &Clock::now(),
+            &RecordOptions::default(),
+        );
+        let s = &bucket.successes;
+        assert!(
+            close(s.time_to_first_token.mean(), 1.0),
+            "TTFT = T[0] - start"
+        );
+        // TPOT = (T[-1] - T[0]) / (output - 1) = 2 / 9.
+        assert!(close(s.time_per_output_token.mean(), 2.0 / 9.0));
+        // ITL: every consecutive token gap, zeros within a chunk: 4 gaps of 0.5 s, 5 zeros.
+        assert_eq!(s.inter_token_latency.count(), 9);
+        assert!((s.inter_token_latency.sum() - 2.0).abs() < 1e-9);
+        assert_eq!(s.inter_token_latency.percentile(50.0), Some(0.0));
+        // NTPOT = latency / output = 3.5 / 10.
+        assert!(close(s.normalized_time_per_output_token.mean(), 0.35));
+        assert!(close(s.request_latency.mean(), 3.5));
+
+        // With the server's count as divisor: TPOT 2 / 11, NTPOT 3.5 / 12.
+        let mut server = Bucket::default();
+        let options = RecordOptions {
+            use_server_output_tokens: true,
+            ..Default::default()
+        };
+        server.record(
+            &streamed(base, &chunks, 3500, Some(12)),
+            &Clock::now(),
+            &options,
+        );
+        let s = &server.successes;
+        assert!(close(s.time_per_output_token.mean(), 2.0 / 11.0));
+        assert!(close(s.normalized_time_per_output_token.mean(), 3.5 / 12.0));
+        assert_eq!(s.token_count_mismatches, 1, "10 counted, 12 reported");
+
+        // One token: TTFT but no TPOT and no ITL. No token: NTPOT 0 (appended, as
+        // inference-perf does), no TTFT.
+        let mut short = Bucket::default();
+        for chunks in [&[(400, 1)][..], &[]] {
+            short.record(
+                &streamed(base, chunks, 500, None),
+                &Clock::now(),
+                &RecordOptions::default(),
+            );
+        }
+        let s = &short.successes;
+        assert_eq!(s.time_to_first_token.count(), 1);
+        assert!(s.time_per_output_token.is_empty() && s.inter_token_latency.is_empty());
+        assert_eq!(s.normalized_time_per_output_token.count(), 2);
+        assert_eq!(
+            s.normalized_time_per_output_token.percentile(0.0),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn goodput_counts_requests_meeting_every_objective() {
+        let base = Instant::now();
+        let options = RecordOptions {
+            goodput: Some(GoodputConstraints {
+                ttft: Some(1.5),
+                tpot: Some(0.25),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut bucket = Bucket::default();
+        let clock = Clock::now();
+        // TTFT 1 s, TPOT 2/9 s: good.
+        let good = [(1000, 1), (1500, 2), (2000, 2), (2500, 2), (3000, 3)];
+        bucket.record(&streamed(base, &good, 3500, None), &clock, &options);
+        // TTFT 2 s: misses ttft only.
+        let late = [(2000, 1), (2100, 1)];
+        bucket.record(&streamed(base, &late, 2200, None), &clock, &options);
+        // One token: no TPOT, which counts as missing it.
+        bucket.record(&streamed(base, &[(100, 1)], 200, None), &clock, &options);
+        let g = &bucket.successes.goodput;
+        assert_eq!((g.good_requests, g.good_tokens), (1, 10 + 10));
+        assert_eq!(g.attained["ttft"], 2);
+        assert_eq!(g.attained["tpot"], 2);
     }
 
     #[test]

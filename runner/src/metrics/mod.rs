@@ -7,9 +7,9 @@ mod record;
 mod run;
 
 pub use bucket::{
-    Bucket, Cancelled, Failures, LabelStats, RecordOptions, Successes, seconds_between,
+    Bucket, Cancelled, Failures, Goodput, LabelStats, RecordOptions, Successes, seconds_between,
 };
 pub use dist::{Dist, DistWire, Unit, WireError};
 pub use labels::{label, message as labels_message};
 pub use record::{Clock, ErrorKind, Outcome, RequestError, RequestRecord, Response, Usage};
-pub use run::{RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus};
+pub use run::{Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus};

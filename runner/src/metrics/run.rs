@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::bucket::{Bucket, RecordOptions};
-use super::record::{Clock, RequestRecord};
+use super::bucket::{Bucket, RecordOptions, seconds_between};
+use super::record::{Clock, Outcome, RequestRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +37,18 @@ pub struct StageMetrics {
     pub base: Bucket,
     /// Requests sent to each LoRA adapter.
     pub adapters: BTreeMap<String, Bucket>,
+    /// Every successful request's completion, for stages that keep them (a sweep's probes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub completions: Vec<Completion>,
+}
+
+/// When a successful request ended and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// Unix time of the end.
+    pub end: f64,
+    /// Seconds from send to end.
+    pub latency: f64,
 }
 
 impl StageMetrics {
@@ -58,6 +70,7 @@ impl StageMetrics {
         for (name, bucket) in &other.adapters {
             self.adapters.entry(name.clone()).or_default().merge(bucket);
         }
+        self.completions.extend_from_slice(&other.completions);
     }
 }
 
@@ -120,6 +133,7 @@ pub struct StageRecorder {
     adapters: Vec<Bucket>,
     clock: Clock,
     options: RecordOptions,
+    completions: Option<Vec<Completion>>,
 }
 
 impl StageRecorder {
@@ -129,10 +143,24 @@ impl StageRecorder {
             adapters: vec![Bucket::default(); adapter_count],
             clock,
             options,
+            completions: None,
         }
     }
 
+    /// Keeps each success's [`Completion`] (bounded by the stage's requests).
+    pub fn keep_completions(&mut self) {
+        self.completions.get_or_insert_with(Vec::new);
+    }
+
     pub fn record(&mut self, record: &RequestRecord) {
+        if let (Some(completions), Some(start), Outcome::Success(_)) =
+            (&mut self.completions, record.start, &record.outcome)
+        {
+            completions.push(Completion {
+                end: self.clock.epoch(record.end),
+                latency: seconds_between(start, record.end),
+            });
+        }
         let bucket = match record.adapter {
             Some(i) => &mut self.adapters[i],
             None => &mut self.base,
@@ -141,6 +169,9 @@ impl StageRecorder {
     }
 
     pub fn merge(&mut self, other: &StageRecorder) {
+        if let (Some(mine), Some(theirs)) = (&mut self.completions, &other.completions) {
+            mine.extend_from_slice(theirs);
+        }
         self.base.merge(&other.base);
         for (mine, theirs) in self.adapters.iter_mut().zip(&other.adapters) {
             mine.merge(theirs);
@@ -157,6 +188,7 @@ impl StageRecorder {
             info,
             base: self.base,
             adapters: adapter_names.iter().cloned().zip(self.adapters).collect(),
+            completions: self.completions.unwrap_or_default(),
         }
     }
 }

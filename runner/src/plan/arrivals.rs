@@ -6,7 +6,7 @@ use rand::RngExt;
 use rand_distr::{Distribution as _, Exp};
 
 use super::rng::{PlanRng, Purpose, rng};
-use super::shard::Shard;
+use super::shard::{Routing, Shard};
 
 #[derive(Debug, Clone)]
 pub enum Arrivals {
@@ -87,10 +87,10 @@ impl Arrivals {
     }
 
     /// This shard's arrivals in time order.
-    pub fn iter(&self, shard: Shard) -> Box<dyn Iterator<Item = Arrival> + Send> {
+    pub fn iter(&self, shard: Shard, routing: Routing) -> Box<dyn Iterator<Item = Arrival> + Send> {
         match self.clone() {
             Arrivals::Constant { rate, count } => {
-                Box::new(shard.indices(count).map(move |index| Arrival {
+                Box::new(routing.indices(shard, count).map(move |index| Arrival {
                     index,
                     offset: index as f64 / rate,
                 }))
@@ -108,10 +108,10 @@ impl Arrivals {
                         index: index as u64,
                         offset,
                     })
-                    .filter(move |a| shard.contains(a.index)),
+                    .filter(move |a| routing.contains(shard, a.index)),
             ),
             Arrivals::Trace { offsets, count } => {
-                Box::new(shard.indices(count).map(move |index| Arrival {
+                Box::new(routing.indices(shard, count).map(move |index| Arrival {
                     index,
                     offset: offsets[index as usize],
                 }))
@@ -140,7 +140,7 @@ mod tests {
     fn constant_arrivals_are_evenly_spaced_and_counted() {
         let arrivals = Arrivals::constant(200.0, 2.0);
         assert_eq!(arrivals.count(), 400);
-        let all: Vec<_> = arrivals.iter(Shard::WHOLE).collect();
+        let all: Vec<_> = arrivals.iter(Shard::WHOLE, Routing::Request).collect();
         assert_eq!(all.len(), 400);
         assert!(
             all.windows(2)
@@ -157,10 +157,14 @@ mod tests {
             Arrivals::poisson(50.0, 3.0, 7, 1),
             Arrivals::trace(vec![0.0, 0.5, 0.7, 2.0].into(), 3),
         ] {
-            let whole: Vec<_> = arrivals.iter(Shard::WHOLE).collect();
+            let whole: Vec<_> = arrivals.iter(Shard::WHOLE, Routing::Request).collect();
             assert_eq!(whole.len() as u64, arrivals.count());
             let mut merged: Vec<_> = (0..4)
-                .flat_map(|w| arrivals.iter(Shard::new(4, w)).collect::<Vec<_>>())
+                .flat_map(|w| {
+                    arrivals
+                        .iter(Shard::new(4, w), Routing::Request)
+                        .collect::<Vec<_>>()
+                })
                 .collect();
             merged.sort_by_key(|a| a.index);
             assert_eq!(merged, whole);
@@ -170,18 +174,18 @@ mod tests {
     #[test]
     fn poisson_is_seeded_per_stage_and_bounded_by_duration() {
         let a: Vec<_> = Arrivals::poisson(100.0, 10.0, 1, 0)
-            .iter(Shard::WHOLE)
+            .iter(Shard::WHOLE, Routing::Request)
             .collect();
         assert_eq!(
             a,
             Arrivals::poisson(100.0, 10.0, 1, 0)
-                .iter(Shard::WHOLE)
+                .iter(Shard::WHOLE, Routing::Request)
                 .collect::<Vec<_>>()
         );
         assert_ne!(
             a,
             Arrivals::poisson(100.0, 10.0, 1, 1)
-                .iter(Shard::WHOLE)
+                .iter(Shard::WHOLE, Routing::Request)
                 .collect::<Vec<_>>()
         );
         assert!(a.iter().all(|x| x.offset < 10.0));

@@ -1,112 +1,346 @@
 //! What each request asks for: its prompt and output length, computed from the seed and the
-//! request's index alone.
+//! request's index alone, so that any worker of any runner pod can compute request `i` itself.
 
 use std::sync::Arc;
 
-use crate::config::{Config, DataType};
-use crate::tokenize;
+use crate::config::{Config, DataType, Distribution};
+use crate::tokenize::{Corpus, Tokenizer};
 
 use super::rng::{Purpose, rng};
 use super::sampling::LengthSampler;
+use super::shard::Routing;
+use super::share_gpt::SharePair;
 use super::trace::TraceRow;
 
 /// `max_tokens` when the data generator does not choose one (inference-perf's client default).
 pub const DEFAULT_MAX_TOKENS: u32 = 30;
 
+/// The corpus of `synthetic` data when `data.corpus_file_path` is unset: Shakespeare's sonnets
+/// (public domain; see `assets/corpus/README.md`), after inference-perf's instruction line.
+pub const DEFAULT_CORPUS: &str = concat!(
+    "Pick as many lines as you can from these poem lines:\n",
+    include_str!("../../assets/corpus/sonnets.txt")
+);
+
+/// inference-perf's `shared_prefix` lengths when unset.
+const DEFAULT_SYSTEM_PROMPT_LEN: i64 = 100;
+const DEFAULT_QUESTION_LEN: i64 = 50;
+const DEFAULT_OUTPUT_LEN: i64 = 50;
+
 #[derive(Debug, Clone)]
-pub enum DataPlan {
+pub struct DataPlan {
+    seed: u64,
+    tokenizer: Tokenizer,
+    source: Source,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
     /// `"1 2 3 {i}"` prompts.
     Mock,
-    /// Random vocabulary words, lengths from distributions; `distinct` (`total_count`) bounds
-    /// how many different requests there are.
-    Random {
+    /// `random` and `synthetic`: a length pair per request and text of exactly that length.
+    Generated {
+        lengths: Lengths,
+        text: Text,
+    },
+    SharedPrefix(SharedPrefix),
+    /// Request `i` asks pair `i mod pairs`.
+    ShareGpt(Arc<[SharePair]>),
+}
+
+// One per run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Lengths {
+    /// From the distributions; `distinct` (`total_count`) bounds how many different requests
+    /// there are.
+    Sampled {
         input: LengthSampler,
         output: LengthSampler,
         distinct: Option<u64>,
     },
-    /// Random words with lengths taken from trace rows, row `i mod rows`.
-    TraceLengths { rows: Arc<[TraceRow]> },
+    /// Row `i mod rows` of `data.trace`.
+    Trace(Arc<[TraceRow]>),
+}
+
+#[derive(Debug, Clone)]
+enum Text {
+    /// Random vocabulary tokens.
+    Random,
+    /// Consecutive corpus tokens from a random position.
+    Corpus(Arc<Corpus>),
+}
+
+#[derive(Debug, Clone)]
+struct SharedPrefix {
+    /// One prefix per group, generated once.
+    prefixes: Arc<[Arc<str>]>,
+    /// Prompts (users) in all: groups × prompts per group. Prompt `k` belongs to group
+    /// `k mod groups`, so consecutive requests visit the groups in turn.
+    prompts: u64,
+    question: LengthSampler,
+    output: LengthSampler,
+    multi_turn: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestData {
+    /// The shared prefix (a system message in chat requests).
+    pub system: Option<Arc<str>>,
+    /// The user's text.
     pub prompt: String,
     pub max_tokens: u32,
+    /// Multi-turn chat: the conversation round this request is.
+    pub round: Option<Round>,
+}
+
+/// Round `round` (from 0) of user `user`'s conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub user: u64,
+    pub round: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("data.corpus_file_path: cannot read {path}: {source}")]
+    Corpus {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("data.corpus_file_path: {path} has no text")]
+    EmptyCorpus { path: String },
+    #[error(transparent)]
+    ShareGpt(#[from] super::share_gpt::ShareGptError),
 }
 
 impl DataPlan {
     /// `trace_rows` are the rows of `data.trace`, read once by the caller.
-    pub fn new(config: &Config, trace_rows: Option<Arc<[TraceRow]>>) -> Self {
+    pub fn new(
+        config: &Config,
+        seed: u64,
+        tokenizer: Tokenizer,
+        trace_rows: Option<Arc<[TraceRow]>>,
+    ) -> Result<Self, DataError> {
         let data = &config.data;
-        match (data.data_type, trace_rows) {
-            (DataType::Mock, _) => DataPlan::Mock,
-            (DataType::Random, Some(rows)) => DataPlan::TraceLengths { rows },
-            (DataType::Random, None) => {
-                let sampler = |d: &Option<crate::config::Distribution>| {
-                    LengthSampler::new(d.as_ref().expect("validated: distribution present"))
+        let mut seed = seed;
+        let source = match data.data_type {
+            DataType::Mock => Source::Mock,
+            DataType::Random | DataType::Synthetic => {
+                let lengths = match trace_rows {
+                    Some(rows) => Lengths::Trace(rows),
+                    None => {
+                        let sampler = |d: &Option<Distribution>| {
+                            LengthSampler::new(d.as_ref().expect("validated: distribution present"))
+                        };
+                        Lengths::Sampled {
+                            input: sampler(&data.input_distribution),
+                            output: sampler(&data.output_distribution),
+                            distinct: data
+                                .input_distribution
+                                .as_ref()
+                                .and_then(|d| d.total_count)
+                                .map(|n| n as u64),
+                        }
+                    }
                 };
-                let distinct = data
-                    .input_distribution
-                    .as_ref()
-                    .and_then(|d| d.total_count)
-                    .map(|n| n as u64);
-                DataPlan::Random {
-                    input: sampler(&data.input_distribution),
-                    output: sampler(&data.output_distribution),
-                    distinct,
-                }
+                let text = match data.data_type {
+                    DataType::Synthetic => Text::Corpus(Arc::new(corpus(
+                        &tokenizer,
+                        data.corpus_file_path.as_deref(),
+                    )?)),
+                    _ => Text::Random,
+                };
+                Source::Generated { lengths, text }
             }
+            DataType::SharedPrefix => {
+                let shared = data
+                    .shared_prefix
+                    .clone()
+                    .expect("validated: shared_prefix present");
+                if let Some(own) = shared.seed {
+                    seed = own as u64;
+                }
+                let length = |d: Option<Distribution>, default: i64| {
+                    LengthSampler::for_shared_prefix(
+                        &d.unwrap_or_else(|| crate::config::fixed_length(default)),
+                    )
+                };
+                let prefix_len = length(shared.system_prompt_len, DEFAULT_SYSTEM_PROMPT_LEN);
+                let prefixes = (0..shared.num_groups as u64)
+                    .map(|group| {
+                        let tokens =
+                            prefix_len.sample(&mut rng(seed, Purpose::PrefixLength, group));
+                        let mut text = String::new();
+                        tokenizer.push_random(
+                            &mut text,
+                            &mut rng(seed, Purpose::Prefix, group),
+                            tokens as usize,
+                        );
+                        Arc::from(text)
+                    })
+                    .collect();
+                Source::SharedPrefix(SharedPrefix {
+                    prefixes,
+                    prompts: (shared.num_groups * shared.num_prompts_per_group) as u64,
+                    question: length(
+                        shared.question_len.or(shared.question_distribution),
+                        DEFAULT_QUESTION_LEN,
+                    ),
+                    output: length(
+                        shared.output_len.or(shared.output_distribution),
+                        DEFAULT_OUTPUT_LEN,
+                    ),
+                    multi_turn: shared.enable_multi_turn_chat,
+                })
+            }
+            DataType::ShareGpt => Source::ShareGpt(
+                super::share_gpt::read(
+                    data.path.as_deref().expect("validated: data.path present"),
+                    &tokenizer,
+                    data.input_distribution.as_ref(),
+                    data.output_distribution.as_ref(),
+                )?
+                .into(),
+            ),
+        };
+        Ok(DataPlan {
+            seed,
+            tokenizer,
+            source,
+        })
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// How requests are spread over runners and workers: multi-turn conversations stay whole.
+    pub fn routing(&self) -> Routing {
+        match &self.source {
+            Source::SharedPrefix(shared) if shared.multi_turn => Routing::User {
+                users: shared.prompts,
+            },
+            _ => Routing::Request,
         }
     }
 
-    pub fn request(&self, seed: u64, index: u64) -> RequestData {
-        match self {
-            DataPlan::Mock => RequestData {
-                prompt: format!("1 2 3 {index}"),
-                max_tokens: DEFAULT_MAX_TOKENS,
-            },
-            DataPlan::Random {
-                input,
-                output,
-                distinct,
-            } => {
-                let index = distinct.map_or(index, |n| index % n);
-                let input_tokens = input.sample(&mut rng(seed, Purpose::InputLength, index));
-                let max_tokens = output.sample(&mut rng(seed, Purpose::OutputLength, index));
+    pub fn request(&self, index: u64) -> RequestData {
+        let seed = self.seed;
+        let single = |prompt: String, max_tokens: u32| RequestData {
+            system: None,
+            prompt,
+            max_tokens,
+            round: None,
+        };
+        match &self.source {
+            Source::Mock => single(format!("1 2 3 {index}"), DEFAULT_MAX_TOKENS),
+            Source::Generated { lengths, text } => {
+                let (index, input_tokens, max_tokens) = match lengths {
+                    Lengths::Sampled {
+                        input,
+                        output,
+                        distinct,
+                    } => {
+                        let index = distinct.map_or(index, |n| index % n);
+                        (
+                            index,
+                            input.sample(&mut rng(seed, Purpose::InputLength, index)),
+                            output.sample(&mut rng(seed, Purpose::OutputLength, index)),
+                        )
+                    }
+                    Lengths::Trace(rows) => {
+                        let row = rows[(index % rows.len() as u64) as usize];
+                        (index, row.context_tokens, row.generated_tokens)
+                    }
+                };
+                let mut prompt = String::new();
+                let mut text_rng = rng(seed, Purpose::Prompt, index);
+                match text {
+                    Text::Random => self.tokenizer.push_random(
+                        &mut prompt,
+                        &mut text_rng,
+                        input_tokens as usize,
+                    ),
+                    Text::Corpus(corpus) => {
+                        use rand::RngExt;
+                        let start = text_rng.random_range(0..corpus.len());
+                        self.tokenizer.push_corpus(
+                            &mut prompt,
+                            corpus,
+                            start,
+                            input_tokens as usize,
+                        );
+                    }
+                }
+                single(prompt, max_tokens)
+            }
+            Source::SharedPrefix(shared) => {
+                let user = index % shared.prompts;
+                // A single-turn prompt is the same every time its slot comes round; each round
+                // of a conversation asks a new question.
+                let question_key = if shared.multi_turn { index } else { user };
+                let tokens =
+                    shared
+                        .question
+                        .sample(&mut rng(seed, Purpose::InputLength, question_key));
+                let mut prompt = String::new();
+                self.tokenizer.push_random(
+                    &mut prompt,
+                    &mut rng(seed, Purpose::Prompt, question_key),
+                    tokens as usize,
+                );
                 RequestData {
-                    prompt: random_prompt(seed, index, input_tokens),
-                    max_tokens,
+                    system: Some(
+                        shared.prefixes[(user % shared.prefixes.len() as u64) as usize].clone(),
+                    ),
+                    prompt,
+                    max_tokens: shared.output.sample(&mut rng(
+                        seed,
+                        Purpose::OutputLength,
+                        question_key,
+                    )),
+                    round: shared.multi_turn.then_some(Round {
+                        user,
+                        round: index / shared.prompts,
+                    }),
                 }
             }
-            DataPlan::TraceLengths { rows } => {
-                let row = rows[(index % rows.len() as u64) as usize];
-                RequestData {
-                    prompt: random_prompt(seed, index, row.context_tokens),
-                    max_tokens: row.generated_tokens,
-                }
+            Source::ShareGpt(pairs) => {
+                let pair = &pairs[(index % pairs.len() as u64) as usize];
+                single(pair.prompt.clone(), pair.output_tokens)
             }
         }
     }
 }
 
-fn random_prompt(seed: u64, index: u64, tokens: u32) -> String {
-    let mut prompt = String::new();
-    tokenize::push_random_words(
-        &mut prompt,
-        &mut rng(seed, Purpose::Prompt, index),
-        tokens as usize,
-    );
-    prompt
+fn corpus(tokenizer: &Tokenizer, path: Option<&str>) -> Result<Corpus, DataError> {
+    let corpus = match path {
+        None => tokenizer.corpus(DEFAULT_CORPUS),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| DataError::Corpus {
+                path: path.into(),
+                source,
+            })?;
+            let corpus = tokenizer.corpus(&text);
+            if corpus.is_empty() {
+                return Err(DataError::EmptyCorpus { path: path.into() });
+            }
+            corpus
+        }
+    };
+    Ok(corpus)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Distribution;
+    use crate::config::{SharedPrefixConfig, fixed_length};
+    use crate::tokenize::count_tokens;
 
-    fn random_config(total_count: Option<i64>) -> Config {
+    fn random_config(data_type: DataType, total_count: Option<i64>) -> Config {
         let mut config = Config::default();
-        config.data.data_type = DataType::Random;
+        config.data.data_type = data_type;
         config.data.input_distribution = Some(Distribution {
             min: 5,
             max: 50,
@@ -125,27 +359,47 @@ mod tests {
         config
     }
 
+    fn plan(config: &Config, seed: u64) -> DataPlan {
+        DataPlan::new(config, seed, Tokenizer::BuiltIn, None).unwrap()
+    }
+
     #[test]
-    fn random_prompts_have_their_sampled_length_and_are_reproducible() {
-        let plan = DataPlan::new(&random_config(None), None);
-        for i in 0..200 {
-            let a = plan.request(3, i);
-            assert_eq!(a, plan.request(3, i));
-            let n = tokenize::count_tokens(&a.prompt);
-            assert!(
-                (5..=50).contains(&n) && (1..=9).contains(&a.max_tokens),
-                "{n} {}",
-                a.max_tokens
-            );
+    fn generated_prompts_have_their_sampled_length_and_are_reproducible() {
+        for data_type in [DataType::Random, DataType::Synthetic] {
+            let config = random_config(data_type, None);
+            let plan = plan(&config, 3);
+            for i in 0..200 {
+                let a = plan.request(i);
+                assert_eq!(a, plan.request(i));
+                let n = count_tokens(&a.prompt);
+                let lengths = LengthSampler::new(config.data.input_distribution.as_ref().unwrap());
+                assert_eq!(
+                    n as u32,
+                    lengths.sample(&mut rng(3, Purpose::InputLength, i))
+                );
+                assert!((1..=9).contains(&a.max_tokens), "{}", a.max_tokens);
+            }
+            assert_ne!(plan.request(0), self::plan(&config, 4).request(0));
         }
-        assert_ne!(plan.request(3, 0), plan.request(4, 0));
+    }
+
+    #[test]
+    fn synthetic_prompts_are_corpus_text() {
+        let plan = plan(&random_config(DataType::Synthetic, None), 1);
+        let words: Vec<&str> = DEFAULT_CORPUS.split_whitespace().collect();
+        let prompt = plan.request(7).prompt;
+        let first: Vec<&str> = prompt.split(' ').take(3).collect();
+        assert!(
+            words.windows(3).any(|w| w == first.as_slice()),
+            "{prompt:?} is not a corpus passage"
+        );
     }
 
     #[test]
     fn total_count_bounds_distinct_requests() {
-        let plan = DataPlan::new(&random_config(Some(3)), None);
-        assert_eq!(plan.request(1, 1), plan.request(1, 4));
-        assert_ne!(plan.request(1, 1), plan.request(1, 2));
+        let plan = plan(&random_config(DataType::Random, Some(3)), 1);
+        assert_eq!(plan.request(1), plan.request(4));
+        assert_ne!(plan.request(1), plan.request(2));
     }
 
     #[test]
@@ -163,12 +417,65 @@ mod tests {
             },
         ]
         .into();
-        let plan = DataPlan::new(&random_config(None), Some(rows));
-        let second = plan.request(1, 1);
+        let plan = DataPlan::new(
+            &random_config(DataType::Random, None),
+            1,
+            Tokenizer::BuiltIn,
+            Some(rows),
+        )
+        .unwrap();
+        let second = plan.request(1);
+        assert_eq!((count_tokens(&second.prompt), second.max_tokens), (11, 2));
+        assert_eq!(count_tokens(&plan.request(2).prompt), 7);
+    }
+
+    fn shared_config(multi_turn: bool) -> Config {
+        let mut config = Config::default();
+        config.data.data_type = DataType::SharedPrefix;
+        config.data.shared_prefix = Some(SharedPrefixConfig {
+            num_groups: 3,
+            num_prompts_per_group: 2,
+            system_prompt_len: Some(fixed_length(40)),
+            question_len: Some(Distribution {
+                min: 5,
+                max: 15,
+                mean: 10.0,
+                std_dev: 3.0,
+                ..Default::default()
+            }),
+            output_len: Some(fixed_length(4)),
+            enable_multi_turn_chat: multi_turn,
+            ..Default::default()
+        });
+        config
+    }
+
+    #[test]
+    fn shared_prefix_prompts_share_their_group_prefix() {
+        let plan = plan(&shared_config(false), 5);
+        assert_eq!(plan.routing(), Routing::Request);
+        let a = plan.request(0);
+        assert_eq!(count_tokens(a.system.as_deref().unwrap()), 40);
+        assert_eq!(a.max_tokens, 4);
+        assert!((5..=15).contains(&count_tokens(&a.prompt)));
         assert_eq!(
-            (tokenize::count_tokens(&second.prompt), second.max_tokens),
-            (11, 2)
+            plan.request(3).system,
+            a.system,
+            "prompt 3 is in group 0 too"
         );
-        assert_eq!(tokenize::count_tokens(&plan.request(1, 2).prompt), 7);
+        assert_ne!(plan.request(1).system, a.system);
+        assert_eq!(plan.request(6), a, "6 prompts in all, then they repeat");
+        assert_eq!(a.round, None);
+    }
+
+    #[test]
+    fn multi_turn_requests_are_rounds_of_user_conversations() {
+        let plan = plan(&shared_config(true), 5);
+        assert_eq!(plan.routing(), Routing::User { users: 6 });
+        let first = plan.request(4);
+        let second = plan.request(10);
+        assert_eq!(first.round, Some(Round { user: 4, round: 0 }));
+        assert_eq!(second.round, Some(Round { user: 4, round: 1 }));
+        assert_eq!(first.system, second.system);
     }
 }

@@ -28,10 +28,16 @@ impl LoraTable {
         &self.names
     }
 
-    /// The adapter (index into [`names`](Self::names)) of request `index`.
-    pub fn pick(&self, seed: u64, index: u64) -> usize {
+    /// The adapter (index into [`names`](Self::names)) of request `index` of stage `stage`.
+    /// Stages draw independently: prompts repeat from stage to stage (as in inference-perf),
+    /// adapter choices do not, so the traffic split holds over the whole run.
+    pub fn pick(&self, seed: u64, stage: usize, index: u64) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
-        let u = unit(seed, Purpose::Adapter, index) * total;
+        let u = unit(
+            seed ^ (stage as u64).wrapping_mul(0xA076_1D64_78BD_642F),
+            Purpose::Adapter,
+            index,
+        ) * total;
         self.cumulative
             .iter()
             .position(|&c| u < c)
@@ -62,7 +68,7 @@ mod tests {
         let n = 100_000u64;
         let mut counts = [0u64; 3];
         for i in 0..n {
-            counts[table.pick(9, i)] += 1;
+            counts[table.pick(9, (i % 3) as usize, i / 3)] += 1;
         }
         for (count, p) in counts.iter().zip([0.5, 0.3, 0.2]) {
             let sigma = (n as f64 * p * (1.0 - p)).sqrt();
@@ -85,6 +91,6 @@ mod tests {
                 split: 1.0,
             },
         ]);
-        assert!((0..1000).all(|i| table.pick(1, i) == 1));
+        assert!((0..1000).all(|i| table.pick(1, 0, i) == 1));
     }
 }

@@ -7,6 +7,7 @@ mod lora;
 pub mod rng;
 mod sampling;
 mod shard;
+mod share_gpt;
 pub mod trace;
 
 use std::collections::HashMap;
@@ -15,17 +16,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use arrivals::{Arrival, Arrivals};
-pub use data::{DEFAULT_MAX_TOKENS, DataPlan, RequestData};
+pub use data::{DEFAULT_CORPUS, DEFAULT_MAX_TOKENS, DataError, DataPlan, RequestData, Round};
 pub use lora::LoraTable;
-pub use shard::{Shard, even_split};
+pub use shard::{Routing, Shard, even_split};
+pub use share_gpt::ShareGptError;
 pub use trace::{TraceError, TraceRow};
 
 use crate::config::{LoadType, ResolvedConfig};
+use crate::tokenize::{Tokenizer, TokenizerError};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub seed: u64,
-    pub stages: Vec<StagePlan>,
+    /// The configured stages; empty with a sweep, which generates its own.
+    pub stages: Vec<Arc<StagePlan>>,
+    pub load_type: LoadType,
     /// Pause between stages.
     pub interval: Duration,
     /// How long a rate stage's requests may run past the end of sending.
@@ -38,6 +43,15 @@ pub struct Plan {
 pub struct StagePlan {
     pub id: usize,
     pub load: StageLoad,
+    /// Probes run by a sweep to find saturation: cut off after a time limit, their completion
+    /// times kept, and left out of the reports.
+    pub probe: Option<ProbeLimits>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeLimits {
+    /// Seconds after the stage start when whatever is still running is cancelled.
+    pub time_limit: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +96,10 @@ impl StagePlan {
 pub enum PlanError {
     #[error(transparent)]
     Trace(#[from] TraceError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Data(#[from] DataError),
 }
 
 impl Plan {
@@ -112,55 +130,81 @@ impl Plan {
             _ => None,
         };
 
+        let trace_count = data_rows.as_ref().map(|rows| rows.len() as u64);
         let stages = load
             .stages
             .iter()
             .enumerate()
             .map(|(id, stage)| {
-                let rate = stage.rate.unwrap_or_default();
-                let duration = stage.duration.unwrap_or_default() as f64;
                 let load = match load.load_type {
-                    LoadType::Constant => StageLoad::Rate {
-                        rate,
-                        duration,
-                        arrivals: Arrivals::constant(rate, duration),
-                    },
-                    LoadType::Poisson => StageLoad::Rate {
-                        rate,
-                        duration,
-                        arrivals: Arrivals::poisson(rate, duration, resolved.seed, id as u64),
+                    LoadType::Concurrent => StageLoad::Concurrent {
+                        num_requests: stage.num_requests.unwrap_or_default() as u64,
+                        level: stage.concurrency_level.unwrap_or_default() as u64,
                     },
                     LoadType::TraceReplay => {
                         let offsets = load_offsets.clone().expect("validated: load.trace present");
+                        let (rate, duration) = (
+                            stage.rate.unwrap_or_default(),
+                            stage.duration.unwrap_or_default() as f64,
+                        );
                         // With token counts from a trace every row is replayed; otherwise the
                         // first rate × duration rows (inference-perf's rule).
-                        let count = if data_rows.is_some() {
-                            offsets.len() as u64
-                        } else {
-                            (rate * duration + 1e-9).floor() as u64
-                        };
+                        let count = trace_count.unwrap_or((rate * duration + 1e-9).floor() as u64);
                         StageLoad::Rate {
                             rate,
                             duration,
                             arrivals: Arrivals::trace(offsets, count),
                         }
                     }
-                    LoadType::Concurrent => StageLoad::Concurrent {
-                        num_requests: stage.num_requests.unwrap_or_default() as u64,
-                        level: stage.concurrency_level.unwrap_or_default() as u64,
-                    },
+                    LoadType::Constant | LoadType::Poisson => rate_load(
+                        load.load_type,
+                        stage.rate.unwrap_or_default(),
+                        stage.duration.unwrap_or_default() as f64,
+                        resolved.seed,
+                        id,
+                    ),
                 };
-                StagePlan { id, load }
+                Arc::new(StagePlan {
+                    id,
+                    load,
+                    probe: None,
+                })
             })
             .collect();
 
+        let tokenizer = Tokenizer::load(
+            config
+                .tokenizer
+                .as_ref()
+                .and_then(|t| t.pretrained_model_name_or_path.as_deref()),
+        )?;
         Ok(Plan {
             seed: resolved.seed,
             stages,
             interval: Duration::from_secs_f64(load.interval),
             teardown_grace: Duration::from_secs_f64(load.stage_teardown_grace_seconds),
-            data: DataPlan::new(config, data_rows),
+            load_type: load.load_type,
+            data: DataPlan::new(config, resolved.seed, tokenizer, data_rows)?,
             lora: load.lora_traffic_split.as_deref().map(LoraTable::new),
         })
+    }
+}
+
+/// An open-loop stage of `constant` or `poisson` arrivals (also what a sweep generates).
+pub fn rate_load(
+    load_type: LoadType,
+    rate: f64,
+    duration: f64,
+    seed: u64,
+    stage: usize,
+) -> StageLoad {
+    let arrivals = match load_type {
+        LoadType::Poisson => Arrivals::poisson(rate, duration, seed, stage as u64),
+        _ => Arrivals::constant(rate, duration),
+    };
+    StageLoad::Rate {
+        rate,
+        duration,
+        arrivals,
     }
 }

@@ -14,6 +14,9 @@ pub enum Purpose {
     Prompt = 3,
     Adapter = 4,
     Arrivals = 5,
+    /// A shared-prefix group's prefix text.
+    Prefix = 6,
+    PrefixLength = 7,
 }
 
 pub type PlanRng = Pcg64Mcg;

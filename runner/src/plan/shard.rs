@@ -42,6 +42,59 @@ impl Shard {
     }
 }
 
+/// What decides a request's shard: its index, or — for multi-turn conversations, whose rounds
+/// must run in order on one worker — the user it belongs to (request `i` is a round of user
+/// `i mod users`). Either way the shard of a request depends on the plan alone, never on how
+/// many shards there are for anything but the modulus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    Request,
+    User { users: u64 },
+}
+
+impl Routing {
+    fn key(self, i: u64) -> u64 {
+        match self {
+            Routing::Request => i,
+            Routing::User { users } => i % users,
+        }
+    }
+
+    pub fn contains(self, shard: Shard, i: u64) -> bool {
+        shard.contains(self.key(i))
+    }
+
+    /// How many of the requests `0..total` `shard` holds.
+    pub fn len_of(self, shard: Shard, total: u64) -> u64 {
+        match self {
+            Routing::Request => shard.len_of(total),
+            Routing::User { users } => {
+                (total / users) * shard.len_of(users) + shard.len_of(total % users)
+            }
+        }
+    }
+
+    /// The `j`-th request (from 0) that `shard` holds.
+    pub fn nth(self, shard: Shard, j: u64) -> u64 {
+        match self {
+            Routing::Request => shard.index + j * shard.count,
+            Routing::User { users } => {
+                // Each cycle of `users` requests holds the same `per_cycle` users.
+                let per_cycle = shard.len_of(users).max(1);
+                (j / per_cycle) * users + shard.index + (j % per_cycle) * shard.count
+            }
+        }
+    }
+
+    /// The requests among `0..total` that `shard` holds, in order.
+    pub fn indices(self, shard: Shard, total: u64) -> Box<dyn Iterator<Item = u64> + Send> {
+        match self {
+            Routing::Request => Box::new(shard.indices(total)),
+            Routing::User { .. } => Box::new((0..total).filter(move |&i| self.contains(shard, i))),
+        }
+    }
+}
+
 /// Divides `total` as evenly as possible into `parts`, earlier parts getting the remainder:
 /// 10 over 4 → [3, 3, 2, 2].
 pub fn even_split(total: u64, parts: u64) -> Vec<u64> {
@@ -70,6 +123,28 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&n| n == 1));
+    }
+
+    #[test]
+    fn user_routing_keeps_each_user_on_one_shard_and_partitions_requests() {
+        let routing = Routing::User { users: 7 };
+        let total = 45;
+        let mut seen = vec![0u32; total as usize];
+        for pod in 0..2 {
+            for worker in 0..3 {
+                let shard = Shard::new(2, pod).split(3, worker);
+                let mine: Vec<u64> = routing.indices(shard, total).collect();
+                assert_eq!(mine.len() as u64, routing.len_of(shard, total));
+                for (j, &i) in mine.iter().enumerate() {
+                    assert_eq!(routing.nth(shard, j as u64), i);
+                    seen[i as usize] += 1;
+                    // The user's next round is here too.
+                    assert!(i + 7 >= total || mine.contains(&(i + 7)));
+                }
+            }
+        }
+        assert!(seen.iter().all(|&n| n == 1));
+        assert_eq!(Routing::Request.nth(Shard::new(4, 1), 2), 9);
     }
 
     #[test]

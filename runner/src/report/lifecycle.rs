@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::config::GoodputConstraints;
 use crate::metrics::{Bucket, Dist, StageInfo};
 
 /// Which `load_summary` fields a report carries.
@@ -56,7 +57,13 @@ fn zeros(n: u64, percentiles: &[f64]) -> Value {
     }
 }
 
-pub fn lifecycle(bucket: &Bucket, scope: Scope<'_>, percentiles: &[f64]) -> Value {
+/// A lifecycle report; `goodput_metrics` is added when objectives are set.
+pub fn lifecycle(
+    bucket: &Bucket,
+    scope: Scope<'_>,
+    percentiles: &[f64],
+    goodput: Option<&GoodputConstraints>,
+) -> Value {
     let benchmark_time = match (bucket.first_start, bucket.last_end) {
         (Some(first), Some(last)) => (last - first).max(0.0),
         _ => 0.0,
@@ -101,7 +108,7 @@ pub fn lifecycle(bucket: &Bucket, scope: Scope<'_>, percentiles: &[f64]) -> Valu
         load_summary.insert("concurrency".into(), json!(level));
     }
 
-    json!({
+    let mut report = json!({
         "benchmark_time_seconds": benchmark_time,
         "load_summary": load_summary,
         "successes": {
@@ -143,7 +150,50 @@ pub fn lifecycle(bucket: &Bucket, scope: Scope<'_>, percentiles: &[f64]) -> Valu
             "in_flight": bucket.cancelled.in_flight,
             "not_sent": bucket.cancelled.not_sent,
         },
-    })
+    });
+    if let Some(constraints) = goodput.filter(|c| !c.set().is_empty()) {
+        report["successes"]["goodput_metrics"] = goodput_metrics(bucket, constraints);
+    }
+    report
+}
+
+/// inference-perf's `goodput_metrics`: rates over the successes' span (earliest send to latest
+/// end).
+fn goodput_metrics(bucket: &Bucket, constraints: &GoodputConstraints) -> Value {
+    let s = &bucket.successes;
+    let span = match (s.first_start, s.last_end) {
+        (Some(first), Some(last)) if last > first => last - first,
+        _ => 0.0,
+    };
+    let per_second = |n: u64| if span > 0.0 { n as f64 / span } else { 0.0 };
+    let percent = |n: u64| {
+        if s.count > 0 {
+            n as f64 / s.count as f64 * 100.0
+        } else {
+            0.0
+        }
+    };
+    let good = &s.goodput;
+    let mut metrics = Map::new();
+    metrics.insert(
+        "goodput_percentage".into(),
+        json!(percent(good.good_requests)),
+    );
+    metrics.insert(
+        "request_goodput".into(),
+        json!(per_second(good.good_requests)),
+    );
+    metrics.insert("token_goodput".into(), json!(per_second(good.good_tokens)));
+    metrics.insert("good_requests".into(), json!(good.good_requests));
+    metrics.insert("total_requests".into(), json!(s.count));
+    for (key, _) in constraints.set() {
+        let attained = good.attained.get(key).copied().unwrap_or(0);
+        metrics.insert(
+            format!("{key}_attainment_percentage"),
+            json!(percent(attained)),
+        );
+    }
+    Value::Object(metrics)
 }
 
 fn token_totals(d: &Dist, cached: u64, percentiles: &[f64]) -> Value {
@@ -255,7 +305,7 @@ mod tests {
             start: 0.0,
             end: 1.0,
         };
-        let report = lifecycle(&sample_bucket(), Scope::Stage(&info), &PERCENTILES);
+        let report = lifecycle(&sample_bucket(), Scope::Stage(&info), &PERCENTILES, None);
         let load = &report["load_summary"];
         assert_eq!(load["count"], 4);
         assert!((load["send_duration"].as_f64().unwrap() - 0.75).abs() < 1e-6);
@@ -294,10 +344,10 @@ mod tests {
 
     #[test]
     fn overall_reports_carry_no_rates() {
-        let report = lifecycle(&sample_bucket(), Scope::Overall, &PERCENTILES);
+        let report = lifecycle(&sample_bucket(), Scope::Overall, &PERCENTILES, None);
         let load = report["load_summary"].as_object().unwrap();
         assert_eq!(load.keys().collect::<Vec<_>>(), ["count", "schedule_delay"]);
-        let empty = lifecycle(&Bucket::default(), Scope::Overall, &PERCENTILES);
+        let empty = lifecycle(&Bucket::default(), Scope::Overall, &PERCENTILES, None);
         assert!(empty["load_summary"]["schedule_delay"].is_null());
         assert_eq!(empty["benchmark_time_seconds"], 0.0);
     }

@@ -3,6 +3,7 @@
 
 mod lifecycle;
 mod per_request;
+mod plot;
 mod table;
 
 use std::path::Path;
@@ -11,9 +12,10 @@ use serde_json::Value;
 
 pub use lifecycle::{Scope, dist, lifecycle, percentile_key};
 pub use per_request::{PerRequestEntry, PerRequestError, PerRequestInfo, PerRequestWriter};
+pub use plot::{PlotError, Series, plot, read_series};
 pub use table::summary_tables;
 
-use crate::config::RequestLifecycleReport;
+use crate::config::ReportConfig;
 use crate::metrics::RunMetrics;
 
 /// One report file: `name` without extension, JSON contents.
@@ -23,9 +25,13 @@ pub struct ReportFile {
     pub contents: Value,
 }
 
-/// The lifecycle reports that `options` asks for, in inference-perf's order.
-pub fn lifecycle_reports(run: &RunMetrics, options: &RequestLifecycleReport) -> Vec<ReportFile> {
-    let percentiles = &options.percentiles;
+/// The lifecycle reports that `report` asks for, in inference-perf's order.
+pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportFile> {
+    let options = &report.request_lifecycle;
+    let goodput = report.goodput.as_ref().map(|g| &g.constraints);
+    let lifecycle = |bucket: &crate::metrics::Bucket, scope: Scope<'_>| {
+        lifecycle(bucket, scope, &options.percentiles, goodput)
+    };
     let mut files = Vec::new();
     if run.stages.is_empty() {
         return files;
@@ -33,14 +39,14 @@ pub fn lifecycle_reports(run: &RunMetrics, options: &RequestLifecycleReport) -> 
     if options.summary {
         files.push(ReportFile {
             name: "summary_lifecycle_metrics".into(),
-            contents: lifecycle(&run.total(), Scope::Overall, percentiles),
+            contents: lifecycle(&run.total(), Scope::Overall),
         });
     }
     if options.per_stage {
         for stage in &run.stages {
             files.push(ReportFile {
                 name: format!("stage_{}_lifecycle_metrics", stage.info.id),
-                contents: lifecycle(&stage.total(), Scope::Stage(&stage.info), percentiles),
+                contents: lifecycle(&stage.total(), Scope::Stage(&stage.info)),
             });
         }
     }
@@ -49,7 +55,7 @@ pub fn lifecycle_reports(run: &RunMetrics, options: &RequestLifecycleReport) -> 
         for name in &adapters {
             files.push(ReportFile {
                 name: format!("adapter_{name}_lifecycle_metrics"),
-                contents: lifecycle(&run.adapter_total(name), Scope::Overall, percentiles),
+                contents: lifecycle(&run.adapter_total(name), Scope::Overall),
             });
         }
     }
@@ -59,7 +65,7 @@ pub fn lifecycle_reports(run: &RunMetrics, options: &RequestLifecycleReport) -> 
                 if let Some(bucket) = stage.adapters.get(name) {
                     files.push(ReportFile {
                         name: format!("adapter_{name}_stage_{}_lifecycle_metrics", stage.info.id),
-                        contents: lifecycle(bucket, Scope::AdapterStage(&stage.info), percentiles),
+                        contents: lifecycle(bucket, Scope::AdapterStage(&stage.info)),
                     });
                 }
             }

@@ -55,10 +55,18 @@ impl App {
     pub fn new(config: SimConfig, shutdown: watch::Receiver<bool>) -> App {
         let seed = config.seed.unwrap_or_else(rand::random);
         let models = ServedModels {
-            names: std::iter::once(config.model.clone()).chain(config.loras.iter().map(|l| l.name.clone())).collect(),
-            lora_offsets: config.loras.iter().map(|l| l.ttft_offset_ms / 1e3).collect(),
+            names: std::iter::once(config.model.clone())
+                .chain(config.loras.iter().map(|l| l.name.clone()))
+                .collect(),
+            lora_offsets: config
+                .loras
+                .iter()
+                .map(|l| l.ttft_offset_ms / 1e3)
+                .collect(),
         };
-        let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         App {
             models_json: models::list(&models, created, config.max_model_len),
             latency: LatencyModel::new(&config.latency),
@@ -83,17 +91,36 @@ impl App {
 
     /// Random streams of request `seq`, a pure function of (seed, seq).
     pub fn rngs(&self, seq: u64) -> RequestRngs {
-        let stream = |n: u64| Pcg64Mcg::seed_from_u64(splitmix64(self.seed ^ splitmix64(seq.wrapping_mul(4).wrapping_add(n))));
-        RequestRngs { fault: stream(0), content: stream(1), timing: stream(2) }
+        let stream = |n: u64| {
+            Pcg64Mcg::seed_from_u64(splitmix64(
+                self.seed ^ splitmix64(seq.wrapping_mul(4).wrapping_add(n)),
+            ))
+        };
+        RequestRngs {
+            fault: stream(0),
+            content: stream(1),
+            timing: stream(2),
+        }
     }
 
     pub fn metrics_text(&self) -> String {
-        self.metrics.render(self.models.base(), Gauges { running: self.capacity.running(), waiting: self.capacity.waiting() })
+        self.metrics.render(
+            self.models.base(),
+            Gauges {
+                running: self.capacity.running(),
+                waiting: self.capacity.waiting(),
+            },
+        )
     }
 
     pub fn stats(&self) -> SimStats {
         let m = &self.metrics;
-        self.stats.snapshot(&self.models.names, m.completed(), m.prompt_tokens(), m.generation_tokens())
+        self.stats.snapshot(
+            &self.models.names,
+            m.completed(),
+            m.prompt_tokens(),
+            m.generation_tokens(),
+        )
     }
 }
 

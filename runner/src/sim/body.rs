@@ -24,8 +24,16 @@ pub(crate) async fn cut() -> StreamCut {
 pub(crate) const JSON: HeaderValue = HeaderValue::from_static("application/json");
 pub(crate) const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 
-pub(crate) fn full(status: StatusCode, content_type: HeaderValue, bytes: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync());
+pub(crate) fn full(
+    status: StatusCode,
+    content_type: HeaderValue,
+    bytes: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(bytes.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, content_type);
     response

@@ -68,12 +68,18 @@ impl Capacity {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             return Err(QueueFull(max));
         }
-        Ok(Admission::Queued(Queued { capacity: self.clone(), slots: slots.clone() }))
+        Ok(Admission::Queued(Queued {
+            capacity: self.clone(),
+            slots: slots.clone(),
+        }))
     }
 
     fn start(self: &Arc<Self>, permit: Option<OwnedSemaphorePermit>) -> Slot {
         self.running.fetch_add(1, Ordering::Relaxed);
-        Slot { capacity: self.clone(), _permit: permit }
+        Slot {
+            capacity: self.clone(),
+            _permit: permit,
+        }
     }
 }
 
@@ -88,7 +94,12 @@ impl Admission {
 
 impl Queued {
     async fn wait(self) -> Slot {
-        let permit = self.slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         // Count as running before leaving the queue so that running + waiting never dips.
         self.capacity.start(Some(permit))
     }

@@ -123,10 +123,17 @@ impl SimArgs {
 
 fn parse_lora(arg: &str) -> Result<LoraConfig, String> {
     let (name, offset) = match arg.split_once(':') {
-        Some((name, ms)) => (name, ms.parse::<f64>().map_err(|e| format!("offset {ms:?} is not a number of milliseconds: {e}"))?),
+        Some((name, ms)) => (
+            name,
+            ms.parse::<f64>()
+                .map_err(|e| format!("offset {ms:?} is not a number of milliseconds: {e}"))?,
+        ),
         None => (arg, 0.0),
     };
-    Ok(LoraConfig { name: name.to_string(), ttft_offset_ms: offset })
+    Ok(LoraConfig {
+        name: name.to_string(),
+        ttft_offset_ms: offset,
+    })
 }
 
 #[cfg(test)]
@@ -144,7 +151,11 @@ mod tests {
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sim.yaml");
-        std::fs::write(&path, "model: from-file\nport: 9000\nlatency: {ttft_ms: 5, itl_ms: 2}\nmax_num_seqs: 4\n").unwrap();
+        std::fs::write(
+            &path,
+            "model: from-file\nport: 9000\nlatency: {ttft_ms: 5, itl_ms: 2}\nmax_num_seqs: 4\n",
+        )
+        .unwrap();
         let cli = Cli::parse_from([
             "x",
             "--config",
@@ -162,12 +173,29 @@ mod tests {
         assert_eq!((cfg.model.as_str(), cfg.port), ("from-file", Some(9000)));
         assert_eq!((cfg.latency.ttft_ms, cfg.latency.itl_ms), (5.0, 7.0));
         assert_eq!(cfg.max_num_seqs, Some(4));
-        assert_eq!(cfg.loras, vec![
-            LoraConfig { name: "a".into(), ttft_offset_ms: 12.5 },
-            LoraConfig { name: "b".into(), ttft_offset_ms: 0.0 }
-        ]);
+        assert_eq!(
+            cfg.loras,
+            vec![
+                LoraConfig {
+                    name: "a".into(),
+                    ttft_offset_ms: 12.5
+                },
+                LoraConfig {
+                    name: "b".into(),
+                    ttft_offset_ms: 0.0
+                }
+            ]
+        );
         assert_eq!(cfg.faults.cut, 0.1);
-        assert_eq!(Cli::parse_from(["x"]).sim.to_config().unwrap().port, Some(DEFAULT_PORT));
-        assert!(Cli::parse_from(["x", "--fault-500", "2"]).sim.to_config().is_err());
+        assert_eq!(
+            Cli::parse_from(["x"]).sim.to_config().unwrap().port,
+            Some(DEFAULT_PORT)
+        );
+        assert!(
+            Cli::parse_from(["x", "--fault-500", "2"])
+                .sim
+                .to_config()
+                .is_err()
+        );
     }
 }

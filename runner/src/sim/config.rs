@@ -115,9 +115,15 @@ impl FaultRates {
 #[derive(Debug, thiserror::Error)]
 pub enum SimConfigError {
     #[error("cannot read simulator config {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("simulator config {path} is not valid: {source}")]
-    Yaml { path: String, source: serde_yaml::Error },
+    Yaml {
+        path: String,
+        source: serde_yaml::Error,
+    },
     #[error("invalid simulator configuration: {0}")]
     Invalid(String),
 }
@@ -125,11 +131,17 @@ pub enum SimConfigError {
 impl SimConfig {
     pub fn from_yaml_file(path: &Path) -> Result<SimConfig, SimConfigError> {
         let display = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SimConfigError::Read { path: display.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SimConfigError::Read {
+            path: display.clone(),
+            source,
+        })?;
         if text.trim().is_empty() {
             return Ok(SimConfig::default());
         }
-        serde_yaml::from_str(&text).map_err(|source| SimConfigError::Yaml { path: display, source })
+        serde_yaml::from_str(&text).map_err(|source| SimConfigError::Yaml {
+            path: display,
+            source,
+        })
     }
 
     pub fn validate(&self) -> Result<(), SimConfigError> {
@@ -138,8 +150,14 @@ impl SimConfig {
             return invalid("model must not be empty".into());
         }
         for (i, lora) in self.loras.iter().enumerate() {
-            if lora.name.is_empty() || lora.name == self.model || self.loras[..i].iter().any(|l| l.name == lora.name) {
-                return invalid(format!("LoRA name {:?} must be non-empty and distinct from the model and other adapters", lora.name));
+            if lora.name.is_empty()
+                || lora.name == self.model
+                || self.loras[..i].iter().any(|l| l.name == lora.name)
+            {
+                return invalid(format!(
+                    "LoRA name {:?} must be non-empty and distinct from the model and other adapters",
+                    lora.name
+                ));
             }
             if !(lora.ttft_offset_ms.is_finite() && lora.ttft_offset_ms >= 0.0) {
                 return invalid(format!("LoRA {:?}: ttft_offset_ms must be >= 0", lora.name));
@@ -155,7 +173,9 @@ impl SimConfig {
             ("lora_load_ms", l.lora_load_ms),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return invalid(format!("latency.{name} must be a finite number >= 0, got {v}"));
+                return invalid(format!(
+                    "latency.{name} must be a finite number >= 0, got {v}"
+                ));
             }
         }
         let f = &self.faults;
@@ -168,13 +188,18 @@ impl SimConfig {
             ("malformed", f.malformed),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return invalid(format!("faults.{name} must be a fraction in [0, 1], got {v}"));
+                return invalid(format!(
+                    "faults.{name} must be a fraction in [0, 1], got {v}"
+                ));
             }
         }
         if f.total() > 1.0 + 1e-9 {
             return invalid(format!("fault fractions add up to {} > 1", f.total()));
         }
-        for (name, v) in [("max_num_seqs", self.max_num_seqs), ("max_loras", self.max_loras)] {
+        for (name, v) in [
+            ("max_num_seqs", self.max_num_seqs),
+            ("max_loras", self.max_loras),
+        ] {
             if v == Some(0) {
                 return invalid(format!("{name} must be at least 1"));
             }
@@ -195,7 +220,10 @@ mod tests {
 
     #[test]
     fn yaml_names_only_what_it_changes_and_rejects_typos() {
-        let cfg: SimConfig = serde_yaml::from_str("model: m\nlatency: {ttft_ms: 50}\nloras: [{name: a, ttft_offset_ms: 5}]").unwrap();
+        let cfg: SimConfig = serde_yaml::from_str(
+            "model: m\nlatency: {ttft_ms: 50}\nloras: [{name: a, ttft_offset_ms: 5}]",
+        )
+        .unwrap();
         assert_eq!(cfg.model, "m");
         assert_eq!(cfg.latency.ttft_ms, 50.0);
         assert_eq!(cfg.loras[0].ttft_offset_ms, 5.0);
@@ -210,9 +238,18 @@ mod tests {
         cfg.faults.error_500 = 0.7;
         cfg.faults.hang = 0.4;
         assert!(cfg.validate().is_err());
-        let cfg = SimConfig { loras: vec![LoraConfig { name: "ibench-sim".into(), ttft_offset_ms: 0.0 }], ..Default::default() };
+        let cfg = SimConfig {
+            loras: vec![LoraConfig {
+                name: "ibench-sim".into(),
+                ttft_offset_ms: 0.0,
+            }],
+            ..Default::default()
+        };
         assert!(cfg.validate().is_err());
-        let cfg = SimConfig { max_num_seqs: Some(0), ..Default::default() };
+        let cfg = SimConfig {
+            max_num_seqs: Some(0),
+            ..Default::default()
+        };
         assert!(cfg.validate().is_err());
     }
 }

@@ -33,7 +33,14 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [Fault::Error500, Fault::Error429, Fault::Error503, Fault::Hang, Fault::Cut, Fault::Malformed];
+    pub const ALL: [Fault; 6] = [
+        Fault::Error500,
+        Fault::Error429,
+        Fault::Error503,
+        Fault::Hang,
+        Fault::Cut,
+        Fault::Malformed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,7 +72,9 @@ impl Fault {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid {FAULT_HEADER} header {0:?}: expected one of 500, 429, 503, hang, cut, malformed, none")]
+#[error(
+    "invalid {FAULT_HEADER} header {0:?}: expected one of 500, 429, 503, hang, cut, malformed, none"
+)]
 pub struct InvalidFault(String);
 
 /// Draws faults with fixed rates; draws nothing when every rate is zero.
@@ -99,7 +108,10 @@ impl FaultPicker {
             return None;
         }
         let u: f64 = rng.random();
-        self.bounds.iter().find(|(bound, _)| u < *bound).map(|(_, fault)| *fault)
+        self.bounds
+            .iter()
+            .find(|(bound, _)| u < *bound)
+            .map(|(_, fault)| *fault)
     }
 }
 
@@ -120,7 +132,11 @@ mod tests {
 
     #[test]
     fn rates_are_respected() {
-        let picker = FaultPicker::new(&FaultRates { error_500: 0.1, cut: 0.2, ..Default::default() });
+        let picker = FaultPicker::new(&FaultRates {
+            error_500: 0.1,
+            cut: 0.2,
+            ..Default::default()
+        });
         let mut rng = Pcg64Mcg::seed_from_u64(3);
         let mut counts = [0usize; 6];
         let mut none = 0;
@@ -131,7 +147,10 @@ mod tests {
             }
         }
         assert!((9_000..11_000).contains(&counts[0]), "{counts:?}");
-        assert!((19_000..21_000).contains(&counts[Fault::Cut.index()]), "{counts:?}");
+        assert!(
+            (19_000..21_000).contains(&counts[Fault::Cut.index()]),
+            "{counts:?}"
+        );
         assert_eq!(counts.iter().sum::<usize>() + none, 100_000);
     }
 }

@@ -29,9 +29,22 @@ impl Generation {
     /// `max_tokens` tokens with `ignore_eos`, else a uniformly random length in 1..=max_tokens
     /// (an early stop is reported as finish reason `stop`).
     pub fn new(mut rng: Pcg64Mcg, max_tokens: usize, ignore_eos: bool) -> Generation {
-        let total = if ignore_eos { max_tokens } else { rng.random_range(1..=max_tokens) };
-        let finish = if total == max_tokens { FinishReason::Length } else { FinishReason::Stop };
-        Generation { rng, total, emitted: 0, finish }
+        let total = if ignore_eos {
+            max_tokens
+        } else {
+            rng.random_range(1..=max_tokens)
+        };
+        let finish = if total == max_tokens {
+            FinishReason::Length
+        } else {
+            FinishReason::Stop
+        };
+        Generation {
+            rng,
+            total,
+            emitted: 0,
+            finish,
+        }
     }
 
     pub fn total(&self) -> usize {
@@ -54,7 +67,10 @@ impl Generation {
         if self.is_done() {
             return None;
         }
-        let token = Token { index: self.emitted, word: tokenize::word(self.rng.random_range(0..VOCAB_SIZE)) };
+        let token = Token {
+            index: self.emitted,
+            word: tokenize::word(self.rng.random_range(0..VOCAB_SIZE)),
+        };
         self.emitted += 1;
         Some(token)
     }
@@ -92,7 +108,10 @@ mod tests {
             }
             assert_eq!(count_tokens(&text), generation.total());
             assert!((1..=20).contains(&generation.total()));
-            assert_eq!(generation.finish() == FinishReason::Length, generation.total() == 20);
+            assert_eq!(
+                generation.finish() == FinishReason::Length,
+                generation.total() == 20
+            );
         }
     }
 }

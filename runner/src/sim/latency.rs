@@ -18,7 +18,10 @@ struct Spread {
 
 impl Spread {
     fn from_ms(mean: f64, std: f64) -> Spread {
-        Spread { mean: mean / 1e3, std: std / 1e3 }
+        Spread {
+            mean: mean / 1e3,
+            std: std / 1e3,
+        }
     }
 
     fn sample(&self, rng: &mut Pcg64Mcg) -> f64 {
@@ -50,9 +53,22 @@ impl LatencyModel {
 
     /// Starts a request's clock at its arrival with the sampled time to first token (TTFT +
     /// prefill + adapter offset); [`TokenClock::start`] moves it to the admission.
-    pub fn clock(&self, mut rng: Pcg64Mcg, arrived: Instant, prompt_tokens: usize, lora_offset: f64) -> TokenClock {
-        let first_token = self.ttft.sample(&mut rng) + prompt_tokens as f64 * self.prefill_per_token + lora_offset;
-        TokenClock { origin: arrived, offset: first_token, itl: self.itl, rng }
+    pub fn clock(
+        &self,
+        mut rng: Pcg64Mcg,
+        arrived: Instant,
+        prompt_tokens: usize,
+        lora_offset: f64,
+    ) -> TokenClock {
+        let first_token = self.ttft.sample(&mut rng)
+            + prompt_tokens as f64 * self.prefill_per_token
+            + lora_offset;
+        TokenClock {
+            origin: arrived,
+            offset: first_token,
+            itl: self.itl,
+            rng,
+        }
     }
 
     /// Cost of loading a non-resident adapter (seconds).
@@ -80,7 +96,11 @@ impl TokenClock {
     }
 
     pub fn deadline(&self) -> Instant {
-        if self.offset == 0.0 { self.origin } else { self.origin + Duration::from_secs_f64(self.offset) }
+        if self.offset == 0.0 {
+            self.origin
+        } else {
+            self.origin + Duration::from_secs_f64(self.offset)
+        }
     }
 
     /// Moves to the next token's deadline.
@@ -96,7 +116,12 @@ mod tests {
 
     #[test]
     fn deadlines_are_absolute_offsets() {
-        let model = LatencyModel::new(&LatencyConfig { ttft_ms: 50.0, itl_ms: 10.0, prefill_us_per_token: 100.0, ..Default::default() });
+        let model = LatencyModel::new(&LatencyConfig {
+            ttft_ms: 50.0,
+            itl_ms: 10.0,
+            prefill_us_per_token: 100.0,
+            ..Default::default()
+        });
         let t0 = Instant::now();
         let mut clock = model.clock(Pcg64Mcg::seed_from_u64(1), t0, 100, 0.005);
         let close = |d: Duration, ms: f64| (d.as_secs_f64() * 1e3 - ms).abs() < 1e-3;

@@ -13,7 +13,10 @@ pub(crate) struct LoraCache {
 
 impl LoraCache {
     pub fn new(max: Option<usize>) -> LoraCache {
-        LoraCache { max, resident: Mutex::new(VecDeque::new()) }
+        LoraCache {
+            max,
+            resident: Mutex::new(VecDeque::new()),
+        }
     }
 
     /// Marks `adapter` as used now; true if it had to be loaded.

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 /// vLLM's bucket bounds (seconds).
 const TTFT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0,
-    2560.0,
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 ];
 const E2E_BUCKETS: &[f64] = &[
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +42,19 @@ struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram { bounds, counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum_nanos: AtomicU64::new(0) }
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }
     }
 
     fn observe(&self, value: Duration) {
         let secs = value.as_secs_f64();
         let bucket = self.bounds.partition_point(|bound| *bound < secs);
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(value.as_nanos() as u64, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add(value.as_nanos() as u64, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str, labels: &str) {
@@ -57,12 +63,20 @@ impl Histogram {
         for (i, count) in self.counts.iter().enumerate() {
             cumulative += count.load(Ordering::Relaxed);
             match self.bounds.get(i) {
-                Some(bound) => _ = writeln!(out, "{name}_bucket{{le=\"{bound:?}\",{labels}}} {cumulative}.0"),
+                Some(bound) => {
+                    _ = writeln!(
+                        out,
+                        "{name}_bucket{{le=\"{bound:?}\",{labels}}} {cumulative}.0"
+                    )
+                }
                 None => _ = writeln!(out, "{name}_bucket{{le=\"+Inf\",{labels}}} {cumulative}.0"),
             }
         }
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}.0\n{name}_sum{{{labels}}} {sum:?}");
+        let _ = writeln!(
+            out,
+            "{name}_count{{{labels}}} {cumulative}.0\n{name}_sum{{{labels}}} {sum:?}"
+        );
     }
 }
 
@@ -105,8 +119,10 @@ impl Metrics {
     }
 
     pub fn record(&self, done: &Completed) {
-        self.prompt_tokens.fetch_add(done.prompt_tokens as u64, Ordering::Relaxed);
-        self.generation_tokens.fetch_add(done.completion_tokens as u64, Ordering::Relaxed);
+        self.prompt_tokens
+            .fetch_add(done.prompt_tokens as u64, Ordering::Relaxed);
+        self.generation_tokens
+            .fetch_add(done.completion_tokens as u64, Ordering::Relaxed);
         match done.finish {
             FinishReason::Length => &self.finished_length,
             FinishReason::Stop => &self.finished_stop,
@@ -133,25 +149,72 @@ impl Metrics {
         let labels = format!("model_name=\"{}\"", escape_label(model));
         let mut out = String::with_capacity(8 * 1024);
         let mut single = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{labels}}} {value}.0");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{{labels}}} {value}.0"
+            );
         };
-        single("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.", gauges.running as u64);
-        single("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.", gauges.waiting as u64);
-        single("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", self.prompt_tokens());
-        single("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", self.generation_tokens());
+        single(
+            "vllm:num_requests_running",
+            "gauge",
+            "Number of requests in model execution batches.",
+            gauges.running as u64,
+        );
+        single(
+            "vllm:num_requests_waiting",
+            "gauge",
+            "Number of requests waiting to be processed.",
+            gauges.waiting as u64,
+        );
+        single(
+            "vllm:prompt_tokens_total",
+            "counter",
+            "Number of prefill tokens processed.",
+            self.prompt_tokens(),
+        );
+        single(
+            "vllm:generation_tokens_total",
+            "counter",
+            "Number of generation tokens processed.",
+            self.generation_tokens(),
+        );
         let name = "vllm:request_success_total";
-        let _ = writeln!(out, "# HELP {name} Count of successfully processed requests.\n# TYPE {name} counter");
-        for (reason, counter) in [(FinishReason::Length, &self.finished_length), (FinishReason::Stop, &self.finished_stop)] {
-            let _ = writeln!(out, "{name}{{finished_reason=\"{}\",{labels}}} {}.0", reason.as_str(), counter.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# HELP {name} Count of successfully processed requests.\n# TYPE {name} counter"
+        );
+        for (reason, counter) in [
+            (FinishReason::Length, &self.finished_length),
+            (FinishReason::Stop, &self.finished_stop),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{finished_reason=\"{}\",{labels}}} {}.0",
+                reason.as_str(),
+                counter.load(Ordering::Relaxed)
+            );
         }
-        self.ttft.render(&mut out, "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", &labels);
-        self.e2e.render(&mut out, "vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", &labels);
+        self.ttft.render(
+            &mut out,
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            &labels,
+        );
+        self.e2e.render(
+            &mut out,
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            &labels,
+        );
         out
     }
 }
 
 fn escape_label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -161,11 +224,27 @@ mod tests {
     #[test]
     fn renders_exact_counts_and_cumulative_buckets() {
         let m = Metrics::new();
-        for (ms, finish) in [(3, FinishReason::Length), (30, FinishReason::Stop), (3000, FinishReason::Length)] {
+        for (ms, finish) in [
+            (3, FinishReason::Length),
+            (30, FinishReason::Stop),
+            (3000, FinishReason::Length),
+        ] {
             let d = Duration::from_millis(ms);
-            m.record(&Completed { prompt_tokens: 10, completion_tokens: 4, finish, ttft: d, e2e: d });
+            m.record(&Completed {
+                prompt_tokens: 10,
+                completion_tokens: 4,
+                finish,
+                ttft: d,
+                e2e: d,
+            });
         }
-        let text = m.render("m\"x", Gauges { running: 2, waiting: 1 });
+        let text = m.render(
+            "m\"x",
+            Gauges {
+                running: 2,
+                waiting: 1,
+            },
+        );
         let labels = "model_name=\"m\\\"x\"";
         for line in [
             format!("vllm:num_requests_running{{{labels}}} 2.0"),
@@ -180,7 +259,10 @@ mod tests {
             format!("vllm:time_to_first_token_seconds_count{{{labels}}} 3.0"),
             format!("vllm:e2e_request_latency_seconds_sum{{{labels}}} 3.033"),
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         assert_eq!(m.completed(), 3);
     }

@@ -41,7 +41,9 @@ pub use stats::{FaultCounts, RecordedRequest, SimStats};
 /// `ibench sim`: serves until Ctrl-C or SIGTERM.
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .try_init();
     let server = SimServer::start(args.to_config()?).await?;
     let cfg = server.config();

@@ -27,7 +27,10 @@ pub enum SimError {
     #[error(transparent)]
     Config(#[from] SimConfigError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start the simulator runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -52,8 +55,14 @@ impl SimServer {
         std_listener.set_nonblocking(true).map_err(bind)?;
         let addr = std_listener.local_addr().map_err(bind)?;
         let runtime = match config.threads {
-            1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-            n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).thread_name("ibench-sim-worker").enable_all().build(),
+            1 => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+            n => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(n)
+                .thread_name("ibench-sim-worker")
+                .enable_all()
+                .build(),
         }
         .map_err(SimError::Runtime)?;
         let listener = {
@@ -73,7 +82,13 @@ impl SimServer {
             })
             .map_err(SimError::Runtime)?;
         tracing::info!(%addr, model = %app.config.model, seed = app.seed, "simulator listening");
-        Ok(SimServer { addr, app, shutdown, stopped: Some(stopped), thread: Some(thread) })
+        Ok(SimServer {
+            addr,
+            app,
+            shutdown,
+            stopped: Some(stopped),
+            thread: Some(thread),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -153,7 +168,12 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) {
             _ = shutting_down(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let (app, builder, open, mut shutdown) = (app.clone(), builder.clone(), open_tx.clone(), shutdown.clone());
+        let (app, builder, open, mut shutdown) = (
+            app.clone(),
+            builder.clone(),
+            open_tx.clone(),
+            shutdown.clone(),
+        );
         tokio::spawn(async move {
             let service = service_fn(move |req| route(app.clone(), req));
             let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -187,10 +207,14 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (&Method::POST, "/v1/completions") => return api::serve(app, Kind::Completion, req).await,
         (&Method::POST, "/v1/chat/completions") => return api::serve(app, Kind::Chat, req).await,
         (&Method::GET, "/v1/models") => full(StatusCode::OK, JSON, app.models_json.clone()),
-        (&Method::GET, "/health") => full(StatusCode::OK, HeaderValue::from_static("text/plain"), ""),
-        (&Method::GET, "/metrics") => {
-            full(StatusCode::OK, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"), app.metrics_text())
+        (&Method::GET, "/health") => {
+            full(StatusCode::OK, HeaderValue::from_static("text/plain"), "")
         }
+        (&Method::GET, "/metrics") => full(
+            StatusCode::OK,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            app.metrics_text(),
+        ),
         (_, "/v1/completions" | "/v1/chat/completions" | "/v1/models" | "/health" | "/metrics") => {
             ApiError::MethodNotAllowed(format!("{} {path}", req.method())).response()
         }

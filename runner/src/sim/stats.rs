@@ -137,19 +137,31 @@ impl Stats {
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        let Some((_, log)) = &self.log else { return Vec::new() };
+        let Some((_, log)) = &self.log else {
+            return Vec::new();
+        };
         let mut entries = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
         entries.sort_by_key(|e| e.seq);
         entries
     }
 
     /// Snapshot; the completion totals come from the metrics, the single source of truth.
-    pub fn snapshot(&self, model_names: &[String], completed: u64, prompt_tokens: u64, completion_tokens: u64) -> SimStats {
+    pub fn snapshot(
+        &self,
+        model_names: &[String],
+        completed: u64,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    ) -> SimStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let faults = |f: Fault| load(&self.faults[f.index()]);
         SimStats {
             requests_received: load(&self.received),
-            requests_by_model: model_names.iter().cloned().zip(self.by_model.iter().map(load)).collect(),
+            requests_by_model: model_names
+                .iter()
+                .cloned()
+                .zip(self.by_model.iter().map(load))
+                .collect(),
             requests_rejected: load(&self.rejected),
             requests_completed: completed,
             prompt_tokens,

@@ -20,8 +20,33 @@ pub fn timing_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Runs a timing check up to three times and passes on the first success. A 2-core machine
+/// running other work can preempt a worker for a few milliseconds at any time; a broken engine
+/// fails every attempt, an interrupted one does not fail twice in a row. All failures are
+/// reported if none succeeds.
+pub async fn within_three_attempts<F: AsyncFnMut() -> Result<(), String>>(mut check: F) {
+    let mut failures = Vec::new();
+    for attempt in 1..=3 {
+        match check().await {
+            Ok(()) => {
+                if !failures.is_empty() {
+                    eprintln!("passed on attempt {attempt} after: {failures:?}");
+                }
+                return;
+            }
+            Err(reason) => failures.push(reason),
+        }
+    }
+    panic!("failed three attempts: {failures:#?}");
+}
+
 pub async fn sim(config: SimConfig) -> SimServer {
-    SimServer::start(SimConfig { threads: 1, ..config }).await.expect("simulator starts")
+    SimServer::start(SimConfig {
+        threads: 1,
+        ..config
+    })
+    .await
+    .expect("simulator starts")
 }
 
 /// A config from YAML (snake_case, inference-perf format) pointing at `base_url`, with its
@@ -29,29 +54,45 @@ pub async fn sim(config: SimConfig) -> SimServer {
 pub fn config(base_url: &str, report_dir: &std::path::Path, yaml: &str) -> Config {
     let mut doc: serde_json::Value = serde_yaml::from_str(yaml).expect("test YAML parses");
     doc["server"] = serde_json::json!({"type": "vllm", "base_url": base_url});
-    doc["storage"] = serde_json::json!({"local_storage": {"path": report_dir.display().to_string()}});
+    doc["storage"] =
+        serde_json::json!({"local_storage": {"path": report_dir.display().to_string()}});
     ibench::config::from_document(doc).unwrap_or_else(|e| panic!("test config invalid: {e}"))
 }
 
 pub async fn run(config: Config) -> Outcome {
     let resolved = ResolvedConfig::resolve(config, chrono::Local::now());
-    let benchmark = Benchmark::prepare(resolved, Shard::WHOLE).await.expect("benchmark prepares");
-    benchmark.run(&CancellationToken::new()).await.expect("benchmark runs")
+    let benchmark = Benchmark::prepare(resolved, Shard::WHOLE)
+        .await
+        .expect("benchmark prepares");
+    benchmark
+        .run(&CancellationToken::new())
+        .await
+        .expect("benchmark runs")
 }
 
 /// The report file `name` (without `.json`) of a run.
 pub fn report<'a>(outcome: &'a Outcome, name: &str) -> &'a serde_json::Value {
-    &outcome.files.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no report {name}")).contents
+    &outcome
+        .files
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no report {name}"))
+        .contents
 }
 
 /// Per-request entries written by a run with `per_request: true`.
 pub fn per_request(report_dir: &std::path::Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(report_dir.join("per_request_lifecycle_metrics.json")).expect("per-request report");
+    let text = std::fs::read_to_string(report_dir.join("per_request_lifecycle_metrics.json"))
+        .expect("per-request report");
     serde_json::from_str(&text).expect("per-request report is JSON")
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+    ibench::engine::reqwest_builder()
+        .unwrap()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
 }
 
 pub fn completion(prompt: &str, max_tokens: u32, stream: bool) -> Value {
@@ -62,7 +103,11 @@ pub fn completion(prompt: &str, max_tokens: u32, stream: bool) -> Value {
 /// The text a completion or chat chunk (or whole response) carries.
 pub fn text_of(v: &Value) -> String {
     let choice = &v["choices"][0];
-    for path in [&choice["text"], &choice["delta"]["content"], &choice["message"]["content"]] {
+    for path in [
+        &choice["text"],
+        &choice["delta"]["content"],
+        &choice["message"]["content"],
+    ] {
         if let Some(s) = path.as_str() {
             return s.to_string();
         }
@@ -91,7 +136,12 @@ pub struct Streamed {
     pub malformed_events: usize,
 }
 
-pub async fn stream(client: &reqwest::Client, url: &str, body: &Value, headers: &[(&str, &str)]) -> Streamed {
+pub async fn stream(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> Streamed {
     let start = Instant::now();
     let mut req = client.post(url).json(body);
     for (k, v) in headers {
@@ -119,7 +169,11 @@ pub async fn stream(client: &reqwest::Client, url: &str, body: &Value, headers: 
                 buf.extend_from_slice(&chunk);
                 while let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
                     let event = String::from_utf8(buf.drain(..pos + 2).collect()).unwrap();
-                    let data = event.trim_end().strip_prefix("data: ").expect("data line").to_string();
+                    let data = event
+                        .trim_end()
+                        .strip_prefix("data: ")
+                        .expect("data line")
+                        .to_string();
                     if data == "[DONE]" {
                         s.done = true;
                     } else {
@@ -164,7 +218,14 @@ pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
 }
 
 pub async fn metrics(client: &reqwest::Client, sim: &SimServer) -> HashMap<String, f64> {
-    let text = client.get(format!("{}/metrics", sim.base_url())).send().await.unwrap().text().await.unwrap();
+    let text = client
+        .get(format!("{}/metrics", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     parse_metrics(&text)
 }
 

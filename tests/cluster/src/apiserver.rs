@@ -44,6 +44,13 @@ pub(crate) fn command(
         .arg("--disable-admission-plugins=TaintNodesByCondition")
         // No kubernetes Service endpoints pointing at 127.0.0.1 in the default namespace.
         .arg("--endpoint-reconciler-type=none")
+        // The process kubelet serves container logs on 127.0.0.1; its Node's Hostname address
+        // does not resolve.
+        .arg("--kubelet-preferred-address-types=InternalIP")
+        .arg(format!(
+            "--kubelet-certificate-authority={}",
+            pki.ca_cert.display()
+        ))
         .arg("--profiling=false")
         .arg("--event-ttl=10m");
     c

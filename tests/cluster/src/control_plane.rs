@@ -180,6 +180,8 @@ impl ControlPlane {
             pods_dir,
             images: images.clone(),
             client_config: core.config.clone(),
+            serving_cert_der: pki.kubelet_cert_der.clone(),
+            serving_key_der: pki.kubelet_key_der.clone(),
         })
         .await?;
 

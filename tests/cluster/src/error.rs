@@ -39,6 +39,9 @@ pub enum Error {
     #[error("kubeconfig error: {0}")]
     Kubeconfig(#[from] kube::config::KubeconfigError),
 
+    #[error("process kubelet: {0}")]
+    Kubelet(String),
+
     #[error("serialisation error: {0}")]
     Serde(String),
 

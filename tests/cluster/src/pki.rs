@@ -30,6 +30,10 @@ pub(crate) struct Pki {
     pub sa_signing_key: PathBuf,
     /// Its public half, which the apiserver uses to verify them.
     pub sa_public_key: PathBuf,
+    /// Serving certificate and PKCS#8 key (DER) of the process kubelet's log endpoint; the
+    /// apiserver verifies it against the CA.
+    pub kubelet_cert_der: Vec<u8>,
+    pub kubelet_key_der: Vec<u8>,
 }
 
 impl Pki {
@@ -87,6 +91,19 @@ impl Pki {
 
         let sa_key = KeyPair::generate()?;
 
+        let kubelet_key = KeyPair::generate()?;
+        let mut kubelet =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+        kubelet
+            .distinguished_name
+            .push(DnType::CommonName, "ibench-process-kubelet");
+        kubelet.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        kubelet.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let kubelet_cert = kubelet.signed_by(&kubelet_key, &ca)?;
+
         let write = |name: &str, contents: &str| -> Result<PathBuf> {
             let path = dir.join(name);
             fs::write(&path, contents).map_err(Error::io(format!("writing {}", path.display())))?;
@@ -102,6 +119,8 @@ impl Pki {
             admin_key_pem: admin_key.serialize_pem(),
             sa_signing_key: write("sa.key", &sa_key.serialize_pem())?,
             sa_public_key: write("sa.pub", &sa_key.public_key_pem())?,
+            kubelet_cert_der: kubelet_cert.der().to_vec(),
+            kubelet_key_der: kubelet_key.serialize_der(),
         })
     }
 }

@@ -257,3 +257,57 @@ async fn deployment_becomes_available_and_is_garbage_collected() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test]
+async fn pod_logs_are_served_through_the_api() {
+    use futures::AsyncReadExt;
+    use kube::api::LogParams;
+
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("logs").await);
+    let _: Pod = create(
+        cp,
+        &ns,
+        host_pod("talker", "echo one; echo two; sleep 1; echo three", "Never"),
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(cp.client(), &ns);
+    ok(cp
+        .wait_for(&pods, "talker", Duration::from_secs(30), |p| {
+            pod_phase(p) != "Pending"
+        })
+        .await);
+
+    // follow=true streams until the container ends.
+    let follow = LogParams {
+        follow: true,
+        ..Default::default()
+    };
+    let mut stream = pods.log_stream("talker", &follow).await.unwrap();
+    let mut followed = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        stream.read_to_string(&mut followed),
+    )
+    .await
+    .expect("follow ended")
+    .unwrap();
+    assert_eq!(followed, "one\ntwo\nthree\n");
+
+    ok(cp
+        .wait_for(&pods, "talker", Duration::from_secs(30), |p| {
+            pod_phase(p) == "Succeeded"
+        })
+        .await);
+    let last = pods
+        .logs(
+            "talker",
+            &LogParams {
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(last, "three\n");
+}

@@ -34,7 +34,10 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
         prompt_tokens: r.messages.0,
         max_tokens: r.max_completion_tokens.or(r.max_tokens),
         stream: r.stream.unwrap_or(false),
-        include_usage: r.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        include_usage: r
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
         ignore_eos: r.ignore_eos.unwrap_or(false),
     })
 }
@@ -72,22 +75,59 @@ struct DeltaContent<T> {
 }
 
 fn choice<M>(message: M, finish: Option<FinishReason>) -> [Choice<M>; 1] {
-    [Choice { index: 0, message, logprobs: None, finish_reason: finish.map(FinishReason::as_str) }]
+    [Choice {
+        index: 0,
+        message,
+        logprobs: None,
+        finish_reason: finish.map(FinishReason::as_str),
+    }]
 }
 
-pub(super) fn write_response(out: &mut Vec<u8>, head: &Head, text: &str, finish: FinishReason, usage: Usage) {
-    let message = Full { message: Message { role: "assistant", content: text } };
-    crate::sim::body::write_json(out, &head.envelope(OBJECT, choice(message, Some(finish)), Some(usage)));
+pub(super) fn write_response(
+    out: &mut Vec<u8>,
+    head: &Head,
+    text: &str,
+    finish: FinishReason,
+    usage: Usage,
+) {
+    let message = Full {
+        message: Message {
+            role: "assistant",
+            content: text,
+        },
+    };
+    crate::sim::body::write_json(
+        out,
+        &head.envelope(OBJECT, choice(message, Some(finish)), Some(usage)),
+    );
 }
 
 /// Like vLLM, the first token is preceded by a chunk that only carries the role.
-pub(super) fn write_chunk(out: &mut Vec<u8>, head: &Head, token: Token, finish: Option<FinishReason>) {
+pub(super) fn write_chunk(
+    out: &mut Vec<u8>,
+    head: &Head,
+    token: Token,
+    finish: Option<FinishReason>,
+) {
     if token.index == 0 {
-        let role = Delta { delta: DeltaContent { role: Some("assistant"), content: "" } };
+        let role = Delta {
+            delta: DeltaContent {
+                role: Some("assistant"),
+                content: "",
+            },
+        };
         sse::event(out, &head.envelope(CHUNK_OBJECT, choice(role, None), None));
     }
-    let delta = Delta { delta: DeltaContent { role: None, content: token } };
-    sse::event(out, &head.envelope(CHUNK_OBJECT, choice(delta, finish), None));
+    let delta = Delta {
+        delta: DeltaContent {
+            role: None,
+            content: token,
+        },
+    };
+    sse::event(
+        out,
+        &head.envelope(CHUNK_OBJECT, choice(delta, finish), None),
+    );
 }
 
 /// Prompt tokens of a conversation: the built-in tokenizer's count of each message's text

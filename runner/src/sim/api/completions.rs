@@ -4,8 +4,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, SeqAccess, Visitor};
 use serde::Serialize;
+use serde::de::{self, SeqAccess, Visitor};
 
 use super::{Head, Params, StreamOptions, Usage};
 use crate::sim::generate::Token;
@@ -33,7 +33,10 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
         prompt_tokens: r.prompt.0,
         max_tokens: r.max_tokens,
         stream: r.stream.unwrap_or(false),
-        include_usage: r.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+        include_usage: r
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
         ignore_eos: r.ignore_eos.unwrap_or(false),
     })
 }
@@ -48,14 +51,34 @@ struct Choice<T> {
 }
 
 fn choice<T>(text: T, finish: Option<FinishReason>) -> [Choice<T>; 1] {
-    [Choice { index: 0, text, logprobs: None, finish_reason: finish.map(FinishReason::as_str), stop_reason: None }]
+    [Choice {
+        index: 0,
+        text,
+        logprobs: None,
+        finish_reason: finish.map(FinishReason::as_str),
+        stop_reason: None,
+    }]
 }
 
-pub(super) fn write_response(out: &mut Vec<u8>, head: &Head, text: &str, finish: FinishReason, usage: Usage) {
-    crate::sim::body::write_json(out, &head.envelope(OBJECT, choice(text, Some(finish)), Some(usage)));
+pub(super) fn write_response(
+    out: &mut Vec<u8>,
+    head: &Head,
+    text: &str,
+    finish: FinishReason,
+    usage: Usage,
+) {
+    crate::sim::body::write_json(
+        out,
+        &head.envelope(OBJECT, choice(text, Some(finish)), Some(usage)),
+    );
 }
 
-pub(super) fn write_chunk(out: &mut Vec<u8>, head: &Head, token: Token, finish: Option<FinishReason>) {
+pub(super) fn write_chunk(
+    out: &mut Vec<u8>,
+    head: &Head,
+    token: Token,
+    finish: Option<FinishReason>,
+) {
     sse::event(out, &head.envelope(OBJECT, choice(token, finish), None));
 }
 
@@ -99,11 +122,23 @@ mod tests {
         assert_eq!(count(r#"{"prompt": "a b  c\nd"}"#).unwrap(), 4);
         assert_eq!(count(r#"{"prompt": ["a b", "c"]}"#).unwrap(), 3);
         assert_eq!(count(r#"{"prompt": [1, 2, 3]}"#).unwrap(), 3);
-        assert_eq!(count(r#"{"prompt": [[1, 2], [3]], "unknown": {"x": 1}}"#).unwrap(), 3);
+        assert_eq!(
+            count(r#"{"prompt": [[1, 2], [3]], "unknown": {"x": 1}}"#).unwrap(),
+            3
+        );
         assert_eq!(count(r#"{"prompt": "esc\"aped \u0041"}"#).unwrap(), 2);
         assert!(count(r#"{"prompt": {"x": 1}}"#).is_err());
         assert!(count(r#"{"model": "m"}"#).is_err());
         let p = parse(br#"{"model":"m","prompt":"x","max_tokens":5,"stream":true,"stream_options":{"include_usage":true},"ignore_eos":true}"#).unwrap();
-        assert_eq!((p.model.as_deref(), p.max_tokens, p.stream, p.include_usage, p.ignore_eos), (Some("m"), Some(5), true, true, true));
+        assert_eq!(
+            (
+                p.model.as_deref(),
+                p.max_tokens,
+                p.stream,
+                p.include_usage,
+                p.ignore_eos
+            ),
+            (Some("m"), Some(5), true, true, true)
+        );
     }
 }

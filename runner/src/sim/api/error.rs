@@ -51,7 +51,9 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::ModelNotFound(_) | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::QueueFull(_) | ApiError::Injected(Fault::Error429) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QueueFull(_) | ApiError::Injected(Fault::Error429) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Injected(Fault::Error503) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Injected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -61,7 +63,9 @@ impl ApiError {
     /// vLLM's error type names.
     fn kind(&self) -> &'static str {
         match self.status() {
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::METHOD_NOT_ALLOWED => "BadRequestError",
+            StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::METHOD_NOT_ALLOWED => "BadRequestError",
             StatusCode::NOT_FOUND => "NotFoundError",
             StatusCode::TOO_MANY_REQUESTS => "RateLimitError",
             StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailableError",
@@ -74,7 +78,17 @@ impl ApiError {
         let param = matches!(self, ApiError::ModelNotFound(_)).then_some("model");
         let status = self.status();
         let mut out = Vec::with_capacity(128 + message.len());
-        write_json(&mut out, &ErrorBody { error: ErrorInfo { message: &message, kind: self.kind(), param, code: status.as_u16() } });
+        write_json(
+            &mut out,
+            &ErrorBody {
+                error: ErrorInfo {
+                    message: &message,
+                    kind: self.kind(),
+                    param,
+                    code: status.as_u16(),
+                },
+            },
+        );
         full(status, JSON, out)
     }
 }

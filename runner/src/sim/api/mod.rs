@@ -24,8 +24,8 @@ use super::app::App;
 use super::body::Body;
 use super::faults::{FAULT_HEADER, Fault};
 use super::generate::{Generation, Token};
-use super::server::shutting_down;
 use super::metrics::FinishReason;
+use super::server::shutting_down;
 use super::stats::RecordedRequest;
 use respond::Job;
 
@@ -88,14 +88,27 @@ impl Kind {
         }
     }
 
-    fn write_response(self, out: &mut Vec<u8>, head: &Head, text: &str, finish: FinishReason, usage: Usage) {
+    fn write_response(
+        self,
+        out: &mut Vec<u8>,
+        head: &Head,
+        text: &str,
+        finish: FinishReason,
+        usage: Usage,
+    ) {
         match self {
             Kind::Completion => completions::write_response(out, head, text, finish, usage),
             Kind::Chat => chat::write_response(out, head, text, finish, usage),
         }
     }
 
-    fn write_chunk(self, out: &mut Vec<u8>, head: &Head, token: Token, finish: Option<FinishReason>) {
+    fn write_chunk(
+        self,
+        out: &mut Vec<u8>,
+        head: &Head,
+        token: Token,
+        finish: Option<FinishReason>,
+    ) {
         match self {
             Kind::Completion => completions::write_chunk(out, head, token, finish),
             Kind::Chat => chat::write_chunk(out, head, token, finish),
@@ -104,7 +117,10 @@ impl Kind {
 
     /// The last chunk of a stream with `include_usage`: usage and no choices.
     fn write_usage_chunk(self, out: &mut Vec<u8>, head: &Head, usage: Usage) {
-        super::sse::event(out, &head.envelope(self.chunk_object(), [(); 0], Some(usage)));
+        super::sse::event(
+            out,
+            &head.envelope(self.chunk_object(), [(); 0], Some(usage)),
+        );
     }
 }
 
@@ -153,35 +169,66 @@ struct Envelope<'a, C> {
 }
 
 impl Head<'_> {
-    fn envelope<C>(&self, object: &'static str, choices: C, usage: Option<Usage>) -> Envelope<'_, C> {
-        Envelope { id: self.id, object, created: self.created, model: self.model, choices, usage }
+    fn envelope<C>(
+        &self,
+        object: &'static str,
+        choices: C,
+        usage: Option<Usage>,
+    ) -> Envelope<'_, C> {
+        Envelope {
+            id: self.id,
+            object,
+            created: self.created,
+            model: self.model,
+            choices,
+            usage,
+        }
     }
 }
 
 /// Serves one POST to a completion endpoint.
-pub(crate) async fn serve(app: Arc<App>, kind: Kind, req: Request<Incoming>) -> Result<Response<Body>, Abandoned> {
+pub(crate) async fn serve(
+    app: Arc<App>,
+    kind: Kind,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Abandoned> {
     let arrived = Instant::now();
     let in_flight = app.stats.arrive();
     let seq = app.next_seq();
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => return Ok(reject(&app, ApiError::TooLarge(MAX_BODY_BYTES))),
+        Err(e) if e.is::<LengthLimitError>() => {
+            return Ok(reject(&app, ApiError::TooLarge(MAX_BODY_BYTES)));
+        }
         Err(_) => return Err(Abandoned),
     };
     let params = kind.parse(&body);
     if app.stats.recording() {
-        let model = params.as_ref().ok().map(|p| p.model.as_deref().unwrap_or(app.models.base()).to_string());
+        let model = params
+            .as_ref()
+            .ok()
+            .map(|p| p.model.as_deref().unwrap_or(app.models.base()).to_string());
         let offset = arrived.saturating_duration_since(app.started);
-        app.stats.record(RecordedRequest { seq, arrived, offset, path: kind.path(), model, body: body.clone() });
+        app.stats.record(RecordedRequest {
+            seq,
+            arrived,
+            offset,
+            path: kind.path(),
+            model,
+            body: body.clone(),
+        });
     }
     let params = params.map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")));
-    let job = match params.and_then(|params| prepare(&app, kind, seq, arrived, params, &parts.headers)) {
-        Ok(job) => job,
-        Err(e) => return Ok(reject(&app, e)),
-    };
+    let job =
+        match params.and_then(|params| prepare(&app, kind, seq, arrived, params, &parts.headers)) {
+            Ok(job) => job,
+            Err(e) => return Ok(reject(&app, e)),
+        };
     match job.fault {
-        Some(fault @ (Fault::Error500 | Fault::Error429 | Fault::Error503)) => return Ok(ApiError::Injected(fault).response()),
+        Some(fault @ (Fault::Error500 | Fault::Error429 | Fault::Error503)) => {
+            return Ok(ApiError::Injected(fault).response());
+        }
         Some(Fault::Hang) => {
             hang(&app).await;
             return Err(Abandoned);
@@ -192,7 +239,11 @@ pub(crate) async fn serve(app: Arc<App>, kind: Kind, req: Request<Incoming>) -> 
         Ok(admission) => admission,
         Err(full) => return Ok(reject(&app, full.into())),
     };
-    Ok(if job.stream { respond::stream(job, admission, in_flight) } else { respond::whole(job, admission).await })
+    Ok(if job.stream {
+        respond::stream(job, admission, in_flight)
+    } else {
+        respond::whole(job, admission).await
+    })
 }
 
 fn reject(app: &App, error: ApiError) -> Response<Body> {
@@ -201,8 +252,17 @@ fn reject(app: &App, error: ApiError) -> Response<Body> {
 }
 
 /// Checks a parsed request and draws everything random about it.
-fn prepare(app: &Arc<App>, kind: Kind, seq: u64, arrived: Instant, p: Params, headers: &HeaderMap) -> Result<Job, ApiError> {
-    let model = app.models.find(p.model.as_deref()).ok_or_else(|| ApiError::ModelNotFound(p.model.as_deref().unwrap_or_default().to_string()))?;
+fn prepare(
+    app: &Arc<App>,
+    kind: Kind,
+    seq: u64,
+    arrived: Instant,
+    p: Params,
+    headers: &HeaderMap,
+) -> Result<Job, ApiError> {
+    let model = app.models.find(p.model.as_deref()).ok_or_else(|| {
+        ApiError::ModelNotFound(p.model.as_deref().unwrap_or_default().to_string())
+    })?;
     let max_tokens = p.max_tokens.unwrap_or(app.config.default_max_tokens);
     if max_tokens == 0 {
         return Err(ApiError::BadRequest("max_tokens must be at least 1".into()));
@@ -215,7 +275,10 @@ fn prepare(app: &Arc<App>, kind: Kind, seq: u64, arrived: Instant, p: Params, he
             p.prompt_tokens
         )));
     }
-    let forced = headers.get(FAULT_HEADER).map(|v| Fault::from_header(v.as_bytes())).transpose()?;
+    let forced = headers
+        .get(FAULT_HEADER)
+        .map(|v| Fault::from_header(v.as_bytes()))
+        .transpose()?;
     app.stats.valid(model);
     let mut rngs = app.rngs(seq);
     let drawn = app.faults.pick(&mut rngs.fault);
@@ -228,15 +291,22 @@ fn prepare(app: &Arc<App>, kind: Kind, seq: u64, arrived: Instant, p: Params, he
         app: app.clone(),
         kind,
         model,
-        id: RequestId { prefix: kind.id_prefix(), value: rngs.fault.next_u64() },
-        created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        id: RequestId {
+            prefix: kind.id_prefix(),
+            value: rngs.fault.next_u64(),
+        },
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
         prompt_tokens: p.prompt_tokens,
         stream: p.stream,
         include_usage: p.include_usage,
         fault,
         arrived,
         generation: Generation::new(rngs.content, max_tokens as usize, p.ignore_eos),
-        clock: app.latency.clock(rngs.timing, arrived, p.prompt_tokens, lora_offset),
+        clock: app
+            .latency
+            .clock(rngs.timing, arrived, p.prompt_tokens, lora_offset),
     })
 }
 

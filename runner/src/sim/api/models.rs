@@ -24,10 +24,26 @@ struct ModelCard<'a> {
 }
 
 pub(crate) fn list(models: &ServedModels, created: u64, max_model_len: u32) -> Bytes {
-    let card = |id, parent| ModelCard { id, object: "model", created, owned_by: "ibench", root: id, parent, max_model_len };
+    let card = |id, parent| ModelCard {
+        id,
+        object: "model",
+        created,
+        owned_by: "ibench",
+        root: id,
+        parent,
+        max_model_len,
+    };
     let base = models.base();
-    let data = std::iter::once(card(base, None)).chain(models.adapters().iter().map(|a| card(a, Some(base)))).collect();
+    let data = std::iter::once(card(base, None))
+        .chain(models.adapters().iter().map(|a| card(a, Some(base))))
+        .collect();
     let mut out = Vec::new();
-    write_json(&mut out, &ModelList { object: "list", data });
+    write_json(
+        &mut out,
+        &ModelList {
+            object: "list",
+            data,
+        },
+    );
     out.into()
 }

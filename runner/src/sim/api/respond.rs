@@ -42,18 +42,37 @@ pub(super) struct Job {
 
 impl Job {
     fn head(&self) -> Head<'_> {
-        Head { id: self.id, created: self.created, model: self.app.models.name(self.model) }
+        Head {
+            id: self.id,
+            created: self.created,
+            model: self.app.models.name(self.model),
+        }
     }
 
     fn usage(&self) -> Usage {
         let completion_tokens = self.generation.total();
-        Usage { prompt_tokens: self.prompt_tokens, completion_tokens, total_tokens: self.prompt_tokens + completion_tokens }
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens,
+            total_tokens: self.prompt_tokens + completion_tokens,
+        }
     }
 
     /// The request got its slot: its adapter becomes resident, its first token is due later.
     fn start(&mut self, at: Instant) {
-        let loaded = self.app.models.adapter(self.model).is_some_and(|(adapter, _)| self.app.loras.touch(adapter));
-        self.clock.start(at, if loaded { self.app.latency.lora_load() } else { 0.0 });
+        let loaded = self
+            .app
+            .models
+            .adapter(self.model)
+            .is_some_and(|(adapter, _)| self.app.loras.touch(adapter));
+        self.clock.start(
+            at,
+            if loaded {
+                self.app.latency.lora_load()
+            } else {
+                0.0
+            },
+        );
     }
 
     /// Counts a request served in full; faulted ones are not.
@@ -91,7 +110,13 @@ pub(super) async fn whole(mut job: Job, admission: Admission) -> Response<Body> 
     sleep_until(job.clock.deadline()).await;
     drop(slot);
     let mut out = Vec::with_capacity(text.len() + 320);
-    job.kind.write_response(&mut out, &job.head(), &text, job.generation.finish(), job.usage());
+    job.kind.write_response(
+        &mut out,
+        &job.head(),
+        &text,
+        job.generation.finish(),
+        job.usage(),
+    );
     match job.fault {
         Some(Fault::Malformed) => {
             out.truncate(out.len() / 2);
@@ -109,10 +134,13 @@ pub(super) async fn whole(mut job: Job, admission: Admission) -> Response<Body> 
 fn cut_short(out: Vec<u8>) -> Response<Body> {
     let len = out.len();
     let half = Bytes::from(out).slice(..len / 2);
-    let frames = futures::stream::iter([Ok(Frame::data(half))]).chain(futures::stream::once(async { Err(cut().await) }));
+    let frames = futures::stream::iter([Ok(Frame::data(half))])
+        .chain(futures::stream::once(async { Err(cut().await) }));
     let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
     response.headers_mut().insert(CONTENT_TYPE, JSON);
-    response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(len));
     response
 }
 
@@ -136,7 +164,9 @@ pub(super) fn stream(job: Job, admission: Admission, in_flight: InFlight) -> Res
     });
     let mut response = Response::new(StreamBody::new(frames).boxed_unsync());
     response.headers_mut().insert(CONTENT_TYPE, EVENT_STREAM);
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
@@ -204,7 +234,9 @@ impl Streamer {
             if self.cut_at == Some(self.job.generation.emitted()) {
                 return Step::Cut;
             }
-            let Some(token) = self.job.generation.next_token() else { unreachable!("a stream finishes at its last token") };
+            let Some(token) = self.job.generation.next_token() else {
+                unreachable!("a stream finishes at its last token")
+            };
             if token.index == 0 {
                 self.first_token = Some(now);
             }
@@ -218,7 +250,9 @@ impl Streamer {
             }
             if last {
                 if self.job.include_usage {
-                    self.job.kind.write_usage_chunk(out, &head, self.job.usage());
+                    self.job
+                        .kind
+                        .write_usage_chunk(out, &head, self.job.usage());
                 }
                 sse::done(out);
                 self.finish(now);

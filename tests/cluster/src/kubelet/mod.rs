@@ -7,6 +7,7 @@
 //! It runs on its own thread and Tokio runtime: a control plane outlives the test (and its
 //! runtime) that started it when it is shared by a whole test binary.
 
+mod logs_server;
 mod node;
 mod pod;
 pub(crate) mod pod_env;
@@ -48,6 +49,9 @@ pub(crate) struct KubeletConfig {
     pub pods_dir: PathBuf,
     pub images: Arc<ImageTable>,
     pub client_config: kube::Config,
+    /// Serving certificate and key (DER) of the container-log endpoint.
+    pub serving_cert_der: Vec<u8>,
+    pub serving_key_der: Vec<u8>,
 }
 
 /// Processes of all running containers, reachable without an async runtime so that teardown
@@ -132,7 +136,14 @@ impl Kubelet {
                             return;
                         }
                     };
-                    if let Err(e) = node::register(&client, &cfg.node_name).await {
+                    let logs = match start_logs_server(&cfg).await {
+                        Ok(port) => port,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    if let Err(e) = node::register(&client, &cfg.node_name, logs).await {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
@@ -155,7 +166,7 @@ impl Kubelet {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => return Err(e),
             Ok(Err(_)) => {
-                return Err(Error::Binaries(
+                return Err(Error::Kubelet(
                     "the kubelet thread died during startup".into(),
                 ));
             }
@@ -188,6 +199,21 @@ impl Kubelet {
             let _ = stopped.recv_timeout(Duration::from_secs(5));
         }
     }
+}
+
+/// Starts the container-log endpoint on a free loopback port and returns the port.
+async fn start_logs_server(cfg: &KubeletConfig) -> Result<u16> {
+    let listener = tokio::net::TcpListener::bind((NODE_IP, 0))
+        .await
+        .map_err(Error::io("binding the kubelet log endpoint"))?;
+    let port = listener
+        .local_addr()
+        .map_err(Error::io("reading the kubelet log endpoint port"))?
+        .port();
+    let tls = logs_server::tls_config(&cfg.serving_cert_der, &cfg.serving_key_der)
+        .map_err(|e| Error::Kubelet(format!("log endpoint TLS configuration: {e}")))?;
+    tokio::spawn(logs_server::serve(listener, tls, cfg.pods_dir.clone()));
+    Ok(port)
 }
 
 struct Worker {

@@ -36,7 +36,7 @@ pub(crate) fn capacity(resource: &str) -> Option<&'static str> {
 
 /// Creates (or adopts) the Node and reports it Ready. Without the node-lifecycle controller
 /// nobody expects heartbeats, so one status write is enough.
-pub(crate) async fn register(client: &Client, name: &str) -> Result<()> {
+pub(crate) async fn register(client: &Client, name: &str, kubelet_port: u16) -> Result<()> {
     let api: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(json!({
         "apiVersion": "v1",
@@ -65,6 +65,8 @@ pub(crate) async fn register(client: &Client, name: &str) -> Result<()> {
     let status = json!({ "status": {
         "capacity": capacity,
         "allocatable": capacity,
+        // Where the apiserver fetches container logs (pods/log).
+        "daemonEndpoints": { "kubeletEndpoint": { "Port": kubelet_port } },
         "addresses": [{ "type": "InternalIP", "address": NODE_IP }, { "type": "Hostname", "address": name }],
         "conditions": [
             condition("Ready", "True", "KubeletReady"),

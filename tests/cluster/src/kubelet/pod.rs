@@ -12,6 +12,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
+use super::logs_server;
 use super::pod_env::{self, Env};
 use super::status::{self, ContainerState, ContainerStatus, Phase, now};
 use super::{Ctx, NODE_IP};
@@ -387,9 +388,32 @@ async fn sleep_or_cancel(duration: Duration, cancel: &mut Cancel) -> bool {
     }
 }
 
-/// Runs one container until it ends for good under `policy`, reporting each state change.
+/// Runs one container until it ends for good under `policy`, reporting each state change, and
+/// marks the end for `follow` readers of its log.
 #[allow(clippy::too_many_arguments)]
 async fn run_container(
+    ctx: Arc<Ctx>,
+    pod: Pod,
+    container: Container,
+    argv: Vec<String>,
+    base: Env,
+    policy: RestartPolicy,
+    dir: PathBuf,
+    index: usize,
+    report: mpsc::UnboundedSender<(usize, ContainerStatus)>,
+    cancel: Cancel,
+) {
+    let done = logs_server::done_marker(&dir, &container.name);
+    let _ = std::fs::remove_file(&done);
+    run_container_until_done(
+        ctx, pod, container, argv, base, policy, dir, index, report, cancel,
+    )
+    .await;
+    let _ = std::fs::write(&done, b"");
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_container_until_done(
     ctx: Arc<Ctx>,
     pod: Pod,
     container: Container,

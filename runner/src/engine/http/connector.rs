@@ -1,0 +1,129 @@
+//! Opens connections to the target: TCP, plus TLS for `https://` targets.
+
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+pub type Sender = SendRequest<Full<bytes::Bytes>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect to {address}: {source}")]
+    Tcp {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("TLS handshake with {host} failed: {source}")]
+    Tls {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP handshake with {address} failed: {source}")]
+    Handshake {
+        address: String,
+        source: hyper::Error,
+    },
+}
+
+#[derive(Clone)]
+pub struct Connector {
+    host: String,
+    port: u16,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Connector({}:{}, tls: {})",
+            self.host,
+            self.port,
+            self.tls.is_some()
+        )
+    }
+}
+
+/// TLS for every client of the runner: ring as the crypto provider (one provider for the
+/// whole workspace, so rustls never has to guess) and Mozilla's roots.
+pub fn tls_client_config() -> Result<ClientConfig, String> {
+    let roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(ClientConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
+impl Connector {
+    /// For `url`'s scheme, host and port; HTTPS verifies the server against Mozilla's roots.
+    pub fn new(url: &reqwest::Url) -> Result<Self, String> {
+        let host = url
+            .host_str()
+            .ok_or("URL has no host")?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = url.port_or_known_default().ok_or("URL has no port")?;
+        let tls = match url.scheme() {
+            "http" => None,
+            "https" => {
+                let config = tls_client_config()?;
+                let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
+                Some((TlsConnector::from(Arc::new(config)), name))
+            }
+            other => return Err(format!("unsupported scheme {other}")),
+        };
+        Ok(Connector { host, port, tls })
+    }
+
+    /// A new connection, its driver task spawned on the current runtime.
+    pub async fn connect(&self) -> Result<Sender, ConnectError> {
+        let address = format!("{}:{}", self.host, self.port);
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| ConnectError::Tcp {
+                address: address.clone(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => handshake(TokioIo::new(tcp), address).await,
+            Some((connector, name)) => {
+                let stream = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|source| ConnectError::Tls {
+                        host: self.host.clone(),
+                        source,
+                    })?;
+                handshake(TokioIo::new(stream), address).await
+            }
+        }
+    }
+}
+
+async fn handshake<T>(io: T, address: String) -> Result<Sender, ConnectError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, connection) = http1::handshake(io)
+        .await
+        .map_err(|source| ConnectError::Handshake { address, source })?;
+    // The connection ends when its sender is dropped (pool eviction) or the server closes it;
+    // errors surface on the request that was using it.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}

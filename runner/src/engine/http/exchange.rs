@@ -1,0 +1,329 @@
+//! One HTTP exchange with the model server, timed and classified.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Uri};
+
+use crate::metrics::{ErrorKind, Outcome, RequestError, Response, labels_message};
+use crate::tokenize::Tokenizer;
+
+use super::super::sse::{ResponseWire, SseDecoder};
+use super::connector::{ConnectError, Connector, Sender};
+use super::pool::Pool;
+
+/// Longest error body read from a failed response.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How long the end of a stream's body may lag behind its `[DONE]` event before the
+/// connection is given up instead of reused.
+const DONE_GRACE: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    /// Full URL of the API endpoint (`…/v1/completions` or `…/v1/chat/completions`).
+    pub url: reqwest::Url,
+    pub headers: Vec<(String, String)>,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub stream: bool,
+    pub max_connections: usize,
+}
+
+/// A worker's connections to the server and the parts of every request that never change.
+pub struct Target {
+    pool: Pool,
+    uri: Uri,
+    headers: HeaderMap,
+    timeout: Duration,
+    stream: bool,
+    tokenizer: Tokenizer,
+}
+
+/// What to keep of a response besides its statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// The raw body or SSE text (per-request report).
+    pub raw: bool,
+    /// The answer's text (multi-turn conversations).
+    pub content: bool,
+}
+
+/// What came back, and what [`Keep`] asked for.
+pub struct Exchange {
+    pub outcome: Outcome,
+    pub raw: Option<String>,
+    /// The answer's text, when successful and asked for.
+    pub content: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("invalid header {name:?}: {reason}")]
+    Header { name: String, reason: String },
+    #[error("server.base_url: {0}")]
+    Url(String),
+}
+
+impl Target {
+    /// `tokenizer` counts output tokens, chunk by chunk when streaming.
+    pub fn new(settings: &TargetSettings, tokenizer: Tokenizer) -> Result<Self, TargetError> {
+        let url = &settings.url;
+        let connector = Connector::new(url).map_err(TargetError::Url)?;
+        let uri: Uri = url[url::Position::BeforePath..]
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| TargetError::Url(e.to_string()))?;
+        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        let header = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), TargetError> {
+            let invalid = |reason: String| TargetError::Header {
+                name: name.to_owned(),
+                reason,
+            };
+            Ok((
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?,
+                HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?,
+            ))
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, header("host", authority)?.1);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(key) = &settings.api_key {
+            headers.insert(
+                header::AUTHORIZATION,
+                header("authorization", &format!("Bearer {key}"))?.1,
+            );
+        }
+        // api.headers last: they override the defaults, case-insensitively (inference-perf).
+        for (name, value) in &settings.headers {
+            let (name, value) = header(name, value)?;
+            headers.insert(name, value);
+        }
+        Ok(Target {
+            pool: Pool::new(connector, settings.max_connections),
+            uri,
+            headers,
+            timeout: settings.timeout,
+            stream: settings.stream,
+            tokenizer,
+        })
+    }
+
+    pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {
+        match tokio::time::timeout(self.timeout, self.exchange(body, keep)).await {
+            Ok(exchange) => exchange,
+            Err(_) => failure(ErrorKind::Timeout, "Request timed out".into(), None),
+        }
+    }
+
+    async fn exchange(&self, body: Vec<u8>, keep: Keep) -> Exchange {
+        let mut sender = match self.pool.checkout().await {
+            Ok(sender) => sender,
+            Err(e) => return connect_failure(&e),
+        };
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => return failure(ErrorKind::Connection, error_chain(&e), None),
+        };
+        let status = response.status();
+        let mut body = response.into_body();
+        let mut reader = Reader::new(sender, &self.tokenizer);
+        if !status.is_success() {
+            let text = reader.read_error_body(&mut body).await;
+            return failure(
+                ErrorKind::Http(status.as_u16()),
+                labels_message(&text),
+                keep.raw.then_some(text),
+            );
+        }
+        let exchange = if self.stream {
+            reader.read_stream(&mut body, keep).await
+        } else {
+            reader.read_whole(&mut body, keep).await
+        };
+        if let Some(sender) = reader.completed {
+            self.pool.checkin(sender);
+        }
+        exchange
+    }
+}
+
+/// Reads a response body; hands the connection back (`completed`) only once the body ended.
+struct Reader<'a> {
+    sender: Option<Sender>,
+    completed: Option<Sender>,
+    tokenizer: &'a Tokenizer,
+}
+
+type Body = hyper::body::Incoming;
+
+impl<'a> Reader<'a> {
+    fn new(sender: Sender, tokenizer: &'a Tokenizer) -> Self {
+        Reader {
+            sender: Some(sender),
+            completed: None,
+            tokenizer,
+        }
+    }
+
+    /// The next data chunk; `Ok(None)` at the end of the body, which frees the connection.
+    async fn next(&mut self, body: &mut Body) -> Result<Option<Bytes>, hyper::Error> {
+        loop {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    self.completed = self.sender.take();
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    async fn read_error_body(&mut self, body: &mut Body) -> String {
+        let mut text = Vec::new();
+        while let Ok(Some(data)) = self.next(body).await {
+            text.extend_from_slice(&data);
+            if text.len() >= MAX_ERROR_BODY {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    async fn read_whole(&mut self, body: &mut Body, keep: Keep) -> Exchange {
+        let mut bytes = Vec::new();
+        loop {
+            match self.next(body).await {
+                Ok(Some(data)) => bytes.extend_from_slice(&data),
+                Ok(None) => break,
+                Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), None),
+            }
+        }
+        let raw = keep.raw.then(|| String::from_utf8_lossy(&bytes).into_owned());
+        match serde_json::from_slice::<ResponseWire>(&bytes) {
+            Ok(wire) if wire.error.is_some() => failure(
+                ErrorKind::StreamError,
+                labels_message(&String::from_utf8_lossy(&bytes)),
+                raw,
+            ),
+            Ok(wire) => {
+                let text = wire.content().unwrap_or_default();
+                Exchange {
+                    outcome: Outcome::Success(Response {
+                        output_tokens: self.tokenizer.count(text) as u64,
+                        usage: wire.usage(),
+                        chunks: Vec::new(),
+                    }),
+                    raw,
+                    content: keep.content.then(|| text.to_string()),
+                }
+            }
+            Err(e) => failure(
+                ErrorKind::InvalidResponse,
+                format!("response is not valid JSON: {e}"),
+                raw,
+            ),
+        }
+    }
+
+    async fn read_stream(&mut self, body: &mut Body, keep: Keep) -> Exchange {
+        let mut decoder = SseDecoder::default();
+        let mut tokens = self.tokenizer.output_counter();
+        let mut result = Response::default();
+        let mut raw = keep.raw.then(String::new);
+        let mut content = keep.content.then(String::new);
+        loop {
+            let bytes = match self.next(body).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    return failure(
+                        ErrorKind::IncompleteStream,
+                        "stream ended before data: [DONE]".into(),
+                        raw,
+                    );
+                }
+                Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), raw),
+            };
+            if let Some(raw) = &mut raw {
+                raw.push_str(&String::from_utf8_lossy(&bytes));
+            }
+            decoder.push(&bytes);
+            while let Some(data) = decoder.next_data() {
+                let arrived = Instant::now();
+                if data == "[DONE]" {
+                    // Servers end the body right after [DONE]; only a body seen to end frees
+                    // its connection for reuse (`next` returning `Ok(None)`).
+                    let _ = tokio::time::timeout(DONE_GRACE, self.next(body)).await;
+                    result.output_tokens = tokens.total() as u64;
+                    return Exchange {
+                        outcome: Outcome::Success(result),
+                        raw,
+                        content,
+                    };
+                }
+                let wire: ResponseWire = match serde_json::from_str(&data) {
+                    Ok(wire) => wire,
+                    Err(e) => {
+                        return failure(
+                            ErrorKind::InvalidResponse,
+                            format!("stream event is not valid JSON: {e}"),
+                            raw,
+                        );
+                    }
+                };
+                if wire.error.is_some() {
+                    return failure(ErrorKind::StreamError, labels_message(&data), raw);
+                }
+                if let Some(text) = wire.content() {
+                    let count = tokens.feed(text);
+                    if count > 0 {
+                        result.chunks.push((arrived, count as u32));
+                    }
+                    if let Some(content) = &mut content {
+                        content.push_str(text);
+                    }
+                }
+                if let Some(usage) = wire.usage() {
+                    result.usage = Some(usage);
+                }
+            }
+        }
+    }
+}
+
+fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
+    Exchange {
+        outcome: Outcome::Failure(RequestError { kind, message }),
+        raw,
+        content: None,
+    }
+}
+
+fn connect_failure(e: &ConnectError) -> Exchange {
+    failure(ErrorKind::Connection, error_chain(e), None)
+}
+
+/// The error and its causes: hyper's top-level messages are generic.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

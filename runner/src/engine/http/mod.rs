@@ -1,0 +1,20 @@
+//! The runner's HTTP/1.1 client: hyper's connection layer under a per-worker pool of our own.
+//!
+//! A general-purpose client pool (reqwest over hyper-util) returns a connection to its idle
+//! list a moment after the response body ends, so at a few thousand requests per second about
+//! one request in sixteen opened a fresh TCP connection, and its per-request URL and header
+//! handling cost more CPU than the exchange itself. Here a connection is back in the pool the
+//! instant its response is read, requests reuse a prepared URI and header set, and each worker
+//! owns its pool, so no lock is ever contended.
+
+mod connector;
+mod exchange;
+mod pool;
+
+pub use exchange::{Exchange, Keep, Target, TargetError, TargetSettings};
+
+/// A reqwest builder on the same TLS setup as the load path (ring provider, Mozilla roots);
+/// reqwest is built without a provider of its own so the workspace has exactly one.
+pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, String> {
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(connector::tls_client_config()?))
+}

@@ -1,0 +1,185 @@
+//! A Hugging Face `tokenizer.json`, read with the `tokenizers` crate (no download, no Python).
+
+use std::path::Path;
+
+use rand::RngExt;
+
+/// Rounds of decode → re-encode → trim/extend before giving up on an exact length
+/// (inference-perf's bound).
+const MAX_FIT_ROUNDS: usize = 20;
+
+pub struct HfTokenizer {
+    inner: tokenizers::Tokenizer,
+    /// Ids random text may use: the vocabulary without special tokens.
+    ordinary_ids: Vec<u32>,
+}
+
+impl std::fmt::Debug for HfTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HfTokenizer")
+            .field("vocabulary", &self.ordinary_ids.len())
+            .finish()
+    }
+}
+
+impl HfTokenizer {
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| e.to_string())?;
+        let special: std::collections::HashSet<u32> = inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, token)| token.special)
+            .map(|(id, _)| id)
+            .collect();
+        let ordinary_ids: Vec<u32> = (0..inner.get_vocab_size(true) as u32)
+            .filter(|id| !special.contains(id) && inner.id_to_token(*id).is_some())
+            .collect();
+        if ordinary_ids.is_empty() {
+            return Err("the vocabulary has no ordinary tokens".into());
+        }
+        Ok(HfTokenizer {
+            inner,
+            ordinary_ids,
+        })
+    }
+
+    /// Tokens of `text` without special tokens (as inference-perf counts output).
+    pub fn count(&self, text: &str) -> usize {
+        self.ids(text).len()
+    }
+
+    pub fn ids(&self, text: &str) -> Vec<u32> {
+        // Encoding plain text only fails on inputs beyond the model's truncation settings,
+        // which `tokenizer.json` files for inference leave unset; count nothing then.
+        self.inner
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .unwrap_or_default()
+    }
+
+    pub fn random_id(&self, rng: &mut impl rand::Rng) -> u32 {
+        self.ordinary_ids[rng.random_range(0..self.ordinary_ids.len())]
+    }
+
+    fn decode(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, true).unwrap_or_default()
+    }
+
+    /// Appends text of `tokens` tokens built from `next_id`: decoded ids do not always
+    /// re-encode to as many tokens, so the ids are trimmed or extended until the whole text
+    /// counts exactly `tokens` more than `out` did (bounded; the closest text otherwise).
+    pub fn push_exact(&self, out: &mut String, tokens: usize, mut next_id: impl FnMut() -> u32) {
+        if tokens == 0 {
+            return;
+        }
+        let head_tokens = self.count(out);
+        let target = head_tokens + tokens;
+        let mut ids: Vec<u32> = (0..tokens).map(|_| next_id()).collect();
+        let mut best: Option<(usize, String)> = None;
+        for _ in 0..MAX_FIT_ROUNDS {
+            let candidate = joined(out, &self.decode(&ids));
+            let count = self.count(&candidate);
+            let miss = count.abs_diff(target);
+            if best.as_ref().is_none_or(|(m, _)| miss < *m) {
+                best = Some((miss, candidate));
+            }
+            if miss == 0 {
+                break;
+            }
+            if count > target {
+                let keep = ids.len().saturating_sub(count - target).max(1);
+                ids.truncate(keep);
+            } else {
+                ids.extend((0..target - count).map(|_| next_id()));
+            }
+        }
+        if let Some((_, text)) = best {
+            *out = text;
+        }
+    }
+}
+
+fn joined(head: &str, tail: &str) -> String {
+    if head.is_empty() {
+        tail.to_string()
+    } else {
+        format!("{head} {tail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::Tokenizer;
+    use rand::SeedableRng;
+
+    /// A small word-level `tokenizer.json` (whitespace and punctuation split), written to
+    /// `dir`.
+    fn word_level_tokenizer(dir: &Path) -> std::path::PathBuf {
+        let words = [
+            "[UNK]", "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", ",", ".",
+            "summer", "day", "shall", "compare", "thee",
+        ];
+        let vocab: serde_json::Map<String, serde_json::Value> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.to_string(), serde_json::json!(i)))
+            .collect();
+        let json = serde_json::json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": false, "lstrip": false,
+                              "rstrip": false, "normalized": false, "special": true}],
+            "normalizer": null,
+            "pre_tokenizer": {"type": "Whitespace"},
+            "post_processor": null,
+            "decoder": null,
+            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+        });
+        let path = dir.join("tokenizer.json");
+        std::fs::write(&path, json.to_string()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_tokenizer_json_counts_and_writes_exact_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        word_level_tokenizer(dir.path());
+        // A directory holding tokenizer.json is accepted as well as the file.
+        let tokenizer = Tokenizer::load(Some(dir.path().to_str().unwrap())).unwrap();
+        assert!(matches!(tokenizer, Tokenizer::Hf(_)));
+        // Punctuation is its own token here, unlike the built-in tokenizer.
+        assert_eq!(tokenizer.count("the quick, brown fox."), 6);
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        for n in [1, 7, 40] {
+            let mut text = "shall I".to_string();
+            let before = tokenizer.count(&text);
+            tokenizer.push_random(&mut text, &mut rng, n);
+            assert_eq!(tokenizer.count(&text), before + n, "{text:?}");
+            assert!(!text.contains("[UNK]"), "special tokens are never drawn");
+        }
+        let corpus = tokenizer.corpus("shall I compare thee to a summer's day");
+        let mut text = String::new();
+        tokenizer.push_corpus(&mut text, &corpus, 2, 5);
+        assert_eq!(tokenizer.count(&text), 5);
+
+        // Output: per chunk, and the whole text.
+        let mut counter = tokenizer.output_counter();
+        assert_eq!(counter.feed("the quick"), 2);
+        assert_eq!(counter.feed(" fox."), 2);
+        assert_eq!(counter.total(), 4);
+    }
+
+    #[test]
+    fn a_missing_tokenizer_names_the_field_and_the_fix() {
+        let error = Tokenizer::load(Some("meta-llama/Llama-3.1-8B")).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("tokenizer.pretrained_model_name_or_path: meta-llama/Llama-3.1-8B")
+                && text.contains("not downloaded"),
+            "{text}"
+        );
+        assert!(matches!(Tokenizer::load(None), Ok(Tokenizer::BuiltIn)));
+    }
+}
