@@ -8,7 +8,8 @@
 #   MEMORY=1 bench/runner.sh                # peak RSS for 100k vs 1M requests
 #
 # The target is pinned to CPU 0; the runner may use every CPU (num_workers = WORKERS, default
-# all). Only loopback is used.
+# all). Only loopback is used. RT=1 runs the target and the runner under SCHED_RR (root), so
+# that background jobs on a shared machine (compilers, other tests) cannot take their CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${TARGET:-nginx}
@@ -20,6 +21,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(c
 
 cargo build --release -q -p ibench
 ibench=${CARGO_TARGET_DIR:-target}/release/ibench
+rt=()
+[[ ${RT:-0} == 1 ]] && rt=(chrt -r 10)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 case $target in
@@ -45,10 +48,10 @@ http {
   }
 }
 CONF
-    taskset -c 0 nginx -p "$work" -c "$work/nginx.conf"
+    taskset -c 0 "${rt[@]}" nginx -p "$work" -c "$work/nginx.conf"
     ;;
   sim)
-    taskset -c 0 "$ibench" sim --port "$port" --threads 1 >"$work/sim.log" 2>&1 &
+    taskset -c 0 "${rt[@]}" "$ibench" sim --port "$port" --threads 1 >"$work/sim.log" 2>&1 &
     ;;
   *) echo "TARGET must be nginx or sim" >&2; exit 2 ;;
 esac
@@ -70,7 +73,7 @@ server: {type: vllm, base_url: "http://127.0.0.1:$port", model_name: static}
 report: {request_lifecycle: {per_adapter: false}}
 storage: {local_storage: {path: "$dir"}}
 CONF
-  /usr/bin/time -f "%U %S %M" -o "$work/time" "$ibench" run -c "$work/config.yaml" >"$work/run.log" 2>&1 || true
+  /usr/bin/time -f "%U %S %M" -o "$work/time" "${rt[@]}" "$ibench" run -c "$work/config.yaml" >"$work/run.log" 2>&1 || true
   python3 - "$dir/stage_0_lifecycle_metrics.json" "$work/time" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -5,6 +5,8 @@
 #   bench/sim.sh [DURATION_S] [CONNECTIONS]
 #
 # Needs 2 cores. Installs wrk from Debian's packages when missing. Loopback only.
+# RT=1 runs the simulator and wrk under SCHED_RR (root), so that background jobs on a shared
+# machine (compilers, other tests) cannot take their cores while they measure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -17,8 +19,11 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 cargo build --release -p ibench --quiet
+ibench=${CARGO_TARGET_DIR:-target}/release/ibench
+rt=()
+[[ ${RT:-0} == 1 ]] && rt=(chrt -r 10)
 
-taskset -c "$SIM_CORE" target/release/ibench sim --port "$PORT" --threads 1 --seed 1 >/tmp/ibench-sim-bench.log 2>&1 &
+taskset -c "$SIM_CORE" "${rt[@]}" "$ibench" sim --port "$PORT" --threads 1 --seed 1 >/tmp/ibench-sim-bench.log 2>&1 &
 SIM_PID=$!
 trap 'kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -36,7 +41,7 @@ sim_ticks() { awk '{ print $14 + $15 }' "/proc/$SIM_PID/stat"; }
 measure() {
   local stream=$1 threads=$2 out before after
   before=$(sim_ticks)
-  out=$(STREAM=$stream taskset -c "$WRK_CORE" wrk -t"$threads" -c"$CONNECTIONS" -d"${DURATION}s" \
+  out=$(STREAM=$stream taskset -c "$WRK_CORE" "${rt[@]}" wrk -t"$threads" -c"$CONNECTIONS" -d"${DURATION}s" \
     -s bench/sim.lua "http://127.0.0.1:$PORT/v1/completions" | grep '^RESULT')
   after=$(sim_ticks)
   awk -v line="$out" -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" 'BEGIN {

@@ -36,8 +36,25 @@ async fn constant_arrivals_are_evenly_spaced() {
         assert_eq!(sim.stats().requests_received, 600);
         let times = send_times(&common::per_request(dir.path()));
         assert_eq!(times.len(), 600);
-        let worst = times.windows(2).map(|w| (w[1] - w[0] - 0.005).abs()).fold(0.0, f64::max);
-        if worst < 0.001 { Ok(()) } else { Err(format!("an inter-send gap is {:.3} ms away from 5 ms", worst * 1e3)) }
+        // A VM's vCPU can be paused for milliseconds at any time, so single gaps may stretch;
+        // the engine itself must keep 99% of gaps within 1 ms, the median within 0.2 ms, and
+        // must not drift: bursts, a wrong rate or accumulating lateness all fail here.
+        let mut deviations: Vec<f64> =
+            times.windows(2).map(|w| (w[1] - w[0] - 0.005).abs()).collect();
+        deviations.sort_by(f64::total_cmp);
+        let median = deviations[deviations.len() / 2];
+        let p99 = deviations[deviations.len() * 99 / 100];
+        let drift = (times[599] - times[0] - 599.0 * 0.005).abs();
+        if median < 0.0002 && p99 < 0.001 && drift < 0.001 {
+            Ok(())
+        } else {
+            Err(format!(
+                "inter-send gaps off 5 ms: median {:.3} ms, p99 {:.3} ms; drift over the stage {:.3} ms",
+                median * 1e3,
+                p99 * 1e3,
+                drift * 1e3
+            ))
+        }
     })
     .await;
 }
