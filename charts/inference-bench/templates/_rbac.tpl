@@ -4,7 +4,7 @@ ClusterRole (all namespaces) or into a Role per watched namespace.
 
 Each verb is needed by a request the operator makes in the chart's end-to-end test, which
 runs the operator with these rules only and checks the API server's audit log (see
-operator/tests/chart.rs): no request is refused, and every verb below is used, is granted on
+operator/tests/chart_rbac.rs): no request is refused, and every verb below is used, is granted on
 to the runners' Roles, or is marked `untested(<verb>)` with the reason. Kubernetes only lets
 the operator create a Role granting what the operator holds itself (RBAC escalation
 prevention), hence the runner-facing verbs on configmaps.
