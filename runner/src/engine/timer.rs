@@ -53,7 +53,12 @@ impl PreciseTimer {
         loop {
             let mut ready = self.fd.readable().await?;
             match ready.try_io(|fd| expire(&fd.get_ref().0)) {
-                Ok(result) => return result,
+                Ok(result) => {
+                    // The read consumed the expiration, so the descriptor is no longer
+                    // readable; saying so now spares the next sleep a read that would fail.
+                    ready.clear_ready();
+                    return result;
+                }
                 Err(_would_block) => continue,
             }
         }

@@ -212,7 +212,9 @@ impl<'a> Reader<'a> {
                 Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), None),
             }
         }
-        let raw = keep.raw.then(|| String::from_utf8_lossy(&bytes).into_owned());
+        let raw = keep
+            .raw
+            .then(|| String::from_utf8_lossy(&bytes).into_owned());
         match serde_json::from_slice::<ResponseWire>(&bytes) {
             Ok(wire) if wire.error.is_some() => failure(
                 ErrorKind::StreamError,
