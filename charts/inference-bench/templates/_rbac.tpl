@@ -47,7 +47,7 @@ prevention), hence the runner-facing verbs on configmaps.
   verbs: [create, patch, delete]
 # Events of a run's start, completion and failure.
 # untested(patch): kube's event Recorder patches an event it already published (a series)
-# when the same event recurs, which no test run provokes.
+# when the same event recurs, which some runs provoke and others do not.
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]

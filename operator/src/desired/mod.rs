@@ -39,7 +39,11 @@ impl Owner {
             name: ib.metadata.name.clone()?,
             namespace: ib.metadata.namespace.clone()?,
             uid: ib.metadata.uid.clone()?,
-            reference: ib.controller_owner_ref(&())?,
+            // Foreground deletion of a benchmark waits for its Jobs, ConfigMaps and RBAC to go.
+            reference: OwnerReference {
+                block_owner_deletion: Some(true),
+                ..ib.controller_owner_ref(&())?
+            },
         })
     }
 
