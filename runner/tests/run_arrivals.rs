@@ -84,7 +84,7 @@ async fn poisson_interarrivals_are_exponential() {
     let config = common::config(
         &sim.base_url(),
         dir.path(),
-        "load: {type: poisson, stages: [{rate: 300, duration: 5}], num_workers: 2, base_seed: 11}\nreport: {request_lifecycle: {per_request: true}}",
+        "load: {type: poisson, stages: [{rate: 300, duration: 5}], num_workers: 2, base_seed: 11, worker_realtime_priority: true}\nreport: {request_lifecycle: {per_request: true}}",
     );
     common::run(config).await;
     let entries = common::per_request(dir.path());

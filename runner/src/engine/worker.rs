@@ -114,6 +114,7 @@ pub(super) fn spawn(
                         return;
                     }
                 };
+                target.prewarm().await;
                 let _ = ready_tx.send(Ok(()));
                 // Every request arms a Tokio timer for its timeout. Whenever that timer is the
                 // earliest the event loop knows of, Tokio wakes its own driver through an
