@@ -6,6 +6,7 @@
 #   TARGET=sim bench/runner.sh              # our simulator (zero latency) as the target
 #   RATES="5000 20000" DURATION=20 bench/runner.sh
 #   MEMORY=1 bench/runner.sh                # peak RSS for 100k vs 1M requests
+#   IBENCH=/tmp/ibench-old bench/runner.sh  # measure another build of ibench
 #
 # The target is pinned to CPU 0; the runner may use every CPU (num_workers = WORKERS, default
 # all). Only loopback is used. RT=1 runs the target and the runner under SCHED_RR (root), so
@@ -19,8 +20,12 @@ workers=${WORKERS:-$(nproc)}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
 
-cargo build --release -q -p ibench
-ibench=${CARGO_TARGET_DIR:-target}/release/ibench
+if [[ -n ${IBENCH:-} ]]; then
+  ibench=$IBENCH   # a given binary, e.g. an earlier build to compare against in the same run
+else
+  cargo build --release -q -p ibench
+  ibench=${CARGO_TARGET_DIR:-target}/release/ibench
+fi
 rt=()
 [[ ${RT:-0} == 1 ]] && rt=(chrt -r 10)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

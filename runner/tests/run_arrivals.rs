@@ -22,7 +22,7 @@ fn sorted_times(entries: &[serde_json::Value], key: &str) -> Vec<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constant_arrivals_are_evenly_spaced() {
-    let _serial = common::timing_lock();
+    let _serial = common::timing_lock().await;
     common::within_three_attempts(async || {
         let sim = common::sim(SimConfig::default()).await;
         let dir = tempfile::tempdir().unwrap();
@@ -78,13 +78,13 @@ fn ks_exponential(samples: &mut [f64], rate: f64) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poisson_interarrivals_are_exponential() {
-    let _serial = common::timing_lock();
+    let _serial = common::timing_lock().await;
     let sim = common::sim(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
         dir.path(),
-        "load: {type: poisson, stages: [{rate: 300, duration: 5}], num_workers: 2, base_seed: 11}\nreport: {request_lifecycle: {per_request: true}}",
+        "load: {type: poisson, stages: [{rate: 300, duration: 5}], num_workers: 2, base_seed: 11, worker_realtime_priority: true}\nreport: {request_lifecycle: {per_request: true}}",
     );
     common::run(config).await;
     let entries = common::per_request(dir.path());
@@ -124,7 +124,7 @@ async fn poisson_interarrivals_are_exponential() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_mode_never_exceeds_the_level_at_the_server() {
-    let _serial = common::timing_lock();
+    let _serial = common::timing_lock().await;
     let latency = LatencyConfig {
         ttft_ms: 10.0,
         itl_ms: 1.0,
@@ -159,7 +159,7 @@ async fn concurrent_mode_never_exceeds_the_level_at_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_replay_sends_at_trace_offsets_with_trace_token_counts() {
-    let _serial = common::timing_lock();
+    let _serial = common::timing_lock().await;
     let dir = tempfile::tempdir().unwrap();
     let offsets = [
         0.0, 0.0125, 0.0371, 0.25, 0.2625, 0.5, 0.5003, 0.75, 1.1234567, 1.5,
@@ -263,7 +263,7 @@ async fn recorded_run(workers: usize) -> HashMap<(u64, String), Duration> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_seed_gives_the_same_requests_at_the_same_offsets_with_1_or_4_workers() {
-    let _serial = common::timing_lock();
+    let _serial = common::timing_lock().await;
     let one = recorded_run(1).await;
     let four = recorded_run(4).await;
     assert!(one.len() > 300, "{} requests", one.len());

@@ -10,7 +10,7 @@ const SERVICE_MS: f64 = 50.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_finds_the_simulators_capacity_and_ends_its_stages_there() {
-    let _serial = common::timing_lock();
+    let _serial = common::timing_lock().await;
     let capacity = SLOTS as f64 / (SERVICE_MS / 1e3);
     common::within_three_attempts(async || {
         let sim = common::sim(SimConfig {

@@ -64,17 +64,21 @@ enum Body {
     Round(RequestData),
 }
 
+/// A started worker: where to send its stage orders, its thread, and where it reports whether
+/// its setup (event loop, priority, connections) succeeded.
+pub(super) type Spawned = (
+    mpsc::UnboundedSender<StageOrder>,
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::Receiver<Result<(), String>>,
+);
+
 pub(super) fn spawn(
     id: usize,
     plan: Arc<Plan>,
     settings: Arc<EngineSettings>,
     progress: Arc<Progress>,
     clock: Clock,
-) -> std::io::Result<(
-    mpsc::UnboundedSender<StageOrder>,
-    std::thread::JoinHandle<()>,
-    std::sync::mpsc::Receiver<Result<(), String>>,
-)> {
+) -> std::io::Result<Spawned> {
     let (orders, mut inbox) = mpsc::unbounded_channel::<StageOrder>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -114,6 +118,7 @@ pub(super) fn spawn(
                         return;
                     }
                 };
+                target.prewarm().await;
                 let _ = ready_tx.send(Ok(()));
                 // Every request arms a Tokio timer for its timeout. Whenever that timer is the
                 // earliest the event loop knows of, Tokio wakes its own driver through an

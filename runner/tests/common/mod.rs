@@ -3,7 +3,6 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ibench::benchmark::{Benchmark, Outcome};
@@ -15,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Timing-sensitive tests of one binary run one at a time, so they do not steal each other's
 /// CPU on a 2-core machine.
-pub fn timing_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// (An async lock: the guard is held across the test's awaits.)
+pub async fn timing_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// Runs a timing check up to three times and passes on the first success. A 2-core machine

@@ -3,6 +3,7 @@
 //! unknown state.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::connector::{ConnectError, Connector, Sender};
 
@@ -33,6 +34,18 @@ impl Pool {
             }
         }
         self.connector.connect().await
+    }
+
+    /// Opens up to `count` connections at once and keeps them idle, giving up after `within`.
+    /// Connections that fail are left for the requests to report.
+    pub async fn prewarm(&self, count: usize, within: Duration) {
+        let count = count.min(self.max_idle);
+        let opened = futures::future::join_all((0..count).map(|_| self.connector.connect()));
+        if let Ok(results) = tokio::time::timeout(within, opened).await {
+            for sender in results.into_iter().flatten() {
+                self.checkin(sender);
+            }
+        }
     }
 
     pub fn checkin(&self, sender: Sender) {
