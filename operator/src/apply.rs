@@ -55,17 +55,17 @@ fn params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
-/// Applies `children`, Jobs last: a Job's pods need the others to exist.
+/// Applies `children` step by step ([`Child::apply_step`]), each step's objects at once.
 pub async fn apply_all(
     client: &Client,
     namespace: &str,
     children: &[Child],
 ) -> Result<(), ApplyError> {
-    let (jobs, others): (Vec<&Child>, Vec<&Child>) =
-        children.iter().partition(|c| matches!(c, Child::Job(_)));
-    for batch in [others, jobs] {
+    let mut steps: Vec<&Child> = children.iter().collect();
+    steps.sort_by_key(|c| c.apply_step());
+    for step in steps.chunk_by(|a, b| a.apply_step() == b.apply_step()) {
         let mut pending = FuturesUnordered::new();
-        for child in batch {
+        for child in step {
             pending.push(apply_one(client, namespace, child));
             if pending.len() >= APPLY_CONCURRENCY {
                 pending.next().await.expect("futures are pending")?;

@@ -102,6 +102,18 @@ impl Child {
         };
         meta.name.as_deref().unwrap_or_default()
     }
+
+    /// When to apply this object: every object of a step exists before the next step starts.
+    /// The API server resolves a RoleBinding's Role to check that its creator holds what the
+    /// Role grants (RBAC escalation prevention), so a binding sent alongside its Role may
+    /// be refused with NotFound; a Job's pods need everything else.
+    pub fn apply_step(&self) -> usize {
+        match self {
+            Child::ServiceAccount(_) | Child::Role(_) | Child::ConfigMap(_) => 0,
+            Child::RoleBinding(_) => 1,
+            Child::Job(_) => 2,
+        }
+    }
 }
 
 /// Everything a run needs before its pods start, the Job last: its pods need the others.
@@ -162,6 +174,28 @@ pub fn result_map(owner: &Owner, names: &RunNames, generation: i64, index: u32) 
 mod tests {
     use super::*;
     use crate::test_support::{owner, run_spec};
+
+    #[test]
+    fn bindings_are_applied_after_their_roles_and_jobs_after_everything() {
+        let children = run_objects(&owner(), &run_spec(3), 5.0);
+        let step_of = |kind: &str| -> Vec<usize> {
+            children
+                .iter()
+                .filter(|c| c.kind() == kind)
+                .map(Child::apply_step)
+                .collect()
+        };
+        let (roles, bindings, jobs) = (step_of("Role"), step_of("RoleBinding"), step_of("Job"));
+        assert!(!roles.is_empty() && !bindings.is_empty() && !jobs.is_empty());
+        assert!(bindings.iter().all(|b| roles.iter().all(|r| r < b)));
+        for child in children.iter().filter(|c| c.kind() != "Job") {
+            assert!(
+                jobs.iter().all(|j| child.apply_step() < *j),
+                "{} must exist before the Job's pods start",
+                child.kind()
+            );
+        }
+    }
 
     #[test]
     fn run_objects_come_in_dependency_order_and_are_owned() {
