@@ -7,6 +7,7 @@
 #   RATES="5000 20000" DURATION=20 bench/runner.sh
 #   MEMORY=1 bench/runner.sh                # peak RSS for 100k vs 1M requests
 #   IBENCH=/tmp/ibench-old bench/runner.sh  # measure another build of ibench
+#   CONCURRENCY=1000 bench/runner.sh        # load.worker_max_concurrency (default: the runner's, 100)
 #
 # The target is pinned to CPU 0; the runner may use every CPU (num_workers = WORKERS, default
 # all). Only loopback is used. RT=1 runs the target and the runner under SCHED_RR (root), so
@@ -17,6 +18,7 @@ target=${TARGET:-nginx}
 rates=${RATES:-"1000 5000 10000 20000 30000 40000"}
 duration=${DURATION:-10}
 workers=${WORKERS:-$(nproc)}
+concurrency=${CONCURRENCY:-100}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -62,7 +64,8 @@ CONF
 esac
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v1/models" >/dev/null && break; sleep 0.1; done
 
-# One run: prints "achieved p50_ms p99_ms ok failed cancelled cpu_us_per_request peak_rss_mb".
+# One run: prints "achieved p50_ms p99_ms ok failed cancelled cpu_us_per_request peak_rss_mb
+# peak_anon_mb".
 run() {
   local rate=$1 seconds=$2 dir=$work/report-$1-$2
   cat > "$work/config.yaml" <<CONF
@@ -72,39 +75,51 @@ load:
   type: constant
   stages: [{rate: $rate, duration: $seconds}]
   num_workers: $workers
-  worker_max_concurrency: 1000
+  worker_max_concurrency: $concurrency
   base_seed: 1
 server: {type: vllm, base_url: "http://127.0.0.1:$port", model_name: static}
 report: {request_lifecycle: {per_adapter: false}}
 storage: {local_storage: {path: "$dir"}}
 CONF
-  /usr/bin/time -f "%U %S %M" -o "$work/time" "${rt[@]}" "$ibench" run -c "$work/config.yaml" >"$work/run.log" 2>&1 || true
-  python3 - "$dir/stage_0_lifecycle_metrics.json" "$work/time" <<'PY'
+  /usr/bin/time -f "%U %S %M" -o "$work/time" "${rt[@]}" "$ibench" run -c "$work/config.yaml" >"$work/run.log" 2>&1 &
+  # Peak anonymous memory (heap, stacks), sampled every 50 ms: what the run allocates, without
+  # the binary's code pages, which max RSS also counts and which differ with the paths a run takes.
+  local timed=$! pid="" anon_kb=0 kb
+  while kill -0 "$timed" 2>/dev/null; do
+    [[ -n $pid ]] || pid=$(pgrep -P "$timed" | head -n 1)
+    kb=$([[ -n $pid ]] && awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    (( ${kb:-0} > anon_kb )) && anon_kb=$kb
+    sleep 0.05
+  done
+  wait "$timed" || true
+  python3 - "$dir/stage_0_lifecycle_metrics.json" "$work/time" "$anon_kb" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 user, system, rss_kb = open(sys.argv[2]).read().split()[-3:]
+anon_mb = int(sys.argv[3]) / 1024
 load = r["load_summary"]; d = load["schedule_delay"] or {}
 sent = load["count"]
 cpu_us = (float(user) + float(system)) * 1e6 / max(sent, 1)
 print(f'{load["achieved_rate"]:.1f} {d.get("median", 0)*1e3:.3f} {d.get("p99", 0)*1e3:.3f} '
-      f'{r["successes"]["count"]} {r["failures"]["count"]} {r["cancelled"]["count"]} {cpu_us:.1f} {int(rss_kb)/1024:.1f}')
+      f'{r["successes"]["count"]} {r["failures"]["count"]} {r["cancelled"]["count"]} {cpu_us:.1f} {int(rss_kb)/1024:.1f} {anon_mb:.1f}')
 PY
 }
 
 if [[ ${MEMORY:-0} == 1 ]]; then
   rate=${MEMORY_RATE:-20000}
-  printf "%-10s %-8s %-10s %-10s\n" requests rate achieved peak_rss_mb
+  echo "workers=$workers worker_max_concurrency=$concurrency"
+  printf "%-10s %-8s %-10s %-12s %-12s\n" requests rate achieved peak_rss_mb peak_anon_mb
   for seconds in 5 50; do
-    read -r achieved _ _ _ _ _ _ rss < <(run "$rate" "$seconds")
-    printf "%-10s %-8s %-10s %-10s\n" $((rate * seconds)) "$rate" "$achieved" "$rss"
+    read -r achieved _ _ _ _ _ _ rss anon < <(run "$rate" "$seconds")
+    printf "%-10s %-8s %-10s %-12s %-12s\n" $((rate * seconds)) "$rate" "$achieved" "$rss" "$anon"
   done
   exit 0
 fi
 
-echo "target=$target workers=$workers duration=${duration}s cpus=$(nproc) ($(uname -m))"
-printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req rss_mb
+echo "target=$target workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) ($(uname -m))"
+printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req rss_mb anon_mb
 for rate in $rates; do
-  read -r achieved p50 p99 ok failed cancelled cpu rss < <(run "$rate" "$duration")
+  read -r achieved p50 p99 ok failed cancelled cpu rss anon < <(run "$rate" "$duration")
   ratio=$(python3 -c "print(f'{$achieved/$rate*100:.1f}%')")
-  printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$rss"
+  printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-8s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$rss" "$anon"
 done

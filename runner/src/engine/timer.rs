@@ -31,8 +31,11 @@ impl PreciseTimer {
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )?;
+        // Instant first: the CLOCK_MONOTONIC reading is then the later one, so deadlines
+        // translated through the anchor are never early.
+        let instant = Instant::now();
         let monotonic = clock_gettime(TimeClockId::CLOCK_MONOTONIC)?;
-        let anchor = (Instant::now(), Duration::from(monotonic));
+        let anchor = (instant, Duration::from(monotonic));
         // SAFETY: `Fd` owns the timer, so the descriptor stays open and the same for as long as
         // the `AsyncFd` holds it.
         let fd = unsafe { AsyncFd::register_with_interest(Fd(timer), Interest::READABLE) }
@@ -41,25 +44,23 @@ impl PreciseTimer {
     }
 
     pub async fn sleep_until(&self, deadline: Instant) -> io::Result<()> {
-        let now = Instant::now();
-        if deadline <= now + MIN_SLEEP {
+        if Instant::now() + MIN_SLEEP > deadline {
             return Ok(());
         }
         let at = self.anchor.1 + deadline.saturating_duration_since(self.anchor.0);
-        self.fd.get_ref().0.set(
-            Expiration::OneShot(TimeSpec::from_duration(at)),
-            TimerSetTimeFlags::TFD_TIMER_ABSTIME,
-        )?;
+        // The expiration count is never read: arming resets it, and the reactor registers
+        // descriptors edge-triggered, so every expiration is a new event. That saves a `read`
+        // per sleep. Readiness left over from an abandoned sleep (its future dropped) is told
+        // apart by the clock, and the timer is armed again so that a wake-up is still due.
         loop {
+            self.fd.get_ref().0.set(
+                Expiration::OneShot(TimeSpec::from_duration(at)),
+                TimerSetTimeFlags::TFD_TIMER_ABSTIME,
+            )?;
             let mut ready = self.fd.readable().await?;
-            match ready.try_io(|fd| expire(&fd.get_ref().0)) {
-                Ok(result) => {
-                    // The read consumed the expiration, so the descriptor is no longer
-                    // readable; saying so now spares the next sleep a read that would fail.
-                    ready.clear_ready();
-                    return result;
-                }
-                Err(_would_block) => continue,
+            ready.clear_ready();
+            if Instant::now() + MIN_SLEEP > deadline {
+                return Ok(());
             }
         }
     }
@@ -71,16 +72,6 @@ struct Fd(TimerFd);
 impl AsRawFd for Fd {
     fn as_raw_fd(&self) -> RawFd {
         self.0.as_fd().as_raw_fd()
-    }
-}
-
-/// Consumes the expiration count; `WouldBlock` until the deadline has passed.
-fn expire(timer: &TimerFd) -> io::Result<()> {
-    let mut count = [0u8; 8];
-    match nix::unistd::read(timer.as_fd(), &mut count) {
-        Ok(_) => Ok(()),
-        Err(nix::errno::Errno::EAGAIN) => Err(io::ErrorKind::WouldBlock.into()),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -115,6 +106,20 @@ mod tests {
                 .sleep_until(Instant::now() - Duration::from_millis(1))
                 .await
                 .unwrap();
+
+            // A sleep abandoned after arming leaves an expiration behind; the next sleep must
+            // still wait for its own deadline.
+            let abandoned = timer.sleep_until(Instant::now() + Duration::from_micros(100));
+            let mut abandoned = std::pin::pin!(abandoned);
+            assert!(futures::poll!(abandoned.as_mut()).is_pending());
+            drop(abandoned);
+            std::thread::sleep(Duration::from_millis(2));
+            let deadline = Instant::now() + Duration::from_millis(3);
+            timer.sleep_until(deadline).await.unwrap();
+            assert!(
+                Instant::now() >= deadline,
+                "woken by the abandoned sleep's expiration"
+            );
         });
     }
 }

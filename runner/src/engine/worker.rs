@@ -118,7 +118,10 @@ pub(super) fn spawn(
                         return;
                     }
                 };
-                target.prewarm().await;
+                // As many connections as the worker may ever have requests in flight in an
+                // open-loop stage, so its connections (and their memory) are fixed from the
+                // start. Closed-loop lanes beyond that connect on demand.
+                target.prewarm(settings.worker_max_concurrency).await;
                 let _ = ready_tx.send(Ok(()));
                 // Every request arms a Tokio timer for its timeout. Whenever that timer is the
                 // earliest the event loop knows of, Tokio wakes its own driver through an

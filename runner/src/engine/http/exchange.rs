@@ -14,10 +14,6 @@ use super::super::sse::{ResponseWire, SseDecoder};
 use super::connector::{ConnectError, Connector, Sender};
 use super::pool::Pool;
 
-/// Connections a worker opens before the run (at most `load.worker_max_tcp_connections`):
-/// enough for tens of thousands of short requests per second.
-const PREWARM_CONNECTIONS: usize = 32;
-
 /// How long a worker's start may wait for those connections.
 const PREWARM_WITHIN: Duration = Duration::from_secs(2);
 
@@ -120,13 +116,15 @@ impl Target {
         })
     }
 
-    /// Connects ahead of the first request. Otherwise, at thousands of requests per second,
-    /// every early send opens its own connection while the previous ones are still connecting:
-    /// the start stalls for tens of milliseconds, the server's accept backlog overflows (a
-    /// dropped SYN is retried after a whole second) and the connections opened in that storm
-    /// stay in the pool for the rest of the run.
-    pub async fn prewarm(&self) {
-        self.pool.prewarm(PREWARM_CONNECTIONS, PREWARM_WITHIN).await;
+    /// Opens `count` connections ahead of the first request (at most
+    /// `load.worker_max_tcp_connections`). Otherwise, at thousands of requests per second, every
+    /// early send opens its own connection while the previous ones are still connecting: the
+    /// start stalls for tens of milliseconds and the server's accept backlog overflows (a
+    /// dropped SYN is retried after a whole second). Later, a stall of the machine followed by
+    /// a burst of late sends would open connections mid-run, each costing its request a
+    /// handshake and the worker memory that a run without a stall does not use.
+    pub async fn prewarm(&self, count: usize) {
+        self.pool.prewarm(count, PREWARM_WITHIN).await;
     }
 
     pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {
