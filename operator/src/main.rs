@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the operator.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the InferenceBenchmark CustomResourceDefinition (YAML).
     Crd,
 }
@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => {
             init_logging(args.log_format);
-            tokio::runtime::Runtime::new()?.block_on(run(args))
+            tokio::runtime::Runtime::new()?.block_on(run(*args))
         }
     }
 }

@@ -56,6 +56,9 @@ const ACTIVE_REQUEUE: Duration = Duration::from_secs(30);
 /// While a finished Job's results are expected in the cache.
 const RESULTS_REQUEUE: Duration = Duration::from_secs(2);
 
+/// Condition reason of a run that a runner failed (its pod, its Job, or its start).
+const RUNNER_FAILED: &str = "RunnerFailed";
+
 pub fn plan(
     ib: &InferenceBenchmark,
     observed: &Observed,
@@ -228,18 +231,14 @@ pub fn plan(
                 ),
             }
         } else if failures.is_empty() {
-            Outcome::Failed {
-                reason: "RunnerFailed",
-                message: failed
+            Outcome::runner_failed(
+                failed
                     .message
                     .clone()
                     .unwrap_or_else(|| "the runner Job failed".into()),
-            }
+            )
         } else {
-            Outcome::Failed {
-                reason: "RunnerFailed",
-                message: failures.join("; "),
-            }
+            Outcome::runner_failed(failures.join("; "))
         };
         let at = failed
             .last_transition_time
@@ -305,7 +304,7 @@ pub fn plan(
             let reason = if failures.is_empty() {
                 "Running"
             } else {
-                "RunnerFailed"
+                RUNNER_FAILED
             };
             plan.status = active(status, &ctx, Truth::True, reason, message);
         }
@@ -315,10 +314,7 @@ pub fn plan(
                 status,
                 &ctx,
                 &reports,
-                Outcome::Failed {
-                    reason: "RunnerFailed",
-                    message: reason,
-                },
+                Outcome::runner_failed(reason),
                 now_time.clone(),
             );
         }
@@ -334,10 +330,7 @@ pub fn plan(
                 status,
                 &ctx,
                 &reports,
-                Outcome::Failed {
-                    reason: "RunnerFailed",
-                    message,
-                },
+                Outcome::runner_failed(message),
                 now_time.clone(),
             );
         }
@@ -406,6 +399,15 @@ enum Outcome {
         reason: &'static str,
         message: String,
     },
+}
+
+impl Outcome {
+    fn runner_failed(message: String) -> Self {
+        Outcome::Failed {
+            reason: RUNNER_FAILED,
+            message,
+        }
+    }
 }
 
 /// Status of a run in progress.

@@ -109,10 +109,11 @@ mod tests {
 
             // A sleep abandoned after arming leaves an expiration behind; the next sleep must
             // still wait for its own deadline.
-            let abandoned = timer.sleep_until(Instant::now() + Duration::from_micros(100));
-            let mut abandoned = std::pin::pin!(abandoned);
-            assert!(futures::poll!(abandoned.as_mut()).is_pending());
-            drop(abandoned);
+            {
+                let abandoned = timer.sleep_until(Instant::now() + Duration::from_micros(100));
+                let mut abandoned = std::pin::pin!(abandoned);
+                assert!(futures::poll!(abandoned.as_mut()).is_pending());
+            }
             std::thread::sleep(Duration::from_millis(2));
             let deadline = Instant::now() + Duration::from_millis(3);
             timer.sleep_until(deadline).await.unwrap();
