@@ -86,7 +86,7 @@ CONF
   # the binary's code pages, which max RSS also counts and which differ with the paths a run takes.
   local timed=$! pid="" anon_kb=0 kb
   while kill -0 "$timed" 2>/dev/null; do
-    [[ -n $pid ]] || pid=$(pgrep -P "$timed" | head -n 1)
+    [[ -n $pid ]] || pid=$(pgrep -P "$timed" | head -n 1 || true)
     kb=$([[ -n $pid ]] && awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
     (( ${kb:-0} > anon_kb )) && anon_kb=$kb
     sleep 0.05
