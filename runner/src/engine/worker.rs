@@ -2,11 +2,12 @@
 //! precise timer. It executes its share of each stage — open loop (planned send times) or closed
 //! loop (a fixed number of requests in flight) — and returns the stage's statistics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Clock, Outcome, RequestRecord, StageRecorder};
@@ -195,6 +196,7 @@ async fn open_loop(
 ) {
     let capacity = shared.settings.worker_max_concurrency;
     let permits = Arc::new(Semaphore::new(capacity));
+    let lanes = Lanes::start(capacity, shared, recorder, order);
     let deadline = tokio::time::Instant::from_std(order.deadline);
     let mut stopped = order.cancel.is_cancelled();
     for arrival in arrivals {
@@ -225,7 +227,11 @@ async fn open_loop(
             },
         };
         match permit {
-            Some(permit) => spawn_request(shared, recorder, order, prepared, scheduled, permit),
+            Some(permit) => lanes.send(Job {
+                prepared,
+                scheduled,
+                permit,
+            }),
             None => {
                 stopped = true;
                 record_not_sent(shared, recorder, &order.stage, arrival.index, scheduled);
@@ -234,12 +240,13 @@ async fn open_loop(
     }
     let all = capacity as u32;
     tokio::select! {
-        _ = permits.acquire_many(all) => return,
+        _ = permits.acquire_many(all) => {}
         _ = tokio::time::sleep_until(deadline) => order.cancel.cancel(),
         _ = order.cancel.cancelled() => {}
     }
     // Cancelled requests finish promptly, recording themselves as cancelled.
     let _ = permits.acquire_many(all).await;
+    lanes.close().await;
 }
 
 /// `lanes` loops, each sending its next request as soon as the previous one is done.
@@ -346,37 +353,100 @@ fn render(
     )
 }
 
-fn spawn_request(
-    shared: &Arc<Shared>,
-    recorder: &Arc<Mutex<StageRecorder>>,
-    order: &StageOrder,
+/// A request due now, handed to a lane with its place under the in-flight cap.
+struct Job {
     prepared: Prepared,
     scheduled: Instant,
     permit: OwnedSemaphorePermit,
-) {
-    let (shared, recorder, cancel, stage, conversations) = (
-        shared.clone(),
-        recorder.clone(),
-        order.cancel.clone(),
-        order.stage.clone(),
-        order.conversations.clone(),
-    );
-    tokio::spawn(async move {
-        execute(
-            &shared,
-            &recorder,
-            &cancel,
-            &stage,
-            conversations.as_deref(),
-            prepared,
-            scheduled,
-        )
-        .await;
-        // The recorder must be released before the permit: the stage ends when all permits
-        // are back and then takes the recorder.
-        drop(recorder);
-        drop(permit);
-    });
+}
+
+/// The open loop's request tasks: one per place under the in-flight cap, started with the
+/// stage. A burst of late sends (after a stall of the machine) reuses their memory instead of
+/// allocating a task per request, so a run's memory does not depend on its worst burst.
+struct Lanes {
+    queue: Arc<LaneQueue>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+#[derive(Default)]
+struct LaneQueue {
+    jobs: Mutex<VecDeque<Job>>,
+    ready: Notify,
+    closed: AtomicBool,
+}
+
+impl Lanes {
+    fn start(
+        count: usize,
+        shared: &Arc<Shared>,
+        recorder: &Arc<Mutex<StageRecorder>>,
+        order: &StageOrder,
+    ) -> Self {
+        let queue = Arc::new(LaneQueue::default());
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            let (queue, shared, recorder, cancel, stage, conversations) = (
+                queue.clone(),
+                shared.clone(),
+                recorder.clone(),
+                order.cancel.clone(),
+                order.stage.clone(),
+                order.conversations.clone(),
+            );
+            tasks.spawn(async move {
+                while let Some(Job {
+                    prepared,
+                    scheduled,
+                    permit,
+                }) = queue.next().await
+                {
+                    execute(
+                        &shared,
+                        &recorder,
+                        &cancel,
+                        &stage,
+                        conversations.as_deref(),
+                        prepared,
+                        scheduled,
+                    )
+                    .await;
+                    drop(permit);
+                }
+            });
+        }
+        Lanes { queue, tasks }
+    }
+
+    fn send(&self, job: Job) {
+        self.queue.jobs.lock().expect("lanes lock").push_back(job);
+        self.queue.ready.notify_one();
+    }
+
+    /// Ends the lanes once their jobs are done; the stage's recorder is then no longer shared.
+    async fn close(mut self) {
+        self.queue.closed.store(true, Ordering::Release);
+        self.queue.ready.notify_waiters();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl LaneQueue {
+    /// The next job, or `None` once closed and empty.
+    async fn next(&self) -> Option<Job> {
+        loop {
+            // Interest first, then look: a job sent in between still wakes this lane.
+            let ready = self.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            if let Some(job) = self.jobs.lock().expect("lanes lock").pop_front() {
+                return Some(job);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            ready.await;
+        }
+    }
 }
 
 async fn execute(
