@@ -263,14 +263,7 @@ async fn closed_loop(
     let mine = routing.len_of(shard, num_requests);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..lanes {
-        let (shared, recorder, cursor, cancel, stage, conversations) = (
-            shared.clone(),
-            recorder.clone(),
-            cursor.clone(),
-            order.cancel.clone(),
-            order.stage.clone(),
-            order.conversations.clone(),
-        );
+        let (lane, cursor) = (Lane::new(shared, recorder, order), cursor.clone());
         tasks.spawn(async move {
             loop {
                 let j = cursor.fetch_add(1, Ordering::Relaxed);
@@ -279,21 +272,12 @@ async fn closed_loop(
                 }
                 let index = routing.nth(shard, j);
                 let scheduled = Instant::now();
-                if cancel.is_cancelled() {
-                    record_not_sent(&shared, &recorder, &stage, index, scheduled);
+                if lane.cancel.is_cancelled() {
+                    record_not_sent(&lane.shared, &lane.recorder, &lane.stage, index, scheduled);
                     continue;
                 }
-                let prepared = prepare(&shared, &stage, index);
-                execute(
-                    &shared,
-                    &recorder,
-                    &cancel,
-                    &stage,
-                    conversations.as_deref(),
-                    prepared,
-                    scheduled,
-                )
-                .await;
+                let prepared = prepare(&lane.shared, &lane.stage, index);
+                lane.execute(prepared, scheduled).await;
             }
         });
     }
@@ -353,6 +337,41 @@ fn render(
     )
 }
 
+/// A stage's long-lived request task (closed-loop lane or open-loop lane): its own handles on
+/// the stage.
+struct Lane {
+    shared: Arc<Shared>,
+    recorder: Arc<Mutex<StageRecorder>>,
+    cancel: CancellationToken,
+    stage: Arc<StagePlan>,
+    conversations: Option<Arc<Conversations>>,
+}
+
+impl Lane {
+    fn new(shared: &Arc<Shared>, recorder: &Arc<Mutex<StageRecorder>>, order: &StageOrder) -> Self {
+        Lane {
+            shared: shared.clone(),
+            recorder: recorder.clone(),
+            cancel: order.cancel.clone(),
+            stage: order.stage.clone(),
+            conversations: order.conversations.clone(),
+        }
+    }
+
+    async fn execute(&self, prepared: Prepared, scheduled: Instant) {
+        execute(
+            &self.shared,
+            &self.recorder,
+            &self.cancel,
+            &self.stage,
+            self.conversations.as_deref(),
+            prepared,
+            scheduled,
+        )
+        .await;
+    }
+}
+
 /// A request due now, handed to a lane with its place under the in-flight cap.
 struct Job {
     prepared: Prepared,
@@ -385,14 +404,7 @@ impl Lanes {
         let queue = Arc::new(LaneQueue::default());
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..count {
-            let (queue, shared, recorder, cancel, stage, conversations) = (
-                queue.clone(),
-                shared.clone(),
-                recorder.clone(),
-                order.cancel.clone(),
-                order.stage.clone(),
-                order.conversations.clone(),
-            );
+            let (lane, queue) = (Lane::new(shared, recorder, order), queue.clone());
             tasks.spawn(async move {
                 while let Some(Job {
                     prepared,
@@ -400,16 +412,7 @@ impl Lanes {
                     permit,
                 }) = queue.next().await
                 {
-                    execute(
-                        &shared,
-                        &recorder,
-                        &cancel,
-                        &stage,
-                        conversations.as_deref(),
-                        prepared,
-                        scheduled,
-                    )
-                    .await;
+                    lane.execute(prepared, scheduled).await;
                     drop(permit);
                 }
             });
