@@ -8,6 +8,11 @@
 #   MEMORY=1 bench/runner.sh                # peak RSS for 100k vs 1M requests
 #   IBENCH=/tmp/ibench-old bench/runner.sh  # measure another build of ibench
 #   CONCURRENCY=1000 bench/runner.sh        # load.worker_max_concurrency (default: the runner's, 100)
+#   FLOOR=0 bench/runner.sh                 # skip the kernel-floor column (nginx target only)
+#
+# The floor_us/req column is bench/floor.c at the same rate with as many threads as workers: the
+# least CPU per request that timer-paced sends and reads over loopback cost on this machine,
+# whatever the client (syscalls, wake-ups, the TCP stack). ibench's own cost is the difference.
 #
 # The target is pinned to CPU 0; the runner may use every CPU (num_workers = WORKERS, default
 # all). Only loopback is used. RT=1 runs the target and the runner under SCHED_RR (root), so
@@ -62,6 +67,12 @@ CONF
     ;;
   *) echo "TARGET must be nginx or sim" >&2; exit 2 ;;
 esac
+floor=""
+if [[ ${FLOOR:-1} == 1 && $target == nginx ]]; then
+  command -v cc >/dev/null || { echo "installing gcc"; apt-get install -y -qq gcc libc6-dev >/dev/null; }
+  floor=$work/floor
+  cc -O2 -pthread -o "$floor" bench/floor.c
+fi
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v1/models" >/dev/null && break; sleep 0.1; done
 
 # One run: prints "achieved p50_ms p99_ms ok failed cancelled cpu_us_per_request peak_rss_mb
@@ -117,9 +128,11 @@ if [[ ${MEMORY:-0} == 1 ]]; then
 fi
 
 echo "target=$target workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) ($(uname -m))"
-printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req rss_mb anon_mb
+printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req floor_us/req rss_mb anon_mb
 for rate in $rates; do
   read -r achieved p50 p99 ok failed cancelled cpu rss anon < <(run "$rate" "$duration")
   ratio=$(python3 -c "print(f'{$achieved/$rate*100:.1f}%')")
-  printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-8s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$rss" "$anon"
+  floor_cpu=-
+  [[ -n $floor ]] && read -r _ floor_cpu < <("${rt[@]}" "$floor" "$port" "$rate" "$duration" "$workers")
+  printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$floor_cpu" "$rss" "$anon"
 done

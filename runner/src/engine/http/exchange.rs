@@ -14,9 +14,6 @@ use super::super::sse::{ResponseWire, SseDecoder};
 use super::connector::{ConnectError, Connector, Sender};
 use super::pool::Pool;
 
-/// How long a worker's start may wait for those connections.
-const PREWARM_WITHIN: Duration = Duration::from_secs(2);
-
 /// Longest error body read from a failed response.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -124,7 +121,7 @@ impl Target {
     /// a burst of late sends would open connections mid-run, each costing its request a
     /// handshake and the worker memory that a run without a stall does not use.
     pub async fn prewarm(&self, count: usize) {
-        self.pool.prewarm(count, PREWARM_WITHIN).await;
+        self.pool.prewarm(count).await;
     }
 
     pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {
