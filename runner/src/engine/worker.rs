@@ -85,8 +85,11 @@ pub(super) fn spawn(
     let thread = std::thread::Builder::new()
         .name(format!("ibench-worker-{id}"))
         .spawn(move || {
+            // Sockets and timers only: with process and signal handling enabled too, every
+            // turn of the event loop also looked for exited child processes.
             let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_io()
+                .enable_time()
                 .build()
             {
                 Ok(runtime) => runtime,
