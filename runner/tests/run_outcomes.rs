@@ -160,7 +160,7 @@ async fn lora_traffic_follows_the_split_and_gets_per_adapter_reports() {
 async fn streamed_token_counts_agree_with_the_server() {
     let latency = LatencyConfig {
         ttft_ms: 5.0,
-        itl_ms: 1.0,
+        itl_ms: 5.0,
         ..Default::default()
     };
     let sim = common::sim(SimConfig {
@@ -189,7 +189,9 @@ async fn streamed_token_counts_agree_with_the_server() {
     );
     let latency = &successes["latency"];
     assert!(latency["time_to_first_token"]["median"].as_f64().unwrap() >= 0.005);
-    assert!(latency["inter_token_latency"]["median"].as_f64().unwrap() >= 0.0009);
+    // Tokens 5 ms apart: a scheduling hiccup that joins two tokens into one read (a 0 s gap,
+    // as inference-perf counts it) cannot pull the median below the server's pacing.
+    assert!(latency["inter_token_latency"]["median"].as_f64().unwrap() >= 0.004);
 }
 
 fn write_config(dir: &std::path::Path, base_url: &str, load: &str) -> std::path::PathBuf {
