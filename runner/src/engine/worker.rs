@@ -21,6 +21,10 @@ use super::http::{Exchange, Keep, Target};
 use super::progress::Progress;
 use super::timer::PreciseTimer;
 
+/// Period of the worker's standing timer (see `spawn`); shorter than any sensible request
+/// timeout, long enough that its own wake-ups cost nothing.
+const TIMER_HORIZON: Duration = Duration::from_millis(100);
+
 /// What a worker is asked to do for one stage.
 pub(super) struct StageOrder {
     pub stage: Arc<StagePlan>,
@@ -126,14 +130,10 @@ pub(super) fn spawn(
                 // Every request arms a Tokio timer for its timeout. Whenever that timer is the
                 // earliest the event loop knows of, Tokio wakes its own driver through an
                 // eventfd: two extra syscalls per request. A standing timer that is always
-                // earlier keeps request timeouts off that path. Re-armed every half timeout, it
-                // stays earlier than any timeout armed since. A short period (it was 100 ms)
-                // woke each idle worker ~35 times a second through the timer wheel's cascade.
-                // It ends with the runtime.
-                let period = settings.target.timeout / 2;
-                tokio::spawn(async move {
+                // earlier keeps request timeouts off that path. It ends with the runtime.
+                tokio::spawn(async {
                     loop {
-                        tokio::time::sleep(period).await;
+                        tokio::time::sleep(TIMER_HORIZON).await;
                     }
                 });
                 let shared = Arc::new(Shared {
