@@ -172,7 +172,7 @@ async fn trace_replay_sends_at_trace_offsets_with_trace_token_counts() {
     }
     let trace_path = trace.path().display().to_string();
     let yaml = format!(
-        "load: {{type: trace_replay, stages: [{{rate: 1, duration: 1}}], trace: {{file: '{trace_path}'}}, num_workers: 2, worker_realtime_priority: true}}\ndata: {{type: random, trace: {{file: '{trace_path}'}}}}"
+        "load: {{type: trace_replay, stages: [{{rate: 1, duration: 1}}], trace: {{file: '{trace_path}'}}, num_workers: 2, worker_realtime_priority: true}}\ndata: {{type: random, trace: {{file: '{trace_path}'}}}}\nreport: {{request_lifecycle: {{per_request: true}}}}"
     );
     common::within_three_attempts(async || {
         let sim = common::sim(SimConfig {
@@ -181,19 +181,30 @@ async fn trace_replay_sends_at_trace_offsets_with_trace_token_counts() {
         })
         .await;
         common::run(common::config(&sim.base_url(), dir.path(), &yaml)).await;
+        // Row i asks for 1 + i output tokens; rows sent 0.3 ms apart by two workers may
+        // arrive in either order.
+        let row = |body: &serde_json::Value| body["max_tokens"].as_u64().unwrap() as usize - 1;
         let requests = sim.requests();
         assert_eq!(requests.len(), offsets.len());
-        let first = requests.iter().map(|r| r.offset).min().unwrap();
-        let mut worst: (usize, f64, f64) = (0, 0.0, 0.0);
         for request in &requests {
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
-            // Row i asks for 1 + i output tokens; rows sent 0.3 ms apart by two workers may
-            // arrive in either order.
-            let i = body["max_tokens"].as_u64().unwrap() as usize - 1;
-            let expected = offsets[i];
             let prompt_tokens = ibench::tokenize::count_tokens(body["prompt"].as_str().unwrap());
-            assert_eq!(prompt_tokens, 10 + 7 * i, "row {i}");
-            let actual = (request.offset - first).as_secs_f64();
+            assert_eq!(prompt_tokens, 10 + 7 * row(&body), "row {}", row(&body));
+        }
+        // Send times as the runner took them, like the other arrival tests: the simulator's
+        // own clock also counts its wake-up after each idle gap, up to milliseconds on a VM.
+        let sends: Vec<(usize, f64)> = common::per_request(dir.path())
+            .iter()
+            .map(|entry| {
+                let body = serde_json::from_str(entry["request"].as_str().unwrap()).unwrap();
+                (row(&body), entry["start_time"].as_f64().unwrap())
+            })
+            .collect();
+        assert_eq!(sends.len(), offsets.len());
+        let first = sends.iter().map(|&(_, at)| at).fold(f64::INFINITY, f64::min);
+        let mut worst: (usize, f64, f64) = (0, 0.0, 0.0);
+        for &(i, at) in &sends {
+            let (actual, expected) = (at - first, offsets[i]);
             if (actual - expected).abs() > (worst.1 - worst.2).abs() {
                 worst = (i, actual, expected);
             }
