@@ -2,15 +2,13 @@
 
 use std::sync::Arc;
 
-use http_body_util::Full;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-pub type Sender = SendRequest<Full<bytes::Bytes>>;
+use super::connection::Connection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -23,11 +21,6 @@ pub enum ConnectError {
     Tls {
         host: String,
         source: std::io::Error,
-    },
-    #[error("HTTP handshake with {address} failed: {source}")]
-    Handshake {
-        address: String,
-        source: hyper::Error,
     },
 }
 
@@ -87,43 +80,27 @@ impl Connector {
         Ok(Connector { host, port, tls })
     }
 
-    /// A new connection, its driver task spawned on the current runtime.
-    pub async fn connect(&self) -> Result<Sender, ConnectError> {
-        let address = format!("{}:{}", self.host, self.port);
+    /// A new connection: TCP, and the TLS handshake for `https://`.
+    pub async fn connect(&self) -> Result<Connection, ConnectError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|source| ConnectError::Tcp {
-                address: address.clone(),
+                address: format!("{}:{}", self.host, self.port),
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => handshake(TokioIo::new(tcp), address).await,
-            Some((connector, name)) => {
-                let stream = connector
+        let io = match &self.tls {
+            None => Either::Left(tcp),
+            Some((connector, name)) => Either::Right(
+                connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|source| ConnectError::Tls {
                         host: self.host.clone(),
                         source,
-                    })?;
-                handshake(TokioIo::new(stream), address).await
-            }
-        }
+                    })?,
+            ),
+        };
+        Ok(Connection::new(io))
     }
-}
-
-async fn handshake<T>(io: T, address: String) -> Result<Sender, ConnectError>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, connection) = http1::handshake(io)
-        .await
-        .map_err(|source| ConnectError::Handshake { address, source })?;
-    // The connection ends when its sender is dropped (pool eviction) or the server closes it;
-    // errors surface on the request that was using it.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
 }

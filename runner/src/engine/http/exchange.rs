@@ -2,16 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Uri};
 
 use crate::metrics::{ErrorKind, Outcome, RequestError, Response, labels_message};
 use crate::tokenize::Tokenizer;
 
 use super::super::sse::{ResponseWire, SseDecoder};
-use super::connector::{ConnectError, Connector, Sender};
+use super::connection::Connection;
+use super::connector::{ConnectError, Connector};
 use super::pool::Pool;
 
 /// Longest error body read from a failed response.
@@ -35,7 +33,8 @@ pub struct TargetSettings {
 /// A worker's connections to the server and the parts of every request that never change.
 pub struct Target {
     pool: Pool,
-    uri: Uri,
+    /// Path and query of the endpoint.
+    path: String,
     headers: HeaderMap,
     timeout: Duration,
     stream: bool,
@@ -72,15 +71,21 @@ impl Target {
     pub fn new(settings: &TargetSettings, tokenizer: Tokenizer) -> Result<Self, TargetError> {
         let url = &settings.url;
         let connector = Connector::new(url).map_err(TargetError::Url)?;
-        let uri: Uri = url[url::Position::BeforePath..]
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| TargetError::Url(e.to_string()))?;
+        let path = url[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
         let header = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), TargetError> {
             let invalid = |reason: String| TargetError::Header {
                 name: name.to_owned(),
                 reason,
             };
+            if name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding")
+            {
+                return Err(invalid(
+                    "set by the runner from each request's body; remove it from api.headers"
+                        .into(),
+                ));
+            }
             Ok((
                 HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?,
                 HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?,
@@ -105,7 +110,7 @@ impl Target {
         }
         Ok(Target {
             pool: Pool::new(connector, settings.max_connections),
-            uri,
+            path,
             headers,
             timeout: settings.timeout,
             stream: settings.stream,
@@ -132,81 +137,46 @@ impl Target {
     }
 
     async fn exchange(&self, body: Vec<u8>, keep: Keep) -> Exchange {
-        let mut sender = match self.pool.checkout().await {
-            Ok(sender) => sender,
+        let mut connection = match self.pool.checkout().await {
+            Ok(connection) => connection,
             Err(e) => return connect_failure(&e),
         };
-        let mut request = Request::new(Full::new(Bytes::from(body)));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.uri.clone();
-        *request.headers_mut() = self.headers.clone();
-        let response = match sender.send_request(request).await {
-            Ok(response) => response,
+        let status = match connection.send(&self.path, &self.headers, &body).await {
+            Ok(status) => status,
             Err(e) => return failure(ErrorKind::Connection, error_chain(&e), None),
         };
-        let status = response.status();
-        let mut body = response.into_body();
-        let mut reader = Reader::new(sender, &self.tokenizer);
-        if !status.is_success() {
-            let text = reader.read_error_body(&mut body).await;
-            return failure(
-                ErrorKind::Http(status.as_u16()),
+        let mut reader = Reader {
+            connection: &mut connection,
+            tokenizer: &self.tokenizer,
+        };
+        let exchange = if !(200..300).contains(&status) {
+            let text = reader.read_error_body().await;
+            failure(
+                ErrorKind::Http(status),
                 labels_message(&text),
                 keep.raw.then_some(text),
-            );
-        }
-        let exchange = if self.stream {
-            reader.read_stream(&mut body, keep).await
+            )
+        } else if self.stream {
+            reader.read_stream(keep).await
         } else {
-            reader.read_whole(&mut body, keep).await
+            reader.read_whole(keep).await
         };
-        if let Some(sender) = reader.completed {
-            self.pool.checkin(sender);
-        }
+        self.pool.checkin(connection);
         exchange
     }
 }
 
-/// Reads a response body; hands the connection back (`completed`) only once the body ended.
+/// Reads a response body from the connection it arrives on.
 struct Reader<'a> {
-    sender: Option<Sender>,
-    completed: Option<Sender>,
+    connection: &'a mut Connection,
     tokenizer: &'a Tokenizer,
 }
 
-type Body = hyper::body::Incoming;
-
-impl<'a> Reader<'a> {
-    fn new(sender: Sender, tokenizer: &'a Tokenizer) -> Self {
-        Reader {
-            sender: Some(sender),
-            completed: None,
-            tokenizer,
-        }
-    }
-
-    /// The next data chunk; `Ok(None)` at the end of the body, which frees the connection.
-    async fn next(&mut self, body: &mut Body) -> Result<Option<Bytes>, hyper::Error> {
-        loop {
-            match body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        return Ok(Some(data));
-                    }
-                }
-                Some(Err(e)) => return Err(e),
-                None => {
-                    self.completed = self.sender.take();
-                    return Ok(None);
-                }
-            }
-        }
-    }
-
-    async fn read_error_body(&mut self, body: &mut Body) -> String {
+impl Reader<'_> {
+    async fn read_error_body(&mut self) -> String {
         let mut text = Vec::new();
-        while let Ok(Some(data)) = self.next(body).await {
-            text.extend_from_slice(&data);
+        while let Ok(Some(data)) = self.connection.data().await {
+            text.extend_from_slice(data);
             if text.len() >= MAX_ERROR_BODY {
                 break;
             }
@@ -214,11 +184,11 @@ impl<'a> Reader<'a> {
         String::from_utf8_lossy(&text).into_owned()
     }
 
-    async fn read_whole(&mut self, body: &mut Body, keep: Keep) -> Exchange {
+    async fn read_whole(&mut self, keep: Keep) -> Exchange {
         let mut bytes = Vec::new();
         loop {
-            match self.next(body).await {
-                Ok(Some(data)) => bytes.extend_from_slice(&data),
+            match self.connection.data().await {
+                Ok(Some(data)) => bytes.extend_from_slice(data),
                 Ok(None) => break,
                 Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), None),
             }
@@ -252,14 +222,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    async fn read_stream(&mut self, body: &mut Body, keep: Keep) -> Exchange {
+    async fn read_stream(&mut self, keep: Keep) -> Exchange {
         let mut decoder = SseDecoder::default();
         let mut tokens = self.tokenizer.output_counter();
         let mut result = Response::default();
         let mut raw = keep.raw.then(String::new);
         let mut content = keep.content.then(String::new);
         loop {
-            let bytes = match self.next(body).await {
+            let bytes = match self.connection.data().await {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => {
                     return failure(
@@ -271,15 +241,15 @@ impl<'a> Reader<'a> {
                 Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), raw),
             };
             if let Some(raw) = &mut raw {
-                raw.push_str(&String::from_utf8_lossy(&bytes));
+                raw.push_str(&String::from_utf8_lossy(bytes));
             }
-            decoder.push(&bytes);
+            decoder.push(bytes);
             while let Some(data) = decoder.next_data() {
                 let arrived = Instant::now();
                 if data == "[DONE]" {
                     // Servers end the body right after [DONE]; only a body seen to end frees
-                    // its connection for reuse (`next` returning `Ok(None)`).
-                    let _ = tokio::time::timeout(DONE_GRACE, self.next(body)).await;
+                    // its connection for reuse (`data` returning `Ok(None)`).
+                    let _ = tokio::time::timeout(DONE_GRACE, self.connection.data()).await;
                     result.output_tokens = tokens.total() as u64;
                     return Exchange {
                         outcome: Outcome::Success(result),

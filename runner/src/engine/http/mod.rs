@@ -1,15 +1,18 @@
-//! The runner's HTTP/1.1 client: hyper's connection layer under a per-worker pool of our own.
+//! The runner's HTTP/1.1 client: connections driven by the requests themselves (httparse for
+//! the wire format) under a per-worker pool.
 //!
 //! A general-purpose client pool (reqwest over hyper-util) returns a connection to its idle
 //! list a moment after the response body ends, so at a few thousand requests per second about
 //! one request in sixteen opened a fresh TCP connection, and its per-request URL and header
 //! handling cost more CPU than the exchange itself. Here a connection is back in the pool the
-//! instant its response is read, requests reuse a prepared URI and header set, and each worker
-//! owns its pool, so no lock is ever contended.
+//! instant its response is read, requests reuse a prepared path and header set, and each
+//! worker owns its pool, so no lock is ever contended.
 
+mod connection;
 mod connector;
 mod exchange;
 mod pool;
+mod wire;
 
 pub use exchange::{Exchange, Keep, Target, TargetError, TargetSettings};
 

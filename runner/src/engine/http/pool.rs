@@ -16,7 +16,8 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::connector::{ConnectError, Connector, Sender};
+use super::connection::Connection;
+use super::connector::{ConnectError, Connector};
 
 /// One checkout in this many takes the longest-idle connection.
 const ROTATE_EVERY: u64 = 16;
@@ -26,7 +27,7 @@ const PREWARM_WITHIN: Duration = Duration::from_secs(2);
 
 pub struct Pool {
     connector: Connector,
-    idle: Mutex<Idle<Sender>>,
+    idle: Mutex<Idle<Connection>>,
     /// Idle connections kept at most (`load.worker_max_tcp_connections`).
     max_idle: usize,
 }
@@ -67,13 +68,13 @@ impl Pool {
     }
 
     /// An idle connection ready for a request, or a new one.
-    pub async fn checkout(&self) -> Result<Sender, ConnectError> {
+    pub async fn checkout(&self) -> Result<Connection, ConnectError> {
         loop {
             let candidate = self.idle.lock().expect("pool lock").take();
-            let Some(mut sender) = candidate else { break };
+            let Some(mut connection) = candidate else { break };
             // Closed by the server while idle: discard and try the next one.
-            if sender.ready().await.is_ok() {
-                return Ok(sender);
+            if !connection.closed_while_idle() {
+                return Ok(connection);
             }
         }
         self.connector.connect().await
@@ -85,16 +86,21 @@ impl Pool {
         let count = count.min(self.max_idle);
         let opened = futures::future::join_all((0..count).map(|_| self.connector.connect()));
         if let Ok(results) = tokio::time::timeout(PREWARM_WITHIN, opened).await {
-            for sender in results.into_iter().flatten() {
-                self.checkin(sender);
+            for connection in results.into_iter().flatten() {
+                self.checkin(connection);
             }
         }
     }
 
-    pub fn checkin(&self, sender: Sender) {
+    /// Keeps `connection` for reuse if its last exchange left it usable.
+    pub fn checkin(&self, mut connection: Connection) {
+        if !connection.reusable() {
+            return;
+        }
+        connection.idle();
         let mut idle = self.idle.lock().expect("pool lock");
-        if idle.connections.len() < self.max_idle && !sender.is_closed() {
-            idle.connections.push_back(sender);
+        if idle.connections.len() < self.max_idle {
+            idle.connections.push_back(connection);
         }
     }
 }
