@@ -1,9 +1,9 @@
 //! One HTTP/1.1 connection, driven by the request that holds it.
 //!
-//! hyper's client connection runs as a task of its own, fed through a channel: each request
+//! hyper's client connection runs as a task of its own, fed through channels: each request
 //! woke three tasks and crossed two channels, and at a few thousand requests a second, with
-//! every wake-up finding cold caches, that machinery cost more than 10 µs of CPU per request
-//! (bench/runner.sh, same-run A/B: 5,000 req/s 70 → 60 µs, 10,000 req/s 66 → 56 µs). Here the
+//! every wake-up finding cold caches, that machinery cost about 12 µs of CPU per request
+//! (interleaved runs against nginx: 5,000 req/s 68 → 56 µs, 10,000 req/s 65 → 53 µs). Here the
 //! request's own task writes the request and reads the response straight from the socket.
 
 use std::io;
