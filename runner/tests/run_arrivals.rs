@@ -201,7 +201,10 @@ async fn trace_replay_sends_at_trace_offsets_with_trace_token_counts() {
             })
             .collect();
         assert_eq!(sends.len(), offsets.len());
-        let first = sends.iter().map(|&(_, at)| at).fold(f64::INFINITY, f64::min);
+        let first = sends
+            .iter()
+            .map(|&(_, at)| at)
+            .fold(f64::INFINITY, f64::min);
         let mut worst: (usize, f64, f64) = (0, 0.0, 0.0);
         for &(i, at) in &sends {
             let (actual, expected) = (at - first, offsets[i]);

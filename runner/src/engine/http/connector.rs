@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
-use tokio_util::either::Either;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_util::either::Either;
 
 use super::connection::Connection;
 

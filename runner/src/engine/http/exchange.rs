@@ -82,8 +82,7 @@ impl Target {
                 || name.eq_ignore_ascii_case("transfer-encoding")
             {
                 return Err(invalid(
-                    "set by the runner from each request's body; remove it from api.headers"
-                        .into(),
+                    "set by the runner from each request's body; remove it from api.headers".into(),
                 ));
             }
             Ok((

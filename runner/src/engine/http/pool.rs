@@ -71,7 +71,9 @@ impl Pool {
     pub async fn checkout(&self) -> Result<Connection, ConnectError> {
         loop {
             let candidate = self.idle.lock().expect("pool lock").take();
-            let Some(mut connection) = candidate else { break };
+            let Some(mut connection) = candidate else {
+                break;
+            };
             // Closed by the server while idle: discard and try the next one.
             if !connection.closed_while_idle() {
                 return Ok(connection);

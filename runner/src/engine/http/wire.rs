@@ -10,10 +10,15 @@ use hyper::header::HeaderMap;
 /// Most headers a response head may carry.
 const MAX_HEADERS: usize = 64;
 
+/// Longest response head read before giving up on the server.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
     #[error("invalid response head: {0}")]
     Head(httparse::Error),
+    #[error("response head longer than {MAX_HEAD_BYTES} bytes")]
+    HeadTooLong,
     #[error("invalid content-length {0:?}")]
     ContentLength(String),
     #[error("invalid chunked body: {0}")]
@@ -61,6 +66,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf).map_err(WireError::Head)? {
         Status::Complete(len) => len,
+        Status::Partial if buf.len() > MAX_HEAD_BYTES => return Err(WireError::HeadTooLong),
         Status::Partial => return Ok(None),
     };
     let status = response.code.unwrap_or_default();
@@ -88,8 +94,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
                     keep_alive = false;
-                } else if token.eq_ignore_ascii_case("keep-alive") && response.version == Some(0)
-                {
+                } else if token.eq_ignore_ascii_case("keep-alive") && response.version == Some(0) {
                     keep_alive = true;
                 }
             }
@@ -262,7 +267,11 @@ mod tests {
     fn a_head_is_parsed_only_once_complete() {
         let text = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
         for cut in 0..text.len() - 5 {
-            assert_eq!(parse_head(&text.as_bytes()[..cut]), Ok(None), "cut at {cut}");
+            assert_eq!(
+                parse_head(&text.as_bytes()[..cut]),
+                Ok(None),
+                "cut at {cut}"
+            );
         }
         assert_eq!(
             head(text),
@@ -277,14 +286,33 @@ mod tests {
 
     #[test]
     fn framing_follows_rfc_9112() {
-        assert_eq!(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n").framing, Framing::Chunked);
-        assert_eq!(head("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\n\r\n").framing, Framing::Chunked);
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n")
+                .framing,
+            Framing::Chunked
+        );
+        assert_eq!(
+            head("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\n\r\n").framing,
+            Framing::Chunked
+        );
         let gzip_only = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
-        assert_eq!((gzip_only.framing, gzip_only.keep_alive), (Framing::UntilClose, false));
+        assert_eq!(
+            (gzip_only.framing, gzip_only.keep_alive),
+            (Framing::UntilClose, false)
+        );
         let no_length = head("HTTP/1.1 200 OK\r\n\r\n");
-        assert_eq!((no_length.framing, no_length.keep_alive), (Framing::UntilClose, false));
-        assert_eq!(head("HTTP/1.1 204 No Content\r\n\r\n").framing, Framing::Length(0));
-        assert_eq!(head("HTTP/1.1 100 Continue\r\n\r\n").framing, Framing::Length(0));
+        assert_eq!(
+            (no_length.framing, no_length.keep_alive),
+            (Framing::UntilClose, false)
+        );
+        assert_eq!(
+            head("HTTP/1.1 204 No Content\r\n\r\n").framing,
+            Framing::Length(0)
+        );
+        assert_eq!(
+            head("HTTP/1.1 100 Continue\r\n\r\n").framing,
+            Framing::Length(0)
+        );
         assert_eq!(
             parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
             Err(WireError::ContentLength("6".into()))
@@ -293,27 +321,62 @@ mod tests {
             parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
             Err(WireError::ContentLength("-1".into()))
         );
-        assert!(matches!(parse_head(b"HTTX/1.1 200 OK\r\n\r\n"), Err(WireError::Head(_))));
+        assert!(matches!(
+            parse_head(b"HTTX/1.1 200 OK\r\n\r\n"),
+            Err(WireError::Head(_))
+        ));
+    }
+
+    #[test]
+    fn a_head_that_never_ends_is_an_error_not_a_growing_buffer() {
+        let mut endless = b"HTTP/1.1 200 OK\r\nx-pad: ".to_vec();
+        endless.resize(MAX_HEAD_BYTES, b'0');
+        assert_eq!(parse_head(&endless), Ok(None));
+        endless.push(b'0');
+        assert_eq!(parse_head(&endless), Err(WireError::HeadTooLong));
     }
 
     #[test]
     fn connection_reuse_follows_version_and_connection_header() {
         assert!(head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
-        assert!(!head("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive);
+        assert!(
+            !head("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive
+        );
         assert!(!head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
-        assert!(head("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n").keep_alive);
+        assert!(
+            head("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n")
+                .keep_alive
+        );
     }
 
     #[test]
     fn a_length_body_ends_at_its_length_whatever_the_reads() {
         for step in [1, 2, 5, 100] {
             let (data, ended) = decode_all(Body::new(Framing::Length(5)), b"hello", step).unwrap();
-            assert_eq!((data.as_slice(), ended), (&b"hello"[..], true), "step {step}");
+            assert_eq!(
+                (data.as_slice(), ended),
+                (&b"hello"[..], true),
+                "step {step}"
+            );
         }
         // Bytes after the body are left alone (and make the connection unusable).
         let mut body = Body::new(Framing::Length(2));
-        assert_eq!(body.decode(b"hiXX"), Ok(Decoded { skip: 0, data: 2, done: false }));
-        assert_eq!(body.decode(b"XX"), Ok(Decoded { skip: 0, data: 0, done: true }));
+        assert_eq!(
+            body.decode(b"hiXX"),
+            Ok(Decoded {
+                skip: 0,
+                data: 2,
+                done: false
+            })
+        );
+        assert_eq!(
+            body.decode(b"XX"),
+            Ok(Decoded {
+                skip: 0,
+                data: 0,
+                done: true
+            })
+        );
         assert_eq!(Body::new(Framing::Length(0)), Body::Done);
     }
 
@@ -322,12 +385,17 @@ mod tests {
         let wire = b"5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\nTrailer: x\r\n\r\n";
         for step in [1, 2, 3, 7, 1000] {
             let (data, ended) = decode_all(Body::new(Framing::Chunked), wire, step).unwrap();
-            assert_eq!((data.as_slice(), ended), (&b"hello world!"[..], true), "step {step}");
+            assert_eq!(
+                (data.as_slice(), ended),
+                (&b"hello world!"[..], true),
+                "step {step}"
+            );
         }
         let (data, ended) = decode_all(Body::new(Framing::Chunked), b"0\r\n\r\n", 1).unwrap();
         assert!(data.is_empty() && ended);
         // Cut mid-way: never reports the end.
-        let (data, ended) = decode_all(Body::new(Framing::Chunked), b"5\r\nhello\r\n6\r\nwor", 4).unwrap();
+        let (data, ended) =
+            decode_all(Body::new(Framing::Chunked), b"5\r\nhello\r\n6\r\nwor", 4).unwrap();
         assert_eq!((data.as_slice(), ended), (&b"hellowor"[..], false));
     }
 
@@ -346,7 +414,21 @@ mod tests {
     #[test]
     fn a_body_until_close_takes_everything_and_never_ends_by_itself() {
         let mut body = Body::new(Framing::UntilClose);
-        assert_eq!(body.decode(b"abc"), Ok(Decoded { skip: 0, data: 3, done: false }));
-        assert_eq!(body.decode(b""), Ok(Decoded { skip: 0, data: 0, done: false }));
+        assert_eq!(
+            body.decode(b"abc"),
+            Ok(Decoded {
+                skip: 0,
+                data: 3,
+                done: false
+            })
+        );
+        assert_eq!(
+            body.decode(b""),
+            Ok(Decoded {
+                skip: 0,
+                data: 0,
+                done: false
+            })
+        );
     }
 }
