@@ -309,3 +309,40 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(headers: &[(&str, &str)]) -> Result<Target, TargetError> {
+        let settings = TargetSettings {
+            url: "http://127.0.0.1:8000/v1/completions".parse().unwrap(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            api_key: None,
+            timeout: Duration::from_secs(1),
+            stream: false,
+            max_connections: 1,
+        };
+        Target::new(&settings, Tokenizer::BuiltIn)
+    }
+
+    #[test]
+    fn api_headers_may_not_frame_the_body() {
+        for name in ["Content-Length", "transfer-encoding"] {
+            match target(&[(name, "5")]) {
+                Err(TargetError::Header { name: got, reason }) => {
+                    assert_eq!(got, name);
+                    assert!(reason.contains("remove it from api.headers"), "{reason}");
+                }
+                other => panic!("{name} accepted: {:?}", other.err()),
+            }
+        }
+        let target = target(&[("X-Tenant", "a"), ("Host", "example")]).unwrap();
+        assert_eq!(target.path, "/v1/completions");
+        assert_eq!(target.headers["host"], "example");
+        assert_eq!(target.headers["x-tenant"], "a");
+    }
+}
