@@ -5,6 +5,11 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use ibench::sim::{FaultRates, LatencyConfig, LoraConfig, SimConfig};
 
@@ -297,4 +302,76 @@ fn a_run_where_every_request_fails_exits_non_zero_with_the_reason() {
         summary["failures"]["by_label"]["Connection Error"]["count"],
         20
     );
+}
+
+/// A keep-alive server that closes each connection once it has been idle for 30 ms, as servers
+/// do after their keep-alive timeout (uvicorn's is 5 s; 30 ms keeps the test short), without
+/// telling the client. Returns its base URL and how many connections it accepted.
+async fn server_closing_idle_connections() -> (String, Arc<AtomicUsize>) {
+    const IDLE: Duration = Duration::from_millis(30);
+    const MODELS: &str = r#"{"object":"list","data":[{"id":"m","object":"model"}]}"#;
+    const COMPLETION: &str = r#"{"choices":[{"index":0,"text":"one two","finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":2,"total_tokens":6}}"#;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(Ok(read @ 1..)) =
+                    tokio::time::timeout(IDLE, socket.read(&mut chunk)).await
+                {
+                    buf.extend_from_slice(&chunk[..read]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length:"))
+                            .map_or(0, |value| value.trim().parse().unwrap());
+                        if buf.len() < end + 4 + length {
+                            break;
+                        }
+                        buf.drain(..end + 4 + length);
+                        let body = if head.starts_with("get /v1/models") {
+                            MODELS
+                        } else {
+                            COMPLETION
+                        };
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (base_url, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_closed_while_idle_are_replaced_not_reused() {
+    let (base_url, accepted) = server_closing_idle_connections().await;
+    let dir = tempfile::tempdir().unwrap();
+    // 20 req/s over two workers: a connection waits about 100 ms between requests, longer
+    // than the server keeps it open.
+    let config = common::config(
+        &base_url,
+        dir.path(),
+        "load: {stages: [{rate: 20, duration: 2}], num_workers: 2}",
+    );
+    let outcome = common::run(config).await;
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["failures"]["count"], 0, "{}", summary["failures"]);
+    assert_eq!(summary["successes"]["count"], 40);
+    // Each worker opened 100 connections up front; the server closed them all while idle, so
+    // every request needed a new one (plus one for model discovery).
+    let accepted = accepted.load(Ordering::SeqCst);
+    assert!(accepted >= 200 + 40, "{accepted} connections accepted");
 }

@@ -25,9 +25,10 @@ type Io = Either<TcpStream, TlsStream<TcpStream>>;
 const READ_SIZE: usize = 8 * 1024;
 
 /// A connection idle at least this long is checked for a close by the server before reuse.
-/// Servers close idle connections after seconds (uvicorn 5 s, nginx 75 s); a connection in
-/// steady use skips the check, which costs a syscall.
-const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// Servers close idle connections after their keep-alive timeout (uvicorn 5 s, nginx 75 s,
+/// configurable far lower) and announce other closes with `Connection: close`; the connections
+/// a steady load keeps reusing within this time skip the check, which costs a syscall.
+const CHECK_IDLE_AFTER: Duration = Duration::from_millis(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
