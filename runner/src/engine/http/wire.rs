@@ -167,9 +167,6 @@ impl Body {
             match *self {
                 Body::Done => return Ok(step(0, true)),
                 Body::UntilClose => return Ok(step(rest.len(), false)),
-                Body::Length(_) | Body::ChunkData(_) if rest.is_empty() => {
-                    return Ok(step(0, false));
-                }
                 Body::Length(left) | Body::ChunkData(left) => {
                     let data = rest.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                     let left = left - data as u64;
