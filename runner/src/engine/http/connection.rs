@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use futures::FutureExt;
-use hyper::header::HeaderMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -66,15 +65,10 @@ impl Connection {
         }
     }
 
-    /// POSTs `body` to `path` and reads the response head; returns its status. Interim (1xx)
-    /// responses are skipped.
-    pub async fn send(
-        &mut self,
-        path: &str,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<u16, HttpError> {
-        wire::encode_request(&mut self.out, path, headers, body);
+    /// Sends `body` after `head` (from [`wire::request_head`]) and reads the response head;
+    /// returns its status. Interim (1xx) responses are skipped.
+    pub async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<u16, HttpError> {
+        wire::encode_request(&mut self.out, head, body);
         self.io.write_all(&self.out).await?;
         self.io.flush().await?;
         loop {

@@ -11,6 +11,7 @@ use super::super::sse::{ResponseWire, SseDecoder};
 use super::connection::Connection;
 use super::connector::{ConnectError, Connector};
 use super::pool::Pool;
+use super::wire;
 
 /// Longest error body read from a failed response.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -33,9 +34,8 @@ pub struct TargetSettings {
 /// A worker's connections to the server and the parts of every request that never change.
 pub struct Target {
     pool: Pool,
-    /// Path and query of the endpoint.
-    path: String,
-    headers: HeaderMap,
+    /// Request line and headers of every request.
+    head: Vec<u8>,
     timeout: Duration,
     stream: bool,
     tokenizer: Tokenizer,
@@ -109,8 +109,7 @@ impl Target {
         }
         Ok(Target {
             pool: Pool::new(connector, settings.max_connections),
-            path,
-            headers,
+            head: wire::request_head(&path, &headers),
             timeout: settings.timeout,
             stream: settings.stream,
             tokenizer,
@@ -140,7 +139,7 @@ impl Target {
             Ok(connection) => connection,
             Err(e) => return connect_failure(&e),
         };
-        let status = match connection.send(&self.path, &self.headers, &body).await {
+        let status = match connection.send(&self.head, &body).await {
             Ok(status) => status,
             Err(e) => return failure(ErrorKind::Connection, error_chain(&e), None),
         };
@@ -341,8 +340,13 @@ mod tests {
             }
         }
         let target = target(&[("X-Tenant", "a"), ("Host", "example")]).unwrap();
-        assert_eq!(target.path, "/v1/completions");
-        assert_eq!(target.headers["host"], "example");
-        assert_eq!(target.headers["x-tenant"], "a");
+        let head = String::from_utf8(target.head).unwrap();
+        assert!(
+            head.starts_with("POST /v1/completions HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nhost: example\r\n"), "{head}");
+        assert!(head.contains("\r\nx-tenant: a\r\n"), "{head}");
+        assert_eq!(head.matches("host:").count(), 1, "{head}");
     }
 }

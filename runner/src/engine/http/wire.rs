@@ -25,18 +25,26 @@ pub enum WireError {
     Chunk(&'static str),
 }
 
-/// A POST of `body` to `path`, with `headers` and the body's length, into `out`.
-pub fn encode_request(out: &mut Vec<u8>, path: &str, headers: &HeaderMap, body: &[u8]) {
-    out.clear();
-    out.extend_from_slice(b"POST ");
-    out.extend_from_slice(path.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+/// The part of every request to one endpoint that never changes: the request line and the
+/// headers of a POST to `path`. Encoded once per target, not once per request.
+pub fn request_head(path: &str, headers: &HeaderMap) -> Vec<u8> {
+    let mut head = Vec::new();
+    head.extend_from_slice(b"POST ");
+    head.extend_from_slice(path.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
     }
+    head
+}
+
+/// A request with `head` (from [`request_head`]), the body's length and `body`, into `out`.
+pub fn encode_request(out: &mut Vec<u8>, head: &[u8], body: &[u8]) {
+    out.clear();
+    out.extend_from_slice(head);
     let _ = write!(out, "content-length: {}\r\n\r\n", body.len());
     out.extend_from_slice(body);
 }
@@ -253,7 +261,7 @@ mod tests {
             HeaderValue::from_static("Bearer k"),
         );
         let mut out = vec![b'x'; 3];
-        encode_request(&mut out, "/v1/completions", &headers, b"{}");
+        encode_request(&mut out, &request_head("/v1/completions", &headers), b"{}");
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "POST /v1/completions HTTP/1.1\r\nhost: 127.0.0.1:8000\r\nauthorization: Bearer k\r\ncontent-length: 2\r\n\r\n{}"
