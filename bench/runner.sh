@@ -9,20 +9,32 @@
 #   IBENCH=/tmp/ibench-old bench/runner.sh  # measure another build of ibench
 #   CONCURRENCY=1000 bench/runner.sh        # load.worker_max_concurrency (default: the runner's, 100)
 #   FLOOR=0 bench/runner.sh                 # skip the kernel-floor column (nginx target only)
+#   RUNNER_CPUS=1 bench/runner.sh           # the runner and the floor on CPU 1 only
 #
-# The floor_us/req column is bench/floor.c at the same rate with as many threads as workers: the
-# least CPU per request that timer-paced sends and reads over loopback cost on this machine,
-# whatever the client (syscalls, wake-ups, the TCP stack). ibench's own cost is the difference.
+# The floor_us/req column is bench/floor.c at the same rate with as many threads as workers:
+# what timer-paced sends and reads over loopback cost on this machine without an HTTP library or
+# any accounting (syscalls, wake-ups, the TCP stack). It is a reference, not a bound: one floor
+# thread waits on one connection, an ibench worker on many.
 #
 # The target is pinned to CPU 0; the runner may use every CPU (num_workers = WORKERS, default
-# all). Only loopback is used. RT=1 runs the target and the runner under SCHED_RR (root), so
-# that background jobs on a shared machine (compilers, other tests) cannot take their CPU.
+# all), unless RUNNER_CPUS names the CPUs it and the floor may use. Where client threads run
+# decides much of their cost on a VM: waking a thread on another, idle vCPU (the target for each
+# request, the client for each response) costs an interrupt between vCPUs and the vCPU's exit
+# from idle; a wake-up on the same CPU costs neither. ibench with one worker at 5,000 req/s:
+# 35-37 µs per request on the target's CPU (RUNNER_CPUS=0), 55-62 µs on the other one
+# (RUNNER_CPUS=1, the placement of a target on another machine). Unpinned threads land on
+# either from run to run, so ibench and the floor are only comparable with RUNNER_CPUS set.
+#
+# Only loopback is used. RT=1 runs the target and the runner under SCHED_RR (root), so that
+# background jobs on a shared machine (compilers, other tests) cannot take their CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${TARGET:-nginx}
 rates=${RATES:-"1000 5000 10000 20000 30000 40000"}
 duration=${DURATION:-10}
-workers=${WORKERS:-$(nproc)}
+runner_cpus=()
+[[ -n ${RUNNER_CPUS:-} ]] && runner_cpus=(taskset -c "$RUNNER_CPUS")
+workers=${WORKERS:-$("${runner_cpus[@]}" nproc)}
 concurrency=${CONCURRENCY:-100}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; [[ -f $work/nginx.pid ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
@@ -92,7 +104,7 @@ server: {type: vllm, base_url: "http://127.0.0.1:$port", model_name: static}
 report: {request_lifecycle: {per_adapter: false}}
 storage: {local_storage: {path: "$dir"}}
 CONF
-  /usr/bin/time -f "%U %S %M" -o "$work/time" "${rt[@]}" "$ibench" run -c "$work/config.yaml" >"$work/run.log" 2>&1 &
+  /usr/bin/time -f "%U %S %M" -o "$work/time" "${runner_cpus[@]}" "${rt[@]}" "$ibench" run -c "$work/config.yaml" >"$work/run.log" 2>&1 &
   # Peak anonymous memory (heap, stacks), sampled every 50 ms: what the run allocates, without
   # the binary's code pages, which max RSS also counts and which differ with the paths a run takes.
   local timed=$! pid="" anon_kb=0 kb
@@ -127,12 +139,12 @@ if [[ ${MEMORY:-0} == 1 ]]; then
   exit 0
 fi
 
-echo "target=$target workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) ($(uname -m))"
+echo "target=$target workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) runner_cpus=${RUNNER_CPUS:-all} ($(uname -m))"
 printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req floor_us/req rss_mb anon_mb
 for rate in $rates; do
   read -r achieved p50 p99 ok failed cancelled cpu rss anon < <(run "$rate" "$duration")
   ratio=$(python3 -c "print(f'{$achieved/$rate*100:.1f}%')")
   floor_cpu=-
-  [[ -n $floor ]] && read -r _ floor_cpu < <("${rt[@]}" "$floor" "$port" "$rate" "$duration" "$workers")
+  [[ -n $floor ]] && read -r _ floor_cpu < <("${runner_cpus[@]}" "${rt[@]}" "$floor" "$port" "$rate" "$duration" "$workers")
   printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$floor_cpu" "$rss" "$anon"
 done
