@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use ibench::sim::{LatencyConfig, LoraConfig, SimConfig};
+use ibench::sim::{LoraConfig, SimConfig};
 
 /// Send times (Unix seconds) of successful requests, in order.
 fn send_times(entries: &[serde_json::Value]) -> Vec<f64> {
@@ -125,16 +125,7 @@ async fn poisson_interarrivals_are_exponential() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_mode_never_exceeds_the_level_at_the_server() {
     let _serial = common::timing_lock().await;
-    let latency = LatencyConfig {
-        ttft_ms: 10.0,
-        itl_ms: 1.0,
-        ..Default::default()
-    };
-    let sim = common::sim(SimConfig {
-        latency,
-        ..Default::default()
-    })
-    .await;
+    let sim = common::sim_with_latency(10.0, 1.0).await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),

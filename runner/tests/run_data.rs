@@ -4,21 +4,13 @@
 
 mod common;
 
-use ibench::sim::{LatencyConfig, SimConfig};
+use ibench::sim::SimConfig;
 use serde_json::Value;
 
 /// Runs `data` (YAML of the `data` section) for 40 streamed chat requests and returns the
 /// summary and the per-request entries.
 async fn run_data(data: &str) -> (Value, Vec<Value>, ibench::sim::SimStats) {
-    let sim = common::sim(SimConfig {
-        latency: LatencyConfig {
-            ttft_ms: 2.0,
-            itl_ms: 1.0,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await;
+    let sim = common::sim_with_latency(2.0, 1.0).await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
@@ -96,15 +88,7 @@ fn answer(raw_sse: &str) -> String {
 async fn multi_turn_rounds_go_in_order_and_carry_the_previous_answer() {
     // 6 users; a round takes ~150 ms but the user's next round is planned 100 ms later, so
     // rounds must wait for their predecessors.
-    let sim = common::sim(SimConfig {
-        latency: LatencyConfig {
-            ttft_ms: 140.0,
-            itl_ms: 2.0,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await;
+    let sim = common::sim_with_latency(140.0, 2.0).await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),

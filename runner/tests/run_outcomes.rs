@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use ibench::sim::{FaultRates, LatencyConfig, LoraConfig, SimConfig};
+use ibench::sim::{FaultRates, LoraConfig, SimConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_counted_under_their_labels() {
@@ -62,15 +62,7 @@ async fn failures_are_counted_under_their_labels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_grace_cancels_in_flight_requests_and_reports_them() {
-    let latency = LatencyConfig {
-        ttft_ms: 3000.0,
-        ..Default::default()
-    };
-    let sim = common::sim(SimConfig {
-        latency,
-        ..Default::default()
-    })
-    .await;
+    let sim = common::sim_with_latency(3000.0, 0.0).await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),
@@ -163,16 +155,7 @@ async fn lora_traffic_follows_the_split_and_gets_per_adapter_reports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_token_counts_agree_with_the_server() {
-    let latency = LatencyConfig {
-        ttft_ms: 5.0,
-        itl_ms: 5.0,
-        ..Default::default()
-    };
-    let sim = common::sim(SimConfig {
-        latency,
-        ..Default::default()
-    })
-    .await;
+    let sim = common::sim_with_latency(5.0, 5.0).await;
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(
         &sim.base_url(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ibench::benchmark::{Benchmark, Outcome};
 use ibench::config::{Config, ResolvedConfig};
 use ibench::plan::Shard;
-use ibench::sim::{SimConfig, SimServer};
+use ibench::sim::{LatencyConfig, SimConfig, SimServer};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +47,20 @@ pub async fn sim(config: SimConfig) -> SimServer {
     })
     .await
     .expect("simulator starts")
+}
+
+/// A simulator that differs from the default only in its time to first token and inter-token
+/// latency (milliseconds, without jitter).
+pub async fn sim_with_latency(ttft_ms: f64, itl_ms: f64) -> SimServer {
+    sim(SimConfig {
+        latency: LatencyConfig {
+            ttft_ms,
+            itl_ms,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
 }
 
 /// A config from YAML (snake_case, inference-perf format) pointing at `base_url`, with its
