@@ -8,6 +8,7 @@ mod discover;
 mod http;
 mod priority;
 mod progress;
+mod rotation;
 mod sse;
 mod timer;
 mod worker;

@@ -19,14 +19,12 @@ use super::body::PromptParts;
 use super::conversation::{Conversations, Turn};
 use super::http::{Exchange, Keep, Target};
 use super::progress::Progress;
+use super::rotation::Rotation;
 use super::timer::PreciseTimer;
 
 /// Period of the worker's standing timer (see `spawn`); shorter than any sensible request
 /// timeout, long enough that its own wake-ups cost nothing.
 const TIMER_HORIZON: Duration = Duration::from_millis(100);
-
-/// One open-loop job in this many goes to the lane idle longest (see `Lanes::send`).
-const ROTATE_LANES_EVERY: u64 = 16;
 
 /// What a worker is asked to do for one stage.
 pub(super) struct StageOrder {
@@ -202,7 +200,7 @@ async fn open_loop(
 ) {
     let capacity = shared.settings.worker_max_concurrency;
     let permits = Arc::new(Semaphore::new(capacity));
-    let lanes = Lanes::start(capacity, shared, recorder, order);
+    let mut lanes = Lanes::start(capacity, shared, recorder, order);
     let deadline = tokio::time::Instant::from_std(order.deadline);
     let mut stopped = order.cancel.is_cancelled();
     for arrival in arrivals {
@@ -391,7 +389,7 @@ struct Job {
 struct Lanes {
     queue: Arc<LaneQueue>,
     tasks: tokio::task::JoinSet<()>,
-    sent: std::cell::Cell<u64>,
+    rotation: Rotation,
 }
 
 #[derive(Default)]
@@ -427,21 +425,18 @@ impl Lanes {
         Lanes {
             queue,
             tasks,
-            sent: std::cell::Cell::new(0),
+            rotation: Rotation::default(),
         }
     }
 
-    /// Mostly wakes the lane idle last: its memory is still in the CPU's caches (at 1,000
-    /// req/s, where every request follows an idle wait, waking the lane idle longest cost
-    /// more CPU per request). Every [`ROTATE_LANES_EVERY`]th job goes to the lane idle longest
-    /// instead, so that every lane is used early in a stage: lanes left untouched until a
-    /// burst first needed them made a longer run, with its bigger worst burst, end with more
-    /// memory (100k vs 1M requests at 20k req/s: +0.8 MB anonymous instead of +0.1).
-    fn send(&self, job: Job) {
+    /// Wakes a lane in [`Rotation`] order: mostly the one idle last, whose memory is still in
+    /// the CPU's caches (at 1,000 req/s, where every request follows an idle wait, waking the
+    /// lane idle longest cost more CPU per request), sometimes the one idle longest, so that
+    /// every lane is used early in a stage (lanes left untouched until a burst first needed
+    /// them ended a 1M-request run at 20k req/s with 0.8 MB more memory than a 100k one).
+    fn send(&mut self, job: Job) {
         self.queue.jobs.lock().expect("lanes lock").push_back(job);
-        let sent = self.sent.get() + 1;
-        self.sent.set(sent);
-        if sent.is_multiple_of(ROTATE_LANES_EVERY) {
+        if self.rotation.oldest_next() {
             self.queue.ready.notify_one();
         } else {
             self.queue.ready.notify_last();

@@ -5,8 +5,8 @@
 //! list a moment after the response body ends, so at a few thousand requests per second about
 //! one request in sixteen opened a fresh TCP connection, and its per-request URL and header
 //! handling cost more CPU than the exchange itself. Here a connection is back in the pool the
-//! instant its response is read, requests reuse a prepared path and header set, and each
-//! worker owns its pool, so no lock is ever contended.
+//! instant its response is read, requests reuse a request head encoded once, and each worker
+//! owns its pool, so no lock is ever contended.
 
 mod connection;
 mod connector;
