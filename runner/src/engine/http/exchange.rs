@@ -141,7 +141,7 @@ impl Target {
         };
         let status = match connection.send(&self.head, &body).await {
             Ok(status) => status,
-            Err(e) => return failure(ErrorKind::Connection, error_chain(&e), None),
+            Err(e) => return failure(ErrorKind::Connection, e.to_string(), None),
         };
         let mut reader = Reader {
             connection: &mut connection,
@@ -188,7 +188,7 @@ impl Reader<'_> {
             match self.connection.data().await {
                 Ok(Some(data)) => bytes.extend_from_slice(data),
                 Ok(None) => break,
-                Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), None),
+                Err(e) => return failure(ErrorKind::IncompleteStream, e.to_string(), None),
             }
         }
         let raw = keep
@@ -236,7 +236,7 @@ impl Reader<'_> {
                         raw,
                     );
                 }
-                Err(e) => return failure(ErrorKind::IncompleteStream, error_chain(&e), raw),
+                Err(e) => return failure(ErrorKind::IncompleteStream, e.to_string(), raw),
             };
             if let Some(raw) = &mut raw {
                 raw.push_str(&String::from_utf8_lossy(bytes));
@@ -294,19 +294,7 @@ fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
 }
 
 fn connect_failure(e: &ConnectError) -> Exchange {
-    failure(ErrorKind::Connection, error_chain(e), None)
-}
-
-/// The error and its causes: hyper's top-level messages are generic.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    failure(ErrorKind::Connection, e.to_string(), None)
 }
 
 #[cfg(test)]
