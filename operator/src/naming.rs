@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ibench::agent::protocol;
+use ibench_core::protocol;
 
 /// Longest run name: the Job's pods get the hostname `<job>-<index>` (a DNS label, at most 63
 /// characters, index up to 999), and `<run>-r<index>` names the result ConfigMaps.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ibench::agent::protocol::{self, RunnerReport, RunnerState, StartSignal};
+use ibench_core::protocol::{self, RunnerReport, RunnerState, StartSignal};
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -156,12 +156,12 @@ pub fn plan(
         ..base
     };
     let config_map = observed.config_map(&run.names.config_map());
-    let signal = config_map.and_then(|cm| protocol::start_signal(cm).ok().flatten());
+    let signal = config_map.and_then(|cm| protocol::start_signal(cm.data.as_ref()).ok().flatten());
     let reports: Vec<RunnerReport> = (0..run.parallelism)
         .map(|k| {
             observed
                 .config_map(&run.names.result_map(k))
-                .map(RunnerReport::read)
+                .map(runner_report)
                 .unwrap_or_default()
         })
         .collect();
@@ -693,6 +693,15 @@ fn whole_seconds(t: Timestamp) -> Time {
 
 fn time_at(unix_seconds: f64) -> Time {
     Time(Timestamp::from_second(unix_seconds.floor() as i64).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// A runner's result ConfigMap as the protocol reads it.
+fn runner_report(config_map: &ConfigMap) -> RunnerReport {
+    let metrics = config_map
+        .binary_data
+        .as_ref()
+        .and_then(|b| b.get(protocol::METRICS_KEY));
+    RunnerReport::read(config_map.data.as_ref(), metrics.map(|b| b.0.as_slice()))
 }
 
 #[cfg(test)]

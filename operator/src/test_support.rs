@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use ibench::metrics::{
+use ibench_core::metrics::{
     Clock, Outcome, RecordOptions, RequestRecord, Response, RunMetrics, StageInfo, StageRecorder,
     StageStatus,
 };

@@ -2,7 +2,7 @@
 //! runner's own rules) again: a resource stored before a CRD upgrade, or by a server without
 //! CEL, must end as `Accepted=False` with the reason, never as a crash loop.
 
-use ibench::config::{Config, Issue, LoadType, ReportConfig, SecretKeyRef, StorageConfig};
+use ibench_core::config::{Config, Issue, LoadType, ReportConfig, SecretKeyRef, StorageConfig};
 
 use crate::Settings;
 use crate::crd::{InferenceBenchmark, MAX_PARALLELISM, RunnersSpec, camel_path};
@@ -86,7 +86,7 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
             ));
         }
     }
-    issues.extend(ibench::config::validate(&config));
+    issues.extend(ibench_core::config::validate(&config));
 
     let parallelism = spec.runners.parallelism;
     if !(1..=MAX_PARALLELISM).contains(&parallelism) {
@@ -216,7 +216,7 @@ mod tests {
         );
         // The runner accepts exactly what the operator writes.
         let doc: serde_json::Value = serde_yaml::from_str(&run.config_yaml).unwrap();
-        ibench::config::from_document(doc).unwrap();
+        ibench_core::config::from_document(doc).unwrap();
 
         let mut other = benchmark("bench", valid_spec());
         other.metadata.generation = Some(2);

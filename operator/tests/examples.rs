@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use ibench::config::{Config, LoadType};
+use ibench_core::config::{Config, LoadType};
 use ibench_operator::crd::InferenceBenchmark;
 use manifests::{api_for, apply, documents};
 use serde_json::Value;
@@ -51,7 +51,7 @@ fn stem(path: &Path) -> String {
 }
 
 fn load_config(path: &Path) -> Config {
-    ibench::config::load_file(path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    ibench_core::config::load_file(path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Whether the config reads local files (runner pods cannot, so it has no manifest).
@@ -304,7 +304,7 @@ fn check_benchmark(path: &Path, object: Value) {
             )
         });
     let from_operator: Config =
-        ibench::config::from_document(serde_yaml::from_str(&run.config_yaml).expect("YAML"))
+        ibench_core::config::from_document(serde_yaml::from_str(&run.config_yaml).expect("YAML"))
             .expect("the runner accepts it");
 
     let runner_path = path

@@ -167,7 +167,7 @@ fn rename_keys(value: &mut Value, schema: &Value, to: Case) {
 /// encodes `Option` and documented enums). The schemas here are inlined: no `$ref` to resolve
 /// against a root.
 fn variant(schema: &Value, wanted: impl Fn(&Value) -> bool + Copy) -> Option<&Value> {
-    ibench::config::schema_variant(schema, schema, wanted)
+    ibench_core::config::schema_variant(schema, schema, wanted)
 }
 
 /// Rewrites a snake_case schema for the CRD: camelCase property names (also in `required` and
@@ -242,7 +242,9 @@ fn add_bounds(object: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ibench::config::{ApiConfig, LoadConfig, LoadStage, LoraSplit, ReportConfig, ServerConfig};
+    use ibench_core::config::{
+        ApiConfig, LoadConfig, LoadStage, LoraSplit, ReportConfig, ServerConfig,
+    };
     use serde_json::json;
 
     #[test]

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 pub use camel::{Camel, camel, camel_path};
 pub use status::*;
 
-use ibench::config::{ApiConfig, DataConfig, LoadConfig, ReportConfig, ServerConfig};
+use ibench_core::config::{ApiConfig, DataConfig, LoadConfig, ReportConfig, ServerConfig};
 
 pub const GROUP: &str = "inferencebench.dev";
 pub const VERSION: &str = "v1alpha1";

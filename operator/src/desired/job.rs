@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use ibench::agent::protocol;
+use ibench_core::protocol;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSecurityContext,
@@ -136,7 +136,7 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
 mod tests {
     use super::*;
     use crate::test_support::{owner, run_spec};
-    use ibench::config::SecretKeyRef;
+    use ibench_core::config::SecretKeyRef;
 
     fn env<'a>(job: &'a Job, name: &str) -> Option<&'a EnvVar> {
         let spec = job.spec.as_ref()?.template.spec.as_ref()?;

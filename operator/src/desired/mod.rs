@@ -8,7 +8,7 @@ mod report;
 
 use std::collections::BTreeMap;
 
-use ibench::agent::protocol::{self, StartSignal};
+use ibench_core::protocol::{self, StartSignal};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -260,7 +260,7 @@ mod tests {
             "1764300000.500"
         );
         assert_eq!(
-            protocol::start_signal(&started).unwrap(),
+            protocol::start_signal(started.data.as_ref()).unwrap(),
             Some(StartSignal::StartAt(1764300000.5))
         );
         let aborted = config_map(
@@ -269,7 +269,7 @@ mod tests {
             Some(&StartSignal::Abort("runner 0 failed".into())),
         );
         assert_eq!(
-            protocol::start_signal(&aborted).unwrap(),
+            protocol::start_signal(aborted.data.as_ref()).unwrap(),
             Some(StartSignal::Abort("runner 0 failed".into()))
         );
         let results = result_map(&owner, &run.names, 1, 0);

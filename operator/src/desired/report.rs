@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use ibench::agent::protocol;
-use ibench::config::ReportConfig;
-use ibench::metrics::RunMetrics;
-use ibench::report::lifecycle_reports;
+use ibench_core::config::ReportConfig;
+use ibench_core::metrics::RunMetrics;
+use ibench_core::protocol;
+use ibench_core::report::lifecycle_reports;
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::Owner;
@@ -75,7 +75,7 @@ pub fn report_map(
 mod tests {
     use super::*;
     use crate::test_support::{owner, runner_metrics};
-    use ibench::config::RequestLifecycleReport;
+    use ibench_core::config::RequestLifecycleReport;
 
     #[test]
     fn holds_inference_perf_files_and_config() {

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use ibench::agent::protocol::{self, encode_metrics};
-use ibench::metrics::RunMetrics;
+use ibench_core::metrics::RunMetrics;
+use ibench_core::protocol::{self, encode_metrics};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::{

@@ -2,9 +2,9 @@
 //! ([`RunMetrics::merge`]), so every percentile is that of all requests, never an average of
 //! per-runner percentiles.
 
-use ibench::agent::protocol::{RunnerProgress, RunnerReport, decode_metrics};
-use ibench::metrics::{Bucket, Dist, RunMetrics};
-use ibench::report::{Scope, lifecycle};
+use ibench_core::metrics::{Bucket, Dist, RunMetrics};
+use ibench_core::protocol::{RunnerProgress, RunnerReport, decode_metrics};
+use ibench_core::report::{Scope, lifecycle};
 
 use crate::crd::{
     AdapterStats, MAX_STATUS_ADAPTERS, MAX_STATUS_STAGES, Progress, StageStats, Summary,
@@ -161,7 +161,7 @@ fn round(value: f64, decimals: i32) -> f64 {
 mod tests {
     use super::*;
     use crate::test_support::runner_metrics;
-    use ibench::agent::protocol::encode_metrics;
+    use ibench_core::protocol::encode_metrics;
 
     fn report_with(metrics: &RunMetrics) -> RunnerReport {
         RunnerReport {

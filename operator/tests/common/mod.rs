@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use ibench::sim::{LatencyConfig, LoraConfig, SimConfig, SimServer};
 use ibench_operator::crd::{self, InferenceBenchmark};
+use ibench_sim::{LatencyConfig, LoraConfig, SimConfig, SimServer};
 use ibench_testcluster::ControlPlane;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;

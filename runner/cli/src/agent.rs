@@ -1,0 +1,435 @@
+//! `ibench agent`: one runner pod of an `InferenceBenchmark` run. It reads the run's config,
+//! builds its shard of the global plan, reports ready, waits for the operator's start time,
+//! runs, reports progress while running and its mergeable metrics at the end (see
+//! [`protocol`]).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
+use kube::{Api, Client};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use ibench_core::config::{ConfigError, ResolvedConfig};
+use ibench_core::plan::Shard;
+use ibench_core::protocol::{self, RunnerProgress, RunnerState, StartSignal};
+use ibench_engine::Snapshot;
+use ibench_engine::benchmark::{Benchmark, BenchmarkError};
+
+/// Where this runner belongs, from its pod's environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentEnv {
+    pub namespace: String,
+    pub run: String,
+    pub index: u32,
+    pub runners: u32,
+    pub pod: String,
+    pub api_key: Option<String>,
+    pub progress_interval: Duration,
+    pub start_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("environment: {0}")]
+    Env(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("config ConfigMap {name}: key {key} missing")]
+    MissingConfig { name: String, key: &'static str },
+    #[error("config ConfigMap is not YAML: {0}")]
+    ConfigYaml(#[from] serde_yaml::Error),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Benchmark(#[from] BenchmarkError),
+    #[error("{0}")]
+    Protocol(#[from] protocol::ProtocolError),
+    #[error("no start time within {0:?}")]
+    StartTimeout(Duration),
+    #[error("aborted by the operator: {0}")]
+    Aborted(String),
+    #[error("config ConfigMap {0} was deleted while waiting for the start")]
+    ConfigDeleted(String),
+    #[error("terminated before the run finished")]
+    Terminated,
+}
+
+impl AgentEnv {
+    pub fn from_env() -> Result<Self, AgentError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, AgentError> {
+        let required =
+            |name: &str| get(name).ok_or_else(|| AgentError::Env(format!("{name} is not set")));
+        let number = |name: &str, text: String| {
+            text.parse::<u32>()
+                .map_err(|_| AgentError::Env(format!("{name}={text:?} is not a number")))
+        };
+        let seconds = |name: &str, default: u64| -> Result<Duration, AgentError> {
+            match get(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(text) => text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| *s > 0.0 && s.is_finite())
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        AgentError::Env(format!("{name}={text:?} is not a positive number"))
+                    }),
+            }
+        };
+        let runners = number(protocol::ENV_RUNNERS, required(protocol::ENV_RUNNERS)?)?;
+        let index = number(protocol::ENV_INDEX, required(protocol::ENV_INDEX)?)?;
+        if runners == 0 || index >= runners {
+            return Err(AgentError::Env(format!(
+                "runner index {index} is outside 0..{runners}"
+            )));
+        }
+        Ok(AgentEnv {
+            namespace: required(protocol::ENV_NAMESPACE)?,
+            run: required(protocol::ENV_RUN)?,
+            index,
+            runners,
+            pod: get(protocol::ENV_POD_NAME).unwrap_or_default(),
+            api_key: get(protocol::ENV_API_KEY),
+            progress_interval: seconds(
+                protocol::ENV_PROGRESS_SECONDS,
+                protocol::DEFAULT_PROGRESS_SECONDS,
+            )?,
+            start_timeout: seconds(
+                protocol::ENV_START_TIMEOUT_SECONDS,
+                protocol::DEFAULT_START_TIMEOUT_SECONDS,
+            )?,
+        })
+    }
+}
+
+/// Runs this runner's share. Failures after the API is reachable are also written to the
+/// result ConfigMap so that the operator can name them.
+pub async fn run(env: AgentEnv, terminate: CancellationToken) -> Result<(), AgentError> {
+    let client = Client::try_default().await?;
+    let results = ResultWriter {
+        api: Api::namespaced(client.clone(), &env.namespace),
+        name: protocol::result_map_name(&env.run, env.index),
+    };
+    let configs: Api<ConfigMap> = Api::namespaced(client, &env.namespace);
+    let outcome = run_with(&env, &configs, &results, &terminate).await;
+    if let Err(e) = &outcome
+        && !matches!(e, AgentError::Terminated)
+    {
+        // Best effort: the pod's exit code reports the failure even if this write fails.
+        let _ = results
+            .patch(json!({"data": {
+                protocol::STATE_KEY: RunnerState::Failed.as_str(),
+                protocol::MESSAGE_KEY: e.to_string(),
+            }}))
+            .await;
+    }
+    outcome
+}
+
+struct ResultWriter {
+    api: Api<ConfigMap>,
+    name: String,
+}
+
+impl ResultWriter {
+    async fn patch(&self, patch: serde_json::Value) -> Result<(), kube::Error> {
+        let params = PatchParams {
+            field_manager: Some(protocol::RUNNER_FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        self.api
+            .patch(&self.name, &params, &Patch::Merge(patch))
+            .await
+            .map(drop)
+    }
+
+    /// Retries transient failures for up to a minute: losing the final metrics would lose the
+    /// runner's whole share.
+    async fn patch_with_retries(&self, patch: serde_json::Value) -> Result<(), kube::Error> {
+        let mut delay = Duration::from_millis(250);
+        let mut attempts = 0;
+        loop {
+            match self.patch(patch.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempts < 8 && is_transient(&e) => {
+                    tracing::warn!(error = %e, "writing results failed; retrying");
+                    attempts += 1;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn is_transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        _ => true,
+    }
+}
+
+async fn run_with(
+    env: &AgentEnv,
+    configs: &Api<ConfigMap>,
+    results: &ResultWriter,
+    terminate: &CancellationToken,
+) -> Result<(), AgentError> {
+    let config_name = protocol::config_map_name(&env.run);
+    let config_map = configs.get(&config_name).await?;
+    let text = config_map
+        .data
+        .as_ref()
+        .and_then(|d| d.get(protocol::CONFIG_KEY))
+        .ok_or(AgentError::MissingConfig {
+            name: config_name.clone(),
+            key: protocol::CONFIG_KEY,
+        })?;
+    let mut config = ibench_core::config::from_document(serde_yaml::from_str(text)?)?;
+    if let (Some(server), Some(key)) = (config.server.as_mut(), &env.api_key) {
+        server.api_key = Some(key.clone());
+    }
+    let resolved = ResolvedConfig::resolve(config, chrono::Local::now());
+    tracing::info!(
+        run = %env.run, index = env.index, runners = env.runners, workers = resolved.num_workers,
+        "preparing runner (config:\n{})", resolved.to_yaml()
+    );
+    let shard = Shard::new(u64::from(env.runners), u64::from(env.index));
+    let mut benchmark = Benchmark::prepare(resolved, shard).await?;
+    results
+        .patch_with_retries(json!({"data": {
+            protocol::STATE_KEY: RunnerState::Ready.as_str(),
+            protocol::POD_KEY: env.pod,
+        }}))
+        .await?;
+    tracing::info!(model = %benchmark.model, "ready; waiting for the start time");
+
+    let start = tokio::select! {
+        signal = wait_for_start(configs, &config_name, env.start_timeout) => signal?,
+        _ = terminate.cancelled() => return Err(AgentError::Terminated),
+    };
+    let start_at = match start {
+        StartSignal::StartAt(t) => t,
+        StartSignal::Abort(reason) => return Err(AgentError::Aborted(reason)),
+    };
+    let clock = benchmark.clock();
+    benchmark.start_at(clock.instant_at(start_at));
+    tracing::info!(start_at, "start time received");
+
+    let progress = benchmark.progress();
+    let reporting = CancellationToken::new();
+    let reporter = {
+        let reporting = reporting.clone();
+        let interval = env.progress_interval;
+        async move {
+            loop {
+                let snapshot = progress.snapshot();
+                tracing::info!("{snapshot}");
+                let snapshot = wire_progress(&snapshot);
+                let patch = json!({"data": {
+                    protocol::STATE_KEY: RunnerState::Running.as_str(),
+                    protocol::PROGRESS_KEY: serde_json::to_string(&snapshot).expect("progress serialises"),
+                }});
+                if let Err(e) = results.patch(patch).await {
+                    tracing::warn!(error = %e, "progress update failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = reporting.cancelled() => return,
+                }
+            }
+        }
+    };
+    let (outcome, ()) = tokio::join!(
+        async {
+            let outcome = benchmark.run(terminate).await;
+            reporting.cancel();
+            outcome
+        },
+        reporter
+    );
+    let outcome = outcome?;
+    if terminate.is_cancelled() {
+        return Err(AgentError::Terminated);
+    }
+    let metrics = protocol::encode_metrics(&outcome.metrics);
+    let total = outcome.metrics.total();
+    tracing::info!(
+        sent = total.sent,
+        succeeded = total.successes.count,
+        failed = total.failures.count,
+        bytes = metrics.len(),
+        "run finished; delivering metrics"
+    );
+    let mut data = json!({
+        protocol::STATE_KEY: RunnerState::Done.as_str(),
+        protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
+    });
+    if let Some(saturation) = &outcome.saturation {
+        data[protocol::SWEEP_KEY] = serde_json::to_string_pretty(saturation)
+            .expect("saturation serialises")
+            .into();
+    }
+    results
+        .patch_with_retries(json!({
+            "data": data,
+            "binaryData": {
+                protocol::METRICS_KEY: base64::engine::general_purpose::STANDARD.encode(&metrics),
+            },
+        }))
+        .await?;
+    Ok(())
+}
+
+/// The engine's live counters in the protocol's form.
+fn wire_progress(s: &Snapshot) -> RunnerProgress {
+    RunnerProgress {
+        stage: s.stage,
+        planned: s.planned,
+        sent: s.sent,
+        in_flight: s.in_flight,
+        succeeded: s.succeeded,
+        failed: s.failed,
+        cancelled: s.cancelled,
+    }
+}
+
+/// The last stage's counters, so that the final progress agrees with the metrics.
+fn final_progress(metrics: &ibench_core::metrics::RunMetrics) -> RunnerProgress {
+    let Some(stage) = metrics.stages.last() else {
+        return RunnerProgress::default();
+    };
+    let total = stage.total();
+    RunnerProgress {
+        stage: stage.info.id,
+        planned: stage.info.planned,
+        sent: total.sent,
+        in_flight: 0,
+        succeeded: total.successes.count,
+        failed: total.failures.count,
+        cancelled: total.cancelled.in_flight + total.cancelled.not_sent,
+    }
+}
+
+/// Waits for the operator's start signal: a watch on the single config ConfigMap (the runner's
+/// Role allows exactly that name), re-established when the server ends it.
+async fn wait_for_start(
+    configs: &Api<ConfigMap>,
+    name: &str,
+    timeout: Duration,
+) -> Result<StartSignal, AgentError> {
+    let wait = async {
+        loop {
+            let config_map = match configs.get(name).await {
+                Ok(cm) => cm,
+                Err(e) if is_transient(&e) => {
+                    tracing::warn!(error = %e, "reading the config ConfigMap failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(signal) = protocol::start_signal(config_map.data.as_ref())? {
+                return Ok(signal);
+            }
+            let version = config_map.metadata.resource_version.unwrap_or_default();
+            let params = WatchParams::default()
+                .fields(&format!("metadata.name={name}"))
+                .timeout(240);
+            let stream = match configs.watch(&params, &version).await {
+                Ok(stream) => stream,
+                Err(e) if is_transient(&e) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut stream = stream.boxed();
+            // Any end of the stream (timeout, error event, dropped connection): read again.
+            while let Ok(Some(event)) = stream.try_next().await {
+                match event {
+                    WatchEvent::Added(cm) | WatchEvent::Modified(cm) => {
+                        if let Some(signal) = protocol::start_signal(cm.data.as_ref())? {
+                            return Ok(signal);
+                        }
+                    }
+                    WatchEvent::Deleted(_) => {
+                        return Err(AgentError::ConfigDeleted(name.to_string()));
+                    }
+                    WatchEvent::Bookmark(_) => {}
+                    WatchEvent::Error(e) => {
+                        tracing::debug!(error = %e, "watch ended; re-reading");
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .map_err(|_| AgentError::StartTimeout(timeout))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<AgentEnv, AgentError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        AgentEnv::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn environment_is_read_and_checked() {
+        let base = [
+            (protocol::ENV_NAMESPACE, "ns"),
+            (protocol::ENV_RUN, "bench-g2"),
+            (protocol::ENV_RUNNERS, "4"),
+            (protocol::ENV_INDEX, "3"),
+        ];
+        let parsed = env(&base).unwrap();
+        assert_eq!((parsed.index, parsed.runners), (3, 4));
+        assert_eq!(parsed.run, "bench-g2");
+        assert_eq!(parsed.api_key, None);
+        assert_eq!(parsed.progress_interval, Duration::from_secs(5));
+
+        let mut outside = base;
+        outside[3] = (protocol::ENV_INDEX, "4");
+        assert!(
+            env(&outside)
+                .unwrap_err()
+                .to_string()
+                .contains("outside 0..4")
+        );
+        assert!(
+            env(&base[..3])
+                .unwrap_err()
+                .to_string()
+                .contains("JOB_COMPLETION_INDEX")
+        );
+        let mut with = base.to_vec();
+        with.push((protocol::ENV_PROGRESS_SECONDS, "0.5"));
+        with.push((protocol::ENV_API_KEY, "sk"));
+        let parsed = env(&with).unwrap();
+        assert_eq!(parsed.progress_interval, Duration::from_millis(500));
+        assert_eq!(parsed.api_key.as_deref(), Some("sk"));
+        with.push((protocol::ENV_START_TIMEOUT_SECONDS, "-1"));
+        assert!(env(&with).is_err());
+    }
+}

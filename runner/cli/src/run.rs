@@ -1,0 +1,100 @@
+//! `ibench run`: a benchmark from an inference-perf config, with reports on disk and stdout.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ibench_core::config::ResolvedConfig;
+use ibench_core::plan::Shard;
+use ibench_core::report::{self, ReportFile};
+use ibench_engine::benchmark::{Benchmark, report_prefix};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::ConfigArgs;
+
+pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let config = match ibench_core::config::load_file(&args.config, &args.overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{}: {e}", args.config.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let resolved = ResolvedConfig::resolve(config, chrono::Local::now());
+    let config_yaml = resolved.to_yaml();
+    println!(
+        "Resolved configuration (base_seed {}):\n{config_yaml}",
+        resolved.seed
+    );
+
+    let report_dir = resolved.report_dir.clone();
+    let prefix = report_prefix(&resolved);
+    let benchmark = Benchmark::prepare(resolved, Shard::WHOLE).await?;
+    tracing::info!(model = %benchmark.model, "benchmark ready");
+
+    let cancel = CancellationToken::new();
+    let interrupt = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("interrupted: cancelling the remaining requests, then writing reports");
+            interrupt.cancel();
+        }
+    });
+    let display_done = CancellationToken::new();
+    let display = tokio::spawn(crate::progress::show(
+        benchmark.progress(),
+        display_done.clone(),
+    ));
+    let outcome = benchmark.run(&cancel).await?;
+    display_done.cancel();
+    let _ = display.await;
+
+    if let Some(saturation) = &outcome.saturation {
+        println!("{}", saturation.summary());
+    }
+    report::write_files(&report_dir, &prefix, &outcome.files, &config_yaml)
+        .with_context(|| format!("writing reports to {}", report_dir.display()))?;
+    print!("{}", report::stdout_markers(&outcome.files));
+    print!("{}", crate::report::summary_tables(&outcome.files));
+    println!("Reports written to {}", report_dir.display());
+    if let Some(entries) = outcome.per_request_entries {
+        println!("Per-request records: {entries}");
+    }
+    Ok(verdict(
+        &outcome.metrics.total(),
+        cancel.is_cancelled(),
+        &outcome.files,
+    ))
+}
+
+/// Non-zero when the run was interrupted or nothing succeeded, with the reason on stderr.
+fn verdict(
+    total: &ibench_core::metrics::Bucket,
+    interrupted: bool,
+    files: &[ReportFile],
+) -> ExitCode {
+    if interrupted {
+        eprintln!("run interrupted; reports cover what was done, the rest is counted as cancelled");
+        return ExitCode::from(130);
+    }
+    if total.sent > 0 && total.successes.count == 0 {
+        let mut labels: Vec<_> = total
+            .failures
+            .by_label
+            .iter()
+            .map(|(l, s)| (s.count, l.clone()))
+            .collect();
+        labels.sort_by(|a, b| b.cmp(a));
+        let reasons: Vec<String> = labels.iter().map(|(n, l)| format!("{l}: {n}")).collect();
+        eprintln!(
+            "every request failed ({} sent; {}); see failures.by_label in the reports",
+            total.sent,
+            reasons.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+    if total.sent == 0 && !files.is_empty() {
+        eprintln!("no request was sent");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,155 @@
+//! The `ibench run` and `ibench validate` commands: files, stdout markers and exit codes. Real
+//! HTTP over loopback to the simulator.
+
+use std::io::Write;
+use std::process::Command;
+
+use ibench_sim::SimConfig;
+use ibench_testkit as common;
+
+const SERVER: &str = "server:\n  type: vllm\n  base_url: http://127.0.0.1:8000\n";
+
+fn with_server(rest: &str) -> String {
+    format!("{SERVER}{rest}")
+}
+
+fn write_config(dir: &std::path::Path, base_url: &str, load: &str) -> std::path::PathBuf {
+    let path = dir.join("config.yaml");
+    let reports = dir.join("reports");
+    std::fs::write(
+        &path,
+        format!("server:\n  type: vllm\n  base_url: {base_url}\nload:\n{load}\nstorage:\n  local_storage:\n    path: {}\n", reports.display()),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_command_writes_inference_perf_files_and_stdout_markers() {
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.base_url(),
+        "  stages:\n  - rate: 50\n    duration: 2\n  - rate: 100\n    duration: 1\n  interval: 0.2\n  base_seed: 3",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for marker in [
+        "=== START_SUMMARY ===",
+        "=== END_SUMMARY ===",
+        "=== START_STAGE_0 ===",
+        "=== END_STAGE_1 ===",
+    ] {
+        assert!(stdout.contains(marker), "missing {marker}");
+    }
+    assert!(
+        stdout.contains("num_workers:") && stdout.contains("base_seed: 3"),
+        "resolved config is printed"
+    );
+    let reports = dir.path().join("reports");
+    for file in [
+        "summary_lifecycle_metrics.json",
+        "stage_0_lifecycle_metrics.json",
+        "stage_1_lifecycle_metrics.json",
+        "config.yaml",
+    ] {
+        assert!(reports.join(file).exists(), "missing {file}");
+    }
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("summary_lifecycle_metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["load_summary"]["count"].as_u64(),
+        Some(sim.stats().requests_received)
+    );
+    assert_eq!(summary["load_summary"]["count"], 200);
+}
+
+#[test]
+fn a_run_where_every_request_fails_exits_non_zero_with_the_reason() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("http://127.0.0.1:{closed_port}"),
+        "  stages:\n  - rate: 20\n    duration: 1",
+    );
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("type: vllm", "type: vllm\n  model_name: m"),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("every request failed (20 sent; Connection Error: 20)"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("reports/summary_lifecycle_metrics.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["failures"]["by_label"]["Connection Error"]["count"],
+        20
+    );
+}
+
+#[test]
+fn validate_command_exits_zero_or_one_and_lists_problems() {
+    let write = |text: &str| {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        file
+    };
+    let good = write(&with_server(
+        "load:\n  stages:\n  - rate: 1\n    duration: 1\n",
+    ));
+    let bad = write("load:\n  stages:\n  - rat: 1\n    duration: 0\n");
+    let ibench = env!("CARGO_BIN_EXE_ibench");
+    let ok = Command::new(ibench)
+        .args(["validate", "--config"])
+        .arg(good.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let failed = Command::new(ibench)
+        .args(["validate", "--config"])
+        .arg(bad.path())
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("load.stages[0].rat: unknown field, did you mean rate?"),
+        "{stderr}"
+    );
+}

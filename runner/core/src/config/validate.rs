@@ -1,0 +1,596 @@
+//! Semantic rules of a config (inference-perf's validation matrix plus ours), all checked so that
+//! one run of `ibench validate` lists every problem.
+
+use super::{
+    Config, DataConfig, DataType, Distribution, DistributionType, Issue, LoadType,
+    SharedPrefixConfig, SweepConfig,
+};
+
+/// Tolerance of the LoRA split sum: exact float equality (inference-perf) rejects `0.1 + 0.2 + 0.7`.
+pub const SPLIT_SUM_TOLERANCE: f64 = 1e-9;
+
+pub fn validate(config: &Config) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    server(config, &mut issues);
+    load(config, &mut issues);
+    data(config, &mut issues);
+    report(config, &mut issues);
+    tokenizer(config, &mut issues);
+    issues
+}
+
+/// Tokenizers are read from local files only: whatever concerns downloads is refused rather
+/// than ignored.
+fn tokenizer(config: &Config, issues: &mut Vec<Issue>) {
+    let Some(tokenizer) = &config.tokenizer else {
+        return;
+    };
+    if tokenizer
+        .pretrained_model_name_or_path
+        .as_deref()
+        .is_some_and(|p| p.trim().is_empty())
+    {
+        issues.push(Issue::new(
+            "tokenizer.pretrained_model_name_or_path",
+            "must not be empty; give a local tokenizer.json (or its directory), or remove it to use the built-in tokenizer",
+        ));
+    }
+    if tokenizer.trust_remote_code == Some(true) {
+        issues.push(Issue::new(
+            "tokenizer.trust_remote_code",
+            "remote code is never run: tokenizers are read from a local tokenizer.json; remove this key",
+        ));
+    }
+    if tokenizer.token.is_some() {
+        issues.push(Issue::new(
+            "tokenizer.token",
+            "not used: tokenizers are read from local files, never downloaded; remove this key",
+        ));
+    }
+}
+
+fn server(config: &Config, issues: &mut Vec<Issue>) {
+    let Some(server) = &config.server else {
+        issues.push(Issue::new(
+            "server",
+            "missing; add server.base_url, e.g. http://127.0.0.1:8000",
+        ));
+        return;
+    };
+    match url::Url::parse(&server.base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            if url.path().trim_end_matches('/').ends_with("/v1") {
+                issues.push(Issue::new(
+                    "server.base_url",
+                    "must not end in /v1: the API path is added per request",
+                ));
+            }
+        }
+        Ok(_) => issues.push(Issue::new(
+            "server.base_url",
+            "must be an http:// or https:// URL with a host",
+        )),
+        Err(e) => issues.push(Issue::new(
+            "server.base_url",
+            format!("not a URL ({e}); e.g. http://127.0.0.1:8000"),
+        )),
+    }
+    if server.api_key_secret_ref.is_some() {
+        issues.push(Issue::new(
+            "server.api_key_secret_ref",
+            "only available in an InferenceBenchmark resource; set server.api_key here",
+        ));
+    }
+    if server.model_name.as_deref().is_some_and(str::is_empty) {
+        issues.push(Issue::new(
+            "server.model_name",
+            "must not be empty; remove it to use the server's first model",
+        ));
+    }
+}
+
+fn load(config: &Config, issues: &mut Vec<Issue>) {
+    let load = &config.load;
+    if let Some(sweep_config) = &load.sweep {
+        sweep(sweep_config, issues);
+        if !load.stages.is_empty() {
+            issues.push(Issue::new(
+                "load.stages",
+                "a sweep generates the stages; remove load.stages or load.sweep",
+            ));
+        }
+        if !matches!(load.load_type, LoadType::Constant | LoadType::Poisson) {
+            issues.push(Issue::new(
+                "load.sweep",
+                format!(
+                    "only with load.type constant or poisson, not {}",
+                    serde_json::to_value(load.load_type)
+                        .expect("enum serialises")
+                        .as_str()
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    if load.stages.is_empty() && load.sweep.is_none() {
+        issues.push(Issue::new("load.stages", "at least one stage is required"));
+    }
+    let concurrent = load.load_type == LoadType::Concurrent;
+    for (i, stage) in load.stages.iter().enumerate() {
+        let at = |field: &str| format!("load.stages[{i}].{field}");
+        if concurrent {
+            for (field, set) in [
+                ("rate", stage.rate.is_some()),
+                ("duration", stage.duration.is_some()),
+            ] {
+                if set {
+                    issues.push(Issue::new(at(field), "not allowed with load.type concurrent; use num_requests and concurrency_level"));
+                }
+            }
+            positive_int(
+                stage.num_requests,
+                &at("num_requests"),
+                "concurrent stages",
+                issues,
+            );
+            positive_int(
+                stage.concurrency_level,
+                &at("concurrency_level"),
+                "concurrent stages",
+                issues,
+            );
+        } else {
+            for (field, set) in [
+                ("num_requests", stage.num_requests.is_some()),
+                ("concurrency_level", stage.concurrency_level.is_some()),
+            ] {
+                if set {
+                    issues.push(Issue::new(
+                        at(field),
+                        "only allowed with load.type concurrent; use rate and duration",
+                    ));
+                }
+            }
+            match stage.rate {
+                None => issues.push(Issue::new(
+                    at("rate"),
+                    "required (requests per second, > 0)",
+                )),
+                Some(rate) if !(rate > 0.0 && rate.is_finite()) => {
+                    issues.push(Issue::new(at("rate"), format!("must be > 0, got {rate}")))
+                }
+                _ => {}
+            }
+            positive_int(
+                stage.duration,
+                &at("duration"),
+                "rate-based stages (seconds)",
+                issues,
+            );
+        }
+    }
+    if load.load_type == LoadType::TraceReplay && load.trace.is_none() {
+        issues.push(Issue::new(
+            "load.trace",
+            "required with load.type trace_replay (file: <csv>, format: AzurePublicDataset)",
+        ));
+    }
+    if load.load_type != LoadType::TraceReplay && load.trace.is_some() {
+        issues.push(Issue::new(
+            "load.trace",
+            "only used with load.type trace_replay; remove it or change load.type",
+        ));
+    }
+    if load.num_workers.is_some_and(|n| n < 0) {
+        issues.push(Issue::new(
+            "load.num_workers",
+            "must be >= 0 (0 = one worker)",
+        ));
+    }
+    if !concurrent && load.worker_max_concurrency < 1 {
+        issues.push(Issue::new("load.worker_max_concurrency", "must be >= 1"));
+    }
+    if load.worker_max_tcp_connections < 1 {
+        issues.push(Issue::new(
+            "load.worker_max_tcp_connections",
+            "must be >= 1",
+        ));
+    }
+    non_negative(load.interval, "load.interval", issues);
+    non_negative(
+        load.stage_teardown_grace_seconds,
+        "load.stage_teardown_grace_seconds",
+        issues,
+    );
+    if let Some(timeout) = load.request_timeout
+        && !(timeout > 0.0 && timeout.is_finite())
+    {
+        issues.push(Issue::new(
+            "load.request_timeout",
+            format!("must be > 0 seconds, got {timeout}"),
+        ));
+    }
+    if let Some(splits) = &load.lora_traffic_split {
+        lora(splits, issues);
+    }
+}
+
+fn lora(splits: &[super::LoraSplit], issues: &mut Vec<Issue>) {
+    if splits.is_empty() {
+        issues.push(Issue::new(
+            "load.lora_traffic_split",
+            "must list at least one adapter, or be removed",
+        ));
+        return;
+    }
+    for (i, split) in splits.iter().enumerate() {
+        if split.name.trim().is_empty() {
+            issues.push(Issue::new(
+                format!("load.lora_traffic_split[{i}].name"),
+                "must not be empty",
+            ));
+        }
+        if splits[..i].iter().any(|s| s.name == split.name) {
+            issues.push(Issue::new(
+                format!("load.lora_traffic_split[{i}].name"),
+                format!("adapter {:?} is listed twice", split.name),
+            ));
+        }
+        if !(0.0..=1.0).contains(&split.split) {
+            issues.push(Issue::new(
+                format!("load.lora_traffic_split[{i}].split"),
+                format!("must be within [0, 1], got {}", split.split),
+            ));
+        }
+    }
+    let sum: f64 = splits.iter().map(|s| s.split).sum();
+    if (sum - 1.0).abs() > SPLIT_SUM_TOLERANCE {
+        issues.push(Issue::new(
+            "load.lora_traffic_split",
+            format!("splits must sum to 1.0, got {sum}"),
+        ));
+    }
+}
+
+fn sweep(sweep: &SweepConfig, issues: &mut Vec<Issue>) {
+    positive_int(
+        Some(sweep.num_requests),
+        "load.sweep.num_requests",
+        "the saturation burst",
+        issues,
+    );
+    positive_int(
+        Some(sweep.num_stages),
+        "load.sweep.num_stages",
+        "the generated stages",
+        issues,
+    );
+    positive_int(
+        Some(sweep.stage_duration),
+        "load.sweep.stage_duration",
+        "the generated stages (seconds)",
+        issues,
+    );
+    if !(sweep.timeout > 0.0 && sweep.timeout.is_finite()) {
+        issues.push(Issue::new(
+            "load.sweep.timeout",
+            format!("must be > 0 seconds, got {}", sweep.timeout),
+        ));
+    }
+    if !(sweep.saturation_percentile > 0.0 && sweep.saturation_percentile <= 100.0) {
+        issues.push(Issue::new(
+            "load.sweep.saturation_percentile",
+            format!(
+                "must be within (0, 100], got {}",
+                sweep.saturation_percentile
+            ),
+        ));
+    }
+}
+
+fn data(config: &Config, issues: &mut Vec<Issue>) {
+    let data = &config.data;
+    let name = serde_json::to_value(data.data_type).expect("enum serialises");
+    let name = name.as_str().unwrap_or_default();
+    let unused = |field: &str, fix: &str, issues: &mut Vec<Issue>| {
+        issues.push(Issue::new(
+            format!("data.{field}"),
+            format!("not used by data.type {name}; {fix}"),
+        ))
+    };
+    let set = |field: &str| match field {
+        "path" => data.path.is_some(),
+        "corpus_file_path" => data.corpus_file_path.is_some(),
+        "input_distribution" => data.input_distribution.is_some(),
+        "output_distribution" => data.output_distribution.is_some(),
+        "shared_prefix" => data.shared_prefix.is_some(),
+        "trace" => data.trace.is_some(),
+        _ => unreachable!("data field {field}"),
+    };
+    // What each type reads; everything else set is a mistake worth reporting.
+    let (reads, fix): (&[&str], &str) = match data.data_type {
+        DataType::Mock => (
+            &[],
+            "use data.type random, synthetic, shared_prefix or shareGPT",
+        ),
+        DataType::Random => (
+            &["input_distribution", "output_distribution", "trace"],
+            "remove it",
+        ),
+        DataType::Synthetic => (
+            &[
+                "input_distribution",
+                "output_distribution",
+                "trace",
+                "corpus_file_path",
+            ],
+            "remove it",
+        ),
+        DataType::SharedPrefix => (&["shared_prefix"], "set lengths in data.shared_prefix"),
+        DataType::ShareGpt => (
+            &["path", "input_distribution", "output_distribution"],
+            "remove it",
+        ),
+    };
+    for field in [
+        "path",
+        "corpus_file_path",
+        "input_distribution",
+        "output_distribution",
+        "shared_prefix",
+        "trace",
+    ] {
+        if set(field) && !reads.contains(&field) {
+            unused(field, fix, issues);
+        }
+    }
+    match data.data_type {
+        DataType::Mock => {}
+        DataType::Random | DataType::Synthetic if data.trace.is_none() => {
+            for (field, dist) in [
+                ("input_distribution", &data.input_distribution),
+                ("output_distribution", &data.output_distribution),
+            ] {
+                match dist {
+                    None => issues.push(Issue::new(
+                        format!("data.{field}"),
+                        format!("required by data.type {name} (or set data.trace)"),
+                    )),
+                    Some(d) => distribution(d, &format!("data.{field}"), Sampler::Generate, issues),
+                }
+            }
+        }
+        DataType::Random | DataType::Synthetic => {
+            if data.input_distribution.is_some() || data.output_distribution.is_some() {
+                issues.push(Issue::new(
+                    "data.trace",
+                    "lengths come from the trace: remove data.input_distribution and data.output_distribution, or data.trace",
+                ));
+            }
+        }
+        DataType::SharedPrefix => match &data.shared_prefix {
+            None => issues.push(Issue::new(
+                "data.shared_prefix",
+                "required by data.type shared_prefix, e.g. {num_groups: 10, num_prompts_per_group: 10, system_prompt_len: 100, question_len: 50, output_len: 50}",
+            )),
+            Some(shared) => shared_prefix(shared, config, issues),
+        },
+        DataType::ShareGpt => share_gpt(data, issues),
+    }
+    if config.load.load_type == LoadType::TraceReplay
+        && data.trace.is_some()
+        && !matches!(data.data_type, DataType::Random | DataType::Synthetic)
+    {
+        issues.push(Issue::new(
+            "data.trace",
+            "token counts from a trace need data.type random or synthetic",
+        ));
+    }
+}
+
+fn shared_prefix(shared: &SharedPrefixConfig, config: &Config, issues: &mut Vec<Issue>) {
+    let at = |field: &str| format!("data.shared_prefix.{field}");
+    positive_int(
+        Some(shared.num_groups),
+        &at("num_groups"),
+        "shared_prefix",
+        issues,
+    );
+    positive_int(
+        Some(shared.num_prompts_per_group),
+        &at("num_prompts_per_group"),
+        "shared_prefix",
+        issues,
+    );
+    for (inline, legacy, inline_name, legacy_name) in [
+        (
+            &shared.question_len,
+            &shared.question_distribution,
+            "question_len",
+            "question_distribution",
+        ),
+        (
+            &shared.output_len,
+            &shared.output_distribution,
+            "output_len",
+            "output_distribution",
+        ),
+    ] {
+        if inline.is_some() && legacy.is_some() {
+            issues.push(Issue::new(
+                at(legacy_name),
+                format!("set either {inline_name} or {legacy_name} (its older spelling), not both"),
+            ));
+        }
+    }
+    for (field, dist) in [
+        ("system_prompt_len", &shared.system_prompt_len),
+        ("question_len", &shared.question_len),
+        ("output_len", &shared.output_len),
+        ("question_distribution", &shared.question_distribution),
+        ("output_distribution", &shared.output_distribution),
+    ] {
+        if let Some(d) = dist {
+            distribution(d, &at(field), Sampler::Sample, issues);
+        }
+    }
+    if let Some(d) = shared
+        .output_len
+        .as_ref()
+        .or(shared.output_distribution.as_ref())
+        && d.max < 1
+    {
+        issues.push(Issue::new(
+            at("output_len"),
+            "must allow at least 1 output token",
+        ));
+    }
+    if shared.enable_multi_turn_chat && config.load.sweep.is_some() {
+        // The burst and probes would advance conversations the stages then repeat.
+        issues.push(Issue::new(
+            at("enable_multi_turn_chat"),
+            "not available with load.sweep; list the stages explicitly",
+        ));
+    }
+}
+
+fn share_gpt(data: &DataConfig, issues: &mut Vec<Issue>) {
+    match data.path.as_deref() {
+        None | Some("") => issues.push(Issue::new(
+            "data.path",
+            "required by data.type shareGPT: a local ShareGPT JSON file (nothing is downloaded), e.g. ShareGPT_V3_unfiltered_cleaned_split.json",
+        )),
+        Some(_) => {}
+    }
+    for (field, dist) in [
+        ("input_distribution", &data.input_distribution),
+        ("output_distribution", &data.output_distribution),
+    ] {
+        if let Some(d) = dist
+            && d.min > d.max
+        {
+            issues.push(Issue::new(
+                format!("data.{field}.min"),
+                format!("must be <= max ({} > {})", d.min, d.max),
+            ));
+        }
+    }
+}
+
+/// Which of inference-perf's two samplers reads a distribution: `random` and `synthetic` use
+/// `generate_distribution`, `shared_prefix` uses `sample_from_distribution`, which knows more
+/// types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sampler {
+    Generate,
+    Sample,
+}
+
+fn distribution(d: &Distribution, path: &str, sampler: Sampler, issues: &mut Vec<Issue>) {
+    if d.min < 0 {
+        issues.push(Issue::new(format!("{path}.min"), "must be >= 0"));
+    }
+    if d.min > d.max {
+        issues.push(Issue::new(
+            format!("{path}.min"),
+            format!("must be <= max ({} > {})", d.min, d.max),
+        ));
+    }
+    if d.std_dev < 0.0 {
+        issues.push(Issue::new(format!("{path}.std_dev"), "must be >= 0"));
+    }
+    if let Some(variance) = d.variance {
+        if variance < 0.0 {
+            issues.push(Issue::new(format!("{path}.variance"), "must be >= 0"));
+        }
+        if d.std_dev > 0.0 {
+            issues.push(Issue::new(
+                format!("{path}.variance"),
+                "set either variance or std_dev (then write std_dev: 0), not both",
+            ));
+        }
+    }
+    if d.dist_type == DistributionType::Normal
+        && !(d.min as f64 <= d.mean && d.mean <= d.max as f64)
+    {
+        issues.push(Issue::new(
+            format!("{path}.mean"),
+            format!("must lie within [min, max] = [{}, {}]", d.min, d.max),
+        ));
+    }
+    if sampler == Sampler::Generate
+        && matches!(
+            d.dist_type,
+            DistributionType::SkewNormal | DistributionType::Poisson
+        )
+    {
+        issues.push(Issue::new(
+            format!("{path}.type"),
+            "not supported for data.type random or synthetic (as in inference-perf); use normal, lognormal, uniform or fixed",
+        ));
+    }
+    if sampler == Sampler::Sample && d.dist_type == DistributionType::Lognormal && d.mean <= 0.0 {
+        issues.push(Issue::new(
+            format!("{path}.mean"),
+            "must be > 0 for a lognormal distribution",
+        ));
+    }
+    if d.total_count.is_some_and(|n| n < 1) {
+        issues.push(Issue::new(format!("{path}.total_count"), "must be >= 1"));
+    }
+}
+
+fn report(config: &Config, issues: &mut Vec<Issue>) {
+    let lifecycle = &config.report.request_lifecycle;
+    for (i, p) in lifecycle.percentiles.iter().enumerate() {
+        if !(0.0..=100.0).contains(p) {
+            issues.push(Issue::new(
+                format!("report.request_lifecycle.percentiles[{i}]"),
+                format!("must be within [0, 100], got {p}"),
+            ));
+        }
+    }
+    if lifecycle.max_error_messages < 0 {
+        issues.push(Issue::new(
+            "report.request_lifecycle.max_error_messages",
+            "must be >= 0",
+        ));
+    }
+    if let Some(goodput) = &config.report.goodput {
+        for (key, slo) in goodput.constraints.set() {
+            if !(slo > 0.0 && slo.is_finite()) {
+                issues.push(Issue::new(
+                    format!("report.goodput.constraints.{key}"),
+                    format!("must be > 0 seconds, got {slo}"),
+                ));
+            }
+        }
+        let c = &goodput.constraints;
+        for (key, set) in [
+            ("ttft", c.ttft.is_some()),
+            ("tpot", c.tpot.is_some()),
+            ("itl", c.itl.is_some()),
+        ] {
+            if set && !config.api.streaming {
+                issues.push(Issue::new(
+                    format!("report.goodput.constraints.{key}"),
+                    "needs streamed responses to measure; set api.streaming: true",
+                ));
+            }
+        }
+    }
+}
+
+fn positive_int(value: Option<i64>, path: &str, what: &str, issues: &mut Vec<Issue>) {
+    match value {
+        None => issues.push(Issue::new(path, format!("required for {what}, > 0"))),
+        Some(v) if v < 1 => issues.push(Issue::new(path, format!("must be > 0, got {v}"))),
+        _ => {}
+    }
+}
+
+fn non_negative(value: f64, path: &str, issues: &mut Vec<Issue>) {
+    if !(value >= 0.0 && value.is_finite()) {
+        issues.push(Issue::new(path, format!("must be >= 0, got {value}")));
+    }
+}

@@ -1,0 +1,270 @@
+//! The contract between the operator and its runner pods, shared by both sides.
+//!
+//! Per run the operator creates, before the runner Job:
+//! - the config ConfigMap `<run>-config`: [`CONFIG_KEY`] holds the runner config (snake_case
+//!   YAML, no secrets). Once every runner is ready the operator adds [`START_AT_KEY`] (stage 0
+//!   start, Unix seconds); if the run is given up before it starts, [`ABORT_KEY`] instead.
+//! - one result ConfigMap `<run>-r<index>` per runner, which only that runner writes:
+//!   [`STATE_KEY`] ([`RunnerState`]), [`POD_KEY`], [`PROGRESS_KEY`] (JSON [`RunnerProgress`],
+//!   refreshed every few seconds), [`MESSAGE_KEY`] (why it failed) and, at the end, the runner's
+//!   [`RunMetrics`] gzip-compressed in `binaryData` under [`METRICS_KEY`], plus with a sweep
+//!   how its saturation was found under [`SWEEP_KEY`]. One object per runner keeps every object
+//!   far below the 1 MiB limit whatever the parallelism.
+//!
+//! Runner pods learn their place from the environment ([`ENV_RUN`], [`ENV_RUNNERS`],
+//! [`ENV_INDEX`], …) and may only read `<run>-config` and write their run's result ConfigMaps.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::RunMetrics;
+
+/// Run name (`<benchmark>-g<generation>`), prefix of every per-run object.
+pub const ENV_RUN: &str = "IBENCH_RUN";
+/// Namespace of the run's objects (downward API).
+pub const ENV_NAMESPACE: &str = "IBENCH_NAMESPACE";
+/// Number of runners (the Job's `completions`).
+pub const ENV_RUNNERS: &str = "IBENCH_RUNNERS";
+/// This runner's index, set by the Job controller in Indexed Jobs.
+pub const ENV_INDEX: &str = "JOB_COMPLETION_INDEX";
+/// The pod's name (downward API), recorded in the result ConfigMap for diagnostics.
+pub const ENV_POD_NAME: &str = "IBENCH_POD_NAME";
+/// The API key, from `server.apiKeySecretRef` through a `secretKeyRef`.
+pub const ENV_API_KEY: &str = "IBENCH_API_KEY";
+/// Seconds between progress updates (default [`DEFAULT_PROGRESS_SECONDS`]).
+pub const ENV_PROGRESS_SECONDS: &str = "IBENCH_PROGRESS_SECONDS";
+/// How long a ready runner waits for the start time before giving up.
+pub const ENV_START_TIMEOUT_SECONDS: &str = "IBENCH_START_TIMEOUT_SECONDS";
+
+pub const DEFAULT_PROGRESS_SECONDS: u64 = 5;
+pub const DEFAULT_START_TIMEOUT_SECONDS: u64 = 1800;
+
+pub const CONFIG_KEY: &str = "config.yaml";
+pub const START_AT_KEY: &str = "start-at";
+pub const ABORT_KEY: &str = "abort";
+
+pub const STATE_KEY: &str = "state";
+pub const POD_KEY: &str = "pod";
+pub const PROGRESS_KEY: &str = "progress.json";
+pub const MESSAGE_KEY: &str = "message";
+pub const METRICS_KEY: &str = "metrics.json.gz";
+/// Also the key of the file in the report ConfigMap.
+pub const SWEEP_KEY: &str = "sweep_saturation.json";
+
+/// Field manager of the runners' writes (the operator applies the same objects as another
+/// manager, owning only their metadata).
+pub const RUNNER_FIELD_MANAGER: &str = "ibench-runner";
+
+pub fn config_map_name(run: &str) -> String {
+    format!("{run}-config")
+}
+
+pub fn result_map_name(run: &str, index: u32) -> String {
+    format!("{run}-r{index}")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RunnerState {
+    /// Plan built, model resolved, workers started: waiting for the start time.
+    Ready,
+    Running,
+    /// Finished; its metrics are in the result ConfigMap.
+    Done,
+    Failed,
+}
+
+impl RunnerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunnerState::Ready => "ready",
+            RunnerState::Running => "running",
+            RunnerState::Done => "done",
+            RunnerState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Ready, Self::Running, Self::Done, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// Live counters of the runner's current stage: the wire form of the engine's progress
+/// snapshot, a type of its own so that the protocol stays put when the engine's internals
+/// change (the derived send rate is left out: the operator sums counters, not rates).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunnerProgress {
+    pub stage: usize,
+    pub planned: u64,
+    pub sent: u64,
+    pub in_flight: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+/// What the operator publishes in the config ConfigMap.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartSignal {
+    /// Stage 0 starts at this Unix time.
+    StartAt(f64),
+    Abort(String),
+}
+
+/// The start signal in the `data` of a config ConfigMap, if any; `Err` for an unreadable start
+/// time.
+pub fn start_signal(
+    data: Option<&BTreeMap<String, String>>,
+) -> Result<Option<StartSignal>, ProtocolError> {
+    if let Some(reason) = data.and_then(|d| d.get(ABORT_KEY)) {
+        return Ok(Some(StartSignal::Abort(reason.clone())));
+    }
+    match data.and_then(|d| d.get(START_AT_KEY)) {
+        None => Ok(None),
+        Some(text) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| Some(StartSignal::StartAt(t)))
+            .ok_or_else(|| ProtocolError::StartAt(text.clone())),
+    }
+}
+
+/// `start-at` as written by the operator: millisecond precision is plenty for a start that
+/// lies seconds ahead, and a fixed format keeps the ConfigMap byte-identical on re-apply.
+pub fn format_start_at(unix_seconds: f64) -> String {
+    format!("{unix_seconds:.3}")
+}
+
+/// A runner's result ConfigMap, read by the operator.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunnerReport {
+    /// `None` until the runner is ready.
+    pub state: Option<RunnerState>,
+    pub pod: Option<String>,
+    pub message: Option<String>,
+    pub progress: Option<RunnerProgress>,
+    /// Compressed [`RunMetrics`] ([`decode_metrics`]).
+    pub metrics: Option<Vec<u8>>,
+    /// With a sweep: how the saturation rate was found (JSON).
+    pub sweep: Option<String>,
+}
+
+impl RunnerReport {
+    /// Reads a result ConfigMap from its `data` and the bytes under [`METRICS_KEY`] in its
+    /// `binaryData`.
+    pub fn read(data: Option<&BTreeMap<String, String>>, metrics: Option<&[u8]>) -> Self {
+        let empty = BTreeMap::new();
+        let data = data.unwrap_or(&empty);
+        RunnerReport {
+            state: data.get(STATE_KEY).and_then(|s| RunnerState::parse(s)),
+            pod: data.get(POD_KEY).cloned(),
+            message: data.get(MESSAGE_KEY).cloned(),
+            progress: data
+                .get(PROGRESS_KEY)
+                .and_then(|p| serde_json::from_str(p).ok()),
+            metrics: metrics.map(<[u8]>::to_vec),
+            sweep: data.get(SWEEP_KEY).cloned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("start time {0:?} is not a Unix time in seconds")]
+    StartAt(String),
+    #[error("runner metrics cannot be decompressed: {0}")]
+    Decompress(#[source] std::io::Error),
+    #[error("runner metrics are not valid: {0}")]
+    Metrics(#[source] serde_json::Error),
+}
+
+/// gzip of the metrics' JSON: the HDR histograms inside are already deflated, the JSON around
+/// them (field names, per-stage and per-adapter structure) compresses well.
+pub fn encode_metrics(metrics: &RunMetrics) -> Vec<u8> {
+    let json = serde_json::to_vec(metrics).expect("metrics serialise");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&json).expect("writing to memory");
+    encoder.finish().expect("writing to memory")
+}
+
+pub fn decode_metrics(bytes: &[u8]) -> Result<RunMetrics, ProtocolError> {
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut json)
+        .map_err(ProtocolError::Decompress)?;
+    serde_json::from_slice(&json).map_err(ProtocolError::Metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
+        entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn start_signal_prefers_abort_and_rejects_garbage() {
+        assert_eq!(start_signal(Some(&data(&[]))).unwrap(), None);
+        assert_eq!(
+            start_signal(Some(&data(&[(START_AT_KEY, "1764300000.250")]))).unwrap(),
+            Some(StartSignal::StartAt(1764300000.25))
+        );
+        assert_eq!(
+            start_signal(Some(&data(&[
+                (START_AT_KEY, "1"),
+                (ABORT_KEY, "runner 1 failed")
+            ])))
+            .unwrap(),
+            Some(StartSignal::Abort("runner 1 failed".into()))
+        );
+        assert!(start_signal(Some(&data(&[(START_AT_KEY, "soon")]))).is_err());
+        assert!(start_signal(Some(&data(&[(START_AT_KEY, "-5")]))).is_err());
+        assert_eq!(format_start_at(1764300000.25), "1764300000.250");
+    }
+
+    #[test]
+    fn report_reads_every_key_and_tolerates_missing_ones() {
+        assert_eq!(RunnerReport::read(None, None), RunnerReport::default());
+        let progress = RunnerProgress {
+            stage: 1,
+            planned: 10,
+            sent: 4,
+            in_flight: 1,
+            succeeded: 3,
+            ..Default::default()
+        };
+        let cm = data(&[
+            (STATE_KEY, "running"),
+            (POD_KEY, "b-g1-0-abcde"),
+            (PROGRESS_KEY, &serde_json::to_string(&progress).unwrap()),
+            (SWEEP_KEY, "{}"),
+        ]);
+        let metrics = encode_metrics(&RunMetrics::default());
+        let report = RunnerReport::read(Some(&cm), Some(&metrics));
+        assert_eq!(report.state, Some(RunnerState::Running));
+        assert_eq!(report.pod.as_deref(), Some("b-g1-0-abcde"));
+        assert_eq!(report.progress, Some(progress));
+        assert_eq!(report.metrics, Some(metrics));
+        assert_eq!(report.sweep.as_deref(), Some("{}"));
+        assert!(
+            RunnerReport::read(Some(&data(&[(STATE_KEY, "bogus")])), None)
+                .state
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn metrics_round_trip_and_corruption_is_an_error() {
+        let bytes = encode_metrics(&RunMetrics::default());
+        assert!(decode_metrics(&bytes).unwrap().stages.is_empty());
+        assert!(decode_metrics(b"not gzip").is_err());
+    }
+}

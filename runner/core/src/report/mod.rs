@@ -1,0 +1,110 @@
+//! inference-perf-compatible report files from a run's statistics: used by `ibench run` (files
+//! on disk, markers on stdout) and by the operator (keys of the report ConfigMap).
+
+mod lifecycle;
+mod per_request;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+pub use lifecycle::{Scope, dist, lifecycle, percentile_key};
+pub use per_request::{PerRequestEntry, PerRequestError, PerRequestInfo, PerRequestWriter};
+
+use crate::config::ReportConfig;
+use crate::metrics::RunMetrics;
+
+/// One report file: `name` without extension, JSON contents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportFile {
+    pub name: String,
+    pub contents: Value,
+}
+
+/// The lifecycle reports that `report` asks for, in inference-perf's order.
+pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportFile> {
+    let options = &report.request_lifecycle;
+    let goodput = report.goodput.as_ref().map(|g| &g.constraints);
+    let lifecycle = |bucket: &crate::metrics::Bucket, scope: Scope<'_>| {
+        lifecycle(bucket, scope, &options.percentiles, goodput)
+    };
+    let mut files = Vec::new();
+    if run.stages.is_empty() {
+        return files;
+    }
+    if options.summary {
+        files.push(ReportFile {
+            name: "summary_lifecycle_metrics".into(),
+            contents: lifecycle(&run.total(), Scope::Overall),
+        });
+    }
+    if options.per_stage {
+        for stage in &run.stages {
+            files.push(ReportFile {
+                name: format!("stage_{}_lifecycle_metrics", stage.info.id),
+                contents: lifecycle(&stage.total(), Scope::Stage(&stage.info)),
+            });
+        }
+    }
+    let adapters = run.adapter_names();
+    if options.per_adapter {
+        for name in &adapters {
+            files.push(ReportFile {
+                name: format!("adapter_{name}_lifecycle_metrics"),
+                contents: lifecycle(&run.adapter_total(name), Scope::Overall),
+            });
+        }
+    }
+    if options.per_adapter_stage {
+        for name in &adapters {
+            for stage in &run.stages {
+                if let Some(bucket) = stage.adapters.get(name) {
+                    files.push(ReportFile {
+                        name: format!("adapter_{name}_stage_{}_lifecycle_metrics", stage.info.id),
+                        contents: lifecycle(bucket, Scope::AdapterStage(&stage.info)),
+                    });
+                }
+            }
+        }
+    }
+    files
+}
+
+/// Writes each report as `{dir}/{prefix}{name}.json` (2-space indent, like inference-perf) and
+/// the resolved config as `config.yaml`.
+pub fn write_files(
+    dir: &Path,
+    prefix: &str,
+    files: &[ReportFile],
+    config_yaml: &str,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for file in files {
+        let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
+        std::fs::write(dir.join(format!("{prefix}{}.json", file.name)), text)?;
+    }
+    std::fs::write(dir.join(format!("{prefix}config.yaml")), config_yaml)
+}
+
+/// The stdout blocks that tools scrape: `=== START_SUMMARY ===` … and one per stage.
+pub fn stdout_markers(files: &[ReportFile]) -> String {
+    let mut out = String::new();
+    for file in files {
+        let marker = if file.name == "summary_lifecycle_metrics" {
+            "SUMMARY".to_string()
+        } else if let Some(id) = file
+            .name
+            .strip_prefix("stage_")
+            .and_then(|rest| rest.strip_suffix("_lifecycle_metrics"))
+        {
+            format!("STAGE_{id}")
+        } else {
+            continue;
+        };
+        let json = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
+        out.push_str(&format!(
+            "=== START_{marker} ===\n{json}\n=== END_{marker} ===\n"
+        ));
+    }
+    out
+}

@@ -1,0 +1,402 @@
+//! The config rules of inference-perf's validation matrix that apply to the supported sections,
+//! plus ours, checked through the entry point users hit (`load_file`; `ibench validate` in the
+//! ibench crate's `commands` tests).
+
+use std::io::Write;
+
+use ibench_core::config::{self, ConfigError};
+
+fn load(yaml: &str) -> Result<config::Config, ConfigError> {
+    load_with(yaml, &[])
+}
+
+fn load_with(yaml: &str, overrides: &[&str]) -> Result<config::Config, ConfigError> {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(yaml.as_bytes()).unwrap();
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    config::load_file(file.path(), &overrides)
+}
+
+/// Every issue as `path: message`.
+fn issues(yaml: &str) -> Vec<String> {
+    match load(yaml) {
+        Ok(_) => vec![],
+        Err(e) => e.issues().iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn assert_issue(yaml: &str, expected: &str) {
+    let found = issues(yaml);
+    assert!(
+        found.iter().any(|i| i.contains(expected)),
+        "expected an issue containing {expected:?}, got {found:?}"
+    );
+}
+
+const SERVER: &str = "server:\n  type: vllm\n  base_url: http://127.0.0.1:8000\n";
+
+fn with_server(rest: &str) -> String {
+    format!("{SERVER}{rest}")
+}
+
+#[test]
+fn inference_perf_style_configs_load_with_their_defaults() {
+    let config = load(&with_server(
+        "api:\n  type: chat\n  streaming: true\ndata:\n  type: random\n  input_distribution: {min: 10, max: 100, mean: 50, std_dev: 10}\n  output_distribution: {min: 10, max: 100, mean: 50, std_dev: 10}\nload:\n  type: poisson\n  stages:\n  - rate: 10\n    duration: 30\n  - rate: 20\n    duration: 30\nreport:\n  request_lifecycle:\n    summary: true\n    per_stage: true\n    per_request: false\n",
+    ))
+    .unwrap();
+    assert_eq!(config.load.interval, 1.0);
+    assert_eq!(config.load.worker_max_concurrency, 100);
+    assert_eq!(config.load.worker_max_tcp_connections, 2500);
+    assert!(config.server.unwrap().ignore_eos);
+    assert!(config.report.request_lifecycle.per_adapter);
+    assert_eq!(config.report.request_lifecycle.percentiles.len(), 11);
+}
+
+#[test]
+fn unknown_keys_name_the_full_path_and_the_intended_key() {
+    let found = issues(&with_server(
+        "load:\n  stages:\n  - rat: 5\n    duration: 10\n",
+    ));
+    assert_eq!(
+        found,
+        vec!["load.stages[0].rat: unknown field, did you mean rate?"]
+    );
+}
+
+#[test]
+fn every_problem_is_listed_at_once() {
+    let found = issues(
+        "load:\n  type: concurrent\n  stages:\n  - rate: 5\n    num_requests: 0\n  lora_traffic_split:\n  - {name: a, split: 0.5}\n  - {name: b, split: 0.4}\n",
+    );
+    for expected in [
+        "server: missing",
+        "load.stages[0].rate: not allowed with load.type concurrent",
+        "load.stages[0].num_requests: must be > 0",
+        "load.stages[0].concurrency_level: required",
+        "load.lora_traffic_split: splits must sum to 1.0, got 0.9",
+    ] {
+        assert!(
+            found.iter().any(|f| f.starts_with(expected)),
+            "missing {expected:?} in {found:?}"
+        );
+    }
+}
+
+#[test]
+fn stage_rules_of_rate_based_and_concurrent_types() {
+    assert_issue(
+        &with_server("load:\n  stages: []\n"),
+        "load.stages: at least one stage is required",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: 0\n    duration: 10\n"),
+        "load.stages[0].rate: must be > 0",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: -1\n    duration: 10\n"),
+        "load.stages[0].rate: must be > 0",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: 1\n    duration: 0\n"),
+        "load.stages[0].duration: must be > 0",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - duration: 5\n"),
+        "load.stages[0].rate: required",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  type: poisson\n  stages:\n  - rate: 1\n    duration: 5\n    concurrency_level: 3\n",
+        ),
+        "load.stages[0].concurrency_level: only allowed with load.type concurrent",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n    duration: 4\n",
+        ),
+        "load.stages[0].duration: not allowed with load.type concurrent",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n  sweep: {type: linear}\n",
+        ),
+        "load.sweep: only with load.type constant or poisson, not concurrent",
+    );
+    assert_issue(
+        &with_server("load:\n  type: trace_replay\n  stages:\n  - rate: 1\n    duration: 5\n"),
+        "load.trace: required with load.type trace_replay",
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: 1\n    duration: 1.5\n"),
+        "load.stages[0].duration: invalid type",
+    );
+    assert!(
+        issues(&with_server(
+            "load:\n  type: concurrent\n  stages:\n  - num_requests: 10\n    concurrency_level: 2\n"
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn lora_split_rules() {
+    let split = |a: f64, b: f64| {
+        with_server(&format!(
+            "load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - name: x\n    split: {a}\n  - name: y\n    split: {b}\n"
+        ))
+    };
+    assert_issue(&split(0.5, 0.4), "splits must sum to 1.0, got 0.9");
+    assert_issue(&split(0.5, 0.6), "splits must sum to 1.0");
+    assert!(issues(&split(0.3, 0.7)).is_empty());
+    let three = with_server(
+        "load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - {name: a, split: 0.1}\n  - {name: b, split: 0.2}\n  - {name: c, split: 0.7}\n",
+    );
+    assert!(
+        issues(&three).is_empty(),
+        "0.1 + 0.2 + 0.7 is 1.0 within 1e-9"
+    );
+    let duplicate = with_server(
+        "load:\n  stages:\n  - rate: 1\n    duration: 1\n  lora_traffic_split:\n  - {name: a, split: 0.5}\n  - {name: a, split: 0.5}\n",
+    );
+    assert_issue(
+        &duplicate,
+        "load.lora_traffic_split[1].name: adapter \"a\" is listed twice",
+    );
+}
+
+#[test]
+fn data_and_distribution_rules() {
+    let random = |input: &str| {
+        with_server(&format!(
+            "load:\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: random\n  input_distribution: {input}\n  output_distribution: {{min: 1, max: 10, mean: 5, std_dev: 1}}\n"
+        ))
+    };
+    assert_issue(
+        &random("{min: 20, max: 10, mean: 15}"),
+        "data.input_distribution.min: must be <= max",
+    );
+    assert_issue(
+        &random("{min: 1, max: 10, mean: 5, std_dev: -1}"),
+        "data.input_distribution.std_dev: must be >= 0",
+    );
+    assert_issue(
+        &random("{min: 1, max: 10, mean: 5, std_dev: 2, variance: 4}"),
+        "set either variance or std_dev",
+    );
+    assert_issue(
+        &random("{min: 1, max: 10, mean: 50}"),
+        "data.input_distribution.mean: must lie within [min, max]",
+    );
+    assert_issue(
+        &random("{min: 1, max: 10, mean: 5, type: skew_normal}"),
+        "data.input_distribution.type: not supported for data.type random or synthetic",
+    );
+    assert!(
+        issues(&random(
+            "{min: 1, max: 10, mean: 5, std_dev: 0, variance: 4}"
+        ))
+        .is_empty()
+    );
+    assert!(
+        issues(&random("{min: 1, max: 10, mean: 50, type: uniform}")).is_empty(),
+        "mean is free for uniform"
+    );
+    assert_issue(
+        &with_server("load:\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: random\n"),
+        "data.input_distribution: required by data.type random",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: mock\n  input_distribution: {min: 1, max: 2, mean: 1}\n",
+        ),
+        "data.input_distribution: not used by data.type mock",
+    );
+}
+
+#[test]
+fn server_and_unsupported_sections() {
+    let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
+    assert_issue(stages, "server: missing");
+    assert_issue(
+        &format!("server:\n  base_url: localhost:8000\n{stages}"),
+        "server.base_url",
+    );
+    assert_issue(
+        &format!("server:\n  base_url: http://127.0.0.1:8000/v1\n{stages}"),
+        "server.base_url: must not end in /v1",
+    );
+    assert_issue(
+        &with_server(&format!("{stages}metrics:\n  type: prometheus\n")),
+        "metrics: server-side Prometheus metrics is not supported yet",
+    );
+    assert_issue(
+        &with_server(&format!("{stages}data:\n  type: cnn_dailymail\n")),
+        "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet",
+    );
+    assert_issue(
+        &with_server(&format!("{stages}api:\n  type: anthropic_messages\n")),
+        "not supported yet",
+    );
+    assert_issue(
+        &with_server("load:\n  type: poison\n  stages:\n  - rate: 1\n    duration: 1\n"),
+        "did you mean poisson?",
+    );
+}
+
+#[test]
+fn sweep_rules() {
+    let valid = with_server(
+        "load:\n  type: poisson\n  sweep: {type: geometric, num_requests: 500, num_stages: 4, stage_duration: 30}\n",
+    );
+    let config = load(&valid).unwrap();
+    let sweep = config.load.sweep.unwrap();
+    assert_eq!((sweep.timeout, sweep.saturation_percentile), (60.0, 95.0));
+    assert_issue(
+        &with_server("load:\n  sweep: {num_stages: 3}\n"),
+        "load.sweep: missing field `type`",
+    );
+    let found = issues(&with_server(
+        "load:\n  sweep: {type: linear, num_requests: 0, num_stages: 0, stage_duration: -1, timeout: 0, saturation_percentile: 120}\n  stages:\n  - rate: 1\n    duration: 1\n",
+    ));
+    for expected in [
+        "load.sweep.num_requests: must be > 0",
+        "load.sweep.num_stages: must be > 0",
+        "load.sweep.stage_duration: must be > 0",
+        "load.sweep.timeout: must be > 0 seconds",
+        "load.sweep.saturation_percentile: must be within (0, 100]",
+        "load.stages: a sweep generates the stages; remove load.stages or load.sweep",
+    ] {
+        assert!(
+            found.iter().any(|f| f.contains(expected)),
+            "{expected}: {found:?}"
+        );
+    }
+    assert_issue(
+        &with_server(
+            "load:\n  type: trace_replay\n  trace: {file: t.csv}\n  sweep: {type: linear}\n",
+        ),
+        "load.sweep: only with load.type constant or poisson, not trace_replay",
+    );
+}
+
+#[test]
+fn data_generator_rules() {
+    let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
+    let config = load(&with_server(&format!(
+        "{stages}data:\n  type: shared_prefix\n  shared_prefix:\n    num_unique_system_prompts: 4\n    num_users_per_system_prompt: 2\n    system_prompt_len: 64\n    question_len: {{type: skew_normal, mean: 20, std_dev: 5, min: 1, max: 50, skew: 2}}\n    enable_multi_turn_chat: true\n"
+    )))
+    .unwrap();
+    let shared = config.data.shared_prefix.unwrap();
+    assert_eq!((shared.num_groups, shared.num_prompts_per_group), (4, 2));
+    assert_eq!(shared.system_prompt_len, Some(config::fixed_length(64)));
+    assert!(
+        load(&with_server(&format!(
+            "{stages}data:\n  type: synthetic\n  corpus_file_path: corpus.txt\n  input_distribution: {{mean: 100, min: 10, max: 200}}\n  output_distribution: {{mean: 10, min: 1, max: 20}}\n"
+        )))
+        .is_ok()
+    );
+    for (data, expected) in [
+        (
+            "type: shared_prefix",
+            "data.shared_prefix: required by data.type shared_prefix",
+        ),
+        (
+            "type: shareGPT",
+            "data.path: required by data.type shareGPT: a local ShareGPT JSON file",
+        ),
+        (
+            "type: synthetic",
+            "data.input_distribution: required by data.type synthetic",
+        ),
+        (
+            "type: random\n  corpus_file_path: c.txt\n  input_distribution: {mean: 5}\n  output_distribution: {mean: 5}",
+            "data.corpus_file_path: not used by data.type random",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {question_len: 5, question_distribution: {mean: 5}}",
+            "data.shared_prefix.question_distribution: set either question_len or question_distribution",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {num_groups: 0}",
+            "data.shared_prefix.num_groups: must be > 0",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {system_prompt_len: {mean: 5, maxx: 3}}",
+            "maxx",
+        ),
+        (
+            "type: random\n  input_distribution: {type: poisson, mean: 5}\n  output_distribution: {mean: 5}",
+            "data.input_distribution.type: not supported for data.type random or synthetic",
+        ),
+        (
+            "type: shared_prefix\n  shared_prefix: {multimodal: {}}",
+            "data.shared_prefix.multimodal: multimodal data is not supported yet",
+        ),
+    ] {
+        assert_issue(
+            &with_server(&format!("{stages}data:\n  {data}\n")),
+            expected,
+        );
+    }
+}
+
+#[test]
+fn goodput_and_tokenizer_rules() {
+    let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
+    let config = load(&with_server(&format!(
+        "{stages}api: {{streaming: true}}\nreport:\n  goodput:\n    constraints: {{ttft: 0.5, tpot: 0.05, request_latency: 10}}\n"
+    )))
+    .unwrap();
+    let constraints = config.report.goodput.unwrap().constraints;
+    assert_eq!(
+        constraints.set(),
+        [("ttft", 0.5), ("tpot", 0.05), ("request_latency", 10.0)]
+    );
+    for (yaml, expected) in [
+        (
+            "report:\n  goodput:\n    constraints: {ttf: 0.5}\n",
+            "report.goodput.constraints.ttf: unknown field, did you mean ttft?",
+        ),
+        (
+            "report:\n  goodput:\n    constraints: {ttft: 0.5}\n",
+            "report.goodput.constraints.ttft: needs streamed responses to measure; set api.streaming: true",
+        ),
+        (
+            "api: {streaming: true}\nreport:\n  goodput:\n    constraints: {ntpot: -1}\n",
+            "report.goodput.constraints.ntpot: must be > 0 seconds",
+        ),
+        (
+            "tokenizer: {pretrained_model_name_or_path: ''}\n",
+            "tokenizer.pretrained_model_name_or_path: must not be empty",
+        ),
+        (
+            "tokenizer: {pretrained_model_name_or_path: /models/llama, token: hf_x}\n",
+            "tokenizer.token: not used",
+        ),
+    ] {
+        assert_issue(&with_server(&format!("{stages}{yaml}")), expected);
+    }
+    assert!(
+        load(&with_server(&format!(
+            "{stages}tokenizer: {{pretrained_model_name_or_path: /models/llama/tokenizer.json}}\n"
+        )))
+        .is_ok(),
+        "a path is checked when the run loads it, not by validation (the operator validates without the file)"
+    );
+}
+
+#[test]
+fn overrides_are_validated_like_the_file() {
+    let base = with_server("load:\n  stages:\n  - rate: 1\n    duration: 1\n");
+    let config = load_with(&base, &["load.stages[0].rate=25", "api.streaming=true"]).unwrap();
+    assert_eq!(config.load.stages[0].rate, Some(25.0));
+    assert!(config.api.streaming);
+    let err = load_with(&base, &["load.stages[0].rat=25"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("load.stages[0].rat: unknown field, did you mean rate?"),
+        "{err}"
+    );
+}

@@ -1,0 +1,261 @@
+//! One benchmark run end to end, minus presentation: resolve the target, build the plan, run the
+//! engine, produce the reports. Used by `ibench run` and by runner pods under the operator.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use ibench_core::config::ResolvedConfig;
+use ibench_core::metrics::{RecordOptions, RunMetrics};
+use ibench_core::plan::{Plan, PlanError, Shard};
+use ibench_core::report::{PerRequestWriter, ReportFile, lifecycle_reports};
+
+use crate::body::BodyTemplate;
+use crate::coordinator::{Engine, EngineError};
+use crate::discover::{DiscoverError, list_models};
+use crate::http::{TargetError, TargetSettings};
+use crate::progress::Progress;
+use crate::settings::EngineSettings;
+use crate::sweep::{Saturation, SweepError, find_saturation};
+
+/// inference-perf's (aiohttp's) total request timeout when `load.request_timeout` is unset.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchmarkError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("cannot determine the model: {0}; set server.model_name")]
+    Discover(#[source] DiscoverError),
+    #[error("cannot check the LoRA adapters: {0}")]
+    Adapters(#[source] DiscoverError),
+    #[error(
+        "load.lora_traffic_split: adapter(s) {missing:?} not served by {base_url} (it serves {served:?})"
+    )]
+    MissingAdapters {
+        missing: Vec<String>,
+        served: Vec<String>,
+        base_url: String,
+    },
+    #[error("server.base_url: {0}")]
+    BaseUrl(String),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("cannot write the per-request report: {0}")]
+    PerRequest(#[source] std::io::Error),
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
+    #[error(
+        "load.sweep: a sweep runs in one runner; it cannot be split over {0} runners (run it with one)"
+    )]
+    SweepSharded(u64),
+}
+
+pub struct Outcome {
+    pub metrics: RunMetrics,
+    /// Report files; with a sweep, `sweep_saturation` first.
+    pub files: Vec<ReportFile>,
+    /// How a sweep found the saturation rate.
+    pub saturation: Option<Saturation>,
+    /// Entries in `per_request_lifecycle_metrics.json`, when it was asked for.
+    pub per_request_entries: Option<u64>,
+}
+
+/// A benchmark ready to run: plan built, model resolved, workers started.
+pub struct Benchmark {
+    pub resolved: ResolvedConfig,
+    pub model: String,
+    plan: Arc<Plan>,
+    engine: Engine,
+    per_request: Option<PerRequestWriter>,
+    /// When stage 0 starts; `None` = as soon as the run begins.
+    start_at: Option<Instant>,
+}
+
+impl Benchmark {
+    pub async fn prepare(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
+        let config = &resolved.config;
+        let server = config.server.as_ref().expect("validated: server present");
+        let headers: Vec<(String, String)> = config
+            .api
+            .headers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let api_key = server.api_key.as_deref();
+        if config.load.sweep.is_some() && shard.count > 1 {
+            return Err(BenchmarkError::SweepSharded(shard.count));
+        }
+        let plan = Arc::new(Plan::build(&resolved)?);
+
+        let needs_listing = server.model_name.is_none() || plan.lora.is_some();
+        let served = if needs_listing {
+            Some(list_models(&server.base_url, api_key, &headers).await)
+        } else {
+            None
+        };
+        let model = match (&server.model_name, &served) {
+            (Some(name), _) => name.clone(),
+            (None, Some(Ok(ids))) => ids[0].clone(),
+            (None, Some(Err(e))) => return Err(BenchmarkError::Discover(e.clone())),
+            (None, None) => unreachable!("listing requested when the model name is unset"),
+        };
+        if let Some(table) = &plan.lora {
+            let served = match served.expect("listing requested for LoRA") {
+                Ok(ids) => ids,
+                Err(e) => return Err(BenchmarkError::Adapters(e)),
+            };
+            let missing: Vec<String> = table
+                .names()
+                .iter()
+                .filter(|n| !served.contains(n))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                return Err(BenchmarkError::MissingAdapters {
+                    missing,
+                    served,
+                    base_url: server.base_url.clone(),
+                });
+            }
+        }
+
+        let body = BodyTemplate {
+            api: config.api.api_type,
+            ignore_eos: server.ignore_eos,
+            stream: config.api.streaming,
+        };
+        let url = reqwest::Url::parse(&server.base_url)
+            .and_then(|base| base.join(body.path()))
+            .map_err(|e| BenchmarkError::BaseUrl(e.to_string()))?;
+        let load = &config.load;
+        let per_request = if config.report.request_lifecycle.per_request {
+            let path = resolved.report_dir.join(format!(
+                "{}per_request_lifecycle_metrics.json",
+                report_prefix(&resolved)
+            ));
+            Some(PerRequestWriter::create(&path).map_err(BenchmarkError::PerRequest)?)
+        } else {
+            None
+        };
+        let max_connections = load.worker_max_tcp_connections as usize;
+        let settings = EngineSettings {
+            target: TargetSettings {
+                url,
+                headers,
+                api_key: server.api_key.clone(),
+                timeout: load
+                    .request_timeout
+                    .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs_f64),
+                stream: config.api.streaming,
+                max_connections,
+            },
+            body,
+            model: model.clone(),
+            num_workers: resolved.num_workers,
+            // HTTP/1.1 holds one request per connection: the connection limit caps concurrency.
+            worker_max_concurrency: (load.worker_max_concurrency as usize).min(max_connections),
+            shard,
+            record: RecordOptions {
+                use_server_output_tokens: config.report.request_lifecycle.use_server_output_tokens,
+                max_error_messages: config.report.request_lifecycle.max_error_messages as usize,
+                goodput: config.report.goodput.as_ref().map(|g| g.constraints),
+            },
+            per_request: per_request.as_ref().map(PerRequestWriter::sender),
+            realtime: load.worker_realtime_priority,
+        };
+        let engine = Engine::start(plan.clone(), settings)?;
+        Ok(Benchmark {
+            resolved,
+            model,
+            plan,
+            engine,
+            per_request,
+            start_at: None,
+        })
+    }
+
+    /// Makes stage 0 start at `at` (all runners of a distributed benchmark together).
+    pub fn start_at(&mut self, at: Instant) {
+        self.start_at = Some(at);
+    }
+
+    pub fn progress(&self) -> Arc<Progress> {
+        self.engine.progress()
+    }
+
+    pub fn clock(&self) -> ibench_core::metrics::Clock {
+        self.engine.clock()
+    }
+
+    pub async fn run(self, cancel: &CancellationToken) -> Result<Outcome, BenchmarkError> {
+        let (saturation, stages) = match self.sweep(cancel).await {
+            Ok(Some((saturation, stages))) => (Some(saturation), stages),
+            Ok(None) => (None, self.plan.stages.clone()),
+            Err(e) => {
+                self.engine.shutdown();
+                return Err(e.into());
+            }
+        };
+        let metrics = self.engine.run(&stages, self.start_at, cancel).await;
+        self.engine.shutdown();
+        let per_request_entries = match self.per_request {
+            Some(writer) => Some(writer.finish().map_err(BenchmarkError::PerRequest)?),
+            None => None,
+        };
+        let report = &self.resolved.config.report;
+        let mut files = Vec::new();
+        if let Some(saturation) = &saturation {
+            files.push(ReportFile {
+                name: "sweep_saturation".into(),
+                contents: serde_json::to_value(saturation).expect("saturation serialises"),
+            });
+        }
+        files.extend(lifecycle_reports(&metrics, report));
+        Ok(Outcome {
+            metrics,
+            files,
+            saturation,
+            per_request_entries,
+        })
+    }
+
+    /// With `load.sweep`: the saturation rate and the stages up to it.
+    async fn sweep(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Result<Option<(Saturation, Vec<Arc<ibench_core::plan::StagePlan>>)>, SweepError> {
+        let load = &self.resolved.config.load;
+        let Some(sweep) = &load.sweep else {
+            return Ok(None);
+        };
+        let client_cap = (self.resolved.num_workers as u64)
+            * (load
+                .worker_max_concurrency
+                .min(load.worker_max_tcp_connections) as u64);
+        find_saturation(
+            &self.engine,
+            load.load_type,
+            self.resolved.seed,
+            sweep,
+            client_cap,
+            cancel,
+        )
+        .await
+        .map(Some)
+    }
+}
+
+pub fn report_prefix(resolved: &ResolvedConfig) -> String {
+    resolved
+        .config
+        .storage
+        .local_storage
+        .report_file_prefix
+        .clone()
+        .unwrap_or_default()
+}

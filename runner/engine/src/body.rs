@@ -1,0 +1,205 @@
+//! OpenAI request bodies, byte-for-byte reproducible from the plan (and, for multi-turn chat,
+//! the conversation so far).
+
+use serde::Serialize;
+
+use ibench_core::config::ApiType;
+
+use crate::conversation::Turn;
+
+/// What a prompt is made of. A completion prompt is the parts joined by single spaces (so the
+/// built-in tokenizer's counts add up); a chat request sends them as messages.
+#[derive(Debug, Clone, Copy)]
+pub struct PromptParts<'a> {
+    /// Shared prefix: a `system` message.
+    pub system: Option<&'a str>,
+    /// Earlier rounds of the conversation: `user` and `assistant` messages.
+    pub history: &'a [Turn],
+    /// The new `user` message.
+    pub user: &'a str,
+}
+
+impl PromptParts<'_> {
+    /// The completion prompt.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        let mut push = |part: &str| {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(part);
+        };
+        self.system.into_iter().for_each(&mut push);
+        for turn in self.history {
+            push(&turn.user);
+            push(&turn.assistant);
+        }
+        push(self.user);
+        text
+    }
+
+    fn messages(&self) -> Vec<Message<'_>> {
+        let mut messages = Vec::with_capacity(2 + 2 * self.history.len());
+        if let Some(system) = self.system {
+            messages.push(Message {
+                role: "system",
+                content: system,
+            });
+        }
+        for turn in self.history {
+            messages.push(Message {
+                role: "user",
+                content: &turn.user,
+            });
+            messages.push(Message {
+                role: "assistant",
+                content: &turn.assistant,
+            });
+        }
+        messages.push(Message {
+            role: "user",
+            content: self.user,
+        });
+        messages
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BodyTemplate {
+    pub api: ApiType,
+    pub ignore_eos: bool,
+    pub stream: bool,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    model: &'a str,
+    prompt: String,
+    max_tokens: u32,
+    ignore_eos: bool,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Chat<'a> {
+    model: &'a str,
+    messages: Vec<Message<'a>>,
+    max_tokens: u32,
+    ignore_eos: bool,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+impl BodyTemplate {
+    pub fn path(&self) -> &'static str {
+        match self.api {
+            ApiType::Completion => "/v1/completions",
+            ApiType::Chat => "/v1/chat/completions",
+        }
+    }
+
+    pub fn render(&self, model: &str, prompt: &PromptParts<'_>, max_tokens: u32) -> Vec<u8> {
+        let stream_options = self.stream.then_some(StreamOptions {
+            include_usage: true,
+        });
+        let (ignore_eos, stream) = (self.ignore_eos, self.stream);
+        match self.api {
+            ApiType::Completion => serde_json::to_vec(&Completion {
+                model,
+                prompt: prompt.text(),
+                max_tokens,
+                ignore_eos,
+                stream,
+                stream_options,
+            }),
+            ApiType::Chat => serde_json::to_vec(&Chat {
+                model,
+                messages: prompt.messages(),
+                max_tokens,
+                ignore_eos,
+                stream,
+                stream_options,
+            }),
+        }
+        .expect("request bodies serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn single(user: &str) -> PromptParts<'_> {
+        PromptParts {
+            system: None,
+            history: &[],
+            user,
+        }
+    }
+
+    #[test]
+    fn conversations_become_messages_or_one_prompt() {
+        let history = [Turn {
+            user: "q0".into(),
+            assistant: "a0".into(),
+        }];
+        let parts = PromptParts {
+            system: Some("sys"),
+            history: &history,
+            user: "q1",
+        };
+        assert_eq!(parts.text(), "sys q0 a0 q1");
+        let chat = BodyTemplate {
+            api: ApiType::Chat,
+            ignore_eos: true,
+            stream: false,
+        };
+        let body: serde_json::Value = serde_json::from_slice(&chat.render("m", &parts, 5)).unwrap();
+        assert_eq!(
+            body["messages"],
+            serde_json::json!([
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": "q0"},
+                {"role": "assistant", "content": "a0"},
+                {"role": "user", "content": "q1"},
+            ])
+        );
+    }
+
+    #[test]
+    fn bodies_match_inference_perf() {
+        let completion = BodyTemplate {
+            api: ApiType::Completion,
+            ignore_eos: true,
+            stream: true,
+        };
+        assert_eq!(
+            String::from_utf8(completion.render("m", &single("hi there"), 7)).unwrap(),
+            r#"{"model":"m","prompt":"hi there","max_tokens":7,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        let chat = BodyTemplate {
+            api: ApiType::Chat,
+            ignore_eos: false,
+            stream: false,
+        };
+        assert_eq!(chat.path(), "/v1/chat/completions");
+        assert_eq!(
+            String::from_utf8(chat.render("a", &single("q"), 3)).unwrap(),
+            r#"{"model":"a","messages":[{"role":"user","content":"q"}],"max_tokens":3,"ignore_eos":false,"stream":false}"#
+        );
+    }
+}

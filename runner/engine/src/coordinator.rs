@@ -1,0 +1,210 @@
+//! Executes a plan: worker threads send requests at their planned times and return statistics
+//! stage by stage; the coordinator (this module) starts stages together, enforces deadlines and
+//! interrupts, and merges the workers' statistics.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use ibench_core::metrics::{Clock, RunMetrics, StageInfo, StageRecorder, StageStatus};
+use ibench_core::plan::{Plan, Routing, StageKind, StageLoad, StagePlan, even_split};
+
+use crate::progress::Progress;
+use crate::settings::EngineSettings;
+use crate::worker;
+
+/// Time between publishing a stage's start and the start itself, so every worker is waiting
+/// for it when it comes.
+pub const LEAD_IN: Duration = Duration::from_millis(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot start worker threads: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("{0}")]
+    Worker(String),
+}
+
+struct WorkerHandle {
+    orders: mpsc::UnboundedSender<worker::StageOrder>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+pub struct Engine {
+    plan: Arc<Plan>,
+    settings: Arc<EngineSettings>,
+    progress: Arc<Progress>,
+    clock: Clock,
+    workers: Vec<WorkerHandle>,
+}
+
+impl Engine {
+    /// Starts the worker threads and waits until each has its connection pool and timer.
+    pub fn start(plan: Arc<Plan>, settings: EngineSettings) -> Result<Self, EngineError> {
+        let settings = Arc::new(settings);
+        let progress = Arc::new(Progress::default());
+        let clock = Clock::now();
+        let mut workers = Vec::with_capacity(settings.num_workers);
+        for id in 0..settings.num_workers {
+            let (orders, thread, ready) =
+                worker::spawn(id, plan.clone(), settings.clone(), progress.clone(), clock)?;
+            ready
+                .recv()
+                .map_err(|_| EngineError::Worker(format!("worker {id} exited during start")))?
+                .map_err(EngineError::Worker)?;
+            workers.push(WorkerHandle { orders, thread });
+        }
+        Ok(Engine {
+            plan,
+            settings,
+            progress,
+            clock,
+            workers,
+        })
+    }
+
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Runs `stages` in order. The first starts at `start_at` when given (so that several
+    /// runners start together), else right away. After `cancel`, the remaining requests of the
+    /// current and later stages are recorded as cancelled.
+    pub async fn run(
+        &self,
+        stages: &[Arc<StagePlan>],
+        start_at: Option<Instant>,
+        cancel: &CancellationToken,
+    ) -> RunMetrics {
+        let mut run = RunMetrics::default();
+        for (position, stage) in stages.iter().enumerate() {
+            if position > 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.plan.interval) => {}
+                    _ = cancel.cancelled() => {}
+                }
+            }
+            let start = match start_at {
+                Some(at) if position == 0 => at.max(Instant::now()),
+                _ => Instant::now() + LEAD_IN,
+            };
+            run.push(self.run_stage(stage, start, cancel).await);
+        }
+        run
+    }
+
+    /// Runs one stage starting at `start` (give workers [`LEAD_IN`] to be ready).
+    pub async fn run_stage(
+        &self,
+        stage: &Arc<StagePlan>,
+        start: Instant,
+        cancel: &CancellationToken,
+    ) -> ibench_core::metrics::StageMetrics {
+        let workers = self.workers.len() as u64;
+        let routing = self.plan.data.routing();
+        let planned = routing.len_of(self.settings.shard, stage.total_requests());
+        let stage_cancel = cancel.child_token();
+        let deadline = match (&stage.load, stage.kind) {
+            (_, StageKind::SweepProbe { time_limit }) => {
+                start + Duration::from_secs_f64(time_limit)
+            }
+            (
+                StageLoad::Rate {
+                    duration, arrivals, ..
+                },
+                StageKind::Benchmark,
+            ) => {
+                start
+                    + Duration::from_secs_f64(duration.max(arrivals.last_offset()))
+                    + self.plan.teardown_grace
+            }
+            // Closed loops end when their requests do; each request is bounded by its timeout.
+            (StageLoad::Concurrent { .. }, StageKind::Benchmark) => {
+                start + Duration::from_secs(365 * 24 * 3600)
+            }
+        };
+        let conversations =
+            matches!(routing, Routing::User { .. }).then(|| Arc::new(Default::default()));
+        let lanes = match &stage.load {
+            StageLoad::Concurrent { level, .. } => {
+                let runner_level = even_split(*level, self.settings.shard.count)
+                    [self.settings.shard.index as usize];
+                Some(even_split(runner_level, workers))
+            }
+            StageLoad::Rate { .. } => None,
+        };
+        let cursor = Arc::new(AtomicU64::new(0));
+        self.progress.start_stage(stage, planned, start);
+        let mut replies = Vec::with_capacity(self.workers.len());
+        for (id, worker) in self.workers.iter().enumerate() {
+            let (reply, recorder) = oneshot::channel();
+            let order = worker::StageOrder {
+                stage: stage.clone(),
+                start,
+                deadline,
+                cancel: stage_cancel.clone(),
+                closed_loop: lanes.as_ref().map(|l| (l[id], cursor.clone())),
+                conversations: conversations.clone(),
+                reply,
+            };
+            if worker.orders.send(order).is_ok() {
+                replies.push(recorder);
+            }
+        }
+        // Open loops watch their deadline themselves; this also stops closed loops (probes).
+        let watchdog = tokio::spawn({
+            let stage_cancel = stage_cancel.clone();
+            async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                stage_cancel.cancel();
+            }
+        });
+        let adapters = self.plan.lora.as_ref().map_or(0, |t| t.names().len());
+        let mut merged = StageRecorder::new(adapters, self.clock, self.settings.record);
+        if stage.is_sweep_probe() {
+            merged.keep_completions();
+        }
+        for reply in replies {
+            if let Ok(recorder) = reply.await {
+                merged.merge(&recorder);
+            }
+        }
+        watchdog.abort();
+        let interrupted = cancel.is_cancelled() || merged.accounted() < planned;
+        let info = StageInfo {
+            id: stage.id,
+            requested_rate: stage.requested_rate(),
+            concurrency: stage.concurrency(),
+            planned,
+            status: if interrupted {
+                StageStatus::Interrupted
+            } else {
+                StageStatus::Completed
+            },
+            start: self.clock.epoch(start),
+            end: self.clock.epoch(Instant::now()),
+        };
+        let names: Vec<String> = self
+            .plan
+            .lora
+            .as_ref()
+            .map(|t| t.names().to_vec())
+            .unwrap_or_default();
+        merged.into_metrics(info, &names)
+    }
+
+    /// Stops the workers and waits for their threads.
+    pub fn shutdown(self) {
+        for worker in self.workers {
+            drop(worker.orders);
+            let _ = worker.thread.join();
+        }
+    }
+}

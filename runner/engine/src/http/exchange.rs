@@ -1,0 +1,340 @@
+//! One HTTP exchange with the model server, timed and classified.
+
+use std::time::{Duration, Instant};
+
+use ::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use ibench_core::metrics::{ErrorKind, Outcome, RequestError, Response, labels_message};
+use ibench_core::tokenize::Tokenizer;
+
+use super::connection::Connection;
+use super::connector::{ConnectError, Connector};
+use super::pool::Pool;
+use super::wire;
+use crate::sse::{ResponseWire, SseDecoder};
+
+/// Longest error body read from a failed response.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How long the end of a stream's body may lag behind its `[DONE]` event before the
+/// connection is given up instead of reused.
+const DONE_GRACE: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    /// Full URL of the API endpoint (`…/v1/completions` or `…/v1/chat/completions`).
+    pub url: reqwest::Url,
+    pub headers: Vec<(String, String)>,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub stream: bool,
+    pub max_connections: usize,
+}
+
+/// A worker's connections to the server and the parts of every request that never change.
+pub struct Target {
+    pool: Pool,
+    /// Request line and headers of every request.
+    head: Vec<u8>,
+    timeout: Duration,
+    stream: bool,
+    tokenizer: Tokenizer,
+}
+
+/// What to keep of a response besides its statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// The raw body or SSE text (per-request report).
+    pub raw: bool,
+    /// The answer's text (multi-turn conversations).
+    pub content: bool,
+}
+
+/// What came back, and what [`Keep`] asked for.
+pub struct Exchange {
+    pub outcome: Outcome,
+    pub raw: Option<String>,
+    /// The answer's text, when successful and asked for.
+    pub content: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("invalid header {name:?}: {reason}")]
+    Header { name: String, reason: String },
+    #[error("server.base_url: {0}")]
+    Url(String),
+}
+
+impl Target {
+    /// `tokenizer` counts output tokens, chunk by chunk when streaming.
+    pub fn new(settings: &TargetSettings, tokenizer: Tokenizer) -> Result<Self, TargetError> {
+        let url = &settings.url;
+        let connector = Connector::new(url).map_err(TargetError::Url)?;
+        let path = url[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
+        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        let header = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), TargetError> {
+            let invalid = |reason: String| TargetError::Header {
+                name: name.to_owned(),
+                reason,
+            };
+            if name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding")
+            {
+                return Err(invalid(
+                    "set by the runner from each request's body; remove it from api.headers".into(),
+                ));
+            }
+            Ok((
+                HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?,
+                HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?,
+            ))
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, header("host", authority)?.1);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(key) = &settings.api_key {
+            headers.insert(
+                header::AUTHORIZATION,
+                header("authorization", &format!("Bearer {key}"))?.1,
+            );
+        }
+        // api.headers last: they override the defaults, case-insensitively (inference-perf).
+        for (name, value) in &settings.headers {
+            let (name, value) = header(name, value)?;
+            headers.insert(name, value);
+        }
+        Ok(Target {
+            pool: Pool::new(connector, settings.max_connections),
+            head: wire::request_head(&path, &headers),
+            timeout: settings.timeout,
+            stream: settings.stream,
+            tokenizer,
+        })
+    }
+
+    /// Opens `count` connections ahead of the first request (at most
+    /// `load.worker_max_tcp_connections`). Otherwise, at thousands of requests per second, every
+    /// early send opens its own connection while the previous ones are still connecting: the
+    /// start stalls for tens of milliseconds and the server's accept backlog overflows (a
+    /// dropped SYN is retried after a whole second). Later, a stall of the machine followed by
+    /// a burst of late sends would open connections mid-run, each costing its request a
+    /// handshake and the worker memory that a run without a stall does not use.
+    pub async fn prewarm(&self, count: usize) {
+        self.pool.prewarm(count).await;
+    }
+
+    pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {
+        match tokio::time::timeout(self.timeout, self.exchange(body, keep)).await {
+            Ok(exchange) => exchange,
+            Err(_) => failure(ErrorKind::Timeout, "Request timed out".into(), None),
+        }
+    }
+
+    async fn exchange(&self, body: Vec<u8>, keep: Keep) -> Exchange {
+        let mut connection = match self.pool.checkout().await {
+            Ok(connection) => connection,
+            Err(e) => return connect_failure(&e),
+        };
+        let status = match connection.send(&self.head, &body).await {
+            Ok(status) => status,
+            Err(e) => return failure(ErrorKind::Connection, e.to_string(), None),
+        };
+        let mut reader = Reader {
+            connection: &mut connection,
+            tokenizer: &self.tokenizer,
+        };
+        let exchange = if !(200..300).contains(&status) {
+            let text = reader.read_error_body().await;
+            failure(
+                ErrorKind::Http(status),
+                labels_message(&text),
+                keep.raw.then_some(text),
+            )
+        } else if self.stream {
+            reader.read_stream(keep).await
+        } else {
+            reader.read_whole(keep).await
+        };
+        self.pool.checkin(connection);
+        exchange
+    }
+}
+
+/// Reads a response body from the connection it arrives on.
+struct Reader<'a> {
+    connection: &'a mut Connection,
+    tokenizer: &'a Tokenizer,
+}
+
+impl Reader<'_> {
+    async fn read_error_body(&mut self) -> String {
+        let mut text = Vec::new();
+        while let Ok(Some(data)) = self.connection.data().await {
+            text.extend_from_slice(data);
+            if text.len() >= MAX_ERROR_BODY {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    async fn read_whole(&mut self, keep: Keep) -> Exchange {
+        let mut bytes = Vec::new();
+        loop {
+            match self.connection.data().await {
+                Ok(Some(data)) => bytes.extend_from_slice(data),
+                Ok(None) => break,
+                Err(e) => return failure(ErrorKind::IncompleteStream, e.to_string(), None),
+            }
+        }
+        let raw = keep
+            .raw
+            .then(|| String::from_utf8_lossy(&bytes).into_owned());
+        match serde_json::from_slice::<ResponseWire>(&bytes) {
+            Ok(wire) if wire.error.is_some() => failure(
+                ErrorKind::StreamError,
+                labels_message(&String::from_utf8_lossy(&bytes)),
+                raw,
+            ),
+            Ok(wire) => {
+                let text = wire.content().unwrap_or_default();
+                Exchange {
+                    outcome: Outcome::Success(Response {
+                        output_tokens: self.tokenizer.count(text) as u64,
+                        usage: wire.usage(),
+                        chunks: Vec::new(),
+                    }),
+                    raw,
+                    content: keep.content.then(|| text.to_string()),
+                }
+            }
+            Err(e) => failure(
+                ErrorKind::InvalidResponse,
+                format!("response is not valid JSON: {e}"),
+                raw,
+            ),
+        }
+    }
+
+    async fn read_stream(&mut self, keep: Keep) -> Exchange {
+        let mut decoder = SseDecoder::default();
+        let mut tokens = self.tokenizer.output_counter();
+        let mut result = Response::default();
+        let mut raw = keep.raw.then(String::new);
+        let mut content = keep.content.then(String::new);
+        loop {
+            let bytes = match self.connection.data().await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => {
+                    return failure(
+                        ErrorKind::IncompleteStream,
+                        "stream ended before data: [DONE]".into(),
+                        raw,
+                    );
+                }
+                Err(e) => return failure(ErrorKind::IncompleteStream, e.to_string(), raw),
+            };
+            if let Some(raw) = &mut raw {
+                raw.push_str(&String::from_utf8_lossy(bytes));
+            }
+            decoder.push(bytes);
+            while let Some(data) = decoder.next_data() {
+                let arrived = Instant::now();
+                if data == "[DONE]" {
+                    // Servers end the body right after [DONE]; only a body seen to end frees
+                    // its connection for reuse (`data` returning `Ok(None)`).
+                    let _ = tokio::time::timeout(DONE_GRACE, self.connection.data()).await;
+                    result.output_tokens = tokens.total() as u64;
+                    return Exchange {
+                        outcome: Outcome::Success(result),
+                        raw,
+                        content,
+                    };
+                }
+                let wire: ResponseWire = match serde_json::from_str(&data) {
+                    Ok(wire) => wire,
+                    Err(e) => {
+                        return failure(
+                            ErrorKind::InvalidResponse,
+                            format!("stream event is not valid JSON: {e}"),
+                            raw,
+                        );
+                    }
+                };
+                if wire.error.is_some() {
+                    return failure(ErrorKind::StreamError, labels_message(&data), raw);
+                }
+                if let Some(text) = wire.content() {
+                    let count = tokens.feed(text);
+                    if count > 0 {
+                        result.chunks.push((arrived, count as u32));
+                    }
+                    if let Some(content) = &mut content {
+                        content.push_str(text);
+                    }
+                }
+                if let Some(usage) = wire.usage() {
+                    result.usage = Some(usage);
+                }
+            }
+        }
+    }
+}
+
+fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
+    Exchange {
+        outcome: Outcome::Failure(RequestError { kind, message }),
+        raw,
+        content: None,
+    }
+}
+
+fn connect_failure(e: &ConnectError) -> Exchange {
+    failure(ErrorKind::Connection, e.to_string(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(headers: &[(&str, &str)]) -> Result<Target, TargetError> {
+        let settings = TargetSettings {
+            url: "http://127.0.0.1:8000/v1/completions".parse().unwrap(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            api_key: None,
+            timeout: Duration::from_secs(1),
+            stream: false,
+            max_connections: 1,
+        };
+        Target::new(&settings, Tokenizer::BuiltIn)
+    }
+
+    #[test]
+    fn api_headers_may_not_frame_the_body() {
+        for name in ["Content-Length", "transfer-encoding"] {
+            match target(&[(name, "5")]) {
+                Err(TargetError::Header { name: got, reason }) => {
+                    assert_eq!(got, name);
+                    assert!(reason.contains("remove it from api.headers"), "{reason}");
+                }
+                other => panic!("{name} accepted: {:?}", other.err()),
+            }
+        }
+        let target = target(&[("X-Tenant", "a"), ("Host", "example")]).unwrap();
+        let head = String::from_utf8(target.head).unwrap();
+        assert!(
+            head.starts_with("POST /v1/completions HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nhost: example\r\n"), "{head}");
+        assert!(head.contains("\r\nx-tenant: a\r\n"), "{head}");
+        assert_eq!(head.matches("host:").count(), 1, "{head}");
+    }
+}

@@ -1,0 +1,30 @@
+//! The engine: worker threads that send a plan's requests at their planned times over the
+//! runner's own HTTP/1.1 connections and record what happened, stage by stage; `load.sweep`'s
+//! search for the saturation rate; and [`benchmark`], one run end to end (target, plan, engine,
+//! reports) for `ibench run` and the runner pods.
+//!
+//! [`coordinator`] starts stages on the [`worker`]s together and merges their statistics;
+//! a worker's requests go through [`http`] with bodies from [`body`] and streams read by [`sse`].
+
+pub mod benchmark;
+mod body;
+mod conversation;
+pub mod coordinator;
+mod discover;
+mod http;
+mod priority;
+mod progress;
+mod rotation;
+mod settings;
+mod sse;
+pub mod sweep;
+mod timer;
+mod worker;
+
+pub use body::{BodyTemplate, PromptParts};
+pub use conversation::Turn;
+pub use coordinator::{Engine, EngineError, LEAD_IN};
+pub use discover::{DiscoverError, list_models};
+pub use http::{TargetError, TargetSettings, reqwest_builder};
+pub use progress::{Progress, Snapshot};
+pub use settings::EngineSettings;

@@ -1,0 +1,26 @@
+//! What the engine needs to know besides the plan: the target, the request body, how work is
+//! split over workers and runners, and what to record.
+
+use ibench_core::metrics::RecordOptions;
+use ibench_core::plan::Shard;
+use ibench_core::report::PerRequestEntry;
+
+use crate::body::BodyTemplate;
+use crate::http::TargetSettings;
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub target: TargetSettings,
+    pub body: BodyTemplate,
+    /// Model name for requests without a LoRA adapter.
+    pub model: String,
+    pub num_workers: usize,
+    /// In-flight cap per worker for open-loop stages.
+    pub worker_max_concurrency: usize,
+    /// This runner's share of the plan (the whole plan when running alone).
+    pub shard: Shard,
+    pub record: RecordOptions,
+    pub per_request: Option<std::sync::mpsc::SyncSender<PerRequestEntry>>,
+    /// Run workers with real-time scheduling (`load.worker_realtime_priority`).
+    pub realtime: bool,
+}

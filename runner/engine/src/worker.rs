@@ -1,0 +1,627 @@
+//! A worker: one OS thread with its own single-threaded event loop, HTTP connection pool and
+//! precise timer. It executes its share of each stage — open loop (planned send times) or closed
+//! loop (a fixed number of requests in flight) — and returns the stage's statistics.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use ibench_core::metrics::{Clock, Outcome, RequestRecord, StageRecorder};
+use ibench_core::plan::{Plan, RequestData, Routing, StageLoad, StagePlan};
+use ibench_core::report::{PerRequestEntry, PerRequestError, PerRequestInfo};
+
+use crate::body::PromptParts;
+use crate::conversation::{Conversations, Turn};
+use crate::http::{Exchange, Keep, Target};
+use crate::progress::Progress;
+use crate::rotation::Rotation;
+use crate::settings::EngineSettings;
+use crate::timer::PreciseTimer;
+
+/// Period of the worker's standing timer (see `spawn`); shorter than any sensible request
+/// timeout, long enough that its own wake-ups cost nothing.
+const TIMER_HORIZON: Duration = Duration::from_millis(100);
+
+/// What a worker is asked to do for one stage.
+pub(super) struct StageOrder {
+    pub stage: Arc<StagePlan>,
+    /// The stage's time zero.
+    pub start: Instant,
+    /// Open loop: after this, nothing more is sent and in-flight requests are cancelled.
+    pub deadline: Instant,
+    /// Cancelled on interrupt (for the run) or at the deadline (for this stage).
+    pub cancel: CancellationToken,
+    /// Closed loop: this worker's number of lanes and the runner-wide cursor into the stage's
+    /// requests, shared so that the level holds until the very last request.
+    pub closed_loop: Option<(u64, Arc<AtomicU64>)>,
+    /// Multi-turn chat: the stage's conversations, shared by the runner's workers.
+    pub conversations: Option<Arc<Conversations>>,
+    pub reply: oneshot::Sender<StageRecorder>,
+}
+
+/// Everything a request task needs; shared by the worker's tasks.
+struct Shared {
+    plan: Arc<Plan>,
+    settings: Arc<EngineSettings>,
+    progress: Arc<Progress>,
+    target: Target,
+    clock: Clock,
+    routing: Routing,
+}
+
+/// A request ready to go: its body rendered before its send time, so that rendering never
+/// delays the send — except for a conversation round, which needs the previous answer.
+struct Prepared {
+    index: u64,
+    adapter: Option<usize>,
+    body: Body,
+}
+
+enum Body {
+    Ready { bytes: Vec<u8>, prompt_tokens: u64 },
+    Round(RequestData),
+}
+
+/// A started worker: where to send its stage orders, its thread, and where it reports whether
+/// its setup (event loop, priority, connections) succeeded.
+pub(super) type Spawned = (
+    mpsc::UnboundedSender<StageOrder>,
+    std::thread::JoinHandle<()>,
+    std::sync::mpsc::Receiver<Result<(), String>>,
+);
+
+pub(super) fn spawn(
+    id: usize,
+    plan: Arc<Plan>,
+    settings: Arc<EngineSettings>,
+    progress: Arc<Progress>,
+    clock: Clock,
+) -> std::io::Result<Spawned> {
+    let (orders, mut inbox) = mpsc::unbounded_channel::<StageOrder>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("ibench-worker-{id}"))
+        .spawn(move || {
+            // Sockets and timers only: with process and signal handling enabled too, every
+            // turn of the event loop also looked for exited child processes.
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!(
+                        "worker {id}: cannot start its event loop: {e}"
+                    )));
+                    return;
+                }
+            };
+            // The worker runs as a spawned task, not as `block_on`'s own future: waking that
+            // one goes through the driver's eventfd (two syscalls per request), waking a task
+            // is a local queue push.
+            let worker = async move {
+                let setup = crate::priority::apply_to_current_thread(settings.realtime)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        Target::new(&settings.target, plan.data.tokenizer().clone())
+                            .map_err(|e| e.to_string())
+                    })
+                    .and_then(|target| {
+                        PreciseTimer::new()
+                            .map(|timer| (target, timer))
+                            .map_err(|e| format!("timer: {e}"))
+                    });
+                let (target, timer) = match setup {
+                    Ok(parts) => parts,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("worker {id}: {e}")));
+                        return;
+                    }
+                };
+                // As many connections as the worker may ever have requests in flight in an
+                // open-loop stage, so its connections (and their memory) are fixed from the
+                // start. Closed-loop lanes beyond that connect on demand.
+                target.prewarm(settings.worker_max_concurrency).await;
+                let _ = ready_tx.send(Ok(()));
+                // Every request arms a Tokio timer for its timeout. Whenever that timer is the
+                // earliest the event loop knows of, Tokio wakes its own driver through an
+                // eventfd: two extra syscalls per request. A standing timer that is always
+                // earlier keeps request timeouts off that path. It ends with the runtime.
+                tokio::spawn(async {
+                    loop {
+                        tokio::time::sleep(TIMER_HORIZON).await;
+                    }
+                });
+                let shared = Arc::new(Shared {
+                    routing: plan.data.routing(),
+                    plan,
+                    settings,
+                    progress,
+                    target,
+                    clock,
+                });
+                while let Some(order) = inbox.recv().await {
+                    let recorder = run_stage(id, &shared, &timer, &order).await;
+                    let _ = order.reply.send(recorder);
+                }
+            };
+            let _ = runtime.block_on(async move { tokio::spawn(worker).await });
+        })?;
+    Ok((orders, thread, ready_rx))
+}
+
+async fn run_stage(
+    id: usize,
+    shared: &Arc<Shared>,
+    timer: &PreciseTimer,
+    order: &StageOrder,
+) -> StageRecorder {
+    let adapters = shared.plan.lora.as_ref().map_or(0, |t| t.names().len());
+    let mut recorder = StageRecorder::new(adapters, shared.clock, shared.settings.record);
+    if order.stage.is_sweep_probe() {
+        recorder.keep_completions();
+    }
+    let recorder = Arc::new(Mutex::new(recorder));
+    match (&order.stage.load, &order.closed_loop) {
+        (StageLoad::Rate { arrivals, .. }, _) => {
+            let shard = shared
+                .settings
+                .shard
+                .split(shared.settings.num_workers as u64, id as u64);
+            let arrivals = arrivals.iter(shard, shared.routing);
+            open_loop(shared, timer, order, &recorder, arrivals).await;
+        }
+        (StageLoad::Concurrent { num_requests, .. }, Some((lanes, cursor))) => {
+            closed_loop(shared, order, &recorder, *num_requests, *lanes, cursor).await;
+        }
+        (StageLoad::Concurrent { .. }, None) => {
+            unreachable!("closed-loop orders carry their lanes")
+        }
+    }
+    Arc::try_unwrap(recorder)
+        .map(|m| m.into_inner().expect("recorder lock"))
+        .unwrap_or_else(|shared| shared.lock().expect("recorder lock").clone())
+}
+
+/// Sends each arrival at its planned time. Saturation (no free permit) shows up as schedule
+/// delay, as in inference-perf; what the deadline or an interrupt cuts off is recorded as
+/// cancelled, never dropped.
+async fn open_loop(
+    shared: &Arc<Shared>,
+    timer: &PreciseTimer,
+    order: &StageOrder,
+    recorder: &Arc<Mutex<StageRecorder>>,
+    arrivals: Box<dyn Iterator<Item = ibench_core::plan::Arrival> + Send>,
+) {
+    let capacity = shared.settings.worker_max_concurrency;
+    let permits = Arc::new(Semaphore::new(capacity));
+    let mut lanes = Lanes::start(capacity, shared, recorder, order);
+    let deadline = tokio::time::Instant::from_std(order.deadline);
+    let mut stopped = order.cancel.is_cancelled();
+    for arrival in arrivals {
+        let scheduled = order.start + Duration::from_secs_f64(arrival.offset);
+        if !stopped && scheduled > order.deadline {
+            stopped = true;
+        }
+        if stopped {
+            record_not_sent(shared, recorder, &order.stage, arrival.index, scheduled);
+            continue;
+        }
+        let prepared = prepare(shared, &order.stage, arrival.index);
+        let permit = tokio::select! {
+            biased;
+            _ = order.cancel.cancelled() => None,
+            _ = async {
+                let _ = timer.sleep_until(scheduled).await;
+            } => match permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                // Saturated: wait for a permit, bounded by the deadline. (The fast path above
+                // avoids arming a timer per request, which costs the driver a wake-up.)
+                Err(_) => tokio::select! {
+                    biased;
+                    _ = order.cancel.cancelled() => None,
+                    _ = tokio::time::sleep_until(deadline) => None,
+                    permit = permits.clone().acquire_owned() => permit.ok(),
+                },
+            },
+        };
+        match permit {
+            Some(permit) => lanes.send(Job {
+                prepared,
+                scheduled,
+                permit,
+            }),
+            None => {
+                stopped = true;
+                record_not_sent(shared, recorder, &order.stage, arrival.index, scheduled);
+            }
+        }
+    }
+    let all = capacity as u32;
+    tokio::select! {
+        _ = permits.acquire_many(all) => {}
+        _ = tokio::time::sleep_until(deadline) => order.cancel.cancel(),
+        _ = order.cancel.cancelled() => {}
+    }
+    // Every lane finishes its job before it ends; cancelled requests finish promptly,
+    // recording themselves as cancelled.
+    lanes.close().await;
+}
+
+/// `lanes` loops, each sending its next request as soon as the previous one is done.
+async fn closed_loop(
+    shared: &Arc<Shared>,
+    order: &StageOrder,
+    recorder: &Arc<Mutex<StageRecorder>>,
+    num_requests: u64,
+    lanes: u64,
+    cursor: &Arc<AtomicU64>,
+) {
+    let shard = shared.settings.shard;
+    let routing = shared.routing;
+    let mine = routing.len_of(shard, num_requests);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..lanes {
+        let (lane, cursor) = (Lane::new(shared, recorder, order), cursor.clone());
+        tasks.spawn(async move {
+            loop {
+                let j = cursor.fetch_add(1, Ordering::Relaxed);
+                if j >= mine {
+                    break;
+                }
+                let index = routing.nth(shard, j);
+                let scheduled = Instant::now();
+                if lane.cancel.is_cancelled() {
+                    record_not_sent(&lane.shared, &lane.recorder, &lane.stage, index, scheduled);
+                    continue;
+                }
+                let prepared = prepare(&lane.shared, &lane.stage, index);
+                lane.execute(prepared, scheduled).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
+    let plan = &shared.plan;
+    let adapter = plan
+        .lora
+        .as_ref()
+        .map(|t| t.pick(plan.seed, stage.id, index));
+    let data = plan.data.request(index);
+    let body = if data.round.is_some() {
+        Body::Round(data)
+    } else {
+        let parts = PromptParts {
+            system: data.system.as_deref(),
+            history: &[],
+            user: &data.prompt,
+        };
+        let (bytes, prompt_tokens) = render(shared, adapter, &parts, data.max_tokens);
+        Body::Ready {
+            bytes,
+            prompt_tokens,
+        }
+    };
+    Prepared {
+        index,
+        adapter,
+        body,
+    }
+}
+
+/// The request body and its prompt tokens by the run's tokenizer.
+fn render(
+    shared: &Shared,
+    adapter: Option<usize>,
+    parts: &PromptParts,
+    max_tokens: u32,
+) -> (Vec<u8>, u64) {
+    let model = match (adapter, &shared.plan.lora) {
+        (Some(a), Some(table)) => table.names()[a].as_str(),
+        _ => shared.settings.model.as_str(),
+    };
+    let tokenizer = shared.plan.data.tokenizer();
+    let prompt_tokens = parts.system.map_or(0, |s| tokenizer.count(s))
+        + parts
+            .history
+            .iter()
+            .map(|t| tokenizer.count(&t.user) + tokenizer.count(&t.assistant))
+            .sum::<usize>()
+        + tokenizer.count(parts.user);
+    (
+        shared.settings.body.render(model, parts, max_tokens),
+        prompt_tokens as u64,
+    )
+}
+
+/// A stage's long-lived request task (closed-loop lane or open-loop lane): its own handles on
+/// the stage.
+struct Lane {
+    shared: Arc<Shared>,
+    recorder: Arc<Mutex<StageRecorder>>,
+    cancel: CancellationToken,
+    stage: Arc<StagePlan>,
+    conversations: Option<Arc<Conversations>>,
+}
+
+impl Lane {
+    fn new(shared: &Arc<Shared>, recorder: &Arc<Mutex<StageRecorder>>, order: &StageOrder) -> Self {
+        Lane {
+            shared: shared.clone(),
+            recorder: recorder.clone(),
+            cancel: order.cancel.clone(),
+            stage: order.stage.clone(),
+            conversations: order.conversations.clone(),
+        }
+    }
+
+    async fn execute(&self, prepared: Prepared, scheduled: Instant) {
+        execute(
+            &self.shared,
+            &self.recorder,
+            &self.cancel,
+            &self.stage,
+            self.conversations.as_deref(),
+            prepared,
+            scheduled,
+        )
+        .await;
+    }
+}
+
+/// A request due now, handed to a lane with its place under the in-flight cap.
+struct Job {
+    prepared: Prepared,
+    scheduled: Instant,
+    permit: OwnedSemaphorePermit,
+}
+
+/// The open loop's request tasks: one per place under the in-flight cap, started with the
+/// stage. A burst of late sends (after a stall of the machine) reuses their memory instead of
+/// allocating a task per request, so a run's memory does not depend on its worst burst.
+struct Lanes {
+    queue: Arc<LaneQueue>,
+    tasks: tokio::task::JoinSet<()>,
+    rotation: Rotation,
+}
+
+#[derive(Default)]
+struct LaneQueue {
+    jobs: Mutex<VecDeque<Job>>,
+    ready: Notify,
+    closed: AtomicBool,
+}
+
+impl Lanes {
+    fn start(
+        count: usize,
+        shared: &Arc<Shared>,
+        recorder: &Arc<Mutex<StageRecorder>>,
+        order: &StageOrder,
+    ) -> Self {
+        let queue = Arc::new(LaneQueue::default());
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            let (lane, queue) = (Lane::new(shared, recorder, order), queue.clone());
+            tasks.spawn(async move {
+                while let Some(Job {
+                    prepared,
+                    scheduled,
+                    permit,
+                }) = queue.next().await
+                {
+                    lane.execute(prepared, scheduled).await;
+                    drop(permit);
+                }
+            });
+        }
+        Lanes {
+            queue,
+            tasks,
+            rotation: Rotation::default(),
+        }
+    }
+
+    /// Wakes a lane in [`Rotation`] order: mostly the one idle last, whose memory is still in
+    /// the CPU's caches (at 1,000 req/s, where every request follows an idle wait, waking the
+    /// lane idle longest cost more CPU per request), sometimes the one idle longest, so that
+    /// every lane is used early in a stage (lanes left untouched until a burst first needed
+    /// them ended a 1M-request run at 20k req/s with 0.8 MB more memory than a 100k one).
+    fn send(&mut self, job: Job) {
+        self.queue.jobs.lock().expect("lanes lock").push_back(job);
+        if self.rotation.oldest_next() {
+            self.queue.ready.notify_one();
+        } else {
+            self.queue.ready.notify_last();
+        }
+    }
+
+    /// Ends the lanes once their jobs are done; the stage's recorder is then no longer shared.
+    async fn close(mut self) {
+        self.queue.closed.store(true, Ordering::Release);
+        self.queue.ready.notify_waiters();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl LaneQueue {
+    /// The next job, or `None` once closed and empty.
+    async fn next(&self) -> Option<Job> {
+        loop {
+            // Interest first, then look: a job sent in between still wakes this lane.
+            let ready = self.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            if let Some(job) = self.jobs.lock().expect("lanes lock").pop_front() {
+                return Some(job);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            ready.await;
+        }
+    }
+}
+
+async fn execute(
+    shared: &Shared,
+    recorder: &Mutex<StageRecorder>,
+    cancel: &CancellationToken,
+    stage: &StagePlan,
+    conversations: Option<&Conversations>,
+    prepared: Prepared,
+    scheduled: Instant,
+) {
+    // A conversation round waits for the previous one (that wait is schedule delay, as in
+    // inference-perf) and is rendered with the conversation so far.
+    let (bytes, prompt_tokens, round) = match prepared.body {
+        Body::Ready {
+            bytes,
+            prompt_tokens,
+        } => (bytes, prompt_tokens, None),
+        Body::Round(data) => {
+            let round = data.round.expect("rounds carry their place");
+            let conversations = conversations.expect("multi-turn stages have conversations");
+            let history = tokio::select! {
+                history = conversations.wait_turn(round) => history,
+                _ = cancel.cancelled() => {
+                    record_not_sent(shared, recorder, stage, prepared.index, scheduled);
+                    return;
+                }
+            };
+            let parts = PromptParts {
+                system: data.system.as_deref(),
+                history: &history,
+                user: &data.prompt,
+            };
+            let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
+            (
+                bytes,
+                prompt_tokens,
+                Some((round, conversations, data.prompt)),
+            )
+        }
+    };
+    let keep = Keep {
+        raw: shared.settings.per_request.is_some() && !stage.is_sweep_probe(),
+        content: round.is_some(),
+    };
+    let request_text = keep
+        .raw
+        .then(|| String::from_utf8_lossy(&bytes).into_owned());
+    let request_bytes = bytes.len() as u64;
+    shared.progress.sent();
+    let start = Instant::now();
+    let exchange = tokio::select! {
+        exchange = shared.target.send(bytes, keep) => exchange,
+        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None },
+    };
+    let end = Instant::now();
+    let succeeded = matches!(exchange.outcome, Outcome::Success(_));
+    shared
+        .progress
+        .finished(succeeded, matches!(exchange.outcome, Outcome::Cancelled));
+    if let Some((round, conversations, user)) = round {
+        let turn = exchange
+            .content
+            .clone()
+            .filter(|_| succeeded)
+            .map(|assistant| Turn { user, assistant });
+        conversations.end_turn(round, turn);
+    }
+    let record = RequestRecord {
+        index: prepared.index,
+        adapter: prepared.adapter,
+        scheduled,
+        start: Some(start),
+        end,
+        request_bytes,
+        prompt_tokens,
+        outcome: exchange.outcome,
+    };
+    if let (Some(sender), Some(request)) = (&shared.settings.per_request, request_text) {
+        let _ = sender.send(per_request_entry(
+            shared,
+            stage,
+            &record,
+            request,
+            exchange.raw.unwrap_or_default(),
+        ));
+    }
+    recorder.lock().expect("recorder lock").record(&record);
+}
+
+fn record_not_sent(
+    shared: &Shared,
+    recorder: &Mutex<StageRecorder>,
+    stage: &StagePlan,
+    index: u64,
+    scheduled: Instant,
+) {
+    let plan = &shared.plan;
+    let adapter = plan
+        .lora
+        .as_ref()
+        .map(|t| t.pick(plan.seed, stage.id, index));
+    shared.progress.not_sent();
+    let record = RequestRecord {
+        index,
+        adapter,
+        scheduled,
+        start: None,
+        end: Instant::now(),
+        request_bytes: 0,
+        prompt_tokens: 0,
+        outcome: Outcome::Cancelled,
+    };
+    recorder.lock().expect("recorder lock").record(&record);
+}
+
+fn per_request_entry(
+    shared: &Shared,
+    stage: &StagePlan,
+    record: &RequestRecord,
+    request: String,
+    response: String,
+) -> PerRequestEntry {
+    let clock = &shared.clock;
+    let stage_id = stage.id;
+    let (output_tokens, usage, chunk_times, error) = match &record.outcome {
+        Outcome::Success(r) => (
+            r.output_tokens,
+            r.usage.map(|u| serde_json::json!({"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "cached_tokens": u.cached_tokens})),
+            r.chunks.iter().map(|(t, _)| clock.epoch(*t)).collect(),
+            None,
+        ),
+        Outcome::Failure(e) => {
+            (0, None, vec![], Some(PerRequestError { error_type: format!("{:?}", e.kind), error_msg: e.message.clone() }))
+        }
+        Outcome::Cancelled => (0, None, vec![], None),
+    };
+    PerRequestEntry {
+        stage_id,
+        scheduled_time: clock.epoch(record.scheduled),
+        start_time: record.start.map(|t| clock.epoch(t)),
+        end_time: clock.epoch(record.end),
+        request,
+        response,
+        info: PerRequestInfo {
+            lora_adapter: record
+                .adapter
+                .and_then(|a| shared.plan.lora.as_ref().map(|t| t.names()[a].clone())),
+            input_tokens: record.prompt_tokens,
+            output_tokens,
+            server_usage: usage,
+            chunk_times,
+            cancelled: matches!(record.outcome, Outcome::Cancelled),
+        },
+        error,
+    }
+}

@@ -1,0 +1,219 @@
+//! `POST /v1/chat/completions`: request parsing and response shapes (vLLM's).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::{Head, Params, StreamOptions, Usage};
+use crate::generate::Token;
+use crate::metrics::FinishReason;
+use crate::sse;
+use ibench_core::tokenize::count_tokens;
+
+pub(super) const OBJECT: &str = "chat.completion";
+pub(super) const CHUNK_OBJECT: &str = "chat.completion.chunk";
+
+#[derive(Deserialize)]
+struct ChatRequest<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    messages: MessagesTokens,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+    ignore_eos: Option<bool>,
+}
+
+pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
+    let r: ChatRequest = serde_json::from_slice(body)?;
+    Ok(Params {
+        model: r.model,
+        prompt_tokens: r.messages.0,
+        max_tokens: r.max_completion_tokens.or(r.max_tokens),
+        stream: r.stream.unwrap_or(false),
+        include_usage: r
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+        ignore_eos: r.ignore_eos.unwrap_or(false),
+    })
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct Choice<M> {
+    index: u32,
+    #[serde(flatten)]
+    message: M,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Full<'a> {
+    message: Message<'a>,
+}
+
+#[derive(Serialize)]
+struct Delta<T> {
+    delta: DeltaContent<T>,
+}
+
+#[derive(Serialize)]
+struct DeltaContent<T> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    content: T,
+}
+
+fn choice<M>(message: M, finish: Option<FinishReason>) -> [Choice<M>; 1] {
+    [Choice {
+        index: 0,
+        message,
+        logprobs: None,
+        finish_reason: finish.map(FinishReason::as_str),
+    }]
+}
+
+pub(super) fn write_response(
+    out: &mut Vec<u8>,
+    head: &Head,
+    text: &str,
+    finish: FinishReason,
+    usage: Usage,
+) {
+    let message = Full {
+        message: Message {
+            role: "assistant",
+            content: text,
+        },
+    };
+    crate::body::write_json(
+        out,
+        &head.envelope(OBJECT, choice(message, Some(finish)), Some(usage)),
+    );
+}
+
+/// Like vLLM, the first token is preceded by a chunk that only carries the role.
+pub(super) fn write_chunk(
+    out: &mut Vec<u8>,
+    head: &Head,
+    token: Token,
+    finish: Option<FinishReason>,
+) {
+    if token.index == 0 {
+        let role = Delta {
+            delta: DeltaContent {
+                role: Some("assistant"),
+                content: "",
+            },
+        };
+        sse::event(out, &head.envelope(CHUNK_OBJECT, choice(role, None), None));
+    }
+    let delta = Delta {
+        delta: DeltaContent {
+            role: None,
+            content: token,
+        },
+    };
+    sse::event(
+        out,
+        &head.envelope(CHUNK_OBJECT, choice(delta, finish), None),
+    );
+}
+
+/// Prompt tokens of a conversation: the built-in tokenizer's count of each message's text
+/// content (a string, or the `text` of its parts of type `text`), summed over the messages.
+/// Roles, names and non-text parts count nothing.
+struct MessagesTokens(usize);
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    content: ContentTokens,
+}
+
+#[derive(Default)]
+struct ContentTokens(usize);
+
+#[derive(Deserialize)]
+struct ContentPart<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+impl<'de> Deserialize<'de> for MessagesTokens {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Messages;
+        impl<'de> Visitor<'de> for Messages {
+            type Value = MessagesTokens;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array of messages")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MessagesTokens, A::Error> {
+                let mut total = 0;
+                while let Some(message) = seq.next_element::<ChatMessage>()? {
+                    total += message.content.0;
+                }
+                Ok(MessagesTokens(total))
+            }
+        }
+        d.deserialize_seq(Messages)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentTokens {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Content;
+        impl<'de> Visitor<'de> for Content {
+            type Value = ContentTokens;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, an array of content parts, or null")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ContentTokens, E> {
+                Ok(ContentTokens(count_tokens(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ContentTokens, E> {
+                Ok(ContentTokens(0))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ContentTokens, A::Error> {
+                let mut total = 0;
+                while let Some(part) = seq.next_element::<ContentPart<'de>>()? {
+                    if part.kind == "text" {
+                        total += part.text.as_deref().map_or(0, count_tokens);
+                    }
+                }
+                Ok(ContentTokens(total))
+            }
+        }
+        d.deserialize_any(Content)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_text_is_counted() {
+        let body = br#"{"model":"m","messages":[
+            {"role":"system","content":"be brief"},
+            {"role":"user","content":[{"type":"text","text":"one two"},{"type":"image_url","image_url":{"url":"x y"}}]},
+            {"role":"assistant","content":null,"tool_calls":[]}
+        ],"max_tokens":3,"max_completion_tokens":7}"#;
+        let p = parse(body).unwrap();
+        assert_eq!((p.prompt_tokens, p.max_tokens), (4, Some(7)));
+        assert!(parse(br#"{"messages":"hi"}"#).is_err());
+        assert!(parse(br#"{"messages":[{"content":5}]}"#).is_err());
+    }
+}

@@ -1,0 +1,259 @@
+//! Helpers for runner tests: a simulator on loopback, configs from YAML, in-process runs, and a
+//! plain HTTP client with a server-sent-events reader for the simulator's own tests.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ibench_core::config::{Config, ResolvedConfig};
+use ibench_core::plan::Shard;
+use ibench_engine::benchmark::{Benchmark, Outcome};
+use ibench_sim::{LatencyConfig, SimConfig, SimServer};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Timing-sensitive tests of one binary run one at a time, so they do not steal each other's
+/// CPU on a 2-core machine.
+/// (An async lock: the guard is held across the test's awaits.)
+pub async fn timing_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// Runs a timing check up to three times and passes on the first success. A 2-core machine
+/// running other work can preempt a worker for a few milliseconds at any time; a broken engine
+/// fails every attempt, an interrupted one does not fail twice in a row. All failures are
+/// reported if none succeeds.
+pub async fn within_three_attempts<F: AsyncFnMut() -> Result<(), String>>(mut check: F) {
+    let mut failures = Vec::new();
+    for attempt in 1..=3 {
+        match check().await {
+            Ok(()) => {
+                if !failures.is_empty() {
+                    eprintln!("passed on attempt {attempt} after: {failures:?}");
+                }
+                return;
+            }
+            Err(reason) => failures.push(reason),
+        }
+    }
+    panic!("failed three attempts: {failures:#?}");
+}
+
+pub async fn sim(config: SimConfig) -> SimServer {
+    SimServer::start(SimConfig {
+        threads: 1,
+        ..config
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// A simulator that differs from the default only in its time to first token and inter-token
+/// latency (milliseconds, without jitter).
+pub async fn sim_with_latency(ttft_ms: f64, itl_ms: f64) -> SimServer {
+    sim(SimConfig {
+        latency: LatencyConfig {
+            ttft_ms,
+            itl_ms,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+}
+
+/// A config from YAML (snake_case, inference-perf format) pointing at `base_url`, with its
+/// reports in `report_dir`.
+pub fn config(base_url: &str, report_dir: &std::path::Path, yaml: &str) -> Config {
+    let mut doc: serde_json::Value = serde_yaml::from_str(yaml).expect("test YAML parses");
+    doc["server"] = serde_json::json!({"type": "vllm", "base_url": base_url});
+    doc["storage"] =
+        serde_json::json!({"local_storage": {"path": report_dir.display().to_string()}});
+    ibench_core::config::from_document(doc).unwrap_or_else(|e| panic!("test config invalid: {e}"))
+}
+
+pub async fn run(config: Config) -> Outcome {
+    let resolved = ResolvedConfig::resolve(config, chrono::Local::now());
+    let benchmark = Benchmark::prepare(resolved, Shard::WHOLE)
+        .await
+        .expect("benchmark prepares");
+    benchmark
+        .run(&CancellationToken::new())
+        .await
+        .expect("benchmark runs")
+}
+
+/// The report file `name` (without `.json`) of a run.
+pub fn report<'a>(outcome: &'a Outcome, name: &str) -> &'a serde_json::Value {
+    &outcome
+        .files
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no report {name}"))
+        .contents
+}
+
+/// Per-request entries written by a run with `per_request: true`.
+pub fn per_request(report_dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(report_dir.join("per_request_lifecycle_metrics.json"))
+        .expect("per-request report");
+    serde_json::from_str(&text).expect("per-request report is JSON")
+}
+
+/// A reqwest client builder with the runner's TLS settings (reqwest has no crypto provider of
+/// its own here).
+pub use ibench_engine::reqwest_builder;
+
+pub fn client() -> reqwest::Client {
+    reqwest_builder()
+        .unwrap()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+pub fn completion(prompt: &str, max_tokens: u32, stream: bool) -> Value {
+    json!({"model": "ibench-sim", "prompt": prompt, "max_tokens": max_tokens, "ignore_eos": true, "stream": stream,
+           "stream_options": {"include_usage": true}})
+}
+
+/// The text a completion or chat chunk (or whole response) carries.
+pub fn text_of(v: &Value) -> String {
+    let choice = &v["choices"][0];
+    for path in [
+        &choice["text"],
+        &choice["delta"]["content"],
+        &choice["message"]["content"],
+    ] {
+        if let Some(s) = path.as_str() {
+            return s.to_string();
+        }
+    }
+    String::new()
+}
+
+/// One streamed response, read to its end (or to the connection's failure).
+#[derive(Debug)]
+pub struct Streamed {
+    pub status: u16,
+    /// Raw `data:` payloads in order, `[DONE]` included.
+    pub events: Vec<String>,
+    /// Concatenated text of the parsable chunks.
+    pub text: String,
+    /// Send → first chunk with non-empty text.
+    pub ttft: Option<Duration>,
+    /// Send → end of body.
+    pub total: Duration,
+    /// Arrival time (since send) of each chunk with text.
+    pub token_times: Vec<Duration>,
+    pub usage: Option<Value>,
+    pub done: bool,
+    /// The body ended with an error (connection closed mid-way).
+    pub failed: bool,
+    pub malformed_events: usize,
+}
+
+pub async fn stream(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> Streamed {
+    let start = Instant::now();
+    let mut req = client.post(url).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send().await.expect("response head");
+    let status = resp.status().as_u16();
+    let mut s = Streamed {
+        status,
+        events: vec![],
+        text: String::new(),
+        ttft: None,
+        total: Duration::ZERO,
+        token_times: vec![],
+        usage: None,
+        done: false,
+        failed: false,
+        malformed_events: 0,
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let now = start.elapsed();
+                buf.extend_from_slice(&chunk);
+                while let Some(pos) = buf.windows(2).position(|w| w == b"\n\n") {
+                    let event = String::from_utf8(buf.drain(..pos + 2).collect()).unwrap();
+                    let data = event
+                        .trim_end()
+                        .strip_prefix("data: ")
+                        .expect("data line")
+                        .to_string();
+                    if data == "[DONE]" {
+                        s.done = true;
+                    } else {
+                        match serde_json::from_str::<Value>(&data) {
+                            Ok(v) => {
+                                let t = text_of(&v);
+                                if !t.is_empty() {
+                                    s.ttft.get_or_insert(now);
+                                    s.token_times.push(now);
+                                    s.text.push_str(&t);
+                                }
+                                if !v["usage"].is_null() {
+                                    s.usage = Some(v["usage"].clone());
+                                }
+                            }
+                            Err(_) => s.malformed_events += 1,
+                        }
+                    }
+                    s.events.push(data);
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                s.failed = true;
+                break;
+            }
+        }
+    }
+    s.total = start.elapsed();
+    s
+}
+
+/// Prometheus text → value by `name{labels}` as written.
+pub fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k.to_string(), v.parse().unwrap())
+        })
+        .collect()
+}
+
+pub async fn metrics(client: &reqwest::Client, sim: &SimServer) -> HashMap<String, f64> {
+    let text = client
+        .get(format!("{}/metrics", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    parse_metrics(&text)
+}
+
+/// Polls `cond` every 5 ms for at most `limit`.
+pub async fn wait_until(limit: Duration, mut cond: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    false
+}
