@@ -146,7 +146,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             ready: ready.clone(),
         },
     )
-    .await
     .with_context(|| format!("binding {}", args.metrics_address))?;
     tracing::info!(metrics = %bound, ?scopes, runner_image = %settings.runner_image, "ibench-operator starting");
     controller::run(client, settings, scopes, metrics, ready).await;

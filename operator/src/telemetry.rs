@@ -6,16 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use tiny_http::{Header, Method, Response, Server};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -106,7 +102,7 @@ impl Metrics {
     }
 }
 
-/// Shared with the HTTP handlers.
+/// What the endpoints report.
 #[derive(Clone)]
 pub struct Health {
     pub metrics: Arc<Metrics>,
@@ -114,44 +110,56 @@ pub struct Health {
     pub ready: Arc<AtomicBool>,
 }
 
-pub fn router(health: Health) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .with_state(health)
-}
-
-async fn metrics(State(health): State<Health>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
+/// What `/metrics`, `/healthz` and `/readyz` answer: status, content type and body.
+fn respond(health: &Health, method: &Method, path: &str) -> (u16, &'static str, String) {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let path = path.split_once('?').map_or(path, |(path, _query)| path);
+    let known = ["/metrics", "/healthz", "/readyz"].contains(&path);
+    if !known {
+        return (404, TEXT, "not found".into());
+    }
+    if !matches!(method, Method::Get | Method::Head) {
+        return (405, TEXT, "method not allowed".into());
+    }
+    match path {
+        "/metrics" => (
+            200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        health.metrics.encode(),
-    )
-}
-
-async fn readyz(State(health): State<Health>) -> impl IntoResponse {
-    if health.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ok")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "watch caches not synced yet",
-        )
+            health.metrics.encode(),
+        ),
+        "/readyz" if !health.ready.load(Ordering::Relaxed) => {
+            (503, TEXT, "watch caches not synced yet".into())
+        }
+        _ => (200, TEXT, "ok".into()),
     }
 }
 
 /// Serves the endpoints on `address` until the process ends; returns the bound address.
-pub async fn serve(address: SocketAddr, health: Health) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(address).await?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(health)).await {
-            tracing::error!(error = %e, "metrics server stopped");
-        }
-    });
+///
+/// Probes and a scrape every few seconds need no async server: one thread answers them in
+/// turn (tiny_http reads each request on a connection thread of its own).
+pub fn serve(address: SocketAddr, health: Health) -> std::io::Result<SocketAddr> {
+    let server = Server::http(address).map_err(std::io::Error::other)?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| std::io::Error::other("bound to a Unix socket, not an IP address"))?;
+    std::thread::Builder::new()
+        .name("telemetry".into())
+        .spawn(move || {
+            for request in server.incoming_requests() {
+                let (status, content_type, body) =
+                    respond(&health, request.method(), request.url());
+                let header =
+                    Header::from_bytes("Content-Type", content_type).expect("a valid header");
+                let response = Response::from_string(body)
+                    .with_status_code(status)
+                    .with_header(header);
+                if let Err(e) = request.respond(response) {
+                    tracing::debug!(error = %e, "telemetry response not delivered");
+                }
+            }
+        })?;
     Ok(bound)
 }
 
@@ -186,5 +194,35 @@ mod tests {
             text.contains("ibench_operator_status_writes_total 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn endpoints_answer_by_path_method_and_readiness() {
+        let health = Health {
+            metrics: Arc::new(Metrics::default()),
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        let get = |path: &str| respond(&health, &Method::Get, path);
+        assert_eq!(get("/healthz").0, 200);
+        assert_eq!(
+            get("/readyz"),
+            (
+                503,
+                "text/plain; charset=utf-8",
+                "watch caches not synced yet".into()
+            )
+        );
+        health.ready.store(true, Ordering::Relaxed);
+        assert_eq!(get("/readyz").0, 200);
+        let (status, content_type, body) = get("/metrics?x=1");
+        assert_eq!(status, 200);
+        assert!(content_type.starts_with("application/openmetrics-text"));
+        assert!(
+            body.contains("ibench_operator_status_writes_total"),
+            "{body}"
+        );
+        assert_eq!(get("/nothing").0, 404);
+        assert_eq!(respond(&health, &Method::Post, "/metrics").0, 405);
+        assert_eq!(respond(&health, &Method::Head, "/healthz").0, 200);
     }
 }
