@@ -9,13 +9,13 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use tokio::sync::watch;
 
-use super::api::models;
 use super::capacity::Capacity;
 use super::config::SimConfig;
 use super::faults::FaultPicker;
 use super::latency::LatencyModel;
 use super::lora::LoraCache;
 use super::metrics::{Gauges, Metrics};
+use super::models::ServedModels;
 use super::stats::{SimStats, Stats};
 
 pub(crate) struct App {
@@ -36,13 +36,6 @@ pub(crate) struct App {
     next_seq: AtomicU64,
 }
 
-/// Served model names: index 0 is the base model, index i > 0 is adapter i - 1.
-pub(crate) struct ServedModels {
-    names: Vec<String>,
-    /// Time-to-first-token offset of each adapter, seconds.
-    lora_offsets: Vec<f64>,
-}
-
 /// The independent random streams of one request, so that e.g. a fault forced by header does
 /// not change the request's text or timing.
 pub(crate) struct RequestRngs {
@@ -54,27 +47,18 @@ pub(crate) struct RequestRngs {
 impl App {
     pub fn new(config: SimConfig, shutdown: watch::Receiver<bool>) -> App {
         let seed = config.seed.unwrap_or_else(rand::random);
-        let models = ServedModels {
-            names: std::iter::once(config.model.clone())
-                .chain(config.loras.iter().map(|l| l.name.clone()))
-                .collect(),
-            lora_offsets: config
-                .loras
-                .iter()
-                .map(|l| l.ttft_offset_ms / 1e3)
-                .collect(),
-        };
+        let models = ServedModels::new(&config);
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         App {
-            models_json: models::list(&models, created, config.max_model_len),
+            models_json: models.list(created, config.max_model_len),
             latency: LatencyModel::new(&config.latency),
             faults: FaultPicker::new(&config.faults),
             capacity: Capacity::new(config.max_num_seqs, config.max_waiting),
             loras: LoraCache::new(config.max_loras),
             metrics: Metrics::new(),
-            stats: Stats::new(models.names.len(), config.record_requests),
+            stats: Stats::new(models.names().len(), config.record_requests),
             models,
             seed,
             started: Instant::now(),
@@ -116,38 +100,11 @@ impl App {
     pub fn stats(&self) -> SimStats {
         let m = &self.metrics;
         self.stats.snapshot(
-            &self.models.names,
+            self.models.names(),
             m.completed(),
             m.prompt_tokens(),
             m.generation_tokens(),
         )
-    }
-}
-
-impl ServedModels {
-    /// Index of the model a request names; no name means the base model, like vLLM.
-    pub fn find(&self, name: Option<&str>) -> Option<usize> {
-        match name {
-            None => Some(0),
-            Some(name) => self.names.iter().position(|n| n == name),
-        }
-    }
-
-    pub fn name(&self, id: usize) -> &str {
-        &self.names[id]
-    }
-
-    pub fn base(&self) -> &str {
-        &self.names[0]
-    }
-
-    pub fn adapters(&self) -> &[String] {
-        &self.names[1..]
-    }
-
-    /// Adapter index and TTFT offset (seconds) of model `id`, if it is an adapter.
-    pub fn adapter(&self, id: usize) -> Option<(usize, f64)> {
-        id.checked_sub(1).map(|a| (a, self.lora_offsets[a]))
     }
 }
 
@@ -156,4 +113,10 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Resolves once shutdown has been requested (at once if it already was).
+pub(crate) async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
+    // The guard returned by `wait_for` must not live across an await of the caller.
+    let _ = shutdown.wait_for(|down| *down).await;
 }

@@ -28,6 +28,7 @@ mod generate;
 mod latency;
 mod lora;
 mod metrics;
+mod models;
 mod server;
 mod sse;
 mod stats;

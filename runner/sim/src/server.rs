@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::api::{self, Abandoned, ApiError, Kind};
-use super::app::App;
+use super::app::{App, shutting_down};
 use super::body::{Body, JSON, full};
 use super::config::{SimConfig, SimConfigError};
 use super::stats::{RecordedRequest, SimStats};
@@ -193,12 +193,6 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) {
     }
     drop(open_tx);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, open_rx.recv()).await;
-}
-
-/// Resolves once shutdown has been requested (at once if it already was).
-pub(crate) async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
-    // The guard returned by `wait_for` must not live across an await of the caller.
-    let _ = shutdown.wait_for(|down| *down).await;
 }
 
 async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Abandoned> {

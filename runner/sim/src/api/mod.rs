@@ -4,7 +4,6 @@
 mod chat;
 mod completions;
 mod error;
-pub(crate) mod models;
 mod respond;
 
 use std::borrow::Cow;
@@ -20,12 +19,11 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use error::ApiError;
 
-use super::app::App;
+use super::app::{App, shutting_down};
 use super::body::Body;
 use super::faults::{FAULT_HEADER, Fault};
 use super::generate::{Generation, Token};
 use super::metrics::FinishReason;
-use super::server::shutting_down;
 use super::stats::RecordedRequest;
 use respond::Job;
 
