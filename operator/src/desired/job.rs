@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::Owner;
+use super::owner::Owner;
 use crate::naming::{self, Component};
 use crate::validate::RunSpec;
 

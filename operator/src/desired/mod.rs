@@ -3,6 +3,7 @@
 //! server-side apply, so building it again and applying it again changes nothing.
 
 mod job;
+mod owner;
 mod rbac;
 mod report;
 
@@ -12,61 +13,14 @@ use ibench_core::protocol::{self, StartSignal};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::Resource;
 
 pub use job::{CONTAINER, job};
+pub use owner::Owner;
 pub use rbac::{role, role_binding, service_account};
 pub use report::{MAX_REPORT_BYTES, report_map};
 
-use crate::crd::InferenceBenchmark;
-use crate::naming::{self, Component, RunNames};
+use crate::naming::{Component, RunNames};
 use crate::validate::RunSpec;
-
-/// The benchmark as parent of child objects.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Owner {
-    pub name: String,
-    pub namespace: String,
-    pub uid: String,
-    pub reference: OwnerReference,
-}
-
-impl Owner {
-    /// `None` for an object the apiserver has not stored (no UID).
-    pub fn of(ib: &InferenceBenchmark) -> Option<Owner> {
-        Some(Owner {
-            name: ib.metadata.name.clone()?,
-            namespace: ib.metadata.namespace.clone()?,
-            uid: ib.metadata.uid.clone()?,
-            // Foreground deletion of a benchmark waits for its Jobs, ConfigMaps and RBAC to go.
-            reference: OwnerReference {
-                block_owner_deletion: Some(true),
-                ..ib.controller_owner_ref(&())?
-            },
-        })
-    }
-
-    /// Metadata of a child: name, namespace, owner, labels (plus the benchmark's name).
-    pub fn child_meta(
-        &self,
-        name: String,
-        generation: Option<i64>,
-        component: Component,
-    ) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name),
-            namespace: Some(self.namespace.clone()),
-            labels: Some(naming::labels(&self.uid, generation, component)),
-            annotations: Some(BTreeMap::from([(
-                naming::ANNOTATION_BENCHMARK.to_string(),
-                self.name.clone(),
-            )])),
-            owner_references: Some(vec![self.reference.clone()]),
-            ..Default::default()
-        }
-    }
-}
 
 /// One object to apply.
 // A run has a handful of these (plus one small ConfigMap per runner), built once per reconcile:
@@ -173,6 +127,7 @@ pub fn result_map(owner: &Owner, names: &RunNames, generation: i64, index: u32) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::naming;
     use crate::test_support::{owner, run_spec};
 
     #[test]

@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
-use super::Owner;
+use super::owner::Owner;
 use crate::naming::Component;
 use crate::validate::RunSpec;
 

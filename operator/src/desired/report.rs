@@ -10,7 +10,7 @@ use ibench_core::protocol;
 use ibench_core::report::lifecycle_reports;
 use k8s_openapi::api::core::v1::ConfigMap;
 
-use super::Owner;
+use super::owner::Owner;
 use crate::naming::{self, Component};
 
 /// Budget for the report's data: the apiserver refuses objects over 1 MiB, and metadata needs

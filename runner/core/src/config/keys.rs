@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::Issue;
+use super::error::Issue;
 
 /// inference-perf keys that are valid there but not implemented here: refusing them loudly is
 /// better than ignoring part of what the user asked for.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 pub fn apply(mut doc: Value, overrides: &[String]) -> Result<Value, ConfigError> {
     for arg in overrides {

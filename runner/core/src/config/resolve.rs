@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::Config;
+use super::types::Config;
 
 #[derive(Debug, Clone)]
 pub struct ResolvedConfig {

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::distribution::Distribution;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -169,7 +171,7 @@ pub struct SharedPrefixConfig {
     /// Tokens of each group's prefix (default 100).
     #[serde(
         default,
-        deserialize_with = "super::length::optional_int_or_distribution",
+        deserialize_with = "super::distribution::optional_int_or_distribution",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<Distribution>")]
@@ -177,7 +179,7 @@ pub struct SharedPrefixConfig {
     /// Tokens of each question (default 50).
     #[serde(
         default,
-        deserialize_with = "super::length::optional_int_or_distribution",
+        deserialize_with = "super::distribution::optional_int_or_distribution",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<Distribution>")]
@@ -185,7 +187,7 @@ pub struct SharedPrefixConfig {
     /// Output tokens of each request (default 50).
     #[serde(
         default,
-        deserialize_with = "super::length::optional_int_or_distribution",
+        deserialize_with = "super::distribution::optional_int_or_distribution",
         skip_serializing_if = "Option::is_none"
     )]
     #[schemars(with = "Option<Distribution>")]
@@ -217,56 +219,6 @@ impl Default for SharedPrefixConfig {
             question_distribution: None,
             output_distribution: None,
             enable_multi_turn_chat: false,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DistributionType {
-    #[default]
-    Normal,
-    SkewNormal,
-    Lognormal,
-    Uniform,
-    Poisson,
-    Fixed,
-}
-
-/// A token-length distribution, clipped to `[min, max]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Distribution {
-    #[serde(default = "default_dist_min")]
-    pub min: i64,
-    #[serde(default = "default_dist_max")]
-    pub max: i64,
-    #[serde(default = "default_dist_mean")]
-    pub mean: f64,
-    #[serde(default = "default_dist_std_dev")]
-    pub std_dev: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total_count: Option<i64>,
-    #[serde(default, rename = "type")]
-    pub dist_type: DistributionType,
-    /// Alternative to `std_dev` (then set `std_dev: 0`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variance: Option<f64>,
-    #[serde(default)]
-    pub skew: f64,
-}
-
-impl Default for Distribution {
-    fn default() -> Self {
-        Distribution {
-            min: default_dist_min(),
-            max: default_dist_max(),
-            mean: default_dist_mean(),
-            std_dev: default_dist_std_dev(),
-            total_count: None,
-            dist_type: DistributionType::default(),
-            variance: None,
-            skew: 0.0,
         }
     }
 }
@@ -522,18 +474,6 @@ pub struct StorageConfig {
 
 fn default_true() -> bool {
     true
-}
-fn default_dist_min() -> i64 {
-    10
-}
-fn default_dist_max() -> i64 {
-    1024
-}
-fn default_dist_mean() -> f64 {
-    512.0
-}
-fn default_dist_std_dev() -> f64 {
-    200.0
 }
 fn default_interval() -> f64 {
     1.0

@@ -1,10 +1,9 @@
 //! Semantic rules of a config (inference-perf's validation matrix plus ours), all checked so that
 //! one run of `ibench validate` lists every problem.
 
-use super::{
-    Config, DataConfig, DataType, Distribution, DistributionType, Issue, LoadType,
-    SharedPrefixConfig, SweepConfig,
-};
+use super::distribution::{Distribution, DistributionType};
+use super::error::Issue;
+use super::types::{Config, DataConfig, DataType, LoadType, SharedPrefixConfig, SweepConfig};
 
 /// Tolerance of the LoRA split sum: exact float equality (inference-perf) rejects `0.1 + 0.2 + 0.7`.
 pub const SPLIT_SUM_TOLERANCE: f64 = 1e-9;

@@ -1,15 +1,77 @@
-//! Token lengths written as a plain integer or as a [`Distribution`]: inference-perf accepts
-//! both for `shared_prefix` lengths. An integer `n` becomes the fixed distribution
+//! Token-length distributions, and lengths written as a plain integer or as a [`Distribution`]:
+//! inference-perf accepts both for `shared_prefix` lengths. An integer `n` becomes the fixed distribution
 //! `{type: fixed, min: n, max: n, mean: n, std_dev: 0}`, so that the rest of the program, the
 //! serialised config and the JSON schema (and the CRD built from it, which cannot describe
 //! "integer or object") only ever see the distribution form.
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Distribution, DistributionType};
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DistributionType {
+    #[default]
+    Normal,
+    SkewNormal,
+    Lognormal,
+    Uniform,
+    Poisson,
+    Fixed,
+}
+
+/// A token-length distribution, clipped to `[min, max]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Distribution {
+    #[serde(default = "default_dist_min")]
+    pub min: i64,
+    #[serde(default = "default_dist_max")]
+    pub max: i64,
+    #[serde(default = "default_dist_mean")]
+    pub mean: f64,
+    #[serde(default = "default_dist_std_dev")]
+    pub std_dev: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<i64>,
+    #[serde(default, rename = "type")]
+    pub dist_type: DistributionType,
+    /// Alternative to `std_dev` (then set `std_dev: 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variance: Option<f64>,
+    #[serde(default)]
+    pub skew: f64,
+}
+
+impl Default for Distribution {
+    fn default() -> Self {
+        Distribution {
+            min: default_dist_min(),
+            max: default_dist_max(),
+            mean: default_dist_mean(),
+            std_dev: default_dist_std_dev(),
+            total_count: None,
+            dist_type: DistributionType::default(),
+            variance: None,
+            skew: 0.0,
+        }
+    }
+}
+
+fn default_dist_min() -> i64 {
+    10
+}
+fn default_dist_max() -> i64 {
+    1024
+}
+fn default_dist_mean() -> f64 {
+    512.0
+}
+fn default_dist_std_dev() -> f64 {
+    200.0
+}
 
 /// The fixed distribution of exactly `tokens` tokens.
 pub fn fixed(tokens: i64) -> Distribution {

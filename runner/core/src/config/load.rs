@@ -1,0 +1,51 @@
+//! The way in for a config: a YAML file with `--set` overrides, or a parsed document, checked
+//! in the order described in [the module](super).
+
+use std::path::Path;
+
+use super::error::{ConfigError, Issue};
+use super::types::Config;
+use super::validate::validate;
+use super::{keys, overrides};
+
+/// Reads a YAML config file, applies `--set key=value` overrides and checks everything.
+pub fn load_file(path: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: display.clone(),
+        source,
+    })?;
+    let doc: serde_json::Value = if text.trim().is_empty() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml {
+            path: display,
+            source,
+        })?
+    };
+    from_document(overrides::apply(doc, overrides)?)
+}
+
+/// Checks a config document (already parsed from YAML or JSON, snake_case keys).
+pub fn from_document(doc: serde_json::Value) -> Result<Config, ConfigError> {
+    let doc = match doc {
+        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+        other => other,
+    };
+    let schema = serde_json::to_value(schemars::schema_for!(Config)).expect("schema serialises");
+    let key_issues = keys::check(&doc, &schema);
+    if !key_issues.is_empty() {
+        return Err(ConfigError::Invalid(key_issues));
+    }
+    let config: Config = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ConfigError::Invalid(vec![Issue::new(path, e.into_inner().to_string())])
+    })?;
+    let issues = validate(&config);
+    if issues.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(issues))
+    }
+}
