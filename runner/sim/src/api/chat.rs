@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::{Head, Params, StreamOptions, Usage};
+use super::shapes::{Head, Params, StreamOptions, Usage};
 use crate::generate::Token;
 use crate::metrics::FinishReason;
 use crate::sse;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use serde::de::{self, SeqAccess, Visitor};
 
-use super::{Head, Params, StreamOptions, Usage};
+use super::shapes::{Head, Params, StreamOptions, Usage};
 use crate::generate::Token;
 use crate::metrics::FinishReason;
 use crate::sse;

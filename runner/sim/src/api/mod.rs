@@ -4,10 +4,10 @@
 mod chat;
 mod completions;
 mod error;
+mod kind;
 mod respond;
+mod shapes;
 
-use std::borrow::Cow;
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,174 +15,26 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Request, Response};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
 pub(crate) use error::ApiError;
+pub(crate) use kind::Kind;
 
 use super::app::{App, shutting_down};
 use super::body::Body;
 use super::faults::{FAULT_HEADER, Fault};
-use super::generate::{Generation, Token};
-use super::metrics::FinishReason;
+use super::generate::Generation;
 use super::stats::RecordedRequest;
 use respond::Job;
+use shapes::{Params, RequestId};
 
 /// Largest accepted request body.
 const MAX_BODY_BYTES: usize = 64 << 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Completion,
-    Chat,
-}
 
 /// The request was dropped without an answer (hang fault, or the client left mid-body); hyper
 /// closes the connection.
 #[derive(Debug, thiserror::Error)]
 #[error("request abandoned without a response")]
 pub(crate) struct Abandoned;
-
-/// What the simulator uses of a request, common to both endpoints.
-pub(crate) struct Params<'a> {
-    model: Option<Cow<'a, str>>,
-    prompt_tokens: usize,
-    max_tokens: Option<u32>,
-    stream: bool,
-    include_usage: bool,
-    ignore_eos: bool,
-}
-
-#[derive(Deserialize)]
-struct StreamOptions {
-    include_usage: Option<bool>,
-}
-
-impl Kind {
-    pub fn path(self) -> &'static str {
-        match self {
-            Kind::Completion => "/v1/completions",
-            Kind::Chat => "/v1/chat/completions",
-        }
-    }
-
-    fn parse(self, body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
-        match self {
-            Kind::Completion => completions::parse(body),
-            Kind::Chat => chat::parse(body),
-        }
-    }
-
-    fn id_prefix(self) -> &'static str {
-        match self {
-            Kind::Completion => "cmpl",
-            Kind::Chat => "chatcmpl",
-        }
-    }
-
-    fn chunk_object(self) -> &'static str {
-        match self {
-            Kind::Completion => completions::OBJECT,
-            Kind::Chat => chat::CHUNK_OBJECT,
-        }
-    }
-
-    fn write_response(
-        self,
-        out: &mut Vec<u8>,
-        head: &Head,
-        text: &str,
-        finish: FinishReason,
-        usage: Usage,
-    ) {
-        match self {
-            Kind::Completion => completions::write_response(out, head, text, finish, usage),
-            Kind::Chat => chat::write_response(out, head, text, finish, usage),
-        }
-    }
-
-    fn write_chunk(
-        self,
-        out: &mut Vec<u8>,
-        head: &Head,
-        token: Token,
-        finish: Option<FinishReason>,
-    ) {
-        match self {
-            Kind::Completion => completions::write_chunk(out, head, token, finish),
-            Kind::Chat => chat::write_chunk(out, head, token, finish),
-        }
-    }
-
-    /// The last chunk of a stream with `include_usage`: usage and no choices.
-    fn write_usage_chunk(self, out: &mut Vec<u8>, head: &Head, usage: Usage) {
-        super::sse::event(
-            out,
-            &head.envelope(self.chunk_object(), [(); 0], Some(usage)),
-        );
-    }
-}
-
-#[derive(Debug, Clone, Copy, Serialize)]
-struct Usage {
-    prompt_tokens: usize,
-    total_tokens: usize,
-    completion_tokens: usize,
-}
-
-/// `cmpl-…` / `chatcmpl-…`: unique per server run, derived from the seed and arrival order.
-#[derive(Debug, Clone, Copy)]
-struct RequestId {
-    prefix: &'static str,
-    value: u64,
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{:016x}", self.prefix, self.value)
-    }
-}
-
-impl Serialize for RequestId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// The fields every response object and chunk of one request repeats.
-struct Head<'a> {
-    id: RequestId,
-    created: u64,
-    model: &'a str,
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, C> {
-    id: RequestId,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: C,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Usage>,
-}
-
-impl Head<'_> {
-    fn envelope<C>(
-        &self,
-        object: &'static str,
-        choices: C,
-        usage: Option<Usage>,
-    ) -> Envelope<'_, C> {
-        Envelope {
-            id: self.id,
-            object,
-            created: self.created,
-            model: self.model,
-            choices,
-            usage,
-        }
-    }
-}
 
 /// Serves one POST to a completion endpoint.
 pub(crate) async fn serve(

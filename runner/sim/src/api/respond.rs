@@ -12,7 +12,8 @@ use hyper::body::Frame;
 use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::{Head, Kind, RequestId, Usage};
+use super::kind::Kind;
+use super::shapes::{Head, RequestId, Usage};
 use crate::app::App;
 use crate::body::{Body, EVENT_STREAM, JSON, StreamCut, cut, full};
 use crate::capacity::{Admission, Slot};
