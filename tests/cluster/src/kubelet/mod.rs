@@ -7,6 +7,7 @@
 //! It runs on its own thread and Tokio runtime: a control plane outlives the test (and its
 //! runtime) that started it when it is shared by a whole test binary.
 
+mod ctx;
 mod logs_server;
 mod node;
 mod pod;
@@ -14,7 +15,6 @@ pub(crate) mod pod_env;
 pub(crate) mod status;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
@@ -23,79 +23,19 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, PostParams, Preconditions};
+use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::{oneshot, watch};
 
-use crate::error::{Error, Result};
-use crate::images::ImageTable;
-use crate::process::Process;
+use ctx::{Ctx, force_delete};
+pub(crate) use ctx::{KubeletConfig, NODE_IP, ProcessRegistry};
 
-/// The only address anything here uses.
-pub(crate) const NODE_IP: &str = "127.0.0.1";
+use crate::error::{Error, Result};
 
 /// Longest time a deleted Pod's processes get between SIGTERM and SIGKILL, whatever its
 /// grace period says; tests should not wait 30 s for a stubborn process.
 const MAX_TERMINATION_GRACE: Duration = Duration::from_secs(10);
-
-/// Everything the kubelet needs to know about its control plane.
-#[derive(Clone)]
-pub(crate) struct KubeletConfig {
-    pub node_name: String,
-    pub api_port: u16,
-    pub server_url: String,
-    pub ca_pem: String,
-    pub pods_dir: PathBuf,
-    pub images: Arc<ImageTable>,
-    pub client_config: kube::Config,
-    /// Serving certificate and key (DER) of the container-log endpoint.
-    pub serving_cert_der: Vec<u8>,
-    pub serving_key_der: Vec<u8>,
-}
-
-/// Processes of all running containers, reachable without an async runtime so that teardown
-/// (Drop, atexit) can kill them synchronously.
-#[derive(Default)]
-pub(crate) struct ProcessRegistry {
-    processes: Mutex<HashMap<String, Process>>,
-}
-
-impl ProcessRegistry {
-    fn insert(&self, key: String, process: Process) {
-        self.processes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, process);
-    }
-    fn remove(&self, key: &str) {
-        self.processes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-    pub(crate) fn kill_all_blocking(&self) {
-        let processes: Vec<Process> = self
-            .processes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .map(|(_, p)| p)
-            .collect();
-        for process in &processes {
-            process.signal(nix::sys::signal::Signal::SIGKILL);
-        }
-        for process in &processes {
-            process.kill_blocking(Duration::from_secs(2));
-        }
-    }
-}
-
-pub(crate) struct Ctx {
-    cfg: KubeletConfig,
-    client: Client,
-    processes: Arc<ProcessRegistry>,
-}
 
 /// Handle to a running kubelet thread.
 pub(crate) struct Kubelet {
@@ -353,25 +293,5 @@ async fn bind(ctx: Arc<Ctx>, pod: Pod) {
                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
             }
         }
-    }
-}
-
-/// Finishes a deletion the way the kubelet does once its containers are gone.
-pub(crate) async fn force_delete(client: Client, pod: Pod) {
-    let (ns, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
-    let api: Api<Pod> = Api::namespaced(client, &ns);
-    let params = DeleteParams {
-        grace_period_seconds: Some(0),
-        // Never delete a newer Pod that reuses the name.
-        preconditions: Some(Preconditions {
-            uid: pod.uid(),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    match api.delete(&name, &params).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if matches!(s.code, 404 | 409) => {}
-        Err(e) => tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "force delete failed"),
     }
 }

@@ -5,7 +5,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
-use super::NODE_IP;
+use super::ctx::NODE_IP;
 use super::status::now;
 use crate::error::Result;
 

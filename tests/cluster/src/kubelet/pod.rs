@@ -12,10 +12,10 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
+use super::ctx::{Ctx, NODE_IP, force_delete};
 use super::logs_server;
 use super::pod_env::{self, Env};
 use super::status::{self, ContainerState, ContainerStatus, Phase, now};
-use super::{Ctx, NODE_IP};
 use crate::images::Unrunnable;
 use crate::kubeconfig::{self, Credentials};
 use crate::process::{self, Process};
@@ -95,7 +95,7 @@ pub(super) async fn run(ctx: Arc<Ctx>, pod: Pod, mut cancel: Cancel, finished: A
     finished.store(true, Ordering::SeqCst);
     // A deletion that arrived after the last container ended still needs finishing.
     if deleted || cancel.borrow().is_some() {
-        super::force_delete(run.ctx.client.clone(), run.pod.clone()).await;
+        force_delete(run.ctx.client.clone(), run.pod.clone()).await;
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 use kube::{Api, Client};
 
-use super::NODE_IP;
+use super::ctx::NODE_IP;
 
 /// A failure to build the environment. `retryable` ones (a missing ConfigMap, say) may heal, as
 /// with the real kubelet's CreateContainerConfigError.

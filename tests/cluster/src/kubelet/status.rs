@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::NODE_IP;
+use super::ctx::NODE_IP;
 
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
