@@ -11,10 +11,11 @@ for dir in "$HOME/.cargo/bin" /usr/local/go/bin; do
   [[ -d "$dir" && ":$PATH:" != *":$dir:"* ]] && PATH="$dir:$PATH"
 done
 export PATH
-for tool in cargo rustc go bash flock; do
-  command -v "$tool" >/dev/null || { echo "tests/run.sh: $tool not found (need Rust via rustup, Go >= 1.26, util-linux)" >&2; exit 1; }
+for tool in cargo rustc go bash flock python3; do
+  command -v "$tool" >/dev/null || { echo "tests/run.sh: $tool not found (need Rust via rustup, Go >= 1.26, util-linux, Python 3)" >&2; exit 1; }
 done
 
+cache="${INFERENCE_BENCH_CACHE:-$HOME/.cache/inference-bench}"
 start=$(date +%s)
 bin_dir=$(tests/cluster/build.sh | tail -n 1)
 export IBENCH_CONTROL_PLANE_BIN="$bin_dir"
@@ -24,8 +25,17 @@ echo "tests/run.sh: control plane binaries in $bin_dir (build.sh took $(( $(date
 # reuses them; cargo's fingerprints still rebuild whatever changed.
 if [[ -z "${CARGO_TARGET_DIR:-}" ]]; then
   rustc_key=$(rustc -vV | sha256sum | cut -c1-12)
-  export CARGO_TARGET_DIR="${INFERENCE_BENCH_CACHE:-$HOME/.cache/inference-bench}/target-$rustc_key"
+  export CARGO_TARGET_DIR="$cache/target-$rustc_key"
 fi
+
+# No crate's modules may use each other in a cycle (tests/module_cycles.py). cargo-modules reads
+# the module graph with rust-analyzer; it is built once per version into the cache.
+cargo_modules_version=0.27.0
+if [[ "$("$cache/tools/bin/cargo-modules" --version 2>/dev/null)" != "cargo-modules $cargo_modules_version" ]]; then
+  cargo install --quiet --locked "cargo-modules@$cargo_modules_version" --root "$cache/tools" \
+    --target-dir "$cache/tools/target"
+fi
+PATH="$cache/tools/bin:$PATH" python3 tests/module_cycles.py
 
 locked=()
 [[ -f Cargo.lock ]] && locked=(--locked)
