@@ -296,8 +296,17 @@ pub fn plan(
                     format!("{}; waiting for the other runners", failures.join("; "))
                 }
                 Some(p) => format!(
-                    "stage {}: {}/{} requests sent, {} succeeded, {} failed",
-                    p.stage, p.sent, p.planned, p.succeeded, p.failed
+                    "{} {}: {}/{} requests sent, {} succeeded, {} failed",
+                    if p.sweep_probe {
+                        "sweep probe"
+                    } else {
+                        "stage"
+                    },
+                    p.stage,
+                    p.sent,
+                    p.planned,
+                    p.succeeded,
+                    p.failed
                 ),
                 None => "runners started".into(),
             };

@@ -113,6 +113,10 @@ pub struct RunnersStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub stage: i32,
+    /// The stage is one of the probes by which a sweep finds the saturation rate (numbered
+    /// apart from the benchmark's stages).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sweep_probe: bool,
     /// Requests of the stage planned, sent, in flight, succeeded, failed.
     pub planned: i64,
     pub sent: i64,

@@ -128,16 +128,18 @@ fn adapter(name: &str, bucket: &Bucket) -> AdapterStats {
     }
 }
 
-/// Live progress: the runners' counters added up, at the earliest stage any of them is in.
+/// Live progress: the runners' counters added up, at the earliest stage any of them is in (a
+/// sweep's probes come before its stages).
 pub fn progress<'a>(reports: impl IntoIterator<Item = &'a RunnerReport>) -> Option<Progress> {
     let live: Vec<&RunnerProgress> = reports
         .into_iter()
         .filter_map(|r| r.progress.as_ref())
         .collect();
-    let stage = live.iter().map(|p| p.stage).min()?;
+    let (benchmark_stage, stage) = live.iter().map(|p| (!p.sweep_probe, p.stage)).min()?;
     let sum = |f: fn(&RunnerProgress) -> u64| live.iter().map(|p| f(p)).sum::<u64>() as i64;
     Some(Progress {
         stage: stage as i32,
+        sweep_probe: !benchmark_stage,
         planned: sum(|p| p.planned),
         sent: sum(|p| p.sent),
         in_flight: sum(|p| p.in_flight),
@@ -241,6 +243,21 @@ mod tests {
         assert_eq!(progress([&RunnerReport::default()]), None);
         let p = progress([&at(0, 10), &at(1, 20), &RunnerReport::default()]).unwrap();
         assert_eq!((p.stage, p.planned, p.sent, p.succeeded), (0, 200, 30, 30));
+        assert!(!p.sweep_probe);
+        let probe = RunnerReport {
+            progress: Some(RunnerProgress {
+                stage: 3,
+                sweep_probe: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let p = progress([&at(0, 10), &probe]).unwrap();
+        assert_eq!(
+            (p.stage, p.sweep_probe),
+            (3, true),
+            "probes run before the stages"
+        );
     }
 
     #[test]

@@ -293,6 +293,7 @@ async fn run_with(
 fn wire_progress(s: &Snapshot) -> RunnerProgress {
     RunnerProgress {
         stage: s.stage,
+        sweep_probe: s.sweep_probe,
         planned: s.planned,
         sent: s.sent,
         in_flight: s.in_flight,
@@ -310,6 +311,7 @@ fn final_progress(metrics: &ibench_core::metrics::RunMetrics) -> RunnerProgress 
     let total = stage.total();
     RunnerProgress {
         stage: stage.info.id,
+        sweep_probe: false,
         planned: stage.info.planned,
         sent: total.sent,
         in_flight: 0,

@@ -98,6 +98,9 @@ impl RunnerState {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunnerProgress {
     pub stage: usize,
+    /// The stage is one of a sweep's probes, numbered apart from the benchmark's stages.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sweep_probe: bool,
     pub planned: u64,
     pub sent: u64,
     pub in_flight: u64,
@@ -259,6 +262,27 @@ mod tests {
                 .state
                 .is_none()
         );
+    }
+
+    #[test]
+    fn progress_marks_sweep_probes_only_when_set() {
+        let stage = RunnerProgress {
+            stage: 2,
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&stage).unwrap();
+        assert!(!text.contains("sweep_probe"), "{text}");
+        let probe = RunnerProgress {
+            sweep_probe: true,
+            ..stage
+        };
+        let text = serde_json::to_string(&probe).unwrap();
+        assert_eq!(
+            serde_json::from_str::<RunnerProgress>(&text).unwrap(),
+            probe
+        );
+        let without: RunnerProgress = serde_json::from_str(r#"{"stage":1,"planned":0,"sent":0,"in_flight":0,"succeeded":0,"failed":0,"cancelled":0}"#).unwrap();
+        assert!(!without.sweep_probe);
     }
 
     #[test]
