@@ -15,9 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 use ibench_core::config::{ConfigError, ResolvedConfig};
 use ibench_core::plan::Shard;
-use ibench_core::protocol::{self, RunnerProgress, RunnerState, StartSignal};
+use ibench_core::protocol::{
+    self, InputDigest, PerRequestPart, RunnerProgress, RunnerState, StartSignal,
+};
+use ibench_core::report::RecordSink;
 use ibench_engine::Snapshot;
 use ibench_engine::benchmark::{Benchmark, BenchmarkError};
+use ibench_storage::{InputError, ReportBuckets, UploadError, fetch_inputs};
 
 /// Where this runner belongs, from its pod's environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +52,12 @@ pub enum AgentError {
     Benchmark(#[from] BenchmarkError),
     #[error("{0}")]
     Protocol(#[from] protocol::ProtocolError),
+    #[error("report storage: {0}")]
+    Storage(#[from] UploadError),
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error("cannot create a directory for fetched input files: {0}")]
+    InputsDir(#[source] std::io::Error),
     #[error("no start time within {0:?}")]
     StartTimeout(Duration),
     #[error("aborted by the operator: {0}")]
@@ -202,12 +212,39 @@ async fn run_with(
         run = %env.run, index = env.index, runners = env.runners, workers = resolved.num_workers,
         "preparing runner (config:\n{})", resolved.to_yaml()
     );
+    // The operator resolved the buckets' paths; a bucket this runner cannot write to fails
+    // the run before stage 0 rather than losing its records after it.
+    let buckets = ReportBuckets::new(&resolved.config.storage)?;
+    buckets.check().await?;
+    let inputs_dir = tempfile::Builder::new()
+        .prefix("ibench-inputs-")
+        .tempdir()
+        .map_err(AgentError::InputsDir)?;
+    let mut run_config = resolved;
+    let inputs: Vec<InputDigest> = fetch_inputs(&mut run_config.config, inputs_dir.path())
+        .await?
+        .into_iter()
+        .map(|input| InputDigest {
+            field: input.field.to_string(),
+            source: input.source,
+            sha256: input.sha256,
+            bytes: input.bytes,
+        })
+        .collect();
+    let part_name = protocol::per_request_part_name(env.index);
+    let records: Option<Box<dyn RecordSink>> =
+        if run_config.config.report.request_lifecycle.per_request && !buckets.is_empty() {
+            Some(Box::new(buckets.sink(&part_name).await?))
+        } else {
+            None
+        };
     let shard = Shard::new(u64::from(env.runners), u64::from(env.index));
-    let mut benchmark = Benchmark::prepare(resolved, shard).await?;
+    let mut benchmark = Benchmark::prepare_with(run_config, shard, records).await?;
     results
         .patch_with_retries(json!({"data": {
             protocol::STATE_KEY: RunnerState::Ready.as_str(),
             protocol::POD_KEY: env.pod,
+            protocol::INPUTS_KEY: serde_json::to_string(&inputs).expect("digests serialise"),
         }}))
         .await?;
     tracing::info!(model = %benchmark.model, "ready; waiting for the start time");
@@ -273,6 +310,17 @@ async fn run_with(
         protocol::STATE_KEY: RunnerState::Done.as_str(),
         protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
     });
+    if let Some(entries) = outcome.per_request_entries
+        && !buckets.is_empty()
+    {
+        let part = PerRequestPart {
+            entries,
+            objects: buckets.urls(&part_name),
+        };
+        data[protocol::PER_REQUEST_KEY] = serde_json::to_string(&part)
+            .expect("the part serialises")
+            .into();
+    }
     if let Some(saturation) = &outcome.saturation {
         data[protocol::SWEEP_KEY] = serde_json::to_string_pretty(saturation)
             .expect("saturation serialises")

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ibench_core::config::ResolvedConfig;
 use ibench_core::plan::Shard;
-use ibench_core::report::{self, ReportFile};
+use ibench_core::report::{self, PER_REQUEST_FILE, ReportFile};
 use ibench_engine::benchmark::{Benchmark, report_prefix};
+use ibench_storage::{ReportBuckets, fetch_inputs};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::ConfigArgs;
@@ -28,7 +29,32 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
 
     let report_dir = resolved.report_dir.clone();
     let prefix = report_prefix(&resolved);
-    let benchmark = Benchmark::prepare(resolved, Shard::WHOLE).await?;
+    // Buckets and input files are checked before any request: a wrong credential or a missing
+    // trace found after an hour of load would waste the hour.
+    let buckets = match ReportBuckets::new(&resolved.config.storage) {
+        Ok(buckets) => buckets,
+        Err(e) => return Ok(refuse(e)),
+    };
+    if let Err(e) = buckets.check().await {
+        return Ok(refuse(e));
+    }
+    let inputs_dir = tempfile::Builder::new()
+        .prefix("ibench-inputs-")
+        .tempdir()
+        .context("creating a directory for fetched input files")?;
+    let mut run_config = resolved.clone();
+    match fetch_inputs(&mut run_config.config, inputs_dir.path()).await {
+        Ok(inputs) => {
+            for input in inputs {
+                println!(
+                    "Input {}: {} ({} bytes, sha256 {})",
+                    input.field, input.source, input.bytes, input.sha256
+                );
+            }
+        }
+        Err(e) => return Ok(refuse(e)),
+    }
+    let benchmark = Benchmark::prepare(run_config, Shard::WHOLE).await?;
     tracing::info!(model = %benchmark.model, "benchmark ready");
 
     let cancel = CancellationToken::new();
@@ -51,19 +77,38 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     if let Some(saturation) = &outcome.saturation {
         println!("{}", saturation.summary());
     }
-    report::write_files(&report_dir, &prefix, &outcome.files, &config_yaml)
+    let mut written = report::write_files(&report_dir, &prefix, &outcome.files, &config_yaml)
         .with_context(|| format!("writing reports to {}", report_dir.display()))?;
     print!("{}", report::stdout_markers(&outcome.files));
     print!("{}", crate::report::summary_tables(&outcome.files));
     println!("Reports written to {}", report_dir.display());
     if let Some(entries) = outcome.per_request_entries {
         println!("Per-request records: {entries}");
+        written.push((
+            PER_REQUEST_FILE.to_string(),
+            report_dir.join(format!("{prefix}{PER_REQUEST_FILE}")),
+        ));
+    }
+    if !buckets.is_empty() {
+        for (name, path) in &written {
+            buckets
+                .upload_file(name, path)
+                .await
+                .with_context(|| format!("uploading {}", path.display()))?;
+        }
+        println!("Reports uploaded to {}", buckets.urls("").join(", "));
     }
     Ok(verdict(
         &outcome.metrics.total(),
         cancel.is_cancelled(),
         &outcome.files,
     ))
+}
+
+/// A run that cannot start: the reason on stderr, nothing sent.
+fn refuse(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{e}");
+    ExitCode::FAILURE
 }
 
 /// Non-zero when the run was interrupted or nothing succeeded, with the reason on stderr.

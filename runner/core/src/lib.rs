@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod object_url;
 pub mod plan;
 pub mod protocol;
 pub mod report;

@@ -52,6 +52,10 @@ pub const MESSAGE_KEY: &str = "message";
 pub const METRICS_KEY: &str = "metrics.json.gz";
 /// Also the key of the file in the report ConfigMap.
 pub const SWEEP_KEY: &str = "sweep_saturation.json";
+/// JSON list of [`InputDigest`]: the input files the runner planned from, written when ready.
+pub const INPUTS_KEY: &str = "inputs.json";
+/// JSON [`PerRequestPart`]: where the runner streamed its per-request records.
+pub const PER_REQUEST_KEY: &str = "per_request.json";
 
 /// Field manager of the runners' writes (the operator applies the same objects as another
 /// manager, owning only their metadata).
@@ -109,6 +113,31 @@ pub struct RunnerProgress {
     pub cancelled: u64,
 }
 
+/// One input file as a runner read it; the operator starts a run only when every runner read
+/// the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputDigest {
+    /// Config field, e.g. `load.trace.file`.
+    pub field: String,
+    /// Path or URL as the config gives it.
+    pub source: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// A runner's share of the per-request records, streamed to object storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerRequestPart {
+    pub entries: u64,
+    /// The object, once per configured bucket.
+    pub objects: Vec<String>,
+}
+
+/// The name of runner `index`'s part of the per-request records, beside the report files.
+pub fn per_request_part_name(index: u32) -> String {
+    format!("per_request_lifecycle_metrics.runner-{index}.json")
+}
+
 /// What the operator publishes in the config ConfigMap.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StartSignal {
@@ -154,6 +183,9 @@ pub struct RunnerReport {
     pub metrics: Option<Vec<u8>>,
     /// With a sweep: how the saturation rate was found (JSON).
     pub sweep: Option<String>,
+    /// `None` until ready (or from a runner that predates the key).
+    pub inputs: Option<Vec<InputDigest>>,
+    pub per_request: Option<PerRequestPart>,
 }
 
 impl RunnerReport {
@@ -171,6 +203,12 @@ impl RunnerReport {
                 .and_then(|p| serde_json::from_str(p).ok()),
             metrics: metrics.map(<[u8]>::to_vec),
             sweep: data.get(SWEEP_KEY).cloned(),
+            inputs: data
+                .get(INPUTS_KEY)
+                .and_then(|p| serde_json::from_str(p).ok()),
+            per_request: data
+                .get(PER_REQUEST_KEY)
+                .and_then(|p| serde_json::from_str(p).ok()),
         }
     }
 }

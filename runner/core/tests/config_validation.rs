@@ -303,7 +303,7 @@ fn data_generator_rules() {
         ),
         (
             "type: shareGPT",
-            "data.path: required by data.type shareGPT: a local ShareGPT JSON file",
+            "data.path: required by data.type shareGPT: a ShareGPT JSON file",
         ),
         (
             "type: synthetic",
@@ -338,6 +338,88 @@ fn data_generator_rules() {
             &with_server(&format!("{stages}data:\n  {data}\n")),
             expected,
         );
+    }
+}
+
+#[test]
+fn inference_perf_storage_sections_load_and_resolve() {
+    let config = load(&with_server(
+        "load:\n  stages:\n  - rate: 1\n    duration: 1\nstorage:\n  google_cloud_storage:\n    bucket_name: reports\n    path: runs/{timestamp}\n    report_file_prefix: a-\n  simple_storage_service:\n    bucket_name: reports\n    endpoint_url: http://127.0.0.1:9000\n    region_name: us-east-1\n    addressing_style: path\n",
+    ))
+    .unwrap();
+    let s3 = config.storage.simple_storage_service.as_ref().unwrap();
+    assert_eq!(s3.addressing_style, Some(config::AddressingStyle::Path));
+    assert!(config.storage.has_object_storage());
+    for (section, expected) in [
+        (
+            "storage:\n  simple_storage_service:\n    bucket_name: a/b\n",
+            "storage.simple_storage_service.bucket_name: must be a bucket name",
+        ),
+        (
+            "storage:\n  simple_storage_service:\n    bucket_name: b\n    endpoint_url: minio:9000\n",
+            "storage.simple_storage_service.endpoint_url",
+        ),
+        (
+            "storage:\n  google_cloud_storage:\n    path: x\n",
+            "bucket_name",
+        ),
+        (
+            "storage:\n  simple_storage_service:\n    bucket_name: b\n    addressing_style: sideways\n",
+            "addressing_style",
+        ),
+    ] {
+        assert_issue(
+            &with_server(&format!(
+                "load:\n  stages:\n  - rate: 1\n    duration: 1\n{section}"
+            )),
+            expected,
+        );
+    }
+}
+
+#[test]
+fn input_files_may_be_object_urls_with_digests() {
+    let trace = "load:\n  type: trace_replay\n  trace:\n    file: s3://traces/day1.csv\n  stages:\n  - rate: 1\n    duration: 1\n";
+    let digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    let config = load(&with_server(&format!(
+        "{trace}inputs:\n  max_bytes: 1000\n  sha256:\n    s3://traces/day1.csv: {digest}\n"
+    )))
+    .unwrap();
+    assert_eq!(
+        config::input_files(&config),
+        [("load.trace.file", "s3://traces/day1.csv".to_string())]
+    );
+    for (yaml, expected) in [
+        (
+            trace.replace("s3://traces/day1.csv", "s3://traces"),
+            "load.trace.file: s3://traces: must name a bucket and an object",
+        ),
+        (
+            trace.replace("s3://traces/day1.csv", "ftp://h/day1.csv"),
+            "unsupported URL scheme ftp://",
+        ),
+        (
+            format!("{trace}inputs:\n  sha256:\n    s3://traces/day2.csv: {digest}\n"),
+            "the config names no such file",
+        ),
+        (
+            format!("{trace}inputs:\n  sha256:\n    s3://traces/day1.csv: ABC\n"),
+            "64 lowercase hex digits",
+        ),
+        (
+            format!("{trace}inputs:\n  max_bytes: 0\n  timeout: -1\n"),
+            "inputs.max_bytes: must be > 0",
+        ),
+        (
+            format!("{trace}inputs:\n  timeout: -1\n"),
+            "inputs.timeout: must be > 0 seconds",
+        ),
+        (
+            format!("{trace}inputs:\n  s3:\n    endpoint_url: nope\n"),
+            "inputs.s3.endpoint_url",
+        ),
+    ] {
+        assert_issue(&with_server(&yaml), expected);
     }
 }
 

@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 use ibench_core::config::ResolvedConfig;
 use ibench_core::metrics::{RecordOptions, RunMetrics};
 use ibench_core::plan::{Plan, PlanError, Shard};
-use ibench_core::report::{PerRequestWriter, ReportFile, lifecycle_reports};
+use ibench_core::report::{
+    PER_REQUEST_FILE, PerRequestWriter, RecordSink, ReportFile, lifecycle_reports,
+};
 
 use crate::body::BodyTemplate;
 use crate::coordinator::{Engine, EngineError};
@@ -60,7 +62,7 @@ pub struct Outcome {
     pub files: Vec<ReportFile>,
     /// How a sweep found the saturation rate.
     pub saturation: Option<Saturation>,
-    /// Entries in `per_request_lifecycle_metrics.json`, when it was asked for.
+    /// Per-request records written, when they were asked for.
     pub per_request_entries: Option<u64>,
 }
 
@@ -77,6 +79,16 @@ pub struct Benchmark {
 
 impl Benchmark {
     pub async fn prepare(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
+        Self::prepare_with(resolved, shard, None).await
+    }
+
+    /// As [`prepare`](Self::prepare), with the per-request records (when the config asks for
+    /// them) going to `records` instead of the report directory.
+    pub async fn prepare_with(
+        resolved: ResolvedConfig,
+        shard: Shard,
+        records: Option<Box<dyn RecordSink>>,
+    ) -> Result<Self, BenchmarkError> {
         let config = &resolved.config;
         let server = config.server.as_ref().expect("validated: server present");
         let headers: Vec<(String, String)> = config
@@ -133,14 +145,17 @@ impl Benchmark {
             .and_then(|base| base.join(body.path()))
             .map_err(|e| BenchmarkError::BaseUrl(e.to_string()))?;
         let load = &config.load;
-        let per_request = if config.report.request_lifecycle.per_request {
-            let path = resolved.report_dir.join(format!(
-                "{}per_request_lifecycle_metrics.json",
-                report_prefix(&resolved)
-            ));
-            Some(PerRequestWriter::create(&path).map_err(BenchmarkError::PerRequest)?)
-        } else {
-            None
+        let per_request = match (config.report.request_lifecycle.per_request, records) {
+            (false, _) => None,
+            (true, Some(sink)) => {
+                Some(PerRequestWriter::to_sink(sink).map_err(BenchmarkError::PerRequest)?)
+            }
+            (true, None) => {
+                let path = resolved
+                    .report_dir
+                    .join(format!("{}{PER_REQUEST_FILE}", report_prefix(&resolved)));
+                Some(PerRequestWriter::create(&path).map_err(BenchmarkError::PerRequest)?)
+            }
         };
         let max_connections = load.worker_max_tcp_connections as usize;
         let settings = EngineSettings {

@@ -12,11 +12,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("metrics", "server-side Prometheus metrics"),
     ("circuit_breakers", "circuit breakers"),
     ("load.circuit_breakers", "circuit breakers"),
-    (
-        "storage.google_cloud_storage",
-        "Google Cloud Storage upload",
-    ),
-    ("storage.simple_storage_service", "S3 upload"),
     ("api.slo_unit", "per-request SLO headers"),
     ("api.slo_ttft_header", "per-request SLO headers"),
     ("api.slo_tpot_header", "per-request SLO headers"),

@@ -6,6 +6,7 @@
 
 mod distribution;
 mod error;
+mod files;
 mod keys;
 mod load;
 mod overrides;
@@ -15,6 +16,7 @@ mod validate;
 
 pub use distribution::{Distribution, DistributionType, fixed as fixed_length};
 pub use error::{ConfigError, Issue};
+pub use files::{input_files, input_files_mut};
 pub use keys::variant as schema_variant;
 pub use load::{from_document, load_file};
 pub use resolve::{ResolvedConfig, available_workers};

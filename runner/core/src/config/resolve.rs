@@ -7,7 +7,7 @@ use super::types::Config;
 
 #[derive(Debug, Clone)]
 pub struct ResolvedConfig {
-    /// The config with `load.num_workers`, `load.base_seed` and `storage.local_storage.path` set.
+    /// The config with `load.num_workers`, `load.base_seed` and every `storage.*.path` set.
     pub config: Config,
     pub num_workers: usize,
     pub seed: u64,
@@ -32,13 +32,21 @@ impl ResolvedConfig {
             .base_seed
             .unwrap_or_else(|| now.timestamp_millis());
         let timestamp = now.format("%Y%m%d-%H%M%S").to_string();
-        let path = match &config.storage.local_storage.path {
+        let resolve_path = |path: &Option<String>| match path {
             Some(p) => p.replace("{timestamp}", &timestamp),
             None => format!("reports-{timestamp}"),
         };
+        let storage = &mut config.storage;
+        let path = resolve_path(&storage.local_storage.path);
+        storage.local_storage.path = Some(path.clone());
+        if let Some(gcs) = &mut storage.google_cloud_storage {
+            gcs.path = Some(resolve_path(&gcs.path));
+        }
+        if let Some(s3) = &mut storage.simple_storage_service {
+            s3.path = Some(resolve_path(&s3.path));
+        }
         config.load.num_workers = Some(num_workers as i64);
         config.load.base_seed = Some(seed);
-        config.storage.local_storage.path = Some(path.clone());
         ResolvedConfig {
             config,
             num_workers,
@@ -85,6 +93,32 @@ mod tests {
         assert_eq!((resolved.num_workers, resolved.seed), (3, 42));
         assert_eq!(resolved.report_dir, PathBuf::from("out/20261128-070509"));
         assert!(resolved.to_yaml().contains("num_workers: 3"));
+    }
+
+    #[test]
+    fn bucket_paths_get_the_same_timestamp_as_the_local_one() {
+        let now = chrono::Local
+            .with_ymd_and_hms(2026, 11, 28, 7, 5, 9)
+            .unwrap();
+        let mut config = Config::default();
+        config.storage.google_cloud_storage = Some(crate::config::GoogleCloudStorage {
+            bucket_name: "b".into(),
+            path: Some("runs/{timestamp}/x".into()),
+            report_file_prefix: None,
+        });
+        config.storage.simple_storage_service = Some(crate::config::SimpleStorageService {
+            bucket_name: "b".into(),
+            ..Default::default()
+        });
+        let storage = ResolvedConfig::resolve(config, now).config.storage;
+        assert_eq!(
+            storage.google_cloud_storage.unwrap().path.as_deref(),
+            Some("runs/20261128-070509/x")
+        );
+        assert_eq!(
+            storage.simple_storage_service.unwrap().path.as_deref(),
+            Some("reports-20261128-070509")
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Config {
     pub server: Option<ServerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<TokenizerConfig>,
+    /// Ours: fetching and checking the input files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<InputsConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -465,11 +468,133 @@ pub struct LocalStorage {
     pub report_file_prefix: Option<String>,
 }
 
+/// Reports uploaded to Google Cloud Storage: `gs://{bucket_name}/{path}/{report_file_prefix}{file}`.
+/// Credentials: `GOOGLE_SERVICE_ACCOUNT_KEY` (the JSON), `GOOGLE_APPLICATION_CREDENTIALS` (its
+/// path) or the ambient identity (GKE Workload Identity).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleCloudStorage {
+    pub bucket_name: String,
+    /// Object name prefix; `{timestamp}` is replaced; default `reports-YYYYMMDD-HHMMSS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_file_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressingStyle {
+    /// Virtual-hosted on AWS, path style elsewhere (what boto3 does).
+    #[default]
+    Auto,
+    /// `https://{bucket}.{host}/{key}`
+    Virtual,
+    /// `https://{host}/{bucket}/{key}`
+    Path,
+}
+
+/// Where an S3-compatible store is. Credentials come from the environment
+/// (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`[/`AWS_SESSION_TOKEN`]) or the ambient identity
+/// (EKS IRSA, instance profile), never from the config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3Endpoint {
+    /// Custom endpoint of an S3-compatible store, e.g. `http://minio.storage:9000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addressing_style: Option<AddressingStyle>,
+}
+
+/// Reports uploaded to S3 or an S3-compatible store: `s3://{bucket_name}/{path}/{report_file_prefix}{file}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimpleStorageService {
+    pub bucket_name: String,
+    /// Key prefix; `{timestamp}` is replaced; default `reports-YYYYMMDD-HHMMSS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_file_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addressing_style: Option<AddressingStyle>,
+}
+
+impl SimpleStorageService {
+    pub fn endpoint(&self) -> S3Endpoint {
+        S3Endpoint {
+            endpoint_url: self.endpoint_url.clone(),
+            region_name: self.region_name.clone(),
+            addressing_style: self.addressing_style,
+        }
+    }
+}
+
+/// Where reports go: always the local directory, plus each configured bucket.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
     #[serde(default)]
     pub local_storage: LocalStorage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub google_cloud_storage: Option<GoogleCloudStorage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simple_storage_service: Option<SimpleStorageService>,
+}
+
+impl StorageConfig {
+    /// Reports leave the machine (or the cluster) only through a bucket.
+    pub fn has_object_storage(&self) -> bool {
+        self.google_cloud_storage.is_some() || self.simple_storage_service.is_some()
+    }
+}
+
+/// Ours: how the files a config names (`data.path`, `data.corpus_file_path`, `data.trace.file`,
+/// `load.trace.file`, `tokenizer.pretrained_model_name_or_path`) are read when given as object
+/// URLs (`s3://bucket/key`, `gs://bucket/key`, `https://host/path`), and the digests every file,
+/// local or fetched, must have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputsConfig {
+    /// Largest object fetched, in bytes (default 1 GiB); a larger one fails the run before it
+    /// starts.
+    #[serde(default = "default_input_max_bytes")]
+    pub max_bytes: i64,
+    /// Seconds allowed to fetch one object (default 300).
+    #[serde(default = "default_input_timeout")]
+    pub timeout: f64,
+    /// Expected SHA-256 (lowercase hex) of input files, keyed by the value the config gives
+    /// (URL or local path): a different file fails the run before it starts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sha256: BTreeMap<String, String>,
+    /// The S3-compatible store of `s3://` inputs (default: the environment's, AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Endpoint>,
+}
+
+impl Default for InputsConfig {
+    fn default() -> Self {
+        InputsConfig {
+            max_bytes: default_input_max_bytes(),
+            timeout: default_input_timeout(),
+            sha256: BTreeMap::new(),
+            s3: None,
+        }
+    }
+}
+
+fn default_input_max_bytes() -> i64 {
+    1 << 30
+}
+fn default_input_timeout() -> f64 {
+    300.0
 }
 
 fn default_true() -> bool {

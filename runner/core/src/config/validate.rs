@@ -3,7 +3,9 @@
 
 use super::distribution::{Distribution, DistributionType};
 use super::error::Issue;
+use super::files::input_files;
 use super::types::{Config, DataConfig, DataType, LoadType, SharedPrefixConfig, SweepConfig};
+use crate::object_url::ObjectUrl;
 
 /// Tolerance of the LoRA split sum: exact float equality (inference-perf) rejects `0.1 + 0.2 + 0.7`.
 pub const SPLIT_SUM_TOLERANCE: f64 = 1e-9;
@@ -15,7 +17,103 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     data(config, &mut issues);
     report(config, &mut issues);
     tokenizer(config, &mut issues);
+    inputs(config, &mut issues);
+    storage(config, &mut issues);
     issues
+}
+
+/// Input files: URLs that can be fetched, digests that name a file and look like SHA-256.
+fn inputs(config: &Config, issues: &mut Vec<Issue>) {
+    let files = input_files(config);
+    for (field, value) in &files {
+        if let Err(why) = ObjectUrl::parse(value) {
+            issues.push(Issue::new(*field, format!("{value}: {why}")));
+        }
+    }
+    let Some(inputs) = &config.inputs else {
+        return;
+    };
+    if inputs.max_bytes < 1 {
+        issues.push(Issue::new(
+            "inputs.max_bytes",
+            format!("must be > 0 bytes, got {}", inputs.max_bytes),
+        ));
+    }
+    if !(inputs.timeout > 0.0 && inputs.timeout.is_finite()) {
+        issues.push(Issue::new(
+            "inputs.timeout",
+            format!("must be > 0 seconds, got {}", inputs.timeout),
+        ));
+    }
+    for (file, digest) in &inputs.sha256 {
+        let at = format!("inputs.sha256[{file:?}]");
+        if !files.iter().any(|(_, value)| value == file) {
+            let named: Vec<&str> = files.iter().map(|(_, v)| v.as_str()).collect();
+            issues.push(Issue::new(
+                &at,
+                format!("the config names no such file (it names {named:?}); use the path or URL exactly as given"),
+            ));
+        }
+        if digest.len() != 64
+            || !digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            issues.push(Issue::new(
+                &at,
+                "must be a SHA-256 digest: 64 lowercase hex digits (sha256sum prints it)",
+            ));
+        }
+    }
+    if let Some(endpoint) = &inputs.s3 {
+        endpoint_url(
+            endpoint.endpoint_url.as_deref(),
+            "inputs.s3.endpoint_url",
+            issues,
+        );
+    }
+}
+
+fn storage(config: &Config, issues: &mut Vec<Issue>) {
+    let storage = &config.storage;
+    let buckets = [
+        storage
+            .google_cloud_storage
+            .as_ref()
+            .map(|g| ("storage.google_cloud_storage", &g.bucket_name)),
+        storage
+            .simple_storage_service
+            .as_ref()
+            .map(|s| ("storage.simple_storage_service", &s.bucket_name)),
+    ];
+    for (section, bucket) in buckets.into_iter().flatten() {
+        if bucket.is_empty() || bucket.contains('/') {
+            issues.push(Issue::new(
+                format!("{section}.bucket_name"),
+                "must be a bucket name (no slashes); put the folder in path",
+            ));
+        }
+    }
+    if let Some(s3) = &storage.simple_storage_service {
+        endpoint_url(
+            s3.endpoint_url.as_deref(),
+            "storage.simple_storage_service.endpoint_url",
+            issues,
+        );
+    }
+}
+
+fn endpoint_url(url: Option<&str>, path: &str, issues: &mut Vec<Issue>) {
+    let Some(text) = url else {
+        return;
+    };
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+        _ => issues.push(Issue::new(
+            path,
+            format!("{text:?} is not an http(s) URL with a host, e.g. http://minio.storage:9000"),
+        )),
+    }
 }
 
 /// Tokenizers are read from local files only: whatever concerns downloads is refused rather
@@ -457,7 +555,7 @@ fn share_gpt(data: &DataConfig, issues: &mut Vec<Issue>) {
     match data.path.as_deref() {
         None | Some("") => issues.push(Issue::new(
             "data.path",
-            "required by data.type shareGPT: a local ShareGPT JSON file (nothing is downloaded), e.g. ShareGPT_V3_unfiltered_cleaned_split.json",
+            "required by data.type shareGPT: a ShareGPT JSON file, local or an s3://, gs:// or https:// URL, e.g. ShareGPT_V3_unfiltered_cleaned_split.json",
         )),
         Some(_) => {}
     }

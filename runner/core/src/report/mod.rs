@@ -4,12 +4,15 @@
 mod lifecycle;
 mod per_request;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 pub use lifecycle::{Scope, dist, lifecycle, percentile_key};
-pub use per_request::{PerRequestEntry, PerRequestError, PerRequestInfo, PerRequestWriter};
+pub use per_request::{
+    PER_REQUEST_FILE, PerRequestEntry, PerRequestError, PerRequestInfo, PerRequestWriter,
+    RecordSink,
+};
 
 use crate::config::ReportConfig;
 use crate::metrics::RunMetrics;
@@ -71,19 +74,27 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
 }
 
 /// Writes each report as `{dir}/{prefix}{name}.json` (2-space indent, like inference-perf) and
-/// the resolved config as `config.yaml`.
+/// the resolved config as `config.yaml`; returns each file's name (without the prefix) and path.
 pub fn write_files(
     dir: &Path,
     prefix: &str,
     files: &[ReportFile],
     config_yaml: &str,
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<(String, PathBuf)>> {
     std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let mut write = |name: String, text: &str| {
+        let path = dir.join(format!("{prefix}{name}"));
+        std::fs::write(&path, text)?;
+        written.push((name, path));
+        Ok::<_, std::io::Error>(())
+    };
     for file in files {
         let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
-        std::fs::write(dir.join(format!("{prefix}{}.json", file.name)), text)?;
+        write(format!("{}.json", file.name), &text)?;
     }
-    std::fs::write(dir.join(format!("{prefix}config.yaml")), config_yaml)
+    write("config.yaml".into(), config_yaml)?;
+    Ok(written)
 }
 
 /// The stdout blocks that tools scrape: `=== START_SUMMARY ===` … and one per stage.

@@ -1,5 +1,6 @@
-//! The opt-in `per_request_lifecycle_metrics.json`, streamed to disk as requests finish so that
-//! memory stays flat however long the run (inference-perf holds them all, #522).
+//! The opt-in `per_request_lifecycle_metrics.json`, streamed as requests finish (to disk, or
+//! under the operator to a bucket) so that memory stays flat however long the run
+//! (inference-perf holds them all, #522).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -8,6 +9,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use serde::Serialize;
+
+/// The file name, as inference-perf names it.
+pub const PER_REQUEST_FILE: &str = "per_request_lifecycle_metrics.json";
 
 /// One request, in inference-perf's per-request shape plus `stage_id` and `scheduled_time`.
 /// Times are Unix seconds (inference-perf uses process-local monotonic seconds).
@@ -46,6 +50,18 @@ pub struct PerRequestError {
 /// Entries waiting to be written; senders block beyond this rather than grow memory.
 const QUEUE: usize = 4096;
 
+/// Where the records go. Written from the records' own thread, so a sink may block.
+pub trait RecordSink: Write + Send {
+    /// Makes what was written whole (a file flushed, an upload completed).
+    fn commit(self: Box<Self>) -> std::io::Result<()>;
+}
+
+impl RecordSink for File {
+    fn commit(self: Box<Self>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct PerRequestWriter {
     sender: SyncSender<PerRequestEntry>,
     thread: JoinHandle<std::io::Result<u64>>,
@@ -56,11 +72,14 @@ impl PerRequestWriter {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = BufWriter::new(File::create(path)?);
+        Self::to_sink(Box::new(File::create(path)?))
+    }
+
+    pub fn to_sink(sink: Box<dyn RecordSink>) -> std::io::Result<Self> {
         let (sender, receiver) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("per-request".into())
-            .spawn(move || write_all(file, receiver))?;
+            .spawn(move || write_all(BufWriter::new(sink), receiver))?;
         Ok(PerRequestWriter { sender, thread })
     }
 
@@ -78,7 +97,7 @@ impl PerRequestWriter {
 }
 
 fn write_all(
-    mut file: BufWriter<File>,
+    mut file: BufWriter<Box<dyn RecordSink>>,
     receiver: Receiver<PerRequestEntry>,
 ) -> std::io::Result<u64> {
     file.write_all(b"[")?;
@@ -89,7 +108,7 @@ fn write_all(
         written += 1;
     }
     file.write_all(b"\n]\n")?;
-    file.flush()?;
+    file.into_inner().map_err(|e| e.into_error())?.commit()?;
     Ok(written)
 }
 

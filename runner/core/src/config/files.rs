@@ -1,0 +1,39 @@
+//! The files a config names. Runners read them before the first request, each from a local
+//! path or an object URL, and every runner of a run must read the same bytes; this is the one
+//! list of them.
+
+use super::types::Config;
+
+/// `(field, value)` of every file the config names, in a fixed order.
+pub fn input_files(config: &Config) -> Vec<(&'static str, String)> {
+    let mut config = config.clone();
+    input_files_mut(&mut config)
+        .into_iter()
+        .map(|(field, value)| (field, value.clone()))
+        .collect()
+}
+
+/// The same list, to point fields at local copies.
+pub fn input_files_mut(config: &mut Config) -> Vec<(&'static str, &mut String)> {
+    let mut files = Vec::new();
+    if let Some(path) = &mut config.data.path {
+        files.push(("data.path", path));
+    }
+    if let Some(path) = &mut config.data.corpus_file_path {
+        files.push(("data.corpus_file_path", path));
+    }
+    if let Some(trace) = &mut config.data.trace {
+        files.push(("data.trace.file", &mut trace.file));
+    }
+    if let Some(trace) = &mut config.load.trace {
+        files.push(("load.trace.file", &mut trace.file));
+    }
+    if let Some(path) = config
+        .tokenizer
+        .as_mut()
+        .and_then(|t| t.pretrained_model_name_or_path.as_mut())
+    {
+        files.push(("tokenizer.pretrained_model_name_or_path", path));
+    }
+    files
+}

@@ -1,0 +1,73 @@
+//! One `ObjectStore` per bucket (or HTTP origin), configured from the environment the way the
+//! clouds' own tools are (`AWS_*`, `GOOGLE_*`), plus what the config says about S3 endpoints.
+
+use std::sync::{Arc, Once};
+
+use ibench_core::config::{AddressingStyle, S3Endpoint};
+use ibench_core::object_url::{ObjectUrl, Scheme};
+use object_store::aws::AmazonS3Builder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::http::HttpBuilder;
+use object_store::{ClientOptions, ObjectStore};
+
+/// The store holding `url`'s object.
+pub fn for_url(
+    url: &ObjectUrl,
+    s3: Option<&S3Endpoint>,
+) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    match url.scheme {
+        Scheme::S3 => s3_bucket(&url.bucket, s3.cloned().unwrap_or_default()),
+        Scheme::Gcs => gcs_bucket(&url.bucket),
+        Scheme::Http => {
+            install_tls_provider();
+            let store = HttpBuilder::new()
+                .with_url(url.bucket.clone())
+                .with_client_options(ClientOptions::new().with_allow_http(true))
+                .build()?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+pub fn s3_bucket(
+    bucket: &str,
+    endpoint: S3Endpoint,
+) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    install_tls_provider();
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some(url) = &endpoint.endpoint_url {
+        // A custom endpoint is usually an in-cluster store (MinIO, SeaweedFS) served over
+        // plain HTTP; the URL's scheme is the user's explicit choice.
+        builder = builder
+            .with_endpoint(url)
+            .with_allow_http(url.starts_with("http://"));
+    }
+    if let Some(region) = &endpoint.region_name {
+        builder = builder.with_region(region);
+    }
+    match endpoint.addressing_style {
+        Some(AddressingStyle::Virtual) => builder = builder.with_virtual_hosted_style_request(true),
+        Some(AddressingStyle::Path) => builder = builder.with_virtual_hosted_style_request(false),
+        Some(AddressingStyle::Auto) | None => {}
+    }
+    Ok(Arc::new(builder.build()?))
+}
+
+pub fn gcs_bucket(bucket: &str) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    install_tls_provider();
+    Ok(Arc::new(
+        GoogleCloudStorageBuilder::from_env()
+            .with_bucket_name(bucket)
+            .build()?,
+    ))
+}
+
+/// object_store's HTTP client uses rustls without a built-in provider (the workspace's
+/// choice): the process needs ring installed as the default once.
+fn install_tls_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Err means another part of the process installed one first, which serves as well.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    });
+}
