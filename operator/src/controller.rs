@@ -244,10 +244,15 @@ async fn reconcile_inner(
         ib.uid().unwrap_or_default(),
     );
     let observed = ctx.stores.observe(&namespace, &uid);
-    let plan = plan::plan(ib, &observed, &ctx.settings, jiff::Timestamp::now());
+    let mut plan = plan::plan(ib, &observed, &ctx.settings, jiff::Timestamp::now());
     tracing::debug!(%namespace, %name, apply = plan.apply.len(), delete = plan.delete.len(), phase = ?plan.status.phase, "reconciling");
 
     apply::apply_all(&ctx.client, &namespace, &plan.apply).await?;
+    if let Some(upload) = plan.upload.take()
+        && let Err(e) = crate::upload::upload(&ctx.client, &namespace, &upload).await
+    {
+        plan::upload_failed(&mut plan, e.to_string(), jiff::Timestamp::now());
+    }
     let mut requeue = plan.requeue;
     match status_write(ctx, ib, &plan) {
         StatusWrite::Now => {

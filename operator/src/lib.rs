@@ -3,7 +3,8 @@
 //!
 //! Reconcile = [`observe`] (watch caches) → [`plan`] (pure: [`validate`], [`desired`] objects,
 //! [`status`]) → [`apply`] (server-side apply with one field manager). [`controller`] wires
-//! it to the watches; [`telemetry`] serves `/metrics`, `/healthz` and `/readyz`.
+//! it to the watches; [`upload`] sends finished reports to object storage; [`telemetry`] serves
+//! `/metrics`, `/healthz` and `/readyz`.
 
 pub mod apply;
 pub mod controller;
@@ -14,6 +15,7 @@ pub mod observe;
 pub mod plan;
 pub mod status;
 pub mod telemetry;
+pub mod upload;
 pub mod validate;
 
 #[cfg(test)]

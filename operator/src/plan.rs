@@ -11,10 +11,12 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::Settings;
+use ibench_core::config::StorageConfig;
+
 use crate::crd::{
     CONDITION_ACCEPTED, CONDITION_RUNNING, CONDITION_SUCCEEDED, InferenceBenchmark,
     InferenceBenchmarkStatus, MAX_PREVIOUS_RUNS, Phase, PreviousRun, ReportRef, RunRef,
-    RunnersStatus,
+    RunnersStatus, camel_path,
 };
 use crate::desired::{self, Child, Owner};
 use crate::naming::{self, RunNames};
@@ -32,6 +34,18 @@ pub struct Plan {
     pub events: Vec<Event>,
     /// Look again after this long even if nothing changes (`None`: only on changes).
     pub requeue: Option<Duration>,
+    /// Report files for the buckets, before the status (which names them) is written.
+    pub upload: Option<ReportUpload>,
+}
+
+/// The merged report files of a finished run, for `spec.storage`'s buckets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportUpload {
+    pub storage: StorageConfig,
+    /// Secret holding the buckets' credentials; `None`: the operator's own identity.
+    pub secret: Option<String>,
+    /// `(file name, contents)`.
+    pub files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -343,6 +357,20 @@ pub fn plan(
                 now_time.clone(),
             );
         }
+        None if ready == run.parallelism as usize
+            && config_map.is_some()
+            && let Some(mismatch) = input_mismatch(&reports) =>
+        {
+            let abort = StartSignal::Abort(mismatch.clone());
+            plan.apply.push(Child::ConfigMap(signal_map(
+                &owner, &run, config_map, &abort,
+            )));
+            let outcome = Outcome::Failed {
+                reason: "InputMismatch",
+                message: mismatch,
+            };
+            finish(&mut plan, status, &ctx, &reports, outcome, now_time.clone());
+        }
         None if ready == run.parallelism as usize && config_map.is_some() => {
             let lead = settings.start_lead + Duration::from_millis(5 * u64::from(run.parallelism));
             let at = ((now.as_millisecond() + lead.as_millis() as i64) as f64) / 1000.0;
@@ -479,11 +507,40 @@ fn finish(
             // A sweep runs in a single runner.
             reports.iter().find_map(|r| r.sweep.as_deref()),
         )));
-        status.report = Some(ReportRef {
+        let storage = &ctx.run.storage;
+        let mut report = ReportRef {
             config_map: naming::report_map(&ctx.owner.name),
             generation: ctx.generation,
             runners,
-        });
+            ..Default::default()
+        };
+        if storage.has_object_storage() {
+            let per_request = per_request_manifest(reports, ctx.run.parallelism);
+            report.per_request_entries = per_request.as_ref().map(|(entries, _)| *entries as i64);
+            report.objects = bucket_prefixes(storage);
+            let uploaded = ctx
+                .previous
+                .report
+                .as_ref()
+                .is_some_and(|r| r.generation == ctx.generation && r.objects == report.objects);
+            if !uploaded {
+                let mut files = desired::report_files(
+                    &collected.metrics,
+                    &ctx.run.report,
+                    &ctx.run.config_yaml,
+                    reports.iter().find_map(|r| r.sweep.as_deref()),
+                );
+                if let Some((_, manifest)) = per_request {
+                    files.push((PER_REQUEST_MANIFEST.to_string(), manifest));
+                }
+                plan.upload = Some(ReportUpload {
+                    storage: storage.clone(),
+                    secret: ctx.run.storage_secret.clone(),
+                    files,
+                });
+            }
+        }
+        status.report = Some(report);
         let stats = results::stats(&collected.metrics);
         status.summary = Some(stats.summary);
         status.stages = stats.stages;
@@ -539,6 +596,128 @@ fn finish(
         ],
     );
     plan.requeue = None;
+}
+
+/// The manifest of the per-request records beside the report files.
+pub const PER_REQUEST_MANIFEST: &str = "per_request_lifecycle_metrics.manifest.json";
+
+/// With object storage, a finished run's report files reach the buckets before the status says
+/// so: an upload that failed turns the outcome into a failure naming the object and the cause
+/// (the next reconcile tries again).
+pub fn upload_failed(plan: &mut Plan, message: String, now: Timestamp) {
+    if let Some(report) = plan.status.report.as_mut() {
+        report.objects.clear();
+    }
+    let generation = plan.status.observed_generation.unwrap_or_default();
+    let status = std::mem::take(&mut plan.status);
+    plan.status = with_conditions(
+        status.clone(),
+        &status,
+        generation,
+        &whole_seconds(now),
+        [
+            accepted(),
+            Desired::new(
+                CONDITION_RUNNING,
+                Truth::False,
+                "ReportUploadFailed",
+                "the run has finished",
+            ),
+            Desired::new(
+                CONDITION_SUCCEEDED,
+                Truth::False,
+                "ReportUploadFailed",
+                message.clone(),
+            ),
+        ],
+    );
+    plan.events.push(Event {
+        warning: true,
+        reason: "ReportUploadFailed",
+        note: message,
+    });
+    plan.upload = None;
+    plan.requeue = Some(ACTIVE_REQUEUE);
+}
+
+/// The bucket "folders" of a run: `s3://bucket/path/` per configured bucket.
+fn bucket_prefixes(storage: &StorageConfig) -> Vec<String> {
+    let mut prefixes = Vec::new();
+    if let Some(gcs) = &storage.google_cloud_storage {
+        prefixes.push(format!(
+            "gs://{}/{}/",
+            gcs.bucket_name,
+            gcs.path.as_deref().unwrap_or_default()
+        ));
+    }
+    if let Some(s3) = &storage.simple_storage_service {
+        prefixes.push(format!(
+            "s3://{}/{}/",
+            s3.bucket_name,
+            s3.path.as_deref().unwrap_or_default()
+        ));
+    }
+    prefixes
+}
+
+/// How to read the runners' parts of the per-request records as one: total entries and the
+/// manifest (JSON), or `None` when no runner streamed any.
+fn per_request_manifest(reports: &[RunnerReport], runners: u32) -> Option<(u64, String)> {
+    if reports.iter().all(|r| r.per_request.is_none()) {
+        return None;
+    }
+    let entries: u64 = reports
+        .iter()
+        .filter_map(|r| r.per_request.as_ref())
+        .map(|p| p.entries)
+        .sum();
+    let parts: Vec<serde_json::Value> = reports
+        .iter()
+        .enumerate()
+        .map(|(k, r)| match &r.per_request {
+            Some(part) => serde_json::json!({
+                "runner": k,
+                "entries": part.entries,
+                "objects": part.objects,
+            }),
+            None => serde_json::json!({"runner": k, "entries": null, "missing": true}),
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "description": "per_request_lifecycle_metrics.json of the whole run, split by runner: each part is a JSON list of the records of the requests i with i mod runners = runner",
+        "runners": runners,
+        "entries": entries,
+        "parts": parts,
+    });
+    Some((
+        entries,
+        serde_json::to_string_pretty(&manifest).expect("JSON values serialise"),
+    ))
+}
+
+/// Every runner must plan from the same bytes: the first input file whose digest differs
+/// between runners, described; `None` when all agree (or no runner reported inputs).
+fn input_mismatch(reports: &[RunnerReport]) -> Option<String> {
+    let first = reports.first()?.inputs.as_ref()?;
+    for (k, report) in reports.iter().enumerate().skip(1) {
+        let Some(inputs) = &report.inputs else {
+            continue;
+        };
+        for (mine, theirs) in first.iter().zip(inputs) {
+            if mine.sha256 != theirs.sha256 || mine.field != theirs.field {
+                return Some(format!(
+                    "spec.{}: {} differs between runners (runner 0 read {} bytes with SHA-256 {}, runner {k} {} bytes with SHA-256 {}); every runner must plan from the same bytes: use one shared volume or object, and pin it with spec.inputs.sha256",
+                    camel_path(&mine.field),
+                    mine.source,
+                    mine.bytes,
+                    mine.sha256,
+                    theirs.bytes,
+                    theirs.sha256
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// `Accepted=True`, for every valid spec.

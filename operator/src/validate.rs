@@ -2,10 +2,13 @@
 //! runner's own rules) again: a resource stored before a CRD upgrade, or by a server without
 //! CEL, must end as `Accepted=False` with the reason, never as a crash loop.
 
-use ibench_core::config::{Config, Issue, LoadType, ReportConfig, SecretKeyRef, StorageConfig};
+use ibench_core::config::{
+    Config, Issue, LoadType, LocalStorage, ReportConfig, SecretKeyRef, StorageConfig, input_files,
+};
+use ibench_core::object_url::ObjectUrl;
 
 use crate::Settings;
-use crate::crd::{InferenceBenchmark, MAX_PARALLELISM, RunnersSpec, camel_path};
+use crate::crd::{InferenceBenchmark, InputFileSource, MAX_PARALLELISM, RunnersSpec, camel_path};
 use crate::naming::{RunNames, stable_hash};
 
 /// Everything one run (one generation of the spec) is made of.
@@ -22,6 +25,12 @@ pub struct RunSpec {
     /// reads, so that all of them build the same global plan.
     pub config_yaml: String,
     pub api_key: Option<SecretKeyRef>,
+    /// The buckets, paths resolved (as in `config_yaml`).
+    pub storage: StorageConfig,
+    /// The Secret with the buckets' credentials, for runners (`envFrom`) and the operator.
+    pub storage_secret: Option<String>,
+    /// Mounted read-only into every runner pod.
+    pub files: Vec<InputFileSource>,
     /// Which report files to write, and goodput objectives.
     pub report: ReportConfig,
     pub active_deadline_seconds: Option<i64>,
@@ -59,33 +68,24 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         data: spec.data.0.clone(),
         load: spec.load.0.clone(),
         report: spec.report.0.clone(),
-        storage: StorageConfig::default(),
+        storage: spec.storage.0.clone(),
         server: Some(server),
-        tokenizer: None,
+        tokenizer: spec.tokenizer.as_ref().map(|t| t.0.clone()),
+        inputs: spec.inputs.as_ref().map(|i| i.0.clone()),
     };
-    if config.report.request_lifecycle.per_request {
+    if config.storage.local_storage != LocalStorage::default() {
         issues.push(Issue::new(
-            "report.request_lifecycle.per_request",
-            "per-request records do not fit in Kubernetes objects and are not collected by the operator",
+            "storage.local_storage",
+            "a runner pod's disk goes away with it; use storage.google_cloud_storage or storage.simple_storage_service",
         ));
     }
-    // Runner pods see only their image and the config ConfigMap.
-    for (path, set) in [
-        ("load.trace", config.load.trace.is_some()),
-        ("data.trace", config.data.trace.is_some()),
-        ("data.path", config.data.path.is_some()),
-        (
-            "data.corpus_file_path",
-            config.data.corpus_file_path.is_some(),
-        ),
-    ] {
-        if set {
-            issues.push(Issue::new(
-                path,
-                "local files are not available to runner pods",
-            ));
-        }
+    if config.report.request_lifecycle.per_request && !config.storage.has_object_storage() {
+        issues.push(Issue::new(
+            "report.request_lifecycle.per_request",
+            "per-request records do not fit in Kubernetes objects; configure storage.google_cloud_storage or storage.simple_storage_service, where each runner streams its records",
+        ));
     }
+    files(&spec.files, &config, &mut issues);
     issues.extend(ibench_core::config::validate(&config));
 
     let parallelism = spec.runners.parallelism;
@@ -136,9 +136,16 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         let identity = format!("{uid}/{generation}");
         config.load.base_seed = Some((stable_hash(identity.as_bytes()) >> 1) as i64);
     }
+    let names = RunNames::new(&ib.metadata.name.clone().unwrap_or_default(), generation);
+    let created = ib
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0);
+    resolve_bucket_paths(&mut config.storage, created, names.run());
     Ok(RunSpec {
         generation,
-        names: RunNames::new(&ib.metadata.name.clone().unwrap_or_default(), generation),
+        names,
         run_id: spec.run_id.clone(),
         parallelism: parallelism as u32,
         image: spec
@@ -154,12 +161,88 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
                 .or_else(|| settings.runner_resources.clone()),
             ..spec.runners.clone()
         },
+        storage: config.storage.clone(),
+        storage_secret: spec.storage_secret_ref.as_ref().map(|r| r.name.clone()),
+        files: spec.files.clone(),
         config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
         api_key,
         report: config.report.clone(),
         active_deadline_seconds: spec.active_deadline_seconds,
         ttl_seconds_after_finished: spec.ttl_seconds_after_finished,
     })
+}
+
+/// Every file the config names must reach the runner pods: fetched from a URL, or mounted
+/// from `spec.files`.
+fn files(sources: &[InputFileSource], config: &Config, issues: &mut Vec<Issue>) {
+    for (i, source) in sources.iter().enumerate() {
+        let set = [
+            source.config_map.is_some(),
+            source.secret.is_some(),
+            source.persistent_volume_claim.is_some(),
+        ];
+        if set.iter().filter(|s| **s).count() != 1 {
+            issues.push(Issue::new(
+                format!("files[{i}]"),
+                "set exactly one of config_map, secret and persistent_volume_claim",
+            ));
+        }
+        if !source.path.starts_with('/') || source.path.ends_with('/') {
+            issues.push(Issue::new(
+                format!("files[{i}].path"),
+                format!(
+                    "{:?} must be an absolute path, not ending in /",
+                    source.path
+                ),
+            ));
+        }
+        if sources[..i].iter().any(|other| other.path == source.path) {
+            issues.push(Issue::new(
+                format!("files[{i}].path"),
+                format!("{} is mounted twice", source.path),
+            ));
+        }
+    }
+    for (field, value) in input_files(config) {
+        let fetched = matches!(ObjectUrl::parse(&value), Ok(Some(_)) | Err(_));
+        let mounted = sources.iter().any(|s| {
+            value == s.path
+                || value
+                    .strip_prefix(&s.path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        if !fetched && !mounted {
+            issues.push(Issue::new(
+                field,
+                format!("{value}: runner pods cannot see the files of your machine; give an s3://, gs:// or https:// URL, or mount the file with files (a ConfigMap, Secret or PersistentVolumeClaim at this path)"),
+            ));
+        }
+    }
+}
+
+/// Runners and the operator must agree on where objects go, and runs must not overwrite each
+/// other: `{timestamp}` is the benchmark's creation time (the same for every reconcile), and
+/// each run writes below its own name.
+fn resolve_bucket_paths(storage: &mut StorageConfig, created: jiff::Timestamp, run: &str) {
+    let timestamp = created.strftime("%Y%m%d-%H%M%S").to_string();
+    let resolve = |path: &mut Option<String>| {
+        let base = match path.as_deref() {
+            Some(p) => p.replace("{timestamp}", &timestamp),
+            None => format!("reports-{timestamp}"),
+        };
+        let base = base.trim_end_matches('/');
+        *path = Some(if base.is_empty() {
+            run.to_string()
+        } else {
+            format!("{base}/{run}")
+        });
+    };
+    if let Some(gcs) = &mut storage.google_cloud_storage {
+        resolve(&mut gcs.path);
+    }
+    if let Some(s3) = &mut storage.simple_storage_service {
+        resolve(&mut s3.path);
+    }
 }
 
 /// One line for a condition message: every issue, `path: message`, separated by `; `.
@@ -293,11 +376,81 @@ mod tests {
 
         let mut spec = valid_spec();
         spec["data"] = json!({"type": "shareGPT", "path": "/data/sharegpt.json"});
+        let found = issues(spec.clone());
+        assert!(
+            found.iter().any(|i| i.starts_with(
+                "spec.data.path: /data/sharegpt.json: runner pods cannot see the files of your machine"
+            )),
+            "{found:?}"
+        );
+        // Mounted (as the file itself, or under a mounted directory) or fetched: valid.
+        for files in [
+            json!([{"path": "/data/sharegpt.json", "configMap": {"name": "d", "key": "s.json"}}]),
+            json!([{"path": "/data", "persistentVolumeClaim": {"claimName": "datasets"}}]),
+        ] {
+            let mut mounted = spec.clone();
+            mounted["files"] = files;
+            run_spec(&benchmark("b", mounted), &settings()).expect("a mounted file is valid");
+        }
+        spec["data"]["path"] = json!("gs://datasets/sharegpt.json");
+        run_spec(&benchmark("b", spec), &settings()).expect("a URL is valid");
+    }
+
+    #[test]
+    fn files_have_one_source_and_distinct_paths() {
+        let mut spec = valid_spec();
+        spec["files"] = json!([
+            {"path": "/in/a", "configMap": {"name": "a", "key": "k"}, "secret": {"name": "s", "key": "k"}},
+            {"path": "/in/b"},
+            {"path": "/in/b", "secret": {"name": "s", "key": "k"}},
+        ]);
+        let found = issues(spec);
+        for expected in [
+            "spec.files[0]: set exactly one of",
+            "spec.files[1]: set exactly one of",
+            "spec.files[2].path: /in/b is mounted twice",
+        ] {
+            assert!(
+                found.iter().any(|i| i.starts_with(expected)),
+                "{expected}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn buckets_get_one_folder_per_run_and_allow_per_request_records() {
+        let mut spec = valid_spec();
+        spec["report"] = json!({"requestLifecycle": {"perRequest": true}});
+        spec["storage"] = json!({
+            "simpleStorageService": {"bucketName": "r", "path": "team/{timestamp}", "endpointUrl": "http://127.0.0.1:9000"},
+            "googleCloudStorage": {"bucketName": "g"},
+        });
+        spec["storageSecretRef"] = json!({"name": "bucket-keys"});
+        let mut ib = benchmark("b", spec.clone());
+        ib.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-12-05T04:05:06Z".parse().unwrap(),
+            ));
+        let run = run_spec(&ib, &settings()).expect("valid");
+        let s3 = run.storage.simple_storage_service.as_ref().unwrap();
+        assert_eq!(s3.path.as_deref(), Some("team/20261205-040506/b-g1"));
+        let gcs = run.storage.google_cloud_storage.as_ref().unwrap();
+        assert_eq!(gcs.path.as_deref(), Some("reports-20261205-040506/b-g1"));
+        assert!(run.config_yaml.contains("path: team/20261205-040506/b-g1"));
+        assert_eq!(run.storage_secret.as_deref(), Some("bucket-keys"));
+
+        spec["storage"] = json!({"localStorage": {"path": "/out"}});
         let found = issues(spec);
         assert!(
             found
                 .iter()
-                .any(|i| i == "spec.data.path: local files are not available to runner pods"),
+                .any(|i| i.starts_with("spec.storage.localStorage: a runner pod's disk goes away")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|i| i.starts_with(
+                "spec.report.requestLifecycle.perRequest: per-request records do not fit"
+            )),
             "{found:?}"
         );
     }

@@ -18,7 +18,10 @@ use std::collections::BTreeMap;
 pub use camel::{Camel, camel, camel_path};
 pub use status::*;
 
-use ibench_core::config::{ApiConfig, DataConfig, LoadConfig, ReportConfig, ServerConfig};
+use ibench_core::config::{
+    ApiConfig, DataConfig, InputsConfig, LoadConfig, ReportConfig, ServerConfig, StorageConfig,
+    TokenizerConfig,
+};
 
 pub const GROUP: &str = "inferencebench.dev";
 pub const VERSION: &str = "v1alpha1";
@@ -81,6 +84,12 @@ pub const MAX_PARALLELISM: i32 = 1000;
 // A sweep measures the saturation of one client with closed-loop probes; split over runners the
 // probes would each see a fraction of the load (the runner refuses it too: SweepSharded).
 #[x_kube(validation = Rule::new("!has(self.load.sweep) || !has(self.runners) || !has(self.runners.parallelism) || self.runners.parallelism == 1").message("load.sweep: a sweep runs in one runner; not allowed with runners.parallelism > 1").field_path(".load.sweep"))]
+#[x_kube(validation = Rule::new("!(has(self.data) && has(self.data.path)) || self.data.path.matches('^(s3|gs|https?)://') || (has(self.files) && self.files.exists(f, self.data.path == f.path || self.data.path.startsWith(f.path + '/')))").message("data.path: runner pods cannot see the files of your machine; give an s3://, gs:// or https:// URL, or mount the file with spec.files (a ConfigMap, Secret or PersistentVolumeClaim at this path)"))]
+#[x_kube(validation = Rule::new("!(has(self.data) && has(self.data.corpusFilePath)) || self.data.corpusFilePath.matches('^(s3|gs|https?)://') || (has(self.files) && self.files.exists(f, self.data.corpusFilePath == f.path || self.data.corpusFilePath.startsWith(f.path + '/')))").message("data.corpusFilePath: runner pods cannot see the files of your machine; give an s3://, gs:// or https:// URL, or mount the file with spec.files (a ConfigMap, Secret or PersistentVolumeClaim at this path)"))]
+#[x_kube(validation = Rule::new("!(has(self.data) && has(self.data.trace) && has(self.data.trace.file)) || self.data.trace.file.matches('^(s3|gs|https?)://') || (has(self.files) && self.files.exists(f, self.data.trace.file == f.path || self.data.trace.file.startsWith(f.path + '/')))").message("data.trace.file: runner pods cannot see the files of your machine; give an s3://, gs:// or https:// URL, or mount the file with spec.files (a ConfigMap, Secret or PersistentVolumeClaim at this path)"))]
+#[x_kube(validation = Rule::new("!(has(self.load) && has(self.load.trace) && has(self.load.trace.file)) || self.load.trace.file.matches('^(s3|gs|https?)://') || (has(self.files) && self.files.exists(f, self.load.trace.file == f.path || self.load.trace.file.startsWith(f.path + '/')))").message("load.trace.file: runner pods cannot see the files of your machine; give an s3://, gs:// or https:// URL, or mount the file with spec.files (a ConfigMap, Secret or PersistentVolumeClaim at this path)"))]
+#[x_kube(validation = Rule::new("!(has(self.tokenizer) && has(self.tokenizer.pretrainedModelNameOrPath)) || self.tokenizer.pretrainedModelNameOrPath.matches('^(s3|gs|https?)://') || (has(self.files) && self.files.exists(f, self.tokenizer.pretrainedModelNameOrPath == f.path || self.tokenizer.pretrainedModelNameOrPath.startsWith(f.path + '/')))").message("tokenizer.pretrainedModelNameOrPath: runner pods cannot see the files of your machine; give an s3://, gs:// or https:// URL, or mount the file with spec.files (a ConfigMap, Secret or PersistentVolumeClaim at this path)"))]
+#[x_kube(validation = Rule::new("!has(self.report) || !has(self.report.requestLifecycle) || !has(self.report.requestLifecycle.perRequest) || !self.report.requestLifecycle.perRequest || (has(self.storage) && (has(self.storage.googleCloudStorage) || has(self.storage.simpleStorageService)))").message("report.requestLifecycle.perRequest: per-request records do not fit in Kubernetes objects; configure storage.googleCloudStorage or storage.simpleStorageService, where each runner streams its records"))]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceBenchmarkSpec {
     /// The model server to benchmark (runner config `server`).
@@ -91,11 +100,6 @@ pub struct InferenceBenchmarkSpec {
     pub api: Camel<ApiConfig>,
     /// Prompt and output lengths (runner config `data`).
     #[serde(default)]
-    #[x_kube(
-        validation = Rule::new("!has(self.trace)").message("data.trace: trace files are not available to runner pods; use data.type mock or random").field_path(".trace"),
-        validation = Rule::new("!has(self.path)").message("data.path: dataset files are not available to runner pods; use data.type mock, random, synthetic or shared_prefix").field_path(".path"),
-        validation = Rule::new("!has(self.corpusFilePath)").message("data.corpusFilePath: corpus files are not available to runner pods; synthetic data uses the shipped corpus").field_path(".corpusFilePath"),
-    )]
     pub data: Camel<DataConfig>,
     /// Load stages, LoRA traffic split and worker settings (runner config `load`).
     #[x_kube(
@@ -108,13 +112,38 @@ pub struct InferenceBenchmarkSpec {
         validation = Rule::new("self.type != 'concurrent' || self.stages.all(s, has(s.numRequests) && s.numRequests > 0 && has(s.concurrencyLevel) && s.concurrencyLevel > 0)").message("load.stages[*].numRequests and concurrencyLevel: must be set and > 0 with load.type concurrent").field_path(".stages"),
         validation = Rule::new("!has(self.sweep) || self.type == 'constant' || self.type == 'poisson'").message("load.sweep: only with load.type constant or poisson").field_path(".sweep"),
         validation = Rule::new("!has(self.loraTrafficSplit) || (self.loraTrafficSplit.map(s, s.split).sum() > 0.999999999 && self.loraTrafficSplit.map(s, s.split).sum() < 1.000000001)").message("load.loraTrafficSplit: the splits must sum to 1.0").field_path(".loraTrafficSplit"),
-        validation = Rule::new("!has(self.trace)").message("load.trace: trace files are not available to runner pods; trace_replay is not supported by the operator").field_path(".trace"),
     )]
     pub load: Camel<LoadConfig>,
     /// Which report files to produce (runner config `report`).
     #[serde(default)]
-    #[x_kube(validation = Rule::new("!has(self.requestLifecycle) || !has(self.requestLifecycle.perRequest) || !self.requestLifecycle.perRequest").message("report.requestLifecycle.perRequest: per-request records do not fit in Kubernetes objects and are not collected by the operator"))]
     pub report: Camel<ReportConfig>,
+    /// Buckets for the merged report files and the per-request records (runner config
+    /// `storage`: `googleCloudStorage`, `simpleStorageService`). Each run's objects go under
+    /// `{path}/{run}/`; `{timestamp}` in `path` is the benchmark's creation time.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("!has(self.localStorage)").message("storage.localStorage: a runner pod's disk goes away with it; use storage.googleCloudStorage or storage.simpleStorageService (the merged report is also in the ConfigMap <name>-report)").field_path(".localStorage"))]
+    pub storage: Camel<StorageConfig>,
+    /// Secret whose keys are environment variables for the buckets: `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), or `GOOGLE_SERVICE_ACCOUNT_KEY` (the
+    /// service account's JSON). Given to runner pods with `envFrom` and read by the operator for
+    /// the merged reports; without it, both use their ambient identity (IRSA, Workload Identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_secret_ref: Option<LocalSecretRef>,
+    /// Custom tokenizer (runner config `tokenizer`): a `tokenizer.json` from `files` or a URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<Camel<TokenizerConfig>>,
+    /// How input files named by URL are fetched and which SHA-256 each input must have
+    /// (runner config `inputs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Camel<InputsConfig>>,
+    /// Files from ConfigMaps, Secrets and PersistentVolumeClaims, mounted read-only into every
+    /// runner pod at `path`, for the config fields that name files (`data.path`,
+    /// `data.corpusFilePath`, `data.trace.file`, `load.trace.file`,
+    /// `tokenizer.pretrainedModelNameOrPath`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(validation = Rule::new("self.all(f, (has(f.configMap) ? 1 : 0) + (has(f.secret) ? 1 : 0) + (has(f.persistentVolumeClaim) ? 1 : 0) == 1)").message("files[*]: set exactly one of configMap, secret and persistentVolumeClaim"))]
+    pub files: Vec<InputFileSource>,
     /// Runner pods.
     #[serde(default)]
     pub runners: RunnersSpec,
@@ -132,6 +161,53 @@ pub struct InferenceBenchmarkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub ttl_seconds_after_finished: Option<i32>,
+}
+
+/// A Secret in the benchmark's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalSecretRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// One file or directory for the runner pods, from exactly one source.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InputFileSource {
+    /// Absolute path in the runner pods: the path the config gives (a ConfigMap or Secret key
+    /// is this file; a claim is mounted here as a directory, or as a file with `subPath`).
+    #[schemars(length(min = 2, max = 1024), regex(pattern = r"^/.*[^/]$"))]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<KeySource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<KeySource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<ClaimSource>,
+}
+
+/// A key of a ConfigMap or Secret in the benchmark's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeySource {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// A PersistentVolumeClaim in the benchmark's namespace, mounted read-only (every runner pod
+/// mounts it: use a ReadOnlyMany or ReadWriteMany claim when runners spread over nodes).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimSource {
+    #[schemars(length(min = 1, max = 253))]
+    pub claim_name: String,
+    /// File or directory within the volume (default: its root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub sub_path: Option<String>,
 }
 
 /// The runner pods of each run: one Indexed Job with `parallelism` pods, pod `k` sending the

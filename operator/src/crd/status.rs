@@ -186,6 +186,15 @@ pub struct ReportRef {
     /// Runners whose results the report holds, of all runners (less when some failed).
     #[schemars(length(max = 16))]
     pub runners: String,
+    /// Where the report files are in each configured bucket (`s3://bucket/path/run/`), set
+    /// once they are all uploaded; per-request records are listed in
+    /// `per_request_lifecycle_metrics.manifest.json` there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2), inner(length(max = 2048)))]
+    pub objects: Vec<String>,
+    /// Per-request records streamed to the buckets by all runners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_request_entries: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use ibench_core::protocol;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSecurityContext,
-    PodSpec, PodTemplateSpec, SeccompProfile, SecretKeySelector, SecurityContext,
+    Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    EnvVarSource, KeyToPath, ObjectFieldSelector, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, SecretEnvSource,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -67,11 +69,24 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
             }),
         });
     }
+    let (volumes, volume_mounts) = volumes(run);
     let container = Container {
         name: CONTAINER.into(),
         image: Some(run.image.clone()),
         command: Some(vec!["ibench".into(), "agent".into()]),
         env: Some(env),
+        // The bucket credentials reach the runner the way the API key does: Secret to
+        // environment, never through the operator's objects.
+        env_from: run.storage_secret.as_ref().map(|name| {
+            vec![EnvFromSource {
+                secret_ref: Some(SecretEnvSource {
+                    name: name.clone(),
+                    optional: Some(false),
+                }),
+                ..Default::default()
+            }]
+        }),
+        volume_mounts: Some(volume_mounts),
         resources: run.runners.resources.clone(),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
@@ -112,6 +127,7 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
                     automount_service_account_token: Some(true),
                     enable_service_links: Some(false),
                     containers: vec![container],
+                    volumes: Some(volumes),
                     node_selector: run.runners.node_selector.clone(),
                     tolerations: run.runners.tolerations.clone(),
                     affinity: run.runners.affinity.clone(),
@@ -130,6 +146,73 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
         }),
         status: None,
     }
+}
+
+/// Where a runner writes: the root filesystem is read-only, fetched inputs go to `/tmp`.
+pub const SCRATCH_PATH: &str = "/tmp";
+
+/// The pod's volumes and the runner's mounts: scratch space plus each of `spec.files`,
+/// read-only.
+fn volumes(run: &RunSpec) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let mut volumes = vec![Volume {
+        name: "scratch".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }];
+    let mut mounts = vec![VolumeMount {
+        name: "scratch".into(),
+        mount_path: SCRATCH_PATH.into(),
+        ..Default::default()
+    }];
+    for (i, file) in run.files.iter().enumerate() {
+        let name = format!("file-{i}");
+        let mut volume = Volume {
+            name: name.clone(),
+            ..Default::default()
+        };
+        // A key is projected as a file named after itself, mounted at `path` with subPath.
+        let key_as_file = |key: &str| {
+            vec![KeyToPath {
+                key: key.to_string(),
+                path: key.to_string(),
+                ..Default::default()
+            }]
+        };
+        let sub_path = if let Some(source) = &file.config_map {
+            volume.config_map = Some(ConfigMapVolumeSource {
+                name: source.name.clone(),
+                items: Some(key_as_file(&source.key)),
+                optional: Some(false),
+                ..Default::default()
+            });
+            Some(source.key.clone())
+        } else if let Some(source) = &file.secret {
+            volume.secret = Some(SecretVolumeSource {
+                secret_name: Some(source.name.clone()),
+                items: Some(key_as_file(&source.key)),
+                optional: Some(false),
+                ..Default::default()
+            });
+            Some(source.key.clone())
+        } else if let Some(claim) = &file.persistent_volume_claim {
+            volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim.claim_name.clone(),
+                read_only: Some(true),
+            });
+            claim.sub_path.clone()
+        } else {
+            continue;
+        };
+        volumes.push(volume);
+        mounts.push(VolumeMount {
+            name,
+            mount_path: file.path.clone(),
+            sub_path,
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    (volumes, mounts)
 }
 
 #[cfg(test)]

@@ -32,17 +32,15 @@ pub fn report_map(
     runners: &str,
     sweep: Option<&str>,
 ) -> ConfigMap {
-    let mut data = BTreeMap::from([("config.yaml".to_string(), config_yaml.to_string())]);
-    if let Some(sweep) = sweep {
-        data.insert(protocol::SWEEP_KEY.to_string(), sweep.to_string());
-    }
+    let mut files = report_files(metrics, options, config_yaml, sweep).into_iter();
+    // The config and the sweep's account come first and are always kept.
+    let fixed = 1 + usize::from(sweep.is_some());
+    let mut data: BTreeMap<String, String> = files.by_ref().take(fixed).collect();
     let mut used = data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     // Files come summary first, then per stage, per adapter, per adapter-stage: when the
     // budget runs out the most detailed (and most numerous) ones are left out.
     let mut omitted = Vec::new();
-    for file in lifecycle_reports(metrics, options) {
-        let key = format!("{}.json", file.name);
-        let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
+    for (key, text) in files {
         if omitted.is_empty() && used + key.len() + text.len() <= MAX_REPORT_BYTES {
             used += key.len() + text.len();
             data.insert(key, text);
@@ -69,6 +67,26 @@ pub fn report_map(
         data: Some(data),
         ..Default::default()
     }
+}
+
+/// The merged run's report files as `(file name, contents)`: `config.yaml`, the sweep's
+/// account if any, then the lifecycle reports in inference-perf's order, as `ibench run` writes
+/// them.
+pub fn report_files(
+    metrics: &RunMetrics,
+    options: &ReportConfig,
+    config_yaml: &str,
+    sweep: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut files = vec![("config.yaml".to_string(), config_yaml.to_string())];
+    if let Some(sweep) = sweep {
+        files.push((protocol::SWEEP_KEY.to_string(), sweep.to_string()));
+    }
+    for file in lifecycle_reports(metrics, options) {
+        let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
+        files.push((format!("{}.json", file.name), text));
+    }
+    files
 }
 
 #[cfg(test)]

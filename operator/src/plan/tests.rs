@@ -391,7 +391,8 @@ fn a_completed_job_merges_every_runner_into_status_and_report() {
         Some(ReportRef {
             config_map: "bench-report".into(),
             generation: 1,
-            runners: "2/2".into()
+            runners: "2/2".into(),
+            ..Default::default()
         })
     );
     assert_eq!(

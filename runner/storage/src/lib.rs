@@ -14,4 +14,5 @@ pub mod upload;
 
 pub use fetch::{FetchedInput, InputError, fetch_inputs};
 pub use sink::ObjectSink;
+pub use store::Credentials;
 pub use upload::{ReportBuckets, UploadError};

@@ -1,12 +1,14 @@
 //! One `ObjectStore` per bucket (or HTTP origin), configured from the environment the way the
 //! clouds' own tools are (`AWS_*`, `GOOGLE_*`), plus what the config says about S3 endpoints.
 
+use std::collections::BTreeMap;
+use std::str::FromStr;
 use std::sync::{Arc, Once};
 
 use ibench_core::config::{AddressingStyle, S3Endpoint};
 use ibench_core::object_url::{ObjectUrl, Scheme};
-use object_store::aws::AmazonS3Builder;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::{ClientOptions, ObjectStore};
 
@@ -16,8 +18,8 @@ pub fn for_url(
     s3: Option<&S3Endpoint>,
 ) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
     match url.scheme {
-        Scheme::S3 => s3_bucket(&url.bucket, s3.cloned().unwrap_or_default()),
-        Scheme::Gcs => gcs_bucket(&url.bucket),
+        Scheme::S3 => s3_bucket(&url.bucket, s3.cloned().unwrap_or_default(), None),
+        Scheme::Gcs => gcs_bucket(&url.bucket, None),
         Scheme::Http => {
             install_tls_provider();
             let store = HttpBuilder::new()
@@ -29,12 +31,26 @@ pub fn for_url(
     }
 }
 
+/// Environment-style variables (`AWS_ACCESS_KEY_ID`, `GOOGLE_SERVICE_ACCOUNT_KEY`, …) to use
+/// instead of the process's own environment, e.g. from a Secret.
+pub type Credentials = BTreeMap<String, String>;
+
 pub fn s3_bucket(
     bucket: &str,
     endpoint: S3Endpoint,
+    credentials: Option<&Credentials>,
 ) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
     install_tls_provider();
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let builder = match credentials {
+        None => AmazonS3Builder::from_env(),
+        Some(vars) => configured(
+            AmazonS3Builder::new(),
+            vars,
+            "AWS_",
+            |b, key: AmazonS3ConfigKey, v| b.with_config(key, v),
+        ),
+    };
+    let mut builder = builder.with_bucket_name(bucket);
     if let Some(url) = &endpoint.endpoint_url {
         // A custom endpoint is usually an in-cluster store (MinIO, SeaweedFS) served over
         // plain HTTP; the URL's scheme is the user's explicit choice.
@@ -53,13 +69,39 @@ pub fn s3_bucket(
     Ok(Arc::new(builder.build()?))
 }
 
-pub fn gcs_bucket(bucket: &str) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+pub fn gcs_bucket(
+    bucket: &str,
+    credentials: Option<&Credentials>,
+) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
     install_tls_provider();
-    Ok(Arc::new(
-        GoogleCloudStorageBuilder::from_env()
-            .with_bucket_name(bucket)
-            .build()?,
-    ))
+    let builder = match credentials {
+        None => GoogleCloudStorageBuilder::from_env(),
+        Some(vars) => configured(
+            GoogleCloudStorageBuilder::new(),
+            vars,
+            "GOOGLE_",
+            |b, key: GoogleConfigKey, v| b.with_config(key, v),
+        ),
+    };
+    Ok(Arc::new(builder.with_bucket_name(bucket).build()?))
+}
+
+/// What the builders' `from_env` does, over `vars`: each `{PREFIX}NAME` the builder knows, as
+/// its lowercase config key; others are ignored, as in the environment.
+fn configured<B, K: FromStr>(
+    builder: B,
+    vars: &Credentials,
+    prefix: &str,
+    with: impl Fn(B, K, &str) -> B,
+) -> B {
+    vars.iter()
+        .filter(|(name, _)| name.starts_with(prefix))
+        .fold(builder, |b, (name, value)| {
+            match name.to_ascii_lowercase().parse::<K>() {
+                Ok(key) => with(b, key, value),
+                Err(_) => b,
+            }
+        })
 }
 
 /// object_store's HTTP client uses rustls without a built-in provider (the workspace's

@@ -15,7 +15,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::describe::describe;
 use crate::sink::ObjectSink;
-use crate::store;
+use crate::store::{self, Credentials};
 
 /// Files above this go up in parts, read from disk part by part.
 const SINGLE_PUT_LIMIT: u64 = 16 << 20;
@@ -81,16 +81,27 @@ fn key_prefix(path: Option<&str>, report_file_prefix: Option<&str>) -> String {
 }
 
 impl ReportBuckets {
-    /// From a resolved config (paths with `{timestamp}` replaced).
+    /// From a resolved config (paths with `{timestamp}` replaced), credentials from the
+    /// environment.
     pub fn new(storage: &StorageConfig) -> Result<Self, UploadError> {
+        Self::with_credentials(storage, None)
+    }
+
+    /// As [`new`](Self::new), with the credentials' variables given (e.g. a Secret's data).
+    pub fn with_credentials(
+        storage: &StorageConfig,
+        credentials: Option<&Credentials>,
+    ) -> Result<Self, UploadError> {
         let mut destinations = Vec::new();
         if let Some(gcs) = &storage.google_cloud_storage {
             destinations.push(Destination {
                 bucket_url: format!("gs://{}", gcs.bucket_name),
                 key_prefix: key_prefix(gcs.path.as_deref(), gcs.report_file_prefix.as_deref()),
-                store: store::gcs_bucket(&gcs.bucket_name).map_err(|e| UploadError::Configure {
-                    section: "storage.google_cloud_storage",
-                    cause: describe(&e),
+                store: store::gcs_bucket(&gcs.bucket_name, credentials).map_err(|e| {
+                    UploadError::Configure {
+                        section: "storage.google_cloud_storage",
+                        cause: describe(&e),
+                    }
                 })?,
             });
         }
@@ -98,12 +109,12 @@ impl ReportBuckets {
             destinations.push(Destination {
                 bucket_url: format!("s3://{}", s3.bucket_name),
                 key_prefix: key_prefix(s3.path.as_deref(), s3.report_file_prefix.as_deref()),
-                store: store::s3_bucket(&s3.bucket_name, s3.endpoint()).map_err(|e| {
-                    UploadError::Configure {
+                store: store::s3_bucket(&s3.bucket_name, s3.endpoint(), credentials).map_err(
+                    |e| UploadError::Configure {
                         section: "storage.simple_storage_service",
                         cause: describe(&e),
-                    }
-                })?,
+                    },
+                )?,
             });
         }
         Ok(ReportBuckets { destinations })
