@@ -9,10 +9,14 @@
 
 mod ctx;
 mod logs_server;
+mod mount_ns;
+mod mount_plan;
 mod node;
 mod pod;
 pub(crate) mod pod_env;
 pub(crate) mod status;
+mod volume_files;
+mod volumes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
