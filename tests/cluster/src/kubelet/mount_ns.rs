@@ -168,3 +168,41 @@ fn apply(op: &Op) -> Result<(), Errno> {
         Op::Chdir(dir) => nix::unistd::chdir(dir.as_c_str()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_step_is_named_in_the_spawn_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("made");
+        let path = |p: &std::path::Path| CString::new(p.to_str().unwrap()).unwrap();
+        let steps = vec![
+            Step::new(Op::Mkdir(path(&made)), "making a directory"),
+            Step::new(Op::Mkdir(path(&made)), "making it again").tolerating(Errno::EEXIST),
+            Step::new(
+                Op::Mkdir(path(&dir.path().join("missing/child"))),
+                "making a directory in a missing one",
+            ),
+            Step::new(Op::Mkdir(path(&dir.path().join("never"))), "never run"),
+        ];
+        let mut command = Command::new("true");
+        let report = install(&mut command, steps).unwrap();
+        let error = command.spawn().unwrap_err();
+        assert_eq!(
+            report.explain(&error),
+            "making a directory in a missing one: No such file or directory (os error 2)"
+        );
+        assert!(made.is_dir());
+        assert!(!dir.path().join("never").exists());
+    }
+
+    #[test]
+    fn without_a_failing_step_the_spawn_error_speaks_for_itself() {
+        let mut command = Command::new("/nonexistent/ibench-testcluster-program");
+        let report = install(&mut command, Vec::new()).unwrap();
+        let error = command.spawn().unwrap_err();
+        assert_eq!(report.explain(&error), error.to_string());
+    }
+}

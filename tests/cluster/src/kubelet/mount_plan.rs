@@ -172,7 +172,10 @@ fn c_path(path: &Path) -> Result<CString, MountError> {
 fn steps(mut mounts: Vec<Mount>, staging: &Path, workdir: &Path) -> Result<Vec<Step>, MountError> {
     mounts.sort_by_key(|m| m.target.components().count());
     let mut steps = vec![
-        Step::new(Op::Unshare, "creating a mount namespace"),
+        Step::new(
+            Op::Unshare,
+            "creating a mount namespace for the volume mounts (the process kubelet needs root, CAP_SYS_ADMIN, for them)",
+        ),
         Step::new(
             Op::Mount {
                 source: None,
