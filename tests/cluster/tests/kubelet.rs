@@ -474,6 +474,58 @@ async fn claim_bound_to_a_host_path_volume_is_read_only_when_mounted_so() {
 }
 
 #[tokio::test]
+async fn claim_bound_to_a_local_volume_is_writable_with_a_created_sub_path() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("pvc-local").await);
+    let data = tempfile::tempdir().unwrap();
+    let pv: PersistentVolume = serde_json::from_value(json!({
+        "metadata": { "name": format!("{ns}-results") },
+        "spec": {
+            "capacity": { "storage": "1Gi" },
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "local": { "path": data.path() },
+            "nodeAffinity": { "required": { "nodeSelectorTerms": [{ "matchExpressions": [
+                { "key": "kubernetes.io/hostname", "operator": "In", "values": [cp.node_name()] },
+            ] }] } },
+            "claimRef": { "namespace": ns, "name": "results" },
+        },
+    }))
+    .unwrap();
+    let pvs: Api<PersistentVolume> = Api::all(cp.client());
+    pvs.create(&Default::default(), &pv).await.unwrap();
+    let _: PersistentVolumeClaim = create(
+        cp,
+        &ns,
+        json!({
+            "metadata": { "name": "results" },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "resources": { "requests": { "storage": "1Gi" } },
+            },
+        }),
+    )
+    .await;
+    let mut pod = host_pod("writer", "echo done > /results/report.txt", "Never");
+    pod["spec"]["volumes"] =
+        json!([{ "name": "results", "persistentVolumeClaim": { "claimName": "results" } }]);
+    pod["spec"]["containers"][0]["volumeMounts"] = json!([
+        { "name": "results", "mountPath": "/results", "subPathExpr": "runs/$(POD_NAME)" },
+    ]);
+    pod["spec"]["containers"][0]["env"] = json!([
+        { "name": "POD_NAME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } },
+    ]);
+    let _: Pod = create(cp, &ns, pod).await;
+    run_to_success(cp, &ns, "writer").await;
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("runs/writer/report.txt")).unwrap(),
+        "done\n"
+    );
+    assert!(!std::path::Path::new("/results").exists());
+}
+
+#[tokio::test]
 async fn pods_mounting_different_config_maps_at_one_path_see_their_own() {
     let cp = cluster().await;
     let ns = ok(cp.namespace("same-path").await);
@@ -607,4 +659,37 @@ async fn unsupported_volume_fails_the_pod_with_a_clear_reason() {
         message.contains("\"share\"") && message.contains("nfs"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_mount_that_cannot_be_made_fails_the_container_naming_the_volume() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("bad-mount").await);
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    // A file cannot be mounted over a directory.
+    let mut pod = host_pod("bad", "true", "Never");
+    pod["spec"]["volumes"] = json!([{ "name": "f", "hostPath": { "path": file, "type": "File" } }]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{ "name": "f", "mountPath": host.path() }]);
+    let _: Pod = create(cp, &ns, pod).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client(), &ns);
+    let pod = ok(cp
+        .wait_for(&pods, "bad", Duration::from_secs(30), |p| {
+            pod_phase(p) == "Failed"
+        })
+        .await);
+    let terminated = pod.status.unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .and_then(|s| s.terminated)
+        .unwrap();
+    assert_eq!(terminated.reason.as_deref(), Some("StartError"));
+    let message = terminated.message.unwrap_or_default();
+    let expected = format!(
+        "mounting volume \"f\" at {}: Not a directory",
+        host.path().display()
+    );
+    assert!(message.contains(&expected), "{message}");
 }
