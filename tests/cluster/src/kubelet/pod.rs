@@ -396,12 +396,7 @@ impl PodRun {
             match volumes.set_up(&self.ctx.client, &self.pod, &dir).await {
                 Ok(()) => {
                     if !last_error.is_empty() {
-                        for c in self.init.iter_mut().chain(self.containers.iter_mut()) {
-                            c.state = ContainerState::Waiting {
-                                reason: "ContainerCreating".into(),
-                                message: String::new(),
-                            };
-                        }
+                        self.all_creating("");
                     }
                     return Ok(volumes);
                 }
@@ -412,12 +407,7 @@ impl PodRun {
                     let message = e.to_string();
                     if message != last_error {
                         tracing::info!(pod = %self.key, %message, "waiting for a volume");
-                        for c in self.init.iter_mut().chain(self.containers.iter_mut()) {
-                            c.state = ContainerState::Waiting {
-                                reason: "ContainerCreating".into(),
-                                message: message.clone(),
-                            };
-                        }
+                        self.all_creating(&message);
                         self.patch(Phase::Pending, None).await;
                         last_error = message;
                     }
@@ -428,6 +418,16 @@ impl PodRun {
             }
         }
         Err(Stop::Failed("FailedMount", last_error))
+    }
+
+    /// Every container (init ones too) waiting in `ContainerCreating` with `message`.
+    fn all_creating(&mut self, message: &str) {
+        for c in self.init.iter_mut().chain(self.containers.iter_mut()) {
+            c.state = ContainerState::Waiting {
+                reason: "ContainerCreating".into(),
+                message: message.into(),
+            };
+        }
     }
 }
 
