@@ -6,8 +6,11 @@ use std::process::Command;
 use crate::binaries::Binaries;
 
 /// Controllers started by default. Deliberately absent: node-lifecycle and taint-eviction
-/// (they would mark the process kubelet's Node NotReady without heartbeats), and everything
-/// about volumes, services and certificates.
+/// (they would mark the process kubelet's Node NotReady without heartbeats), volume attach,
+/// detach and expansion, services and certificates. The persistent-volume binder binds claims
+/// to matching PersistentVolumes for the process kubelet's `persistentVolumeClaim` volumes; the
+/// two protection controllers remove the finalizers the StorageObjectInUseProtection admission
+/// plugin puts on claims and volumes, so that their deletion (and their namespace's) completes.
 pub const DEFAULT_CONTROLLERS: &[&str] = &[
     "job-controller",
     "cronjob-controller",
@@ -21,6 +24,9 @@ pub const DEFAULT_CONTROLLERS: &[&str] = &[
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
     "clusterrole-aggregation-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
 ];
 
 pub(crate) fn command(

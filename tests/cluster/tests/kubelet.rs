@@ -1,5 +1,5 @@
-//! The process kubelet: unknown images, the container environment, deletion, restarts, and
-//! Deployments with garbage collection.
+//! The process kubelet: unknown images, the container environment, volumes and mounts,
+//! deletion, restarts, and Deployments with garbage collection.
 
 mod common;
 
@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret,
+};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PropagationPolicy};
 use serde_json::json;
@@ -310,4 +312,384 @@ async fn pod_logs_are_served_through_the_api() {
         .await
         .unwrap();
     assert_eq!(last, "three\n");
+}
+
+/// Waits (bounded) for the Pod to end and returns it with its container's log; panics with
+/// the diagnostics unless it succeeded.
+async fn run_to_success(cp: &ibench_testcluster::ControlPlane, ns: &str, name: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(cp.client(), ns);
+    let pod = ok(cp
+        .wait_for(&pods, name, Duration::from_secs(60), |p| {
+            matches!(pod_phase(p), "Succeeded" | "Failed")
+        })
+        .await);
+    let log = cp.container_log(ns, name, "main").unwrap_or_default();
+    assert_eq!(
+        pod_phase(&pod),
+        "Succeeded",
+        "{log}\n{}",
+        cp.diagnostics(ns).await
+    );
+    log
+}
+
+/// Messages of the Pod's waiting containers.
+fn waiting_messages(pod: &Pod) -> String {
+    pod.status
+        .iter()
+        .flat_map(|s| s.container_statuses.iter().flatten())
+        .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.message.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A mount point that does not exist on the host, which the kubelet must not create there.
+const INPUTS: &str = "/inputs";
+
+#[tokio::test]
+async fn config_map_key_is_mounted_read_only_at_a_sub_path() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("cm-subpath").await);
+    let _: ConfigMap = create(
+        cp,
+        &ns,
+        json!({
+            "metadata": { "name": "trace" },
+            "data": { "trace.csv": "input,output\n10,20\n", "other.json": "{}" },
+        }),
+    )
+    .await;
+    let script = r#"cat /inputs/trace.csv; ls -A /inputs; if echo x >> /inputs/trace.csv; then echo WRITABLE; fi"#;
+    let mut pod = host_pod("reader", script, "Never");
+    pod["spec"]["volumes"] = json!([{ "name": "inputs", "configMap": { "name": "trace" } }]);
+    pod["spec"]["containers"][0]["volumeMounts"] = json!([
+        { "name": "inputs", "mountPath": "/inputs/trace.csv", "subPath": "trace.csv" },
+    ]);
+    let _: Pod = create(cp, &ns, pod).await;
+    let log = run_to_success(cp, &ns, "reader").await;
+    assert!(log.starts_with("input,output\n10,20\ntrace.csv\n"), "{log}");
+    // A ConfigMap volume is read-only even without `readOnly` on the mount.
+    assert!(
+        log.contains("Read-only file system") && !log.contains("WRITABLE"),
+        "{log}"
+    );
+    assert!(
+        !std::path::Path::new(INPUTS).exists(),
+        "{INPUTS} was created on the host"
+    );
+}
+
+#[tokio::test]
+async fn secret_items_map_keys_to_paths_with_the_default_mode() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("secret-items").await);
+    let _: Secret = create(
+        cp,
+        &ns,
+        json!({
+            "metadata": { "name": "creds" },
+            "stringData": { "token": "s3cret", "unused": "never mounted" },
+        }),
+    )
+    .await;
+    // /var/run/ibench-optional: a missing mount point below an existing directory (/run).
+    let script = r#"cat /etc/ibench/creds/auth/token; echo; stat -c %a /etc/ibench/creds/auth/token; ls -A /etc/ibench/creds; ls /var/run/ibench-optional | wc -l"#;
+    let mut pod = host_pod("secret", script, "Never");
+    pod["spec"]["volumes"] = json!([
+        { "name": "creds", "secret": {
+            "secretName": "creds",
+            "defaultMode": 0o400,
+            "items": [{ "key": "token", "path": "auth/token" }],
+        } },
+        { "name": "optional", "secret": { "secretName": "absent", "optional": true } },
+    ]);
+    pod["spec"]["containers"][0]["volumeMounts"] = json!([
+        { "name": "creds", "mountPath": "/etc/ibench/creds" },
+        { "name": "optional", "mountPath": "/var/run/ibench-optional" },
+    ]);
+    let _: Pod = create(cp, &ns, pod).await;
+    let log = run_to_success(cp, &ns, "secret").await;
+    // The atomic writer's layout: `..data`, its timestamped target, and the top-level links.
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[..2], ["s3cret", "400"], "{log}");
+    assert!(lines[2].starts_with("..20"), "{log}");
+    assert_eq!(lines[3..], ["..data", "auth", "0"], "{log}");
+    assert!(!std::path::Path::new("/etc/ibench").exists());
+    assert!(!std::path::Path::new("/run/ibench-optional").exists());
+}
+
+#[tokio::test]
+async fn claim_bound_to_a_host_path_volume_is_read_only_when_mounted_so() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("pvc").await);
+    let data = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..1_500_000u32)
+        .map(|i| b"0123456789abcdef"[(i % 16) as usize])
+        .collect();
+    std::fs::write(data.path().join("big.bin"), &big).unwrap();
+    // claimRef reserves the volume for this claim: other tests' claims cannot take it.
+    let pv_name = format!("{ns}-data");
+    let pv: PersistentVolume = serde_json::from_value(json!({
+        "metadata": { "name": pv_name },
+        "spec": {
+            "capacity": { "storage": "1Gi" },
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": { "path": data.path(), "type": "Directory" },
+            "claimRef": { "namespace": ns, "name": "data" },
+        },
+    }))
+    .unwrap();
+    let pvs: Api<PersistentVolume> = Api::all(cp.client());
+    pvs.create(&Default::default(), &pv).await.unwrap();
+    let _: PersistentVolumeClaim = create(
+        cp,
+        &ns,
+        json!({
+            "metadata": { "name": "data" },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "resources": { "requests": { "storage": "1Gi" } },
+            },
+        }),
+    )
+    .await;
+    let script = r#"wc -c < /data/big.bin; tail -c 4 /data/big.bin; echo; if touch /data/new; then echo WRITABLE; fi"#;
+    let mut pod = host_pod("claimant", script, "Never");
+    pod["spec"]["volumes"] =
+        json!([{ "name": "data", "persistentVolumeClaim": { "claimName": "data" } }]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{ "name": "data", "mountPath": "/data", "readOnly": true }]);
+    let _: Pod = create(cp, &ns, pod).await;
+    let log = run_to_success(cp, &ns, "claimant").await;
+    assert!(log.starts_with("1500000\ncdef\n"), "{log}");
+    assert!(
+        log.contains("Read-only file system") && !log.contains("WRITABLE"),
+        "{log}"
+    );
+    assert!(!data.path().join("new").exists());
+    assert!(!std::path::Path::new("/data").exists());
+}
+
+#[tokio::test]
+async fn claim_bound_to_a_local_volume_is_writable_with_a_created_sub_path() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("pvc-local").await);
+    let data = tempfile::tempdir().unwrap();
+    let pv: PersistentVolume = serde_json::from_value(json!({
+        "metadata": { "name": format!("{ns}-results") },
+        "spec": {
+            "capacity": { "storage": "1Gi" },
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "local": { "path": data.path() },
+            "nodeAffinity": { "required": { "nodeSelectorTerms": [{ "matchExpressions": [
+                { "key": "kubernetes.io/hostname", "operator": "In", "values": [cp.node_name()] },
+            ] }] } },
+            "claimRef": { "namespace": ns, "name": "results" },
+        },
+    }))
+    .unwrap();
+    let pvs: Api<PersistentVolume> = Api::all(cp.client());
+    pvs.create(&Default::default(), &pv).await.unwrap();
+    let _: PersistentVolumeClaim = create(
+        cp,
+        &ns,
+        json!({
+            "metadata": { "name": "results" },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "resources": { "requests": { "storage": "1Gi" } },
+            },
+        }),
+    )
+    .await;
+    let mut pod = host_pod("writer", "echo done > /results/report.txt", "Never");
+    pod["spec"]["volumes"] =
+        json!([{ "name": "results", "persistentVolumeClaim": { "claimName": "results" } }]);
+    pod["spec"]["containers"][0]["volumeMounts"] = json!([
+        { "name": "results", "mountPath": "/results", "subPathExpr": "runs/$(POD_NAME)" },
+    ]);
+    pod["spec"]["containers"][0]["env"] = json!([
+        { "name": "POD_NAME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } },
+    ]);
+    let _: Pod = create(cp, &ns, pod).await;
+    run_to_success(cp, &ns, "writer").await;
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("runs/writer/report.txt")).unwrap(),
+        "done\n"
+    );
+    assert!(!std::path::Path::new("/results").exists());
+}
+
+#[tokio::test]
+async fn pods_mounting_different_config_maps_at_one_path_see_their_own() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("same-path").await);
+    // Both Pods share a host directory to prove that they ran at the same time.
+    let sync = tempfile::tempdir().unwrap();
+    for name in ["one", "two"] {
+        let _: ConfigMap = create(
+            cp,
+            &ns,
+            json!({ "metadata": { "name": name }, "data": { "name": name } }),
+        )
+        .await;
+    }
+    for (me, other) in [("one", "two"), ("two", "one")] {
+        let script = format!(
+            r#"cat /inputs/name; echo; touch /sync/{me}; i=0; while [ ! -e /sync/{other} ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done; test -e /sync/{other} && cat /inputs/name"#
+        );
+        let mut pod = host_pod(me, &script, "Never");
+        pod["spec"]["volumes"] = json!([
+            { "name": "inputs", "configMap": { "name": me } },
+            { "name": "sync", "hostPath": { "path": sync.path(), "type": "Directory" } },
+        ]);
+        pod["spec"]["containers"][0]["volumeMounts"] = json!([
+            { "name": "inputs", "mountPath": INPUTS },
+            { "name": "sync", "mountPath": "/sync" },
+        ]);
+        let _: Pod = create(cp, &ns, pod).await;
+    }
+    for name in ["one", "two"] {
+        let log = run_to_success(cp, &ns, name).await;
+        assert_eq!(log, format!("{name}\n{name}"), "{name}");
+    }
+    assert!(!std::path::Path::new(INPUTS).exists());
+}
+
+#[tokio::test]
+async fn empty_dir_is_shared_by_the_containers_of_a_pod() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("empty-dir").await);
+    let mut pod = host_pod("scratch", "cat /scratch/greeting", "Never");
+    pod["spec"]["volumes"] = json!([{ "name": "scratch", "emptyDir": {} }]);
+    pod["spec"]["initContainers"] = json!([{
+        "name": "init", "image": HOST_IMAGE, "command": ["sh", "-c", "echo hello > /scratch/greeting"],
+        "volumeMounts": [{ "name": "scratch", "mountPath": "/scratch" }],
+    }]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{ "name": "scratch", "mountPath": "/scratch", "readOnly": true }]);
+    let _: Pod = create(cp, &ns, pod).await;
+    assert_eq!(run_to_success(cp, &ns, "scratch").await, "hello\n");
+}
+
+#[tokio::test]
+async fn missing_config_map_volume_keeps_the_pod_pending_until_it_appears() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("cm-missing").await);
+    let mut pod = host_pod("waiting", "cat /inputs/v", "Never");
+    pod["spec"]["volumes"] = json!([{ "name": "inputs", "configMap": { "name": "late-inputs" } }]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{ "name": "inputs", "mountPath": INPUTS }]);
+    let _: Pod = create(cp, &ns, pod).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client(), &ns);
+    let pod = ok(cp
+        .wait_for(&pods, "waiting", Duration::from_secs(30), |p| {
+            waiting_messages(p).contains("configmap \"late-inputs\" not found")
+        })
+        .await);
+    assert_eq!(pod_phase(&pod), "Pending");
+    assert!(
+        cp.diagnostics(&ns).await.contains("late-inputs"),
+        "{}",
+        cp.diagnostics(&ns).await
+    );
+    let _: ConfigMap = create(
+        cp,
+        &ns,
+        json!({ "metadata": { "name": "late-inputs" }, "data": { "v": "arrived" } }),
+    )
+    .await;
+    assert_eq!(run_to_success(cp, &ns, "waiting").await, "arrived");
+}
+
+#[tokio::test]
+async fn unbound_claim_keeps_the_pod_pending() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("pvc-unbound").await);
+    let _: PersistentVolumeClaim = create(
+        cp,
+        &ns,
+        json!({
+            "metadata": { "name": "nothing" },
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "",
+                "resources": { "requests": { "storage": "1Pi" } },
+            },
+        }),
+    )
+    .await;
+    let mut pod = host_pod("stuck", "true", "Never");
+    pod["spec"]["volumes"] =
+        json!([{ "name": "d", "persistentVolumeClaim": { "claimName": "nothing" } }]);
+    pod["spec"]["containers"][0]["volumeMounts"] = json!([{ "name": "d", "mountPath": "/d" }]);
+    let _: Pod = create(cp, &ns, pod).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client(), &ns);
+    let pod = ok(cp
+        .wait_for(&pods, "stuck", Duration::from_secs(30), |p| {
+            waiting_messages(p).contains("persistentvolumeclaim \"nothing\" is not bound")
+        })
+        .await);
+    assert_eq!(pod_phase(&pod), "Pending");
+}
+
+#[tokio::test]
+async fn unsupported_volume_fails_the_pod_with_a_clear_reason() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("nfs").await);
+    let mut pod = host_pod("nfs", "true", "Never");
+    pod["spec"]["volumes"] =
+        json!([{ "name": "share", "nfs": { "server": "nfs.example", "path": "/" } }]);
+    let _: Pod = create(cp, &ns, pod).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client(), &ns);
+    let pod = ok(cp
+        .wait_for(&pods, "nfs", Duration::from_secs(30), |p| {
+            pod_phase(p) == "Failed"
+        })
+        .await);
+    let status = pod.status.unwrap();
+    assert_eq!(status.reason.as_deref(), Some("UnsupportedVolume"));
+    let message = status.message.unwrap_or_default();
+    assert!(
+        message.contains("\"share\"") && message.contains("nfs"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_mount_that_cannot_be_made_fails_the_container_naming_the_volume() {
+    let cp = cluster().await;
+    let ns = ok(cp.namespace("bad-mount").await);
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    // A file cannot be mounted over a directory.
+    let mut pod = host_pod("bad", "true", "Never");
+    pod["spec"]["volumes"] = json!([{ "name": "f", "hostPath": { "path": file, "type": "File" } }]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{ "name": "f", "mountPath": host.path() }]);
+    let _: Pod = create(cp, &ns, pod).await;
+    let pods: Api<Pod> = Api::namespaced(cp.client(), &ns);
+    let pod = ok(cp
+        .wait_for(&pods, "bad", Duration::from_secs(30), |p| {
+            pod_phase(p) == "Failed"
+        })
+        .await);
+    let terminated = pod.status.unwrap().container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .and_then(|s| s.terminated)
+        .unwrap();
+    assert_eq!(terminated.reason.as_deref(), Some("StartError"));
+    let message = terminated.message.unwrap_or_default();
+    let expected = format!(
+        "mounting volume \"f\" at {}: Not a directory",
+        host.path().display()
+    );
+    assert!(message.contains(&expected), "{message}");
 }

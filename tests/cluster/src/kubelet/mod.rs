@@ -1,18 +1,30 @@
 //! A "process kubelet": one fake Node whose Pods run as local processes.
 //!
 //! It replaces both kube-scheduler (it binds every unbound Pod to its Node) and the kubelet (it
-//! runs each container's program, reports status, and finishes deletions). See the crate README
-//! for what it does not do (images, volumes, probes, resource limits, networking).
+//! sets up volumes, runs each container's program, reports status, and finishes deletions). See
+//! the crate README for what it does not do (images, most volume types, probes, resource
+//! limits, networking).
+//!
+//! Parts: `node` registers the Node; `pod` runs one Pod's life, using `pod_env` for container
+//! environments, `volumes` (with `volume_files` for ConfigMap/Secret contents) for the Pod's
+//! volumes, `mount_plan` to turn a container's `volumeMounts` into mount steps and `mount_ns`
+//! to run those steps in the container's private mount namespace between fork and exec;
+//! `status` shapes status documents; `logs_server` serves container logs; `ctx` holds what
+//! they share.
 //!
 //! It runs on its own thread and Tokio runtime: a control plane outlives the test (and its
 //! runtime) that started it when it is shared by a whole test binary.
 
 mod ctx;
 mod logs_server;
+mod mount_ns;
+mod mount_plan;
 mod node;
 mod pod;
 pub(crate) mod pod_env;
 pub(crate) mod status;
+mod volume_files;
+mod volumes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

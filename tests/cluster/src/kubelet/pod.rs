@@ -1,5 +1,6 @@
-//! One Pod's life on the process kubelet: token, environment, init containers, containers
-//! (with the Pod's restart policy), status reports, and the end of a deletion.
+//! One Pod's life on the process kubelet: token, volumes, environment, mounts, init
+//! containers, containers (with the Pod's restart policy), status reports, and the end of a
+//! deletion.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,8 +15,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::ctx::{Ctx, NODE_IP, force_delete};
 use super::logs_server;
+use super::mount_ns::{self, Step};
+use super::mount_plan;
 use super::pod_env::{self, Env};
 use super::status::{self, ContainerState, ContainerStatus, Phase, now};
+use super::volumes::{VolumeError, Volumes};
 use crate::images::Unrunnable;
 use crate::kubeconfig::{self, Credentials};
 use crate::process::{self, Process};
@@ -147,6 +151,14 @@ impl PodRun {
                 return false;
             }
         };
+        let volumes = match self.volumes(cancel).await {
+            Ok(volumes) => Arc::new(volumes),
+            Err(Stop::Deleted) => return self.finish_deleted().await,
+            Err(Stop::Failed(reason, message)) => {
+                self.fail(reason, &message).await;
+                return false;
+            }
+        };
 
         // Init containers: one at a time, each to success.
         let init_containers: Vec<Container> = spec.init_containers.clone().unwrap_or_default();
@@ -165,6 +177,7 @@ impl PodRun {
                 c.clone(),
                 init_argv[i].clone(),
                 base.clone(),
+                volumes.clone(),
                 init_policy,
                 self.dir.clone(),
                 i,
@@ -194,6 +207,7 @@ impl PodRun {
                 c.clone(),
                 argv[i].clone(),
                 base.clone(),
+                volumes.clone(),
                 policy,
                 self.dir.clone(),
                 i,
@@ -370,6 +384,57 @@ impl PodRun {
             format!("TokenRequest for service account {ns}/{sa} kept failing: {last_error}"),
         ))
     }
+
+    /// Sets up the Pod's volumes before any container starts, as the kubelet does. A missing
+    /// ConfigMap or Secret or an unbound claim keeps every container waiting in
+    /// `ContainerCreating` with the reason as message, retried (bounded, then the Pod fails).
+    async fn volumes(&mut self, cancel: &mut Cancel) -> Result<Volumes, Stop> {
+        let dir = pod_state_dir(&self.dir, &self.pod).join("volumes");
+        let mut volumes = Volumes::default();
+        let mut last_error = String::new();
+        for _ in 0..CONFIG_RETRIES {
+            match volumes.set_up(&self.ctx.client, &self.pod, &dir).await {
+                Ok(()) => {
+                    if !last_error.is_empty() {
+                        self.all_creating("");
+                    }
+                    return Ok(volumes);
+                }
+                Err(e @ VolumeError::Unsupported { .. }) => {
+                    return Err(Stop::Failed("UnsupportedVolume", e.to_string()));
+                }
+                Err(e @ VolumeError::NotReady { .. }) => {
+                    let message = e.to_string();
+                    if message != last_error {
+                        tracing::info!(pod = %self.key, %message, "waiting for a volume");
+                        self.all_creating(&message);
+                        self.patch(Phase::Pending, None).await;
+                        last_error = message;
+                    }
+                }
+            }
+            if sleep_or_cancel(CONFIG_RETRY_DELAY, cancel).await {
+                return Err(Stop::Deleted);
+            }
+        }
+        Err(Stop::Failed("FailedMount", last_error))
+    }
+
+    /// Every container (init ones too) waiting in `ContainerCreating` with `message`.
+    fn all_creating(&mut self, message: &str) {
+        for c in self.init.iter_mut().chain(self.containers.iter_mut()) {
+            c.state = ContainerState::Waiting {
+                reason: "ContainerCreating".into(),
+                message: message.into(),
+            };
+        }
+    }
+}
+
+/// Where a Pod's volumes and mount staging directories live: by UID, so that a later Pod of
+/// the same name starts from empty volumes.
+fn pod_state_dir(dir: &Path, pod: &Pod) -> PathBuf {
+    dir.join(pod.uid().unwrap_or_default())
 }
 
 enum Stop {
@@ -397,6 +462,7 @@ async fn run_container(
     container: Container,
     argv: Vec<String>,
     base: Env,
+    volumes: Arc<Volumes>,
     policy: RestartPolicy,
     dir: PathBuf,
     index: usize,
@@ -406,7 +472,7 @@ async fn run_container(
     let done = logs_server::done_marker(&dir, &container.name);
     let _ = std::fs::remove_file(&done);
     run_container_until_done(
-        ctx, pod, container, argv, base, policy, dir, index, report, cancel,
+        ctx, pod, container, argv, base, volumes, policy, dir, index, report, cancel,
     )
     .await;
     let _ = std::fs::write(&done, b"");
@@ -419,6 +485,7 @@ async fn run_container_until_done(
     container: Container,
     argv: Vec<String>,
     base: Env,
+    volumes: Arc<Volumes>,
     policy: RestartPolicy,
     dir: PathBuf,
     index: usize,
@@ -478,9 +545,26 @@ async fn run_container_until_done(
         }
         let Some(env) = env else { return };
         let argv = pod_env::expand_argv(&argv, &env);
+        let staging = pod_state_dir(&dir, &pod)
+            .join("mounts")
+            .join(&container.name);
+        let mounts = match mount_plan::plan(&container, &volumes, &env, &staging, &dir) {
+            Ok(mounts) => mounts,
+            Err(e) => {
+                st.state = terminated(
+                    128,
+                    "CreateContainerConfigError",
+                    Some(e.to_string()),
+                    None,
+                    None,
+                );
+                send(&st);
+                return;
+            }
+        };
 
         let started_at = now();
-        let process = match spawn(&pod_key, &container.name, &argv, &env, &dir).await {
+        let process = match spawn(&pod_key, &container.name, &argv, &env, &dir, mounts).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(pod = %pod_key, container = %container.name, error = %e, "container failed to start");
@@ -566,14 +650,15 @@ fn backoff(restarts: i32) -> Duration {
         .min(MAX_RESTART_BACKOFF)
 }
 
-/// Starts the container's process with only its own environment; output goes to
-/// `<pod dir>/<container>.log`.
+/// Starts the container's process with only its own environment, in a mount namespace of its
+/// own when it has `mounts`; output goes to `<pod dir>/<container>.log`.
 async fn spawn(
     pod_key: &str,
     container: &str,
     argv: &[String],
     env: &Env,
     dir: &Path,
+    mounts: Option<Vec<Step>>,
 ) -> std::io::Result<Process> {
     let (program, args) = argv
         .split_first()
@@ -590,8 +675,16 @@ async fn spawn(
         dir.join(format!("{container}.command")),
         format!("argv: {argv:?}\nenv names: {names:?}\n"),
     );
+    let report = match mounts {
+        Some(steps) => Some(mount_ns::install(&mut command, steps)?),
+        None => None,
+    };
     let name = format!("{pod_key}/{container}");
-    tokio::task::spawn_blocking(move || Process::spawn(name, command))
+    let spawned = tokio::task::spawn_blocking(move || Process::spawn(name, command))
         .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    spawned.map_err(|e| match &report {
+        Some(report) => std::io::Error::new(e.kind(), report.explain(&e)),
+        None => e,
+    })
 }

@@ -83,9 +83,14 @@ fn lookup_in(env: &Env) -> impl Fn(&str) -> Option<String> + '_ {
     }
 }
 
+/// Expands `$(VAR)` against the container's final environment (`subPathExpr`).
+pub(crate) fn expand_in(input: &str, env: &Env) -> String {
+    expand(input, lookup_in(env))
+}
+
 /// Expands `$(VAR)` in each argv element against the container's final environment.
 pub(crate) fn expand_argv(argv: &[String], env: &Env) -> Vec<String> {
-    argv.iter().map(|a| expand(a, lookup_in(env))).collect()
+    argv.iter().map(|a| expand_in(a, env)).collect()
 }
 
 /// The downward-API value of `field_path` (the subset the apiserver allows for env vars).
