@@ -70,6 +70,9 @@ const ACTIVE_REQUEUE: Duration = Duration::from_secs(30);
 /// While a finished Job's results are expected in the cache.
 const RESULTS_REQUEUE: Duration = Duration::from_secs(2);
 
+/// Condition reason of a finished run whose report files did not reach a bucket.
+const REPORT_UPLOAD_FAILED: &str = "ReportUploadFailed";
+
 /// Condition reason of a run that a runner failed (its pod, its Job, or its start).
 const RUNNER_FAILED: &str = "RunnerFailed";
 
@@ -144,7 +147,11 @@ pub fn plan(
         .run
         .as_ref()
         .is_some_and(|r| r.generation == generation);
-    if same_run && previous.phase.is_some_and(Phase::is_terminal) {
+    // A run whose report did not reach its bucket is finished but for the upload, which each
+    // reconcile tries again.
+    let upload_pending = conditions::find(&previous.conditions, CONDITION_SUCCEEDED)
+        .is_some_and(|c| c.reason == REPORT_UPLOAD_FAILED);
+    if same_run && previous.phase.is_some_and(Phase::is_terminal) && !upload_pending {
         // Finished: the outcome is recorded; tidy up what only the running runners needed
         // once they are gone.
         let job_done = observed.job(run.names.job()).is_none_or(|j| {
@@ -620,20 +627,20 @@ pub fn upload_failed(plan: &mut Plan, message: String, now: Timestamp) {
             Desired::new(
                 CONDITION_RUNNING,
                 Truth::False,
-                "ReportUploadFailed",
+                REPORT_UPLOAD_FAILED,
                 "the run has finished",
             ),
             Desired::new(
                 CONDITION_SUCCEEDED,
                 Truth::False,
-                "ReportUploadFailed",
+                REPORT_UPLOAD_FAILED,
                 message.clone(),
             ),
         ],
     );
     plan.events.push(Event {
         warning: true,
-        reason: "ReportUploadFailed",
+        reason: REPORT_UPLOAD_FAILED,
         note: message,
     });
     plan.upload = None;

@@ -31,6 +31,8 @@ pub struct RunSpec {
     pub storage_secret: Option<String>,
     /// Mounted read-only into every runner pod.
     pub files: Vec<InputFileSource>,
+    /// Some input file is a URL: runners need room to download it.
+    pub fetches_inputs: bool,
     /// Which report files to write, and goodput objectives.
     pub report: ReportConfig,
     pub active_deadline_seconds: Option<i64>,
@@ -164,6 +166,9 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         storage: config.storage.clone(),
         storage_secret: spec.storage_secret_ref.as_ref().map(|r| r.name.clone()),
         files: spec.files.clone(),
+        fetches_inputs: input_files(&config)
+            .iter()
+            .any(|(_, value)| matches!(ObjectUrl::parse(value), Ok(Some(_)))),
         config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
         api_key,
         report: config.report.clone(),

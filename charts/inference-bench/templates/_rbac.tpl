@@ -45,6 +45,13 @@ prevention), hence the runner-facing verbs on configmaps.
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
   verbs: [create, patch, delete]
+# The buckets' credentials named by spec.storageSecretRef, read to upload a finished run's
+# merged report (used in memory, never copied into an object, event or log).
+# untested(get): the chart's end-to-end run has no object storage; operator/tests/object_storage.rs
+# runs the operator with a bucket Secret.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
 # Events of a run's start, completion and failure.
 # untested(patch): kube's event Recorder patches an event it already published (a series)
 # when the same event recurs, which some runs provoke and others do not.

@@ -53,6 +53,9 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
         value(protocol::ENV_RUNNERS, run.parallelism.to_string()),
         value(protocol::ENV_PROGRESS_SECONDS, progress_seconds.to_string()),
     ];
+    if run.fetches_inputs {
+        env.push(value("TMPDIR", SCRATCH_PATH.to_string()));
+    }
     if let Some(secret) = &run.api_key {
         // The key goes from the Secret straight into the runner's environment: it never
         // passes through the operator, a ConfigMap or the status.
@@ -148,22 +151,26 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
     }
 }
 
-/// Where a runner writes: the root filesystem is read-only, fetched inputs go to `/tmp`.
-pub const SCRATCH_PATH: &str = "/tmp";
-
-/// The pod's volumes and the runner's mounts: scratch space plus each of `spec.files`,
+/// Where a runner keeps the inputs it fetches from URLs (its `TMPDIR`): the root filesystem is
 /// read-only.
+pub const SCRATCH_PATH: &str = "/var/tmp/ibench";
+
+/// The pod's volumes and the runner's mounts: scratch space when inputs are fetched, plus each
+/// of `spec.files`, read-only.
 fn volumes(run: &RunSpec) -> (Vec<Volume>, Vec<VolumeMount>) {
-    let mut volumes = vec![Volume {
-        name: "scratch".into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Default::default()
-    }];
-    let mut mounts = vec![VolumeMount {
-        name: "scratch".into(),
-        mount_path: SCRATCH_PATH.into(),
-        ..Default::default()
-    }];
+    let (mut volumes, mut mounts) = (Vec::new(), Vec::new());
+    if run.fetches_inputs {
+        volumes.push(Volume {
+            name: "scratch".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount {
+            name: "scratch".into(),
+            mount_path: SCRATCH_PATH.into(),
+            ..Default::default()
+        });
+    }
     for (i, file) in run.files.iter().enumerate() {
         let name = format!("file-{i}");
         let mut volume = Volume {
@@ -317,5 +324,75 @@ mod tests {
             pod.containers[0].image.as_deref(),
             Some("registry.example/ibench:1.2")
         );
+    }
+
+    #[test]
+    fn files_are_mounted_read_only_and_bucket_credentials_come_from_the_secret() {
+        let mut spec = crate::test_support::valid_spec(2);
+        spec["files"] = serde_json::json!([
+            {"path": "/inputs/trace.csv", "configMap": {"name": "traces", "key": "day1.csv"}},
+            {"path": "/inputs/tokenizer.json", "secret": {"name": "tok", "key": "tokenizer.json"}},
+            {"path": "/datasets", "persistentVolumeClaim": {"claimName": "data", "subPath": "v2"}},
+        ]);
+        spec["data"] = serde_json::json!({"type": "shareGPT", "path": "s3://b/sharegpt.json"});
+        spec["storage"] = serde_json::json!({"simpleStorageService": {"bucketName": "r"}});
+        spec["storageSecretRef"] = serde_json::json!({"name": "bucket-keys"});
+        let ib = crate::test_support::benchmark("bench", spec);
+        let run = crate::validate::run_spec(&ib, &crate::test_support::settings()).unwrap();
+        let job = job(&owner(), &run, 5.0);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let container = &pod.containers[0];
+        let mounts: Vec<(&str, Option<&str>, Option<bool>)> = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| (m.mount_path.as_str(), m.sub_path.as_deref(), m.read_only))
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                (SCRATCH_PATH, None, None),
+                ("/inputs/trace.csv", Some("day1.csv"), Some(true)),
+                ("/inputs/tokenizer.json", Some("tokenizer.json"), Some(true)),
+                ("/datasets", Some("v2"), Some(true)),
+            ]
+        );
+        let volumes = pod.volumes.unwrap();
+        assert_eq!(
+            volumes[1]
+                .config_map
+                .as_ref()
+                .unwrap()
+                .items
+                .as_ref()
+                .unwrap()[0]
+                .key,
+            "day1.csv"
+        );
+        assert_eq!(
+            volumes[2].secret.as_ref().unwrap().secret_name.as_deref(),
+            Some("tok")
+        );
+        let claim = volumes[3].persistent_volume_claim.as_ref().unwrap();
+        assert_eq!(
+            (claim.claim_name.as_str(), claim.read_only),
+            ("data", Some(true))
+        );
+        let env_from = container.env_from.as_ref().unwrap();
+        assert_eq!(env_from[0].secret_ref.as_ref().unwrap().name, "bucket-keys");
+        let tmpdir = container.env.iter().flatten().find(|e| e.name == "TMPDIR");
+        assert_eq!(tmpdir.and_then(|e| e.value.as_deref()), Some(SCRATCH_PATH));
+
+        // Nothing fetched, nothing mounted: no volumes beyond what is asked for.
+        let plain = job_for_spec(crate::test_support::valid_spec(1));
+        let pod = plain.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.volumes, Some(vec![]));
+        assert!(pod.containers[0].env_from.is_none());
+    }
+
+    fn job_for_spec(spec: serde_json::Value) -> Job {
+        let ib = crate::test_support::benchmark("bench", spec);
+        let run = crate::validate::run_spec(&ib, &crate::test_support::settings()).unwrap();
+        job(&owner(), &run, 5.0)
     }
 }

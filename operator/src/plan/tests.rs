@@ -784,3 +784,145 @@ fn a_thousand_runners_stay_under_the_object_size_limit() {
     );
     assert_eq!(done.status.adapters.len(), 8);
 }
+
+/// A ready runner's result ConfigMap that read `sha256` for `load.trace.file`.
+fn ready_with_input(index: u32, sha256: &str) -> Arc<ConfigMap> {
+    let mut cm = (*results(1, index, "ready", None)).clone();
+    let inputs = vec![protocol::InputDigest {
+        field: "load.trace.file".into(),
+        source: "/inputs/trace.csv".into(),
+        sha256: sha256.into(),
+        bytes: 1000,
+    }];
+    cm.data.as_mut().unwrap().insert(
+        protocol::INPUTS_KEY.into(),
+        serde_json::to_string(&inputs).unwrap(),
+    );
+    Arc::new(cm)
+}
+
+#[test]
+fn runners_that_read_different_inputs_never_start() {
+    let same = observed(
+        vec![job(1, None)],
+        vec![
+            config(1, None),
+            ready_with_input(0, "aa"),
+            ready_with_input(1, "aa"),
+        ],
+        vec![],
+    );
+    let plan_same = plan(&bench(), &same, &settings(), now());
+    assert_eq!(plan_same.status.phase, Some(Phase::Running));
+
+    let differ = observed(
+        vec![job(1, None)],
+        vec![
+            config(1, None),
+            ready_with_input(0, "aa"),
+            ready_with_input(1, "bb"),
+        ],
+        vec![],
+    );
+    let plan = plan(&bench(), &differ, &settings(), now());
+    let [Child::ConfigMap(cm)] = plan.apply.as_slice() else {
+        panic!("{:?}", plan.apply)
+    };
+    assert!(cm.data.as_ref().unwrap().contains_key(protocol::ABORT_KEY));
+    assert_eq!(
+        condition(&plan.status, CONDITION_SUCCEEDED),
+        ("False", "InputMismatch")
+    );
+    let message = &conditions::find(&plan.status.conditions, CONDITION_SUCCEEDED)
+        .unwrap()
+        .message;
+    assert!(
+        message.starts_with("spec.load.trace.file: /inputs/trace.csv differs between runners")
+            && message.contains("runner 1 1000 bytes with SHA-256 bb"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_finished_run_with_a_bucket_uploads_once_then_names_the_objects() {
+    let mut spec = valid_spec(2);
+    spec["storage"] = json!({"simpleStorageService": {"bucketName": "reports", "path": "team"}});
+    spec["storageSecretRef"] = json!({"name": "keys"});
+    let ib = benchmark("bench", spec);
+    let mut observed = completed(&metrics_of(0.0), &metrics_of(0.004));
+    for (k, entries) in [(1usize, 100u64), (2, 101)] {
+        let mut cm = (*observed.config_maps[k]).clone();
+        let part = protocol::PerRequestPart {
+            entries,
+            objects: vec![format!("s3://reports/team/bench-g1/part-{k}")],
+        };
+        cm.data.as_mut().unwrap().insert(
+            protocol::PER_REQUEST_KEY.into(),
+            serde_json::to_string(&part).unwrap(),
+        );
+        observed.config_maps[k] = Arc::new(cm);
+    }
+    let first = plan(&ib, &observed, &settings(), now());
+    let upload = first
+        .upload
+        .as_ref()
+        .expect("the report goes to the bucket");
+    assert_eq!(upload.secret.as_deref(), Some("keys"));
+    let names: Vec<&str> = upload.files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "config.yaml",
+            "summary_lifecycle_metrics.json",
+            "stage_0_lifecycle_metrics.json",
+            "adapter_a_lifecycle_metrics.json",
+            "adapter_b_lifecycle_metrics.json",
+            PER_REQUEST_MANIFEST,
+        ]
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&upload.files.last().unwrap().1).unwrap();
+    assert_eq!(manifest["entries"], 201);
+    assert_eq!(
+        manifest["parts"][1]["objects"][0],
+        "s3://reports/team/bench-g1/part-2"
+    );
+    let report = first.status.report.clone().unwrap();
+    assert_eq!(report.objects, ["s3://reports/team/bench-g1/"]);
+    assert_eq!(report.per_request_entries, Some(201));
+    assert_eq!(
+        condition(&first.status, CONDITION_SUCCEEDED),
+        ("True", "Completed")
+    );
+
+    // Once the status names the objects, later reconciles do not upload again.
+    let again = plan(
+        &with_status(ib.clone(), first.status.clone()),
+        &observed,
+        &settings(),
+        now(),
+    );
+    assert!(again.upload.is_none());
+    assert_eq!(again.status, first.status);
+
+    // A failed upload fails the run, names the cause, and is tried again.
+    let mut failed = first.clone();
+    upload_failed(
+        &mut failed,
+        "s3://reports/team/bench-g1/config.yaml: access denied (403)".into(),
+        now(),
+    );
+    assert_eq!(
+        condition(&failed.status, CONDITION_SUCCEEDED),
+        ("False", "ReportUploadFailed")
+    );
+    assert!(failed.status.report.as_ref().unwrap().objects.is_empty());
+    assert_eq!(failed.requeue, Some(ACTIVE_REQUEUE));
+    let retry = plan(
+        &with_status(ib, failed.status.clone()),
+        &observed,
+        &settings(),
+        now(),
+    );
+    assert!(retry.upload.is_some(), "retried on the next reconcile");
+}
