@@ -142,24 +142,9 @@ async fn multi_turn_rounds_go_in_order_and_carry_the_previous_answer() {
     );
 }
 
-/// A word-level `tokenizer.json` whose vocabulary is the built-in tokenizer's words, so that
-/// the simulator (which counts with the built-in tokenizer) agrees with it.
 fn tokenizer_json(dir: &std::path::Path) -> std::path::PathBuf {
-    let mut vocab = serde_json::Map::new();
-    vocab.insert("[UNK]".into(), 0.into());
-    for i in 0..ibench_core::tokenize::VOCAB_SIZE {
-        vocab.insert(ibench_core::tokenize::word(i).into(), (i + 1).into());
-    }
-    let json = serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null,
-        "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": false, "lstrip": false,
-                          "rstrip": false, "normalized": false, "special": true}],
-        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null,
-        "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
-    });
     let path = dir.join("tokenizer.json");
-    std::fs::write(&path, json.to_string()).unwrap();
+    std::fs::write(&path, common::word_level_tokenizer_json()).unwrap();
     path
 }
 

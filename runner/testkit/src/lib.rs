@@ -257,3 +257,22 @@ pub async fn wait_until(limit: Duration, mut cond: impl AsyncFnMut() -> bool) ->
     }
     false
 }
+
+/// A word-level `tokenizer.json` whose vocabulary is the built-in tokenizer's words, so that
+/// the simulator (which counts with the built-in tokenizer) agrees with it.
+pub fn word_level_tokenizer_json() -> String {
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("[UNK]".into(), 0.into());
+    for i in 0..ibench_core::tokenize::VOCAB_SIZE {
+        vocab.insert(ibench_core::tokenize::word(i).into(), (i + 1).into());
+    }
+    json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [{"id": 0, "content": "[UNK]", "single_word": false, "lstrip": false,
+                          "rstrip": false, "normalized": false, "special": true}],
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"},
+    })
+    .to_string()
+}
