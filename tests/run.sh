@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command: builds (or reuses) the Kubernetes control plane used by the
-# integration tests, then runs every test of the workspace. Extra arguments go to `cargo test`
+# The project's test command: builds (or reuses) the Kubernetes control plane and the S3 and GCS
+# servers used by the integration tests, then runs every test of the workspace. Extra arguments go to `cargo test`
 # (e.g. `tests/run.sh -p ibench-testcluster -- --nocapture`).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +20,10 @@ start=$(date +%s)
 bin_dir=$(tests/cluster/build.sh | tail -n 1)
 export IBENCH_CONTROL_PLANE_BIN="$bin_dir"
 echo "tests/run.sh: control plane binaries in $bin_dir (build.sh took $(( $(date +%s) - start )) s)" >&2
+object_stores_start=$(date +%s)
+object_store_dir=$(tests/cluster/build-object-stores.sh | tail -n 1)
+export IBENCH_OBJECT_STORE_BIN="$object_store_dir"
+echo "tests/run.sh: object-storage servers in $object_store_dir (build-object-stores.sh took $(( $(date +%s) - object_stores_start )) s)" >&2
 
 # Compiled dependencies are kept outside the clone, per compiler version, so a fresh clone (CI)
 # reuses them; cargo's fingerprints still rebuild whatever changed.

@@ -12,8 +12,13 @@ helm_version=$(awk '$1 == "helm.sh/helm/v4" {print $2}' "$here/go/helm/go.mod")
 # Bump when the build commands or flags below change; comments and other edits of this script
 # then keep the cache.
 recipe=1
-# The key covers every input of the build: module files, Go version and recipe.
-key=$( (cat "$here"/go/*/go.mod "$here"/go/*/go.sum; go env GOVERSION; echo "recipe=$recipe") | sha256sum | cut -c1-12)
+# The key covers every input of the build: module files, Go version and recipe. The modules are
+# named one by one (in the order a glob gave before other tools joined go/), so the object-storage
+# servers of build-object-stores.sh never rebuild the control plane.
+modules=(etcd helm k8s)
+key=$( (for m in "${modules[@]}"; do cat "$here/go/$m/go.mod"; done
+        for m in "${modules[@]}"; do cat "$here/go/$m/go.sum"; done
+        go env GOVERSION; echo "recipe=$recipe") | sha256sum | cut -c1-12)
 cache="${INFERENCE_BENCH_CACHE:-$HOME/.cache/inference-bench}"
 bin="$cache/control-plane/$k8s_version-$key"
 

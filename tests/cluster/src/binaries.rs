@@ -39,7 +39,8 @@ impl Binaries {
     fn locate_uncached() -> Result<Binaries> {
         let dir = match std::env::var_os(BIN_DIR_ENV) {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => run_build_script()?,
+            _ => run_build_script(BUILD_SCRIPT, BIN_DIR_ENV, "a cold build takes 20+ minutes")
+                .map_err(Error::Binaries)?,
         };
         Self::from_dir(dir)
     }
@@ -82,36 +83,39 @@ impl Binaries {
     }
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata()
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
 
-fn run_build_script() -> Result<PathBuf> {
+/// Runs a build script that prints the directory of what it built on its last line; used when
+/// `env` (the variable `tests/run.sh` would have set) is unset.
+pub(crate) fn run_build_script(
+    script: &str,
+    env: &str,
+    duration_hint: &str,
+) -> std::result::Result<PathBuf, String> {
     tracing::info!(
-        script = BUILD_SCRIPT,
-        "{BIN_DIR_ENV} not set; running build.sh (a cold build takes 20+ minutes)"
+        script,
+        "{env} not set; running the build script ({duration_hint})"
     );
     // stderr is inherited so a cold build shows its progress instead of looking hung.
     let output = Command::new("bash")
-        .arg(BUILD_SCRIPT)
+        .arg(script)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| Error::Binaries(format!("cannot run {BUILD_SCRIPT}: {e}")))?;
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
     if !output.status.success() {
-        return Err(Error::Binaries(format!(
-            "{BUILD_SCRIPT} failed ({})",
-            output.status
-        )));
+        return Err(format!("{script} failed ({})", output.status));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let dir = stdout
         .lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty())
-        .ok_or_else(|| Error::Binaries(format!("{BUILD_SCRIPT} printed no directory")))?;
+        .ok_or_else(|| format!("{script} printed no directory"))?;
     Ok(PathBuf::from(dir))
 }

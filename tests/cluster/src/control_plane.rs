@@ -24,7 +24,9 @@ use crate::{apiserver, controller_manager, etcd, ports, token};
 /// Set to keep a control plane's directory (logs, certificates, Pod logs) after it stops.
 pub const KEEP_DIR_ENV: &str = "IBENCH_TESTCLUSTER_KEEP";
 
-const DIR_PREFIX: &str = "ibench-testcluster-";
+/// Prefix of every private directory of this crate (control planes and object-storage servers),
+/// so one sweep removes those of dead test binaries.
+pub(crate) const DIR_PREFIX: &str = "ibench-testcluster-";
 const PORT_ATTEMPTS: u32 = 3;
 
 /// How to start a [`ControlPlane`].
@@ -632,9 +634,9 @@ async fn start_core(
     })
 }
 
-/// Removes directories of control planes whose test binary died without cleaning up (their
-/// processes died with it, through PDEATHSIG).
-fn sweep_stale_dirs() {
+/// Removes directories of control planes and object-storage servers whose test binary died
+/// without cleaning up (their processes died with it, through PDEATHSIG).
+pub(crate) fn sweep_stale_dirs() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };

@@ -47,6 +47,26 @@ pub enum Error {
 
     #[error("the shared control plane failed to start earlier in this test binary: {0}")]
     SharedStartFailed(String),
+
+    #[error("object-storage server binaries unavailable: {0}")]
+    ServerBinaries(String),
+
+    #[error("{server} exited before it was ready ({status}); last log lines:\n{log_tail}")]
+    ServerExited {
+        server: String,
+        status: String,
+        log_tail: String,
+    },
+
+    #[error("{server} request failed: {what}: {detail}")]
+    ServerRequest {
+        server: String,
+        what: String,
+        detail: String,
+    },
+
+    #[error("the shared {server} server failed to start earlier in this test binary: {message}")]
+    SharedServerStartFailed { server: String, message: String },
 }
 
 impl Error {

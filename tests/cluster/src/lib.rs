@@ -1,6 +1,7 @@
 //! A real Kubernetes control plane for tests: etcd, kube-apiserver and kube-controller-manager
 //! built from Go modules (see `build.sh`), started on free loopback ports with generated
-//! certificates, plus a process kubelet that runs Pods as local processes.
+//! certificates, plus a process kubelet that runs Pods as local processes; and real S3
+//! (SeaweedFS) and Google Cloud Storage (fake-gcs-server) servers (see `build-object-stores.sh`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ibench_testcluster::Error> {
@@ -22,6 +23,7 @@ mod etcd;
 mod images;
 mod kubeconfig;
 mod kubelet;
+mod object_stores;
 mod pki;
 mod ports;
 mod process;
@@ -33,6 +35,10 @@ pub use control_plane::{ControlPlane, KEEP_DIR_ENV, Options};
 pub use controller_manager::DEFAULT_CONTROLLERS;
 pub use error::{Error, Result};
 pub use images::{ImageProgram, image_key};
+pub use object_stores::{
+    GcsServer, OBJECT_STORE_BIN_ENV, ObjectStoreBinaries, S3Server, shared_gcs, shared_s3,
+    try_shared_gcs, try_shared_s3,
+};
 pub use shared::{shared, try_shared};
 
 /// Installs a `tracing` subscriber for test output (filter from `RUST_LOG`, default `info` for
@@ -50,4 +56,12 @@ pub fn init_test_logging() {
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
+}
+
+/// Installs rustls's ring provider as the process default, as a process that uses object_store
+/// must: the workspace builds reqwest without a provider of its own (`rustls-no-provider`), and
+/// building a reqwest client (every object_store `build()`) panics without one. Safe to call
+/// from every test; the first call wins.
+pub fn install_crypto_provider() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 }
