@@ -54,10 +54,6 @@ fn load_config(path: &Path) -> Config {
     ibench_core::config::load_file(path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Whether the config reads local files (runner pods cannot, so it has no manifest).
-fn uses_local_files(config: &Config) -> bool {
-    config.load.trace.is_some() || config.data.trace.is_some()
-}
 
 /// `--set` overrides that shorten a config to a few seconds without changing its kind: rate
 /// stages last 1 s, closed-loop stages send twice their concurrency, no pause between stages.
@@ -275,20 +271,17 @@ async fn every_manifest_passes_a_server_side_dry_run_and_matches_its_runner_conf
             }
         }
     }
-    // Every runner config that pods can run has its resource, and every resource its config.
-    let expected: BTreeSet<String> = runner_configs()
-        .iter()
-        .filter(|p| !uses_local_files(&load_config(p)))
-        .map(|p| stem(p))
-        .collect();
+    // Every runner config has its resource, and every resource its config.
+    let expected: BTreeSet<String> = runner_configs().iter().map(|p| stem(p)).collect();
     assert_eq!(
         benchmarks, expected,
-        "configs/kubernetes/<name>.yaml for each configs/<name>.yaml without local files"
+        "configs/kubernetes/<name>.yaml for each configs/<name>.yaml"
     );
 }
 
 /// The operator accepts the benchmark, and the runner config it would give its runners is the
-/// runner config of the same name, but for where the server is and where reports go.
+/// runner config of the same name, but for where the server is, where reports go and where
+/// the input files are (a pod mounts them elsewhere).
 fn check_benchmark(path: &Path, object: Value) {
     let mut ib: InferenceBenchmark =
         serde_json::from_value(object).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -316,6 +309,9 @@ fn check_benchmark(path: &Path, object: Value) {
     let comparable = |config: &Config, seed: Option<i64>| {
         let mut config = config.clone();
         config.storage = Default::default();
+        for (_, file) in ibench_core::config::input_files_mut(&mut config) {
+            file.clear();
+        }
         config.load.base_seed = seed;
         let server = config.server.as_mut().expect("server");
         server.base_url.clear();

@@ -120,9 +120,9 @@ pub struct InferenceBenchmarkSpec {
     /// Buckets for the merged report files and the per-request records (runner config
     /// `storage`: `googleCloudStorage`, `simpleStorageService`). Each run's objects go under
     /// `{path}/{run}/`; `{timestamp}` in `path` is the benchmark's creation time.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("!has(self.localStorage)").message("storage.localStorage: a runner pod's disk goes away with it; use storage.googleCloudStorage or storage.simpleStorageService (the merged report is also in the ConfigMap <name>-report)").field_path(".localStorage"))]
-    pub storage: Camel<StorageConfig>,
+    pub storage: Option<Camel<StorageConfig>>,
     /// Secret whose keys are environment variables for the buckets: `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), or `GOOGLE_SERVICE_ACCOUNT_KEY` (the
     /// service account's JSON). Given to runner pods with `envFrom` and read by the operator for

@@ -1,8 +1,8 @@
 //! Report files to the buckets of `storage.google_cloud_storage` and
 //! `storage.simple_storage_service`, named like inference-perf names them:
-//! `{path}/{report_file_prefix}{file}`. As there, an object that already exists is kept (a
-//! re-upload of the same run changes nothing); unlike there, the bytes are the ones written
-//! locally and a failed upload is an error, not a log line.
+//! `{path}/{report_file_prefix}{file}`. Unlike there, the bytes are the ones written locally,
+//! an object of the same name is replaced (inference-perf keeps it, so a fixed `path` silently
+//! keeps an older run's files), and a failed upload is an error, not a log line.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -129,21 +129,17 @@ impl ReportBuckets {
         self.destinations.iter().map(|d| d.url(name)).collect()
     }
 
-    /// Proves before the run that each bucket exists and takes writes with these credentials,
-    /// by writing and deleting a small object: finding out after an hour of load would lose
-    /// the reports.
+    /// Proves before the run that each bucket exists and answers these credentials, by listing
+    /// the run's folder: a wrong key or a missing bucket found after an hour of load would lose
+    /// the reports. (A listing, not a probe write: it leaves nothing behind, and every store and
+    /// emulator answers it alike.)
     pub async fn check(&self) -> Result<(), UploadError> {
-        let name = ".ibench-write-check";
         for d in &self.destinations {
-            let key = d.key(name);
+            let folder = ObjectPath::from(d.key_prefix.trim_end_matches('/'));
             d.store
-                .put(
-                    &key,
-                    PutPayload::from_static(b"inference-bench write check\n"),
-                )
+                .list_with_delimiter(Some(&folder))
                 .await
-                .map_err(|e| d.error(name, &e))?;
-            d.store.delete(&key).await.map_err(|e| d.error(name, &e))?;
+                .map_err(|e| d.error("", &e))?;
         }
         Ok(())
     }
@@ -152,9 +148,6 @@ impl ReportBuckets {
     pub async fn upload_bytes(&self, name: &str, bytes: Bytes) -> Result<Vec<String>, UploadError> {
         for d in &self.destinations {
             let key = d.key(name);
-            if exists(d, &key, name).await? {
-                continue;
-            }
             d.store
                 .put(&key, PutPayload::from_bytes(bytes.clone()))
                 .await
@@ -177,9 +170,6 @@ impl ReportBuckets {
         }
         for d in &self.destinations {
             let key = d.key(name);
-            if exists(d, &key, name).await? {
-                continue;
-            }
             let upload = d
                 .store
                 .put_multipart(&key)
@@ -219,17 +209,6 @@ impl ReportBuckets {
             ));
         }
         Ok(ObjectSink::new(parts, tokio::runtime::Handle::current()))
-    }
-}
-
-async fn exists(d: &Destination, key: &ObjectPath, name: &str) -> Result<bool, UploadError> {
-    match d.store.head(key).await {
-        Ok(_) => {
-            tracing::info!(url = %d.url(name), "already in the bucket; kept");
-            Ok(true)
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(d.error(name, &e)),
     }
 }
 

@@ -468,6 +468,14 @@ pub struct LocalStorage {
     pub report_file_prefix: Option<String>,
 }
 
+impl LocalStorage {
+    /// Nothing set: the section adds nothing to a written config (and a resource's `storage`
+    /// stays free of a `localStorage` it may not have).
+    pub fn is_unset(&self) -> bool {
+        self.path.is_none() && self.report_file_prefix.is_none()
+    }
+}
+
 /// Reports uploaded to Google Cloud Storage: `gs://{bucket_name}/{path}/{report_file_prefix}{file}`.
 /// Credentials: `GOOGLE_SERVICE_ACCOUNT_KEY` (the JSON), `GOOGLE_APPLICATION_CREDENTIALS` (its
 /// path) or the ambient identity (GKE Workload Identity).
@@ -541,7 +549,7 @@ impl SimpleStorageService {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "LocalStorage::is_unset")]
     pub local_storage: LocalStorage,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub google_cloud_storage: Option<GoogleCloudStorage>,

@@ -1,0 +1,443 @@
+//! Files in and reports out through the operator, with real servers from the test harness:
+//! traces from a PersistentVolumeClaim and from `s3://`, ShareGPT from `gs://` with a tokenizer
+//! from a ConfigMap, merged reports and per-request records in the buckets, and every bad bucket
+//! or input ending the run before stage 0 with no credential anywhere.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use ibench_operator::crd::{self, InferenceBenchmark};
+use ibench_testcluster::{S3Server, shared_gcs, shared_s3};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret,
+};
+use kube::Api;
+use kube::api::PostParams;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+fn store(s3: &S3Server, bucket: &str) -> std::sync::Arc<dyn ObjectStore> {
+    ibench_testcluster::install_crypto_provider();
+    std::sync::Arc::new(
+        AmazonS3Builder::new()
+            .with_endpoint(s3.endpoint())
+            .with_access_key_id(s3.access_key())
+            .with_secret_access_key(s3.secret_key())
+            .with_region(s3.region())
+            .with_allow_http(true)
+            .with_bucket_name(bucket)
+            .build()
+            .unwrap(),
+    )
+}
+
+/// The two 30,000-request runs take the machine; one at a time.
+static HEAVY: Mutex<()> = Mutex::const_new(());
+
+const ROWS: usize = 30_000;
+const TRACE_SECONDS: f64 = 40.0;
+
+/// An AzurePublicDataset trace: `ROWS` rows spread over `TRACE_SECONDS`, with irregular gaps
+/// and token counts; returns the CSV and `(offset seconds, context tokens)` per row.
+fn trace() -> (String, Vec<(f64, u64)>) {
+    let mut csv = String::from("TIMESTAMP,ContextTokens,GeneratedTokens\n");
+    let mut rows = Vec::with_capacity(ROWS);
+    let step_us = (TRACE_SECONDS * 1e6 / ROWS as f64) as u64;
+    for i in 0..ROWS as u64 {
+        // Gaps of 0.5 to 1.5 steps, whole microseconds, so offsets stay exact in the CSV.
+        let offset_us = i * step_us + (i * 7919 % step_us) / 2;
+        let context = 100 + (i * 37 % 200);
+        let generated = 10 + (i * 13 % 8);
+        let seconds = offset_us / 1_000_000;
+        csv.push_str(&format!(
+            "2024-05-10 14:{:02}:{:02}.{:06}0,{context},{generated}\n",
+            seconds / 60,
+            seconds % 60,
+            offset_us % 1_000_000
+        ));
+        rows.push((offset_us as f64 / 1e6, context));
+    }
+    (csv, rows)
+}
+
+/// A Secret with the S3 server's keys (and the GCS server's service account), as `envFrom`
+/// gives them to the runners and the operator reads them.
+async fn bucket_secret(client: &kube::Client, ns: &str, name: &str, s3_secret: &str) {
+    let (s3, gcs) = (shared_s3().await, shared_gcs().await);
+    let mut data = BTreeMap::from([
+        ("AWS_ACCESS_KEY_ID".to_string(), s3.access_key().to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), s3_secret.to_string()),
+    ]);
+    data.extend(gcs.env().into_iter().map(|(k, v)| (k.to_string(), v)));
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        string_data: Some(data),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("creating the bucket Secret");
+}
+
+/// A hostPath PersistentVolume holding `file` as `name`, and a claim bound to it.
+async fn claim_with_file(client: &kube::Client, ns: &str, claim: &str, name: &str, file: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), file).unwrap();
+    let pv_name = format!("{ns}-{claim}");
+    let pv: PersistentVolume = serde_json::from_value(json!({
+        "metadata": {"name": pv_name},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadOnlyMany"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": "",
+            "hostPath": {"path": dir.path().display().to_string(), "type": "Directory"},
+        }
+    }))
+    .unwrap();
+    Api::<PersistentVolume>::all(client.clone())
+        .create(&PostParams::default(), &pv)
+        .await
+        .expect("creating the PersistentVolume");
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": claim},
+        "spec": {
+            "accessModes": ["ReadOnlyMany"],
+            "storageClassName": "",
+            "volumeName": pv_name,
+            "resources": {"requests": {"storage": "1Gi"}},
+        }
+    }))
+    .unwrap();
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &pvc)
+        .await
+        .expect("creating the claim");
+    dir
+}
+
+fn trace_spec(base_url: &str, trace_file: &str, runners: i32) -> Value {
+    json!({
+        "server": {"baseUrl": base_url, "modelName": "m"},
+        "data": {"type": "random", "trace": {"file": trace_file}},
+        "load": {
+            "type": "trace_replay",
+            "trace": {"file": trace_file},
+            "stages": [{"rate": ROWS as f64 / TRACE_SECONDS, "duration": TRACE_SECONDS as i64 + 1}],
+            "stageTeardownGraceSeconds": 20.0,
+        },
+        "runners": {"parallelism": runners},
+    })
+}
+
+fn succeeded(ib: &InferenceBenchmark) -> bool {
+    is_finished(ib) && condition(ib, crd::CONDITION_SUCCEEDED).is_some_and(|c| c.status == "True")
+}
+
+/// The acceptance run: a > 1 MiB trace of 30,000 rows on a PersistentVolumeClaim, three
+/// runners, per-request records streamed to S3. Every row is sent once, at its trace offset
+/// (the runners' scheduled times against the trace), with its token count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
+    let _heavy = HEAVY.lock().await;
+    let (cp, ns, client, sim, operator) = setup("os-trace-pvc").await;
+    let s3 = shared_s3().await;
+    let bucket = s3.bucket("trace-pvc").await.unwrap();
+    bucket_secret(&client, &ns, "buckets", s3.secret_key()).await;
+    let (csv, rows) = trace();
+    assert!(csv.len() > 1 << 20, "the trace is over 1 MiB ({} bytes)", csv.len());
+    let _volume = claim_with_file(&client, &ns, "traces", "day1.csv", &csv).await;
+
+    let mut spec = trace_spec(&sim.base_url(), "/inputs/day1.csv", 3);
+    spec["files"] = json!([{"path": "/inputs", "persistentVolumeClaim": {"claimName": "traces"}}]);
+    spec["report"] = json!({"requestLifecycle": {"perRequest": true}});
+    spec["storage"] = json!({"simpleStorageService": {
+        "bucketName": bucket, "path": "replays", "endpointUrl": s3.endpoint(),
+        "regionName": s3.region(), "addressingStyle": "path",
+    }});
+    spec["storageSecretRef"] = json!({"name": "buckets"});
+    operator.wait_ready().await;
+    create_benchmark(&client, &ns, "replay", spec).await.expect("accepted");
+    let ib = wait_benchmark(cp, &operator, &ns, "replay", Duration::from_secs(240), |ib| is_finished(ib)).await;
+    assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
+
+    let report = ib.status.as_ref().unwrap().report.clone().unwrap();
+    let folder = format!("replays/replay-g1");
+    assert_eq!(report.objects, [format!("s3://{bucket}/{folder}/")]);
+    assert_eq!(report.per_request_entries, Some(ROWS as i64));
+    let store = store(s3, &bucket);
+    let read = |name: String| {
+        let store = store.clone();
+        async move {
+            let bytes = store
+                .get(&ObjectPath::from(name.as_str()))
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .bytes()
+                .await
+                .unwrap();
+            serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
+        }
+    };
+    let summary = read(format!("{folder}/summary_lifecycle_metrics.json")).await;
+    assert_eq!(summary["load_summary"]["count"], ROWS, "{summary}");
+    assert_eq!(summary["successes"]["count"], ROWS, "{summary}");
+    let manifest = read(format!("{folder}/per_request_lifecycle_metrics.manifest.json")).await;
+    assert_eq!(manifest["entries"], ROWS);
+    assert_eq!(manifest["runners"], 3);
+
+    // Every record once: three parts, one per runner, together the whole trace.
+    let mut records = Vec::new();
+    for k in 0..3 {
+        let part = read(format!("{folder}/per_request_lifecycle_metrics.runner-{k}.json")).await;
+        let part = part.as_array().expect("a JSON list").clone();
+        assert_eq!(manifest["parts"][k]["entries"], part.len());
+        records.extend(part);
+    }
+    assert_eq!(records.len(), ROWS);
+    let mut by_time: Vec<(f64, f64, u64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["scheduled_time"].as_f64().unwrap(),
+                r["start_time"].as_f64().expect("every request was sent"),
+                r["info"]["input_tokens"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    by_time.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let first = by_time[0].0;
+    let mut delays = Vec::with_capacity(ROWS);
+    for ((scheduled, started, tokens), (offset, context)) in by_time.iter().zip(&rows) {
+        assert!(
+            ((scheduled - first) - offset).abs() < 1e-3,
+            "planned at +{:.6} s, the trace says +{offset:.6} s",
+            scheduled - first
+        );
+        assert_eq!(tokens, context, "the trace's token count at +{offset} s");
+        delays.push(started - scheduled);
+    }
+    delays.sort_by(f64::total_cmp);
+    let median = delays[ROWS / 2];
+    assert!(median < 0.005, "median send delay {median} s");
+    eprintln!(
+        "30,000-row trace, 3 runners: send delay p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        median * 1e3,
+        delays[ROWS * 99 / 100] * 1e3,
+        delays[ROWS - 1] * 1e3
+    );
+}
+
+/// The same trace from an `s3://` URL, its digest pinned: three runners fetch it, agree on it,
+/// and send every row with its token count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_from_s3_is_replayed_by_three_runners() {
+    let _heavy = HEAVY.lock().await;
+    let (cp, ns, client, sim, operator) = setup("os-trace-s3").await;
+    let s3 = shared_s3().await;
+    let bucket = s3.bucket("trace-url").await.unwrap();
+    bucket_secret(&client, &ns, "buckets", s3.secret_key()).await;
+    let (csv, rows) = trace();
+    store(s3, &bucket)
+        .put(&ObjectPath::from("traces/day1.csv"), csv.clone().into())
+        .await
+        .unwrap();
+    let url = format!("s3://{bucket}/traces/day1.csv");
+    let mut spec = trace_spec(&sim.base_url(), &url, 3);
+    spec["inputs"] = json!({
+        "s3": {"endpointUrl": s3.endpoint(), "regionName": s3.region()},
+        "sha256": {url.clone(): sha256_hex(csv.as_bytes())},
+    });
+    spec["storageSecretRef"] = json!({"name": "buckets"});
+    operator.wait_ready().await;
+    create_benchmark(&client, &ns, "replay", spec).await.expect("accepted");
+    let ib = wait_benchmark(cp, &operator, &ns, "replay", Duration::from_secs(240), |ib| is_finished(ib)).await;
+    assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
+    assert_eq!(ib.status.as_ref().unwrap().summary.as_ref().unwrap().requests, ROWS as i64);
+    let prompt_tokens: u64 = rows.iter().map(|(_, c)| c).sum();
+    assert_eq!(sim.stats().prompt_tokens, prompt_tokens, "every row's token count reached the server");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// ShareGPT conversations from `gs://`, counted with a `tokenizer.json` mounted from a
+/// ConfigMap, two runners.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharegpt_from_gcs_with_a_tokenizer_from_a_config_map() {
+    let (cp, ns, client, sim, operator) = setup("os-sharegpt").await;
+    let gcs = shared_gcs().await;
+    let bucket = gcs.bucket("datasets").await.unwrap();
+    bucket_secret(&client, &ns, "buckets", "unused").await;
+    let words: Vec<&str> = (0..40).map(ibench_core::tokenize::word).collect();
+    let conversations: Vec<Value> = (0..50)
+        .map(|i| {
+            let prompt = words[..10 + i % 20].join(" ");
+            let answer = words[..5 + i % 10].join(" ");
+            json!({"conversations": [{"from": "human", "value": prompt}, {"from": "gpt", "value": answer}]})
+        })
+        .collect();
+    gcs.put_object(&bucket, "sharegpt/conversations.json", serde_json::to_vec(&conversations).unwrap())
+        .await
+        .unwrap();
+    let tokenizer = ibench_testkit::word_level_tokenizer_json();
+    let config_map: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "tokenizer"},
+        "data": {"tokenizer.json": tokenizer},
+    }))
+    .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &config_map)
+        .await
+        .unwrap();
+    let spec = json!({
+        "server": {"baseUrl": sim.base_url(), "modelName": "m"},
+        "data": {"type": "shareGPT", "path": format!("gs://{bucket}/sharegpt/conversations.json")},
+        "tokenizer": {"pretrainedModelNameOrPath": "/tokenizer/tokenizer.json"},
+        "files": [{"path": "/tokenizer/tokenizer.json", "configMap": {"name": "tokenizer", "key": "tokenizer.json"}}],
+        "load": {"type": "constant", "stages": [{"rate": 20.0, "duration": 3}]},
+        "storageSecretRef": {"name": "buckets"},
+        "runners": {"parallelism": 2},
+    });
+    operator.wait_ready().await;
+    create_benchmark(&client, &ns, "sharegpt", spec).await.expect("accepted");
+    let ib = wait_benchmark(cp, &operator, &ns, "sharegpt", Duration::from_secs(120), |ib| is_finished(ib)).await;
+    assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
+    let report = config_maps(&client, &ns)
+        .await
+        .into_iter()
+        .find(|cm| cm.metadata.name.as_deref() == Some("sharegpt-report"))
+        .expect("the report ConfigMap");
+    let summary = report_json(&report, "summary_lifecycle_metrics.json");
+    assert_eq!(summary["successes"]["count"], 60, "{summary}");
+    // Prompts are the conversations' first turns, measured with the mounted tokenizer (whose
+    // words are the simulator's): lengths 10 to 29 tokens.
+    let prompt = &summary["successes"]["prompt_tokens"];
+    assert!(prompt["min"].as_f64().unwrap() >= 10.0 && prompt["max"].as_f64().unwrap() <= 29.0, "{prompt}");
+    assert_eq!(summary["successes"]["token_count_mismatches"], 0, "{summary}");
+}
+
+/// A server announcing a 4 GiB object: a few bytes, then nothing.
+async fn huge_object_server() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // Bounded: two runners and their client's retries.
+        for _ in 0..32 {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4294967296\r\n\r\nTIMESTAMP,")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+/// Missing bucket, wrong credentials, unreachable endpoint, a digest mismatch, an object over
+/// the size limit: each run fails before stage 0 with the URL and the cause in its condition,
+/// nothing hangs, and the credentials appear in no status, event, ConfigMap or log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
+    let (cp, ns, client, sim, operator) = setup("os-bad").await;
+    let s3 = shared_s3().await;
+    let bucket = s3.bucket("bad-inputs").await.unwrap();
+    let (csv, _) = trace();
+    store(s3, &bucket)
+        .put(&ObjectPath::from("traces/day1.csv"), csv.clone().into())
+        .await
+        .unwrap();
+    bucket_secret(&client, &ns, "buckets", s3.secret_key()).await;
+    let wrong_secret = "wr0ng-s3cret-that-must-not-leak";
+    bucket_secret(&client, &ns, "wrong-buckets", wrong_secret).await;
+    let (huge_port, huge) = huge_object_server().await;
+    let closed = free_port();
+    let trace_url = format!("s3://{bucket}/traces/day1.csv");
+    let reports = |bucket: &str, endpoint: &str| {
+        json!({"simpleStorageService": {"bucketName": bucket, "endpointUrl": endpoint, "regionName": s3.region()}})
+    };
+    let s3_inputs = json!({"s3": {"endpointUrl": s3.endpoint(), "regionName": s3.region()}});
+    let base = |file: &str| {
+        let mut spec = trace_spec(&sim.base_url(), file, 2);
+        spec["load"]["stages"] = json!([{"rate": 10.0, "duration": 2}]);
+        spec["storageSecretRef"] = json!({"name": "buckets"});
+        spec
+    };
+    let huge_url = format!("http://127.0.0.1:{huge_port}/traces/huge.csv");
+    let mut cases: Vec<(&str, Value, Vec<String>)> = Vec::new();
+    let mut spec = base(&trace_url);
+    spec["inputs"] = s3_inputs.clone();
+    spec["storage"] = reports("no-such-bucket-for-ibench", &s3.endpoint());
+    cases.push(("missing-bucket", spec, vec!["s3://no-such-bucket-for-ibench/".into()]));
+    let mut spec = base(&trace_url);
+    spec["inputs"] = s3_inputs.clone();
+    spec["storageSecretRef"] = json!({"name": "wrong-buckets"});
+    cases.push(("wrong-credentials", spec, vec![trace_url.clone(), "access denied (403)".into()]));
+    let mut spec = base(&trace_url);
+    spec["inputs"] = s3_inputs.clone();
+    spec["storage"] = reports(&bucket, &format!("http://127.0.0.1:{closed}"));
+    cases.push(("unreachable", spec, vec![format!("s3://{bucket}/"), "endpoint unreachable".into()]));
+    let mut spec = base(&trace_url);
+    spec["inputs"] = s3_inputs.clone();
+    spec["inputs"]["sha256"] = json!({trace_url.clone(): "0".repeat(64)});
+    cases.push(("digest-mismatch", spec, vec![trace_url.clone(), format!("but inputs.sha256 expects {}", "0".repeat(64))]));
+    let spec = base(&huge_url);
+    cases.push(("too-large", spec, vec![huge_url.clone(), "is 4294967296 bytes, more than inputs.max_bytes".into()]));
+
+    operator.wait_ready().await;
+    for (name, spec, _) in &cases {
+        create_benchmark(&client, &ns, name, spec.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    for (name, _, needles) in &cases {
+        let ib = wait_benchmark(cp, &operator, &ns, name, Duration::from_secs(150), |ib| is_finished(ib)).await;
+        let status = ib.status.clone().unwrap();
+        let succeeded = condition(&ib, crd::CONDITION_SUCCEEDED).unwrap();
+        assert_eq!(succeeded.status, "False", "{name}: {status:?}");
+        for needle in needles {
+            assert!(succeeded.message.contains(needle.as_str()), "{name}: {needle:?} not in {:?}", succeeded.message);
+        }
+        assert!(status.start_time.is_none(), "{name} failed before stage 0, yet started: {status:?}");
+    }
+    huge.abort();
+
+    // No credential anywhere a user (or an attacker with read access) looks.
+    let secrets = [s3.secret_key().to_string(), wrong_secret.to_string()];
+    let mut seen = String::new();
+    for cm in config_maps(&client, &ns).await {
+        seen.push_str(&serde_json::to_string(&cm.data).unwrap());
+    }
+    for ib in Api::<InferenceBenchmark>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await
+        .unwrap()
+    {
+        seen.push_str(&serde_json::to_string(&ib.status).unwrap());
+    }
+    seen.push_str(&cp.diagnostics(&ns).await);
+    seen.push_str(&operator.log());
+    for secret in &secrets {
+        assert!(!seen.contains(secret.as_str()), "a credential leaked into the cluster's objects or logs");
+    }
+}

@@ -1,0 +1,302 @@
+//! `ibench run` with object storage, against real servers built by the test harness (SeaweedFS
+//! for S3, fake-gcs-server for Google Cloud Storage): report files uploaded byte for byte, input
+//! files fetched from URLs, and every bad bucket or input refused before the first request.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use ibench_sim::SimConfig;
+use ibench_testcluster::{GcsServer, S3Server, shared_gcs, shared_s3};
+use ibench_testkit as common;
+use object_store::aws::AmazonS3Builder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+fn install_tls_provider() {
+    ibench_testcluster::install_crypto_provider();
+}
+
+fn s3_store(s3: &S3Server, bucket: &str) -> Arc<dyn ObjectStore> {
+    install_tls_provider();
+    Arc::new(
+        AmazonS3Builder::new()
+            .with_endpoint(s3.endpoint())
+            .with_access_key_id(s3.access_key())
+            .with_secret_access_key(s3.secret_key())
+            .with_region(s3.region())
+            .with_allow_http(true)
+            .with_bucket_name(bucket)
+            .build()
+            .unwrap(),
+    )
+}
+
+fn gcs_store(gcs: &GcsServer, bucket: &str) -> Arc<dyn ObjectStore> {
+    install_tls_provider();
+    Arc::new(
+        GoogleCloudStorageBuilder::new()
+            .with_service_account_key(gcs.service_account_key())
+            .with_bucket_name(bucket)
+            .build()
+            .unwrap(),
+    )
+}
+
+/// Every object under `prefix`, by key.
+async fn objects(store: &dyn ObjectStore, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let listed: Vec<_> = store
+        .list(Some(&ObjectPath::from(prefix)))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for meta in listed {
+        let bytes = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
+        out.push((meta.location.to_string(), bytes.to_vec()));
+    }
+    out.sort();
+    out
+}
+
+/// `ibench run` with the S3 server's keys (and the GCS server's service account) in its
+/// environment, as a user's shell or a pod's `envFrom` would give them.
+fn run_with_credentials(config: &Path, s3: &S3Server, gcs: &GcsServer, secret: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("AWS_ACCESS_KEY_ID", s3.access_key())
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .envs(gcs.env())
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_reach_s3_and_gcs_byte_for_byte() {
+    let (s3, gcs) = (shared_s3().await, shared_gcs().await);
+    let s3_bucket = s3.bucket("cli-reports").await.unwrap();
+    let gcs_bucket = gcs.bucket("cli-reports").await.unwrap();
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("reports");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  base_url: {}\nload:\n  stages:\n  - rate: 40\n    duration: 2\n  - rate: 60\n    duration: 1\nreport:\n  request_lifecycle:\n    per_stage: true\n    per_request: true\nstorage:\n  local_storage:\n    path: {}\n    report_file_prefix: local-\n  google_cloud_storage:\n    bucket_name: {gcs_bucket}\n    path: runs/{{timestamp}}\n    report_file_prefix: g-\n  simple_storage_service:\n    bucket_name: {s3_bucket}\n    path: team/bench\n    endpoint_url: {}\n    region_name: {}\n    addressing_style: path\n",
+            sim.base_url(),
+            local.display(),
+            s3.endpoint(),
+            s3.region(),
+        ),
+    )
+    .unwrap();
+    let output = run_with_credentials(&config, s3, gcs, s3.secret_key());
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("Reports uploaded to gs://{gcs_bucket}/runs/")),
+        "{}",
+        text(&output)
+    );
+
+    let mut written: Vec<(String, Vec<u8>)> = std::fs::read_dir(&local)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            let name = name.strip_prefix("local-").unwrap().to_string();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    written.sort();
+    let names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "config.yaml",
+            "per_request_lifecycle_metrics.json",
+            "stage_0_lifecycle_metrics.json",
+            "stage_1_lifecycle_metrics.json",
+            "summary_lifecycle_metrics.json",
+        ]
+    );
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&written[1].1).unwrap();
+    assert_eq!(records.len(), 140, "every request is in the per-request file");
+
+    let in_s3 = objects(s3_store(s3, &s3_bucket).as_ref(), "team/bench").await;
+    let expected_s3: Vec<(String, Vec<u8>)> = written
+        .iter()
+        .map(|(n, b)| (format!("team/bench/{n}"), b.clone()))
+        .collect();
+    assert_eq!(in_s3.len(), expected_s3.len());
+    for ((key, bytes), (expected_key, expected)) in in_s3.iter().zip(&expected_s3) {
+        assert_eq!(key, expected_key);
+        assert!(bytes == expected, "{key} differs from the local file");
+    }
+
+    let in_gcs = objects(gcs_store(gcs, &gcs_bucket).as_ref(), "runs").await;
+    assert_eq!(in_gcs.len(), written.len());
+    for ((key, bytes), (name, expected)) in in_gcs.iter().zip(&written) {
+        assert!(
+            key.starts_with("runs/2") && key.ends_with(&format!("/g-{name}")),
+            "{key} for {name}"
+        );
+        assert!(bytes == expected, "{key} differs from the local file");
+    }
+}
+
+/// A trace read from `s3://`, with its digest pinned; then the same run with a wrong digest,
+/// and with inputs and buckets that cannot work: each refused before any request, naming the
+/// URL and the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_from_urls_and_bad_buckets_fail_before_the_first_request() {
+    let (s3, gcs) = (shared_s3().await, shared_gcs().await);
+    let bucket = s3.bucket("cli-inputs").await.unwrap();
+    let trace = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/traces/conversation-sample.csv"
+    ))
+    .unwrap();
+    s3_store(s3, &bucket)
+        .put(&ObjectPath::from("traces/day1.csv"), PutPayload::from(trace.clone()))
+        .await
+        .unwrap();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &trace)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("s3://{bucket}/traces/day1.csv");
+    let write = |extra: &str, sha: &str| {
+        let path = dir.path().join("config.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "server:\n  base_url: {}\ndata:\n  type: random\n  trace:\n    file: {url}\nload:\n  type: trace_replay\n  trace:\n    file: {url}\n  stages:\n  - rate: 8\n    duration: 6\ninputs:\n  s3:\n    endpoint_url: {}\n    region_name: {}\n  sha256:\n    {url}: {sha}\nstorage:\n  local_storage:\n    path: {}\n{extra}",
+                sim.base_url(),
+                s3.endpoint(),
+                s3.region(),
+                dir.path().join("reports").display(),
+            ),
+        )
+        .unwrap();
+        path
+    };
+
+    let output = run_with_credentials(&write("", &digest), s3, gcs, s3.secret_key());
+    assert!(output.status.success(), "{}", text(&output));
+    let out = text(&output);
+    assert!(
+        out.contains(&format!("Input load.trace.file: {url} ({} bytes, sha256 {digest})", trace.len())),
+        "{out}"
+    );
+    let rows = trace.iter().filter(|b| **b == b'\n').count() - 1;
+    assert!(out.contains(&format!("\"count\": {rows}")), "every trace row is sent: {out}");
+
+    let wrong = "0".repeat(64);
+    let cases: Vec<(&str, String, String, String)> = vec![
+        (
+            "digest mismatch",
+            String::new(),
+            wrong.clone(),
+            format!("data.trace.file: {url} has SHA-256 {digest}, but inputs.sha256 expects {wrong}"),
+        ),
+        (
+            "wrong credentials",
+            String::new(),
+            digest.clone(),
+            format!("cannot fetch {url}: access denied (403)"),
+        ),
+        (
+            "missing report bucket",
+            format!(
+                "  simple_storage_service:\n    bucket_name: no-such-bucket-x\n    endpoint_url: {}\n    region_name: {}\n",
+                s3.endpoint(),
+                s3.region()
+            ),
+            digest.clone(),
+            "s3://no-such-bucket-x/".to_string(),
+        ),
+        (
+            "unreachable endpoint",
+            "  simple_storage_service:\n    bucket_name: b\n    endpoint_url: http://127.0.0.1:9\n".to_string(),
+            digest.clone(),
+            "s3://b/".to_string(),
+        ),
+    ];
+    for (what, extra, sha, needle) in cases {
+        let secret = if what == "wrong credentials" { "not-the-secret" } else { s3.secret_key() };
+        let started = Instant::now();
+        let output = run_with_credentials(&write(&extra, &sha), s3, gcs, secret);
+        let out = text(&output);
+        assert!(!output.status.success(), "{what}: {out}");
+        assert!(out.contains(&needle), "{what}: expected {needle:?} in\n{out}");
+        assert!(!out.contains("START_SUMMARY"), "{what}: nothing may run: {out}");
+        assert!(
+            !out.contains(s3.secret_key()) && !out.contains("not-the-secret"),
+            "{what}: a credential in the output"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "{what} took {:?}", started.elapsed());
+    }
+}
+
+/// An object over `inputs.max_bytes` is refused from its announced size, before its body is
+/// read: a server announcing 4 GiB sends a few bytes and then nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_over_the_size_limit_is_refused_unread() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // Bounded: the client's retries and this test's few requests.
+        for _ in 0..16 {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4294967296\r\nContent-Type: text/csv\r\n\r\nTIMESTAMP,")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/traces/huge.csv");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!("server:\n  base_url: {}\nload:\n  type: trace_replay\n  trace:\n    file: {url}\n  stages:\n  - rate: 1\n    duration: 1\ninputs:\n  max_bytes: 104857600\n", sim.base_url()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("load.trace.file: {url} is 4294967296 bytes, more than inputs.max_bytes (104857600)")),
+        "{out}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    server.abort();
+}
