@@ -6,6 +6,7 @@ mod args;
 mod progress;
 mod report;
 mod run;
+mod signals;
 mod sim;
 mod validate;
 
