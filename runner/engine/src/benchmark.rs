@@ -169,6 +169,7 @@ impl Benchmark {
                     .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs_f64),
                 stream: config.api.streaming,
                 max_connections,
+                max_response_bytes: config.api.max_response_bytes(),
             },
             body,
             model: model.clone(),
