@@ -25,11 +25,14 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let config_yaml = resolved.to_yaml();
     println!(
         "Resolved configuration (base_seed {}):\n{config_yaml}",
-        resolved.seed
+        resolved.base_seed()
     );
 
     let report_dir = resolved.report_dir.clone();
     let prefix = report_prefix(&resolved);
+    if let Err(e) = report::check_config_copy(&report_dir, &prefix, &args.config) {
+        return Ok(refuse(e));
+    }
     // Buckets and input files are checked before any request: a wrong credential or a missing
     // trace found after an hour of load would waste the hour.
     let buckets = match ReportBuckets::new(&resolved.config.storage) {

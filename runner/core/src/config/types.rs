@@ -56,7 +56,7 @@ pub struct ApiConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
     /// Longest response body read (ours); a longer one is a failure labelled "Response Too
-    /// Large" and is not read further. Default [`DEFAULT_MAX_RESPONSE_BYTES`].
+    /// Large" and is not read further. Default 64 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<i64>,
 }
