@@ -6,6 +6,7 @@ mod args;
 mod progress;
 mod report;
 mod run;
+mod signals;
 mod sim;
 mod validate;
 
@@ -71,14 +72,19 @@ fn tune_allocator() {
 }
 
 fn main() -> anyhow::Result<ExitCode> {
-    tune_allocator();
+    let cli = Cli::parse();
+    // The simulator's memory follows its connections: it should give back what closed
+    // connections freed, which the load generator's settings prevent.
+    if !matches!(cli, Cli::Sim(_)) {
+        tune_allocator();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse() {
+    match cli {
         Cli::Run(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?

@@ -6,6 +6,7 @@ use anyhow::Context;
 use ibench_core::config::ResolvedConfig;
 use ibench_core::plan::Shard;
 use ibench_core::report::{self, PER_REQUEST_FILE, ReportFile};
+use ibench_engine::Interrupt;
 use ibench_engine::benchmark::{Benchmark, report_prefix};
 use ibench_storage::{ReportBuckets, fetch_inputs};
 use tokio_util::sync::CancellationToken;
@@ -24,11 +25,14 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let config_yaml = resolved.to_yaml();
     println!(
         "Resolved configuration (base_seed {}):\n{config_yaml}",
-        resolved.seed
+        resolved.base_seed()
     );
 
     let report_dir = resolved.report_dir.clone();
     let prefix = report_prefix(&resolved);
+    if let Err(e) = report::check_config_copy(&report_dir, &prefix, &args.config) {
+        return Ok(refuse(e));
+    }
     // Buckets and input files are checked before any request: a wrong credential or a missing
     // trace found after an hour of load would waste the hour.
     let buckets = match ReportBuckets::new(&resolved.config.storage) {
@@ -57,20 +61,14 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let benchmark = Benchmark::prepare(run_config, Shard::WHOLE).await?;
     tracing::info!(model = %benchmark.model, "benchmark ready");
 
-    let cancel = CancellationToken::new();
-    let interrupt = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!("interrupted: cancelling the remaining requests, then writing reports");
-            interrupt.cancel();
-        }
-    });
+    let interrupt = Interrupt::default();
+    let stopped = crate::signals::watch(interrupt.clone()).context("installing signal handlers")?;
     let display_done = CancellationToken::new();
     let display = tokio::spawn(crate::progress::show(
         benchmark.progress(),
         display_done.clone(),
     ));
-    let outcome = benchmark.run(&cancel).await?;
+    let outcome = benchmark.run_interruptible(&interrupt).await?;
     display_done.cancel();
     let _ = display.await;
 
@@ -98,11 +96,7 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         }
         println!("Reports uploaded to {}", buckets.urls("").join(", "));
     }
-    Ok(verdict(
-        &outcome.metrics.total(),
-        cancel.is_cancelled(),
-        &outcome.files,
-    ))
+    Ok(verdict(&outcome.metrics.total(), &stopped, &outcome.files))
 }
 
 /// A run that cannot start: the reason on stderr, nothing sent.
@@ -114,12 +108,14 @@ fn refuse(e: impl std::fmt::Display) -> ExitCode {
 /// Non-zero when the run was interrupted or nothing succeeded, with the reason on stderr.
 fn verdict(
     total: &ibench_core::metrics::Bucket,
-    interrupted: bool,
+    stopped: &crate::signals::Stopped,
     files: &[ReportFile],
 ) -> ExitCode {
-    if interrupted {
-        eprintln!("run interrupted; reports cover what was done, the rest is counted as cancelled");
-        return ExitCode::from(130);
+    if let Some((signal, code)) = stopped.by() {
+        eprintln!(
+            "run stopped by {signal}; reports cover what was done, the rest is counted as cancelled"
+        );
+        return code;
     }
     if total.sent > 0 && total.successes.count == 0 {
         let mut labels: Vec<_> = total

@@ -153,3 +153,60 @@ fn validate_command_exits_zero_or_one_and_lists_problems() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_report_directory_whose_config_copy_is_the_config_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let text = with_server(
+        "load:\n  stages: [{rate: 1, duration: 1}]\nstorage:\n  local_storage:\n    path: .\n",
+    );
+    std::fs::write(&config, &text).unwrap();
+    for command in ["validate", "run"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+            .current_dir(dir.path())
+            .args([command, "--config", "config.yaml"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("storage.local_storage.path") && stderr.contains("would overwrite"),
+            "{command}: {stderr}"
+        );
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), text, "{command}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negative_base_seed_is_printed_as_given_and_valid_again() {
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.base_url(),
+        "  stages:\n  - rate: 5\n    duration: 1\n  base_seed: -1",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("(base_seed -1)"), "{stdout}");
+    assert!(!stdout.contains("18446744073709551615"), "{stdout}");
+    // The written config runs again as it is, apart from where its reports go.
+    let copy = dir.path().join("reports/config.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["validate", "--config"])
+        .arg(&copy)
+        .args(["--set", "storage.local_storage.path=elsewhere"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -482,3 +482,32 @@ fn overrides_are_validated_like_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn response_size_cap_is_positive_with_a_default() {
+    assert_issue(
+        &with_server("api: {max_response_bytes: 0}\nload: {stages: [{rate: 1, duration: 1}]}\n"),
+        "api.max_response_bytes: must be > 0",
+    );
+    let config = load(&with_server(
+        "api: {max_response_bytes: 1024}\nload: {stages: [{rate: 1, duration: 1}]}\n",
+    ))
+    .unwrap();
+    assert_eq!(config.api.max_response_bytes(), 1024);
+    let config = load(&with_server("load: {stages: [{rate: 1, duration: 1}]}\n")).unwrap();
+    assert_eq!(
+        config.api.max_response_bytes(),
+        config::DEFAULT_MAX_RESPONSE_BYTES
+    );
+}
+
+#[test]
+fn a_negative_base_seed_resolves_to_itself() {
+    let config = load(&with_server(
+        "load: {base_seed: -1, stages: [{rate: 1, duration: 1}]}\n",
+    ))
+    .unwrap();
+    let resolved = config::ResolvedConfig::resolve(config, chrono::Local::now());
+    assert_eq!(resolved.base_seed(), -1);
+    assert_eq!(resolved.seed, u64::MAX, "the plan uses the seed's bits");
+}

@@ -17,6 +17,7 @@ use crate::body::BodyTemplate;
 use crate::coordinator::{Engine, EngineError};
 use crate::discover::{DiscoverError, list_models};
 use crate::http::{TargetError, TargetSettings};
+use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::settings::EngineSettings;
 use crate::sweep::{Saturation, SweepError, find_saturation};
@@ -168,6 +169,7 @@ impl Benchmark {
                     .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs_f64),
                 stream: config.api.streaming,
                 max_connections,
+                max_response_bytes: config.api.max_response_bytes(),
             },
             body,
             model: model.clone(),
@@ -207,8 +209,15 @@ impl Benchmark {
         self.engine.clock()
     }
 
+    /// Runs to the end or until `cancel`, which cancels the requests in flight at once.
     pub async fn run(self, cancel: &CancellationToken) -> Result<Outcome, BenchmarkError> {
-        let (saturation, stages) = match self.sweep(cancel).await {
+        self.run_interruptible(&Interrupt::immediate(cancel)).await
+    }
+
+    /// Runs to the end or until `interrupt` stops it (in-flight requests then have the
+    /// teardown grace, unless it aborts).
+    pub async fn run_interruptible(self, interrupt: &Interrupt) -> Result<Outcome, BenchmarkError> {
+        let (saturation, stages) = match self.sweep(interrupt).await {
             Ok(Some((saturation, stages))) => (Some(saturation), stages),
             Ok(None) => (None, self.plan.stages.clone()),
             Err(e) => {
@@ -216,7 +225,7 @@ impl Benchmark {
                 return Err(e.into());
             }
         };
-        let metrics = self.engine.run(&stages, self.start_at, cancel).await;
+        let metrics = self.engine.run(&stages, self.start_at, interrupt).await;
         self.engine.shutdown();
         let per_request_entries = match self.per_request {
             Some(writer) => Some(writer.finish().map_err(BenchmarkError::PerRequest)?),
@@ -242,7 +251,7 @@ impl Benchmark {
     /// With `load.sweep`: the saturation rate and the stages up to it.
     async fn sweep(
         &self,
-        cancel: &CancellationToken,
+        interrupt: &Interrupt,
     ) -> Result<Option<(Saturation, Vec<Arc<ibench_core::plan::StagePlan>>)>, SweepError> {
         let load = &self.resolved.config.load;
         let Some(sweep) = &load.sweep else {
@@ -258,7 +267,7 @@ impl Benchmark {
             self.resolved.seed,
             sweep,
             client_cap,
-            cancel,
+            interrupt,
         )
         .await
         .map(Some)

@@ -7,11 +7,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 use ibench_core::metrics::{Clock, RunMetrics, StageInfo, StageRecorder, StageStatus};
 use ibench_core::plan::{Plan, Routing, StageKind, StageLoad, StagePlan, even_split};
 
+use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::settings::EngineSettings;
 use crate::worker;
@@ -75,27 +75,27 @@ impl Engine {
     }
 
     /// Runs `stages` in order. The first starts at `start_at` when given (so that several
-    /// runners start together), else right away. After `cancel`, the remaining requests of the
-    /// current and later stages are recorded as cancelled.
+    /// runners start together), else right away. Once `interrupt` stops the run, the unsent
+    /// requests of the current and later stages are recorded as cancelled.
     pub async fn run(
         &self,
         stages: &[Arc<StagePlan>],
         start_at: Option<Instant>,
-        cancel: &CancellationToken,
+        interrupt: &Interrupt,
     ) -> RunMetrics {
         let mut run = RunMetrics::default();
         for (position, stage) in stages.iter().enumerate() {
             if position > 0 {
                 tokio::select! {
                     _ = tokio::time::sleep(self.plan.interval) => {}
-                    _ = cancel.cancelled() => {}
+                    _ = interrupt.stopped() => {}
                 }
             }
             let start = match start_at {
                 Some(at) if position == 0 => at.max(Instant::now()),
                 _ => Instant::now() + LEAD_IN,
             };
-            run.push(self.run_stage(stage, start, cancel).await);
+            run.push(self.run_stage(stage, start, interrupt).await);
         }
         run
     }
@@ -105,12 +105,13 @@ impl Engine {
         &self,
         stage: &Arc<StagePlan>,
         start: Instant,
-        cancel: &CancellationToken,
+        interrupt: &Interrupt,
     ) -> ibench_core::metrics::StageMetrics {
         let workers = self.workers.len() as u64;
         let routing = self.plan.data.routing();
         let planned = routing.len_of(self.settings.shard, stage.total_requests());
-        let stage_cancel = cancel.child_token();
+        let stage_stop = interrupt.stop_token().child_token();
+        let stage_cancel = interrupt.abort_token().child_token();
         let deadline = match (&stage.load, stage.kind) {
             (_, StageKind::SweepProbe { time_limit }) => {
                 start + Duration::from_secs_f64(time_limit)
@@ -149,6 +150,7 @@ impl Engine {
                 stage: stage.clone(),
                 start,
                 deadline,
+                stop: stage_stop.clone(),
                 cancel: stage_cancel.clone(),
                 closed_loop: lanes.as_ref().map(|l| (l[id], cursor.clone())),
                 conversations: conversations.clone(),
@@ -158,11 +160,25 @@ impl Engine {
                 replies.push(recorder);
             }
         }
-        // Open loops watch their deadline themselves; this also stops closed loops (probes).
+        // Open loops watch their deadline themselves; this also stops closed loops (probes),
+        // and gives the requests in flight when the run is stopped their teardown grace.
         let watchdog = tokio::spawn({
-            let stage_cancel = stage_cancel.clone();
+            let (stage_stop, stage_cancel) = (stage_stop.clone(), stage_cancel.clone());
+            let interrupt = interrupt.clone();
+            let grace = self.plan.teardown_grace;
             async move {
-                tokio::time::sleep_until(deadline.into()).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline.into()) => {}
+                    _ = interrupt.stopped() => {
+                        stage_stop.cancel();
+                        let cut = deadline.min(Instant::now() + grace);
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(cut.into()) => {}
+                            _ = interrupt.aborted() => {}
+                        }
+                    }
+                }
+                stage_stop.cancel();
                 stage_cancel.cancel();
             }
         });
@@ -177,7 +193,7 @@ impl Engine {
             }
         }
         watchdog.abort();
-        let interrupted = cancel.is_cancelled() || merged.accounted() < planned;
+        let interrupted = interrupt.is_stopped() || merged.accounted() < planned;
         let info = StageInfo {
             id: stage.id,
             requested_rate: stage.requested_rate(),

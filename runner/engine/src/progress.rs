@@ -69,8 +69,8 @@ impl Progress {
         counter.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn not_sent(&self) {
-        self.cancelled.fetch_add(1, Relaxed);
+    pub(crate) fn not_sent(&self, count: u64) {
+        self.cancelled.fetch_add(count, Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -33,7 +33,10 @@ pub(super) struct StageOrder {
     pub start: Instant,
     /// Open loop: after this, nothing more is sent and in-flight requests are cancelled.
     pub deadline: Instant,
-    /// Cancelled on interrupt (for the run) or at the deadline (for this stage).
+    /// Cancelled when sending must end: the run is stopped, or the deadline has come.
+    pub stop: CancellationToken,
+    /// Cancelled when in-flight requests must end: the run is aborted, or its teardown grace
+    /// or the deadline is over. Always follows `stop`.
     pub cancel: CancellationToken,
     /// Closed loop: this worker's number of lanes and the runner-wide cursor into the stage's
     /// requests, shared so that the level holds until the very last request.
@@ -173,8 +176,9 @@ async fn run_stage(
                 .settings
                 .shard
                 .split(shared.settings.num_workers as u64, id as u64);
+            let planned = shared.routing.len_of(shard, arrivals.count());
             let arrivals = arrivals.iter(shard, shared.routing);
-            open_loop(shared, timer, order, &recorder, arrivals).await;
+            open_loop(shared, timer, order, &recorder, arrivals, planned).await;
         }
         (StageLoad::Concurrent { num_requests, .. }, Some((lanes, cursor))) => {
             closed_loop(shared, order, &recorder, *num_requests, *lanes, cursor).await;
@@ -190,32 +194,29 @@ async fn run_stage(
 
 /// Sends each arrival at its planned time. Saturation (no free permit) shows up as schedule
 /// delay, as in inference-perf; what the deadline or an interrupt cuts off is recorded as
-/// cancelled, never dropped.
+/// cancelled, never dropped. `planned` is the number of `arrivals`.
 async fn open_loop(
     shared: &Arc<Shared>,
     timer: &PreciseTimer,
     order: &StageOrder,
     recorder: &Arc<Mutex<StageRecorder>>,
     arrivals: Box<dyn Iterator<Item = ibench_core::plan::Arrival> + Send>,
+    planned: u64,
 ) {
     let capacity = shared.settings.worker_max_concurrency;
     let permits = Arc::new(Semaphore::new(capacity));
     let mut lanes = Lanes::start(capacity, shared, recorder, order);
     let deadline = tokio::time::Instant::from_std(order.deadline);
-    let mut stopped = order.cancel.is_cancelled();
+    let mut sent = 0u64;
     for arrival in arrivals {
         let scheduled = order.start + Duration::from_secs_f64(arrival.offset);
-        if !stopped && scheduled > order.deadline {
-            stopped = true;
-        }
-        if stopped {
-            record_not_sent(shared, recorder, &order.stage, arrival.index, scheduled);
-            continue;
+        if order.stop.is_cancelled() || scheduled > order.deadline {
+            break;
         }
         let prepared = prepare(shared, &order.stage, arrival.index);
         let permit = tokio::select! {
             biased;
-            _ = order.cancel.cancelled() => None,
+            _ = order.stop.cancelled() => None,
             _ = async {
                 let _ = timer.sleep_until(scheduled).await;
             } => match permits.clone().try_acquire_owned() {
@@ -224,7 +225,7 @@ async fn open_loop(
                 // avoids arming a timer per request, which costs the driver a wake-up.)
                 Err(_) => tokio::select! {
                     biased;
-                    _ = order.cancel.cancelled() => None,
+                    _ = order.stop.cancelled() => None,
                     _ = tokio::time::sleep_until(deadline) => None,
                     permit = permits.clone().acquire_owned() => permit.ok(),
                 },
@@ -236,12 +237,11 @@ async fn open_loop(
                 scheduled,
                 permit,
             }),
-            None => {
-                stopped = true;
-                record_not_sent(shared, recorder, &order.stage, arrival.index, scheduled);
-            }
+            None => break,
         }
+        sent += 1;
     }
+    record_unsent(shared, recorder, planned - sent);
     let all = capacity as u32;
     tokio::select! {
         _ = permits.acquire_many(all) => {}
@@ -270,13 +270,19 @@ async fn closed_loop(
         let (lane, cursor) = (Lane::new(shared, recorder, order), cursor.clone());
         tasks.spawn(async move {
             loop {
+                if lane.stop.is_cancelled() {
+                    // The whole rest of the stage at once: lanes that come later find none.
+                    let taken = cursor.fetch_max(mine, Ordering::Relaxed);
+                    record_unsent(&lane.shared, &lane.recorder, mine.saturating_sub(taken));
+                    break;
+                }
                 let j = cursor.fetch_add(1, Ordering::Relaxed);
                 if j >= mine {
                     break;
                 }
                 let index = routing.nth(shard, j);
                 let scheduled = Instant::now();
-                if lane.cancel.is_cancelled() {
+                if lane.stop.is_cancelled() {
                     record_not_sent(&lane.shared, &lane.recorder, &lane.stage, index, scheduled);
                     continue;
                 }
@@ -346,6 +352,7 @@ fn render(
 struct Lane {
     shared: Arc<Shared>,
     recorder: Arc<Mutex<StageRecorder>>,
+    stop: CancellationToken,
     cancel: CancellationToken,
     stage: Arc<StagePlan>,
     conversations: Option<Arc<Conversations>>,
@@ -356,6 +363,7 @@ impl Lane {
         Lane {
             shared: shared.clone(),
             recorder: recorder.clone(),
+            stop: order.stop.clone(),
             cancel: order.cancel.clone(),
             stage: order.stage.clone(),
             conversations: order.conversations.clone(),
@@ -366,7 +374,7 @@ impl Lane {
         execute(
             &self.shared,
             &self.recorder,
-            &self.cancel,
+            (&self.stop, &self.cancel),
             &self.stage,
             self.conversations.as_deref(),
             prepared,
@@ -473,7 +481,7 @@ impl LaneQueue {
 async fn execute(
     shared: &Shared,
     recorder: &Mutex<StageRecorder>,
-    cancel: &CancellationToken,
+    (stop, cancel): (&CancellationToken, &CancellationToken),
     stage: &StagePlan,
     conversations: Option<&Conversations>,
     prepared: Prepared,
@@ -491,7 +499,7 @@ async fn execute(
             let conversations = conversations.expect("multi-turn stages have conversations");
             let history = tokio::select! {
                 history = conversations.wait_turn(round) => history,
-                _ = cancel.cancelled() => {
+                _ = stop.cancelled() => {
                     record_not_sent(shared, recorder, stage, prepared.index, scheduled);
                     return;
                 }
@@ -570,7 +578,7 @@ fn record_not_sent(
         .lora
         .as_ref()
         .map(|t| t.pick(plan.seed, stage.id, index));
-    shared.progress.not_sent();
+    shared.progress.not_sent(1);
     let record = RequestRecord {
         index,
         adapter,
@@ -582,6 +590,17 @@ fn record_not_sent(
         outcome: Outcome::Cancelled,
     };
     recorder.lock().expect("recorder lock").record(&record);
+}
+
+/// Counts `count` planned requests as never sent, in constant time: the rest of a stage cut
+/// short can be billions of requests (5,000 req/s for a day is 432 million). Their adapters
+/// are not drawn, so they count in the stage's totals, not per adapter.
+fn record_unsent(shared: &Shared, recorder: &Mutex<StageRecorder>, count: u64) {
+    if count == 0 {
+        return;
+    }
+    shared.progress.not_sent(count);
+    recorder.lock().expect("recorder lock").not_sent(count);
 }
 
 fn per_request_entry(

@@ -44,7 +44,9 @@ async fn failures_are_counted_under_their_labels() {
     assert_eq!(count("503 - Service Unavailable"), stats.faults.error_503);
     assert_eq!(count("Incomplete Stream"), stats.faults.cut);
     assert_eq!(count("Timeout"), stats.faults.hang);
-    assert_eq!(count("Invalid JSON"), stats.faults.malformed);
+    // A malformed event is skipped, as inference-perf skips it: the stream around it succeeds.
+    assert_eq!(count("Invalid JSON"), 0);
+    assert!(stats.faults.malformed > 0, "{:?}", stats.faults);
     assert!(stats.faults.total() > 100, "{:?}", stats.faults);
     let (ok, failed) = (
         summary["successes"]["count"].as_u64().unwrap(),
@@ -55,8 +57,9 @@ async fn failures_are_counted_under_their_labels() {
         800,
         "every request is a success or a labelled failure"
     );
-    assert_eq!(failed, stats.faults.total());
-    assert_eq!(ok, stats.requests_completed);
+    assert_eq!(failed, stats.faults.total() - stats.faults.malformed);
+    // The simulator counts a malformed stream as a fault, not as completed.
+    assert_eq!(ok, stats.requests_completed + stats.faults.malformed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,6 +71,12 @@ pub struct SimArgs {
     /// Fraction of responses with invalid JSON.
     #[arg(long)]
     pub fault_malformed: Option<f64>,
+    /// Close connections idle (no request, no bytes) this long, milliseconds [default: 60000].
+    #[arg(long)]
+    pub idle_timeout_ms: Option<u64>,
+    /// Close connections whose request head takes longer than this, milliseconds [default: 10000].
+    #[arg(long)]
+    pub header_read_timeout_ms: Option<u64>,
     /// Seed of all random choices (latencies, output lengths and words, faults).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -114,6 +120,11 @@ impl SimArgs {
         set(&mut f.hang, &self.fault_hang);
         set(&mut f.cut, &self.fault_cut);
         set(&mut f.malformed, &self.fault_malformed);
+        set(&mut cfg.idle_timeout_ms, &self.idle_timeout_ms);
+        set(
+            &mut cfg.header_read_timeout_ms,
+            &self.header_read_timeout_ms,
+        );
         cfg.seed = self.seed.or(cfg.seed);
         set(&mut cfg.threads, &self.threads);
         cfg.validate()?;

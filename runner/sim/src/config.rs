@@ -36,6 +36,12 @@ pub struct SimConfig {
     /// A hung request (fault `hang`) is dropped without an answer after this long, so that a
     /// client that never gives up cannot hold a connection forever.
     pub hang_timeout_ms: u64,
+    /// A connection with no request in progress and no bytes moving for this long is closed
+    /// (uvicorn's keep-alive timeout is 5 s, nginx's 75 s).
+    pub idle_timeout_ms: u64,
+    /// A connection whose request head has not arrived whole this long after its first byte is
+    /// closed (slowloris).
+    pub header_read_timeout_ms: u64,
     /// Seed of every random choice; `None` draws one at start (logged).
     pub seed: Option<u64>,
     /// Threads of the server's own runtime. 1 runs a single-threaded event loop.
@@ -60,6 +66,8 @@ impl Default for SimConfig {
             max_model_len: 32768,
             faults: FaultRates::default(),
             hang_timeout_ms: 600_000,
+            idle_timeout_ms: 60_000,
+            header_read_timeout_ms: 10_000,
             seed: None,
             threads: 1,
             record_requests: None,
@@ -206,6 +214,9 @@ impl SimConfig {
         }
         if self.threads == 0 {
             return invalid("threads must be at least 1".into());
+        }
+        if self.idle_timeout_ms == 0 || self.header_read_timeout_ms == 0 {
+            return invalid("idle_timeout_ms and header_read_timeout_ms must be at least 1".into());
         }
         if self.default_max_tokens == 0 || self.max_model_len == 0 {
             return invalid("default_max_tokens and max_model_len must be at least 1".into());

@@ -25,6 +25,7 @@ mod cli;
 mod config;
 mod faults;
 mod generate;
+mod idle;
 mod latency;
 mod lora;
 mod metrics;

@@ -17,6 +17,7 @@ use super::api::{self, Abandoned, ApiError, Kind};
 use super::app::{App, shutting_down};
 use super::body::{Body, JSON, full};
 use super::config::{SimConfig, SimConfigError};
+use super::idle::{Timeouts, Verdict, Watch, Watched};
 use super::stats::{RecordedRequest, SimStats};
 
 /// How long a shutdown waits for responses in progress before dropping them.
@@ -151,6 +152,10 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) {
     let mut builder = http1::Builder::new();
     builder.keep_alive(true).header_read_timeout(None);
     let builder = Arc::new(builder);
+    let timeouts = Timeouts {
+        idle: Duration::from_millis(app.config.idle_timeout_ms),
+        header_read: Duration::from_millis(app.config.header_read_timeout_ms),
+    };
     let mut shutdown = app.shutdown.clone();
     // Every connection task holds a sender; the receiver sees `None` once all have ended.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
@@ -175,17 +180,38 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) {
             shutdown.clone(),
         );
         tokio::spawn(async move {
-            let service = service_fn(move |req| route(app.clone(), req));
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let watch = Watch::new();
+            let serving = watch.clone();
+            let service = service_fn(move |req| {
+                let (app, serving) = (app.clone(), serving.serving());
+                async move {
+                    let response = route(app, req).await;
+                    drop(serving);
+                    response
+                }
+            });
+            let io = TokioIo::new(Watched::new(stream, watch.clone()));
+            let conn = builder.serve_connection(io, service);
             let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                result = conn.as_mut() => result,
-                _ = shutting_down(&mut shutdown) => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            let mut check = tokio::time::Instant::now() + timeouts.idle.min(timeouts.header_read);
+            // Each turn ends the connection or moves the check to a later time.
+            let result = loop {
+                tokio::select! {
+                    result = conn.as_mut() => break Some(result),
+                    _ = shutting_down(&mut shutdown) => {
+                        conn.as_mut().graceful_shutdown();
+                        break Some(conn.await);
+                    }
+                    _ = tokio::time::sleep_until(check) => match watch.verdict(timeouts) {
+                        Verdict::Keep { until } => check = until.into(),
+                        Verdict::Close(reason) => {
+                            tracing::debug!("closing a connection: {reason}");
+                            break None;
+                        }
+                    },
                 }
             };
-            if let Err(e) = result {
+            if let Some(Err(e)) = result {
                 tracing::debug!("connection ended: {e}");
             }
             drop(open);

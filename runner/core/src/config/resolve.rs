@@ -55,6 +55,12 @@ impl ResolvedConfig {
         }
     }
 
+    /// The seed as `load.base_seed` takes it: negative seeds stay negative (the plan uses
+    /// their bits, [`seed`](Self::seed)), so a printed seed can be given back.
+    pub fn base_seed(&self) -> i64 {
+        self.seed as i64
+    }
+
     /// The resolved config as YAML, secrets masked (it is printed and written to reports).
     pub fn to_yaml(&self) -> String {
         let mut shown = self.config.clone();

@@ -55,6 +55,22 @@ pub struct ApiConfig {
     /// Extra HTTP headers added to every request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
+    /// Longest response body read (ours); a longer one is a failure labelled "Response Too
+    /// Large" and is not read further. Default 64 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<i64>,
+}
+
+/// 64 MiB: far above any completion, and a bound on the memory a misbehaving server can make
+/// each request in flight hold.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+impl ApiConfig {
+    /// `max_response_bytes` or its default.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_response_bytes
+            .map_or(DEFAULT_MAX_RESPONSE_BYTES, |n| n.max(1) as u64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

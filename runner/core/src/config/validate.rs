@@ -13,6 +13,14 @@ pub const SPLIT_SUM_TOLERANCE: f64 = 1e-9;
 pub fn validate(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
     server(config, &mut issues);
+    if config.api.max_response_bytes.is_some() {
+        positive_int(
+            config.api.max_response_bytes,
+            "api.max_response_bytes",
+            "a response size cap",
+            &mut issues,
+        );
+    }
     load(config, &mut issues);
     data(config, &mut issues);
     report(config, &mut issues);

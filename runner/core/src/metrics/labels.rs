@@ -17,6 +17,7 @@ pub fn label(error: &RequestError) -> String {
         ErrorKind::Connection => "Connection Error".into(),
         ErrorKind::IncompleteStream => "Incomplete Stream".into(),
         ErrorKind::InvalidResponse => "Invalid JSON".into(),
+        ErrorKind::ResponseTooLarge => "Response Too Large".into(),
     }
 }
 
@@ -54,10 +55,15 @@ pub fn message(body: &str) -> String {
                 .map(str::to_owned)
                 .or_else(|| error.as_str().map(str::to_owned))
         });
-    let text = from_json.unwrap_or_else(|| body.trim().to_owned());
+    shorten(&from_json.unwrap_or_else(|| body.trim().to_owned()))
+}
+
+/// `text` cut to the longest message kept. Any failure message may carry a body: a JSON
+/// parser's error quotes the string it choked on, however long.
+pub fn shorten(text: &str) -> String {
     match text.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
+        None => text.to_owned(),
     }
 }
 

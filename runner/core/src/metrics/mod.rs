@@ -10,6 +10,6 @@ pub use bucket::{
     Bucket, Cancelled, Failures, Goodput, LabelStats, RecordOptions, Successes, seconds_between,
 };
 pub use dist::{Dist, DistWire, Unit, WireError};
-pub use labels::{label, message as labels_message};
+pub use labels::{label, message as labels_message, shorten as shorten_message};
 pub use record::{Clock, ErrorKind, Outcome, RequestError, RequestRecord, Response, Usage};
 pub use run::{Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus};

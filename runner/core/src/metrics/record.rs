@@ -61,6 +61,8 @@ pub enum ErrorKind {
     InvalidResponse,
     /// The server reported an error inside a 200 response (e.g. an error event mid-stream).
     StreamError,
+    /// The body was longer than `api.max_response_bytes`; the rest was not read.
+    ResponseTooLarge,
 }
 
 /// Maps monotonic instants to Unix time, so that pods' records can be merged on one timeline.

@@ -168,6 +168,12 @@ impl StageRecorder {
         bucket.record(record, &self.clock, &self.options);
     }
 
+    /// Counts `count` requests planned and never sent, without an adapter: the caller need not
+    /// draw each one's adapter (see the engine's remaining-schedule accounting).
+    pub fn not_sent(&mut self, count: u64) {
+        self.base.cancelled.not_sent += count;
+    }
+
     pub fn merge(&mut self, other: &StageRecorder) {
         if let (Some(mine), Some(theirs)) = (&mut self.completions, &other.completions) {
             mine.extend_from_slice(theirs);

@@ -75,6 +75,29 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
 
 /// Writes each report as `{dir}/{prefix}{name}.json` (2-space indent, like inference-perf) and
 /// the resolved config as `config.yaml`; returns each file's name (without the prefix) and path.
+/// The run's resolved config, written next to the reports.
+pub const CONFIG_FILE: &str = "config.yaml";
+
+/// Refusal of a report location whose config copy would replace the config being run: a
+/// report written into the config's own directory (`storage.local_storage.path: .`) must not
+/// destroy the user's file.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "storage.local_storage.path: the report's {CONFIG_FILE} would overwrite the config file {0} \
+     being run; choose another directory or set storage.local_storage.report_file_prefix"
+)]
+pub struct OverwritesConfig(pub PathBuf);
+
+/// Refuses a report location whose config copy is the file `config` (when both exist, as
+/// compared after resolving links).
+pub fn check_config_copy(dir: &Path, prefix: &str, config: &Path) -> Result<(), OverwritesConfig> {
+    let copy = dir.join(format!("{prefix}{CONFIG_FILE}"));
+    match (std::fs::canonicalize(&copy), std::fs::canonicalize(config)) {
+        (Ok(copy), Ok(config)) if copy == config => Err(OverwritesConfig(config)),
+        _ => Ok(()),
+    }
+}
+
 pub fn write_files(
     dir: &Path,
     prefix: &str,
@@ -93,7 +116,7 @@ pub fn write_files(
         let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
         write(format!("{}.json", file.name), &text)?;
     }
-    write("config.yaml".into(), config_yaml)?;
+    write(CONFIG_FILE.into(), config_yaml)?;
     Ok(written)
 }
 

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use ::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use ibench_core::metrics::{ErrorKind, Outcome, RequestError, Response, labels_message};
+use ibench_core::metrics::{
+    ErrorKind, Outcome, RequestError, Response, labels_message, shorten_message,
+};
 use ibench_core::tokenize::Tokenizer;
 
 use super::connection::Connection;
@@ -29,6 +31,8 @@ pub struct TargetSettings {
     pub timeout: Duration,
     pub stream: bool,
     pub max_connections: usize,
+    /// `api.max_response_bytes`.
+    pub max_response_bytes: u64,
 }
 
 /// A worker's connections to the server and the parts of every request that never change.
@@ -38,6 +42,7 @@ pub struct Target {
     head: Vec<u8>,
     timeout: Duration,
     stream: bool,
+    max_response_bytes: u64,
     tokenizer: Tokenizer,
 }
 
@@ -112,6 +117,7 @@ impl Target {
             head: wire::request_head(&path, &headers),
             timeout: settings.timeout,
             stream: settings.stream,
+            max_response_bytes: settings.max_response_bytes,
             tokenizer,
         })
     }
@@ -146,6 +152,7 @@ impl Target {
         let mut reader = Reader {
             connection: &mut connection,
             tokenizer: &self.tokenizer,
+            left: self.max_response_bytes,
         };
         let exchange = if !(200..300).contains(&status) {
             let text = reader.read_error_body().await;
@@ -168,9 +175,31 @@ impl Target {
 struct Reader<'a> {
     connection: &'a mut Connection,
     tokenizer: &'a Tokenizer,
+    /// Bytes of body still allowed by `api.max_response_bytes`.
+    left: u64,
 }
 
 impl Reader<'_> {
+    /// The next piece of a successful response's body, within `api.max_response_bytes`.
+    async fn data(&mut self) -> Result<Option<&[u8]>, Exchange> {
+        match self.connection.data().await {
+            Ok(Some(data)) => match self.left.checked_sub(data.len() as u64) {
+                Some(left) => {
+                    self.left = left;
+                    Ok(Some(data))
+                }
+                None => Err(failure(
+                    ErrorKind::ResponseTooLarge,
+                    "response body longer than api.max_response_bytes; the rest was not read"
+                        .into(),
+                    None,
+                )),
+            },
+            Ok(None) => Ok(None),
+            Err(e) => Err(failure(ErrorKind::IncompleteStream, e.to_string(), None)),
+        }
+    }
+
     async fn read_error_body(&mut self) -> String {
         let mut text = Vec::new();
         while let Ok(Some(data)) = self.connection.data().await {
@@ -185,10 +214,10 @@ impl Reader<'_> {
     async fn read_whole(&mut self, keep: Keep) -> Exchange {
         let mut bytes = Vec::new();
         loop {
-            match self.connection.data().await {
+            match self.data().await {
                 Ok(Some(data)) => bytes.extend_from_slice(data),
                 Ok(None) => break,
-                Err(e) => return failure(ErrorKind::IncompleteStream, e.to_string(), None),
+                Err(failed) => return failed,
             }
         }
         let raw = keep
@@ -227,16 +256,12 @@ impl Reader<'_> {
         let mut raw = keep.raw.then(String::new);
         let mut content = keep.content.then(String::new);
         loop {
-            let bytes = match self.connection.data().await {
+            let bytes = match self.data().await {
                 Ok(Some(bytes)) => bytes,
-                Ok(None) => {
-                    return failure(
-                        ErrorKind::IncompleteStream,
-                        "stream ended before data: [DONE]".into(),
-                        raw,
-                    );
-                }
-                Err(e) => return failure(ErrorKind::IncompleteStream, e.to_string(), raw),
+                // A body that ends cleanly without [DONE] is complete, as in inference-perf;
+                // a connection lost mid-body is an error above.
+                Ok(None) => return streamed(result, tokens.total(), raw, content),
+                Err(failed) => return Exchange { raw, ..failed },
             };
             if let Some(raw) = &mut raw {
                 raw.push_str(&String::from_utf8_lossy(bytes));
@@ -248,22 +273,12 @@ impl Reader<'_> {
                     // Servers end the body right after [DONE]; only a body seen to end frees
                     // its connection for reuse (`data` returning `Ok(None)`).
                     let _ = tokio::time::timeout(DONE_GRACE, self.connection.data()).await;
-                    result.output_tokens = tokens.total() as u64;
-                    return Exchange {
-                        outcome: Outcome::Success(result),
-                        raw,
-                        content,
-                    };
+                    return streamed(result, tokens.total(), raw, content);
                 }
-                let wire: ResponseWire = match serde_json::from_str(&data) {
-                    Ok(wire) => wire,
-                    Err(e) => {
-                        return failure(
-                            ErrorKind::InvalidResponse,
-                            format!("stream event is not valid JSON: {e}"),
-                            raw,
-                        );
-                    }
+                // Unreadable events are skipped, as inference-perf does: one bad keep-alive or
+                // comment-like line does not make the answer around it a failure.
+                let Ok(wire) = serde_json::from_str::<ResponseWire>(&data) else {
+                    continue;
                 };
                 if wire.error.is_some() {
                     return failure(ErrorKind::StreamError, labels_message(&data), raw);
@@ -285,9 +300,27 @@ impl Reader<'_> {
     }
 }
 
+/// A complete stream of `output_tokens`.
+fn streamed(
+    mut result: Response,
+    output_tokens: usize,
+    raw: Option<String>,
+    content: Option<String>,
+) -> Exchange {
+    result.output_tokens = output_tokens as u64;
+    Exchange {
+        outcome: Outcome::Success(result),
+        raw,
+        content,
+    }
+}
+
 fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
     Exchange {
-        outcome: Outcome::Failure(RequestError { kind, message }),
+        outcome: Outcome::Failure(RequestError {
+            kind,
+            message: shorten_message(&message),
+        }),
         raw,
         content: None,
     }
@@ -312,6 +345,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             stream: false,
             max_connections: 1,
+            max_response_bytes: 1024,
         };
         Target::new(&settings, Tokenizer::BuiltIn)
     }

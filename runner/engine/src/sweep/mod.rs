@@ -14,8 +14,8 @@ mod rates;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::interrupt::Interrupt;
 use serde::Serialize;
-use tokio_util::sync::CancellationToken;
 
 use crate::coordinator::{Engine, LEAD_IN};
 use ibench_core::config::{LoadType, SweepConfig, SweepType};
@@ -92,7 +92,7 @@ pub async fn find_saturation(
     seed: u64,
     sweep: &SweepConfig,
     client_cap: u64,
-    cancel: &CancellationToken,
+    interrupt: &Interrupt,
 ) -> Result<(Saturation, Vec<Arc<StagePlan>>), SweepError> {
     let probe = StageKind::SweepProbe {
         time_limit: sweep.timeout,
@@ -108,7 +108,7 @@ pub async fn find_saturation(
         requests = burst_stage.total_requests(),
         "sweep: measuring saturation with a burst"
     );
-    let measured = run(engine, &burst_stage, cancel).await?;
+    let measured = run(engine, &burst_stage, interrupt).await?;
     let sent = measured.total().sent;
     let ends: Vec<f64> = measured.completions.iter().map(|c| c.end).collect();
     let too_few = || SweepError::Burst {
@@ -154,7 +154,7 @@ pub async fn find_saturation(
                 level,
             },
         });
-        let measured = run(engine, &stage, cancel).await?;
+        let measured = run(engine, &stage, interrupt).await?;
         let ends: Vec<f64> = measured.completions.iter().map(|c| c.end).collect();
         let probe = Probe {
             concurrency: level,
@@ -232,12 +232,12 @@ fn best(probes: &[Probe]) -> Option<f64> {
 async fn run(
     engine: &Engine,
     stage: &Arc<StagePlan>,
-    cancel: &CancellationToken,
+    interrupt: &Interrupt,
 ) -> Result<StageMetrics, SweepError> {
     let metrics = engine
-        .run_stage(stage, Instant::now() + LEAD_IN, cancel)
+        .run_stage(stage, Instant::now() + LEAD_IN, interrupt)
         .await;
-    if cancel.is_cancelled() {
+    if interrupt.is_stopped() {
         return Err(SweepError::Interrupted);
     }
     Ok(metrics)

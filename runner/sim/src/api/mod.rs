@@ -46,6 +46,16 @@ pub(crate) async fn serve(
     let in_flight = app.stats.arrive();
     let seq = app.next_seq();
     let (parts, body) = req.into_parts();
+    // An announced length over the limit is refused before its body is read: waiting for
+    // 64 MiB only to refuse it holds the connection and the client for nothing.
+    let announced = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Ok(reject(&app, ApiError::TooLarge(MAX_BODY_BYTES)));
+    }
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => {
