@@ -70,7 +70,11 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         data: spec.data.0.clone(),
         load: spec.load.0.clone(),
         report: spec.report.0.clone(),
-        storage: spec.storage.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
+        storage: spec
+            .storage
+            .as_ref()
+            .map(|s| s.0.clone())
+            .unwrap_or_default(),
         server: Some(server),
         tokenizer: spec.tokenizer.as_ref().map(|t| t.0.clone()),
         inputs: spec.inputs.as_ref().map(|i| i.0.clone()),

@@ -54,7 +54,6 @@ fn load_config(path: &Path) -> Config {
     ibench_core::config::load_file(path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-
 /// `--set` overrides that shorten a config to a few seconds without changing its kind: rate
 /// stages last 1 s, closed-loop stages send twice their concurrency, no pause between stages.
 /// A trace replay keeps its timing (the example trace lasts 6 s).

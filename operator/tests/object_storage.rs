@@ -11,9 +11,7 @@ use std::time::Duration;
 use common::*;
 use ibench_operator::crd::{self, InferenceBenchmark};
 use ibench_testcluster::{S3Server, shared_gcs, shared_s3};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret,
-};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
 use kube::Api;
 use kube::api::PostParams;
 use object_store::aws::AmazonS3Builder;
@@ -90,7 +88,13 @@ async fn bucket_secret(client: &kube::Client, ns: &str, name: &str, s3_secret: &
 }
 
 /// A hostPath PersistentVolume holding `file` as `name`, and a claim bound to it.
-async fn claim_with_file(client: &kube::Client, ns: &str, claim: &str, name: &str, file: &str) -> tempfile::TempDir {
+async fn claim_with_file(
+    client: &kube::Client,
+    ns: &str,
+    claim: &str,
+    name: &str,
+    file: &str,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(name), file).unwrap();
     let pv_name = format!("{ns}-{claim}");
@@ -155,7 +159,11 @@ async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
     let bucket = s3.bucket("trace-pvc").await.unwrap();
     bucket_secret(&client, &ns, "buckets", s3.secret_key()).await;
     let (csv, rows) = trace();
-    assert!(csv.len() > 1 << 20, "the trace is over 1 MiB ({} bytes)", csv.len());
+    assert!(
+        csv.len() > 1 << 20,
+        "the trace is over 1 MiB ({} bytes)",
+        csv.len()
+    );
     let _volume = claim_with_file(&client, &ns, "traces", "day1.csv", &csv).await;
 
     let mut spec = trace_spec(&sim.base_url(), "/inputs/day1.csv", 3);
@@ -167,12 +175,22 @@ async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
     }});
     spec["storageSecretRef"] = json!({"name": "buckets"});
     operator.wait_ready().await;
-    create_benchmark(&client, &ns, "replay", spec).await.expect("accepted");
-    let ib = wait_benchmark(cp, &operator, &ns, "replay", Duration::from_secs(240), |ib| is_finished(ib)).await;
+    create_benchmark(&client, &ns, "replay", spec)
+        .await
+        .expect("accepted");
+    let ib = wait_benchmark(
+        cp,
+        &operator,
+        &ns,
+        "replay",
+        Duration::from_secs(240),
+        is_finished,
+    )
+    .await;
     assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
 
     let report = ib.status.as_ref().unwrap().report.clone().unwrap();
-    let folder = format!("replays/replay-g1");
+    let folder = "replays/replay-g1".to_string();
     assert_eq!(report.objects, [format!("s3://{bucket}/{folder}/")]);
     assert_eq!(report.per_request_entries, Some(ROWS as i64));
     let store = store(s3, &bucket);
@@ -192,14 +210,20 @@ async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
     let summary = read(format!("{folder}/summary_lifecycle_metrics.json")).await;
     assert_eq!(summary["load_summary"]["count"], ROWS, "{summary}");
     assert_eq!(summary["successes"]["count"], ROWS, "{summary}");
-    let manifest = read(format!("{folder}/per_request_lifecycle_metrics.manifest.json")).await;
+    let manifest = read(format!(
+        "{folder}/per_request_lifecycle_metrics.manifest.json"
+    ))
+    .await;
     assert_eq!(manifest["entries"], ROWS);
     assert_eq!(manifest["runners"], 3);
 
     // Every record once: three parts, one per runner, together the whole trace.
     let mut records = Vec::new();
     for k in 0..3 {
-        let part = read(format!("{folder}/per_request_lifecycle_metrics.runner-{k}.json")).await;
+        let part = read(format!(
+            "{folder}/per_request_lifecycle_metrics.runner-{k}.json"
+        ))
+        .await;
         let part = part.as_array().expect("a JSON list").clone();
         assert_eq!(manifest["parts"][k]["entries"], part.len());
         records.extend(part);
@@ -260,12 +284,35 @@ async fn a_trace_from_s3_is_replayed_by_three_runners() {
     });
     spec["storageSecretRef"] = json!({"name": "buckets"});
     operator.wait_ready().await;
-    create_benchmark(&client, &ns, "replay", spec).await.expect("accepted");
-    let ib = wait_benchmark(cp, &operator, &ns, "replay", Duration::from_secs(240), |ib| is_finished(ib)).await;
+    create_benchmark(&client, &ns, "replay", spec)
+        .await
+        .expect("accepted");
+    let ib = wait_benchmark(
+        cp,
+        &operator,
+        &ns,
+        "replay",
+        Duration::from_secs(240),
+        is_finished,
+    )
+    .await;
     assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
-    assert_eq!(ib.status.as_ref().unwrap().summary.as_ref().unwrap().requests, ROWS as i64);
+    assert_eq!(
+        ib.status
+            .as_ref()
+            .unwrap()
+            .summary
+            .as_ref()
+            .unwrap()
+            .requests,
+        ROWS as i64
+    );
     let prompt_tokens: u64 = rows.iter().map(|(_, c)| c).sum();
-    assert_eq!(sim.stats().prompt_tokens, prompt_tokens, "every row's token count reached the server");
+    assert_eq!(
+        sim.stats().prompt_tokens,
+        prompt_tokens,
+        "every row's token count reached the server"
+    );
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -292,9 +339,13 @@ async fn sharegpt_from_gcs_with_a_tokenizer_from_a_config_map() {
             json!({"conversations": [{"from": "human", "value": prompt}, {"from": "gpt", "value": answer}]})
         })
         .collect();
-    gcs.put_object(&bucket, "sharegpt/conversations.json", serde_json::to_vec(&conversations).unwrap())
-        .await
-        .unwrap();
+    gcs.put_object(
+        &bucket,
+        "sharegpt/conversations.json",
+        serde_json::to_vec(&conversations).unwrap(),
+    )
+    .await
+    .unwrap();
     let tokenizer = ibench_testkit::word_level_tokenizer_json();
     let config_map: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "tokenizer"},
@@ -315,8 +366,18 @@ async fn sharegpt_from_gcs_with_a_tokenizer_from_a_config_map() {
         "runners": {"parallelism": 2},
     });
     operator.wait_ready().await;
-    create_benchmark(&client, &ns, "sharegpt", spec).await.expect("accepted");
-    let ib = wait_benchmark(cp, &operator, &ns, "sharegpt", Duration::from_secs(120), |ib| is_finished(ib)).await;
+    create_benchmark(&client, &ns, "sharegpt", spec)
+        .await
+        .expect("accepted");
+    let ib = wait_benchmark(
+        cp,
+        &operator,
+        &ns,
+        "sharegpt",
+        Duration::from_secs(120),
+        is_finished,
+    )
+    .await;
     assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
     let report = config_maps(&client, &ns)
         .await
@@ -328,8 +389,14 @@ async fn sharegpt_from_gcs_with_a_tokenizer_from_a_config_map() {
     // Prompts are the conversations' first turns, measured with the mounted tokenizer (whose
     // words are the simulator's): lengths 10 to 29 tokens.
     let prompt = &summary["successes"]["prompt_tokens"];
-    assert!(prompt["min"].as_f64().unwrap() >= 10.0 && prompt["max"].as_f64().unwrap() <= 29.0, "{prompt}");
-    assert_eq!(summary["successes"]["token_count_mismatches"], 0, "{summary}");
+    assert!(
+        prompt["min"].as_f64().unwrap() >= 10.0 && prompt["max"].as_f64().unwrap() <= 29.0,
+        "{prompt}"
+    );
+    assert_eq!(
+        summary["successes"]["token_count_mismatches"], 0,
+        "{summary}"
+    );
 }
 
 /// A server announcing a 4 GiB object: a few bytes, then nothing.
@@ -340,7 +407,9 @@ async fn huge_object_server() -> (u16, tokio::task::JoinHandle<()>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         // Bounded: two runners and their client's retries.
         for _ in 0..32 {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut request = [0u8; 4096];
                 let _ = socket.read(&mut request).await;
@@ -373,9 +442,7 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
     let (huge_port, huge) = huge_object_server().await;
     let closed = free_port();
     let trace_url = format!("s3://{bucket}/traces/day1.csv");
-    let reports = |bucket: &str, endpoint: &str| {
-        json!({"simpleStorageService": {"bucketName": bucket, "endpointUrl": endpoint, "regionName": s3.region()}})
-    };
+    let reports = |bucket: &str, endpoint: &str| json!({"simpleStorageService": {"bucketName": bucket, "endpointUrl": endpoint, "regionName": s3.region()}});
     let s3_inputs = json!({"s3": {"endpointUrl": s3.endpoint(), "regionName": s3.region()}});
     let base = |file: &str| {
         let mut spec = trace_spec(&sim.base_url(), file, 2);
@@ -387,22 +454,48 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
     let mut cases: Vec<(&str, Value, Vec<String>)> = Vec::new();
     let mut spec = base(&trace_url);
     spec["inputs"] = s3_inputs.clone();
-    spec["storage"] = reports("no-such-bucket-for-ibench", &s3.endpoint());
-    cases.push(("missing-bucket", spec, vec!["s3://no-such-bucket-for-ibench/".into()]));
+    spec["storage"] = reports("no-such-bucket-for-ibench", s3.endpoint());
+    cases.push((
+        "missing-bucket",
+        spec,
+        vec!["s3://no-such-bucket-for-ibench/".into()],
+    ));
     let mut spec = base(&trace_url);
     spec["inputs"] = s3_inputs.clone();
     spec["storageSecretRef"] = json!({"name": "wrong-buckets"});
-    cases.push(("wrong-credentials", spec, vec![trace_url.clone(), "access denied (403)".into()]));
+    cases.push((
+        "wrong-credentials",
+        spec,
+        vec![trace_url.clone(), "access denied (403)".into()],
+    ));
     let mut spec = base(&trace_url);
     spec["inputs"] = s3_inputs.clone();
     spec["storage"] = reports(&bucket, &format!("http://127.0.0.1:{closed}"));
-    cases.push(("unreachable", spec, vec![format!("s3://{bucket}/"), "endpoint unreachable".into()]));
+    cases.push((
+        "unreachable",
+        spec,
+        vec![format!("s3://{bucket}/"), "endpoint unreachable".into()],
+    ));
     let mut spec = base(&trace_url);
     spec["inputs"] = s3_inputs.clone();
     spec["inputs"]["sha256"] = json!({trace_url.clone(): "0".repeat(64)});
-    cases.push(("digest-mismatch", spec, vec![trace_url.clone(), format!("but inputs.sha256 expects {}", "0".repeat(64))]));
+    cases.push((
+        "digest-mismatch",
+        spec,
+        vec![
+            trace_url.clone(),
+            format!("but inputs.sha256 expects {}", "0".repeat(64)),
+        ],
+    ));
     let spec = base(&huge_url);
-    cases.push(("too-large", spec, vec![huge_url.clone(), "is 4294967296 bytes, more than inputs.max_bytes".into()]));
+    cases.push((
+        "too-large",
+        spec,
+        vec![
+            huge_url.clone(),
+            "is 4294967296 bytes, more than inputs.max_bytes".into(),
+        ],
+    ));
 
     operator.wait_ready().await;
     for (name, spec, _) in &cases {
@@ -411,14 +504,24 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     for (name, _, needles) in &cases {
-        let ib = wait_benchmark(cp, &operator, &ns, name, Duration::from_secs(150), |ib| is_finished(ib)).await;
+        let ib = wait_benchmark(cp, &operator, &ns, name, Duration::from_secs(150), |ib| {
+            is_finished(ib)
+        })
+        .await;
         let status = ib.status.clone().unwrap();
         let succeeded = condition(&ib, crd::CONDITION_SUCCEEDED).unwrap();
         assert_eq!(succeeded.status, "False", "{name}: {status:?}");
         for needle in needles {
-            assert!(succeeded.message.contains(needle.as_str()), "{name}: {needle:?} not in {:?}", succeeded.message);
+            assert!(
+                succeeded.message.contains(needle.as_str()),
+                "{name}: {needle:?} not in {:?}",
+                succeeded.message
+            );
         }
-        assert!(status.start_time.is_none(), "{name} failed before stage 0, yet started: {status:?}");
+        assert!(
+            status.start_time.is_none(),
+            "{name} failed before stage 0, yet started: {status:?}"
+        );
     }
     huge.abort();
 
@@ -438,6 +541,9 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
     seen.push_str(&cp.diagnostics(&ns).await);
     seen.push_str(&operator.log());
     for secret in &secrets {
-        assert!(!seen.contains(secret.as_str()), "a credential leaked into the cluster's objects or logs");
+        assert!(
+            !seen.contains(secret.as_str()),
+            "a credential leaked into the cluster's objects or logs"
+        );
     }
 }
