@@ -121,7 +121,7 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
                 "/data",
                 json!({"type": "shareGPT", "path": "/data/sharegpt.json"}),
             ),
-            &["spec.data.path", "not available to runner pods"],
+            &["spec.data.path", "runner pods cannot see the files of your machine"],
         ),
         (
             "unknown-load-type",
@@ -145,7 +145,7 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
                 "/report",
                 json!({"requestLifecycle": {"perRequest": true}}),
             ),
-            &["spec.report", "perRequest"],
+            &["spec.report.requestLifecycle.perRequest", "configure storage"],
         ),
         (
             "missing-server",
