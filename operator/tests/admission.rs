@@ -121,7 +121,10 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
                 "/data",
                 json!({"type": "shareGPT", "path": "/data/sharegpt.json"}),
             ),
-            &["spec.data.path", "runner pods cannot see the files of your machine"],
+            &[
+                "spec.data.path",
+                "runner pods cannot see the files of your machine",
+            ],
         ),
         (
             "unknown-load-type",
@@ -145,7 +148,10 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
                 "/report",
                 json!({"requestLifecycle": {"perRequest": true}}),
             ),
-            &["spec.report.requestLifecycle.perRequest", "configure storage"],
+            &[
+                "spec.report.requestLifecycle.perRequest",
+                "configure storage",
+            ],
         ),
         (
             "missing-server",

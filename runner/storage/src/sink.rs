@@ -35,6 +35,8 @@ impl Write for ObjectSink {
     /// Blocks while the parts in flight are at their bound: called on the records' own thread
     /// (never a runtime worker), so backpressure reaches the record queue, not memory.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // A full part is sent by a task spawned inside `write`: it needs the runtime's context.
+        let _context = self.runtime.enter();
         for (url, upload) in &mut self.uploads {
             upload.write(buf);
             self.runtime
