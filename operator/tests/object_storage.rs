@@ -10,30 +10,14 @@ use std::time::Duration;
 
 use common::*;
 use ibench_operator::crd::{self, InferenceBenchmark};
-use ibench_testcluster::{S3Server, shared_gcs, shared_s3};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Secret};
+use ibench_testcluster::{OversizedObjectServer, shared_gcs, shared_s3};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
 use kube::Api;
 use kube::api::PostParams;
-use object_store::aws::AmazonS3Builder;
+use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-
-fn store(s3: &S3Server, bucket: &str) -> std::sync::Arc<dyn ObjectStore> {
-    ibench_testcluster::install_crypto_provider();
-    std::sync::Arc::new(
-        AmazonS3Builder::new()
-            .with_endpoint(s3.endpoint())
-            .with_access_key_id(s3.access_key())
-            .with_secret_access_key(s3.secret_key())
-            .with_region(s3.region())
-            .with_allow_http(true)
-            .with_bucket_name(bucket)
-            .build()
-            .unwrap(),
-    )
-}
 
 /// The two 30,000-request runs take the machine; one at a time.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -149,9 +133,8 @@ fn succeeded(ib: &InferenceBenchmark) -> bool {
 }
 
 /// A > 1 MiB trace of 30,000 rows on a PersistentVolumeClaim, three runners, the merged report
-/// in S3: every row is sent once, with its token count. (Per-request records streamed to the
-/// bucket are not exercised here yet: the first CI run found the sink spawning a part upload
-/// outside the runtime's context; fixed, to be proven by this test with `perRequest` on.)
+/// and the per-request records (streamed by each runner as it runs) in S3: every row is in the
+/// records exactly once, planned at its trace offset, sent close to it, with its token count.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
     let _heavy = HEAVY.lock().await;
@@ -174,6 +157,7 @@ async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
         "regionName": s3.region(), "addressingStyle": "path",
     }});
     spec["storageSecretRef"] = json!({"name": "buckets"});
+    spec["report"] = json!({"requestLifecycle": {"perRequest": true}});
     operator.wait_ready().await;
     create_benchmark(&client, &ns, "replay", spec)
         .await
@@ -190,9 +174,12 @@ async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
     assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
 
     let report = ib.status.as_ref().unwrap().report.clone().unwrap();
+    assert_eq!(report.per_request_entries, Some(ROWS as i64));
     let folder = "replays/replay-g1";
     assert_eq!(report.objects, [format!("s3://{bucket}/{folder}/")]);
-    let bytes = store(s3, &bucket)
+    let bytes = s3
+        .store(&bucket)
+        .unwrap()
         .get(&ObjectPath::from(format!(
             "{folder}/summary_lifecycle_metrics.json"
         )))
@@ -210,6 +197,96 @@ async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
         prompt_tokens,
         "every row's token count reached the server"
     );
+    check_per_request_records(&s3.store(&bucket).unwrap(), &bucket, folder, &rows).await;
+
+    // Each runner states its peak memory when it finishes (the figure to size pods with).
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    let mut runners = 0;
+    for pod in pods {
+        let name = pod.metadata.name.unwrap_or_default();
+        let log = cp
+            .container_log(&ns, &name, ibench_operator::desired::CONTAINER)
+            .unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| l.contains("peak_memory_mib=")) {
+            eprintln!("{name}: {line}");
+            runners += 1;
+        }
+    }
+    assert_eq!(runners, 3, "every runner logs its peak memory");
+}
+
+/// The manifest's parts, read as one, hold one record per trace row: planned at the row's
+/// offset (±1 ms), with its token count, sent close to when it was planned.
+async fn check_per_request_records(
+    store: &dyn object_store::ObjectStore,
+    bucket: &str,
+    folder: &str,
+    rows: &[(f64, u64)],
+) {
+    let read = |key: String| async move {
+        let got = store.get(&ObjectPath::from(key.clone())).await;
+        let got = got.unwrap_or_else(|e| panic!("{key}: {e}"));
+        got.bytes().await.unwrap()
+    };
+    let manifest: Value = serde_json::from_slice(
+        &read(format!(
+            "{folder}/per_request_lifecycle_metrics.manifest.json"
+        ))
+        .await,
+    )
+    .unwrap();
+    assert_eq!(manifest["entries"], ROWS, "{manifest}");
+    let parts = manifest["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 3, "one part per runner: {manifest}");
+    let mut records: Vec<Value> = Vec::new();
+    for part in parts {
+        let mut part_entries = 0;
+        for url in part["objects"].as_array().unwrap() {
+            let key = url.as_str().unwrap();
+            let key = key
+                .strip_prefix(&format!("s3://{bucket}/"))
+                .unwrap_or_else(|| panic!("{key} is not in the run's bucket"));
+            let entries: Vec<Value> = serde_json::from_slice(&read(key.to_string()).await)
+                .unwrap_or_else(|e| panic!("{key} is not a JSON list: {e}"));
+            part_entries += entries.len();
+            records.extend(entries);
+        }
+        assert_eq!(part["entries"], part_entries, "{part}");
+    }
+    assert_eq!(records.len(), ROWS, "every row once");
+
+    let time = |r: &Value, key: &str| r[key].as_f64().unwrap_or_else(|| panic!("{key}: {r}"));
+    let start = records
+        .iter()
+        .map(|r| time(r, "scheduled_time"))
+        .fold(f64::INFINITY, f64::min);
+    records.sort_by(|a, b| time(a, "scheduled_time").total_cmp(&time(b, "scheduled_time")));
+    let mut delays = Vec::with_capacity(ROWS);
+    for (record, (offset, context)) in records.iter().zip(rows) {
+        let planned = time(record, "scheduled_time") - start;
+        assert!(
+            (planned - offset).abs() <= 1e-3,
+            "planned at {planned:.6} s, the trace says {offset:.6} s: {record}"
+        );
+        assert_eq!(record["info"]["input_tokens"], *context, "{record}");
+        assert!(record["error"].is_null(), "{record}");
+        delays.push(time(record, "start_time") - time(record, "scheduled_time"));
+    }
+    delays.sort_by(f64::total_cmp);
+    let (median, p99) = (delays[ROWS / 2], delays[ROWS * 99 / 100]);
+    eprintln!(
+        "send delay: median {:.3} ms, p99 {:.3} ms",
+        median * 1e3,
+        p99 * 1e3
+    );
+    assert!(
+        delays[0] >= -1e-3 && median < 5e-3,
+        "sent at the planned time: median delay {median} s, earliest {} s",
+        delays[0]
+    );
 }
 
 /// The same trace from an `s3://` URL, its digest pinned: three runners fetch it, agree on it,
@@ -222,7 +299,8 @@ async fn a_trace_from_s3_is_replayed_by_three_runners() {
     let bucket = s3.bucket("trace-url").await.unwrap();
     bucket_secret(&client, &ns, "buckets", s3.secret_key()).await;
     let (csv, rows) = trace();
-    store(s3, &bucket)
+    s3.store(&bucket)
+        .unwrap()
         .put(&ObjectPath::from("traces/day1.csv"), csv.clone().into())
         .await
         .unwrap();
@@ -349,30 +427,6 @@ async fn sharegpt_from_gcs_with_a_tokenizer_from_a_config_map() {
     );
 }
 
-/// A server announcing a 4 GiB object: a few bytes, then nothing.
-async fn huge_object_server() -> (u16, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        // Bounded: two runners and their client's retries.
-        for _ in 0..32 {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut request = [0u8; 4096];
-                let _ = socket.read(&mut request).await;
-                let _ = socket
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4294967296\r\n\r\nTIMESTAMP,")
-                    .await;
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            });
-        }
-    });
-    (port, task)
-}
-
 /// Missing bucket, wrong credentials, unreachable endpoint, a digest mismatch, an object over
 /// the size limit: each run fails before stage 0 with the URL and the cause in its condition,
 /// nothing hangs, and the credentials appear in no status, event, ConfigMap or log.
@@ -382,14 +436,15 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
     let s3 = shared_s3().await;
     let bucket = s3.bucket("bad-inputs").await.unwrap();
     let (csv, _) = trace();
-    store(s3, &bucket)
+    s3.store(&bucket)
+        .unwrap()
         .put(&ObjectPath::from("traces/day1.csv"), csv.clone().into())
         .await
         .unwrap();
     bucket_secret(&client, &ns, "buckets", s3.secret_key()).await;
     let wrong_secret = "wr0ng-s3cret-that-must-not-leak";
     bucket_secret(&client, &ns, "wrong-buckets", wrong_secret).await;
-    let (huge_port, huge) = huge_object_server().await;
+    let huge = OversizedObjectServer::start(1 << 32).await.unwrap();
     let closed = free_port();
     let trace_url = format!("s3://{bucket}/traces/day1.csv");
     let reports = |bucket: &str, endpoint: &str| json!({"simpleStorageService": {"bucketName": bucket, "endpointUrl": endpoint, "regionName": s3.region()}});
@@ -400,7 +455,7 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
         spec["storageSecretRef"] = json!({"name": "buckets"});
         spec
     };
-    let huge_url = format!("http://127.0.0.1:{huge_port}/traces/huge.csv");
+    let huge_url = huge.url("traces/huge.csv");
     let mut cases: Vec<(&str, Value, Vec<String>)> = Vec::new();
     let mut spec = base(&trace_url);
     spec["inputs"] = s3_inputs.clone();
@@ -473,7 +528,7 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
             "{name} failed before stage 0, yet started: {status:?}"
         );
     }
-    huge.abort();
+    drop(huge);
 
     // No credential anywhere a user (or an attacker with read access) looks.
     let secrets = [s3.secret_key().to_string(), wrong_secret.to_string()];

@@ -125,7 +125,7 @@ pub struct InferenceBenchmarkSpec {
     pub storage: Option<Camel<StorageConfig>>,
     /// Secret whose keys are environment variables for the buckets: `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), or `GOOGLE_SERVICE_ACCOUNT_KEY` (the
-    /// service account's JSON). Given to runner pods with `envFrom` and read by the operator for
+    /// service account's JSON; `STORAGE_EMULATOR_HOST` for a GCS emulator). Given to runner pods with `envFrom` and read by the operator for
     /// the merged reports; without it, both use their ambient identity (IRSA, Workload Identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_secret_ref: Option<LocalSecretRef>,

@@ -304,6 +304,7 @@ async fn run_with(
         succeeded = total.successes.count,
         failed = total.failures.count,
         bytes = metrics.len(),
+        peak_memory_mib = peak_memory_mib(),
         "run finished; delivering metrics"
     );
     let mut data = json!({
@@ -335,6 +336,21 @@ async fn run_with(
         }))
         .await?;
     Ok(())
+}
+
+/// This process's peak resident memory (`VmHWM`), for sizing runner pods' memory requests;
+/// `None` where /proc does not say.
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib >> 10)
 }
 
 /// The engine's live counters in the protocol's form.

@@ -1,38 +1,17 @@
-//! `ibench run` with object storage, against a real S3 server built by the test harness
-//! (SeaweedFS): report files uploaded byte for byte, input files fetched from URLs, and every
+//! `ibench run` with object storage, against real S3 and GCS servers built by the test harness
+//! (SeaweedFS, fake-gcs-server): report files uploaded byte for byte, input files fetched from URLs, and every
 //! bad bucket or input refused before the first request.
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use ibench_sim::SimConfig;
-use ibench_testcluster::{S3Server, shared_s3};
+use ibench_testcluster::{OversizedObjectServer, S3Server, shared_gcs, shared_s3};
 use ibench_testkit as common;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-
-fn install_tls_provider() {
-    ibench_testcluster::install_crypto_provider();
-}
-
-fn s3_store(s3: &S3Server, bucket: &str) -> Arc<dyn ObjectStore> {
-    install_tls_provider();
-    Arc::new(
-        AmazonS3Builder::new()
-            .with_endpoint(s3.endpoint())
-            .with_access_key_id(s3.access_key())
-            .with_secret_access_key(s3.secret_key())
-            .with_region(s3.region())
-            .with_allow_http(true)
-            .with_bucket_name(bucket)
-            .build()
-            .unwrap(),
-    )
-}
 
 /// Every object under `prefix`, by key.
 async fn objects(store: &dyn ObjectStore, prefix: &str) -> Vec<(String, Vec<u8>)> {
@@ -57,13 +36,19 @@ async fn objects(store: &dyn ObjectStore, prefix: &str) -> Vec<(String, Vec<u8>)
 }
 
 /// `ibench run` with the S3 server's keys in its environment, as a user's shell or a pod's
-/// `envFrom` would give them.
-fn run_with_credentials(config: &Path, s3: &S3Server, secret: &str) -> Output {
+/// `envFrom` would give them, and `extra_env`.
+fn run_with_credentials(
+    config: &Path,
+    s3: &S3Server,
+    secret: &str,
+    extra_env: &[(&str, &str)],
+) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ibench"))
         .args(["run", "--config"])
         .arg(config)
         .env("AWS_ACCESS_KEY_ID", s3.access_key())
         .env("AWS_SECRET_ACCESS_KEY", secret)
+        .envs(extra_env.iter().copied())
         .output()
         .unwrap()
 }
@@ -76,13 +61,14 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// The files `ibench run` writes reach the S3 bucket byte for byte, under inference-perf's
-/// names. (GCS takes the same code path, object_store's; no GCS emulator here accepts its
-/// uploads: fake-gcs-server answers them `400 invalid uploadType`.)
+/// The files `ibench run` writes reach the S3 and GCS buckets byte for byte, under
+/// inference-perf's names; the GCS emulator is named the way Google's clients name one
+/// (`STORAGE_EMULATOR_HOST`, nothing else).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reports_reach_s3_byte_for_byte() {
-    let s3 = shared_s3().await;
+async fn reports_reach_s3_and_gcs_byte_for_byte() {
+    let (s3, gcs) = (shared_s3().await, shared_gcs().await);
     let s3_bucket = s3.bucket("cli-reports").await.unwrap();
+    let gcs_bucket = gcs.bucket("cli-reports").await.unwrap();
     let sim = common::sim(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("reports");
@@ -90,7 +76,7 @@ async fn reports_reach_s3_byte_for_byte() {
     std::fs::write(
         &config,
         format!(
-            "server:\n  base_url: {}\nload:\n  stages:\n  - rate: 40\n    duration: 2\n  - rate: 60\n    duration: 1\nreport:\n  request_lifecycle:\n    per_stage: true\n    per_request: true\nstorage:\n  local_storage:\n    path: {}\n    report_file_prefix: local-\n  simple_storage_service:\n    bucket_name: {s3_bucket}\n    path: team/{{timestamp}}\n    report_file_prefix: s3-\n    endpoint_url: {}\n    region_name: {}\n    addressing_style: path\n",
+            "server:\n  base_url: {}\nload:\n  stages:\n  - rate: 40\n    duration: 2\n  - rate: 60\n    duration: 1\nreport:\n  request_lifecycle:\n    per_stage: true\n    per_request: true\nstorage:\n  local_storage:\n    path: {}\n    report_file_prefix: local-\n  simple_storage_service:\n    bucket_name: {s3_bucket}\n    path: team/{{timestamp}}\n    report_file_prefix: s3-\n    endpoint_url: {}\n    region_name: {}\n    addressing_style: path\n  google_cloud_storage:\n    bucket_name: {gcs_bucket}\n    path: gcs/run\n    report_file_prefix: g-\n",
             sim.base_url(),
             local.display(),
             s3.endpoint(),
@@ -98,13 +84,23 @@ async fn reports_reach_s3_byte_for_byte() {
         ),
     )
     .unwrap();
-    let output = run_with_credentials(&config, s3, s3.secret_key());
-    assert!(output.status.success(), "{}", text(&output));
-    assert!(
-        text(&output).contains(&format!("Reports uploaded to s3://{s3_bucket}/team/")),
-        "{}",
-        text(&output)
+    let output = run_with_credentials(
+        &config,
+        s3,
+        s3.secret_key(),
+        &[("STORAGE_EMULATOR_HOST", gcs.endpoint())],
     );
+    assert!(output.status.success(), "{}", text(&output));
+    for bucket in [
+        format!("s3://{s3_bucket}/team/"),
+        format!("gs://{gcs_bucket}/gcs/run/g-"),
+    ] {
+        assert!(
+            text(&output).contains(&bucket),
+            "{bucket} not in {}",
+            text(&output)
+        );
+    }
 
     let mut written: Vec<(String, Vec<u8>)> = std::fs::read_dir(&local)
         .unwrap()
@@ -134,18 +130,28 @@ async fn reports_reach_s3_byte_for_byte() {
         "every request is in the per-request file"
     );
 
-    let in_s3 = objects(s3_store(s3, &s3_bucket).as_ref(), "team").await;
-    assert_eq!(
-        in_s3.len(),
-        written.len(),
-        "exactly the files written locally"
-    );
-    for ((key, bytes), (name, expected)) in in_s3.iter().zip(&written) {
+    let in_s3 = objects(&s3.store(&s3_bucket).unwrap(), "team").await;
+    let in_gcs = objects(&gcs.store(&gcs_bucket).unwrap(), "gcs").await;
+    for (bucket, objects) in [("S3", &in_s3), ("GCS", &in_gcs)] {
+        assert_eq!(
+            objects.len(),
+            written.len(),
+            "{bucket}: exactly the files written locally"
+        );
+    }
+    for (((key, bytes), (gcs_key, gcs_bytes)), (name, expected)) in
+        in_s3.iter().zip(&in_gcs).zip(&written)
+    {
         assert!(
             key.starts_with("team/2") && key.ends_with(&format!("/s3-{name}")),
             "{key} for {name}"
         );
+        assert_eq!(gcs_key, &format!("gcs/run/g-{name}"));
         assert!(bytes == expected, "{key} differs from the local file");
+        assert!(
+            gcs_bytes == expected,
+            "{gcs_key} differs from the local file"
+        );
     }
 }
 
@@ -161,7 +167,8 @@ async fn inputs_from_urls_and_bad_buckets_fail_before_the_first_request() {
         "/../../configs/traces/conversation-sample.csv"
     ))
     .unwrap();
-    s3_store(s3, &bucket)
+    s3.store(&bucket)
+        .unwrap()
         .put(
             &ObjectPath::from("traces/day1.csv"),
             PutPayload::from(trace.clone()),
@@ -192,7 +199,7 @@ async fn inputs_from_urls_and_bad_buckets_fail_before_the_first_request() {
         path
     };
 
-    let output = run_with_credentials(&write("", &digest), s3, s3.secret_key());
+    let output = run_with_credentials(&write("", &digest), s3, s3.secret_key(), &[]);
     assert!(output.status.success(), "{}", text(&output));
     let out = text(&output);
     assert!(
@@ -249,7 +256,7 @@ async fn inputs_from_urls_and_bad_buckets_fail_before_the_first_request() {
             s3.secret_key()
         };
         let started = Instant::now();
-        let output = run_with_credentials(&write(&extra, &sha), s3, secret);
+        let output = run_with_credentials(&write(&extra, &sha), s3, secret, &[]);
         let out = text(&output);
         assert!(!output.status.success(), "{what}: {out}");
         assert!(
@@ -276,28 +283,10 @@ async fn inputs_from_urls_and_bad_buckets_fail_before_the_first_request() {
 /// read: a server announcing 4 GiB sends a few bytes and then nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_over_the_size_limit_is_refused_unread() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        // Bounded: the client's retries and this test's few requests.
-        for _ in 0..16 {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut request = [0u8; 4096];
-                let _ = socket.read(&mut request).await;
-                let _ = socket
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4294967296\r\nContent-Type: text/csv\r\n\r\nTIMESTAMP,")
-                    .await;
-                tokio::time::sleep(Duration::from_secs(30)).await;
-            });
-        }
-    });
+    let server = OversizedObjectServer::start(1 << 32).await.unwrap();
     let sim = common::sim(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{port}/traces/huge.csv");
+    let url = server.url("traces/huge.csv");
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
@@ -324,5 +313,4 @@ async fn an_object_over_the_size_limit_is_refused_unread() {
         "{:?}",
         started.elapsed()
     );
-    server.abort();
 }

@@ -228,7 +228,14 @@ impl Benchmark {
         let metrics = self.engine.run(&stages, self.start_at, interrupt).await;
         self.engine.shutdown();
         let per_request_entries = match self.per_request {
-            Some(writer) => Some(writer.finish().map_err(BenchmarkError::PerRequest)?),
+            // Off the runtime: a sink may need it to finish (a bucket's last part uploads run
+            // on it), and the agent's runtime has a single thread.
+            Some(writer) => Some(
+                tokio::task::spawn_blocking(move || writer.finish())
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                    .map_err(BenchmarkError::PerRequest)?,
+            ),
             None => None,
         };
         let report = &self.resolved.config.report;

@@ -8,6 +8,7 @@
 mod describe;
 pub mod digest;
 pub mod fetch;
+mod gcs;
 pub mod sink;
 mod store;
 pub mod upload;

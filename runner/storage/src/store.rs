@@ -12,6 +12,10 @@ use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::{ClientOptions, ObjectStore};
 
+use crate::gcs::GcsBucket;
+
+const DEFAULT_GCS_BASE_URL: &str = "https://storage.googleapis.com";
+
 /// The store holding `url`'s object.
 pub fn for_url(
     url: &ObjectUrl,
@@ -69,6 +73,9 @@ pub fn s3_bucket(
     Ok(Arc::new(builder.build()?))
 }
 
+/// A bucket of Google Cloud Storage, or of the emulator named by `STORAGE_EMULATOR_HOST`; the
+/// service's origin is `GOOGLE_BASE_URL` when set (a `gcs_base_url` in a service-account key
+/// moves object_store's reads, not the writes).
 pub fn gcs_bucket(
     bucket: &str,
     credentials: Option<&Credentials>,
@@ -83,7 +90,33 @@ pub fn gcs_bucket(
             |b, key: GoogleConfigKey, v| b.with_config(key, v),
         ),
     };
-    Ok(Arc::new(builder.with_bucket_name(bucket).build()?))
+    let mut builder = builder.with_bucket_name(bucket);
+    let var = |name: &str| match credentials {
+        None => std::env::var(name).ok(),
+        Some(vars) => vars.get(name).cloned(),
+    };
+    // Google's client libraries (inference-perf's too) talk to an emulator named by
+    // STORAGE_EMULATOR_HOST, without credentials.
+    let emulator = var("STORAGE_EMULATOR_HOST").map(|host| match host.contains("://") {
+        true => host,
+        false => format!("http://{host}"),
+    });
+    if let Some(url) = &emulator {
+        builder = builder
+            .with_base_url(url)
+            .with_skip_signature(true)
+            .with_client_options(ClientOptions::new().with_allow_http(true));
+    }
+    let base_url = emulator
+        .clone()
+        .or_else(|| var("GOOGLE_BASE_URL"))
+        .unwrap_or_else(|| DEFAULT_GCS_BASE_URL.to_string());
+    Ok(Arc::new(GcsBucket::new(
+        builder.build()?,
+        &base_url,
+        bucket,
+        emulator.is_some(),
+    )?))
 }
 
 /// What the builders' `from_env` does, over `vars`: each `{PREFIX}NAME` the builder knows, as

@@ -51,6 +51,9 @@ pub enum Error {
     #[error("object-storage server binaries unavailable: {0}")]
     ServerBinaries(String),
 
+    #[error("object_store client for a test server: {0}")]
+    StoreClient(String),
+
     #[error("{server} exited before it was ready ({status}); last log lines:\n{log_tail}")]
     ServerExited {
         server: String,

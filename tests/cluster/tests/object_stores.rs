@@ -5,9 +5,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use ibench_testcluster::{GcsServer, S3Server, shared_gcs, shared_s3};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
+use ibench_testcluster::{GcsServer, S3Server, pseudo_random_bytes, shared_gcs, shared_s3};
+use object_store::aws::AmazonS3Builder;
+use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 
@@ -19,34 +19,6 @@ async fn bounded<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIMEOUT, test)
         .await
         .unwrap_or_else(|_| panic!("test timed out after {TEST_TIMEOUT:?}"))
-}
-
-/// An S3 store configured as `AmazonS3Builder::from_env` would be in a process given
-/// `server.env()`: every `AWS_*` variable, lower-cased, is a config key.
-fn s3_store(server: &S3Server, bucket: &str) -> AmazonS3 {
-    let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
-    for (key, value) in server.env() {
-        let key = key
-            .to_ascii_lowercase()
-            .parse()
-            .expect("an object_store S3 config key");
-        builder = builder.with_config(key, value);
-    }
-    builder.build().expect("an S3 store")
-}
-
-/// A GCS store configured as `GoogleCloudStorageBuilder::from_env` would be in a process given
-/// `server.env()`.
-fn gcs_store(server: &GcsServer, bucket: &str) -> GoogleCloudStorage {
-    let mut builder = GoogleCloudStorageBuilder::new().with_bucket_name(bucket);
-    for (key, value) in server.env() {
-        let key = key
-            .to_ascii_lowercase()
-            .parse()
-            .expect("an object_store GCS config key");
-        builder = builder.with_config(key, value);
-    }
-    builder.build().expect("a GCS store")
 }
 
 const SMALL_OBJECTS: [(&str, &str); 4] = [
@@ -107,19 +79,6 @@ async fn check_small_objects(store: &dyn ObjectStore) {
     );
 }
 
-/// Deterministic bytes that no chunking or offset error leaves intact.
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 /// Three parts of 5 MiB (the S3 minimum but for the last) and a short one: > 10 MiB.
 const MULTIPART_LEN: usize = 15 * 1024 * 1024 + 12_345;
 const PART_LEN: usize = 5 * 1024 * 1024;
@@ -155,7 +114,7 @@ async fn s3_put_get_list_head_delete() {
     bounded(async {
         let server = shared_s3().await;
         let bucket = server.bucket("small-objects").await.unwrap();
-        let store = s3_store(server, &bucket);
+        let store = server.store(&bucket).unwrap();
         for (path, body) in SMALL_OBJECTS {
             store.put(&Path::from(path), body.into()).await.unwrap();
         }
@@ -169,8 +128,8 @@ async fn s3_multipart_upload_of_more_than_10_mib_reads_back_byte_for_byte() {
     bounded(async {
         let server = shared_s3().await;
         let bucket = server.bucket("multipart").await.unwrap();
-        let store = s3_store(server, &bucket);
-        let data = pseudo_random(MULTIPART_LEN);
+        let store = server.store(&bucket).unwrap();
+        let data = pseudo_random_bytes(MULTIPART_LEN);
         let path = Path::from("reports/large.bin");
         multipart_upload(&store, &path, &data).await.unwrap();
         read_back(&store, &path, &data).await;
@@ -184,7 +143,9 @@ async fn s3_refuses_a_wrong_secret_key_an_unknown_access_key_and_anonymous_reque
         let server = shared_s3().await;
         let bucket = server.bucket("credentials").await.unwrap();
         let path = Path::from("secret.txt");
-        s3_store(server, &bucket)
+        server
+            .store(&bucket)
+            .unwrap()
             .put(&path, "ok".into())
             .await
             .unwrap();
@@ -237,7 +198,7 @@ async fn s3_refuses_a_wrong_secret_key_an_unknown_access_key_and_anonymous_reque
 async fn s3_missing_bucket_is_an_error() {
     bounded(async {
         let server = shared_s3().await;
-        let store = s3_store(server, "ibench-no-such-bucket");
+        let store = server.store("ibench-no-such-bucket").unwrap();
         let put = store
             .put(&Path::from("a.txt"), "a".into())
             .await
@@ -259,7 +220,7 @@ async fn gcs_get_list_head_delete_of_objects_uploaded_through_the_json_api() {
         for (path, body) in SMALL_OBJECTS {
             server.put_object(&bucket, path, body).await.unwrap();
         }
-        check_small_objects(&gcs_store(server, &bucket)).await;
+        check_small_objects(&server.store(&bucket).unwrap()).await;
     })
     .await
 }
@@ -268,7 +229,7 @@ async fn gcs_get_list_head_delete_of_objects_uploaded_through_the_json_api() {
 async fn gcs_missing_bucket_is_an_error() {
     bounded(async {
         let server = shared_gcs().await;
-        let store = gcs_store(server, "ibench-no-such-bucket");
+        let store = server.store("ibench-no-such-bucket").unwrap();
         let get = store.get(&Path::from("a.txt")).await.unwrap_err();
         assert!(matches!(get, object_store::Error::NotFound { .. }), "{get}");
         // fake-gcs-server answers this list with 500 (which object_store retries first).
@@ -295,12 +256,12 @@ async fn gcs_object_store_uploads_are_not_supported_by_fake_gcs_server() {
     bounded(async {
         let server = shared_gcs().await;
         let bucket = server.bucket("uploads").await.unwrap();
-        let store = gcs_store(server, &bucket);
+        let store = server.store(&bucket).unwrap();
         let put = store
             .put(&Path::from("small.txt"), "small".into())
             .await
             .unwrap_err();
-        let data = pseudo_random(MULTIPART_LEN);
+        let data = pseudo_random_bytes(MULTIPART_LEN);
         let multipart = multipart_upload(&store, &Path::from("large.bin"), &data)
             .await
             .unwrap_err();
@@ -331,7 +292,8 @@ async fn env_vars_reach_object_store_in_a_child_process() {
         }
         let (s3, gcs) = (shared_s3().await, shared_gcs().await);
         let s3_bucket = s3.bucket("child").await.unwrap();
-        s3_store(s3, &s3_bucket)
+        s3.store(&s3_bucket)
+            .unwrap()
             .put(&Path::from("in/s3.txt"), "from S3".into())
             .await
             .unwrap();
@@ -408,11 +370,13 @@ async fn dedicated_servers_work_and_are_stopped_and_removed_when_dropped() {
         let s3 = S3Server::start().await.unwrap();
         let gcs = GcsServer::start().await.unwrap();
         let bucket = s3.bucket("dedicated").await.unwrap();
-        let store = s3_store(&s3, &bucket);
+        let store = s3.store(&bucket).unwrap();
         store.put(&Path::from("a.txt"), "a".into()).await.unwrap();
         let gcs_bucket = gcs.bucket("dedicated").await.unwrap();
         gcs.put_object(&gcs_bucket, "a.txt", "a").await.unwrap();
-        let got = gcs_store(&gcs, &gcs_bucket)
+        let got = gcs
+            .store(&gcs_bucket)
+            .unwrap()
             .get(&Path::from("a.txt"))
             .await
             .unwrap();

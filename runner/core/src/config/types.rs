@@ -494,7 +494,8 @@ impl LocalStorage {
 
 /// Reports uploaded to Google Cloud Storage: `gs://{bucket_name}/{path}/{report_file_prefix}{file}`.
 /// Credentials: `GOOGLE_SERVICE_ACCOUNT_KEY` (the JSON), `GOOGLE_APPLICATION_CREDENTIALS` (its
-/// path) or the ambient identity (GKE Workload Identity).
+/// path) or the ambient identity (GKE Workload Identity); `STORAGE_EMULATOR_HOST` names an
+/// emulator, which gets none.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GoogleCloudStorage {

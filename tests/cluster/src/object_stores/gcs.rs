@@ -1,7 +1,8 @@
 //! A real Google Cloud Storage server: fake-gcs-server over plain HTTP on a free loopback port,
-//! objects on disk in its private directory. It checks no credentials; object_store reaches it
-//! through a service-account key whose `gcs_base_url` points here and whose `disable_oauth`
-//! skips fetching a token (object_store's own tests run against fake-gcs-server the same way).
+//! objects on disk in its private directory. It checks no credentials. Google's clients and
+//! `ibench` reach it as `STORAGE_EMULATOR_HOST`; object_store alone, through a service-account
+//! key whose `gcs_base_url` points here and whose `disable_oauth` skips fetching a token
+//! (object_store's own tests run against fake-gcs-server the same way).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,10 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder, GoogleConfigKey};
 
 use super::binaries::ObjectStoreBinaries;
 use super::client;
 use super::server::{self, ServerDir, ServerProcess};
+use super::store_error;
 use crate::error::{Error, Result};
 use crate::ports::free_port;
 
@@ -114,15 +117,32 @@ impl GcsServer {
         &self.service_account_path
     }
 
-    /// What a process needs to reach this server through object_store's
-    /// `GoogleCloudStorageBuilder::from_env` (which reads every `GOOGLE_*` variable,
-    /// lower-cased, as a config key): the service-account key itself. Add the bucket in the URL
-    /// (`gs://<bucket>/...`) or as `GOOGLE_BUCKET`.
+    /// What a process needs to reach this server: `STORAGE_EMULATOR_HOST` (Google's clients,
+    /// `ibench`) and the service-account key for object_store's
+    /// `GoogleCloudStorageBuilder::from_env` (which reads every `GOOGLE_*` variable, lower-cased,
+    /// as a config key). Add the bucket in the URL (`gs://<bucket>/...`) or as `GOOGLE_BUCKET`.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![(
-            "GOOGLE_SERVICE_ACCOUNT_KEY",
-            self.service_account_key.clone(),
-        )]
+        vec![
+            ("STORAGE_EMULATOR_HOST", self.endpoint.clone()),
+            (
+                "GOOGLE_SERVICE_ACCOUNT_KEY",
+                self.service_account_key.clone(),
+            ),
+        ]
+    }
+
+    /// An object_store client for `bucket`, configured from [`Self::env`] as
+    /// `GoogleCloudStorageBuilder::from_env` would be. It reads and lists; its writes go
+    /// through the XML API, which fake-gcs-server does not implement (use [`Self::put_object`]).
+    pub fn store(&self, bucket: &str) -> Result<GoogleCloudStorage> {
+        crate::install_crypto_provider();
+        let mut builder = GoogleCloudStorageBuilder::new().with_bucket_name(bucket);
+        for (key, value) in self.env() {
+            if let Ok(key) = key.to_ascii_lowercase().parse::<GoogleConfigKey>() {
+                builder = builder.with_config(key, value);
+            }
+        }
+        builder.build().map_err(store_error)
     }
 
     /// Creates bucket `name` (JSON API `buckets.insert`).

@@ -5,6 +5,7 @@
 mod binaries;
 mod client;
 mod gcs;
+mod oversized;
 mod s3;
 mod server;
 mod shared;
@@ -12,5 +13,25 @@ mod sigv4;
 
 pub use binaries::{OBJECT_STORE_BIN_ENV, ObjectStoreBinaries};
 pub use gcs::GcsServer;
+pub use oversized::OversizedObjectServer;
 pub use s3::S3Server;
 pub use shared::{shared_gcs, shared_s3, try_shared_gcs, try_shared_s3};
+
+/// An object_store client that cannot be built (a config key it does not know, say).
+fn store_error(error: impl std::fmt::Display) -> crate::error::Error {
+    crate::error::Error::StoreClient(error.to_string())
+}
+
+/// Deterministic bytes with no short cycle, for objects whose parts must land in order: no
+/// chunking or offset error leaves them intact.
+pub fn pseudo_random_bytes(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}

@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 
 use super::binaries::ObjectStoreBinaries;
 use super::client;
 use super::server::{self, ServerDir, ServerProcess};
 use super::sigv4::{self, Identity};
+use super::store_error;
 use crate::error::{Error, Result};
 use crate::ports::free_port;
 
@@ -193,6 +195,18 @@ impl S3Server {
             ("AWS_REGION", REGION.to_string()),
             ("AWS_ALLOW_HTTP", "true".to_string()),
         ]
+    }
+
+    /// An object_store client for `bucket`, configured from [`Self::env`] as
+    /// `AmazonS3Builder::from_env` would be: for tests to put inputs and read what was written.
+    pub fn store(&self, bucket: &str) -> Result<AmazonS3> {
+        crate::install_crypto_provider();
+        let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+        for (key, value) in self.env() {
+            let key = key.to_ascii_lowercase().parse().map_err(store_error)?;
+            builder = builder.with_config(key, value);
+        }
+        builder.build().map_err(store_error)
     }
 
     /// Creates bucket `name` (S3 CreateBucket, signed with this server's identity).
