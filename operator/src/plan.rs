@@ -16,7 +16,7 @@ use ibench_core::config::StorageConfig;
 use crate::crd::{
     CONDITION_ACCEPTED, CONDITION_RUNNING, CONDITION_SUCCEEDED, InferenceBenchmark,
     InferenceBenchmarkStatus, MAX_PREVIOUS_RUNS, Phase, PreviousRun, ReportRef, RunRef,
-    RunnersStatus, camel_path,
+    RunnersStatus, Summary, camel_path,
 };
 use crate::desired::{self, Child, Owner};
 use crate::naming::{self, RunNames};
@@ -160,9 +160,15 @@ pub fn plan(
         if job_done && observed.has_config_maps_of(generation) {
             plan.delete.extend(transient(&run.names, generation));
         }
+        // The Job's pods may still be ending (or be deleted): the counts keep following it.
+        let runners = previous.runners.clone().map(|mut runners| {
+            follow_job(&mut runners, observed.job(run.names.job()));
+            runners
+        });
         plan.status = InferenceBenchmarkStatus {
             observed_generation: Some(generation),
             previous_runs: base.previous_runs,
+            runners,
             ..previous
         };
         return plan;
@@ -192,14 +198,13 @@ pub fn plan(
         .count();
     let job = observed.job(run.names.job());
     let pods = observed.pods_of(run.names.job());
-    status.runners = Some(RunnersStatus {
+    let mut runners = RunnersStatus {
         desired: run.parallelism as i32,
         ready: ready as i32,
-        active: job.and_then(|j| j.status.as_ref()?.active).unwrap_or(0),
-        succeeded: job.and_then(|j| j.status.as_ref()?.succeeded).unwrap_or(0),
-        failed: job.and_then(|j| j.status.as_ref()?.failed).unwrap_or(0),
-        start_skew_ms: None,
-    });
+        ..Default::default()
+    };
+    follow_job(&mut runners, job);
+    status.runners = Some(runners);
     if let Some(StartSignal::StartAt(at)) = &signal {
         status.start_time = Some(time_at(*at));
     }
@@ -558,6 +563,10 @@ fn finish(
         }
     }
     status.completion_time = Some(completion);
+    let outcome = match outcome {
+        Outcome::Succeeded => verdict(status.summary.as_ref(), ctx.run.max_failure_ratio),
+        failed => failed,
+    };
     let (succeeded, reason, message) = match outcome {
         Outcome::Succeeded => {
             let summary = status.summary.clone().unwrap_or_default();
@@ -603,6 +612,43 @@ fn finish(
         ],
     );
     plan.requeue = None;
+}
+
+/// A run whose runners all delivered still fails when it measured nothing (no request sent)
+/// or mostly failures: a pipeline gating on `Succeeded` must not pass a benchmark of a dead
+/// server.
+fn verdict(summary: Option<&Summary>, max_failure_ratio: Option<f64>) -> Outcome {
+    let (requests, failures) = summary.map_or((0, 0), |s| (s.requests, s.failures));
+    if requests == 0 {
+        return Outcome::Failed {
+            reason: "NothingSent",
+            message:
+                "the run sent no request: its plan had none (check spec.load.stages and spec.data)"
+                    .into(),
+        };
+    }
+    let ratio = failures as f64 / requests as f64;
+    let too_many = match max_failure_ratio {
+        Some(max) => ratio > max,
+        None => failures == requests,
+    };
+    if !too_many {
+        return Outcome::Succeeded;
+    }
+    let limit = max_failure_ratio.map_or(String::new(), |max| {
+        format!(", more than spec.maxFailureRatio ({max})")
+    });
+    Outcome::Failed {
+        reason: if failures == requests {
+            "AllRequestsFailed"
+        } else {
+            "TooManyFailures"
+        },
+        message: format!(
+            "{failures} of {requests} requests failed ({:.1} %{limit}); the report has their errors",
+            ratio * 100.0
+        ),
+    }
 }
 
 /// The manifest of the per-request records beside the report files.
@@ -813,14 +859,30 @@ fn runner_failures(reports: &[RunnerReport], pods: &[&Pod]) -> Vec<String> {
     let mut failures: Vec<(usize, String)> = Vec::new();
     for pod in pods {
         let status = pod.status.as_ref();
+        let Some(index) = index_of(pod) else { continue };
+        let runner = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|c| c.iter().find(|c| c.name == desired::CONTAINER));
+        // The kubelet retries a container whose Secret or ConfigMap is missing for as long as
+        // the pod lives; the run cannot start meanwhile, so that is a failure to name now.
+        let config_error = runner
+            .and_then(|c| c.state.as_ref()?.waiting.as_ref())
+            .filter(|w| w.reason.as_deref() == Some("CreateContainerConfigError"));
+        if let Some(waiting) = config_error {
+            failures.push((
+                index,
+                format!(
+                    "runner {index} (pod {}) cannot start: CreateContainerConfigError: {}",
+                    pod.metadata.name.as_deref().unwrap_or("?"),
+                    waiting.message.as_deref().unwrap_or("no message")
+                ),
+            ));
+            continue;
+        }
         if status.and_then(|s| s.phase.as_deref()) != Some("Failed") {
             continue;
         }
-        let Some(index) = index_of(pod) else { continue };
-        let terminated = status
-            .and_then(|s| s.container_statuses.as_ref())
-            .and_then(|c| c.iter().find(|c| c.name == desired::CONTAINER))
-            .and_then(|c| c.state.as_ref()?.terminated.as_ref());
+        let terminated = runner.and_then(|c| c.state.as_ref()?.terminated.as_ref());
         let exit = match terminated {
             Some(t) => format!(
                 "exited with code {} ({})",
@@ -866,6 +928,14 @@ fn runner_failures(reports: &[RunnerReport], pods: &[&Pod]) -> Vec<String> {
         lines.push(format!("and {} more", total - 3));
     }
     lines
+}
+
+/// The Job's active, succeeded and failed pods (none once it is gone).
+fn follow_job(runners: &mut RunnersStatus, job: Option<&Job>) {
+    let status = job.and_then(|j| j.status.as_ref());
+    runners.active = status.and_then(|s| s.active).unwrap_or(0);
+    runners.succeeded = status.and_then(|s| s.succeeded).unwrap_or(0);
+    runners.failed = status.and_then(|s| s.failed).unwrap_or(0);
 }
 
 fn job_condition<'a>(

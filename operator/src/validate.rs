@@ -37,6 +37,8 @@ pub struct RunSpec {
     pub report: ReportConfig,
     pub active_deadline_seconds: Option<i64>,
     pub ttl_seconds_after_finished: Option<i32>,
+    /// `spec.maxFailureRatio`.
+    pub max_failure_ratio: Option<f64>,
 }
 
 /// The run of the benchmark's current generation, or every problem found (paths as in the
@@ -123,6 +125,15 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
             }
         }
     }
+    if spec
+        .max_failure_ratio
+        .is_some_and(|r| !(0.0..=1.0).contains(&r))
+    {
+        issues.push(Issue::new(
+            "max_failure_ratio",
+            "must be between 0 (any failed request fails the run) and 1 (failures never do)",
+        ));
+    }
     if spec.active_deadline_seconds.is_some_and(|s| s < 1) {
         issues.push(Issue::new("active_deadline_seconds", "must be >= 1"));
     }
@@ -177,6 +188,7 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         api_key,
         report: config.report.clone(),
         active_deadline_seconds: spec.active_deadline_seconds,
+        max_failure_ratio: spec.max_failure_ratio,
         ttl_seconds_after_finished: spec.ttl_seconds_after_finished,
     })
 }

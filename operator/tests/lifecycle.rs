@@ -383,3 +383,75 @@ where
         .items
         .len()
 }
+
+/// A Warning event `Failed` about `name` whose note contains `needle`, within 10 s.
+async fn wait_for_failed_event(client: &kube::Client, ns: &str, name: &str, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items;
+        let found = events.iter().any(|e| {
+            e.reason.as_deref() == Some("Failed")
+                && e.type_.as_deref() == Some("Warning")
+                && e.involved_object.name.as_deref() == Some(name)
+                && e.message.as_deref().is_some_and(|m| m.contains(needle))
+        });
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Warning event Failed for {name} with {needle:?}: {:?}",
+            events.iter().map(|e| &e.message).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A server at a closed port (its model named, so nothing fails before the run) fails the run
+/// as AllRequestsFailed, and the runner counts keep following the Job after the end; a missing
+/// API-key Secret fails its run within seconds, naming the Secret, in the condition and an
+/// event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_server_and_a_missing_secret_fail_the_run_by_name() {
+    let (cp, ns, client, sim, operator) = setup("verdicts").await;
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    create_benchmark(&client, &ns, "dead", spec(&dead, "m", 5.0, 2, 2))
+        .await
+        .expect("created");
+    let mut keyless = spec(&sim.base_url(), "m", 5.0, 2, 2);
+    keyless["server"]["apiKeySecretRef"] = json!({"name": "api-keys", "key": "token"});
+    let created = Instant::now();
+    create_benchmark(&client, &ns, "keyless", keyless)
+        .await
+        .expect("created");
+
+    let ib = wait_benchmark(cp, &operator, &ns, "keyless", RUN_TIMEOUT, is_finished).await;
+    let message = failure_message(&ib, "RunnerFailed");
+    assert!(
+        message.contains("CreateContainerConfigError") && message.contains("\"api-keys\""),
+        "{message}"
+    );
+    assert!(
+        created.elapsed() < Duration::from_secs(60),
+        "named after {:?}",
+        created.elapsed()
+    );
+    wait_for_failed_event(&client, &ns, "keyless", "\"api-keys\"").await;
+
+    let ib = wait_benchmark(cp, &operator, &ns, "dead", RUN_TIMEOUT, is_finished).await;
+    let message = failure_message(&ib, "AllRequestsFailed");
+    assert!(message.starts_with("10 of 10 requests failed"), "{message}");
+    wait_for_failed_event(&client, &ns, "dead", "10 of 10 requests failed").await;
+    let ib = wait_benchmark(cp, &operator, &ns, "dead", RUN_TIMEOUT, |ib| {
+        ib.status
+            .as_ref()
+            .and_then(|s| s.runners.as_ref())
+            .is_some_and(|r| r.active == 0 && r.succeeded == 2)
+    })
+    .await;
+    assert_eq!(phase(&ib), Some(Phase::Failed));
+}

@@ -156,6 +156,13 @@ pub struct InferenceBenchmarkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub active_deadline_seconds: Option<i64>,
+    /// The share of sent requests that may fail before the run fails (reason TooManyFailures;
+    /// AllRequestsFailed when every one did): 0 fails on any failure, 1 never. Unset: only a
+    /// run whose every request failed fails. A run that planned no request fails either way
+    /// (NothingSent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub max_failure_ratio: Option<f64>,
     /// Seconds after which a finished runner Job (and its pods) is deleted. The benchmark and
     /// its report are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]

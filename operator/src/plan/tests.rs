@@ -7,7 +7,8 @@ use ibench_core::protocol::{self, encode_metrics};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus,
+    ConfigMap, ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
+    Pod, PodStatus,
 };
 use serde_json::json;
 
@@ -131,6 +132,22 @@ fn results(
 }
 
 fn failed_pod(generation: i64, index: u32, exit_code: i32) -> Arc<Pod> {
+    runner_pod(
+        generation,
+        index,
+        "Failed",
+        ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                exit_code,
+                reason: Some("Error".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+}
+
+fn runner_pod(generation: i64, index: u32, phase: &str, state: ContainerState) -> Arc<Pod> {
     let job = names(generation).job().to_string();
     let mut meta = meta_of(format!("{job}-{index}-abcde"), generation);
     meta.labels
@@ -145,17 +162,10 @@ fn failed_pod(generation: i64, index: u32, exit_code: i32) -> Arc<Pod> {
         metadata: meta,
         spec: None,
         status: Some(PodStatus {
-            phase: Some("Failed".into()),
+            phase: Some(phase.into()),
             container_statuses: Some(vec![ContainerStatus {
                 name: "runner".into(),
-                state: Some(ContainerState {
-                    terminated: Some(ContainerStateTerminated {
-                        exit_code,
-                        reason: Some("Error".into()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
+                state: Some(state),
                 ..Default::default()
             }]),
             ..Default::default()
@@ -925,4 +935,140 @@ fn a_finished_run_with_a_bucket_uploads_once_then_names_the_objects() {
         now(),
     );
     assert!(retry.upload.is_some(), "retried on the next reconcile");
+}
+
+#[test]
+fn failures_and_empty_runs_decide_the_verdict() {
+    let verdict_of = |requests, failures, max| {
+        let summary = Summary {
+            requests,
+            failures,
+            ..Default::default()
+        };
+        match verdict(Some(&summary), max) {
+            Outcome::Succeeded => ("Succeeded", String::new()),
+            Outcome::Failed { reason, message } => (reason, message),
+        }
+    };
+    assert_eq!(verdict_of(100, 99, None).0, "Succeeded");
+    assert_eq!(
+        verdict_of(100, 100, None),
+        (
+            "AllRequestsFailed",
+            "100 of 100 requests failed (100.0 %); the report has their errors".into()
+        )
+    );
+    assert_eq!(verdict_of(100, 100, Some(1.0)).0, "Succeeded");
+    assert_eq!(
+        verdict_of(100, 6, Some(0.05)),
+        (
+            "TooManyFailures",
+            "6 of 100 requests failed (6.0 %, more than spec.maxFailureRatio (0.05)); the report has their errors".into()
+        )
+    );
+    assert_eq!(verdict_of(100, 5, Some(0.05)).0, "Succeeded");
+    assert_eq!(verdict_of(100, 1, Some(0.0)).0, "TooManyFailures");
+    assert_eq!(verdict_of(100, 0, Some(0.0)).0, "Succeeded");
+    assert_eq!(verdict_of(0, 0, Some(1.0)).0, "NothingSent");
+    assert!(matches!(
+        verdict(None, None),
+        Outcome::Failed {
+            reason: "NothingSent",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_completed_run_that_sent_nothing_fails() {
+    let empty = runner_metrics(0, 40.0, &[("a", 0.010, 0)], 1000.0);
+    let plan = plan_twice(&bench(), &completed(&empty, &empty));
+    assert_eq!(plan.status.phase, Some(Phase::Failed));
+    assert_eq!(
+        condition(&plan.status, CONDITION_SUCCEEDED),
+        ("False", "NothingSent")
+    );
+    assert_eq!(
+        plan.events
+            .iter()
+            .map(|e| (e.warning, e.reason))
+            .collect::<Vec<_>>(),
+        [(true, "Failed")]
+    );
+}
+
+#[test]
+fn a_max_failure_ratio_out_of_range_is_invalid() {
+    let mut ib = bench();
+    ib.spec.max_failure_ratio = Some(1.5);
+    let plan = plan(&ib, &Observed::default(), &settings(), now());
+    let accepted = conditions::find(&plan.status.conditions, CONDITION_ACCEPTED).unwrap();
+    assert_eq!(accepted.reason, "InvalidSpec");
+    assert!(
+        accepted.message.contains("spec.maxFailureRatio"),
+        "{}",
+        accepted.message
+    );
+}
+
+#[test]
+fn runner_counts_follow_the_job_after_the_run_ends() {
+    let m0 = metrics_of(1000.0);
+    let done = completed(&m0, &m0);
+    let finished = plan(&bench(), &done, &settings(), now());
+    assert_eq!(finished.status.runners.as_ref().unwrap().succeeded, 2);
+    // Later the Job is gone (its TTL): no pod is left.
+    let later = plan(
+        &with_status(bench(), finished.status.clone()),
+        &Observed {
+            config_maps: done.config_maps.clone(),
+            ..Default::default()
+        },
+        &settings(),
+        now(),
+    );
+    let runners = later.status.runners.as_ref().unwrap();
+    assert_eq!(
+        (
+            runners.desired,
+            runners.active,
+            runners.succeeded,
+            runners.failed
+        ),
+        (2, 0, 0, 0)
+    );
+    assert_eq!(runners.start_skew_ms, Some(0.0));
+    assert_eq!(later.status.phase, Some(Phase::Succeeded));
+}
+
+#[test]
+fn a_runner_whose_secret_is_missing_fails_the_run_naming_it() {
+    let waiting = ContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some("CreateContainerConfigError".into()),
+            message: Some("secret \"api-keys\" not found".into()),
+        }),
+        ..Default::default()
+    };
+    let observed = observed(
+        vec![job(1, None)],
+        vec![config(1, None), results(1, 0, "ready", None)],
+        vec![runner_pod(1, 1, "Pending", waiting)],
+    );
+    let plan = plan(&bench(), &observed, &settings(), now());
+    assert_eq!(plan.status.phase, Some(Phase::Failed));
+    let succeeded = conditions::find(&plan.status.conditions, CONDITION_SUCCEEDED).unwrap();
+    assert_eq!(succeeded.reason, "RunnerFailed");
+    assert!(
+        succeeded.message.contains(
+            "runner 1 (pod bench-g1-1-abcde) cannot start: CreateContainerConfigError: secret \"api-keys\" not found"
+        ),
+        "{}",
+        succeeded.message
+    );
+    assert!(
+        matches!(plan.apply.as_slice(), [Child::ConfigMap(cm)] if cm.data.as_ref().unwrap().contains_key(protocol::ABORT_KEY)),
+        "the other runner is told to stop: {:?}",
+        plan.apply
+    );
 }
