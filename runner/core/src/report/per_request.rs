@@ -2,13 +2,14 @@
 //! under the operator to a bucket) so that memory stays flat however long the run
 //! (inference-perf holds them all, #522).
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use serde::Serialize;
+
+use super::atomic::AtomicFile;
 
 /// The file name, as inference-perf names it.
 pub const PER_REQUEST_FILE: &str = "per_request_lifecycle_metrics.json";
@@ -56,23 +57,16 @@ pub trait RecordSink: Write + Send {
     fn commit(self: Box<Self>) -> std::io::Result<()>;
 }
 
-impl RecordSink for File {
-    fn commit(self: Box<Self>) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 pub struct PerRequestWriter {
     sender: SyncSender<PerRequestEntry>,
     thread: JoinHandle<std::io::Result<u64>>,
 }
 
 impl PerRequestWriter {
+    /// Records streamed to a temporary file next to `path`, renamed to `path` by
+    /// [`finish`](Self::finish) once the list is closed.
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        Self::to_sink(Box::new(File::create(path)?))
+        Self::to_sink(Box::new(AtomicFile::create(path)?))
     }
 
     pub fn to_sink(sink: Box<dyn RecordSink>) -> std::io::Result<Self> {
