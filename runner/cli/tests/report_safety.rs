@@ -110,16 +110,16 @@ fn run_with_file_limit(config: &Path, max_file_bytes: u64) -> Output {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disk_full_mid_run_loses_only_the_file_that_hit_it() {
+async fn a_disk_full_mid_run_keeps_the_other_files_and_the_records_up_to_the_last_checkpoint() {
     let sim = common::sim(SimConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let (reports, config) = in_dir(
         dir.path(),
         &sim,
-        "load:\n  stages: [{rate: 100, duration: 3}]\n  num_workers: 1\nreport: {request_lifecycle: {per_request: true}}",
+        "load:\n  stages: [{rate: 30, duration: 10}]\n  num_workers: 1\nreport: {request_lifecycle: {per_request: true}}",
     );
-    // The per-request records of 300 requests are several times this; each other file is a
-    // fraction of it.
+    // The per-request records of 300 requests are several times this (they reach it after a
+    // few checkpoints); each other file is a fraction of it.
     let limit = 48 << 10;
     let output = tokio::task::spawn_blocking(move || run_with_file_limit(&config, limit))
         .await
@@ -148,16 +148,54 @@ async fn a_disk_full_mid_run_loses_only_the_file_that_hit_it() {
     .unwrap();
     assert_eq!(stage["load_summary"]["count"], 300);
     assert!(reports.join("config.yaml").exists());
-    // No half-written file under a report's name, and no temporary file left behind.
+    // The records up to the last checkpoint before the disk filled up, as valid JSON.
+    let records = per_request_records(&reports);
+    println!("{} of 300 records kept", records.len());
+    assert!(
+        (1..300).contains(&records.len()),
+        "{} records",
+        records.len()
+    );
     let names: Vec<String> = std::fs::read_dir(&reports)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
-        !names.iter().any(|n| n.starts_with("per_request")),
-        "{names:?}"
+        !names.iter().any(|n| n.starts_with('.')),
+        "no temporary file left: {names:?}"
     );
-    assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
+}
+
+fn per_request_records(reports: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(reports.join("per_request_lifecycle_metrics.json")).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_leaves_its_records_up_to_the_last_checkpoint_as_valid_json() {
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (reports, config) = in_dir(
+        dir.path(),
+        &sim,
+        "load:\n  stages: [{rate: 50, duration: 60}]\nreport: {request_lifecycle: {per_request: true}}",
+    );
+    let mut child = ibench("run", &config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sent = common::wait_until(std::time::Duration::from_secs(30), async || {
+        sim.stats().requests_received >= 100
+    })
+    .await;
+    // A checkpoint (every second) after those 100.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(sent, "requests arrive");
+    let records = per_request_records(&reports);
+    assert!(records.len() >= 100, "{} records", records.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 //! on disk, markers on stdout) and by the operator (keys of the report ConfigMap).
 
 mod atomic;
+mod checkpoint;
 mod lifecycle;
 mod location;
 mod per_request;
@@ -10,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use atomic::AtomicFile;
 pub use lifecycle::{Scope, dist, lifecycle, percentile_key};
 pub use location::{LocationError, check_location, create_location};
 pub use per_request::{
@@ -120,7 +120,7 @@ pub fn write_files(dir: &Path, prefix: &str, files: &[ReportFile], config_yaml: 
     }
     let mut write = |name: String, text: &str| {
         let path = dir.join(format!("{prefix}{name}"));
-        match AtomicFile::write(&path, text.as_bytes()) {
+        match atomic::write_atomically(&path, text.as_bytes()) {
             Ok(()) => written.files.push((name, path)),
             Err(e) => written.failed.push((path, e)),
         }
