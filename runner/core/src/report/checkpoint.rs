@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::per_request::RecordSink;
+use super::sink::RecordSink;
 
 pub struct CheckpointedFile {
     file: File,

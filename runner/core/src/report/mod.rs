@@ -6,6 +6,7 @@ mod checkpoint;
 mod lifecycle;
 mod location;
 mod per_request;
+mod sink;
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +16,8 @@ pub use lifecycle::{Scope, dist, lifecycle, percentile_key};
 pub use location::{LocationError, check_location, create_location};
 pub use per_request::{
     PER_REQUEST_FILE, PerRequestEntry, PerRequestError, PerRequestInfo, PerRequestWriter,
-    RecordSink,
 };
+pub use sink::RecordSink;
 
 use crate::config::ReportConfig;
 use crate::metrics::RunMetrics;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::checkpoint::CheckpointedFile;
+use super::sink::RecordSink;
 
 /// The file name, as inference-perf names it.
 pub const PER_REQUEST_FILE: &str = "per_request_lifecycle_metrics.json";
@@ -51,23 +52,6 @@ pub struct PerRequestError {
 
 /// Entries waiting to be written; senders block beyond this rather than grow memory.
 const QUEUE: usize = 4096;
-
-/// Where the records go. Written from the records' own thread, so a sink may block.
-pub trait RecordSink: Write + Send {
-    /// Makes what was written whole (a file flushed, an upload completed).
-    fn commit(self: Box<Self>) -> std::io::Result<()>;
-
-    /// Makes what was written so far readable as a whole JSON list, where the sink can (a
-    /// local file).
-    fn checkpoint(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-
-    /// After a failed write: leaves what the last checkpoint made readable, where the sink can.
-    fn recover(self: Box<Self>) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// How often the records written are made readable as they are: every second, or every so
 /// many records (which a local file holds in memory until then).
