@@ -411,15 +411,23 @@ async fn wait_for_failed_event(client: &kube::Client, ns: &str, name: &str, need
     }
 }
 
-/// A server at a closed port (its model named, so nothing fails before the run) fails the run
-/// as AllRequestsFailed, and the runner counts keep following the Job after the end; a missing
+/// A server at a closed port (its model named, so no lookup fails) stops the runners before
+/// stage 0, naming it; told to run anyway, the run fails as AllRequestsFailed, and the runner
+/// counts keep following the Job after the end. A missing
 /// API-key Secret fails its run within seconds, naming the Secret, in the condition and an
 /// event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_server_and_a_missing_secret_fail_the_run_by_name() {
     let (cp, ns, client, sim, operator) = setup("verdicts").await;
     let dead = format!("http://127.0.0.1:{}", free_port());
-    create_benchmark(&client, &ns, "dead", spec(&dead, "m", 5.0, 2, 2))
+    // By default the runners stop before stage 0 when no connection to the server opens.
+    create_benchmark(&client, &ns, "unreachable", spec(&dead, "m", 5.0, 2, 2))
+        .await
+        .expect("created");
+    // Told to run anyway (for a server that starts late), they send everything, and fail.
+    let mut late = spec(&dead, "m", 5.0, 2, 2);
+    late["load"]["failFast"] = json!(false);
+    create_benchmark(&client, &ns, "dead", late)
         .await
         .expect("created");
     let mut keyless = spec(&sim.base_url(), "m", 5.0, 2, 2);
@@ -441,6 +449,14 @@ async fn a_dead_server_and_a_missing_secret_fail_the_run_by_name() {
         created.elapsed()
     );
     wait_for_failed_event(&client, &ns, "keyless", "\"api-keys\"").await;
+
+    let ib = wait_benchmark(cp, &operator, &ns, "unreachable", RUN_TIMEOUT, is_finished).await;
+    let message = failure_message(&ib, "RunnerFailed");
+    assert!(message.contains(&dead), "{message}");
+    assert!(
+        ib.status.as_ref().unwrap().start_time.is_none(),
+        "stopped before stage 0"
+    );
 
     let ib = wait_benchmark(cp, &operator, &ns, "dead", RUN_TIMEOUT, is_finished).await;
     let message = failure_message(&ib, "AllRequestsFailed");

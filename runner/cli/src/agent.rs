@@ -311,7 +311,11 @@ async fn run_with(
         protocol::STATE_KEY: RunnerState::Done.as_str(),
         protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
     });
-    if let Some(entries) = outcome.per_request_entries
+    let per_request_entries = outcome
+        .per_request
+        .transpose()
+        .map_err(BenchmarkError::PerRequest)?;
+    if let Some(entries) = per_request_entries
         && !buckets.is_empty()
     {
         let part = PerRequestPart {

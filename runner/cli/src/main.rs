@@ -3,6 +3,8 @@
 
 mod agent;
 mod args;
+mod out;
+mod preflight;
 mod progress;
 mod report;
 mod run;
@@ -91,7 +93,10 @@ fn main() -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?
             .block_on(run::run(&args)),
-        Cli::Validate(args) => Ok(validate::validate(&args)),
+        Cli::Validate(args) => Ok(tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(validate::validate(&args))),
         Cli::Report(args) => Ok(report::report(&args)),
         Cli::Agent => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -3,62 +3,49 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ibench_core::config::ResolvedConfig;
-use ibench_core::plan::Shard;
 use ibench_core::report::{self, PER_REQUEST_FILE, ReportFile};
 use ibench_engine::Interrupt;
-use ibench_engine::benchmark::{Benchmark, report_prefix};
-use ibench_storage::{ReportBuckets, fetch_inputs};
+use ibench_engine::benchmark::report_prefix;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::ConfigArgs;
+use crate::out::say;
 
 pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
-    let config = match ibench_core::config::load_file(&args.config, &args.overrides) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{}: {e}", args.config.display());
-            return Ok(ExitCode::FAILURE);
-        }
+    let resolved = match crate::preflight::resolve(args) {
+        Ok(resolved) => resolved,
+        Err(e) => return Ok(refuse(e)),
     };
-    let resolved = ResolvedConfig::resolve(config, chrono::Local::now());
     let config_yaml = resolved.to_yaml();
-    println!(
+    say!(
         "Resolved configuration (base_seed {}):\n{config_yaml}",
         resolved.base_seed()
     );
-
-    let report_dir = resolved.report_dir.clone();
-    let prefix = report_prefix(&resolved);
-    if let Err(e) = report::check_config_copy(&report_dir, &prefix, &args.config) {
-        return Ok(refuse(e));
-    }
-    // Buckets and input files are checked before any request: a wrong credential or a missing
-    // trace found after an hour of load would waste the hour.
-    let buckets = match ReportBuckets::new(&resolved.config.storage) {
-        Ok(buckets) => buckets,
+    let checked = match crate::preflight::check(args, &resolved).await {
+        Ok(checked) => checked,
         Err(e) => return Ok(refuse(e)),
     };
-    if let Err(e) = buckets.check().await {
+    let report_dir = resolved.report_dir.clone();
+    let prefix = report_prefix(&resolved);
+    if let Err(e) = report::create_location(&report_dir) {
         return Ok(refuse(e));
     }
-    let inputs_dir = tempfile::Builder::new()
-        .prefix("ibench-inputs-")
-        .tempdir()
-        .context("creating a directory for fetched input files")?;
-    let mut run_config = resolved.clone();
-    match fetch_inputs(&mut run_config.config, inputs_dir.path()).await {
-        Ok(inputs) => {
-            for input in inputs {
-                println!(
-                    "Input {}: {} ({} bytes, sha256 {})",
-                    input.field, input.source, input.bytes, input.sha256
-                );
-            }
-        }
-        Err(e) => return Ok(refuse(e)),
+    for input in &checked.inputs {
+        say!(
+            "Input {}: {} ({} bytes, sha256 {})",
+            input.field,
+            input.source,
+            input.bytes,
+            input.sha256
+        );
     }
-    let benchmark = Benchmark::prepare(run_config, Shard::WHOLE).await?;
+    let buckets = checked.buckets;
+    // Fetched input files stay until the run is over.
+    let _inputs_dir = checked.inputs_dir;
+    let benchmark = match checked.planned.start(None).await {
+        Ok(benchmark) => benchmark,
+        Err(e) => return Ok(refuse(e)),
+    };
     tracing::info!(model = %benchmark.model, "benchmark ready");
 
     let interrupt = Interrupt::default();
@@ -73,30 +60,42 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     let _ = display.await;
 
     if let Some(saturation) = &outcome.saturation {
-        println!("{}", saturation.summary());
+        say!("{}", saturation.summary());
     }
-    let mut written = report::write_files(&report_dir, &prefix, &outcome.files, &config_yaml)
-        .with_context(|| format!("writing reports to {}", report_dir.display()))?;
-    print!("{}", report::stdout_markers(&outcome.files));
-    print!("{}", crate::report::summary_tables(&outcome.files));
-    println!("Reports written to {}", report_dir.display());
-    if let Some(entries) = outcome.per_request_entries {
-        println!("Per-request records: {entries}");
-        written.push((
-            PER_REQUEST_FILE.to_string(),
-            report_dir.join(format!("{prefix}{PER_REQUEST_FILE}")),
-        ));
+    // Every file is attempted and the results are printed whatever failed: a full disk must
+    // not take the summary on stdout with it.
+    let mut written = report::write_files(&report_dir, &prefix, &outcome.files, &config_yaml);
+    crate::out::print(&report::stdout_markers(&outcome.files));
+    crate::out::print(&crate::report::summary_tables(&outcome.files));
+    let per_request_path = report_dir.join(format!("{prefix}{PER_REQUEST_FILE}"));
+    match outcome.per_request {
+        Some(Ok(entries)) => {
+            say!("Per-request records: {entries}");
+            written
+                .files
+                .push((PER_REQUEST_FILE.to_string(), per_request_path));
+        }
+        Some(Err(e)) => written.failed.push((per_request_path, e)),
+        None => {}
+    }
+    say!("Reports written to {}", report_dir.display());
+    for (path, e) in &written.failed {
+        eprintln!("cannot write the report {}: {e}", path.display());
     }
     if !buckets.is_empty() {
-        for (name, path) in &written {
+        for (name, path) in &written.files {
             buckets
                 .upload_file(name, path)
                 .await
                 .with_context(|| format!("uploading {}", path.display()))?;
         }
-        println!("Reports uploaded to {}", buckets.urls("").join(", "));
+        say!("Reports uploaded to {}", buckets.urls("").join(", "));
     }
-    Ok(verdict(&outcome.metrics.total(), &stopped, &outcome.files))
+    let verdict = verdict(&outcome.metrics.total(), &stopped, &outcome.files);
+    if !written.failed.is_empty() && verdict == ExitCode::SUCCESS {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(verdict)
 }
 
 /// A run that cannot start: the reason on stderr, nothing sent.

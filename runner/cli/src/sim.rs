@@ -6,7 +6,7 @@ use ibench_sim::{SimArgs, SimServer};
 pub async fn serve(args: SimArgs) -> anyhow::Result<()> {
     let server = SimServer::start(args.to_config()?).await?;
     let cfg = server.config();
-    println!(
+    crate::out::say!(
         "ibench sim: serving model {:?} ({} LoRA adapters) at {} (seed {})",
         cfg.model,
         cfg.loras.len(),

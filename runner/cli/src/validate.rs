@@ -1,27 +1,23 @@
-//! `ibench validate`: every problem of a config, without running anything.
+//! `ibench validate`: every problem of a config, and every check a run makes before its first
+//! request, without sending anything.
 
 use std::process::ExitCode;
 
-use ibench_core::config::ResolvedConfig;
-use ibench_core::report;
-use ibench_engine::benchmark::report_prefix;
-
 use crate::args::ConfigArgs;
 
-pub fn validate(args: &ConfigArgs) -> ExitCode {
-    let config = match ibench_core::config::load_file(&args.config, &args.overrides) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{}: {e}", args.config.display());
-            return ExitCode::FAILURE;
-        }
+pub async fn validate(args: &ConfigArgs) -> ExitCode {
+    let checked = match crate::preflight::resolve(args) {
+        Ok(resolved) => crate::preflight::check(args, &resolved).await,
+        Err(e) => Err(e),
     };
-    let resolved = ResolvedConfig::resolve(config, chrono::Local::now());
-    let prefix = report_prefix(&resolved);
-    if let Err(e) = report::check_config_copy(&resolved.report_dir, &prefix, &args.config) {
-        eprintln!("{}: {e}", args.config.display());
-        return ExitCode::FAILURE;
+    match checked {
+        Ok(_) => {
+            crate::out::say!("{}: valid", args.config.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
-    println!("{}: valid", args.config.display());
-    ExitCode::SUCCESS
 }

@@ -15,7 +15,8 @@ async fn run_into(dir: &std::path::Path, base_url: &str, rates: &str) {
         ),
     );
     let outcome = common::run(config).await;
-    ibench_core::report::write_files(dir, "", &outcome.files, "").unwrap();
+    let written = ibench_core::report::write_files(dir, "", &outcome.files, "");
+    assert!(written.failed.is_empty(), "{:?}", written.failed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

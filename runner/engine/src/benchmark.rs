@@ -6,16 +6,18 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use ibench_core::config::ResolvedConfig;
+use ibench_core::config::{LoadConfig, ResolvedConfig};
 use ibench_core::metrics::{RecordOptions, RunMetrics};
-use ibench_core::plan::{Plan, PlanError, Shard};
+use ibench_core::plan::{Plan, PlanError, Shard, StageLoad};
 use ibench_core::report::{
-    PER_REQUEST_FILE, PerRequestWriter, RecordSink, ReportFile, lifecycle_reports,
+    LocationError, PER_REQUEST_FILE, PerRequestWriter, RecordSink, ReportFile, create_location,
+    lifecycle_reports,
 };
 
 use crate::body::BodyTemplate;
 use crate::coordinator::{Engine, EngineError};
 use crate::discover::{DiscoverError, list_models};
+use crate::fds::{FdError, FdNeed};
 use crate::http::{TargetError, TargetSettings};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
@@ -51,6 +53,10 @@ pub enum BenchmarkError {
     PerRequest(#[source] std::io::Error),
     #[error(transparent)]
     Sweep(#[from] SweepError),
+    #[error(transparent)]
+    FileDescriptors(#[from] FdError),
+    #[error(transparent)]
+    Location(#[from] LocationError),
     #[error(
         "load.sweep: a sweep runs in one runner; it cannot be split over {0} runners (run it with one)"
     )]
@@ -63,51 +69,109 @@ pub struct Outcome {
     pub files: Vec<ReportFile>,
     /// How a sweep found the saturation rate.
     pub saturation: Option<Saturation>,
-    /// Per-request records written, when they were asked for.
-    pub per_request_entries: Option<u64>,
+    /// Per-request records written, or why the file could not be completed (the other
+    /// reports are still produced), when they were asked for.
+    pub per_request: Option<std::io::Result<u64>>,
 }
 
-/// A benchmark ready to run: plan built, model resolved, workers started.
-pub struct Benchmark {
-    pub resolved: ResolvedConfig,
-    pub model: String,
+/// A benchmark checked and planned, with nothing started and nothing sent: the plan built
+/// (trace, data, corpus and tokenizer files read), the target's address and headers checked and
+/// the file descriptors it needs available. `ibench validate` stops here; a run goes on to
+/// [`start`](Self::start).
+pub struct Planned {
+    resolved: ResolvedConfig,
+    shard: Shard,
     plan: Arc<Plan>,
-    engine: Engine,
-    per_request: Option<PerRequestWriter>,
-    /// When stage 0 starts; `None` = as soon as the run begins.
-    start_at: Option<Instant>,
+    body: BodyTemplate,
+    target: TargetSettings,
+    fds: FdNeed,
 }
 
-impl Benchmark {
-    pub async fn prepare(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
-        Self::prepare_with(resolved, shard, None).await
-    }
-
-    /// As [`prepare`](Self::prepare), with the per-request records (when the config asks for
-    /// them) going to `records` instead of the report directory.
-    pub async fn prepare_with(
-        resolved: ResolvedConfig,
-        shard: Shard,
-        records: Option<Box<dyn RecordSink>>,
-    ) -> Result<Self, BenchmarkError> {
+impl Planned {
+    pub fn new(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
         let config = &resolved.config;
         let server = config.server.as_ref().expect("validated: server present");
-        let headers: Vec<(String, String)> = config
-            .api
-            .headers
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let api_key = server.api_key.as_deref();
         if config.load.sweep.is_some() && shard.count > 1 {
             return Err(BenchmarkError::SweepSharded(shard.count));
         }
         let plan = Arc::new(Plan::build(&resolved)?);
+        let body = BodyTemplate {
+            api: config.api.api_type,
+            ignore_eos: server.ignore_eos,
+            stream: config.api.streaming,
+        };
+        let url = reqwest::Url::parse(&server.base_url)
+            .and_then(|base| base.join(body.path()))
+            .map_err(|e| BenchmarkError::BaseUrl(e.to_string()))?;
+        let load = &config.load;
+        let max_connections = load.worker_max_tcp_connections as usize;
+        let target = TargetSettings {
+            url,
+            headers: config
+                .api
+                .headers
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            api_key: server.api_key.clone(),
+            timeout: load
+                .request_timeout
+                .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs_f64),
+            stream: config.api.streaming,
+            max_connections,
+            max_response_bytes: config.api.max_response_bytes(),
+        };
+        target.check()?;
+        let workers = resolved.num_workers as u64;
+        // Open-loop connections are opened ahead of stage 0; closed-loop lanes beyond them
+        // connect on demand, one connection each.
+        let lanes = plan
+            .stages
+            .iter()
+            .filter_map(|stage| match stage.load {
+                StageLoad::Concurrent { level, .. } => {
+                    Some(level.div_ceil(shard.count).div_ceil(workers))
+                }
+                StageLoad::Rate { .. } => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let fds = FdNeed {
+            workers,
+            connections: lanes.max(worker_max_concurrency(load) as u64),
+        };
+        fds.check()?;
+        Ok(Planned {
+            resolved,
+            shard,
+            plan,
+            body,
+            target,
+            fds,
+        })
+    }
 
+    /// Resolves the model (and checks the LoRA adapters) with the server, opens the
+    /// per-request file (unless `records` takes the records) and starts the workers.
+    pub async fn start(
+        self,
+        records: Option<Box<dyn RecordSink>>,
+    ) -> Result<Benchmark, BenchmarkError> {
+        let Planned {
+            resolved,
+            shard,
+            plan,
+            body,
+            target,
+            fds,
+        } = self;
+        let config = &resolved.config;
+        let server = config.server.as_ref().expect("validated: server present");
+        let api_key = server.api_key.as_deref();
         let needs_listing = server.model_name.is_none() || plan.lora.is_some();
         let served = if needs_listing {
-            Some(list_models(&server.base_url, api_key, &headers).await)
+            Some(list_models(&server.base_url, api_key, &target.headers).await)
         } else {
             None
         };
@@ -136,46 +200,27 @@ impl Benchmark {
                 });
             }
         }
-
-        let body = BodyTemplate {
-            api: config.api.api_type,
-            ignore_eos: server.ignore_eos,
-            stream: config.api.streaming,
-        };
-        let url = reqwest::Url::parse(&server.base_url)
-            .and_then(|base| base.join(body.path()))
-            .map_err(|e| BenchmarkError::BaseUrl(e.to_string()))?;
-        let load = &config.load;
         let per_request = match (config.report.request_lifecycle.per_request, records) {
             (false, _) => None,
             (true, Some(sink)) => {
                 Some(PerRequestWriter::to_sink(sink).map_err(BenchmarkError::PerRequest)?)
             }
             (true, None) => {
+                create_location(&resolved.report_dir)?;
                 let path = resolved
                     .report_dir
                     .join(format!("{}{PER_REQUEST_FILE}", report_prefix(&resolved)));
                 Some(PerRequestWriter::create(&path).map_err(BenchmarkError::PerRequest)?)
             }
         };
-        let max_connections = load.worker_max_tcp_connections as usize;
+        fds.reserve()?;
+        let load = &config.load;
         let settings = EngineSettings {
-            target: TargetSettings {
-                url,
-                headers,
-                api_key: server.api_key.clone(),
-                timeout: load
-                    .request_timeout
-                    .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_secs_f64),
-                stream: config.api.streaming,
-                max_connections,
-                max_response_bytes: config.api.max_response_bytes(),
-            },
+            target,
             body,
             model: model.clone(),
             num_workers: resolved.num_workers,
-            // HTTP/1.1 holds one request per connection: the connection limit caps concurrency.
-            worker_max_concurrency: (load.worker_max_concurrency as usize).min(max_connections),
+            worker_max_concurrency: worker_max_concurrency(load),
             shard,
             record: RecordOptions {
                 use_server_output_tokens: config.report.request_lifecycle.use_server_output_tokens,
@@ -184,6 +229,7 @@ impl Benchmark {
             },
             per_request: per_request.as_ref().map(PerRequestWriter::sender),
             realtime: load.worker_realtime_priority,
+            fail_fast: load.fail_fast,
         };
         let engine = Engine::start(plan.clone(), settings)?;
         Ok(Benchmark {
@@ -194,6 +240,39 @@ impl Benchmark {
             per_request,
             start_at: None,
         })
+    }
+}
+
+/// Requests in flight per worker in open-loop stages: HTTP/1.1 holds one request per
+/// connection, so the connection limit caps concurrency.
+fn worker_max_concurrency(load: &LoadConfig) -> usize {
+    (load.worker_max_concurrency as usize).min(load.worker_max_tcp_connections as usize)
+}
+
+/// A benchmark ready to run: plan built, model resolved, workers started.
+pub struct Benchmark {
+    pub resolved: ResolvedConfig,
+    pub model: String,
+    plan: Arc<Plan>,
+    engine: Engine,
+    per_request: Option<PerRequestWriter>,
+    /// When stage 0 starts; `None` = as soon as the run begins.
+    start_at: Option<Instant>,
+}
+
+impl Benchmark {
+    pub async fn prepare(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
+        Self::prepare_with(resolved, shard, None).await
+    }
+
+    /// As [`prepare`](Self::prepare), with the per-request records (when the config asks for
+    /// them) going to `records` instead of the report directory.
+    pub async fn prepare_with(
+        resolved: ResolvedConfig,
+        shard: Shard,
+        records: Option<Box<dyn RecordSink>>,
+    ) -> Result<Self, BenchmarkError> {
+        Planned::new(resolved, shard)?.start(records).await
     }
 
     /// Makes stage 0 start at `at` (all runners of a distributed benchmark together).
@@ -227,14 +306,13 @@ impl Benchmark {
         };
         let metrics = self.engine.run(&stages, self.start_at, interrupt).await;
         self.engine.shutdown();
-        let per_request_entries = match self.per_request {
+        let per_request = match self.per_request {
             // Off the runtime: a sink may need it to finish (a bucket's last part uploads run
             // on it), and the agent's runtime has a single thread.
             Some(writer) => Some(
                 tokio::task::spawn_blocking(move || writer.finish())
                     .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-                    .map_err(BenchmarkError::PerRequest)?,
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e))),
             ),
             None => None,
         };
@@ -251,7 +329,7 @@ impl Benchmark {
             metrics,
             files,
             saturation,
-            per_request_entries,
+            per_request,
         })
     }
 

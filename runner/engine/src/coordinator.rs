@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use ibench_core::metrics::{Clock, RunMetrics, StageInfo, StageRecorder, StageStatus};
 use ibench_core::plan::{Plan, Routing, StageKind, StageLoad, StagePlan, even_split};
 
+use crate::http::Prewarmed;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::settings::EngineSettings;
@@ -26,6 +27,17 @@ pub enum EngineError {
     Spawn(#[from] std::io::Error),
     #[error("{0}")]
     Worker(String),
+    #[error(
+        "server.base_url: none of the {attempted} connections to {url} opened before the first \
+         stage could be established: {cause}; nothing was sent. Check the address and that the \
+         server is up (https:// only for a TLS server), or set load.fail_fast: false for a \
+         server that starts later"
+    )]
+    Unreachable {
+        url: String,
+        attempted: usize,
+        cause: String,
+    },
 }
 
 struct WorkerHandle {
@@ -43,19 +55,40 @@ pub struct Engine {
 
 impl Engine {
     /// Starts the worker threads and waits until each has its connection pool and timer.
+    /// With `fail_fast`, a target none of whose connections opened is an error.
     pub fn start(plan: Arc<Plan>, settings: EngineSettings) -> Result<Self, EngineError> {
         let settings = Arc::new(settings);
         let progress = Arc::new(Progress::default());
         let clock = Clock::now();
         let mut workers = Vec::with_capacity(settings.num_workers);
+        let mut prewarmed = Prewarmed::default();
         for id in 0..settings.num_workers {
             let (orders, thread, ready) =
                 worker::spawn(id, plan.clone(), settings.clone(), progress.clone(), clock)?;
-            ready
-                .recv()
-                .map_err(|_| EngineError::Worker(format!("worker {id} exited during start")))?
-                .map_err(EngineError::Worker)?;
             workers.push(WorkerHandle { orders, thread });
+            let started = ready
+                .recv()
+                .map_err(|_| EngineError::Worker(format!("worker {id} exited during start")))
+                .and_then(|r| r.map_err(EngineError::Worker));
+            match started {
+                Ok(worker) => {
+                    prewarmed.attempted += worker.attempted;
+                    prewarmed.opened += worker.opened;
+                    prewarmed.failure = prewarmed.failure.or(worker.failure);
+                }
+                Err(e) => {
+                    shut_down(workers);
+                    return Err(e);
+                }
+            }
+        }
+        if settings.fail_fast && prewarmed.attempted > 0 && prewarmed.opened == 0 {
+            shut_down(workers);
+            return Err(EngineError::Unreachable {
+                url: settings.target.url.to_string(),
+                attempted: prewarmed.attempted,
+                cause: prewarmed.failure.unwrap_or_default(),
+            });
         }
         Ok(Engine {
             plan,
@@ -218,9 +251,13 @@ impl Engine {
 
     /// Stops the workers and waits for their threads.
     pub fn shutdown(self) {
-        for worker in self.workers {
-            drop(worker.orders);
-            let _ = worker.thread.join();
-        }
+        shut_down(self.workers);
+    }
+}
+
+fn shut_down(workers: Vec<WorkerHandle>) {
+    for worker in workers {
+        drop(worker.orders);
+        let _ = worker.thread.join();
     }
 }

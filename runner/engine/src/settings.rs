@@ -23,4 +23,6 @@ pub struct EngineSettings {
     pub per_request: Option<std::sync::mpsc::SyncSender<PerRequestEntry>>,
     /// Run workers with real-time scheduling (`load.worker_realtime_priority`).
     pub realtime: bool,
+    /// Refuse to start when no connection to the target opens (`load.fail_fast`).
+    pub fail_fast: bool,
 }

@@ -16,7 +16,7 @@ use ibench_core::report::{PerRequestEntry, PerRequestError, PerRequestInfo};
 
 use crate::body::PromptParts;
 use crate::conversation::{Conversations, Turn};
-use crate::http::{Exchange, Keep, Target};
+use crate::http::{Exchange, Keep, Prewarmed, Target};
 use crate::progress::Progress;
 use crate::rotation::Rotation;
 use crate::settings::EngineSettings;
@@ -70,11 +70,11 @@ enum Body {
 }
 
 /// A started worker: where to send its stage orders, its thread, and where it reports whether
-/// its setup (event loop, priority, connections) succeeded.
+/// its setup (event loop, priority) succeeded and how many connections it opened.
 pub(super) type Spawned = (
     mpsc::UnboundedSender<StageOrder>,
     std::thread::JoinHandle<()>,
-    std::sync::mpsc::Receiver<Result<(), String>>,
+    std::sync::mpsc::Receiver<Result<Prewarmed, String>>,
 );
 
 pub(super) fn spawn(
@@ -129,8 +129,8 @@ pub(super) fn spawn(
                 // As many connections as the worker may ever have requests in flight in an
                 // open-loop stage, so its connections (and their memory) are fixed from the
                 // start. Closed-loop lanes beyond that connect on demand.
-                target.prewarm(settings.worker_max_concurrency).await;
-                let _ = ready_tx.send(Ok(()));
+                let prewarmed = target.prewarm(settings.worker_max_concurrency).await;
+                let _ = ready_tx.send(Ok(prewarmed));
                 // Every request arms a Tokio timer for its timeout. Whenever that timer is the
                 // earliest the event loop knows of, Tokio wakes its own driver through an
                 // eventfd: two extra syscalls per request. A standing timer that is always

@@ -80,7 +80,10 @@ fn a_sink_that_commits_on_the_runtime_finishes_on_a_single_threaded_runtime() {
                 .await
                 .expect("benchmark prepares");
             let outcome = benchmark.run(&CancellationToken::new()).await;
-            outcome.expect("benchmark runs").per_request_entries
+            outcome
+                .expect("benchmark runs")
+                .per_request
+                .map(|written| written.expect("the records are written"))
         });
         let _ = done.send(entries);
     });

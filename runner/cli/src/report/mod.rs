@@ -31,13 +31,13 @@ pub fn report(args: &ReportArgs) -> ExitCode {
         }
     }
     for s in &series {
-        println!("{}\n{}", s.name, summary_tables(&s.stages));
+        crate::out::say!("{}\n{}", s.name, summary_tables(&s.stages));
     }
     if let Some(out) = &args.plot {
         match plot::plot(&series, out) {
             Ok(files) => {
                 for file in files {
-                    println!("Plot written to {}", file.display());
+                    crate::out::say!("Plot written to {}", file.display());
                 }
             }
             Err(e) => {

@@ -8,6 +8,7 @@ mod distribution;
 mod error;
 mod files;
 mod keys;
+mod limits;
 mod load;
 mod overrides;
 mod resolve;

@@ -226,6 +226,19 @@ pub struct SharedPrefixConfig {
     pub enable_multi_turn_chat: bool,
 }
 
+impl SharedPrefixConfig {
+    /// Each length field with its name, in the order of the fields.
+    pub fn lengths(&self) -> [(&'static str, &Option<Distribution>); 5] {
+        [
+            ("system_prompt_len", &self.system_prompt_len),
+            ("question_len", &self.question_len),
+            ("output_len", &self.output_len),
+            ("question_distribution", &self.question_distribution),
+            ("output_distribution", &self.output_distribution),
+        ]
+    }
+}
+
 impl Default for SharedPrefixConfig {
     fn default() -> Self {
         SharedPrefixConfig {
@@ -362,6 +375,16 @@ pub struct LoadConfig {
     /// the CPUs: a saturated worker would starve it.
     #[serde(default)]
     pub worker_realtime_priority: bool,
+    /// Stop before the first stage, with the cause (resolver, connection or TLS error), when
+    /// none of the connections opened ahead of it can be established; nothing is sent. `false`
+    /// keeps going for a server that starts later: its requests fail until it is up.
+    #[serde(default = "default_true")]
+    pub fail_fast: bool,
+    /// Accept rates, durations, request counts, worker counts and token lengths beyond the
+    /// limits `ibench validate` states (ours; they catch typos such as a rate of 1e12). Hard
+    /// bounds (a year for any time, 2^53 requests per stage, 100 M tokens) stay.
+    #[serde(default)]
+    pub lift_limits: bool,
 }
 
 impl Default for LoadConfig {
@@ -380,6 +403,8 @@ impl Default for LoadConfig {
             base_seed: None,
             stage_teardown_grace_seconds: default_stage_teardown_grace_seconds(),
             worker_realtime_priority: false,
+            fail_fast: true,
+            lift_limits: false,
         }
     }
 }

@@ -27,6 +27,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     tokenizer(config, &mut issues);
     inputs(config, &mut issues);
     storage(config, &mut issues);
+    super::limits::limits(config, &mut issues);
     issues
 }
 
@@ -528,13 +529,7 @@ fn shared_prefix(shared: &SharedPrefixConfig, config: &Config, issues: &mut Vec<
             ));
         }
     }
-    for (field, dist) in [
-        ("system_prompt_len", &shared.system_prompt_len),
-        ("question_len", &shared.question_len),
-        ("output_len", &shared.output_len),
-        ("question_distribution", &shared.question_distribution),
-        ("output_distribution", &shared.output_distribution),
-    ] {
+    for (field, dist) in shared.lengths() {
         if let Some(d) = dist {
             distribution(d, &at(field), Sampler::Sample, issues);
         }

@@ -1,18 +1,23 @@
 //! inference-perf-compatible report files from a run's statistics: used by `ibench run` (files
 //! on disk, markers on stdout) and by the operator (keys of the report ConfigMap).
 
+mod atomic;
+mod checkpoint;
 mod lifecycle;
+mod location;
 mod per_request;
+mod sink;
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 pub use lifecycle::{Scope, dist, lifecycle, percentile_key};
+pub use location::{LocationError, check_location, create_location};
 pub use per_request::{
     PER_REQUEST_FILE, PerRequestEntry, PerRequestError, PerRequestInfo, PerRequestWriter,
-    RecordSink,
 };
+pub use sink::RecordSink;
 
 use crate::config::ReportConfig;
 use crate::metrics::RunMetrics;
@@ -73,8 +78,6 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
     files
 }
 
-/// Writes each report as `{dir}/{prefix}{name}.json` (2-space indent, like inference-perf) and
-/// the resolved config as `config.yaml`; returns each file's name (without the prefix) and path.
 /// The run's resolved config, written next to the reports.
 pub const CONFIG_FILE: &str = "config.yaml";
 
@@ -98,26 +101,37 @@ pub fn check_config_copy(dir: &Path, prefix: &str, config: &Path) -> Result<(), 
     }
 }
 
-pub fn write_files(
-    dir: &Path,
-    prefix: &str,
-    files: &[ReportFile],
-    config_yaml: &str,
-) -> std::io::Result<Vec<(String, PathBuf)>> {
-    std::fs::create_dir_all(dir)?;
-    let mut written = Vec::new();
+/// What [`write_files`] wrote: each file's name (without the prefix) and path, and the files
+/// that could not be written with the reason.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub files: Vec<(String, PathBuf)>,
+    pub failed: Vec<(PathBuf, std::io::Error)>,
+}
+
+/// Writes each report as `{dir}/{prefix}{name}.json` (2-space indent, like inference-perf) and
+/// the resolved config as `config.yaml` (creating `dir` if need be), each under a temporary
+/// name renamed when complete.
+/// A file that cannot be written (a full disk) does not stop the others.
+pub fn write_files(dir: &Path, prefix: &str, files: &[ReportFile], config_yaml: &str) -> Written {
+    let mut written = Written::default();
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        written.failed.push((dir.to_path_buf(), e));
+        return written;
+    }
     let mut write = |name: String, text: &str| {
         let path = dir.join(format!("{prefix}{name}"));
-        std::fs::write(&path, text)?;
-        written.push((name, path));
-        Ok::<_, std::io::Error>(())
+        match atomic::write_atomically(&path, text.as_bytes()) {
+            Ok(()) => written.files.push((name, path)),
+            Err(e) => written.failed.push((path, e)),
+        }
     };
     for file in files {
         let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
-        write(format!("{}.json", file.name), &text)?;
+        write(format!("{}.json", file.name), &text);
     }
-    write(CONFIG_FILE.into(), config_yaml)?;
-    Ok(written)
+    write(CONFIG_FILE.into(), config_yaml);
+    written
 }
 
 /// The stdout blocks that tools scrape: `=== START_SUMMARY ===` … and one per stage.

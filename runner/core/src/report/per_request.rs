@@ -2,13 +2,16 @@
 //! under the operator to a bucket) so that memory stays flat however long the run
 //! (inference-perf holds them all, #522).
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use super::checkpoint::CheckpointedFile;
+use super::sink::RecordSink;
 
 /// The file name, as inference-perf names it.
 pub const PER_REQUEST_FILE: &str = "per_request_lifecycle_metrics.json";
@@ -50,17 +53,13 @@ pub struct PerRequestError {
 /// Entries waiting to be written; senders block beyond this rather than grow memory.
 const QUEUE: usize = 4096;
 
-/// Where the records go. Written from the records' own thread, so a sink may block.
-pub trait RecordSink: Write + Send {
-    /// Makes what was written whole (a file flushed, an upload completed).
-    fn commit(self: Box<Self>) -> std::io::Result<()>;
-}
+/// How often the records written are made readable as they are: every second, or every so
+/// many records (which a local file holds in memory until then).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_RECORDS: u64 = 1000;
 
-impl RecordSink for File {
-    fn commit(self: Box<Self>) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+/// What ends the JSON list.
+const CLOSE: &[u8] = b"\n]\n";
 
 pub struct PerRequestWriter {
     sender: SyncSender<PerRequestEntry>,
@@ -68,11 +67,10 @@ pub struct PerRequestWriter {
 }
 
 impl PerRequestWriter {
+    /// Records streamed to `path`, valid JSON up to the last checkpoint (at most
+    /// [`CHECKPOINT_EVERY`] old) if the run dies or a write fails.
     pub fn create(path: &Path) -> std::io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        Self::to_sink(Box::new(File::create(path)?))
+        Self::to_sink(Box::new(CheckpointedFile::create(path, CLOSE)?))
     }
 
     pub fn to_sink(sink: Box<dyn RecordSink>) -> std::io::Result<Self> {
@@ -97,18 +95,64 @@ impl PerRequestWriter {
 }
 
 fn write_all(
-    mut file: BufWriter<Box<dyn RecordSink>>,
+    file: BufWriter<Box<dyn RecordSink>>,
     receiver: Receiver<PerRequestEntry>,
 ) -> std::io::Result<u64> {
-    file.write_all(b"[")?;
-    let mut written = 0u64;
-    for entry in receiver {
-        file.write_all(if written == 0 { b"\n  " } else { b",\n  " })?;
-        serde_json::to_writer(&mut file, &entry)?;
-        written += 1;
+    let mut file = file;
+    match write_records(&mut file, &receiver) {
+        Ok(written) => {
+            file.into_inner().map_err(|e| e.into_error())?.commit()?;
+            Ok(written)
+        }
+        Err(e) => {
+            // The buffered rest is dropped unwritten: the sink goes back to its checkpoint.
+            let (sink, _) = file.into_parts();
+            match sink.recover() {
+                Ok(()) => Err(e),
+                Err(undone) => Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{e}; and closing the records at their last checkpoint: {undone}"),
+                )),
+            }
+        }
     }
-    file.write_all(b"\n]\n")?;
-    file.into_inner().map_err(|e| e.into_error())?.commit()?;
+}
+
+/// The JSON list of every record received, checkpointed every [`CHECKPOINT_EVERY`] (also
+/// while no records come) or [`CHECKPOINT_RECORDS`]; the number written.
+fn write_records(
+    file: &mut BufWriter<Box<dyn RecordSink>>,
+    receiver: &Receiver<PerRequestEntry>,
+) -> std::io::Result<u64> {
+    let checkpoint = |file: &mut BufWriter<Box<dyn RecordSink>>| {
+        file.flush()?;
+        file.get_mut().checkpoint()
+    };
+    file.write_all(b"[")?;
+    checkpoint(file)?;
+    let (mut written, mut checkpointed) = (0u64, 0u64);
+    let mut last = Instant::now();
+    loop {
+        let wait = CHECKPOINT_EVERY.saturating_sub(last.elapsed());
+        match receiver.recv_timeout(wait) {
+            Ok(entry) => {
+                file.write_all(if written == 0 { b"\n  " } else { b",\n  " })?;
+                serde_json::to_writer(&mut *file, &entry)?;
+                written += 1;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last.elapsed() >= CHECKPOINT_EVERY || written - checkpointed >= CHECKPOINT_RECORDS {
+            if written > checkpointed {
+                checkpoint(file)?;
+                checkpointed = written;
+            }
+            last = Instant::now();
+        }
+    }
+    file.write_all(CLOSE)?;
+    file.flush()?;
     Ok(written)
 }
 

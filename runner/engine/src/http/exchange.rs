@@ -11,7 +11,7 @@ use ibench_core::tokenize::Tokenizer;
 
 use super::connection::Connection;
 use super::connector::{ConnectError, Connector};
-use super::pool::Pool;
+use super::pool::{Pool, Prewarmed};
 use super::wire;
 use crate::sse::{ResponseWire, SseDecoder};
 
@@ -65,16 +65,17 @@ pub struct Exchange {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error("invalid header {name:?}: {reason}")]
+    #[error("api.headers: invalid header {name:?}: {reason}")]
     Header { name: String, reason: String },
     #[error("server.base_url: {0}")]
     Url(String),
 }
 
-impl Target {
-    /// `tokenizer` counts output tokens, chunk by chunk when streaming.
-    pub fn new(settings: &TargetSettings, tokenizer: Tokenizer) -> Result<Self, TargetError> {
-        let url = &settings.url;
+impl TargetSettings {
+    /// The connector and the request head every request starts with; an address or a header
+    /// that cannot be used is an error before any worker starts.
+    fn parts(&self) -> Result<(Connector, Vec<u8>), TargetError> {
+        let url = &self.url;
         let connector = Connector::new(url).map_err(TargetError::Url)?;
         let path = url[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
@@ -101,20 +102,33 @@ impl Target {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(key) = &settings.api_key {
+        if let Some(key) = &self.api_key {
             headers.insert(
                 header::AUTHORIZATION,
                 header("authorization", &format!("Bearer {key}"))?.1,
             );
         }
         // api.headers last: they override the defaults, case-insensitively (inference-perf).
-        for (name, value) in &settings.headers {
+        for (name, value) in &self.headers {
             let (name, value) = header(name, value)?;
             headers.insert(name, value);
         }
+        Ok((connector, wire::request_head(&path, &headers)))
+    }
+
+    /// Checks the address and headers as [`Target::new`] uses them.
+    pub fn check(&self) -> Result<(), TargetError> {
+        self.parts().map(drop)
+    }
+}
+
+impl Target {
+    /// `tokenizer` counts output tokens, chunk by chunk when streaming.
+    pub fn new(settings: &TargetSettings, tokenizer: Tokenizer) -> Result<Self, TargetError> {
+        let (connector, head) = settings.parts()?;
         Ok(Target {
             pool: Pool::new(connector, settings.max_connections),
-            head: wire::request_head(&path, &headers),
+            head,
             timeout: settings.timeout,
             stream: settings.stream,
             max_response_bytes: settings.max_response_bytes,
@@ -129,8 +143,8 @@ impl Target {
     /// dropped SYN is retried after a whole second). Later, a stall of the machine followed by
     /// a burst of late sends would open connections mid-run, each costing its request a
     /// handshake and the worker memory that a run without a stall does not use.
-    pub async fn prewarm(&self, count: usize) {
-        self.pool.prewarm(count).await;
+    pub async fn prewarm(&self, count: usize) -> Prewarmed {
+        self.pool.prewarm(count).await
     }
 
     pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {

@@ -15,6 +15,7 @@ mod pool;
 mod wire;
 
 pub use exchange::{Exchange, Keep, Target, TargetError, TargetSettings};
+pub use pool::Prewarmed;
 
 /// A reqwest builder on the same TLS setup as the load path (ring provider, Mozilla roots);
 /// reqwest is built without a provider of its own so the workspace has exactly one.

@@ -15,12 +15,24 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
 use super::connection::Connection;
 use super::connector::{ConnectError, Connector};
 use crate::rotation::Rotation;
 
 /// How long opening the connections ahead of the first request may take.
 const PREWARM_WITHIN: Duration = Duration::from_secs(2);
+
+/// What opening connections ahead of the first request gave.
+#[derive(Debug, Clone, Default)]
+pub struct Prewarmed {
+    pub attempted: usize,
+    pub opened: usize,
+    /// The first connection's failure (resolver, TCP or TLS error), or the time-out.
+    pub failure: Option<String>,
+}
 
 pub struct Pool {
     connector: Connector,
@@ -78,16 +90,41 @@ impl Pool {
         self.connector.connect().await
     }
 
-    /// Opens up to `count` connections at once and keeps them idle, giving up after
-    /// [`PREWARM_WITHIN`]. Connections that fail are left for the requests to report.
-    pub async fn prewarm(&self, count: usize) {
+    /// Opens up to `count` connections at once and keeps them idle, giving up on those still
+    /// opening after [`PREWARM_WITHIN`]. Connections that fail are left for the requests to
+    /// report; the first failure is kept to say why when none opened.
+    pub async fn prewarm(&self, count: usize) -> Prewarmed {
         let count = count.min(self.max_idle);
-        let opened = futures::future::join_all((0..count).map(|_| self.connector.connect()));
-        if let Ok(results) = tokio::time::timeout(PREWARM_WITHIN, opened).await {
-            for connection in results.into_iter().flatten() {
-                self.checkin(connection);
+        let mut opening: FuturesUnordered<_> =
+            (0..count).map(|_| self.connector.connect()).collect();
+        let mut prewarmed = Prewarmed {
+            attempted: count,
+            opened: 0,
+            failure: None,
+        };
+        let deadline = tokio::time::sleep(PREWARM_WITHIN);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = opening.next() => match next {
+                    None => break,
+                    Some(Ok(connection)) => {
+                        self.checkin(connection);
+                        prewarmed.opened += 1;
+                    }
+                    Some(Err(e)) => {
+                        prewarmed.failure.get_or_insert_with(|| e.to_string());
+                    }
+                },
+                _ = &mut deadline => {
+                    prewarmed.failure.get_or_insert_with(|| {
+                        format!("no connection opened within {} s", PREWARM_WITHIN.as_secs())
+                    });
+                    break;
+                }
             }
         }
+        prewarmed
     }
 
     /// Keeps `connection` for reuse if its last exchange left it usable.
