@@ -900,7 +900,7 @@ fn runner_failures(reports: &[RunnerReport], pods: &[&Pod]) -> Vec<String> {
         let detail = reports
             .get(index)
             .and_then(|r| r.message.as_deref())
-            .map(|m| format!(": {m}"))
+            .map(|m| format!(": {}", crate::crd::resource_terms(m)))
             .unwrap_or_default();
         failures.push((
             index,
@@ -913,7 +913,8 @@ fn runner_failures(reports: &[RunnerReport], pods: &[&Pod]) -> Vec<String> {
     for (index, report) in reports.iter().enumerate() {
         if report.state == Some(RunnerState::Failed) && !failures.iter().any(|(i, _)| *i == index) {
             let pod = report.pod.as_deref().unwrap_or("?");
-            let message = report.message.as_deref().unwrap_or("no message");
+            let message =
+                crate::crd::resource_terms(report.message.as_deref().unwrap_or("no message"));
             failures.push((
                 index,
                 format!("runner {index} (pod {pod}) failed: {message}"),

@@ -59,6 +59,55 @@ pub fn camel_path(path: &str) -> String {
         .join(".")
 }
 
+/// The runner config's sections, as `spec` fields of the resource.
+const SECTIONS: [&str; 8] = [
+    "server",
+    "api",
+    "data",
+    "load",
+    "report",
+    "storage",
+    "tokenizer",
+    "inputs",
+];
+
+/// A runner's message in the resource's terms: each runner config path in it
+/// (`set server.model_name`, `load.fail_fast: false`) becomes the field a user edits
+/// (`spec.server.modelName`, `spec.load.failFast`). A path starts a word and is snake_case or
+/// nested: URLs and file names (`s3://bucket/load.csv`, `report.json`) stay as they are.
+pub fn resource_terms(message: &str) -> String {
+    let is_path_char = |c: char| c.is_ascii_alphanumeric() || "_.[]".contains(c);
+    let mut out = String::with_capacity(message.len() + 16);
+    let mut rest = message;
+    let mut previous: Option<char> = None;
+    while let Some(c) = rest.chars().next() {
+        let starts_word = previous.is_none_or(|p| p.is_whitespace() || "(`'\"".contains(p));
+        if starts_word && is_path_char(c) {
+            let len = rest.find(|c: char| !is_path_char(c)).unwrap_or(rest.len());
+            let token = rest[..len].trim_end_matches('.');
+            // A field of a section is snake_case or nested: `report.json` is a file name.
+            let is_config_path = token.split_once('.').is_some_and(|(section, field)| {
+                SECTIONS.contains(&section)
+                    && field.starts_with(|c: char| c.is_ascii_lowercase())
+                    && field.contains(['_', '.', '['])
+            });
+            if is_config_path {
+                out.push_str("spec.");
+                out.push_str(&camel_path(token));
+            } else {
+                out.push_str(token);
+            }
+            rest = &rest[token.len()..];
+            previous = token.chars().last();
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+        previous = Some(c);
+    }
+    out
+}
+
 /// `T`'s schema with every subschema inline, computed once per type.
 fn snake_schema<T: JsonSchema + 'static>() -> Arc<Value> {
     static CACHE: LazyLock<Mutex<HashMap<TypeId, Arc<Value>>>> = LazyLock::new(Default::default);
@@ -242,6 +291,30 @@ fn add_bounds(object: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runner_messages_name_the_resources_fields() {
+        for (message, expected) in [
+            (
+                "cannot determine the model: GET http://10.0.0.1:8000/v1/models failed: connection refused; set server.model_name",
+                "cannot determine the model: GET http://10.0.0.1:8000/v1/models failed: connection refused; set spec.server.modelName",
+            ),
+            (
+                "no connection opened; or set load.fail_fast: false for a late server.",
+                "no connection opened; or set spec.load.failFast: false for a late server.",
+            ),
+            (
+                "load.stages[2].num_requests (`data.trace.file`) and 'report.request_lifecycle.per_request'",
+                "spec.load.stages[2].numRequests (`spec.data.trace.file`) and 'spec.report.requestLifecycle.perRequest'",
+            ),
+            (
+                "cannot fetch s3://bucket/load.csv: report.json, summary.json, load. api_key",
+                "cannot fetch s3://bucket/load.csv: report.json, summary.json, load. api_key",
+            ),
+        ] {
+            assert_eq!(resource_terms(message), expected);
+        }
+    }
     use ibench_core::config::{
         ApiConfig, LoadConfig, LoadStage, LoraSplit, ReportConfig, ServerConfig,
     };

@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use camel::{Camel, camel, camel_path};
+pub use camel::{Camel, camel, camel_path, resource_terms};
 pub use status::*;
 
 use ibench_core::config::{

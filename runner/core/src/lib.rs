@@ -6,6 +6,7 @@
 //! Data flows config → plan → (the engine, in `ibench-engine`) → metrics → report.
 
 pub mod config;
+pub mod error_text;
 pub mod metrics;
 pub mod object_url;
 pub mod plan;

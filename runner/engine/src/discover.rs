@@ -34,7 +34,10 @@ pub async fn list_models(
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    let response = request.send().await.map_err(|e| fail(e.to_string()))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| fail(ibench_core::error_text::with_causes(&e)))?;
     let status = response.status();
     let body: serde_json::Value = response
         .json()
@@ -56,5 +59,28 @@ pub async fn list_models(
         Err(DiscoverError::Empty { url })
     } else {
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_named_as_such() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = list_models(&format!("http://127.0.0.1:{port}"), None, &[])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!("GET http://127.0.0.1:{port}/v1/models failed: "))
+                && error.contains("Connection refused"),
+            "{error}"
+        );
     }
 }

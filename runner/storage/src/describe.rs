@@ -1,29 +1,12 @@
 //! Object storage errors in words a user can act on: the status behind them and the fix.
 
-use std::error::Error as _;
+use ibench_core::error_text;
 
 const MAX_CHARS: usize = 400;
 
 /// `error` with its whole cause chain, led by what it most likely means.
 pub fn describe(error: &object_store::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    // Bounded: cause chains are short, but a cyclic one must not hang the report.
-    for _ in 0..8 {
-        let Some(cause) = source else { break };
-        let text = cause.to_string();
-        if !chain.contains(&text) {
-            chain.push_str(": ");
-            chain.push_str(&text);
-        }
-        source = cause.source();
-    }
-    // Servers put whole HTML pages in error bodies: one line, and short, is enough to act on.
-    let mut chain = chain.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some((cut, _)) = chain.char_indices().nth(MAX_CHARS) {
-        chain.truncate(cut);
-        chain.push('…');
-    }
+    let chain = error_text::one_line(&error_text::with_causes(error), MAX_CHARS);
     let hint = match error {
         object_store::Error::NotFound { .. } => "not found (404)",
         object_store::Error::PermissionDenied { .. } => {

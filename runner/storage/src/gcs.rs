@@ -177,11 +177,7 @@ impl Writer {
             return Ok(response);
         }
         let body = response.text().await.unwrap_or_default();
-        let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
-        let body = match body.char_indices().nth(MAX_BODY_CHARS) {
-            Some((cut, _)) => format!("{}…", &body[..cut]),
-            None => body,
-        };
+        let body = ibench_core::error_text::one_line(&body, MAX_BODY_CHARS);
         Err(GcsErrorOr::Gcs(GcsError::Status {
             method,
             url: url.to_string(),
