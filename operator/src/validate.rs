@@ -39,7 +39,13 @@ pub struct RunSpec {
     pub ttl_seconds_after_finished: Option<i32>,
     /// `spec.maxFailureRatio`.
     pub max_failure_ratio: Option<f64>,
+    /// How long a runner pod may take to stop: the requests in flight have the teardown grace,
+    /// then the runner delivers what it measured.
+    pub termination_grace_seconds: i64,
 }
+
+/// Time a stopped runner is given, after the teardown grace, to write its results.
+const RESULTS_DELIVERY_SECONDS: i64 = 30;
 
 /// The run of the benchmark's current generation, or every problem found (paths as in the
 /// resource: `spec.load.stages[0].rate`).
@@ -190,6 +196,8 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         active_deadline_seconds: spec.active_deadline_seconds,
         max_failure_ratio: spec.max_failure_ratio,
         ttl_seconds_after_finished: spec.ttl_seconds_after_finished,
+        termination_grace_seconds: spec.load.0.stage_teardown_grace_seconds.ceil() as i64
+            + RESULTS_DELIVERY_SECONDS,
     })
 }
 

@@ -233,9 +233,14 @@ async fn a_failed_runner_fails_the_run_naming_its_pod_and_is_not_retried() {
     assert_eq!(pods.len(), 2, "one pod per runner, none retried");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported() {
-    let (cp, ns, client, sim, operator) = setup("runner-dies").await;
+/// Runs `dies` (two runners, 10 req/s for 6 s) and sends runner 1 `signal` 2 s in; returns the
+/// finished benchmark, which must have failed naming runner 1, with `runners` reported.
+async fn run_with_runner_1_signalled(
+    prefix: &str,
+    signal: nix::sys::signal::Signal,
+    runners: &str,
+) -> InferenceBenchmark {
+    let (cp, ns, client, sim, operator) = setup(prefix).await;
     create_benchmark(&client, &ns, "dies", spec(&sim.base_url(), "m", 10.0, 6, 2))
         .await
         .expect("created");
@@ -245,11 +250,7 @@ async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported()
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pid = runner_pid("dies-g1", 1).expect("runner 1 is running");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("killing runner 1");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).expect("signalling runner 1");
 
     let ib = wait_benchmark(cp, &operator, &ns, "dies", RUN_TIMEOUT, is_finished).await;
     let message = failure_message(&ib, "RunnerFailed");
@@ -263,10 +264,40 @@ async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported()
         .unwrap()
         .report
         .clone()
-        .expect("the surviving runner is reported");
-    assert_eq!(report.runners, "1/2");
+        .expect("the runners' results are reported");
+    assert_eq!(report.runners, runners);
+    ib
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_dying_mid_run_fails_the_run_and_the_other_runner_is_reported() {
+    let ib =
+        run_with_runner_1_signalled("runner-dies", nix::sys::signal::Signal::SIGKILL, "1/2").await;
     let summary = ib.status.as_ref().unwrap().summary.clone().unwrap();
     assert_eq!(summary.requests, 30, "runner 0's half of 60 requests");
+}
+
+/// SIGTERM (a deleted or evicted pod): the runner stops sending, lets its requests in flight
+/// finish and delivers what it sent, so the report has both runners' shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_runner_delivers_what_it_sent() {
+    let ib =
+        run_with_runner_1_signalled("runner-term", nix::sys::signal::Signal::SIGTERM, "2/2").await;
+    let status = ib.status.as_ref().unwrap();
+    let message = &condition(&ib, crd::CONDITION_SUCCEEDED).unwrap().message;
+    assert!(
+        message.contains("code 143") && message.contains("stopped by a signal"),
+        "{message}"
+    );
+    let summary = status.summary.clone().unwrap();
+    assert!(
+        summary.requests > 30 && summary.requests < 60,
+        "runner 0's 30 and runner 1's share up to the signal: {summary:?}"
+    );
+    assert_eq!(
+        summary.failures, 0,
+        "the requests in flight finished: {summary:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

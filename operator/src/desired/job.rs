@@ -126,6 +126,7 @@ pub fn job(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Job {
                 }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".into()),
+                    termination_grace_period_seconds: Some(run.termination_grace_seconds),
                     service_account_name: Some(run.names.rbac()),
                     automount_service_account_token: Some(true),
                     enable_service_links: Some(false),

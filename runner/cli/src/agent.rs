@@ -19,8 +19,8 @@ use ibench_core::protocol::{
     self, InputDigest, PerRequestPart, RunnerProgress, RunnerState, StartSignal,
 };
 use ibench_core::report::RecordSink;
-use ibench_engine::Snapshot;
 use ibench_engine::benchmark::{Benchmark, BenchmarkError};
+use ibench_engine::{Interrupt, Snapshot};
 use ibench_storage::{InputError, ReportBuckets, UploadError, fetch_inputs};
 
 /// Where this runner belongs, from its pod's environment.
@@ -64,7 +64,7 @@ pub enum AgentError {
     Aborted(String),
     #[error("config ConfigMap {0} was deleted while waiting for the start")]
     ConfigDeleted(String),
-    #[error("terminated before the run finished")]
+    #[error("stopped by a signal before the run finished")]
     Terminated,
 }
 
@@ -121,14 +121,14 @@ impl AgentEnv {
 
 /// Runs this runner's share. Failures after the API is reachable are also written to the
 /// result ConfigMap so that the operator can name them.
-pub async fn run(env: AgentEnv, terminate: CancellationToken) -> Result<(), AgentError> {
+pub async fn run(env: AgentEnv, interrupt: Interrupt) -> Result<(), AgentError> {
     let client = Client::try_default().await?;
     let results = ResultWriter {
         api: Api::namespaced(client.clone(), &env.namespace),
         name: protocol::result_map_name(&env.run, env.index),
     };
     let configs: Api<ConfigMap> = Api::namespaced(client, &env.namespace);
-    let outcome = run_with(&env, &configs, &results, &terminate).await;
+    let outcome = run_with(&env, &configs, &results, &interrupt).await;
     if let Err(e) = &outcome
         && !matches!(e, AgentError::Terminated)
     {
@@ -191,7 +191,7 @@ async fn run_with(
     env: &AgentEnv,
     configs: &Api<ConfigMap>,
     results: &ResultWriter,
-    terminate: &CancellationToken,
+    interrupt: &Interrupt,
 ) -> Result<(), AgentError> {
     let config_name = protocol::config_map_name(&env.run);
     let config_map = configs.get(&config_name).await?;
@@ -251,7 +251,7 @@ async fn run_with(
 
     let start = tokio::select! {
         signal = wait_for_start(configs, &config_name, env.start_timeout) => signal?,
-        _ = terminate.cancelled() => return Err(AgentError::Terminated),
+        _ = interrupt.stopped() => return Err(AgentError::Terminated),
     };
     let start_at = match start {
         StartSignal::StartAt(t) => t,
@@ -287,16 +287,13 @@ async fn run_with(
     };
     let (outcome, ()) = tokio::join!(
         async {
-            let outcome = benchmark.run(terminate).await;
+            let outcome = benchmark.run_interruptible(interrupt).await;
             reporting.cancel();
             outcome
         },
         reporter
     );
     let outcome = outcome?;
-    if terminate.is_cancelled() {
-        return Err(AgentError::Terminated);
-    }
     let metrics = protocol::encode_metrics(&outcome.metrics);
     let total = outcome.metrics.total();
     tracing::info!(
@@ -311,6 +308,15 @@ async fn run_with(
         protocol::STATE_KEY: RunnerState::Done.as_str(),
         protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
     });
+    // A deleted or evicted pod still delivers what it sent: its share up to the signal.
+    let stopped = interrupt.is_stopped();
+    if stopped {
+        data[protocol::MESSAGE_KEY] = format!(
+            "stopped by a signal (pod deleted or evicted) after sending {} requests; they are in the report",
+            total.sent
+        )
+        .into();
+    }
     let per_request_entries = outcome
         .per_request
         .transpose()
@@ -339,6 +345,9 @@ async fn run_with(
             },
         }))
         .await?;
+    if stopped {
+        return Err(AgentError::Terminated);
+    }
     Ok(())
 }
 

@@ -111,17 +111,17 @@ fn main() -> anyhow::Result<ExitCode> {
 
 async fn agent() -> anyhow::Result<ExitCode> {
     let env = agent::AgentEnv::from_env()?;
-    let terminate = tokio_util::sync::CancellationToken::new();
-    let on_signal = terminate.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
-        tracing::warn!("terminating: cancelling the run");
-        on_signal.cancel();
-    });
-    match agent::run(env, terminate).await {
+    // A deleted or evicted pod gets SIGTERM: the runner stops sending, gives the requests in
+    // flight the teardown grace and delivers its results, as `ibench run` writes its reports.
+    let interrupt = ibench_engine::Interrupt::default();
+    let stopped = signals::watch(interrupt.clone())?;
+    match agent::run(env, interrupt).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(agent::AgentError::Terminated) => {
+            let (signal, code) = stopped.by().unwrap_or(("a signal", ExitCode::FAILURE));
+            tracing::warn!("stopped by {signal}; results delivered if the run had started");
+            Ok(code)
+        }
         Err(e) => {
             tracing::error!("runner failed: {e}");
             Ok(ExitCode::FAILURE)

@@ -73,6 +73,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// An object_store client that cannot be built (a config key it does not know, say).
+    pub(crate) fn store_client(error: impl std::fmt::Display) -> Error {
+        Error::StoreClient(error.to_string())
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }

@@ -15,7 +15,6 @@ use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder, GoogleCon
 use super::binaries::ObjectStoreBinaries;
 use super::client;
 use super::server::{self, ServerDir, ServerProcess};
-use super::store_error;
 use crate::error::{Error, Result};
 use crate::ports::free_port;
 
@@ -142,7 +141,7 @@ impl GcsServer {
                 builder = builder.with_config(key, value);
             }
         }
-        builder.build().map_err(store_error)
+        builder.build().map_err(Error::store_client)
     }
 
     /// Creates bucket `name` (JSON API `buckets.insert`).

@@ -17,11 +17,6 @@ pub use oversized::OversizedObjectServer;
 pub use s3::S3Server;
 pub use shared::{shared_gcs, shared_s3, try_shared_gcs, try_shared_s3};
 
-/// An object_store client that cannot be built (a config key it does not know, say).
-fn store_error(error: impl std::fmt::Display) -> crate::error::Error {
-    crate::error::Error::StoreClient(error.to_string())
-}
-
 /// Deterministic bytes with no short cycle, for objects whose parts must land in order: no
 /// chunking or offset error leaves them intact.
 pub fn pseudo_random_bytes(len: usize) -> Vec<u8> {

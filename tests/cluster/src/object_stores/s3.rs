@@ -14,7 +14,6 @@ use super::binaries::ObjectStoreBinaries;
 use super::client;
 use super::server::{self, ServerDir, ServerProcess};
 use super::sigv4::{self, Identity};
-use super::store_error;
 use crate::error::{Error, Result};
 use crate::ports::free_port;
 
@@ -203,10 +202,13 @@ impl S3Server {
         crate::install_crypto_provider();
         let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
         for (key, value) in self.env() {
-            let key = key.to_ascii_lowercase().parse().map_err(store_error)?;
+            let key = key
+                .to_ascii_lowercase()
+                .parse()
+                .map_err(Error::store_client)?;
             builder = builder.with_config(key, value);
         }
-        builder.build().map_err(store_error)
+        builder.build().map_err(Error::store_client)
     }
 
     /// Creates bucket `name` (S3 CreateBucket, signed with this server's identity).
