@@ -25,6 +25,9 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         Ok(checked) => checked,
         Err(e) => return Ok(refuse(e)),
     };
+    for note in checked.planned.notes() {
+        eprintln!("note: {note}");
+    }
     let report_dir = resolved.report_dir.clone();
     let prefix = report_prefix(&resolved);
     if let Err(e) = report::create_location(&report_dir) {

@@ -11,7 +11,10 @@ pub async fn validate(args: &ConfigArgs) -> ExitCode {
         Err(e) => Err(e),
     };
     match checked {
-        Ok(_) => {
+        Ok(checked) => {
+            for note in checked.planned.notes() {
+                eprintln!("note: {note}");
+            }
             crate::out::say!("{}: valid", args.config.display());
             ExitCode::SUCCESS
         }

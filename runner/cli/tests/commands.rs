@@ -168,3 +168,38 @@ async fn a_negative_base_seed_is_printed_as_given_and_valid_again() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// With token counts from `data.trace`, every trace row is replayed whatever the stage's
+/// duration says (inference-perf's rule): `validate` and `run` say so rather than stay silent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_duration_that_a_trace_overrides_is_pointed_out() {
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/traces/conversation-sample.csv"
+    );
+    let config = write_config(
+        dir.path(),
+        &sim.base_url(),
+        &format!(
+            "  type: trace_replay\n  trace:\n    file: {trace}\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: random\n  trace:\n    file: {trace}"
+        ),
+    );
+    let rows = std::fs::read_to_string(trace).unwrap().lines().count() - 1;
+    for command in ["validate", "run"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+            .args([command, "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "note: load.stages[0]: every row of data.trace ({rows}) is sent at its offset, over "
+            )) && stderr.contains("the stage's duration (1 s) does not bound it"),
+            "{command}: {stderr}"
+        );
+    }
+}

@@ -88,6 +88,11 @@ pub struct Planned {
 }
 
 impl Planned {
+    /// What the user may not expect from the config (see [`Plan::notes`]).
+    pub fn notes(&self) -> &[String] {
+        &self.plan.notes
+    }
+
     pub fn new(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
         let config = &resolved.config;
         let server = config.server.as_ref().expect("validated: server present");

@@ -37,6 +37,8 @@ pub struct Plan {
     pub teardown_grace: Duration,
     pub data: DataPlan,
     pub lora: Option<LoraTable>,
+    /// What a user may not expect from the config, said before the run (not errors).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +141,7 @@ impl Plan {
         };
 
         let trace_count = data_rows.as_ref().map(|rows| rows.len() as u64);
+        let mut notes = Vec::new();
         let stages = load
             .stages
             .iter()
@@ -158,10 +161,17 @@ impl Plan {
                         // With token counts from a trace every row is replayed; otherwise the
                         // first rate × duration rows (inference-perf's rule).
                         let count = trace_count.unwrap_or((rate * duration + 1e-9).floor() as u64);
+                        let arrivals = Arrivals::trace(offsets, count);
+                        let span = arrivals.last_offset();
+                        if trace_count.is_some() && (span - duration).abs() > 1.0 {
+                            notes.push(format!(
+                                "load.stages[{id}]: every row of data.trace ({count}) is sent at its offset, over {span:.1} s; the stage's duration ({duration} s) does not bound it (inference-perf's rule)"
+                            ));
+                        }
                         StageLoad::Rate {
                             rate,
                             duration,
-                            arrivals: Arrivals::trace(offsets, count),
+                            arrivals,
                         }
                     }
                     LoadType::Constant | LoadType::Poisson => rate_load(
@@ -194,6 +204,7 @@ impl Plan {
             load_type: load.load_type,
             data: DataPlan::new(config, resolved.seed, tokenizer, data_rows)?,
             lora: load.lora_traffic_split.as_deref().map(LoraTable::new),
+            notes,
         })
     }
 }
