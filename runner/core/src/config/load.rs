@@ -28,7 +28,7 @@ pub fn load_file(path: &Path, overrides: &[String]) -> Result<Config, ConfigErro
 
 /// Checks a config document (already parsed from YAML or JSON, snake_case keys).
 pub fn from_document(doc: serde_json::Value) -> Result<Config, ConfigError> {
-    let doc = match doc {
+    let doc = match without_nulls(doc) {
         serde_json::Value::Null => serde_json::Value::Object(Default::default()),
         other => other,
     };
@@ -47,5 +47,47 @@ pub fn from_document(doc: serde_json::Value) -> Result<Config, ConfigError> {
         Ok(config)
     } else {
         Err(ConfigError::Invalid(issues))
+    }
+}
+
+/// A key set to `null` (`report: {prometheus: null}`, as inference-perf's tooling writes
+/// configs) means the key is not set, at any depth.
+fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, without_nulls(v)))
+            .collect(),
+        serde_json::Value::Array(items) => items.into_iter().map(without_nulls).collect(),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_key_set_to_null_is_not_set() {
+        let config = from_document(json!({
+            "server": {"base_url": "http://127.0.0.1:8000", "model_name": null},
+            "report": {"prometheus": null, "request_lifecycle": null},
+            "metrics": null,
+            "tokenizer": null,
+            "load": {"stages": [{"rate": 2, "duration": 1}], "base_seed": null},
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config,
+            from_document(json!({
+                "server": {"base_url": "http://127.0.0.1:8000"},
+                "load": {"stages": [{"rate": 2, "duration": 1}]},
+            }))
+            .unwrap()
+        );
+        let set = from_document(json!({"metrics": {"type": "prometheus"}})).unwrap_err();
+        assert!(set.to_string().contains("is not supported yet"), "{set}");
     }
 }
