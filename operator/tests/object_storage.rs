@@ -498,7 +498,7 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
         spec,
         vec![
             huge_url.clone(),
-            "is 4294967296 bytes, more than inputs.max_bytes".into(),
+            "is 4294967296 bytes, more than spec.inputs.maxBytes".into(),
         ],
     ));
 
