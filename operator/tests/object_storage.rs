@@ -128,6 +128,33 @@ fn trace_spec(base_url: &str, trace_file: &str, runners: i32) -> Value {
     })
 }
 
+/// Creates benchmark `name` and waits up to `seconds` for its run to succeed.
+async fn run_to_success(
+    cp: &ibench_testcluster::ControlPlane,
+    operator: &Operator,
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+    seconds: u64,
+) -> InferenceBenchmark {
+    operator.wait_ready().await;
+    create_benchmark(client, ns, name, spec)
+        .await
+        .expect("accepted");
+    let ib = wait_benchmark(
+        cp,
+        operator,
+        ns,
+        name,
+        Duration::from_secs(seconds),
+        is_finished,
+    )
+    .await;
+    assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
+    ib
+}
+
 fn succeeded(ib: &InferenceBenchmark) -> bool {
     is_finished(ib) && condition(ib, crd::CONDITION_SUCCEEDED).is_some_and(|c| c.status == "True")
 }
@@ -158,20 +185,7 @@ async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
     }});
     spec["storageSecretRef"] = json!({"name": "buckets"});
     spec["report"] = json!({"requestLifecycle": {"perRequest": true}});
-    operator.wait_ready().await;
-    create_benchmark(&client, &ns, "replay", spec)
-        .await
-        .expect("accepted");
-    let ib = wait_benchmark(
-        cp,
-        &operator,
-        &ns,
-        "replay",
-        Duration::from_secs(240),
-        is_finished,
-    )
-    .await;
-    assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
+    let ib = run_to_success(cp, &operator, &client, &ns, "replay", spec, 240).await;
 
     let report = ib.status.as_ref().unwrap().report.clone().unwrap();
     assert_eq!(report.per_request_entries, Some(ROWS as i64));
@@ -311,20 +325,7 @@ async fn a_trace_from_s3_is_replayed_by_three_runners() {
         "sha256": {url.clone(): sha256_hex(csv.as_bytes())},
     });
     spec["storageSecretRef"] = json!({"name": "buckets"});
-    operator.wait_ready().await;
-    create_benchmark(&client, &ns, "replay", spec)
-        .await
-        .expect("accepted");
-    let ib = wait_benchmark(
-        cp,
-        &operator,
-        &ns,
-        "replay",
-        Duration::from_secs(240),
-        is_finished,
-    )
-    .await;
-    assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
+    let ib = run_to_success(cp, &operator, &client, &ns, "replay", spec, 240).await;
     assert_eq!(
         ib.status
             .as_ref()
@@ -393,20 +394,7 @@ async fn sharegpt_from_gcs_with_a_tokenizer_from_a_config_map() {
         "storageSecretRef": {"name": "buckets"},
         "runners": {"parallelism": 2},
     });
-    operator.wait_ready().await;
-    create_benchmark(&client, &ns, "sharegpt", spec)
-        .await
-        .expect("accepted");
-    let ib = wait_benchmark(
-        cp,
-        &operator,
-        &ns,
-        "sharegpt",
-        Duration::from_secs(120),
-        is_finished,
-    )
-    .await;
-    assert!(succeeded(&ib), "{:?}\n{}", ib.status, operator.log_tail(40));
+    run_to_success(cp, &operator, &client, &ns, "sharegpt", spec, 120).await;
     let report = config_maps(&client, &ns)
         .await
         .into_iter()
