@@ -8,6 +8,7 @@ mod preflight;
 mod progress;
 mod report;
 mod run;
+mod server_metrics;
 mod signals;
 mod sim;
 mod validate;

@@ -50,6 +50,8 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(refuse(e)),
     };
     tracing::info!(model = %benchmark.model, "benchmark ready");
+    let collector = crate::server_metrics::start(&benchmark.resolved, &benchmark.model);
+    let run_start = crate::server_metrics::unix_now();
 
     let interrupt = Interrupt::default();
     let stopped = crate::signals::watch(interrupt.clone()).context("installing signal handlers")?;
@@ -58,9 +60,19 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         benchmark.progress(),
         display_done.clone(),
     ));
-    let outcome = benchmark.run_interruptible(&interrupt).await?;
+    let mut outcome = benchmark.run_interruptible(&interrupt).await?;
     display_done.cancel();
     let _ = display.await;
+    if let Some(collector) = collector {
+        let files = crate::server_metrics::finish(
+            collector,
+            &resolved.config.report.prometheus,
+            run_start,
+            &outcome.metrics,
+        )
+        .await;
+        outcome.files.extend(files);
+    }
 
     if let Some(saturation) = &outcome.saturation {
         say!("{}", saturation.summary());

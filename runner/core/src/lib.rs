@@ -12,4 +12,5 @@ pub mod object_url;
 pub mod plan;
 pub mod protocol;
 pub mod report;
+pub mod server_metrics;
 pub mod tokenize;

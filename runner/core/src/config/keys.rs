@@ -9,7 +9,6 @@ use super::error::Issue;
 /// inference-perf keys that are valid there but not implemented here: refusing them loudly is
 /// better than ignoring part of what the user asked for.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
-    ("metrics", "server-side Prometheus metrics"),
     ("circuit_breakers", "circuit breakers"),
     ("load.circuit_breakers", "circuit breakers"),
     ("api.slo_unit", "per-request SLO headers"),
@@ -27,7 +26,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("data.conversation_replay", "conversation replay"),
     ("data.visionarena", "the visionarena dataset"),
     ("data.use_chat_template", "chat templates"),
-    ("report.prometheus", "server-side Prometheus reports"),
     ("report.session_lifecycle", "session reports"),
 ];
 

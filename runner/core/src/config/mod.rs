@@ -10,6 +10,7 @@ mod files;
 mod keys;
 mod limits;
 mod load;
+mod metrics_section;
 mod overrides;
 mod resolve;
 mod types;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::types::Config;
+use super::types::{Config, MetricsType};
 
 #[derive(Debug, Clone)]
 pub struct ResolvedConfig {
@@ -18,6 +18,25 @@ pub struct ResolvedConfig {
 /// inference-perf #722).
 pub fn available_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The scrape interval stages are spaced by when each stage gets its server metrics report.
+fn per_stage_metrics_gap(config: &Config) -> Option<f64> {
+    let metrics = config.metrics.as_ref()?;
+    if !config.report.prometheus.per_stage {
+        return None;
+    }
+    match metrics.metrics_type {
+        MetricsType::Prometheus => Some(metrics.prometheus.as_ref()?.scrape_interval as f64),
+        MetricsType::Scrape => Some(
+            metrics
+                .scrape
+                .clone()
+                .unwrap_or_default()
+                .interval_seconds(),
+        ),
+        MetricsType::Default => None,
+    }
 }
 
 impl ResolvedConfig {
@@ -47,6 +66,11 @@ impl ResolvedConfig {
         }
         config.load.num_workers = Some(num_workers as i64);
         config.load.base_seed = Some(seed);
+        if let Some(gap) = per_stage_metrics_gap(&config) {
+            // inference-perf's rule: a stage's server metrics are read one scrape interval
+            // after it ends, so the next stage must not start before.
+            config.load.interval = config.load.interval.max(gap);
+        }
         ResolvedConfig {
             config,
             num_workers,

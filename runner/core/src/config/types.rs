@@ -32,6 +32,10 @@ pub struct Config {
     /// Ours: fetching and checking the input files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<InputsConfig>,
+    /// The model server's own metrics over each stage: PromQL queries to a Prometheus server
+    /// (inference-perf's), or the server's `/metrics` scraped directly (ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsConfig>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -495,8 +499,98 @@ impl GoodputConstraints {
 pub struct ReportConfig {
     #[serde(default)]
     pub request_lifecycle: RequestLifecycleReport,
+    /// Server-side metrics reports, written when `metrics` is set.
+    #[serde(default)]
+    pub prometheus: PrometheusReport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<GoodputConfig>,
+}
+
+/// Which server-side metrics files are written: `summary_prometheus_metrics.json` and
+/// `stage_{i}_prometheus_metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusReport {
+    #[serde(default = "default_true")]
+    pub summary: bool,
+    #[serde(default)]
+    pub per_stage: bool,
+}
+
+impl Default for PrometheusReport {
+    fn default() -> Self {
+        PrometheusReport {
+            summary: true,
+            per_stage: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsType {
+    /// PromQL queries to the Prometheus server of `metrics.prometheus`.
+    Prometheus,
+    /// The server's Prometheus text endpoints scraped by the runner (ours).
+    Scrape,
+    /// No server-side metrics.
+    #[default]
+    Default,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    #[serde(rename = "type")]
+    pub metrics_type: MetricsType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusMetrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrape: Option<ScrapeMetrics>,
+}
+
+/// A Prometheus server that scrapes the model server; queried over each stage's window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusMetrics {
+    /// The Prometheus server's scrape interval in seconds: queries wait this long (plus 2 s)
+    /// after a stage so its last samples are in.
+    #[serde(default = "default_scrape_interval")]
+    pub scrape_interval: i64,
+    /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus:9090`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// PromQL label matchers added to every query, e.g. `namespace="llm"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+    /// Google Cloud Managed Service for Prometheus, with the ambient identity.
+    #[serde(default)]
+    pub google_managed: bool,
+}
+
+/// The model server's metrics endpoints, scraped by the runner at a fixed interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeMetrics {
+    /// Metrics endpoints; default: `{server.base_url}/metrics`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Seconds between scrapes (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<f64>,
+    /// Label matchers every counted series must satisfy, in PromQL's syntax
+    /// (`namespace="llm"`, `pod=~"vllm-.*"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+}
+
+/// Default seconds between two scrapes of `metrics.scrape`.
+pub const DEFAULT_SCRAPE_INTERVAL_SECONDS: f64 = 1.0;
+
+impl ScrapeMetrics {
+    pub fn interval_seconds(&self) -> f64 {
+        self.interval.unwrap_or(DEFAULT_SCRAPE_INTERVAL_SECONDS)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -645,6 +739,10 @@ fn default_input_max_bytes() -> i64 {
 }
 fn default_input_timeout() -> f64 {
     300.0
+}
+
+fn default_scrape_interval() -> i64 {
+    15
 }
 
 fn default_true() -> bool {

@@ -27,6 +27,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     tokenizer(config, &mut issues);
     inputs(config, &mut issues);
     storage(config, &mut issues);
+    super::metrics_section::validate(config, &mut issues);
     super::limits::limits(config, &mut issues);
     issues
 }
@@ -112,7 +113,7 @@ fn storage(config: &Config, issues: &mut Vec<Issue>) {
     }
 }
 
-fn endpoint_url(url: Option<&str>, path: &str, issues: &mut Vec<Issue>) {
+pub(super) fn endpoint_url(url: Option<&str>, path: &str, issues: &mut Vec<Issue>) {
     let Some(text) = url else {
         return;
     };

@@ -1,0 +1,163 @@
+//! The model server's own metrics over a run, collected next to the load: PromQL queries to a
+//! Prometheus server after the run (inference-perf's `metrics.type: prometheus`), or scrapes of
+//! the servers' `/metrics` during it (`metrics.type: scrape`). Either way the load is never
+//! held up or failed by them: what cannot be measured is written into the report files.
+
+mod google_managed;
+mod prometheus;
+mod scrape;
+
+use std::time::Duration;
+
+use ibench_core::config::{MetricsConfig, MetricsType, PrometheusReport, ServerType};
+use ibench_core::metrics::StageInfo;
+use ibench_core::report::ReportFile;
+use ibench_core::server_metrics::summary::summarize;
+use ibench_core::server_metrics::{MetricSpec, ServerMetrics, catalog, filters};
+
+pub use prometheus::PrometheusQueries;
+pub use scrape::Scraper;
+
+/// inference-perf waits one scrape interval and this much more after the load before it
+/// queries, so the last requests are in the server's counters and Prometheus has scraped them.
+pub const SETTLE_SECONDS: f64 = 2.0;
+
+/// The window a report covers: `duration` seconds ending at `eval_time` (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueryWindow {
+    pub eval_time: f64,
+    pub duration: f64,
+}
+
+/// What is being measured: the server type's metrics, filtered to the model.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub server: ServerType,
+    pub specs: &'static [MetricSpec],
+    pub filters: Vec<String>,
+}
+
+impl Measured {
+    pub fn new(server: ServerType, model: &str, user_filters: &[String]) -> Measured {
+        Measured {
+            server,
+            specs: catalog(server),
+            filters: filters(server, model, user_filters),
+        }
+    }
+
+    /// Why nothing can be measured, if so.
+    fn nothing_known(&self) -> Option<String> {
+        self.specs.is_empty().then(|| {
+            format!(
+                "server.type {:?} exports no metrics this tool knows; set server.type to vllm, sglang or tgi",
+                format!("{:?}", self.server).to_lowercase()
+            )
+        })
+    }
+}
+
+/// A collector started before the load and finished after it.
+pub enum Collector {
+    Prometheus(PrometheusQueries),
+    Scrape(Scraper),
+}
+
+impl Collector {
+    /// The collector `metrics` asks for, if any; `base_url` is the model server's.
+    pub fn start(
+        metrics: &MetricsConfig,
+        measured: Measured,
+        base_url: &str,
+    ) -> Result<Option<Collector>, String> {
+        match metrics.metrics_type {
+            MetricsType::Default => Ok(None),
+            MetricsType::Prometheus => {
+                let config = metrics.prometheus.clone().unwrap_or_default();
+                Ok(Some(Collector::Prometheus(PrometheusQueries::new(
+                    &config, measured,
+                )?)))
+            }
+            MetricsType::Scrape => {
+                let config = metrics.scrape.clone().unwrap_or_default();
+                Ok(Some(Collector::Scrape(Scraper::start(
+                    &config, measured, base_url,
+                )?)))
+            }
+        }
+    }
+
+    /// How long after a stage its last requests are surely in the figures: inference-perf's
+    /// scrape interval plus [`SETTLE_SECONDS`] for a Prometheus server; one scrape interval
+    /// when the runner scrapes (a scrape falls in every interval). A stage's window ends
+    /// this long after it, and the reports wait this long after the load.
+    pub fn settle_seconds(&self) -> f64 {
+        match self {
+            Collector::Prometheus(p) => p.scrape_interval() + SETTLE_SECONDS,
+            Collector::Scrape(s) => s.interval(),
+        }
+    }
+
+    /// The report files of a finished run: `run_start` is when the load began (Unix seconds).
+    pub async fn finish(
+        self,
+        report: &PrometheusReport,
+        run_start: f64,
+        stages: &[StageInfo],
+    ) -> Vec<ReportFile> {
+        let settle = self.settle_seconds();
+        tokio::time::sleep(Duration::from_secs_f64(settle)).await;
+        let now = unix_now();
+        let mut windows: Vec<(String, QueryWindow)> = Vec::new();
+        if report.summary {
+            windows.push((
+                "summary_prometheus_metrics".into(),
+                QueryWindow {
+                    eval_time: now,
+                    duration: now - run_start,
+                },
+            ));
+        }
+        if report.per_stage {
+            for stage in stages {
+                let eval_time = stage.end + settle;
+                windows.push((
+                    format!("stage_{}_prometheus_metrics", stage.id),
+                    QueryWindow {
+                        eval_time,
+                        duration: eval_time - stage.start,
+                    },
+                ));
+            }
+        }
+        let (results, extra) = match self {
+            Collector::Prometheus(p) => (p.measure_all(&windows).await, Vec::new()),
+            Collector::Scrape(s) => s.finish(&windows, stages).await,
+        };
+        windows
+            .into_iter()
+            .zip(results)
+            .map(|((name, _), metrics)| ReportFile {
+                name,
+                contents: summarize(&metrics),
+            })
+            .chain(extra)
+            .collect()
+    }
+}
+
+/// One measurement that failed for every window: the cause alone, for the report.
+pub(crate) fn everything_failed(windows: usize, why: String) -> Vec<ServerMetrics> {
+    (0..windows)
+        .map(|_| ServerMetrics {
+            errors: vec![why.clone()],
+            ..ServerMetrics::default()
+        })
+        .collect()
+}
+
+pub(crate) fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
