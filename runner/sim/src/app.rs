@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use super::capacity::Capacity;
 use super::config::SimConfig;
 use super::faults::FaultPicker;
+use super::kv::KvCache;
 use super::latency::LatencyModel;
 use super::lora::LoraCache;
 use super::metrics::{Gauges, Metrics};
@@ -24,6 +25,7 @@ pub(crate) struct App {
     pub latency: LatencyModel,
     pub faults: FaultPicker,
     pub capacity: Arc<Capacity>,
+    pub kv: Arc<KvCache>,
     pub loras: LoraCache,
     pub metrics: Metrics,
     pub stats: Arc<Stats>,
@@ -57,7 +59,8 @@ impl App {
             faults: FaultPicker::new(&config.faults),
             capacity: Capacity::new(config.max_num_seqs, config.max_waiting),
             loras: LoraCache::new(config.max_loras),
-            metrics: Metrics::new(),
+            kv: KvCache::new(config.kv_cache_tokens()),
+            metrics: Metrics::new(config.metrics_dialect),
             stats: Stats::new(models.names().len(), config.record_requests),
             models,
             seed,
@@ -93,6 +96,7 @@ impl App {
             Gauges {
                 running: self.capacity.running(),
                 waiting: self.capacity.waiting(),
+                kv_usage: self.kv.usage(),
             },
         )
     }

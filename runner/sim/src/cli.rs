@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::config::{LoraConfig, SimConfig, SimConfigError};
+use super::config::{LoraConfig, MetricsDialect, SimConfig, SimConfigError};
 
 /// Port used when neither the flag nor the file gives one (vLLM's default).
 const DEFAULT_PORT: u16 = 8000;
@@ -50,6 +50,12 @@ pub struct SimArgs {
     /// Bound of the waiting queue (429 beyond it).
     #[arg(long)]
     pub max_waiting: Option<usize>,
+    /// KV cache size in tokens, for vllm:kv_cache_usage_perc [default: 1024 per --max-num-seqs slot].
+    #[arg(long)]
+    pub kv_cache_tokens: Option<usize>,
+    /// Metric names served at /metrics: vLLM's, SGLang's or TGI's [default: vllm].
+    #[arg(long, value_enum)]
+    pub metrics_dialect: Option<MetricsDialect>,
     /// LoRA adapters resident at once.
     #[arg(long)]
     pub max_loras: Option<usize>,
@@ -112,6 +118,8 @@ impl SimArgs {
         set(&mut l.lora_load_ms, &self.lora_load_ms);
         cfg.max_num_seqs = self.max_num_seqs.or(cfg.max_num_seqs);
         cfg.max_waiting = self.max_waiting.or(cfg.max_waiting);
+        cfg.kv_cache_tokens = self.kv_cache_tokens.or(cfg.kv_cache_tokens);
+        set(&mut cfg.metrics_dialect, &self.metrics_dialect);
         cfg.max_loras = self.max_loras.or(cfg.max_loras);
         let f = &mut cfg.faults;
         set(&mut f.error_500, &self.fault_500);

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::metrics::MetricsDialect;
+
 /// Complete simulator configuration. Every field has a default, so a YAML file only names what
 /// it changes and tests can write `SimConfig { seed: Some(1), ..Default::default() }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +30,11 @@ pub struct SimConfig {
     pub max_num_seqs: Option<usize>,
     /// Bound of the waiting queue; requests arriving to a full queue get 429. `None`: unbounded.
     pub max_waiting: Option<usize>,
+    /// Size of the KV cache in tokens, for `kv_cache_usage_perc`: a running request holds its
+    /// prompt and output. `None`: 1024 per `max_num_seqs` slot (2^20 when unlimited).
+    pub kv_cache_tokens: Option<usize>,
+    /// Whose metric names `/metrics` serves: vLLM's, SGLang's or TGI's.
+    pub metrics_dialect: MetricsDialect,
     /// Output tokens when a request gives no `max_tokens` (vLLM's completions default).
     pub default_max_tokens: u32,
     /// Longest prompt + output accepted (400 beyond, like vLLM); also bounds a response's size.
@@ -62,6 +69,8 @@ impl Default for SimConfig {
             latency: LatencyConfig::default(),
             max_num_seqs: None,
             max_waiting: None,
+            kv_cache_tokens: None,
+            metrics_dialect: MetricsDialect::default(),
             default_max_tokens: 16,
             max_model_len: 32768,
             faults: FaultRates::default(),
@@ -136,7 +145,17 @@ pub enum SimConfigError {
     Invalid(String),
 }
 
+/// Tokens of KV cache per `max_num_seqs` slot when `kv_cache_tokens` is not given.
+const KV_TOKENS_PER_SLOT: usize = 1024;
+
 impl SimConfig {
+    pub fn kv_cache_tokens(&self) -> usize {
+        self.kv_cache_tokens.unwrap_or(match self.max_num_seqs {
+            Some(slots) => slots.max(1) * KV_TOKENS_PER_SLOT,
+            None => 1 << 20,
+        })
+    }
+
     pub fn from_yaml_file(path: &Path) -> Result<SimConfig, SimConfigError> {
         let display = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| SimConfigError::Read {

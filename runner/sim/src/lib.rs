@@ -26,6 +26,7 @@ mod config;
 mod faults;
 mod generate;
 mod idle;
+mod kv;
 mod latency;
 mod lora;
 mod metrics;
@@ -35,7 +36,9 @@ mod sse;
 mod stats;
 
 pub use cli::SimArgs;
-pub use config::{FaultRates, LatencyConfig, LoraConfig, SimConfig, SimConfigError};
+pub use config::{
+    FaultRates, LatencyConfig, LoraConfig, MetricsDialect, SimConfig, SimConfigError,
+};
 pub use faults::{FAULT_HEADER, Fault, InvalidFault};
 pub use server::{SimError, SimServer};
 pub use stats::{FaultCounts, RecordedRequest, SimStats};

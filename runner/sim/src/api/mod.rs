@@ -164,6 +164,8 @@ fn prepare(
         fault,
         arrived,
         generation: Generation::new(rngs.content, max_tokens as usize, p.ignore_eos),
+        max_tokens: max_tokens as usize,
+        running: None,
         clock: app
             .latency
             .clock(rngs.timing, arrived, p.prompt_tokens, lora_offset),

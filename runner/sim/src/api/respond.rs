@@ -19,6 +19,7 @@ use crate::body::{Body, EVENT_STREAM, JSON, StreamCut, cut, full};
 use crate::capacity::{Admission, Slot};
 use crate::faults::Fault;
 use crate::generate::Generation;
+use crate::kv::KvHold;
 use crate::latency::TokenClock;
 use crate::metrics::Completed;
 use crate::sse;
@@ -38,7 +39,10 @@ pub(super) struct Job {
     pub fault: Option<Fault>,
     pub arrived: Instant,
     pub generation: Generation,
+    pub max_tokens: usize,
     pub clock: TokenClock,
+    /// When it got its slot, and the KV cache it holds from then on.
+    pub running: Option<(Instant, KvHold)>,
 }
 
 impl Job {
@@ -61,6 +65,8 @@ impl Job {
 
     /// The request got its slot: its adapter becomes resident, its first token is due later.
     fn start(&mut self, at: Instant) {
+        let tokens = self.prompt_tokens + self.generation.total();
+        self.running = Some((at, self.app.kv.hold(tokens)));
         let loaded = self
             .app
             .models
@@ -79,12 +85,18 @@ impl Job {
     /// Counts a request served in full; faulted ones are not.
     fn complete(&self, first_token: Instant) {
         if self.fault.is_none() {
+            let now = Instant::now();
+            let started = self.running.as_ref().map_or(self.arrived, |(at, _)| *at);
             self.app.metrics.record(&Completed {
                 prompt_tokens: self.prompt_tokens,
                 completion_tokens: self.generation.total(),
+                max_tokens: self.max_tokens,
                 finish: self.generation.finish(),
+                queued: started.saturating_duration_since(self.arrived),
                 ttft: first_token.saturating_duration_since(self.arrived),
-                e2e: self.arrived.elapsed(),
+                prefill: first_token.saturating_duration_since(started),
+                decode: now.saturating_duration_since(first_token),
+                e2e: now.saturating_duration_since(self.arrived),
             });
         }
     }
