@@ -36,8 +36,8 @@ pub use controller_manager::DEFAULT_CONTROLLERS;
 pub use error::{Error, Result};
 pub use images::{ImageProgram, image_key};
 pub use object_stores::{
-    GcsServer, OBJECT_STORE_BIN_ENV, ObjectStoreBinaries, OversizedObjectServer, S3Server,
-    pseudo_random_bytes, shared_gcs, shared_s3, try_shared_gcs, try_shared_s3,
+    GcsServer, OBJECT_STORE_BIN_ENV, ObjectStoreBinaries, OversizedObjectServer, PrometheusServer,
+    S3Server, pseudo_random_bytes, shared_gcs, shared_s3, try_shared_gcs, try_shared_s3,
 };
 pub use shared::{shared, try_shared};
 

@@ -108,6 +108,15 @@ impl Scraper {
         }
         if let Some(why) = self.measured.nothing_known() {
             errors.insert(0, why);
+        } else if shared.store.ticks.iter().any(|t| !t.answered.is_empty())
+            && stored_names(&self.measured)
+                .iter()
+                .all(|name| shared.store.select(name, &self.matchers).is_empty())
+        {
+            errors.push(format!(
+                "no scraped series is one of the server's known metrics with labels matching {:?}: check server.type and metrics.scrape.filters",
+                self.measured.filters
+            ));
         }
         let stage_windows: Vec<(usize, f64, f64)> =
             stages.iter().map(|s| (s.id, s.start, s.end)).collect();

@@ -18,6 +18,7 @@ const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/build-object-st
 
 const WEED: &str = "weed";
 const FAKE_GCS_SERVER: &str = "fake-gcs-server";
+const PROMETHEUS: &str = "prometheus";
 
 /// A directory holding the object-storage server binaries.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ impl ObjectStoreBinaries {
     /// Uses `dir` as is, after checking that both binaries are there.
     pub fn from_dir(dir: impl Into<PathBuf>) -> Result<ObjectStoreBinaries> {
         let dir = dir.into();
-        for name in [WEED, FAKE_GCS_SERVER] {
+        for name in [WEED, FAKE_GCS_SERVER, PROMETHEUS] {
             let path = dir.join(name);
             if !is_executable(&path) {
                 return Err(Error::ServerBinaries(format!(
@@ -74,5 +75,9 @@ impl ObjectStoreBinaries {
     }
     pub fn fake_gcs_server(&self) -> PathBuf {
         self.dir.join(FAKE_GCS_SERVER)
+    }
+    /// A Prometheus server (not object storage, but built and located the same way).
+    pub fn prometheus(&self) -> PathBuf {
+        self.dir.join(PROMETHEUS)
     }
 }

@@ -6,6 +6,7 @@ mod binaries;
 mod client;
 mod gcs;
 mod oversized;
+mod prometheus;
 mod s3;
 mod server;
 mod shared;
@@ -14,6 +15,7 @@ mod sigv4;
 pub use binaries::{OBJECT_STORE_BIN_ENV, ObjectStoreBinaries};
 pub use gcs::GcsServer;
 pub use oversized::OversizedObjectServer;
+pub use prometheus::PrometheusServer;
 pub use s3::S3Server;
 pub use shared::{shared_gcs, shared_s3, try_shared_gcs, try_shared_s3};
 
