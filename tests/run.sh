@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command: builds (or reuses) the Kubernetes control plane and the S3 and GCS
-# servers used by the integration tests, then runs every test of the workspace. Extra arguments go to `cargo test`
+# The project's test command: builds (or reuses) the Kubernetes control plane, the S3, GCS and
+# Prometheus servers and inference-perf's virtualenv used by the integration tests, then runs
+# every test of the workspace. Extra arguments go to `cargo test`
 # (e.g. `tests/run.sh -p ibench-testcluster -- --nocapture`).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +25,10 @@ object_stores_start=$(date +%s)
 object_store_dir=$(tests/cluster/build-object-stores.sh | tail -n 1)
 export IBENCH_OBJECT_STORE_BIN="$object_store_dir"
 echo "tests/run.sh: object-storage servers in $object_store_dir (build-object-stores.sh took $(( $(date +%s) - object_stores_start )) s)" >&2
+peer_start=$(date +%s)
+export IBENCH_INFERENCE_PERF_VENV
+IBENCH_INFERENCE_PERF_VENV=$(tests/cluster/build-inference-perf.sh | tail -n 1)
+echo "tests/run.sh: inference-perf in $IBENCH_INFERENCE_PERF_VENV (build-inference-perf.sh took $(( $(date +%s) - peer_start )) s)" >&2
 
 # Compiled dependencies are kept outside the clone, per compiler version, so a fresh clone (CI)
 # reuses them; cargo's fingerprints still rebuild whatever changed.

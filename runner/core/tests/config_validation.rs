@@ -227,10 +227,6 @@ fn server_and_unsupported_sections() {
         "server.base_url: must not end in /v1",
     );
     assert_issue(
-        &with_server(&format!("{stages}metrics:\n  type: prometheus\n")),
-        "metrics: server-side Prometheus metrics is not supported yet",
-    );
-    assert_issue(
         &with_server(&format!("{stages}data:\n  type: cnn_dailymail\n")),
         "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet",
     );
@@ -242,6 +238,60 @@ fn server_and_unsupported_sections() {
         &with_server("load:\n  type: poison\n  stages:\n  - rate: 1\n    duration: 1\n"),
         "did you mean poisson?",
     );
+}
+
+#[test]
+fn metrics_section_rules() {
+    let stages = "load:\n  stages:\n  - rate: 1\n    duration: 1\n";
+    let with = |metrics: &str| with_server(&format!("{stages}metrics:\n{metrics}"));
+    // inference-perf's shape loads unchanged, with its defaults.
+    let config = load(&with(
+        "  type: prometheus\n  prometheus:\n    url: http://prometheus:9090\n    filters: ['namespace=\"llm\"']\n",
+    ))
+    .unwrap();
+    let prometheus = config.metrics.unwrap().prometheus.unwrap();
+    assert_eq!(prometheus.scrape_interval, 15);
+    assert!(config.report.prometheus.summary && !config.report.prometheus.per_stage);
+    assert!(issues(&with("  type: scrape\n")).is_empty());
+    assert_issue(
+        &with(
+            "  type: prometheus\n  prometheus:\n    url: http://p:9090\n    google_managed: true\n",
+        ),
+        "metrics.prometheus: set exactly one of url (a Prometheus server) or google_managed: true",
+    );
+    assert_issue(
+        &with("  type: prometheus\n  prometheus:\n    scrape_interval: 5\n"),
+        "metrics.prometheus: set exactly one of url",
+    );
+    assert_issue(
+        &with("  type: prometheus\n"),
+        "metrics.prometheus: required with metrics.type prometheus",
+    );
+    assert_issue(
+        &with(
+            "  type: prometheus\n  prometheus:\n    url: prometheus:9090\n    scrape_interval: 0\n",
+        ),
+        "metrics.prometheus.url",
+    );
+    assert_issue(
+        &with(
+            "  type: prometheus\n  prometheus:\n    url: http://p:9090\n    scrape_interval: 0\n",
+        ),
+        "metrics.prometheus.scrape_interval: must be >= 1",
+    );
+    assert_issue(
+        &with("  type: scrape\n  scrape:\n    interval: 0\n    filters: [namespace]\n"),
+        "metrics.scrape.interval: must be > 0",
+    );
+    assert_issue(
+        &with("  type: scrape\n  scrape:\n    filters: [namespace]\n"),
+        "metrics.scrape.filters[0]: \"namespace\": expected label=\"value\"",
+    );
+    assert_issue(
+        &with("  type: scrape\n  prometheus:\n    url: http://p:9090\n"),
+        "metrics.prometheus: only read with metrics.type prometheus",
+    );
+    assert_issue(&with("  type: graphite\n"), "metrics.type");
 }
 
 #[test]

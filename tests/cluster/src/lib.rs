@@ -21,6 +21,7 @@ mod controller_manager;
 mod error;
 mod etcd;
 mod images;
+mod inference_perf;
 mod kubeconfig;
 mod kubelet;
 mod object_stores;
@@ -35,6 +36,7 @@ pub use control_plane::{ControlPlane, KEEP_DIR_ENV, Options};
 pub use controller_manager::DEFAULT_CONTROLLERS;
 pub use error::{Error, Result};
 pub use images::{ImageProgram, image_key};
+pub use inference_perf::{INFERENCE_PERF_VENV_ENV, InferencePerf};
 pub use object_stores::{
     GcsServer, OBJECT_STORE_BIN_ENV, ObjectStoreBinaries, OversizedObjectServer, PrometheusServer,
     S3Server, pseudo_random_bytes, shared_gcs, shared_s3, try_shared_gcs, try_shared_s3,

@@ -100,7 +100,37 @@ impl ResolvedConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{MetricsConfig, PrometheusMetrics};
     use chrono::TimeZone;
+
+    #[test]
+    fn per_stage_server_metrics_space_the_stages_by_a_scrape_interval() {
+        let mut config = Config::default();
+        config.metrics = Some(MetricsConfig {
+            metrics_type: MetricsType::Prometheus,
+            prometheus: Some(PrometheusMetrics {
+                scrape_interval: 15,
+                url: Some("http://p:9090".into()),
+                ..Default::default()
+            }),
+            scrape: None,
+        });
+        let interval = |c: &Config| {
+            ResolvedConfig::resolve(c.clone(), chrono::Local::now())
+                .config
+                .load
+                .interval
+        };
+        assert_eq!(
+            interval(&config),
+            1.0,
+            "summary only: stages keep their interval"
+        );
+        config.report.prometheus.per_stage = true;
+        assert_eq!(interval(&config), 15.0);
+        config.load.interval = 20.0;
+        assert_eq!(interval(&config), 20.0);
+    }
 
     #[test]
     fn fills_machine_and_clock_defaults_and_keeps_explicit_ones() {

@@ -1,0 +1,59 @@
+//! inference-perf 0.7.0 itself, the peer this project is compared with: a virtualenv from PyPI
+//! built by `build-inference-perf.sh` and cached outside the clone.
+//!
+//! `tests/run.sh` builds it once and exports [`INFERENCE_PERF_VENV_ENV`]; a plain `cargo test`
+//! without it runs the script itself (a warm cache answers at once).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::binaries::{is_executable, run_build_script};
+use crate::error::{Error, Result};
+
+/// Environment variable naming the virtualenv.
+pub const INFERENCE_PERF_VENV_ENV: &str = "IBENCH_INFERENCE_PERF_VENV";
+
+const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/build-inference-perf.sh");
+
+#[derive(Debug, Clone)]
+pub struct InferencePerf {
+    venv: PathBuf,
+}
+
+impl InferencePerf {
+    /// The virtualenv named by [`INFERENCE_PERF_VENV_ENV`], else the one the script builds or
+    /// finds in its cache; computed once per process.
+    pub fn locate() -> Result<InferencePerf> {
+        static LOCATED: OnceLock<std::result::Result<InferencePerf, String>> = OnceLock::new();
+        LOCATED
+            .get_or_init(|| {
+                let venv = match std::env::var_os(INFERENCE_PERF_VENV_ENV) {
+                    Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+                    _ => run_build_script(
+                        BUILD_SCRIPT,
+                        INFERENCE_PERF_VENV_ENV,
+                        "a cold install from PyPI takes about a minute",
+                    )?,
+                };
+                let python = venv.join("bin/python");
+                if !is_executable(&python) {
+                    return Err(format!(
+                        "{} is missing (install with {BUILD_SCRIPT})",
+                        python.display()
+                    ));
+                }
+                Ok(InferencePerf { venv })
+            })
+            .clone()
+            .map_err(Error::ServerBinaries)
+    }
+
+    /// The virtualenv's Python, with inference-perf importable.
+    pub fn python(&self) -> Command {
+        let mut command = Command::new(self.venv.join("bin/python"));
+        // Quiets transformers' notice that PyTorch is absent (only its tokenizers are used).
+        command.env("TRANSFORMERS_VERBOSITY", "error");
+        command
+    }
+}
