@@ -84,6 +84,10 @@ async fn report_plots_latency_and_throughput_of_each_directory() {
         assert!(svg.contains(text), "the SVG has no {text:?}");
     }
 
+    assert!(
+        !root.path().join("plots/compare-server.svg").exists(),
+        "no server chart without server metrics"
+    );
     let png = std::fs::read(out.with_extension("png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
     let image = image::load_from_memory_with_format(&png, image::ImageFormat::Png)

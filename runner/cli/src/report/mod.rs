@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod plot;
+mod server_plot;
 mod table;
 
 pub use table::summary_tables;

@@ -20,6 +20,8 @@ const SIZE: (u32, u32) = (1800, 1900);
 pub struct Series {
     pub name: String,
     pub stages: Vec<ReportFile>,
+    /// `server_metrics_timeseries.json`, when the run scraped the server's metrics.
+    pub server: Option<Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,7 @@ pub fn read_series(dir: &Path) -> Result<Series, PlotError> {
         source,
     })?;
     let mut stages = Vec::new();
+    let mut server = None;
     for entry in entries {
         let path = entry
             .map_err(|source| PlotError::Read {
@@ -59,6 +62,20 @@ pub fn read_series(dir: &Path) -> Result<Series, PlotError> {
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         // Any report_file_prefix is fine; adapter-stage files are not stages.
+        if name.ends_with("server_metrics_timeseries.json") {
+            let text = std::fs::read_to_string(&path).map_err(|source| PlotError::Read {
+                dir: shown.clone(),
+                source,
+            })?;
+            server =
+                Some(
+                    serde_json::from_str::<Value>(&text).map_err(|source| PlotError::Json {
+                        file: path.display().to_string(),
+                        source,
+                    })?,
+                );
+            continue;
+        }
         let Some(stem) = name.strip_suffix("_lifecycle_metrics.json") else {
             continue;
         };
@@ -90,7 +107,11 @@ pub fn read_series(dir: &Path) -> Result<Series, PlotError> {
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or(shown);
-    Ok(Series { name, stages })
+    Ok(Series {
+        name,
+        stages,
+        server,
+    })
 }
 
 fn achieved_rate(stage: &Value) -> f64 {
@@ -216,7 +237,29 @@ pub fn plot(series: &[Series], out: &Path) -> Result<Vec<PathBuf>, PlotError> {
     };
     draw(SVGBackend::new(&svg, SIZE).into_drawing_area(), series).map_err(failed(&svg))?;
     draw(BitMapBackend::new(&png, SIZE).into_drawing_area(), series).map_err(failed(&png))?;
-    Ok(vec![svg, png])
+    let mut written = vec![svg, png];
+    if series.iter().any(|s| s.server.is_some()) {
+        let name = base
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let server_base = base.with_file_name(format!("{name}-server"));
+        let (svg, png) = (
+            server_base.with_extension("svg"),
+            server_base.with_extension("png"),
+        );
+        super::server_plot::draw(
+            SVGBackend::new(&svg, super::server_plot::SIZE).into_drawing_area(),
+            series,
+        )
+        .map_err(failed(&svg))?;
+        super::server_plot::draw(
+            BitMapBackend::new(&png, super::server_plot::SIZE).into_drawing_area(),
+            series,
+        )
+        .map_err(failed(&png))?;
+        written.extend([svg, png]);
+    }
+    Ok(written)
 }
 
 fn register_font() {
@@ -301,6 +344,6 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, series: &[Series]) -> 
 }
 
 /// An axis end a little above `max` (and not zero, so an empty panel still has axes).
-fn nice(max: f64) -> f64 {
+pub(super) fn nice(max: f64) -> f64 {
     if max > 0.0 { max * 1.1 } else { 1.0 }
 }
