@@ -86,6 +86,8 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         server: Some(server),
         tokenizer: spec.tokenizer.as_ref().map(|t| t.0.clone()),
         inputs: spec.inputs.as_ref().map(|i| i.0.clone()),
+        // Server metrics are not collected under the operator yet (no `spec.metrics`).
+        metrics: None,
     };
     if config.storage.local_storage != LocalStorage::default() {
         issues.push(Issue::new(

@@ -105,16 +105,18 @@ mod tests {
 
     #[test]
     fn per_stage_server_metrics_space_the_stages_by_a_scrape_interval() {
-        let mut config = Config::default();
-        config.metrics = Some(MetricsConfig {
-            metrics_type: MetricsType::Prometheus,
-            prometheus: Some(PrometheusMetrics {
-                scrape_interval: 15,
-                url: Some("http://p:9090".into()),
-                ..Default::default()
+        let mut config = Config {
+            metrics: Some(MetricsConfig {
+                metrics_type: MetricsType::Prometheus,
+                prometheus: Some(PrometheusMetrics {
+                    scrape_interval: 15,
+                    url: Some("http://p:9090".into()),
+                    ..Default::default()
+                }),
+                scrape: None,
             }),
-            scrape: None,
-        });
+            ..Config::default()
+        };
         let interval = |c: &Config| {
             ResolvedConfig::resolve(c.clone(), chrono::Local::now())
                 .config
