@@ -4,58 +4,20 @@
 //! held up or failed by them: what cannot be measured is written into the report files.
 
 mod google_managed;
+mod measured;
 mod prometheus;
 mod scrape;
 
 use std::time::Duration;
 
-use ibench_core::config::{MetricsConfig, MetricsType, PrometheusReport, ServerType};
+use ibench_core::config::{MetricsConfig, MetricsType, PrometheusReport};
 use ibench_core::metrics::StageInfo;
 use ibench_core::report::ReportFile;
 use ibench_core::server_metrics::summary::summarize;
-use ibench_core::server_metrics::{MetricSpec, ServerMetrics, catalog, filters};
 
+pub use measured::{Measured, QueryWindow, SETTLE_SECONDS};
 pub use prometheus::PrometheusQueries;
 pub use scrape::Scraper;
-
-/// inference-perf waits one scrape interval and this much more after the load before it
-/// queries, so the last requests are in the server's counters and Prometheus has scraped them.
-pub const SETTLE_SECONDS: f64 = 2.0;
-
-/// The window a report covers: `duration` seconds ending at `eval_time` (Unix seconds).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct QueryWindow {
-    pub eval_time: f64,
-    pub duration: f64,
-}
-
-/// What is being measured: the server type's metrics, filtered to the model.
-#[derive(Debug, Clone)]
-pub struct Measured {
-    pub server: ServerType,
-    pub specs: &'static [MetricSpec],
-    pub filters: Vec<String>,
-}
-
-impl Measured {
-    pub fn new(server: ServerType, model: &str, user_filters: &[String]) -> Measured {
-        Measured {
-            server,
-            specs: catalog(server),
-            filters: filters(server, model, user_filters),
-        }
-    }
-
-    /// Why nothing can be measured, if so.
-    fn nothing_known(&self) -> Option<String> {
-        self.specs.is_empty().then(|| {
-            format!(
-                "server.type {:?} exports no metrics this tool knows; set server.type to vllm, sglang or tgi",
-                format!("{:?}", self.server).to_lowercase()
-            )
-        })
-    }
-}
 
 /// A collector started before the load and finished after it.
 pub enum Collector {
@@ -107,7 +69,7 @@ impl Collector {
     ) -> Vec<ReportFile> {
         let settle = self.settle_seconds();
         tokio::time::sleep(Duration::from_secs_f64(settle)).await;
-        let now = unix_now();
+        let now = measured::unix_now();
         let mut windows: Vec<(String, QueryWindow)> = Vec::new();
         if report.summary {
             windows.push((
@@ -144,20 +106,4 @@ impl Collector {
             .chain(extra)
             .collect()
     }
-}
-
-/// One measurement that failed for every window: the cause alone, for the report.
-pub(crate) fn everything_failed(windows: usize, why: String) -> Vec<ServerMetrics> {
-    (0..windows)
-        .map(|_| ServerMetrics {
-            errors: vec![why.clone()],
-            ..ServerMetrics::default()
-        })
-        .collect()
-}
-
-pub(crate) fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -9,7 +9,7 @@ use ibench_core::server_metrics::{MetricValue, ServerMetrics, round6};
 use serde_json::Value;
 
 use super::google_managed::GoogleManaged;
-use super::{Measured, QueryWindow, everything_failed};
+use super::measured::{Measured, QueryWindow, everything_failed};
 
 /// Queries in flight at once against the Prometheus server.
 const CONCURRENT_QUERIES: usize = 8;

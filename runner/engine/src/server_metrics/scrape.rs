@@ -16,7 +16,7 @@ use ibench_core::server_metrics::window::{Window, figures};
 use ibench_core::server_metrics::{MetricKind, ServerMetrics};
 use tokio_util::sync::CancellationToken;
 
-use super::{Measured, QueryWindow, everything_failed, unix_now};
+use super::measured::{Measured, QueryWindow, everything_failed, unix_now};
 
 /// Longest wait for one target's answer, whatever the interval.
 const MAX_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
