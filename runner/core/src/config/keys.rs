@@ -300,10 +300,10 @@ mod tests {
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
         let found =
-            issues(json!({"metrics": {"type": "prometheus"}, "data": {"type": "cnn_dailymail"}}));
+            issues(json!({"circuit_breakers": ["errors"], "data": {"type": "cnn_dailymail"}}));
         assert!(
             found.contains(
-                &"metrics: server-side Prometheus metrics is not supported yet; remove this key"
+                &"circuit_breakers: circuit breakers is not supported yet; remove this key"
                     .to_string()
             ),
             "{found:?}"

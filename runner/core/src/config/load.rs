@@ -87,7 +87,7 @@ mod tests {
             }))
             .unwrap()
         );
-        let set = from_document(json!({"metrics": {"type": "prometheus"}})).unwrap_err();
+        let set = from_document(json!({"circuit_breakers": ["errors"]})).unwrap_err();
         assert!(set.to_string().contains("is not supported yet"), "{set}");
     }
 }
