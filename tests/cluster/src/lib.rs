@@ -24,6 +24,7 @@ mod images;
 mod kubeconfig;
 mod kubelet;
 mod object_stores;
+pub mod oci_image;
 mod pki;
 mod ports;
 mod process;
