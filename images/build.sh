@@ -175,7 +175,9 @@ for m in index["manifests"]:
     })
 json.dump(index, open(path, "w"), separators=(",", ":"))
 PY
-  tar --sort=name --owner=0 --group=0 --numeric-owner -C "$work/archive" -cf "$work/archive.tar" .
+  # Entries named as an OCI archive's are (index.json, not ./index.json).
+  tar --sort=name --owner=0 --group=0 --numeric-owner -C "$work/archive" -cf "$work/archive.tar" \
+    oci-layout index.json blobs
   skopeo inspect --raw "oci-archive:$work/archive.tar" >/dev/null
 
   rm -rf "$layout" "$archive"
