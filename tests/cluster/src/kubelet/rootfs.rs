@@ -46,10 +46,20 @@ fn bind(source: CString, target: CString, what: String) -> Step {
 
 /// Why a container cannot run from `image`, checked as the kubelet checks `runAsNonRoot`.
 pub(crate) fn check(image: &ImageRootfs, pod: &Pod, container: &Container) -> Result<(), String> {
+    // Projected volumes (the service-account token every Pod gets) are not mounted by the
+    // process kubelet at all (the token is in the kubeconfig): only other mounts are refused.
+    let projected: Vec<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter(|v| v.projected.is_some())
+        .map(|v| v.name.as_str())
+        .collect();
     if container
         .volume_mounts
-        .as_ref()
-        .is_some_and(|m| !m.is_empty())
+        .iter()
+        .flatten()
+        .any(|m| !projected.contains(&m.name.as_str()))
     {
         return Err(format!(
             "container {:?} runs from an image root file system ({}); the process kubelet does not mount volumes into those",
@@ -318,6 +328,16 @@ mod tests {
         );
         let plain: Container = serde_json::from_value(json!({"name": "c"})).unwrap();
         assert_eq!(check(&image(), &pod, &plain), Ok(()));
+        let token_pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [], "volumes": [{"name": "kube-api-access", "projected": {"sources": []}}]}
+        }))
+        .unwrap();
+        let token_mount: Container = serde_json::from_value(json!({
+            "name": "c", "volumeMounts": [{"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]
+        }))
+        .unwrap();
+        assert_eq!(check(&image(), &token_pod, &token_mount), Ok(()));
         let mut root = image();
         root.config.uid = 0;
         root.config.user = "0".into();
