@@ -287,6 +287,12 @@ impl ControlPlane {
             .insert(image, ImageProgram::Binary(program.into()));
     }
 
+    /// Makes Pods with `image` (any tag) run from the unpacked image `rootfs` (see
+    /// [`ImageProgram::Rootfs`], [`crate::oci_image`]).
+    pub fn map_image_rootfs(&self, image: &str, rootfs: crate::oci_image::ImageRootfs) {
+        self.images.insert(image, ImageProgram::Rootfs(rootfs));
+    }
+
     /// Makes Pods with `image` run their `command` as a host command (see
     /// [`ImageProgram::HostCommand`]).
     pub fn map_host_image(&self, image: &str) {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
+use crate::oci_image::ImageRootfs;
+
 /// What a mapped image runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageProgram {
@@ -16,6 +18,12 @@ pub enum ImageProgram {
     /// `command` (with `args`) runs as a host command looked up in `PATH`, for test Pods that
     /// need a shell or `sleep` (e.g. image `busybox`).
     HostCommand,
+    /// An unpacked image (see [`crate::oci_image`]): the container runs from the image's root
+    /// file system, chrooted into it as the image's user, with the image's environment, as a
+    /// container runtime would. An empty `command` runs the image's entrypoint with `args` (or
+    /// its `Cmd`); a `command` runs if its program is an executable of the image (looked up in
+    /// the image's `PATH`), else the Pod fails with `CommandNotFound`.
+    Rootfs(ImageRootfs),
 }
 
 /// Why a container cannot be started; becomes the Pod's status reason and message.
@@ -59,6 +67,19 @@ impl ImageTable {
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The unpacked image `image` runs from, when it is mapped to one.
+    pub(crate) fn rootfs(&self, image: &str) -> Option<ImageRootfs> {
+        match self
+            .programs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(image_key(image))
+        {
+            Some(ImageProgram::Rootfs(rootfs)) => Some(rootfs.clone()),
+            _ => None,
+        }
     }
 
     /// The argv (before `$(VAR)` expansion) for a container, or why it cannot run.
@@ -117,6 +138,32 @@ impl ImageTable {
                     });
                 }
                 Ok(command.iter().chain(args).cloned().collect())
+            }
+            ImageProgram::Rootfs(rootfs) => {
+                let config = &rootfs.config;
+                let mut argv: Vec<String> = if command.is_empty() {
+                    let rest = if args.is_empty() { &config.cmd } else { args };
+                    config.entrypoint.iter().chain(rest).cloned().collect()
+                } else {
+                    command.iter().chain(args).cloned().collect()
+                };
+                let Some(first) = argv.first_mut() else {
+                    return Err(Unrunnable {
+                        reason: "NoCommand",
+                        message: format!(
+                            "image {image:?} has no entrypoint and the container no command"
+                        ),
+                    });
+                };
+                *first = rootfs.resolve(first).ok_or_else(|| Unrunnable {
+                    reason: "CommandNotFound",
+                    message: format!(
+                        "executable {first:?} not found in image {image:?} (PATH {:?}, root file system {})",
+                        config.env_var("PATH").unwrap_or_default(),
+                        rootfs.rootfs.display()
+                    ),
+                })?;
+                Ok(argv)
             }
         }
     }

@@ -25,6 +25,7 @@ mod inference_perf;
 mod kubeconfig;
 mod kubelet;
 mod object_stores;
+pub mod oci_image;
 mod pki;
 mod ports;
 mod process;

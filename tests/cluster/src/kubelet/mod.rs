@@ -22,6 +22,7 @@ mod mount_plan;
 mod node;
 mod pod;
 pub(crate) mod pod_env;
+mod rootfs;
 pub(crate) mod status;
 mod volume_files;
 mod volumes;

@@ -44,6 +44,13 @@ pub(crate) enum Op {
     /// Makes a directory the new root: chdir into it, move it over `/`, chroot to it.
     SwitchRoot(CString),
     Chdir(CString),
+    /// Becomes `uid`:`gid` with no supplementary groups (last: it drops the rights the steps
+    /// before need). The spawner's own `pre_exec` (parent-death signal) runs after it, as
+    /// changing the user clears that signal.
+    SetIds {
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// An [`Op`], the errno that counts as success (e.g. `EEXIST` for a directory that is there
@@ -166,6 +173,17 @@ fn apply(op: &Op) -> Result<(), Errno> {
             nix::unistd::chroot(here)
         }
         Op::Chdir(dir) => nix::unistd::chdir(dir.as_c_str()),
+        Op::SetIds { uid, gid } => {
+            // SAFETY: plain syscalls; `gid` outlives the call.
+            let rc = unsafe {
+                if libc::setgroups(1, gid) != 0 || libc::setgid(*gid) != 0 {
+                    -1
+                } else {
+                    libc::setuid(*uid)
+                }
+            };
+            if rc == 0 { Ok(()) } else { Err(Errno::last()) }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use super::logs_server;
 use super::mount_ns::{self, Step};
 use super::mount_plan;
 use super::pod_env::{self, Env};
+use super::rootfs;
 use super::status::{self, ContainerState, ContainerStatus, Phase, now};
 use super::volumes::{VolumeError, Volumes};
 use crate::images::Unrunnable;
@@ -548,16 +549,21 @@ async fn run_container_until_done(
         let staging = pod_state_dir(&dir, &pod)
             .join("mounts")
             .join(&container.name);
-        let mounts = match mount_plan::plan(&container, &volumes, &env, &staging, &dir) {
+        // An image mapped to a root file system runs from it, with the image's environment.
+        let image_rootfs = ctx.cfg.images.rootfs(&image);
+        let env = match &image_rootfs {
+            Some(rootfs) => rootfs::env(rootfs, &env),
+            None => env,
+        };
+        let mounts = match &image_rootfs {
+            Some(rootfs) => rootfs::prepare(rootfs, &pod, &container, &staging, &dir).map(Some),
+            None => mount_plan::plan(&container, &volumes, &env, &staging, &dir)
+                .map_err(|e| e.to_string()),
+        };
+        let mounts = match mounts {
             Ok(mounts) => mounts,
             Err(e) => {
-                st.state = terminated(
-                    128,
-                    "CreateContainerConfigError",
-                    Some(e.to_string()),
-                    None,
-                    None,
-                );
+                st.state = terminated(128, "CreateContainerConfigError", Some(e), None, None);
                 send(&st);
                 return;
             }
