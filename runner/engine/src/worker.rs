@@ -517,6 +517,13 @@ async fn execute(
             )
         }
     };
+    // A request that got its connection only after the stage stopped sending (a lane freed by
+    // the teardown's cancellation) is not sent: counting it as sent and cut off in flight
+    // would report more requests in flight than the stage ever had.
+    if stop.is_cancelled() {
+        record_not_sent(shared, recorder, stage, prepared.index, scheduled);
+        return;
+    }
     let keep = Keep {
         raw: shared.settings.per_request.is_some() && !stage.is_sweep_probe(),
         content: round.is_some(),
