@@ -46,6 +46,20 @@ pub(crate) async fn send(
         .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")))
 }
 
+/// A readiness probe: `GET path` answers with a success status within `timeout`.
+pub(crate) async fn probe_get(port: u16, path: &str, timeout: Duration) -> Result<(), String> {
+    let response = send(port, http::Method::GET, path, &[], Bytes::new(), timeout).await?;
+    if response.status.is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "GET {path}: HTTP {}: {}",
+            response.status,
+            response.text()
+        ))
+    }
+}
+
 /// The `Host` header (and SigV4's signed host) of a loopback server.
 pub(crate) fn host(port: u16) -> String {
     format!("127.0.0.1:{port}")

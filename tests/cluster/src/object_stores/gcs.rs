@@ -63,7 +63,7 @@ impl GcsServer {
                 let port = free_port()?;
                 Ok((fake_gcs_command(&binaries, &root.join("data"), port), port))
             },
-            |port| probe(*port),
+            |port| client::probe_get(*port, "/storage/v1/b", REQUEST_TIMEOUT),
         )
         .await?;
         let endpoint = format!("http://{}", client::host(port));
@@ -304,26 +304,4 @@ fn percent_encode(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Ready once the JSON API lists buckets.
-async fn probe(port: u16) -> std::result::Result<(), String> {
-    let response = client::send(
-        port,
-        http::Method::GET,
-        "/storage/v1/b",
-        &[],
-        Bytes::new(),
-        REQUEST_TIMEOUT,
-    )
-    .await?;
-    if response.status.is_success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "GET /storage/v1/b: HTTP {}: {}",
-            response.status,
-            response.text()
-        ))
-    }
 }

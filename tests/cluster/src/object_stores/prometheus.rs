@@ -59,7 +59,7 @@ impl PrometheusServer {
                 let port = free_port()?;
                 Ok((prometheus_command(&binaries, &root, port), port))
             },
-            |port| probe(*port),
+            |port| client::probe_get(*port, "/-/ready", REQUEST_TIMEOUT),
         )
         .await?;
         let server = PrometheusServer {
@@ -166,23 +166,6 @@ fn prometheus_command(binaries: &ObjectStoreBinaries, root: &Path, port: u16) ->
     .arg(format!("--web.listen-address={}", client::host(port)))
     .arg("--log.level=warn");
     c
-}
-
-async fn probe(port: u16) -> std::result::Result<(), String> {
-    let response = client::send(
-        port,
-        http::Method::GET,
-        "/-/ready",
-        &[],
-        Bytes::new(),
-        REQUEST_TIMEOUT,
-    )
-    .await?;
-    if response.status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("GET /-/ready: HTTP {}", response.status))
-    }
 }
 
 /// Percent-encodes a query parameter's value.
