@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use ibench_core::protocol::{self, RunnerReport, RunnerState, StartSignal};
+use ibench_core::report::ReportFile;
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -18,11 +19,11 @@ use crate::crd::{
     InferenceBenchmarkStatus, MAX_PREVIOUS_RUNS, Phase, PreviousRun, ReportRef, RunRef,
     RunnersStatus, Summary, camel_path,
 };
-use crate::desired::{self, Child, Owner};
+use crate::desired::{self, Child, Owner, RunReport};
 use crate::naming::{self, RunNames};
 use crate::observe::Observed;
 use crate::status::conditions::{self, Desired, Truth};
-use crate::status::results;
+use crate::status::{results, server};
 use crate::validate::{self, RunSpec};
 
 /// What one reconcile does, in this order: apply, write the status, delete, publish events.
@@ -509,15 +510,20 @@ fn finish(
     };
     if !collected.delivered.is_empty() {
         let runners = format!("{}/{}", collected.delivered.len(), ctx.run.parallelism);
+        let server = server_files(reports);
+        let run_report = RunReport {
+            metrics: &collected.metrics,
+            options: &ctx.run.report,
+            config_yaml: &ctx.run.config_yaml,
+            // A sweep runs in a single runner.
+            sweep: reports.iter().find_map(|r| r.sweep.as_deref()),
+            server: &server,
+        };
         plan.apply.push(Child::ConfigMap(desired::report_map(
             ctx.owner,
             ctx.generation,
-            &collected.metrics,
-            &ctx.run.report,
-            &ctx.run.config_yaml,
+            &run_report,
             &runners,
-            // A sweep runs in a single runner.
-            reports.iter().find_map(|r| r.sweep.as_deref()),
         )));
         let storage = &ctx.run.storage;
         let mut report = ReportRef {
@@ -536,12 +542,7 @@ fn finish(
                 .as_ref()
                 .is_some_and(|r| r.generation == ctx.generation && r.objects == report.objects);
             if !uploaded {
-                let mut files = desired::report_files(
-                    &collected.metrics,
-                    &ctx.run.report,
-                    &ctx.run.config_yaml,
-                    reports.iter().find_map(|r| r.sweep.as_deref()),
-                );
+                let mut files = desired::report_files(&run_report);
                 if let Some((_, manifest)) = per_request {
                     files.push((PER_REQUEST_MANIFEST.to_string(), manifest));
                 }
@@ -556,6 +557,10 @@ fn finish(
         let stats = results::stats(&collected.metrics);
         status.summary = Some(stats.summary);
         status.stages = stats.stages;
+        let servers = server::server_stages(&server);
+        for stage in &mut status.stages {
+            stage.server = servers.get(&stage.id).cloned();
+        }
         status.adapters = stats.adapters;
         status.adapters_omitted = stats.adapters_omitted;
         if let Some(runners) = status.runners.as_mut() {
@@ -963,11 +968,31 @@ fn time_at(unix_seconds: f64) -> Time {
 
 /// A runner's result ConfigMap as the protocol reads it.
 fn runner_report(config_map: &ConfigMap) -> RunnerReport {
-    let metrics = config_map
-        .binary_data
-        .as_ref()
-        .and_then(|b| b.get(protocol::METRICS_KEY));
-    RunnerReport::read(config_map.data.as_ref(), metrics.map(|b| b.0.as_slice()))
+    let binary = |key: &str| {
+        config_map
+            .binary_data
+            .as_ref()
+            .and_then(|b| b.get(key))
+            .map(|b| b.0.as_slice())
+    };
+    RunnerReport {
+        server_metrics: binary(protocol::SERVER_METRICS_KEY).map(<[u8]>::to_vec),
+        ..RunnerReport::read(config_map.data.as_ref(), binary(protocol::METRICS_KEY))
+    }
+}
+
+/// The server-metrics report files, from the runner that collected them; a delivery that
+/// cannot be read becomes a summary saying so, never a silently missing file.
+fn server_files(reports: &[RunnerReport]) -> Vec<ReportFile> {
+    let Some(bytes) = reports.iter().find_map(|r| r.server_metrics.as_deref()) else {
+        return Vec::new();
+    };
+    protocol::decode_server_files(bytes).unwrap_or_else(|e| {
+        vec![ReportFile {
+            name: "summary_prometheus_metrics".into(),
+            contents: serde_json::json!({"errors": [format!("the server metrics runner 0 delivered cannot be read: {e}")]}),
+        }]
+    })
 }
 
 #[cfg(test)]

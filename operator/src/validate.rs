@@ -3,7 +3,8 @@
 //! CEL, must end as `Accepted=False` with the reason, never as a crash loop.
 
 use ibench_core::config::{
-    Config, Issue, LoadType, LocalStorage, ReportConfig, SecretKeyRef, StorageConfig, input_files,
+    Config, Issue, LoadType, LocalStorage, ReportConfig, ScrapePods, SecretKeyRef, StorageConfig,
+    input_files,
 };
 use ibench_core::object_url::ObjectUrl;
 
@@ -35,6 +36,9 @@ pub struct RunSpec {
     pub fetches_inputs: bool,
     /// Which report files to write, and goodput objectives.
     pub report: ReportConfig,
+    /// The model server's pods that runner 0 scrapes (`metrics.scrape.pods`): its Role may
+    /// then read them.
+    pub scrape_pods: Option<ScrapePods>,
     pub active_deadline_seconds: Option<i64>,
     pub ttl_seconds_after_finished: Option<i32>,
     /// `spec.maxFailureRatio`.
@@ -86,8 +90,7 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         server: Some(server),
         tokenizer: spec.tokenizer.as_ref().map(|t| t.0.clone()),
         inputs: spec.inputs.as_ref().map(|i| i.0.clone()),
-        // Server metrics are not collected under the operator yet (no `spec.metrics`).
-        metrics: None,
+        metrics: spec.metrics.as_ref().map(|m| m.0.clone()),
     };
     if config.storage.local_storage != LocalStorage::default() {
         issues.push(Issue::new(
@@ -195,6 +198,11 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
         api_key,
         report: config.report.clone(),
+        scrape_pods: config
+            .metrics
+            .as_ref()
+            .and_then(|m| m.scrape.as_ref())
+            .and_then(|s| s.pods.clone()),
         active_deadline_seconds: spec.active_deadline_seconds,
         max_failure_ratio: spec.max_failure_ratio,
         ttl_seconds_after_finished: spec.ttl_seconds_after_finished,

@@ -19,8 +19,8 @@ pub use camel::{Camel, camel, camel_path, resource_terms};
 pub use status::*;
 
 use ibench_core::config::{
-    ApiConfig, DataConfig, InputsConfig, LoadConfig, ReportConfig, ServerConfig, StorageConfig,
-    TokenizerConfig,
+    ApiConfig, DataConfig, InputsConfig, LoadConfig, MetricsConfig, ReportConfig, ServerConfig,
+    StorageConfig, TokenizerConfig,
 };
 
 pub const GROUP: &str = "inferencebench.dev";
@@ -136,6 +136,17 @@ pub struct InferenceBenchmarkSpec {
     /// (runner config `inputs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<Camel<InputsConfig>>,
+    /// The model server's own metrics, per stage (runner config `metrics`): PromQL queries to a
+    /// Prometheus server (`type: prometheus`), or scrapes of the server during the run
+    /// (`type: scrape`; `scrape.pods` follows every pod behind a Service or labels). Files in
+    /// the report, each stage's figures in `status.stages[*].server`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(
+        validation = Rule::new("!has(self.prometheus) || has(self.prometheus.url) != (has(self.prometheus.googleManaged) && self.prometheus.googleManaged)").message("metrics.prometheus: set exactly one of url (a Prometheus server) or googleManaged: true").field_path(".prometheus"),
+        validation = Rule::new("!has(self.scrape) || !has(self.scrape.pods) || has(self.scrape.pods.service) != has(self.scrape.pods.selector)").message("metrics.scrape.pods: set exactly one of service (a Service's pods) or selector (pod labels)").field_path(".scrape.pods"),
+        validation = Rule::new("!has(self.scrape) || !has(self.scrape.pods) || !has(self.scrape.urls)").message("metrics.scrape.pods: set either urls (fixed endpoints) or pods (found through the Kubernetes API), not both").field_path(".scrape.pods"),
+    )]
+    pub metrics: Option<Camel<MetricsConfig>>,
     /// Files from ConfigMaps, Secrets and PersistentVolumeClaims, mounted read-only into every
     /// runner pod at `path`, for the config fields that name files (`data.path`,
     /// `data.corpusFilePath`, `data.trace.file`, `load.trace.file`,

@@ -144,6 +144,34 @@ pub struct Summary {
     pub schedule_delay_p99_ms: Option<f64>,
 }
 
+/// What the model server reported over a stage (its metrics, fleet-wide): why latency grew.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerStageStats {
+    /// Requests the servers completed (`request_success` increase).
+    pub requests: f64,
+    /// Requests waiting in the servers' queues, mean over the stage.
+    pub queue_length_mean: f64,
+    /// The longest queue seen by a scrape (direct scraping only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_length_max: Option<f64>,
+    /// Requests being processed, mean over the stage.
+    pub running_mean: f64,
+    /// KV-cache usage, 0 to 1: p99 over the stage, and the highest a scrape saw (direct
+    /// scraping only).
+    pub kv_cache_usage_p99: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_usage_max: Option<f64>,
+    /// Requests preempted during the stage.
+    pub preemptions: f64,
+    /// Time requests spent queued in the server, p99 in milliseconds.
+    pub queue_time_p99_ms: f64,
+    /// What could not be measured (the report file has every cause).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub error: Option<String>,
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StageStats {
@@ -158,6 +186,9 @@ pub struct StageStats {
     pub schedule_delay_p50_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_delay_p99_ms: Option<f64>,
+    /// The model server's side of the stage (`spec.metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerStageStats>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

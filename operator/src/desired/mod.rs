@@ -17,7 +17,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 pub use job::{CONTAINER, job};
 pub use owner::Owner;
 pub use rbac::{role, role_binding, service_account};
-pub use report::{MAX_REPORT_BYTES, report_files, report_map};
+pub use report::{MAX_REPORT_BYTES, RunReport, report_files, report_map};
 
 use crate::naming::{Component, RunNames};
 use crate::validate::RunSpec;

@@ -23,18 +23,38 @@ pub fn role(owner: &Owner, run: &RunSpec) -> Role {
         resource_names: Some(names),
         ..Default::default()
     };
+    let mut rules = vec![
+        // `watch` with a `metadata.name` field selector is authorised per name.
+        rule(&["get", "watch"], vec![run.names.config_map()]),
+        rule(
+            &["get", "patch"],
+            (0..run.parallelism)
+                .map(|i| run.names.result_map(i))
+                .collect(),
+        ),
+    ];
+    // Runner 0 finds the model server's pods before each scrape: their IPs from a list (which
+    // cannot be narrowed by name), the selector from the one Service named.
+    if let Some(pods) = &run.scrape_pods {
+        rules.push(PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["pods".into()]),
+            verbs: vec!["list".into()],
+            ..Default::default()
+        });
+        if let Some(service) = &pods.service {
+            rules.push(PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(vec!["services".into()]),
+                verbs: vec!["get".into()],
+                resource_names: Some(vec![service.clone()]),
+                ..Default::default()
+            });
+        }
+    }
     Role {
         metadata: owner.child_meta(run.names.rbac(), Some(run.generation), Component::Runner),
-        rules: Some(vec![
-            // `watch` with a `metadata.name` field selector is authorised per name.
-            rule(&["get", "watch"], vec![run.names.config_map()]),
-            rule(
-                &["get", "patch"],
-                (0..run.parallelism)
-                    .map(|i| run.names.result_map(i))
-                    .collect(),
-            ),
-        ]),
+        rules: Some(rules),
     }
 }
 
@@ -59,6 +79,25 @@ pub fn role_binding(owner: &Owner, run: &RunSpec) -> RoleBinding {
 mod tests {
     use super::*;
     use crate::test_support::{owner, run_spec};
+
+    #[test]
+    fn scraping_pods_adds_listing_pods_and_reading_only_the_named_service() {
+        let mut run = run_spec(1);
+        run.scrape_pods = Some(ibench_core::config::ScrapePods {
+            service: Some("vllm".into()),
+            port: 8000,
+            ..Default::default()
+        });
+        let rules = role(&owner(), &run).rules.unwrap();
+        assert_eq!(rules.len(), 4);
+        assert_eq!(rules[2].resources.as_deref().unwrap(), ["pods"]);
+        assert_eq!(rules[2].verbs, ["list"]);
+        assert_eq!(rules[3].resources.as_deref().unwrap(), ["services"]);
+        assert_eq!(rules[3].verbs, ["get"]);
+        assert_eq!(rules[3].resource_names.as_deref().unwrap(), ["vllm"]);
+        run.scrape_pods.as_mut().unwrap().service = None;
+        assert_eq!(role(&owner(), &run).rules.unwrap().len(), 3);
+    }
 
     #[test]
     fn role_names_exactly_this_runs_config_maps() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use ibench_core::config::ReportConfig;
 use ibench_core::metrics::RunMetrics;
 use ibench_core::protocol;
-use ibench_core::report::lifecycle_reports;
+use ibench_core::report::{ReportFile, lifecycle_reports};
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::owner::Owner;
@@ -20,21 +20,27 @@ pub const MAX_REPORT_BYTES: usize = 900 * 1024;
 pub const ANNOTATION_RUNNERS: &str = "inferencebench.dev/runners-reported";
 pub const ANNOTATION_OMITTED: &str = "inferencebench.dev/omitted-files";
 
-/// `runners` reads like `2/2`: runners whose results are included, of all runners. `sweep`: how
-/// a sweep found its saturation rate (JSON), kept as `sweep_saturation.json` like `ibench run`
-/// writes it.
-pub fn report_map(
-    owner: &Owner,
-    generation: i64,
-    metrics: &RunMetrics,
-    options: &ReportConfig,
-    config_yaml: &str,
-    runners: &str,
-    sweep: Option<&str>,
-) -> ConfigMap {
-    let mut files = report_files(metrics, options, config_yaml, sweep).into_iter();
+/// What a finished run's report is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct RunReport<'a> {
+    /// The runners' merged metrics.
+    pub metrics: &'a RunMetrics,
+    /// Which report files to write.
+    pub options: &'a ReportConfig,
+    pub config_yaml: &'a str,
+    /// With a sweep: how it found its saturation rate (JSON), kept as `sweep_saturation.json`
+    /// like `ibench run` writes it.
+    pub sweep: Option<&'a str>,
+    /// The model server's metrics, from the runner that collected them: every stage's file and
+    /// the time series, whatever `options.prometheus` asks (it picks what is kept).
+    pub server: &'a [ReportFile],
+}
+
+/// `runners` reads like `2/2`: runners whose results are included, of all runners.
+pub fn report_map(owner: &Owner, generation: i64, run: &RunReport, runners: &str) -> ConfigMap {
+    let mut files = report_files(run).into_iter();
     // The config and the sweep's account come first and are always kept.
-    let fixed = 1 + usize::from(sweep.is_some());
+    let fixed = 1 + usize::from(run.sweep.is_some());
     let mut data: BTreeMap<String, String> = files.by_ref().take(fixed).collect();
     let mut used = data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     // Files come summary first, then per stage, per adapter, per adapter-stage: when the
@@ -70,19 +76,27 @@ pub fn report_map(
 }
 
 /// The merged run's report files as `(file name, contents)`: `config.yaml`, the sweep's
-/// account if any, then the lifecycle reports in inference-perf's order, as `ibench run` writes
-/// them.
-pub fn report_files(
-    metrics: &RunMetrics,
-    options: &ReportConfig,
-    config_yaml: &str,
-    sweep: Option<&str>,
-) -> Vec<(String, String)> {
-    let mut files = vec![("config.yaml".to_string(), config_yaml.to_string())];
-    if let Some(sweep) = sweep {
+/// account if any, the lifecycle reports in inference-perf's order, as `ibench run` writes
+/// them, then the server's metrics (summary, stages, time series).
+pub fn report_files(run: &RunReport) -> Vec<(String, String)> {
+    let mut files = vec![("config.yaml".to_string(), run.config_yaml.to_string())];
+    if let Some(sweep) = run.sweep {
         files.push((protocol::SWEEP_KEY.to_string(), sweep.to_string()));
     }
-    for file in lifecycle_reports(metrics, options) {
+    let prometheus = &run.options.prometheus;
+    let server = run.server.iter().filter(|file| {
+        if file.name.starts_with("stage_") {
+            prometheus.per_stage
+        } else if file.name.starts_with("summary_") {
+            prometheus.summary
+        } else {
+            true
+        }
+    });
+    for file in lifecycle_reports(run.metrics, run.options)
+        .iter()
+        .chain(server)
+    {
         let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
         files.push((format!("{}.json", file.name), text));
     }
@@ -105,7 +119,28 @@ mod tests {
             },
             ..Default::default()
         };
-        let cm = report_map(&owner(), 3, &metrics, &options, "server: {}\n", "2/2", None);
+        let server = [
+            ReportFile {
+                name: "summary_prometheus_metrics".into(),
+                contents: serde_json::json!({"successes": {}}),
+            },
+            ReportFile {
+                name: "stage_0_prometheus_metrics".into(),
+                contents: serde_json::json!({"successes": {}}),
+            },
+            ReportFile {
+                name: "server_metrics_timeseries".into(),
+                contents: serde_json::json!({"points": []}),
+            },
+        ];
+        let run = RunReport {
+            metrics: &metrics,
+            options: &options,
+            config_yaml: "server: {}\n",
+            sweep: None,
+            server: &server,
+        };
+        let cm = report_map(&owner(), 3, &run, "2/2");
         let data = cm.data.as_ref().unwrap();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(
@@ -116,9 +151,12 @@ mod tests {
                 "adapter_b_lifecycle_metrics.json",
                 "adapter_b_stage_0_lifecycle_metrics.json",
                 "config.yaml",
+                "server_metrics_timeseries.json",
                 "stage_0_lifecycle_metrics.json",
                 "summary_lifecycle_metrics.json",
-            ]
+                "summary_prometheus_metrics.json",
+            ],
+            "stage files of the server's metrics only with report.prometheus.per_stage"
         );
         let summary: serde_json::Value =
             serde_json::from_str(&data["summary_lifecycle_metrics.json"]).unwrap();
@@ -142,15 +180,14 @@ mod tests {
             },
             ..Default::default()
         };
-        let cm = report_map(
-            &owner(),
-            1,
-            &metrics,
-            &options,
-            "",
-            "1/1",
-            Some("{\"saturation_rate\": 12.5}"),
-        );
+        let run = RunReport {
+            metrics: &metrics,
+            options: &options,
+            config_yaml: "",
+            sweep: Some("{\"saturation_rate\": 12.5}"),
+            server: &[],
+        };
+        let cm = report_map(&owner(), 1, &run, "1/1");
         let data = cm.data.as_ref().unwrap();
         let size: usize = data.iter().map(|(k, v)| k.len() + v.len()).sum();
         assert!(size <= MAX_REPORT_BYTES, "{size}");

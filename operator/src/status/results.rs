@@ -88,6 +88,8 @@ pub fn stats(metrics: &RunMetrics) -> Stats {
             failures: total.failures.count as i64,
             schedule_delay_p50_ms: ms(&total.schedule_delay, 50.0),
             schedule_delay_p99_ms: ms(&total.schedule_delay, 99.0),
+            // From the server's own metrics, added when the runner that collected them delivered.
+            server: None,
         });
     }
     stages.truncate(MAX_STATUS_STAGES);

@@ -13,14 +13,15 @@ use kube::{Api, Client};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use ibench_core::config::{ConfigError, ResolvedConfig};
+use crate::pod_targets::PodTargets;
+use ibench_core::config::{ConfigError, PrometheusReport, ResolvedConfig};
 use ibench_core::plan::Shard;
 use ibench_core::protocol::{
     self, InputDigest, PerRequestPart, RunnerProgress, RunnerState, StartSignal,
 };
 use ibench_core::report::RecordSink;
 use ibench_engine::benchmark::{Benchmark, BenchmarkError};
-use ibench_engine::{Interrupt, Snapshot};
+use ibench_engine::{FindTargets, Interrupt, Snapshot};
 use ibench_storage::{InputError, ReportBuckets, UploadError, fetch_inputs};
 
 /// Where this runner belongs, from its pod's environment.
@@ -248,6 +249,27 @@ async fn run_with(
         }}))
         .await?;
     tracing::info!(model = %benchmark.model, "ready; waiting for the start time");
+    // One runner collects the model server's metrics for all: they describe the server, not a
+    // runner's share. It starts now, so that the first scrapes precede stage 0.
+    let collector = if env.index == 0 {
+        let pods = benchmark
+            .resolved
+            .config
+            .metrics
+            .as_ref()
+            .and_then(|m| m.scrape.as_ref())
+            .and_then(|s| s.pods.clone())
+            .map(|wanted| -> Box<dyn FindTargets> {
+                Box::new(PodTargets::new(
+                    configs.clone().into_client(),
+                    &env.namespace,
+                    wanted,
+                ))
+            });
+        crate::server_metrics::start(&benchmark.resolved, &benchmark.model, pods)
+    } else {
+        None
+    };
 
     let start = tokio::select! {
         signal = wait_for_start(configs, &config_name, env.start_timeout) => signal?,
@@ -294,6 +316,23 @@ async fn run_with(
         reporter
     );
     let outcome = outcome?;
+    let server_files = match collector {
+        // Every stage's file, whatever report.prometheus asks: the operator shows each stage's
+        // figures in its status and leaves out of the report the files not asked for.
+        Some(collector) => Some(
+            crate::server_metrics::finish(
+                collector,
+                &PrometheusReport {
+                    summary: true,
+                    per_stage: true,
+                },
+                start_at,
+                &outcome.metrics,
+            )
+            .await,
+        ),
+        None => None,
+    };
     let metrics = protocol::encode_metrics(&outcome.metrics);
     let total = outcome.metrics.total();
     tracing::info!(
@@ -337,13 +376,16 @@ async fn run_with(
             .expect("saturation serialises")
             .into();
     }
+    let mut binary = json!({
+        protocol::METRICS_KEY: base64::engine::general_purpose::STANDARD.encode(&metrics),
+    });
+    if let Some(files) = &server_files {
+        binary[protocol::SERVER_METRICS_KEY] = base64::engine::general_purpose::STANDARD
+            .encode(protocol::encode_server_files(files))
+            .into();
+    }
     results
-        .patch_with_retries(json!({
-            "data": data,
-            "binaryData": {
-                protocol::METRICS_KEY: base64::engine::general_purpose::STANDARD.encode(&metrics),
-            },
-        }))
+        .patch_with_retries(json!({"data": data, "binaryData": binary}))
         .await?;
     if stopped {
         return Err(AgentError::Terminated);

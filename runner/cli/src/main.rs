@@ -4,6 +4,7 @@
 mod agent;
 mod args;
 mod out;
+mod pod_targets;
 mod preflight;
 mod progress;
 mod report;

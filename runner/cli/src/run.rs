@@ -50,8 +50,9 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(refuse(e)),
     };
     tracing::info!(model = %benchmark.model, "benchmark ready");
-    let collector = crate::server_metrics::start(&benchmark.resolved, &benchmark.model);
-    let run_start = crate::server_metrics::unix_now();
+    let collector = crate::server_metrics::start(&benchmark.resolved, &benchmark.model, None);
+    // The start of the summary window.
+    let run_start = ibench_engine::unix_now();
 
     let interrupt = Interrupt::default();
     let stopped = crate::signals::watch(interrupt.clone()).context("installing signal handlers")?;

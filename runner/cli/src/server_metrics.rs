@@ -4,11 +4,16 @@
 use ibench_core::config::{MetricsType, PrometheusReport, ResolvedConfig};
 use ibench_core::metrics::{RunMetrics, StageInfo};
 use ibench_core::report::ReportFile;
-use ibench_engine::{Collector, Measured};
+use ibench_engine::{Collector, FindTargets, Measured};
 
 use crate::out::say;
 
-pub fn start(resolved: &ResolvedConfig, model: &str) -> Option<Collector> {
+/// `pods` finds the targets of `metrics.scrape.pods` (runners under the operator).
+pub fn start(
+    resolved: &ResolvedConfig,
+    model: &str,
+    pods: Option<Box<dyn FindTargets>>,
+) -> Option<Collector> {
     let config = &resolved.config;
     let metrics = config.metrics.as_ref()?;
     let server = config.server.as_ref()?;
@@ -18,18 +23,13 @@ pub fn start(resolved: &ResolvedConfig, model: &str) -> Option<Collector> {
     }
     .unwrap_or_default();
     let measured = Measured::new(server.server_type, model, &user_filters);
-    match Collector::start(metrics, measured, &server.base_url) {
+    match Collector::start(metrics, measured, &server.base_url, pods) {
         Ok(collector) => collector,
         Err(e) => {
             eprintln!("server metrics: {e}; the run goes on without them");
             None
         }
     }
-}
-
-/// Unix seconds now, the start of a run's summary window.
-pub fn unix_now() -> f64 {
-    chrono::Utc::now().timestamp_micros() as f64 / 1e6
 }
 
 pub async fn finish(

@@ -8,8 +8,10 @@
 //!   [`STATE_KEY`] ([`RunnerState`]), [`POD_KEY`], [`PROGRESS_KEY`] (JSON [`RunnerProgress`],
 //!   refreshed every few seconds), [`MESSAGE_KEY`] (why it failed) and, at the end, the runner's
 //!   [`RunMetrics`] gzip-compressed in `binaryData` under [`METRICS_KEY`], plus with a sweep
-//!   how its saturation was found under [`SWEEP_KEY`]. One object per runner keeps every object
-//!   far below the 1 MiB limit whatever the parallelism.
+//!   how its saturation was found under [`SWEEP_KEY`]; runner 0, which alone collects the
+//!   model server's metrics (`metrics`), adds those report files under
+//!   [`SERVER_METRICS_KEY`]. One object per runner keeps every object far below the 1 MiB limit
+//!   whatever the parallelism.
 //!
 //! Runner pods learn their place from the environment ([`ENV_RUN`], [`ENV_RUNNERS`],
 //! [`ENV_INDEX`], …) and may only read `<run>-config` and write their run's result ConfigMaps.
@@ -20,6 +22,8 @@ use std::io::{Read, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::RunMetrics;
+use crate::report::ReportFile;
+use crate::server_metrics::timeseries;
 
 /// Run name (`<benchmark>-g<generation>`), prefix of every per-run object.
 pub const ENV_RUN: &str = "IBENCH_RUN";
@@ -50,6 +54,10 @@ pub const POD_KEY: &str = "pod";
 pub const PROGRESS_KEY: &str = "progress.json";
 pub const MESSAGE_KEY: &str = "message";
 pub const METRICS_KEY: &str = "metrics.json.gz";
+/// Runner 0's server-metrics report files, gzip-compressed JSON (see [`encode_server_files`]).
+pub const SERVER_METRICS_KEY: &str = "server-metrics.json.gz";
+/// Budget of [`SERVER_METRICS_KEY`]: the runner's metrics share the object's 1 MiB.
+pub const MAX_SERVER_METRICS_BYTES: usize = 256 * 1024;
 /// Also the key of the file in the report ConfigMap.
 pub const SWEEP_KEY: &str = "sweep_saturation.json";
 /// JSON list of [`InputDigest`]: the input files the runner planned from, written when ready.
@@ -186,6 +194,8 @@ pub struct RunnerReport {
     /// `None` until ready (or from a runner that predates the key).
     pub inputs: Option<Vec<InputDigest>>,
     pub per_request: Option<PerRequestPart>,
+    /// Compressed report files of the model server's metrics ([`decode_server_files`]).
+    pub server_metrics: Option<Vec<u8>>,
 }
 
 impl RunnerReport {
@@ -209,6 +219,7 @@ impl RunnerReport {
             per_request: data
                 .get(PER_REQUEST_KEY)
                 .and_then(|p| serde_json::from_str(p).ok()),
+            server_metrics: None,
         }
     }
 }
@@ -217,22 +228,84 @@ impl RunnerReport {
 pub enum ProtocolError {
     #[error("start time {0:?} is not a Unix time in seconds")]
     StartAt(String),
-    #[error("runner metrics cannot be decompressed: {0}")]
+    #[error("runner results cannot be decompressed: {0}")]
     Decompress(#[source] std::io::Error),
-    #[error("runner metrics are not valid: {0}")]
+    #[error("runner results are not valid: {0}")]
     Metrics(#[source] serde_json::Error),
 }
 
 /// gzip of the metrics' JSON: the HDR histograms inside are already deflated, the JSON around
 /// them (field names, per-stage and per-adapter structure) compresses well.
 pub fn encode_metrics(metrics: &RunMetrics) -> Vec<u8> {
-    let json = serde_json::to_vec(metrics).expect("metrics serialise");
+    gzip_json(metrics)
+}
+
+pub fn decode_metrics(bytes: &[u8]) -> Result<RunMetrics, ProtocolError> {
+    gunzip_json(bytes)
+}
+
+/// The server-metrics report files as one gzip-compressed JSON object (file name → contents),
+/// within [`MAX_SERVER_METRICS_BYTES`]: the time series is thinned (every 2nd, 4th, … scrape
+/// kept, and said so in the file) until it fits, and left out, with the reason in the other
+/// files' `errors`, if even that fails.
+pub fn encode_server_files(files: &[ReportFile]) -> Vec<u8> {
+    let mut files = files.to_vec();
+    for _ in 0..MAX_THINNING_STEPS {
+        let bytes = gzip_json(&files_object(&files));
+        if bytes.len() <= MAX_SERVER_METRICS_BYTES {
+            return bytes;
+        }
+        match files
+            .iter_mut()
+            .find(|f| f.name == timeseries::TIMESERIES_FILE)
+        {
+            Some(file) => timeseries::thin(&mut file.contents),
+            None => break,
+        }
+    }
+    let why = format!(
+        "the time series did not fit in {MAX_SERVER_METRICS_BYTES} bytes compressed and was left out"
+    );
+    files.retain(|f| f.name != timeseries::TIMESERIES_FILE);
+    for file in &mut files {
+        if let Some(errors) = file.contents.as_object_mut().map(|o| {
+            o.entry("errors")
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+        }) && let Some(list) = errors.as_array_mut()
+        {
+            list.push(why.clone().into());
+        }
+    }
+    gzip_json(&files_object(&files))
+}
+
+/// Thinning halves the time series each step; 16 steps take an hour at 10 scrapes a second
+/// (36,000 points) down to one.
+const MAX_THINNING_STEPS: usize = 16;
+
+fn files_object(files: &[ReportFile]) -> serde_json::Map<String, serde_json::Value> {
+    files
+        .iter()
+        .map(|f| (f.name.clone(), f.contents.clone()))
+        .collect()
+}
+
+pub fn decode_server_files(bytes: &[u8]) -> Result<Vec<ReportFile>, ProtocolError> {
+    let object: serde_json::Map<String, serde_json::Value> = gunzip_json(bytes)?;
+    Ok(object
+        .into_iter()
+        .map(|(name, contents)| ReportFile { name, contents })
+        .collect())
+}
+
+fn gzip_json(value: &impl Serialize) -> Vec<u8> {
+    let json = serde_json::to_vec(value).expect("JSON values serialise");
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(&json).expect("writing to memory");
     encoder.finish().expect("writing to memory")
 }
 
-pub fn decode_metrics(bytes: &[u8]) -> Result<RunMetrics, ProtocolError> {
+fn gunzip_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ProtocolError> {
     let mut json = Vec::new();
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut json)
@@ -249,6 +322,44 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn server_files_round_trip_within_their_budget() {
+        let summary = ReportFile {
+            name: "summary_prometheus_metrics".into(),
+            contents: serde_json::json!({"successes": {"count": 3.0}}),
+        };
+        let small = vec![summary.clone()];
+        assert_eq!(
+            decode_server_files(&encode_server_files(&small)).unwrap(),
+            small
+        );
+        // Poorly compressible values, several megabytes of JSON: thinned until they fit.
+        let points: Vec<serde_json::Value> = (0..200_000u64)
+            .map(
+                |i| serde_json::json!({"time": i, "queue_length": (i * 7919 % 10007) as f64 / 3.0}),
+            )
+            .collect();
+        let series = ReportFile {
+            name: timeseries::TIMESERIES_FILE.into(),
+            contents: serde_json::json!({"points": points}),
+        };
+        let bytes = encode_server_files(&[summary.clone(), series]);
+        assert!(bytes.len() <= MAX_SERVER_METRICS_BYTES, "{}", bytes.len());
+        let decoded = decode_server_files(&bytes).unwrap();
+        assert!(decoded.contains(&summary), "the summary is never thinned");
+        let series = &decoded
+            .iter()
+            .find(|f| f.name == timeseries::TIMESERIES_FILE)
+            .unwrap()
+            .contents;
+        let every = series["thinned_to_every"].as_u64().unwrap();
+        assert!(every >= 2 && every.is_power_of_two(), "{every}");
+        let kept = series["points"].as_array().unwrap();
+        assert_eq!(kept.len() as u64, 200_000u64.div_ceil(every));
+        assert_eq!(kept[1]["time"], every, "every {every}th scrape is kept");
+        assert!(decode_server_files(b"not gzip").is_err());
     }
 
     #[test]

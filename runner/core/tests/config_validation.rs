@@ -295,6 +295,68 @@ fn metrics_section_rules() {
 }
 
 #[test]
+fn scrape_pods_rules() {
+    let with = |pods: &str| {
+        with_server(&format!(
+            "load:\n  stages:\n  - rate: 1\n    duration: 1\nmetrics:\n  type: scrape\n  scrape:\n{pods}"
+        ))
+    };
+    // The operator's runners read the config as a document; the rules are the same.
+    let document_issues = |yaml: &str| -> Vec<String> {
+        match config::from_document(serde_yaml::from_str(yaml).unwrap()) {
+            Ok(_) => vec![],
+            Err(e) => e.issues().iter().map(ToString::to_string).collect(),
+        }
+    };
+    let valid = with("    pods: {service: vllm, port: 8000}\n");
+    assert!(document_issues(&valid).is_empty());
+    let config = config::from_document(
+        serde_yaml::from_str(&with(
+            "    pods: {selector: {app: vllm}, port: 8000, path: /stats}\n",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let pods = config.metrics.unwrap().scrape.unwrap().pods.unwrap();
+    assert_eq!(pods.url("10.0.0.7"), "http://10.0.0.7:8000/stats");
+    assert_eq!(pods.url("fd00::7"), "http://[fd00::7]:8000/stats");
+    // From the command line there is no Kubernetes API to find pods with.
+    assert_issue(
+        &valid,
+        "metrics.scrape.pods: only under the operator (an InferenceBenchmark's spec.metrics); from the command line list the endpoints in metrics.scrape.urls",
+    );
+    for (pods, expected) in [
+        (
+            "    pods: {service: vllm, selector: {app: vllm}, port: 8000}\n",
+            "metrics.scrape.pods: set exactly one of service (a Service's pods) or selector (pod labels)",
+        ),
+        (
+            "    pods: {port: 8000}\n",
+            "metrics.scrape.pods: set exactly one of service",
+        ),
+        (
+            "    pods: {service: vllm, port: 0}\n",
+            "metrics.scrape.pods.port: must be the pods' metrics port, 1 to 65535",
+        ),
+        (
+            "    pods: {service: vllm, port: 8000, path: metrics}\n",
+            "metrics.scrape.pods.path: must start with '/' (e.g. /metrics), got \"metrics\"",
+        ),
+        (
+            "    urls: [http://127.0.0.1:8000/metrics]\n    pods: {service: vllm, port: 8000}\n",
+            "metrics.scrape.pods: set either urls (fixed endpoints) or pods",
+        ),
+        ("    pods: {service: vllm}\n", "metrics.scrape.pods"),
+    ] {
+        let found = document_issues(&with(pods));
+        assert!(
+            found.iter().any(|i| i.contains(expected)),
+            "{pods}: expected {expected:?}, got {found:?}"
+        );
+    }
+}
+
+#[test]
 fn sweep_rules() {
     let valid = with_server(
         "load:\n  type: poisson\n  sweep: {type: geometric, num_requests: 500, num_stages: 4, stage_duration: 30}\n",

@@ -32,5 +32,5 @@ pub use fds::{FdError, FdNeed};
 pub use http::{TargetError, TargetSettings, reqwest_builder};
 pub use interrupt::Interrupt;
 pub use progress::{Progress, Snapshot};
-pub use server_metrics::{Collector, Measured};
+pub use server_metrics::{Collector, FindTargets, Measured, unix_now};
 pub use settings::EngineSettings;

@@ -23,7 +23,11 @@ pub fn load_file(path: &Path, overrides: &[String]) -> Result<Config, ConfigErro
             source,
         })?
     };
-    from_document(overrides::apply(doc, overrides)?)
+    let config = from_document(overrides::apply(doc, overrides)?)?;
+    match super::metrics_section::pods_outside_the_operator(&config) {
+        Some(issue) => Err(ConfigError::Invalid(vec![issue])),
+        None => Ok(config),
+    }
 }
 
 /// Checks a config document (already parsed from YAML or JSON, snake_case keys).

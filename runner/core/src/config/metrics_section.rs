@@ -1,7 +1,7 @@
 //! Rules of the `metrics` section: one source of server metrics, fully described.
 
 use super::error::Issue;
-use super::types::{Config, MetricsType};
+use super::types::{Config, MetricsType, ScrapePods};
 use crate::server_metrics::matchers::parse_all;
 
 /// Longest scrape interval accepted: beyond it a stage has too few scrapes to describe.
@@ -57,6 +57,9 @@ pub(super) fn validate(config: &Config, issues: &mut Vec<Issue>) {
                 ));
             }
             filters(&scrape.filters, "metrics.scrape.filters", issues);
+            if let Some(pods) = &scrape.pods {
+                scrape_pods(pods, !scrape.urls.is_empty(), issues);
+            }
         }
         MetricsType::Default => {}
     }
@@ -76,6 +79,58 @@ pub(super) fn validate(config: &Config, issues: &mut Vec<Issue>) {
             ));
         }
     }
+}
+
+fn scrape_pods(pods: &ScrapePods, with_urls: bool, issues: &mut Vec<Issue>) {
+    if with_urls {
+        issues.push(Issue::new(
+            "metrics.scrape.pods",
+            "set either urls (fixed endpoints) or pods (found through the Kubernetes API), not both",
+        ));
+    }
+    match (&pods.service, pods.selector.is_empty()) {
+        (Some(_), false) | (None, true) => issues.push(Issue::new(
+            "metrics.scrape.pods",
+            "set exactly one of service (a Service's pods) or selector (pod labels)",
+        )),
+        (Some(service), true) if service.is_empty() => issues.push(Issue::new(
+            "metrics.scrape.pods.service",
+            "must name a Service in the benchmark's namespace",
+        )),
+        _ => {}
+    }
+    if !(1..=65535).contains(&pods.port) {
+        issues.push(Issue::new(
+            "metrics.scrape.pods.port",
+            "must be the pods' metrics port, 1 to 65535",
+        ));
+    }
+    if let Some(path) = &pods.path
+        && !path.starts_with('/')
+    {
+        issues.push(Issue::new(
+            "metrics.scrape.pods.path",
+            format!("must start with '/' (e.g. /metrics), got {path:?}"),
+        ));
+    }
+}
+
+/// `metrics.scrape.pods` needs the Kubernetes API and a runner inside the cluster: the CLI
+/// names the fix rather than scraping nothing.
+pub(super) fn pods_outside_the_operator(config: &Config) -> Option<Issue> {
+    config
+        .metrics
+        .as_ref()?
+        .scrape
+        .as_ref()?
+        .pods
+        .as_ref()
+        .map(|_| {
+            Issue::new(
+                "metrics.scrape.pods",
+                "only under the operator (an InferenceBenchmark's spec.metrics); from the command line list the endpoints in metrics.scrape.urls",
+            )
+        })
 }
 
 fn filters(filters: &[String], path: &str, issues: &mut Vec<Issue>) {

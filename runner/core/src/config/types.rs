@@ -582,6 +582,44 @@ pub struct ScrapeMetrics {
     /// (`namespace="llm"`, `pod=~"vllm-.*"`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<String>,
+    /// Under the operator, instead of `urls`: every pod of the model server, found through the
+    /// Kubernetes API at each scrape (pods that come or go during the run are followed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<ScrapePods>,
+}
+
+/// The model server's pods in the benchmark's namespace, by a Service or by labels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapePods {
+    /// A Service whose selector picks the pods (the one `server.base_url` usually names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Or the pods' labels, all of which must match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    /// The container port serving the metrics on each pod.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// Default `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl ScrapePods {
+    /// The metrics URL of a pod at `ip`.
+    pub fn url(&self, ip: &str) -> String {
+        let host = if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        format!(
+            "http://{host}:{}{}",
+            self.port,
+            self.path.as_deref().unwrap_or("/metrics")
+        )
+    }
 }
 
 /// Default seconds between two scrapes of `metrics.scrape`.

@@ -31,6 +31,41 @@ pub struct MetricSpec {
     pub fleet: Fleet,
 }
 
+impl MetricSpec {
+    /// The sample names this metric is read from: a counter under its name with and without
+    /// `_total` (as [`promql`](super::promql) queries it; a counter named like a histogram's
+    /// part has no `_total` form), a histogram from its buckets, sum and count.
+    pub fn sample_names(&self) -> Vec<String> {
+        match self.kind {
+            MetricKind::Gauge => vec![self.name.to_string()],
+            MetricKind::Counter => {
+                let base = self.name.strip_suffix("_total").unwrap_or(self.name);
+                if ["_count", "_sum", "_bucket"]
+                    .iter()
+                    .any(|s| base.ends_with(s))
+                {
+                    vec![base.to_string()]
+                } else {
+                    vec![format!("{base}_total"), base.to_string()]
+                }
+            }
+            MetricKind::Histogram => ["_bucket", "_sum", "_count"]
+                .iter()
+                .map(|suffix| format!("{}{suffix}", self.name))
+                .collect(),
+        }
+    }
+
+    /// The sample names of the one number per scrape a time series shows: the gauge's value,
+    /// the counter's running total, the histogram's count of observations.
+    pub fn value_names(&self) -> Vec<String> {
+        match self.kind {
+            MetricKind::Histogram => vec![format!("{}_count", self.name)],
+            _ => self.sample_names(),
+        }
+    }
+}
+
 const fn counter(field: &'static str, name: &'static str) -> MetricSpec {
     MetricSpec {
         field,
@@ -192,6 +227,37 @@ mod tests {
             assert_eq!(specs[0].field, "prompt_tokens");
         }
         assert!(catalog(ServerType::Mock).is_empty());
+    }
+
+    #[test]
+    fn sample_names_cover_every_form_a_metric_is_exported_in() {
+        assert_eq!(
+            counter("f", "vllm:prompt_tokens").sample_names(),
+            ["vllm:prompt_tokens_total", "vllm:prompt_tokens"]
+        );
+        assert_eq!(
+            counter("f", "tgi_request_count_total").sample_names(),
+            ["tgi_request_count"]
+        );
+        assert_eq!(
+            counter("f", "sglang:num_requests_total").sample_names(),
+            ["sglang:num_requests_total", "sglang:num_requests"]
+        );
+        let latency = histogram("f", "vllm:e2e_request_latency_seconds");
+        assert_eq!(
+            latency.sample_names(),
+            [
+                "vllm:e2e_request_latency_seconds_bucket",
+                "vllm:e2e_request_latency_seconds_sum",
+                "vllm:e2e_request_latency_seconds_count"
+            ]
+        );
+        assert_eq!(
+            latency.value_names(),
+            ["vllm:e2e_request_latency_seconds_count"]
+        );
+        let queue = gauge("f", "vllm:num_requests_waiting", Fleet::Sum);
+        assert_eq!(queue.sample_names(), queue.value_names());
     }
 
     #[test]

@@ -44,8 +44,8 @@ impl SeriesStore {
     }
 
     /// Records one round; `answers[i]` is target i's samples, `None` when it could not be
-    /// scraped (its series keep their last value rather than read as reset). Only names in
-    /// `keep` are stored.
+    /// scraped or was not asked (its series keep their last value rather than read as reset).
+    /// Only names in `keep` are stored.
     pub fn record(
         &mut self,
         time: f64,
@@ -84,6 +84,18 @@ impl SeriesStore {
         self.ticks.push(tick);
     }
 
+    /// The index of the target with this instance name, added if new (pods found during the
+    /// run join the store as they appear).
+    pub fn target(&mut self, instance: &str) -> usize {
+        match self.targets.iter().position(|t| t == instance) {
+            Some(index) => index,
+            None => {
+                self.targets.push(instance.to_string());
+                self.targets.len() - 1
+            }
+        }
+    }
+
     /// Series named `name` whose labels pass every matcher, with the target each came from.
     pub fn select(&self, name: &str, matchers: &[Matcher]) -> Vec<(u32, &SeriesKey, usize)> {
         self.series
@@ -107,6 +119,20 @@ impl SeriesStore {
     }
 }
 
+/// The time series' report file (`.json` added when written).
+pub const TIMESERIES_FILE: &str = "server_metrics_timeseries";
+
+/// Keeps every other point of a time series report (the first always), doubling its
+/// `thinned_to_every` (1 when absent): for the places where its size is bounded.
+pub fn thin(report: &mut Value) {
+    let every = report["thinned_to_every"].as_u64().unwrap_or(1) * 2;
+    if let Some(points) = report.get_mut("points").and_then(Value::as_array_mut) {
+        let kept: Vec<Value> = std::mem::take(points).into_iter().step_by(2).collect();
+        *points = kept;
+    }
+    report["thinned_to_every"] = json!(every);
+}
+
 /// `server_metrics_timeseries.json`: per scrape, each figure's value summed over the fleet
 /// (gauges as [`Fleet`](super::Fleet) says; counters and histogram counts as running totals),
 /// with the stages' windows, so a plot can lay the server's queue under the client's latency.
@@ -120,15 +146,8 @@ pub fn timeseries_report(
     let columns: Vec<(&MetricSpec, Vec<(u32, usize)>)> = specs
         .iter()
         .map(|spec| {
-            let name = match spec.kind {
-                MetricKind::Histogram => format!("{}_count", spec.name),
-                _ => spec.name.to_string(),
-            };
-            let mut names = vec![name.clone()];
-            if spec.kind == MetricKind::Counter && !name.ends_with("_total") {
-                names.push(format!("{name}_total"));
-            }
-            let ids = names
+            let ids = spec
+                .value_names()
                 .iter()
                 .flat_map(|n| store.select(n, matchers))
                 .map(|(id, _, target)| (id, target))

@@ -34,7 +34,8 @@ pub fn figures(
 ) -> MetricValue {
     let value = match spec.kind {
         MetricKind::Counter => {
-            let total = counter_names(spec.name)
+            let total = spec
+                .sample_names()
                 .iter()
                 .map(|name| increase(store, name, matchers, window))
                 .sum::<f64>();
@@ -56,19 +57,6 @@ pub fn figures(
         p90: round6(value.p90),
         p99: round6(value.p99),
         per_second: round6(value.per_second),
-    }
-}
-
-/// The names a counter may be stored under (see [`promql`](super::promql)).
-fn counter_names(name: &str) -> Vec<String> {
-    let base = name.strip_suffix("_total").unwrap_or(name);
-    if ["_count", "_sum", "_bucket"]
-        .iter()
-        .any(|s| base.ends_with(s))
-    {
-        vec![base.to_string()]
-    } else {
-        vec![format!("{base}_total"), base.to_string()]
     }
 }
 

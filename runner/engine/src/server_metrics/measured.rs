@@ -53,7 +53,7 @@ pub(super) fn everything_failed(windows: usize, why: String) -> Vec<ServerMetric
         .collect()
 }
 
-pub(super) fn unix_now() -> f64 {
+pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

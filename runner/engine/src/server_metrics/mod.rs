@@ -15,9 +15,9 @@ use ibench_core::metrics::StageInfo;
 use ibench_core::report::ReportFile;
 use ibench_core::server_metrics::summary::summarize;
 
-pub use measured::{Measured, QueryWindow, SETTLE_SECONDS};
+pub use measured::{Measured, QueryWindow, SETTLE_SECONDS, unix_now};
 pub use prometheus::PrometheusQueries;
-pub use scrape::Scraper;
+pub use scrape::{FindTargets, Scraper};
 
 /// A collector started before the load and finished after it.
 pub enum Collector {
@@ -26,11 +26,13 @@ pub enum Collector {
 }
 
 impl Collector {
-    /// The collector `metrics` asks for, if any; `base_url` is the model server's.
+    /// The collector `metrics` asks for, if any; `base_url` is the model server's, `pods`
+    /// finds the targets of `metrics.scrape.pods`.
     pub fn start(
         metrics: &MetricsConfig,
         measured: Measured,
         base_url: &str,
+        pods: Option<Box<dyn FindTargets>>,
     ) -> Result<Option<Collector>, String> {
         match metrics.metrics_type {
             MetricsType::Default => Ok(None),
@@ -43,7 +45,7 @@ impl Collector {
             MetricsType::Scrape => {
                 let config = metrics.scrape.clone().unwrap_or_default();
                 Ok(Some(Collector::Scrape(Scraper::start(
-                    &config, measured, base_url,
+                    &config, measured, base_url, pods,
                 )?)))
             }
         }

@@ -5,15 +5,17 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use ibench_core::config::ScrapeMetrics;
 use ibench_core::error_text::with_causes;
 use ibench_core::metrics::StageInfo;
 use ibench_core::report::ReportFile;
+use ibench_core::server_metrics::ServerMetrics;
 use ibench_core::server_metrics::exposition::{Sample, parse};
 use ibench_core::server_metrics::matchers::{Matcher, parse_all};
-use ibench_core::server_metrics::timeseries::{SeriesStore, timeseries_report};
+use ibench_core::server_metrics::timeseries::{SeriesStore, TIMESERIES_FILE, timeseries_report};
 use ibench_core::server_metrics::window::{Window, figures};
-use ibench_core::server_metrics::{MetricKind, ServerMetrics};
 use tokio_util::sync::CancellationToken;
 
 use super::measured::{Measured, QueryWindow, everything_failed, unix_now};
@@ -23,9 +25,20 @@ const MAX_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest `/metrics` body read: vLLM's is tens of kilobytes.
 const MAX_BODY_BYTES: usize = 16 << 20;
 
+/// Finds the metrics URLs to scrape, asked before every round: the model server's pods under
+/// the operator, which may come and go during a run.
+pub trait FindTargets: Send + 'static {
+    fn find(&mut self) -> BoxFuture<'_, Result<Vec<String>, String>>;
+}
+
+/// Where the scrapes go.
+enum ScrapeTargets {
+    Fixed(Vec<String>),
+    Found(Box<dyn FindTargets>),
+}
+
 pub struct Scraper {
     interval: f64,
-    urls: Vec<String>,
     matchers: Vec<Matcher>,
     measured: Measured,
     shared: Arc<Mutex<Shared>>,
@@ -36,22 +49,51 @@ pub struct Scraper {
 #[derive(Default)]
 struct Shared {
     store: SeriesStore,
-    /// Per target: failed scrapes, attempts, and the first failure.
-    failures: Vec<(u64, u64, Option<String>)>,
+    /// Per target of the store: its URL, failed scrapes, attempts, and the first failure.
+    targets: Vec<TargetRecord>,
+    /// Rounds whose targets could not be found, of all rounds, and the first reason.
+    finding: TargetRecord,
+}
+
+#[derive(Default, Clone)]
+struct TargetRecord {
+    url: String,
+    failed: u64,
+    attempts: u64,
+    first_failure: Option<String>,
+}
+
+impl TargetRecord {
+    fn count(&mut self, outcome: Result<(), String>) {
+        self.attempts += 1;
+        if let Err(why) = outcome {
+            self.failed += 1;
+            self.first_failure.get_or_insert(why);
+        }
+    }
 }
 
 impl Scraper {
+    /// `pods` finds the targets of `metrics.scrape.pods`; without it the targets are
+    /// `metrics.scrape.urls`, else the model server's own `/metrics`.
     pub fn start(
         config: &ScrapeMetrics,
         measured: Measured,
         base_url: &str,
+        pods: Option<Box<dyn FindTargets>>,
     ) -> Result<Scraper, String> {
-        let urls = if config.urls.is_empty() {
-            vec![format!("{}/metrics", base_url.trim_end_matches('/'))]
-        } else {
-            config.urls.clone()
+        let targets = match (pods, &config.pods) {
+            (Some(finder), _) => ScrapeTargets::Found(finder),
+            (None, Some(_)) => {
+                return Err(
+                    "metrics.scrape.pods needs the Kubernetes API (the operator's runners)".into(),
+                );
+            }
+            (None, None) if config.urls.is_empty() => {
+                ScrapeTargets::Fixed(vec![format!("{}/metrics", base_url.trim_end_matches('/'))])
+            }
+            (None, None) => ScrapeTargets::Fixed(config.urls.clone()),
         };
-        let instances = urls.iter().map(|u| instance(u)).collect::<Vec<_>>();
         // The model's filter and the user's, as the Prometheus queries would apply them.
         let matchers = parse_all(&measured.filters)?;
         let interval = config.interval_seconds();
@@ -59,15 +101,12 @@ impl Scraper {
             .timeout(Duration::from_secs_f64(interval.max(1.0)).min(MAX_SCRAPE_TIMEOUT))
             .build()
             .map_err(|e| format!("cannot build the scrape HTTP client: {e}"))?;
-        let shared = Arc::new(Mutex::new(Shared {
-            store: SeriesStore::new(instances),
-            failures: vec![(0, 0, None); urls.len()],
-        }));
+        let shared = Arc::new(Mutex::new(Shared::default()));
         let keep = stored_names(&measured);
         let stop = CancellationToken::new();
         let task = tokio::spawn(scrape_loop(
             http,
-            urls.clone(),
+            targets,
             Duration::from_secs_f64(interval),
             keep,
             shared.clone(),
@@ -75,7 +114,6 @@ impl Scraper {
         ));
         Ok(Scraper {
             interval,
-            urls,
             matchers,
             measured,
             shared,
@@ -98,11 +136,22 @@ impl Scraper {
         let _ = self.task.await;
         let shared = std::mem::take(&mut *self.shared.lock().expect("scrape state"));
         let mut errors: Vec<String> = Vec::new();
-        for (url, (failed, attempts, first)) in self.urls.iter().zip(&shared.failures) {
-            if *failed > 0 {
+        if shared.finding.failed > 0 {
+            errors.push(format!(
+                "finding the targets failed in {} of {} rounds; first: {}",
+                shared.finding.failed,
+                shared.finding.attempts,
+                shared.finding.first_failure.as_deref().unwrap_or("?")
+            ));
+        }
+        for target in &shared.targets {
+            if target.failed > 0 {
                 errors.push(format!(
-                    "{url}: {failed} of {attempts} scrapes failed; first: {}",
-                    first.as_deref().unwrap_or("?")
+                    "{}: {} of {} scrapes failed; first: {}",
+                    target.url,
+                    target.failed,
+                    target.attempts,
+                    target.first_failure.as_deref().unwrap_or("?")
                 ));
             }
         }
@@ -121,7 +170,7 @@ impl Scraper {
         let stage_windows: Vec<(usize, f64, f64)> =
             stages.iter().map(|s| (s.id, s.start, s.end)).collect();
         let timeseries = ReportFile {
-            name: "server_metrics_timeseries".into(),
+            name: TIMESERIES_FILE.into(),
             contents: timeseries_report(
                 &shared.store,
                 self.measured.specs,
@@ -170,30 +219,16 @@ fn instance(url: &str) -> String {
 
 /// The sample names the reports read; the rest of each scrape is dropped on arrival.
 fn stored_names(measured: &Measured) -> HashSet<String> {
-    let mut names = HashSet::new();
-    for spec in measured.specs {
-        match spec.kind {
-            MetricKind::Gauge => {
-                names.insert(spec.name.to_string());
-            }
-            MetricKind::Counter => {
-                let base = spec.name.strip_suffix("_total").unwrap_or(spec.name);
-                names.insert(base.to_string());
-                names.insert(format!("{base}_total"));
-            }
-            MetricKind::Histogram => {
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    names.insert(format!("{}{suffix}", spec.name));
-                }
-            }
-        }
-    }
-    names
+    measured
+        .specs
+        .iter()
+        .flat_map(|spec| spec.sample_names())
+        .collect()
 }
 
 async fn scrape_loop(
     http: reqwest::Client,
-    urls: Vec<String>,
+    mut targets: ScrapeTargets,
     interval: Duration,
     keep: HashSet<String>,
     shared: Arc<Mutex<Shared>>,
@@ -207,21 +242,47 @@ async fn scrape_loop(
             _ = ticker.tick() => {}
         }
         let time = unix_now();
+        let urls = match &mut targets {
+            ScrapeTargets::Fixed(urls) => Ok(urls.clone()),
+            ScrapeTargets::Found(finder) => tokio::select! {
+                _ = stop.cancelled() => return,
+                found = finder.find() => found,
+            },
+        };
+        let urls = match urls {
+            Ok(urls) => {
+                shared.lock().expect("scrape state").finding.count(Ok(()));
+                urls
+            }
+            Err(why) => {
+                // A round without targets still marks the time: the plot shows the gap.
+                let mut shared = shared.lock().expect("scrape state");
+                shared.finding.count(Err(why));
+                shared.store.record(time, Vec::new(), &|_| false);
+                continue;
+            }
+        };
         let answers =
             futures::future::join_all(urls.iter().map(|url| scrape_one(&http, url))).await;
         let mut shared = shared.lock().expect("scrape state");
-        let mut samples: Vec<Option<Vec<Sample>>> = Vec::with_capacity(answers.len());
-        for (i, answer) in answers.into_iter().enumerate() {
-            let failures = &mut shared.failures[i];
-            failures.1 += 1;
-            match answer {
-                Ok(s) => samples.push(Some(s)),
-                Err(why) => {
-                    failures.0 += 1;
-                    failures.2.get_or_insert(why);
-                    samples.push(None);
-                }
+        let mut samples: Vec<Option<Vec<Sample>>> = vec![None; shared.store.targets.len()];
+        for (url, answer) in urls.iter().zip(answers) {
+            let target = shared.store.target(&instance(url));
+            if target == shared.targets.len() {
+                shared.targets.push(TargetRecord {
+                    url: url.clone(),
+                    ..TargetRecord::default()
+                });
             }
+            samples.resize(shared.store.targets.len(), None);
+            let outcome = match answer {
+                Ok(answer) => {
+                    samples[target] = Some(answer);
+                    Ok(())
+                }
+                Err(why) => Err(why),
+            };
+            shared.targets[target].count(outcome);
         }
         shared
             .store

@@ -13,8 +13,26 @@ use kube::{Api, Client, ResourceExt};
 use crate::images::ImageTable;
 use crate::process::Process;
 
-/// The only address anything here uses.
+/// The node's address: the API server's, the kubelet's and host-network Pods'.
 pub(crate) const NODE_IP: &str = "127.0.0.1";
+
+/// A Pod's own address, on loopback like everything here: derived from its UID, in
+/// 127.64.0.0/10 (clear of 127.0.0.0/16, where the node and the tests' servers live), so that
+/// several Pods can listen on the same port as they would on a real network (`--host
+/// $(POD_IP)`). Host-network Pods share the node's.
+pub(crate) fn pod_ip(pod: &Pod) -> String {
+    if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+        return NODE_IP.to_string();
+    }
+    // FNV-1a: stable across processes and Rust versions, unlike the std hasher.
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let hash = uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let [a, b, c, ..] = hash.to_le_bytes();
+    // Never .0 nor .255 in the last byte: some tools read those as network or broadcast.
+    format!("127.{}.{b}.{}", 64 + a % 192, 1 + c % 254)
+}
 
 /// Everything the kubelet needs to know about its control plane.
 #[derive(Clone)]

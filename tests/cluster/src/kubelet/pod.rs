@@ -13,7 +13,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tokio::sync::{mpsc, watch};
 
-use super::ctx::{Ctx, NODE_IP, force_delete};
+use super::ctx::{Ctx, NODE_IP, force_delete, pod_ip};
 use super::logs_server;
 use super::mount_ns::{self, Step};
 use super::mount_plan;
@@ -279,6 +279,7 @@ impl PodRun {
 
     async fn patch(&self, phase: Phase, reason: Option<(&str, &str)>) {
         let body = status::pod_status(
+            &pod_ip(&self.pod),
             phase,
             reason,
             &self.start_time,

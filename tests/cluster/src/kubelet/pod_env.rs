@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 use kube::{Api, Client};
 
-use super::ctx::NODE_IP;
+use super::ctx::{NODE_IP, pod_ip};
 
 /// A failure to build the environment. `retryable` ones (a missing ConfigMap, say) may heal, as
 /// with the real kubelet's CreateContainerConfigError.
@@ -115,9 +115,8 @@ pub(crate) fn field_ref(pod: &Pod, field_path: &str) -> Result<String, EnvError>
         "spec.serviceAccountName" => spec
             .and_then(|s| s.service_account_name.clone())
             .unwrap_or_default(),
-        "status.hostIP" | "status.hostIPs" | "status.podIP" | "status.podIPs" => {
-            NODE_IP.to_string()
-        }
+        "status.hostIP" | "status.hostIPs" => NODE_IP.to_string(),
+        "status.podIP" | "status.podIPs" => pod_ip(pod),
         other => {
             return Err(EnvError::fatal(format!(
                 "fieldRef {other:?} is not supported by the process kubelet"
@@ -415,7 +414,15 @@ mod tests {
         assert_eq!(field_ref(&pod, "metadata.namespace").unwrap(), "ns");
         assert_eq!(field_ref(&pod, "metadata.uid").unwrap(), "u");
         assert_eq!(field_ref(&pod, "spec.serviceAccountName").unwrap(), "sa");
-        assert_eq!(field_ref(&pod, "status.podIP").unwrap(), "127.0.0.1");
+        let ip: std::net::Ipv4Addr = field_ref(&pod, "status.podIP").unwrap().parse().unwrap();
+        assert!(ip.is_loopback() && ip.octets()[1] >= 64, "{ip}");
+        assert_eq!(field_ref(&pod, "status.podIPs").unwrap(), ip.to_string());
+        assert_eq!(field_ref(&pod, "status.hostIP").unwrap(), "127.0.0.1");
+        let mut other = pod.clone();
+        other.metadata.uid = Some("v".into());
+        assert_ne!(field_ref(&other, "status.podIP").unwrap(), ip.to_string());
+        other.spec.get_or_insert_with(Default::default).host_network = Some(true);
+        assert_eq!(field_ref(&other, "status.podIP").unwrap(), "127.0.0.1");
         assert!(field_ref(&pod, "spec.bogus").is_err());
     }
 

@@ -177,6 +177,7 @@ impl Phase {
 
 /// A full status document for a strategic-merge patch of the status subresource.
 pub(crate) fn pod_status(
+    pod_ip: &str,
     phase: Phase,
     reason: Option<(&str, &str)>,
     start_time: &str,
@@ -192,8 +193,8 @@ pub(crate) fn pod_status(
         "conditions": conditions(initialized, ready, finished, &now()),
         "hostIP": NODE_IP,
         "hostIPs": [{ "ip": NODE_IP }],
-        "podIP": NODE_IP,
-        "podIPs": [{ "ip": NODE_IP }],
+        "podIP": pod_ip,
+        "podIPs": [{ "ip": pod_ip }],
         "startTime": start_time,
         "containerStatuses": containers.iter().map(ContainerStatus::to_json).collect::<Vec<_>>(),
     });
