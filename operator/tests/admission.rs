@@ -154,6 +154,62 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
             ],
         ),
         (
+            "prometheus-url-and-google-managed",
+            with(
+                base(),
+                "/metrics",
+                json!({"type": "prometheus", "prometheus": {"url": "http://p:9090", "googleManaged": true}}),
+            ),
+            &[
+                "spec.metrics.prometheus",
+                "set exactly one of url (a Prometheus server) or googleManaged: true",
+            ],
+        ),
+        (
+            "prometheus-neither-url-nor-google-managed",
+            with(
+                base(),
+                "/metrics",
+                json!({"type": "prometheus", "prometheus": {"scrapeInterval": 5}}),
+            ),
+            &["spec.metrics.prometheus", "set exactly one of url"],
+        ),
+        (
+            "scrape-pods-service-and-selector",
+            with(
+                base(),
+                "/metrics",
+                json!({"type": "scrape", "scrape": {"pods": {"service": "vllm", "selector": {"app": "vllm"}, "port": 8000}}}),
+            ),
+            &[
+                "spec.metrics.scrape.pods",
+                "set exactly one of service (a Service's pods) or selector (pod labels)",
+            ],
+        ),
+        (
+            "scrape-pods-and-urls",
+            with(
+                base(),
+                "/metrics",
+                json!({"type": "scrape", "scrape": {"urls": ["http://127.0.0.1:9/metrics"], "pods": {"service": "vllm", "port": 8000}}}),
+            ),
+            &["spec.metrics.scrape.pods", "not both"],
+        ),
+        (
+            "scrape-pods-port-zero",
+            with(
+                base(),
+                "/metrics",
+                json!({"type": "scrape", "scrape": {"pods": {"service": "vllm", "port": 0}}}),
+            ),
+            &["spec.metrics.scrape.pods.port", "should be greater than or equal to 1"],
+        ),
+        (
+            "metrics-unknown-type",
+            with(base(), "/metrics", json!({"type": "graphite"})),
+            &["spec.metrics.type", "Unsupported value"],
+        ),
+        (
             "missing-server",
             {
                 let mut s = base();
