@@ -64,5 +64,20 @@ PATH="$cache/tools/bin:$PATH" python3 tests/module_cycles.py
 
 locked=()
 [[ -f Cargo.lock ]] && locked=(--locked)
+if (( $# == 0 )); then
+  # The image tests need a release build of both binaries (images/build.sh: minutes after a
+  # change). It runs at the lowest priority beside the tests' build, on the cores that build
+  # leaves idle (links, the last crates), and ends before any test runs, so no timed test
+  # shares a CPU with it. Its outcome is not judged here: the image tests run images/build.sh
+  # again (a no-op after this one) and report any failure themselves.
+  images_log="$cache/images-prebuild.log"
+  mkdir -p "$cache"
+  nice -n 19 images/build.sh >"$images_log" 2>&1 &
+  images_pid=$!
+  cargo test --workspace "${locked[@]}" --no-run
+  wait "$images_pid" ||
+    echo "tests/run.sh: images/build.sh failed ($images_log); the image tests will say why" >&2
+  echo "tests/run.sh: tests and release binaries built in $(( $(date +%s) - start )) s" >&2
+fi
 cargo test --workspace "${locked[@]}" "$@"
 echo "tests/run.sh: done in $(( $(date +%s) - start )) s" >&2

@@ -202,7 +202,10 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
                 "/metrics",
                 json!({"type": "scrape", "scrape": {"pods": {"service": "vllm", "port": 0}}}),
             ),
-            &["spec.metrics.scrape.pods.port", "should be greater than or equal to 1"],
+            &[
+                "spec.metrics.scrape.pods.port",
+                "should be greater than or equal to 1",
+            ],
         ),
         (
             "metrics-unknown-type",

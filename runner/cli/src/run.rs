@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ibench_core::report::{self, PER_REQUEST_FILE, ReportFile};
+use ibench_core::report::{self, PER_REQUEST_FILE, ReportFile, SLO_VERDICT_FILE, slo_met};
 use ibench_engine::Interrupt;
 use ibench_engine::benchmark::report_prefix;
 use tokio_util::sync::CancellationToken;
@@ -152,5 +152,20 @@ fn verdict(
         eprintln!("no request was sent");
         return ExitCode::FAILURE;
     }
+    if let Some(verdict) = files.iter().find(|f| f.name == SLO_VERDICT_FILE) {
+        let checks = verdict.contents["checks"].as_array().map_or(0, Vec::len);
+        if !slo_met(&verdict.contents) {
+            eprintln!("SLO missed:");
+            for failed in verdict.contents["failed"].as_array().into_iter().flatten() {
+                eprintln!("  {}", failed.as_str().unwrap_or_default());
+            }
+            return ExitCode::from(SLO_MISSED_EXIT_CODE);
+        }
+        say!("SLO met: {checks} checks passed");
+    }
     ExitCode::SUCCESS
 }
+
+/// Exit code of a run that went through but missed an objective of `report.slo`: distinct from
+/// 1 (the run itself failed), so a pipeline can tell a slow server from a broken one.
+const SLO_MISSED_EXIT_CODE: u8 = 3;

@@ -53,14 +53,6 @@ fn run_with_credentials(
         .unwrap()
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// The files `ibench run` writes reach the S3 and GCS buckets byte for byte, under
 /// inference-perf's names; the GCS emulator is named the way Google's clients name one
 /// (`STORAGE_EMULATOR_HOST`, nothing else).
@@ -90,15 +82,15 @@ async fn reports_reach_s3_and_gcs_byte_for_byte() {
         s3.secret_key(),
         &[("STORAGE_EMULATOR_HOST", gcs.endpoint())],
     );
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.status.success(), "{}", common::output_text(&output));
     for bucket in [
         format!("s3://{s3_bucket}/team/"),
         format!("gs://{gcs_bucket}/gcs/run/g-"),
     ] {
         assert!(
-            text(&output).contains(&bucket),
+            common::output_text(&output).contains(&bucket),
             "{bucket} not in {}",
-            text(&output)
+            common::output_text(&output)
         );
     }
 
@@ -200,8 +192,8 @@ async fn inputs_from_urls_and_bad_buckets_fail_before_the_first_request() {
     };
 
     let output = run_with_credentials(&write("", &digest), s3, s3.secret_key(), &[]);
-    assert!(output.status.success(), "{}", text(&output));
-    let out = text(&output);
+    assert!(output.status.success(), "{}", common::output_text(&output));
+    let out = common::output_text(&output);
     assert!(
         out.contains(&format!(
             "Input load.trace.file: {url} ({} bytes, sha256 {digest})",
@@ -257,7 +249,7 @@ async fn inputs_from_urls_and_bad_buckets_fail_before_the_first_request() {
         };
         let started = Instant::now();
         let output = run_with_credentials(&write(&extra, &sha), s3, secret, &[]);
-        let out = text(&output);
+        let out = common::output_text(&output);
         assert!(!output.status.success(), "{what}: {out}");
         assert!(
             out.contains(&needle),
@@ -300,7 +292,7 @@ async fn an_object_over_the_size_limit_is_refused_unread() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    let out = text(&output);
+    let out = common::output_text(&output);
     assert!(!output.status.success(), "{out}");
     assert!(
         out.contains(&format!(

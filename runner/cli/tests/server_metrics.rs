@@ -54,14 +54,6 @@ fn run(config: &Path) -> Output {
         .unwrap()
 }
 
-fn text(output: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 fn report(dir: &Path, name: &str) -> Value {
     let path = dir.join("reports").join(format!("{name}.json"));
     serde_json::from_slice(
@@ -106,7 +98,7 @@ async fn prometheus_queries_line_up_with_the_stages() {
         ),
     );
     let output = run(&config);
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.status.success(), "{}", common::output_text(&output));
     for stage in 0..2 {
         let server = report(dir.path(), &format!("stage_{stage}_prometheus_metrics"));
         assert!(server.get("errors").is_none(), "{server}");
@@ -164,7 +156,7 @@ async fn direct_scrapes_count_exactly_and_agree_with_prometheus() {
         &format!("metrics:\n  type: scrape\n  scrape:\n    interval: {SCRAPE_INTERVAL}\n"),
     );
     let output = run(&config);
-    assert!(output.status.success(), "{}", text(&output));
+    assert!(output.status.success(), "{}", common::output_text(&output));
     let model = report(dir.path(), "summary_lifecycle_metrics");
     assert!(model.is_object());
     let specs = catalog(ServerType::Vllm);
@@ -257,7 +249,7 @@ async fn failing_metrics_sources_are_reported_not_fatal() {
         assert!(
             output.status.success(),
             "{server_type} {metrics}: {}",
-            text(&output)
+            common::output_text(&output)
         );
         assert_eq!(
             number(&report(dir.path(), "summary_lifecycle_metrics")["successes"]["count"]),
@@ -266,6 +258,10 @@ async fn failing_metrics_sources_are_reported_not_fatal() {
         let server = report(dir.path(), "summary_prometheus_metrics");
         let errors = server["errors"].to_string();
         assert!(errors.contains(expected), "{metrics}: {errors}");
-        assert!(text(&output).contains(expected), "{}", text(&output));
+        assert!(
+            common::output_text(&output).contains(expected),
+            "{}",
+            common::output_text(&output)
+        );
     }
 }

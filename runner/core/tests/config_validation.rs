@@ -357,6 +357,45 @@ fn scrape_pods_rules() {
 }
 
 #[test]
+fn slo_rules() {
+    let with = |slo: &str| {
+        with_server(&format!(
+            "load:\n  stages:\n  - rate: 1\n    duration: 1\nreport:\n  slo:\n{slo}"
+        ))
+    };
+    let config = load(&with(
+        "    thresholds:\n    - {metric: time_to_first_token, stat: p99.9, max: 0.5}\n    - {metric: schedule_delay, stat: median, max: 0.001}\n",
+    ))
+    .unwrap();
+    let slo = config.report.slo.unwrap();
+    assert_eq!(slo.scope, config::SloScope::StagesAndRun);
+    assert_eq!(
+        config::SloStat::parse(slo.thresholds[0].stat.as_deref().unwrap()),
+        Some(config::SloStat::Percentile(99.9))
+    );
+    assert_issue(
+        &with("    thresholds: []\n"),
+        "report.slo.thresholds: list at least one threshold",
+    );
+    assert_issue(
+        &with("    thresholds:\n    - {metric: failure_ratio, min: 0.5, max: 0.1}\n"),
+        "report.slo.thresholds[0]: min 0.5 is above max 0.1: no value can meet it",
+    );
+    assert_issue(
+        &with("    thresholds:\n    - {metric: requests_per_sec, min: -1}\n"),
+        "report.slo.thresholds[0].min: must be a finite number >= 0",
+    );
+    assert_issue(
+        &with("    thresholds:\n    - {metric: ttft, stat: p99, max: 1}\n"),
+        "report.slo.thresholds[0].metric",
+    );
+    assert_issue(
+        &with("    scope: everywhere\n    thresholds:\n    - {metric: failure_ratio, max: 0}\n"),
+        "report.slo.scope",
+    );
+}
+
+#[test]
 fn sweep_rules() {
     let valid = with_server(
         "load:\n  type: poisson\n  sweep: {type: geometric, num_requests: 500, num_stages: 4, stage_duration: 30}\n",

@@ -276,3 +276,12 @@ pub fn word_level_tokenizer_json() -> String {
     })
     .to_string()
 }
+
+/// A finished command's stdout and stderr, for assertions and their messages.
+pub fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

@@ -10,6 +10,7 @@ use plotters::prelude::*;
 use serde_json::Value;
 
 use ibench_core::report::ReportFile;
+use ibench_core::server_metrics::timeseries::TIMESERIES_FILE;
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (1800, 1900);
@@ -62,7 +63,7 @@ pub fn read_series(dir: &Path) -> Result<Series, PlotError> {
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         // Any report_file_prefix is fine; adapter-stage files are not stages.
-        if name.ends_with("server_metrics_timeseries.json") {
+        if name.ends_with(&format!("{TIMESERIES_FILE}.json")) {
             let text = std::fs::read_to_string(&path).map_err(|source| PlotError::Read {
                 dir: shown.clone(),
                 source,

@@ -13,6 +13,7 @@ mod load;
 mod metrics_section;
 mod overrides;
 mod resolve;
+mod slo_section;
 mod types;
 mod validate;
 

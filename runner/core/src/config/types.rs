@@ -504,6 +504,108 @@ pub struct ReportConfig {
     pub prometheus: PrometheusReport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<GoodputConfig>,
+    /// Service-level objectives (ours): thresholds checked on every stage and on the whole run,
+    /// written to `slo_verdict.json`; a missed one makes `ibench run` exit with code 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloConfig>,
+}
+
+/// Every threshold must hold where `scope` says.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    pub thresholds: Vec<SloThreshold>,
+    #[serde(default)]
+    pub scope: SloScope,
+}
+
+/// Where the thresholds are checked: every stage and the whole run (`stages_and_run`), every
+/// stage only (`stages`: a load test where each stage is another rate), or the run only (`run`).
+// Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SloScope {
+    #[default]
+    StagesAndRun,
+    Stages,
+    Run,
+}
+
+/// One objective: `metric` (with `stat` for a distribution) at most `max` and at least `min`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SloThreshold {
+    pub metric: SloMetric,
+    /// For a latency distribution: `mean`, `median` or a percentile such as `p99` or `p99.9`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stat: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+}
+
+/// What an objective is about: a distribution of the successful requests, in seconds
+/// (`request_latency`, `time_to_first_token`, `time_per_output_token`,
+/// `normalized_time_per_output_token`, `inter_token_latency`, and `schedule_delay`: how late
+/// requests were sent against their plan), or a ratio or rate: `failure_ratio` (failed over
+/// sent, 0 to 1), `achieved_rate_ratio` (achieved over requested rate, per stage of a
+/// rate-based load), `goodput_ratio` (successes meeting every `report.goodput` objective over
+/// all successes), `requests_per_sec` and `output_tokens_per_sec` (of the successes).
+// Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SloMetric {
+    #[default]
+    RequestLatency,
+    TimeToFirstToken,
+    TimePerOutputToken,
+    NormalizedTimePerOutputToken,
+    InterTokenLatency,
+    ScheduleDelay,
+    FailureRatio,
+    AchievedRateRatio,
+    GoodputRatio,
+    RequestsPerSec,
+    OutputTokensPerSec,
+}
+
+impl SloMetric {
+    /// A distribution, read through a `stat`.
+    pub fn is_distribution(self) -> bool {
+        matches!(
+            self,
+            SloMetric::RequestLatency
+                | SloMetric::TimeToFirstToken
+                | SloMetric::TimePerOutputToken
+                | SloMetric::NormalizedTimePerOutputToken
+                | SloMetric::InterTokenLatency
+                | SloMetric::ScheduleDelay
+        )
+    }
+}
+
+/// A distribution's statistic, as `stat` names it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SloStat {
+    Mean,
+    Percentile(f64),
+}
+
+impl SloStat {
+    /// `mean`, `median` (p50) or `p<percentile>` with 0 < percentile <= 100.
+    pub fn parse(text: &str) -> Option<SloStat> {
+        match text {
+            "mean" => Some(SloStat::Mean),
+            "median" => Some(SloStat::Percentile(50.0)),
+            _ => text
+                .strip_prefix('p')?
+                .parse::<f64>()
+                .ok()
+                .filter(|p| *p > 0.0 && *p <= 100.0)
+                .map(SloStat::Percentile),
+        }
+    }
 }
 
 /// Which server-side metrics files are written: `summary_prometheus_metrics.json` and

@@ -28,6 +28,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     inputs(config, &mut issues);
     storage(config, &mut issues);
     super::metrics_section::validate(config, &mut issues);
+    super::slo_section::validate(config, &mut issues);
     super::limits::limits(config, &mut issues);
     issues
 }

@@ -57,6 +57,33 @@ fn zeros(n: u64, percentiles: &[f64]) -> Value {
     }
 }
 
+/// Seconds from a bucket's first send to its last response (inference-perf's
+/// `benchmark_time_seconds`, the divisor of its throughputs).
+pub fn benchmark_time(bucket: &Bucket) -> f64 {
+    match (bucket.first_start, bucket.last_end) {
+        (Some(first), Some(last)) => (last - first).max(0.0),
+        _ => 0.0,
+    }
+}
+
+/// Seconds from a bucket's first send to its last.
+fn send_duration(bucket: &Bucket) -> f64 {
+    match (bucket.first_start, bucket.last_start) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0.0,
+    }
+}
+
+/// Requests sent per second over the send duration; 0 with fewer than two sends.
+pub fn achieved_rate(bucket: &Bucket) -> f64 {
+    let duration = send_duration(bucket);
+    if duration > 0.0 {
+        bucket.sent as f64 / duration
+    } else {
+        0.0
+    }
+}
+
 /// A lifecycle report; `goodput_metrics` is added when objectives are set.
 pub fn lifecycle(
     bucket: &Bucket,
@@ -64,10 +91,7 @@ pub fn lifecycle(
     percentiles: &[f64],
     goodput: Option<&GoodputConstraints>,
 ) -> Value {
-    let benchmark_time = match (bucket.first_start, bucket.last_end) {
-        (Some(first), Some(last)) => (last - first).max(0.0),
-        _ => 0.0,
-    };
+    let benchmark_time = benchmark_time(bucket);
     let per_second = |amount: f64| {
         if benchmark_time > 0.0 {
             amount / benchmark_time
@@ -87,18 +111,9 @@ pub fn lifecycle(
         dist(&bucket.schedule_delay, percentiles),
     );
     if let Scope::Stage(info) | Scope::AdapterStage(info) = scope {
-        let send_duration = match (bucket.first_start, bucket.last_start) {
-            (Some(first), Some(last)) => last - first,
-            _ => 0.0,
-        };
-        load_summary.insert("send_duration".into(), json!(send_duration));
+        load_summary.insert("send_duration".into(), json!(send_duration(bucket)));
         load_summary.insert("requested_rate".into(), json!(info.requested_rate));
-        let achieved = if send_duration > 0.0 {
-            bucket.sent as f64 / send_duration
-        } else {
-            0.0
-        };
-        load_summary.insert("achieved_rate".into(), json!(achieved));
+        load_summary.insert("achieved_rate".into(), json!(achieved_rate(bucket)));
     }
     if let Scope::Stage(StageInfo {
         concurrency: Some(level),

@@ -7,6 +7,7 @@ mod lifecycle;
 mod location;
 mod per_request;
 mod sink;
+mod slo;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ pub use per_request::{
     PER_REQUEST_FILE, PerRequestEntry, PerRequestError, PerRequestInfo, PerRequestWriter,
 };
 pub use sink::RecordSink;
+pub use slo::{SLO_VERDICT_FILE, slo_met, slo_verdict};
 
 use crate::config::ReportConfig;
 use crate::metrics::RunMetrics;
@@ -74,6 +76,12 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
                 }
             }
         }
+    }
+    if let Some(slo) = &report.slo {
+        files.push(ReportFile {
+            name: SLO_VERDICT_FILE.into(),
+            contents: slo_verdict(run, slo),
+        });
     }
     files
 }
