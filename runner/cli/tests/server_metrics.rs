@@ -30,6 +30,16 @@ async fn saturating_sim() -> SimServer {
     .await
 }
 
+/// [`saturating_sim`] with a real Prometheus server scraping it every [`SCRAPE_INTERVAL`].
+async fn scraped_sim() -> (SimServer, PrometheusServer) {
+    let sim = saturating_sim().await;
+    let target = sim.base_url().trim_start_matches("http://").to_string();
+    let prometheus = PrometheusServer::start(&[target], SCRAPE_INTERVAL)
+        .await
+        .unwrap();
+    (sim, prometheus)
+}
+
 /// Two stages, below and above the simulator's capacity, 4 s apart so that no stage's window
 /// (which ends up to 3 s after it) reaches into the next one.
 fn write_config(dir: &Path, sim: &SimServer, metrics: &str) -> PathBuf {
@@ -83,11 +93,7 @@ fn client_stage(dir: &Path, i: usize) -> (f64, f64, f64) {
 /// does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_queries_line_up_with_the_stages() {
-    let sim = saturating_sim().await;
-    let target = sim.base_url().trim_start_matches("http://").to_string();
-    let prometheus = PrometheusServer::start(&[target], SCRAPE_INTERVAL)
-        .await
-        .unwrap();
+    let (sim, prometheus) = scraped_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -144,11 +150,7 @@ async fn prometheus_queries_line_up_with_the_stages() {
 /// windows in the same run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_scrapes_count_exactly_and_agree_with_prometheus() {
-    let sim = saturating_sim().await;
-    let target = sim.base_url().trim_start_matches("http://").to_string();
-    let prometheus = PrometheusServer::start(&[target], SCRAPE_INTERVAL)
-        .await
-        .unwrap();
+    let (sim, prometheus) = scraped_sim().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),

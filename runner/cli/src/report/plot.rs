@@ -273,14 +273,11 @@ fn register_font() {
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, series: &[Series]) -> Result<(), String> {
     let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    root.fill(&WHITE).map_err(text)?;
-    let root = root.margin(12, 0, 0, 0);
-    let root = root
-        .titled(
-            "Latency and throughput by stage (x: achieved request rate)",
-            ("sans-serif", 30),
-        )
-        .map_err(text)?;
+    let root = titled_canvas(
+        root,
+        "Latency and throughput by stage (x: achieved request rate)",
+        30,
+    )?;
     let x_max = series
         .iter()
         .flat_map(|s| s.stages.iter().map(|f| achieved_rate(&f.contents)))
@@ -300,48 +297,94 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, series: &[Series]) -> 
                 (s.name.as_str(), points)
             })
             .collect();
-        let y_max = lines
-            .iter()
-            .flat_map(|(_, points)| points.iter().map(|p| p.1))
-            .fold(0.0, f64::max);
-        let mut chart = ChartBuilder::on(area)
-            .caption(panel.title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(78)
-            .build_cartesian_2d(0.0..nice(x_max), 0.0..nice(y_max))
-            .map_err(text)?;
+        let axes = Axes {
+            title: panel.title,
+            x_label: "Achieved rate (req/s)",
+            y_label: panel.y_label,
+            x_max,
+        };
+        draw_panel(area, &axes, &lines, panel.legend.clone(), true)?;
+    }
+    root.present().map_err(text)
+}
+
+/// A white canvas with `title` (in `size` points) above the panels.
+pub(super) fn titled_canvas<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    size: u32,
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(text)?;
+    root.margin(12, 0, 0, 0)
+        .titled(title, ("sans-serif", size))
+        .map_err(text)
+}
+
+/// What a panel says around its lines.
+pub(super) struct Axes<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    /// Shared by the panels of a figure, so that they line up.
+    pub x_max: f64,
+}
+
+/// One panel: both axes from 0 to a round maximum, a line per named series with its legend
+/// entry, and with `markers` a dot at every point (points are stages, not samples).
+pub(super) fn draw_panel<DB: DrawingBackend, N: AsRef<str>>(
+    area: &DrawingArea<DB, Shift>,
+    axes: &Axes,
+    lines: &[(N, Vec<(f64, f64)>)],
+    legend: SeriesLabelPosition,
+    markers: bool,
+) -> Result<(), String> {
+    let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let y_max = lines
+        .iter()
+        .flat_map(|(_, points)| points.iter().map(|p| p.1))
+        .fold(0.0, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(axes.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(78)
+        .build_cartesian_2d(0.0..nice(axes.x_max), 0.0..nice(y_max))
+        .map_err(text)?;
+    chart
+        .configure_mesh()
+        .x_desc(axes.x_label)
+        .y_desc(axes.y_label)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()
+        .map_err(text)?;
+    for (i, (name, points)) in lines.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
         chart
-            .configure_mesh()
-            .x_desc("Achieved rate (req/s)")
-            .y_desc(panel.y_label)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .draw()
-            .map_err(text)?;
-        for (i, (name, points)) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(text)?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(text)?
+            .label(name.as_ref())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        if markers {
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
                 .map_err(text)?;
         }
+    }
+    if !lines.is_empty() {
         chart
             .configure_series_labels()
-            .position(panel.legend.clone())
+            .position(legend)
             .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
             .map_err(text)?;
     }
-    root.present().map_err(text)
+    Ok(())
 }
 
 /// An axis end a little above `max` (and not zero, so an empty panel still has axes).

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::Value;
 
-use super::plot::{Series, nice};
+use super::plot::{Axes, Series, draw_panel, titled_canvas};
 
 pub const SIZE: (u32, u32) = (1600, 1700);
 
@@ -49,14 +49,11 @@ pub fn draw<DB: DrawingBackend>(
     series: &[Series],
 ) -> Result<(), String> {
     let text = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    root.fill(&WHITE).map_err(text)?;
-    let root = root.margin(12, 0, 0, 0);
-    let root = root
-        .titled(
-            "Client latency and server state over time (x: seconds since the first scrape)",
-            ("sans-serif", 28),
-        )
-        .map_err(text)?;
+    let root = titled_canvas(
+        root,
+        "Client latency and server state over time (x: seconds since the first scrape)",
+        28,
+    )?;
     let with_server: Vec<(&Series, &Value)> = series
         .iter()
         .filter_map(|s| Some((s, s.server.as_ref()?)))
@@ -90,45 +87,13 @@ pub fn draw<DB: DrawingBackend>(
         .fold(0.0, f64::max);
     for (area, (title, y_label, lines)) in root.split_evenly((panels.len(), 1)).iter().zip(&panels)
     {
-        let y_max = lines
-            .iter()
-            .flat_map(|(_, points)| points.iter().map(|p| p.1))
-            .fold(0.0, f64::max);
-        let mut chart = ChartBuilder::on(area)
-            .caption(*title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(78)
-            .build_cartesian_2d(0.0..nice(x_max), 0.0..nice(y_max))
-            .map_err(text)?;
-        chart
-            .configure_mesh()
-            .x_desc("Seconds since the first scrape")
-            .y_desc(*y_label)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .draw()
-            .map_err(text)?;
-        for (i, (name, points)) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(text)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-        }
-        if !lines.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font(("sans-serif", 14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(text)?;
-        }
+        let axes = Axes {
+            title,
+            x_label: "Seconds since the first scrape",
+            y_label,
+            x_max,
+        };
+        draw_panel(area, &axes, lines, SeriesLabelPosition::UpperLeft, false)?;
     }
     root.present().map_err(text)
 }
