@@ -79,47 +79,55 @@ fn ks_exponential(samples: &mut [f64], rate: f64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poisson_interarrivals_are_exponential() {
     let _serial = common::timing_lock().await;
-    let sim = common::sim(SimConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::config(
-        &sim.base_url(),
-        dir.path(),
-        "load: {type: poisson, stages: [{rate: 300, duration: 5}], num_workers: 2, base_seed: 11, worker_realtime_priority: true}\nreport: {request_lifecycle: {per_request: true}}",
-    );
-    common::run(config).await;
-    let entries = common::per_request(dir.path());
-    // The plan's times are judged here; that sends keep to them, below. Judging the sends'
-    // own gaps would let one preempted send (a paused vCPU) fail the distribution.
-    let times = sorted_times(&entries, "scheduled_time");
-    let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    let n = gaps.len() as f64;
-    assert!(
-        (n - 1500.0).abs() < 5.0 * 1500f64.sqrt(),
-        "{n} arrivals for an expected 1500"
-    );
-    let d = ks_exponential(&mut gaps, 300.0);
-    // Critical value at the 1% level: 1.628 / sqrt(n).
-    assert!(
-        d < 1.628 / n.sqrt(),
-        "KS statistic {d:.4} rejects the exponential (n = {n})"
-    );
-    // The same statistic rejects evenly spaced sends, so the test can fail.
-    let mut even = vec![1.0 / 300.0; gaps.len()];
-    assert!(ks_exponential(&mut even, 300.0) > 1.628 / n.sqrt());
-    let mut lateness: Vec<f64> = entries
-        .iter()
-        .map(|e| {
-            e["start_time"].as_f64().expect("every request was sent")
-                - e["scheduled_time"].as_f64().unwrap()
-        })
-        .collect();
-    lateness.sort_by(f64::total_cmp);
-    let p99 = lateness[lateness.len() * 99 / 100];
-    assert!(
-        p99 < 0.001,
-        "99% of sends within {:.3} ms of their planned time",
-        p99 * 1e3
-    );
+    // The plan is seeded, so its distribution is judged on every attempt alike; only the sends'
+    // lateness depends on the VM, whose vCPU can be paused for milliseconds at any time.
+    common::within_three_attempts(async || {
+        let sim = common::sim(SimConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = common::config(
+            &sim.base_url(),
+            dir.path(),
+            "load: {type: poisson, stages: [{rate: 300, duration: 5}], num_workers: 2, base_seed: 11, worker_realtime_priority: true}\nreport: {request_lifecycle: {per_request: true}}",
+        );
+        common::run(config).await;
+        let entries = common::per_request(dir.path());
+        // The plan's times are judged here; that sends keep to them, below. Judging the sends'
+        // own gaps would let one preempted send (a paused vCPU) fail the distribution.
+        let times = sorted_times(&entries, "scheduled_time");
+        let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let n = gaps.len() as f64;
+        assert!(
+            (n - 1500.0).abs() < 5.0 * 1500f64.sqrt(),
+            "{n} arrivals for an expected 1500"
+        );
+        let d = ks_exponential(&mut gaps, 300.0);
+        // Critical value at the 1% level: 1.628 / sqrt(n).
+        assert!(
+            d < 1.628 / n.sqrt(),
+            "KS statistic {d:.4} rejects the exponential (n = {n})"
+        );
+        // The same statistic rejects evenly spaced sends, so the test can fail.
+        let mut even = vec![1.0 / 300.0; gaps.len()];
+        assert!(ks_exponential(&mut even, 300.0) > 1.628 / n.sqrt());
+        let mut lateness: Vec<f64> = entries
+            .iter()
+            .map(|e| {
+                e["start_time"].as_f64().expect("every request was sent")
+                    - e["scheduled_time"].as_f64().unwrap()
+            })
+            .collect();
+        lateness.sort_by(f64::total_cmp);
+        let p99 = lateness[lateness.len() * 99 / 100];
+        if p99 < 0.001 {
+            Ok(())
+        } else {
+            Err(format!(
+                "99% of sends within {:.3} ms of their planned time",
+                p99 * 1e3
+            ))
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
