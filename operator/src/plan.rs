@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ibench_core::protocol::{self, RunnerReport, RunnerState, StartSignal};
-use ibench_core::report::ReportFile;
+use ibench_core::report::{ReportFile, slo_met, slo_verdict};
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -15,9 +15,9 @@ use crate::Settings;
 use ibench_core::config::StorageConfig;
 
 use crate::crd::{
-    CONDITION_ACCEPTED, CONDITION_RUNNING, CONDITION_SUCCEEDED, InferenceBenchmark,
-    InferenceBenchmarkStatus, MAX_PREVIOUS_RUNS, Phase, PreviousRun, ReportRef, RunRef,
-    RunnersStatus, Summary, camel_path,
+    CONDITION_ACCEPTED, CONDITION_RUNNING, CONDITION_SLO_MET, CONDITION_SUCCEEDED,
+    InferenceBenchmark, InferenceBenchmarkStatus, MAX_PREVIOUS_RUNS, MAX_STATUS_SLO_FAILURES,
+    Phase, PreviousRun, ReportRef, RunRef, RunnersStatus, SloStatus, Summary, camel_path,
 };
 use crate::desired::{self, Child, Owner, RunReport};
 use crate::naming::{self, RunNames};
@@ -462,12 +462,13 @@ impl Outcome {
 
 /// Status of a run in progress.
 fn active(
-    status: InferenceBenchmarkStatus,
+    mut status: InferenceBenchmarkStatus,
     ctx: &RunContext,
     running: Truth,
     reason: &'static str,
     message: String,
 ) -> InferenceBenchmarkStatus {
+    status.slo = ctx.run.report.slo.as_ref().map(|_| SloStatus::default());
     with_conditions(
         status,
         ctx.previous,
@@ -563,9 +564,18 @@ fn finish(
         }
         status.adapters = stats.adapters;
         status.adapters_omitted = stats.adapters_omitted;
+        status.slo = ctx
+            .run
+            .report
+            .slo
+            .as_ref()
+            .map(|slo| slo_status(&slo_verdict(&collected.metrics, slo)));
         if let Some(runners) = status.runners.as_mut() {
             runners.start_skew_ms = collected.start_skew.map(|s| (s * 1e6).round() / 1e3);
         }
+    }
+    if status.slo.is_none() && ctx.run.report.slo.is_some() {
+        status.slo = Some(SloStatus::default());
     }
     status.completion_time = Some(completion);
     let outcome = match outcome {
@@ -788,6 +798,8 @@ fn accepted() -> Desired {
     )
 }
 
+/// The conditions of `status`: `Accepted`, `Running`, `Succeeded` as given, and `SLOMet` from
+/// `status.slo`.
 fn with_conditions(
     mut status: InferenceBenchmarkStatus,
     previous: &InferenceBenchmarkStatus,
@@ -795,13 +807,68 @@ fn with_conditions(
     now: &Time,
     desired: [Desired; 3],
 ) -> InferenceBenchmarkStatus {
-    status.phase = Some(conditions::phase(
-        desired[0].status,
-        desired[1].status,
-        desired[2].status,
-    ));
+    let phase = conditions::phase(desired[0].status, desired[1].status, desired[2].status);
+    status.phase = Some(phase);
+    let mut desired = Vec::from(desired);
+    desired.extend(status.slo.as_ref().map(|slo| slo_condition(slo, phase)));
     status.conditions = conditions::merge(&previous.conditions, &desired, generation, now);
     status
+}
+
+/// `status.slo` from the merged run's `slo_verdict.json`.
+fn slo_status(verdict: &serde_json::Value) -> SloStatus {
+    let count = |key: &str| verdict[key].as_array().map_or(0, Vec::len);
+    let failed: Vec<String> = verdict["failed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str())
+        .take(MAX_STATUS_SLO_FAILURES)
+        .map(str::to_string)
+        .collect();
+    SloStatus {
+        met: Some(slo_met(verdict)),
+        checks: count("checks") as i32,
+        failed_checks: count("failed") as i32,
+        failed,
+    }
+}
+
+/// `SLOMet`: unknown until the merged results are judged, then whether every check passed.
+fn slo_condition(slo: &SloStatus, phase: Phase) -> Desired {
+    match slo.met {
+        Some(true) => Desired::new(
+            CONDITION_SLO_MET,
+            Truth::True,
+            "ObjectivesMet",
+            format!("all {} SLO checks passed", slo.checks),
+        ),
+        Some(false) => {
+            let more = slo.failed_checks as usize - slo.failed.len();
+            let mut message = format!(
+                "{} of {} SLO checks failed: {}",
+                slo.failed_checks,
+                slo.checks,
+                slo.failed.join("; ")
+            );
+            if more > 0 {
+                message.push_str(&format!("; and {more} more (slo_verdict.json)"));
+            }
+            Desired::new(CONDITION_SLO_MET, Truth::False, "ObjectivesMissed", message)
+        }
+        None if phase.is_terminal() => Desired::new(
+            CONDITION_SLO_MET,
+            Truth::Unknown,
+            "NoResults",
+            "the run delivered no results to judge",
+        ),
+        None => Desired::new(
+            CONDITION_SLO_MET,
+            Truth::Unknown,
+            "InProgress",
+            "judged when the run's results are merged",
+        ),
+    }
 }
 
 /// `previous_runs`, with the run that `previous` describes added once the spec moved on.

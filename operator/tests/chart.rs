@@ -601,7 +601,7 @@ async fn install_watching_one_namespace_runs_its_benchmarks_with_roles_only() {
 }
 
 #[test]
-fn argocd_health_follows_the_succeeded_condition_of_the_current_generation() {
+fn argocd_health_follows_the_succeeded_and_slo_met_conditions_of_the_current_generation() {
     let condition = |type_: &str, status: &str, reason: &str, message: &str| json!({"type": type_, "status": status, "reason": reason, "message": message, "observedGeneration": 2, "lastTransitionTime": "2026-01-01T00:00:00Z"});
     // Statuses in the shape of the operator's own type (they round-trip through it).
     let benchmark = |generation: i64, conditions: Vec<Value>| {
@@ -664,6 +664,42 @@ fn argocd_health_follows_the_succeeded_condition_of_the_current_generation() {
             ],
             "Degraded",
             "InvalidSpec: spec.load.stages[0].rate",
+        ),
+        (
+            2,
+            vec![
+                accepted.clone(),
+                condition("Succeeded", "True", "Completed", "400 requests"),
+                condition(
+                    "SLOMet",
+                    "False",
+                    "ObjectivesMissed",
+                    "1 of 4 SLO checks failed: stage_0: time_to_first_token p99 = 0.61 > max 0.5",
+                ),
+            ],
+            "Degraded",
+            "ObjectivesMissed: 1 of 4 SLO checks failed: stage_0: time_to_first_token p99",
+        ),
+        (
+            2,
+            vec![
+                accepted.clone(),
+                condition("Succeeded", "True", "Completed", "400 requests"),
+                condition("SLOMet", "True", "ObjectivesMet", "all 4 SLO checks passed"),
+            ],
+            "Healthy",
+            "Completed: 400 requests",
+        ),
+        (
+            2,
+            vec![
+                accepted.clone(),
+                condition("Running", "True", "Running", "stage 0: 10/40 requests sent"),
+                condition("Succeeded", "Unknown", "InProgress", ""),
+                condition("SLOMet", "Unknown", "InProgress", ""),
+            ],
+            "Progressing",
+            "stage 0: 10/40 requests sent",
         ),
     ];
     for (generation, conditions, status, message) in cases {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,38 +15,6 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// `kubectl wait --for=condition=Succeeded`, as a user (or CI pipeline) would run it.
-fn kubectl_wait_succeeded(
-    kubeconfig: &std::path::Path,
-    ns: &str,
-    name: &str,
-    timeout: Duration,
-) -> Option<Result<String, String>> {
-    let output = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args([
-            "-n",
-            ns,
-            "wait",
-            &format!("ibench/{name}"),
-            "--for=condition=Succeeded",
-            &format!("--timeout={}s", timeout.as_secs()),
-        ])
-        .output()
-        .ok()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(if output.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runners_with_two_adapters_achieve_the_rate_and_lose_nothing() {
@@ -85,7 +52,7 @@ async fn two_runners_with_two_adapters_achieve_the_rate_and_lose_nothing() {
         Some(&["ibench".to_string(), "agent".to_string()][..])
     );
 
-    match kubectl_wait_succeeded(cp.kubeconfig_path(), &ns, "lora", RUN_TIMEOUT) {
+    match kubectl_wait(cp.kubeconfig_path(), &ns, "lora", "Succeeded", RUN_TIMEOUT) {
         Some(Ok(out)) => assert!(out.contains("condition met"), "{out}"),
         Some(Err(out)) => panic!(
             "kubectl wait failed: {out}\n{}\n--- operator ---\n{}",

@@ -1,7 +1,8 @@
 -- Argo CD health of an InferenceBenchmark: the value of the argocd-cm key
 -- resource.customizations.health.inferencebench.dev_InferenceBenchmark (see ../README.md).
 -- A benchmark is a bounded run, so its result is its health: Healthy once the run of the
--- current spec succeeded, Degraded when it failed or the spec was refused, Progressing until
+-- current spec succeeded (and met its SLO objectives, when spec.report.slo sets some),
+-- Degraded when it failed, missed an objective or the spec was refused, Progressing until
 -- then. Tested against statuses the operator writes (operator/tests/chart*.rs).
 local hs = {status = "Progressing", message = "Waiting for the operator"}
 if obj.status == nil then
@@ -27,9 +28,13 @@ local function describe(condition)
 end
 local accepted = conditions["Accepted"]
 local succeeded = conditions["Succeeded"]
+local slo = conditions["SLOMet"]
 if accepted ~= nil and accepted.status == "False" then
   hs.status = "Degraded"
   hs.message = describe(accepted)
+elseif slo ~= nil and slo.status == "False" then
+  hs.status = "Degraded"
+  hs.message = describe(slo)
 elseif succeeded ~= nil and succeeded.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(succeeded)

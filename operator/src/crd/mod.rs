@@ -64,6 +64,12 @@ pub const MAX_PARALLELISM: i32 = 1000;
         description = "99th percentile of the delay between a request's planned and actual send time, milliseconds"
     ),
     printcolumn(
+        name = "SLO",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"SLOMet\")].status",
+        description = "Whether the run met spec.report.slo's objectives (True, False, Unknown)"
+    ),
+    printcolumn(
         name = "Runners",
         type_ = "integer",
         json_path = ".spec.runners.parallelism",

@@ -16,6 +16,10 @@ pub const MAX_PREVIOUS_RUNS: usize = 10;
 pub const CONDITION_ACCEPTED: &str = "Accepted";
 pub const CONDITION_RUNNING: &str = "Running";
 pub const CONDITION_SUCCEEDED: &str = "Succeeded";
+/// Present when `spec.report.slo` sets objectives: whether the run met every one.
+pub const CONDITION_SLO_MET: &str = "SLOMet";
+/// Failed checks described in `status.slo.failed` (the report's `slo_verdict.json` has all).
+pub const MAX_STATUS_SLO_FAILURES: usize = 16;
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -26,7 +30,7 @@ pub struct InferenceBenchmarkStatus {
     /// Pending, Running, Succeeded or Failed; derived from the conditions, for display.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    /// `Accepted`, `Running` and `Succeeded`.
+    /// `Accepted`, `Running` and `Succeeded`; `SLOMet` when `spec.report.slo` sets objectives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     #[schemars(length(max = 8))]
@@ -63,10 +67,29 @@ pub struct InferenceBenchmarkStatus {
     /// newer run finishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<ReportRef>,
+    /// The run against `spec.report.slo`'s objectives (absent without objectives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloStatus>,
     /// Earlier runs, newest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub previous_runs: Vec<PreviousRun>,
+}
+
+/// The SLO verdict of the run, computed from the runners' merged histograms.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SloStatus {
+    /// Every check passed; absent until the run's results are merged (or when none were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub met: Option<bool>,
+    /// Thresholds checked, per stage and over the run.
+    pub checks: i32,
+    pub failed_checks: i32,
+    /// The failed checks, e.g. `stage_1: time_to_first_token p99 = 0.61 > max 0.5` (at most 16).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub failed: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

@@ -1072,3 +1072,74 @@ fn a_runner_whose_secret_is_missing_fails_the_run_naming_it() {
         plan.apply
     );
 }
+
+/// `bench()` with an objective on the request latency's p99 (the two adapters' requests take
+/// 10 and 20 ms).
+fn bench_with_latency_objective(max_seconds: f64) -> InferenceBenchmark {
+    let mut spec = valid_spec(2);
+    spec["report"] = json!({"slo": {"thresholds": [
+        {"metric": "request_latency", "stat": "p99", "max": max_seconds},
+        {"metric": "failure_ratio", "max": 0.0},
+    ]}});
+    benchmark("bench", spec)
+}
+
+#[test]
+fn objectives_met_or_missed_set_slo_met_and_leave_succeeded_alone() {
+    let observed = completed(&metrics_of(1000.0), &metrics_of(1000.004));
+
+    let met = plan_twice(&bench_with_latency_objective(0.5), &observed).status;
+    assert_eq!(condition(&met, CONDITION_SLO_MET), ("True", "ObjectivesMet"));
+    assert_eq!(condition(&met, CONDITION_SUCCEEDED), ("True", "Completed"));
+    let slo = met.slo.as_ref().expect("status.slo");
+    // Two thresholds on one stage and on the run.
+    assert_eq!((slo.met, slo.checks, slo.failed_checks), (Some(true), 4, 0));
+
+    let missed = plan_twice(&bench_with_latency_objective(0.015), &observed).status;
+    let c = conditions::find(&missed.conditions, CONDITION_SLO_MET).unwrap();
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "ObjectivesMissed"));
+    assert!(
+        c.message.starts_with("2 of 4 SLO checks failed: stage_0: request_latency p99 = 0.0")
+            && c.message.contains("> max 0.015; run: request_latency p99"),
+        "{}",
+        c.message
+    );
+    assert_eq!(missed.phase, Some(Phase::Succeeded), "the run itself succeeded");
+    let slo = missed.slo.as_ref().unwrap();
+    assert_eq!((slo.met, slo.failed_checks), (Some(false), 2));
+    assert!(slo.failed[1].starts_with("run: request_latency p99"), "{:?}", slo.failed);
+}
+
+#[test]
+fn slo_met_is_unknown_while_running_and_absent_without_objectives() {
+    let running = observed(
+        vec![job(1, None)],
+        vec![config(1, Some(&format!("{}.000", NOW - 5)))],
+        vec![],
+    );
+    let status = plan_twice(&bench_with_latency_objective(0.5), &running).status;
+    assert_eq!(condition(&status, CONDITION_SLO_MET), ("Unknown", "InProgress"));
+    assert_eq!(status.slo.as_ref().and_then(|s| s.met), None);
+
+    let plain = plan_twice(&bench(), &completed(&metrics_of(1000.0), &metrics_of(1000.0))).status;
+    assert!(conditions::find(&plain.conditions, CONDITION_SLO_MET).is_none());
+    assert_eq!(plain.slo, None);
+
+    // A run that ended without results cannot be judged.
+    let deleted = observed(vec![], vec![config(1, Some(&format!("{}.000", NOW - 5)))], vec![]);
+    let status = plan_twice(&bench_with_latency_objective(0.5), &deleted).status;
+    assert_eq!(status.phase, Some(Phase::Failed));
+    assert_eq!(condition(&status, CONDITION_SLO_MET), ("Unknown", "NoResults"));
+}
+
+#[test]
+fn more_failed_checks_than_the_status_lists_are_counted_in_the_message() {
+    let slo = SloStatus {
+        met: Some(false),
+        checks: 40,
+        failed_checks: 20,
+        failed: (0..MAX_STATUS_SLO_FAILURES).map(|i| format!("stage_{i}: x")).collect(),
+    };
+    let c = slo_condition(&slo, Phase::Succeeded);
+    assert!(c.message.ends_with("; and 4 more (slo_verdict.json)"), "{}", c.message);
+}

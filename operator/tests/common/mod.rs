@@ -418,6 +418,40 @@ pub fn condition<'a>(
         .find(|c| c.type_ == type_)
 }
 
+/// `kubectl wait --for=condition=<condition>` (e.g. `SLOMet=false`), as a user or a CI
+/// pipeline runs it; `None` without kubectl.
+pub fn kubectl_wait(
+    kubeconfig: &std::path::Path,
+    ns: &str,
+    name: &str,
+    condition: &str,
+    timeout: Duration,
+) -> Option<Result<String, String>> {
+    let output = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args([
+            "-n",
+            ns,
+            "wait",
+            &format!("ibench/{name}"),
+            &format!("--for=condition={condition}"),
+            &format!("--timeout={}s", timeout.as_secs()),
+        ])
+        .output()
+        .ok()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(if output.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    })
+}
+
 pub fn is_finished(ib: &InferenceBenchmark) -> bool {
     ib.status
         .as_ref()
