@@ -107,7 +107,7 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         }
         say!("Reports uploaded to {}", buckets.urls("").join(", "));
     }
-    let verdict = verdict(&outcome.metrics.total(), &stopped, &outcome.files);
+    let verdict = verdict(&outcome.metrics, &stopped, &outcome.files);
     if !written.failed.is_empty() && verdict == ExitCode::SUCCESS {
         return Ok(ExitCode::FAILURE);
     }
@@ -120,9 +120,10 @@ fn refuse(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Non-zero when the run was interrupted or nothing succeeded, with the reason on stderr.
+/// Non-zero when the run was interrupted, a circuit breaker tripped or nothing succeeded, with
+/// the reason on stderr.
 fn verdict(
-    total: &ibench_core::metrics::Bucket,
+    metrics: &ibench_core::metrics::RunMetrics,
     stopped: &crate::signals::Stopped,
     files: &[ReportFile],
 ) -> ExitCode {
@@ -132,6 +133,15 @@ fn verdict(
         );
         return code;
     }
+    if let Some(trip) = &metrics.circuit_breaker {
+        eprintln!(
+            "circuit breaker {:?} tripped in stage {}: the run stopped there; the reports cover \
+             what was sent, the rest is counted as cancelled (not_sent)",
+            trip.name, trip.stage_id
+        );
+        return ExitCode::from(BREAKER_TRIPPED_EXIT_CODE);
+    }
+    let total = &metrics.total();
     if total.sent > 0 && total.successes.count == 0 {
         let mut labels: Vec<_> = total
             .failures
@@ -169,3 +179,6 @@ fn verdict(
 /// Exit code of a run that went through but missed an objective of `report.slo`: distinct from
 /// 1 (the run itself failed), so a pipeline can tell a slow server from a broken one.
 const SLO_MISSED_EXIT_CODE: u8 = 3;
+
+/// Exit code of a run that a circuit breaker stopped (`circuit_breakers`), reports written.
+const BREAKER_TRIPPED_EXIT_CODE: u8 = 4;

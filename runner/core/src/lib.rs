@@ -5,6 +5,7 @@
 //!
 //! Data flows config → plan → (the engine, in `ibench-engine`) → metrics → report.
 
+pub mod breakers;
 pub mod config;
 pub mod error_text;
 pub mod metrics;

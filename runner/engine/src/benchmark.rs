@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use ibench_core::breakers::{BreakerError, Breakers};
 use ibench_core::config::{LoadConfig, ResolvedConfig};
 use ibench_core::metrics::{RecordOptions, RunMetrics};
 use ibench_core::plan::{Plan, PlanError, Shard, StageLoad};
@@ -15,6 +16,7 @@ use ibench_core::report::{
 };
 
 use crate::body::BodyTemplate;
+use crate::breaker::BreakerWatch;
 use crate::coordinator::{Engine, EngineError};
 use crate::discover::{DiscoverError, list_models};
 use crate::fds::{FdError, FdNeed};
@@ -61,6 +63,8 @@ pub enum BenchmarkError {
         "load.sweep: a sweep runs in one runner; it cannot be split over {0} runners (run it with one)"
     )]
     SweepSharded(u64),
+    #[error(transparent)]
+    Breakers(#[from] BreakerError),
 }
 
 pub struct Outcome {
@@ -219,6 +223,7 @@ impl Planned {
             }
         };
         fds.reserve()?;
+        let breakers = Breakers::enabled(config)?.map(|b| Arc::new(BreakerWatch::new(b)));
         let load = &config.load;
         let settings = EngineSettings {
             target,
@@ -235,6 +240,7 @@ impl Planned {
             per_request: per_request.as_ref().map(PerRequestWriter::sender),
             realtime: load.worker_realtime_priority,
             fail_fast: load.fail_fast,
+            breakers: breakers.clone(),
         };
         let engine = Engine::start(plan.clone(), settings)?;
         Ok(Benchmark {
@@ -244,6 +250,7 @@ impl Planned {
             engine,
             per_request,
             start_at: None,
+            breakers,
         })
     }
 }
@@ -263,6 +270,7 @@ pub struct Benchmark {
     per_request: Option<PerRequestWriter>,
     /// When stage 0 starts; `None` = as soon as the run begins.
     start_at: Option<Instant>,
+    breakers: Option<Arc<BreakerWatch>>,
 }
 
 impl Benchmark {
@@ -291,6 +299,12 @@ impl Benchmark {
 
     pub fn clock(&self) -> ibench_core::metrics::Clock {
         self.engine.clock()
+    }
+
+    /// The run's circuit breakers (`load.circuit_breakers`): to learn of a trip as it happens,
+    /// or to stop this runner for a trip on another.
+    pub fn breakers(&self) -> Option<Arc<BreakerWatch>> {
+        self.breakers.clone()
     }
 
     /// Runs to the end or until `cancel`, which cancels the requests in flight at once.

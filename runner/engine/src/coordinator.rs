@@ -108,14 +108,23 @@ impl Engine {
     }
 
     /// Runs `stages` in order. The first starts at `start_at` when given (so that several
-    /// runners start together), else right away. Once `interrupt` stops the run, the unsent
-    /// requests of the current and later stages are recorded as cancelled.
+    /// runners start together), else right away. Once `interrupt` stops the run, or a circuit
+    /// breaker trips, the unsent requests of the current and later stages are recorded as
+    /// cancelled.
     pub async fn run(
         &self,
         stages: &[Arc<StagePlan>],
         start_at: Option<Instant>,
         interrupt: &Interrupt,
     ) -> RunMetrics {
+        let interrupt = &interrupt.child();
+        let breaker_stop = self.settings.breakers.clone().map(|breakers| {
+            let interrupt = interrupt.clone();
+            tokio::spawn(async move {
+                breakers.tripped().await;
+                interrupt.stop();
+            })
+        });
         let mut run = RunMetrics::default();
         for (position, stage) in stages.iter().enumerate() {
             if position > 0 {
@@ -130,6 +139,14 @@ impl Engine {
             };
             run.push(self.run_stage(stage, start, interrupt).await);
         }
+        if let Some(task) = breaker_stop {
+            task.abort();
+        }
+        run.circuit_breaker = self
+            .settings
+            .breakers
+            .as_ref()
+            .and_then(|b| b.trip_info().cloned());
         run
     }
 

@@ -20,6 +20,15 @@ impl Interrupt {
         }
     }
 
+    /// Stopped or aborted with this one, and stoppable alone (the run's own stop, such as a
+    /// tripped circuit breaker, is no signal from outside).
+    pub(crate) fn child(&self) -> Self {
+        Interrupt {
+            stop: self.stop.child_token(),
+            abort: self.abort.child_token(),
+        }
+    }
+
     /// No more sends; in-flight requests have the teardown grace.
     pub fn stop(&self) {
         self.stop.cancel();

@@ -7,6 +7,7 @@
 //! a worker's requests go through [`http`] with bodies from [`body`] and streams read by [`sse`].
 
 pub mod benchmark;
+mod breaker;
 mod body;
 mod conversation;
 pub mod coordinator;
@@ -25,6 +26,7 @@ mod timer;
 mod worker;
 
 pub use body::{BodyTemplate, PromptParts};
+pub use breaker::BreakerWatch;
 pub use conversation::Turn;
 pub use coordinator::{Engine, EngineError, LEAD_IN};
 pub use discover::{DiscoverError, list_models};

@@ -1,11 +1,14 @@
 //! What the engine needs to know besides the plan: the target, the request body, how work is
 //! split over workers and runners, and what to record.
 
+use std::sync::Arc;
+
 use ibench_core::metrics::RecordOptions;
 use ibench_core::plan::Shard;
 use ibench_core::report::PerRequestEntry;
 
 use crate::body::BodyTemplate;
+use crate::breaker::BreakerWatch;
 use crate::http::TargetSettings;
 
 #[derive(Debug, Clone)]
@@ -25,4 +28,6 @@ pub struct EngineSettings {
     pub realtime: bool,
     /// Refuse to start when no connection to the target opens (`load.fail_fast`).
     pub fail_fast: bool,
+    /// The circuit breakers the run enables (`load.circuit_breakers`).
+    pub breakers: Option<Arc<BreakerWatch>>,
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use ibench_core::breakers::peer_record;
 use ibench_core::metrics::{Clock, Outcome, RequestRecord, StageRecorder};
 use ibench_core::plan::{Plan, RequestData, Routing, StageLoad, StagePlan};
 use ibench_core::report::{PerRequestEntry, PerRequestError, PerRequestInfo};
@@ -561,6 +562,21 @@ async fn execute(
         prompt_tokens,
         outcome: exchange.outcome,
     };
+    if let Some(breakers) = &shared.settings.breakers
+        && !matches!(record.outcome, Outcome::Cancelled)
+    {
+        let clock = &shared.clock;
+        breakers.feed(stage.id, clock.epoch(record.end), || {
+            peer_record(
+                stage.id,
+                &record,
+                clock,
+                adapter_name(shared, record.adapter),
+                request_text.as_deref(),
+                exchange.raw.as_deref(),
+            )
+        });
+    }
     if let (Some(sender), Some(request)) = (&shared.settings.per_request, request_text) {
         let _ = sender.send(per_request_entry(
             shared,
@@ -610,6 +626,10 @@ fn record_unsent(shared: &Shared, recorder: &Mutex<StageRecorder>, count: u64) {
     recorder.lock().expect("recorder lock").not_sent(count);
 }
 
+fn adapter_name(shared: &Shared, adapter: Option<usize>) -> Option<&str> {
+    adapter.and_then(|a| shared.plan.lora.as_ref().map(|t| t.names()[a].as_str()))
+}
+
 fn per_request_entry(
     shared: &Shared,
     stage: &StagePlan,
@@ -639,9 +659,7 @@ fn per_request_entry(
         request,
         response,
         info: PerRequestInfo {
-            lora_adapter: record
-                .adapter
-                .and_then(|a| shared.plan.lora.as_ref().map(|t| t.names()[a].clone())),
+            lora_adapter: adapter_name(shared, record.adapter).map(str::to_string),
             input_tokens: record.prompt_tokens,
             output_tokens,
             server_usage: usage,

@@ -9,8 +9,6 @@ use super::error::Issue;
 /// inference-perf keys that are valid there but not implemented here: refusing them loudly is
 /// better than ignoring part of what the user asked for.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
-    ("circuit_breakers", "circuit breakers"),
-    ("load.circuit_breakers", "circuit breakers"),
     ("api.slo_unit", "per-request SLO headers"),
     ("api.slo_ttft_header", "per-request SLO headers"),
     ("api.slo_tpot_header", "per-request SLO headers"),
@@ -300,10 +298,10 @@ mod tests {
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
         let found =
-            issues(json!({"circuit_breakers": ["errors"], "data": {"type": "cnn_dailymail"}}));
+            issues(json!({"api": {"slo_unit": "ms"}, "data": {"type": "cnn_dailymail"}}));
         assert!(
             found.contains(
-                &"circuit_breakers: circuit breakers is not supported yet; remove this key"
+                &"api.slo_unit: per-request SLO headers is not supported yet; remove this key"
                     .to_string()
             ),
             "{found:?}"

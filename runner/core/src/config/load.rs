@@ -91,7 +91,7 @@ mod tests {
             }))
             .unwrap()
         );
-        let set = from_document(json!({"circuit_breakers": ["errors"]})).unwrap_err();
+        let set = from_document(json!({"api": {"slo_unit": "ms"}})).unwrap_err();
         assert!(set.to_string().contains("is not supported yet"), "{set}");
     }
 }

@@ -4,6 +4,7 @@
 //! (against the schema), then types (serde, first error with its path), then the semantic rules
 //! of [`validate`].
 
+mod breaker_section;
 mod distribution;
 mod error;
 mod files;

@@ -36,6 +36,61 @@ pub struct Config {
     /// (inference-perf's), or the server's `/metrics` scraped directly (ours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsConfig>,
+    /// Named breakers that stop the run when the requests' records show the server is broken;
+    /// a run enables them by name in `load.circuit_breakers`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub circuit_breakers: Vec<CircuitBreakerConfig>,
+}
+
+/// inference-perf's circuit breaker: `metrics` selects the request records it watches and which
+/// of them are hits, `triggers` say when the hits trip it (any one trips it, for the rest of
+/// the run). A tripped breaker ends the stage: nothing more is sent, the requests in flight
+/// have the stage's teardown grace, later stages are not sent, and the reports are written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakerConfig {
+    /// Referenced from `load.circuit_breakers`.
+    pub name: String,
+    pub metrics: BreakerMetrics,
+    pub triggers: Vec<BreakerTrigger>,
+}
+
+/// JMESPath expressions over each finished request's record, as inference-perf serialises it
+/// (`error.error_type`, `info.response_metrics.output_tokens`, `end_time`, ...), true when
+/// Python would call the result true.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerMetrics {
+    /// A record is watched when any of these is true, e.g. `error` (every failed request).
+    pub matches: Vec<String>,
+    /// A watched record is a hit when any of these is true; no rules: every watched record is
+    /// a hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+}
+
+/// `consecutive`: `threshold` hits in a row. `rate_over_window`: hits over the watched records
+/// of the last `window_sec` seconds at least `threshold` (0 to 1), once at least `min_samples`
+/// records are in the window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerTrigger {
+    #[serde(rename = "type")]
+    pub kind: BreakerTriggerKind,
+    pub threshold: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_sec: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_samples: Option<i64>,
+}
+
+// Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerTriggerKind {
+    #[default]
+    Consecutive,
+    RateOverWindow,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -389,6 +444,9 @@ pub struct LoadConfig {
     /// bounds (a year for any time, 2^53 requests per stage, 100 M tokens) stay.
     #[serde(default)]
     pub lift_limits: bool,
+    /// Names of the top-level `circuit_breakers` this run enables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub circuit_breakers: Vec<String>,
 }
 
 impl Default for LoadConfig {
@@ -409,6 +467,7 @@ impl Default for LoadConfig {
             worker_realtime_priority: false,
             fail_fast: true,
             lift_limits: false,
+            circuit_breakers: Vec::new(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     storage(config, &mut issues);
     super::metrics_section::validate(config, &mut issues);
     super::slo_section::validate(config, &mut issues);
+    super::breaker_section::validate(config, &mut issues);
     super::limits::limits(config, &mut issues);
     issues
 }

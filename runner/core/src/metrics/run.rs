@@ -77,11 +77,31 @@ impl StageMetrics {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunMetrics {
     pub stages: Vec<StageMetrics>,
+    /// The circuit breaker that stopped the run; merged, the first to trip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<BreakerTrip>,
+}
+
+/// A circuit breaker's trip: which, where and when (the run stopped then).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerTrip {
+    pub name: String,
+    pub stage_id: usize,
+    /// Unix time.
+    pub time: f64,
+    /// Under the operator: the runner whose requests tripped it (the others were stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<u32>,
 }
 
 impl RunMetrics {
     /// Adds another runner's view of the same plan (stages matched by id).
     pub fn merge(&mut self, other: &RunMetrics) {
+        if let Some(trip) = &other.circuit_breaker
+            && self.circuit_breaker.as_ref().is_none_or(|mine| trip.time < mine.time)
+        {
+            self.circuit_breaker = Some(trip.clone());
+        }
         for stage in &other.stages {
             match self.stages.iter_mut().find(|s| s.info.id == stage.info.id) {
                 Some(mine) => mine.merge(stage),
@@ -94,6 +114,7 @@ impl RunMetrics {
     pub fn push(&mut self, stage: StageMetrics) {
         self.merge(&RunMetrics {
             stages: vec![stage],
+            circuit_breaker: None,
         });
     }
 

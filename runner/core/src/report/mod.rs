@@ -83,7 +83,32 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
             contents: slo_verdict(run, slo),
         });
     }
+    if let Some(trip) = &run.circuit_breaker {
+        files.push(breaker_report(run, trip));
+    }
     files
+}
+
+/// The report file of a tripped circuit breaker (`.json` added when written).
+pub const CIRCUIT_BREAKER_FILE: &str = "circuit_breaker";
+
+/// Which breaker stopped the run, and what it left unsent: the rest of its stage and every
+/// later stage, counted in each stage report's `cancelled.not_sent`.
+fn breaker_report(run: &RunMetrics, trip: &crate::metrics::BreakerTrip) -> ReportFile {
+    let not_sent: u64 = run.stages.iter().map(|s| s.total().cancelled.not_sent).sum();
+    let mut contents = serde_json::json!({
+        "name": trip.name,
+        "stage_id": trip.stage_id,
+        "time": trip.time,
+        "not_sent": not_sent,
+    });
+    if let Some(runner) = trip.runner {
+        contents["runner"] = runner.into();
+    }
+    ReportFile {
+        name: CIRCUIT_BREAKER_FILE.into(),
+        contents,
+    }
 }
 
 /// The run's resolved config, written next to the reports.
