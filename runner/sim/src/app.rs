@@ -1,8 +1,8 @@
 //! State shared by every request of one server.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rand::SeedableRng;
@@ -36,6 +36,7 @@ pub(crate) struct App {
     /// Becomes true when the server shuts down; ends hung requests.
     pub shutdown: watch::Receiver<bool>,
     next_seq: AtomicU64,
+    first_request: OnceLock<Instant>,
 }
 
 /// The independent random streams of one request, so that e.g. a fault forced by header does
@@ -67,8 +68,15 @@ impl App {
             started: Instant::now(),
             shutdown,
             next_seq: AtomicU64::new(0),
+            first_request: OnceLock::new(),
             config,
         }
+    }
+
+    /// Whether drawn faults apply yet (`faults.after_ms` after the first API request).
+    pub fn faults_due(&self) -> bool {
+        let first = *self.first_request.get_or_init(Instant::now);
+        first.elapsed() >= Duration::from_millis(self.config.faults.after_ms)
     }
 
     /// Arrival sequence number of a new API request.

@@ -77,6 +77,10 @@ pub struct SimArgs {
     /// Fraction of responses with invalid JSON.
     #[arg(long)]
     pub fault_malformed: Option<f64>,
+    /// Inject the faults above only into requests arriving this long after the first one,
+    /// milliseconds: a server that breaks mid-run [default: 0].
+    #[arg(long)]
+    pub fault_after_ms: Option<u64>,
     /// Close connections idle (no request, no bytes) this long, milliseconds [default: 60000].
     #[arg(long)]
     pub idle_timeout_ms: Option<u64>,
@@ -128,6 +132,7 @@ impl SimArgs {
         set(&mut f.hang, &self.fault_hang);
         set(&mut f.cut, &self.fault_cut);
         set(&mut f.malformed, &self.fault_malformed);
+        set(&mut f.after_ms, &self.fault_after_ms);
         set(&mut cfg.idle_timeout_ms, &self.idle_timeout_ms);
         set(
             &mut cfg.header_read_timeout_ms,

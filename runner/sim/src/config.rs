@@ -121,6 +121,9 @@ pub struct FaultRates {
     pub hang: f64,
     pub cut: f64,
     pub malformed: f64,
+    /// Drawn faults hit only requests arriving this long after the server's first API
+    /// request: a server that breaks mid-run (forced faults by header apply at once).
+    pub after_ms: u64,
 }
 
 impl FaultRates {

@@ -60,6 +60,7 @@ async fn configured_fault_rates_hold_over_2000_requests() {
         hang: RATE,
         cut: RATE,
         malformed: RATE,
+        after_ms: 0,
     };
     let sim = sim(SimConfig {
         faults: rates,
@@ -111,4 +112,30 @@ async fn configured_fault_rates_hold_over_2000_requests() {
         stats.faults.total() + stats.requests_completed,
         REQUESTS as u64
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_start_after_the_delay_from_the_first_request() {
+    let sim = sim(SimConfig {
+        faults: FaultRates {
+            error_500: 1.0,
+            after_ms: 400,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let client = client();
+    let url = format!("{}/v1/completions", sim.base_url());
+    // The delay runs from the first request, not from the server's start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(one(client.clone(), url.clone()).await, Outcome::Ok);
+    assert_eq!(one(client.clone(), url.clone()).await, Outcome::Ok);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    for _ in 0..3 {
+        assert_eq!(
+            one(client.clone(), url.clone()).await,
+            Outcome::Fault(Fault::Error500)
+        );
+    }
 }

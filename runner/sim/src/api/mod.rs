@@ -141,7 +141,8 @@ fn prepare(
         .transpose()?;
     app.stats.valid(model);
     let mut rngs = app.rngs(seq);
-    let drawn = app.faults.pick(&mut rngs.fault);
+    // Drawn before the delay is checked, so that the request's other choices stay the same.
+    let drawn = app.faults.pick(&mut rngs.fault).filter(|_| app.faults_due());
     let fault = forced.unwrap_or(drawn);
     if let Some(fault) = fault {
         app.stats.fault(fault);
