@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use ibench_core::metrics::BreakerTrip;
 use ibench_core::protocol::{self, RunnerReport, RunnerState, StartSignal};
 use ibench_core::report::{ReportFile, slo_met, slo_verdict};
 use jiff::Timestamp;
@@ -76,6 +77,9 @@ const REPORT_UPLOAD_FAILED: &str = "ReportUploadFailed";
 
 /// Condition reason of a run that a runner failed (its pod, its Job, or its start).
 const RUNNER_FAILED: &str = "RunnerFailed";
+
+/// Condition and event reason of a run that a circuit breaker stopped.
+const CIRCUIT_BREAKER_TRIPPED: &str = "CircuitBreakerTripped";
 
 pub fn plan(
     ib: &InferenceBenchmark,
@@ -316,11 +320,31 @@ pub fn plan(
 
     plan.requeue = Some(ACTIVE_REQUEUE);
     match signal {
-        Some(StartSignal::StartAt(_)) => {
+        Some(StartSignal::StartAt(at)) => {
             status.progress = results::progress(&reports);
+            let trip = first_trip(&reports);
+            if let Some(trip) = &trip
+                && protocol::stop_signal(config_map.and_then(|cm| cm.data.as_ref())).is_none()
+            {
+                plan.apply.push(Child::ConfigMap(signal_map(
+                    &owner,
+                    &run,
+                    config_map,
+                    &StartSignal::StartAt(at),
+                    Some(trip),
+                )));
+                plan.events.push(Event {
+                    warning: true,
+                    reason: CIRCUIT_BREAKER_TRIPPED,
+                    note: format!("{}; stopping every runner", describe_trip(trip)),
+                });
+            }
             let message = match &status.progress {
                 _ if !failures.is_empty() => {
                     format!("{}; waiting for the other runners", failures.join("; "))
+                }
+                _ if let Some(trip) = &trip => {
+                    format!("{}; every runner stops", describe_trip(trip))
                 }
                 Some(p) => format!(
                     "{} {}: {}/{} requests sent, {} succeeded, {} failed",
@@ -359,7 +383,7 @@ pub fn plan(
             let message = failures.join("; ");
             let abort = StartSignal::Abort(message.clone());
             plan.apply.push(Child::ConfigMap(signal_map(
-                &owner, &run, config_map, &abort,
+                &owner, &run, config_map, &abort, None,
             )));
             finish(
                 &mut plan,
@@ -376,7 +400,7 @@ pub fn plan(
         {
             let abort = StartSignal::Abort(mismatch.clone());
             plan.apply.push(Child::ConfigMap(signal_map(
-                &owner, &run, config_map, &abort,
+                &owner, &run, config_map, &abort, None,
             )));
             let outcome = Outcome::Failed {
                 reason: "InputMismatch",
@@ -392,6 +416,7 @@ pub fn plan(
                 &run,
                 config_map,
                 &StartSignal::StartAt(at),
+                None,
             )));
             status.start_time = Some(time_at(at));
             plan.events.push(Event {
@@ -428,8 +453,9 @@ fn signal_map(
     run: &RunSpec,
     observed: Option<&ConfigMap>,
     signal: &StartSignal,
+    stop: Option<&BreakerTrip>,
 ) -> ConfigMap {
-    let mut config_map = desired::config_map(owner, run, Some(signal));
+    let mut config_map = desired::config_map(owner, run, Some(signal), stop);
     config_map.metadata.resource_version =
         observed.and_then(|cm| cm.metadata.resource_version.clone());
     config_map
@@ -507,6 +533,16 @@ fn finish(
                 .collect::<Vec<_>>()
                 .join("; "),
         },
+        Outcome::Succeeded if let Some(trip) = &collected.metrics.circuit_breaker => {
+            Outcome::Failed {
+                reason: CIRCUIT_BREAKER_TRIPPED,
+                message: format!(
+                    "{}; every runner stopped there, the rest is counted as not sent ({}.json in the report)",
+                    describe_trip(trip),
+                    ibench_core::report::CIRCUIT_BREAKER_FILE
+                ),
+            }
+        }
         other => other,
     };
     if !collected.delivered.is_empty() {
@@ -786,6 +822,25 @@ fn input_mismatch(reports: &[RunnerReport]) -> Option<String> {
         }
     }
     None
+}
+
+/// The first circuit breaker trip a runner reported.
+fn first_trip(reports: &[RunnerReport]) -> Option<BreakerTrip> {
+    reports
+        .iter()
+        .filter_map(|r| r.breaker.clone())
+        .min_by(|a, b| a.time.total_cmp(&b.time))
+}
+
+/// `circuit breaker "timeouts" tripped in stage 0 on runner 2`.
+fn describe_trip(trip: &BreakerTrip) -> String {
+    let runner = trip
+        .runner
+        .map_or(String::new(), |k| format!(" on runner {k}"));
+    format!(
+        "circuit breaker {:?} tripped in stage {}{runner}",
+        trip.name, trip.stage_id
+    )
 }
 
 /// `Accepted=True`, for every valid spec.

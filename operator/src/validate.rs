@@ -91,6 +91,7 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         tokenizer: spec.tokenizer.as_ref().map(|t| t.0.clone()),
         inputs: spec.inputs.as_ref().map(|i| i.0.clone()),
         metrics: spec.metrics.as_ref().map(|m| m.0.clone()),
+        circuit_breakers: spec.circuit_breakers.iter().map(|b| b.0.clone()).collect(),
     };
     if config.storage.local_storage != LocalStorage::default() {
         issues.push(Issue::new(

@@ -19,7 +19,7 @@ pub use camel::{Camel, camel, camel_path, resource_terms};
 pub use status::*;
 
 use ibench_core::config::{
-    ApiConfig, DataConfig, InputsConfig, LoadConfig, MetricsConfig, ReportConfig, ServerConfig,
+    ApiConfig, CircuitBreakerConfig, DataConfig, InputsConfig, LoadConfig, MetricsConfig, ReportConfig, ServerConfig,
     StorageConfig, TokenizerConfig,
 };
 
@@ -96,6 +96,7 @@ pub const MAX_PARALLELISM: i32 = 1000;
 #[x_kube(validation = Rule::new("!(has(self.load) && has(self.load.trace) && has(self.load.trace.file)) || self.load.trace.file.matches('^(s3|gs|https?)://') || (has(self.files) && self.files.exists(f, self.load.trace.file == f.path || self.load.trace.file.startsWith(f.path + '/')))").message("load.trace.file: runner pods cannot see the files of your machine; give an s3://, gs:// or https:// URL, or mount the file with spec.files (a ConfigMap, Secret or PersistentVolumeClaim at this path)").field_path(".load.trace.file"))]
 #[x_kube(validation = Rule::new("!(has(self.tokenizer) && has(self.tokenizer.pretrainedModelNameOrPath)) || self.tokenizer.pretrainedModelNameOrPath.matches('^(s3|gs|https?)://') || (has(self.files) && self.files.exists(f, self.tokenizer.pretrainedModelNameOrPath == f.path || self.tokenizer.pretrainedModelNameOrPath.startsWith(f.path + '/')))").message("tokenizer.pretrainedModelNameOrPath: runner pods cannot see the files of your machine; give an s3://, gs:// or https:// URL, or mount the file with spec.files (a ConfigMap, Secret or PersistentVolumeClaim at this path)").field_path(".tokenizer.pretrainedModelNameOrPath"))]
 #[x_kube(validation = Rule::new("!has(self.report) || !has(self.report.requestLifecycle) || !has(self.report.requestLifecycle.perRequest) || !self.report.requestLifecycle.perRequest || (has(self.storage) && (has(self.storage.googleCloudStorage) || has(self.storage.simpleStorageService)))").message("report.requestLifecycle.perRequest: per-request records do not fit in Kubernetes objects; configure storage.googleCloudStorage or storage.simpleStorageService, where each runner streams its records").field_path(".report.requestLifecycle.perRequest"))]
+#[x_kube(validation = Rule::new("!has(self.load.circuitBreakers) || self.load.circuitBreakers.all(n, has(self.circuitBreakers) && self.circuitBreakers.exists(b, b.name == n))").message("load.circuitBreakers: every name must be a breaker of spec.circuitBreakers; define it there or remove it").field_path(".load.circuitBreakers"))]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceBenchmarkSpec {
     /// The model server to benchmark (runner config `server`).
@@ -153,6 +154,13 @@ pub struct InferenceBenchmarkSpec {
         validation = Rule::new("!has(self.scrape) || !has(self.scrape.pods) || !has(self.scrape.urls)").message("metrics.scrape.pods: set either urls (fixed endpoints) or pods (found through the Kubernetes API), not both").field_path(".scrape.pods"),
     )]
     pub metrics: Option<Camel<MetricsConfig>>,
+    /// Named circuit breakers (runner config `circuit_breakers`, inference-perf's), enabled by
+    /// name in `load.circuitBreakers`. Each runner feeds its finished requests to them; when
+    /// one trips on any runner, the operator stops every runner (condition `Succeeded=False`,
+    /// reason `CircuitBreakerTripped`), and the report says which breaker, where and when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub circuit_breakers: Vec<Camel<CircuitBreakerConfig>>,
     /// Files from ConfigMaps, Secrets and PersistentVolumeClaims, mounted read-only into every
     /// runner pod at `path`, for the config fields that name files (`data.path`,
     /// `data.corpusFilePath`, `data.trace.file`, `load.trace.file`,
@@ -429,7 +437,7 @@ mod tests {
             .collect();
         assert_eq!(
             columns,
-            ["Phase", "Requested", "Achieved", "Delay-P99", "Age"]
+            ["Phase", "Requested", "Achieved", "Delay-P99", "SLO", "Age"]
         );
     }
 }

@@ -9,6 +9,7 @@ mod report;
 
 use std::collections::BTreeMap;
 
+use ibench_core::metrics::BreakerTrip;
 use ibench_core::protocol::{self, StartSignal};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
@@ -76,7 +77,7 @@ pub fn run_objects(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Vec<C
         Child::ServiceAccount(service_account(owner, run)),
         Child::Role(role(owner, run)),
         Child::RoleBinding(role_binding(owner, run)),
-        Child::ConfigMap(config_map(owner, run, None)),
+        Child::ConfigMap(config_map(owner, run, None, None)),
     ];
     children.extend(
         (0..run.parallelism)
@@ -87,8 +88,19 @@ pub fn run_objects(owner: &Owner, run: &RunSpec, progress_seconds: f64) -> Vec<C
 }
 
 /// The runners' config, with the start signal once there is one.
-pub fn config_map(owner: &Owner, run: &RunSpec, signal: Option<&StartSignal>) -> ConfigMap {
+pub fn config_map(
+    owner: &Owner,
+    run: &RunSpec,
+    signal: Option<&StartSignal>,
+    stop: Option<&BreakerTrip>,
+) -> ConfigMap {
     let mut data = BTreeMap::from([(protocol::CONFIG_KEY.to_string(), run.config_yaml.clone())]);
+    if let Some(trip) = stop {
+        data.insert(
+            protocol::STOP_KEY.to_string(),
+            serde_json::to_string(trip).expect("a trip serialises"),
+        );
+    }
     match signal {
         Some(StartSignal::StartAt(at)) => {
             data.insert(
@@ -204,12 +216,12 @@ mod tests {
     fn config_map_carries_the_config_and_the_signal() {
         let owner = owner();
         let run = run_spec(1);
-        let plain = config_map(&owner, &run, None);
+        let plain = config_map(&owner, &run, None, None);
         assert_eq!(
             plain.data.as_ref().unwrap().keys().collect::<Vec<_>>(),
             [protocol::CONFIG_KEY]
         );
-        let started = config_map(&owner, &run, Some(&StartSignal::StartAt(1764300000.5)));
+        let started = config_map(&owner, &run, Some(&StartSignal::StartAt(1764300000.5)), None);
         assert_eq!(
             started.data.as_ref().unwrap()[protocol::START_AT_KEY],
             "1764300000.500"
@@ -222,11 +234,31 @@ mod tests {
             &owner,
             &run,
             Some(&StartSignal::Abort("runner 0 failed".into())),
+            None,
         );
         assert_eq!(
             protocol::start_signal(aborted.data.as_ref()).unwrap(),
             Some(StartSignal::Abort("runner 0 failed".into()))
         );
+        let trip = BreakerTrip {
+            name: "timeouts".into(),
+            stage_id: 1,
+            time: 1764300003.25,
+            runner: Some(2),
+        };
+        let stopped = config_map(
+            &owner,
+            &run,
+            Some(&StartSignal::StartAt(1764300000.5)),
+            Some(&trip),
+        );
+        assert_eq!(protocol::stop_signal(stopped.data.as_ref()), Some(trip));
+        assert_eq!(
+            protocol::start_signal(stopped.data.as_ref()).unwrap(),
+            Some(StartSignal::StartAt(1764300000.5)),
+            "the start time stays"
+        );
+        assert_eq!(protocol::stop_signal(started.data.as_ref()), None);
         let results = result_map(&owner, &run.names, 1, 0);
         assert!(
             results.data.is_none() && results.binary_data.is_none(),

@@ -1143,3 +1143,81 @@ fn more_failed_checks_than_the_status_lists_are_counted_in_the_message() {
     let c = slo_condition(&slo, Phase::Succeeded);
     assert!(c.message.ends_with("; and 4 more (slo_verdict.json)"), "{}", c.message);
 }
+
+fn with_data(config_map: Arc<ConfigMap>, key: &str, value: String) -> Arc<ConfigMap> {
+    let mut config_map = (*config_map).clone();
+    config_map
+        .data
+        .get_or_insert_default()
+        .insert(key.to_string(), value);
+    Arc::new(config_map)
+}
+
+#[test]
+fn a_breaker_tripped_on_one_runner_stops_every_runner_then_fails_the_run() {
+    let start = format!("{}.000", NOW - 3);
+    let trip = BreakerTrip {
+        name: "timeouts".into(),
+        stage_id: 0,
+        time: (NOW - 1) as f64,
+        runner: Some(1),
+    };
+    let trip_json = serde_json::to_string(&trip).unwrap();
+    let tripped = with_data(results(1, 1, "running", None), protocol::BREAKER_KEY, trip_json.clone());
+    let running = |config: Arc<ConfigMap>| {
+        observed(
+            vec![job(1, None)],
+            vec![config, results(1, 0, "running", None), tripped.clone()],
+            vec![],
+        )
+    };
+
+    let relay = plan(&bench(), &running(config(1, Some(&start))), &settings(), now());
+    let [Child::ConfigMap(config_map)] = relay.apply.as_slice() else {
+        panic!("{:?}", relay.apply)
+    };
+    let data = config_map.data.as_ref();
+    assert_eq!(protocol::stop_signal(data), Some(trip.clone()));
+    assert_eq!(
+        protocol::start_signal(data).unwrap(),
+        Some(StartSignal::StartAt((NOW - 3) as f64)),
+        "the start time stays"
+    );
+    assert_eq!(
+        relay.events.iter().map(|e| (e.warning, e.reason)).collect::<Vec<_>>(),
+        [(true, "CircuitBreakerTripped")]
+    );
+    let running_condition = conditions::find(&relay.status.conditions, CONDITION_RUNNING).unwrap();
+    assert_eq!(
+        running_condition.message,
+        "circuit breaker \"timeouts\" tripped in stage 0 on runner 1; every runner stops"
+    );
+
+    // Relayed once: nothing more to apply or announce.
+    let relayed = with_data(config(1, Some(&start)), protocol::STOP_KEY, trip_json);
+    let after = plan_twice(&bench(), &running(relayed));
+    assert!(after.apply.is_empty() && after.events.is_empty(), "{after:?}");
+
+    // Every runner delivered a run stopped by the same trip: the run failed, naming it.
+    let mut stopped = metrics_of(1000.0);
+    stopped.circuit_breaker = Some(trip.clone());
+    let finished = plan_twice(&bench(), &completed(&stopped, &stopped));
+    let succeeded = conditions::find(&finished.status.conditions, CONDITION_SUCCEEDED).unwrap();
+    assert_eq!(
+        (succeeded.status.as_str(), succeeded.reason.as_str()),
+        ("False", "CircuitBreakerTripped")
+    );
+    assert!(
+        succeeded.message.starts_with(
+            "circuit breaker \"timeouts\" tripped in stage 0 on runner 1; every runner stopped there"
+        ),
+        "{}",
+        succeeded.message
+    );
+    let Some(Child::ConfigMap(report)) = finished.apply.first() else {
+        panic!("{:?}", finished.apply)
+    };
+    let file: serde_json::Value =
+        serde_json::from_str(&report.data.as_ref().unwrap()["circuit_breaker.json"]).unwrap();
+    assert_eq!((file["name"].as_str(), file["runner"].as_u64()), (Some("timeouts"), Some(1)));
+}

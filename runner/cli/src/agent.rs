@@ -3,6 +3,7 @@
 //! runs, reports progress while running and its mergeable metrics at the end (see
 //! [`protocol`]).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -21,7 +22,8 @@ use ibench_core::protocol::{
 };
 use ibench_core::report::RecordSink;
 use ibench_engine::benchmark::{Benchmark, BenchmarkError};
-use ibench_engine::{FindTargets, Interrupt, Snapshot};
+use ibench_core::metrics::BreakerTrip;
+use ibench_engine::{BreakerWatch, FindTargets, Interrupt, Snapshot};
 use ibench_storage::{InputError, ReportBuckets, UploadError, fetch_inputs};
 
 /// Where this runner belongs, from its pod's environment.
@@ -307,15 +309,29 @@ async fn run_with(
             }
         }
     };
-    let (outcome, ()) = tokio::join!(
+    let breakers = benchmark.breakers();
+    let relay = async {
+        if let Some(breakers) = &breakers {
+            tokio::select! {
+                () = relay_breakers(breakers, configs, &config_name, results, env.index) => {}
+                () = reporting.cancelled() => {}
+            }
+        }
+    };
+    let (outcome, (), ()) = tokio::join!(
         async {
             let outcome = benchmark.run_interruptible(interrupt).await;
             reporting.cancel();
             outcome
         },
-        reporter
+        reporter,
+        relay
     );
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    // A trip here is this runner's; a relayed one names its runner already.
+    if let Some(trip) = outcome.metrics.circuit_breaker.as_mut() {
+        trip.runner.get_or_insert(env.index);
+    }
     let server_files = match collector {
         // Every stage's file, whatever report.prometheus asks: the operator shows each stage's
         // figures in its status and leaves out of the report the files not asked for.
@@ -447,56 +463,97 @@ async fn wait_for_start(
     name: &str,
     timeout: Duration,
 ) -> Result<StartSignal, AgentError> {
-    let wait = async {
-        loop {
-            let config_map = match configs.get(name).await {
-                Ok(cm) => cm,
-                Err(e) if is_transient(&e) => {
-                    tracing::warn!(error = %e, "reading the config ConfigMap failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if let Some(signal) = protocol::start_signal(config_map.data.as_ref())? {
-                return Ok(signal);
-            }
-            let version = config_map.metadata.resource_version.unwrap_or_default();
-            let params = WatchParams::default()
-                .fields(&format!("metadata.name={name}"))
-                .timeout(240);
-            let stream = match configs.watch(&params, &version).await {
-                Ok(stream) => stream,
-                Err(e) if is_transient(&e) => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let mut stream = stream.boxed();
-            // Any end of the stream (timeout, error event, dropped connection): read again.
-            while let Ok(Some(event)) = stream.try_next().await {
-                match event {
-                    WatchEvent::Added(cm) | WatchEvent::Modified(cm) => {
-                        if let Some(signal) = protocol::start_signal(cm.data.as_ref())? {
-                            return Ok(signal);
-                        }
-                    }
-                    WatchEvent::Deleted(_) => {
-                        return Err(AgentError::ConfigDeleted(name.to_string()));
-                    }
-                    WatchEvent::Bookmark(_) => {}
-                    WatchEvent::Error(e) => {
-                        tracing::debug!(error = %e, "watch ended; re-reading");
-                        break;
-                    }
-                }
-            }
-        }
-    };
+    let wait = watch_config(configs, name, |data| Ok(protocol::start_signal(data)?));
     tokio::time::timeout(timeout, wait)
         .await
         .map_err(|_| AgentError::StartTimeout(timeout))?
+}
+
+/// Waits until `read` finds what it looks for in the data of the config ConfigMap `name`, read
+/// once and then watched (re-read after any end of the watch).
+async fn watch_config<T>(
+    configs: &Api<ConfigMap>,
+    name: &str,
+    read: impl Fn(Option<&BTreeMap<String, String>>) -> Result<Option<T>, AgentError>,
+) -> Result<T, AgentError> {
+    loop {
+        let config_map = match configs.get(name).await {
+            Ok(cm) => cm,
+            Err(e) if is_transient(&e) => {
+                tracing::warn!(error = %e, "reading the config ConfigMap failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(found) = read(config_map.data.as_ref())? {
+            return Ok(found);
+        }
+        let version = config_map.metadata.resource_version.unwrap_or_default();
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(240);
+        let stream = match configs.watch(&params, &version).await {
+            Ok(stream) => stream,
+            Err(e) if is_transient(&e) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut stream = stream.boxed();
+        // Any end of the stream (timeout, error event, dropped connection): read again.
+        while let Ok(Some(event)) = stream.try_next().await {
+            match event {
+                WatchEvent::Added(cm) | WatchEvent::Modified(cm) => {
+                    if let Some(found) = read(cm.data.as_ref())? {
+                        return Ok(found);
+                    }
+                }
+                WatchEvent::Deleted(_) => {
+                    return Err(AgentError::ConfigDeleted(name.to_string()));
+                }
+                WatchEvent::Bookmark(_) => {}
+                WatchEvent::Error(e) => {
+                    tracing::debug!(error = %e, "watch ended; re-reading");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Circuit breakers across runners: a trip here is written to this runner's results at once
+/// (the operator relays it to every runner); a trip relayed by the operator stops this runner.
+async fn relay_breakers(
+    breakers: &BreakerWatch,
+    configs: &Api<ConfigMap>,
+    config_name: &str,
+    results: &ResultWriter,
+    index: u32,
+) {
+    tokio::select! {
+        () = breakers.tripped() => {
+            let Some(trip) = breakers.trip_info().filter(|t| t.runner.is_none()) else {
+                return;
+            };
+            let trip = BreakerTrip { runner: Some(index), ..trip.clone() };
+            tracing::warn!(breaker = %trip.name, stage = trip.stage_id, "circuit breaker tripped; stopping every runner");
+            let patch = json!({"data": {
+                protocol::BREAKER_KEY: serde_json::to_string(&trip).expect("a trip serialises"),
+            }});
+            if let Err(e) = results.patch_with_retries(patch).await {
+                tracing::warn!(error = %e, "reporting the circuit breaker trip failed");
+            }
+        }
+        stop = watch_config(configs, config_name, |data| Ok(protocol::stop_signal(data))) => match stop {
+            Ok(trip) => {
+                tracing::warn!(breaker = %trip.name, runner = ?trip.runner, "circuit breaker tripped on another runner; stopping");
+                breakers.trip(trip);
+            }
+            Err(e) => tracing::warn!(error = %e, "watching for a stop from the operator failed"),
+        },
+    }
 }
 
 #[cfg(test)]

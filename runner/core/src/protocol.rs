@@ -21,7 +21,7 @@ use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::RunMetrics;
+use crate::metrics::{BreakerTrip, RunMetrics};
 use crate::report::ReportFile;
 use crate::server_metrics::timeseries;
 
@@ -64,6 +64,11 @@ pub const SWEEP_KEY: &str = "sweep_saturation.json";
 pub const INPUTS_KEY: &str = "inputs.json";
 /// JSON [`PerRequestPart`]: where the runner streamed its per-request records.
 pub const PER_REQUEST_KEY: &str = "per_request.json";
+/// JSON [`BreakerTrip`]: a circuit breaker tripped on this runner (written at once, mid-run).
+pub const BREAKER_KEY: &str = "circuit-breaker.json";
+/// In the config ConfigMap, JSON [`BreakerTrip`]: a breaker tripped on one runner, so every
+/// runner stops.
+pub const STOP_KEY: &str = "stop.json";
 
 /// Field manager of the runners' writes (the operator applies the same objects as another
 /// manager, owning only their metadata).
@@ -173,6 +178,11 @@ pub fn start_signal(
     }
 }
 
+/// The trip the operator relays to every runner, if any.
+pub fn stop_signal(data: Option<&BTreeMap<String, String>>) -> Option<BreakerTrip> {
+    serde_json::from_str(data?.get(STOP_KEY)?).ok()
+}
+
 /// `start-at` as written by the operator: millisecond precision is plenty for a start that
 /// lies seconds ahead, and a fixed format keeps the ConfigMap byte-identical on re-apply.
 pub fn format_start_at(unix_seconds: f64) -> String {
@@ -196,6 +206,8 @@ pub struct RunnerReport {
     pub per_request: Option<PerRequestPart>,
     /// Compressed report files of the model server's metrics ([`decode_server_files`]).
     pub server_metrics: Option<Vec<u8>>,
+    /// A circuit breaker that tripped on this runner, as soon as it did.
+    pub breaker: Option<BreakerTrip>,
 }
 
 impl RunnerReport {
@@ -220,6 +232,9 @@ impl RunnerReport {
                 .get(PER_REQUEST_KEY)
                 .and_then(|p| serde_json::from_str(p).ok()),
             server_metrics: None,
+            breaker: data
+                .get(BREAKER_KEY)
+                .and_then(|p| serde_json::from_str(p).ok()),
         }
     }
 }

@@ -22,6 +22,7 @@ async fn failures_are_counted_under_their_labels() {
         hang: 0.05,
         malformed: 0.05,
         after_ms: 0,
+        every: 0,
     };
     let sim = common::sim(SimConfig {
         faults,

@@ -73,10 +73,13 @@ impl App {
         }
     }
 
-    /// Whether drawn faults apply yet (`faults.after_ms` after the first API request).
-    pub fn faults_due(&self) -> bool {
+    /// Whether drawn faults apply to request `seq`: `faults.after_ms` after the first API
+    /// request, and only to every `faults.every`-th.
+    pub fn faults_due(&self, seq: u64) -> bool {
+        let faults = &self.config.faults;
         let first = *self.first_request.get_or_init(Instant::now);
-        first.elapsed() >= Duration::from_millis(self.config.faults.after_ms)
+        first.elapsed() >= Duration::from_millis(faults.after_ms)
+            && seq.is_multiple_of(faults.every.max(1))
     }
 
     /// Arrival sequence number of a new API request.

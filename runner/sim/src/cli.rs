@@ -81,6 +81,9 @@ pub struct SimArgs {
     /// milliseconds: a server that breaks mid-run [default: 0].
     #[arg(long)]
     pub fault_after_ms: Option<u64>,
+    /// Inject them only into every Nth request in arrival order: one bad replica of N.
+    #[arg(long)]
+    pub fault_every: Option<u64>,
     /// Close connections idle (no request, no bytes) this long, milliseconds [default: 60000].
     #[arg(long)]
     pub idle_timeout_ms: Option<u64>,
@@ -133,6 +136,7 @@ impl SimArgs {
         set(&mut f.cut, &self.fault_cut);
         set(&mut f.malformed, &self.fault_malformed);
         set(&mut f.after_ms, &self.fault_after_ms);
+        set(&mut f.every, &self.fault_every);
         set(&mut cfg.idle_timeout_ms, &self.idle_timeout_ms);
         set(
             &mut cfg.header_read_timeout_ms,

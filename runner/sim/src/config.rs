@@ -124,6 +124,9 @@ pub struct FaultRates {
     /// Drawn faults hit only requests arriving this long after the server's first API
     /// request: a server that breaks mid-run (forced faults by header apply at once).
     pub after_ms: u64,
+    /// Drawn faults hit only every `every`-th request in arrival order (0 and 1: any): one bad
+    /// replica of `every` behind a round-robin balancer.
+    pub every: u64,
 }
 
 impl FaultRates {

@@ -61,6 +61,7 @@ async fn configured_fault_rates_hold_over_2000_requests() {
         cut: RATE,
         malformed: RATE,
         after_ms: 0,
+        every: 0,
     };
     let sim = sim(SimConfig {
         faults: rates,
@@ -138,4 +139,27 @@ async fn faults_start_after_the_delay_from_the_first_request() {
             Outcome::Fault(Fault::Error500)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_can_hit_every_nth_request_only() {
+    let sim = sim(SimConfig {
+        faults: FaultRates {
+            error_500: 1.0,
+            every: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let client = client();
+    let url = format!("{}/v1/completions", sim.base_url());
+    let mut outcomes = Vec::new();
+    for _ in 0..7 {
+        outcomes.push(one(client.clone(), url.clone()).await);
+    }
+    let failed: Vec<usize> = (0..7)
+        .filter(|&i| outcomes[i] == Outcome::Fault(Fault::Error500))
+        .collect();
+    assert_eq!(failed, [0, 3, 6], "{outcomes:?}");
 }

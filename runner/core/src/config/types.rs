@@ -39,6 +39,7 @@ pub struct Config {
     /// Named breakers that stop the run when the requests' records show the server is broken;
     /// a run enables them by name in `load.circuit_breakers`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
     pub circuit_breakers: Vec<CircuitBreakerConfig>,
 }
 
@@ -50,8 +51,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreakerConfig {
     /// Referenced from `load.circuit_breakers`.
+    #[schemars(length(max = 253))]
     pub name: String,
     pub metrics: BreakerMetrics,
+    #[schemars(length(max = 16))]
     pub triggers: Vec<BreakerTrigger>,
 }
 
@@ -446,6 +449,7 @@ pub struct LoadConfig {
     pub lift_limits: bool,
     /// Names of the top-level `circuit_breakers` this run enables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 253)))]
     pub circuit_breakers: Vec<String>,
 }
 

@@ -142,7 +142,7 @@ fn prepare(
     app.stats.valid(model);
     let mut rngs = app.rngs(seq);
     // Drawn before the delay is checked, so that the request's other choices stay the same.
-    let drawn = app.faults.pick(&mut rngs.fault).filter(|_| app.faults_due());
+    let drawn = app.faults.pick(&mut rngs.fault).filter(|_| app.faults_due(seq));
     let fault = forced.unwrap_or(drawn);
     if let Some(fault) = fault {
         app.stats.fault(fault);
