@@ -208,6 +208,28 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
             ],
         ),
         (
+            "breaker-not-defined",
+            {
+                let mut s = base();
+                s["load"]["circuitBreakers"] = json!(["timeouts"]);
+                s["circuitBreakers"] = json!([{"name": "errors", "metrics": {"matches": ["error"]}, "triggers": []}]);
+                s
+            },
+            &[
+                "spec.load.circuitBreakers",
+                "every name must be a breaker of spec.circuitBreakers",
+            ],
+        ),
+        (
+            "breaker-trigger-type",
+            with(
+                base(),
+                "/circuitBreakers",
+                json!([{"name": "errors", "metrics": {"matches": ["error"]}, "triggers": [{"type": "sometimes", "threshold": 1}]}]),
+            ),
+            &["spec.circuitBreakers[0].triggers[0].type", "Unsupported value"],
+        ),
+        (
             "metrics-unknown-type",
             with(base(), "/metrics", json!({"type": "graphite"})),
             &["spec.metrics.type", "Unsupported value"],
@@ -274,6 +296,13 @@ async fn valid_benchmarks_are_stored_with_schema_defaults() {
             "concurrent",
             json!({"server": {"baseUrl": "http://127.0.0.1:9"},
                 "load": {"type": "concurrent", "stages": [{"numRequests": 100, "concurrencyLevel": 4}]}}),
+        ),
+        (
+            "circuit-breaker",
+            json!({"server": {"baseUrl": "http://127.0.0.1:9"},
+                "load": {"stages": [{"rate": 1.0, "duration": 1}], "circuitBreakers": ["timeouts"]},
+                "circuitBreakers": [{"name": "timeouts", "metrics": {"matches": ["error"], "rules": ["error.error_type == 'TimeoutError'"]},
+                    "triggers": [{"type": "consecutive", "threshold": 10}, {"type": "rate_over_window", "windowSec": 5, "threshold": 0.5, "minSamples": 20}]}]}),
         ),
         (
             "sweep-in-one-runner",

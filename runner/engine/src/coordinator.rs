@@ -126,6 +126,15 @@ impl Engine {
             })
         });
         let mut run = RunMetrics::default();
+        // The first stage run (the warm-up, else stage 0) starts at `start_at`.
+        let mut start_at = start_at;
+        let mut first_start = || match start_at.take() {
+            Some(at) => at.max(Instant::now()),
+            None => Instant::now() + LEAD_IN,
+        };
+        if let Some(warmup) = &self.plan.warmup {
+            run.warmup = Some(self.run_stage(warmup, first_start(), interrupt).await);
+        }
         for (position, stage) in stages.iter().enumerate() {
             if position > 0 {
                 tokio::select! {
@@ -133,11 +142,7 @@ impl Engine {
                     _ = interrupt.stopped() => {}
                 }
             }
-            let start = match start_at {
-                Some(at) if position == 0 => at.max(Instant::now()),
-                _ => Instant::now() + LEAD_IN,
-            };
-            run.push(self.run_stage(stage, start, interrupt).await);
+            run.push(self.run_stage(stage, first_start(), interrupt).await);
         }
         if let Some(task) = breaker_stop {
             task.abort();
@@ -170,14 +175,14 @@ impl Engine {
                 StageLoad::Rate {
                     duration, arrivals, ..
                 },
-                StageKind::Benchmark,
+                StageKind::Benchmark | StageKind::Warmup,
             ) => {
                 start
                     + Duration::from_secs_f64(duration.max(arrivals.last_offset()))
                     + self.plan.teardown_grace
             }
             // Closed loops end when their requests do; each request is bounded by its timeout.
-            (StageLoad::Concurrent { .. }, StageKind::Benchmark) => {
+            (StageLoad::Concurrent { .. }, StageKind::Benchmark | StageKind::Warmup) => {
                 start + Duration::from_secs(365 * 24 * 3600)
             }
         };

@@ -526,7 +526,7 @@ async fn execute(
         return;
     }
     let keep = Keep {
-        raw: shared.settings.per_request.is_some() && !stage.is_sweep_probe(),
+        raw: shared.settings.per_request.is_some() && stage.is_benchmark(),
         content: round.is_some(),
     };
     let request_text = keep
@@ -563,6 +563,7 @@ async fn execute(
         outcome: exchange.outcome,
     };
     if let Some(breakers) = &shared.settings.breakers
+        && stage.is_benchmark()
         && !matches!(record.outcome, Outcome::Cancelled)
     {
         let clock = &shared.clock;

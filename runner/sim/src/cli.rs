@@ -44,6 +44,12 @@ pub struct SimArgs {
     /// Cost of loading a non-resident LoRA adapter, milliseconds.
     #[arg(long)]
     pub lora_load_ms: Option<f64>,
+    /// The first N requests wait --cold-start-ms more for their first token (a cold server).
+    #[arg(long)]
+    pub cold_start_requests: Option<u64>,
+    /// Extra time to first token of the first --cold-start-requests requests, milliseconds.
+    #[arg(long)]
+    pub cold_start_ms: Option<f64>,
     /// Requests processed at once; the rest wait in a FIFO queue.
     #[arg(long)]
     pub max_num_seqs: Option<usize>,
@@ -123,6 +129,8 @@ impl SimArgs {
         set(&mut l.itl_std_ms, &self.itl_std_ms);
         set(&mut l.prefill_us_per_token, &self.prefill_us_per_token);
         set(&mut l.lora_load_ms, &self.lora_load_ms);
+        set(&mut l.cold_start_requests, &self.cold_start_requests);
+        set(&mut l.cold_start_ms, &self.cold_start_ms);
         cfg.max_num_seqs = self.max_num_seqs.or(cfg.max_num_seqs);
         cfg.max_waiting = self.max_waiting.or(cfg.max_waiting);
         cfg.kv_cache_tokens = self.kv_cache_tokens.or(cfg.kv_cache_tokens);

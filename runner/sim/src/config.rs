@@ -108,6 +108,10 @@ pub struct LatencyConfig {
     pub prefill_us_per_token: f64,
     /// Cost of loading a LoRA adapter that is not resident, added to the time to first token.
     pub lora_load_ms: f64,
+    /// The first `cold_start_requests` API requests (in arrival order) wait `cold_start_ms`
+    /// more for their first token: a server whose caches and compiled kernels are cold.
+    pub cold_start_requests: u64,
+    pub cold_start_ms: f64,
 }
 
 /// Fraction of valid requests answered with each fault (drawn independently of the request

@@ -39,6 +39,8 @@ pub(crate) struct LatencyModel {
     itl: Spread,
     prefill_per_token: f64,
     lora_load: f64,
+    cold_start_requests: u64,
+    cold_start: f64,
 }
 
 impl LatencyModel {
@@ -48,6 +50,17 @@ impl LatencyModel {
             itl: Spread::from_ms(cfg.itl_ms, cfg.itl_std_ms),
             prefill_per_token: cfg.prefill_us_per_token / 1e6,
             lora_load: cfg.lora_load_ms / 1e3,
+            cold_start_requests: cfg.cold_start_requests,
+            cold_start: cfg.cold_start_ms / 1e3,
+        }
+    }
+
+    /// Seconds request `seq` (arrival order) waits for a cold server.
+    pub fn cold_start(&self, seq: u64) -> f64 {
+        if seq < self.cold_start_requests {
+            self.cold_start
+        } else {
+            0.0
         }
     }
 

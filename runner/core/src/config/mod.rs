@@ -17,6 +17,7 @@ mod resolve;
 mod slo_section;
 mod types;
 mod validate;
+mod warmup_section;
 
 pub use distribution::{Distribution, DistributionType, fixed as fixed_length};
 pub use error::{ConfigError, Issue};

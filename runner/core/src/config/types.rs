@@ -363,6 +363,17 @@ pub struct LoadStage {
     pub concurrency_level: Option<i64>,
 }
 
+/// How long the warm-up lasts: `duration` seconds or `requests` (one of them; `concurrent`
+/// loads: `requests`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarmupConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<i64>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SweepType {
@@ -447,6 +458,11 @@ pub struct LoadConfig {
     /// bounds (a year for any time, 2^53 requests per stage, 100 M tokens) stay.
     #[serde(default)]
     pub lift_limits: bool,
+    /// Requests sent before stage 0 at its rate (or concurrency), to warm the server's caches
+    /// and the connections; left out of every report but their own
+    /// (`warmup_lifecycle_metrics.json`). Ours: inference-perf has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<WarmupConfig>,
     /// Names of the top-level `circuit_breakers` this run enables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(max = 253)))]
@@ -471,6 +487,7 @@ impl Default for LoadConfig {
             worker_realtime_priority: false,
             fail_fast: true,
             lift_limits: false,
+            warmup: None,
             circuit_breakers: Vec::new(),
         }
     }

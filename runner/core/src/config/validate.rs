@@ -30,6 +30,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     super::metrics_section::validate(config, &mut issues);
     super::slo_section::validate(config, &mut issues);
     super::breaker_section::validate(config, &mut issues);
+    super::warmup_section::validate(config, &mut issues);
     super::limits::limits(config, &mut issues);
     issues
 }

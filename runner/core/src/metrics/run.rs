@@ -80,6 +80,9 @@ pub struct RunMetrics {
     /// The circuit breaker that stopped the run; merged, the first to trip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<BreakerTrip>,
+    /// `load.warmup`'s requests, apart from the stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<StageMetrics>,
 }
 
 /// A circuit breaker's trip: which, where and when (the run stopped then).
@@ -102,6 +105,11 @@ impl RunMetrics {
         {
             self.circuit_breaker = Some(trip.clone());
         }
+        match (&mut self.warmup, &other.warmup) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.warmup = Some(theirs.clone()),
+            _ => {}
+        }
         for stage in &other.stages {
             match self.stages.iter_mut().find(|s| s.info.id == stage.info.id) {
                 Some(mine) => mine.merge(stage),
@@ -114,7 +122,7 @@ impl RunMetrics {
     pub fn push(&mut self, stage: StageMetrics) {
         self.merge(&RunMetrics {
             stages: vec![stage],
-            circuit_breaker: None,
+            ..Default::default()
         });
     }
 

@@ -30,6 +30,8 @@ pub struct Plan {
     pub seed: u64,
     /// The configured stages; empty with a sweep, which generates its own.
     pub stages: Vec<Arc<StagePlan>>,
+    /// `load.warmup`: sent before stage 0, reported apart.
+    pub warmup: Option<Arc<StagePlan>>,
     pub load_type: LoadType,
     /// Pause between stages.
     pub interval: Duration,
@@ -58,6 +60,9 @@ pub enum StageKind {
     /// 0): cut off `time_limit` seconds after its start, its completion times kept, left out of
     /// the reports.
     SweepProbe { time_limit: f64 },
+    /// `load.warmup`, before stage 0: reported only in its own file, never in per-request
+    /// records, and not fed to circuit breakers (cold starts are what it absorbs).
+    Warmup,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +80,11 @@ pub enum StageLoad {
 impl StagePlan {
     pub fn is_sweep_probe(&self) -> bool {
         matches!(self.kind, StageKind::SweepProbe { .. })
+    }
+
+    /// One of the benchmark's own stages, which the reports are about.
+    pub fn is_benchmark(&self) -> bool {
+        self.kind == StageKind::Benchmark
     }
 
     /// Requests in the whole stage (all pods and workers).
@@ -190,6 +200,35 @@ impl Plan {
             })
             .collect();
 
+        let warmup = load.warmup.as_ref().and_then(|warmup| {
+            let first = load.stages.first()?;
+            // After the benchmark's ids, so that its prompts are not stage 0's.
+            let id = load.stages.len();
+            let stage_load = match load.load_type {
+                LoadType::Concurrent => StageLoad::Concurrent {
+                    num_requests: warmup.requests.unwrap_or_default() as u64,
+                    level: first.concurrency_level.unwrap_or_default() as u64,
+                },
+                load_type => {
+                    let rate = first.rate.unwrap_or_default();
+                    let duration = warmup
+                        .duration
+                        .unwrap_or_else(|| warmup.requests.unwrap_or_default() as f64 / rate);
+                    // A trace's offsets belong to the benchmark: its warm-up is evenly paced.
+                    let arrivals = match load_type {
+                        LoadType::Poisson => LoadType::Poisson,
+                        _ => LoadType::Constant,
+                    };
+                    rate_load(arrivals, rate, duration, resolved.seed, id)
+                }
+            };
+            Some(Arc::new(StagePlan {
+                id,
+                kind: StageKind::Warmup,
+                load: stage_load,
+            }))
+        });
+
         let tokenizer = Tokenizer::load(
             config
                 .tokenizer
@@ -199,6 +238,7 @@ impl Plan {
         Ok(Plan {
             seed: resolved.seed,
             stages,
+            warmup,
             interval: Duration::from_secs_f64(load.interval),
             teardown_grace: Duration::from_secs_f64(load.stage_teardown_grace_seconds),
             load_type: load.load_type,

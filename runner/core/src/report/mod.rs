@@ -86,8 +86,17 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
     if let Some(trip) = &run.circuit_breaker {
         files.push(breaker_report(run, trip));
     }
+    if let Some(warmup) = &run.warmup {
+        files.push(ReportFile {
+            name: WARMUP_FILE.into(),
+            contents: lifecycle(&warmup.total(), Scope::Stage(&warmup.info)),
+        });
+    }
     files
 }
+
+/// `load.warmup`'s report file, in the shape of a stage's (`.json` added when written).
+pub const WARMUP_FILE: &str = "warmup_lifecycle_metrics";
 
 /// The report file of a tripped circuit breaker (`.json` added when written).
 pub const CIRCUIT_BREAKER_FILE: &str = "circuit_breaker";

@@ -169,7 +169,7 @@ fn prepare(
         running: None,
         clock: app
             .latency
-            .clock(rngs.timing, arrived, p.prompt_tokens, lora_offset),
+            .clock(rngs.timing, arrived, p.prompt_tokens, lora_offset + app.latency.cold_start(seq)),
     })
 }
 
