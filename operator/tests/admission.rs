@@ -212,7 +212,8 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
             {
                 let mut s = base();
                 s["load"]["circuitBreakers"] = json!(["timeouts"]);
-                s["circuitBreakers"] = json!([{"name": "errors", "metrics": {"matches": ["error"]}, "triggers": []}]);
+                s["circuitBreakers"] =
+                    json!([{"name": "errors", "metrics": {"matches": ["error"]}, "triggers": []}]);
                 s
             },
             &[
@@ -227,7 +228,10 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
                 "/circuitBreakers",
                 json!([{"name": "errors", "metrics": {"matches": ["error"]}, "triggers": [{"type": "sometimes", "threshold": 1}]}]),
             ),
-            &["spec.circuitBreakers[0].triggers[0].type", "Unsupported value"],
+            &[
+                "spec.circuitBreakers[0].triggers[0].type",
+                "Unsupported value",
+            ],
         ),
         (
             "metrics-unknown-type",

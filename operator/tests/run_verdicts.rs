@@ -100,7 +100,8 @@ async fn the_same_objectives_pass_on_a_fast_server_and_fail_on_a_slow_one() {
     let c = condition(&missed, crd::CONDITION_SLO_MET).unwrap();
     assert_eq!(c.reason, "ObjectivesMissed");
     assert!(
-        c.message.starts_with("2 of 4 SLO checks failed: stage_0: time_to_first_token p99 = 0.2")
+        c.message
+            .starts_with("2 of 4 SLO checks failed: stage_0: time_to_first_token p99 = 0.2")
             && c.message.contains("run: time_to_first_token p99"),
         "{}",
         c.message
@@ -117,7 +118,10 @@ async fn the_same_objectives_pass_on_a_fast_server_and_fail_on_a_slow_one() {
     assert_eq!(verdict["passed"], false);
     assert_eq!(verdict["checks"][0]["scope"], "stage_0");
     let ttft = verdict["checks"][0]["value"].as_f64().unwrap();
-    assert!((0.25..0.3).contains(&ttft), "TTFT p99 {ttft} s from a 250 ms server");
+    assert!(
+        (0.25..0.3).contains(&ttft),
+        "TTFT p99 {ttft} s from a 250 ms server"
+    );
     assert_eq!(fast.stats().requests_received, 30);
     assert_eq!(slow.stats().requests_received, 30);
 }
@@ -169,9 +173,15 @@ async fn a_breaker_tripped_on_one_runner_stops_all_three() {
 
     let ib = wait_benchmark(cp, &operator, &ns, "breaker", RUN_TIMEOUT, is_finished).await;
     let c = condition(&ib, crd::CONDITION_SUCCEEDED).unwrap();
-    assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "CircuitBreakerTripped"), "{}", c.message);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "CircuitBreakerTripped"),
+        "{}",
+        c.message
+    );
     assert!(
-        c.message.starts_with("circuit breaker \"bad-replica\" tripped in stage 0 on runner 0"),
+        c.message
+            .starts_with("circuit breaker \"bad-replica\" tripped in stage 0 on runner 0"),
         "{}",
         c.message
     );
@@ -181,7 +191,10 @@ async fn a_breaker_tripped_on_one_runner_stops_all_three() {
         .await
         .expect("report ConfigMap");
     let trip = report_json(&report, "circuit_breaker.json");
-    assert_eq!((trip["runner"].as_u64(), trip["stage_id"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (trip["runner"].as_u64(), trip["stage_id"].as_u64()),
+        (Some(0), Some(0))
+    );
     let trip_time = trip["time"].as_f64().unwrap();
 
     // Nothing reached the server later than 2 s after the trip, from any runner.

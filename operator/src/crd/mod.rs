@@ -19,8 +19,8 @@ pub use camel::{Camel, camel, camel_path, resource_terms};
 pub use status::*;
 
 use ibench_core::config::{
-    ApiConfig, CircuitBreakerConfig, DataConfig, InputsConfig, LoadConfig, MetricsConfig, ReportConfig, ServerConfig,
-    StorageConfig, TokenizerConfig,
+    ApiConfig, CircuitBreakerConfig, DataConfig, InputsConfig, LoadConfig, MetricsConfig,
+    ReportConfig, ServerConfig, StorageConfig, TokenizerConfig,
 };
 
 pub const GROUP: &str = "inferencebench.dev";

@@ -221,7 +221,12 @@ mod tests {
             plain.data.as_ref().unwrap().keys().collect::<Vec<_>>(),
             [protocol::CONFIG_KEY]
         );
-        let started = config_map(&owner, &run, Some(&StartSignal::StartAt(1764300000.5)), None);
+        let started = config_map(
+            &owner,
+            &run,
+            Some(&StartSignal::StartAt(1764300000.5)),
+            None,
+        );
         assert_eq!(
             started.data.as_ref().unwrap()[protocol::START_AT_KEY],
             "1764300000.500"

@@ -1089,7 +1089,10 @@ fn objectives_met_or_missed_set_slo_met_and_leave_succeeded_alone() {
     let observed = completed(&metrics_of(1000.0), &metrics_of(1000.004));
 
     let met = plan_twice(&bench_with_latency_objective(0.5), &observed).status;
-    assert_eq!(condition(&met, CONDITION_SLO_MET), ("True", "ObjectivesMet"));
+    assert_eq!(
+        condition(&met, CONDITION_SLO_MET),
+        ("True", "ObjectivesMet")
+    );
     assert_eq!(condition(&met, CONDITION_SUCCEEDED), ("True", "Completed"));
     let slo = met.slo.as_ref().expect("status.slo");
     // Two thresholds on one stage and on the run.
@@ -1097,17 +1100,29 @@ fn objectives_met_or_missed_set_slo_met_and_leave_succeeded_alone() {
 
     let missed = plan_twice(&bench_with_latency_objective(0.015), &observed).status;
     let c = conditions::find(&missed.conditions, CONDITION_SLO_MET).unwrap();
-    assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "ObjectivesMissed"));
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "ObjectivesMissed")
+    );
     assert!(
-        c.message.starts_with("2 of 4 SLO checks failed: stage_0: request_latency p99 = 0.0")
+        c.message
+            .starts_with("2 of 4 SLO checks failed: stage_0: request_latency p99 = 0.0")
             && c.message.contains("> max 0.015; run: request_latency p99"),
         "{}",
         c.message
     );
-    assert_eq!(missed.phase, Some(Phase::Succeeded), "the run itself succeeded");
+    assert_eq!(
+        missed.phase,
+        Some(Phase::Succeeded),
+        "the run itself succeeded"
+    );
     let slo = missed.slo.as_ref().unwrap();
     assert_eq!((slo.met, slo.failed_checks), (Some(false), 2));
-    assert!(slo.failed[1].starts_with("run: request_latency p99"), "{:?}", slo.failed);
+    assert!(
+        slo.failed[1].starts_with("run: request_latency p99"),
+        "{:?}",
+        slo.failed
+    );
 }
 
 #[test]
@@ -1118,18 +1133,32 @@ fn slo_met_is_unknown_while_running_and_absent_without_objectives() {
         vec![],
     );
     let status = plan_twice(&bench_with_latency_objective(0.5), &running).status;
-    assert_eq!(condition(&status, CONDITION_SLO_MET), ("Unknown", "InProgress"));
+    assert_eq!(
+        condition(&status, CONDITION_SLO_MET),
+        ("Unknown", "InProgress")
+    );
     assert_eq!(status.slo.as_ref().and_then(|s| s.met), None);
 
-    let plain = plan_twice(&bench(), &completed(&metrics_of(1000.0), &metrics_of(1000.0))).status;
+    let plain = plan_twice(
+        &bench(),
+        &completed(&metrics_of(1000.0), &metrics_of(1000.0)),
+    )
+    .status;
     assert!(conditions::find(&plain.conditions, CONDITION_SLO_MET).is_none());
     assert_eq!(plain.slo, None);
 
     // A run that ended without results cannot be judged.
-    let deleted = observed(vec![], vec![config(1, Some(&format!("{}.000", NOW - 5)))], vec![]);
+    let deleted = observed(
+        vec![],
+        vec![config(1, Some(&format!("{}.000", NOW - 5)))],
+        vec![],
+    );
     let status = plan_twice(&bench_with_latency_objective(0.5), &deleted).status;
     assert_eq!(status.phase, Some(Phase::Failed));
-    assert_eq!(condition(&status, CONDITION_SLO_MET), ("Unknown", "NoResults"));
+    assert_eq!(
+        condition(&status, CONDITION_SLO_MET),
+        ("Unknown", "NoResults")
+    );
 }
 
 #[test]
@@ -1138,10 +1167,16 @@ fn more_failed_checks_than_the_status_lists_are_counted_in_the_message() {
         met: Some(false),
         checks: 40,
         failed_checks: 20,
-        failed: (0..MAX_STATUS_SLO_FAILURES).map(|i| format!("stage_{i}: x")).collect(),
+        failed: (0..MAX_STATUS_SLO_FAILURES)
+            .map(|i| format!("stage_{i}: x"))
+            .collect(),
     };
     let c = slo_condition(&slo, Phase::Succeeded);
-    assert!(c.message.ends_with("; and 4 more (slo_verdict.json)"), "{}", c.message);
+    assert!(
+        c.message.ends_with("; and 4 more (slo_verdict.json)"),
+        "{}",
+        c.message
+    );
 }
 
 fn with_data(config_map: Arc<ConfigMap>, key: &str, value: String) -> Arc<ConfigMap> {
@@ -1163,7 +1198,11 @@ fn a_breaker_tripped_on_one_runner_stops_every_runner_then_fails_the_run() {
         runner: Some(1),
     };
     let trip_json = serde_json::to_string(&trip).unwrap();
-    let tripped = with_data(results(1, 1, "running", None), protocol::BREAKER_KEY, trip_json.clone());
+    let tripped = with_data(
+        results(1, 1, "running", None),
+        protocol::BREAKER_KEY,
+        trip_json.clone(),
+    );
     let running = |config: Arc<ConfigMap>| {
         observed(
             vec![job(1, None)],
@@ -1172,7 +1211,12 @@ fn a_breaker_tripped_on_one_runner_stops_every_runner_then_fails_the_run() {
         )
     };
 
-    let relay = plan(&bench(), &running(config(1, Some(&start))), &settings(), now());
+    let relay = plan(
+        &bench(),
+        &running(config(1, Some(&start))),
+        &settings(),
+        now(),
+    );
     let [Child::ConfigMap(config_map)] = relay.apply.as_slice() else {
         panic!("{:?}", relay.apply)
     };
@@ -1184,7 +1228,11 @@ fn a_breaker_tripped_on_one_runner_stops_every_runner_then_fails_the_run() {
         "the start time stays"
     );
     assert_eq!(
-        relay.events.iter().map(|e| (e.warning, e.reason)).collect::<Vec<_>>(),
+        relay
+            .events
+            .iter()
+            .map(|e| (e.warning, e.reason))
+            .collect::<Vec<_>>(),
         [(true, "CircuitBreakerTripped")]
     );
     let running_condition = conditions::find(&relay.status.conditions, CONDITION_RUNNING).unwrap();
@@ -1196,7 +1244,10 @@ fn a_breaker_tripped_on_one_runner_stops_every_runner_then_fails_the_run() {
     // Relayed once: nothing more to apply or announce.
     let relayed = with_data(config(1, Some(&start)), protocol::STOP_KEY, trip_json);
     let after = plan_twice(&bench(), &running(relayed));
-    assert!(after.apply.is_empty() && after.events.is_empty(), "{after:?}");
+    assert!(
+        after.apply.is_empty() && after.events.is_empty(),
+        "{after:?}"
+    );
 
     // Every runner delivered a run stopped by the same trip: the run failed, naming it.
     let mut stopped = metrics_of(1000.0);
@@ -1219,5 +1270,8 @@ fn a_breaker_tripped_on_one_runner_stops_every_runner_then_fails_the_run() {
     };
     let file: serde_json::Value =
         serde_json::from_str(&report.data.as_ref().unwrap()["circuit_breaker.json"]).unwrap();
-    assert_eq!((file["name"].as_str(), file["runner"].as_u64()), (Some("timeouts"), Some(1)));
+    assert_eq!(
+        (file["name"].as_str(), file["runner"].as_u64()),
+        (Some("timeouts"), Some(1))
+    );
 }

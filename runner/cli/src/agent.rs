@@ -16,13 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pod_targets::PodTargets;
 use ibench_core::config::{ConfigError, PrometheusReport, ResolvedConfig};
+use ibench_core::metrics::BreakerTrip;
 use ibench_core::plan::Shard;
 use ibench_core::protocol::{
     self, InputDigest, PerRequestPart, RunnerProgress, RunnerState, StartSignal,
 };
 use ibench_core::report::RecordSink;
 use ibench_engine::benchmark::{Benchmark, BenchmarkError};
-use ibench_core::metrics::BreakerTrip;
 use ibench_engine::{BreakerWatch, FindTargets, Interrupt, Snapshot};
 use ibench_storage::{InputError, ReportBuckets, UploadError, fetch_inputs};
 

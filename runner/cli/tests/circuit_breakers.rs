@@ -64,10 +64,16 @@ async fn a_timeout_breaker_trips_on_the_tenth_timeout_and_later_stages_are_not_s
     );
     let text = common::output_text(&output);
     assert_eq!(output.status.code(), Some(4), "{text}");
-    assert!(text.contains("circuit breaker \"timeouts\" tripped in stage 0"), "{text}");
+    assert!(
+        text.contains("circuit breaker \"timeouts\" tripped in stage 0"),
+        "{text}"
+    );
 
     let trip = report(dir.path(), "circuit_breaker");
-    assert_eq!((trip["name"].as_str(), trip["stage_id"].as_u64()), (Some("timeouts"), Some(0)));
+    assert_eq!(
+        (trip["name"].as_str(), trip["stage_id"].as_u64()),
+        (Some("timeouts"), Some(0))
+    );
     let trip_time = trip["time"].as_f64().unwrap();
 
     // The breaker tripped on the 10th timeout to end, and nothing was sent after it.
@@ -78,18 +84,29 @@ async fn a_timeout_breaker_trips_on_the_tenth_timeout_and_later_stages_are_not_s
         .collect();
     ends.sort_by(f64::total_cmp);
     assert!(ends.len() >= 10, "{} timeouts", ends.len());
-    assert!((ends[9] - trip_time).abs() < 1e-3, "10th timeout at {}, trip at {trip_time}", ends[9]);
+    assert!(
+        (ends[9] - trip_time).abs() < 1e-3,
+        "10th timeout at {}, trip at {trip_time}",
+        ends[9]
+    );
     let last_send = records(dir.path())
         .iter()
         .filter_map(|r| r["start_time"].as_f64())
         .fold(f64::MIN, f64::max);
-    assert!(last_send <= trip_time, "a request was sent {} s after the trip", last_send - trip_time);
+    assert!(
+        last_send <= trip_time,
+        "a request was sent {} s after the trip",
+        last_send - trip_time
+    );
 
     // Stage 0 sent what it had before the trip; every other request is accounted as not sent.
     let stage0 = report(dir.path(), "stage_0_lifecycle_metrics");
     let stage1 = report(dir.path(), "stage_1_lifecycle_metrics");
     let sent = stage0["load_summary"]["count"].as_u64().unwrap();
-    assert!((10..30).contains(&sent), "{sent} sent before the trip at 20 req/s");
+    assert!(
+        (10..30).contains(&sent),
+        "{sent} sent before the trip at 20 req/s"
+    );
     assert_eq!(stage0["failures"]["count"].as_u64(), Some(sent));
     assert_eq!(stage0["cancelled"]["not_sent"].as_u64(), Some(60 - sent));
     assert_eq!(stage1["load_summary"]["count"].as_u64(), Some(0));
@@ -112,20 +129,45 @@ async fn rate_over_window_trips_only_once_the_window_holds_min_samples() {
     };
     let sim = common::sim(failing_sim(faults.clone())).await;
     let dir = tempfile::tempdir().unwrap();
-    let output = run(dir.path(), &sim, &breaker(30), "  circuit_breakers: [errors]\n");
-    assert_eq!(output.status.code(), Some(4), "{}", common::output_text(&output));
-    let trip_time = report(dir.path(), "circuit_breaker")["time"].as_f64().unwrap();
+    let output = run(
+        dir.path(),
+        &sim,
+        &breaker(30),
+        "  circuit_breakers: [errors]\n",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{}",
+        common::output_text(&output)
+    );
+    let trip_time = report(dir.path(), "circuit_breaker")["time"]
+        .as_f64()
+        .unwrap();
     let finished_by_trip = records(dir.path())
         .iter()
         .filter(|r| r["end_time"].as_f64().is_some_and(|t| t <= trip_time))
         .count();
-    assert_eq!(finished_by_trip, 30, "the 30th record tripped it (window not yet full)");
+    assert_eq!(
+        finished_by_trip, 30,
+        "the 30th record tripped it (window not yet full)"
+    );
 
     // A window of 2 s never holds 50 records at 20 req/s: the breaker cannot trip.
     let sim = common::sim(failing_sim(faults.clone())).await;
     let dir = tempfile::tempdir().unwrap();
-    let output = run(dir.path(), &sim, &breaker(50), "  circuit_breakers: [errors]\n");
-    assert_eq!(output.status.code(), Some(0), "{}", common::output_text(&output));
+    let output = run(
+        dir.path(),
+        &sim,
+        &breaker(50),
+        "  circuit_breakers: [errors]\n",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        common::output_text(&output)
+    );
     assert!(!dir.path().join("reports/circuit_breaker.json").exists());
     assert_eq!(sim.stats().requests_received, 120);
 }

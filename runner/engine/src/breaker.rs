@@ -33,7 +33,12 @@ impl BreakerWatch {
 
     /// Feeds one finished request of stage `stage_id` at Unix time `now`; `record` builds its
     /// inference-perf record, only while nothing has tripped.
-    pub(crate) fn feed(&self, stage_id: usize, now: f64, record: impl FnOnce() -> serde_json::Value) {
+    pub(crate) fn feed(
+        &self,
+        stage_id: usize,
+        now: f64,
+        record: impl FnOnce() -> serde_json::Value,
+    ) {
         if self.trip.get().is_some() {
             return;
         }

@@ -7,8 +7,8 @@
 //! a worker's requests go through [`http`] with bodies from [`body`] and streams read by [`sse`].
 
 pub mod benchmark;
-mod breaker;
 mod body;
+mod breaker;
 mod conversation;
 pub mod coordinator;
 mod discover;

@@ -34,7 +34,10 @@ async fn a_warmup_absorbs_a_cold_start_and_is_reported_apart() {
     let cold = warmup["successes"]["latency"]["time_to_first_token"]["max"]
         .as_f64()
         .unwrap();
-    assert!(cold >= 0.4, "the cold requests are in the warm-up (max TTFT {cold} s)");
+    assert!(
+        cold >= 0.4,
+        "the cold requests are in the warm-up (max TTFT {cold} s)"
+    );
 
     // None of them is in any other report.
     for (name, count) in [
@@ -47,10 +50,17 @@ async fn a_warmup_absorbs_a_cold_start_and_is_reported_apart() {
         let ttft = report["successes"]["latency"]["time_to_first_token"]["max"]
             .as_f64()
             .unwrap();
-        assert!(ttft < 0.2, "{name}: max TTFT {ttft} s includes a cold request");
+        assert!(
+            ttft < 0.2,
+            "{name}: max TTFT {ttft} s includes a cold request"
+        );
     }
     let records = common::per_request(dir.path());
-    assert_eq!(records.len(), 60, "per-request records are the stages' only");
+    assert_eq!(
+        records.len(),
+        60,
+        "per-request records are the stages' only"
+    );
     assert!(records.iter().all(|r| r["stage_id"].as_u64() < Some(2)));
     assert_eq!(sim.stats().requests_received, 100);
 }

@@ -18,7 +18,7 @@ pub enum BreakerError {
     #[error("{path}: not a JMESPath expression: {source}")]
     Expression {
         path: String,
-        source: jmespath::JmespathError,
+        source: Box<jmespath::JmespathError>,
     },
     #[error(
         "load.circuit_breakers: no breaker named {0:?} in circuit_breakers; define it there or remove it"
@@ -85,7 +85,7 @@ impl Breaker {
                 .map(|(j, e)| {
                     jmespath::compile(e).map_err(|source| BreakerError::Expression {
                         path: format!("circuit_breakers[{index}].metrics.{list}[{j}]"),
-                        source,
+                        source: Box::new(source),
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()

@@ -121,7 +121,10 @@ mod tests {
         assert_eq!(failed["stage_id"], 2);
         assert_eq!(failed["info"]["lora_adapter"], "lora-a");
         assert_eq!(failed["info"]["request_metrics"]["text"]["input_tokens"], 7);
-        assert!(failed.get("request_data").is_none() && failed["info"].get("response_metrics").is_none());
+        assert!(
+            failed.get("request_data").is_none()
+                && failed["info"].get("response_metrics").is_none()
+        );
         let end = failed["end_time"].as_f64().unwrap() - failed["start_time"].as_f64().unwrap();
         assert!((end - 0.25).abs() < 1e-6);
 
@@ -132,7 +135,13 @@ mod tests {
         let http = peer_record(0, &record, &clock, None, Some("{}"), Some("overloaded"));
         assert_eq!(http["error"]["error_type"], "HTTP Error 503");
         assert_eq!(http["error"]["error_msg"], "overloaded");
-        assert_eq!((http["request_data"].as_str(), http["response_data"].as_str()), (Some("{}"), Some("overloaded")));
+        assert_eq!(
+            (
+                http["request_data"].as_str(),
+                http["response_data"].as_str()
+            ),
+            (Some("{}"), Some("overloaded"))
+        );
 
         record.outcome = Outcome::Success(Response {
             output_tokens: 12,
@@ -146,6 +155,9 @@ mod tests {
         let ok = peer_record(0, &record, &clock, None, None, None);
         assert!(ok.get("error").is_none());
         assert_eq!(ok["info"]["response_metrics"]["output_tokens"], 12);
-        assert_eq!(ok["info"]["response_metrics"]["server_usage"]["completion_tokens"], 12);
+        assert_eq!(
+            ok["info"]["response_metrics"]["server_usage"]["completion_tokens"],
+            12
+        );
     }
 }

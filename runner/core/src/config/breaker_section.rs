@@ -18,7 +18,10 @@ pub(super) fn validate(config: &Config, issues: &mut Vec<Issue>) {
         } else if !names.insert(breaker.name.as_str()) {
             issues.push(Issue::new(
                 format!("{path}.name"),
-                format!("{:?} names another breaker too; names must be unique", breaker.name),
+                format!(
+                    "{:?} names another breaker too; names must be unique",
+                    breaker.name
+                ),
             ));
         }
         if breaker.metrics.matches.is_empty() {
@@ -102,10 +105,7 @@ fn trigger_rules(trigger: &BreakerTrigger, path: &str, issues: &mut Vec<Issue>) 
                 Some(_) => {}
             }
             if trigger.min_samples.is_some_and(|m| m < 0) {
-                issues.push(Issue::new(
-                    format!("{path}.min_samples"),
-                    "must be >= 0",
-                ));
+                issues.push(Issue::new(format!("{path}.min_samples"), "must be >= 0"));
             }
         }
     }
@@ -168,7 +168,10 @@ mod tests {
             "load.circuit_breakers[1]: no breaker named \"nope\" in circuit_breakers (defined: [\"a\", \"a\"])",
         ];
         for start in starts {
-            assert!(found.iter().any(|f| f.starts_with(start)), "{start:?} not in {found:#?}");
+            assert!(
+                found.iter().any(|f| f.starts_with(start)),
+                "{start:?} not in {found:#?}"
+            );
         }
         assert_eq!(found.len(), starts.len(), "{found:#?}");
     }
@@ -180,7 +183,9 @@ mod tests {
             json!(["a"]),
         ));
         assert!(
-            found.iter().any(|f| f.starts_with("circuit_breakers[0].triggers[0].type")),
+            found
+                .iter()
+                .any(|f| f.starts_with("circuit_breakers[0].triggers[0].type")),
             "{found:?}"
         );
     }

@@ -297,8 +297,7 @@ mod tests {
 
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
-        let found =
-            issues(json!({"api": {"slo_unit": "ms"}, "data": {"type": "cnn_dailymail"}}));
+        let found = issues(json!({"api": {"slo_unit": "ms"}, "data": {"type": "cnn_dailymail"}}));
         assert!(
             found.contains(
                 &"api.slo_unit: per-request SLO headers is not supported yet; remove this key"

@@ -60,7 +60,8 @@ mod tests {
     use crate::config::from_document;
 
     fn issues(load: serde_json::Value) -> Vec<String> {
-        match from_document(json!({"server": {"base_url": "http://127.0.0.1:8000"}, "load": load})) {
+        match from_document(json!({"server": {"base_url": "http://127.0.0.1:8000"}, "load": load}))
+        {
             Ok(_) => vec![],
             Err(set) => set.issues().iter().map(ToString::to_string).collect(),
         }
@@ -72,20 +73,41 @@ mod tests {
         assert!(issues(json!({"stages": stages, "warmup": {"duration": 2}})).is_empty());
         assert!(issues(json!({"stages": stages, "warmup": {"requests": 20}})).is_empty());
         let cases = [
-            (json!({"stages": stages, "warmup": {}}), "load.warmup: set exactly one"),
-            (json!({"stages": stages, "warmup": {"duration": 2, "requests": 3}}), "load.warmup: set exactly one"),
-            (json!({"stages": stages, "warmup": {"duration": 0}}), "load.warmup.duration: 0 is not"),
-            (json!({"stages": stages, "warmup": {"requests": 0}}), "load.warmup.requests: 0 is not"),
-            (json!({"stages": stages, "warmup": {"requests": 100000}}), "load.warmup.requests: 100000 is not"),
+            (
+                json!({"stages": stages, "warmup": {}}),
+                "load.warmup: set exactly one",
+            ),
+            (
+                json!({"stages": stages, "warmup": {"duration": 2, "requests": 3}}),
+                "load.warmup: set exactly one",
+            ),
+            (
+                json!({"stages": stages, "warmup": {"duration": 0}}),
+                "load.warmup.duration: 0 is not",
+            ),
+            (
+                json!({"stages": stages, "warmup": {"requests": 0}}),
+                "load.warmup.requests: 0 is not",
+            ),
+            (
+                json!({"stages": stages, "warmup": {"requests": 100000}}),
+                "load.warmup.requests: 100000 is not",
+            ),
             (
                 json!({"type": "concurrent", "stages": [{"num_requests": 10, "concurrency_level": 2}], "warmup": {"duration": 2}}),
                 "load.warmup.duration: a concurrent load is counted in requests",
             ),
-            (json!({"sweep": {"type": "linear"}, "warmup": {"requests": 5}}), "load.warmup: not with load.sweep"),
+            (
+                json!({"sweep": {"type": "linear"}, "warmup": {"requests": 5}}),
+                "load.warmup: not with load.sweep",
+            ),
         ];
         for (load, expected) in cases {
             let found = issues(load.clone());
-            assert!(found.iter().any(|f| f.starts_with(expected)), "{load}: {found:?}");
+            assert!(
+                found.iter().any(|f| f.starts_with(expected)),
+                "{load}: {found:?}"
+            );
         }
         assert!(issues(json!({"type": "concurrent", "stages": [{"num_requests": 10, "concurrency_level": 2}], "warmup": {"requests": 4}})).is_empty());
     }

@@ -12,4 +12,6 @@ pub use bucket::{
 pub use dist::{Dist, DistWire, Unit, WireError};
 pub use labels::{label, message as labels_message, shorten as shorten_message};
 pub use record::{Clock, ErrorKind, Outcome, RequestError, RequestRecord, Response, Usage};
-pub use run::{BreakerTrip, Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus};
+pub use run::{
+    BreakerTrip, Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus,
+};

@@ -101,7 +101,10 @@ impl RunMetrics {
     /// Adds another runner's view of the same plan (stages matched by id).
     pub fn merge(&mut self, other: &RunMetrics) {
         if let Some(trip) = &other.circuit_breaker
-            && self.circuit_breaker.as_ref().is_none_or(|mine| trip.time < mine.time)
+            && self
+                .circuit_breaker
+                .as_ref()
+                .is_none_or(|mine| trip.time < mine.time)
         {
             self.circuit_breaker = Some(trip.clone());
         }

@@ -104,7 +104,11 @@ pub const CIRCUIT_BREAKER_FILE: &str = "circuit_breaker";
 /// Which breaker stopped the run, and what it left unsent: the rest of its stage and every
 /// later stage, counted in each stage report's `cancelled.not_sent`.
 fn breaker_report(run: &RunMetrics, trip: &crate::metrics::BreakerTrip) -> ReportFile {
-    let not_sent: u64 = run.stages.iter().map(|s| s.total().cancelled.not_sent).sum();
+    let not_sent: u64 = run
+        .stages
+        .iter()
+        .map(|s| s.total().cancelled.not_sent)
+        .sum();
     let mut contents = serde_json::json!({
         "name": trip.name,
         "stage_id": trip.stage_id,

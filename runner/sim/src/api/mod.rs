@@ -142,7 +142,10 @@ fn prepare(
     app.stats.valid(model);
     let mut rngs = app.rngs(seq);
     // Drawn before the delay is checked, so that the request's other choices stay the same.
-    let drawn = app.faults.pick(&mut rngs.fault).filter(|_| app.faults_due(seq));
+    let drawn = app
+        .faults
+        .pick(&mut rngs.fault)
+        .filter(|_| app.faults_due(seq));
     let fault = forced.unwrap_or(drawn);
     if let Some(fault) = fault {
         app.stats.fault(fault);
@@ -167,9 +170,12 @@ fn prepare(
         generation: Generation::new(rngs.content, max_tokens as usize, p.ignore_eos),
         max_tokens: max_tokens as usize,
         running: None,
-        clock: app
-            .latency
-            .clock(rngs.timing, arrived, p.prompt_tokens, lora_offset + app.latency.cold_start(seq)),
+        clock: app.latency.clock(
+            rngs.timing,
+            arrived,
+            p.prompt_tokens,
+            lora_offset + app.latency.cold_start(seq),
+        ),
     })
 }
 
