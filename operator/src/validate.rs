@@ -106,6 +106,7 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         ));
     }
     files(&spec.files, &config, &mut issues);
+    issues.extend(ibench_core::config::apply_slo_headers(&mut config));
     issues.extend(ibench_core::config::validate(&config));
 
     let parallelism = spec.runners.parallelism;

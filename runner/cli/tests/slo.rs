@@ -11,12 +11,17 @@ use serde_json::Value;
 const SLO: &str = "  slo:\n    thresholds:\n    - {metric: time_to_first_token, stat: p99, max: 0.1}\n    - {metric: failure_ratio, max: 0.01}\n    - {metric: achieved_rate_ratio, min: 0.9}\n";
 
 fn run(dir: &Path, base_url: &str, report: &str) -> (Output, Option<Value>) {
+    run_with(dir, base_url, "", report)
+}
+
+/// As [`run`], with more `api` settings (indented lines).
+fn run_with(dir: &Path, base_url: &str, api: &str, report: &str) -> (Output, Option<Value>) {
     let config = dir.join("config.yaml");
     let reports = dir.join("reports");
     std::fs::write(
         &config,
         format!(
-            "server:\n  type: vllm\n  base_url: {base_url}\napi:\n  streaming: true\nload:\n  stages:\n  - rate: 20\n    duration: 2\nreport:\n{report}storage:\n  local_storage:\n    path: {}\n",
+            "server:\n  type: vllm\n  base_url: {base_url}\napi:\n  streaming: true\n{api}load:\n  stages:\n  - rate: 20\n    duration: 2\nreport:\n{report}storage:\n  local_storage:\n    path: {}\n",
             reports.display()
         ),
     )
@@ -122,4 +127,53 @@ fn objectives_that_cannot_be_checked_are_refused_before_any_request() {
     ] {
         assert!(said.contains(expected), "{expected}\n{said}");
     }
+}
+
+/// inference-perf's per-request SLO headers: the TTFT objective sent in `x-slo-ttft-ms`
+/// overrides report.goodput's, for the goodput report and for the verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slo_headers_override_the_goodput_constraints_and_decide_the_verdict() {
+    let sim = common::sim_with_latency(30.0, 1.0).await;
+    // 10 ms is out of reach of a 30 ms server; 100 ms is not.
+    let report = "  goodput:\n    constraints:\n      ttft: 0.01\n  slo:\n    thresholds:\n    - {metric: goodput_ratio, min: 0.95}\n";
+
+    let dir = tempfile::tempdir().unwrap();
+    let (output, verdict) = run_with(
+        dir.path(),
+        &sim.base_url(),
+        "  headers:\n    x-slo-ttft-ms: '100'\n",
+        report,
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        common::output_text(&output)
+    );
+    assert_eq!(verdict.unwrap()["passed"], true);
+    let stage: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("reports/stage_0_lifecycle_metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let goodput = &stage["successes"]["goodput_metrics"];
+    assert_eq!(
+        goodput["goodput_percentage"].as_f64(),
+        Some(100.0),
+        "{goodput:#}"
+    );
+    assert_eq!(
+        goodput["ttft_attainment_percentage"].as_f64(),
+        Some(100.0),
+        "{goodput:#}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (output, verdict) = run(dir.path(), &sim.base_url(), report);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        common::output_text(&output)
+    );
+    assert_eq!(verdict.unwrap()["passed"], false);
 }

@@ -9,9 +9,6 @@ use super::error::Issue;
 /// inference-perf keys that are valid there but not implemented here: refusing them loudly is
 /// better than ignoring part of what the user asked for.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
-    ("api.slo_unit", "per-request SLO headers"),
-    ("api.slo_ttft_header", "per-request SLO headers"),
-    ("api.slo_tpot_header", "per-request SLO headers"),
     ("api.response_format", "structured output (response_format)"),
     ("api.session_id_header_key", "session headers"),
     ("api.session_token_header_key", "session headers"),
@@ -297,10 +294,12 @@ mod tests {
 
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
-        let found = issues(json!({"api": {"slo_unit": "ms"}, "data": {"type": "cnn_dailymail"}}));
+        let found = issues(
+            json!({"api": {"response_format": {"type": "json_object"}}, "data": {"type": "cnn_dailymail"}}),
+        );
         assert!(
             found.contains(
-                &"api.slo_unit: per-request SLO headers is not supported yet; remove this key"
+                &"api.response_format: structured output (response_format) is not supported yet; remove this key"
                     .to_string()
             ),
             "{found:?}"

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::error::{ConfigError, Issue};
+use super::slo_headers::apply_slo_headers;
 use super::types::Config;
 use super::validate::validate;
 use super::{keys, overrides};
@@ -41,12 +42,13 @@ pub fn from_document(doc: serde_json::Value) -> Result<Config, ConfigError> {
     if !key_issues.is_empty() {
         return Err(ConfigError::Invalid(key_issues));
     }
-    let config: Config = serde_path_to_error::deserialize(doc).map_err(|e| {
+    let mut config: Config = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         ConfigError::Invalid(vec![Issue::new(path, e.into_inner().to_string())])
     })?;
-    let issues = validate(&config);
+    let mut issues = apply_slo_headers(&mut config);
+    issues.extend(validate(&config));
     if issues.is_empty() {
         Ok(config)
     } else {
@@ -91,7 +93,8 @@ mod tests {
             }))
             .unwrap()
         );
-        let set = from_document(json!({"api": {"slo_unit": "ms"}})).unwrap_err();
+        let set = from_document(json!({"api": {"response_format": {"type": "json_object"}}}))
+            .unwrap_err();
         assert!(set.to_string().contains("is not supported yet"), "{set}");
     }
 }

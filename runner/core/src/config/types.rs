@@ -121,6 +121,17 @@ pub struct ApiConfig {
     /// Large" and is not read further. Default 64 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<i64>,
+    /// Unit of the SLO header values: `s`, `ms` (default) or `us`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_unit: Option<String>,
+    /// Header of `headers` whose value is each streamed request's time-to-first-token
+    /// objective for goodput, overriding `report.goodput.constraints.ttft` (default
+    /// `x-slo-ttft-<slo_unit>`; `default` as the value keeps the constraint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_ttft_header: Option<String>,
+    /// As `slo_ttft_header`, for the time per output token (default `x-slo-tpot-<slo_unit>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_tpot_header: Option<String>,
 }
 
 /// 64 MiB: far above any completion, and a bound on the memory a misbehaving server can make
