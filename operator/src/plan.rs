@@ -494,7 +494,7 @@ fn active(
     reason: &'static str,
     message: String,
 ) -> InferenceBenchmarkStatus {
-    status.slo = ctx.run.report.slo.as_ref().map(|_| SloStatus::default());
+    status.slo = (ctx.run.report.slo.is_some() || ctx.run.slo_search).then(SloStatus::default);
     with_conditions(
         status,
         ctx.previous,
@@ -554,6 +554,7 @@ fn finish(
             config_yaml: &ctx.run.config_yaml,
             // A sweep runs in a single runner.
             sweep: reports.iter().find_map(|r| r.sweep.as_deref()),
+            slo_search: reports.iter().find_map(|r| r.slo_search.as_deref()),
             server: &server,
         };
         plan.apply.push(Child::ConfigMap(desired::report_map(
@@ -600,17 +601,20 @@ fn finish(
         }
         status.adapters = stats.adapters;
         status.adapters_omitted = stats.adapters_omitted;
-        status.slo = ctx
-            .run
-            .report
-            .slo
-            .as_ref()
-            .map(|slo| slo_status(&slo_verdict(&collected.metrics, slo)));
+        status.slo = match run_report.slo_search {
+            Some(search) => Some(slo_search_status(search)),
+            None => ctx
+                .run
+                .report
+                .slo
+                .as_ref()
+                .map(|slo| slo_status(&slo_verdict(&collected.metrics, slo))),
+        };
         if let Some(runners) = status.runners.as_mut() {
             runners.start_skew_ms = collected.start_skew.map(|s| (s * 1e6).round() / 1e3);
         }
     }
-    if status.slo.is_none() && ctx.run.report.slo.is_some() {
+    if status.slo.is_none() && (ctx.run.report.slo.is_some() || ctx.run.slo_search) {
         status.slo = Some(SloStatus::default());
     }
     status.completion_time = Some(completion);
@@ -886,12 +890,45 @@ fn slo_status(verdict: &serde_json::Value) -> SloStatus {
         checks: count("checks") as i32,
         failed_checks: count("failed") as i32,
         failed,
+        max_rate: None,
+    }
+}
+
+/// `status.slo` of a `load.slo_search` run from its `slo_max_rate.json`: met when a rate met
+/// every objective, each probe a check.
+fn slo_search_status(search: &str) -> SloStatus {
+    let search: serde_json::Value = serde_json::from_str(search).unwrap_or_default();
+    let probes = search["probes"].as_array().cloned().unwrap_or_default();
+    let failed: Vec<String> = probes
+        .iter()
+        .filter(|p| p["passed"] == false)
+        .map(|p| {
+            let why = p["failed"][0].as_str().unwrap_or("missed");
+            format!("{} req/s: {why}", p["rate"])
+        })
+        .collect();
+    let max_rate = search["max_rate"].as_f64();
+    SloStatus {
+        met: Some(max_rate.is_some()),
+        checks: probes.len() as i32,
+        failed_checks: failed.len() as i32,
+        failed: failed.into_iter().take(MAX_STATUS_SLO_FAILURES).collect(),
+        max_rate,
     }
 }
 
 /// `SLOMet`: unknown until the merged results are judged, then whether every check passed.
 fn slo_condition(slo: &SloStatus, phase: Phase) -> Desired {
     match slo.met {
+        Some(true) if let Some(rate) = slo.max_rate => Desired::new(
+            CONDITION_SLO_MET,
+            Truth::True,
+            "MaxRateFound",
+            format!(
+                "{rate} req/s is the highest rate probed that met every objective ({} probes)",
+                slo.checks
+            ),
+        ),
         Some(true) => Desired::new(
             CONDITION_SLO_MET,
             Truth::True,

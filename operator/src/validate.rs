@@ -36,6 +36,9 @@ pub struct RunSpec {
     pub fetches_inputs: bool,
     /// Which report files to write, and goodput objectives.
     pub report: ReportConfig,
+    /// `load.slo_search`: the run searches for the highest rate meeting `report.slo` (whose
+    /// verdict file it replaces, so `report.slo` is unset here).
+    pub slo_search: bool,
     /// The model server's pods that runner 0 scrapes (`metrics.scrape.pods`): its Role may
     /// then read them.
     pub scrape_pods: Option<ScrapePods>,
@@ -124,6 +127,14 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
             ),
         ));
     }
+    if config.load.slo_search.is_some() && parallelism > 1 {
+        issues.push(Issue::new(
+            "load.slo_search",
+            format!(
+                "a search decides each probe from the one before, so it runs in one runner; not allowed with runners.parallelism {parallelism}"
+            ),
+        ));
+    }
     if config.load.load_type == LoadType::Concurrent {
         // Each runner keeps its share of the concurrency in flight; a runner with no share
         // could never send its requests.
@@ -199,7 +210,8 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
             .any(|(_, value)| matches!(ObjectUrl::parse(value), Ok(Some(_)))),
         config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
         api_key,
-        report: config.report.clone(),
+        report: config.lifecycle_report(),
+        slo_search: config.load.slo_search.is_some(),
         scrape_pods: config
             .metrics
             .as_ref()

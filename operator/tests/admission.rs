@@ -234,6 +234,17 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
             ],
         ),
         (
+            "slo-search-sharded",
+            {
+                let mut s = base();
+                s["load"] = json!({"type": "constant", "sloSearch": {"minRate": 50.0, "maxRate": 200.0}});
+                s["report"] = json!({"slo": {"thresholds": [{"metric": "time_to_first_token", "stat": "p99", "max": 0.1}]}});
+                s["runners"] = json!({"parallelism": 2});
+                s
+            },
+            &["spec.load.sloSearch", "runs in one runner"],
+        ),
+        (
             "metrics-unknown-type",
             with(base(), "/metrics", json!({"type": "graphite"})),
             &["spec.metrics.type", "Unsupported value"],
@@ -307,6 +318,12 @@ async fn valid_benchmarks_are_stored_with_schema_defaults() {
                 "load": {"stages": [{"rate": 1.0, "duration": 1}], "circuitBreakers": ["timeouts"]},
                 "circuitBreakers": [{"name": "timeouts", "metrics": {"matches": ["error"], "rules": ["error.error_type == 'TimeoutError'"]},
                     "triggers": [{"type": "consecutive", "threshold": 10}, {"type": "rate_over_window", "windowSec": 5, "threshold": 0.5, "minSamples": 20}]}]}),
+        ),
+        (
+            "slo-search",
+            json!({"server": {"baseUrl": "http://127.0.0.1:9"},
+                "load": {"type": "poisson", "sloSearch": {"minRate": 50.0, "maxRate": 200.0, "stageDuration": 10.0}},
+                "report": {"slo": {"thresholds": [{"metric": "time_to_first_token", "stat": "p99", "max": 0.1}]}}}),
         ),
         (
             "sweep-in-one-runner",

@@ -244,3 +244,57 @@ async fn a_breaker_tripped_on_one_runner_stops_all_three() {
         "{logs:#?}"
     );
 }
+
+/// `load.sloSearch` under the operator: the highest rate meeting the SLO lands in
+/// `status.slo.maxRate` (the model of the simulator's capacity is derived in
+/// runner/cli/tests/slo.rs: about 74 req/s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slo_search_writes_the_highest_rate_into_the_status() {
+    let cp = cluster().await;
+    let ns = cp.namespace("slo-search").await.expect("namespace");
+    let client = cp.client();
+    let sim = SimServer::start(SimConfig {
+        model: "m".into(),
+        latency: LatencyConfig {
+            ttft_ms: 20.0,
+            itl_ms: 10.0,
+            ..Default::default()
+        },
+        max_num_seqs: Some(8),
+        threads: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("the simulator starts");
+    let operator = Operator::start(cp, &ns);
+    operator.wait_ready().await;
+    let spec = json!({
+        "server": {"baseUrl": sim.base_url(), "modelName": "m", "ignoreEos": true},
+        "api": {"streaming": true},
+        "data": {"type": "random",
+                 "inputDistribution": {"min": 10, "max": 10, "mean": 10, "stdDev": 0},
+                 "outputDistribution": {"min": 10, "max": 10, "mean": 10, "stdDev": 0}},
+        "load": {"type": "constant", "interval": 0, "numWorkers": 2, "workerRealtimePriority": true,
+                 "sloSearch": {"minRate": 50.0, "maxRate": 200.0, "stageDuration": 4.0, "maxProbes": 8, "tolerance": 0.02}},
+        "report": {"slo": {"thresholds": [{"metric": "time_to_first_token", "stat": "p99", "max": 0.1}]}},
+    });
+    create_benchmark(&client, &ns, "search", spec)
+        .await
+        .expect("accepted");
+    let ib = wait_for_condition(cp, &operator, &ns, "search", "True").await;
+    let status = ib.status.as_ref().unwrap();
+    let slo = status.slo.as_ref().expect("status.slo");
+    let capacity = 8.0 / 0.11;
+    let expected = capacity * (1.0 + 0.08 / (0.99 * 4.0));
+    let found = slo.max_rate.expect("status.slo.maxRate");
+    assert!(
+        (found - expected).abs() / expected <= 0.10,
+        "maxRate {found}, expected about {expected:.1}: {slo:?}"
+    );
+    assert!(slo.checks <= 8, "{slo:?}");
+    let report = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("search-report")
+        .await
+        .expect("report ConfigMap");
+    assert_eq!(report_json(&report, "slo_max_rate.json")["max_rate"].as_f64(), Some(found));
+}

@@ -90,6 +90,10 @@ pub struct SloStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub failed: Vec<String>,
+    /// With `load.sloSearch`: the highest rate probed (requests per second) whose stage met
+    /// every objective; one number to compare releases by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rate: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]

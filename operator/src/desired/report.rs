@@ -31,6 +31,8 @@ pub struct RunReport<'a> {
     /// With a sweep: how it found its saturation rate (JSON), kept as `sweep_saturation.json`
     /// like `ibench run` writes it.
     pub sweep: Option<&'a str>,
+    /// With `load.slo_search`: its account (JSON), kept as `slo_max_rate.json`.
+    pub slo_search: Option<&'a str>,
     /// The model server's metrics, from the runner that collected them: every stage's file and
     /// the time series, whatever `options.prometheus` asks (it picks what is kept).
     pub server: &'a [ReportFile],
@@ -39,8 +41,8 @@ pub struct RunReport<'a> {
 /// `runners` reads like `2/2`: runners whose results are included, of all runners.
 pub fn report_map(owner: &Owner, generation: i64, run: &RunReport, runners: &str) -> ConfigMap {
     let mut files = report_files(run).into_iter();
-    // The config and the sweep's account come first and are always kept.
-    let fixed = 1 + usize::from(run.sweep.is_some());
+    // The config and the searches' accounts come first and are always kept.
+    let fixed = 1 + usize::from(run.sweep.is_some()) + usize::from(run.slo_search.is_some());
     let mut data: BTreeMap<String, String> = files.by_ref().take(fixed).collect();
     let mut used = data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     // Files come summary first, then per stage, per adapter, per adapter-stage: when the
@@ -82,6 +84,9 @@ pub fn report_files(run: &RunReport) -> Vec<(String, String)> {
     let mut files = vec![("config.yaml".to_string(), run.config_yaml.to_string())];
     if let Some(sweep) = run.sweep {
         files.push((protocol::SWEEP_KEY.to_string(), sweep.to_string()));
+    }
+    if let Some(search) = run.slo_search {
+        files.push((protocol::SLO_SEARCH_KEY.to_string(), search.to_string()));
     }
     let prometheus = &run.options.prometheus;
     let server = run.server.iter().filter(|file| {
@@ -138,6 +143,7 @@ mod tests {
             options: &options,
             config_yaml: "server: {}\n",
             sweep: None,
+            slo_search: None,
             server: &server,
         };
         let cm = report_map(&owner(), 3, &run, "2/2");
@@ -185,6 +191,7 @@ mod tests {
             options: &options,
             config_yaml: "",
             sweep: Some("{\"saturation_rate\": 12.5}"),
+            slo_search: None,
             server: &[],
         };
         let cm = report_map(&owner(), 1, &run, "1/1");

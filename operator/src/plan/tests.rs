@@ -1170,6 +1170,7 @@ fn more_failed_checks_than_the_status_lists_are_counted_in_the_message() {
         failed: (0..MAX_STATUS_SLO_FAILURES)
             .map(|i| format!("stage_{i}: x"))
             .collect(),
+        max_rate: None,
     };
     let c = slo_condition(&slo, Phase::Succeeded);
     assert!(
@@ -1274,4 +1275,39 @@ fn a_breaker_tripped_on_one_runner_stops_every_runner_then_fails_the_run() {
         (file["name"].as_str(), file["runner"].as_u64()),
         (Some("timeouts"), Some(1))
     );
+}
+
+#[test]
+fn a_slo_search_puts_its_max_rate_in_the_status_and_its_file_in_the_report() {
+    let mut spec = valid_spec(1);
+    spec["load"] = json!({"type": "constant", "sloSearch": {"minRate": 50.0, "maxRate": 200.0, "stageDuration": 4.0}});
+    spec["report"] = json!({"slo": {"thresholds": [{"metric": "time_to_first_token", "stat": "p99", "max": 0.1}]}});
+    let ib = benchmark("bench", spec);
+    let search = json!({"max_rate": 73.4, "lowest_failing_rate": 75.8, "stopped": "max_probes ran", "probes": [
+        {"stage_id": 0, "rate": 200.0, "passed": false, "failed": ["stage_0: time_to_first_token p99 = 5.1 > max 0.1"]},
+        {"stage_id": 1, "rate": 50.0, "passed": true, "failed": []},
+        {"stage_id": 2, "rate": 73.4, "passed": true, "failed": []},
+    ]});
+    let start = format!("{}.000", NOW - 20);
+    let delivered = with_data(
+        results(1, 0, "done", Some(&metrics_of(1000.0))),
+        protocol::SLO_SEARCH_KEY,
+        search.to_string(),
+    );
+    let observed = observed(
+        vec![job(1, Some(("Complete", "CompletionsReached")))],
+        vec![config(1, Some(&start)), delivered],
+        vec![],
+    );
+    let plan = plan_twice(&ib, &observed);
+    let slo = plan.status.slo.as_ref().expect("status.slo");
+    assert_eq!((slo.met, slo.max_rate, slo.checks, slo.failed_checks), (Some(true), Some(73.4), 3, 1));
+    assert_eq!(slo.failed, ["200.0 req/s: stage_0: time_to_first_token p99 = 5.1 > max 0.1"]);
+    assert_eq!(condition(&plan.status, CONDITION_SLO_MET), ("True", "MaxRateFound"));
+    let Some(Child::ConfigMap(report)) = plan.apply.first() else {
+        panic!("{:?}", plan.apply)
+    };
+    let data = report.data.as_ref().unwrap();
+    assert!(data.contains_key("slo_max_rate.json"));
+    assert!(!data.contains_key("slo_verdict.json"), "the probes above the max miss by design");
 }

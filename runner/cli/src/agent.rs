@@ -387,6 +387,11 @@ async fn run_with(
             .expect("the part serialises")
             .into();
     }
+    if let Some(search) = &outcome.slo_search {
+        data[protocol::SLO_SEARCH_KEY] = serde_json::to_string_pretty(search)
+            .expect("the search serialises")
+            .into();
+    }
     if let Some(saturation) = &outcome.saturation {
         data[protocol::SWEEP_KEY] = serde_json::to_string_pretty(saturation)
             .expect("saturation serialises")

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ibench_core::report::{self, PER_REQUEST_FILE, ReportFile, SLO_VERDICT_FILE, slo_met};
+use ibench_engine::slo_search::SLO_MAX_RATE_FILE;
 use ibench_engine::Interrupt;
 use ibench_engine::benchmark::report_prefix;
 use tokio_util::sync::CancellationToken;
@@ -161,6 +162,15 @@ fn verdict(
     if total.sent == 0 && !files.is_empty() {
         eprintln!("no request was sent");
         return ExitCode::FAILURE;
+    }
+    if let Some(search) = files.iter().find(|f| f.name == SLO_MAX_RATE_FILE) {
+        let probes = search.contents["probes"].as_array().map_or(0, Vec::len);
+        let stopped = search.contents["stopped"].as_str().unwrap_or_default();
+        let Some(rate) = search.contents["max_rate"].as_f64() else {
+            eprintln!("SLO search: no rate probed met the objectives ({stopped}; {probes} probes)");
+            return ExitCode::from(SLO_MISSED_EXIT_CODE);
+        };
+        say!("SLO search: {rate:.3} req/s is the highest rate that met every objective ({stopped}; {probes} probes)");
     }
     if let Some(verdict) = files.iter().find(|f| f.name == SLO_VERDICT_FILE) {
         let checks = verdict.contents["checks"].as_array().map_or(0, Vec::len);

@@ -177,3 +177,70 @@ async fn slo_headers_override_the_goodput_constraints_and_decide_the_verdict() {
     );
     assert_eq!(verdict.unwrap()["passed"], false);
 }
+
+/// `load.slo_search` against a simulator of known capacity. With `--max-num-seqs 8`, a time to
+/// first token of 20 ms and 9 more tokens 10 ms apart (no jitter, exactly 10 output tokens), a
+/// request holds a slot for S = 0.11 s: the capacity is C = 8 / S ≈ 72.7 req/s. Constant
+/// arrivals below C never queue (deterministic arrivals and service), so the TTFT stays 20 ms;
+/// above C the backlog grows at λ − C, and a request sent t seconds into the stage waits
+/// t (λ/C − 1). Over a stage of T = 4 s the TTFT p99 is 0.02 + 0.99 T (λ/C − 1), which stays
+/// under 0.1 s up to λ* = C (1 + 0.08 / (0.99 T)) ≈ 74.2 req/s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slo_search_finds_the_capacity_of_a_simulated_server_within_8_probes() {
+    let sim = common::sim(ibench_sim::SimConfig {
+        latency: ibench_sim::LatencyConfig {
+            ttft_ms: 20.0,
+            itl_ms: 10.0,
+            ..Default::default()
+        },
+        max_num_seqs: Some(8),
+        ..Default::default()
+    })
+    .await;
+    let capacity = 8.0 / (0.02 + 9.0 * 0.01);
+    let expected = capacity * (1.0 + 0.08 / (0.99 * 4.0));
+
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  type: vllm\n  base_url: {}\n  ignore_eos: true\napi:\n  streaming: true\ndata:\n  type: random\n  input_distribution: {{min: 10, max: 10, mean: 10, std_dev: 0}}\n  output_distribution: {{min: 10, max: 10, mean: 10, std_dev: 0}}\nload:\n  interval: 0\n  num_workers: 2\n  worker_realtime_priority: true\n  slo_search: {{min_rate: 50, max_rate: 200, stage_duration: 4, max_probes: 8, tolerance: 0.02}}\nreport:\n  slo:\n    thresholds:\n    - {{metric: time_to_first_token, stat: p99, max: 0.1}}\nstorage:\n  local_storage:\n    path: {}\n",
+            sim.base_url(),
+            reports.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = common::output_text(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    let search: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("slo_max_rate.json")).unwrap())
+            .unwrap();
+    let found = search["max_rate"].as_f64().expect("a rate met the SLO");
+    let probes = search["probes"].as_array().unwrap();
+    assert!(probes.len() <= 8, "{search:#}");
+    assert!(
+        (found - expected).abs() / expected <= 0.10,
+        "found {found:.1} req/s, the model's highest is {expected:.1} (capacity {capacity:.1}): {search:#}"
+    );
+    // The evidence: each probe is a stage of the reports, judged as the verdict judges.
+    for probe in probes {
+        let id = probe["stage_id"].as_u64().unwrap();
+        let stage: Value = serde_json::from_slice(
+            &std::fs::read(reports.join(format!("stage_{id}_lifecycle_metrics.json"))).unwrap(),
+        )
+        .unwrap();
+        let p99 = stage["successes"]["latency"]["time_to_first_token"]["p99"]
+            .as_f64()
+            .unwrap();
+        assert_eq!(probe["passed"].as_bool(), Some(p99 <= 0.1), "{probe:#} p99 {p99}");
+    }
+    assert!(!reports.join("slo_verdict.json").exists());
+    assert!(said.contains("SLO search: "), "{said}");
+}

@@ -64,6 +64,9 @@ pub const SWEEP_KEY: &str = "sweep_saturation.json";
 pub const INPUTS_KEY: &str = "inputs.json";
 /// JSON [`PerRequestPart`]: where the runner streamed its per-request records.
 pub const PER_REQUEST_KEY: &str = "per_request.json";
+/// With `load.slo_search`: the search's account; also the key of the file in the report
+/// ConfigMap.
+pub const SLO_SEARCH_KEY: &str = "slo_max_rate.json";
 /// JSON [`BreakerTrip`]: a circuit breaker tripped on this runner (written at once, mid-run).
 pub const BREAKER_KEY: &str = "circuit-breaker.json";
 /// In the config ConfigMap, JSON [`BreakerTrip`]: a breaker tripped on one runner, so every
@@ -201,6 +204,8 @@ pub struct RunnerReport {
     pub metrics: Option<Vec<u8>>,
     /// With a sweep: how the saturation rate was found (JSON).
     pub sweep: Option<String>,
+    /// With `load.slo_search`: the highest rate meeting the SLO and the probes (JSON).
+    pub slo_search: Option<String>,
     /// `None` until ready (or from a runner that predates the key).
     pub inputs: Option<Vec<InputDigest>>,
     pub per_request: Option<PerRequestPart>,
@@ -225,6 +230,7 @@ impl RunnerReport {
                 .and_then(|p| serde_json::from_str(p).ok()),
             metrics: metrics.map(<[u8]>::to_vec),
             sweep: data.get(SWEEP_KEY).cloned(),
+            slo_search: data.get(SLO_SEARCH_KEY).cloned(),
             inputs: data
                 .get(INPUTS_KEY)
                 .and_then(|p| serde_json::from_str(p).ok()),

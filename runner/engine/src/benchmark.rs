@@ -24,6 +24,7 @@ use crate::http::{TargetError, TargetSettings};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::settings::EngineSettings;
+use crate::slo_search::{SLO_MAX_RATE_FILE, SloSearch, find_max_rate};
 use crate::sweep::{Saturation, SweepError, find_saturation};
 
 /// inference-perf's (aiohttp's) total request timeout when `load.request_timeout` is unset.
@@ -60,7 +61,7 @@ pub enum BenchmarkError {
     #[error(transparent)]
     Location(#[from] LocationError),
     #[error(
-        "load.sweep: a sweep runs in one runner; it cannot be split over {0} runners (run it with one)"
+        "load.sweep, load.slo_search: a search runs in one runner; it cannot be split over {0} runners (run it with one)"
     )]
     SweepSharded(u64),
     #[error(transparent)]
@@ -73,6 +74,8 @@ pub struct Outcome {
     pub files: Vec<ReportFile>,
     /// How a sweep found the saturation rate.
     pub saturation: Option<Saturation>,
+    /// With `load.slo_search`: the highest rate meeting the SLO, and the probes.
+    pub slo_search: Option<SloSearch>,
     /// Per-request records written, or why the file could not be completed (the other
     /// reports are still produced), when they were asked for.
     pub per_request: Option<std::io::Result<u64>>,
@@ -100,7 +103,7 @@ impl Planned {
     pub fn new(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
         let config = &resolved.config;
         let server = config.server.as_ref().expect("validated: server present");
-        if config.load.sweep.is_some() && shard.count > 1 {
+        if (config.load.sweep.is_some() || config.load.slo_search.is_some()) && shard.count > 1 {
             return Err(BenchmarkError::SweepSharded(shard.count));
         }
         let plan = Arc::new(Plan::build(&resolved)?);
@@ -315,15 +318,32 @@ impl Benchmark {
     /// Runs to the end or until `interrupt` stops it (in-flight requests then have the
     /// teardown grace, unless it aborts).
     pub async fn run_interruptible(self, interrupt: &Interrupt) -> Result<Outcome, BenchmarkError> {
-        let (saturation, stages) = match self.sweep(interrupt).await {
-            Ok(Some((saturation, stages))) => (Some(saturation), stages),
-            Ok(None) => (None, self.plan.stages.clone()),
-            Err(e) => {
-                self.engine.shutdown();
-                return Err(e.into());
-            }
-        };
-        let metrics = self.engine.run(&stages, self.start_at, interrupt).await;
+        let config = &self.resolved.config;
+        let report = config.lifecycle_report();
+        let (saturation, slo_search, metrics) =
+            if let (Some(search), Some(slo)) = (&config.load.slo_search, &config.report.slo) {
+                let (found, metrics) = find_max_rate(
+                    &self.engine,
+                    config.load.load_type,
+                    self.resolved.seed,
+                    search,
+                    slo,
+                    interrupt,
+                )
+                .await;
+                (None, Some(found), metrics)
+            } else {
+                let (saturation, stages) = match self.sweep(interrupt).await {
+                    Ok(Some((saturation, stages))) => (Some(saturation), stages),
+                    Ok(None) => (None, self.plan.stages.clone()),
+                    Err(e) => {
+                        self.engine.shutdown();
+                        return Err(e.into());
+                    }
+                };
+                let metrics = self.engine.run(&stages, self.start_at, interrupt).await;
+                (saturation, None, metrics)
+            };
         self.engine.shutdown();
         let per_request = match self.per_request {
             // Off the runtime: a sink may need it to finish (a bucket's last part uploads run
@@ -335,7 +355,6 @@ impl Benchmark {
             ),
             None => None,
         };
-        let report = &self.resolved.config.report;
         let mut files = Vec::new();
         if let Some(saturation) = &saturation {
             files.push(ReportFile {
@@ -343,11 +362,18 @@ impl Benchmark {
                 contents: serde_json::to_value(saturation).expect("saturation serialises"),
             });
         }
-        files.extend(lifecycle_reports(&metrics, report));
+        if let Some(found) = &slo_search {
+            files.push(ReportFile {
+                name: SLO_MAX_RATE_FILE.into(),
+                contents: serde_json::to_value(found).expect("the search serialises"),
+            });
+        }
+        files.extend(lifecycle_reports(&metrics, &report));
         Ok(Outcome {
             metrics,
             files,
             saturation,
+            slo_search,
             per_request,
         })
     }

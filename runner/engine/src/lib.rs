@@ -20,6 +20,7 @@ mod progress;
 mod rotation;
 mod server_metrics;
 mod settings;
+pub mod slo_search;
 mod sse;
 pub mod sweep;
 mod timer;

@@ -15,6 +15,7 @@ mod metrics_section;
 mod overrides;
 mod resolve;
 mod slo_headers;
+mod slo_search_section;
 mod slo_section;
 mod types;
 mod validate;

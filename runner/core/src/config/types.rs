@@ -43,6 +43,19 @@ pub struct Config {
     pub circuit_breakers: Vec<CircuitBreakerConfig>,
 }
 
+impl Config {
+    /// The report options of the lifecycle files. With `load.slo_search` there is no
+    /// `slo_verdict.json`: the probes above the highest passing rate miss by design, and
+    /// `slo_max_rate.json` is the verdict.
+    pub fn lifecycle_report(&self) -> ReportConfig {
+        let mut report = self.report.clone();
+        if self.load.slo_search.is_some() {
+            report.slo = None;
+        }
+        report
+    }
+}
+
 /// inference-perf's circuit breaker: `metrics` selects the request records it watches and which
 /// of them are hits, `triggers` say when the hits trip it (any one trips it, for the rest of
 /// the run). A tripped breaker ends the stage: nothing more is sent, the requests in flight
@@ -374,6 +387,37 @@ pub struct LoadStage {
     pub concurrency_level: Option<i64>,
 }
 
+/// The bracket of a search for the highest rate meeting the SLO: the rate is within
+/// `tolerance` (relative) of the true one, or the probes ran out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SloSearchConfig {
+    /// Requests per second of the lowest rate probed.
+    pub min_rate: f64,
+    /// Requests per second of the highest rate probed (the first probe).
+    pub max_rate: f64,
+    /// Seconds of each probe stage: long enough for the objectives' percentiles.
+    #[serde(default = "default_slo_search_stage_duration")]
+    pub stage_duration: f64,
+    /// Most probe stages (default 8).
+    #[serde(default = "default_slo_search_max_probes")]
+    pub max_probes: i64,
+    /// Stop once the highest passing and lowest failing rates are this close, relative to
+    /// the passing one (default 0.05).
+    #[serde(default = "default_slo_search_tolerance")]
+    pub tolerance: f64,
+}
+
+fn default_slo_search_stage_duration() -> f64 {
+    30.0
+}
+fn default_slo_search_max_probes() -> i64 {
+    8
+}
+fn default_slo_search_tolerance() -> f64 {
+    0.05
+}
+
 /// How long the warm-up lasts: `duration` seconds or `requests` (one of them; `concurrent`
 /// loads: `requests`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -430,6 +474,10 @@ pub struct LoadConfig {
     pub stages: Vec<LoadStage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepConfig>,
+    /// Find the highest rate whose stage meets every `report.slo` threshold (ours): probe
+    /// stages from `min_rate` to `max_rate`, bisected, written to `slo_max_rate.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_search: Option<SloSearchConfig>,
     /// Worker threads, each with its own event loop; default: usable CPUs (cgroup quota aware).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_workers: Option<i64>,
@@ -487,6 +535,7 @@ impl Default for LoadConfig {
             interval: default_interval(),
             stages: Vec::new(),
             sweep: None,
+            slo_search: None,
             num_workers: None,
             worker_max_concurrency: default_worker_max_concurrency(),
             worker_max_tcp_connections: default_worker_max_tcp_connections(),

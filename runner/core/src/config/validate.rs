@@ -31,6 +31,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     super::slo_section::validate(config, &mut issues);
     super::breaker_section::validate(config, &mut issues);
     super::warmup_section::validate(config, &mut issues);
+    super::slo_search_section::validate(config, &mut issues);
     super::limits::limits(config, &mut issues);
     issues
 }
@@ -222,7 +223,7 @@ fn load(config: &Config, issues: &mut Vec<Issue>) {
             ));
         }
     }
-    if load.stages.is_empty() && load.sweep.is_none() {
+    if load.stages.is_empty() && load.sweep.is_none() && load.slo_search.is_none() {
         issues.push(Issue::new("load.stages", "at least one stage is required"));
     }
     let concurrent = load.load_type == LoadType::Concurrent;
