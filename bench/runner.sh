@@ -11,6 +11,7 @@
 #   FLOOR=0 bench/runner.sh                 # skip the kernel-floor column (nginx target only)
 #   RUNNER_CPUS=1 bench/runner.sh           # the runner and the floor on CPU 1 only
 #   TARGET=sim SCRAPE=0.1 bench/runner.sh   # plus metrics.type scrape of the target every 0.1 s
+#   BREAKER=1 bench/runner.sh               # plus a circuit breaker fed every request (never trips)
 #
 # The floor_us/req column is bench/floor.c at the same rate with as many threads as workers:
 # what timer-paced sends and reads over loopback cost on this machine without an HTTP library or
@@ -101,11 +102,14 @@ load:
   num_workers: $workers
   worker_max_concurrency: $concurrency
   base_seed: 1
+  circuit_breakers: [${BREAKER:+errors}]
 server: {type: vllm, base_url: "http://127.0.0.1:$port", model_name: static}
 report: {request_lifecycle: {per_adapter: false}}
 storage: {local_storage: {path: "$dir"}}
 CONF
   [[ -n ${SCRAPE:-} ]] && echo "metrics: {type: scrape, scrape: {interval: $SCRAPE}}" >>"$work/config.yaml"
+  # Every record watched, hits counted over 5 s windows: the JMESPath work of a real breaker.
+  [[ -n ${BREAKER:-} ]] && echo "circuit_breakers: [{name: errors, metrics: {matches: ['\`true\`'], rules: [error]}, triggers: [{type: rate_over_window, window_sec: 5, threshold: 0.5, min_samples: 100}]}]" >>"$work/config.yaml"
   /usr/bin/time -f "%U %S %M" -o "$work/time" "${runner_cpus[@]}" "${rt[@]}" "$ibench" run -c "$work/config.yaml" >"$work/run.log" 2>&1 &
   # Peak anonymous memory (heap, stacks), sampled every 50 ms: what the run allocates, without
   # the binary's code pages, which max RSS also counts and which differ with the paths a run takes.
@@ -141,7 +145,7 @@ if [[ ${MEMORY:-0} == 1 ]]; then
   exit 0
 fi
 
-echo "target=$target workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) runner_cpus=${RUNNER_CPUS:-all} scrape=${SCRAPE:-off} ($(uname -m))"
+echo "target=$target workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) runner_cpus=${RUNNER_CPUS:-all} scrape=${SCRAPE:-off} breaker=${BREAKER:-off} ($(uname -m))"
 printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req floor_us/req rss_mb anon_mb
 for rate in $rates; do
   read -r achieved p50 p99 ok failed cancelled cpu rss anon < <(run "$rate" "$duration")

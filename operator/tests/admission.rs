@@ -237,7 +237,8 @@ async fn invalid_benchmarks_are_rejected_with_the_field_named() {
             "slo-search-sharded",
             {
                 let mut s = base();
-                s["load"] = json!({"type": "constant", "sloSearch": {"minRate": 50.0, "maxRate": 200.0}});
+                s["load"] =
+                    json!({"type": "constant", "sloSearch": {"minRate": 50.0, "maxRate": 200.0}});
                 s["report"] = json!({"slo": {"thresholds": [{"metric": "time_to_first_token", "stat": "p99", "max": 0.1}]}});
                 s["runners"] = json!({"parallelism": 2});
                 s

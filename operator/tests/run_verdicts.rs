@@ -296,5 +296,8 @@ async fn a_slo_search_writes_the_highest_rate_into_the_status() {
         .get("search-report")
         .await
         .expect("report ConfigMap");
-    assert_eq!(report_json(&report, "slo_max_rate.json")["max_rate"].as_f64(), Some(found));
+    assert_eq!(
+        report_json(&report, "slo_max_rate.json")["max_rate"].as_f64(),
+        Some(found)
+    );
 }

@@ -1301,13 +1301,25 @@ fn a_slo_search_puts_its_max_rate_in_the_status_and_its_file_in_the_report() {
     );
     let plan = plan_twice(&ib, &observed);
     let slo = plan.status.slo.as_ref().expect("status.slo");
-    assert_eq!((slo.met, slo.max_rate, slo.checks, slo.failed_checks), (Some(true), Some(73.4), 3, 1));
-    assert_eq!(slo.failed, ["200.0 req/s: stage_0: time_to_first_token p99 = 5.1 > max 0.1"]);
-    assert_eq!(condition(&plan.status, CONDITION_SLO_MET), ("True", "MaxRateFound"));
+    assert_eq!(
+        (slo.met, slo.max_rate, slo.checks, slo.failed_checks),
+        (Some(true), Some(73.4), 3, 1)
+    );
+    assert_eq!(
+        slo.failed,
+        ["200.0 req/s: stage_0: time_to_first_token p99 = 5.1 > max 0.1"]
+    );
+    assert_eq!(
+        condition(&plan.status, CONDITION_SLO_MET),
+        ("True", "MaxRateFound")
+    );
     let Some(Child::ConfigMap(report)) = plan.apply.first() else {
         panic!("{:?}", plan.apply)
     };
     let data = report.data.as_ref().unwrap();
     assert!(data.contains_key("slo_max_rate.json"));
-    assert!(!data.contains_key("slo_verdict.json"), "the probes above the max miss by design");
+    assert!(
+        !data.contains_key("slo_verdict.json"),
+        "the probes above the max miss by design"
+    );
 }

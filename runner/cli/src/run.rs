@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ibench_core::report::{self, PER_REQUEST_FILE, ReportFile, SLO_VERDICT_FILE, slo_met};
-use ibench_engine::slo_search::SLO_MAX_RATE_FILE;
 use ibench_engine::Interrupt;
 use ibench_engine::benchmark::report_prefix;
+use ibench_engine::slo_search::SLO_MAX_RATE_FILE;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::ConfigArgs;
@@ -170,7 +170,9 @@ fn verdict(
             eprintln!("SLO search: no rate probed met the objectives ({stopped}; {probes} probes)");
             return ExitCode::from(SLO_MISSED_EXIT_CODE);
         };
-        say!("SLO search: {rate:.3} req/s is the highest rate that met every objective ({stopped}; {probes} probes)");
+        say!(
+            "SLO search: {rate:.3} req/s is the highest rate that met every objective ({stopped}; {probes} probes)"
+        );
     }
     if let Some(verdict) = files.iter().find(|f| f.name == SLO_VERDICT_FILE) {
         let checks = verdict.contents["checks"].as_array().map_or(0, Vec::len);

@@ -220,8 +220,7 @@ async fn slo_search_finds_the_capacity_of_a_simulated_server_within_8_probes() {
     let said = common::output_text(&output);
     assert_eq!(output.status.code(), Some(0), "{said}");
     let search: Value =
-        serde_json::from_slice(&std::fs::read(reports.join("slo_max_rate.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(reports.join("slo_max_rate.json")).unwrap()).unwrap();
     let found = search["max_rate"].as_f64().expect("a rate met the SLO");
     let probes = search["probes"].as_array().unwrap();
     assert!(probes.len() <= 8, "{search:#}");
@@ -239,7 +238,11 @@ async fn slo_search_finds_the_capacity_of_a_simulated_server_within_8_probes() {
         let p99 = stage["successes"]["latency"]["time_to_first_token"]["p99"]
             .as_f64()
             .unwrap();
-        assert_eq!(probe["passed"].as_bool(), Some(p99 <= 0.1), "{probe:#} p99 {p99}");
+        assert_eq!(
+            probe["passed"].as_bool(),
+            Some(p99 <= 0.1),
+            "{probe:#} p99 {p99}"
+        );
     }
     assert!(!reports.join("slo_verdict.json").exists());
     assert!(said.contains("SLO search: "), "{said}");

@@ -43,7 +43,10 @@ pub(super) fn validate(config: &Config, issues: &mut Vec<Issue>) {
         issues.push(Issue::new(path("min_rate"), "must be a rate > 0"));
     }
     if !(search.max_rate > search.min_rate && search.max_rate.is_finite()) {
-        issues.push(Issue::new(path("max_rate"), "must be a rate above min_rate"));
+        issues.push(Issue::new(
+            path("max_rate"),
+            "must be a rate above min_rate",
+        ));
     }
     if !(2..=32).contains(&search.max_probes) {
         issues.push(Issue::new(path("max_probes"), "must be from 2 to 32"));
@@ -94,7 +97,10 @@ mod tests {
     #[test]
     fn a_search_needs_objectives_a_bracket_and_long_enough_probes() {
         let search = json!({"min_rate": 20, "max_rate": 200, "stage_duration": 10});
-        assert_eq!(issues(json!({"slo_search": search}), true), Vec::<String>::new());
+        assert_eq!(
+            issues(json!({"slo_search": search}), true),
+            Vec::<String>::new()
+        );
         assert_eq!(
             issues(json!({"slo_search": search}), false),
             ["load.slo_search: needs report.slo: the objectives a rate must meet"]
@@ -102,7 +108,9 @@ mod tests {
         let short = json!({"slo_search": {"min_rate": 20, "max_rate": 200, "stage_duration": 5}});
         assert_eq!(
             issues(short, true),
-            ["load.slo_search.stage_duration: 5 s at min_rate 20 sends 100 requests; the p99 of the objectives needs at least 200: make it at least 10 s"]
+            [
+                "load.slo_search.stage_duration: 5 s at min_rate 20 sends 100 requests; the p99 of the objectives needs at least 200: make it at least 10 s"
+            ]
         );
         let found = issues(
             json!({"type": "concurrent", "stages": [{"num_requests": 1, "concurrency_level": 1}],
@@ -116,7 +124,10 @@ mod tests {
             "load.slo_search.max_probes: must be from 2 to 32",
             "load.slo_search.tolerance: must be between 0 and 1",
         ] {
-            assert!(found.iter().any(|f| f.starts_with(expected)), "{expected}: {found:#?}");
+            assert!(
+                found.iter().any(|f| f.starts_with(expected)),
+                "{expected}: {found:#?}"
+            );
         }
     }
 }
