@@ -17,6 +17,14 @@ use serde_json::json;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The tests of this file run one at a time: the search's real-time workers at up to 200 req/s
+/// would starve the control plane and the operator of a 2-core machine while another test
+/// times how fast a stop travels through them.
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 async fn sim_with_ttft(ttft_ms: f64) -> SimServer {
     SimServer::start(SimConfig {
         model: "m".into(),
@@ -70,6 +78,7 @@ async fn wait_for_condition(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_objectives_pass_on_a_fast_server_and_fail_on_a_slow_one() {
+    let _serial = one_at_a_time().await;
     let cp = cluster().await;
     let ns = cp.namespace("slo").await.expect("namespace");
     let client = cp.client();
@@ -128,6 +137,7 @@ async fn the_same_objectives_pass_on_a_fast_server_and_fail_on_a_slow_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_breaker_tripped_on_one_runner_stops_all_three() {
+    let _serial = one_at_a_time().await;
     let cp = cluster().await;
     let ns = cp.namespace("breaker").await.expect("namespace");
     let client = cp.client();
@@ -250,6 +260,7 @@ async fn a_breaker_tripped_on_one_runner_stops_all_three() {
 /// runner/cli/tests/slo.rs: about 74 req/s here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slo_search_writes_the_highest_rate_into_the_status() {
+    let _serial = one_at_a_time().await;
     let cp = cluster().await;
     let ns = cp.namespace("slo-search").await.expect("namespace");
     let client = cp.client();
