@@ -1,6 +1,5 @@
 //! `spec.circuitBreakers` under the operator: a breaker that trips on one runner stops all of
-//! them. Alone in its test binary: run after another operator test in the same process, the
-//! relay was not seen (an open bug, see issue 20's note).
+//! them.
 
 mod common;
 

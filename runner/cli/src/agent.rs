@@ -363,6 +363,13 @@ async fn run_with(
         protocol::STATE_KEY: RunnerState::Done.as_str(),
         protocol::PROGRESS_KEY: serde_json::to_string(&final_progress(&outcome.metrics)).expect("progress serialises"),
     });
+    // Again with the results: the write at the trip is dropped when the run ends first (its
+    // requests in flight failed fast), and the others must still be stopped.
+    if let Some(trip) = &outcome.metrics.circuit_breaker {
+        data[protocol::BREAKER_KEY] = serde_json::to_string(trip)
+            .expect("a trip serialises")
+            .into();
+    }
     // A deleted or evicted pod still delivers what it sent: its share up to the signal.
     let stopped = interrupt.is_stopped();
     if stopped {
