@@ -44,7 +44,7 @@ impl BreakerWatch {
         }
         let record = record();
         let mut breakers = self.breakers.lock().expect("breakers lock");
-        if let Some(name) = breakers.feed(&record, now) {
+        if let Some(name) = breakers.feed(record, now) {
             let name = name.to_string();
             drop(breakers);
             self.trip(BreakerTrip {

@@ -64,8 +64,8 @@ impl Breakers {
 
     /// Feeds one finished request's record, at Unix time `now`: the name of the first enabled
     /// breaker that is open afterwards (open breakers stay open).
-    pub fn feed(&mut self, record: &serde_json::Value, now: f64) -> Option<&str> {
-        let data = Rcvar::new(Variable::try_from(record.clone()).ok()?);
+    pub fn feed(&mut self, record: serde_json::Value, now: f64) -> Option<&str> {
+        let data = Rcvar::new(Variable::try_from(record).ok()?);
         for breaker in &mut self.breakers {
             breaker.feed(&data, now);
         }
@@ -167,17 +167,17 @@ mod tests {
                     "triggers": [{"type": "consecutive", "threshold": 3}]}]),
             &["timeouts"],
         );
-        assert_eq!(set.feed(&timeout(), 1.0), None);
-        assert_eq!(set.feed(&timeout(), 2.0), None);
+        assert_eq!(set.feed(timeout(), 1.0), None);
+        assert_eq!(set.feed(timeout(), 2.0), None);
         // A success is not watched (no error): the run of hits goes on.
-        assert_eq!(set.feed(&success(10), 2.5), None);
+        assert_eq!(set.feed(success(10), 2.5), None);
         // A watched miss (another error) resets it.
         let http = json!({"error": {"error_type": "HTTP Error 500", "error_msg": "x"}});
-        assert_eq!(set.feed(&http, 3.0), None);
-        assert_eq!(set.feed(&timeout(), 4.0), None);
-        assert_eq!(set.feed(&timeout(), 5.0), None);
-        assert_eq!(set.feed(&timeout(), 6.0), Some("timeouts"));
-        assert_eq!(set.feed(&success(10), 7.0), Some("timeouts"), "stays open");
+        assert_eq!(set.feed(http, 3.0), None);
+        assert_eq!(set.feed(timeout(), 4.0), None);
+        assert_eq!(set.feed(timeout(), 5.0), None);
+        assert_eq!(set.feed(timeout(), 6.0), Some("timeouts"));
+        assert_eq!(set.feed(success(10), 7.0), Some("timeouts"), "stays open");
     }
 
     #[test]
@@ -189,16 +189,16 @@ mod tests {
         );
         // Three failures: a rate of 1, but fewer than 4 samples.
         for t in 0..3 {
-            assert_eq!(set.feed(&timeout(), f64::from(t)), None);
+            assert_eq!(set.feed(timeout(), f64::from(t)), None);
         }
         // Long after: the old failures left the window; 1 of 4 is under 0.5.
         for t in 20..23 {
-            assert_eq!(set.feed(&success(5), f64::from(t)), None);
+            assert_eq!(set.feed(success(5), f64::from(t)), None);
         }
-        assert_eq!(set.feed(&timeout(), 23.0), None);
+        assert_eq!(set.feed(timeout(), 23.0), None);
         // 2 of 5 (20..24): 0.4; 3 of 6: 0.5 trips.
-        assert_eq!(set.feed(&timeout(), 24.0), None);
-        assert_eq!(set.feed(&timeout(), 25.0), Some("errors"));
+        assert_eq!(set.feed(timeout(), 24.0), None);
+        assert_eq!(set.feed(timeout(), 25.0), Some("errors"));
     }
 
     #[test]
@@ -212,9 +212,9 @@ mod tests {
         );
         // Zero output tokens is false in Python (true in JMESPath); a comparison of a string
         // with `<` is false (an error in Python, null here), never a hit.
-        assert_eq!(set.feed(&success(0), 1.0), None);
-        assert_eq!(set.feed(&timeout(), 2.0), None);
-        assert_eq!(set.feed(&success(1), 3.0), Some("empty"));
+        assert_eq!(set.feed(success(0), 1.0), None);
+        assert_eq!(set.feed(timeout(), 2.0), None);
+        assert_eq!(set.feed(success(1), 3.0), Some("empty"));
     }
 
     #[test]
