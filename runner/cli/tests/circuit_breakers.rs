@@ -79,7 +79,7 @@ async fn a_timeout_breaker_trips_on_the_tenth_timeout_and_later_stages_are_not_s
     // The breaker tripped on the 10th timeout to end, and nothing was sent after it.
     let mut ends: Vec<f64> = records(dir.path())
         .iter()
-        .filter(|r| r["error"]["error_type"] == "Timeout")
+        .filter(|r| r["error"]["error_type"] == "TimeoutError")
         .map(|r| r["end_time"].as_f64().unwrap())
         .collect();
     ends.sort_by(f64::total_cmp);

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use ibench_core::breakers::{BreakerError, Breakers};
-use ibench_core::config::{LoadConfig, ResolvedConfig};
+use ibench_core::config::{LoadConfig, ResolvedConfig, slo_header_objectives};
 use ibench_core::metrics::{RecordOptions, RunMetrics};
 use ibench_core::plan::{Plan, PlanError, Shard, StageLoad};
 use ibench_core::report::{
-    LocationError, PER_REQUEST_FILE, PerRequestWriter, RecordSink, ReportFile, create_location,
-    lifecycle_reports,
+    LocationError, PER_REQUEST_FILE, PerRequestWriter, RecordShape, RecordSink, ReportFile,
+    create_location, lifecycle_reports,
 };
 
 use crate::body::BodyTemplate;
@@ -23,7 +23,7 @@ use crate::fds::{FdError, FdNeed};
 use crate::http::{TargetError, TargetSettings};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
-use crate::settings::EngineSettings;
+use crate::settings::{EngineSettings, PerRequestOutput};
 use crate::slo_search::{SLO_MAX_RATE_FILE, SloSearch, find_max_rate};
 use crate::sweep::{Saturation, SweepError, find_saturation};
 
@@ -228,6 +228,12 @@ impl Planned {
         fds.reserve()?;
         let breakers = Breakers::enabled(config)?.map(|b| Arc::new(BreakerWatch::new(b)));
         let load = &config.load;
+        let record = RecordOptions {
+            use_server_output_tokens: config.report.request_lifecycle.use_server_output_tokens,
+            max_error_messages: config.report.request_lifecycle.max_error_messages as usize,
+            goodput: config.report.goodput.as_ref().map(|g| g.constraints),
+        };
+        let (ttft_slo_sec, tpot_slo_sec) = slo_header_objectives(&config.api);
         let settings = EngineSettings {
             target,
             body,
@@ -235,12 +241,17 @@ impl Planned {
             num_workers: resolved.num_workers,
             worker_max_concurrency: worker_max_concurrency(load),
             shard,
-            record: RecordOptions {
-                use_server_output_tokens: config.report.request_lifecycle.use_server_output_tokens,
-                max_error_messages: config.report.request_lifecycle.max_error_messages as usize,
-                goodput: config.report.goodput.as_ref().map(|g| g.constraints),
-            },
-            per_request: per_request.as_ref().map(PerRequestWriter::sender),
+            record,
+            per_request: per_request.as_ref().map(|writer| PerRequestOutput {
+                sender: writer.sender(),
+                shape: RecordShape {
+                    streaming: config.api.streaming,
+                    fields: config.report.request_lifecycle.per_request_fields,
+                    options: record,
+                    ttft_slo_sec,
+                    tpot_slo_sec,
+                },
+            }),
             realtime: load.worker_realtime_priority,
             fail_fast: load.fail_fast,
             breakers: breakers.clone(),

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use ibench_core::breakers::peer_record;
 use ibench_core::metrics::{Clock, Outcome, RequestRecord, StageRecorder};
 use ibench_core::plan::{Plan, RequestData, Routing, StageLoad, StagePlan};
-use ibench_core::report::{PerRequestEntry, PerRequestError, PerRequestInfo};
+use ibench_core::report::Exchanged;
 
 use crate::body::PromptParts;
 use crate::conversation::{Conversations, Turn};
@@ -578,14 +578,17 @@ async fn execute(
             )
         });
     }
-    if let (Some(sender), Some(request)) = (&shared.settings.per_request, request_text) {
-        let _ = sender.send(per_request_entry(
-            shared,
-            stage,
-            &record,
+    if let (Some(output), Some(request)) = (&shared.settings.per_request, request_text) {
+        let exchanged = Exchanged {
+            stage_id: stage.id,
+            record: &record,
+            lora_adapter: adapter_name(shared, record.adapter),
             request,
-            exchange.raw.unwrap_or_default(),
-        ));
+            response: exchange.raw.unwrap_or_default(),
+        };
+        let _ = output
+            .sender
+            .send(output.shape.entry(exchanged, &shared.clock));
     }
     recorder.lock().expect("recorder lock").record(&record);
 }
@@ -629,44 +632,4 @@ fn record_unsent(shared: &Shared, recorder: &Mutex<StageRecorder>, count: u64) {
 
 fn adapter_name(shared: &Shared, adapter: Option<usize>) -> Option<&str> {
     adapter.and_then(|a| shared.plan.lora.as_ref().map(|t| t.names()[a].as_str()))
-}
-
-fn per_request_entry(
-    shared: &Shared,
-    stage: &StagePlan,
-    record: &RequestRecord,
-    request: String,
-    response: String,
-) -> PerRequestEntry {
-    let clock = &shared.clock;
-    let stage_id = stage.id;
-    let (output_tokens, usage, chunk_times, error) = match &record.outcome {
-        Outcome::Success(r) => (
-            r.output_tokens,
-            r.usage.map(|u| serde_json::json!({"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "cached_tokens": u.cached_tokens})),
-            r.chunks.iter().map(|(t, _)| clock.epoch(*t)).collect(),
-            None,
-        ),
-        Outcome::Failure(e) => {
-            (0, None, vec![], Some(PerRequestError { error_type: format!("{:?}", e.kind), error_msg: e.message.clone() }))
-        }
-        Outcome::Cancelled => (0, None, vec![], None),
-    };
-    PerRequestEntry {
-        stage_id,
-        scheduled_time: clock.epoch(record.scheduled),
-        start_time: record.start.map(|t| clock.epoch(t)),
-        end_time: clock.epoch(record.end),
-        request,
-        response,
-        info: PerRequestInfo {
-            lora_adapter: adapter_name(shared, record.adapter).map(str::to_string),
-            input_tokens: record.prompt_tokens,
-            output_tokens,
-            server_usage: usage,
-            chunk_times,
-            cancelled: matches!(record.outcome, Outcome::Cancelled),
-        },
-        error,
-    }
 }

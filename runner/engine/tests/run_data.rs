@@ -53,14 +53,18 @@ async fn every_prompt_has_exactly_its_planned_length_and_counts_agree() {
         assert_eq!(entries.len(), 40);
         for entry in &entries {
             let info = &entry["info"];
-            assert_eq!(info["input_tokens"], prompt_tokens, "{name}: client count");
             assert_eq!(
-                info["server_usage"]["prompt_tokens"], prompt_tokens,
+                info["request_metrics"]["text"]["input_tokens"], prompt_tokens,
+                "{name}"
+            );
+            let response = &info["response_metrics"];
+            assert_eq!(
+                response["server_usage"]["prompt_tokens"], prompt_tokens,
                 "{name}: server count"
             );
-            assert_eq!(info["output_tokens"], 5);
+            assert_eq!(response["output_tokens"], 5, "client count");
             assert_eq!(
-                info["chunk_times"].as_array().unwrap().len(),
+                response["chunk_times"].as_array().unwrap().len(),
                 5,
                 "one token per chunk"
             );

@@ -56,4 +56,14 @@ impl InferencePerf {
         command.env("TRANSFORMERS_VERBOSITY", "error");
         command
     }
+
+    /// The `inference-perf` command itself, offline: the Hugging Face hub is unreachable here,
+    /// so tokenizers must come from local paths.
+    pub fn cli(&self) -> Command {
+        let mut command = Command::new(self.venv.join("bin/inference-perf"));
+        command
+            .env("TRANSFORMERS_VERBOSITY", "error")
+            .env("HF_HUB_OFFLINE", "1");
+        command
+    }
 }

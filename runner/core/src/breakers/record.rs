@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 
+use crate::config::without_nulls;
 use crate::metrics::{Clock, ErrorKind, Outcome, RequestRecord};
+use crate::report::RecordShape;
 
 /// The record of `record` in stage `stage_id`. `request` and `response` are the bodies when
 /// they were kept (per-request reports); the breakers see them absent otherwise.
@@ -17,56 +19,31 @@ pub fn peer_record(
     request: Option<&str>,
     response: Option<&str>,
 ) -> Value {
-    let mut info = json!({
-        "request_metrics": {"text": {"input_tokens": record.prompt_tokens}},
-        "input_tokens": record.prompt_tokens,
-    });
-    if let Some(adapter) = lora_adapter {
-        info["lora_adapter"] = json!(adapter);
-    }
+    let streamed = matches!(&record.outcome, Outcome::Success(r) if !r.chunks.is_empty());
+    let shape = RecordShape {
+        streaming: streamed,
+        ..Default::default()
+    };
+    let info = serde_json::to_value(shape.info(record, lora_adapter, None, clock))
+        .expect("a record serialises");
     let mut entry = json!({
         "stage_id": stage_id,
         "scheduled_time": clock.epoch(record.scheduled),
         "start_time": record.start.map_or_else(|| clock.epoch(record.end), |t| clock.epoch(t)),
         "end_time": clock.epoch(record.end),
     });
-    match &record.outcome {
-        Outcome::Success(response) => {
-            let mut metrics = json!({"output_tokens": response.output_tokens});
-            if let Some(usage) = response.usage {
-                let mut server = serde_json::Map::new();
-                for (key, value) in [
-                    ("prompt_tokens", usage.prompt_tokens),
-                    ("completion_tokens", usage.completion_tokens),
-                ] {
-                    if let Some(value) = value {
-                        server.insert(key.into(), json!(value));
-                    }
-                }
-                metrics["server_usage"] = Value::Object(server);
-            }
-            if !response.chunks.is_empty() {
-                metrics["chunk_times"] = response
-                    .chunks
-                    .iter()
-                    .map(|(t, _)| clock.epoch(*t))
-                    .collect();
-            }
-            info["response_metrics"] = metrics;
-        }
-        Outcome::Failure(error) => {
-            let message = match error.kind {
-                ErrorKind::Timeout => "Request timed out".to_string(),
-                _ => error.message.clone(),
-            };
-            entry["error"] = json!({
-                "error_type": peer_error_type(&error.kind),
-                "error_msg": message,
-            });
-        }
-        Outcome::Cancelled => {}
+    if let Outcome::Failure(error) = &record.outcome {
+        let message = match error.kind {
+            ErrorKind::Timeout => "Request timed out".to_string(),
+            _ => error.message.clone(),
+        };
+        entry["error"] = json!({
+            "error_type": error.kind.inference_perf_type(),
+            "error_msg": message,
+        });
     }
-    entry["info"] = info;
+    // inference-perf dumps the record without its unset fields.
+    entry["info"] = without_nulls(info);
     if let Some(request) = request {
         entry["request_data"] = json!(request);
     }
@@ -74,21 +51,6 @@ pub fn peer_record(
         entry["response_data"] = json!(response);
     }
     entry
-}
-
-/// inference-perf's `error_type` for the same failure: `HTTP Error <status>`, or the class of
-/// the exception its aiohttp client raises.
-fn peer_error_type(kind: &ErrorKind) -> String {
-    match kind {
-        ErrorKind::Http(status) => format!("HTTP Error {status}"),
-        ErrorKind::Timeout => "TimeoutError".into(),
-        ErrorKind::Connection => "ClientConnectorError".into(),
-        ErrorKind::IncompleteStream => "ClientPayloadError".into(),
-        ErrorKind::InvalidResponse => "JSONDecodeError".into(),
-        // No aiohttp counterpart: inference-perf reads neither an error event nor a size cap.
-        ErrorKind::StreamError => "StreamError".into(),
-        ErrorKind::ResponseTooLarge => "ResponseTooLarge".into(),
-    }
 }
 
 #[cfg(test)]

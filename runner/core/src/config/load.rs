@@ -58,7 +58,7 @@ pub fn from_document(doc: serde_json::Value) -> Result<Config, ConfigError> {
 
 /// A key set to `null` (`report: {prometheus: null}`, as inference-perf's tooling writes
 /// configs) means the key is not set, at any depth.
-fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => map
             .into_iter()

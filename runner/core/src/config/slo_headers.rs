@@ -7,21 +7,41 @@
 //! sent (inference-perf's goodput ignores them then too).
 
 use super::error::Issue;
-use super::types::{Config, GoodputConfig};
+use super::types::{ApiConfig, Config, GoodputConfig};
 
 /// Folds the SLO headers into `report.goodput.constraints`; issues for a unit or a value that
 /// cannot be read (inference-perf would silently take an unknown unit as seconds and skip an
 /// unreadable value).
 pub fn apply_slo_headers(config: &mut Config) -> Vec<Issue> {
+    let (ttft, tpot, issues) = objectives(&config.api);
+    if config.api.streaming && (ttft.is_some() || tpot.is_some()) {
+        let constraints = &mut config
+            .report
+            .goodput
+            .get_or_insert_with(GoodputConfig::default)
+            .constraints;
+        constraints.ttft = ttft.or(constraints.ttft);
+        constraints.tpot = tpot.or(constraints.tpot);
+    }
+    issues
+}
+
+/// The time-to-first-token and time-per-output-token objectives the headers carry, in
+/// seconds (a config that passed validation reads without issues).
+pub fn slo_header_objectives(api: &ApiConfig) -> (Option<f64>, Option<f64>) {
+    let (ttft, tpot, _) = objectives(api);
+    (ttft, tpot)
+}
+
+fn objectives(api: &ApiConfig) -> (Option<f64>, Option<f64>, Vec<Issue>) {
     let mut issues = Vec::new();
-    let api = &config.api;
     let unit = api.slo_unit.as_deref().unwrap_or("ms");
     let Some(seconds_per_unit) = seconds_per(unit) else {
         issues.push(Issue::new(
             "api.slo_unit",
             format!("{unit:?} is not a unit of the SLO headers: s, ms or us"),
         ));
-        return issues;
+        return (None, None, issues);
     };
     let named = |configured: &Option<String>, metric: &str| {
         configured
@@ -49,16 +69,7 @@ pub fn apply_slo_headers(config: &mut Config) -> Vec<Issue> {
     };
     let ttft = objective(named(&api.slo_ttft_header, "ttft"));
     let tpot = objective(named(&api.slo_tpot_header, "tpot"));
-    if config.api.streaming && (ttft.is_some() || tpot.is_some()) {
-        let constraints = &mut config
-            .report
-            .goodput
-            .get_or_insert_with(GoodputConfig::default)
-            .constraints;
-        constraints.ttft = ttft.or(constraints.ttft);
-        constraints.tpot = tpot.or(constraints.tpot);
-    }
-    issues
+    (ttft, tpot, issues)
 }
 
 fn seconds_per(unit: &str) -> Option<f64> {

@@ -563,6 +563,9 @@ pub struct RequestLifecycleReport {
     /// Every request's record, streamed to `per_request_lifecycle_metrics.json`.
     #[serde(default)]
     pub per_request: bool,
+    /// Which parts of each request's record `per_request` keeps.
+    #[serde(default)]
+    pub per_request_fields: PerRequestFields,
     #[serde(default = "default_true")]
     pub per_adapter: bool,
     #[serde(default)]
@@ -581,11 +584,45 @@ impl Default for RequestLifecycleReport {
             summary: true,
             per_stage: true,
             per_request: false,
+            per_request_fields: PerRequestFields::default(),
             per_adapter: true,
             per_adapter_stage: false,
             percentiles: default_percentiles(),
             use_server_output_tokens: false,
             max_error_messages: default_max_error_messages(),
+        }
+    }
+}
+
+/// inference-perf's `per_request_fields`: the parts of a per-request record to write.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PerRequestFields {
+    /// The request body.
+    #[serde(default = "default_true")]
+    pub request: bool,
+    /// The raw response.
+    #[serde(default = "default_true")]
+    pub response: bool,
+    /// `info`: token counts, usage, chunk and token times.
+    #[serde(default = "default_true")]
+    pub info: bool,
+    /// `info.response_metrics.response_chunks`: each streamed event's JSON.
+    #[serde(default = "default_true")]
+    pub response_chunks: bool,
+    /// Latencies computed per request, in seconds.
+    #[serde(default)]
+    pub computed_metrics: bool,
+}
+
+impl Default for PerRequestFields {
+    fn default() -> Self {
+        PerRequestFields {
+            request: true,
+            response: true,
+            info: true,
+            response_chunks: true,
+            computed_metrics: false,
         }
     }
 }

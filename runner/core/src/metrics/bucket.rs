@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::dist::Dist;
 use super::labels;
+use super::latencies::{
+    RequestLatencies, effective_output_tokens, request_latencies, seconds_between, token_gaps,
+};
 use super::record::{Clock, Outcome, RequestError, RequestRecord, Response};
 use crate::config::GoodputConstraints;
 
@@ -67,6 +70,9 @@ pub struct Successes {
     /// Sum of the output tokens used as divisors (see [`RecordOptions`]).
     pub effective_output_tokens: u64,
     pub token_count_mismatches: u64,
+    /// Successes whose token counts are the client's because the server reported none.
+    #[serde(default)]
+    pub client_fallback_requests: ClientFallbacks,
     /// Unix times of the earliest success's send and the latest success's end.
     #[serde(default)]
     pub first_start: Option<f64>,
@@ -74,6 +80,13 @@ pub struct Successes {
     pub last_end: Option<f64>,
     #[serde(default)]
     pub goodput: Goodput,
+}
+
+/// inference-perf's `client_fallback_requests`: requests, not tokens, counted per side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientFallbacks {
+    pub prompt: u64,
+    pub output: u64,
 }
 
 /// Successes meeting the goodput objectives.
@@ -85,18 +98,6 @@ pub struct Goodput {
     pub good_tokens: u64,
     /// Successes meeting each objective, by its key (`ttft`, `tpot`, …).
     pub attained: BTreeMap<String, u64>,
-}
-
-/// One success's values of the goodput metrics; `None` where it has none (no stream, one
-/// token), which fails an objective on it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct RequestLatencies {
-    ttft: Option<f64>,
-    tpot: Option<f64>,
-    /// The mean of the request's inter-token latencies.
-    itl: Option<f64>,
-    ntpot: Option<f64>,
-    request_latency: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,6 +155,7 @@ impl Default for Successes {
             output_tokens: Dist::counts(),
             effective_output_tokens: 0,
             token_count_mismatches: 0,
+            client_fallback_requests: ClientFallbacks::default(),
             first_start: None,
             last_end: None,
             goodput: Goodput::default(),
@@ -169,14 +171,6 @@ impl Default for Failures {
             prompt_tokens: Dist::counts(),
             by_label: BTreeMap::new(),
         }
-    }
-}
-
-/// `later - earlier` in seconds, negative when `later` is earlier.
-pub fn seconds_between(earlier: Instant, later: Instant) -> f64 {
-    match later.checked_duration_since(earlier) {
-        Some(d) => d.as_secs_f64(),
-        None => -earlier.duration_since(later).as_secs_f64(),
     }
 }
 
@@ -239,23 +233,19 @@ impl Successes {
         options: &RecordOptions,
         clock: &Clock,
     ) {
-        let latency = seconds_between(start, record.end);
+        let effective_output = effective_output_tokens(response, options.use_server_output_tokens);
+        let latencies = request_latencies(start, record.end, response, effective_output);
         extend(&mut self.first_start, clock.epoch(start), f64::min);
         extend(&mut self.last_end, clock.epoch(record.end), f64::max);
         let usage = response.usage.unwrap_or_default();
         let server_output = usage.completion_tokens;
-        let effective_output = match server_output {
-            Some(n) if options.use_server_output_tokens && n > 0 => n,
-            _ => response.output_tokens,
-        };
         self.count += 1;
-        self.request_latency.record(latency);
+        self.request_latency.record(latencies.request_latency);
         self.request_latency_from_scheduled
             .record(seconds_between(record.scheduled, record.end));
         // inference-perf appends 0.0 for responses without output tokens.
-        let ntpot = (effective_output > 0).then(|| latency / effective_output as f64);
         self.normalized_time_per_output_token
-            .record(ntpot.unwrap_or(0.0));
+            .record(latencies.ntpot.unwrap_or(0.0));
         self.request_size_bytes.record(record.request_bytes as f64);
         let prompt_tokens = usage.prompt_tokens.unwrap_or(record.prompt_tokens);
         self.prompt_tokens.record(prompt_tokens as f64);
@@ -267,53 +257,20 @@ impl Successes {
         if server_output.is_some_and(|n| n != response.output_tokens) {
             self.token_count_mismatches += 1;
         }
-        let mut latencies = self.record_token_times(start, response, effective_output);
-        latencies.ntpot = ntpot;
-        latencies.request_latency = latency;
+        self.client_fallback_requests.prompt += u64::from(usage.prompt_tokens.is_none());
+        self.client_fallback_requests.output += u64::from(server_output.is_none());
+        if let Some(ttft) = latencies.ttft {
+            self.time_to_first_token.record(ttft);
+        }
+        if let Some(tpot) = latencies.tpot {
+            self.time_per_output_token.record(tpot);
+        }
+        for gap in token_gaps(response) {
+            self.inter_token_latency.record(gap);
+        }
         if let Some(constraints) = &options.goodput {
             self.goodput
                 .check(constraints, &latencies, prompt_tokens + effective_output);
-        }
-    }
-
-    /// Every token gets its chunk's arrival time, so tokens sharing a chunk have zero
-    /// inter-token latency (inference-perf's per-token expansion). Returns the request's TTFT,
-    /// TPOT and mean ITL.
-    fn record_token_times(
-        &mut self,
-        start: Instant,
-        response: &Response,
-        effective_output: u64,
-    ) -> RequestLatencies {
-        let mut chunks = response.chunks.iter().filter(|(_, tokens)| *tokens > 0);
-        let Some(&(first, first_tokens)) = chunks.next() else {
-            return RequestLatencies::default();
-        };
-        let ttft = seconds_between(start, first);
-        self.time_to_first_token.record(ttft);
-        let mut previous = first;
-        let mut last = first;
-        (1..first_tokens).for_each(|_| self.inter_token_latency.record(0.0));
-        for &(at, tokens) in chunks {
-            self.inter_token_latency
-                .record(seconds_between(previous, at));
-            (1..tokens).for_each(|_| self.inter_token_latency.record(0.0));
-            previous = at;
-            last = at;
-        }
-        let token_count: u64 = response.chunks.iter().map(|(_, t)| u64::from(*t)).sum();
-        let span = seconds_between(first, last);
-        let tpot =
-            (token_count > 1 && effective_output > 1).then(|| span / (effective_output - 1) as f64);
-        if let Some(tpot) = tpot {
-            self.time_per_output_token.record(tpot);
-        }
-        RequestLatencies {
-            ttft: Some(ttft),
-            tpot,
-            // The deltas sum to the span; there is one fewer than tokens.
-            itl: (token_count > 1).then(|| span / (token_count - 1) as f64),
-            ..Default::default()
         }
     }
 
@@ -345,6 +302,8 @@ impl Successes {
         self.cached_prompt_tokens += other.cached_prompt_tokens;
         self.effective_output_tokens += other.effective_output_tokens;
         self.token_count_mismatches += other.token_count_mismatches;
+        self.client_fallback_requests.prompt += other.client_fallback_requests.prompt;
+        self.client_fallback_requests.output += other.client_fallback_requests.output;
         merge_extreme(&mut self.first_start, other.first_start, f64::min);
         merge_extreme(&mut self.last_end, other.last_end, f64::max);
         self.goodput.merge(&other.goodput);
@@ -511,6 +470,35 @@ mod tests {
             chunks: chunks.iter().map(|&(ms, n)| (at(base, ms), n)).collect(),
         };
         record(base, Outcome::Success(response), Some(0), end_ms)
+    }
+
+    #[test]
+    fn client_fallbacks_count_requests_without_the_servers_count_per_side() {
+        let base = Instant::now();
+        let mut bucket = Bucket::default();
+        let options = RecordOptions::default();
+        // The server's completion count only, then no usage at all, then both counts.
+        bucket.record(
+            &streamed(base, &[(10, 3)], 20, Some(3)),
+            &Clock::now(),
+            &options,
+        );
+        bucket.record(
+            &streamed(base, &[(10, 3)], 20, None),
+            &Clock::now(),
+            &options,
+        );
+        let mut full = streamed(base, &[(10, 3)], 20, Some(3));
+        if let Outcome::Success(response) = &mut full.outcome {
+            response.usage.as_mut().unwrap().prompt_tokens = Some(7);
+        }
+        bucket.record(&full, &Clock::now(), &options);
+        let fallbacks = bucket.successes.client_fallback_requests;
+        assert_eq!((fallbacks.prompt, fallbacks.output), (2, 1));
+        let mut merged = bucket.clone();
+        merged.merge(&bucket);
+        let fallbacks = merged.successes.client_fallback_requests;
+        assert_eq!((fallbacks.prompt, fallbacks.output), (4, 2));
     }
 
     fn close(actual: Option<f64>, expected: f64) -> bool {

@@ -3,14 +3,17 @@
 mod bucket;
 mod dist;
 mod labels;
+mod latencies;
 mod record;
 mod run;
 
-pub use bucket::{
-    Bucket, Cancelled, Failures, Goodput, LabelStats, RecordOptions, Successes, seconds_between,
-};
+pub use bucket::{Bucket, Cancelled, Failures, Goodput, LabelStats, RecordOptions, Successes};
 pub use dist::{Dist, DistWire, Unit, WireError};
 pub use labels::{label, message as labels_message, shorten as shorten_message};
+pub use latencies::{
+    RequestLatencies, effective_output_tokens, request_latencies, seconds_between, token_gaps,
+    token_times,
+};
 pub use record::{Clock, ErrorKind, Outcome, RequestError, RequestRecord, Response, Usage};
 pub use run::{
     BreakerTrip, Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus,

@@ -65,6 +65,23 @@ pub enum ErrorKind {
     ResponseTooLarge,
 }
 
+impl ErrorKind {
+    /// inference-perf's `error_type` for the same failure: `HTTP Error <status>`, or the class
+    /// of the exception its aiohttp client raises.
+    pub fn inference_perf_type(&self) -> String {
+        match self {
+            ErrorKind::Http(status) => format!("HTTP Error {status}"),
+            ErrorKind::Timeout => "TimeoutError".into(),
+            ErrorKind::Connection => "ClientConnectorError".into(),
+            ErrorKind::IncompleteStream => "ClientPayloadError".into(),
+            ErrorKind::InvalidResponse => "JSONDecodeError".into(),
+            // No aiohttp counterpart: inference-perf reads neither an error event nor a size cap.
+            ErrorKind::StreamError => "StreamError".into(),
+            ErrorKind::ResponseTooLarge => "ResponseTooLarge".into(),
+        }
+    }
+}
+
 /// Maps monotonic instants to Unix time, so that pods' records can be merged on one timeline.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::bucket::{Bucket, RecordOptions, seconds_between};
+use super::bucket::{Bucket, RecordOptions};
+use super::latencies::seconds_between;
 use super::record::{Clock, Outcome, RequestRecord};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -153,6 +153,7 @@ pub fn lifecycle(
             "output_len": dist(&s.output_len, percentiles),
             "output_tokens": with_total(&s.output_tokens, percentiles),
             "token_count_mismatches": s.token_count_mismatches,
+            "client_fallback_requests": s.client_fallback_requests,
         },
         "failures": {
             "count": f.count,

@@ -6,6 +6,7 @@ mod checkpoint;
 mod lifecycle;
 mod location;
 mod per_request;
+mod per_request_entry;
 mod sink;
 mod slo;
 
@@ -15,8 +16,9 @@ use serde_json::Value;
 
 pub use lifecycle::{Scope, dist, lifecycle, percentile_key};
 pub use location::{LocationError, check_location, create_location};
-pub use per_request::{
-    PER_REQUEST_FILE, PerRequestEntry, PerRequestError, PerRequestInfo, PerRequestWriter,
+pub use per_request::{PER_REQUEST_FILE, PerRequestWriter};
+pub use per_request_entry::{
+    Exchanged, PerRequestEntry, PerRequestError, PerRequestInfo, RecordShape, content_events,
 };
 pub use sink::RecordSink;
 pub use slo::{SLO_VERDICT_FILE, slo_met, slo_verdict};

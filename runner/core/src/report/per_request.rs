@@ -8,47 +8,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use super::checkpoint::CheckpointedFile;
+use super::per_request_entry::PerRequestEntry;
 use super::sink::RecordSink;
 
 /// The file name, as inference-perf names it.
 pub const PER_REQUEST_FILE: &str = "per_request_lifecycle_metrics.json";
-
-/// One request, in inference-perf's per-request shape plus `stage_id` and `scheduled_time`.
-/// Times are Unix seconds (inference-perf uses process-local monotonic seconds).
-#[derive(Debug, Clone, Serialize)]
-pub struct PerRequestEntry {
-    pub stage_id: usize,
-    pub scheduled_time: f64,
-    /// `null` when the request was never sent.
-    pub start_time: Option<f64>,
-    pub end_time: f64,
-    /// The JSON request body.
-    pub request: String,
-    /// The raw response body or SSE text (partial if the request failed mid-way).
-    pub response: String,
-    pub info: PerRequestInfo,
-    pub error: Option<PerRequestError>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PerRequestInfo {
-    pub lora_adapter: Option<String>,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub server_usage: Option<serde_json::Value>,
-    /// Unix time of each content chunk.
-    pub chunk_times: Vec<f64>,
-    pub cancelled: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PerRequestError {
-    pub error_type: String,
-    pub error_msg: String,
-}
 
 /// Entries waiting to be written; senders block beyond this rather than grow memory.
 const QUEUE: usize = 4096;
@@ -175,16 +140,10 @@ mod tests {
                             scheduled_time: i as f64,
                             start_time: Some(i as f64),
                             end_time: i as f64 + 1.0,
-                            request: "{}".into(),
-                            response: String::new(),
-                            info: PerRequestInfo {
-                                lora_adapter: None,
-                                input_tokens: 1,
-                                output_tokens: 2,
-                                server_usage: None,
-                                chunk_times: vec![],
-                                cancelled: false,
-                            },
+                            request: Some("{}".into()),
+                            response: None,
+                            info: None,
+                            computed_metrics: None,
                             error: None,
                         };
                         sender.send(entry).unwrap();
@@ -197,7 +156,7 @@ mod tests {
         let parsed: Vec<serde_json::Value> =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(parsed.len(), 30);
-        assert_eq!(parsed[0]["info"]["output_tokens"], 2);
+        assert_eq!(parsed[0]["request"], "{}");
 
         let empty_path = dir.path().join("empty.json");
         assert_eq!(

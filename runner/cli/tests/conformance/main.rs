@@ -1,0 +1,459 @@
+//! Conformance with inference-perf 0.7.0, proven by running it: both tools run the same config
+//! against the same `ibench sim`, and their report sets must have the same files and, per
+//! file, the same key paths (but for [`differences`]), the same counts and token totals, and
+//! latencies within a stated tolerance; inference-perf's own report validator must find no
+//! error in this project's reports.
+//!
+//! inference-perf counts tokens with Hugging Face `transformers` over a word-level
+//! `tokenizer.json`, and this project with its own code: equal token totals on both sides, and
+//! equal to the simulator's count of the words it generated, check the client-side count with
+//! an implementation this project does not share.
+
+mod differences;
+mod key_paths;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ibench_sim::{LatencyConfig, LoraConfig, SimConfig, SimServer};
+use ibench_testcluster::InferencePerf;
+use ibench_testkit as common;
+use serde_json::Value;
+
+use differences::{ADDITIONS, Difference, LIFECYCLE, NOT_YET};
+use ibench_core::config::without_nulls;
+use key_paths::{key_paths, read_report};
+
+/// The simulator's latency: large beside either client's own overhead (a millisecond or two
+/// for Python's asyncio), and without jitter, so both measure the same distribution.
+const TTFT_MS: f64 = 40.0;
+const ITL_MS: f64 = 4.0;
+
+/// Relative and absolute slack of a latency median: the clients differ in their own overhead
+/// (inference-perf's event loop adds 1–3 ms per request on this machine), not in what they
+/// measure.
+const LATENCY_RELATIVE: f64 = 0.05;
+const LATENCY_ABSOLUTE_S: f64 = 0.004;
+
+/// Runs inference-perf's report validator over a directory, printing its findings as JSON.
+const VALIDATE: &str = r#"
+import json, pathlib, sys, yaml
+from inference_perf.reportgen.validation import run_validators, default_validators
+from inference_perf.utils import ReportFile
+reports = []
+for path in sorted(pathlib.Path(sys.argv[1]).iterdir()):
+    if path.name == "validation.json" or path.suffix not in (".json", ".yaml"):
+        continue
+    text = path.read_text(encoding="utf-8")
+    contents = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    reports.append(ReportFile(name=path.stem, contents=contents, file_type=path.suffix[1:]))
+print(json.dumps(run_validators(default_validators(), reports).model_dump(mode="json", by_alias=True)))
+"#;
+
+/// One config shape both tools run: its YAML without `server`, `tokenizer` and `storage`.
+struct Shape {
+    name: &'static str,
+    yaml: &'static str,
+    /// Whether both tools send the same number of requests (not with random arrivals).
+    same_counts: bool,
+}
+
+/// Two constant-rate stages of streamed completions with per-request records.
+const CONSTANT: Shape = Shape {
+    name: "constant",
+    yaml: "api: {type: completion, streaming: true}
+data: {type: mock}
+load:
+  type: constant
+  stages: [{rate: 5, duration: 3}, {rate: 10, duration: 2}]
+report:
+  request_lifecycle: {summary: true, per_stage: true, per_request: true}
+",
+    same_counts: true,
+};
+
+/// Poisson arrivals of non-streamed completions of fixed lengths.
+const POISSON: Shape = Shape {
+    name: "poisson",
+    yaml: "api: {type: completion, streaming: false}
+data:
+  type: random
+  input_distribution: {min: 40, max: 40, mean: 40, std_dev: 0}
+  output_distribution: {min: 12, max: 12, mean: 12, std_dev: 0}
+load:
+  type: poisson
+  stages: [{rate: 8, duration: 3}]
+report:
+  request_lifecycle: {summary: true, per_stage: true, per_request: true}
+",
+    same_counts: false,
+};
+
+/// A concurrency level over streamed chat with shared prefixes.
+const CONCURRENT_CHAT: Shape = Shape {
+    name: "concurrent-chat",
+    yaml: "api: {type: chat, streaming: true}
+data:
+  type: shared_prefix
+  shared_prefix: {num_groups: 2, num_prompts_per_group: 3, system_prompt_len: 20, question_len: 10, output_len: 8}
+load:
+  type: concurrent
+  stages: [{num_requests: 24, concurrency_level: 4}]
+report:
+  request_lifecycle: {summary: true, per_stage: true}
+",
+    same_counts: true,
+};
+
+/// Azure trace replay, lengths from the trace.
+const TRACE: Shape = Shape {
+    name: "trace",
+    yaml: "api: {type: completion, streaming: true}
+data:
+  type: random
+  trace: {file: TRACE_FILE, format: AzurePublicDataset}
+load:
+  type: trace_replay
+  trace: {file: TRACE_FILE, format: AzurePublicDataset}
+  stages: [{rate: 7, duration: 6}]
+report:
+  request_lifecycle: {summary: true, per_stage: true}
+",
+    same_counts: true,
+};
+
+/// Two LoRA adapters with per-adapter reports and goodput objectives.
+const LORA_GOODPUT: Shape = Shape {
+    name: "lora-goodput",
+    yaml: "api: {type: completion, streaming: true}
+data:
+  type: random
+  input_distribution: {min: 30, max: 30, mean: 30, std_dev: 0}
+  output_distribution: {min: 10, max: 10, mean: 10, std_dev: 0}
+load:
+  type: constant
+  stages: [{rate: 6, duration: 3}]
+  lora_traffic_split: [{name: support, split: 0.5}, {name: summarize, split: 0.5}]
+report:
+  request_lifecycle: {summary: true, per_stage: true, per_adapter: true, per_adapter_stage: true}
+  goodput:
+    constraints: {ttft: 0.5, request_latency: 2}
+",
+    same_counts: true,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constant_stages_of_streamed_completions_match_inference_perf() {
+    conform(&CONSTANT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poisson_non_streamed_completions_match_inference_perf() {
+    conform(&POISSON).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_streamed_chat_with_shared_prefixes_matches_inference_perf() {
+    conform(&CONCURRENT_CHAT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_replay_matches_inference_perf() {
+    conform(&TRACE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lora_adapters_and_goodput_match_inference_perf() {
+    conform(&LORA_GOODPUT).await;
+}
+
+/// The shapes run one at a time: two Python processes and two runs at once on two cores
+/// would measure the machine, not the tools.
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+async fn conform(shape: &Shape) {
+    let _turn = one_at_a_time().await;
+    let sim = common::sim(SimConfig {
+        model: "ibench-sim".into(),
+        loras: ["support", "summarize"]
+            .map(|name| LoraConfig {
+                name: name.into(),
+                ttft_offset_ms: 0.0,
+            })
+            .into(),
+        latency: LatencyConfig {
+            ttft_ms: TTFT_MS,
+            itl_ms: ITL_MS,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let tokenizer = write_tokenizer(dir.path());
+    let peer_dir = dir.path().join("inference-perf");
+    let our_dir = dir.path().join("ibench");
+
+    let peer_config = write_config(shape, &sim, &tokenizer, &peer_dir);
+    let output = InferencePerf::locate()
+        .unwrap()
+        .cli()
+        .arg("--config_file")
+        .arg(&peer_config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "inference-perf: {}",
+        common::output_text(&output)
+    );
+
+    let our_config = write_config(shape, &sim, &tokenizer, &our_dir);
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&our_config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "ibench run: {}",
+        common::output_text(&output)
+    );
+
+    let differences = compare_key_paths(&peer_dir, &our_dir);
+    assert!(
+        differences.is_empty(),
+        "{}: report sets differ beyond the listed differences:\n{}",
+        shape.name,
+        differences.join("\n")
+    );
+    compare_figures(shape, &peer_dir, &our_dir);
+    let findings = validator_errors(&our_dir);
+    assert!(
+        findings.is_empty(),
+        "{}: inference-perf's validator finds errors in this project's reports:\n{}",
+        shape.name,
+        findings.join("\n")
+    );
+}
+
+/// A word-level tokenizer over the simulator's vocabulary, as a directory `transformers`
+/// loads offline and `ibench` reads too.
+fn write_tokenizer(dir: &Path) -> PathBuf {
+    let tokenizer = dir.join("tokenizer");
+    std::fs::create_dir_all(&tokenizer).unwrap();
+    std::fs::write(
+        tokenizer.join("tokenizer.json"),
+        common::word_level_tokenizer_json(),
+    )
+    .unwrap();
+    std::fs::write(
+        tokenizer.join("tokenizer_config.json"),
+        r#"{"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]", "model_max_length": 1000000}"#,
+    )
+    .unwrap();
+    tokenizer
+}
+
+fn write_config(shape: &Shape, sim: &SimServer, tokenizer: &Path, reports: &Path) -> PathBuf {
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/traces/conversation-sample.csv"
+    );
+    let yaml = format!(
+        "{}server:\n  type: vllm\n  model_name: ibench-sim\n  base_url: {}\n  ignore_eos: true\ntokenizer:\n  pretrained_model_name_or_path: {}\nstorage:\n  local_storage:\n    path: {}\n",
+        shape.yaml.replace("TRACE_FILE", trace),
+        sim.base_url(),
+        tokenizer.display(),
+        reports.display()
+    );
+    let path = reports.with_extension("yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// Each file present on one side only, and each key path, that is not a listed difference.
+fn compare_key_paths(peer: &Path, ours: &Path) -> Vec<String> {
+    let peer_files = file_names(peer);
+    let our_files = file_names(ours);
+    let mut found = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut check = |file: &str, path: &str, side: &str| match listed(file, path) {
+        Some(difference) => {
+            seen.insert(format!(
+                "{file}: {}: {}",
+                difference.path, difference.reason
+            ));
+        }
+        None => found.push(format!("{file}: {path}: {side} only")),
+    };
+    for file in peer_files.union(&our_files) {
+        match (peer_files.contains(file), our_files.contains(file)) {
+            (true, true) => {
+                let peer_paths = paths_of(&peer.join(file));
+                let our_paths = paths_of(&ours.join(file));
+                for path in peer_paths.difference(&our_paths) {
+                    check(file, path, "inference-perf");
+                }
+                for path in our_paths.difference(&peer_paths) {
+                    check(file, path, "ibench");
+                }
+            }
+            (peer_only, _) => check(
+                file,
+                "",
+                if peer_only {
+                    "inference-perf"
+                } else {
+                    "ibench"
+                },
+            ),
+        }
+    }
+    for difference in seen {
+        eprintln!("listed difference: {difference}");
+    }
+    found
+}
+
+fn file_names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn paths_of(file: &Path) -> BTreeSet<String> {
+    let report = read_report(file);
+    // inference-perf echoes its config with every unset key as `null`; this project writes
+    // the keys that are set. Both mean the same config.
+    if file.file_name().is_some_and(|n| n == "config.yaml") {
+        key_paths(&without_nulls(report))
+    } else {
+        key_paths(&report)
+    }
+}
+
+/// The listed difference (an addition or a gap) covering `path` of `file`.
+fn listed(file: &str, path: &str) -> Option<&'static Difference> {
+    ADDITIONS.iter().chain(NOT_YET).find(|d| {
+        let file_matches = match d.file.strip_suffix('*') {
+            _ if d.file == LIFECYCLE => {
+                file.ends_with("lifecycle_metrics.json") && !file.starts_with("per_request")
+            }
+            Some(prefix) => file.starts_with(prefix),
+            None => d.file == file,
+        };
+        let path_matches = path == d.path
+            || (!d.path.is_empty()
+                && (path.starts_with(&format!("{}.", d.path))
+                    || path.starts_with(&format!("{}[", d.path))));
+        file_matches && path_matches
+    })
+}
+
+/// Counts and token totals exactly; latency medians within the stated tolerance.
+fn compare_figures(shape: &Shape, peer: &Path, ours: &Path) {
+    let mut largest: BTreeMap<&str, f64> = BTreeMap::new();
+    for file in file_names(peer)
+        .intersection(&file_names(ours))
+        .filter(|f| f.ends_with("lifecycle_metrics.json") && !f.starts_with("per_request"))
+    {
+        let theirs = read_report(&peer.join(file));
+        let mine = read_report(&ours.join(file));
+        // Adapters are drawn per request at random, so their counts differ too.
+        let same_counts = shape.same_counts && !file.starts_with("adapter_");
+        let counts: &[&str] = if same_counts {
+            &[
+                "/load_summary/count",
+                "/successes/count",
+                "/successes/prompt_tokens/total",
+                "/successes/output_tokens/total",
+            ]
+        } else {
+            &[]
+        };
+        for exact in counts.iter().chain(&[
+            "/failures/count",
+            "/successes/prompt_tokens/mean",
+            "/successes/output_tokens/mean",
+            "/successes/output_len/mean",
+            "/successes/token_count_mismatches",
+            "/successes/client_fallback_requests/prompt",
+            "/successes/client_fallback_requests/output",
+        ]) {
+            // inference-perf writes token totals as floats (60.0), this project as integers.
+            let number = |report: &Value| report.pointer(exact).and_then(Value::as_f64);
+            let (m, t) = (number(&mine), number(&theirs));
+            assert!(
+                t.is_some() && m.is_some_and(|m| (m - t.unwrap()).abs() < 1e-9),
+                "{}: {file}{exact}: ibench {m:?}, inference-perf {t:?}",
+                shape.name
+            );
+        }
+        for metric in [
+            "request_latency",
+            "time_to_first_token",
+            "inter_token_latency",
+        ] {
+            let pointer = format!("/successes/latency/{metric}/median");
+            let (Some(m), Some(t)) = (
+                mine.pointer(&pointer).and_then(Value::as_f64),
+                theirs.pointer(&pointer).and_then(Value::as_f64),
+            ) else {
+                assert_eq!(
+                    mine.pointer(&pointer).is_some(),
+                    theirs.pointer(&pointer).is_some(),
+                    "{}: {file}{pointer}",
+                    shape.name
+                );
+                continue;
+            };
+            let difference = (m - t).abs();
+            let slot = largest.entry(metric).or_default();
+            *slot = slot.max(if t > 0.0 { difference / t } else { 0.0 });
+            assert!(
+                difference <= LATENCY_ABSOLUTE_S + LATENCY_RELATIVE * t,
+                "{}: {file}{pointer}: ibench {m}, inference-perf {t}",
+                shape.name
+            );
+        }
+    }
+    eprintln!(
+        "{}: largest relative median difference: {largest:?}",
+        shape.name
+    );
+}
+
+/// The errors (not warnings) inference-perf's validator finds in `dir`.
+fn validator_errors(dir: &Path) -> Vec<String> {
+    let output = InferencePerf::locate()
+        .unwrap()
+        .python()
+        .args(["-c", VALIDATE])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "validator: {}",
+        common::output_text(&output)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut groups = vec![&report["global"]];
+    groups.extend(report["reports"].as_object().unwrap().values());
+    for group in &groups {
+        for warning in group["warnings"].as_array().unwrap() {
+            eprintln!("validator warning: {warning}");
+        }
+    }
+    groups
+        .iter()
+        .flat_map(|g| g["errors"].as_array().unwrap())
+        .map(Value::to_string)
+        .collect()
+}

@@ -1,0 +1,442 @@
+//! One request's record in `per_request_lifecycle_metrics.json`, in inference-perf 0.7.0's
+//! shape (`info.request_metrics`, `info.response_metrics`, the `per_request_fields`
+//! switches, `computed_metrics`) plus `stage_id`, `scheduled_time` and `info.cancelled`.
+//! Times are Unix seconds (inference-perf's are process-local monotonic seconds).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::config::PerRequestFields;
+use crate::metrics::{
+    Clock, Outcome, RecordOptions, RequestRecord, Response, Usage, effective_output_tokens,
+    request_latencies, token_gaps, token_times,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PerRequestEntry {
+    pub stage_id: usize,
+    pub scheduled_time: f64,
+    /// `null` when the request was never sent.
+    pub start_time: Option<f64>,
+    pub end_time: f64,
+    /// The JSON request body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// The raw response body or SSE text (partial if the request failed mid-way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<PerRequestInfo>,
+    /// Successes only, when `per_request_fields.computed_metrics` asks for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub computed_metrics: Option<ComputedMetrics>,
+    pub error: Option<PerRequestError>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PerRequestInfo {
+    pub request_metrics: RequestMetrics,
+    pub response_metrics: Option<ResponseMetrics>,
+    /// inference-perf's API-specific extras; none for the completion and chat APIs.
+    pub extra_info: Map<String, Value>,
+    pub lora_adapter: Option<String>,
+    /// The trace event a request replays (session replay, not built here).
+    pub graph_event_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// The server's prompt count when it gave one, else the client's (inference-perf's
+    /// deprecated mirror of `request_metrics.text.input_tokens`).
+    pub input_tokens: u64,
+    pub cancelled: bool,
+}
+
+/// Prompt size by modality; text only here, so the others are `null`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestMetrics {
+    pub text: TextMetrics,
+    pub image: Option<Value>,
+    pub video: Option<Value>,
+    pub audio: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TextMetrics {
+    pub input_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResponseMetrics {
+    /// The client's count.
+    pub output_tokens: u64,
+    /// The server's `usage`, `null` when it sent none.
+    pub server_usage: Option<Value>,
+    /// Streamed only: the JSON of each content-bearing event, unless
+    /// `per_request_fields.response_chunks` is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_chunks: Option<Vec<String>>,
+    /// Streamed only: each content-bearing event's arrival.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_times: Option<Vec<f64>>,
+    /// Streamed only: each output token's arrival (tokens of one event share its time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_token_times: Option<Vec<f64>>,
+}
+
+/// inference-perf's per-request `computed_metrics`, in seconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComputedMetrics {
+    pub request_latency: f64,
+    pub normalized_time_per_output_token: f64,
+    pub time_to_first_token: Option<f64>,
+    pub time_per_output_token: Option<f64>,
+    pub inter_token_latency: Option<f64>,
+    pub inter_token_latencies: Vec<f64>,
+    pub input_tokens: u64,
+    pub output_tokens: Option<u64>,
+    pub ttft_slo_sec: Option<f64>,
+    pub tpot_slo_sec: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PerRequestError {
+    pub error_type: String,
+    pub error_msg: String,
+}
+
+/// What every record of a run shares: how it was asked for and what to keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordShape {
+    pub streaming: bool,
+    pub fields: PerRequestFields,
+    pub options: RecordOptions,
+    /// The objectives of the per-request SLO headers, in seconds.
+    pub ttft_slo_sec: Option<f64>,
+    pub tpot_slo_sec: Option<f64>,
+}
+
+/// The request's parts as sent and received, for its record.
+pub struct Exchanged<'a> {
+    pub stage_id: usize,
+    pub record: &'a RequestRecord,
+    pub lora_adapter: Option<&'a str>,
+    pub request: String,
+    pub response: String,
+}
+
+impl RecordShape {
+    pub fn entry(&self, exchanged: Exchanged<'_>, clock: &Clock) -> PerRequestEntry {
+        let record = exchanged.record;
+        let response = match &record.outcome {
+            Outcome::Success(response) => Some(response),
+            _ => None,
+        };
+        let chunks = (self.fields.info && self.fields.response_chunks && self.streaming)
+            .then(|| content_events(&exchanged.response));
+        PerRequestEntry {
+            stage_id: exchanged.stage_id,
+            scheduled_time: clock.epoch(record.scheduled),
+            start_time: record.start.map(|t| clock.epoch(t)),
+            end_time: clock.epoch(record.end),
+            request: self.fields.request.then_some(exchanged.request),
+            response: self.fields.response.then_some(exchanged.response),
+            info: self
+                .fields
+                .info
+                .then(|| self.info(record, exchanged.lora_adapter, chunks, clock)),
+            computed_metrics: response
+                .filter(|_| self.fields.computed_metrics)
+                .map(|r| self.computed_metrics(record, r)),
+            error: match &record.outcome {
+                Outcome::Failure(e) => Some(PerRequestError {
+                    error_type: e.kind.inference_perf_type(),
+                    error_msg: e.message.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+
+    /// `info` of a record; `response_chunks` are the raw events when kept.
+    pub fn info(
+        &self,
+        record: &RequestRecord,
+        lora_adapter: Option<&str>,
+        response_chunks: Option<Vec<String>>,
+        clock: &Clock,
+    ) -> PerRequestInfo {
+        let response = match &record.outcome {
+            Outcome::Success(response) => Some(response),
+            _ => None,
+        };
+        let input_tokens = input_tokens(record);
+        PerRequestInfo {
+            request_metrics: RequestMetrics {
+                text: TextMetrics { input_tokens },
+                image: None,
+                video: None,
+                audio: None,
+            },
+            response_metrics: response.map(|r| {
+                let epochs = |times: &mut dyn Iterator<Item = std::time::Instant>| {
+                    times.map(|t| clock.epoch(t)).collect::<Vec<f64>>()
+                };
+                ResponseMetrics {
+                    output_tokens: r.output_tokens,
+                    server_usage: r.usage.map(server_usage),
+                    response_chunks: response_chunks.filter(|_| self.streaming),
+                    chunk_times: self
+                        .streaming
+                        .then(|| epochs(&mut r.chunks.iter().map(|(t, _)| *t))),
+                    output_token_times: self.streaming.then(|| epochs(&mut token_times(r))),
+                }
+            }),
+            extra_info: Map::new(),
+            lora_adapter: lora_adapter.map(str::to_string),
+            graph_event_id: None,
+            labels: BTreeMap::new(),
+            input_tokens,
+            cancelled: matches!(record.outcome, Outcome::Cancelled),
+        }
+    }
+
+    fn computed_metrics(&self, record: &RequestRecord, response: &Response) -> ComputedMetrics {
+        let start = record.start.unwrap_or(record.end);
+        let effective = effective_output_tokens(response, self.options.use_server_output_tokens);
+        let latencies = request_latencies(start, record.end, response, effective);
+        ComputedMetrics {
+            request_latency: latencies.request_latency,
+            normalized_time_per_output_token: latencies.ntpot.unwrap_or(0.0),
+            time_to_first_token: latencies.ttft,
+            time_per_output_token: latencies.tpot,
+            inter_token_latency: latencies.itl,
+            inter_token_latencies: token_gaps(response).collect(),
+            input_tokens: input_tokens(record),
+            output_tokens: Some(response.output_tokens),
+            ttft_slo_sec: self.ttft_slo_sec,
+            tpot_slo_sec: self.tpot_slo_sec,
+        }
+    }
+}
+
+fn input_tokens(record: &RequestRecord) -> u64 {
+    match &record.outcome {
+        Outcome::Success(Response {
+            usage:
+                Some(Usage {
+                    prompt_tokens: Some(n),
+                    ..
+                }),
+            ..
+        }) => *n,
+        _ => record.prompt_tokens,
+    }
+}
+
+/// The server's `usage` in the OpenAI shape it came in.
+fn server_usage(usage: Usage) -> Value {
+    let mut value = Map::new();
+    if let Some(prompt) = usage.prompt_tokens {
+        value.insert("prompt_tokens".into(), json!(prompt));
+    }
+    if let (Some(prompt), Some(completion)) = (usage.prompt_tokens, usage.completion_tokens) {
+        value.insert("total_tokens".into(), json!(prompt + completion));
+    }
+    if let Some(completion) = usage.completion_tokens {
+        value.insert("completion_tokens".into(), json!(completion));
+    }
+    if let Some(cached) = usage.cached_tokens {
+        value.insert(
+            "prompt_tokens_details".into(),
+            json!({"cached_tokens": cached}),
+        );
+    }
+    Value::Object(value)
+}
+
+/// The JSON of each SSE event that carries content (completion `text` or chat
+/// `delta.content`), as inference-perf keeps them: not role-only deltas, usage or `[DONE]`.
+pub fn content_events(sse: &str) -> Vec<String> {
+    sse.split("\n\n")
+        .flat_map(|event| event.lines())
+        .filter_map(|line| line.strip_prefix("data:").map(str::trim))
+        .filter(|data| {
+            let Ok(event) = serde_json::from_str::<Value>(data) else {
+                return false;
+            };
+            let choice = &event["choices"][0];
+            [&choice["text"], &choice["delta"]["content"]]
+                .iter()
+                .any(|c| c.as_str().is_some_and(|s| !s.is_empty()))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{ErrorKind, RequestError};
+    use std::time::{Duration, Instant};
+
+    fn streamed_record(base: Instant) -> RequestRecord {
+        let at = |ms| base + Duration::from_millis(ms);
+        RequestRecord {
+            index: 0,
+            adapter: None,
+            scheduled: base,
+            start: Some(at(2)),
+            end: at(50),
+            request_bytes: 10,
+            prompt_tokens: 6,
+            outcome: Outcome::Success(Response {
+                output_tokens: 5,
+                usage: Some(Usage {
+                    prompt_tokens: Some(7),
+                    completion_tokens: Some(5),
+                    cached_tokens: None,
+                }),
+                chunks: vec![(at(12), 1), (at(22), 3), (at(32), 1)],
+            }),
+        }
+    }
+
+    const SSE: &str = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\" big brown fox\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\" end\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7}}\n\ndata: [DONE]\n\n";
+
+    fn exchanged(record: &RequestRecord) -> Exchanged<'_> {
+        Exchanged {
+            stage_id: 1,
+            record,
+            lora_adapter: Some("support"),
+            request: "{}".into(),
+            response: SSE.into(),
+        }
+    }
+
+    #[test]
+    fn a_streamed_success_has_inference_perfs_shape_and_token_times() {
+        let base = Instant::now();
+        let clock = Clock::now();
+        let record = streamed_record(base);
+        let shape = RecordShape {
+            streaming: true,
+            ..Default::default()
+        };
+        let entry = serde_json::to_value(shape.entry(exchanged(&record), &clock)).unwrap();
+        let info = &entry["info"];
+        assert_eq!(
+            info["request_metrics"]["text"]["input_tokens"], 7,
+            "the server's count"
+        );
+        assert_eq!(info["request_metrics"]["image"], Value::Null);
+        let metrics = &info["response_metrics"];
+        assert_eq!(
+            metrics["server_usage"],
+            json!({"prompt_tokens": 7, "total_tokens": 12, "completion_tokens": 5})
+        );
+        assert_eq!(metrics["response_chunks"].as_array().unwrap().len(), 3);
+        assert_eq!(metrics["chunk_times"].as_array().unwrap().len(), 3);
+        let token_times: Vec<f64> = metrics["output_token_times"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect();
+        assert_eq!(token_times.len(), 5, "one time per token");
+        assert_eq!(
+            token_times[1], token_times[3],
+            "a chunk's tokens share its time"
+        );
+        assert_eq!(info["lora_adapter"], "support");
+        assert_eq!(info["extra_info"], json!({}));
+        assert_eq!(entry["error"], Value::Null);
+        assert!(entry.get("computed_metrics").is_none(), "off by default");
+    }
+
+    #[test]
+    fn per_request_fields_drop_parts_and_computed_metrics_follow_the_formulas() {
+        let base = Instant::now();
+        let clock = Clock::now();
+        let record = streamed_record(base);
+        let shape = RecordShape {
+            streaming: true,
+            fields: PerRequestFields {
+                request: false,
+                response: false,
+                info: true,
+                response_chunks: false,
+                computed_metrics: true,
+            },
+            ttft_slo_sec: Some(0.2),
+            ..Default::default()
+        };
+        let entry = serde_json::to_value(shape.entry(exchanged(&record), &clock)).unwrap();
+        assert!(entry.get("request").is_none() && entry.get("response").is_none());
+        assert!(
+            entry["info"]["response_metrics"]
+                .get("response_chunks")
+                .is_none()
+        );
+        assert!(
+            entry["info"]["response_metrics"]
+                .get("chunk_times")
+                .is_some()
+        );
+        let computed = &entry["computed_metrics"];
+        let close = |key: &str, expected: f64| {
+            let actual = computed[key].as_f64().unwrap();
+            assert!(
+                (actual - expected).abs() < 1e-9,
+                "{key}: {actual} != {expected}"
+            );
+        };
+        close("request_latency", 0.048);
+        close("normalized_time_per_output_token", 0.048 / 5.0);
+        close("time_to_first_token", 0.010);
+        // First token at 12 ms, last at 32 ms, 5 tokens.
+        close("time_per_output_token", 0.020 / 4.0);
+        close("inter_token_latency", 0.020 / 4.0);
+        let gaps: Vec<f64> = computed["inter_token_latencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g.as_f64().unwrap() * 1000.0).round())
+            .collect();
+        assert_eq!(gaps, [10.0, 0.0, 0.0, 10.0]);
+        assert_eq!(computed["ttft_slo_sec"], 0.2);
+        assert_eq!(computed["tpot_slo_sec"], Value::Null);
+
+        let no_info = RecordShape {
+            fields: PerRequestFields {
+                info: false,
+                ..Default::default()
+            },
+            ..shape
+        };
+        let entry = serde_json::to_value(no_info.entry(exchanged(&record), &clock)).unwrap();
+        assert!(entry.get("info").is_none());
+    }
+
+    #[test]
+    fn a_failure_has_no_response_metrics_nor_computed_metrics() {
+        let base = Instant::now();
+        let mut record = streamed_record(base);
+        record.outcome = Outcome::Failure(RequestError {
+            kind: ErrorKind::Http(500),
+            message: "boom".into(),
+        });
+        let shape = RecordShape {
+            streaming: true,
+            fields: PerRequestFields {
+                computed_metrics: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let entry = serde_json::to_value(shape.entry(exchanged(&record), &Clock::now())).unwrap();
+        assert_eq!(entry["info"]["response_metrics"], Value::Null);
+        assert_eq!(entry["info"]["input_tokens"], 6, "the client's count");
+        assert!(entry.get("computed_metrics").is_none());
+        assert_eq!(entry["error"]["error_type"], "HTTP Error 500");
+    }
+}
