@@ -102,8 +102,7 @@ pub fn report_files(run: &RunReport) -> Vec<(String, String)> {
         .iter()
         .chain(server)
     {
-        let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
-        files.push((format!("{}.json", file.name), text));
+        files.push((file.file_name(), file.text()));
     }
     files
 }
@@ -157,6 +156,7 @@ mod tests {
                 "adapter_b_lifecycle_metrics.json",
                 "adapter_b_stage_0_lifecycle_metrics.json",
                 "config.yaml",
+                "inference-perf.partial.stage_0.yaml",
                 "server_metrics_timeseries.json",
                 "stage_0_lifecycle_metrics.json",
                 "summary_lifecycle_metrics.json",
@@ -167,6 +167,13 @@ mod tests {
         let summary: serde_json::Value =
             serde_json::from_str(&data["summary_lifecycle_metrics.json"]).unwrap();
         assert_eq!(summary["load_summary"]["count"], 20);
+        // The stage's Benchmark Report, from the same merged statistics.
+        let benchmark: serde_json::Value =
+            serde_yaml::from_str(&data["inference-perf.partial.stage_0.yaml"]).unwrap();
+        assert_eq!(
+            benchmark["results"]["request_performance"]["aggregate"]["requests"]["total"],
+            20
+        );
         assert_eq!(cm.metadata.name.as_deref(), Some("bench-report"));
         let annotations = cm.metadata.annotations.as_ref().unwrap();
         assert_eq!(annotations[naming::ANNOTATION_GENERATION], "3");

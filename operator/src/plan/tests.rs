@@ -887,6 +887,7 @@ fn a_finished_run_with_a_bucket_uploads_once_then_names_the_objects() {
             "stage_0_lifecycle_metrics.json",
             "adapter_a_lifecycle_metrics.json",
             "adapter_b_lifecycle_metrics.json",
+            "inference-perf.partial.stage_0.yaml",
             PER_REQUEST_MANIFEST,
         ]
     );

@@ -109,13 +109,15 @@ async fn reports_reach_s3_and_gcs_byte_for_byte() {
         names,
         [
             "config.yaml",
+            "inference-perf.partial.stage_0.yaml",
+            "inference-perf.partial.stage_1.yaml",
             "per_request_lifecycle_metrics.json",
             "stage_0_lifecycle_metrics.json",
             "stage_1_lifecycle_metrics.json",
             "summary_lifecycle_metrics.json",
         ]
     );
-    let records: Vec<serde_json::Value> = serde_json::from_slice(&written[1].1).unwrap();
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&written[3].1).unwrap();
     assert_eq!(
         records.len(),
         140,

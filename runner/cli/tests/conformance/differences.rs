@@ -62,11 +62,6 @@ pub const ADDITIONS: &[Difference] = &[
 /// inference-perf 0.7.0's keys and files not written here yet (the parity issue's work list).
 pub const NOT_YET: &[Difference] = &[
     Difference {
-        file: "inference-perf.partial.stage_*",
-        path: "",
-        reason: "the llm-d Benchmark Report v0.2.1 per stage is not written yet",
-    },
-    Difference {
         file: "validation.json",
         path: "",
         reason: "inference-perf's self-check of the report set is not written yet (its \

@@ -1,5 +1,5 @@
 //! A mergeable distribution: an HDR histogram (3 significant digits) plus the exact count, sum,
-//! minimum and maximum. Memory is bounded by the value range, not the number of samples, and two
+//! sum of squared deviations (for the standard deviation), minimum and maximum. Memory is bounded by the value range, not the number of samples, and two
 //! distributions merge without loss, so runner pods can be combined exactly.
 //!
 //! Percentiles follow numpy's default (linear interpolation between the two nearest ranks), so
@@ -39,6 +39,9 @@ pub struct Dist {
     negative: Option<Histogram<u64>>,
     count: u64,
     sum: f64,
+    /// Sum of squared deviations from the mean (Welford's update, Chan's merge), so that the
+    /// standard deviation is exact and merges without loss.
+    m2: f64,
     min: f64,
     max: f64,
 }
@@ -58,6 +61,7 @@ impl Dist {
             negative: None,
             count: 0,
             sum: 0.0,
+            m2: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
         }
@@ -85,8 +89,10 @@ impl Dist {
         target
             .record(ticks)
             .expect("auto-resizing histograms hold any value up to MAX_TICKS");
+        let delta = value - self.mean().unwrap_or(0.0);
         self.count += 1;
         self.sum += value;
+        self.m2 += delta * (value - self.sum / self.count as f64);
         self.min = self.min.min(value);
         self.max = self.max.max(value);
     }
@@ -101,6 +107,12 @@ impl Dist {
                 .get_or_insert_with(histogram)
                 .add(neg)
                 .expect("auto-resizing histograms always add");
+        }
+        if let (Some(mine), Some(theirs)) = (self.mean(), other.mean()) {
+            let (n, m) = (self.count as f64, other.count as f64);
+            self.m2 += other.m2 + (theirs - mine).powi(2) * n * m / (n + m);
+        } else {
+            self.m2 += other.m2;
         }
         self.count += other.count;
         self.sum += other.sum;
@@ -122,6 +134,11 @@ impl Dist {
 
     pub fn mean(&self) -> Option<f64> {
         (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+
+    /// The sample standard deviation (numpy's `std(ddof=1)`); none below two values.
+    pub fn stddev(&self) -> Option<f64> {
+        (self.count > 1).then(|| (self.m2.max(0.0) / (self.count - 1) as f64).sqrt())
     }
 
     pub fn min(&self) -> Option<f64> {
@@ -175,6 +192,7 @@ impl Dist {
             unit: self.unit,
             count: self.count,
             sum: self.sum,
+            m2: self.m2,
             min: self.min().unwrap_or(0.0),
             max: self.max().unwrap_or(0.0),
             positive: encode(&self.positive),
@@ -194,6 +212,7 @@ impl Dist {
             negative: wire.negative.as_deref().map(decode).transpose()?,
             count: wire.count,
             sum: wire.sum,
+            m2: wire.m2,
             min,
             max,
         };
@@ -237,6 +256,9 @@ pub struct DistWire {
     pub unit: Unit,
     pub count: u64,
     pub sum: f64,
+    /// Absent from runners before it was added: their standard deviations read as 0.
+    #[serde(default)]
+    pub m2: f64,
     pub min: f64,
     pub max: f64,
     pub positive: String,
@@ -281,6 +303,30 @@ mod tests {
         let lo = rank.floor() as usize;
         let hi = (lo + 1).min(sorted.len() - 1);
         sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+    }
+
+    #[test]
+    fn standard_deviation_is_exact_and_survives_merging_and_the_wire() {
+        let values: Vec<f64> = (0..1000)
+            .map(|i| 0.05 + ((i * 7919) % 1000) as f64 * 1e-4)
+            .collect();
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let exact = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let mut whole = Dist::seconds();
+        values.iter().for_each(|&v| whole.record(v));
+        let close = |d: &Dist| (d.stddev().unwrap() - exact).abs() <= 1e-12 * exact;
+        assert!(close(&whole), "{:?} != {exact}", whole.stddev());
+        let (mut left, mut right) = (Dist::seconds(), Dist::seconds());
+        values[..300].iter().for_each(|&v| left.record(v));
+        values[300..].iter().for_each(|&v| right.record(v));
+        left.merge(&right);
+        assert!(close(&left), "merged: {:?} != {exact}", left.stddev());
+        let wired = Dist::from_wire(&left.to_wire()).unwrap();
+        assert!(close(&wired));
+        let mut one = Dist::seconds();
+        one.record(1.0);
+        assert_eq!(one.stddev(), None, "no sample deviation of one value");
     }
 
     #[test]

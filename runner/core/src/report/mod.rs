@@ -2,6 +2,7 @@
 //! on disk, markers on stdout) and by the operator (keys of the report ConfigMap).
 
 mod atomic;
+mod benchmark_report;
 mod checkpoint;
 mod lifecycle;
 mod location;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub use benchmark_report::{BENCHMARK_REPORT_VERSION, partial_report_name, partial_stage_reports};
 pub use lifecycle::{Scope, dist, lifecycle, percentile_key};
 pub use location::{LocationError, check_location, create_location};
 pub use per_request::{PER_REQUEST_FILE, PerRequestWriter};
@@ -26,11 +28,35 @@ pub use slo::{SLO_VERDICT_FILE, slo_met, slo_verdict};
 use crate::config::ReportConfig;
 use crate::metrics::RunMetrics;
 
-/// One report file: `name` without extension, JSON contents.
+/// One report file: `name` without extension for JSON files, with `.yaml` for YAML ones.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportFile {
     pub name: String,
     pub contents: Value,
+}
+
+impl ReportFile {
+    fn is_yaml(&self) -> bool {
+        self.name.ends_with(".yaml")
+    }
+
+    /// The name the file is written under.
+    pub fn file_name(&self) -> String {
+        if self.is_yaml() {
+            self.name.clone()
+        } else {
+            format!("{}.json", self.name)
+        }
+    }
+
+    /// The file's text: JSON with a 2-space indent, like inference-perf's, or YAML.
+    pub fn text(&self) -> String {
+        if self.is_yaml() {
+            serde_yaml::to_string(&self.contents).expect("JSON values serialise")
+        } else {
+            serde_json::to_string_pretty(&self.contents).expect("JSON values serialise")
+        }
+    }
 }
 
 /// The lifecycle reports that `report` asks for, in inference-perf's order.
@@ -79,6 +105,7 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
             }
         }
     }
+    files.extend(partial_stage_reports(run, options.use_server_output_tokens));
     if let Some(slo) = &report.slo {
         files.push(ReportFile {
             name: SLO_VERDICT_FILE.into(),
@@ -157,7 +184,7 @@ pub struct Written {
     pub failed: Vec<(PathBuf, std::io::Error)>,
 }
 
-/// Writes each report as `{dir}/{prefix}{name}.json` (2-space indent, like inference-perf) and
+/// Writes each report as `{dir}/{prefix}{file name}` (see [`ReportFile::text`]) and
 /// the resolved config as `config.yaml` (creating `dir` if need be), each under a temporary
 /// name renamed when complete.
 /// A file that cannot be written (a full disk) does not stop the others.
@@ -175,14 +202,15 @@ pub fn write_files(dir: &Path, prefix: &str, files: &[ReportFile], config_yaml: 
         }
     };
     for file in files {
-        let text = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
-        write(format!("{}.json", file.name), &text);
+        write(file.file_name(), &file.text());
     }
     write(CONFIG_FILE.into(), config_yaml);
     written
 }
 
-/// The stdout blocks that tools scrape: `=== START_SUMMARY ===` … and one per stage.
+/// The stdout blocks that tools scrape: `=== START_SUMMARY ===` … and one per stage, and
+/// each stage's Benchmark Report (`=== START_PARTIAL_BR_V0_2_STAGE_0 ===`), as inference-perf
+/// prints them.
 pub fn stdout_markers(files: &[ReportFile]) -> String {
     let mut out = String::new();
     for file in files {
@@ -194,12 +222,19 @@ pub fn stdout_markers(files: &[ReportFile]) -> String {
             .and_then(|rest| rest.strip_suffix("_lifecycle_metrics"))
         {
             format!("STAGE_{id}")
+        } else if let Some(id) = file
+            .name
+            .strip_prefix("inference-perf.partial.stage_")
+            .and_then(|rest| rest.strip_suffix(".yaml"))
+        {
+            format!("PARTIAL_BR_V0_2_STAGE_{id}")
         } else {
             continue;
         };
-        let json = serde_json::to_string_pretty(&file.contents).expect("JSON values serialise");
+        let text = file.text();
         out.push_str(&format!(
-            "=== START_{marker} ===\n{json}\n=== END_{marker} ===\n"
+            "=== START_{marker} ===\n{}\n=== END_{marker} ===\n",
+            text.trim_end()
         ));
     }
     out
