@@ -6,7 +6,6 @@
 
 use serde_json::{Map, Value, json};
 
-use super::ReportFile;
 use super::lifecycle::{Scope, lifecycle};
 use crate::metrics::{Dist, RunMetrics, StageMetrics};
 
@@ -32,18 +31,19 @@ pub fn partial_report_name(id: usize) -> String {
     format!("inference-perf.partial.stage_{id}.yaml")
 }
 
-/// One partial report per stage that sent a request. `use_server_output_tokens` picks the
-/// output count of `output_length`, as for the lifecycle reports.
-pub fn partial_stage_reports(run: &RunMetrics, use_server_output_tokens: bool) -> Vec<ReportFile> {
+/// One partial report per stage that sent a request, with its file name.
+/// `use_server_output_tokens` picks the output count of `output_length`, as for the lifecycle
+/// reports.
+pub fn partial_stage_reports(
+    run: &RunMetrics,
+    use_server_output_tokens: bool,
+) -> Vec<(String, Value)> {
     let experiment = format!("ibench-experiment-{}", run_id(run));
     run.stages
         .iter()
         .filter_map(|stage| {
             let report = partial_stage_report(stage, &experiment, use_server_output_tokens)?;
-            Some(ReportFile {
-                name: partial_report_name(stage.info.id),
-                contents: report,
-            })
+            Some((partial_report_name(stage.info.id), report))
         })
         .collect()
 }

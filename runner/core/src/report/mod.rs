@@ -105,7 +105,11 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
             }
         }
     }
-    files.extend(partial_stage_reports(run, options.use_server_output_tokens));
+    files.extend(
+        partial_stage_reports(run, options.use_server_output_tokens)
+            .into_iter()
+            .map(|(name, contents)| ReportFile { name, contents }),
+    );
     if let Some(slo) = &report.slo {
         files.push(ReportFile {
             name: SLO_VERDICT_FILE.into(),
