@@ -78,6 +78,7 @@ pub fn runner_metrics(
                     usage: None,
                     chunks: Vec::new(),
                 }),
+                retried: None,
             });
             index += 1;
         }

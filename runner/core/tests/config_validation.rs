@@ -662,3 +662,29 @@ fn a_negative_base_seed_resolves_to_itself() {
     assert_eq!(resolved.base_seed(), -1);
     assert_eq!(resolved.seed, u64::MAX, "the plan uses the seed's bits");
 }
+
+#[test]
+fn retries_and_per_request_fields_name_the_bad_key() {
+    let stages = "load:\n  stages: [{rate: 1, duration: 1}]\n";
+    assert_issue(
+        &with_server(&format!("{stages}  request_retries: -1\n")),
+        "load.request_retries: must be >= 0, got -1",
+    );
+    assert_issue(
+        &with_server(&format!("{stages}  request_retry_backoff_sec: -0.5\n")),
+        "load.request_retry_backoff_sec: must be >= 0",
+    );
+    assert_issue(
+        &with_server(&format!(
+            "{stages}report:\n  request_lifecycle:\n    per_request_fields: {{request: false, chunks: true}}\n"
+        )),
+        "report.request_lifecycle.per_request_fields.chunks",
+    );
+    let config = load(&with_server(&format!(
+        "{stages}  request_retries: 2\n  request_retry_backoff_sec: 0\nreport:\n  request_lifecycle:\n    per_request_fields: {{computed_metrics: true}}\n"
+    )))
+    .unwrap();
+    assert_eq!(config.load.request_retries, 2);
+    let fields = config.report.request_lifecycle.per_request_fields;
+    assert!(fields.computed_metrics && fields.request && fields.response_chunks);
+}

@@ -20,7 +20,7 @@ use crate::breaker::BreakerWatch;
 use crate::coordinator::{Engine, EngineError};
 use crate::discover::{DiscoverError, list_models};
 use crate::fds::{FdError, FdNeed};
-use crate::http::{TargetError, TargetSettings};
+use crate::http::{RetryPolicy, TargetError, TargetSettings};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::settings::{EngineSettings, PerRequestOutput};
@@ -133,6 +133,10 @@ impl Planned {
             stream: config.api.streaming,
             max_connections,
             max_response_bytes: config.api.max_response_bytes(),
+            retry: RetryPolicy {
+                retries: u32::try_from(load.request_retries).unwrap_or(u32::MAX),
+                backoff: Duration::from_secs_f64(load.request_retry_backoff_sec),
+            },
         };
         target.check()?;
         let workers = resolved.num_workers as u64;

@@ -537,7 +537,7 @@ async fn execute(
     let start = Instant::now();
     let exchange = tokio::select! {
         exchange = shared.target.send(bytes, keep) => exchange,
-        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None },
+        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None, retried: None },
     };
     let end = Instant::now();
     let succeeded = matches!(exchange.outcome, Outcome::Success(_));
@@ -561,6 +561,7 @@ async fn execute(
         request_bytes,
         prompt_tokens,
         outcome: exchange.outcome,
+        retried: exchange.retried,
     };
     if let Some(breakers) = &shared.settings.breakers
         && stage.is_benchmark()
@@ -615,6 +616,7 @@ fn record_not_sent(
         request_bytes: 0,
         prompt_tokens: 0,
         outcome: Outcome::Cancelled,
+        retried: None,
     };
     recorder.lock().expect("recorder lock").record(&record);
 }

@@ -6,34 +6,7 @@
 
 use ibench_testkit as common;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// Reads one request (head and `Content-Length` body) from `socket`.
-async fn read_request(socket: &mut TcpStream) -> Option<()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    // A request of these tests is a few KiB; 1,000 reads is far beyond it.
-    for _ in 0..1000 {
-        let read = socket.read(&mut chunk).await.ok()?;
-        if read == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..read]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + length {
-                return Some(());
-            }
-        }
-    }
-    None
-}
+use tokio::io::AsyncWriteExt;
 
 /// A server answering every request with `head` (status line and headers, without the blank
 /// line), then `body`, `repeat` times over, on a connection it then closes.
@@ -44,7 +17,7 @@ async fn server(head: String, body: Vec<u8>, repeat: usize) -> String {
         while let Ok((mut socket, _)) = listener.accept().await {
             let (head, body) = (head.clone(), body.clone());
             tokio::spawn(async move {
-                if read_request(&mut socket).await.is_none() {
+                if common::read_request(&mut socket).await.is_none() {
                     return;
                 }
                 let head = format!("{head}\r\nconnection: close\r\n\r\n");

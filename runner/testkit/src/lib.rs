@@ -258,6 +258,34 @@ pub async fn wait_until(limit: Duration, mut cond: impl AsyncFnMut() -> bool) ->
     false
 }
 
+/// Reads one request (head and `Content-Length` body) from `socket`.
+pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    // A request of these tests is a few KiB; 1,000 reads is far beyond it.
+    for _ in 0..1000 {
+        let read = tokio::io::AsyncReadExt::read(socket, &mut chunk)
+            .await
+            .ok()?;
+        if read == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..read]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return Some(());
+            }
+        }
+    }
+    None
+}
+
 /// A word-level `tokenizer.json` whose vocabulary is the built-in tokenizer's words, so that
 /// the simulator (which counts with the built-in tokenizer) agrees with it.
 pub fn word_level_tokenizer_json() -> String {

@@ -69,16 +69,6 @@ pub const NOT_YET: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "load.request_retries",
-        reason: "request retries are not built yet",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "load.request_retry_backoff_sec",
-        reason: "request retries are not built yet",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.shared_prefix",
         reason: "the config echo is this project's resolved form: lengths as the \
                  distributions they resolve to, inference-perf's aliases \

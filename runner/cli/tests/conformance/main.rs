@@ -395,6 +395,16 @@ fn compare_figures(shape: &Shape, peer: &Path, ours: &Path) {
                 shape.name
             );
         }
+        // The simulator's `completion_tokens` is the number of words it generated, counted
+        // without any tokenizer; both clients' own counts (inference-perf's through Hugging
+        // Face `transformers`, this project's through its own code) must equal it.
+        for (tool, report) in [("ibench", &mine), ("inference-perf", &theirs)] {
+            assert_eq!(
+                report["successes"]["token_count_mismatches"], 0,
+                "{}: {file}: {tool} counts output tokens other than the simulator generated",
+                shape.name
+            );
+        }
         for metric in [
             "request_latency",
             "time_to_first_token",

@@ -76,6 +76,7 @@ mod tests {
                 kind: ErrorKind::Timeout,
                 message: "no response within 0.2 s".into(),
             }),
+            retried: None,
         };
         let failed = peer_record(2, &record, &clock, Some("lora-a"), None, None);
         assert_eq!(failed["error"]["error_type"], "TimeoutError");

@@ -493,6 +493,15 @@ pub struct LoadConfig {
     /// Per-request timeout in seconds (default 300).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout: Option<f64>,
+    /// Times a request is sent again when it failed before any byte of a response: refused,
+    /// reset, or closed (a reused idle connection the server had just closed); never after a
+    /// timeout, a TLS error or a response. A retried request is still one request.
+    #[serde(default)]
+    pub request_retries: i64,
+    /// Wait before the first retry in seconds, doubled for each next one, times a random
+    /// factor between 0.5 and 1.5.
+    #[serde(default = "default_request_retry_backoff_sec")]
+    pub request_retry_backoff_sec: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lora_traffic_split: Option<Vec<LoraSplit>>,
     /// Seed of the whole request plan; default: current time in milliseconds.
@@ -544,6 +553,8 @@ impl Default for LoadConfig {
             lora_traffic_split: None,
             base_seed: None,
             stage_teardown_grace_seconds: default_stage_teardown_grace_seconds(),
+            request_retries: 0,
+            request_retry_backoff_sec: default_request_retry_backoff_sec(),
             worker_realtime_priority: false,
             fail_fast: true,
             lift_limits: false,
@@ -1074,6 +1085,10 @@ fn default_worker_max_concurrency() -> i64 {
 fn default_worker_max_tcp_connections() -> i64 {
     2500
 }
+fn default_request_retry_backoff_sec() -> f64 {
+    0.5
+}
+
 fn default_stage_teardown_grace_seconds() -> f64 {
     120.0
 }

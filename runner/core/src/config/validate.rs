@@ -313,6 +313,17 @@ fn load(config: &Config, issues: &mut Vec<Issue>) {
         "load.stage_teardown_grace_seconds",
         issues,
     );
+    if load.request_retries < 0 {
+        issues.push(Issue::new(
+            "load.request_retries",
+            format!("must be >= 0, got {}", load.request_retries),
+        ));
+    }
+    non_negative(
+        load.request_retry_backoff_sec,
+        "load.request_retry_backoff_sec",
+        issues,
+    );
     if let Some(timeout) = load.request_timeout
         && !(timeout > 0.0 && timeout.is_finite())
     {

@@ -48,6 +48,30 @@ pub struct Bucket {
     pub successes: Successes,
     pub failures: Failures,
     pub cancelled: Cancelled,
+    #[serde(default)]
+    pub retries: Retries,
+}
+
+/// Requests sent again after failing before any response byte (inference-perf's `retries`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retries {
+    pub requests_retried: u64,
+    /// Sends after the first, over all requests.
+    pub attempts: u64,
+    pub recovered: u64,
+    /// Seconds each retried request lost to retrying.
+    pub wasted_sec: Dist,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            requests_retried: 0,
+            attempts: 0,
+            recovered: 0,
+            wasted_sec: Dist::seconds(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,6 +158,7 @@ impl Default for Bucket {
             successes: Successes::default(),
             failures: Failures::default(),
             cancelled: Cancelled::default(),
+            retries: Retries::default(),
         }
     }
 }
@@ -209,6 +234,15 @@ impl Bucket {
             Outcome::Failure(error) => self.failures.record(record, start, error, options),
             Outcome::Cancelled => self.cancelled.in_flight += 1,
         }
+        if let Some(retried) = record.retried {
+            let retries = &mut self.retries;
+            retries.requests_retried += 1;
+            retries.attempts += u64::from(retried.attempts);
+            retries.recovered += u64::from(record.retry_recovered());
+            if let Some(wasted) = record.retry_wasted_sec() {
+                retries.wasted_sec.record(wasted);
+            }
+        }
     }
 
     pub fn merge(&mut self, other: &Bucket) {
@@ -221,6 +255,10 @@ impl Bucket {
         self.failures.merge(&other.failures, usize::MAX);
         self.cancelled.in_flight += other.cancelled.in_flight;
         self.cancelled.not_sent += other.cancelled.not_sent;
+        self.retries.requests_retried += other.retries.requests_retried;
+        self.retries.attempts += other.retries.attempts;
+        self.retries.recovered += other.retries.recovered;
+        self.retries.wasted_sec.merge(&other.retries.wasted_sec);
     }
 }
 
@@ -415,6 +453,7 @@ mod tests {
             request_bytes: 100,
             prompt_tokens: 10,
             outcome,
+            retried: None,
         }
     }
 

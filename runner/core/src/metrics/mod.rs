@@ -14,7 +14,9 @@ pub use latencies::{
     RequestLatencies, effective_output_tokens, request_latencies, seconds_between, token_gaps,
     token_times,
 };
-pub use record::{Clock, ErrorKind, Outcome, RequestError, RequestRecord, Response, Usage};
+pub use record::{
+    Clock, ErrorKind, Outcome, RequestError, RequestRecord, Response, Retried, Usage,
+};
 pub use run::{
     BreakerTrip, Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus,
 };

@@ -17,6 +17,36 @@ pub struct RequestRecord {
     /// Prompt tokens by the client's tokenizer.
     pub prompt_tokens: u64,
     pub outcome: Outcome,
+    /// Set when `load.request_retries` sent it again; the outcome is the last attempt's.
+    pub retried: Option<Retried>,
+}
+
+/// How a request was sent again after failing before any response byte.
+#[derive(Debug, Clone, Copy)]
+pub struct Retried {
+    /// Sends after the first.
+    pub attempts: u32,
+    /// When the last attempt began.
+    pub last_attempt: Instant,
+}
+
+impl RequestRecord {
+    /// Whether a retry turned a failure into a success.
+    pub fn retry_recovered(&self) -> bool {
+        self.retried.is_some() && matches!(self.outcome, Outcome::Success(_))
+    }
+
+    /// Seconds lost to retrying: until the last attempt when it recovered, the whole request
+    /// otherwise (inference-perf's `retry_wasted_sec`).
+    pub fn retry_wasted_sec(&self) -> Option<f64> {
+        let (retried, start) = (self.retried?, self.start?);
+        let until = if self.retry_recovered() {
+            retried.last_attempt
+        } else {
+            self.end
+        };
+        Some(super::latencies::seconds_between(start, until))
+    }
 }
 
 #[derive(Debug, Clone)]

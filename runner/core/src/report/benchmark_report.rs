@@ -215,6 +215,7 @@ mod tests {
                         }),
                         chunks: vec![(at(ms / 2), 1), (at(ms), 1)],
                     }),
+                    retried: None,
                 },
                 &clock,
                 &RecordOptions::default(),

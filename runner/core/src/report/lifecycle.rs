@@ -170,6 +170,20 @@ pub fn lifecycle(
     if let Some(constraints) = goodput.filter(|c| !c.set().is_empty()) {
         report["successes"]["goodput_metrics"] = goodput_metrics(bucket, constraints);
     }
+    let retries = &bucket.retries;
+    if retries.requests_retried > 0 {
+        let mut block = json!({
+            "requests_retried": retries.requests_retried,
+            "attempts": retries.attempts,
+            "recovered": retries.recovered,
+            "failed_after_retry": retries.requests_retried - retries.recovered,
+            "wasted_sec_total": retries.wasted_sec.sum(),
+        });
+        if !retries.wasted_sec.is_empty() {
+            block["wasted_sec"] = dist(&retries.wasted_sec, percentiles);
+        }
+        report["retries"] = block;
+    }
     report
 }
 
@@ -304,6 +318,7 @@ mod tests {
                 request_bytes: 50,
                 prompt_tokens: 7,
                 outcome,
+                retried: None,
             };
             bucket.record(&record, &clock, &RecordOptions::default());
         }

@@ -45,6 +45,13 @@ pub struct PerRequestInfo {
     /// The trace event a request replays (session replay, not built here).
     pub graph_event_id: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// Sends after the first (`load.request_retries`); only when retried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries_attempted: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries_recovered: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_wasted_sec: Option<f64>,
     /// The server's prompt count when it gave one, else the client's (inference-perf's
     /// deprecated mirror of `request_metrics.text.input_tokens`).
     pub input_tokens: u64,
@@ -195,6 +202,9 @@ impl RecordShape {
             lora_adapter: lora_adapter.map(str::to_string),
             graph_event_id: None,
             labels: BTreeMap::new(),
+            retries_attempted: record.retried.map(|r| r.attempts),
+            retries_recovered: record.retried.map(|_| record.retry_recovered()),
+            retry_wasted_sec: record.retry_wasted_sec(),
             input_tokens,
             cancelled: matches!(record.outcome, Outcome::Cancelled),
         }
@@ -298,6 +308,7 @@ mod tests {
                 }),
                 chunks: vec![(at(12), 1), (at(22), 3), (at(32), 1)],
             }),
+            retried: None,
         }
     }
 

@@ -118,6 +118,12 @@ impl Connection {
         self.keep_alive && self.body == Body::Done && self.lent == 0 && self.buf.is_empty()
     }
 
+    /// Whether no byte of a response has arrived: a failed send could not have reached a
+    /// server that answered.
+    pub fn received_nothing(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Marks the start of an idle spell (back in the pool).
     pub fn idle(&mut self) {
         self.idle_since = Instant::now();

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use ::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use ibench_core::metrics::{
-    ErrorKind, Outcome, RequestError, Response, labels_message, shorten_message,
+    ErrorKind, Outcome, RequestError, Response, Retried, labels_message, shorten_message,
 };
 use ibench_core::tokenize::Tokenizer;
 
-use super::connection::Connection;
+use super::connection::{Connection, HttpError};
 use super::connector::{ConnectError, Connector};
 use super::pool::{Pool, Prewarmed};
 use super::wire;
@@ -33,6 +33,26 @@ pub struct TargetSettings {
     pub max_connections: usize,
     /// `api.max_response_bytes`.
     pub max_response_bytes: u64,
+    pub retry: RetryPolicy,
+}
+
+/// `load.request_retries`: how often, and after what wait, a request that failed before any
+/// byte of a response is sent again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    /// The wait before the first retry, doubled for each next one.
+    pub backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// inference-perf's wait after failed attempt `attempt` (0-based): the backoff doubled per
+    /// attempt, times a random factor in [0.5, 1.5) so that requests failed together do not
+    /// come back together.
+    fn wait(&self, attempt: u32) -> Duration {
+        let factor = 2f64.powi(attempt.min(30) as i32) * (0.5 + rand::random::<f64>());
+        self.backoff.mul_f64(factor)
+    }
 }
 
 /// A worker's connections to the server and the parts of every request that never change.
@@ -43,6 +63,7 @@ pub struct Target {
     timeout: Duration,
     stream: bool,
     max_response_bytes: u64,
+    retry: RetryPolicy,
     tokenizer: Tokenizer,
 }
 
@@ -61,6 +82,8 @@ pub struct Exchange {
     pub raw: Option<String>,
     /// The answer's text, when successful and asked for.
     pub content: Option<String>,
+    /// Set when the request was sent more than once; the rest is the last attempt's.
+    pub retried: Option<Retried>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +155,7 @@ impl Target {
             timeout: settings.timeout,
             stream: settings.stream,
             max_response_bytes: settings.max_response_bytes,
+            retry: settings.retry,
             tokenizer,
         })
     }
@@ -147,21 +171,51 @@ impl Target {
         self.pool.prewarm(count).await
     }
 
+    /// Sends `body` and reads the answer, again (per the retry policy) while an attempt fails
+    /// before any byte of a response; each attempt within the request timeout.
     pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {
-        match tokio::time::timeout(self.timeout, self.exchange(body, keep)).await {
-            Ok(exchange) => exchange,
-            Err(_) => failure(ErrorKind::Timeout, "Request timed out".into(), None),
+        let mut retried: Option<Retried> = None;
+        loop {
+            let (exchange, retryable) =
+                match tokio::time::timeout(self.timeout, self.exchange(&body, keep)).await {
+                    Ok(attempt) => attempt,
+                    Err(_) => (
+                        failure(ErrorKind::Timeout, "Request timed out".into(), None),
+                        false,
+                    ),
+                };
+            let attempts = retried.map_or(0, |r| r.attempts);
+            if !retryable || attempts >= self.retry.retries {
+                return Exchange {
+                    retried,
+                    ..exchange
+                };
+            }
+            tokio::time::sleep(self.retry.wait(attempts)).await;
+            retried = Some(Retried {
+                attempts: attempts + 1,
+                last_attempt: Instant::now(),
+            });
         }
     }
 
-    async fn exchange(&self, body: Vec<u8>, keep: Keep) -> Exchange {
+    /// One attempt, and whether its failure came before any byte of a response (refused,
+    /// reset, or a reused connection the server had closed), which a retry may cure.
+    async fn exchange(&self, body: &[u8], keep: Keep) -> (Exchange, bool) {
         let mut connection = match self.pool.checkout().await {
             Ok(connection) => connection,
-            Err(e) => return connect_failure(&e),
+            Err(e) => return (connect_failure(&e), matches!(e, ConnectError::Tcp { .. })),
         };
-        let status = match connection.send(&self.head, &body).await {
+        let status = match connection.send(&self.head, body).await {
             Ok(status) => status,
-            Err(e) => return failure(ErrorKind::Connection, e.to_string(), None),
+            Err(e) => {
+                let before_response =
+                    !matches!(e, HttpError::Wire(_)) && connection.received_nothing();
+                return (
+                    failure(ErrorKind::Connection, e.to_string(), None),
+                    before_response,
+                );
+            }
         };
         let mut reader = Reader {
             connection: &mut connection,
@@ -181,7 +235,7 @@ impl Target {
             reader.read_whole(keep).await
         };
         self.pool.checkin(connection);
-        exchange
+        (exchange, false)
     }
 }
 
@@ -253,6 +307,7 @@ impl Reader<'_> {
                     }),
                     raw,
                     content: keep.content.then(|| text.to_string()),
+                    retried: None,
                 }
             }
             Err(e) => failure(
@@ -326,6 +381,7 @@ fn streamed(
         outcome: Outcome::Success(result),
         raw,
         content,
+        retried: None,
     }
 }
 
@@ -337,6 +393,7 @@ fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
         }),
         raw,
         content: None,
+        retried: None,
     }
 }
 
@@ -360,6 +417,7 @@ mod tests {
             stream: false,
             max_connections: 1,
             max_response_bytes: 1024,
+            retry: RetryPolicy::default(),
         };
         Target::new(&settings, Tokenizer::BuiltIn)
     }

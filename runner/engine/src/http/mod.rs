@@ -14,7 +14,7 @@ mod exchange;
 mod pool;
 mod wire;
 
-pub use exchange::{Exchange, Keep, Target, TargetError, TargetSettings};
+pub use exchange::{Exchange, Keep, RetryPolicy, Target, TargetError, TargetSettings};
 pub use pool::Prewarmed;
 
 /// A reqwest builder on the same TLS setup as the load path (ring provider, Mozilla roots);
