@@ -135,7 +135,7 @@ impl Planned {
             max_response_bytes: config.api.max_response_bytes(),
             retry: RetryPolicy {
                 retries: u32::try_from(load.request_retries).unwrap_or(u32::MAX),
-                backoff: Duration::from_secs_f64(load.request_retry_backoff_sec),
+                backoff_sec: load.request_retry_backoff_sec,
             },
         };
         target.check()?;

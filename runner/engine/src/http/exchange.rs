@@ -41,17 +41,24 @@ pub struct TargetSettings {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RetryPolicy {
     pub retries: u32,
-    /// The wait before the first retry, doubled for each next one.
-    pub backoff: Duration,
+    /// The wait before the first retry in seconds, doubled for each next one.
+    pub backoff_sec: f64,
 }
+
+/// The longest wait between two attempts: inference-perf has no cap, but doubling a large
+/// backoff overflows any clock (and a request waiting a day has long been cancelled).
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(24 * 3600);
 
 impl RetryPolicy {
     /// inference-perf's wait after failed attempt `attempt` (0-based): the backoff doubled per
     /// attempt, times a random factor in [0.5, 1.5) so that requests failed together do not
     /// come back together.
     fn wait(&self, attempt: u32) -> Duration {
-        let factor = 2f64.powi(attempt.min(30) as i32) * (0.5 + rand::random::<f64>());
-        self.backoff.mul_f64(factor)
+        let seconds =
+            self.backoff_sec * 2f64.powi(attempt.min(64) as i32) * (0.5 + rand::random::<f64>());
+        Duration::try_from_secs_f64(seconds)
+            .unwrap_or(MAX_RETRY_WAIT)
+            .min(MAX_RETRY_WAIT)
     }
 }
 
@@ -420,6 +427,28 @@ mod tests {
             retry: RetryPolicy::default(),
         };
         Target::new(&settings, Tokenizer::BuiltIn)
+    }
+
+    #[test]
+    fn retry_waits_double_with_jitter_and_never_overflow() {
+        let policy = RetryPolicy {
+            retries: 100,
+            backoff_sec: 0.1,
+        };
+        for attempt in 0..4 {
+            let wait = policy.wait(attempt).as_secs_f64();
+            let base = 0.1 * 2f64.powi(attempt as i32);
+            assert!(
+                (0.5 * base..1.5 * base).contains(&wait),
+                "attempt {attempt}: {wait}"
+            );
+        }
+        let huge = RetryPolicy {
+            retries: 100,
+            backoff_sec: 1e300,
+        };
+        assert_eq!(huge.wait(99), MAX_RETRY_WAIT);
+        assert_eq!(RetryPolicy::default().wait(5), Duration::ZERO);
     }
 
     #[test]
