@@ -87,6 +87,41 @@ async fn two_runners_with_two_adapters_achieve_the_rate_and_lose_nothing() {
     let stage = report_json(&report, "stage_0_lifecycle_metrics.json");
     assert_eq!(stage["load_summary"]["requested_rate"].as_f64(), Some(40.0));
     assert!(report.data.as_ref().unwrap()["config.yaml"].contains("lora_traffic_split"));
+    // The stage's Benchmark Report, from the two runners' merged histograms, agrees with the
+    // merged stage report and with what the simulator received.
+    let data = report.data.as_ref().unwrap();
+    let benchmark: Value = serde_yaml::from_str(&data["inference-perf.partial.stage_0.yaml"])
+        .expect("the Benchmark Report is YAML");
+    let aggregate = &benchmark["results"]["request_performance"]["aggregate"];
+    assert_eq!(benchmark["version"], "0.2.1");
+    assert_eq!(
+        aggregate["requests"]["total"].as_u64(),
+        Some(sim.stats().requests_received)
+    );
+    assert_eq!(
+        aggregate["requests"]["total"],
+        stage["load_summary"]["count"]
+    );
+    let latency = &aggregate["latency"]["request_latency"];
+    assert!(
+        latency["p0p1"].as_f64() <= latency["p50"].as_f64()
+            && latency["p50"].as_f64() <= latency["p99p9"].as_f64()
+            && latency["stddev"].as_f64().is_some_and(|s| s > 0.0),
+        "{latency}"
+    );
+    // The merged report set checks out against itself (inference-perf's validation).
+    let validation: Value = serde_json::from_str(&data["validation.json"]).unwrap();
+    let validated: Vec<&String> = validation["reports"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        validated,
+        [
+            "summary_lifecycle_metrics.json",
+            "stage_0_lifecycle_metrics.json",
+            "inference-perf.partial.stage_0.yaml"
+        ]
+    );
+    let errors = ibench_testkit::validation_errors(&validation);
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
         status
             .report

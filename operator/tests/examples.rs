@@ -192,6 +192,13 @@ async fn every_runner_config_runs_against_the_simulator() {
             );
 
             let summary = report_file(reports.path(), "summary_lifecycle_metrics.json");
+            let validation = report_file(reports.path(), "validation.json");
+            let errors = ibench_testkit::validation_errors(&validation);
+            assert!(
+                errors.is_empty(),
+                "{}: the reports do not check out: {errors:?}",
+                path.display()
+            );
             let received = sim.stats().requests_received;
             let count = summary["load_summary"]["count"].as_u64();
             assert!(

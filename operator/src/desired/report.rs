@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use ibench_core::config::ReportConfig;
 use ibench_core::metrics::RunMetrics;
 use ibench_core::protocol;
-use ibench_core::report::{ReportFile, lifecycle_reports};
+use ibench_core::report::{ReportFile, lifecycle_reports, validate_reports};
 use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::owner::Owner;
@@ -41,8 +41,8 @@ pub struct RunReport<'a> {
 /// `runners` reads like `2/2`: runners whose results are included, of all runners.
 pub fn report_map(owner: &Owner, generation: i64, run: &RunReport, runners: &str) -> ConfigMap {
     let mut files = report_files(run).into_iter();
-    // The config and the searches' accounts come first and are always kept.
-    let fixed = 1 + usize::from(run.sweep.is_some()) + usize::from(run.slo_search.is_some());
+    // The config, the validation and the searches' accounts come first and are always kept.
+    let fixed = 2 + usize::from(run.sweep.is_some()) + usize::from(run.slo_search.is_some());
     let mut data: BTreeMap<String, String> = files.by_ref().take(fixed).collect();
     let mut used = data.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     // Files come summary first, then per stage, per adapter, per adapter-stage: when the
@@ -77,11 +77,13 @@ pub fn report_map(owner: &Owner, generation: i64, run: &RunReport, runners: &str
     }
 }
 
-/// The merged run's report files as `(file name, contents)`: `config.yaml`, the sweep's
-/// account if any, the lifecycle reports in inference-perf's order, as `ibench run` writes
-/// them, then the server's metrics (summary, stages, time series).
+/// The merged run's report files as `(file name, contents)`: `config.yaml`, `validation.json`
+/// (of the files that follow, as `ibench run` checks its own), the sweep's account if any, the
+/// lifecycle reports in inference-perf's order, as `ibench run` writes them, then the server's
+/// metrics (summary, stages, time series).
 pub fn report_files(run: &RunReport) -> Vec<(String, String)> {
     let mut files = vec![("config.yaml".to_string(), run.config_yaml.to_string())];
+    let mut reports = lifecycle_reports(run.metrics, run.options);
     if let Some(sweep) = run.sweep {
         files.push((protocol::SWEEP_KEY.to_string(), sweep.to_string()));
     }
@@ -98,10 +100,12 @@ pub fn report_files(run: &RunReport) -> Vec<(String, String)> {
             true
         }
     });
-    for file in lifecycle_reports(run.metrics, run.options)
-        .iter()
-        .chain(server)
-    {
+    reports.extend(server.cloned());
+    // The per-request records stay with each runner's part in the buckets: their checks are
+    // not the merged report's.
+    let validation = ReportFile::from(&validate_reports(&reports, run.config_yaml, None));
+    files.insert(1, (validation.file_name(), validation.text()));
+    for file in &reports {
         files.push((file.file_name(), file.text()));
     }
     files
@@ -161,9 +165,28 @@ mod tests {
                 "stage_0_lifecycle_metrics.json",
                 "summary_lifecycle_metrics.json",
                 "summary_prometheus_metrics.json",
+                "validation.json",
             ],
             "stage files of the server's metrics only with report.prometheus.per_stage"
         );
+        // The merged files check out against each other, as inference-perf checks its own.
+        let validation: serde_json::Value = serde_json::from_str(&data["validation.json"]).unwrap();
+        let validated: Vec<&str> = validation["reports"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            validated,
+            [
+                "summary_lifecycle_metrics.json",
+                "stage_0_lifecycle_metrics.json",
+                "inference-perf.partial.stage_0.yaml"
+            ]
+        );
+        let errors = ibench_testkit::validation_errors(&validation);
+        assert!(errors.is_empty(), "{errors:?}");
         let summary: serde_json::Value =
             serde_json::from_str(&data["summary_lifecycle_metrics.json"]).unwrap();
         assert_eq!(summary["load_summary"]["count"], 20);

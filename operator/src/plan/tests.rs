@@ -883,6 +883,7 @@ fn a_finished_run_with_a_bucket_uploads_once_then_names_the_objects() {
         names,
         [
             "config.yaml",
+            "validation.json",
             "summary_lifecycle_metrics.json",
             "stage_0_lifecycle_metrics.json",
             "adapter_a_lifecycle_metrics.json",

@@ -387,7 +387,7 @@ async fn run_with(
         && !buckets.is_empty()
     {
         let part = PerRequestPart {
-            entries,
+            entries: entries.records(),
             objects: buckets.urls(&part_name),
         };
         data[protocol::PER_REQUEST_KEY] = serde_json::to_string(&part)

@@ -79,6 +79,10 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     if let Some(saturation) = &outcome.saturation {
         say!("{}", saturation.summary());
     }
+    let per_request_checks = outcome.per_request.as_ref().and_then(|r| r.as_ref().ok());
+    let validation = report::validate_reports(&outcome.files, &config_yaml, per_request_checks);
+    log_validation(&validation);
+    outcome.files.push((&validation).into());
     // Every file is attempted and the results are printed whatever failed: a full disk must
     // not take the summary on stdout with it.
     let mut written = report::write_files(&report_dir, &prefix, &outcome.files, &config_yaml);
@@ -86,8 +90,8 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     crate::out::print(&crate::report::summary_tables(&outcome.files));
     let per_request_path = report_dir.join(format!("{prefix}{PER_REQUEST_FILE}"));
     match outcome.per_request {
-        Some(Ok(entries)) => {
-            say!("Per-request records: {entries}");
+        Some(Ok(records)) => {
+            say!("Per-request records: {}", records.records());
             written
                 .files
                 .push((PER_REQUEST_FILE.to_string(), per_request_path));
@@ -113,6 +117,41 @@ pub async fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(verdict)
+}
+
+/// The report set's findings about itself, as inference-perf logs them: they point at a bug in
+/// the reports' math, not at the server, so they do not change the exit code.
+fn log_validation(validation: &report::Validation) {
+    use report::Severity;
+    for finding in validation.findings() {
+        let report = finding.report.as_deref().unwrap_or("global");
+        match finding.severity {
+            Severity::Warning => tracing::warn!(
+                "validation [{}] {report}: {}",
+                finding.check,
+                finding.message
+            ),
+            Severity::Error => tracing::error!(
+                "validation [{}] {report}: {}",
+                finding.check,
+                finding.message
+            ),
+        }
+    }
+    let (errors, warnings) = (
+        validation.count(Severity::Error),
+        validation.count(Severity::Warning),
+    );
+    if errors + warnings > 0 {
+        tracing::warn!(
+            "report validation: {errors} error(s), {warnings} warning(s); see validation.json"
+        );
+    } else {
+        tracing::info!(
+            "report validation: no findings across {} report file(s)",
+            validation.files()
+        );
+    }
 }
 
 /// A run that cannot start: the reason on stderr, nothing sent.
@@ -159,7 +198,7 @@ fn verdict(
         );
         return ExitCode::FAILURE;
     }
-    if total.sent == 0 && !files.is_empty() {
+    if total.sent == 0 && files.iter().any(|f| f.name != report::VALIDATION_FILE) {
         eprintln!("no request was sent");
         return ExitCode::FAILURE;
     }

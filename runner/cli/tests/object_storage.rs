@@ -115,6 +115,7 @@ async fn reports_reach_s3_and_gcs_byte_for_byte() {
             "stage_0_lifecycle_metrics.json",
             "stage_1_lifecycle_metrics.json",
             "summary_lifecycle_metrics.json",
+            "validation.json",
         ]
     );
     let records: Vec<serde_json::Value> = serde_json::from_slice(&written[3].1).unwrap();

@@ -76,9 +76,10 @@ pub struct Outcome {
     pub saturation: Option<Saturation>,
     /// With `load.slo_search`: the highest rate meeting the SLO, and the probes.
     pub slo_search: Option<SloSearch>,
-    /// Per-request records written, or why the file could not be completed (the other
-    /// reports are still produced), when they were asked for.
-    pub per_request: Option<std::io::Result<u64>>,
+    /// What the per-request records written showed (their number among it), or why the file
+    /// could not be completed (the other reports are still produced), when they were asked
+    /// for.
+    pub per_request: Option<std::io::Result<ibench_core::report::PerRequestChecks>>,
 }
 
 /// A benchmark checked and planned, with nothing started and nothing sent: the plan built

@@ -83,7 +83,7 @@ fn a_sink_that_commits_on_the_runtime_finishes_on_a_single_threaded_runtime() {
             outcome
                 .expect("benchmark runs")
                 .per_request
-                .map(|written| written.expect("the records are written"))
+                .map(|written| written.expect("the records are written").records())
         });
         let _ = done.send(entries);
     });

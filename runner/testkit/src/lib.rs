@@ -313,3 +313,16 @@ pub fn output_text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// The errors of a `validation.json`: the global ones, then every file's.
+pub fn validation_errors(validation: &Value) -> Vec<&Value> {
+    std::iter::once(&validation["global"])
+        .chain(
+            validation["reports"]
+                .as_object()
+                .into_iter()
+                .flat_map(|r| r.values()),
+        )
+        .flat_map(|group| group["errors"].as_array().into_iter().flatten())
+        .collect()
+}

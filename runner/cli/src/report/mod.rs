@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod plot;
 mod server_plot;
 mod table;
+mod validate;
 
 pub use table::summary_tables;
 
@@ -18,9 +19,17 @@ pub struct ReportArgs {
     /// Write latency and throughput against achieved rate as OUT.svg and OUT.png.
     #[arg(long, value_name = "OUT")]
     pub plot: Option<PathBuf>,
+    /// Instead of the tables: check each directory's report files against each other (the
+    /// checks of validation.json, also those of an inference-perf run), print the findings as
+    /// validation.json holds them, and exit 1 if any is an error.
+    #[arg(long, conflicts_with = "plot")]
+    pub validate: bool,
 }
 
 pub fn report(args: &ReportArgs) -> ExitCode {
+    if args.validate {
+        return validate_dirs(&args.dirs);
+    }
     let mut series = Vec::with_capacity(args.dirs.len());
     for dir in &args.dirs {
         match plot::read_series(dir) {
@@ -48,4 +57,27 @@ pub fn report(args: &ReportArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn validate_dirs(dirs: &[PathBuf]) -> ExitCode {
+    let mut errors = 0;
+    for dir in dirs {
+        match validate::validate_dir(dir) {
+            Ok(validation) => {
+                errors += validation.count(ibench_core::report::Severity::Error);
+                let json = serde_json::to_string_pretty(&validation.to_json())
+                    .expect("JSON values serialise");
+                crate::out::print(&format!("{json}\n"));
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -2,7 +2,8 @@
 //! against the same `ibench sim`, and their report sets must have the same files and, per
 //! file, the same key paths (but for [`differences`]), the same counts and token totals, and
 //! latencies within a stated tolerance; inference-perf's own report validator must find no
-//! error in this project's reports.
+//! error in this project's reports, and what it finds must be exactly this project's
+//! `validation.json` — also over report files tampered with to break each of its checks.
 //!
 //! inference-perf counts tokens with Hugging Face `transformers` over a word-level
 //! `tokenizer.json`, and this project with its own code: equal token totals on both sides, and
@@ -11,6 +12,7 @@
 
 mod differences;
 mod key_paths;
+mod tamper;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -232,13 +234,78 @@ async fn conform(shape: &Shape) {
         differences.join("\n")
     );
     compare_figures(shape, &peer_dir, &our_dir);
-    let findings = validator_errors(&our_dir);
+    let theirs = peer_validation(&our_dir);
+    let errors = errors(&theirs);
     assert!(
-        findings.is_empty(),
+        errors.is_empty(),
         "{}: inference-perf's validator finds errors in this project's reports:\n{}",
         shape.name,
-        findings.join("\n")
+        errors.join("\n")
     );
+    assert_eq!(
+        read_report(&our_dir.join("validation.json")),
+        theirs,
+        "{}: this project's validation.json is not what inference-perf's validator finds",
+        shape.name
+    );
+}
+
+/// Report files of a real run, each broken in a way one of inference-perf's checks catches:
+/// this project's checks (`ibench report --validate`) must find exactly what inference-perf's
+/// find, in the same order and words. Only the schema check's text is its own (inference-perf
+/// prints pydantic's error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_finds_what_inference_perfs_validator_finds_in_broken_reports() {
+    let _turn = one_at_a_time().await;
+    let sim = common::sim(SimConfig {
+        model: "ibench-sim".into(),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let tokenizer = write_tokenizer(dir.path());
+    let reports = dir.path().join("ibench");
+    let config = write_config(&CONSTANT, &sim, &tokenizer, &reports);
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", common::output_text(&output));
+    tamper::break_reports(&reports);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["report", "--validate"])
+        .arg(&reports)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        common::output_text(&output)
+    );
+    let ours: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let theirs = peer_validation(&reports);
+    assert_eq!(
+        tamper::without_schema_text(ours.clone()),
+        tamper::without_schema_text(theirs),
+        "ibench report --validate and inference-perf's validator differ"
+    );
+    let found: BTreeSet<String> = groups(&ours)
+        .into_iter()
+        .flat_map(|g| {
+            g["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(g["errors"].as_array().unwrap())
+        })
+        .map(|f| f["check"].as_str().unwrap().to_string())
+        .collect();
+    for check in tamper::CAUGHT {
+        assert!(found.contains(*check), "{check} found nothing: {found:?}");
+    }
 }
 
 /// A word-level tokenizer over the simulator's vocabulary, as a directory `transformers`
@@ -333,6 +400,16 @@ fn paths_of(file: &Path) -> BTreeSet<String> {
     // the keys that are set. Both mean the same config.
     if file.file_name().is_some_and(|n| n == "config.yaml") {
         key_paths(&without_nulls(report))
+    } else if file.file_name().is_some_and(|n| n == "validation.json") {
+        // Its findings are the run's (a request sent early, a ramp down); which files it
+        // validated are the report set's shape.
+        let clean = serde_json::json!({"warnings": [], "errors": []});
+        let mut report = report;
+        report["global"] = clean.clone();
+        for group in report["reports"].as_object_mut().unwrap().values_mut() {
+            *group = clean.clone();
+        }
+        key_paths(&report)
     } else {
         key_paths(&report)
     }
@@ -439,8 +516,8 @@ fn compare_figures(shape: &Shape, peer: &Path, ours: &Path) {
     );
 }
 
-/// The errors (not warnings) inference-perf's validator finds in `dir`.
-fn validator_errors(dir: &Path) -> Vec<String> {
+/// What inference-perf's validator finds in `dir`, as its `validation.json` would hold it.
+fn peer_validation(dir: &Path) -> Value {
     let output = InferencePerf::locate()
         .unwrap()
         .python()
@@ -453,17 +530,25 @@ fn validator_errors(dir: &Path) -> Vec<String> {
         "validator: {}",
         common::output_text(&output)
     );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut groups = vec![&report["global"]];
-    groups.extend(report["reports"].as_object().unwrap().values());
-    for group in &groups {
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The global group and each file's.
+fn groups(validation: &Value) -> Vec<&Value> {
+    let mut groups = vec![&validation["global"]];
+    groups.extend(validation["reports"].as_object().unwrap().values());
+    groups
+}
+
+/// The errors of a validation (its warnings printed).
+fn errors(validation: &Value) -> Vec<String> {
+    for group in groups(validation) {
         for warning in group["warnings"].as_array().unwrap() {
             eprintln!("validator warning: {warning}");
         }
     }
-    groups
-        .iter()
-        .flat_map(|g| g["errors"].as_array().unwrap())
+    common::validation_errors(validation)
+        .into_iter()
         .map(Value::to_string)
         .collect()
 }

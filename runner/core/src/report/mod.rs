@@ -10,6 +10,7 @@ mod per_request;
 mod per_request_entry;
 mod sink;
 mod slo;
+mod validation;
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,9 @@ pub use per_request_entry::{
 };
 pub use sink::RecordSink;
 pub use slo::{SLO_VERDICT_FILE, slo_met, slo_verdict};
+pub use validation::{
+    Finding, PerRequestChecks, ReportSet, Severity, VALIDATION_FILE, Validation, validate,
+};
 
 use crate::config::ReportConfig;
 use crate::metrics::RunMetrics;
@@ -154,6 +158,33 @@ fn breaker_report(run: &RunMetrics, trip: &crate::metrics::BreakerTrip) -> Repor
     ReportFile {
         name: CIRCUIT_BREAKER_FILE.into(),
         contents,
+    }
+}
+
+/// The validation of the report set `files` (as they are written) with the run's config and
+/// what its per-request records showed.
+pub fn validate_reports(
+    files: &[ReportFile],
+    config_yaml: &str,
+    per_request: Option<&PerRequestChecks>,
+) -> Validation {
+    let config: Option<Value> = serde_yaml::from_str(config_yaml).ok();
+    let mut set = ReportSet::default();
+    for file in files {
+        set.insert(file.file_name(), &file.contents);
+    }
+    set.config = config.as_ref();
+    set.per_request = per_request;
+    validate(&set)
+}
+
+/// `validation.json`.
+impl From<&Validation> for ReportFile {
+    fn from(validation: &Validation) -> Self {
+        ReportFile {
+            name: VALIDATION_FILE.into(),
+            contents: validation.to_json(),
+        }
     }
 }
 

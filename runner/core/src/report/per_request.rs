@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::checkpoint::CheckpointedFile;
 use super::per_request_entry::PerRequestEntry;
 use super::sink::RecordSink;
+use super::validation::PerRequestChecks;
 
 /// The file name, as inference-perf names it.
 pub const PER_REQUEST_FILE: &str = "per_request_lifecycle_metrics.json";
@@ -28,7 +29,7 @@ const CLOSE: &[u8] = b"\n]\n";
 
 pub struct PerRequestWriter {
     sender: SyncSender<PerRequestEntry>,
-    thread: JoinHandle<std::io::Result<u64>>,
+    thread: JoinHandle<std::io::Result<PerRequestChecks>>,
 }
 
 impl PerRequestWriter {
@@ -50,8 +51,9 @@ impl PerRequestWriter {
         self.sender.clone()
     }
 
-    /// Closes the JSON list once every sender is gone; returns the number of entries written.
-    pub fn finish(self) -> std::io::Result<u64> {
+    /// Closes the JSON list once every sender is gone; returns what the records written showed
+    /// (their number among it).
+    pub fn finish(self) -> std::io::Result<PerRequestChecks> {
         drop(self.sender);
         self.thread
             .join()
@@ -62,7 +64,7 @@ impl PerRequestWriter {
 fn write_all(
     file: BufWriter<Box<dyn RecordSink>>,
     receiver: Receiver<PerRequestEntry>,
-) -> std::io::Result<u64> {
+) -> std::io::Result<PerRequestChecks> {
     let mut file = file;
     match write_records(&mut file, &receiver) {
         Ok(written) => {
@@ -84,11 +86,11 @@ fn write_all(
 }
 
 /// The JSON list of every record received, checkpointed every [`CHECKPOINT_EVERY`] (also
-/// while no records come) or [`CHECKPOINT_RECORDS`]; the number written.
+/// while no records come) or [`CHECKPOINT_RECORDS`]; what they showed.
 fn write_records(
     file: &mut BufWriter<Box<dyn RecordSink>>,
     receiver: &Receiver<PerRequestEntry>,
-) -> std::io::Result<u64> {
+) -> std::io::Result<PerRequestChecks> {
     let checkpoint = |file: &mut BufWriter<Box<dyn RecordSink>>| {
         file.flush()?;
         file.get_mut().checkpoint()
@@ -96,11 +98,13 @@ fn write_records(
     file.write_all(b"[")?;
     checkpoint(file)?;
     let (mut written, mut checkpointed) = (0u64, 0u64);
+    let mut checks = PerRequestChecks::default();
     let mut last = Instant::now();
     loop {
         let wait = CHECKPOINT_EVERY.saturating_sub(last.elapsed());
         match receiver.recv_timeout(wait) {
-            Ok(entry) => {
+            Ok(mut entry) => {
+                observe(&mut checks, &mut entry)?;
                 file.write_all(if written == 0 { b"\n  " } else { b",\n  " })?;
                 serde_json::to_writer(&mut *file, &entry)?;
                 written += 1;
@@ -118,7 +122,16 @@ fn write_records(
     }
     file.write_all(CLOSE)?;
     file.flush()?;
-    Ok(written)
+    Ok(checks)
+}
+
+/// Checks `entry` as its JSON reads, without copying its bodies (which no check looks at).
+fn observe(checks: &mut PerRequestChecks, entry: &mut PerRequestEntry) -> serde_json::Result<()> {
+    let bodies = (entry.request.take(), entry.response.take());
+    let record = serde_json::to_value(&*entry);
+    (entry.request, entry.response) = bodies;
+    checks.observe(&record?);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -152,7 +165,7 @@ mod tests {
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
-        assert_eq!(writer.finish().unwrap(), 30);
+        assert_eq!(writer.finish().unwrap().records(), 30);
         let parsed: Vec<serde_json::Value> =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(parsed.len(), 30);
@@ -163,7 +176,8 @@ mod tests {
             PerRequestWriter::create(&empty_path)
                 .unwrap()
                 .finish()
-                .unwrap(),
+                .unwrap()
+                .records(),
             0
         );
         let empty: Vec<serde_json::Value> =
