@@ -208,7 +208,7 @@ pub fn run_spec(ib: &InferenceBenchmark, settings: &Settings) -> Result<RunSpec,
         fetches_inputs: input_files(&config)
             .iter()
             .any(|(_, value)| matches!(ObjectUrl::parse(value), Ok(Some(_)))),
-        config_yaml: serde_yaml::to_string(&config).expect("the config serialises"),
+        config_yaml: ibench_core::config::echo_yaml(&config),
         api_key,
         report: config.lifecycle_report(),
         slo_search: config.load.slo_search.is_some(),

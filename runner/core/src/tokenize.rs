@@ -10,6 +10,7 @@ mod hf;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use rand::RngExt;
 
@@ -31,12 +32,16 @@ pub enum TokenizerError {
     NotFound { path: String },
     #[error("tokenizer.pretrained_model_name_or_path: cannot load {path}: {reason}")]
     Load { path: String, reason: String },
+    #[error(
+        "tokenizer.load_timeout: loading {path} took more than {seconds} s; raise tokenizer.load_timeout (a slow or network file system) or copy the tokenizer to a local disk"
+    )]
+    Timeout { path: String, seconds: f64 },
 }
 
 impl Tokenizer {
     /// The configured tokenizer: a local `tokenizer.json` (or a directory holding one), else the
-    /// built-in one.
-    pub fn load(path: Option<&str>) -> Result<Tokenizer, TokenizerError> {
+    /// built-in one; refused if reading it takes longer than `deadline`.
+    pub fn load(path: Option<&str>, deadline: Duration) -> Result<Tokenizer, TokenizerError> {
         let Some(path) = path else {
             return Ok(Tokenizer::BuiltIn);
         };
@@ -46,15 +51,34 @@ impl Tokenizer {
         } else {
             given.to_path_buf()
         };
-        if !file.is_file() {
+        if !file.exists() || file.is_dir() {
             return Err(TokenizerError::NotFound { path: path.into() });
         }
-        HfTokenizer::from_file(&file)
-            .map(|t| Tokenizer::Hf(Arc::new(t)))
-            .map_err(|reason| TokenizerError::Load {
-                path: file.display().to_string(),
-                reason,
+        let shown = file.display().to_string();
+        // A file system that hangs (a lost network mount) must not hang the run: the reading
+        // thread is left behind, and the run refused.
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("tokenizer-load".into())
+            .spawn(move || {
+                let _ = sender.send(HfTokenizer::from_file(&file));
             })
+            .map_err(|e| TokenizerError::Load {
+                path: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        match receiver.recv_timeout(deadline) {
+            Ok(loaded) => loaded
+                .map(|t| Tokenizer::Hf(Arc::new(t)))
+                .map_err(|reason| TokenizerError::Load {
+                    path: shown,
+                    reason,
+                }),
+            Err(_) => Err(TokenizerError::Timeout {
+                path: shown,
+                seconds: deadline.as_secs_f64(),
+            }),
+        }
     }
 
     pub fn count(&self, text: &str) -> usize {

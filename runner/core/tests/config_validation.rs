@@ -688,3 +688,27 @@ fn retries_and_per_request_fields_name_the_bad_key() {
     let fields = config.report.request_lifecycle.per_request_fields;
     assert!(fields.computed_metrics && fields.request && fields.response_chunks);
 }
+
+#[test]
+fn inference_perf_tokenizer_chat_template_and_session_report_keys() {
+    let stages = "load:\n  stages: [{rate: 1, duration: 1}]\n";
+    assert_issue(
+        &with_server(&format!("{stages}tokenizer:\n  load_timeout: 0\n")),
+        "tokenizer.load_timeout: must be a number of seconds > 0, got 0",
+    );
+    assert_issue(
+        &with_server(&format!(
+            "{stages}data:\n  type: random\n  use_chat_template: true\n"
+        )),
+        "data.use_chat_template: not supported yet",
+    );
+    // As inference-perf's tooling writes them: every key, defaults included.
+    let config = load(&with_server(&format!(
+        "{stages}data:\n  use_chat_template: false\ntokenizer:\n  load_timeout: 12.5\nreport:\n  session_lifecycle: {{summary: true, per_stage: false, per_session: true}}\n"
+    )))
+    .unwrap();
+    assert!(!config.data.use_chat_template);
+    assert_eq!(config.tokenizer.unwrap().load_timeout, 12.5);
+    let sessions = config.report.session_lifecycle;
+    assert!(sessions.summary && !sessions.per_stage && sessions.per_session);
+}

@@ -23,7 +23,7 @@ use ibench_testcluster::InferencePerf;
 use ibench_testkit as common;
 use serde_json::Value;
 
-use differences::{ADDITIONS, Difference, LIFECYCLE, NOT_YET};
+use differences::{ADDITIONS, Difference, LIFECYCLE, OMISSIONS};
 use ibench_core::config::without_nulls;
 use key_paths::{key_paths, read_report};
 
@@ -415,9 +415,9 @@ fn paths_of(file: &Path) -> BTreeSet<String> {
     }
 }
 
-/// The listed difference (an addition or a gap) covering `path` of `file`.
+/// The listed difference (an addition or an omission) covering `path` of `file`.
 fn listed(file: &str, path: &str) -> Option<&'static Difference> {
-    ADDITIONS.iter().chain(NOT_YET).find(|d| {
+    ADDITIONS.iter().chain(OMISSIONS).find(|d| {
         let file_matches = match d.file.strip_suffix('*') {
             _ if d.file == LIFECYCLE => {
                 file.ends_with("lifecycle_metrics.json") && !file.starts_with("per_request")

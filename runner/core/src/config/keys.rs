@@ -20,8 +20,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("data.weka_trace_replay", "Weka trace replay"),
     ("data.conversation_replay", "conversation replay"),
     ("data.visionarena", "the visionarena dataset"),
-    ("data.use_chat_template", "chat templates"),
-    ("report.session_lifecycle", "session reports"),
 ];
 
 /// inference-perf's other names for keys (serde aliases, which the schema does not list):

@@ -6,6 +6,7 @@
 
 mod breaker_section;
 mod distribution;
+mod echo;
 mod error;
 mod files;
 mod keys;
@@ -22,6 +23,7 @@ mod validate;
 mod warmup_section;
 
 pub use distribution::{Distribution, DistributionType, fixed as fixed_length};
+pub use echo::echo_yaml;
 pub use error::{ConfigError, Issue};
 pub use files::{input_files, input_files_mut};
 pub use keys::variant as schema_variant;

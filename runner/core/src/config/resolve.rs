@@ -93,7 +93,7 @@ impl ResolvedConfig {
         {
             server.api_key = Some("<redacted>".into());
         }
-        serde_yaml::to_string(&shown).expect("config serialises")
+        super::echo_yaml(&shown)
     }
 }
 

@@ -200,7 +200,7 @@ pub struct SecretKeyRef {
     pub key: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenizerConfig {
     /// Local path of a Hugging Face `tokenizer.json` (or a directory holding one).
@@ -210,6 +210,25 @@ pub struct TokenizerConfig {
     pub trust_remote_code: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Seconds that loading the tokenizer may take before the run is refused (default 300; the
+    /// file is local, or fetched before this from a bucket within its own timeouts).
+    #[serde(default = "default_tokenizer_load_timeout")]
+    pub load_timeout: f64,
+}
+
+fn default_tokenizer_load_timeout() -> f64 {
+    300.0
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        TokenizerConfig {
+            pretrained_model_name_or_path: None,
+            trust_remote_code: None,
+            token: None,
+            load_timeout: default_tokenizer_load_timeout(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -254,6 +273,10 @@ pub struct DataConfig {
     /// Take input/output token counts from a trace file instead of the distributions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceConfig>,
+    /// inference-perf's wrapping of each `random` prompt in the tokenizer's chat template; only
+    /// `false` (the default) is supported here.
+    #[serde(default)]
+    pub use_chat_template: bool,
 }
 
 /// `shared_prefix` data: `num_groups` shared prefixes (system prompts), each followed by
@@ -532,7 +555,7 @@ pub struct LoadConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup: Option<WarmupConfig>,
     /// Names of the top-level `circuit_breakers` this run enables.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     #[schemars(length(max = 32), inner(length(max = 253)))]
     pub circuit_breakers: Vec<String>,
 }
@@ -692,6 +715,11 @@ pub struct ReportConfig {
     pub prometheus: PrometheusReport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<GoodputConfig>,
+    /// Session reports: written for session data (conversation and agent replays), which this
+    /// project does not generate yet, so no file results; accepted so that inference-perf's
+    /// configs run unchanged.
+    #[serde(default)]
+    pub session_lifecycle: SessionLifecycleReport,
     /// Service-level objectives (ours): thresholds checked on every stage and on the whole run,
     /// written to `slo_verdict.json`; a missed one makes `ibench run` exit with code 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -805,6 +833,28 @@ pub struct PrometheusReport {
     pub summary: bool,
     #[serde(default)]
     pub per_stage: bool,
+}
+
+/// Which session reports inference-perf writes for session data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionLifecycleReport {
+    #[serde(default = "default_true")]
+    pub summary: bool,
+    #[serde(default = "default_true")]
+    pub per_stage: bool,
+    #[serde(default)]
+    pub per_session: bool,
+}
+
+impl Default for SessionLifecycleReport {
+    fn default() -> Self {
+        SessionLifecycleReport {
+            summary: true,
+            per_stage: true,
+            per_session: false,
+        }
+    }
 }
 
 impl Default for PrometheusReport {
@@ -1115,6 +1165,11 @@ fn default_percentiles() -> Vec<f64> {
 fn default_max_error_messages() -> i64 {
     100
 }
+/// inference-perf's `shared_prefix` lengths when unset.
+pub const DEFAULT_SYSTEM_PROMPT_LEN: i64 = 100;
+pub const DEFAULT_QUESTION_LEN: i64 = 50;
+pub const DEFAULT_OUTPUT_LEN: i64 = 50;
+
 fn default_num_groups() -> i64 {
     10
 }

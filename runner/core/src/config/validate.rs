@@ -158,6 +158,15 @@ fn tokenizer(config: &Config, issues: &mut Vec<Issue>) {
             "not used: tokenizers are read from local files, never downloaded; remove this key",
         ));
     }
+    if !(tokenizer.load_timeout > 0.0 && tokenizer.load_timeout.is_finite()) {
+        issues.push(Issue::new(
+            "tokenizer.load_timeout",
+            format!(
+                "must be a number of seconds > 0, got {}",
+                tokenizer.load_timeout
+            ),
+        ));
+    }
 }
 
 fn server(config: &Config, issues: &mut Vec<Issue>) {
@@ -412,6 +421,12 @@ fn sweep(sweep: &SweepConfig, issues: &mut Vec<Issue>) {
 
 fn data(config: &Config, issues: &mut Vec<Issue>) {
     let data = &config.data;
+    if data.use_chat_template {
+        issues.push(Issue::new(
+            "data.use_chat_template",
+            "not supported yet: prompts are sent as generated, without the tokenizer's chat template; remove the key or set it to false",
+        ));
+    }
     let name = serde_json::to_value(data.data_type).expect("enum serialises");
     let name = name.as_str().unwrap_or_default();
     let unused = |field: &str, fix: &str, issues: &mut Vec<Issue>| {

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, DataType, Distribution};
+use crate::config::{
+    Config, DEFAULT_OUTPUT_LEN, DEFAULT_QUESTION_LEN, DEFAULT_SYSTEM_PROMPT_LEN, DataType,
+    Distribution,
+};
 use crate::tokenize::{Corpus, Tokenizer};
 
 use super::rng::{Purpose, rng};
@@ -21,11 +24,6 @@ pub const DEFAULT_CORPUS: &str = concat!(
     "Pick as many lines as you can from these poem lines:\n",
     include_str!("../../assets/corpus/sonnets.txt")
 );
-
-/// inference-perf's `shared_prefix` lengths when unset.
-const DEFAULT_SYSTEM_PROMPT_LEN: i64 = 100;
-const DEFAULT_QUESTION_LEN: i64 = 50;
-const DEFAULT_OUTPUT_LEN: i64 = 50;
 
 #[derive(Debug, Clone)]
 pub struct DataPlan {

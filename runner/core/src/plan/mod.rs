@@ -229,11 +229,10 @@ impl Plan {
             }))
         });
 
+        let tokenizer_config = config.tokenizer.clone().unwrap_or_default();
         let tokenizer = Tokenizer::load(
-            config
-                .tokenizer
-                .as_ref()
-                .and_then(|t| t.pretrained_model_name_or_path.as_deref()),
+            tokenizer_config.pretrained_model_name_or_path.as_deref(),
+            Duration::from_secs_f64(tokenizer_config.load_timeout),
         )?;
         Ok(Plan {
             seed: resolved.seed,

@@ -112,6 +112,7 @@ mod tests {
     use super::*;
     use crate::tokenize::Tokenizer;
     use rand::SeedableRng;
+    use std::time::Duration;
 
     /// A small word-level `tokenizer.json` (whitespace and punctuation split), written to
     /// `dir`.
@@ -147,7 +148,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         word_level_tokenizer(dir.path());
         // A directory holding tokenizer.json is accepted as well as the file.
-        let tokenizer = Tokenizer::load(Some(dir.path().to_str().unwrap())).unwrap();
+        let tokenizer = Tokenizer::load(Some(dir.path().to_str().unwrap()), DEADLINE).unwrap();
         assert!(matches!(tokenizer, Tokenizer::Hf(_)));
         // Punctuation is its own token here, unlike the built-in tokenizer.
         assert_eq!(tokenizer.count("the quick, brown fox."), 6);
@@ -173,13 +174,36 @@ mod tests {
 
     #[test]
     fn a_missing_tokenizer_names_the_field_and_the_fix() {
-        let error = Tokenizer::load(Some("meta-llama/Llama-3.1-8B")).unwrap_err();
+        let error = Tokenizer::load(Some("meta-llama/Llama-3.1-8B"), DEADLINE).unwrap_err();
         let text = error.to_string();
         assert!(
             text.starts_with("tokenizer.pretrained_model_name_or_path: meta-llama/Llama-3.1-8B")
                 && text.contains("not downloaded"),
             "{text}"
         );
-        assert!(matches!(Tokenizer::load(None), Ok(Tokenizer::BuiltIn)));
+        assert!(matches!(
+            Tokenizer::load(None, DEADLINE),
+            Ok(Tokenizer::BuiltIn)
+        ));
+    }
+
+    const DEADLINE: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn a_tokenizer_that_does_not_load_in_time_names_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokenizer.json");
+        // Opening a FIFO blocks until a writer comes: a file system that hangs.
+        nix::unistd::mkfifo(&file, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let started = std::time::Instant::now();
+        let error = Tokenizer::load(file.to_str(), Duration::from_millis(200)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let text = error.to_string();
+        assert!(
+            text.starts_with("tokenizer.load_timeout: loading ") && text.contains("0.2 s"),
+            "{text}"
+        );
+        // Lets the reading thread finish.
+        drop(std::fs::OpenOptions::new().write(true).open(&file));
     }
 }
