@@ -450,6 +450,40 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_come_from_mounted_secrets() {
+        let mut spec = valid_spec();
+        spec["server"] = json!({
+            "baseUrl": "https://vllm.models:8000", "modelName": "m",
+            "caCertPath": "/tls/ca.pem", "certPath": "/tls/client.pem", "keyPath": "/tls/client-key.pem",
+        });
+        let found = issues(spec.clone());
+        for field in ["caCertPath", "certPath", "keyPath"] {
+            assert!(
+                found
+                    .iter()
+                    .any(|i| i.starts_with(&format!("spec.server.{field}: /tls/"))
+                        && i.contains("runner pods cannot see the files")),
+                "{field}: {found:?}"
+            );
+        }
+        // A cert-manager Secret holds all three (ca.crt, tls.crt, tls.key).
+        let key = |path: &str, key: &str| json!({"path": path, "secret": {"name": "vllm-client-tls", "key": key}});
+        spec["files"] = json!([
+            key("/tls/ca.pem", "ca.crt"),
+            key("/tls/client.pem", "tls.crt"),
+            key("/tls/client-key.pem", "tls.key"),
+        ]);
+        let run =
+            run_spec(&benchmark("b", spec), &settings()).expect("mounted TLS files are valid");
+        assert!(
+            run.config_yaml.contains("ca_cert_path: /tls/ca.pem"),
+            "{}",
+            run.config_yaml
+        );
+        assert_eq!(run.files.len(), 3);
+    }
+
+    #[test]
     fn files_have_one_source_and_distinct_paths() {
         let mut spec = valid_spec();
         spec["files"] = json!([

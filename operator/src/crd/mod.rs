@@ -165,7 +165,8 @@ pub struct InferenceBenchmarkSpec {
     /// Files from ConfigMaps, Secrets and PersistentVolumeClaims, mounted read-only into every
     /// runner pod at `path`, for the config fields that name files (`data.path`,
     /// `data.corpusFilePath`, `data.trace.file`, `load.trace.file`,
-    /// `tokenizer.pretrainedModelNameOrPath`).
+    /// `tokenizer.pretrainedModelNameOrPath`, and the TLS files `server.caCertPath`,
+    /// `server.certPath`, `server.keyPath`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     #[x_kube(validation = Rule::new("self.all(f, (has(f.configMap) ? 1 : 0) + (has(f.secret) ? 1 : 0) + (has(f.persistentVolumeClaim) ? 1 : 0) == 1)").message("files[*]: set exactly one of configMap, secret and persistentVolumeClaim"))]

@@ -20,7 +20,7 @@ use crate::breaker::BreakerWatch;
 use crate::coordinator::{Engine, EngineError};
 use crate::discover::{DiscoverError, list_models};
 use crate::fds::{FdError, FdNeed};
-use crate::http::{RetryPolicy, TargetError, TargetSettings};
+use crate::http::{RetryPolicy, TargetError, TargetSettings, TlsError, TlsOptions, client_config};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::settings::{EngineSettings, PerRequestOutput};
@@ -36,6 +36,8 @@ pub enum BenchmarkError {
     Plan(#[from] PlanError),
     #[error("cannot determine the model: {0}; set server.model_name")]
     Discover(#[source] DiscoverError),
+    #[error("cannot reach the server: {0}")]
+    Unreachable(#[source] DiscoverError),
     #[error("cannot check the LoRA adapters: {0}")]
     Adapters(#[source] DiscoverError),
     #[error(
@@ -50,6 +52,8 @@ pub enum BenchmarkError {
     BaseUrl(String),
     #[error(transparent)]
     Target(#[from] TargetError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("cannot write the per-request report: {0}")]
@@ -118,6 +122,12 @@ impl Planned {
             .map_err(|e| BenchmarkError::BaseUrl(e.to_string()))?;
         let load = &config.load;
         let max_connections = load.worker_max_tcp_connections as usize;
+        let tls = TlsOptions::of_server(server);
+        if tls.insecure {
+            tracing::warn!(
+                "server.insecure_skip_tls_verify: the server's certificate is not verified; anyone on the path can read and change the traffic"
+            );
+        }
         let target = TargetSettings {
             url,
             headers: config
@@ -138,6 +148,7 @@ impl Planned {
                 retries: u32::try_from(load.request_retries).unwrap_or(u32::MAX),
                 backoff_sec: load.request_retry_backoff_sec,
             },
+            tls: Arc::new(client_config(&tls)?),
         };
         target.check()?;
         let workers = resolved.num_workers as u64;
@@ -188,13 +199,17 @@ impl Planned {
         let api_key = server.api_key.as_deref();
         let needs_listing = server.model_name.is_none() || plan.lora.is_some();
         let served = if needs_listing {
-            Some(list_models(&server.base_url, api_key, &target.headers).await)
+            let tls = TlsOptions::of_server(server);
+            Some(list_models(&server.base_url, api_key, &target.headers, &tls).await)
         } else {
             None
         };
         let model = match (&server.model_name, &served) {
             (Some(name), _) => name.clone(),
             (None, Some(Ok(ids))) => ids[0].clone(),
+            (None, Some(Err(e @ DiscoverError::Tls { .. }))) => {
+                return Err(BenchmarkError::Unreachable(e.clone()));
+            }
             (None, Some(Err(e))) => return Err(BenchmarkError::Discover(e.clone())),
             (None, None) => unreachable!("listing requested when the model name is unset"),
         };

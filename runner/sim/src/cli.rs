@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::config::{LoraConfig, MetricsDialect, SimConfig, SimConfigError};
+use super::config::{LoraConfig, MetricsDialect, SimConfig, SimConfigError, SimTls};
 
 /// Port used when neither the flag nor the file gives one (vLLM's default).
 const DEFAULT_PORT: u16 = 8000;
@@ -102,6 +102,15 @@ pub struct SimArgs {
     /// Threads of the server runtime [default: 1].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by these PEM CA certificates (mutual TLS).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl SimArgs {
@@ -152,6 +161,13 @@ impl SimArgs {
         );
         cfg.seed = self.seed.or(cfg.seed);
         set(&mut cfg.threads, &self.threads);
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            cfg.tls = Some(SimTls {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            });
+        }
         cfg.validate()?;
         Ok(cfg)
     }

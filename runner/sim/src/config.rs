@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use crate::metrics::MetricsDialect;
+pub use crate::tls::SimTls;
 
 /// Complete simulator configuration. Every field has a default, so a YAML file only names what
 /// it changes and tests can write `SimConfig { seed: Some(1), ..Default::default() }`.
@@ -56,6 +57,8 @@ pub struct SimConfig {
     /// Keep the first N API requests (arrival time, model, raw body) for [`super::SimServer::requests`].
     /// `None` keeps nothing per request.
     pub record_requests: Option<usize>,
+    /// Serve HTTPS instead of HTTP.
+    pub tls: Option<SimTls>,
 }
 
 impl Default for SimConfig {
@@ -80,6 +83,7 @@ impl Default for SimConfig {
             seed: None,
             threads: 1,
             record_requests: None,
+            tls: None,
         }
     }
 }

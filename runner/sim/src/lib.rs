@@ -34,10 +34,11 @@ mod models;
 mod server;
 mod sse;
 mod stats;
+mod tls;
 
 pub use cli::SimArgs;
 pub use config::{
-    FaultRates, LatencyConfig, LoraConfig, MetricsDialect, SimConfig, SimConfigError,
+    FaultRates, LatencyConfig, LoraConfig, MetricsDialect, SimConfig, SimConfigError, SimTls,
 };
 pub use faults::{FAULT_HEADER, Fault, InvalidFault};
 pub use server::{SimError, SimServer};

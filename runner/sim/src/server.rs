@@ -12,11 +12,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_rustls::TlsAcceptor;
 
 use super::api::{self, Abandoned, ApiError, Kind};
 use super::app::{App, shutting_down};
 use super::body::{Body, JSON, full};
-use super::config::{SimConfig, SimConfigError};
+use super::config::{SimConfig, SimConfigError, SimTls};
 use super::idle::{Timeouts, Verdict, Watch, Watched};
 use super::stats::{RecordedRequest, SimStats};
 
@@ -50,6 +51,8 @@ impl SimServer {
     /// Validates `config`, binds (port `None`: a free one) and starts serving.
     pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         config.validate()?;
+        // Before the runtime: an error returned after it would drop it inside the caller's.
+        let tls = config.tls.as_ref().map(SimTls::acceptor).transpose()?;
         let addr = SocketAddr::new(config.host, config.port.unwrap_or(0));
         let bind = |source| SimError::Bind { addr, source };
         let std_listener = StdListener::bind(addr).map_err(bind)?;
@@ -77,7 +80,7 @@ impl SimServer {
         let thread = std::thread::Builder::new()
             .name("ibench-sim".into())
             .spawn(move || {
-                runtime.block_on(accept_loop(listener, serving));
+                runtime.block_on(accept_loop(listener, serving, tls));
                 runtime.shutdown_timeout(Duration::from_millis(100));
                 let _ = stopped_tx.send(());
             })
@@ -96,9 +99,14 @@ impl SimServer {
         self.addr
     }
 
-    /// `http://host:port`, without a trailing slash.
+    /// `http://host:port` (`https://` with TLS), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.app.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -148,7 +156,7 @@ impl Drop for SimServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<App>) {
+async fn accept_loop(listener: TcpListener, app: Arc<App>, tls: Option<TlsAcceptor>) {
     let mut builder = http1::Builder::new();
     builder.keep_alive(true).header_read_timeout(None);
     let builder = Arc::new(builder);
@@ -173,52 +181,90 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>) {
             _ = shutting_down(&mut shutdown) => break,
         };
         let _ = stream.set_nodelay(true);
-        let (app, builder, open, mut shutdown) = (
-            app.clone(),
-            builder.clone(),
-            open_tx.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move {
-            let watch = Watch::new();
-            let serving = watch.clone();
-            let service = service_fn(move |req| {
-                let (app, serving) = (app.clone(), serving.serving());
-                async move {
-                    let response = route(app, req).await;
-                    drop(serving);
-                    response
-                }
-            });
-            let io = TokioIo::new(Watched::new(stream, watch.clone()));
-            let conn = builder.serve_connection(io, service);
-            let mut conn = std::pin::pin!(conn);
-            let mut check = tokio::time::Instant::now() + timeouts.idle.min(timeouts.header_read);
-            // Each turn ends the connection or moves the check to a later time.
-            let result = loop {
-                tokio::select! {
-                    result = conn.as_mut() => break Some(result),
-                    _ = shutting_down(&mut shutdown) => {
-                        conn.as_mut().graceful_shutdown();
-                        break Some(conn.await);
-                    }
-                    _ = tokio::time::sleep_until(check) => match watch.verdict(timeouts) {
-                        Verdict::Keep { until } => check = until.into(),
-                        Verdict::Close(reason) => {
-                            tracing::debug!("closing a connection: {reason}");
-                            break None;
-                        }
-                    },
-                }
-            };
-            if let Some(Err(e)) = result {
-                tracing::debug!("connection ended: {e}");
+        let connection = Served {
+            app: app.clone(),
+            builder: builder.clone(),
+            timeouts,
+            _open: open_tx.clone(),
+        };
+        match &tls {
+            None => {
+                tokio::spawn(connection.serve(stream));
             }
-            drop(open);
-        });
+            Some(acceptor) => {
+                let accepting = acceptor.accept(stream);
+                tokio::spawn(async move {
+                    // A client that never completes its handshake is treated like one that
+                    // never sends its request head.
+                    match tokio::time::timeout(timeouts.header_read, accepting).await {
+                        Ok(Ok(stream)) => connection.serve(stream).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
     drop(open_tx);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, open_rx.recv()).await;
+}
+
+/// One accepted connection, served until it ends, goes idle or the server shuts down.
+struct Served {
+    app: Arc<App>,
+    builder: Arc<http1::Builder>,
+    timeouts: Timeouts,
+    /// Held until the connection ends (see `accept_loop`).
+    _open: mpsc::Sender<()>,
+}
+
+impl Served {
+    async fn serve<S>(self, stream: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Served {
+            app,
+            builder,
+            timeouts,
+            _open,
+        } = self;
+        let mut shutdown = app.shutdown.clone();
+        let watch = Watch::new();
+        let serving = watch.clone();
+        let service = service_fn(move |req| {
+            let (app, serving) = (app.clone(), serving.serving());
+            async move {
+                let response = route(app, req).await;
+                drop(serving);
+                response
+            }
+        });
+        let io = TokioIo::new(Watched::new(stream, watch.clone()));
+        let conn = builder.serve_connection(io, service);
+        let mut conn = std::pin::pin!(conn);
+        let mut check = tokio::time::Instant::now() + timeouts.idle.min(timeouts.header_read);
+        // Each turn ends the connection or moves the check to a later time.
+        let result = loop {
+            tokio::select! {
+                result = conn.as_mut() => break Some(result),
+                _ = shutting_down(&mut shutdown) => {
+                    conn.as_mut().graceful_shutdown();
+                    break Some(conn.await);
+                }
+                _ = tokio::time::sleep_until(check) => match watch.verdict(timeouts) {
+                    Verdict::Keep { until } => check = until.into(),
+                    Verdict::Close(reason) => {
+                        tracing::debug!("closing a connection: {reason}");
+                        break None;
+                    }
+                },
+            }
+        };
+        if let Some(Err(e)) = result {
+            tracing::debug!("connection ended: {e}");
+        }
+    }
 }
 
 async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Abandoned> {

@@ -70,7 +70,7 @@ async fn configured_fault_rates_hold_over_2000_requests() {
         ..Default::default()
     })
     .await;
-    let client = common::reqwest_builder()
+    let client = common::reqwest_builder(&Default::default())
         .unwrap()
         .timeout(Duration::from_secs(10))
         .build()

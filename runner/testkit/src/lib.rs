@@ -105,7 +105,7 @@ pub fn per_request(report_dir: &std::path::Path) -> Vec<serde_json::Value> {
 pub use ibench_engine::reqwest_builder;
 
 pub fn client() -> reqwest::Client {
-    reqwest_builder()
+    reqwest_builder(&Default::default())
         .unwrap()
         .timeout(Duration::from_secs(20))
         .build()

@@ -35,5 +35,17 @@ pub fn input_files_mut(config: &mut Config) -> Vec<(&'static str, &mut String)> 
     {
         files.push(("tokenizer.pretrained_model_name_or_path", path));
     }
+    if let Some(server) = &mut config.server {
+        let fields = [
+            ("server.ca_cert_path", &mut server.ca_cert_path),
+            ("server.cert_path", &mut server.cert_path),
+            ("server.key_path", &mut server.key_path),
+        ];
+        for (field, path) in fields {
+            if let Some(path) = path {
+                files.push((field, path));
+            }
+        }
+    }
     files
 }

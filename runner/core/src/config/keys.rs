@@ -12,8 +12,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("api.response_format", "structured output (response_format)"),
     ("api.session_id_header_key", "session headers"),
     ("api.session_token_header_key", "session headers"),
-    ("server.cert_path", "client TLS certificates"),
-    ("server.key_path", "client TLS certificates"),
     ("data.multimodal", "multimodal data"),
     ("data.shared_prefix.multimodal", "multimodal data"),
     ("data.otel_trace_replay", "OTel trace replay"),

@@ -193,6 +193,10 @@ mod tests {
             ignore_eos: true,
             api_key: Some("sk-secret".into()),
             api_key_secret_ref: None,
+            cert_path: None,
+            key_path: None,
+            ca_cert_path: None,
+            insecure_skip_tls_verify: false,
         });
         let yaml = ResolvedConfig::resolve(config, chrono::Local::now()).to_yaml();
         assert!(

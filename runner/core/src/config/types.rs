@@ -188,6 +188,20 @@ pub struct ServerConfig {
     /// runner pods as an environment variable so that the key never enters a ConfigMap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret_ref: Option<SecretKeyRef>,
+    /// PEM certificate chain presented to a server that asks for a client certificate (mutual
+    /// TLS), with `key_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_path: Option<String>,
+    /// PEM private key of `cert_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<String>,
+    /// PEM certificates of CAs trusted besides the bundled Mozilla roots and the system's trust
+    /// store (a private CA: cert-manager, a service mesh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert_path: Option<String>,
+    /// Accept any server certificate (a warning is printed; the config in the report says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_skip_tls_verify: bool,
 }
 
 /// A key of a Secret in the benchmark's namespace.

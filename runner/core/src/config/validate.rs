@@ -177,6 +177,39 @@ fn server(config: &Config, issues: &mut Vec<Issue>) {
         ));
         return;
     };
+    match (&server.cert_path, &server.key_path) {
+        (Some(_), None) => issues.push(Issue::new(
+            "server.key_path",
+            "required with server.cert_path: the PEM private key of the client certificate",
+        )),
+        (None, Some(_)) => issues.push(Issue::new(
+            "server.cert_path",
+            "required with server.key_path: the PEM client certificate (chain) of the key",
+        )),
+        _ => {}
+    }
+    let tls_set = [
+        ("server.ca_cert_path", server.ca_cert_path.is_some()),
+        ("server.cert_path", server.cert_path.is_some()),
+        (
+            "server.insecure_skip_tls_verify",
+            server.insecure_skip_tls_verify,
+        ),
+    ];
+    if server.base_url.starts_with("http://") {
+        for (field, _) in tls_set.iter().filter(|(_, set)| *set) {
+            issues.push(Issue::new(
+                *field,
+                "not used: server.base_url is http://; use https:// or remove the key",
+            ));
+        }
+    }
+    if server.insecure_skip_tls_verify && server.ca_cert_path.is_some() {
+        issues.push(Issue::new(
+            "server.insecure_skip_tls_verify",
+            "contradicts server.ca_cert_path (no certificate is verified); remove one of them",
+        ));
+    }
     match url::Url::parse(&server.base_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
             if url.path().trim_end_matches('/').ends_with("/v1") {

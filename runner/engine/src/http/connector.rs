@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_util::either::Either;
 
 use super::connection::Connection;
@@ -43,24 +43,9 @@ impl std::fmt::Debug for Connector {
     }
 }
 
-/// TLS for every client of the runner: ring as the crypto provider (one provider for the
-/// whole workspace, so rustls never has to guess) and Mozilla's roots.
-pub fn tls_client_config() -> Result<ClientConfig, String> {
-    let roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    Ok(ClientConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth())
-}
-
 impl Connector {
-    /// For `url`'s scheme, host and port; HTTPS verifies the server against Mozilla's roots.
-    pub fn new(url: &reqwest::Url) -> Result<Self, String> {
+    /// For `url`'s scheme, host and port; HTTPS with `tls`.
+    pub fn new(url: &reqwest::Url, tls: &Arc<ClientConfig>) -> Result<Self, String> {
         let host = url
             .host_str()
             .ok_or("URL has no host")?
@@ -71,9 +56,8 @@ impl Connector {
         let tls = match url.scheme() {
             "http" => None,
             "https" => {
-                let config = tls_client_config()?;
                 let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
-                Some((TlsConnector::from(Arc::new(config)), name))
+                Some((TlsConnector::from(tls.clone()), name))
             }
             other => return Err(format!("unsupported scheme {other}")),
         };

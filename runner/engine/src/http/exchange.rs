@@ -1,5 +1,6 @@
 //! One HTTP exchange with the model server, timed and classified.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -14,6 +15,7 @@ use super::connector::{ConnectError, Connector};
 use super::pool::{Pool, Prewarmed};
 use super::wire;
 use crate::sse::{ResponseWire, SseDecoder};
+use tokio_rustls::rustls::ClientConfig;
 
 /// Longest error body read from a failed response.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -34,6 +36,8 @@ pub struct TargetSettings {
     /// `api.max_response_bytes`.
     pub max_response_bytes: u64,
     pub retry: RetryPolicy,
+    /// TLS of `https://` targets.
+    pub tls: Arc<ClientConfig>,
 }
 
 /// `load.request_retries`: how often, and after what wait, a request that failed before any
@@ -106,7 +110,7 @@ impl TargetSettings {
     /// that cannot be used is an error before any worker starts.
     fn parts(&self) -> Result<(Connector, Vec<u8>), TargetError> {
         let url = &self.url;
-        let connector = Connector::new(url).map_err(TargetError::Url)?;
+        let connector = Connector::new(url, &self.tls).map_err(TargetError::Url)?;
         let path = url[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
         let header = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), TargetError> {
@@ -425,6 +429,7 @@ mod tests {
             max_connections: 1,
             max_response_bytes: 1024,
             retry: RetryPolicy::default(),
+            tls: Arc::new(super::super::client_config(&Default::default()).unwrap()),
         };
         Target::new(&settings, Tokenizer::BuiltIn)
     }

@@ -12,13 +12,17 @@ mod connection;
 mod connector;
 mod exchange;
 mod pool;
+mod tls;
 mod wire;
 
 pub use exchange::{Exchange, Keep, RetryPolicy, Target, TargetError, TargetSettings};
 pub use pool::Prewarmed;
+pub use tls::{TlsError, TlsOptions, client_config};
 
-/// A reqwest builder on the same TLS setup as the load path (ring provider, Mozilla roots);
-/// reqwest is built without a provider of its own so the workspace has exactly one.
-pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, String> {
-    Ok(reqwest::Client::builder().tls_backend_preconfigured(connector::tls_client_config()?))
+/// A reqwest builder on the load path's TLS setup (`options`; the default trusts the bundled
+/// and the system's roots); reqwest is built without a crypto provider of its own so the
+/// workspace has exactly one.
+pub fn reqwest_builder(options: &TlsOptions) -> Result<reqwest::ClientBuilder, String> {
+    let config = client_config(options).map_err(|e| e.to_string())?;
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(config))
 }

@@ -36,7 +36,7 @@ impl PrometheusQueries {
         config: &PrometheusMetrics,
         measured: Measured,
     ) -> Result<PrometheusQueries, String> {
-        let http = crate::http::reqwest_builder()?
+        let http = crate::http::reqwest_builder(&Default::default())?
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| format!("cannot build the Prometheus HTTP client: {e}"))?;

@@ -97,7 +97,7 @@ impl Scraper {
         // The model's filter and the user's, as the Prometheus queries would apply them.
         let matchers = parse_all(&measured.filters)?;
         let interval = config.interval_seconds();
-        let http = crate::http::reqwest_builder()?
+        let http = crate::http::reqwest_builder(&Default::default())?
             .timeout(Duration::from_secs_f64(interval.max(1.0)).min(MAX_SCRAPE_TIMEOUT))
             .build()
             .map_err(|e| format!("cannot build the scrape HTTP client: {e}"))?;
