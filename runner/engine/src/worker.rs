@@ -537,9 +537,9 @@ async fn execute(
     let start = Instant::now();
     let exchange = tokio::select! {
         exchange = shared.target.send(bytes, keep) => exchange,
-        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None, retried: None },
+        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None, retried: None, ended: None },
     };
-    let end = Instant::now();
+    let end = exchange.ended.unwrap_or_else(Instant::now);
     let succeeded = matches!(exchange.outcome, Outcome::Success(_));
     shared
         .progress

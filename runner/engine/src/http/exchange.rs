@@ -95,6 +95,9 @@ pub struct Exchange {
     pub content: Option<String>,
     /// Set when the request was sent more than once; the rest is the last attempt's.
     pub retried: Option<Retried>,
+    /// When the answer was complete, if before the exchange returned: a stream's `[DONE]`
+    /// event, whatever the connection does after it (a proxy may hold the body's end back).
+    pub ended: Option<Instant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +126,14 @@ impl TargetSettings {
             {
                 return Err(invalid(
                     "set by the runner from each request's body; remove it from api.headers".into(),
+                ));
+            }
+            // A compressed answer would be read as garbled JSON: every request a failure.
+            if name.eq_ignore_ascii_case("accept-encoding")
+                && !value.eq_ignore_ascii_case("identity")
+            {
+                return Err(invalid(
+                    "compressed responses are not decoded (and token timing needs each chunk as it arrives); remove it from api.headers".into(),
                 ));
             }
             Ok((
@@ -319,6 +330,7 @@ impl Reader<'_> {
                     raw,
                     content: keep.content.then(|| text.to_string()),
                     retried: None,
+                    ended: None,
                 }
             }
             Err(e) => failure(
@@ -340,7 +352,7 @@ impl Reader<'_> {
                 Ok(Some(bytes)) => bytes,
                 // A body that ends cleanly without [DONE] is complete, as in inference-perf;
                 // a connection lost mid-body is an error above.
-                Ok(None) => return streamed(result, tokens.total(), raw, content),
+                Ok(None) => return streamed(result, tokens.total(), raw, content, None),
                 Err(failed) => return Exchange { raw, ..failed },
             };
             if let Some(raw) = &mut raw {
@@ -353,7 +365,7 @@ impl Reader<'_> {
                     // Servers end the body right after [DONE]; only a body seen to end frees
                     // its connection for reuse (`data` returning `Ok(None)`).
                     let _ = tokio::time::timeout(DONE_GRACE, self.connection.data()).await;
-                    return streamed(result, tokens.total(), raw, content);
+                    return streamed(result, tokens.total(), raw, content, Some(arrived));
                 }
                 // Unreadable events are skipped, as inference-perf does: one bad keep-alive or
                 // comment-like line does not make the answer around it a failure.
@@ -380,12 +392,13 @@ impl Reader<'_> {
     }
 }
 
-/// A complete stream of `output_tokens`.
+/// A complete stream of `output_tokens`, `ended` at its `[DONE]`.
 fn streamed(
     mut result: Response,
     output_tokens: usize,
     raw: Option<String>,
     content: Option<String>,
+    ended: Option<Instant>,
 ) -> Exchange {
     result.output_tokens = output_tokens as u64;
     Exchange {
@@ -393,6 +406,7 @@ fn streamed(
         raw,
         content,
         retried: None,
+        ended,
     }
 }
 
@@ -405,6 +419,7 @@ fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
         raw,
         content: None,
         retried: None,
+        ended: None,
     }
 }
 
@@ -432,6 +447,27 @@ mod tests {
             tls: Arc::new(super::super::client_config(&Default::default()).unwrap()),
         };
         Target::new(&settings, Tokenizer::BuiltIn)
+    }
+
+    #[test]
+    fn headers_the_runner_cannot_honour_are_refused_by_name() {
+        for (name, value, expected) in [
+            ("Content-Length", "10", "set by the runner"),
+            ("transfer-encoding", "chunked", "set by the runner"),
+            (
+                "Accept-Encoding",
+                "gzip, br",
+                "compressed responses are not decoded",
+            ),
+        ] {
+            let error = target(&[(name, value)]).err().expect("refused").to_string();
+            assert!(
+                error.starts_with(&format!("api.headers: invalid header {name:?}"))
+                    && error.contains(expected),
+                "{error}"
+            );
+        }
+        assert!(target(&[("accept-encoding", "identity"), ("x-team", "a")]).is_ok());
     }
 
     #[test]
