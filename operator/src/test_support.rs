@@ -77,6 +77,7 @@ pub fn runner_metrics(
                     output_tokens: 5,
                     usage: None,
                     chunks: Vec::new(),
+                    first_answer: None,
                 }),
                 retried: None,
             });

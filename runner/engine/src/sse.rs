@@ -84,6 +84,10 @@ pub struct ChoiceWire<'a> {
 pub struct MessageWire<'a> {
     #[serde(borrow, default)]
     pub content: Option<Cow<'a, str>>,
+    /// A reasoning model's thinking (vLLM and SGLang `reasoning_content`, others `reasoning`):
+    /// output tokens the user does not see.
+    #[serde(borrow, default, alias = "reasoning")]
+    pub reasoning_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +112,16 @@ impl ResponseWire<'_> {
             .as_deref()
             .or_else(|| choice.delta.as_ref().and_then(|d| d.content.as_deref()))
             .or_else(|| choice.message.as_ref().and_then(|m| m.content.as_deref()))
+    }
+
+    /// Reasoning text of the first choice (chat `delta` or `message`).
+    pub fn reasoning(&self) -> Option<&str> {
+        let choice = self.choices.first()?;
+        choice
+            .delta
+            .as_ref()
+            .or(choice.message.as_ref())
+            .and_then(|m| m.reasoning_content.as_deref())
     }
 
     pub fn usage(&self) -> Option<Usage> {

@@ -102,6 +102,10 @@ pub struct SimArgs {
     /// Threads of the server runtime [default: 1].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Act as a reasoning model: the first N tokens of each streamed chat answer are
+    /// `reasoning_content` [default: 0].
+    #[arg(long, value_name = "N")]
+    pub reasoning_tokens: Option<usize>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -161,6 +165,7 @@ impl SimArgs {
         );
         cfg.seed = self.seed.or(cfg.seed);
         set(&mut cfg.threads, &self.threads);
+        set(&mut cfg.reasoning_tokens, &self.reasoning_tokens);
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             cfg.tls = Some(SimTls {
                 cert: cert.clone(),

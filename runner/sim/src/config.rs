@@ -59,6 +59,9 @@ pub struct SimConfig {
     pub record_requests: Option<usize>,
     /// Serve HTTPS instead of HTTP.
     pub tls: Option<SimTls>,
+    /// A reasoning model: the first N tokens of each streamed chat answer come as
+    /// `reasoning_content` deltas (counted in `completion_tokens`, as vLLM does).
+    pub reasoning_tokens: usize,
 }
 
 impl Default for SimConfig {
@@ -84,6 +87,7 @@ impl Default for SimConfig {
             threads: 1,
             record_requests: None,
             tls: None,
+            reasoning_tokens: 0,
         }
     }
 }

@@ -22,6 +22,12 @@ pub const ADDITIONS: &[Difference] = &[
     },
     Difference {
         file: LIFECYCLE,
+        path: "successes.latency.time_to_first_output_token",
+        reason: "a reasoning model's answer starts after its thinking: time to the answer's \
+                 first token, beside time to the first token of any kind",
+    },
+    Difference {
+        file: LIFECYCLE,
         path: "successes.latency.request_latency_from_scheduled",
         reason: "latency from the scheduled send time, corrected for coordinated omission",
     },

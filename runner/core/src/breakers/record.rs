@@ -114,6 +114,7 @@ mod tests {
                 cached_tokens: None,
             }),
             chunks: vec![],
+            first_answer: None,
         });
         let ok = peer_record(0, &record, &clock, None, None, None);
         assert!(ok.get("error").is_none());

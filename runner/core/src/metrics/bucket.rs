@@ -83,6 +83,9 @@ pub struct Successes {
     pub normalized_time_per_output_token: Dist,
     pub time_per_output_token: Dist,
     pub time_to_first_token: Dist,
+    /// To the first token of the answer, after any reasoning (streamed chat only).
+    #[serde(default = "Dist::seconds")]
+    pub time_to_first_output_token: Dist,
     pub inter_token_latency: Dist,
     pub request_size_bytes: Dist,
     pub prompt_tokens: Dist,
@@ -172,6 +175,7 @@ impl Default for Successes {
             normalized_time_per_output_token: Dist::seconds(),
             time_per_output_token: Dist::seconds(),
             time_to_first_token: Dist::seconds(),
+            time_to_first_output_token: Dist::seconds(),
             inter_token_latency: Dist::seconds(),
             request_size_bytes: Dist::counts(),
             prompt_tokens: Dist::counts(),
@@ -300,6 +304,9 @@ impl Successes {
         if let Some(ttft) = latencies.ttft {
             self.time_to_first_token.record(ttft);
         }
+        if let Some(ttfot) = latencies.ttfot {
+            self.time_to_first_output_token.record(ttfot);
+        }
         if let Some(tpot) = latencies.tpot {
             self.time_per_output_token.record(tpot);
         }
@@ -329,6 +336,10 @@ impl Successes {
                 &other.time_per_output_token,
             ),
             (&mut self.time_to_first_token, &other.time_to_first_token),
+            (
+                &mut self.time_to_first_output_token,
+                &other.time_to_first_output_token,
+            ),
             (&mut self.inter_token_latency, &other.inter_token_latency),
             (&mut self.request_size_bytes, &other.request_size_bytes),
             (&mut self.prompt_tokens, &other.prompt_tokens),
@@ -470,6 +481,7 @@ mod tests {
                 cached_tokens: Some(3),
             }),
             chunks: vec![(at(base, 12), 1), (at(base, 22), 2), (at(base, 42), 1)],
+            first_answer: None,
         };
         let mut bucket = Bucket::default();
         bucket.record(
@@ -507,6 +519,7 @@ mod tests {
                 cached_tokens: None,
             }),
             chunks: chunks.iter().map(|&(ms, n)| (at(base, ms), n)).collect(),
+            first_answer: None,
         };
         record(base, Outcome::Success(response), Some(0), end_ms)
     }
@@ -645,6 +658,7 @@ mod tests {
                 cached_tokens: None,
             }),
             chunks: vec![],
+            first_answer: None,
         };
         let options = RecordOptions {
             use_server_output_tokens: true,

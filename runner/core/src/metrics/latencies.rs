@@ -12,6 +12,8 @@ pub struct RequestLatencies {
     /// Request latency per output token; `None` without output tokens.
     pub ntpot: Option<f64>,
     pub ttft: Option<f64>,
+    /// Time to the first token of the answer itself, after a reasoning model's thinking.
+    pub ttfot: Option<f64>,
     pub tpot: Option<f64>,
     /// The mean of the request's inter-token latencies.
     pub itl: Option<f64>,
@@ -37,6 +39,7 @@ pub fn request_latencies(
     let mut latencies = RequestLatencies {
         request_latency,
         ntpot: (effective_output > 0).then(|| request_latency / effective_output as f64),
+        ttfot: response.first_answer.map(|at| seconds_between(start, at)),
         ..Default::default()
     };
     let mut chunks = response.chunks.iter().filter(|(_, tokens)| *tokens > 0);

@@ -62,9 +62,11 @@ pub struct Response {
     /// Output tokens by the client's tokenizer.
     pub output_tokens: u64,
     pub usage: Option<Usage>,
-    /// Content-bearing stream chunks: arrival time and tokens in the chunk. Empty when not
-    /// streaming.
+    /// Content-bearing stream chunks (the answer's and a reasoning model's thinking): arrival
+    /// time and tokens in the chunk. Empty when not streaming.
     pub chunks: Vec<(Instant, u32)>,
+    /// Arrival of the first chunk of the answer itself (not thinking), when streaming.
+    pub first_answer: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

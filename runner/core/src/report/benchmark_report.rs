@@ -214,6 +214,7 @@ mod tests {
                             cached_tokens: None,
                         }),
                         chunks: vec![(at(ms / 2), 1), (at(ms), 1)],
+                        first_answer: None,
                     }),
                     retried: None,
                 },

@@ -133,6 +133,7 @@ pub fn lifecycle(
                 "normalized_time_per_output_token": dist(&s.normalized_time_per_output_token, percentiles),
                 "time_per_output_token": dist(&s.time_per_output_token, percentiles),
                 "time_to_first_token": dist(&s.time_to_first_token, percentiles),
+                "time_to_first_output_token": dist(&s.time_to_first_output_token, percentiles),
                 "inter_token_latency": dist(&s.inter_token_latency, percentiles),
                 "request_latency_from_scheduled": dist(&s.request_latency_from_scheduled, percentiles),
             },
@@ -307,6 +308,7 @@ mod tests {
                     output_tokens: 5,
                     usage: None,
                     chunks: vec![],
+                    first_answer: None,
                 })
             };
             let record = RequestRecord {

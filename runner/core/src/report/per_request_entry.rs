@@ -307,6 +307,7 @@ mod tests {
                     cached_tokens: None,
                 }),
                 chunks: vec![(at(12), 1), (at(22), 3), (at(32), 1)],
+                first_answer: None,
             }),
             retried: None,
         }

@@ -321,11 +321,14 @@ impl Reader<'_> {
             ),
             Ok(wire) => {
                 let text = wire.content().unwrap_or_default();
+                let reasoning = wire.reasoning().unwrap_or_default();
                 Exchange {
                     outcome: Outcome::Success(Response {
-                        output_tokens: self.tokenizer.count(text) as u64,
+                        output_tokens: (self.tokenizer.count(text)
+                            + self.tokenizer.count(reasoning))
+                            as u64,
                         usage: wire.usage(),
-                        chunks: Vec::new(),
+                        ..Default::default()
                     }),
                     raw,
                     content: keep.content.then(|| text.to_string()),
@@ -344,6 +347,8 @@ impl Reader<'_> {
     async fn read_stream(&mut self, keep: Keep) -> Exchange {
         let mut decoder = SseDecoder::default();
         let mut tokens = self.tokenizer.output_counter();
+        // Counted apart: a word of the thinking and one of the answer never join into one.
+        let mut reasoning_tokens = self.tokenizer.output_counter();
         let mut result = Response::default();
         let mut raw = keep.raw.then(String::new);
         let mut content = keep.content.then(String::new);
@@ -352,7 +357,10 @@ impl Reader<'_> {
                 Ok(Some(bytes)) => bytes,
                 // A body that ends cleanly without [DONE] is complete, as in inference-perf;
                 // a connection lost mid-body is an error above.
-                Ok(None) => return streamed(result, tokens.total(), raw, content, None),
+                Ok(None) => {
+                    let total = tokens.total() + reasoning_tokens.total();
+                    return streamed(result, total, raw, content, None);
+                }
                 Err(failed) => return Exchange { raw, ..failed },
             };
             if let Some(raw) = &mut raw {
@@ -365,7 +373,8 @@ impl Reader<'_> {
                     // Servers end the body right after [DONE]; only a body seen to end frees
                     // its connection for reuse (`data` returning `Ok(None)`).
                     let _ = tokio::time::timeout(DONE_GRACE, self.connection.data()).await;
-                    return streamed(result, tokens.total(), raw, content, Some(arrived));
+                    let total = tokens.total() + reasoning_tokens.total();
+                    return streamed(result, total, raw, content, Some(arrived));
                 }
                 // Unreadable events are skipped, as inference-perf does: one bad keep-alive or
                 // comment-like line does not make the answer around it a failure.
@@ -375,10 +384,19 @@ impl Reader<'_> {
                 if wire.error.is_some() {
                     return failure(ErrorKind::StreamError, labels_message(&data), raw);
                 }
+                // Thinking is output as much as the answer: it comes first, and its tokens
+                // take their share of the time between tokens.
+                if let Some(text) = wire.reasoning() {
+                    let count = reasoning_tokens.feed(text);
+                    if count > 0 {
+                        result.chunks.push((arrived, count as u32));
+                    }
+                }
                 if let Some(text) = wire.content() {
                     let count = tokens.feed(text);
                     if count > 0 {
                         result.chunks.push((arrived, count as u32));
+                        result.first_answer.get_or_insert(arrived);
                     }
                     if let Some(content) = &mut content {
                         content.push_str(text);

@@ -71,7 +71,10 @@ struct Delta<T> {
 struct DeltaContent<T> {
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
-    content: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<T>,
 }
 
 fn choice<M>(message: M, finish: Option<FinishReason>) -> [Choice<M>; 1] {
@@ -113,15 +116,18 @@ pub(super) fn write_chunk(
         let role = Delta {
             delta: DeltaContent {
                 role: Some("assistant"),
-                content: "",
+                content: Some(""),
+                reasoning_content: None,
             },
         };
         sse::event(out, &head.envelope(CHUNK_OBJECT, choice(role, None), None));
     }
+    let thinking = token.index < head.reasoning_tokens;
     let delta = Delta {
         delta: DeltaContent {
             role: None,
-            content: token,
+            content: (!thinking).then_some(token),
+            reasoning_content: thinking.then_some(token),
         },
     };
     sse::event(

@@ -51,6 +51,7 @@ impl Job {
             id: self.id,
             created: self.created,
             model: self.app.models.name(self.model),
+            reasoning_tokens: self.app.config.reasoning_tokens,
         }
     }
 

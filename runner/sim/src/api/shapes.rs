@@ -52,6 +52,8 @@ pub(super) struct Head<'a> {
     pub(super) id: RequestId,
     pub(super) created: u64,
     pub(super) model: &'a str,
+    /// Streamed chat tokens before this index are thinking (`reasoning_content`).
+    pub(super) reasoning_tokens: usize,
 }
 
 #[derive(Serialize)]
