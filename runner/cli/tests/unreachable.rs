@@ -123,3 +123,31 @@ fn without_fail_fast_an_unreachable_target_runs_its_stage_of_connection_errors_a
     );
     assert_eq!(summary["load_summary"]["count"], 10, "{summary}");
 }
+
+/// A proxy variable (as a corporate shell sets them) does not stop a run against loopback,
+/// which no client sends through a proxy.
+#[test]
+fn proxy_variables_leave_loopback_targets_alone() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime.block_on(common::sim(SimConfig::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  type: vllm\n  base_url: {}\nload:\n  stages: [{{rate: 10, duration: 1}}]\nstorage:\n  local_storage:\n    path: {}\n",
+            sim.base_url(),
+            dir.path().join("reports").display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", common::output_text(&output));
+    assert_eq!(sim.stats().requests_received, 10);
+}

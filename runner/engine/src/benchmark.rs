@@ -20,7 +20,10 @@ use crate::breaker::BreakerWatch;
 use crate::coordinator::{Engine, EngineError};
 use crate::discover::{DiscoverError, list_models};
 use crate::fds::{FdError, FdNeed};
-use crate::http::{RetryPolicy, TargetError, TargetSettings, TlsError, TlsOptions, client_config};
+use crate::http::{
+    ProxyRefused, RetryPolicy, TargetError, TargetSettings, TlsError, TlsOptions, check_proxy,
+    client_config,
+};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::settings::{EngineSettings, PerRequestOutput};
@@ -54,6 +57,8 @@ pub enum BenchmarkError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyRefused),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("cannot write the per-request report: {0}")]
@@ -120,6 +125,7 @@ impl Planned {
         let url = reqwest::Url::parse(&server.base_url)
             .and_then(|base| base.join(body.path()))
             .map_err(|e| BenchmarkError::BaseUrl(e.to_string()))?;
+        check_proxy(&url, |name| std::env::var(name).ok())?;
         let load = &config.load;
         let max_connections = load.worker_max_tcp_connections as usize;
         let tls = TlsOptions::of_server(server);

@@ -12,11 +12,13 @@ mod connection;
 mod connector;
 mod exchange;
 mod pool;
+mod proxy;
 mod tls;
 mod wire;
 
 pub use exchange::{Exchange, Keep, RetryPolicy, Target, TargetError, TargetSettings};
 pub use pool::Prewarmed;
+pub use proxy::{ProxyRefused, check_proxy};
 pub use tls::{TlsError, TlsOptions, client_config};
 
 /// A reqwest builder on the load path's TLS setup (`options`; the default trusts the bundled
