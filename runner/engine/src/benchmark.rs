@@ -128,12 +128,16 @@ impl Planned {
         check_proxy(&url, |name| std::env::var(name).ok())?;
         let load = &config.load;
         let max_connections = load.worker_max_tcp_connections as usize;
-        let tls = TlsOptions::of_server(server);
-        if tls.insecure {
+        let tls_options = TlsOptions::of_server(server);
+        if tls_options.insecure {
             tracing::warn!(
                 "server.insecure_skip_tls_verify: the server's certificate is not verified; anyone on the path can read and change the traffic"
             );
         }
+        let tls = match url.scheme() {
+            "https" => Some(Arc::new(client_config(&tls_options)?)),
+            _ => None,
+        };
         let target = TargetSettings {
             url,
             headers: config
@@ -154,7 +158,7 @@ impl Planned {
                 retries: u32::try_from(load.request_retries).unwrap_or(u32::MAX),
                 backoff_sec: load.request_retry_backoff_sec,
             },
-            tls: Arc::new(client_config(&tls)?),
+            tls,
         };
         target.check()?;
         let workers = resolved.num_workers as u64;

@@ -45,7 +45,7 @@ impl std::fmt::Debug for Connector {
 
 impl Connector {
     /// For `url`'s scheme, host and port; HTTPS with `tls`.
-    pub fn new(url: &reqwest::Url, tls: &Arc<ClientConfig>) -> Result<Self, String> {
+    pub fn new(url: &reqwest::Url, tls: Option<&Arc<ClientConfig>>) -> Result<Self, String> {
         let host = url
             .host_str()
             .ok_or("URL has no host")?
@@ -57,6 +57,7 @@ impl Connector {
             "http" => None,
             "https" => {
                 let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
+                let tls = tls.ok_or("https:// needs a TLS configuration")?;
                 Some((TlsConnector::from(tls.clone()), name))
             }
             other => return Err(format!("unsupported scheme {other}")),

@@ -36,8 +36,8 @@ pub struct TargetSettings {
     /// `api.max_response_bytes`.
     pub max_response_bytes: u64,
     pub retry: RetryPolicy,
-    /// TLS of `https://` targets.
-    pub tls: Arc<ClientConfig>,
+    /// TLS of `https://` targets (none for `http://`: the roots are not even read).
+    pub tls: Option<Arc<ClientConfig>>,
 }
 
 /// `load.request_retries`: how often, and after what wait, a request that failed before any
@@ -113,7 +113,7 @@ impl TargetSettings {
     /// that cannot be used is an error before any worker starts.
     fn parts(&self) -> Result<(Connector, Vec<u8>), TargetError> {
         let url = &self.url;
-        let connector = Connector::new(url, &self.tls).map_err(TargetError::Url)?;
+        let connector = Connector::new(url, self.tls.as_ref()).map_err(TargetError::Url)?;
         let path = url[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
         let header = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), TargetError> {
@@ -462,7 +462,7 @@ mod tests {
             max_connections: 1,
             max_response_bytes: 1024,
             retry: RetryPolicy::default(),
-            tls: Arc::new(super::super::client_config(&Default::default()).unwrap()),
+            tls: None,
         };
         Target::new(&settings, Tokenizer::BuiltIn)
     }
