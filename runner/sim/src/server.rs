@@ -52,7 +52,12 @@ impl SimServer {
     pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
         config.validate()?;
         // Before the runtime: an error returned after it would drop it inside the caller's.
-        let tls = config.tls.as_ref().map(SimTls::acceptor).transpose()?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(SimTls::acceptor)
+            .transpose()
+            .map_err(SimConfigError::Invalid)?;
         let addr = SocketAddr::new(config.host, config.port.unwrap_or(0));
         let bind = |source| SimError::Bind { addr, source };
         let std_listener = StdListener::bind(addr).map_err(bind)?;

@@ -12,8 +12,6 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{RootCertStore, ServerConfig};
 
-use crate::config::SimConfigError;
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimTls {
@@ -26,11 +24,12 @@ pub struct SimTls {
     pub client_ca: Option<PathBuf>,
 }
 
-fn invalid(what: &str, path: &Path, reason: impl std::fmt::Display) -> SimConfigError {
-    SimConfigError::Invalid(format!("tls.{what} {}: {reason}", path.display()))
+/// Why a TLS setting cannot be used, naming the setting and its file.
+fn invalid(what: &str, path: &Path, reason: impl std::fmt::Display) -> String {
+    format!("tls.{what} {}: {reason}", path.display())
 }
 
-fn certificates(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, SimConfigError> {
+fn certificates(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| invalid(what, path, e))?;
@@ -41,11 +40,11 @@ fn certificates(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>,
 }
 
 impl SimTls {
-    pub fn acceptor(&self) -> Result<TlsAcceptor, SimConfigError> {
+    pub fn acceptor(&self) -> Result<TlsAcceptor, String> {
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| SimConfigError::Invalid(format!("tls: {e}")))?;
+            .map_err(|e| format!("tls: {e}"))?;
         let builder = match &self.client_ca {
             None => builder.with_no_client_auth(),
             Some(path) => {
