@@ -233,12 +233,18 @@ async fn open_loop(
             },
         };
         match permit {
-            Some(permit) => lanes.send(Job {
-                prepared,
-                scheduled,
-                permit,
-            }),
-            None => break,
+            // Each worker's runtime sees the deadline on its own clock: a permit freed by
+            // another worker cancelling at the deadline can reach this one before its own
+            // deadline timer fires. Such a request would be counted as sent and cut off in
+            // flight without ever reaching the server: the stage is over, it is not sent.
+            Some(permit) if !order.cancel.is_cancelled() && Instant::now() < order.deadline => {
+                lanes.send(Job {
+                    prepared,
+                    scheduled,
+                    permit,
+                })
+            }
+            _ => break,
         }
         sent += 1;
     }
@@ -521,7 +527,7 @@ async fn execute(
     // A request that got its connection only after the stage stopped sending (a lane freed by
     // the teardown's cancellation) is not sent: counting it as sent and cut off in flight
     // would report more requests in flight than the stage ever had.
-    if stop.is_cancelled() {
+    if stop.is_cancelled() || cancel.is_cancelled() {
         record_not_sent(shared, recorder, stage, prepared.index, scheduled);
         return;
     }
