@@ -33,7 +33,10 @@ pub use coordinator::{Engine, EngineError, LEAD_IN};
 pub use discover::{DiscoverError, list_models};
 pub use fds::{FdError, FdNeed};
 pub use http::{TargetError, TargetSettings, reqwest_builder};
+// The fuzz targets' way in (`fuzz/`): cargo fuzz builds with `--cfg fuzzing`.
 pub use interrupt::Interrupt;
 pub use progress::{Progress, Snapshot};
 pub use server_metrics::{Collector, FindTargets, Measured, unix_now};
 pub use settings::EngineSettings;
+#[cfg(fuzzing)]
+pub use {http::replay, sse::SseDecoder};

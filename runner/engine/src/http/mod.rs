@@ -13,6 +13,8 @@ mod connector;
 mod exchange;
 mod pool;
 mod proxy;
+#[cfg(any(test, fuzzing))]
+pub mod replay;
 mod tls;
 mod wire;
 

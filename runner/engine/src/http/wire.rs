@@ -10,8 +10,12 @@ use httparse::Status;
 /// Most headers a response head may carry.
 const MAX_HEADERS: usize = 64;
 
-/// Longest response head read before giving up on the server.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Longest response head read before giving up on the server; also the longest trailer line.
+pub(super) const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Longest chunk-size line (size and extensions): a line that never ends must not grow the
+/// read buffer without bound.
+const MAX_CHUNK_LINE: usize = 4 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
@@ -73,6 +77,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf).map_err(WireError::Head)? {
+        // Too long whatever the reads that brought it: the same answer for any split.
+        Status::Complete(len) if len > MAX_HEAD_BYTES => return Err(WireError::HeadTooLong),
         Status::Complete(len) => len,
         Status::Partial if buf.len() > MAX_HEAD_BYTES => return Err(WireError::HeadTooLong),
         Status::Partial => return Ok(None),
@@ -129,6 +135,19 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
         keep_alive,
         len,
     }))
+}
+
+/// Whether `buf` starts with a complete final (non-1xx) response head, after any interim ones.
+pub fn has_final_head(buf: &[u8]) -> Result<bool, WireError> {
+    let mut start = 0;
+    // Each interim head takes at least a status line's bytes: the loop ends within `buf`.
+    while let Some(head) = parse_head(&buf[start..])? {
+        if !(100..200).contains(&head.status) {
+            return Ok(true);
+        }
+        start += head.len;
+    }
+    Ok(false)
 }
 
 /// Where a response body stands between reads.
@@ -195,6 +214,9 @@ impl Body {
                         skip += used;
                         *self = Body::ChunkData(size);
                     }
+                    Ok(Status::Partial) if rest.len() > MAX_CHUNK_LINE => {
+                        return Err(WireError::Chunk("chunk-size line too long"));
+                    }
                     Ok(Status::Partial) => return Ok(step(0, false)),
                     Err(_) => return Err(WireError::Chunk("bad chunk-size line")),
                 },
@@ -212,6 +234,9 @@ impl Body {
                         *self = Body::Done;
                     }
                     Some(line) => skip += line + 2,
+                    None if rest.len() > MAX_HEAD_BYTES => {
+                        return Err(WireError::Chunk("trailer line too long"));
+                    }
                     None => return Ok(step(0, false)),
                 },
             }
