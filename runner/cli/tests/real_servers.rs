@@ -27,29 +27,34 @@ use serde_json::Value;
 /// Seconds of each `ibench run`.
 const DURATION: u32 = 20;
 /// Seconds of the reference client's run before it: enough requests for a p90.
-const REFERENCE_DURATION: u32 = 5;
+const REFERENCE_DURATION: u32 = 4;
 /// Model servers and the simulator: the first token after 20 ms, the next every 10 ms.
 const TTFT_MS: u32 = 20;
 const ITL_MS: u32 = 10;
 /// Idle connections to and from a gateway close after this.
 const GATEWAY_KEEPALIVE_MS: u32 = 1000;
 
-/// How far ibench's percentile may be from the reference client's: `absolute` seconds or
-/// `relative` of the reference, whichever is larger.
+/// How far ibench's percentile may be from the reference client's, in seconds or as a share of
+/// the reference, whichever is larger; `below` when ibench measures less, `above` when more.
 ///
 /// Both clients time the same thing (send → first text chunk, send → end of body) on the same
-/// server, whose 20 ms + 10 ms/token dominate; what differs is each client's own cost between a
-/// byte arriving and its timestamp. httpx on asyncio parses lines and JSON in Python (~0.5–1 ms
-/// per chunk), ibench in Rust (µs). [measured below, see the report]
+/// server, whose 20 ms + 10 ms a token dominate; what differs is each client's own delay between
+/// a byte's arrival and its timestamp, and that only makes a client measure *more*. httpx parses
+/// lines and JSON in Python on asyncio: measured (2 cores, 8 cases at once) 0.4–5.3 ms above
+/// ibench, and 17 ms at a p90 when eight Python clients and servers started together; `below`
+/// leaves room for that on a busier machine. ibench above httpx can only come from the server
+/// itself being slower during ibench's run than during the reference's (they run one after the
+/// other, beside other cases): measured up to +7 ms on the one-byte server, whose Python writes
+/// a byte at a time; elsewhere never.
 #[derive(Debug, Clone, Copy)]
 struct Tolerance {
-    absolute: f64,
-    relative: f64,
+    below: (f64, f64),
+    above: (f64, f64),
 }
 
 const TOLERANCE: Tolerance = Tolerance {
-    absolute: 0.015,
-    relative: 0.25,
+    below: (0.010, 0.25),
+    above: (0.005, 0.15),
 };
 
 /// One case: where the load goes and how.
@@ -197,11 +202,16 @@ fn disagreements(ibench: &IbenchRun, reference: &ReferenceRun) -> Vec<String> {
         .into_iter()
         .filter_map(|(what, ours, theirs)| {
             let theirs = theirs.unwrap_or(f64::NAN);
-            let allowed = TOLERANCE.absolute.max(TOLERANCE.relative * theirs);
+            let (absolute, relative) = if ours < theirs {
+                TOLERANCE.below
+            } else {
+                TOLERANCE.above
+            };
+            let allowed = absolute.max(relative * theirs);
             let within = (ours - theirs).abs() <= allowed;
             (!within).then(|| {
                 format!(
-                    "{what}: ibench {:.1} ms, httpx {:.1} ms (allowed ±{:.1} ms)",
+                    "{what}: ibench {:.1} ms, httpx {:.1} ms (allowed {:.1} ms this way)",
                     ours * 1e3,
                     theirs * 1e3,
                     allowed * 1e3
@@ -240,7 +250,13 @@ impl Server<'_> {
 /// The reference client's run, then ibench's; asserts that every request ibench sent succeeded
 /// and was counted by `server`, and that the latencies agree.
 async fn check(dir: &Path, case: &Case<'_>, server: Server<'_>) {
-    let reference = reference(case).await;
+    // One reference client at a time: eight Python clients and servers starting at once on two
+    // cores delayed httpx's own timestamps by up to 17 ms (its TTFT p90 40 ms against ibench's
+    // 23 ms on the same server); ibench's runs still overlap each other and a reference run.
+    let reference = {
+        let _alone = common::timing_lock().await;
+        reference(case).await
+    };
     let before = server.served().await;
     assert_eq!(before, reference.sent, "{}: the server's count", case.name);
     let (ok, text, summary) = ibench(dir, case, DURATION).await;
@@ -260,6 +276,15 @@ async fn check(dir: &Path, case: &Case<'_>, server: Server<'_>) {
         run.labels
     );
     assert_eq!(run.labels, serde_json::json!({}), "{}", case.name);
+    // The server waits this long before its first token and its last: no client can see them
+    // sooner (1 ms for the percentile's interpolation and timer granularity).
+    let first = f64::from(TTFT_MS) / 1e3 - 0.001;
+    let last = first + f64::from((case.max_tokens - 1) * ITL_MS) / 1e3;
+    assert!(
+        run.ttft_p50 >= first && run.latency_p50 >= last,
+        "{}: faster than the server's own delays ({first} s, {last} s): {run:?}",
+        case.name
+    );
     let disagreements = disagreements(&run, &reference);
     assert!(
         disagreements.is_empty(),
@@ -317,11 +342,31 @@ async fn gateway_case(name: &str, tls: Option<Tls<'_>>) {
             client.cert_and_key = Some((pki.client_cert.clone(), pki.client_key.clone()));
             // Without the certificate first: nginx accepts the handshake (TLS 1.3 checks the
             // client's certificate after it), then answers every request 400.
-            let (ok, text, summary) = ibench(dir.path(), &case, 1).await;
+            // The model is named: its discovery (GET /v1/models) would fail first, with the same
+            // HTTP 400.
+            let refused_name = format!("{name}-without-client-certificate");
+            let mut refused = Case::plain(
+                &refused_name,
+                case.base_url.clone(),
+                case.rate,
+                case.max_tokens,
+            );
+            refused.server_yaml = format!("{}  model_name: ibench-sim\n", case.server_yaml);
+            let (ok, text, summary) = ibench(dir.path(), &refused, 1).await;
             let refused = ibench_run(&summary);
             assert!(!ok, "{name}: {text}");
             eprintln!("{name} without a client certificate: {}", refused.labels);
-            assert_eq!(refused.successes, 0, "{name}: {text}");
+            // inference-perf's label for a 400 is "other"; nginx's page says why.
+            let other = &refused.labels["other"];
+            assert!(
+                refused.successes == 0
+                    && refused.failures == refused.sent
+                    && other["count"].as_u64() == Some(refused.sent)
+                    && other["messages"][0]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("No required SSL certificate was sent")),
+                "{name}: {refused:?}: {text}"
+            );
             assert_eq!(sim.stats().requests_received, 0, "{name}");
             case.server_yaml += &format!(
                 "  cert_path: {}\n  key_path: {}\n",
