@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: builds (or reuses) the Kubernetes control plane, the S3, GCS and
-# Prometheus servers and inference-perf's virtualenv used by the integration tests, then runs
-# every test of the workspace. Extra arguments go to `cargo test`
+# Prometheus servers, inference-perf's virtualenv and the real-server matrix's servers used by
+# the integration tests, then runs every test of the workspace. Extra arguments go to `cargo test`
 # (e.g. `tests/run.sh -p ibench-testcluster -- --nocapture`).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +45,13 @@ peer_start=$(date +%s)
 export IBENCH_INFERENCE_PERF_VENV
 IBENCH_INFERENCE_PERF_VENV=$(tests/cluster/build-inference-perf.sh | tail -n 1)
 echo "tests/run.sh: inference-perf in $IBENCH_INFERENCE_PERF_VENV (build-inference-perf.sh took $(( $(date +%s) - peer_start )) s)" >&2
+# The real-server matrix (runner/cli/tests/real_servers.rs): uvicorn + FastAPI and httpx from
+# PyPI, and nginx (installed with apt-get when missing).
+matrix_start=$(date +%s)
+export IBENCH_PYTHON_SERVERS_VENV IBENCH_NGINX
+IBENCH_PYTHON_SERVERS_VENV=$(tests/cluster/build-python-servers.sh | tail -n 1)
+IBENCH_NGINX=$(tests/cluster/install-nginx.sh | tail -n 1)
+echo "tests/run.sh: matrix servers in $IBENCH_PYTHON_SERVERS_VENV, nginx $IBENCH_NGINX ($(( $(date +%s) - matrix_start )) s)" >&2
 
 # Compiled dependencies are kept outside the clone, per compiler version, so a fresh clone (CI)
 # reuses them; cargo's fingerprints still rebuild whatever changed.

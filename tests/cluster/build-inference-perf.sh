@@ -6,18 +6,8 @@ set -euo pipefail
 version=0.7.0
 cache="${INFERENCE_BENCH_CACHE:-$HOME/.cache/inference-bench}"
 
-find_python() {
-  local candidate
-  for candidate in python3.13 python3.12 "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 &&
-      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
-      command -v "$candidate"
-      return
-    fi
-  done
-  echo "build-inference-perf.sh: no Python >= 3.12 found (inference-perf $version needs one); install one, e.g. with pyenv" >&2
-  exit 1
-}
+# shellcheck source=python-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/python-env.sh"
 
 python=$(find_python)
 py_version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')

@@ -90,6 +90,27 @@ pub(crate) fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// A virtualenv built by `script` (which prints its directory) unless `env` names one; its
+/// `bin/python` must exist. For the harness's Python programs from PyPI.
+pub(crate) fn locate_venv(
+    env: &str,
+    script: &str,
+    duration_hint: &str,
+) -> std::result::Result<PathBuf, String> {
+    let venv = match std::env::var_os(env) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => run_build_script(script, env, duration_hint)?,
+    };
+    let python = venv.join("bin/python");
+    if !is_executable(&python) {
+        return Err(format!(
+            "{} is missing (install with {script})",
+            python.display()
+        ));
+    }
+    Ok(venv)
+}
+
 /// Runs a build script that prints the directory of what it built on its last line; used when
 /// `env` (the variable `tests/run.sh` would have set) is unset.
 pub(crate) fn run_build_script(

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::binaries::{is_executable, run_build_script};
+use crate::binaries::locate_venv;
 use crate::error::{Error, Result};
 
 /// Environment variable naming the virtualenv.
@@ -28,21 +28,11 @@ impl InferencePerf {
         static LOCATED: OnceLock<std::result::Result<InferencePerf, String>> = OnceLock::new();
         LOCATED
             .get_or_init(|| {
-                let venv = match std::env::var_os(INFERENCE_PERF_VENV_ENV) {
-                    Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-                    _ => run_build_script(
-                        BUILD_SCRIPT,
-                        INFERENCE_PERF_VENV_ENV,
-                        "a cold install from PyPI takes about a minute",
-                    )?,
-                };
-                let python = venv.join("bin/python");
-                if !is_executable(&python) {
-                    return Err(format!(
-                        "{} is missing (install with {BUILD_SCRIPT})",
-                        python.display()
-                    ));
-                }
+                let venv = locate_venv(
+                    INFERENCE_PERF_VENV_ENV,
+                    BUILD_SCRIPT,
+                    "a cold install from PyPI takes about a minute",
+                )?;
                 Ok(InferencePerf { venv })
             })
             .clone()

@@ -24,11 +24,13 @@ mod images;
 mod inference_perf;
 mod kubeconfig;
 mod kubelet;
+mod nginx;
 mod object_stores;
 pub mod oci_image;
 mod pki;
 mod ports;
 mod process;
+mod python_servers;
 mod shared;
 mod token;
 
@@ -38,9 +40,14 @@ pub use controller_manager::DEFAULT_CONTROLLERS;
 pub use error::{Error, Result};
 pub use images::{ImageProgram, image_key};
 pub use inference_perf::{INFERENCE_PERF_VENV_ENV, InferencePerf};
+pub use nginx::{Access, GatewayTls, NGINX_ENV, Nginx};
 pub use object_stores::{
     GcsServer, OBJECT_STORE_BIN_ENV, ObjectStoreBinaries, OversizedObjectServer, PrometheusServer,
     S3Server, pseudo_random_bytes, shared_gcs, shared_s3, try_shared_gcs, try_shared_s3,
+};
+pub use python_servers::{
+    ClientTls, ModelServer, ModelServerKind, PYTHON_SERVERS_VENV_ENV, Percentiles, PythonServers,
+    ReferenceLoad, ReferenceRun, ServedCount, reference_client,
 };
 pub use shared::{shared, try_shared};
 

@@ -3,12 +3,12 @@
 //! fake-gcs-server, each on free loopback ports with its data in a private directory.
 
 mod binaries;
-mod client;
+pub(crate) mod client;
 mod gcs;
 mod oversized;
 mod prometheus;
 mod s3;
-mod server;
+pub(crate) mod server;
 mod shared;
 mod sigv4;
 
