@@ -18,7 +18,7 @@ use tokio_util::either::Either;
 
 use super::wire::{self, Body, WireError};
 
-type Io = Either<TcpStream, TlsStream<TcpStream>>;
+pub(super) type Io = Either<TcpStream, TlsStream<TcpStream>>;
 
 /// Room made in the read buffer before each read.
 const READ_SIZE: usize = 8 * 1024;
