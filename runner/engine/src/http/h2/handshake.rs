@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
+use tokio_rustls::rustls;
 use tokio_util::either::Either;
 
 use super::H2Error;
-use crate::http::connector::Connector;
+use crate::http::connector::{ConnectError, Connector};
 
 /// Flow-control windows far above a completion's pieces: a stream is never held back waiting
 /// for a WINDOW_UPDATE while the body is read as it arrives (h2's default is 64 KiB for the
@@ -29,18 +30,44 @@ pub(super) struct Opened {
     pub closed: Arc<AtomicBool>,
 }
 
+/// A TLS server that speaks none of the protocols offered (here only h2) may end the
+/// handshake with this alert (RFC 7301 §3.2), rustls among them.
+fn refused_alpn(error: &ConnectError) -> bool {
+    let ConnectError::Tls { source, .. } = error else {
+        return false;
+    };
+    source
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            *e == rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+        })
+}
+
 pub(super) async fn open(connector: &Connector) -> Result<Opened, H2Error> {
-    let io = connector.open().await?;
+    let not_negotiated = |how: String| H2Error::NotNegotiated {
+        address: connector.address(),
+        how,
+    };
+    let io = match connector.open().await {
+        Ok(io) => io,
+        Err(e) if refused_alpn(&e) => {
+            return Err(not_negotiated(
+                "it refused h2 with a no_application_protocol alert".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Either::Right(tls) = &io {
-        let selected = tls.get_ref().1.alpn_protocol();
-        if selected != Some(b"h2") {
-            return Err(H2Error::NotNegotiated {
-                address: connector.address(),
-                selected: selected.map_or_else(
-                    || "no protocol".to_owned(),
-                    |p| String::from_utf8_lossy(p).into_owned(),
-                ),
-            });
+        match tls.get_ref().1.alpn_protocol() {
+            Some(b"h2") => {}
+            Some(other) => {
+                return Err(not_negotiated(format!(
+                    "it selected {}",
+                    String::from_utf8_lossy(other)
+                )));
+            }
+            None => return Err(not_negotiated("it selected no protocol".into())),
         }
     }
     let cleartext = matches!(io, Either::Left(_));

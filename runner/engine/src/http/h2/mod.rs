@@ -24,9 +24,9 @@ pub enum H2Error {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     #[error(
-        "{address} did not negotiate HTTP/2: its TLS handshake selected {selected}, not h2 (ALPN); set server.http_version: \"1.1\" for this server"
+        "{address} did not negotiate HTTP/2 (ALPN h2) in the TLS handshake: {how}; set server.http_version: \"1.1\" for this server"
     )]
-    NotNegotiated { address: String, selected: String },
+    NotNegotiated { address: String, how: String },
     #[error(
         "{address} does not speak HTTP/2 over cleartext (h2c with prior knowledge): {source}; use https:// if it speaks HTTP/2 only over TLS, or server.http_version: \"1.1\""
     )]
