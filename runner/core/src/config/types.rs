@@ -239,8 +239,8 @@ impl<'de> Deserialize<'de> for HttpVersion {
                 "2" | "2.0" => Some(HttpVersion::Http2),
                 _ => None,
             },
-            Given::Number(n) if n == 1.1 => Some(HttpVersion::Http1),
-            Given::Number(n) if n == 2.0 => Some(HttpVersion::Http2),
+            Given::Number(1.1) => Some(HttpVersion::Http1),
+            Given::Number(2.0) => Some(HttpVersion::Http2),
             Given::Number(_) => None,
         };
         version.ok_or_else(|| serde::de::Error::custom(r#"expected "1.1" or "2""#))

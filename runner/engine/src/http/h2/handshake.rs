@@ -11,7 +11,7 @@ use h2::client::SendRequest;
 use tokio_rustls::rustls;
 use tokio_util::either::Either;
 
-use super::H2Error;
+use super::error::H2Error;
 use crate::http::connector::{ConnectError, Connector};
 
 /// Flow-control windows far above a completion's pieces: a stream is never held back waiting

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use tokio::sync::OnceCell;
 
-use super::H2Error;
+use super::error::H2Error;
 use super::handshake::{Opened, open};
 use crate::http::connector::Connector;
 use crate::http::pool::{Prewarmed, open_ahead};
