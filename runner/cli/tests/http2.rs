@@ -178,3 +178,102 @@ async fn a_server_that_does_not_speak_http2_is_refused_before_the_first_request_
     assert!(text.contains("did not negotiate HTTP/2"), "{text}");
     assert_eq!(tls.stats().requests_received, 0);
 }
+
+/// nginx, installed if missing (Debian's nginx-light, as bench/runner.sh does).
+fn nginx() -> &'static str {
+    const NGINX: &str = "/usr/sbin/nginx";
+    if !Path::new(NGINX).exists() {
+        let cache = std::env::var("HOME").unwrap() + "/.cache/inference-bench";
+        std::fs::create_dir_all(&cache).unwrap();
+        let installed = Command::new("flock")
+            .arg(format!("{cache}/.apt.lock"))
+            .args(["sh", "-c", "apt-get install -y nginx-light || { apt-get update && apt-get install -y nginx-light; }"])
+            .output()
+            .unwrap();
+        assert!(
+            installed.status.success(),
+            "{}",
+            common::output_text(&installed)
+        );
+    }
+    NGINX
+}
+
+/// An nginx process serving a static completion over HTTP/2 only, stopped when dropped.
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_serves_the_load_over_http2_as_a_third_party_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = write_pki(dir.path());
+    let (h2c, tls) = (free_port(), free_port());
+    let work = dir.path();
+    let log = work.join("protocols.log");
+    let answer = r#"{"id":"cmpl-1","object":"text_completion","created":0,"model":"static","choices":[{"index":0,"text":"one two three","finish_reason":"length"}]}"#;
+    let config = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {work}/nginx.pid;\nerror_log {work}/error.log;\nevents {{ worker_connections 256; }}\nhttp {{\n  log_format protocol '$server_protocol';\n  access_log {log} protocol;\n  client_body_temp_path {work};\n  server {{\n    listen 127.0.0.1:{h2c} http2;\n    listen 127.0.0.1:{tls} ssl http2;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n    location / {{ default_type application/json; return 200 '{answer}'; }}\n  }}\n}}\n",
+        work = work.display(),
+        log = log.display(),
+        cert = pki.server_cert.display(),
+        key = pki.server_key.display(),
+    );
+    std::fs::write(work.join("nginx.conf"), config).unwrap();
+    let _nginx = Nginx(
+        Command::new(nginx())
+            .arg("-p")
+            .arg(work)
+            .arg("-c")
+            .arg(work.join("nginx.conf"))
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(5), async || {
+            std::net::TcpStream::connect(("127.0.0.1", tls)).is_ok()
+        })
+        .await,
+        "nginx listens: {}",
+        std::fs::read_to_string(work.join("error.log")).unwrap_or_default()
+    );
+    let trusted = format!(
+        "  model_name: static\n  http_version: 2\n  ca_cert_path: {}\n",
+        pki.ca.display()
+    );
+    for (name, url, server) in [
+        (
+            "nginx-h2c",
+            format!("http://127.0.0.1:{h2c}"),
+            "  model_name: static\n  http_version: 2\n",
+        ),
+        (
+            "nginx-tls",
+            format!("https://localhost:{tls}"),
+            trusted.as_str(),
+        ),
+    ] {
+        let output = run(work, name, &url, server, "", false);
+        let summary = succeeded(work, name, &output);
+        assert_eq!(output_tokens(&summary), 3 * REQUESTS, "{name}: {summary}");
+    }
+    let protocols = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        protocols.lines().filter(|p| *p == "HTTP/2.0").count() as u64,
+        2 * REQUESTS,
+        "every request over HTTP/2: {protocols}"
+    );
+}
