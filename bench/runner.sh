@@ -12,6 +12,7 @@
 #   RUNNER_CPUS=1 bench/runner.sh           # the runner and the floor on CPU 1 only
 #   TARGET=sim SCRAPE=0.1 bench/runner.sh   # plus metrics.type scrape of the target every 0.1 s
 #   BREAKER=1 bench/runner.sh               # plus a circuit breaker fed every request (never trips)
+#   HTTP_VERSION=2 bench/runner.sh          # the load over HTTP/2 (h2c, prior knowledge; server.http_version)
 #
 # The floor_us/req column is bench/floor.c at the same rate with as many threads as workers:
 # what timer-paced sends and reads over loopback cost on this machine without an HTTP library or
@@ -49,7 +50,16 @@ else
 fi
 rt=()
 [[ ${RT:-0} == 1 ]] && rt=(chrt -r 10)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+http_version=${HTTP_VERSION:-1.1}
+[[ $http_version == 1.1 || $http_version == 2 ]] || { echo "HTTP_VERSION must be 1.1 or 2" >&2; exit 2; }
+# The port the load goes to. nginx serves HTTP/2 over cleartext on a port of its own (`listen
+# … http2`, accepted by nginx 1.22 and, deprecated, by later ones: such a port speaks nothing
+# else); the simulator serves both versions on one port. The floor and the readiness check
+# speak HTTP/1.1 to $port.
+load_port=$port
+[[ $http_version == 2 && $target == nginx ]] && load_port=$(free_port)
 
 case $target in
   nginx)
@@ -66,6 +76,7 @@ http {
   keepalive_timeout 300s;
   server {
     listen 127.0.0.1:$port;
+    $([[ $load_port != "$port" ]] && echo "listen 127.0.0.1:$load_port http2;")
     location /v1/models { default_type application/json; return 200 '{"object":"list","data":[{"id":"static","object":"model"}]}'; }
     location / {
       default_type application/json;
@@ -103,7 +114,7 @@ load:
   worker_max_concurrency: $concurrency
   base_seed: 1
   circuit_breakers: [${BREAKER:+errors}]
-server: {type: vllm, base_url: "http://127.0.0.1:$port", model_name: static}
+server: {type: vllm, base_url: "http://127.0.0.1:$load_port", model_name: static, http_version: "$http_version"}
 report: {request_lifecycle: {per_adapter: false}}
 storage: {local_storage: {path: "$dir"}}
 CONF
@@ -145,7 +156,7 @@ if [[ ${MEMORY:-0} == 1 ]]; then
   exit 0
 fi
 
-echo "target=$target workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) runner_cpus=${RUNNER_CPUS:-all} scrape=${SCRAPE:-off} breaker=${BREAKER:-off} ($(uname -m))"
+echo "target=$target http_version=$http_version workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) runner_cpus=${RUNNER_CPUS:-all} scrape=${SCRAPE:-off} breaker=${BREAKER:-off} ($(uname -m))"
 printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req floor_us/req rss_mb anon_mb
 for rate in $rates; do
   read -r achieved p50 p99 ok failed cancelled cpu rss anon < <(run "$rate" "$duration")

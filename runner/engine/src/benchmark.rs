@@ -159,6 +159,7 @@ impl Planned {
                 backoff_sec: load.request_retry_backoff_sec,
             },
             tls,
+            http_version: server.http_version,
         };
         target.check()?;
         let workers = resolved.num_workers as u64;

@@ -115,6 +115,9 @@ pub struct SimArgs {
     /// Require client certificates signed by these PEM CA certificates (mutual TLS).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Serve HTTP/1.1 only (by default HTTP/2 too: h2c with prior knowledge, ALPN h2 over TLS).
+    #[arg(long)]
+    pub http1_only: bool,
 }
 
 impl SimArgs {
@@ -173,6 +176,7 @@ impl SimArgs {
                 client_ca: self.tls_client_ca.clone(),
             });
         }
+        cfg.http1_only |= self.http1_only;
         cfg.validate()?;
         Ok(cfg)
     }

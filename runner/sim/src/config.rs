@@ -59,6 +59,8 @@ pub struct SimConfig {
     pub record_requests: Option<usize>,
     /// Serve HTTPS instead of HTTP.
     pub tls: Option<SimTls>,
+    /// Serve HTTP/1.1 only: no HTTP/2 with prior knowledge on plain TCP, no `h2` in ALPN.
+    pub http1_only: bool,
     /// A reasoning model: the first N tokens of each streamed chat answer come as
     /// `reasoning_content` deltas (counted in `completion_tokens`, as vLLM does).
     pub reasoning_tokens: usize,
@@ -87,6 +89,7 @@ impl Default for SimConfig {
             threads: 1,
             record_requests: None,
             tls: None,
+            http1_only: false,
             reasoning_tokens: 0,
         }
     }

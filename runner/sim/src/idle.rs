@@ -5,7 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,13 @@ pub struct Watch {
     /// 1 + milliseconds after `epoch` of the first byte of a head not yet complete; 0: none.
     head_since: AtomicU64,
     busy: AtomicUsize,
+    /// HTTP/2: frames (SETTINGS, WINDOW_UPDATE, PING) arrive between requests, so only the
+    /// idle timeout applies; a slow head is a stream's problem, not the connection's.
+    multiplexed: AtomicBool,
 }
+
+/// How an HTTP/2 connection starts (its preface, RFC 9113 §3.4); no HTTP/1.1 method does.
+const HTTP2_PREFACE_START: &[u8] = b"PRI";
 
 /// What to do with a connection now.
 #[derive(Debug, PartialEq)]
@@ -53,6 +59,7 @@ impl Watch {
             last: AtomicU64::new(0),
             head_since: AtomicU64::new(0),
             busy: AtomicUsize::new(0),
+            multiplexed: AtomicBool::new(false),
         })
     }
 
@@ -71,10 +78,15 @@ impl Watch {
         Serving(self.clone())
     }
 
+    pub fn multiplexed(&self) -> bool {
+        self.multiplexed.load(Relaxed)
+    }
+
     fn read(&self) {
         let now = self.now();
         self.last.store(now, Relaxed);
-        if self.busy.load(Relaxed) == 0 && self.head_since.load(Relaxed) == 0 {
+        if self.busy.load(Relaxed) == 0 && self.head_since.load(Relaxed) == 0 && !self.multiplexed()
+        {
             self.head_since.store(now + 1, Relaxed);
         }
     }
@@ -106,11 +118,17 @@ impl Watch {
 pub struct Watched<S> {
     io: S,
     watch: Arc<Watch>,
+    /// Whether the first bytes were read (and looked at for the HTTP/2 preface).
+    started: bool,
 }
 
 impl<S> Watched<S> {
     pub fn new(io: S, watch: Arc<Watch>) -> Self {
-        Watched { io, watch }
+        Watched {
+            io,
+            watch,
+            started: false,
+        }
     }
 }
 
@@ -123,6 +141,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            if !self.started {
+                self.started = true;
+                if buf.filled()[before..].starts_with(HTTP2_PREFACE_START) {
+                    self.watch.multiplexed.store(true, Relaxed);
+                }
+            }
             self.watch.read();
         }
         polled

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use super::api::{self, Abandoned, ApiError, Kind};
 use super::app::{App, shutting_down};
 use super::body::{Body, JSON, full};
-use super::config::{SimConfig, SimConfigError, SimTls};
+use super::config::{SimConfig, SimConfigError};
 use super::idle::{Timeouts, Verdict, Watch, Watched};
 use super::stats::{RecordedRequest, SimStats};
 
@@ -55,7 +55,7 @@ impl SimServer {
         let tls = config
             .tls
             .as_ref()
-            .map(SimTls::acceptor)
+            .map(|tls| tls.acceptor(config.http1_only))
             .transpose()
             .map_err(SimConfigError::Invalid)?;
         let addr = SocketAddr::new(config.host, config.port.unwrap_or(0));
@@ -162,8 +162,13 @@ impl Drop for SimServer {
 }
 
 async fn accept_loop(listener: TcpListener, app: Arc<App>, tls: Option<TlsAcceptor>) {
-    let mut builder = http1::Builder::new();
-    builder.keep_alive(true).header_read_timeout(None);
+    // HTTP/1.1, and HTTP/2 when a connection starts with its preface (prior knowledge, or
+    // after ALPN chose h2); its streams are served as tasks of their own.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true).header_read_timeout(None);
+    if app.config.http1_only {
+        builder = builder.http1_only();
+    }
     let builder = Arc::new(builder);
     let timeouts = Timeouts {
         idle: Duration::from_millis(app.config.idle_timeout_ms),
@@ -217,7 +222,7 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, tls: Option<TlsAccept
 /// One accepted connection, served until it ends, goes idle or the server shuts down.
 struct Served {
     app: Arc<App>,
-    builder: Arc<http1::Builder>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
     timeouts: Timeouts,
     /// Held until the connection ends (see `accept_loop`).
     _open: mpsc::Sender<()>,
@@ -259,6 +264,13 @@ impl Served {
                 }
                 _ = tokio::time::sleep_until(check) => match watch.verdict(timeouts) {
                     Verdict::Keep { until } => check = until.into(),
+                    // An HTTP/2 client is told with GOAWAY, so that it opens a new connection
+                    // rather than sending a stream into the closing one.
+                    Verdict::Close(reason) if watch.multiplexed() => {
+                        tracing::debug!("closing an HTTP/2 connection: {reason}");
+                        conn.as_mut().graceful_shutdown();
+                        break tokio::time::timeout(DRAIN_TIMEOUT, conn.as_mut()).await.ok();
+                    }
                     Verdict::Close(reason) => {
                         tracing::debug!("closing a connection: {reason}");
                         break None;

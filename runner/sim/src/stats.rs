@@ -15,6 +15,8 @@ use super::faults::Fault;
 pub struct SimStats {
     /// Every POST to /v1/completions or /v1/chat/completions, valid or not.
     pub requests_received: u64,
+    /// Those of `requests_received` that came over HTTP/2.
+    pub requests_http2: u64,
     /// Valid requests per served model name (base model and adapters), faulted or not.
     pub requests_by_model: BTreeMap<String, u64>,
     /// Requests answered 400, 404, 413 or 429 (queue full): invalid or not admitted.
@@ -78,6 +80,7 @@ pub struct RecordedRequest {
 #[derive(Debug)]
 pub(crate) struct Stats {
     received: AtomicU64,
+    received_http2: AtomicU64,
     /// Indexed like the served models.
     by_model: Box<[AtomicU64]>,
     rejected: AtomicU64,
@@ -95,6 +98,7 @@ impl Stats {
     pub fn new(models: usize, record_requests: Option<usize>) -> Arc<Stats> {
         Arc::new(Stats {
             received: AtomicU64::new(0),
+            received_http2: AtomicU64::new(0),
             by_model: (0..models).map(|_| AtomicU64::new(0)).collect(),
             rejected: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
@@ -104,8 +108,11 @@ impl Stats {
         })
     }
 
-    pub fn arrive(self: &Arc<Self>) -> InFlight {
+    pub fn arrive(self: &Arc<Self>, http2: bool) -> InFlight {
         self.received.fetch_add(1, Ordering::Relaxed);
+        if http2 {
+            self.received_http2.fetch_add(1, Ordering::Relaxed);
+        }
         let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.max_in_flight.fetch_max(now, Ordering::Relaxed);
         InFlight(self.clone())
@@ -157,6 +164,7 @@ impl Stats {
         let faults = |f: Fault| load(&self.faults[f.index()]);
         SimStats {
             requests_received: load(&self.received),
+            requests_http2: load(&self.received_http2),
             requests_by_model: model_names
                 .iter()
                 .cloned()

@@ -40,7 +40,8 @@ fn certificates(what: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>,
 }
 
 impl SimTls {
-    pub fn acceptor(&self) -> Result<TlsAcceptor, String> {
+    /// Offers HTTP/2 in ALPN (preferred) unless `http1_only`.
+    pub fn acceptor(&self, http1_only: bool) -> Result<TlsAcceptor, String> {
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -64,7 +65,11 @@ impl SimTls {
         let mut config = builder
             .with_single_cert(certificates("cert", &self.cert)?, key)
             .map_err(|e| invalid("cert", &self.cert, e))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = if http1_only {
+            vec![b"http/1.1".to_vec()]
+        } else {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        };
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 }

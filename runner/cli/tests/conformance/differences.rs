@@ -61,6 +61,11 @@ pub const ADDITIONS: &[Difference] = &[
         path: "load.worker_realtime_priority",
         reason: "this project's setting: real-time scheduling for the send loop",
     },
+    Difference {
+        file: "config.yaml",
+        path: "server.http_version",
+        reason: "this project's setting: HTTP/2 for the load (inference-perf speaks HTTP/1.1)",
+    },
 ];
 
 /// inference-perf 0.7.0's keys that this project does not write, on purpose: its config

@@ -73,6 +73,7 @@ pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::HttpVersion;
     use serde_json::json;
 
     #[test]
@@ -96,5 +97,34 @@ mod tests {
         let set = from_document(json!({"api": {"response_format": {"type": "json_object"}}}))
             .unwrap_err();
         assert!(set.to_string().contains("is not supported yet"), "{set}");
+    }
+
+    #[test]
+    fn http_version_reads_from_strings_and_numbers_and_names_the_field_when_wrong() {
+        let version = |given: serde_json::Value| {
+            from_document(json!({
+                "server": {"base_url": "http://127.0.0.1:8000", "http_version": given},
+                "load": {"stages": [{"rate": 2, "duration": 1}]},
+            }))
+            .map(|config| config.server.unwrap().http_version)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(version(json!("2")), Ok(HttpVersion::Http2));
+        assert_eq!(version(json!(2)), Ok(HttpVersion::Http2));
+        assert_eq!(version(json!("1.1")), Ok(HttpVersion::Http1));
+        assert_eq!(version(json!(1.1)), Ok(HttpVersion::Http1));
+        for wrong in [json!("3"), json!(3), json!("h2")] {
+            let error = version(wrong.clone()).unwrap_err();
+            assert!(
+                error.contains("server.http_version") && error.contains("2"),
+                "{wrong}: {error}"
+            );
+        }
+        let default = from_document(json!({
+            "server": {"base_url": "http://127.0.0.1:8000"},
+            "load": {"stages": [{"rate": 2, "duration": 1}]},
+        }))
+        .unwrap();
+        assert_eq!(default.server.unwrap().http_version, HttpVersion::Http1);
     }
 }

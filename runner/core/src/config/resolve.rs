@@ -197,6 +197,7 @@ mod tests {
             key_path: None,
             ca_cert_path: None,
             insecure_skip_tls_verify: false,
+            http_version: Default::default(),
         });
         let yaml = ResolvedConfig::resolve(config, chrono::Local::now()).to_yaml();
         assert!(

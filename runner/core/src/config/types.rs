@@ -202,6 +202,49 @@ pub struct ServerConfig {
     /// Accept any server certificate (a warning is printed; the config in the report says so).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_tls_verify: bool,
+    /// HTTP version of the load: `"1.1"` (default) or `"2"` (h2c with prior knowledge for
+    /// `http://`, ALPN `h2` for `https://`; requests multiplexed as streams).
+    #[serde(default, skip_serializing_if = "HttpVersion::is_default")]
+    pub http_version: HttpVersion,
+}
+
+/// `server.http_version`. Written as a string; the numbers `2` and `1.1` (what YAML makes of
+/// an unquoted `2`, also through `--set`) read as the same versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum HttpVersion {
+    #[default]
+    #[serde(rename = "1.1")]
+    Http1,
+    #[serde(rename = "2")]
+    Http2,
+}
+
+impl HttpVersion {
+    fn is_default(&self) -> bool {
+        *self == HttpVersion::default()
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Text(String),
+            Number(f64),
+        }
+        let version = match Given::deserialize(deserializer)? {
+            Given::Text(text) => match text.trim() {
+                "1.1" => Some(HttpVersion::Http1),
+                "2" | "2.0" => Some(HttpVersion::Http2),
+                _ => None,
+            },
+            Given::Number(1.1) => Some(HttpVersion::Http1),
+            Given::Number(2.0) => Some(HttpVersion::Http2),
+            Given::Number(_) => None,
+        };
+        version.ok_or_else(|| serde::de::Error::custom(r#"expected "1.1" or "2""#))
+    }
 }
 
 /// A key of a Secret in the benchmark's namespace.

@@ -8,7 +8,7 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::either::Either;
 
-use super::connection::Connection;
+use super::connection::{Connection, Io};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -65,12 +65,22 @@ impl Connector {
         Ok(Connector { host, port, tls })
     }
 
-    /// A new connection: TCP, and the TLS handshake for `https://`.
+    /// A new HTTP/1.1 connection.
     pub async fn connect(&self) -> Result<Connection, ConnectError> {
+        self.open().await.map(Connection::new)
+    }
+
+    /// `host:port`, as errors name it.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// A new socket: TCP, and the TLS handshake for `https://`.
+    pub async fn open(&self) -> Result<Io, ConnectError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|source| ConnectError::Tcp {
-                address: format!("{}:{}", self.host, self.port),
+                address: self.address(),
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
@@ -86,6 +96,6 @@ impl Connector {
                     })?,
             ),
         };
-        Ok(Connection::new(io))
+        Ok(io)
     }
 }

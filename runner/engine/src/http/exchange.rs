@@ -10,8 +10,12 @@ use ibench_core::metrics::{
 };
 use ibench_core::tokenize::Tokenizer;
 
-use super::connection::{Connection, HttpError};
+use ibench_core::config::HttpVersion;
+
+use super::body::BodySource;
+use super::connection::HttpError;
 use super::connector::{ConnectError, Connector};
+use super::h2::{Http2, refused_header};
 use super::pool::{Pool, Prewarmed};
 use super::wire;
 use crate::sse::{ResponseWire, SseDecoder};
@@ -38,6 +42,8 @@ pub struct TargetSettings {
     pub retry: RetryPolicy,
     /// TLS of `https://` targets (none for `http://`: the roots are not even read).
     pub tls: Option<Arc<ClientConfig>>,
+    /// `server.http_version`.
+    pub http_version: HttpVersion,
 }
 
 /// `load.request_retries`: how often, and after what wait, a request that failed before any
@@ -68,14 +74,21 @@ impl RetryPolicy {
 
 /// A worker's connections to the server and the parts of every request that never change.
 pub struct Target {
-    pool: Pool,
-    /// Request line and headers of every request.
-    head: Vec<u8>,
+    transport: Transport,
     timeout: Duration,
     stream: bool,
     max_response_bytes: u64,
     retry: RetryPolicy,
     tokenizer: Tokenizer,
+}
+
+enum Transport {
+    Http1 {
+        pool: Pool,
+        /// Request line and headers of every request.
+        head: Vec<u8>,
+    },
+    Http2(Http2),
 }
 
 /// What to keep of a response besides its statistics.
@@ -108,12 +121,29 @@ pub enum TargetError {
     Url(String),
 }
 
+/// What every request to the target starts from.
+struct Parts {
+    connector: Connector,
+    /// Path and query of the endpoint.
+    path: String,
+    headers: HeaderMap,
+}
+
 impl TargetSettings {
-    /// The connector and the request head every request starts with; an address or a header
-    /// that cannot be used is an error before any worker starts.
-    fn parts(&self) -> Result<(Connector, Vec<u8>), TargetError> {
+    /// The connector, path and headers every request starts with; an address or a header that
+    /// cannot be used is an error before any worker starts.
+    fn parts(&self) -> Result<Parts, TargetError> {
         let url = &self.url;
-        let connector = Connector::new(url, self.tls.as_ref()).map_err(TargetError::Url)?;
+        let tls = match self.http_version {
+            HttpVersion::Http1 => self.tls.clone(),
+            // Offering only h2: a server that cannot speak it says so in the handshake.
+            HttpVersion::Http2 => self.tls.as_ref().map(|tls| {
+                let mut tls = ClientConfig::clone(tls);
+                tls.alpn_protocols = vec![b"h2".to_vec()];
+                Arc::new(tls)
+            }),
+        };
+        let connector = Connector::new(url, tls.as_ref()).map_err(TargetError::Url)?;
         let path = url[url::Position::BeforePath..url::Position::AfterQuery].to_owned();
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
         let header = |name: &str, value: &str| -> Result<(HeaderName, HeaderValue), TargetError> {
@@ -135,6 +165,11 @@ impl TargetSettings {
                 return Err(invalid(
                     "compressed responses are not decoded (and token timing needs each chunk as it arrives); remove it from api.headers".into(),
                 ));
+            }
+            if self.http_version == HttpVersion::Http2
+                && let Some(reason) = refused_header(name, value)
+            {
+                return Err(invalid(reason.into()));
             }
             Ok((
                 HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?,
@@ -158,7 +193,11 @@ impl TargetSettings {
             let (name, value) = header(name, value)?;
             headers.insert(name, value);
         }
-        Ok((connector, wire::request_head(&path, &headers)))
+        Ok(Parts {
+            connector,
+            path,
+            headers,
+        })
     }
 
     /// Checks the address and headers as [`Target::new`] uses them.
@@ -170,10 +209,29 @@ impl TargetSettings {
 impl Target {
     /// `tokenizer` counts output tokens, chunk by chunk when streaming.
     pub fn new(settings: &TargetSettings, tokenizer: Tokenizer) -> Result<Self, TargetError> {
-        let (connector, head) = settings.parts()?;
+        let Parts {
+            connector,
+            path,
+            headers,
+        } = settings.parts()?;
+        let transport = match settings.http_version {
+            HttpVersion::Http1 => Transport::Http1 {
+                head: wire::request_head(&path, &headers),
+                pool: Pool::new(connector, settings.max_connections),
+            },
+            HttpVersion::Http2 => Transport::Http2(
+                Http2::new(
+                    connector,
+                    settings.max_connections,
+                    settings.url.scheme(),
+                    &path,
+                    headers,
+                )
+                .map_err(TargetError::Url)?,
+            ),
+        };
         Ok(Target {
-            pool: Pool::new(connector, settings.max_connections),
-            head,
+            transport,
             timeout: settings.timeout,
             stream: settings.stream,
             max_response_bytes: settings.max_response_bytes,
@@ -189,8 +247,12 @@ impl Target {
     /// dropped SYN is retried after a whole second). Later, a stall of the machine followed by
     /// a burst of late sends would open connections mid-run, each costing its request a
     /// handshake and the worker memory that a run without a stall does not use.
+    /// Over HTTP/2, requests share connections: as many are opened as `count` streams need.
     pub async fn prewarm(&self, count: usize) -> Prewarmed {
-        self.pool.prewarm(count).await
+        match &self.transport {
+            Transport::Http1 { pool, .. } => pool.prewarm(count).await,
+            Transport::Http2(http2) => http2.prewarm(count).await,
+        }
     }
 
     /// Sends `body` and reads the answer, again (per the retry policy) while an attempt fails
@@ -224,11 +286,23 @@ impl Target {
     /// One attempt, and whether its failure came before any byte of a response (refused,
     /// reset, or a reused connection the server had closed), which a retry may cure.
     async fn exchange(&self, body: &[u8], keep: Keep) -> (Exchange, bool) {
-        let mut connection = match self.pool.checkout().await {
+        let (pool, head) = match &self.transport {
+            Transport::Http1 { pool, head } => (pool, head),
+            Transport::Http2(http2) => {
+                return match http2.send(body).await {
+                    Ok((status, mut stream)) => (self.read(&mut stream, status, keep).await, false),
+                    Err(e) => (
+                        failure(ErrorKind::Connection, e.to_string(), None),
+                        e.retryable(),
+                    ),
+                };
+            }
+        };
+        let mut connection = match pool.checkout().await {
             Ok(connection) => connection,
             Err(e) => return (connect_failure(&e), matches!(e, ConnectError::Tcp { .. })),
         };
-        let status = match connection.send(&self.head, body).await {
+        let status = match connection.send(head, body).await {
             Ok(status) => status,
             Err(e) => {
                 let before_response =
@@ -239,12 +313,19 @@ impl Target {
                 );
             }
         };
+        let exchange = self.read(&mut connection, status, keep).await;
+        pool.checkin(connection);
+        (exchange, false)
+    }
+
+    /// The response of `status` whose body comes from `body`.
+    async fn read<B: BodySource>(&self, body: &mut B, status: u16, keep: Keep) -> Exchange {
         let mut reader = Reader {
-            connection: &mut connection,
+            body,
             tokenizer: &self.tokenizer,
             left: self.max_response_bytes,
         };
-        let exchange = if !(200..300).contains(&status) {
+        if !(200..300).contains(&status) {
             let text = reader.read_error_body().await;
             failure(
                 ErrorKind::Http(status),
@@ -255,24 +336,22 @@ impl Target {
             reader.read_stream(keep).await
         } else {
             reader.read_whole(keep).await
-        };
-        self.pool.checkin(connection);
-        (exchange, false)
+        }
     }
 }
 
-/// Reads a response body from the connection it arrives on.
-struct Reader<'a> {
-    connection: &'a mut Connection,
+/// Reads a response body from the connection or stream it arrives on.
+struct Reader<'a, B> {
+    body: &'a mut B,
     tokenizer: &'a Tokenizer,
     /// Bytes of body still allowed by `api.max_response_bytes`.
     left: u64,
 }
 
-impl Reader<'_> {
+impl<B: BodySource> Reader<'_, B> {
     /// The next piece of a successful response's body, within `api.max_response_bytes`.
     async fn data(&mut self) -> Result<Option<&[u8]>, Exchange> {
-        match self.connection.data().await {
+        match self.body.data().await {
             Ok(Some(data)) => match self.left.checked_sub(data.len() as u64) {
                 Some(left) => {
                     self.left = left;
@@ -292,7 +371,7 @@ impl Reader<'_> {
 
     async fn read_error_body(&mut self) -> String {
         let mut text = Vec::new();
-        while let Ok(Some(data)) = self.connection.data().await {
+        while let Ok(Some(data)) = self.body.data().await {
             text.extend_from_slice(data);
             if text.len() >= MAX_ERROR_BODY {
                 break;
@@ -372,7 +451,7 @@ impl Reader<'_> {
                 if data == "[DONE]" {
                     // Servers end the body right after [DONE]; only a body seen to end frees
                     // its connection for reuse (`data` returning `Ok(None)`).
-                    let _ = tokio::time::timeout(DONE_GRACE, self.connection.data()).await;
+                    let _ = tokio::time::timeout(DONE_GRACE, self.body.data()).await;
                     let total = tokens.total() + reasoning_tokens.total();
                     return streamed(result, total, raw, content, Some(arrived));
                 }
@@ -463,6 +542,7 @@ mod tests {
             max_response_bytes: 1024,
             retry: RetryPolicy::default(),
             tls: None,
+            http_version: HttpVersion::Http1,
         };
         Target::new(&settings, Tokenizer::BuiltIn)
     }
@@ -522,7 +602,10 @@ mod tests {
             }
         }
         let target = target(&[("X-Tenant", "a"), ("Host", "example")]).unwrap();
-        let head = String::from_utf8(target.head).unwrap();
+        let Transport::Http1 { head, .. } = target.transport else {
+            panic!("HTTP/1.1 by default");
+        };
+        let head = String::from_utf8(head).unwrap();
         assert!(
             head.starts_with("POST /v1/completions HTTP/1.1\r\n"),
             "{head}"

@@ -1,5 +1,5 @@
 //! The runner's HTTP/1.1 client: connections driven by the requests themselves (httparse for
-//! the wire format) under a per-worker pool.
+//! the wire format) under a per-worker pool; and HTTP/2 through h2 ([`h2`]), opt-in.
 //!
 //! A general-purpose client pool (reqwest over hyper-util) returns a connection to its idle
 //! list a moment after the response body ends, so at a few thousand requests per second about
@@ -8,9 +8,11 @@
 //! instant its response is read, requests reuse a request head encoded once, and each worker
 //! owns its pool, so no lock is ever contended.
 
+mod body;
 mod connection;
 mod connector;
 mod exchange;
+mod h2;
 mod pool;
 mod proxy;
 #[cfg(any(test, fuzzing))]

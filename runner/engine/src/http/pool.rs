@@ -90,41 +90,15 @@ impl Pool {
         self.connector.connect().await
     }
 
-    /// Opens up to `count` connections at once and keeps them idle, giving up on those still
-    /// opening after [`PREWARM_WITHIN`]. Connections that fail are left for the requests to
-    /// report; the first failure is kept to say why when none opened.
+    /// Opens up to `count` connections at once and keeps them idle (see [`open_ahead`]).
     pub async fn prewarm(&self, count: usize) -> Prewarmed {
         let count = count.min(self.max_idle);
-        let mut opening: FuturesUnordered<_> =
-            (0..count).map(|_| self.connector.connect()).collect();
-        let mut prewarmed = Prewarmed {
-            attempted: count,
-            opened: 0,
-            failure: None,
-        };
-        let deadline = tokio::time::sleep(PREWARM_WITHIN);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                next = opening.next() => match next {
-                    None => break,
-                    Some(Ok(connection)) => {
-                        self.checkin(connection);
-                        prewarmed.opened += 1;
-                    }
-                    Some(Err(e)) => {
-                        prewarmed.failure.get_or_insert_with(|| e.to_string());
-                    }
-                },
-                _ = &mut deadline => {
-                    prewarmed.failure.get_or_insert_with(|| {
-                        format!("no connection opened within {} s", PREWARM_WITHIN.as_secs())
-                    });
-                    break;
-                }
-            }
-        }
-        prewarmed
+        open_ahead(
+            count,
+            || self.connector.connect(),
+            |connection| self.checkin(connection),
+        )
+        .await
     }
 
     /// Keeps `connection` for reuse if its last exchange left it usable.
@@ -138,6 +112,49 @@ impl Pool {
             idle.connections.push_back(connection);
         }
     }
+}
+
+/// Opens `count` connections at once with `open`, handing each to `keep`, and gives up on
+/// those still opening after [`PREWARM_WITHIN`]. Connections that fail are left for the
+/// requests to report; the first failure is kept to say why when none opened.
+pub(super) async fn open_ahead<C, E, F>(
+    count: usize,
+    open: impl Fn() -> F,
+    mut keep: impl FnMut(C),
+) -> Prewarmed
+where
+    E: std::fmt::Display,
+    F: Future<Output = Result<C, E>>,
+{
+    let mut opening: FuturesUnordered<_> = (0..count).map(|_| open()).collect();
+    let mut prewarmed = Prewarmed {
+        attempted: count,
+        opened: 0,
+        failure: None,
+    };
+    let deadline = tokio::time::sleep(PREWARM_WITHIN);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            next = opening.next() => match next {
+                None => break,
+                Some(Ok(connection)) => {
+                    keep(connection);
+                    prewarmed.opened += 1;
+                }
+                Some(Err(e)) => {
+                    prewarmed.failure.get_or_insert_with(|| e.to_string());
+                }
+            },
+            _ = &mut deadline => {
+                prewarmed.failure.get_or_insert_with(|| {
+                    format!("no connection opened within {} s", PREWARM_WITHIN.as_secs())
+                });
+                break;
+            }
+        }
+    }
+    prewarmed
 }
 
 #[cfg(test)]

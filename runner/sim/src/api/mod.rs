@@ -43,7 +43,7 @@ pub(crate) async fn serve(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Abandoned> {
     let arrived = Instant::now();
-    let in_flight = app.stats.arrive();
+    let in_flight = app.stats.arrive(req.version() == hyper::Version::HTTP_2);
     let seq = app.next_seq();
     let (parts, body) = req.into_parts();
     // An announced length over the limit is refused before its body is read: waiting for
