@@ -60,6 +60,9 @@ http_version=${HTTP_VERSION:-1.1}
 # speak HTTP/1.1 to $port.
 load_port=$port
 [[ $http_version == 2 && $target == nginx ]] && load_port=$(free_port)
+# The key only when asked for: builds older than it (IBENCH=...) refuse unknown keys.
+server_extra=""
+[[ $http_version == 2 ]] && server_extra=', http_version: "2"'
 
 case $target in
   nginx)
@@ -114,7 +117,7 @@ load:
   worker_max_concurrency: $concurrency
   base_seed: 1
   circuit_breakers: [${BREAKER:+errors}]
-server: {type: vllm, base_url: "http://127.0.0.1:$load_port", model_name: static, http_version: "$http_version"}
+server: {type: vllm, base_url: "http://127.0.0.1:$load_port", model_name: static$server_extra}
 report: {request_lifecycle: {per_adapter: false}}
 storage: {local_storage: {path: "$dir"}}
 CONF

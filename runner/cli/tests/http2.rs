@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use ibench_sim::{SimConfig, SimServer, SimTls};
 use ibench_testkit as common;
-use ibench_testkit::pki::{Pki, write_pki};
+use ibench_testkit::pki::{Pki, ibench_run_without_machine_trust, write_pki};
 use serde_json::Value;
 
 /// Requests of each run: 20 req/s for a second.
@@ -28,11 +28,7 @@ fn run(dir: &Path, name: &str, base_url: &str, server: &str, load: &str, stream:
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR")
+    ibench_run_without_machine_trust(env!("CARGO_BIN_EXE_ibench"), &config)
         .output()
         .unwrap()
 }
@@ -179,26 +175,6 @@ async fn a_server_that_does_not_speak_http2_is_refused_before_the_first_request_
     assert_eq!(tls.stats().requests_received, 0);
 }
 
-/// nginx, installed if missing (Debian's nginx-light, as bench/runner.sh does).
-fn nginx() -> &'static str {
-    const NGINX: &str = "/usr/sbin/nginx";
-    if !Path::new(NGINX).exists() {
-        let cache = std::env::var("HOME").unwrap() + "/.cache/inference-bench";
-        std::fs::create_dir_all(&cache).unwrap();
-        let installed = Command::new("flock")
-            .arg(format!("{cache}/.apt.lock"))
-            .args(["sh", "-c", "apt-get install -y nginx-light || { apt-get update && apt-get install -y nginx-light; }"])
-            .output()
-            .unwrap();
-        assert!(
-            installed.status.success(),
-            "{}",
-            common::output_text(&installed)
-        );
-    }
-    NGINX
-}
-
 /// An nginx process serving a static completion over HTTP/2 only, stopped when dropped.
 struct Nginx(std::process::Child);
 
@@ -234,7 +210,7 @@ async fn nginx_serves_the_load_over_http2_as_a_third_party_server() {
     );
     std::fs::write(work.join("nginx.conf"), config).unwrap();
     let _nginx = Nginx(
-        Command::new(nginx())
+        Command::new(ibench_testcluster::nginx_binary().unwrap_or_else(|e| panic!("{e}")))
             .arg("-p")
             .arg(work)
             .arg("-c")

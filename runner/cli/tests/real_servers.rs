@@ -13,7 +13,6 @@
 //! (see [`Tolerance`]).
 
 use std::path::Path;
-use std::process::Command;
 
 use ibench_sim::SimServer;
 use ibench_testcluster::{
@@ -21,7 +20,7 @@ use ibench_testcluster::{
     reference_client,
 };
 use ibench_testkit as common;
-use ibench_testkit::pki::{Pki, write_pki};
+use ibench_testkit::pki::{Pki, ibench_run_without_machine_trust, write_pki};
 use serde_json::Value;
 
 /// Seconds of each `ibench run`.
@@ -137,12 +136,7 @@ fn ibench_config(dir: &Path, case: &Case, rate: u32, duration: u32) -> std::path
 async fn ibench(dir: &Path, case: &Case<'_>, duration: u32) -> (bool, String, Value) {
     let config = ibench_config(dir, case, case.rate, duration);
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_ibench"))
-            .args(["run", "--config"])
-            .arg(&config)
-            // The machine's own trust settings must not decide the outcome.
-            .env_remove("SSL_CERT_FILE")
-            .env_remove("SSL_CERT_DIR")
+        ibench_run_without_machine_trust(env!("CARGO_BIN_EXE_ibench"), &config)
             .output()
             .unwrap()
     })

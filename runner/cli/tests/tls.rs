@@ -5,11 +5,11 @@
 //! input named by its field.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ibench_sim::{SimConfig, SimServer, SimTls};
 use ibench_testkit as common;
-use ibench_testkit::pki::{Pki, write_pki};
+use ibench_testkit::pki::{Pki, ibench_run_without_machine_trust, write_pki};
 use serde_json::Value;
 
 async fn https_sim(pki: &Pki, client_ca: bool) -> SimServer {
@@ -37,12 +37,7 @@ fn run(dir: &Path, name: &str, base_url: &str, server: &str, env: &[(&str, &Path
         ),
     )
     .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ibench"));
-    command.args(["run", "--config"]).arg(&config);
-    // The machine's own trust settings must not decide the outcome.
-    command
-        .env_remove("SSL_CERT_FILE")
-        .env_remove("SSL_CERT_DIR");
+    let mut command = ibench_run_without_machine_trust(env!("CARGO_BIN_EXE_ibench"), &config);
     for (key, value) in env {
         command.env(key, value);
     }

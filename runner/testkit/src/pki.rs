@@ -50,3 +50,16 @@ pub fn write_pki(dir: &Path) -> Pki {
         client_key: write("client-key.pem", &client_key),
     }
 }
+
+/// `ibench run --config config` as a command, with the machine's own trust settings
+/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`) removed: only what the config names may decide a TLS
+/// test's outcome.
+pub fn ibench_run_without_machine_trust(ibench: &str, config: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(ibench);
+    command
+        .args(["run", "--config"])
+        .arg(config)
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR");
+    command
+}

@@ -40,7 +40,7 @@ pub use controller_manager::DEFAULT_CONTROLLERS;
 pub use error::{Error, Result};
 pub use images::{ImageProgram, image_key};
 pub use inference_perf::{INFERENCE_PERF_VENV_ENV, InferencePerf};
-pub use nginx::{Access, GatewayTls, NGINX_ENV, Nginx};
+pub use nginx::{Access, GatewayTls, NGINX_ENV, Nginx, nginx_binary};
 pub use object_stores::{
     GcsServer, OBJECT_STORE_BIN_ENV, ObjectStoreBinaries, OversizedObjectServer, PrometheusServer,
     S3Server, pseudo_random_bytes, shared_gcs, shared_s3, try_shared_gcs, try_shared_s3,

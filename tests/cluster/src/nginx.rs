@@ -24,8 +24,9 @@ pub const NGINX_ENV: &str = "IBENCH_NGINX";
 const INSTALL_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/install-nginx.sh");
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The nginx binary named by [`NGINX_ENV`], else the one `install-nginx.sh` finds or installs.
-fn locate() -> Result<PathBuf> {
+/// The nginx binary named by [`NGINX_ENV`], else the one `install-nginx.sh` finds or installs;
+/// for tests that run nginx with a configuration of their own.
+pub fn nginx_binary() -> Result<PathBuf> {
     static LOCATED: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     LOCATED
         .get_or_init(|| {
@@ -77,7 +78,7 @@ impl Nginx {
         keepalive_timeout_ms: u32,
         tls: Option<GatewayTls>,
     ) -> Result<Nginx> {
-        let nginx = tokio::task::spawn_blocking(locate)
+        let nginx = tokio::task::spawn_blocking(nginx_binary)
             .await
             .map_err(|e| Error::ServerBinaries(format!("locating nginx panicked: {e}")))??;
         let dir = ServerDir::create("nginx")?;
