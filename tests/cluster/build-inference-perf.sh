@@ -11,25 +11,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/python-env.sh"
 
 python=$(find_python)
 py_version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-venv="$cache/python/inference-perf-$version-py$py_version"
-# Written last: a virtualenv without it was interrupted half-way and is made again.
-stamp="$venv/.installed"
-if [[ -f "$stamp" ]]; then
-  echo "inference-perf: cache hit ($version, Python $py_version)" >&2
-  echo "$venv"
-  exit 0
-fi
-mkdir -p "$cache/python"
-exec 9>"$cache/python/.inference-perf.lock"
-flock 9
-if [[ ! -f "$stamp" ]]; then
-  start=$(date +%s)
-  echo "installing inference-perf $version with Python $py_version ($python)" >&2
-  # Built under its final name: a virtualenv's scripts name their directory.
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "inference-perf==$version" >&2
-  touch "$stamp"
-  echo "inference-perf installed in $(( $(date +%s) - start )) s" >&2
-fi
-echo "$venv"
+cached_venv "inference-perf $version" "$cache/python/inference-perf-$version-py$py_version" "$cache/python/.inference-perf.lock" "$python" "inference-perf==$version"

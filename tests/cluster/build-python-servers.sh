@@ -16,25 +16,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/python-env.sh"
 python=$(find_python)
 py_version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 key=$( { cat "$requirements"; echo "recipe=$recipe python=$py_version"; } | sha256sum | cut -c1-12)
-venv="$cache/python/servers-py$py_version-$key"
-# Written last: a virtualenv without it was interrupted half-way and is made again.
-stamp="$venv/.installed"
-if [[ -f "$stamp" ]]; then
-  echo "python servers: cache hit ($key, Python $py_version)" >&2
-  echo "$venv"
-  exit 0
-fi
-mkdir -p "$cache/python"
-exec 9>"$cache/python/.servers.lock"
-flock 9
-if [[ ! -f "$stamp" ]]; then
-  start=$(date +%s)
-  echo "installing the python servers ($key) with Python $py_version ($python)" >&2
-  # Built under its final name: a virtualenv's scripts name their directory.
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
-  touch "$stamp"
-  echo "python servers installed in $(( $(date +%s) - start )) s" >&2
-fi
-echo "$venv"
+cached_venv "python servers" "$cache/python/servers-py$py_version-$key" "$cache/python/.servers.lock" "$python" -r "$requirements"
