@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 
 static const char BODY[] = "{\"model\":\"static\",\"prompt\":\"hello\",\"max_tokens\":3}";
@@ -44,14 +45,17 @@ static int connect_target(void) {
   return s;
 }
 
-// One blocking exchange: the length of the target's response.
+// One blocking exchange: the length of the target's response (everything that arrives until
+// the target is quiet for 200 ms; a long stream takes several reads).
 static long response_length(void) {
   int s = connect_target();
   if (write(s, request, strlen(request)) < 0) die("write");
-  usleep(200000);
-  char buf[16384];
-  long n = read(s, buf, sizeof buf);
-  if (n <= 0 || strncmp(buf, "HTTP/1.1 200", 12)) { fprintf(stderr, "floor: bad response\n"); exit(1); }
+  struct timeval quiet = {.tv_sec = 0, .tv_usec = 200000};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &quiet, sizeof quiet);
+  static char buf[1 << 20];
+  long n = 0, r;
+  while (n < (long)sizeof buf && (r = read(s, buf + n, sizeof buf - n)) > 0) n += r;
+  if (n < 12 || strncmp(buf, "HTTP/1.1 200", 12)) { fprintf(stderr, "floor: bad response\n"); exit(1); }
   close(s);
   return n;
 }

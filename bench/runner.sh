@@ -13,6 +13,13 @@
 #   TARGET=sim SCRAPE=0.1 bench/runner.sh   # plus metrics.type scrape of the target every 0.1 s
 #   BREAKER=1 bench/runner.sh               # plus a circuit breaker fed every request (never trips)
 #   HTTP_VERSION=2 bench/runner.sh          # the load over HTTP/2 (h2c, prior knowledge; server.http_version)
+#   STREAM=1 bench/runner.sh                # long streams: see below
+#
+# Long-stream mode (STREAM=1, nginx target): every answer is a static streamed completion of
+# STREAM_TOKENS (256) one-token chunks, the usage chunk and [DONE], in the tokens of the trained
+# 32k byte-level BPE tokenizer (ibench_testkit::bpe; the runner counts with it, as a run with a
+# real model's tokenizer.json does). Adds tokens/s and CPU per token, and the ratio of ibench's
+# tokens/s to what `wrk` (closed loop, no parsing) gets from nginx for the same file.
 #
 # The floor_us/req column is bench/floor.c at the same rate with as many threads as workers:
 # what timer-paced sends and reads over loopback cost on this machine without an HTTP library or
@@ -63,6 +70,26 @@ load_port=$port
 # The key only when asked for: builds older than it (IBENCH=...) refuse unknown keys.
 server_extra=""
 [[ $http_version == 2 ]] && server_extra=', http_version: "2"'
+stream=${STREAM:-0}
+stream_tokens=${STREAM_TOKENS:-256}
+api='{type: completion, streaming: false}'
+tokenizer_yaml=""
+completions_location='location / {
+      default_type application/json;
+      return 200 '"'"'{"id":"cmpl-1","object":"text_completion","created":0,"model":"static","choices":[{"index":0,"text":"one two three","finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}}'"'"';
+    }'
+if [[ $stream == 1 ]]; then
+  [[ $target == nginx ]] || { echo "STREAM=1 needs the nginx target" >&2; exit 2; }
+  tokenizer=$(cargo run --release -q -p ibench-testkit --bin bpe32k -- --stream "$work/stream.sse" "$stream_tokens" | tail -n 1)
+  api='{type: completion, streaming: true}'
+  tokenizer_yaml="tokenizer: {pretrained_model_name_or_path: \"$tokenizer\"}"
+  # nginx answers a POST to a static file with 405; error_page turns that into the file.
+  completions_location="location = /v1/completions {
+      default_type text/event-stream;
+      alias $work/stream.sse;
+      error_page 405 =200 \$uri;
+    }"
+fi
 
 case $target in
   nginx)
@@ -81,10 +108,7 @@ http {
     listen 127.0.0.1:$port;
     $([[ $load_port != "$port" ]] && echo "listen 127.0.0.1:$load_port http2;")
     location /v1/models { default_type application/json; return 200 '{"object":"list","data":[{"id":"static","object":"model"}]}'; }
-    location / {
-      default_type application/json;
-      return 200 '{"id":"cmpl-1","object":"text_completion","created":0,"model":"static","choices":[{"index":0,"text":"one two three","finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}}';
-    }
+    $completions_location
   }
 }
 CONF
@@ -104,12 +128,13 @@ fi
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/v1/models" >/dev/null && break; sleep 0.1; done
 
 # One run: prints "achieved p50_ms p99_ms ok failed cancelled cpu_us_per_request peak_rss_mb
-# peak_anon_mb".
+# peak_anon_mb output_tokens_per_s".
 run() {
   local rate=$1 seconds=$2 dir=$work/report-$1-$2
   cat > "$work/config.yaml" <<CONF
-api: {type: completion, streaming: false}
+api: $api
 data: {type: mock}
+$tokenizer_yaml
 load:
   type: constant
   stages: [{rate: $rate, duration: $seconds}]
@@ -144,7 +169,8 @@ load = r["load_summary"]; d = load["schedule_delay"] or {}
 sent = load["count"]
 cpu_us = (float(user) + float(system)) * 1e6 / max(sent, 1)
 print(f'{load["achieved_rate"]:.1f} {d.get("median", 0)*1e3:.3f} {d.get("p99", 0)*1e3:.3f} '
-      f'{r["successes"]["count"]} {r["failures"]["count"]} {r["cancelled"]["count"]} {cpu_us:.1f} {int(rss_kb)/1024:.1f} {anon_mb:.1f}')
+      f'{r["successes"]["count"]} {r["failures"]["count"]} {r["cancelled"]["count"]} {cpu_us:.1f} {int(rss_kb)/1024:.1f} {anon_mb:.1f} '
+      f'{r["successes"]["throughput"]["output_tokens_per_sec"]:.0f}')
 PY
 }
 
@@ -153,18 +179,36 @@ if [[ ${MEMORY:-0} == 1 ]]; then
   echo "workers=$workers worker_max_concurrency=$concurrency"
   printf "%-10s %-8s %-10s %-12s %-12s\n" requests rate achieved peak_rss_mb peak_anon_mb
   for seconds in 5 50; do
-    read -r achieved _ _ _ _ _ _ rss anon < <(run "$rate" "$seconds")
+    read -r achieved _ _ _ _ _ _ rss anon _ < <(run "$rate" "$seconds")
     printf "%-10s %-8s %-10s %-12s %-12s\n" $((rate * seconds)) "$rate" "$achieved" "$rss" "$anon"
   done
   exit 0
 fi
 
-echo "target=$target http_version=$http_version workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) runner_cpus=${RUNNER_CPUS:-all} scrape=${SCRAPE:-off} breaker=${BREAKER:-off} ($(uname -m))"
-printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req floor_us/req rss_mb anon_mb
+echo "target=$target http_version=$http_version workers=$workers worker_max_concurrency=$concurrency duration=${duration}s cpus=$(nproc) runner_cpus=${RUNNER_CPUS:-all} scrape=${SCRAPE:-off} breaker=${BREAKER:-off} stream=$([[ $stream == 1 ]] && echo "$stream_tokens tokens" || echo off) ($(uname -m))"
+wrk_tokens=""
+if [[ $stream == 1 ]]; then
+  # nginx's own ceiling for this file: wrk on the other CPU, closed loop, as many requests as
+  # nginx answers; counted in tokens like ibench.
+  command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
+  printf 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n' >"$work/post.lua"
+  wrk_rps=$(taskset -c 1 wrk -t1 -c64 -d"${duration}s" -s "$work/post.lua" "http://127.0.0.1:$port/v1/completions" |
+    awk '/^Requests\/sec/ {print $2}')
+  wrk_tokens=$(python3 -c "print(round($wrk_rps * $stream_tokens))")
+  echo "wrk against the same file: $wrk_rps responses/s = $wrk_tokens tokens/s"
+  printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-10s %-12s %-13s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req floor_us/req tokens/s cpu_us/token of_wrk rss_mb anon_mb
+else
+  printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" requested achieved ratio p50_ms p99_ms ok failed cancelled cpu_us/req floor_us/req rss_mb anon_mb
+fi
 for rate in $rates; do
-  read -r achieved p50 p99 ok failed cancelled cpu rss anon < <(run "$rate" "$duration")
+  read -r achieved p50 p99 ok failed cancelled cpu rss anon tokens < <(run "$rate" "$duration")
   ratio=$(python3 -c "print(f'{$achieved/$rate*100:.1f}%')")
   floor_cpu=-
   [[ -n $floor ]] && read -r _ floor_cpu < <("${runner_cpus[@]}" "${rt[@]}" "$floor" "$port" "$rate" "$duration" "$workers")
-  printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$floor_cpu" "$rss" "$anon"
+  if [[ $stream == 1 ]]; then
+    read -r per_token of_wrk < <(python3 -c "print(f'{$cpu/$stream_tokens:.3f} {$tokens/$wrk_tokens*100:.1f}%')")
+    printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-10s %-12s %-13s %-8s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$floor_cpu" "$tokens" "$per_token" "$of_wrk" "$rss" "$anon"
+  else
+    printf "%-9s %-10s %-7s %-9s %-9s %-9s %-7s %-9s %-11s %-13s %-8s %-8s\n" "$rate" "$achieved" "$ratio" "$p50" "$p99" "$ok" "$failed" "$cancelled" "$cpu" "$floor_cpu" "$rss" "$anon"
+  fi
 done

@@ -6,6 +6,7 @@
 //! [`Tokenizer`] is what the rest of the runner uses: the built-in tokenizer, or a Hugging Face
 //! `tokenizer.json` (`tokenizer.pretrained_model_name_or_path`) to count like the model does.
 
+mod byte_level;
 mod hf;
 
 use std::path::Path;

@@ -9,6 +9,7 @@
 pub mod benchmark;
 mod body;
 mod breaker;
+mod chunk_reader;
 mod conversation;
 pub mod coordinator;
 mod discover;

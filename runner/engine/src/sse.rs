@@ -1,6 +1,7 @@
 //! Server-sent events framing and the OpenAI chunk fields the runner needs.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use serde::Deserialize;
 
@@ -14,22 +15,38 @@ pub struct SseDecoder {
     buffer: Vec<u8>,
     /// Where the first line not yet read starts.
     start: usize,
-    /// The data lines of the event being read, joined by `\n`; `None` before the first.
-    data: Option<String>,
+    /// The data lines of the event being read.
+    data: EventData,
+}
+
+/// An event's data: one line is left where it is in the buffer (every streamed chunk of an
+/// OpenAI-style server), several are joined by `\n`.
+#[derive(Debug, Default)]
+enum EventData {
+    #[default]
+    None,
+    Line(Range<usize>),
+    Joined(String),
 }
 
 impl SseDecoder {
     pub fn push(&mut self, bytes: &[u8]) {
+        // The data line of an event still open is about to leave the buffer.
+        if let EventData::Line(line) = &self.data {
+            self.data =
+                EventData::Joined(String::from_utf8_lossy(&self.buffer[line.clone()]).into());
+        }
         self.buffer.drain(..std::mem::take(&mut self.start));
         self.buffer.extend_from_slice(bytes);
     }
 
     /// The next complete event's data (data lines joined by `\n`), if one has arrived.
-    pub fn next_data(&mut self) -> Option<String> {
+    pub fn next_data(&mut self) -> Option<Cow<'_, str>> {
         // Each turn reads one complete line of the buffer: bounded by its length.
         loop {
-            let rest = &self.buffer[self.start..];
-            let end = rest.iter().position(|&b| b == b'\n' || b == b'\r')?;
+            let line_start = self.start;
+            let rest = &self.buffer[line_start..];
+            let end = memchr::memchr2(b'\n', b'\r', rest)?;
             let next = match (rest[end], rest.get(end + 1)) {
                 (b'\r', None) => return None,
                 (b'\r', Some(b'\n')) => end + 2,
@@ -38,27 +55,36 @@ impl SseDecoder {
             let line = &rest[..end];
             self.start += next;
             if line.is_empty() {
-                match self.data.take() {
-                    Some(data) => return Some(data),
-                    None => continue,
+                match std::mem::take(&mut self.data) {
+                    EventData::None => continue,
+                    EventData::Line(line) => {
+                        return Some(String::from_utf8_lossy(&self.buffer[line]));
+                    }
+                    EventData::Joined(data) => return Some(Cow::Owned(data)),
                 }
             }
-            let (field, value) = match line.iter().position(|&b| b == b':') {
+            let (field, value) = match memchr::memchr(b':', line) {
                 Some(colon) => {
-                    let value = &line[colon + 1..];
-                    (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+                    let value = colon + 1 + usize::from(line.get(colon + 1) == Some(&b' '));
+                    (&line[..colon], line_start + value..line_start + end)
                 }
-                None => (line, &[][..]),
+                None => (line, line_start + end..line_start + end),
             };
             if field == b"data" {
-                let value = String::from_utf8_lossy(value);
-                match &mut self.data {
-                    Some(data) => {
+                self.data = match std::mem::take(&mut self.data) {
+                    EventData::None => EventData::Line(value),
+                    EventData::Line(first) => {
+                        let mut data = String::from_utf8_lossy(&self.buffer[first]).into_owned();
                         data.push('\n');
-                        data.push_str(&value);
+                        data.push_str(&String::from_utf8_lossy(&self.buffer[value]));
+                        EventData::Joined(data)
                     }
-                    None => self.data = Some(value.into_owned()),
-                }
+                    EventData::Joined(mut data) => {
+                        data.push('\n');
+                        data.push_str(&String::from_utf8_lossy(&self.buffer[value]));
+                        EventData::Joined(data)
+                    }
+                };
             }
         }
     }
@@ -71,7 +97,9 @@ impl SseDecoder {
         for &end in ends.iter().chain([&bytes.len()]) {
             decoder.push(&bytes[from..end]);
             from = end;
-            events.extend(std::iter::from_fn(|| decoder.next_data()));
+            events.extend(std::iter::from_fn(|| {
+                decoder.next_data().map(Cow::into_owned)
+            }));
         }
         events
     }
@@ -87,11 +115,39 @@ impl SseDecoder {
 #[derive(Debug, Deserialize)]
 pub struct ResponseWire<'a> {
     #[serde(borrow, default)]
-    pub choices: Vec<ChoiceWire<'a>>,
+    pub choices: FirstChoice<'a>,
     #[serde(default)]
     pub usage: Option<UsageWire>,
     #[serde(default)]
     pub error: Option<serde_json::Value>,
+}
+
+/// The first of a response's `choices` (the one inference-perf reads): the others are skipped
+/// unread, and no list is allocated for each streamed chunk.
+#[derive(Debug, Default)]
+pub struct FirstChoice<'a>(pub Option<ChoiceWire<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Choices<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Choices<'a> {
+            type Value = FirstChoice<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of choices")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut choices: A,
+            ) -> Result<Self::Value, A::Error> {
+                let first = choices.next_element()?;
+                while choices.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FirstChoice(first))
+            }
+        }
+        deserializer.deserialize_seq(Choices(std::marker::PhantomData))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,36 +183,53 @@ pub struct PromptTokensDetails {
     pub cached_tokens: Option<u64>,
 }
 
-impl ResponseWire<'_> {
-    /// Generated text of the first choice (completion `text`, chat `message`/`delta` content).
-    pub fn content(&self) -> Option<&str> {
-        let choice = self.choices.first()?;
-        choice
-            .text
-            .as_deref()
-            .or_else(|| choice.delta.as_ref().and_then(|d| d.content.as_deref()))
-            .or_else(|| choice.message.as_ref().and_then(|m| m.content.as_deref()))
-    }
+/// What the runner takes from a response or streamed chunk.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ResponseParts<'a> {
+    /// Generated text of the first choice (completion `text`, else chat `delta`, else
+    /// `message` content).
+    pub content: Option<Cow<'a, str>>,
+    /// Reasoning text of the first choice (chat `delta`, else `message`).
+    pub reasoning: Option<Cow<'a, str>>,
+    pub usage: Option<Usage>,
+    /// The server reported an error in the body.
+    pub error: bool,
+}
 
-    /// Reasoning text of the first choice (chat `delta` or `message`).
-    pub fn reasoning(&self) -> Option<&str> {
-        let choice = self.choices.first()?;
-        choice
-            .delta
-            .as_ref()
-            .or(choice.message.as_ref())
-            .and_then(|m| m.reasoning_content.as_deref())
-    }
-
-    pub fn usage(&self) -> Option<Usage> {
-        self.usage.as_ref().map(|u| Usage {
+impl<'a> ResponseWire<'a> {
+    pub fn into_parts(self) -> ResponseParts<'a> {
+        let usage = self.usage.map(|u| Usage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
-            cached_tokens: u
-                .prompt_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens),
-        })
+            cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+        });
+        let (content, reasoning) = match self.choices.0 {
+            None => (None, None),
+            Some(ChoiceWire {
+                text,
+                message,
+                delta,
+            }) => {
+                let split = |m: Option<MessageWire<'a>>| {
+                    m.map_or((None, None), |m| (m.content, m.reasoning_content))
+                };
+                let from_delta = delta.is_some();
+                let ((delta_content, delta_reasoning), (message_content, message_reasoning)) =
+                    (split(delta), split(message));
+                let reasoning = if from_delta {
+                    delta_reasoning
+                } else {
+                    message_reasoning
+                };
+                (text.or(delta_content).or(message_content), reasoning)
+            }
+        };
+        ResponseParts {
+            content,
+            reasoning,
+            usage,
+            error: self.error.is_some(),
+        }
     }
 }
 
@@ -262,23 +335,41 @@ mod tests {
         decoder.push(b":2}\r\n\r\n: comment\n\ndata: [DONE]\n\n");
         assert_eq!(decoder.next_data().as_deref(), Some("{\"b\":2}"));
         assert_eq!(decoder.next_data().as_deref(), Some("[DONE]"));
-        assert_eq!((decoder.next_data(), decoder.held()), (None, 0));
+        assert_eq!(decoder.next_data(), None);
+        assert_eq!(decoder.held(), 0);
+    }
+
+    fn parts(json: &str) -> ResponseParts<'_> {
+        serde_json::from_str::<ResponseWire>(json)
+            .unwrap()
+            .into_parts()
     }
 
     #[test]
-    fn reads_completion_chat_and_usage_fields() {
-        let completion: ResponseWire =
-            serde_json::from_str(r#"{"choices":[{"text":"a \"b\""}],"usage":null}"#).unwrap();
-        assert_eq!(completion.content(), Some("a \"b\""));
-        let chat: ResponseWire =
-            serde_json::from_str(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#).unwrap();
-        assert_eq!(chat.content(), None);
-        let usage: ResponseWire = serde_json::from_str(
-            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":2}}}"#,
-        )
-        .unwrap();
+    fn reads_completion_chat_reasoning_and_usage_fields() {
+        let completion =
+            parts(r#"{"choices":[{"text":"a \"b\""},{"text":"second"}],"usage":null}"#);
+        assert_eq!(completion.content.as_deref(), Some("a \"b\""));
         assert_eq!(
-            usage.usage(),
+            parts(r#"{"choices":[{"delta":{"role":"assistant"}}]}"#),
+            ResponseParts::default()
+        );
+        let thinking = parts(
+            r#"{"choices":[{"delta":{"reasoning":"hm"},"message":{"reasoning_content":"no"}}]}"#,
+        );
+        assert_eq!(thinking.reasoning.as_deref(), Some("hm"));
+        let answer =
+            parts(r#"{"choices":[{"message":{"content":"yes","reasoning_content":"so"}}]}"#);
+        assert_eq!(
+            (answer.content.as_deref(), answer.reasoning.as_deref()),
+            (Some("yes"), Some("so"))
+        );
+        assert!(parts(r#"{"choices":[],"error":{"message":"overloaded"}}"#).error);
+        let usage = parts(
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":2}}}"#,
+        );
+        assert_eq!(
+            usage.usage,
             Some(Usage {
                 prompt_tokens: Some(3),
                 completion_tokens: Some(4),

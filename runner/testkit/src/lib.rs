@@ -1,6 +1,7 @@
 //! Helpers for runner tests: a simulator on loopback, configs from YAML, in-process runs, and a
 //! plain HTTP client with a server-sent-events reader for the simulator's own tests.
 
+pub mod bpe;
 pub mod pki;
 
 use std::collections::HashMap;

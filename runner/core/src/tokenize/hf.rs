@@ -4,6 +4,8 @@ use std::path::Path;
 
 use rand::RngExt;
 
+use super::byte_level::ByteLevelCounter;
+
 /// Rounds of decode → re-encode → trim/extend before giving up on an exact length
 /// (inference-perf's bound).
 const MAX_FIT_ROUNDS: usize = 20;
@@ -12,12 +14,15 @@ pub struct HfTokenizer {
     inner: tokenizers::Tokenizer,
     /// Ids random text may use: the vocabulary without special tokens.
     ordinary_ids: Vec<u32>,
+    /// The cheap exact count, where the tokenizer's pipeline allows it.
+    byte_level: Option<ByteLevelCounter>,
 }
 
 impl std::fmt::Debug for HfTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HfTokenizer")
             .field("vocabulary", &self.ordinary_ids.len())
+            .field("byte_level_counts", &self.byte_level.is_some())
             .finish()
     }
 }
@@ -38,6 +43,7 @@ impl HfTokenizer {
             return Err("the vocabulary has no ordinary tokens".into());
         }
         Ok(HfTokenizer {
+            byte_level: ByteLevelCounter::for_tokenizer(&inner),
             inner,
             ordinary_ids,
         })
@@ -45,7 +51,10 @@ impl HfTokenizer {
 
     /// Tokens of `text` without special tokens (as inference-perf counts output).
     pub fn count(&self, text: &str) -> usize {
-        self.ids(text).len()
+        self.byte_level
+            .as_ref()
+            .and_then(|counter| counter.count(self.inner.get_model(), text))
+            .unwrap_or_else(|| self.ids(text).len())
     }
 
     pub fn ids(&self, text: &str) -> Vec<u32> {

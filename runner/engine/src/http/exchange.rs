@@ -18,6 +18,7 @@ use super::connector::{ConnectError, Connector};
 use super::h2::{Http2, refused_header};
 use super::pool::{Pool, Prewarmed};
 use super::wire;
+use crate::chunk_reader::ChunkReader;
 use crate::sse::{ResponseWire, SseDecoder};
 use tokio_rustls::rustls::ClientConfig;
 
@@ -392,21 +393,21 @@ impl<B: BodySource> Reader<'_, B> {
         let raw = keep
             .raw
             .then(|| String::from_utf8_lossy(&bytes).into_owned());
-        match serde_json::from_slice::<ResponseWire>(&bytes) {
-            Ok(wire) if wire.error.is_some() => failure(
+        match serde_json::from_slice::<ResponseWire>(&bytes).map(ResponseWire::into_parts) {
+            Ok(parts) if parts.error => failure(
                 ErrorKind::StreamError,
                 labels_message(&String::from_utf8_lossy(&bytes)),
                 raw,
             ),
-            Ok(wire) => {
-                let text = wire.content().unwrap_or_default();
-                let reasoning = wire.reasoning().unwrap_or_default();
+            Ok(parts) => {
+                let text = parts.content.as_deref().unwrap_or_default();
+                let reasoning = parts.reasoning.as_deref().unwrap_or_default();
                 Exchange {
                     outcome: Outcome::Success(Response {
                         output_tokens: (self.tokenizer.count(text)
                             + self.tokenizer.count(reasoning))
                             as u64,
-                        usage: wire.usage(),
+                        usage: parts.usage,
                         ..Default::default()
                     }),
                     raw,
@@ -425,6 +426,7 @@ impl<B: BodySource> Reader<'_, B> {
 
     async fn read_stream(&mut self, keep: Keep) -> Exchange {
         let mut decoder = SseDecoder::default();
+        let mut chunks = ChunkReader::default();
         let mut tokens = self.tokenizer.output_counter();
         // Counted apart: a word of the thinking and one of the answer never join into one.
         let mut reasoning_tokens = self.tokenizer.output_counter();
@@ -457,21 +459,21 @@ impl<B: BodySource> Reader<'_, B> {
                 }
                 // Unreadable events are skipped, as inference-perf does: one bad keep-alive or
                 // comment-like line does not make the answer around it a failure.
-                let Ok(wire) = serde_json::from_str::<ResponseWire>(&data) else {
+                let Some(parts) = chunks.read(&data) else {
                     continue;
                 };
-                if wire.error.is_some() {
+                if parts.error {
                     return failure(ErrorKind::StreamError, labels_message(&data), raw);
                 }
                 // Thinking is output as much as the answer: it comes first, and its tokens
                 // take their share of the time between tokens.
-                if let Some(text) = wire.reasoning() {
+                if let Some(text) = &parts.reasoning {
                     let count = reasoning_tokens.feed(text);
                     if count > 0 {
                         result.chunks.push((arrived, count as u32));
                     }
                 }
-                if let Some(text) = wire.content() {
+                if let Some(text) = &parts.content {
                     let count = tokens.feed(text);
                     if count > 0 {
                         result.chunks.push((arrived, count as u32));
@@ -481,7 +483,7 @@ impl<B: BodySource> Reader<'_, B> {
                         content.push_str(text);
                     }
                 }
-                if let Some(usage) = wire.usage() {
+                if let Some(usage) = parts.usage {
                     result.usage = Some(usage);
                 }
             }
