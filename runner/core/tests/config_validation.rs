@@ -253,10 +253,11 @@ fn server_and_unsupported_sections() {
         &with_server(&format!("{stages}data:\n  type: cnn_dailymail\n")),
         "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet",
     );
-    assert_issue(
-        &with_server(&format!("{stages}api:\n  type: anthropic_messages\n")),
-        "not supported yet",
-    );
+    let anthropic = load(&with_server(&format!(
+        "{stages}api:\n  type: anthropic_messages\n"
+    )))
+    .unwrap();
+    assert_eq!(anthropic.api.api_type, config::ApiType::AnthropicMessages);
     assert_issue(
         &with_server("load:\n  type: poison\n  stages:\n  - rate: 1\n    duration: 1\n"),
         "did you mean poisson?",

@@ -117,6 +117,8 @@ pub enum ApiType {
     Completion,
     /// `POST /v1/chat/completions`
     Chat,
+    /// `POST /v1/messages` (Anthropic's Messages API)
+    AnthropicMessages,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
