@@ -13,7 +13,8 @@
 #   TARGET=sim SCRAPE=0.1 bench/runner.sh   # plus metrics.type scrape of the target every 0.1 s
 #   BREAKER=1 bench/runner.sh               # plus a circuit breaker fed every request (never trips)
 #   HTTP_VERSION=2 bench/runner.sh          # the load over HTTP/2 (h2c, prior knowledge; server.http_version)
-#   STREAM=1 bench/runner.sh                # long streams: see below
+#   STREAM=1 bench/runner.sh                # long streams: see below (BPE32K=a built bpe32k binary,
+#                                           # else cargo runs it)
 #
 # Long-stream mode (STREAM=1, nginx target): every answer is a static streamed completion of
 # STREAM_TOKENS (256) one-token chunks, the usage chunk and [DONE], in the tokens of the trained
@@ -80,7 +81,11 @@ completions_location='location / {
     }'
 if [[ $stream == 1 ]]; then
   [[ $target == nginx ]] || { echo "STREAM=1 needs the nginx target" >&2; exit 2; }
-  tokenizer=$(cargo run --release -q -p ibench-testkit --bin bpe32k -- --stream "$work/stream.sse" "$stream_tokens" | tail -n 1)
+  if [[ -n ${BPE32K:-} ]]; then
+    tokenizer=$("$BPE32K" --stream "$work/stream.sse" "$stream_tokens" | tail -n 1)
+  else
+    tokenizer=$(cargo run --release -q -p ibench-testkit --bin bpe32k -- --stream "$work/stream.sse" "$stream_tokens" | tail -n 1)
+  fi
   api='{type: completion, streaming: true}'
   tokenizer_yaml="tokenizer: {pretrained_model_name_or_path: \"$tokenizer\"}"
   # nginx answers a POST to a static file with 405; error_page turns that into the file.

@@ -24,6 +24,15 @@ fn write_config(dir: &std::path::Path, base_url: &str, load: &str) -> std::path:
     path
 }
 
+/// `ibench <command> --config <config>`.
+fn ibench(command: &str, config: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ibench"))
+        .args([command, "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_command_writes_inference_perf_files_and_stdout_markers() {
     let sim = common::sim(SimConfig::default()).await;
@@ -188,11 +197,7 @@ async fn a_stage_duration_that_a_trace_overrides_is_pointed_out() {
     );
     let rows = std::fs::read_to_string(trace).unwrap().lines().count() - 1;
     for command in ["validate", "run"] {
-        let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
-            .args([command, "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
+        let output = ibench(command, &config);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{command}: {stderr}");
         assert!(
@@ -202,4 +207,53 @@ async fn a_stage_duration_that_a_trace_overrides_is_pointed_out() {
             "{command}: {stderr}"
         );
     }
+}
+
+/// A damaged Mooncake trace is refused before anything is sent, by `validate` and `run` alike,
+/// naming the file, the line and the field: a line without `timestamp`, and a timestamp earlier
+/// than the line before (a trace is recorded in time order; sorting would hide the damage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_mooncake_trace_is_refused_naming_file_line_and_field() {
+    let sim = common::sim(SimConfig::default()).await;
+    let line = |t: &str| {
+        format!("{{{t}\"input_length\": 600, \"output_length\": 5, \"hash_ids\": [1, 2]}}\n")
+    };
+    for (damaged, reason) in [
+        (
+            line(""),
+            "missing field `timestamp` (milliseconds from the trace's start)",
+        ),
+        (
+            line("\"timestamp\": 10, "),
+            "timestamp 10 is earlier than the line before (20): lines must be in time order",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("day.jsonl");
+        let text = format!(
+            "{}\n{}{damaged}",
+            line("\"timestamp\": 0, "),
+            line("\"timestamp\": 20, ")
+        );
+        std::fs::write(&trace, text).unwrap();
+        let config = write_config(
+            dir.path(),
+            &sim.base_url(),
+            &format!(
+                "  type: trace_replay\n  trace: {{file: {t}, format: Mooncake}}\n  stages:\n  - rate: 1\n    duration: 1\ndata:\n  type: random\n  trace: {{file: {t}, format: Mooncake}}",
+                t = trace.display()
+            ),
+        );
+        for command in ["validate", "run"] {
+            let output = ibench(command, &config);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
+            let expected = format!("trace {}, line 4: {reason}", trace.display());
+            assert!(
+                stderr.contains(&expected),
+                "{command}: expected {expected:?} in {stderr}"
+            );
+        }
+    }
+    assert_eq!(sim.stats().requests_received, 0, "nothing is sent");
 }

@@ -127,6 +127,29 @@ fn stage_rules_of_rate_based_and_concurrent_types() {
         &with_server("load:\n  type: trace_replay\n  stages:\n  - rate: 1\n    duration: 5\n"),
         "load.trace: required with load.type trace_replay",
     );
+    let mooncake = |data_block: &str, load_block: &str| {
+        with_server(&format!(
+            "data:\n  type: random\n  trace: {{file: t.jsonl, format: Mooncake{data_block}}}\nload:\n  type: trace_replay\n  trace: {{file: t.jsonl, format: Mooncake{load_block}}}\n  stages:\n  - rate: 1\n    duration: 5\n"
+        ))
+    };
+    assert_eq!(
+        issues(&mooncake(", block_size: 64", ", block_size: 64")),
+        Vec::<String>::new()
+    );
+    assert_issue(
+        &mooncake(", block_size: 0", ""),
+        "data.trace.block_size: must be between 1 and 1000000 (tokens per hash id), got 0",
+    );
+    assert_issue(
+        &mooncake(", block_size: 64", ""),
+        "load.trace.block_size: 512 but data.trace.block_size is 64 for the same file",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  type: trace_replay\n  trace: {file: t.csv, block_size: 64}\n  stages:\n  - rate: 1\n    duration: 5\n",
+        ),
+        "load.trace.block_size: only read with format Mooncake, not AzurePublicDataset; remove it",
+    );
     assert_issue(
         &with_server("load:\n  stages:\n  - rate: 1\n    duration: 1.5\n"),
         "load.stages[0].duration: invalid type",
@@ -230,10 +253,11 @@ fn server_and_unsupported_sections() {
         &with_server(&format!("{stages}data:\n  type: cnn_dailymail\n")),
         "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet",
     );
-    assert_issue(
-        &with_server(&format!("{stages}api:\n  type: anthropic_messages\n")),
-        "not supported yet",
-    );
+    let anthropic = load(&with_server(&format!(
+        "{stages}api:\n  type: anthropic_messages\n"
+    )))
+    .unwrap();
+    assert_eq!(anthropic.api.api_type, config::ApiType::AnthropicMessages);
     assert_issue(
         &with_server("load:\n  type: poison\n  stages:\n  - rate: 1\n    duration: 1\n"),
         "did you mean poisson?",

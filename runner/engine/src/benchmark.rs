@@ -140,6 +140,7 @@ impl Planned {
         };
         let target = TargetSettings {
             url,
+            api: config.api.api_type,
             headers: config
                 .api
                 .headers

@@ -1,5 +1,5 @@
-//! OpenAI request bodies, byte-for-byte reproducible from the plan (and, for multi-turn chat,
-//! the conversation so far).
+//! OpenAI and Anthropic request bodies, byte-for-byte reproducible from the plan (and, for
+//! multi-turn chat, the conversation so far).
 
 use serde::Serialize;
 
@@ -8,7 +8,8 @@ use ibench_core::config::ApiType;
 use crate::conversation::Turn;
 
 /// What a prompt is made of. A completion prompt is the parts joined by single spaces (so the
-/// built-in tokenizer's counts add up); a chat request sends them as messages.
+/// built-in tokenizer's counts add up); a chat request sends them as messages (Anthropic's
+/// Messages API the system part as its `system` field).
 #[derive(Debug, Clone, Copy)]
 pub struct PromptParts<'a> {
     /// Shared prefix: a `system` message.
@@ -38,9 +39,10 @@ impl PromptParts<'_> {
         text
     }
 
-    fn messages(&self) -> Vec<Message<'_>> {
+    /// The messages, the system part among them or not.
+    fn messages(&self, with_system: bool) -> Vec<Message<'_>> {
         let mut messages = Vec::with_capacity(2 + 2 * self.history.len());
-        if let Some(system) = self.system {
+        if let Some(system) = self.system.filter(|_| with_system) {
             messages.push(Message {
                 role: "system",
                 content: system,
@@ -104,11 +106,24 @@ struct Chat<'a> {
     stream_options: Option<StreamOptions>,
 }
 
+/// inference-perf's Anthropic body: no `ignore_eos` or `stream_options`, which the Messages
+/// API does not have.
+#[derive(Serialize)]
+struct Messages<'a> {
+    model: &'a str,
+    messages: Vec<Message<'a>>,
+    max_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+}
+
 impl BodyTemplate {
     pub fn path(&self) -> &'static str {
         match self.api {
             ApiType::Completion => "/v1/completions",
             ApiType::Chat => "/v1/chat/completions",
+            ApiType::AnthropicMessages => "/v1/messages",
         }
     }
 
@@ -128,11 +143,18 @@ impl BodyTemplate {
             }),
             ApiType::Chat => serde_json::to_vec(&Chat {
                 model,
-                messages: prompt.messages(),
+                messages: prompt.messages(true),
                 max_tokens,
                 ignore_eos,
                 stream,
                 stream_options,
+            }),
+            ApiType::AnthropicMessages => serde_json::to_vec(&Messages {
+                model,
+                messages: prompt.messages(false),
+                max_tokens,
+                stream,
+                system: prompt.system,
             }),
         }
         .expect("request bodies serialise")
@@ -200,6 +222,25 @@ mod tests {
         assert_eq!(
             String::from_utf8(chat.render("a", &single("q"), 3)).unwrap(),
             r#"{"model":"a","messages":[{"role":"user","content":"q"}],"max_tokens":3,"ignore_eos":false,"stream":false}"#
+        );
+        let anthropic = BodyTemplate {
+            api: ApiType::AnthropicMessages,
+            ignore_eos: true,
+            stream: true,
+        };
+        assert_eq!(anthropic.path(), "/v1/messages");
+        assert_eq!(
+            String::from_utf8(anthropic.render("c", &single("q"), 4)).unwrap(),
+            r#"{"model":"c","messages":[{"role":"user","content":"q"}],"max_tokens":4,"stream":true}"#
+        );
+        let parts = PromptParts {
+            system: Some("sys"),
+            history: &[],
+            user: "q",
+        };
+        assert_eq!(
+            String::from_utf8(anthropic.render("c", &parts, 4)).unwrap(),
+            r#"{"model":"c","messages":[{"role":"user","content":"q"}],"max_tokens":4,"stream":true,"system":"sys"}"#
         );
     }
 }

@@ -8,12 +8,24 @@
 //! give. Any other chunk is parsed in full (and teaches its own shape).
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
-use crate::sse::{ResponseParts, ResponseWire};
+use crate::answer::{AnswerWire, Api};
+use crate::sse::ResponseParts;
 
-#[derive(Debug, Default)]
-pub struct ChunkReader {
+/// Reads the chunks of one stream of API `A`.
+pub struct ChunkReader<A> {
     shape: Option<Shape>,
+    api: PhantomData<A>,
+}
+
+impl<A> Default for ChunkReader<A> {
+    fn default() -> Self {
+        ChunkReader {
+            shape: None,
+            api: PhantomData,
+        }
+    }
 }
 
 /// A parsed chunk's bytes around its one text.
@@ -24,7 +36,7 @@ struct Shape {
     reasoning: bool,
 }
 
-impl ChunkReader {
+impl<A: Api> ChunkReader<A> {
     /// The parts of one event's data; `None` when it is not a response object (inference-perf
     /// skips such events).
     pub fn read<'a>(&mut self, data: &'a str) -> Option<ResponseParts<'a>> {
@@ -44,9 +56,7 @@ impl ChunkReader {
                 }
             });
         }
-        let parts = serde_json::from_str::<ResponseWire>(data)
-            .ok()?
-            .into_parts();
+        let parts = serde_json::from_str::<A::Wire<'a>>(data).ok()?.into_parts();
         self.shape = Shape::of(data, &parts);
         Some(parts)
     }
@@ -92,6 +102,8 @@ impl Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answer::{Anthropic, OpenAi};
+    use crate::sse::ResponseWire;
     use proptest::prelude::*;
 
     fn vllm_chunk(text: &str) -> String {
@@ -111,7 +123,7 @@ mod tests {
 
     #[test]
     fn chunks_of_a_learnt_shape_are_read_without_parsing() {
-        let mut reader = ChunkReader::default();
+        let mut reader = ChunkReader::<OpenAi>::default();
         let first = vllm_chunk(" Hello");
         assert_eq!(
             reader.read(&first).unwrap().content.as_deref(),
@@ -139,12 +151,32 @@ mod tests {
     }
 
     #[test]
+    fn anthropic_deltas_have_their_shape_too() {
+        let delta = |text: &str| {
+            serde_json::json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": text}})
+            .to_string()
+        };
+        let mut reader = ChunkReader::<Anthropic>::default();
+        reader.read(&delta("Hi"));
+        assert!(reader.has_shape());
+        let next = delta(" there");
+        let parts = reader.read(&next).unwrap();
+        assert!(matches!(parts.content, Some(Cow::Borrowed(" there"))));
+        let stop = r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}"#;
+        assert_eq!(
+            reader.read(stop).unwrap().usage.unwrap().completion_tokens,
+            Some(2)
+        );
+    }
+
+    #[test]
     fn reasoning_chunks_have_their_shape_too() {
         let chunk = |text: &str| {
             serde_json::json!({"id": "c", "choices": [{"index": 0, "delta": {"reasoning_content": text}}]})
                 .to_string()
         };
-        let mut reader = ChunkReader::default();
+        let mut reader = ChunkReader::<OpenAi>::default();
         reader.read(&chunk("Let"));
         let next = chunk(" me");
         let parts = reader.read(&next).unwrap();
@@ -204,7 +236,7 @@ mod tests {
         /// Whatever shape was learnt, every read gives what parsing the chunk gives.
         #[test]
         fn reading_equals_parsing(chunks in prop::collection::vec(chunk(), 1..6), cut in any::<prop::sample::Index>(), byte in any::<u8>()) {
-            let mut reader = ChunkReader::default();
+            let mut reader = ChunkReader::<OpenAi>::default();
             for data in &chunks {
                 prop_assert_eq!(reader.read(data), parsed(data), "{}", data);
             }

@@ -6,6 +6,8 @@
 //! [`coordinator`] starts stages on the [`worker`]s together and merges their statistics;
 //! a worker's requests go through [`http`] with bodies from [`body`] and streams read by [`sse`].
 
+mod answer;
+mod anthropic;
 pub mod benchmark;
 mod body;
 mod breaker;

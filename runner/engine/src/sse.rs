@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use ibench_core::metrics::Usage;
 
+use crate::answer::AnswerWire;
+
 /// Splits a byte stream into SSE events and yields each event's `data` payload, as the
 /// event-stream format reads them: lines end in LF, CRLF or a lone CR, and a blank line ends
 /// the event (a CR last in what has arrived waits to see whether an LF follows).
@@ -122,6 +124,12 @@ pub struct ResponseWire<'a> {
     pub error: Option<serde_json::Value>,
 }
 
+/// A string lent straight out of the JSON when it needs no unescaping: serde gives an
+/// `Option<Cow<str>>` field an owned copy whatever `borrow` says, one allocation per chunk.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
 /// The first of a response's `choices` (the one inference-perf reads): the others are skipped
 /// unread, and no list is allocated for each streamed chunk.
 #[derive(Debug, Default)]
@@ -153,7 +161,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
 #[derive(Debug, Deserialize)]
 pub struct ChoiceWire<'a> {
     #[serde(borrow, default)]
-    pub text: Option<Cow<'a, str>>,
+    pub text: Option<Text<'a>>,
     #[serde(borrow, default)]
     pub message: Option<MessageWire<'a>>,
     #[serde(borrow, default)]
@@ -163,11 +171,11 @@ pub struct ChoiceWire<'a> {
 #[derive(Debug, Deserialize)]
 pub struct MessageWire<'a> {
     #[serde(borrow, default)]
-    pub content: Option<Cow<'a, str>>,
+    pub content: Option<Text<'a>>,
     /// A reasoning model's thinking (vLLM and SGLang `reasoning_content`, others `reasoning`):
     /// output tokens the user does not see.
     #[serde(borrow, default, alias = "reasoning")]
-    pub reasoning_content: Option<Cow<'a, str>>,
+    pub reasoning_content: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,8 +204,8 @@ pub struct ResponseParts<'a> {
     pub error: bool,
 }
 
-impl<'a> ResponseWire<'a> {
-    pub fn into_parts(self) -> ResponseParts<'a> {
+impl<'a> AnswerWire<'a> for ResponseWire<'a> {
+    fn into_parts(self) -> ResponseParts<'a> {
         let usage = self.usage.map(|u| Usage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
@@ -221,7 +229,8 @@ impl<'a> ResponseWire<'a> {
                 } else {
                     message_reasoning
                 };
-                (text.or(delta_content).or(message_content), reasoning)
+                let content = text.or(delta_content).or(message_content);
+                (content.map(|t| t.0), reasoning.map(|t| t.0))
             }
         };
         ResponseParts {

@@ -289,6 +289,7 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
     Ok(match (req.method(), path) {
         (&Method::POST, "/v1/completions") => return api::serve(app, Kind::Completion, req).await,
         (&Method::POST, "/v1/chat/completions") => return api::serve(app, Kind::Chat, req).await,
+        (&Method::POST, "/v1/messages") => return api::serve(app, Kind::Messages, req).await,
         (&Method::GET, "/v1/models") => full(StatusCode::OK, JSON, app.models_json.clone()),
         (&Method::GET, "/health") => {
             full(StatusCode::OK, HeaderValue::from_static("text/plain"), "")

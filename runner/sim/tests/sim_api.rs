@@ -105,6 +105,69 @@ async fn chat_whole_and_streamed() {
     assert_eq!(s.usage.unwrap()["completion_tokens"], 5);
 }
 
+/// Anthropic's Messages API: a whole message, and a stream of named events whose usage adds
+/// up to the message's.
+#[tokio::test]
+async fn messages_whole_and_streamed() {
+    let sim = sim(config()).await;
+    let client = client();
+    let url = format!("{}/v1/messages", sim.base_url());
+    let body = json!({"model": "ibench-sim", "max_tokens": 5, "ignore_eos": true,
+        "system": "be brief", "messages": [{"role": "user", "content": "hello there you"}]});
+    let v: Value = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&v["type"], &v["role"]),
+        (&json!("message"), &json!("assistant"))
+    );
+    assert!(v["id"].as_str().unwrap().starts_with("msg-"), "{v}");
+    assert_eq!(v["stop_reason"], "max_tokens");
+    assert_eq!(v["content"][0]["type"], "text");
+    assert_eq!(count_tokens(v["content"][0]["text"].as_str().unwrap()), 5);
+    assert_eq!(v["usage"], json!({"input_tokens": 5, "output_tokens": 5}));
+
+    let mut body = body;
+    body["stream"] = json!(true);
+    let response = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream",
+        "{response:?}"
+    );
+    let text = response.text().await.unwrap();
+    let mut events = Vec::new();
+    for event in text.split_terminator("\n\n") {
+        let (name, data) = event
+            .strip_prefix("event: ")
+            .and_then(|e| e.split_once("\ndata: "))
+            .unwrap_or_else(|| panic!("an event line, then a data line: {event:?}"));
+        let data: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(data["type"], name, "the event line names the data's type");
+        events.push(data);
+    }
+    let names: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let mut expected = vec!["message_start", "content_block_start"];
+    expected.extend(["content_block_delta"; 5]);
+    expected.extend(["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(names, expected);
+    assert_eq!(events[0]["message"]["usage"]["input_tokens"], 5);
+    let streamed: String = events
+        .iter()
+        .filter_map(|e| e["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(count_tokens(&streamed), 5);
+    assert_eq!(events[8]["usage"], json!({"output_tokens": 5}));
+    assert_eq!(events[8]["delta"]["stop_reason"], "max_tokens");
+    assert!(!text.contains("[DONE]"));
+}
+
 #[tokio::test]
 async fn without_ignore_eos_length_is_random_up_to_max_tokens() {
     let sim = sim(config()).await;

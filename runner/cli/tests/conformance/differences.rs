@@ -63,6 +63,17 @@ pub const ADDITIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
+        path: "data.trace.block_size",
+        reason: "this project's setting: tokens per hash id of a Mooncake trace (a trace format \
+                 inference-perf does not read)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "load.trace.block_size",
+        reason: "as data.trace.block_size",
+    },
+    Difference {
+        file: "config.yaml",
         path: "server.http_version",
         reason: "this project's setting: HTTP/2 for the load (inference-perf speaks HTTP/1.1)",
     },

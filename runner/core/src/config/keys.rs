@@ -37,11 +37,6 @@ const ALIASES: &[(&str, &str, &str)] = &[
 
 /// inference-perf enum values that are valid there but not implemented here.
 const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
-    (
-        "api.type",
-        "anthropic_messages",
-        "the Anthropic messages API",
-    ),
     ("load.type", "trace_session_replay", "session trace replay"),
     (
         "data.type",

@@ -117,6 +117,8 @@ pub enum ApiType {
     Completion,
     /// `POST /v1/chat/completions`
     Chat,
+    /// `POST /v1/messages` (Anthropic's Messages API)
+    AnthropicMessages,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -421,19 +423,38 @@ impl Default for SharedPrefixConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+// Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.
+// `AzurePublicDataset`: CSV rows `TIMESTAMP, ContextTokens, GeneratedTokens`. `Mooncake`
+// (ours): JSON Lines `{"timestamp": ms, "input_length", "output_length", "hash_ids"}`, as the
+// Mooncake (FAST'25) traces and aiperf have them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum TraceFormat {
     #[default]
     AzurePublicDataset,
+    Mooncake,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// Default tokens per `hash_ids` block of a Mooncake trace (the traces' and aiperf's).
+pub const DEFAULT_TRACE_BLOCK_SIZE: i64 = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TraceConfig {
-    /// CSV file with columns `TIMESTAMP, ContextTokens, GeneratedTokens`.
+    /// The trace: a CSV file (`AzurePublicDataset`) or a JSON Lines file (`Mooncake`).
     pub file: String,
     #[serde(default)]
     pub format: TraceFormat,
+    /// `Mooncake` only (ours): prompt tokens per `hash_ids` entry, default 512. A line's
+    /// `input_length` spans its ids' blocks, the last one possibly partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<i64>,
+}
+
+impl TraceConfig {
+    /// `block_size`, or its default.
+    pub fn block_size(&self) -> u32 {
+        self.block_size.unwrap_or(DEFAULT_TRACE_BLOCK_SIZE) as u32
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -4,7 +4,10 @@
 use super::distribution::{Distribution, DistributionType};
 use super::error::Issue;
 use super::files::input_files;
-use super::types::{Config, DataConfig, DataType, LoadType, SharedPrefixConfig, SweepConfig};
+use super::limits::MAX_SOFT_TOKENS;
+use super::types::{
+    Config, DataConfig, DataType, LoadType, SharedPrefixConfig, SweepConfig, TraceFormat,
+};
 use crate::object_url::ObjectUrl;
 
 /// Tolerance of the LoRA split sum: exact float equality (inference-perf) rejects `0.1 + 0.2 + 0.7`.
@@ -23,6 +26,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
     }
     load(config, &mut issues);
     data(config, &mut issues);
+    traces(config, &mut issues);
     report(config, &mut issues);
     tokenizer(config, &mut issues);
     inputs(config, &mut issues);
@@ -325,7 +329,7 @@ fn load(config: &Config, issues: &mut Vec<Issue>) {
     if load.load_type == LoadType::TraceReplay && load.trace.is_none() {
         issues.push(Issue::new(
             "load.trace",
-            "required with load.type trace_replay (file: <csv>, format: AzurePublicDataset)",
+            "required with load.type trace_replay (file: <csv or jsonl>, format: AzurePublicDataset or Mooncake)",
         ));
     }
     if load.load_type != LoadType::TraceReplay && load.trace.is_some() {
@@ -742,6 +746,50 @@ fn report(config: &Config, issues: &mut Vec<Issue>) {
                 ));
             }
         }
+    }
+}
+
+/// `block_size` of the trace files: Mooncake's, in a range a block can have, and one per file
+/// (it says how the file's hash ids were made).
+fn traces(config: &Config, issues: &mut Vec<Issue>) {
+    let traces = [
+        ("data.trace", config.data.trace.as_ref()),
+        ("load.trace", config.load.trace.as_ref()),
+    ];
+    for (path, trace) in traces {
+        let Some(size) = trace.and_then(|t| t.block_size.map(|size| (t.format, size))) else {
+            continue;
+        };
+        let at = format!("{path}.block_size");
+        match size {
+            (TraceFormat::Mooncake, size) if !(1..=MAX_SOFT_TOKENS).contains(&size) => {
+                issues.push(Issue::new(
+                    at,
+                    format!(
+                        "must be between 1 and {MAX_SOFT_TOKENS} (tokens per hash id), got {size}"
+                    ),
+                ))
+            }
+            (TraceFormat::Mooncake, _) => {}
+            (format, _) => issues.push(Issue::new(
+                at,
+                format!("only read with format Mooncake, not {format:?}; remove it"),
+            )),
+        }
+    }
+    if let [(_, Some(data)), (_, Some(load))] = traces
+        && data.file == load.file
+        && data.format == load.format
+        && data.block_size() != load.block_size()
+    {
+        issues.push(Issue::new(
+            "load.trace.block_size",
+            format!(
+                "{} but data.trace.block_size is {} for the same file: the file's hash ids were made with one block size; set it in both",
+                load.block_size(),
+                data.block_size()
+            ),
+        ));
     }
 }
 

@@ -76,6 +76,22 @@ pub struct Usage {
     pub cached_tokens: Option<u64>,
 }
 
+impl Usage {
+    /// These counts, and `earlier`'s where these have none: a stream may report its usage in
+    /// parts (Anthropic's the input tokens first, the output tokens last), which
+    /// inference-perf merges.
+    pub fn over(self, earlier: Option<Usage>) -> Usage {
+        let Some(earlier) = earlier else {
+            return self;
+        };
+        Usage {
+            prompt_tokens: self.prompt_tokens.or(earlier.prompt_tokens),
+            completion_tokens: self.completion_tokens.or(earlier.completion_tokens),
+            cached_tokens: self.cached_tokens.or(earlier.cached_tokens),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestError {
     pub kind: ErrorKind,

@@ -9,7 +9,7 @@ use crate::config::{
 };
 use crate::tokenize::{Corpus, Tokenizer};
 
-use super::rng::{Purpose, rng};
+use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
 use super::shard::Routing;
 use super::share_gpt::SharePair;
@@ -57,8 +57,12 @@ enum Lengths {
         output: LengthSampler,
         distinct: Option<u64>,
     },
-    /// Row `i mod rows` of `data.trace`.
-    Trace(Arc<[TraceRow]>),
+    /// Row `i mod rows` of `data.trace`; a Mooncake row's prompt is its blocks of
+    /// `block_size` tokens.
+    Trace {
+        rows: Arc<[TraceRow]>,
+        block_size: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -126,7 +130,14 @@ impl DataPlan {
             DataType::Mock => Source::Mock,
             DataType::Random | DataType::Synthetic => {
                 let lengths = match trace_rows {
-                    Some(rows) => Lengths::Trace(rows),
+                    Some(rows) => Lengths::Trace {
+                        rows,
+                        block_size: data
+                            .trace
+                            .as_ref()
+                            .expect("the rows are data.trace's")
+                            .block_size(),
+                    },
                     None => {
                         let sampler = |d: &Option<Distribution>| {
                             LengthSampler::new(d.as_ref().expect("validated: distribution present"))
@@ -234,43 +245,38 @@ impl DataPlan {
         match &self.source {
             Source::Mock => single(format!("1 2 3 {index}"), DEFAULT_MAX_TOKENS),
             Source::Generated { lengths, text } => {
-                let (index, input_tokens, max_tokens) = match lengths {
+                let mut prompt = String::new();
+                let max_tokens = match lengths {
                     Lengths::Sampled {
                         input,
                         output,
                         distinct,
                     } => {
                         let index = distinct.map_or(index, |n| index % n);
-                        (
-                            index,
-                            input.sample(&mut rng(seed, Purpose::InputLength, index)),
-                            output.sample(&mut rng(seed, Purpose::OutputLength, index)),
-                        )
+                        let tokens = input.sample(&mut rng(seed, Purpose::InputLength, index));
+                        let draws = &mut rng(seed, Purpose::Prompt, index);
+                        self.push_text(text, &mut prompt, draws, tokens);
+                        output.sample(&mut rng(seed, Purpose::OutputLength, index))
                     }
-                    Lengths::Trace(rows) => {
-                        let row = rows[(index % rows.len() as u64) as usize];
-                        (index, row.context_tokens, row.generated_tokens)
+                    Lengths::Trace { rows, block_size } => {
+                        let row = &rows[(index % rows.len() as u64) as usize];
+                        if row.hash_ids.is_empty() {
+                            let draws = &mut rng(seed, Purpose::Prompt, index);
+                            self.push_text(text, &mut prompt, draws, row.context_tokens);
+                        }
+                        // A block's text depends on its id alone, so prompts naming the same
+                        // leading ids share that prefix (a partial last block is the start of
+                        // its block's text).
+                        let mut left = row.context_tokens;
+                        for &id in &row.hash_ids {
+                            let tokens = left.min(*block_size);
+                            let draws = &mut rng(seed, Purpose::Block, id);
+                            self.push_text(text, &mut prompt, draws, tokens);
+                            left -= tokens;
+                        }
+                        row.generated_tokens
                     }
                 };
-                let mut prompt = String::new();
-                let mut text_rng = rng(seed, Purpose::Prompt, index);
-                match text {
-                    Text::Random => self.tokenizer.push_random(
-                        &mut prompt,
-                        &mut text_rng,
-                        input_tokens as usize,
-                    ),
-                    Text::Corpus(corpus) => {
-                        use rand::RngExt;
-                        let start = text_rng.random_range(0..corpus.len());
-                        self.tokenizer.push_corpus(
-                            &mut prompt,
-                            corpus,
-                            start,
-                            input_tokens as usize,
-                        );
-                    }
-                }
                 single(prompt, max_tokens)
             }
             Source::SharedPrefix(shared) => {
@@ -310,6 +316,20 @@ impl DataPlan {
             }
         }
     }
+
+    /// Appends `tokens` tokens of `text` chosen by `draws`; the same draws give the same text,
+    /// and fewer tokens its start.
+    fn push_text(&self, text: &Text, out: &mut String, draws: &mut PlanRng, tokens: u32) {
+        match text {
+            Text::Random => self.tokenizer.push_random(out, draws, tokens as usize),
+            Text::Corpus(corpus) => {
+                use rand::RngExt;
+                let start = draws.random_range(0..corpus.len());
+                self.tokenizer
+                    .push_corpus(out, corpus, start, tokens as usize);
+            }
+        }
+    }
 }
 
 fn corpus(tokenizer: &Tokenizer, path: Option<&str>) -> Result<Corpus, DataError> {
@@ -333,7 +353,7 @@ fn corpus(tokenizer: &Tokenizer, path: Option<&str>) -> Result<Corpus, DataError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SharedPrefixConfig, fixed_length};
+    use crate::config::{SharedPrefixConfig, TraceConfig, TraceFormat, fixed_length};
     use crate::tokenize::count_tokens;
 
     fn random_config(data_type: DataType, total_count: Option<i64>) -> Config {
@@ -400,31 +420,59 @@ mod tests {
         assert_ne!(plan.request(1), plan.request(2));
     }
 
+    fn row(context_tokens: u32, generated_tokens: u32, hash_ids: &[u64]) -> TraceRow {
+        TraceRow {
+            offset: 0.0,
+            context_tokens,
+            generated_tokens,
+            hash_ids: hash_ids.into(),
+        }
+    }
+
+    fn trace_plan(data_type: DataType, block_size: i64, rows: Vec<TraceRow>) -> DataPlan {
+        let mut config = Config::default();
+        config.data.data_type = data_type;
+        config.data.trace = Some(TraceConfig {
+            file: "trace".into(),
+            format: TraceFormat::Mooncake,
+            block_size: Some(block_size),
+        });
+        DataPlan::new(&config, 1, Tokenizer::BuiltIn, Some(rows.into())).unwrap()
+    }
+
     #[test]
     fn trace_lengths_come_from_rows_in_order() {
-        let rows: Arc<[TraceRow]> = vec![
-            TraceRow {
-                offset: 0.0,
-                context_tokens: 7,
-                generated_tokens: 3,
-            },
-            TraceRow {
-                offset: 1.0,
-                context_tokens: 11,
-                generated_tokens: 2,
-            },
-        ]
-        .into();
-        let plan = DataPlan::new(
-            &random_config(DataType::Random, None),
-            1,
-            Tokenizer::BuiltIn,
-            Some(rows),
-        )
-        .unwrap();
+        let plan = trace_plan(DataType::Random, 512, vec![row(7, 3, &[]), row(11, 2, &[])]);
         let second = plan.request(1);
         assert_eq!((count_tokens(&second.prompt), second.max_tokens), (11, 2));
         assert_eq!(count_tokens(&plan.request(2).prompt), 7);
+    }
+
+    #[test]
+    fn trace_blocks_with_the_same_hash_id_have_the_same_text() {
+        for data_type in [DataType::Random, DataType::Synthetic] {
+            let plan = trace_plan(
+                data_type,
+                4,
+                vec![
+                    row(12, 3, &[1, 2, 3]),
+                    row(11, 1, &[1, 2, 5]),
+                    row(5, 2, &[7, 2]),
+                ],
+            );
+            let words = |i: u64| -> Vec<String> {
+                let prompt = plan.request(i).prompt;
+                prompt.split(' ').map(String::from).collect()
+            };
+            let (a, b, c) = (words(0), words(1), words(2));
+            assert_eq!((a.len(), b.len(), c.len()), (12, 11, 5));
+            assert_eq!(a[..8], b[..8], "blocks 1 and 2 shared");
+            assert_ne!(a[8..11], b[8..11], "block 3 is not block 5");
+            assert_ne!(a[..4], c[..4], "block 7 is not block 1");
+            assert_eq!(c[4], a[4], "a partial block 2 is the start of block 2");
+            assert_eq!(plan.request(1).max_tokens, 1);
+            assert_eq!(words(3), a, "rows repeat, blocks and all");
+        }
     }
 
     fn shared_config(multi_turn: bool) -> Config {

@@ -11,7 +11,6 @@ mod share_gpt;
 pub mod trace;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ pub use shard::{Routing, Shard, even_split};
 pub use share_gpt::ShareGptError;
 pub use trace::{TraceError, TraceRow};
 
-use crate::config::{LoadType, ResolvedConfig};
+use crate::config::{LoadType, ResolvedConfig, TraceConfig};
 use crate::tokenize::{Tokenizer, TokenizerError};
 
 #[derive(Debug, Clone)]
@@ -127,25 +126,24 @@ impl Plan {
     pub fn build(resolved: &ResolvedConfig) -> Result<Self, PlanError> {
         let config = &resolved.config;
         let load = &config.load;
-        let mut traces: HashMap<PathBuf, Arc<[TraceRow]>> = HashMap::new();
-        let mut read_trace = |file: &str| -> Result<Arc<[TraceRow]>, TraceError> {
-            let path = PathBuf::from(file);
-            if let Some(rows) = traces.get(&path) {
+        let mut traces: HashMap<TraceConfig, Arc<[TraceRow]>> = HashMap::new();
+        let mut read_trace = |trace: &TraceConfig| -> Result<Arc<[TraceRow]>, TraceError> {
+            if let Some(rows) = traces.get(trace) {
                 return Ok(rows.clone());
             }
-            let rows: Arc<[TraceRow]> = trace::read(&path)?.into();
-            traces.insert(path, rows.clone());
+            let rows: Arc<[TraceRow]> = trace::read(trace)?.into();
+            traces.insert(trace.clone(), rows.clone());
             Ok(rows)
         };
         let data_rows = config
             .data
             .trace
             .as_ref()
-            .map(|t| read_trace(&t.file))
+            .map(&mut read_trace)
             .transpose()?;
         let load_offsets: Option<Arc<[f64]>> = match &load.trace {
             Some(t) if load.load_type == LoadType::TraceReplay => {
-                Some(read_trace(&t.file)?.iter().map(|r| r.offset).collect())
+                Some(read_trace(t)?.iter().map(|r| r.offset).collect())
             }
             _ => None,
         };

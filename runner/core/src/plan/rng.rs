@@ -17,6 +17,8 @@ pub enum Purpose {
     /// A shared-prefix group's prefix text.
     Prefix = 6,
     PrefixLength = 7,
+    /// A trace's prompt block, by its hash id.
+    Block = 8,
 }
 
 pub type PlanRng = Pcg64Mcg;

@@ -10,7 +10,7 @@ use ibench_core::metrics::{
 };
 use ibench_core::tokenize::Tokenizer;
 
-use ibench_core::config::HttpVersion;
+use ibench_core::config::{ApiType, HttpVersion};
 
 use super::body::BodySource;
 use super::connection::HttpError;
@@ -18,8 +18,10 @@ use super::connector::{ConnectError, Connector};
 use super::h2::{Http2, refused_header};
 use super::pool::{Pool, Prewarmed};
 use super::wire;
+use crate::answer::{AnswerWire, Anthropic, Api, OpenAi};
+use crate::anthropic::ANTHROPIC_VERSION;
 use crate::chunk_reader::ChunkReader;
-use crate::sse::{ResponseWire, SseDecoder};
+use crate::sse::SseDecoder;
 use tokio_rustls::rustls::ClientConfig;
 
 /// Longest error body read from a failed response.
@@ -31,8 +33,11 @@ const DONE_GRACE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct TargetSettings {
-    /// Full URL of the API endpoint (`…/v1/completions` or `…/v1/chat/completions`).
+    /// Full URL of the API endpoint (`…/v1/completions`, `…/v1/chat/completions` or
+    /// `…/v1/messages`).
     pub url: reqwest::Url,
+    /// Which API's headers the requests carry and its answers are read as.
+    pub api: ApiType,
     pub headers: Vec<(String, String)>,
     pub api_key: Option<String>,
     pub timeout: Duration,
@@ -76,6 +81,7 @@ impl RetryPolicy {
 /// A worker's connections to the server and the parts of every request that never change.
 pub struct Target {
     transport: Transport,
+    api: ApiType,
     timeout: Duration,
     stream: bool,
     max_response_bytes: u64,
@@ -183,11 +189,24 @@ impl TargetSettings {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(key) = &self.api_key {
-            headers.insert(
-                header::AUTHORIZATION,
-                header("authorization", &format!("Bearer {key}"))?.1,
-            );
+        // Anthropic's API takes its key in a header of its own, and its version in every
+        // request.
+        match (self.api, &self.api_key) {
+            (ApiType::AnthropicMessages, key) => {
+                let (name, value) = header("anthropic-version", ANTHROPIC_VERSION)?;
+                headers.insert(name, value);
+                if let Some(key) = key {
+                    let (name, value) = header("x-api-key", key)?;
+                    headers.insert(name, value);
+                }
+            }
+            (_, Some(key)) => {
+                headers.insert(
+                    header::AUTHORIZATION,
+                    header("authorization", &format!("Bearer {key}"))?.1,
+                );
+            }
+            (_, None) => {}
         }
         // api.headers last: they override the defaults, case-insensitively (inference-perf).
         for (name, value) in &self.headers {
@@ -233,6 +252,7 @@ impl Target {
         };
         Ok(Target {
             transport,
+            api: settings.api,
             timeout: settings.timeout,
             stream: settings.stream,
             max_response_bytes: settings.max_response_bytes,
@@ -333,10 +353,13 @@ impl Target {
                 labels_message(&text),
                 keep.raw.then_some(text),
             )
-        } else if self.stream {
-            reader.read_stream(keep).await
         } else {
-            reader.read_whole(keep).await
+            match (self.api, self.stream) {
+                (ApiType::AnthropicMessages, true) => reader.read_stream::<Anthropic>(keep).await,
+                (ApiType::AnthropicMessages, false) => reader.read_whole::<Anthropic>(keep).await,
+                (_, true) => reader.read_stream::<OpenAi>(keep).await,
+                (_, false) => reader.read_whole::<OpenAi>(keep).await,
+            }
         }
     }
 }
@@ -381,7 +404,7 @@ impl<B: BodySource> Reader<'_, B> {
         String::from_utf8_lossy(&text).into_owned()
     }
 
-    async fn read_whole(&mut self, keep: Keep) -> Exchange {
+    async fn read_whole<A: Api>(&mut self, keep: Keep) -> Exchange {
         let mut bytes = Vec::new();
         loop {
             match self.data().await {
@@ -393,7 +416,7 @@ impl<B: BodySource> Reader<'_, B> {
         let raw = keep
             .raw
             .then(|| String::from_utf8_lossy(&bytes).into_owned());
-        match serde_json::from_slice::<ResponseWire>(&bytes).map(ResponseWire::into_parts) {
+        match serde_json::from_slice::<A::Wire<'_>>(&bytes).map(AnswerWire::into_parts) {
             Ok(parts) if parts.error => failure(
                 ErrorKind::StreamError,
                 labels_message(&String::from_utf8_lossy(&bytes)),
@@ -424,9 +447,9 @@ impl<B: BodySource> Reader<'_, B> {
         }
     }
 
-    async fn read_stream(&mut self, keep: Keep) -> Exchange {
+    async fn read_stream<A: Api>(&mut self, keep: Keep) -> Exchange {
         let mut decoder = SseDecoder::default();
-        let mut chunks = ChunkReader::default();
+        let mut chunks = ChunkReader::<A>::default();
         let mut tokens = self.tokenizer.output_counter();
         // Counted apart: a word of the thinking and one of the answer never join into one.
         let mut reasoning_tokens = self.tokenizer.output_counter();
@@ -484,7 +507,7 @@ impl<B: BodySource> Reader<'_, B> {
                     }
                 }
                 if let Some(usage) = parts.usage {
-                    result.usage = Some(usage);
+                    result.usage = Some(usage.over(result.usage));
                 }
             }
         }
@@ -531,13 +554,22 @@ mod tests {
     use super::*;
 
     fn target(headers: &[(&str, &str)]) -> Result<Target, TargetError> {
+        target_of(ApiType::Completion, None, headers)
+    }
+
+    fn target_of(
+        api: ApiType,
+        api_key: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Target, TargetError> {
         let settings = TargetSettings {
             url: "http://127.0.0.1:8000/v1/completions".parse().unwrap(),
+            api,
             headers: headers
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
-            api_key: None,
+            api_key: api_key.map(String::from),
             timeout: Duration::from_secs(1),
             stream: false,
             max_connections: 1,
@@ -568,6 +600,46 @@ mod tests {
             );
         }
         assert!(target(&[("accept-encoding", "identity"), ("x-team", "a")]).is_ok());
+    }
+
+    /// The request head of every request to the target.
+    fn head(target: Target) -> String {
+        let Transport::Http1 { head, .. } = target.transport else {
+            panic!("HTTP/1.1 by default");
+        };
+        String::from_utf8(head).unwrap()
+    }
+
+    #[test]
+    fn the_api_key_goes_where_the_api_takes_it() {
+        let openai = head(target_of(ApiType::Chat, Some("k1"), &[]).unwrap());
+        assert!(
+            openai.contains("\r\nauthorization: Bearer k1\r\n"),
+            "{openai}"
+        );
+        assert!(!openai.contains("anthropic-version"), "{openai}");
+        let anthropic = head(target_of(ApiType::AnthropicMessages, Some("k2"), &[]).unwrap());
+        assert!(anthropic.contains("\r\nx-api-key: k2\r\n"), "{anthropic}");
+        assert!(
+            anthropic.contains("\r\nanthropic-version: 2023-06-01\r\n"),
+            "{anthropic}"
+        );
+        assert!(!anthropic.contains("authorization"), "{anthropic}");
+        // Without a key the version is still sent; api.headers override it.
+        let pinned = head(
+            target_of(
+                ApiType::AnthropicMessages,
+                None,
+                &[("Anthropic-Version", "2024-01-01")],
+            )
+            .unwrap(),
+        );
+        assert!(
+            pinned.contains("anthropic-version: 2024-01-01\r\n"),
+            "{pinned}"
+        );
+        assert_eq!(pinned.matches("anthropic-version").count(), 1, "{pinned}");
+        assert!(!pinned.contains("x-api-key"), "{pinned}");
     }
 
     #[test]
@@ -603,11 +675,7 @@ mod tests {
                 other => panic!("{name} accepted: {:?}", other.err()),
             }
         }
-        let target = target(&[("X-Tenant", "a"), ("Host", "example")]).unwrap();
-        let Transport::Http1 { head, .. } = target.transport else {
-            panic!("HTTP/1.1 by default");
-        };
-        let head = String::from_utf8(head).unwrap();
+        let head = head(target(&[("X-Tenant", "a"), ("Host", "example")]).unwrap());
         assert!(
             head.starts_with("POST /v1/completions HTTP/1.1\r\n"),
             "{head}"

@@ -139,7 +139,7 @@ pub(super) fn write_chunk(
 /// Prompt tokens of a conversation: the built-in tokenizer's count of each message's text
 /// content (a string, or the `text` of its parts of type `text`), summed over the messages.
 /// Roles, names and non-text parts count nothing.
-struct MessagesTokens(usize);
+pub(super) struct MessagesTokens(pub(super) usize);
 
 #[derive(Deserialize)]
 struct ChatMessage {
@@ -148,7 +148,7 @@ struct ChatMessage {
 }
 
 #[derive(Default)]
-struct ContentTokens(usize);
+pub(super) struct ContentTokens(pub(super) usize);
 
 #[derive(Deserialize)]
 struct ContentPart<'a> {

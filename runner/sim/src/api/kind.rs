@@ -1,7 +1,8 @@
-//! The two endpoints, completions and chat completions: what differs between them.
+//! The endpoints — completions, chat completions and Anthropic's messages: what differs
+//! between them.
 
 use super::shapes::{Head, Params, Usage};
-use super::{chat, completions};
+use super::{chat, completions, messages};
 use crate::generate::Token;
 use crate::metrics::FinishReason;
 use crate::sse;
@@ -10,6 +11,7 @@ use crate::sse;
 pub(crate) enum Kind {
     Completion,
     Chat,
+    Messages,
 }
 
 impl Kind {
@@ -17,6 +19,7 @@ impl Kind {
         match self {
             Kind::Completion => "/v1/completions",
             Kind::Chat => "/v1/chat/completions",
+            Kind::Messages => "/v1/messages",
         }
     }
 
@@ -24,6 +27,7 @@ impl Kind {
         match self {
             Kind::Completion => completions::parse(body),
             Kind::Chat => chat::parse(body),
+            Kind::Messages => messages::parse(body),
         }
     }
 
@@ -31,13 +35,7 @@ impl Kind {
         match self {
             Kind::Completion => "cmpl",
             Kind::Chat => "chatcmpl",
-        }
-    }
-
-    pub(super) fn chunk_object(self) -> &'static str {
-        match self {
-            Kind::Completion => completions::OBJECT,
-            Kind::Chat => chat::CHUNK_OBJECT,
+            Kind::Messages => "msg",
         }
     }
 
@@ -52,6 +50,7 @@ impl Kind {
         match self {
             Kind::Completion => completions::write_response(out, head, text, finish, usage),
             Kind::Chat => chat::write_response(out, head, text, finish, usage),
+            Kind::Messages => messages::write_response(out, head, text, finish, usage),
         }
     }
 
@@ -65,14 +64,28 @@ impl Kind {
         match self {
             Kind::Completion => completions::write_chunk(out, head, token, finish),
             Kind::Chat => chat::write_chunk(out, head, token, finish),
+            Kind::Messages => messages::write_chunk(out, head, token),
         }
     }
 
-    /// The last chunk of a stream with `include_usage`: usage and no choices.
-    pub(super) fn write_usage_chunk(self, out: &mut Vec<u8>, head: &Head, usage: Usage) {
-        sse::event(
-            out,
-            &head.envelope(self.chunk_object(), [(); 0], Some(usage)),
-        );
+    /// What follows a stream's last token: with `include_usage` a chunk of usage and no
+    /// choices, then `[DONE]`; a Messages stream's closing events.
+    pub(super) fn write_stream_end(
+        self,
+        out: &mut Vec<u8>,
+        head: &Head,
+        finish: FinishReason,
+        usage: Usage,
+        include_usage: bool,
+    ) {
+        let object = match self {
+            Kind::Completion => completions::OBJECT,
+            Kind::Chat => chat::CHUNK_OBJECT,
+            Kind::Messages => return messages::write_end(out, finish, usage),
+        };
+        if include_usage {
+            sse::event(out, &head.envelope(object, [(); 0], Some(usage)));
+        }
+        sse::done(out);
     }
 }

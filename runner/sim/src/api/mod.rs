@@ -1,10 +1,12 @@
-//! The OpenAI-compatible endpoints. A completion or chat request goes through one flow:
+//! The OpenAI-compatible endpoints and Anthropic's Messages API. A request to any of them goes
+//! through one flow:
 //! read → parse (400) → model (404) → fault → admission (queue) → response (whole or streamed).
 
 mod chat;
 mod completions;
 mod error;
 mod kind;
+mod messages;
 mod respond;
 mod shapes;
 

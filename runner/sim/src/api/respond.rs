@@ -52,6 +52,7 @@ impl Job {
             created: self.created,
             model: self.app.models.name(self.model),
             reasoning_tokens: self.app.config.reasoning_tokens,
+            prompt_tokens: self.prompt_tokens,
         }
     }
 
@@ -263,12 +264,9 @@ impl Streamer {
                 self.job.kind.write_chunk(out, &head, token, finish);
             }
             if last {
-                if self.job.include_usage {
-                    self.job
-                        .kind
-                        .write_usage_chunk(out, &head, self.job.usage());
-                }
-                sse::done(out);
+                let job = &self.job;
+                let finish = job.generation.finish();
+                (job.kind).write_stream_end(out, &head, finish, job.usage(), job.include_usage);
                 self.finish(now);
                 return Step::Done;
             }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// What the simulator uses of a request, common to both endpoints.
+/// What the simulator uses of a request, common to the endpoints.
 pub(super) struct Params<'a> {
     pub(super) model: Option<Cow<'a, str>>,
     pub(super) prompt_tokens: usize,
@@ -28,7 +28,7 @@ pub(super) struct Usage {
     pub(super) completion_tokens: usize,
 }
 
-/// `cmpl-…` / `chatcmpl-…`: unique per server run, derived from the seed and arrival order.
+/// `cmpl-…` / `chatcmpl-…` / `msg-…`: unique per server run, derived from the seed and arrival order.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct RequestId {
     pub(super) prefix: &'static str,
@@ -54,6 +54,8 @@ pub(super) struct Head<'a> {
     pub(super) model: &'a str,
     /// Streamed chat tokens before this index are thinking (`reasoning_content`).
     pub(super) reasoning_tokens: usize,
+    /// Reported at a Messages stream's start, before the usage of its end.
+    pub(super) prompt_tokens: usize,
 }
 
 #[derive(Serialize)]

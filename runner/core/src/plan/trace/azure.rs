@@ -1,34 +1,13 @@
 //! AzurePublicDataset traces: CSV rows `TIMESTAMP, ContextTokens, GeneratedTokens`.
 //!
 //! Timestamps keep their full sub-second precision (inference-perf truncates to 10 ms) and are
-//! normalised so the earliest row is at offset 0. A malformed row is an error naming the line:
-//! skipping it would silently send a different workload.
+//! normalised so the earliest row is at offset 0; rows are replayed in time order.
 
 use std::path::Path;
 
 use chrono::NaiveDateTime;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TraceRow {
-    /// Seconds after the earliest row.
-    pub offset: f64,
-    pub context_tokens: u32,
-    pub generated_tokens: u32,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TraceError {
-    #[error("cannot read trace {path}: {source}")]
-    Read { path: String, source: csv::Error },
-    #[error("trace {path}, line {line}: {reason}")]
-    Row {
-        path: String,
-        line: u64,
-        reason: String,
-    },
-    #[error("trace {path} has no rows")]
-    Empty { path: String },
-}
+use super::{TraceError, TraceRow};
 
 pub fn read(path: &Path) -> Result<Vec<TraceRow>, TraceError> {
     let display = path.display().to_string();
@@ -94,6 +73,7 @@ pub fn read(path: &Path) -> Result<Vec<TraceRow>, TraceError> {
             offset: (t - start) as f64 * 1e-9,
             context_tokens,
             generated_tokens,
+            hash_ids: Box::default(),
         })
         .collect())
 }
@@ -140,7 +120,8 @@ mod tests {
             TraceRow {
                 offset: 0.0,
                 context_tokens: 374,
-                generated_tokens: 44
+                generated_tokens: 44,
+                hash_ids: Box::default(),
             }
         );
         assert!(
