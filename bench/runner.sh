@@ -86,6 +86,9 @@ if [[ $stream == 1 ]]; then
   else
     tokenizer=$(cargo run --release -q -p ibench-testkit --bin bpe32k -- --stream "$work/stream.sse" "$stream_tokens" | tail -n 1)
   fi
+  # nginx's workers run as nobody: the file and its directory must be theirs to read.
+  chmod a+rx "$work"
+  chmod a+r "$work/stream.sse"
   api='{type: completion, streaming: true}'
   tokenizer_yaml="tokenizer: {pretrained_model_name_or_path: \"$tokenizer\"}"
   # nginx answers a POST to a static file with 405; error_page turns that into the file.
@@ -197,7 +200,7 @@ if [[ $stream == 1 ]]; then
   # nginx answers; counted in tokens like ibench.
   command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
   printf 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n' >"$work/post.lua"
-  wrk_rps=$(taskset -c 1 wrk -t1 -c64 -d"${duration}s" -s "$work/post.lua" "http://127.0.0.1:$port/v1/completions" |
+  wrk_rps=$(taskset -c 1 "${rt[@]}" wrk -t1 -c64 -d"${duration}s" -s "$work/post.lua" "http://127.0.0.1:$port/v1/completions" |
     awk '/^Requests\/sec/ {print $2}')
   wrk_tokens=$(python3 -c "print(round($wrk_rps * $stream_tokens))")
   echo "wrk against the same file: $wrk_rps responses/s = $wrk_tokens tokens/s"
