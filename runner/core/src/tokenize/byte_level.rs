@@ -20,14 +20,16 @@ use tokenizers::{Model, ModelWrapper};
 /// vocabulary's words; the bound keeps adversarial text from growing memory without end.
 const MAX_REMEMBERED_PIECES: usize = 1 << 16;
 
+/// Token count of each piece seen.
+type PieceCounts = HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>;
+
 pub(super) struct ByteLevelCounter {
     add_prefix_space: bool,
     /// Texts the tokenizer matches before pre-tokenizing (special and added tokens): text holding
     /// one is counted by `tokenizers`.
     added: Vec<String>,
     /// Token count of each piece seen, per thread (no lock on the streaming path).
-    pieces:
-        thread_local::ThreadLocal<RefCell<HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>>>,
+    pieces: thread_local::ThreadLocal<RefCell<PieceCounts>>,
 }
 
 impl ByteLevelCounter {
