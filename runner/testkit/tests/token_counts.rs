@@ -42,6 +42,19 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// The shipped sonnets in the trained tokenizer's tokens.
+fn sonnet_ids(reference: &tokenizers::Tokenizer) -> Vec<u32> {
+    let corpus = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/assets/corpus/sonnets.txt"),
+    )
+    .unwrap();
+    reference
+        .encode_fast(corpus.as_str(), false)
+        .unwrap()
+        .get_ids()
+        .to_vec()
+}
+
 fn reference_count(tokenizer: &tokenizers::Tokenizer, text: &str) -> usize {
     tokenizer.encode_fast(text, false).unwrap().get_ids().len()
 }
@@ -91,15 +104,7 @@ fn streamed_chunk_counts_and_totals_equal_per_chunk_tokenization() {
     let Fixture {
         ours, reference, ..
     } = fixture();
-    let corpus = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/assets/corpus/sonnets.txt"),
-    )
-    .unwrap();
-    let ids = reference
-        .encode_fast(corpus.as_str(), false)
-        .unwrap()
-        .get_ids()
-        .to_vec();
+    let ids = sonnet_ids(reference);
     let mut checked_chunks = 0;
     for (answer, group) in ids.chunks(200).zip([1, 2, 3].into_iter().cycle()) {
         let chunks: Vec<String> = answer
@@ -128,15 +133,7 @@ fn streamed_chunk_counts_and_totals_equal_per_chunk_tokenization() {
 /// A server streaming the sonnets' tokens as answers, one to three tokens per event and a
 /// millisecond between events, each request the next 120 tokens.
 async fn sonnet_streaming_server(reference: &'static tokenizers::Tokenizer) -> String {
-    let corpus = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/assets/corpus/sonnets.txt"),
-    )
-    .unwrap();
-    let ids = reference
-        .encode_fast(corpus.as_str(), false)
-        .unwrap()
-        .get_ids()
-        .to_vec();
+    let ids = sonnet_ids(reference);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
