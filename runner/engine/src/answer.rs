@@ -1,11 +1,12 @@
 //! What the runner reads of an answer, whatever the API: each API's response body and stream
-//! events deserialise into its own wire type, chosen once per run ([`Api`]), so that reading a
-//! stream costs one parse per event of exactly the fields that API has.
+//! events deserialise into its own wire type, chosen once per run ([`crate::api::Api`]), so
+//! that reading a stream costs one parse per event of exactly the fields that API has.
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::anthropic::MessagesWire;
-use crate::sse::{ResponseParts, ResponseWire};
+use ibench_core::metrics::Usage;
 
 /// A whole response body or one stream event of an API.
 pub trait AnswerWire<'a>: Deserialize<'a> {
@@ -16,21 +17,21 @@ pub trait AnswerWire<'a>: Deserialize<'a> {
     fn into_parts(self) -> ResponseParts<'a>;
 }
 
-/// An API's wire type, for every lifetime of the text it borrows from.
-pub trait Api {
-    type Wire<'a>: AnswerWire<'a>;
-}
+/// A string lent straight out of the JSON when it needs no unescaping: serde gives an
+/// `Option<Cow<str>>` field an owned copy whatever `borrow` says, one allocation per chunk.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
 
-/// `/v1/completions` and `/v1/chat/completions`.
-pub struct OpenAi;
-
-/// Anthropic's `/v1/messages`.
-pub struct Anthropic;
-
-impl Api for OpenAi {
-    type Wire<'a> = ResponseWire<'a>;
-}
-
-impl Api for Anthropic {
-    type Wire<'a> = MessagesWire<'a>;
+/// What the runner takes from a response or streamed chunk.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ResponseParts<'a> {
+    /// Generated text of the first choice (completion `text`, else chat `delta`, else
+    /// `message` content).
+    pub content: Option<Cow<'a, str>>,
+    /// Reasoning text of the first choice (chat `delta`, else `message`).
+    pub reasoning: Option<Cow<'a, str>>,
+    pub usage: Option<Usage>,
+    /// The server reported an error in the body.
+    pub error: bool,
 }

@@ -11,8 +11,7 @@ use serde::Deserialize;
 
 use ibench_core::metrics::Usage;
 
-use crate::answer::AnswerWire;
-use crate::sse::{ResponseParts, Text};
+use crate::answer::{AnswerWire, ResponseParts, Text};
 
 /// The `anthropic-version` header every request carries (the version of the API's shapes).
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";

@@ -10,8 +10,8 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use crate::answer::{AnswerWire, Api};
-use crate::sse::ResponseParts;
+use crate::answer::{AnswerWire, ResponseParts};
+use crate::api::Api;
 
 /// Reads the chunks of one stream of API `A`.
 pub struct ChunkReader<A> {
@@ -102,8 +102,8 @@ impl Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::answer::{Anthropic, OpenAi};
-    use crate::sse::ResponseWire;
+    use crate::api::{Anthropic, OpenAi};
+    use crate::openai::ResponseWire;
     use proptest::prelude::*;
 
     fn vllm_chunk(text: &str) -> String {

@@ -4,10 +4,12 @@
 //! reports) for `ibench run` and the runner pods.
 //!
 //! [`coordinator`] starts stages on the [`worker`]s together and merges their statistics;
-//! a worker's requests go through [`http`] with bodies from [`body`] and streams read by [`sse`].
+//! a worker's requests go through [`http`] with bodies from [`body`], streams framed by
+//! [`sse`] and answers read per [`api`].
 
 mod answer;
 mod anthropic;
+mod api;
 pub mod benchmark;
 mod body;
 mod breaker;
@@ -18,6 +20,7 @@ mod discover;
 mod fds;
 mod http;
 mod interrupt;
+mod openai;
 mod priority;
 mod progress;
 mod rotation;
