@@ -8,6 +8,7 @@ mod lifecycle;
 mod location;
 mod per_request;
 mod per_request_entry;
+mod session;
 mod sink;
 mod slo;
 mod validation;
@@ -114,6 +115,12 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
             .into_iter()
             .map(|(name, contents)| ReportFile { name, contents }),
     );
+    files.extend(session::session_reports(
+        run,
+        &report.session_lifecycle,
+        &options.percentiles,
+        options.max_error_messages.max(0) as usize,
+    ));
     if let Some(slo) = &report.slo {
         files.push(ReportFile {
             name: SLO_VERDICT_FILE.into(),
@@ -255,6 +262,7 @@ pub fn stdout_markers(files: &[ReportFile]) -> String {
             .name
             .strip_prefix("stage_")
             .and_then(|rest| rest.strip_suffix("_lifecycle_metrics"))
+            .filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
         {
             format!("STAGE_{id}")
         } else if let Some(id) = file
