@@ -297,6 +297,11 @@ mod tests {
                 "per_session_lifecycle_metrics"
             ]
         );
+        assert_eq!(
+            crate::report::stdout_markers(&files),
+            "",
+            "session reports are not stage blocks"
+        );
         let summary = &files[0].contents;
         assert_eq!(summary["num_sessions"], 3);
         assert_eq!(summary["num_sessions_failed"], 1);
