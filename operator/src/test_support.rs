@@ -92,6 +92,7 @@ pub fn runner_metrics(
         status: StageStatus::Completed,
         start,
         end: start + 10.0,
+        timeout: None,
     };
     let mut metrics = RunMetrics::default();
     metrics.push(recorder.into_metrics(info, &names));

@@ -69,7 +69,8 @@ fn shortened(config: &Config) -> Vec<String> {
                 let requests = stage.num_requests.expect("validated").min(2 * level);
                 overrides.push(format!("load.stages[{i}].num_requests={requests}"));
             }
-            LoadType::TraceReplay => {}
+            // Trace and session replays keep their timing (the example sessions last 1.5 s).
+            LoadType::TraceReplay | LoadType::TraceSessionReplay => {}
         }
     }
     overrides

@@ -736,3 +736,107 @@ fn inference_perf_tokenizer_chat_template_and_session_report_keys() {
     let sessions = config.report.session_lifecycle;
     assert!(sessions.summary && !sessions.per_stage && sessions.per_session);
 }
+
+#[test]
+fn trace_session_replay_stage_and_data_rules() {
+    let data =
+        "data:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_directory: traces\n";
+    let session = |stage: &str| {
+        with_server(&format!(
+            "{data}load:\n  type: trace_session_replay\n  stages:\n  - {stage}\n"
+        ))
+    };
+    let ok = load(&session(
+        "concurrent_sessions: 5\n    session_rate: 2\n    num_sessions: 10\n    timeout: 30",
+    ))
+    .unwrap();
+    let stage = &ok.load.stages[0];
+    assert_eq!(
+        (
+            stage.concurrent_sessions,
+            stage.session_rate,
+            stage.num_sessions,
+            stage.timeout
+        ),
+        (Some(5), Some(2.0), Some(10), Some(30.0))
+    );
+    assert_eq!(ok.data.otel_trace_replay.unwrap().max_wait_ms, 15000);
+    assert!(
+        load(&session("concurrent_sessions: 0")).is_ok(),
+        "0 = all at once"
+    );
+    assert_issue(
+        &session("session_rate: 1"),
+        "load.stages[0].concurrent_sessions: required with load.type trace_session_replay",
+    );
+    assert_issue(
+        &session("concurrent_sessions: 2\n    session_rate: 3"),
+        "load.stages[0].session_rate: 3 cannot exceed concurrent_sessions (2)",
+    );
+    assert_issue(
+        &session("concurrent_sessions: -1"),
+        "load.stages[0].concurrent_sessions: must be >= 0",
+    );
+    assert_issue(
+        &session("concurrent_sessions: 1\n    num_sessions: 0"),
+        "load.stages[0].num_sessions: must be > 0",
+    );
+    assert_issue(
+        &session("concurrent_sessions: 1\n    timeout: 0"),
+        "load.stages[0].timeout: must be > 0 seconds",
+    );
+    assert_issue(
+        &session("concurrent_sessions: 1\n    rate: 1"),
+        "load.stages[0].rate: not allowed with load.type trace_session_replay",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  stages:\n  - rate: 1\n    duration: 1\n    concurrent_sessions: 3\n",
+        ),
+        "load.stages[0].concurrent_sessions: only allowed with load.type trace_session_replay",
+    );
+    // The data type and the load type go together, both ways.
+    assert_issue(
+        &with_server(&format!(
+            "{data}load:\n  stages:\n  - rate: 1\n    duration: 1\n"
+        )),
+        "load.type: data.type otel_trace_replay requires load.type trace_session_replay, not constant",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n",
+        ),
+        "load.type: trace_session_replay replays sessions; it needs data.type otel_trace_replay, not mock",
+    );
+    let sources = |otel: &str| {
+        with_server(&format!(
+            "data:\n  type: otel_trace_replay\n  otel_trace_replay:\n{otel}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
+        ))
+    };
+    assert_issue(
+        &sources("    include_errors: false\n"),
+        "set trace_directory",
+    );
+    assert_issue(
+        &sources("    trace_directory: a\n    trace_files: [b.json]\n"),
+        "data.otel_trace_replay.trace_files: choose one source",
+    );
+    assert_issue(
+        &sources("    trace_files: ['*.json']\n"),
+        "data.otel_trace_replay.trace_files: *.json is a pattern",
+    );
+    assert_issue(
+        &sources("    trace_directory: a\n    max_wait_ms: -1\n"),
+        "data.otel_trace_replay.max_wait_ms: must be >= 0",
+    );
+    assert_issue(
+        &sources("    trace_directory: a\n    hf_dataset_path: org/set\n"),
+        "data.otel_trace_replay.hf_dataset_path: traces from a Hugging Face dataset is not supported yet",
+    );
+    assert_issue(
+        &with_server(
+            "data:\n  otel_trace_replay:\n    trace_directory: a\nload:\n  stages:\n  - rate: 1\n    duration: 1\n",
+        ),
+        "data.otel_trace_replay: not used by data.type mock",
+    );
+}

@@ -173,6 +173,13 @@ impl Planned {
                 StageLoad::Concurrent { level, .. } => {
                     Some(level.div_ceil(shard.count).div_ceil(workers))
                 }
+                // A lane per session at once (0: every session of the stage).
+                StageLoad::Sessions {
+                    concurrent, count, ..
+                } => {
+                    let level = if concurrent == 0 { count } else { concurrent };
+                    Some(level.div_ceil(shard.count).div_ceil(workers))
+                }
                 StageLoad::Rate { .. } => None,
             })
             .max()

@@ -14,6 +14,7 @@ use ibench_core::plan::{Plan, Routing, StageKind, StageLoad, StagePlan, even_spl
 use crate::http::Prewarmed;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
+use crate::sessions::SessionStage;
 use crate::settings::EngineSettings;
 use crate::worker;
 
@@ -164,7 +165,48 @@ impl Engine {
     ) -> ibench_core::metrics::StageMetrics {
         let workers = self.workers.len() as u64;
         let routing = self.plan.data.routing();
-        let planned = routing.len_of(self.settings.shard, stage.total_requests());
+        let shard = self.settings.shard;
+        let session_stage = match &stage.load {
+            StageLoad::Sessions {
+                first,
+                count,
+                concurrent,
+                rate,
+                timeout,
+                ..
+            } => {
+                let sessions = self
+                    .plan
+                    .data
+                    .sessions()
+                    .expect("session stages have sessions");
+                let mine: Vec<u64> = (*first..first + count)
+                    .filter(|&i| shard.contains(i))
+                    .collect();
+                // 0 runs all of them at once.
+                let level = match concurrent {
+                    0 => mine.len() as u64,
+                    n => (even_split(*n, shard.count)[shard.index as usize]).min(mine.len() as u64),
+                };
+                let stop_at = timeout.map(|t| start + Duration::from_secs_f64(t));
+                let runner_rate = rate.map(|r| r / shard.count as f64);
+                Some((
+                    even_split(level, workers),
+                    Arc::new(SessionStage::new(
+                        sessions.clone(),
+                        mine,
+                        start,
+                        runner_rate,
+                        stop_at,
+                    )),
+                ))
+            }
+            _ => None,
+        };
+        let planned = match &session_stage {
+            Some((_, sessions)) => sessions.sessions.requests_of(&sessions.mine),
+            None => routing.len_of(shard, stage.total_requests()),
+        };
         let stage_stop = interrupt.stop_token().child_token();
         let stage_cancel = interrupt.abort_token().child_token();
         let deadline = match (&stage.load, stage.kind) {
@@ -181,11 +223,23 @@ impl Engine {
                     + Duration::from_secs_f64(duration.max(arrivals.last_offset()))
                     + self.plan.teardown_grace
             }
+            // A session stage cut off by its timeout gives its requests in flight the grace.
+            (
+                StageLoad::Sessions {
+                    timeout: Some(timeout),
+                    ..
+                },
+                StageKind::Benchmark | StageKind::Warmup,
+            ) => start + Duration::from_secs_f64(*timeout) + self.plan.teardown_grace,
             // Closed loops end when their requests do; each request is bounded by its timeout.
-            (StageLoad::Concurrent { .. }, StageKind::Benchmark | StageKind::Warmup) => {
-                start + Duration::from_secs(365 * 24 * 3600)
-            }
+            (
+                StageLoad::Concurrent { .. } | StageLoad::Sessions { .. },
+                StageKind::Benchmark | StageKind::Warmup,
+            ) => start + Duration::from_secs(365 * 24 * 3600),
         };
+        let stop_at = session_stage
+            .as_ref()
+            .and_then(|(_, sessions)| sessions.stop_at);
         let conversations =
             matches!(routing, Routing::User { .. }).then(|| Arc::new(Default::default()));
         let lanes = match &stage.load {
@@ -194,7 +248,7 @@ impl Engine {
                     [self.settings.shard.index as usize];
                 Some(even_split(runner_level, workers))
             }
-            StageLoad::Rate { .. } => None,
+            StageLoad::Rate { .. } | StageLoad::Sessions { .. } => None,
         };
         let cursor = Arc::new(AtomicU64::new(0));
         self.progress.start_stage(stage, planned, start);
@@ -209,6 +263,9 @@ impl Engine {
                 cancel: stage_cancel.clone(),
                 closed_loop: lanes.as_ref().map(|l| (l[id], cursor.clone())),
                 conversations: conversations.clone(),
+                sessions: session_stage
+                    .as_ref()
+                    .map(|(lanes, sessions)| (lanes[id], sessions.clone())),
                 reply,
             };
             if worker.orders.send(order).is_ok() {
@@ -222,6 +279,14 @@ impl Engine {
             let interrupt = interrupt.clone();
             let grace = self.plan.teardown_grace;
             async move {
+                // A session stage's timeout stops the sending; the deadline after it ends the
+                // grace of the requests in flight.
+                if let Some(at) = stop_at {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at.into()) => stage_stop.cancel(),
+                        _ = interrupt.stopped() => {}
+                    }
+                }
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline.into()) => {}
                     _ = interrupt.stopped() => {
@@ -249,18 +314,25 @@ impl Engine {
         }
         watchdog.abort();
         let interrupted = interrupt.is_stopped() || merged.accounted() < planned;
+        let timed_out = stop_at.is_some() && stage_stop.is_cancelled() && !interrupt.is_stopped();
         let info = StageInfo {
             id: stage.id,
             requested_rate: stage.requested_rate(),
             concurrency: stage.concurrency(),
             planned,
-            status: if interrupted {
+            status: if timed_out {
+                StageStatus::TimedOut
+            } else if interrupted {
                 StageStatus::Interrupted
             } else {
                 StageStatus::Completed
             },
             start: self.clock.epoch(start),
             end: self.clock.epoch(Instant::now()),
+            timeout: match stage.load {
+                StageLoad::Sessions { timeout, .. } => timeout,
+                _ => None,
+            },
         };
         let names: Vec<String> = self
             .plan

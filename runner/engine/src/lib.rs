@@ -25,6 +25,7 @@ mod priority;
 mod progress;
 mod rotation;
 mod server_metrics;
+mod sessions;
 mod settings;
 pub mod slo_search;
 mod sse;

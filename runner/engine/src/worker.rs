@@ -20,6 +20,7 @@ use crate::conversation::{Conversations, Turn};
 use crate::http::{Exchange, Keep, Prewarmed, Target};
 use crate::progress::Progress;
 use crate::rotation::Rotation;
+use crate::sessions::{Requests, SessionStage};
 use crate::settings::EngineSettings;
 use crate::timer::PreciseTimer;
 
@@ -44,6 +45,8 @@ pub(super) struct StageOrder {
     pub closed_loop: Option<(u64, Arc<AtomicU64>)>,
     /// Multi-turn chat: the stage's conversations, shared by the runner's workers.
     pub conversations: Option<Arc<Conversations>>,
+    /// Session stage: this worker's number of lanes and the runner's sessions.
+    pub sessions: Option<(u64, Arc<SessionStage>)>,
     pub reply: oneshot::Sender<StageRecorder>,
 }
 
@@ -63,6 +66,8 @@ struct Prepared {
     index: u64,
     adapter: Option<usize>,
     body: Body,
+    /// Session replay: the trace event it replays (`info.graph_event_id`).
+    event_id: Option<String>,
 }
 
 enum Body {
@@ -186,6 +191,22 @@ async fn run_stage(
         }
         (StageLoad::Concurrent { .. }, None) => {
             unreachable!("closed-loop orders carry their lanes")
+        }
+        (StageLoad::Sessions { .. }, _) => {
+            let (lanes, stage) = order
+                .sessions
+                .as_ref()
+                .expect("session orders carry their sessions");
+            let requests = SessionRequests(Lane::new(shared, &recorder, order));
+            crate::sessions::run(
+                &requests,
+                stage,
+                *lanes,
+                &order.stop,
+                shared.clock,
+                &recorder,
+            )
+            .await;
         }
     }
     Arc::try_unwrap(recorder)
@@ -326,6 +347,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         index,
         adapter,
         body,
+        event_id: None,
     }
 }
 
@@ -377,7 +399,7 @@ impl Lane {
         }
     }
 
-    async fn execute(&self, prepared: Prepared, scheduled: Instant) {
+    async fn execute(&self, prepared: Prepared, scheduled: Instant) -> RequestRecord {
         execute(
             &self.shared,
             &self.recorder,
@@ -387,7 +409,38 @@ impl Lane {
             prepared,
             scheduled,
         )
-        .await;
+        .await
+    }
+}
+
+/// A session stage's requests go through a lane's request path.
+struct SessionRequests(Lane);
+
+impl Requests for SessionRequests {
+    type Prepared = Prepared;
+
+    fn prepare(&self, index: u64, event_id: String) -> Prepared {
+        let mut prepared = prepare(&self.0.shared, &self.0.stage, index);
+        prepared.event_id = Some(event_id);
+        prepared
+    }
+
+    async fn send(&self, prepared: Prepared, scheduled: Instant) -> RequestRecord {
+        self.0.execute(prepared, scheduled).await
+    }
+
+    fn not_sent(&self, index: u64, scheduled: Instant) {
+        record_not_sent(
+            &self.0.shared,
+            &self.0.recorder,
+            &self.0.stage,
+            index,
+            scheduled,
+        );
+    }
+
+    fn unsent(&self, count: u64) {
+        record_unsent(&self.0.shared, &self.0.recorder, count);
     }
 }
 
@@ -493,7 +546,7 @@ async fn execute(
     conversations: Option<&Conversations>,
     prepared: Prepared,
     scheduled: Instant,
-) {
+) -> RequestRecord {
     // A conversation round waits for the previous one (that wait is schedule delay, as in
     // inference-perf) and is rendered with the conversation so far.
     let (bytes, prompt_tokens, round) = match prepared.body {
@@ -507,8 +560,7 @@ async fn execute(
             let history = tokio::select! {
                 history = conversations.wait_turn(round) => history,
                 _ = stop.cancelled() => {
-                    record_not_sent(shared, recorder, stage, prepared.index, scheduled);
-                    return;
+                    return record_not_sent(shared, recorder, stage, prepared.index, scheduled);
                 }
             };
             let parts = PromptParts {
@@ -528,8 +580,7 @@ async fn execute(
     // the teardown's cancellation) is not sent: counting it as sent and cut off in flight
     // would report more requests in flight than the stage ever had.
     if stop.is_cancelled() || cancel.is_cancelled() {
-        record_not_sent(shared, recorder, stage, prepared.index, scheduled);
-        return;
+        return record_not_sent(shared, recorder, stage, prepared.index, scheduled);
     }
     let keep = Keep {
         raw: shared.settings.per_request.is_some() && stage.is_benchmark(),
@@ -590,6 +641,7 @@ async fn execute(
             stage_id: stage.id,
             record: &record,
             lora_adapter: adapter_name(shared, record.adapter),
+            graph_event_id: prepared.event_id,
             request,
             response: exchange.raw.unwrap_or_default(),
         };
@@ -598,6 +650,7 @@ async fn execute(
             .send(output.shape.entry(exchanged, &shared.clock));
     }
     recorder.lock().expect("recorder lock").record(&record);
+    record
 }
 
 fn record_not_sent(
@@ -606,7 +659,7 @@ fn record_not_sent(
     stage: &StagePlan,
     index: u64,
     scheduled: Instant,
-) {
+) -> RequestRecord {
     let plan = &shared.plan;
     let adapter = plan
         .lora
@@ -625,6 +678,7 @@ fn record_not_sent(
         retried: None,
     };
     recorder.lock().expect("recorder lock").record(&record);
+    record
 }
 
 /// Counts `count` planned requests as never sent, in constant time: the rest of a stage cut

@@ -4,18 +4,12 @@
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 
-use ibench_core::report::ReportFile;
+use ibench_core::report::{ReportFile, stage_report_id};
 
 pub fn summary_tables(files: &[ReportFile]) -> String {
     let stages: Vec<(&str, &Value)> = files
         .iter()
-        .filter_map(|f| {
-            let id = f
-                .name
-                .strip_prefix("stage_")?
-                .strip_suffix("_lifecycle_metrics")?;
-            Some((id, &f.contents))
-        })
+        .filter_map(|f| Some((stage_report_id(&f.name)?, &f.contents)))
         .collect();
     if stages.is_empty() {
         return String::new();

@@ -14,7 +14,58 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("api.session_token_header_key", "session headers"),
     ("data.multimodal", "multimodal data"),
     ("data.shared_prefix.multimodal", "multimodal data"),
-    ("data.otel_trace_replay", "OTel trace replay"),
+    (
+        "data.otel_trace_replay.hf_dataset_path",
+        "traces from a Hugging Face dataset",
+    ),
+    (
+        "data.otel_trace_replay.filter",
+        "Python filter expressions over traces",
+    ),
+    (
+        "data.otel_trace_replay.use_static_model",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.otel_trace_replay.static_model_name",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.otel_trace_replay.model_mapping",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.otel_trace_replay.override_tool_call_max_tokens",
+        "a larger max_tokens for tool-call turns (each call asks its recorded output length)",
+    ),
+    (
+        "data.otel_trace_replay.tool_choice_mode",
+        "replaying recorded messages and tools (prompts are generated at the recorded length)",
+    ),
+    (
+        "data.otel_trace_replay.bad_tool_call_handling",
+        "replaying recorded messages and tools (prompts are generated at the recorded length)",
+    ),
+    (
+        "data.otel_trace_replay.disable_output_substitution",
+        "replaying recorded messages and tools (prompts are generated at the recorded length)",
+    ),
+    (
+        "data.otel_trace_replay.inject_random_session_id",
+        "replaying recorded messages and tools (prompts are generated at the recorded length)",
+    ),
+    (
+        "data.otel_trace_replay.attribute_to_header_map",
+        "span attributes as request headers",
+    ),
+    (
+        "data.otel_trace_replay.attribute_to_label_map",
+        "span attributes as report labels",
+    ),
+    (
+        "data.otel_trace_replay.predecessor_wait_timeout_sec",
+        "a limit on waiting for earlier calls (use load.stages[].timeout)",
+    ),
     ("data.weka_trace_replay", "Weka trace replay"),
     ("data.conversation_replay", "conversation replay"),
     ("data.visionarena", "the visionarena dataset"),
@@ -37,7 +88,6 @@ const ALIASES: &[(&str, &str, &str)] = &[
 
 /// inference-perf enum values that are valid there but not implemented here.
 const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
-    ("load.type", "trace_session_replay", "session trace replay"),
     (
         "data.type",
         "cnn_dailymail",
@@ -53,7 +103,6 @@ const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
         "billsum_conversations",
         "the billsum_conversations data generator",
     ),
-    ("data.type", "otel_trace_replay", "OTel trace replay"),
     ("data.type", "weka_trace_replay", "Weka trace replay"),
     ("data.type", "conversation_replay", "conversation replay"),
     ("data.type", "visionarena", "the visionarena dataset"),

@@ -308,6 +308,10 @@ pub enum DataType {
     /// Conversations from a local ShareGPT JSON file (`data.path`).
     #[serde(rename = "shareGPT")]
     ShareGpt,
+    /// Agent sessions from OpenTelemetry trace files (`data.otel_trace_replay`), one session a
+    /// file, replayed by `load.type: trace_session_replay`.
+    #[serde(rename = "otel_trace_replay")]
+    OtelTraceReplay,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -336,6 +340,61 @@ pub struct DataConfig {
     /// `false` (the default) is supported here.
     #[serde(default)]
     pub use_chat_template: bool,
+    /// The trace files of `otel_trace_replay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otel_trace_replay: Option<OtelTraceReplayConfig>,
+}
+
+/// Where `otel_trace_replay` finds its traces and how it replays them. Each file is one
+/// session: its LLM-call spans (`gen_ai.operation.name: chat`) are the session's requests, with
+/// the recorded prompt and output token counts (`gen_ai.usage.*`); a call waits for the calls
+/// it depends on and then for the recorded gap (tool or think time) after them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OtelTraceReplayConfig {
+    /// Every `*.json` file of this directory (one of `trace_directory` or `trace_files`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_directory: Option<String>,
+    /// These files (patterns are not expanded here: list the files or use `trace_directory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_files: Option<Vec<String>>,
+    /// Output tokens of a call whose span records neither a count nor an output.
+    #[serde(default = "default_replay_max_tokens")]
+    pub default_max_tokens: i64,
+    /// Longest recorded gap replayed, in milliseconds: longer tool or think times are cut to it.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: i64,
+    /// Replay calls whose span has an error status too.
+    #[serde(default = "default_true")]
+    pub include_errors: bool,
+    /// Leave out a file that cannot be read as a trace (said before the run) instead of
+    /// refusing the run.
+    #[serde(default)]
+    pub skip_invalid_files: bool,
+    /// Repeat the sessions in turn until there are this many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_sessions_target: Option<i64>,
+}
+
+fn default_replay_max_tokens() -> i64 {
+    1000
+}
+fn default_max_wait_ms() -> i64 {
+    15000
+}
+
+impl Default for OtelTraceReplayConfig {
+    fn default() -> Self {
+        OtelTraceReplayConfig {
+            trace_directory: None,
+            trace_files: None,
+            default_max_tokens: default_replay_max_tokens(),
+            max_wait_ms: default_max_wait_ms(),
+            include_errors: true,
+            skip_invalid_files: false,
+            duplicate_sessions_target: None,
+        }
+    }
 }
 
 /// `shared_prefix` data: `num_groups` shared prefixes (system prompts), each followed by
@@ -469,6 +528,9 @@ pub enum LoadType {
     TraceReplay,
     /// `num_requests` requests with exactly `concurrency_level` in flight.
     Concurrent,
+    /// Whole sessions of a session data type (`otel_trace_replay`): at most
+    /// `concurrent_sessions` at once, each request after those it depends on.
+    TraceSessionReplay,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -486,6 +548,21 @@ pub struct LoadStage {
     /// Requests kept in flight (`concurrent` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency_level: Option<i64>,
+    /// Sessions running at once; 0: all of the stage's sessions at once
+    /// (`trace_session_replay` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent_sessions: Option<i64>,
+    /// Sessions started per second at most (`trace_session_replay` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_rate: Option<f64>,
+    /// Sessions of this stage: the next ones after the previous stages'; default: all that
+    /// are left (`trace_session_replay` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_sessions: Option<i64>,
+    /// Seconds after which the stage is cut off and reported failed: requests in flight are
+    /// cancelled, unsent ones counted as not sent (`trace_session_replay` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
 }
 
 /// The bracket of a search for the highest rate meeting the SLO: the rate is within
@@ -793,9 +870,7 @@ pub struct ReportConfig {
     pub prometheus: PrometheusReport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<GoodputConfig>,
-    /// Session reports: written for session data (conversation and agent replays), which this
-    /// project does not generate yet, so no file results; accepted so that inference-perf's
-    /// configs run unchanged.
+    /// Session reports, written for session data (`otel_trace_replay`).
     #[serde(default)]
     pub session_lifecycle: SessionLifecycleReport,
     /// Service-level objectives (ours): thresholds checked on every stage and on the whole run,
@@ -913,7 +988,8 @@ pub struct PrometheusReport {
     pub per_stage: bool,
 }
 
-/// Which session reports inference-perf writes for session data.
+/// Which session reports are written for session data: `summary_session_lifecycle_metrics.json`,
+/// `stage_{i}_session_lifecycle_metrics.json` and `per_session_lifecycle_metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionLifecycleReport {

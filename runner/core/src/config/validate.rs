@@ -6,7 +6,8 @@ use super::error::Issue;
 use super::files::input_files;
 use super::limits::MAX_SOFT_TOKENS;
 use super::types::{
-    Config, DataConfig, DataType, LoadType, SharedPrefixConfig, SweepConfig, TraceFormat,
+    Config, DataConfig, DataType, LoadStage, LoadType, OtelTraceReplayConfig, SharedPrefixConfig,
+    SweepConfig, TraceFormat,
 };
 use crate::object_url::ObjectUrl;
 
@@ -275,56 +276,83 @@ fn load(config: &Config, issues: &mut Vec<Issue>) {
     let concurrent = load.load_type == LoadType::Concurrent;
     for (i, stage) in load.stages.iter().enumerate() {
         let at = |field: &str| format!("load.stages[{i}].{field}");
-        if concurrent {
-            for (field, set) in [
-                ("rate", stage.rate.is_some()),
-                ("duration", stage.duration.is_some()),
-            ] {
-                if set {
-                    issues.push(Issue::new(at(field), "not allowed with load.type concurrent; use num_requests and concurrency_level"));
+        let session_fields = [
+            ("concurrent_sessions", stage.concurrent_sessions.is_some()),
+            ("session_rate", stage.session_rate.is_some()),
+            ("num_sessions", stage.num_sessions.is_some()),
+            ("timeout", stage.timeout.is_some()),
+        ];
+        match load.load_type {
+            LoadType::TraceSessionReplay => session_stage(stage, &at, issues),
+            LoadType::Concurrent => {
+                for (field, set) in [
+                    ("rate", stage.rate.is_some()),
+                    ("duration", stage.duration.is_some()),
+                ]
+                .into_iter()
+                .chain(session_fields)
+                {
+                    if set {
+                        issues.push(Issue::new(at(field), "not allowed with load.type concurrent; use num_requests and concurrency_level"));
+                    }
                 }
+                positive_int(
+                    stage.num_requests,
+                    &at("num_requests"),
+                    "concurrent stages",
+                    issues,
+                );
+                positive_int(
+                    stage.concurrency_level,
+                    &at("concurrency_level"),
+                    "concurrent stages",
+                    issues,
+                );
             }
-            positive_int(
-                stage.num_requests,
-                &at("num_requests"),
-                "concurrent stages",
-                issues,
-            );
-            positive_int(
-                stage.concurrency_level,
-                &at("concurrency_level"),
-                "concurrent stages",
-                issues,
-            );
-        } else {
-            for (field, set) in [
-                ("num_requests", stage.num_requests.is_some()),
-                ("concurrency_level", stage.concurrency_level.is_some()),
-            ] {
-                if set {
-                    issues.push(Issue::new(
-                        at(field),
-                        "only allowed with load.type concurrent; use rate and duration",
-                    ));
+            LoadType::Constant | LoadType::Poisson | LoadType::TraceReplay => {
+                for (field, set) in [
+                    ("num_requests", stage.num_requests.is_some()),
+                    ("concurrency_level", stage.concurrency_level.is_some()),
+                ] {
+                    if set {
+                        issues.push(Issue::new(
+                            at(field),
+                            "only allowed with load.type concurrent; use rate and duration",
+                        ));
+                    }
                 }
-            }
-            match stage.rate {
-                None => issues.push(Issue::new(
-                    at("rate"),
-                    "required (requests per second, > 0)",
-                )),
-                Some(rate) if !(rate > 0.0 && rate.is_finite()) => {
-                    issues.push(Issue::new(at("rate"), format!("must be > 0, got {rate}")))
+                for (field, set) in session_fields {
+                    if set {
+                        issues.push(Issue::new(
+                            at(field),
+                            "only allowed with load.type trace_session_replay; use rate and duration",
+                        ));
+                    }
                 }
-                _ => {}
+                match stage.rate {
+                    None => issues.push(Issue::new(
+                        at("rate"),
+                        "required (requests per second, > 0)",
+                    )),
+                    Some(rate) if !(rate > 0.0 && rate.is_finite()) => {
+                        issues.push(Issue::new(at("rate"), format!("must be > 0, got {rate}")))
+                    }
+                    _ => {}
+                }
+                positive_int(
+                    stage.duration,
+                    &at("duration"),
+                    "rate-based stages (seconds)",
+                    issues,
+                );
             }
-            positive_int(
-                stage.duration,
-                &at("duration"),
-                "rate-based stages (seconds)",
-                issues,
-            );
         }
+    }
+    if load.load_type == LoadType::TraceSessionReplay && load.warmup.is_some() {
+        issues.push(Issue::new(
+            "load.warmup",
+            "not with load.type trace_session_replay, whose stages are counted in sessions; remove it",
+        ));
     }
     if load.load_type == LoadType::TraceReplay && load.trace.is_none() {
         issues.push(Issue::new(
@@ -380,6 +408,67 @@ fn load(config: &Config, issues: &mut Vec<Issue>) {
     }
     if let Some(splits) = &load.lora_traffic_split {
         lora(splits, issues);
+    }
+}
+
+/// A `trace_session_replay` stage: inference-perf's `TraceSessionReplayLoadStage`.
+fn session_stage(stage: &LoadStage, at: &dyn Fn(&str) -> String, issues: &mut Vec<Issue>) {
+    for (field, set) in [
+        ("rate", stage.rate.is_some()),
+        ("duration", stage.duration.is_some()),
+        ("num_requests", stage.num_requests.is_some()),
+        ("concurrency_level", stage.concurrency_level.is_some()),
+    ] {
+        if set {
+            issues.push(Issue::new(
+                at(field),
+                "not allowed with load.type trace_session_replay; use concurrent_sessions, session_rate, num_sessions and timeout",
+            ));
+        }
+    }
+    match stage.concurrent_sessions {
+        None => issues.push(Issue::new(
+            at("concurrent_sessions"),
+            "required with load.type trace_session_replay (sessions at once, >= 0; 0 = all of the stage's)",
+        )),
+        Some(n) if n < 0 => issues.push(Issue::new(
+            at("concurrent_sessions"),
+            format!("must be >= 0 (0 = all of the stage's sessions at once), got {n}"),
+        )),
+        _ => {}
+    }
+    if let Some(rate) = stage.session_rate {
+        if !(rate > 0.0 && rate.is_finite()) {
+            issues.push(Issue::new(
+                at("session_rate"),
+                format!("must be > 0 sessions per second, got {rate}"),
+            ));
+        } else if let Some(n) = stage.concurrent_sessions.filter(|&n| n > 0)
+            && rate > n as f64
+        {
+            issues.push(Issue::new(
+                at("session_rate"),
+                format!(
+                    "{rate} cannot exceed concurrent_sessions ({n}): sessions cannot start faster than the concurrency limit allows; lower session_rate or raise concurrent_sessions"
+                ),
+            ));
+        }
+    }
+    if stage.num_sessions.is_some() {
+        positive_int(
+            stage.num_sessions,
+            &at("num_sessions"),
+            "a session stage",
+            issues,
+        );
+    }
+    if let Some(timeout) = stage.timeout
+        && !(timeout > 0.0 && timeout.is_finite())
+    {
+        issues.push(Issue::new(
+            at("timeout"),
+            format!("must be > 0 seconds, got {timeout}"),
+        ));
     }
 }
 
@@ -479,6 +568,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "output_distribution" => data.output_distribution.is_some(),
         "shared_prefix" => data.shared_prefix.is_some(),
         "trace" => data.trace.is_some(),
+        "otel_trace_replay" => data.otel_trace_replay.is_some(),
         _ => unreachable!("data field {field}"),
     };
     // What each type reads; everything else set is a mistake worth reporting.
@@ -505,6 +595,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             &["path", "input_distribution", "output_distribution"],
             "remove it",
         ),
+        DataType::OtelTraceReplay => (
+            &["otel_trace_replay"],
+            "lengths come from the traces; remove it",
+        ),
     };
     for field in [
         "path",
@@ -513,6 +607,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "output_distribution",
         "shared_prefix",
         "trace",
+        "otel_trace_replay",
     ] {
         if set(field) && !reads.contains(&field) {
             unused(field, fix, issues);
@@ -550,6 +645,30 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             Some(shared) => shared_prefix(shared, config, issues),
         },
         DataType::ShareGpt => share_gpt(data, issues),
+        DataType::OtelTraceReplay => match &data.otel_trace_replay {
+            None => issues.push(Issue::new(
+                "data.otel_trace_replay",
+                "required by data.type otel_trace_replay, e.g. {trace_directory: traces/}",
+            )),
+            Some(otel) => otel_trace_replay(otel, issues),
+        },
+    }
+    let sessions = data.data_type == DataType::OtelTraceReplay;
+    let session_load = config.load.load_type == LoadType::TraceSessionReplay;
+    if sessions && !session_load {
+        let load_type = serde_json::to_value(config.load.load_type).expect("enum serialises");
+        issues.push(Issue::new(
+            "load.type",
+            format!(
+                "data.type otel_trace_replay requires load.type trace_session_replay, not {}: its requests depend on each other within sessions",
+                load_type.as_str().unwrap_or_default()
+            ),
+        ));
+    } else if session_load && !sessions {
+        issues.push(Issue::new(
+            "load.type",
+            format!("trace_session_replay replays sessions; it needs data.type otel_trace_replay, not {name}"),
+        ));
     }
     if config.load.load_type == LoadType::TraceReplay
         && data.trace.is_some()
@@ -559,6 +678,53 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             "data.trace",
             "token counts from a trace need data.type random or synthetic",
         ));
+    }
+}
+
+fn otel_trace_replay(otel: &OtelTraceReplayConfig, issues: &mut Vec<Issue>) {
+    let at = |field: &str| format!("data.otel_trace_replay.{field}");
+    match (&otel.trace_directory, &otel.trace_files) {
+        (None, None) => issues.push(Issue::new(
+            "data.otel_trace_replay",
+            "set trace_directory (every *.json file in it) or trace_files (a list of files)",
+        )),
+        (Some(_), Some(_)) => issues.push(Issue::new(
+            at("trace_files"),
+            "choose one source: trace_directory or trace_files, not both",
+        )),
+        (None, Some(files)) if files.is_empty() => issues.push(Issue::new(
+            at("trace_files"),
+            "is empty; name at least one file",
+        )),
+        (None, Some(files)) => {
+            for pattern in files.iter().filter(|f| f.contains(['*', '?'])) {
+                issues.push(Issue::new(
+                    at("trace_files"),
+                    format!("{pattern} is a pattern, which is not expanded here; list the files or use trace_directory"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    if otel.default_max_tokens < 1 {
+        issues.push(Issue::new(
+            at("default_max_tokens"),
+            format!("must be > 0, got {}", otel.default_max_tokens),
+        ));
+    }
+    if otel.max_wait_ms < 0 {
+        issues.push(Issue::new(
+            at("max_wait_ms"),
+            format!("must be >= 0 milliseconds, got {}", otel.max_wait_ms),
+        ));
+    }
+    if otel.duplicate_sessions_target.is_some() {
+        positive_int(
+            otel.duplicate_sessions_target,
+            &at("duplicate_sessions_target"),
+            "duplicating sessions",
+            issues,
+        );
     }
 }
 

@@ -6,6 +6,7 @@ mod labels;
 mod latencies;
 mod record;
 mod run;
+mod session;
 
 pub use bucket::{Bucket, Cancelled, Failures, Goodput, LabelStats, RecordOptions, Successes};
 pub use dist::{Dist, DistWire, Unit, WireError};
@@ -20,3 +21,4 @@ pub use record::{
 pub use run::{
     BreakerTrip, Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus,
 };
+pub use session::{SessionError, SessionRecord};

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::bucket::{Bucket, RecordOptions};
 use super::latencies::seconds_between;
 use super::record::{Clock, Outcome, RequestRecord};
+use super::session::SessionRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -15,6 +16,8 @@ pub enum StageStatus {
     Completed,
     /// Interrupted before its plan was done; the rest is accounted as cancelled.
     Interrupted,
+    /// A session stage cut off by its `timeout`; the rest is accounted as cancelled.
+    TimedOut,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +32,9 @@ pub struct StageInfo {
     /// Unix times when the stage started and ended.
     pub start: f64,
     pub end: f64,
+    /// A session stage's `timeout`, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +47,9 @@ pub struct StageMetrics {
     /// Every successful request's completion, for stages that keep them (a sweep's probes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub completions: Vec<Completion>,
+    /// A session stage's sessions, in the order they ended (per runner).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<SessionRecord>,
 }
 
 /// When a successful request ended and how long it took.
@@ -62,8 +71,8 @@ impl StageMetrics {
 
     fn merge(&mut self, other: &StageMetrics) {
         self.info.planned += other.info.planned;
-        if other.info.status == StageStatus::Interrupted {
-            self.info.status = StageStatus::Interrupted;
+        if other.info.status != StageStatus::Completed {
+            self.info.status = other.info.status;
         }
         self.info.start = self.info.start.min(other.info.start);
         self.info.end = self.info.end.max(other.info.end);
@@ -72,6 +81,7 @@ impl StageMetrics {
             self.adapters.entry(name.clone()).or_default().merge(bucket);
         }
         self.completions.extend_from_slice(&other.completions);
+        self.sessions.extend_from_slice(&other.sessions);
     }
 }
 
@@ -167,6 +177,7 @@ pub struct StageRecorder {
     clock: Clock,
     options: RecordOptions,
     completions: Option<Vec<Completion>>,
+    sessions: Vec<SessionRecord>,
 }
 
 impl StageRecorder {
@@ -177,6 +188,7 @@ impl StageRecorder {
             clock,
             options,
             completions: None,
+            sessions: Vec::new(),
         }
     }
 
@@ -201,6 +213,10 @@ impl StageRecorder {
         bucket.record(record, &self.clock, &self.options);
     }
 
+    pub fn record_session(&mut self, session: SessionRecord) {
+        self.sessions.push(session);
+    }
+
     /// Counts `count` requests planned and never sent, without an adapter: the caller need not
     /// draw each one's adapter (see the engine's remaining-schedule accounting).
     pub fn not_sent(&mut self, count: u64) {
@@ -215,6 +231,7 @@ impl StageRecorder {
         for (mine, theirs) in self.adapters.iter_mut().zip(&other.adapters) {
             mine.merge(theirs);
         }
+        self.sessions.extend_from_slice(&other.sessions);
     }
 
     /// Requests recorded so far (sent or not).
@@ -228,6 +245,7 @@ impl StageRecorder {
             base: self.base,
             adapters: adapter_names.iter().cloned().zip(self.adapters).collect(),
             completions: self.completions.unwrap_or_default(),
+            sessions: self.sessions,
         }
     }
 }

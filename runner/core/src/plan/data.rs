@@ -11,6 +11,7 @@ use crate::tokenize::{Corpus, Tokenizer};
 
 use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
+use super::sessions::{SessionError, Sessions};
 use super::shard::Routing;
 use super::share_gpt::SharePair;
 use super::trace::TraceRow;
@@ -44,6 +45,8 @@ enum Source {
     SharedPrefix(SharedPrefix),
     /// Request `i` asks pair `i mod pairs`.
     ShareGpt(Arc<[SharePair]>),
+    /// Request `i` is an event of a session (see [`Sessions::locate`]).
+    Sessions(Arc<Sessions>),
 }
 
 // One per run: the size of its variants does not matter.
@@ -114,6 +117,8 @@ pub enum DataError {
     EmptyCorpus { path: String },
     #[error(transparent)]
     ShareGpt(#[from] super::share_gpt::ShareGptError),
+    #[error(transparent)]
+    Sessions(#[from] SessionError),
 }
 
 impl DataPlan {
@@ -212,6 +217,12 @@ impl DataPlan {
                 )?
                 .into(),
             ),
+            DataType::OtelTraceReplay => Source::Sessions(Arc::new(Sessions::read(
+                data.otel_trace_replay
+                    .as_ref()
+                    .expect("validated: otel_trace_replay present"),
+                seed,
+            )?)),
         };
         Ok(DataPlan {
             seed,
@@ -222,6 +233,14 @@ impl DataPlan {
 
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// The sessions of session data.
+    pub fn sessions(&self) -> Option<&Arc<Sessions>> {
+        match &self.source {
+            Source::Sessions(sessions) => Some(sessions),
+            _ => None,
+        }
     }
 
     /// How requests are spread over runners and workers: multi-turn conversations stay whole.
@@ -313,6 +332,19 @@ impl DataPlan {
             Source::ShareGpt(pairs) => {
                 let pair = &pairs[(index % pairs.len() as u64) as usize];
                 single(pair.prompt.clone(), pair.output_tokens)
+            }
+            Source::Sessions(sessions) => {
+                // Every call of a session starts with the same text, as an agent's growing
+                // context does: a later, longer prompt extends an earlier one.
+                let (session, event) = sessions.locate(index);
+                let event = &sessions.get(session).graph.events[event];
+                let mut prompt = String::new();
+                self.tokenizer.push_random(
+                    &mut prompt,
+                    &mut rng(seed, Purpose::Session, session),
+                    event.input_tokens as usize,
+                );
+                single(prompt, event.output_tokens)
             }
         }
     }

@@ -6,6 +6,7 @@ mod data;
 mod lora;
 pub mod rng;
 mod sampling;
+pub mod sessions;
 mod shard;
 mod share_gpt;
 pub mod trace;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use arrivals::{Arrival, Arrivals};
 pub use data::{DEFAULT_CORPUS, DEFAULT_MAX_TOKENS, DataError, DataPlan, RequestData, Round};
 pub use lora::LoraTable;
+pub use sessions::{Session, SessionError, SessionGraph, Sessions};
 pub use shard::{Routing, Shard, even_split};
 pub use share_gpt::ShareGptError;
 pub use trace::{TraceError, TraceRow};
@@ -74,6 +76,17 @@ pub enum StageLoad {
     },
     /// Closed loop: `num_requests` with `level` in flight.
     Concurrent { num_requests: u64, level: u64 },
+    /// Sessions `first..first + count` of the run's sessions, at most `concurrent` at once (0:
+    /// all), started at most `rate` a second; `requests` is their number of events. After
+    /// `timeout` seconds the stage is cut off.
+    Sessions {
+        first: u64,
+        count: u64,
+        concurrent: u64,
+        rate: Option<f64>,
+        timeout: Option<f64>,
+        requests: u64,
+    },
 }
 
 impl StagePlan {
@@ -91,15 +104,18 @@ impl StagePlan {
         match &self.load {
             StageLoad::Rate { arrivals, .. } => arrivals.count(),
             StageLoad::Concurrent { num_requests, .. } => *num_requests,
+            StageLoad::Sessions { requests, .. } => *requests,
         }
     }
 
     /// `load_summary.requested_rate`; for concurrent stages inference-perf reports
-    /// `num_requests` there, and so do we, for report compatibility.
+    /// `num_requests` there, and so do we, for report compatibility; for session stages the
+    /// session rate (0 when unlimited), as inference-perf does.
     pub fn requested_rate(&self) -> f64 {
         match &self.load {
             StageLoad::Rate { rate, .. } => *rate,
             StageLoad::Concurrent { num_requests, .. } => *num_requests as f64,
+            StageLoad::Sessions { rate, .. } => rate.unwrap_or(0.0),
         }
     }
 
@@ -107,6 +123,7 @@ impl StagePlan {
         match &self.load {
             StageLoad::Rate { .. } => None,
             StageLoad::Concurrent { level, .. } => Some(*level),
+            StageLoad::Sessions { concurrent, .. } => Some(*concurrent),
         }
     }
 }
@@ -149,7 +166,15 @@ impl Plan {
         };
 
         let trace_count = data_rows.as_ref().map(|rows| rows.len() as u64);
+        let tokenizer_config = config.tokenizer.clone().unwrap_or_default();
+        let tokenizer = Tokenizer::load(
+            tokenizer_config.pretrained_model_name_or_path.as_deref(),
+            Duration::from_secs_f64(tokenizer_config.load_timeout),
+        )?;
+        let data = DataPlan::new(config, resolved.seed, tokenizer, data_rows)?;
         let mut notes = Vec::new();
+        // Each session stage takes the next sessions, where the previous stage stopped.
+        let mut session_cursor = 0u64;
         let stages = load
             .stages
             .iter()
@@ -160,6 +185,27 @@ impl Plan {
                         num_requests: stage.num_requests.unwrap_or_default() as u64,
                         level: stage.concurrency_level.unwrap_or_default() as u64,
                     },
+                    LoadType::TraceSessionReplay => {
+                        let sessions = data.sessions().expect("validated: session data");
+                        let left = sessions.len() as u64 - session_cursor;
+                        let count = stage.num_sessions.map_or(left, |n| (n as u64).min(left));
+                        if count == 0 {
+                            notes.push(format!(
+                                "load.stages[{id}]: no sessions are left for this stage (the {} sessions went to earlier stages); it sends nothing",
+                                sessions.len()
+                            ));
+                        }
+                        let first = session_cursor;
+                        session_cursor += count;
+                        StageLoad::Sessions {
+                            first,
+                            count,
+                            concurrent: stage.concurrent_sessions.unwrap_or_default() as u64,
+                            rate: stage.session_rate,
+                            timeout: stage.timeout,
+                            requests: sessions.requests(first..first + count, |_| true),
+                        }
+                    }
                     LoadType::TraceReplay => {
                         let offsets = load_offsets.clone().expect("validated: load.trace present");
                         let (rate, duration) = (
@@ -227,11 +273,9 @@ impl Plan {
             }))
         });
 
-        let tokenizer_config = config.tokenizer.clone().unwrap_or_default();
-        let tokenizer = Tokenizer::load(
-            tokenizer_config.pretrained_model_name_or_path.as_deref(),
-            Duration::from_secs_f64(tokenizer_config.load_timeout),
-        )?;
+        if let Some(sessions) = data.sessions() {
+            notes.extend(sessions.skipped.iter().cloned());
+        }
         Ok(Plan {
             seed: resolved.seed,
             stages,
@@ -239,7 +283,7 @@ impl Plan {
             interval: Duration::from_secs_f64(load.interval),
             teardown_grace: Duration::from_secs_f64(load.stage_teardown_grace_seconds),
             load_type: load.load_type,
-            data: DataPlan::new(config, resolved.seed, tokenizer, data_rows)?,
+            data,
             lora: load.lora_traffic_split.as_deref().map(LoraTable::new),
             notes,
         })

@@ -19,6 +19,10 @@ pub enum Purpose {
     PrefixLength = 7,
     /// A trace's prompt block, by its hash id.
     Block = 8,
+    /// The order of a session replay's sessions.
+    SessionOrder = 9,
+    /// A session's prompt text, by its session index.
+    Session = 10,
 }
 
 pub type PlanRng = Pcg64Mcg;

@@ -231,10 +231,12 @@ mod tests {
                 status: StageStatus::Completed,
                 start: 1_796_500_000.25,
                 end: 1_796_500_004.5,
+                timeout: None,
             },
             base: bucket,
             adapters: Default::default(),
             completions: vec![],
+            sessions: vec![],
         }
     }
 

@@ -337,6 +337,7 @@ mod tests {
             status: StageStatus::Completed,
             start: 0.0,
             end: 1.0,
+            timeout: None,
         };
         let report = lifecycle(&sample_bucket(), Scope::Stage(&info), &PERCENTILES, None);
         let load = &report["load_summary"];

@@ -8,6 +8,7 @@ mod lifecycle;
 mod location;
 mod per_request;
 mod per_request_entry;
+mod session;
 mod sink;
 mod slo;
 mod validation;
@@ -114,6 +115,12 @@ pub fn lifecycle_reports(run: &RunMetrics, report: &ReportConfig) -> Vec<ReportF
             .into_iter()
             .map(|(name, contents)| ReportFile { name, contents }),
     );
+    files.extend(session::session_reports(
+        run,
+        &report.session_lifecycle,
+        &options.percentiles,
+        options.max_error_messages.max(0) as usize,
+    ));
     if let Some(slo) = &report.slo {
         files.push(ReportFile {
             name: SLO_VERDICT_FILE.into(),
@@ -243,6 +250,14 @@ pub fn write_files(dir: &Path, prefix: &str, files: &[ReportFile], config_yaml: 
     written
 }
 
+/// The stage of a stage lifecycle report (`stage_{id}_lifecycle_metrics`); not of a session
+/// report (`stage_{id}_session_lifecycle_metrics`).
+pub fn stage_report_id(name: &str) -> Option<&str> {
+    name.strip_prefix("stage_")?
+        .strip_suffix("_lifecycle_metrics")
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The stdout blocks that tools scrape: `=== START_SUMMARY ===` … and one per stage, and
 /// each stage's Benchmark Report (`=== START_PARTIAL_BR_V0_2_STAGE_0 ===`), as inference-perf
 /// prints them.
@@ -251,11 +266,7 @@ pub fn stdout_markers(files: &[ReportFile]) -> String {
     for file in files {
         let marker = if file.name == "summary_lifecycle_metrics" {
             "SUMMARY".to_string()
-        } else if let Some(id) = file
-            .name
-            .strip_prefix("stage_")
-            .and_then(|rest| rest.strip_suffix("_lifecycle_metrics"))
-        {
+        } else if let Some(id) = stage_report_id(&file.name) {
             format!("STAGE_{id}")
         } else if let Some(id) = file
             .name

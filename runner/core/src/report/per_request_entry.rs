@@ -42,7 +42,7 @@ pub struct PerRequestInfo {
     /// inference-perf's API-specific extras; none for the completion and chat APIs.
     pub extra_info: Map<String, Value>,
     pub lora_adapter: Option<String>,
-    /// The trace event a request replays (session replay, not built here).
+    /// The trace event a request replays (session replay): `{session}:{event}`.
     pub graph_event_id: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// Sends after the first (`load.request_retries`); only when retried.
@@ -127,6 +127,8 @@ pub struct Exchanged<'a> {
     pub stage_id: usize,
     pub record: &'a RequestRecord,
     pub lora_adapter: Option<&'a str>,
+    /// Session replay: `{session}:{event}` of the trace event the request replays.
+    pub graph_event_id: Option<String>,
     pub request: String,
     pub response: String,
 }
@@ -147,10 +149,10 @@ impl RecordShape {
             end_time: clock.epoch(record.end),
             request: self.fields.request.then_some(exchanged.request),
             response: self.fields.response.then_some(exchanged.response),
-            info: self
-                .fields
-                .info
-                .then(|| self.info(record, exchanged.lora_adapter, chunks, clock)),
+            info: self.fields.info.then(|| PerRequestInfo {
+                graph_event_id: exchanged.graph_event_id,
+                ..self.info(record, exchanged.lora_adapter, chunks, clock)
+            }),
             computed_metrics: response
                 .filter(|_| self.fields.computed_metrics)
                 .map(|r| self.computed_metrics(record, r)),
@@ -320,6 +322,7 @@ mod tests {
             stage_id: 1,
             record,
             lora_adapter: Some("support"),
+            graph_event_id: None,
             request: "{}".into(),
             response: SSE.into(),
         }

@@ -186,10 +186,12 @@ mod tests {
                     status: StageStatus::Completed,
                     start: 100.0,
                     end: 110.0,
+                    timeout: None,
                 },
                 base: bucket,
                 adapters: Default::default(),
                 completions: Vec::new(),
+                sessions: Vec::new(),
             });
         }
         run

@@ -1,0 +1,249 @@
+//! `load.type: trace_session_replay` with `data.type: otel_trace_replay`, end to end over real
+//! HTTP to the simulator: sessions run whole, each call after the calls it depends on plus the
+//! recorded tool time, at most `concurrent_sessions` at once; every request and every session
+//! is reported, with inference-perf's session report files.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use ibench_testkit as common;
+use serde_json::{Value, json};
+
+/// The example trace: LLM → tool 200 ms → LLM → tool 100 ms → LLM.
+const TRACE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../configs/traces/otel/support-agent.json"
+);
+const THINK_MS: [f64; 2] = [200.0, 100.0];
+
+fn session_config(
+    sim: &str,
+    reports: &Path,
+    data: &str,
+    stages: &str,
+) -> ibench_core::config::Config {
+    common::config(
+        sim,
+        reports,
+        &format!(
+            "api: {{type: chat}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n{data}load:\n  type: trace_session_replay\n  interval: 0\n  stages:\n{stages}report:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n"
+        ),
+    )
+}
+
+/// Per session: its requests' `(start, end)` in the order of the trace's events.
+fn requests_by_session(reports: &Path) -> HashMap<String, Vec<(f64, f64)>> {
+    let mut sessions: HashMap<String, Vec<(String, f64, f64)>> = HashMap::new();
+    for entry in common::per_request(reports) {
+        let event = entry["info"]["graph_event_id"]
+            .as_str()
+            .expect("session requests name their event")
+            .to_string();
+        let (session, event) = event.split_once(':').expect("session:event");
+        let start = entry["start_time"].as_f64().expect("sent");
+        let end = entry["end_time"].as_f64().unwrap();
+        sessions
+            .entry(session.to_string())
+            .or_default()
+            .push((event.to_string(), start, end));
+    }
+    sessions
+        .into_iter()
+        .map(|(session, mut events)| {
+            events.sort_by(|a, b| a.0.cmp(&b.0));
+            (
+                session,
+                events.into_iter().map(|(_, s, e)| (s, e)).collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_trace_replays_with_its_dependencies_and_tool_times_within_2_ms() {
+    let _lock = common::timing_lock().await;
+    // A fixed latency: 20 ms to the first token, 2 ms for each further one.
+    let sim = common::sim_with_latency(20.0, 2.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    // About 30 s: 50 sessions at a time, each ~0.4 s (3 calls of 60-80 ms and 300 ms of tools).
+    // Real-time workers: on a 2-core machine busy with other work, a worker woken a few
+    // milliseconds late would break the 2 ms bound on its own.
+    let sessions = 3500;
+    let config = session_config(
+        &sim.base_url(),
+        &reports,
+        &format!("    trace_files: [{TRACE}]\n    duplicate_sessions_target: {sessions}\n"),
+        "  - concurrent_sessions: 50\n    timeout: 60\n  worker_realtime_priority: true\n",
+    );
+    let outcome = common::run(config).await;
+
+    // Every request accounted for, all answered.
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["load_summary"]["count"], 3 * sessions);
+    assert_eq!(summary["successes"]["count"], 3 * sessions);
+    assert_eq!(sim.stats().requests_received, 3 * sessions as u64);
+    let sessions_summary = common::report(&outcome, "summary_session_lifecycle_metrics").clone();
+    assert_eq!(sessions_summary["num_sessions"], sessions);
+    assert_eq!(sessions_summary["num_sessions_succeeded"], sessions);
+    assert_eq!(sessions_summary["total_events_completed"], 3 * sessions);
+    let stage = common::report(&outcome, "stage_0_session_lifecycle_metrics").clone();
+    assert_eq!(stage["stage_metadata"]["status"], "COMPLETED");
+    assert_eq!(stage["stage_metadata"]["concurrent_sessions"], 50);
+
+    let requests = requests_by_session(&reports);
+    let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
+    let per_session = per_session.as_array().unwrap();
+    assert_eq!(per_session.len(), sessions);
+    let mut intervals = Vec::new();
+    for session in per_session {
+        let id = session["session_id"].as_str().unwrap();
+        let calls = &requests[id];
+        assert_eq!(calls.len(), 3, "{id}");
+        let ms = |s: f64| s * 1000.0;
+        // No turn overlaps the next, and each waits for the previous answer plus the
+        // recorded tool time.
+        for (i, think) in THINK_MS.iter().enumerate() {
+            let gap = ms(calls[i + 1].0 - calls[i].1);
+            assert!(
+                gap >= think - 0.05 && gap <= think + 2.0,
+                "{id}: call {} started {gap:.3} ms after call {i} ended, the trace says {think} ms",
+                i + 1
+            );
+        }
+        // The session's latency is its requests' latencies plus its tool times.
+        let latencies: f64 = calls.iter().map(|(s, e)| ms(e - s)).sum();
+        let duration = ms(session["duration_sec"].as_f64().unwrap());
+        let expected = latencies + THINK_MS.iter().sum::<f64>();
+        assert!(
+            (duration - expected).abs() <= 2.0,
+            "{id}: lasted {duration:.3} ms, its requests and tool times {expected:.3} ms"
+        );
+        assert_eq!(session["success"], true);
+        assert_eq!(session["num_events"], 3);
+        intervals.push((session["start_time"].as_f64().unwrap(), 1));
+        intervals.push((session["end_time"].as_f64().unwrap(), -1));
+    }
+    // At most 50 sessions at once, and the pool was kept full.
+    intervals.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut live = 0;
+    let mut most = 0;
+    for (_, change) in intervals {
+        live += change;
+        most = most.max(live);
+    }
+    assert_eq!(most, 50);
+    let duration = summary["benchmark_time_seconds"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!(duration > 20.0, "about 30 s of load, not {duration}");
+}
+
+fn write_traces(dir: &Path, count: usize) -> String {
+    let trace = std::fs::read_to_string(TRACE).unwrap();
+    for i in 0..count {
+        let mut doc: Value = serde_json::from_str(&trace).unwrap();
+        doc["trace_id"] = json!(format!("agent{i}"));
+        std::fs::write(dir.join(format!("agent{i}.json")), doc.to_string()).unwrap();
+    }
+    dir.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_stage_takes_the_next_sessions_at_its_rate() {
+    let sim = common::sim_with_latency(1.0, 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    std::fs::create_dir(&traces).unwrap();
+    let traces = write_traces(&traces, 7);
+    let reports = dir.path().join("reports");
+    let config = session_config(
+        &sim.base_url(),
+        &reports,
+        &format!("    trace_directory: {traces}\n    max_wait_ms: 20\n"),
+        "  - concurrent_sessions: 2\n    session_rate: 2\n    num_sessions: 3\n  - concurrent_sessions: 0\n",
+    );
+    let outcome = common::run(config).await;
+    let first = common::report(&outcome, "stage_0_session_lifecycle_metrics").clone();
+    let second = common::report(&outcome, "stage_1_session_lifecycle_metrics").clone();
+    assert_eq!(first["num_sessions"], 3);
+    assert_eq!(second["num_sessions"], 4, "the rest of the 7");
+    assert_eq!(first["stage_metadata"]["session_rate"], 2.0);
+    assert_eq!(second["stage_metadata"]["session_rate"], Value::Null);
+    let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
+    let mut ids: Vec<&str> = per_session
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 7, "every session once: {ids:?}");
+    // Two a second: the third session of stage 0 started a second after the first.
+    let mut starts: Vec<f64> = per_session
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["stage_id"] == 0)
+        .map(|s| s["start_time"].as_f64().unwrap())
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    let spread = starts[2] - starts[0];
+    assert!((0.99..1.1).contains(&spread), "{starts:?}");
+    // Stage 1 ran its 4 sessions at once.
+    let second_starts: Vec<f64> = per_session
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["stage_id"] == 1)
+        .map(|s| s["start_time"].as_f64().unwrap())
+        .collect();
+    let max = second_starts.iter().cloned().fold(f64::MIN, f64::max);
+    let min = second_starts.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(max - min < 0.05, "{second_starts:?}");
+    assert_eq!(
+        common::report(&outcome, "summary_lifecycle_metrics")["successes"]["count"],
+        21
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_timeout_cancels_what_is_left_and_accounts_for_every_request() {
+    let sim = common::sim_with_latency(50.0, 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let config = session_config(
+        &sim.base_url(),
+        &reports,
+        &format!("    trace_files: [{TRACE}]\n    duplicate_sessions_target: 40\n"),
+        "  - concurrent_sessions: 4\n    timeout: 1\n",
+    );
+    let outcome = common::run(config).await;
+    let stage = common::report(&outcome, "stage_0_session_lifecycle_metrics").clone();
+    assert_eq!(stage["stage_metadata"]["status"], "TIMED_OUT");
+    assert_eq!(stage["stage_metadata"]["timeout_configured"], 1.0);
+    // Only the sessions started are reported (inference-perf's rule); each one cut short is a
+    // failure naming why.
+    let started = stage["num_sessions"].as_u64().unwrap();
+    assert!((4..40).contains(&started), "{started}");
+    let failed = stage["num_sessions_failed"].as_u64().unwrap();
+    assert!(failed >= 1, "{stage:#}");
+    assert!(stage["failures"]["by_label"]["stage_ended"]["count"].as_u64() >= Some(1));
+    // Every planned request is in the request report: answered, or cancelled.
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    let count = summary["load_summary"]["count"].as_u64().unwrap();
+    let cancelled = &summary["cancelled"];
+    let not_sent = cancelled["not_sent"].as_u64().unwrap_or_default();
+    let in_flight = cancelled["in_flight"].as_u64().unwrap_or_default();
+    assert!(not_sent > 0, "{summary:#}");
+    assert_eq!(
+        count + not_sent,
+        3 * 40,
+        "sent and never sent make up all 120: {summary:#}"
+    );
+    let answered = summary["successes"]["count"].as_u64().unwrap()
+        + summary["failures"]["count"].as_u64().unwrap();
+    assert_eq!(answered + in_flight, count, "{summary:#}");
+    assert_eq!(sim.stats().requests_received, count);
+}

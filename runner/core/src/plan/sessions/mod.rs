@@ -1,0 +1,253 @@
+//! Session data (`data.type: otel_trace_replay`): each trace file is one session, a graph of
+//! LLM calls that depend on each other. The sessions are read once, put in a seeded order
+//! (inference-perf shuffles them with the run's seed), repeated up to
+//! `duplicate_sessions_target`, and taken stage by stage: each stage runs the next
+//! `num_sessions` of them.
+
+mod graph;
+mod otel;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+
+use crate::config::OtelTraceReplayConfig;
+
+pub use graph::{Event, SessionError, SessionGraph};
+pub use otel::ReadOptions;
+
+use super::rng::{Purpose, rng};
+
+/// One session to run: a graph under its own name (duplicates share their graph).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// inference-perf's id: `trace{slot}_{session_id}`, `_dup{n}` added for repeats.
+    pub id: String,
+    pub graph: Arc<SessionGraph>,
+    /// Index of the session's first request: its events are the requests
+    /// `first_request..first_request + events`, numbered across all sessions.
+    pub first_request: u64,
+}
+
+impl Session {
+    /// The request index of event `event`.
+    pub fn request(&self, event: usize) -> u64 {
+        self.first_request + event as u64
+    }
+
+    /// inference-perf's `graph_event_id` of event `event`: `{session}:event_{nnn}_{span}`.
+    pub fn event_id(&self, event: usize) -> String {
+        format!(
+            "{}:event_{event:03}_{}",
+            self.id, self.graph.events[event].span_id
+        )
+    }
+}
+
+/// All sessions of a run, in the order the stages take them.
+#[derive(Debug, Clone, Default)]
+pub struct Sessions {
+    list: Vec<Session>,
+    /// Files left out (`skip_invalid_files`), with why: said before the run.
+    pub skipped: Vec<String>,
+}
+
+impl Sessions {
+    pub fn read(config: &OtelTraceReplayConfig, seed: u64) -> Result<Self, SessionError> {
+        let options = ReadOptions {
+            include_errors: config.include_errors,
+            default_max_tokens: config.default_max_tokens.clamp(1, u32::MAX as i64) as u32,
+            max_wait: Duration::from_millis(config.max_wait_ms.max(0) as u64),
+        };
+        let mut graphs = Vec::new();
+        let mut skipped = Vec::new();
+        for file in files(config)? {
+            match otel::read(&file, &options) {
+                Ok(Some(graph)) => graphs.push(Arc::new(graph)),
+                Ok(None) => skipped.push(format!(
+                    "{}: no LLM call (span with gen_ai.operation.name chat and input messages); not replayed",
+                    file.display()
+                )),
+                Err(e) if config.skip_invalid_files => skipped.push(e.to_string()),
+                Err(e) => return Err(e),
+            }
+        }
+        if graphs.is_empty() {
+            return Err(SessionError::Source(
+                "no trace has an LLM call to replay".into(),
+            ));
+        }
+        graphs.shuffle(&mut rng(seed, Purpose::SessionOrder, 0));
+        let mut named: Vec<(String, Arc<SessionGraph>)> = graphs
+            .iter()
+            .enumerate()
+            .map(|(slot, g)| (format!("trace{slot}_{}", g.session_id), g.clone()))
+            .collect();
+        let originals = named.len();
+        let target = config.duplicate_sessions_target.unwrap_or(0).max(0) as usize;
+        for dup in 1..=target.saturating_sub(originals) {
+            let (id, graph) = named[(dup - 1) % originals].clone();
+            named.push((format!("{id}_dup{dup}"), graph));
+        }
+        let mut first_request = 0;
+        let list = named
+            .into_iter()
+            .map(|(id, graph)| {
+                let session = Session {
+                    id,
+                    first_request,
+                    graph,
+                };
+                first_request += session.graph.events.len() as u64;
+                session
+            })
+            .collect();
+        Ok(Sessions { list, skipped })
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn get(&self, index: u64) -> &Session {
+        &self.list[index as usize]
+    }
+
+    /// The session (its index) and event of request `index`.
+    pub fn locate(&self, index: u64) -> (u64, usize) {
+        let session = self
+            .list
+            .partition_point(|s| s.first_request <= index)
+            .saturating_sub(1);
+        let first = self.list[session].first_request;
+        (session as u64, (index - first) as usize)
+    }
+
+    /// Requests of the sessions `indices`.
+    pub fn requests_of(&self, indices: &[u64]) -> u64 {
+        indices
+            .iter()
+            .map(|&i| self.get(i).graph.events.len() as u64)
+            .sum()
+    }
+
+    /// Requests of sessions `range` whose index `keep` accepts (a runner's or worker's share).
+    pub fn requests(&self, range: std::ops::Range<u64>, keep: impl Fn(u64) -> bool) -> u64 {
+        range
+            .filter(|&i| keep(i))
+            .map(|i| self.get(i).graph.events.len() as u64)
+            .sum()
+    }
+}
+
+/// `trace_directory`'s `*.json` files in name order, or `trace_files`.
+fn files(config: &OtelTraceReplayConfig) -> Result<Vec<PathBuf>, SessionError> {
+    if let Some(dir) = &config.trace_directory {
+        let entries = std::fs::read_dir(dir).map_err(|source| SessionError::Read {
+            file: dir.clone(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(SessionError::Source(format!(
+                "trace_directory {dir} has no *.json file"
+            )));
+        }
+        return Ok(files);
+    }
+    Ok(config
+        .trace_files
+        .iter()
+        .flatten()
+        .map(|f| Path::new(f).to_path_buf())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_trace(dir: &Path, name: &str, trace_id: &str, calls: usize) {
+        let spans: Vec<serde_json::Value> = (0..calls)
+            .map(|i| {
+                serde_json::json!({
+                    "span_id": format!("s{i}"),
+                    "start_time": format!("2025-01-01T00:00:0{}Z", 2 * i),
+                    "end_time": format!("2025-01-01T00:00:0{}Z", 2 * i + 1),
+                    "attributes": {"gen_ai.operation.name": "chat",
+                        "gen_ai.input.messages": [{"role": "user", "content": format!("q{i}")}],
+                        "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5},
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({"trace_id": trace_id, "spans": spans});
+        std::fs::write(dir.join(name), doc.to_string()).unwrap();
+    }
+
+    #[test]
+    fn sessions_are_ordered_by_the_seed_repeated_to_the_target_and_numbered() {
+        let dir = tempfile::tempdir().unwrap();
+        write_trace(dir.path(), "a.json", "ta", 2);
+        write_trace(dir.path(), "b.json", "tb", 3);
+        std::fs::write(dir.path().join("notes.txt"), "not a trace").unwrap();
+        let config = OtelTraceReplayConfig {
+            trace_directory: Some(dir.path().display().to_string()),
+            duplicate_sessions_target: Some(5),
+            ..Default::default()
+        };
+        let sessions = Sessions::read(&config, 7).unwrap();
+        assert_eq!(sessions.len(), 5);
+        let ids: Vec<&str> = (0..5).map(|i| sessions.get(i).id.as_str()).collect();
+        assert!(
+            ids[0].starts_with("trace0_t") && ids[1].starts_with("trace1_t"),
+            "{ids:?}"
+        );
+        assert_eq!(ids[2], format!("{}_dup1", ids[0]));
+        assert_eq!(ids[4], format!("{}_dup3", ids[0]));
+        let firsts: Vec<u64> = (0..5).map(|i| sessions.get(i).first_request).collect();
+        let sizes: Vec<u64> = (0..5)
+            .map(|i| sessions.get(i).graph.events.len() as u64)
+            .collect();
+        for i in 1..5 {
+            assert_eq!(firsts[i], firsts[i - 1] + sizes[i - 1]);
+        }
+        assert_eq!(sessions.requests(0..5, |_| true), sizes.iter().sum::<u64>());
+        assert_eq!(sessions.requests(1..3, |i| i == 2), sizes[2]);
+        assert_eq!(sessions.locate(firsts[3] + 1), (3, 1));
+        assert_eq!(sessions.locate(0), (0, 0));
+        assert_eq!(
+            sessions.get(0).event_id(1),
+            format!("{}:event_001_s1", ids[0])
+        );
+    }
+
+    #[test]
+    fn invalid_files_stop_the_run_or_are_skipped_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        write_trace(dir.path(), "a.json", "ta", 1);
+        std::fs::write(dir.path().join("b.json"), "{broken").unwrap();
+        let mut config = OtelTraceReplayConfig {
+            trace_directory: Some(dir.path().display().to_string()),
+            ..Default::default()
+        };
+        let error = Sessions::read(&config, 1).unwrap_err().to_string();
+        assert!(
+            error.contains("b.json") && error.contains("not JSON"),
+            "{error}"
+        );
+        config.skip_invalid_files = true;
+        let sessions = Sessions::read(&config, 1).unwrap();
+        assert_eq!(sessions.len(), 1);
+        assert!(sessions.skipped[0].contains("b.json"));
+    }
+}

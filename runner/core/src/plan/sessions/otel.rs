@@ -1,0 +1,703 @@
+//! One OpenTelemetry trace file (inference-perf's format: `{"trace_id", "spans": [{"span_id",
+//! "parent_span_id", "name", "start_time", "end_time", "attributes", "status"}]}`, times in
+//! ISO 8601) read as one session: its LLM-call spans become events with their token counts, the
+//! calls each depends on and the recorded gap after them.
+//!
+//! Dependencies follow inference-perf's rules: a call depends on an earlier call whose output it
+//! carries (the same assistant text, or answers to all of its tool calls), and on the latest
+//! call that had ended when it started (the temporal fallback, which keeps gaps short when the
+//! causal predecessor is far back). Both point backwards in time, so the graph has no cycle; a
+//! cycle or a dangling reference can only be in the span tree itself, which is checked first.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::graph::{Event, SessionError, SessionGraph};
+
+/// What the config says about reading traces.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    pub include_errors: bool,
+    /// Output tokens of a call that records neither a count nor an output.
+    pub default_max_tokens: u32,
+    /// Longest recorded gap replayed.
+    pub max_wait: Duration,
+}
+
+/// One LLM call as recorded.
+struct Call {
+    span_id: String,
+    start_ms: i64,
+    end_ms: i64,
+    input_tokens: u32,
+    output_tokens: u32,
+    /// Texts of the assistant messages in its input.
+    assistant_inputs: HashSet<String>,
+    /// Tool-call ids its input messages mention.
+    tool_call_ids_in: HashSet<String>,
+    output_text: String,
+    /// Ids of the tool calls it made.
+    tool_call_ids_out: Vec<String>,
+}
+
+/// Reads `path`; `Ok(None)` when it has no LLM call to replay.
+pub fn read(path: &Path, options: &ReadOptions) -> Result<Option<SessionGraph>, SessionError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| SessionError::Invalid {
+        file: file.clone(),
+        message: format!("not JSON: {e}"),
+    })?;
+    parse(&file, &doc, options)
+}
+
+fn parse(
+    file: &str,
+    doc: &Value,
+    options: &ReadOptions,
+) -> Result<Option<SessionGraph>, SessionError> {
+    let invalid = |message: String| SessionError::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    let spans = doc
+        .get("spans")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("no \"spans\" list at the top level".into()))?;
+    let mut ids = Vec::with_capacity(spans.len());
+    for (i, span) in spans.iter().enumerate() {
+        let id = span
+            .get("span_id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid(format!("spans[{i}] has no span_id")))?;
+        ids.push(id);
+    }
+    check_span_tree(file, spans, &ids)?;
+
+    let mut calls = Vec::new();
+    let mut seen = HashSet::new();
+    let mut by_id: Vec<(&str, &Value)> = ids.iter().copied().zip(spans).collect();
+    by_id.sort_by_key(|(id, _)| *id);
+    for (id, span) in by_id {
+        // Exporters write some spans twice; inference-perf keeps the first of identical ones.
+        let signature = format!(
+            "{}|{}|{}",
+            span.get("start_time").unwrap_or(&Value::Null),
+            span.get("end_time").unwrap_or(&Value::Null),
+            span.get("attributes").unwrap_or(&Value::Null)
+        );
+        if !seen.insert(signature) || !is_llm_call(span, options.include_errors) {
+            continue;
+        }
+        calls.push(call(file, id, span, options)?);
+    }
+    if calls.is_empty() {
+        return Ok(None);
+    }
+    let t0 = calls.iter().map(|c| c.start_ms).min().unwrap_or_default();
+    for call in &mut calls {
+        call.start_ms -= t0;
+        call.end_ms -= t0;
+    }
+    calls.sort_by(|a, b| (a.start_ms, &a.span_id).cmp(&(b.start_ms, &b.span_id)));
+    let predecessors = predecessors(&calls);
+    let events = calls
+        .iter()
+        .zip(predecessors)
+        .map(|(call, after)| {
+            let ready_ms = after.iter().map(|&j| calls[j].end_ms).max();
+            let gap = ready_ms.map_or(0, |ready| (call.start_ms - ready).max(0));
+            Event {
+                span_id: call.span_id.clone(),
+                input_tokens: call.input_tokens,
+                output_tokens: call.output_tokens,
+                after,
+                wait: Duration::from_millis(gap as u64).min(options.max_wait),
+            }
+        })
+        .collect();
+    let session_id = ["session_id", "trace_id"]
+        .iter()
+        .find_map(|k| {
+            doc.get(*k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
+        .map(String::from)
+        .unwrap_or_else(|| {
+            Path::new(file)
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+        });
+    Ok(Some(SessionGraph {
+        file: file.to_string(),
+        session_id,
+        events,
+    }))
+}
+
+/// Every `parent_span_id` names a span of the file, and no span is its own ancestor: a trace
+/// cut short or stitched together has timings that do not belong to one session.
+fn check_span_tree(file: &str, spans: &[Value], ids: &[&str]) -> Result<(), SessionError> {
+    let parent_of: HashMap<&str, Option<&str>> = ids
+        .iter()
+        .zip(spans)
+        .map(|(id, span)| {
+            let parent = span
+                .get("parent_span_id")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty());
+            (*id, parent)
+        })
+        .collect();
+    for &id in ids {
+        if let Some(Some(parent)) = parent_of.get(id)
+            && !parent_of.contains_key(parent)
+        {
+            return Err(SessionError::MissingParent {
+                file: file.to_string(),
+                span: id.to_string(),
+                parent: parent.to_string(),
+            });
+        }
+        let mut chain = vec![id];
+        let mut at = id;
+        while let Some(Some(parent)) = parent_of.get(at) {
+            if chain.contains(parent) {
+                chain.push(parent);
+                return Err(SessionError::Cycle {
+                    file: file.to_string(),
+                    span: id.to_string(),
+                    chain: chain.join(" → "),
+                });
+            }
+            chain.push(parent);
+            at = parent;
+        }
+    }
+    Ok(())
+}
+
+fn attributes(span: &Value) -> Option<&Map<String, Value>> {
+    span.get("attributes").and_then(Value::as_object)
+}
+
+/// inference-perf's `is_llm_span`: a `chat` operation with input messages.
+fn is_llm_call(span: &Value, include_errors: bool) -> bool {
+    let attrs = attributes(span);
+    let attr = |k: &str| attrs.and_then(|a| a.get(k));
+    let chat = attr("gen_ai.operation.name").and_then(Value::as_str) == Some("chat")
+        || span
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.starts_with("chat "));
+    let has_messages = match attr("gen_ai.input.messages") {
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        _ => false,
+    };
+    let failed = span
+        .get("status")
+        .and_then(|s| s.get("code"))
+        .and_then(Value::as_i64)
+        == Some(2);
+    chat && has_messages && (include_errors || !failed)
+}
+
+fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Call, SessionError> {
+    let invalid = |message: String| SessionError::Invalid {
+        file: file.to_string(),
+        message: format!("span {id}: {message}"),
+    };
+    let time = |key: &str| -> Result<Option<i64>, SessionError> {
+        match span.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => parse_time_ms(text)
+                .map(Some)
+                .ok_or_else(|| invalid(format!("{key} {text:?} is not an ISO 8601 time"))),
+            Some(other) => Err(invalid(format!("{key} {other} is not an ISO 8601 time"))),
+        }
+    };
+    let start_ms = time("start_time")?.ok_or_else(|| invalid("has no start_time".into()))?;
+    let end_ms = time("end_time")?.unwrap_or(start_ms);
+    if end_ms < start_ms {
+        return Err(invalid("ends before it starts".into()));
+    }
+    let attrs = attributes(span).expect("LLM calls have attributes");
+    let count = |keys: [&str; 2]| {
+        keys.iter()
+            .find_map(|k| attrs.get(*k).and_then(Value::as_u64))
+            .map(|n| n.min(u32::MAX as u64) as u32)
+    };
+    let messages = json_list(&attrs["gen_ai.input.messages"])
+        .ok_or_else(|| invalid("gen_ai.input.messages is not a JSON list of messages".into()))?;
+    let mut assistant_inputs = HashSet::new();
+    let mut tool_call_ids_in = HashSet::new();
+    let mut estimated_input = 0u32;
+    for message in &messages {
+        let text = message_text(message);
+        estimated_input += estimate_tokens(&text);
+        if message.get("role").and_then(Value::as_str) == Some("assistant") && !text.is_empty() {
+            assistant_inputs.insert(text);
+        }
+        tool_call_ids_in.extend(tool_call_ids(message));
+        if let Some(id) = message.get("tool_call_id").and_then(Value::as_str) {
+            tool_call_ids_in.insert(id.to_string());
+        }
+    }
+    let (output_text, tool_call_ids_out) = output(attrs);
+    let recorded_output = !output_text.is_empty() || !tool_call_ids_out.is_empty();
+    let output_tokens = count([
+        "gen_ai.usage.completion_tokens",
+        "gen_ai.usage.output_tokens",
+    ])
+    .unwrap_or_else(|| {
+        if recorded_output {
+            estimate_tokens(&output_text)
+        } else {
+            options.default_max_tokens
+        }
+    });
+    Ok(Call {
+        span_id: id.to_string(),
+        start_ms,
+        end_ms,
+        input_tokens: count(["gen_ai.usage.prompt_tokens", "gen_ai.usage.input_tokens"])
+            .unwrap_or(estimated_input)
+            .max(1),
+        output_tokens: output_tokens.max(1),
+        assistant_inputs,
+        tool_call_ids_in,
+        output_text,
+        tool_call_ids_out,
+    })
+}
+
+/// A list given as JSON text or as a list.
+fn json_list(value: &Value) -> Option<Vec<Value>> {
+    match value {
+        Value::String(text) => match serde_json::from_str(text) {
+            Ok(Value::Array(items)) => Some(items),
+            _ => None,
+        },
+        Value::Array(items) => Some(items.clone()),
+        _ => None,
+    }
+}
+
+/// The output's text and the ids of its tool calls: `gen_ai.output.text` (or the older
+/// `gen_ai.completion`, `gen_ai.output`) or the single message of `gen_ai.output.messages`.
+fn output(attrs: &Map<String, Value>) -> (String, Vec<String>) {
+    for key in ["gen_ai.output.text", "gen_ai.completion", "gen_ai.output"] {
+        if let Some(text) = attrs.get(key).and_then(Value::as_str) {
+            return (text.to_string(), Vec::new());
+        }
+    }
+    let message = attrs
+        .get("gen_ai.output.messages")
+        .and_then(json_list)
+        .and_then(|list| list.into_iter().next());
+    match message {
+        Some(message) => (message_text(&message), tool_call_ids(&message)),
+        None => (String::new(), Vec::new()),
+    }
+}
+
+/// A message's text: its `content` string, or the text of its content or `parts` blocks.
+fn message_text(message: &Value) -> String {
+    let mut parts = Vec::new();
+    match message.get("content") {
+        Some(Value::String(s)) => parts.push(s.clone()),
+        Some(Value::Array(blocks)) => parts.extend(blocks.iter().filter_map(block_text)),
+        _ => {}
+    }
+    if let Some(blocks) = message.get("parts").and_then(Value::as_array) {
+        parts.extend(
+            blocks
+                .iter()
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|b| {
+                    b.get("text")
+                        .or_else(|| b.get("content"))
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                }),
+        );
+    }
+    parts.join("\n")
+}
+
+fn block_text(block: &Value) -> Option<String> {
+    match block {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("text").and_then(Value::as_str).map(String::from),
+        _ => None,
+    }
+}
+
+/// Ids of the tool calls a message makes (`tool_calls`, or `parts` of type `tool_call`).
+fn tool_call_ids(message: &Value) -> Vec<String> {
+    let listed = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let parts = message
+        .get("parts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("type").and_then(Value::as_str) == Some("tool_call"));
+    listed
+        .chain(parts)
+        .filter_map(|c| c.get("id").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
+/// inference-perf's estimate: four characters a token, at least one.
+fn estimate_tokens(text: &str) -> u32 {
+    (text.chars().count() / 4).max(1) as u32
+}
+
+/// Milliseconds since the Unix epoch; a time without a zone is UTC (as inference-perf reads it).
+fn parse_time_ms(text: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// For each call, the earlier calls it waits for (see the module).
+fn predecessors(calls: &[Call]) -> Vec<Vec<usize>> {
+    let mut causal: Vec<Vec<usize>> = vec![Vec::new(); calls.len()];
+    let mut all: Vec<Vec<usize>> = vec![Vec::new(); calls.len()];
+    for i in 1..calls.len() {
+        // Ancestors of a causal predecessor found already need no check of their own.
+        let mut covered = HashSet::new();
+        for j in (0..i).rev() {
+            if covered.contains(&j) || !feeds(&calls[j], &calls[i]) {
+                continue;
+            }
+            causal[i].push(j);
+            let mut stack = causal[j].clone();
+            while let Some(a) = stack.pop() {
+                if covered.insert(a) {
+                    stack.extend(&causal[a]);
+                }
+            }
+        }
+        all[i] = causal[i].clone();
+        let latest_ended = (0..i).rev().find(|&j| calls[j].end_ms <= calls[i].start_ms);
+        if let Some(j) = latest_ended.filter(|j| !all[i].contains(j)) {
+            all[i].push(j);
+        }
+        all[i].sort_unstable();
+    }
+    all
+}
+
+/// Whether `later`'s input carries `earlier`'s output.
+fn feeds(earlier: &Call, later: &Call) -> bool {
+    (!earlier.output_text.is_empty() && later.assistant_inputs.contains(&earlier.output_text))
+        || (!earlier.tool_call_ids_out.is_empty()
+            && earlier
+                .tool_call_ids_out
+                .iter()
+                .all(|id| later.tool_call_ids_in.contains(id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const OPTIONS: ReadOptions = ReadOptions {
+        include_errors: true,
+        default_max_tokens: 1000,
+        max_wait: Duration::from_secs(15),
+    };
+
+    fn llm(id: &str, parent: &str, start: &str, end: &str, input: Value, output: Value) -> Value {
+        json!({
+            "span_id": id, "parent_span_id": parent, "name": "chat m",
+            "start_time": start, "end_time": end,
+            "attributes": {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.input.messages": input.to_string(),
+                "gen_ai.output.messages": output.to_string(),
+                "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20,
+            },
+        })
+    }
+
+    fn tool(id: &str, parent: &str, start: &str, end: &str) -> Value {
+        json!({"span_id": id, "parent_span_id": parent, "name": "execute_tool search",
+               "start_time": start, "end_time": end,
+               "attributes": {"gen_ai.operation.name": "execute_tool"}})
+    }
+
+    fn agent(spans: Vec<Value>) -> Value {
+        let mut all = vec![json!({"span_id": "root", "name": "invoke_agent",
+            "start_time": "2025-01-01T00:00:00Z", "end_time": "2025-01-01T00:00:09Z"})];
+        all.extend(spans);
+        json!({"trace_id": "t1", "spans": all})
+    }
+
+    #[test]
+    fn an_agent_loop_is_a_chain_with_the_tool_times_as_gaps() {
+        let user = json!([{"role": "user", "content": "find it"}]);
+        let call = |id: &str| json!([{"role": "assistant", "tool_calls": [{"id": id, "type": "function", "function": {"name": "search", "arguments": "{}"}}]}]);
+        let second_input = json!([{"role": "user", "content": "find it"},
+            {"role": "assistant", "tool_calls": [{"id": "c1"}]}, {"role": "tool", "tool_call_id": "c1", "content": "r"}]);
+        let doc = agent(vec![
+            llm(
+                "a",
+                "root",
+                "2025-01-01T00:00:00.000Z",
+                "2025-01-01T00:00:00.500Z",
+                user,
+                call("c1"),
+            ),
+            tool(
+                "t1",
+                "root",
+                "2025-01-01T00:00:00.500Z",
+                "2025-01-01T00:00:00.700Z",
+            ),
+            llm(
+                "b",
+                "root",
+                "2025-01-01T00:00:00.700Z",
+                "2025-01-01T00:00:01.000Z",
+                second_input,
+                json!([{"role": "assistant", "content": "done"}]),
+            ),
+            tool(
+                "t2",
+                "root",
+                "2025-01-01T00:00:01.000Z",
+                "2025-01-01T00:00:01.050Z",
+            ),
+            llm(
+                "c",
+                "root",
+                "2025-01-01T00:00:01.050Z",
+                "2025-01-01T00:00:01.300Z",
+                json!([{"role": "assistant", "content": "done"}, {"role": "user", "content": "ok"}]),
+                json!([{"role": "assistant", "content": "bye"}]),
+            ),
+        ]);
+        let graph = parse("agent.json", &doc, &OPTIONS).unwrap().unwrap();
+        assert_eq!(graph.session_id, "t1");
+        let summary: Vec<(&str, Vec<usize>, u128)> = graph
+            .events
+            .iter()
+            .map(|e| (e.span_id.as_str(), e.after.clone(), e.wait.as_millis()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![("a", vec![], 0), ("b", vec![0], 200), ("c", vec![1], 50)]
+        );
+        assert_eq!(
+            (graph.events[0].input_tokens, graph.events[0].output_tokens),
+            (100, 20)
+        );
+    }
+
+    #[test]
+    fn parallel_calls_wait_only_for_what_they_carry() {
+        let user = json!([{"role": "user", "content": "plan"}]);
+        let doc = agent(vec![
+            llm(
+                "a",
+                "root",
+                "2025-01-01T00:00:00Z",
+                "2025-01-01T00:00:01Z",
+                user.clone(),
+                json!([{"role": "assistant", "content": "step one"}]),
+            ),
+            // Both start before the other ends: parallel branches after "a".
+            llm(
+                "b",
+                "root",
+                "2025-01-01T00:00:01.1Z",
+                "2025-01-01T00:00:02Z",
+                json!([{"role": "assistant", "content": "step one"}, {"role": "user", "content": "x"}]),
+                json!([{"role": "assistant", "content": "bx"}]),
+            ),
+            llm(
+                "c",
+                "root",
+                "2025-01-01T00:00:01.3Z",
+                "2025-01-01T00:00:02.5Z",
+                json!([{"role": "assistant", "content": "step one"}, {"role": "user", "content": "y"}]),
+                json!([{"role": "assistant", "content": "cy"}]),
+            ),
+            llm(
+                "d",
+                "root",
+                "2025-01-01T00:00:03Z",
+                "2025-01-01T00:00:04Z",
+                json!([{"role": "assistant", "content": "bx"}, {"role": "assistant", "content": "cy"}]),
+                json!([{"role": "assistant", "content": "end"}]),
+            ),
+        ]);
+        let graph = parse("p.json", &doc, &OPTIONS).unwrap().unwrap();
+        let after: Vec<Vec<usize>> = graph.events.iter().map(|e| e.after.clone()).collect();
+        assert_eq!(after, vec![vec![], vec![0], vec![0], vec![1, 2]]);
+        assert_eq!(graph.events[2].wait, Duration::from_millis(300));
+        assert_eq!(
+            graph.events[3].wait,
+            Duration::from_millis(500),
+            "after the later of its two"
+        );
+    }
+
+    #[test]
+    fn long_gaps_are_cut_to_max_wait_and_missing_counts_are_estimated() {
+        let doc = json!({"spans": [
+            {"span_id": "a", "start_time": "2025-01-01T00:00:00", "end_time": "2025-01-01T00:00:01",
+             "attributes": {"gen_ai.operation.name": "chat",
+                "gen_ai.input.messages": [{"role": "user", "content": "0123456789abcdef"}],
+                "gen_ai.output.text": "12345678"}},
+            {"span_id": "b", "start_time": "2025-01-01T00:01:00", "end_time": "2025-01-01T00:01:01",
+             "attributes": {"gen_ai.operation.name": "chat",
+                "gen_ai.input.messages": [{"role": "user", "content": "hi"}]}},
+        ]});
+        let options = ReadOptions {
+            max_wait: Duration::from_millis(1500),
+            default_max_tokens: 77,
+            ..OPTIONS
+        };
+        let graph = parse("dir/s.json", &doc, &options).unwrap().unwrap();
+        assert_eq!(
+            graph.session_id, "s",
+            "the file's name when the trace has no id"
+        );
+        let e = &graph.events;
+        assert_eq!((e[0].input_tokens, e[0].output_tokens), (4, 2));
+        assert_eq!((e[1].input_tokens, e[1].output_tokens), (1, 77));
+        assert_eq!(e[1].wait, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn failed_spans_are_left_out_when_asked_and_duplicates_once() {
+        let input = json!([{"role": "user", "content": "q"}]);
+        let out = json!([{"role": "assistant", "content": "a"}]);
+        let mut failed = llm(
+            "x",
+            "",
+            "2025-01-01T00:00:00Z",
+            "2025-01-01T00:00:01Z",
+            input.clone(),
+            out.clone(),
+        );
+        failed["status"] = json!({"code": 2});
+        let ok = llm(
+            "y",
+            "",
+            "2025-01-01T00:00:02Z",
+            "2025-01-01T00:00:03Z",
+            input,
+            out,
+        );
+        let mut twin = ok.clone();
+        twin["span_id"] = json!("z");
+        let doc = json!({"spans": [failed, ok, twin]});
+        let without = ReadOptions {
+            include_errors: false,
+            ..OPTIONS
+        };
+        let ids = |o: &ReadOptions| -> Vec<String> {
+            parse("f.json", &doc, o)
+                .unwrap()
+                .unwrap()
+                .events
+                .into_iter()
+                .map(|e| e.span_id)
+                .collect()
+        };
+        assert_eq!(ids(&without), vec!["y"]);
+        assert_eq!(ids(&OPTIONS), vec!["x", "y"]);
+    }
+
+    #[test]
+    fn a_trace_without_llm_calls_has_no_session() {
+        let doc = agent(vec![tool(
+            "t",
+            "root",
+            "2025-01-01T00:00:00Z",
+            "2025-01-01T00:00:01Z",
+        )]);
+        assert!(parse("f.json", &doc, &OPTIONS).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_missing_parent_span_names_the_file_and_the_span() {
+        let doc = agent(vec![tool(
+            "t7",
+            "gone",
+            "2025-01-01T00:00:00Z",
+            "2025-01-01T00:00:01Z",
+        )]);
+        let error = parse("traces/a.json", &doc, &OPTIONS)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("traces/a.json") && error.contains("span t7") && error.contains("gone"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_cycle_of_parents_names_the_file_and_the_spans() {
+        let doc = json!({"spans": [
+            tool("p", "q", "2025-01-01T00:00:00Z", "2025-01-01T00:00:01Z"),
+            tool("q", "p", "2025-01-01T00:00:00Z", "2025-01-01T00:00:01Z"),
+        ]});
+        let error = parse("loop.json", &doc, &OPTIONS).unwrap_err().to_string();
+        assert!(
+            error.contains("loop.json") && error.contains("p → q → p"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn malformed_spans_are_named() {
+        let no_id = json!({"spans": [{"name": "chat"}]});
+        let error = parse("f.json", &no_id, &OPTIONS).unwrap_err().to_string();
+        assert!(
+            error.contains("f.json") && error.contains("spans[0] has no span_id"),
+            "{error}"
+        );
+        let mut bad_time = llm(
+            "s1",
+            "",
+            "yesterday",
+            "2025-01-01T00:00:01Z",
+            json!([{"role": "user", "content": "q"}]),
+            json!([]),
+        );
+        bad_time["parent_span_id"] = Value::Null;
+        let error = parse("f.json", &json!({"spans": [bad_time]}), &OPTIONS)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("span s1") && error.contains("start_time"),
+            "{error}"
+        );
+        let error = parse("f.json", &json!({"data": []}), &OPTIONS)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("\"spans\""), "{error}");
+    }
+}
