@@ -11,12 +11,13 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use ibench_core::breakers::peer_record;
+use ibench_core::config::PROMPT_TOKEN_BUFFER;
 use ibench_core::metrics::{Clock, Outcome, RequestRecord, StageRecorder};
-use ibench_core::plan::{Plan, RequestData, Routing, StageLoad, StagePlan};
+use ibench_core::plan::{Plan, RequestData, Round, Routing, Session, StageLoad, StagePlan};
 use ibench_core::report::Exchanged;
 
 use crate::body::PromptParts;
-use crate::conversation::{Conversations, Turn};
+use crate::conversation::{Conversations, Fitted, Turn, TurnEnd, fit};
 use crate::http::{Exchange, Keep, Prewarmed, Target};
 use crate::progress::Progress;
 use crate::rotation::Rotation;
@@ -307,7 +308,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         .lora
         .as_ref()
         .map(|t| t.pick(plan.seed, stage.id, index));
-    let data = plan.data.request(index);
+    let data = plan.data.request(stage.id, index);
     let body = if data.round.is_some() {
         Body::Round(data)
     } else {
@@ -511,17 +512,38 @@ async fn execute(
                     return;
                 }
             };
+            let fitted = match data.context_limit {
+                Some(limit) => {
+                    let budget =
+                        i64::from(limit) - i64::from(data.max_tokens) - PROMPT_TOKEN_BUFFER;
+                    fit(
+                        shared.plan.data.tokenizer(),
+                        data.system.as_deref(),
+                        &history,
+                        &data.prompt,
+                        budget.max(0) as usize,
+                    )
+                }
+                None => Fitted {
+                    system: data.system.as_deref().map(Into::into),
+                    dropped: 0,
+                    user: data.prompt.as_str().into(),
+                },
+            };
             let parts = PromptParts {
-                system: data.system.as_deref(),
-                history: &history,
-                user: &data.prompt,
+                system: fitted.system.as_deref(),
+                history: &history[fitted.dropped..],
+                user: &fitted.user,
             };
             let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
-            (
-                bytes,
-                prompt_tokens,
-                Some((round, conversations, data.prompt)),
-            )
+            let asked = Asked {
+                round,
+                conversations,
+                user: fitted.user.into_owned(),
+                dropped: fitted.dropped,
+                session: data.session,
+            };
+            (bytes, prompt_tokens, Some(asked))
         }
     };
     // A request that got its connection only after the stage stopped sending (a lane freed by
@@ -550,14 +572,25 @@ async fn execute(
     shared
         .progress
         .finished(succeeded, matches!(exchange.outcome, Outcome::Cancelled));
-    if let Some((round, conversations, user)) = round {
+    let session = round.and_then(|asked| {
         let turn = exchange
             .content
             .clone()
             .filter(|_| succeeded)
-            .map(|assistant| Turn { user, assistant });
-        conversations.end_turn(round, turn);
-    }
+            .map(|assistant| Turn {
+                user: asked.user,
+                assistant,
+            });
+        asked.conversations.end_turn(
+            asked.round,
+            TurnEnd {
+                exchange: turn,
+                dropped: asked.dropped,
+                ended: end,
+            },
+        );
+        asked.session
+    });
     let record = RequestRecord {
         index: prepared.index,
         adapter: prepared.adapter,
@@ -590,6 +623,7 @@ async fn execute(
             stage_id: stage.id,
             record: &record,
             lora_adapter: adapter_name(shared, record.adapter),
+            session: session.as_ref().map(|s| (s.id.as_str(), s.round)),
             request,
             response: exchange.raw.unwrap_or_default(),
         };
@@ -598,6 +632,16 @@ async fn execute(
             .send(output.shape.entry(exchanged, &shared.clock));
     }
     recorder.lock().expect("recorder lock").record(&record);
+}
+
+/// A conversation round as sent, for its end.
+struct Asked<'a> {
+    round: Round,
+    conversations: &'a Conversations,
+    /// The new text as sent (cut to fit, if it had to be).
+    user: String,
+    dropped: usize,
+    session: Option<Session>,
 }
 
 fn record_not_sent(

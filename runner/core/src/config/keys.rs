@@ -16,7 +16,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("data.shared_prefix.multimodal", "multimodal data"),
     ("data.otel_trace_replay", "OTel trace replay"),
     ("data.weka_trace_replay", "Weka trace replay"),
-    ("data.conversation_replay", "conversation replay"),
     ("data.visionarena", "the visionarena dataset"),
 ];
 
@@ -55,7 +54,6 @@ const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
     ),
     ("data.type", "otel_trace_replay", "OTel trace replay"),
     ("data.type", "weka_trace_replay", "Weka trace replay"),
-    ("data.type", "conversation_replay", "conversation replay"),
     ("data.type", "visionarena", "the visionarena dataset"),
 ];
 

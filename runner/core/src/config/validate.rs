@@ -478,6 +478,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "input_distribution" => data.input_distribution.is_some(),
         "output_distribution" => data.output_distribution.is_some(),
         "shared_prefix" => data.shared_prefix.is_some(),
+        "conversation_replay" => data.conversation_replay.is_some(),
         "trace" => data.trace.is_some(),
         _ => unreachable!("data field {field}"),
     };
@@ -505,6 +506,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             &["path", "input_distribution", "output_distribution"],
             "remove it",
         ),
+        DataType::ConversationReplay => (
+            &["conversation_replay"],
+            "set lengths in data.conversation_replay",
+        ),
     };
     for field in [
         "path",
@@ -512,6 +517,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "input_distribution",
         "output_distribution",
         "shared_prefix",
+        "conversation_replay",
         "trace",
     ] {
         if set(field) && !reads.contains(&field) {
@@ -550,6 +556,13 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             Some(shared) => shared_prefix(shared, config, issues),
         },
         DataType::ShareGpt => share_gpt(data, issues),
+        DataType::ConversationReplay => match &data.conversation_replay {
+            None => issues.push(Issue::new(
+                "data.conversation_replay",
+                "required by data.type conversation_replay, e.g. {num_conversations: 8, shared_system_prompt_len: 1000, turns_per_conversation: {type: uniform, min: 2, max: 6}, input_tokens_per_turn: {type: fixed, mean: 200}, output_tokens_per_turn: {type: fixed, mean: 100}}",
+            )),
+            Some(replay) => super::conversation_replay_section::validate(replay, config, issues),
+        },
     }
     if config.load.load_type == LoadType::TraceReplay
         && data.trace.is_some()
@@ -649,12 +662,17 @@ fn share_gpt(data: &DataConfig, issues: &mut Vec<Issue>) {
 /// `generate_distribution`, `shared_prefix` uses `sample_from_distribution`, which knows more
 /// types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sampler {
+pub(super) enum Sampler {
     Generate,
     Sample,
 }
 
-fn distribution(d: &Distribution, path: &str, sampler: Sampler, issues: &mut Vec<Issue>) {
+pub(super) fn distribution(
+    d: &Distribution,
+    path: &str,
+    sampler: Sampler,
+    issues: &mut Vec<Issue>,
+) {
     if d.min < 0 {
         issues.push(Issue::new(format!("{path}.min"), "must be >= 0"));
     }
@@ -793,7 +811,7 @@ fn traces(config: &Config, issues: &mut Vec<Issue>) {
     }
 }
 
-fn positive_int(value: Option<i64>, path: &str, what: &str, issues: &mut Vec<Issue>) {
+pub(super) fn positive_int(value: Option<i64>, path: &str, what: &str, issues: &mut Vec<Issue>) {
     match value {
         None => issues.push(Issue::new(path, format!("required for {what}, > 0"))),
         Some(v) if v < 1 => issues.push(Issue::new(path, format!("must be > 0, got {v}"))),

@@ -19,6 +19,12 @@ pub enum Purpose {
     PrefixLength = 7,
     /// A trace's prompt block, by its hash id.
     Block = 8,
+    /// A replayed conversation's number of turns.
+    Turns = 9,
+    /// The system prompt head all replayed conversations of a stage share, by stage.
+    SharedPrompt = 10,
+    /// The pause after a replayed turn's answer (its tool call).
+    Pause = 11,
 }
 
 pub type PlanRng = Pcg64Mcg;

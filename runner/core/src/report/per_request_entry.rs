@@ -127,6 +127,9 @@ pub struct Exchanged<'a> {
     pub stage_id: usize,
     pub record: &'a RequestRecord,
     pub lora_adapter: Option<&'a str>,
+    /// A multi-turn request's session id and round (from 1): `info.extra_info`'s
+    /// `user_session` and `chat_round`, as inference-perf writes them.
+    pub session: Option<(&'a str, u64)>,
     pub request: String,
     pub response: String,
 }
@@ -147,10 +150,14 @@ impl RecordShape {
             end_time: clock.epoch(record.end),
             request: self.fields.request.then_some(exchanged.request),
             response: self.fields.response.then_some(exchanged.response),
-            info: self
-                .fields
-                .info
-                .then(|| self.info(record, exchanged.lora_adapter, chunks, clock)),
+            info: self.fields.info.then(|| {
+                let mut info = self.info(record, exchanged.lora_adapter, chunks, clock);
+                if let Some((id, round)) = exchanged.session {
+                    info.extra_info.insert("user_session".into(), id.into());
+                    info.extra_info.insert("chat_round".into(), round.into());
+                }
+                info
+            }),
             computed_metrics: response
                 .filter(|_| self.fields.computed_metrics)
                 .map(|r| self.computed_metrics(record, r)),
@@ -320,6 +327,7 @@ mod tests {
             stage_id: 1,
             record,
             lora_adapter: Some("support"),
+            session: None,
             request: "{}".into(),
             response: SSE.into(),
         }
@@ -363,6 +371,15 @@ mod tests {
         assert_eq!(info["extra_info"], json!({}));
         assert_eq!(entry["error"], Value::Null);
         assert!(entry.get("computed_metrics").is_none(), "off by default");
+        let turn = Exchanged {
+            session: Some(("slot_3_convo_1", 2)),
+            ..exchanged(&record)
+        };
+        let entry = serde_json::to_value(shape.entry(turn, &clock)).unwrap();
+        assert_eq!(
+            entry["info"]["extra_info"],
+            json!({"user_session": "slot_3_convo_1", "chat_round": 2})
+        );
     }
 
     #[test]
