@@ -518,7 +518,8 @@ fn data_generator_rules() {
 
 #[test]
 fn conversation_replay_keys_load_and_bad_values_name_the_field_and_the_fix() {
-    let stages = "load:\n  type: concurrent\n  stages: [{num_requests: 10, concurrency_level: 2}]\n";
+    let stages =
+        "load:\n  type: concurrent\n  stages: [{num_requests: 10, concurrency_level: 2}]\n";
     let config = load(&with_server(&format!(
         "{stages}data:\n  type: conversation_replay\n  conversation_replay:\n    seed: 7\n    num_conversations: 3\n    turns_per_conversation: {{type: uniform, min: 2, max: 4}}\n    tool_call_latency_sec: {{type: fixed, mean: 1, min: 0, max: 1}}\n    max_model_len: 4096\n"
     )))
