@@ -120,6 +120,17 @@ impl Tokenizer {
         }
     }
 
+    /// The first `tokens` tokens of `text`, or all of it when it has no more.
+    pub fn truncate(&self, text: &str, tokens: usize) -> String {
+        let corpus = self.corpus(text);
+        if corpus.len() <= tokens {
+            return text.to_string();
+        }
+        let mut out = String::new();
+        self.push_corpus(&mut out, &corpus, 0, tokens);
+        out
+    }
+
     /// Appends `tokens` consecutive corpus tokens from position `start` (wrapping around), as
     /// text of exactly `tokens` tokens.
     pub fn push_corpus(&self, out: &mut String, corpus: &Corpus, start: usize, tokens: usize) {

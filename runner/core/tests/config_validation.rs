@@ -517,6 +517,95 @@ fn data_generator_rules() {
 }
 
 #[test]
+fn conversation_replay_keys_load_and_bad_values_name_the_field_and_the_fix() {
+    let stages =
+        "load:\n  type: concurrent\n  stages: [{num_requests: 10, concurrency_level: 2}]\n";
+    let config = load(&with_server(&format!(
+        "{stages}data:\n  type: conversation_replay\n  conversation_replay:\n    seed: 7\n    num_conversations: 3\n    turns_per_conversation: {{type: uniform, min: 2, max: 4}}\n    tool_call_latency_sec: {{type: fixed, mean: 1, min: 0, max: 1}}\n    max_model_len: 4096\n"
+    )))
+    .unwrap();
+    let replay = config.data.conversation_replay.unwrap();
+    assert_eq!(
+        (replay.seed, replay.num_conversations, replay.max_model_len),
+        (7, 3, Some(4096))
+    );
+    // inference-perf's defaults.
+    assert_eq!(replay.shared_system_prompt_len, 8359);
+    assert!(replay.input_tokens_per_turn.is_none());
+    let replay_data = |keys: &str| {
+        with_server(&format!(
+            "{stages}data:\n  type: conversation_replay\n  conversation_replay: {{{keys}}}\n"
+        ))
+    };
+    for (keys, expected) in [
+        (
+            "num_conversations: 0",
+            "data.conversation_replay.num_conversations: must be > 0",
+        ),
+        (
+            "shared_system_prompt_len: -1",
+            "data.conversation_replay.shared_system_prompt_len: must be >= 0 tokens",
+        ),
+        (
+            "turns_per_conversation: {type: uniform, min: 0, max: 3}",
+            "data.conversation_replay.turns_per_conversation.min: must be >= 1",
+        ),
+        (
+            "turns_per_conversation: {type: fixed, mean: 0}",
+            "data.conversation_replay.turns_per_conversation.mean: must be >= 1",
+        ),
+        (
+            "tool_call_latency_sec: {type: uniform, min: -1, max: 3}",
+            "data.conversation_replay.tool_call_latency_sec.min: must be >= 0",
+        ),
+        (
+            "output_tokens_per_turn: {type: uniform, min: 10, max: 900}, max_model_len: 1000",
+            "data.conversation_replay.output_tokens_per_turn.max: output_tokens_per_turn.max (900) leaves no room for a prompt within max_model_len (1000) after reserving the 200 token safety buffer; lower it below 800 or raise max_model_len",
+        ),
+        (
+            "max_model_len: 300",
+            "data.conversation_replay.max_model_len: output_tokens_per_turn (default) (256) leaves no room",
+        ),
+        (
+            "max_model_len: 0",
+            "data.conversation_replay.max_model_len: must be > 0 tokens, got 0; remove it for the default 225000",
+        ),
+        (
+            "num_conversations: 2000000",
+            "data.conversation_replay.num_conversations: 2000000 is beyond the limit of 1000000 conversations",
+        ),
+        (
+            "turns: 3",
+            "data.conversation_replay.turns: unknown field, did you mean",
+        ),
+    ] {
+        assert_issue(&replay_data(keys), expected);
+    }
+    assert_issue(
+        &with_server(&format!("{stages}data:\n  type: conversation_replay\n")),
+        "data.conversation_replay: required by data.type conversation_replay",
+    );
+    assert_issue(
+        &with_server(&format!(
+            "{stages}api: {{type: chat}}\ndata:\n  type: conversation_replay\n  conversation_replay: {{}}\n"
+        )),
+        "api.type: data.type conversation_replay sends completions only (as inference-perf); set api.type: completion",
+    );
+    assert_issue(
+        &with_server(&format!(
+            "{stages}data:\n  type: random\n  input_distribution: {{mean: 5}}\n  output_distribution: {{mean: 5}}\n  conversation_replay: {{}}\n"
+        )),
+        "data.conversation_replay: not used by data.type random",
+    );
+    assert_issue(
+        &with_server(
+            "load:\n  sweep: {type: linear}\ndata:\n  type: conversation_replay\n  conversation_replay: {}\n",
+        ),
+        "load.sweep: not available with data.type conversation_replay",
+    );
+}
+
+#[test]
 fn inference_perf_storage_sections_load_and_resolve() {
     let config = load(&with_server(
         "load:\n  stages:\n  - rate: 1\n    duration: 1\nstorage:\n  google_cloud_storage:\n    bucket_name: reports\n    path: runs/{timestamp}\n    report_file_prefix: a-\n  simple_storage_service:\n    bucket_name: reports\n    endpoint_url: http://127.0.0.1:9000\n    region_name: us-east-1\n    addressing_style: path\n",

@@ -11,12 +11,13 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use ibench_core::breakers::peer_record;
+use ibench_core::config::PROMPT_TOKEN_BUFFER;
 use ibench_core::metrics::{Clock, Outcome, RequestRecord, StageRecorder};
-use ibench_core::plan::{Plan, RequestData, Routing, StageLoad, StagePlan};
+use ibench_core::plan::{Plan, RequestData, Round, Routing, StageLoad, StagePlan, UserSession};
 use ibench_core::report::Exchanged;
 
 use crate::body::PromptParts;
-use crate::conversation::{Conversations, Turn};
+use crate::conversation::{Conversations, Fitted, Turn, TurnEnd, fit};
 use crate::http::{Exchange, Keep, Prewarmed, Target};
 use crate::progress::Progress;
 use crate::rotation::Rotation;
@@ -328,7 +329,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         .lora
         .as_ref()
         .map(|t| t.pick(plan.seed, stage.id, index));
-    let data = plan.data.request(index);
+    let data = plan.data.request(stage.id, index);
     let body = if data.round.is_some() {
         Body::Round(data)
     } else {
@@ -563,17 +564,38 @@ async fn execute(
                     return record_not_sent(shared, recorder, stage, prepared.index, scheduled);
                 }
             };
+            let fitted = match data.context_limit {
+                Some(limit) => {
+                    let budget =
+                        i64::from(limit) - i64::from(data.max_tokens) - PROMPT_TOKEN_BUFFER;
+                    fit(
+                        shared.plan.data.tokenizer(),
+                        data.system.as_deref(),
+                        &history,
+                        &data.prompt,
+                        budget.max(0) as usize,
+                    )
+                }
+                None => Fitted {
+                    system: data.system.as_deref().map(Into::into),
+                    dropped: 0,
+                    user: data.prompt.as_str().into(),
+                },
+            };
             let parts = PromptParts {
-                system: data.system.as_deref(),
-                history: &history,
-                user: &data.prompt,
+                system: fitted.system.as_deref(),
+                history: &history[fitted.dropped..],
+                user: &fitted.user,
             };
             let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
-            (
-                bytes,
-                prompt_tokens,
-                Some((round, conversations, data.prompt)),
-            )
+            let asked = Asked {
+                round,
+                conversations,
+                user: fitted.user.into_owned(),
+                dropped: fitted.dropped,
+                session: data.session,
+            };
+            (bytes, prompt_tokens, Some(asked))
         }
     };
     // A request that got its connection only after the stage stopped sending (a lane freed by
@@ -601,14 +623,25 @@ async fn execute(
     shared
         .progress
         .finished(succeeded, matches!(exchange.outcome, Outcome::Cancelled));
-    if let Some((round, conversations, user)) = round {
+    let session = round.and_then(|asked| {
         let turn = exchange
             .content
             .clone()
             .filter(|_| succeeded)
-            .map(|assistant| Turn { user, assistant });
-        conversations.end_turn(round, turn);
-    }
+            .map(|assistant| Turn {
+                user: asked.user,
+                assistant,
+            });
+        asked.conversations.end_turn(
+            asked.round,
+            TurnEnd {
+                exchange: turn,
+                dropped: asked.dropped,
+                ended: end,
+            },
+        );
+        asked.session
+    });
     let record = RequestRecord {
         index: prepared.index,
         adapter: prepared.adapter,
@@ -642,6 +675,7 @@ async fn execute(
             record: &record,
             lora_adapter: adapter_name(shared, record.adapter),
             graph_event_id: prepared.event_id,
+            session: session.as_ref().map(|s| (s.id.as_str(), s.round)),
             request,
             response: exchange.raw.unwrap_or_default(),
         };
@@ -651,6 +685,16 @@ async fn execute(
     }
     recorder.lock().expect("recorder lock").record(&record);
     record
+}
+
+/// A conversation round as sent, for its end.
+struct Asked<'a> {
+    round: Round,
+    conversations: &'a Conversations,
+    /// The new text as sent (cut to fit, if it had to be).
+    user: String,
+    dropped: usize,
+    session: Option<UserSession>,
 }
 
 fn record_not_sent(

@@ -145,6 +145,30 @@ report:
     same_counts: true,
 };
 
+/// Replayed conversations of fixed shape (so that both tools send prompts of the same
+/// lengths), turn after turn, with per-request records (`info.extra_info`'s sessions).
+const CONVERSATION_REPLAY: Shape = Shape {
+    name: "conversation-replay",
+    yaml: "api: {type: completion, streaming: true}
+data:
+  type: conversation_replay
+  conversation_replay:
+    seed: 3
+    num_conversations: 3
+    shared_system_prompt_len: 20
+    dynamic_system_prompt_len: {type: fixed, mean: 4}
+    turns_per_conversation: {type: fixed, mean: 3}
+    input_tokens_per_turn: {type: fixed, mean: 10}
+    output_tokens_per_turn: {type: fixed, mean: 6}
+load:
+  type: concurrent
+  stages: [{num_requests: 9, concurrency_level: 3}]
+report:
+  request_lifecycle: {summary: true, per_stage: true, per_request: true}
+",
+    same_counts: true,
+};
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constant_stages_of_streamed_completions_match_inference_perf() {
     conform(&CONSTANT).await;
@@ -158,6 +182,11 @@ async fn poisson_non_streamed_completions_match_inference_perf() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_streamed_chat_with_shared_prefixes_matches_inference_perf() {
     conform(&CONCURRENT_CHAT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_replay_matches_inference_perf() {
+    conform(&CONVERSATION_REPLAY).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

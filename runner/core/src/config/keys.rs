@@ -67,7 +67,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "a limit on waiting for earlier calls (use load.stages[].timeout)",
     ),
     ("data.weka_trace_replay", "Weka trace replay"),
-    ("data.conversation_replay", "conversation replay"),
     ("data.visionarena", "the visionarena dataset"),
 ];
 
@@ -104,7 +103,6 @@ const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
         "the billsum_conversations data generator",
     ),
     ("data.type", "weka_trace_replay", "Weka trace replay"),
-    ("data.type", "conversation_replay", "conversation replay"),
     ("data.type", "visionarena", "the visionarena dataset"),
 ];
 

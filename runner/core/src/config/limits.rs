@@ -14,6 +14,9 @@ pub const MAX_SECONDS: f64 = 365.0 * 86_400.0;
 pub const MAX_EXACT_REQUESTS: f64 = 9_007_199_254_740_992.0;
 /// Longest prompt or output in tokens, beyond any model's context.
 pub const MAX_TOKENS: i64 = 100_000_000;
+/// Most `conversation_replay` conversations: a turn's random draws are keyed by its
+/// conversation in the upper 32 bits of a `u64`.
+pub const MAX_CONVERSATIONS: f64 = 4_294_967_296.0;
 
 /// Soft bounds, lifted by `load.lift_limits: true`.
 pub const MAX_RATE: f64 = 1e6;
@@ -56,6 +59,17 @@ pub fn limits(config: &Config, issues: &mut Vec<Issue>) {
     }
     if let Some(inputs) = &config.inputs {
         seconds.push(("inputs.timeout".into(), inputs.timeout));
+    }
+    if let Some(latency) = config
+        .data
+        .conversation_replay
+        .as_ref()
+        .and_then(|r| r.tool_call_latency_sec.as_ref())
+    {
+        seconds.push((
+            "data.conversation_replay.tool_call_latency_sec.max".into(),
+            latency.max.max(latency.mean as i64) as f64,
+        ));
     }
     if let Some(goodput) = &config.report.goodput {
         for (key, slo) in goodput.constraints.set() {
@@ -192,6 +206,43 @@ fn token_lengths(config: &Config, soft: bool, issues: &mut Vec<Issue>) {
                 prompts,
                 MAX_SOFT_TOKENS as f64,
                 "prompts (num_groups × num_prompts_per_group), all built before the first request",
+            ));
+        }
+    }
+    let shared_head;
+    if let Some(replay) = &data.conversation_replay {
+        for (field, dist) in [
+            (
+                "dynamic_system_prompt_len",
+                &replay.dynamic_system_prompt_len,
+            ),
+            ("input_tokens_per_turn", &replay.input_tokens_per_turn),
+            ("output_tokens_per_turn", &replay.output_tokens_per_turn),
+        ] {
+            if let Some(d) = dist {
+                lengths.push((format!("data.conversation_replay.{field}.max"), d));
+            }
+        }
+        shared_head = super::distribution::fixed(replay.shared_system_prompt_len);
+        lengths.push((
+            "data.conversation_replay.shared_system_prompt_len".into(),
+            &shared_head,
+        ));
+        if replay.num_conversations as f64 > MAX_CONVERSATIONS {
+            issues.push(Issue::new(
+                "data.conversation_replay.num_conversations",
+                format!(
+                    "{} is beyond the {} conversations a run can tell apart; lower it",
+                    number(replay.num_conversations as f64),
+                    number(MAX_CONVERSATIONS)
+                ),
+            ));
+        } else if soft && replay.num_conversations > MAX_SOFT_TOKENS {
+            issues.push(beyond(
+                "data.conversation_replay.num_conversations",
+                replay.num_conversations as f64,
+                MAX_SOFT_TOKENS as f64,
+                "conversations",
             ));
         }
     }

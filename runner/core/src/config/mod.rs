@@ -5,6 +5,7 @@
 //! of [`validate`].
 
 mod breaker_section;
+mod conversation_replay_section;
 mod distribution;
 mod echo;
 mod error;

@@ -312,6 +312,10 @@ pub enum DataType {
     /// file, replayed by `load.type: trace_session_replay`.
     #[serde(rename = "otel_trace_replay")]
     OtelTraceReplay,
+    /// Seeded multi-turn conversations, each turn after the previous answer and its tool-call
+    /// latency (`data.conversation_replay`).
+    #[serde(rename = "conversation_replay")]
+    ConversationReplay,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -333,6 +337,8 @@ pub struct DataConfig {
     pub output_distribution: Option<Distribution>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_prefix: Option<SharedPrefixConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_replay: Option<ConversationReplayConfig>,
     /// Take input/output token counts from a trace file instead of the distributions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceConfig>,
@@ -480,6 +486,113 @@ impl Default for SharedPrefixConfig {
             enable_multi_turn_chat: false,
         }
     }
+}
+
+/// `conversation_replay` data (inference-perf 0.7.0's keys and defaults): `num_conversations`
+/// slots, each replaying its conversation over and over — a system prompt (the stage's shared
+/// prefix of `shared_system_prompt_len` tokens, then the conversation's own
+/// `dynamic_system_prompt_len` tokens) and `turns_per_conversation` turns of
+/// `input_tokens_per_turn` new tokens each, every turn carrying the conversation so far and
+/// asking `output_tokens_per_turn` tokens. After each answer the conversation pauses for its
+/// drawn `tool_call_latency_sec` (whole seconds, as inference-perf draws them) before the next
+/// turn. Request `i` is a turn of slot `i mod num_conversations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationReplayConfig {
+    /// Seed of the conversations (not of the arrivals, which follow `load.base_seed`).
+    #[serde(default = "default_conversation_seed")]
+    pub seed: i64,
+    #[serde(default = "default_num_conversations")]
+    pub num_conversations: i64,
+    /// Tokens of the system prompt's head shared by every conversation of a stage.
+    #[serde(default = "default_shared_system_prompt_len")]
+    pub shared_system_prompt_len: i64,
+    /// Tokens of each conversation's own system prompt tail (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_system_prompt_len: Option<Distribution>,
+    /// Turns of each conversation (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns_per_conversation: Option<Distribution>,
+    /// New tokens each turn adds (default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens_per_turn: Option<Distribution>,
+    /// `max_tokens` of each turn (default 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_turn: Option<Distribution>,
+    /// Seconds between a turn's answer and the conversation's next turn (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_latency_sec: Option<Distribution>,
+    /// The model's context in tokens (default 225000): a turn's prompt leaves out the oldest
+    /// turns (then the system prompt's end) to fit `max_tokens` and 200 tokens of slack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_model_len: Option<i64>,
+}
+
+/// inference-perf's defaults of what `conversation_replay` leaves unset.
+pub const DEFAULT_TURNS_PER_CONVERSATION: i64 = 10;
+pub const DEFAULT_INPUT_TOKENS_PER_TURN: i64 = 512;
+pub const DEFAULT_OUTPUT_TOKENS_PER_TURN: i64 = 256;
+pub const DEFAULT_MAX_MODEL_LEN: i64 = 225_000;
+/// Tokens a turn's prompt leaves free beside its `max_tokens` (inference-perf's
+/// `PROMPT_TOKEN_BUFFER`).
+pub const PROMPT_TOKEN_BUFFER: i64 = 200;
+
+impl ConversationReplayConfig {
+    /// Each distribution with its name, in the order of the fields.
+    pub fn distributions(&self) -> [(&'static str, &Option<Distribution>); 5] {
+        [
+            ("dynamic_system_prompt_len", &self.dynamic_system_prompt_len),
+            ("turns_per_conversation", &self.turns_per_conversation),
+            ("input_tokens_per_turn", &self.input_tokens_per_turn),
+            ("output_tokens_per_turn", &self.output_tokens_per_turn),
+            ("tool_call_latency_sec", &self.tool_call_latency_sec),
+        ]
+    }
+
+    pub fn max_model_len(&self) -> i64 {
+        self.max_model_len.unwrap_or(DEFAULT_MAX_MODEL_LEN)
+    }
+
+    /// The most output tokens a turn may ask, and the field that says so: a fixed
+    /// distribution gives its mean, whatever its `max` (inference-perf's rule).
+    pub fn output_ceiling(&self) -> (i64, &'static str) {
+        match &self.output_tokens_per_turn {
+            None => (
+                DEFAULT_OUTPUT_TOKENS_PER_TURN,
+                "output_tokens_per_turn (default)",
+            ),
+            Some(d) if d.dist_type == super::distribution::DistributionType::Fixed => {
+                (d.mean as i64, "output_tokens_per_turn.mean")
+            }
+            Some(d) => (d.max, "output_tokens_per_turn.max"),
+        }
+    }
+}
+
+impl Default for ConversationReplayConfig {
+    fn default() -> Self {
+        ConversationReplayConfig {
+            seed: default_conversation_seed(),
+            num_conversations: default_num_conversations(),
+            shared_system_prompt_len: default_shared_system_prompt_len(),
+            dynamic_system_prompt_len: None,
+            turns_per_conversation: None,
+            input_tokens_per_turn: None,
+            output_tokens_per_turn: None,
+            tool_call_latency_sec: None,
+            max_model_len: None,
+        }
+    }
+}
+
+fn default_conversation_seed() -> i64 {
+    42
+}
+fn default_num_conversations() -> i64 {
+    200
+}
+fn default_shared_system_prompt_len() -> i64 {
+    8359
 }
 
 // Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.

@@ -567,6 +567,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "input_distribution" => data.input_distribution.is_some(),
         "output_distribution" => data.output_distribution.is_some(),
         "shared_prefix" => data.shared_prefix.is_some(),
+        "conversation_replay" => data.conversation_replay.is_some(),
         "trace" => data.trace.is_some(),
         "otel_trace_replay" => data.otel_trace_replay.is_some(),
         _ => unreachable!("data field {field}"),
@@ -599,6 +600,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             &["otel_trace_replay"],
             "lengths come from the traces; remove it",
         ),
+        DataType::ConversationReplay => (
+            &["conversation_replay"],
+            "set lengths in data.conversation_replay",
+        ),
     };
     for field in [
         "path",
@@ -606,6 +611,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "input_distribution",
         "output_distribution",
         "shared_prefix",
+        "conversation_replay",
         "trace",
         "otel_trace_replay",
     ] {
@@ -651,6 +657,13 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
                 "required by data.type otel_trace_replay, e.g. {trace_directory: traces/}",
             )),
             Some(otel) => otel_trace_replay(otel, issues),
+        },
+        DataType::ConversationReplay => match &data.conversation_replay {
+            None => issues.push(Issue::new(
+                "data.conversation_replay",
+                "required by data.type conversation_replay, e.g. {num_conversations: 8, shared_system_prompt_len: 1000, turns_per_conversation: {type: uniform, min: 2, max: 6}, input_tokens_per_turn: {type: fixed, mean: 200}, output_tokens_per_turn: {type: fixed, mean: 100}}",
+            )),
+            Some(replay) => super::conversation_replay_section::validate(replay, config, issues),
         },
     }
     let sessions = data.data_type == DataType::OtelTraceReplay;
@@ -815,12 +828,17 @@ fn share_gpt(data: &DataConfig, issues: &mut Vec<Issue>) {
 /// `generate_distribution`, `shared_prefix` uses `sample_from_distribution`, which knows more
 /// types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sampler {
+pub(super) enum Sampler {
     Generate,
     Sample,
 }
 
-fn distribution(d: &Distribution, path: &str, sampler: Sampler, issues: &mut Vec<Issue>) {
+pub(super) fn distribution(
+    d: &Distribution,
+    path: &str,
+    sampler: Sampler,
+    issues: &mut Vec<Issue>,
+) {
     if d.min < 0 {
         issues.push(Issue::new(format!("{path}.min"), "must be >= 0"));
     }
@@ -959,7 +977,7 @@ fn traces(config: &Config, issues: &mut Vec<Issue>) {
     }
 }
 
-fn positive_int(value: Option<i64>, path: &str, what: &str, issues: &mut Vec<Issue>) {
+pub(super) fn positive_int(value: Option<i64>, path: &str, what: &str, issues: &mut Vec<Issue>) {
     match value {
         None => issues.push(Issue::new(path, format!("required for {what}, > 0"))),
         Some(v) if v < 1 => issues.push(Issue::new(path, format!("must be > 0, got {v}"))),

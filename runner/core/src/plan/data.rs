@@ -9,6 +9,7 @@ use crate::config::{
 };
 use crate::tokenize::{Corpus, Tokenizer};
 
+use super::conversation_replay::ConversationReplay;
 use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
 use super::sessions::{SessionError, Sessions};
@@ -33,6 +34,8 @@ pub struct DataPlan {
     source: Source,
 }
 
+// One per run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Source {
     /// `"1 2 3 {i}"` prompts.
@@ -47,6 +50,7 @@ enum Source {
     ShareGpt(Arc<[SharePair]>),
     /// Request `i` is an event of a session (see [`Sessions::locate`]).
     Sessions(Arc<Sessions>),
+    ConversationReplay(ConversationReplay),
 }
 
 // One per run: the size of its variants does not matter.
@@ -97,12 +101,29 @@ pub struct RequestData {
     pub max_tokens: u32,
     /// Multi-turn chat: the conversation round this request is.
     pub round: Option<Round>,
+    /// Multi-turn chat: inference-perf's session of the request, for its per-request record.
+    pub session: Option<UserSession>,
+    /// Conversation replay: the model's context in tokens, which the prompt and `max_tokens`
+    /// must fit in, with inference-perf's 200 tokens of slack.
+    pub context_limit: Option<u32>,
 }
 
-/// Round `round` (from 0) of user `user`'s conversation.
+/// Round `round` (from 0, counted over the stage) of user `user`'s requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Round {
     pub user: u64,
+    pub round: u64,
+    /// The round starts a new conversation: what the user said before is dropped.
+    pub opens: bool,
+    /// How long the user's next round waits after this one's answer (a tool call's latency);
+    /// after a failure it does not wait (no tool ran).
+    pub pause: std::time::Duration,
+}
+
+/// inference-perf's `user_session` and `chat_round` (from 1) of a multi-turn request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSession {
+    pub id: String,
     pub round: u64,
 }
 
@@ -208,6 +229,14 @@ impl DataPlan {
                     multi_turn: shared.enable_multi_turn_chat,
                 })
             }
+            DataType::ConversationReplay => {
+                let replay = data
+                    .conversation_replay
+                    .as_ref()
+                    .expect("validated: conversation_replay present");
+                seed = replay.seed as u64;
+                Source::ConversationReplay(ConversationReplay::new(replay))
+            }
             DataType::ShareGpt => Source::ShareGpt(
                 super::share_gpt::read(
                     data.path.as_deref().expect("validated: data.path present"),
@@ -249,17 +278,23 @@ impl DataPlan {
             Source::SharedPrefix(shared) if shared.multi_turn => Routing::User {
                 users: shared.prompts,
             },
+            Source::ConversationReplay(replay) => Routing::User {
+                users: replay.slots(),
+            },
             _ => Routing::Request,
         }
     }
 
-    pub fn request(&self, index: u64) -> RequestData {
+    /// Request `index` of stage `stage` (a stage's id; a warm-up's follows the benchmark's).
+    pub fn request(&self, stage: usize, index: u64) -> RequestData {
         let seed = self.seed;
         let single = |prompt: String, max_tokens: u32| RequestData {
             system: None,
             prompt,
             max_tokens,
             round: None,
+            session: None,
+            context_limit: None,
         };
         match &self.source {
             Source::Mock => single(format!("1 2 3 {index}"), DEFAULT_MAX_TOKENS),
@@ -326,7 +361,14 @@ impl DataPlan {
                     round: shared.multi_turn.then_some(Round {
                         user,
                         round: index / shared.prompts,
+                        opens: index < shared.prompts,
+                        pause: std::time::Duration::ZERO,
                     }),
+                    session: shared.multi_turn.then(|| UserSession {
+                        id: format!("user_session_{user}"),
+                        round: index / shared.prompts + 1,
+                    }),
+                    context_limit: None,
                 }
             }
             Source::ShareGpt(pairs) => {
@@ -346,6 +388,7 @@ impl DataPlan {
                 );
                 single(prompt, event.output_tokens)
             }
+            Source::ConversationReplay(replay) => replay.request(&self.tokenizer, stage, index),
         }
     }
 
@@ -419,8 +462,8 @@ mod tests {
             let config = random_config(data_type, None);
             let plan = plan(&config, 3);
             for i in 0..200 {
-                let a = plan.request(i);
-                assert_eq!(a, plan.request(i));
+                let a = plan.request(0, i);
+                assert_eq!(a, plan.request(0, i));
                 let n = count_tokens(&a.prompt);
                 let lengths = LengthSampler::new(config.data.input_distribution.as_ref().unwrap());
                 assert_eq!(
@@ -429,7 +472,7 @@ mod tests {
                 );
                 assert!((1..=9).contains(&a.max_tokens), "{}", a.max_tokens);
             }
-            assert_ne!(plan.request(0), self::plan(&config, 4).request(0));
+            assert_ne!(plan.request(0, 0), self::plan(&config, 4).request(0, 0));
         }
     }
 
@@ -437,7 +480,7 @@ mod tests {
     fn synthetic_prompts_are_corpus_text() {
         let plan = plan(&random_config(DataType::Synthetic, None), 1);
         let words: Vec<&str> = DEFAULT_CORPUS.split_whitespace().collect();
-        let prompt = plan.request(7).prompt;
+        let prompt = plan.request(0, 7).prompt;
         let first: Vec<&str> = prompt.split(' ').take(3).collect();
         assert!(
             words.windows(3).any(|w| w == first.as_slice()),
@@ -448,8 +491,8 @@ mod tests {
     #[test]
     fn total_count_bounds_distinct_requests() {
         let plan = plan(&random_config(DataType::Random, Some(3)), 1);
-        assert_eq!(plan.request(1), plan.request(4));
-        assert_ne!(plan.request(1), plan.request(2));
+        assert_eq!(plan.request(0, 1), plan.request(0, 4));
+        assert_ne!(plan.request(0, 1), plan.request(0, 2));
     }
 
     fn row(context_tokens: u32, generated_tokens: u32, hash_ids: &[u64]) -> TraceRow {
@@ -475,9 +518,9 @@ mod tests {
     #[test]
     fn trace_lengths_come_from_rows_in_order() {
         let plan = trace_plan(DataType::Random, 512, vec![row(7, 3, &[]), row(11, 2, &[])]);
-        let second = plan.request(1);
+        let second = plan.request(0, 1);
         assert_eq!((count_tokens(&second.prompt), second.max_tokens), (11, 2));
-        assert_eq!(count_tokens(&plan.request(2).prompt), 7);
+        assert_eq!(count_tokens(&plan.request(0, 2).prompt), 7);
     }
 
     #[test]
@@ -493,7 +536,7 @@ mod tests {
                 ],
             );
             let words = |i: u64| -> Vec<String> {
-                let prompt = plan.request(i).prompt;
+                let prompt = plan.request(0, i).prompt;
                 prompt.split(' ').map(String::from).collect()
             };
             let (a, b, c) = (words(0), words(1), words(2));
@@ -502,7 +545,7 @@ mod tests {
             assert_ne!(a[8..11], b[8..11], "block 3 is not block 5");
             assert_ne!(a[..4], c[..4], "block 7 is not block 1");
             assert_eq!(c[4], a[4], "a partial block 2 is the start of block 2");
-            assert_eq!(plan.request(1).max_tokens, 1);
+            assert_eq!(plan.request(0, 1).max_tokens, 1);
             assert_eq!(words(3), a, "rows repeat, blocks and all");
         }
     }
@@ -532,17 +575,17 @@ mod tests {
     fn shared_prefix_prompts_share_their_group_prefix() {
         let plan = plan(&shared_config(false), 5);
         assert_eq!(plan.routing(), Routing::Request);
-        let a = plan.request(0);
+        let a = plan.request(0, 0);
         assert_eq!(count_tokens(a.system.as_deref().unwrap()), 40);
         assert_eq!(a.max_tokens, 4);
         assert!((5..=15).contains(&count_tokens(&a.prompt)));
         assert_eq!(
-            plan.request(3).system,
+            plan.request(0, 3).system,
             a.system,
             "prompt 3 is in group 0 too"
         );
-        assert_ne!(plan.request(1).system, a.system);
-        assert_eq!(plan.request(6), a, "6 prompts in all, then they repeat");
+        assert_ne!(plan.request(0, 1).system, a.system);
+        assert_eq!(plan.request(0, 6), a, "6 prompts in all, then they repeat");
         assert_eq!(a.round, None);
     }
 
@@ -550,10 +593,12 @@ mod tests {
     fn multi_turn_requests_are_rounds_of_user_conversations() {
         let plan = plan(&shared_config(true), 5);
         assert_eq!(plan.routing(), Routing::User { users: 6 });
-        let first = plan.request(4);
-        let second = plan.request(10);
-        assert_eq!(first.round, Some(Round { user: 4, round: 0 }));
-        assert_eq!(second.round, Some(Round { user: 4, round: 1 }));
+        let first = plan.request(0, 4);
+        let second = plan.request(0, 10);
+        let place = |r: &RequestData| r.round.map(|r| (r.user, r.round, r.opens));
+        assert_eq!(place(&first), Some((4, 0, true)));
+        assert_eq!(place(&second), Some((4, 1, false)));
+        assert_eq!(second.session.as_ref().map(|s| s.round), Some(2));
         assert_eq!(first.system, second.system);
     }
 }

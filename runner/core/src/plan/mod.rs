@@ -2,6 +2,7 @@
 //! for — all derived from the config and one seed, independent of how the work is split.
 
 mod arrivals;
+mod conversation_replay;
 mod data;
 mod lora;
 pub mod rng;
@@ -16,7 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use arrivals::{Arrival, Arrivals};
-pub use data::{DEFAULT_CORPUS, DEFAULT_MAX_TOKENS, DataError, DataPlan, RequestData, Round};
+pub use conversation_replay::TurnOf;
+pub use data::{
+    DEFAULT_CORPUS, DEFAULT_MAX_TOKENS, DataError, DataPlan, RequestData, Round, UserSession,
+};
 pub use lora::LoraTable;
 pub use sessions::{Session, SessionError, SessionGraph, Sessions};
 pub use shard::{Routing, Shard, even_split};

@@ -23,6 +23,12 @@ pub enum Purpose {
     SessionOrder = 9,
     /// A session's prompt text, by its session index.
     Session = 10,
+    /// A replayed conversation's number of turns.
+    Turns = 11,
+    /// The system prompt head all replayed conversations of a stage share, by stage.
+    SharedPrompt = 12,
+    /// The pause after a replayed turn's answer (its tool call).
+    Pause = 13,
 }
 
 pub type PlanRng = Pcg64Mcg;

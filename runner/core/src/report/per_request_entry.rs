@@ -129,6 +129,9 @@ pub struct Exchanged<'a> {
     pub lora_adapter: Option<&'a str>,
     /// Session replay: `{session}:{event}` of the trace event the request replays.
     pub graph_event_id: Option<String>,
+    /// A multi-turn request's session id and round (from 1): `info.extra_info`'s
+    /// `user_session` and `chat_round`, as inference-perf writes them.
+    pub session: Option<(&'a str, u64)>,
     pub request: String,
     pub response: String,
 }
@@ -149,9 +152,14 @@ impl RecordShape {
             end_time: clock.epoch(record.end),
             request: self.fields.request.then_some(exchanged.request),
             response: self.fields.response.then_some(exchanged.response),
-            info: self.fields.info.then(|| PerRequestInfo {
-                graph_event_id: exchanged.graph_event_id,
-                ..self.info(record, exchanged.lora_adapter, chunks, clock)
+            info: self.fields.info.then(|| {
+                let mut info = self.info(record, exchanged.lora_adapter, chunks, clock);
+                info.graph_event_id = exchanged.graph_event_id;
+                if let Some((id, round)) = exchanged.session {
+                    info.extra_info.insert("user_session".into(), id.into());
+                    info.extra_info.insert("chat_round".into(), round.into());
+                }
+                info
             }),
             computed_metrics: response
                 .filter(|_| self.fields.computed_metrics)
@@ -323,6 +331,7 @@ mod tests {
             record,
             lora_adapter: Some("support"),
             graph_event_id: None,
+            session: None,
             request: "{}".into(),
             response: SSE.into(),
         }
@@ -366,6 +375,15 @@ mod tests {
         assert_eq!(info["extra_info"], json!({}));
         assert_eq!(entry["error"], Value::Null);
         assert!(entry.get("computed_metrics").is_none(), "off by default");
+        let turn = Exchanged {
+            session: Some(("slot_3_convo_1", 2)),
+            ..exchanged(&record)
+        };
+        let entry = serde_json::to_value(shape.entry(turn, &clock)).unwrap();
+        assert_eq!(
+            entry["info"]["extra_info"],
+            json!({"user_session": "slot_3_convo_1", "chat_round": 2})
+        );
     }
 
     #[test]
