@@ -24,7 +24,7 @@ use crate::config::{
 };
 use crate::tokenize::Tokenizer;
 
-use super::data::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
+use super::request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
 use super::rng::{Purpose, rng};
 use super::sampling::LengthSampler;
 

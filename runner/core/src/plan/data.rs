@@ -10,15 +10,13 @@ use crate::config::{
 use crate::tokenize::{Corpus, Tokenizer};
 
 use super::conversation_replay::ConversationReplay;
+use super::request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
 use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
 use super::sessions::{SessionError, Sessions};
 use super::shard::Routing;
 use super::share_gpt::SharePair;
 use super::trace::TraceRow;
-
-/// `max_tokens` when the data generator does not choose one (inference-perf's client default).
-pub const DEFAULT_MAX_TOKENS: u32 = 30;
 
 /// The corpus of `synthetic` data when `data.corpus_file_path` is unset: Shakespeare's sonnets
 /// (public domain; see `assets/corpus/README.md`), after inference-perf's instruction line.
@@ -90,41 +88,6 @@ struct SharedPrefix {
     question: LengthSampler,
     output: LengthSampler,
     multi_turn: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestData {
-    /// The shared prefix (a system message in chat requests).
-    pub system: Option<Arc<str>>,
-    /// The user's text.
-    pub prompt: String,
-    pub max_tokens: u32,
-    /// Multi-turn chat: the conversation round this request is.
-    pub round: Option<Round>,
-    /// Multi-turn chat: inference-perf's session of the request, for its per-request record.
-    pub session: Option<UserSession>,
-    /// Conversation replay: the model's context in tokens, which the prompt and `max_tokens`
-    /// must fit in, with inference-perf's 200 tokens of slack.
-    pub context_limit: Option<u32>,
-}
-
-/// Round `round` (from 0, counted over the stage) of user `user`'s requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Round {
-    pub user: u64,
-    pub round: u64,
-    /// The round starts a new conversation: what the user said before is dropped.
-    pub opens: bool,
-    /// How long the user's next round waits after this one's answer (a tool call's latency);
-    /// after a failure it does not wait (no tool ran).
-    pub pause: std::time::Duration,
-}
-
-/// inference-perf's `user_session` and `chat_round` (from 1) of a multi-turn request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserSession {
-    pub id: String,
-    pub round: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

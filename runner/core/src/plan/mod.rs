@@ -5,6 +5,7 @@ mod arrivals;
 mod conversation_replay;
 mod data;
 mod lora;
+mod request;
 pub mod rng;
 mod sampling;
 pub mod sessions;
@@ -18,10 +19,9 @@ use std::time::Duration;
 
 pub use arrivals::{Arrival, Arrivals};
 pub use conversation_replay::TurnOf;
-pub use data::{
-    DEFAULT_CORPUS, DEFAULT_MAX_TOKENS, DataError, DataPlan, RequestData, Round, UserSession,
-};
+pub use data::{DEFAULT_CORPUS, DataError, DataPlan};
 pub use lora::LoraTable;
+pub use request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
 pub use sessions::{Session, SessionError, SessionGraph, Sessions};
 pub use shard::{Routing, Shard, even_split};
 pub use share_gpt::ShareGptError;
