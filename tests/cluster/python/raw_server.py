@@ -8,6 +8,10 @@
 
 Both stream /v1/completions and /v1/chat/completions in vLLM's shape (openai_server.py), the
 first token after IBENCH_TTFT_MS and each next after IBENCH_ITL_MS, and answer GET /count.
+The one-byte server's count also lists, for each completion in the order they finished, the ms
+from the request read to the first event's last byte written and to the response's last byte:
+its latency is its own CPU share, which a client's read pattern changes, so a client's latency is
+compared net of the server's.
 
 Run: python raw_server.py MODE PORT
 """
@@ -19,6 +23,7 @@ import sys
 from openai_server import MODEL, TTFT, ITL, choice, sse, usage, prompt_tokens, word
 
 counts = {"received": 0, "completed": 0}
+timings_ms = []
 
 
 async def read_request(reader):
@@ -105,16 +110,23 @@ class OneByteChunks:
         await self.bytewise(writer, f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
                                     "Transfer-Encoding: chunked\r\n\r\n".encode())
         if method == "GET":
-            payload = counts if path == "/count" else {"object": "list", "data": [{"id": MODEL}]}
+            payload = ({**counts, "timings_ms": timings_ms} if path == "/count"
+                       else {"object": "list", "data": [{"id": MODEL}]})
             await self.chunk(writer, json.dumps(payload).encode())
-        else:
-            counts["received"] += 1
-            request = json.loads(body)
-            for delay, event in events(request, path.endswith("/chat/completions")):
-                await asyncio.sleep(delay)
-                await self.chunk(writer, event.encode())
-            counts["completed"] += 1
+            await self.bytewise(writer, b"0\r\n\r\n")
+            return
+        clock = asyncio.get_running_loop().time
+        start = clock()
+        first = None
+        counts["received"] += 1
+        request = json.loads(body)
+        for delay, event in events(request, path.endswith("/chat/completions")):
+            await asyncio.sleep(delay)
+            await self.chunk(writer, event.encode())
+            first = first or clock()
         await self.bytewise(writer, b"0\r\n\r\n")
+        timings_ms.append([round((first - start) * 1e3, 2), round((clock() - start) * 1e3, 2)])
+        counts["completed"] += 1
 
 
 async def main(mode: str, port: int):

@@ -89,10 +89,15 @@ impl ModelServerKind {
 }
 
 /// What a model server counted: completions asked for and completions sent to their end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ServedCount {
     pub received: u64,
     pub completed: u64,
+    /// Each completion's ms from the request read to its first event written and to its last
+    /// byte, in the order they finished; only servers whose latency is their CPU share (one-byte
+    /// chunks) list them.
+    #[serde(default)]
+    pub timings_ms: Vec<[f64; 2]>,
 }
 
 /// An OpenAI-compatible model server (`/v1/completions`, `/v1/chat/completions`, `/v1/models`,
