@@ -250,8 +250,8 @@ fn server_and_unsupported_sections() {
         "server.base_url: must not end in /v1",
     );
     assert_issue(
-        &with_server(&format!("{stages}data:\n  type: cnn_dailymail\n")),
-        "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet",
+        &with_server(&format!("{stages}data:\n  type: weka_trace_replay\n")),
+        "data.type: Weka trace replay (weka_trace_replay) is not supported yet",
     );
     let anthropic = load(&with_server(&format!(
         "{stages}api:\n  type: anthropic_messages\n"

@@ -17,7 +17,7 @@ use ibench_core::report::Exchanged;
 
 use crate::body::PromptParts;
 use crate::conversation::{Conversations, Turn};
-use crate::http::{Exchange, Keep, Prewarmed, Target};
+use crate::http::{Exchange, Extras, Keep, Prewarmed, Target};
 use crate::progress::Progress;
 use crate::rotation::Rotation;
 use crate::settings::EngineSettings;
@@ -496,16 +496,16 @@ async fn execute(
 ) {
     // A conversation round waits for the previous one (that wait is schedule delay, as in
     // inference-perf) and is rendered with the conversation so far.
-    let (bytes, prompt_tokens, round) = match prepared.body {
+    let (bytes, prompt_tokens, round, session_headers) = match prepared.body {
         Body::Ready {
             bytes,
             prompt_tokens,
-        } => (bytes, prompt_tokens, None),
+        } => (bytes, prompt_tokens, None, Vec::new()),
         Body::Round(data) => {
             let round = data.round.expect("rounds carry their place");
             let conversations = conversations.expect("multi-turn stages have conversations");
-            let history = tokio::select! {
-                history = conversations.wait_turn(round) => history,
+            let session = tokio::select! {
+                session = conversations.wait_turn(round) => session,
                 _ = stop.cancelled() => {
                     record_not_sent(shared, recorder, stage, prepared.index, scheduled);
                     return;
@@ -513,14 +513,24 @@ async fn execute(
             };
             let parts = PromptParts {
                 system: data.system.as_deref(),
-                history: &history,
+                history: &session.history,
                 user: &data.prompt,
             };
             let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
+            let id = shared
+                .plan
+                .data
+                .session_id(round.user)
+                .expect("rounds belong to sessions");
+            let headers = shared
+                .settings
+                .sessions
+                .request_headers(&id, session.token.as_deref());
             (
                 bytes,
                 prompt_tokens,
                 Some((round, conversations, data.prompt)),
+                headers,
             )
         }
     };
@@ -541,9 +551,18 @@ async fn execute(
     let request_bytes = bytes.len() as u64;
     shared.progress.sent();
     let start = Instant::now();
+    let extras = Extras {
+        headers: &session_headers,
+        wanted: shared
+            .settings
+            .sessions
+            .token
+            .as_ref()
+            .filter(|_| round.is_some()),
+    };
     let exchange = tokio::select! {
-        exchange = shared.target.send(bytes, keep) => exchange,
-        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None, retried: None, ended: None },
+        exchange = shared.target.send(bytes, keep, extras) => exchange,
+        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None, retried: None, ended: None, header: None },
     };
     let end = exchange.ended.unwrap_or_else(Instant::now);
     let succeeded = matches!(exchange.outcome, Outcome::Success(_));
@@ -556,7 +575,7 @@ async fn execute(
             .clone()
             .filter(|_| succeeded)
             .map(|assistant| Turn { user, assistant });
-        conversations.end_turn(round, turn);
+        conversations.end_turn(round, turn, exchange.header.clone());
     }
     let record = RequestRecord {
         index: prepared.index,

@@ -24,6 +24,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
             &mut issues,
         );
     }
+    super::api_section::validate(config, &mut issues);
     load(config, &mut issues);
     data(config, &mut issues);
     traces(config, &mut issues);

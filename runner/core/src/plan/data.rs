@@ -234,6 +234,22 @@ impl DataPlan {
         }
     }
 
+    /// The session id of multi-turn user `user`: inference-perf's `user_session_<n>`, with `n`
+    /// the user's prompt counted group by group.
+    pub fn session_id(&self, user: u64) -> Option<String> {
+        match &self.source {
+            Source::SharedPrefix(shared) if shared.multi_turn => {
+                let groups = shared.prefixes.len() as u64;
+                let per_group = shared.prompts / groups;
+                Some(format!(
+                    "user_session_{}",
+                    per_group * (user % groups) + user / groups
+                ))
+            }
+            _ => None,
+        }
+    }
+
     pub fn request(&self, index: u64) -> RequestData {
         let seed = self.seed;
         let single = |prompt: String, max_tokens: u32| RequestData {
@@ -523,5 +539,12 @@ mod tests {
         assert_eq!(first.round, Some(Round { user: 4, round: 0 }));
         assert_eq!(second.round, Some(Round { user: 4, round: 1 }));
         assert_eq!(first.system, second.system);
+        // Users 0..6 of 3 groups of 2 prompts: each session named once.
+        let mut names: Vec<String> = (0..6).map(|u| plan.session_id(u).unwrap()).collect();
+        assert_eq!(names[4], "user_session_3", "user 4: group 1, prompt 1");
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 6);
+        assert_eq!(self::plan(&shared_config(false), 5).session_id(0), None);
     }
 }

@@ -1,0 +1,141 @@
+//! What requests carry besides the prompt, end to end against the simulator: structured output
+//! (`api.response_format`) in every body, answered with JSON; the session id and the session
+//! token the server last gave in the headers of every round of a conversation.
+
+use ibench_testkit as common;
+
+use ibench_sim::SimConfig;
+use serde_json::{Value, json};
+
+/// The answer's text of a per-request entry, streamed or whole.
+fn answer(entry: &Value) -> String {
+    let raw = entry["response"].as_str().unwrap();
+    match serde_json::from_str::<Value>(raw) {
+        Ok(whole) => common::text_of(&whole),
+        Err(_) => raw
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .map(|v| common::text_of(&v))
+            .collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn structured_output_is_in_every_body_and_answered_with_json() {
+    let cases = [
+        (
+            "{type: chat, streaming: true, response_format: {type: json_schema, name: answer, json_schema: {type: object, properties: {text: {type: string}}, required: [text]}}}",
+            json!({"type": "json_schema", "json_schema": {"name": "answer", "schema":
+                {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}),
+        ),
+        (
+            "{type: completion, streaming: false, response_format: {type: json_object}}",
+            json!({"type": "json_object"}),
+        ),
+    ];
+    for (api, expected) in cases {
+        let sim = common::sim(SimConfig {
+            record_requests: Some(100),
+            ..Default::default()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "api: {api}\ndata: {{type: random, input_distribution: {{type: fixed, mean: 9, min: 9, max: 9}}, output_distribution: {{type: fixed, mean: 6, min: 6, max: 6}}}}\nload: {{stages: [{{rate: 20, duration: 1}}], num_workers: 1, base_seed: 5}}\nreport: {{request_lifecycle: {{per_request: true}}}}"
+        );
+        let outcome = common::run(common::config(&sim.base_url(), dir.path(), &yaml)).await;
+        let summary = common::report(&outcome, "summary_lifecycle_metrics");
+        assert_eq!(summary["successes"]["count"], 20, "{api}");
+        assert_eq!(summary["successes"]["token_count_mismatches"], 0, "{api}");
+        let requests = sim.requests();
+        assert_eq!(requests.len(), 20, "{api}");
+        for request in &requests {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["response_format"], expected, "{api}");
+        }
+        let entries = common::per_request(dir.path());
+        assert_eq!(entries.len(), 20);
+        for entry in &entries {
+            let text = answer(entry);
+            let object: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{api}: the answer {text:?} is not JSON: {e}"));
+            assert!(object["text"].is_string(), "{api}: {text}");
+            assert_eq!(
+                entry["info"]["response_metrics"]["output_tokens"], 6,
+                "{api}: one token per word, braces and all"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_headers_carry_the_users_id_and_the_last_token_the_server_gave() {
+    let sim = common::sim(SimConfig {
+        record_requests: Some(100),
+        session_token_header: Some("x-session-token".into()),
+        latency: ibench_sim::LatencyConfig {
+            ttft_ms: 5.0,
+            itl_ms: 1.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "api: {type: chat, streaming: true, session_id_header_key: X-Session-Id, session_token_header_key: x-session-token}\ndata:\n  type: shared_prefix\n  shared_prefix: {num_groups: 2, num_prompts_per_group: 3, system_prompt_len: 8, question_len: 4, output_len: 3, enable_multi_turn_chat: true}\nload: {stages: [{rate: 30, duration: 1}], num_workers: 2, base_seed: 3}";
+    let outcome = common::run(common::config(&sim.base_url(), dir.path(), yaml)).await;
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["successes"]["count"], 30);
+    let mut sessions: std::collections::BTreeMap<String, Vec<(u64, Option<String>, Value)>> =
+        Default::default();
+    for request in sim.requests() {
+        let header = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let id = header("x-session-id").expect("every round names its session");
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        sessions.entry(id).or_default().push((
+            request.seq,
+            header("x-session-token"),
+            body["messages"].clone(),
+        ));
+    }
+    let names: Vec<&String> = sessions.keys().collect();
+    assert_eq!(
+        names,
+        (0..6)
+            .map(|n| format!("user_session_{n}"))
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>(),
+        "one session per user"
+    );
+    for (id, requests) in &sessions {
+        // Arrival order is round order: each round waits for the previous answer.
+        assert_eq!(requests.len(), 5, "{id}");
+        assert_eq!(
+            requests[0].1, None,
+            "{id}: the first round has no token yet"
+        );
+        for (round, pair) in requests.windows(2).enumerate() {
+            let ((seq, _, before), (_, token, messages)) = (&pair[0], &pair[1]);
+            assert_eq!(
+                token.as_deref(),
+                Some(format!("sess-{seq}").as_str()),
+                "{id}: round {} carries the token of the answer to round {round}",
+                round + 1
+            );
+            assert_eq!(
+                messages.as_array().unwrap().len(),
+                before.as_array().unwrap().len() + 2,
+                "{id}: the same conversation, one exchange longer"
+            );
+            assert_eq!(messages[0], before[0], "{id}: the same system prompt");
+        }
+    }
+}
