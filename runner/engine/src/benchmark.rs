@@ -126,6 +126,7 @@ impl Planned {
                 .response_format
                 .as_ref()
                 .map(|f| f.to_request_field()),
+            add_special_tokens: config.data.use_chat_template.then_some(false),
         };
         let url = reqwest::Url::parse(&server.base_url)
             .and_then(|base| base.join(body.path()))

@@ -73,6 +73,9 @@ pub struct BodyTemplate {
     pub stream: bool,
     /// `api.response_format`'s request field (chat and completion bodies).
     pub response_format: Option<serde_json::Value>,
+    /// Completions' `add_special_tokens`: `false` for prompts that hold the chat template's
+    /// special tokens already (`data.use_chat_template`), so the server adds no second BOS.
+    pub add_special_tokens: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +92,8 @@ struct Completion<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    add_special_tokens: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<&'a serde_json::Value>,
 }
@@ -147,6 +152,7 @@ impl BodyTemplate {
                 ignore_eos,
                 stream,
                 stream_options,
+                add_special_tokens: self.add_special_tokens,
                 response_format,
             }),
             ApiType::Chat => serde_json::to_vec(&Chat {
@@ -199,6 +205,7 @@ mod tests {
             ignore_eos: true,
             stream: false,
             response_format: None,
+            add_special_tokens: None,
         };
         let body: serde_json::Value = serde_json::from_slice(&chat.render("m", &parts, 5)).unwrap();
         assert_eq!(
@@ -219,6 +226,7 @@ mod tests {
             ignore_eos: true,
             stream: true,
             response_format: None,
+            add_special_tokens: None,
         };
         assert_eq!(
             String::from_utf8(completion.render("m", &single("hi there"), 7)).unwrap(),
@@ -229,6 +237,7 @@ mod tests {
             ignore_eos: false,
             stream: false,
             response_format: None,
+            add_special_tokens: None,
         };
         assert_eq!(chat.path(), "/v1/chat/completions");
         assert_eq!(
@@ -240,6 +249,7 @@ mod tests {
             ignore_eos: true,
             stream: true,
             response_format: None,
+            add_special_tokens: None,
         };
         assert_eq!(anthropic.path(), "/v1/messages");
         assert_eq!(
@@ -258,11 +268,12 @@ mod tests {
         // Structured output goes last, as inference-perf adds it to the finished body.
         let structured = BodyTemplate {
             response_format: Some(serde_json::json!({"type": "json_object"})),
+            add_special_tokens: Some(false),
             ..completion
         };
         assert_eq!(
             String::from_utf8(structured.render("m", &single("hi"), 2)).unwrap(),
-            r#"{"model":"m","prompt":"hi","max_tokens":2,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true},"response_format":{"type":"json_object"}}"#
+            r#"{"model":"m","prompt":"hi","max_tokens":2,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true},"add_special_tokens":false,"response_format":{"type":"json_object"}}"#
         );
     }
 }

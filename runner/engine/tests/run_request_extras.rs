@@ -1,6 +1,7 @@
 //! What requests carry besides the prompt, end to end against the simulator: structured output
 //! (`api.response_format`) in every body, answered with JSON; the session id and the session
-//! token the server last gave in the headers of every round of a conversation.
+//! token the server last gave in the headers of every round of a conversation; prompts in the
+//! tokenizer's chat template (`data.use_chat_template`), of exact templated lengths.
 
 use ibench_testkit as common;
 
@@ -138,4 +139,72 @@ async fn session_headers_carry_the_users_id_and_the_last_token_the_server_gave()
             assert_eq!(messages[0], before[0], "{id}: the same system prompt");
         }
     }
+}
+
+/// A tokenizer directory: the test kit's trained 32k BPE `tokenizer.json` and a
+/// `tokenizer_config.json` whose chat template tags each turn with its role, between the
+/// tokenizer's special token.
+fn chat_tokenizer_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let bpe = ibench_testkit::bpe::bpe32k_tokenizer().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(bpe, dir.path().join("tokenizer.json")).unwrap();
+    let config = json!({
+        "bos_token": "<|endoftext|>",
+        "eos_token": {"content": "<|endoftext|>", "special": true},
+        "chat_template": "{{ bos_token }}{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + eos_token + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}",
+    });
+    std::fs::write(dir.path().join("tokenizer_config.json"), config.to_string()).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_template_prompts_count_their_length_with_the_template() {
+    let tokenizer_dir = chat_tokenizer_dir();
+    let tokenizer_path = tokenizer_dir.path().display().to_string();
+    let sim = common::sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "api: {{type: completion}}\ndata: {{type: random, use_chat_template: true, input_distribution: {{type: fixed, mean: 60, min: 60, max: 60}}, output_distribution: {{type: fixed, mean: 4, min: 4, max: 4}}}}\ntokenizer: {{pretrained_model_name_or_path: '{tokenizer_path}'}}\nload: {{stages: [{{rate: 20, duration: 1}}], num_workers: 1, base_seed: 9}}\nreport: {{request_lifecycle: {{per_request: true}}}}"
+    );
+    let config = common::config(&sim.base_url(), dir.path(), &yaml);
+    let outcome = common::run(config.clone()).await;
+    assert_eq!(
+        common::report(&outcome, "summary_lifecycle_metrics")["successes"]["count"],
+        20
+    );
+    let tokenizer = ibench_core::tokenize::Tokenizer::load(
+        Some(&tokenizer_path),
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let entries = common::per_request(dir.path());
+    for (i, entry) in entries.iter().enumerate() {
+        let body: Value = serde_json::from_str(entry["request"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            body["add_special_tokens"], false,
+            "the template holds the BOS"
+        );
+        let prompt = body["prompt"].as_str().unwrap();
+        let inner = prompt
+            .strip_prefix("<|endoftext|><|user|>\n")
+            .and_then(|p| p.strip_suffix("<|endoftext|>\n<|assistant|>\n"))
+            .unwrap_or_else(|| panic!("request {i}: {prompt:?} is not in the template"));
+        assert!(!inner.is_empty());
+        assert_eq!(
+            tokenizer.count(prompt),
+            60,
+            "request {i}: the templated prompt has the planned length"
+        );
+    }
+    // Each input length is the whole templated prompt's: one shorter than the template itself
+    // cannot be met.
+    let mut short = config.clone();
+    short.data.input_distribution.as_mut().unwrap().min = 5;
+    let error = ibench_core::plan::DataPlan::new(&short, 9, tokenizer, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("data.use_chat_template: the minimum input length (5) must exceed the chat template overhead ("),
+        "{error}"
+    );
 }

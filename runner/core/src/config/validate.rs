@@ -6,7 +6,7 @@ use super::error::Issue;
 use super::files::input_files;
 use super::limits::MAX_SOFT_TOKENS;
 use super::types::{
-    Config, DataConfig, DataType, LoadType, SharedPrefixConfig, SweepConfig, TraceFormat,
+    ApiType, Config, DataConfig, DataType, LoadType, SharedPrefixConfig, SweepConfig, TraceFormat,
 };
 use crate::object_url::ObjectUrl;
 
@@ -459,14 +459,11 @@ fn sweep(sweep: &SweepConfig, issues: &mut Vec<Issue>) {
 
 fn data(config: &Config, issues: &mut Vec<Issue>) {
     let data = &config.data;
-    if data.use_chat_template {
-        issues.push(Issue::new(
-            "data.use_chat_template",
-            "not supported yet: prompts are sent as generated, without the tokenizer's chat template; remove the key or set it to false",
-        ));
-    }
     let name = serde_json::to_value(data.data_type).expect("enum serialises");
     let name = name.as_str().unwrap_or_default();
+    if data.use_chat_template {
+        chat_template(config, name, issues);
+    }
     let unused = |field: &str, fix: &str, issues: &mut Vec<Issue>| {
         issues.push(Issue::new(
             format!("data.{field}"),
@@ -559,6 +556,47 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         issues.push(Issue::new(
             "data.trace",
             "token counts from a trace need data.type random or synthetic",
+        ));
+    }
+}
+
+/// `data.use_chat_template`: random prompts wrapped in the tokenizer's chat template and sent
+/// as completions, as inference-perf does.
+fn chat_template(config: &Config, type_name: &str, issues: &mut Vec<Issue>) {
+    let at = "data.use_chat_template";
+    if config.data.data_type != DataType::Random {
+        // inference-perf's rule and words.
+        issues.push(Issue::new(
+            at,
+            format!("only supported by the 'random' data generator and would be ignored by type '{type_name}'. Unset it or set data.type to 'random'"),
+        ));
+    }
+    if config
+        .tokenizer
+        .as_ref()
+        .and_then(|t| t.pretrained_model_name_or_path.as_ref())
+        .is_none()
+    {
+        issues.push(Issue::new(
+            at,
+            "needs the tokenizer whose chat template wraps each prompt: set tokenizer.pretrained_model_name_or_path to a chat/instruct model's tokenizer directory",
+        ));
+    }
+    if config.api.api_type != ApiType::Completion {
+        issues.push(Issue::new(
+            at,
+            "needs api.type completion: templated prompts go to the completions endpoint (a chat endpoint applies the server's template itself)",
+        ));
+    }
+    if config
+        .data
+        .trace
+        .as_ref()
+        .is_some_and(|t| t.format == TraceFormat::Mooncake)
+    {
+        issues.push(Issue::new(
+            at,
+            "not with a Mooncake trace, whose prompts are shared blocks of text; use an AzurePublicDataset trace or length distributions",
         ));
     }
 }

@@ -7,7 +7,7 @@ use crate::config::{
     Config, DEFAULT_OUTPUT_LEN, DEFAULT_QUESTION_LEN, DEFAULT_SYSTEM_PROMPT_LEN, DataType,
     Distribution,
 };
-use crate::tokenize::{Corpus, Tokenizer};
+use crate::tokenize::{ChatTemplate, ChatTemplateError, Corpus, Tokenizer};
 
 use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
@@ -71,6 +71,9 @@ enum Text {
     Random,
     /// Consecutive corpus tokens from a random position.
     Corpus(Arc<Corpus>),
+    /// Random vocabulary tokens as the user message of the tokenizer's chat template, the
+    /// length counting the whole templated prompt (`data.use_chat_template`).
+    Templated(Arc<ChatTemplate>),
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +117,12 @@ pub enum DataError {
     EmptyCorpus { path: String },
     #[error(transparent)]
     ShareGpt(#[from] super::share_gpt::ShareGptError),
+    #[error(transparent)]
+    ChatTemplate(#[from] ChatTemplateError),
+    #[error(
+        "data.use_chat_template: the minimum input length ({min}) must exceed the chat template overhead ({overhead} tokens): input lengths target the fully templated prompt"
+    )]
+    TemplateOverhead { min: u64, overhead: usize },
 }
 
 impl DataPlan {
@@ -158,6 +167,9 @@ impl DataPlan {
                         &tokenizer,
                         data.corpus_file_path.as_deref(),
                     )?)),
+                    _ if data.use_chat_template => {
+                        Text::Templated(Arc::new(chat_template(config, &tokenizer, &lengths)?))
+                    }
                     _ => Text::Random,
                 };
                 Source::Generated { lengths, text }
@@ -344,8 +356,43 @@ impl DataPlan {
                 self.tokenizer
                     .push_corpus(out, corpus, start, tokens as usize);
             }
+            Text::Templated(template) => {
+                self.tokenizer
+                    .push_templated(out, draws, tokens as usize, template)
+            }
         }
     }
+}
+
+/// The chat template beside the run's tokenizer, which every prompt length must exceed.
+fn chat_template(
+    config: &Config,
+    tokenizer: &Tokenizer,
+    lengths: &Lengths,
+) -> Result<ChatTemplate, DataError> {
+    let path = config
+        .tokenizer
+        .as_ref()
+        .and_then(|t| t.pretrained_model_name_or_path.as_deref())
+        .expect("validated: use_chat_template names a tokenizer");
+    let template = ChatTemplate::load(std::path::Path::new(path))?;
+    let overhead = tokenizer.count(&template.render_user("").unwrap_or_default());
+    let min = match lengths {
+        Lengths::Sampled { .. } => config
+            .data
+            .input_distribution
+            .as_ref()
+            .map_or(0, |d| d.min.max(0) as u64),
+        Lengths::Trace { rows, .. } => rows
+            .iter()
+            .map(|r| u64::from(r.context_tokens))
+            .min()
+            .unwrap_or(0),
+    };
+    if min <= overhead as u64 {
+        return Err(DataError::TemplateOverhead { min, overhead });
+    }
+    Ok(template)
 }
 
 fn corpus(tokenizer: &Tokenizer, path: Option<&str>) -> Result<Corpus, DataError> {
