@@ -37,11 +37,7 @@ async fn structured_output_is_in_every_body_and_answered_with_json() {
         ),
     ];
     for (api, expected) in cases {
-        let sim = common::sim(SimConfig {
-            record_requests: Some(100),
-            ..Default::default()
-        })
-        .await;
+        let sim = common::recording_sim(100).await;
         let dir = tempfile::tempdir().unwrap();
         let yaml = format!(
             "api: {api}\ndata: {{type: random, input_distribution: {{type: fixed, mean: 9, min: 9, max: 9}}, output_distribution: {{type: fixed, mean: 6, min: 6, max: 6}}}}\nload: {{stages: [{{rate: 20, duration: 1}}], num_workers: 1, base_seed: 5}}\nreport: {{request_lifecycle: {{per_request: true}}}}"

@@ -37,11 +37,6 @@ const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
     ("load.type", "trace_session_replay", "session trace replay"),
     (
         "data.type",
-        "cnn_dailymail",
-        "the cnn_dailymail data generator",
-    ),
-    (
-        "data.type",
         "infinity_instruct",
         "the infinity_instruct data generator",
     ),

@@ -368,6 +368,9 @@ pub enum DataType {
     /// Conversations from a local ShareGPT JSON file (`data.path`).
     #[serde(rename = "shareGPT")]
     ShareGpt,
+    /// News articles to summarise (`data.path`: the dataset's Parquet or JSON Lines file).
+    #[serde(rename = "cnn_dailymail")]
+    CnnDailymail,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -375,7 +378,8 @@ pub enum DataType {
 pub struct DataConfig {
     #[serde(default, rename = "type")]
     pub data_type: DataType,
-    /// Local dataset file (`shareGPT`: a JSON list of `{conversations: [{from, value}]}`).
+    /// Dataset file (`shareGPT`: a JSON list of `{conversations: [{from, value}]}`;
+    /// `cnn_dailymail`: Parquet or JSON Lines with `article` and `highlights`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Text file the `synthetic` generator takes prompts from.

@@ -499,7 +499,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             "remove it",
         ),
         DataType::SharedPrefix => (&["shared_prefix"], "set lengths in data.shared_prefix"),
-        DataType::ShareGpt => (
+        DataType::ShareGpt | DataType::CnnDailymail => (
             &["path", "input_distribution", "output_distribution"],
             "remove it",
         ),
@@ -547,7 +547,16 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             )),
             Some(shared) => shared_prefix(shared, config, issues),
         },
-        DataType::ShareGpt => share_gpt(data, issues),
+        DataType::ShareGpt => dataset_file(
+            data,
+            "shareGPT: a ShareGPT JSON file, local or an s3://, gs:// or https:// URL, e.g. ShareGPT_V3_unfiltered_cleaned_split.json",
+            issues,
+        ),
+        DataType::CnnDailymail => dataset_file(
+            data,
+            "cnn_dailymail: the dataset's Parquet file (e.g. 3.0.0/train-00000-of-00003.parquet of abisee/cnn_dailymail) or JSON Lines, local or an s3://, gs:// or https:// URL (the Hugging Face hub is not reached)",
+            issues,
+        ),
     }
     if config.load.load_type == LoadType::TraceReplay
         && data.trace.is_some()
@@ -661,11 +670,12 @@ fn shared_prefix(shared: &SharedPrefixConfig, config: &Config, issues: &mut Vec<
     }
 }
 
-fn share_gpt(data: &DataConfig, issues: &mut Vec<Issue>) {
+/// A data type read from `data.path` (`what`: the type and its file, for the message).
+fn dataset_file(data: &DataConfig, what: &str, issues: &mut Vec<Issue>) {
     match data.path.as_deref() {
         None | Some("") => issues.push(Issue::new(
             "data.path",
-            "required by data.type shareGPT: a ShareGPT JSON file, local or an s3://, gs:// or https:// URL, e.g. ShareGPT_V3_unfiltered_cleaned_split.json",
+            format!("required by data.type {what}"),
         )),
         Some(_) => {}
     }

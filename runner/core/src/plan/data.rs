@@ -42,8 +42,8 @@ enum Source {
         text: Text,
     },
     SharedPrefix(SharedPrefix),
-    /// Request `i` asks pair `i mod pairs`.
-    ShareGpt(Arc<[SharePair]>),
+    /// Request `i` asks pair `i mod pairs` (`shareGPT`, `cnn_dailymail`).
+    Pairs(Arc<[SharePair]>),
 }
 
 // One per run: the size of its variants does not matter.
@@ -117,6 +117,8 @@ pub enum DataError {
     EmptyCorpus { path: String },
     #[error(transparent)]
     ShareGpt(#[from] super::share_gpt::ShareGptError),
+    #[error(transparent)]
+    Dataset(#[from] super::dataset::DatasetError),
     #[error(transparent)]
     ChatTemplate(#[from] ChatTemplateError),
     #[error(
@@ -215,15 +217,18 @@ impl DataPlan {
                     multi_turn: shared.enable_multi_turn_chat,
                 })
             }
-            DataType::ShareGpt => Source::ShareGpt(
-                super::share_gpt::read(
-                    data.path.as_deref().expect("validated: data.path present"),
-                    &tokenizer,
+            DataType::ShareGpt | DataType::CnnDailymail => {
+                let path = data.path.as_deref().expect("validated: data.path present");
+                let (input, output) = (
                     data.input_distribution.as_ref(),
                     data.output_distribution.as_ref(),
-                )?
-                .into(),
-            ),
+                );
+                let pairs = match data.data_type {
+                    DataType::ShareGpt => super::share_gpt::read(path, &tokenizer, input, output)?,
+                    _ => super::dataset::cnn_dailymail(path, &tokenizer, input, output)?,
+                };
+                Source::Pairs(pairs.into())
+            }
         };
         Ok(DataPlan {
             seed,
@@ -338,7 +343,7 @@ impl DataPlan {
                     }),
                 }
             }
-            Source::ShareGpt(pairs) => {
+            Source::Pairs(pairs) => {
                 let pair = &pairs[(index % pairs.len() as u64) as usize];
                 single(pair.prompt.clone(), pair.output_tokens)
             }

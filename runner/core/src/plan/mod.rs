@@ -3,6 +3,7 @@
 
 mod arrivals;
 mod data;
+mod dataset;
 mod lora;
 pub mod rng;
 mod sampling;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 pub use arrivals::{Arrival, Arrivals};
 pub use data::{DEFAULT_CORPUS, DEFAULT_MAX_TOKENS, DataError, DataPlan, RequestData, Round};
+pub use dataset::DatasetError;
 pub use lora::LoraTable;
 pub use shard::{Routing, Shard, even_split};
 pub use share_gpt::ShareGptError;
