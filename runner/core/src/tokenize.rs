@@ -7,6 +7,7 @@
 //! `tokenizer.json` (`tokenizer.pretrained_model_name_or_path`) to count like the model does.
 
 mod byte_level;
+mod chat_template;
 mod hf;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use rand::RngExt;
 
+pub use chat_template::{ChatTemplate, ChatTemplateError};
 pub use hf::HfTokenizer;
 
 /// A run's tokenizer: counts prompt and output tokens, and writes prompts of exact lengths.
@@ -109,6 +111,23 @@ impl Tokenizer {
         match self {
             Tokenizer::BuiltIn => push_random_words(out, rng, tokens),
             Tokenizer::Hf(t) => t.push_exact(out, tokens, || t.random_id(rng)),
+        }
+    }
+
+    /// Appends random text that `template` (this tokenizer's chat template) wraps into a
+    /// prompt of exactly `tokens` tokens.
+    pub fn push_templated(
+        &self,
+        out: &mut String,
+        rng: &mut impl rand::Rng,
+        tokens: usize,
+        template: &ChatTemplate,
+    ) {
+        match self {
+            Tokenizer::Hf(t) => t.push_templated(out, tokens, template, rng),
+            Tokenizer::BuiltIn => {
+                unreachable!("validated: a chat template comes with a tokenizer.json")
+            }
         }
     }
 

@@ -250,8 +250,8 @@ fn server_and_unsupported_sections() {
         "server.base_url: must not end in /v1",
     );
     assert_issue(
-        &with_server(&format!("{stages}data:\n  type: cnn_dailymail\n")),
-        "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet",
+        &with_server(&format!("{stages}data:\n  type: weka_trace_replay\n")),
+        "data.type: Weka trace replay (weka_trace_replay) is not supported yet",
     );
     let anthropic = load(&with_server(&format!(
         "{stages}api:\n  type: anthropic_messages\n"
@@ -811,9 +811,21 @@ fn inference_perf_tokenizer_chat_template_and_session_report_keys() {
     );
     assert_issue(
         &with_server(&format!(
+            "{stages}data:\n  type: synthetic\n  use_chat_template: true\n"
+        )),
+        "data.use_chat_template: only supported by the 'random' data generator and would be ignored by type 'synthetic'. Unset it or set data.type to 'random'",
+    );
+    assert_issue(
+        &with_server(&format!(
             "{stages}data:\n  type: random\n  use_chat_template: true\n"
         )),
-        "data.use_chat_template: not supported yet",
+        "data.use_chat_template: needs the tokenizer whose chat template wraps each prompt",
+    );
+    assert_issue(
+        &with_server(&format!(
+            "{stages}api:\n  type: chat\ndata:\n  type: random\n  use_chat_template: true\ntokenizer:\n  pretrained_model_name_or_path: /models/x\n"
+        )),
+        "data.use_chat_template: needs api.type completion",
     );
     // As inference-perf's tooling writes them: every key, defaults included.
     let config = load(&with_server(&format!(

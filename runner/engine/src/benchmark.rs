@@ -26,7 +26,7 @@ use crate::http::{
 };
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
-use crate::settings::{EngineSettings, PerRequestOutput};
+use crate::settings::{EngineSettings, PerRequestOutput, SessionHeaders};
 use crate::slo_search::{SLO_MAX_RATE_FILE, SloSearch, find_max_rate};
 use crate::sweep::{Saturation, SweepError, find_saturation};
 
@@ -121,6 +121,12 @@ impl Planned {
             api: config.api.api_type,
             ignore_eos: server.ignore_eos,
             stream: config.api.streaming,
+            response_format: config
+                .api
+                .response_format
+                .as_ref()
+                .map(|f| f.to_request_field()),
+            add_special_tokens: config.data.use_chat_template.then_some(false),
         };
         let url = reqwest::Url::parse(&server.base_url)
             .and_then(|base| base.join(body.path()))
@@ -294,6 +300,7 @@ impl Planned {
             realtime: load.worker_realtime_priority,
             fail_fast: load.fail_fast,
             breakers: breakers.clone(),
+            sessions: SessionHeaders::of(&config.api),
         };
         let engine = Engine::start(plan.clone(), settings)?;
         Ok(Benchmark {

@@ -71,6 +71,11 @@ pub struct BodyTemplate {
     pub api: ApiType,
     pub ignore_eos: bool,
     pub stream: bool,
+    /// `api.response_format`'s request field (chat and completion bodies).
+    pub response_format: Option<serde_json::Value>,
+    /// Completions' `add_special_tokens`: `false` for prompts that hold the chat template's
+    /// special tokens already (`data.use_chat_template`), so the server adds no second BOS.
+    pub add_special_tokens: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -87,6 +92,10 @@ struct Completion<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    add_special_tokens: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -104,6 +113,8 @@ struct Chat<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<&'a serde_json::Value>,
 }
 
 /// inference-perf's Anthropic body: no `ignore_eos` or `stream_options`, which the Messages
@@ -132,6 +143,7 @@ impl BodyTemplate {
             include_usage: true,
         });
         let (ignore_eos, stream) = (self.ignore_eos, self.stream);
+        let response_format = self.response_format.as_ref();
         match self.api {
             ApiType::Completion => serde_json::to_vec(&Completion {
                 model,
@@ -140,6 +152,8 @@ impl BodyTemplate {
                 ignore_eos,
                 stream,
                 stream_options,
+                add_special_tokens: self.add_special_tokens,
+                response_format,
             }),
             ApiType::Chat => serde_json::to_vec(&Chat {
                 model,
@@ -148,6 +162,7 @@ impl BodyTemplate {
                 ignore_eos,
                 stream,
                 stream_options,
+                response_format,
             }),
             ApiType::AnthropicMessages => serde_json::to_vec(&Messages {
                 model,
@@ -189,6 +204,8 @@ mod tests {
             api: ApiType::Chat,
             ignore_eos: true,
             stream: false,
+            response_format: None,
+            add_special_tokens: None,
         };
         let body: serde_json::Value = serde_json::from_slice(&chat.render("m", &parts, 5)).unwrap();
         assert_eq!(
@@ -208,6 +225,8 @@ mod tests {
             api: ApiType::Completion,
             ignore_eos: true,
             stream: true,
+            response_format: None,
+            add_special_tokens: None,
         };
         assert_eq!(
             String::from_utf8(completion.render("m", &single("hi there"), 7)).unwrap(),
@@ -217,6 +236,8 @@ mod tests {
             api: ApiType::Chat,
             ignore_eos: false,
             stream: false,
+            response_format: None,
+            add_special_tokens: None,
         };
         assert_eq!(chat.path(), "/v1/chat/completions");
         assert_eq!(
@@ -227,6 +248,8 @@ mod tests {
             api: ApiType::AnthropicMessages,
             ignore_eos: true,
             stream: true,
+            response_format: None,
+            add_special_tokens: None,
         };
         assert_eq!(anthropic.path(), "/v1/messages");
         assert_eq!(
@@ -241,6 +264,16 @@ mod tests {
         assert_eq!(
             String::from_utf8(anthropic.render("c", &parts, 4)).unwrap(),
             r#"{"model":"c","messages":[{"role":"user","content":"q"}],"max_tokens":4,"stream":true,"system":"sys"}"#
+        );
+        // Structured output goes last, as inference-perf adds it to the finished body.
+        let structured = BodyTemplate {
+            response_format: Some(serde_json::json!({"type": "json_object"})),
+            add_special_tokens: Some(false),
+            ..completion
+        };
+        assert_eq!(
+            String::from_utf8(structured.render("m", &single("hi"), 2)).unwrap(),
+            r#"{"model":"m","prompt":"hi","max_tokens":2,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true},"add_special_tokens":false,"response_format":{"type":"json_object"}}"#
         );
     }
 }

@@ -36,6 +36,15 @@ struct UserState {
     history: Vec<Turn>,
     /// Not before then: the previous round's answer plus its pause.
     ready_at: Option<Instant>,
+    /// The last session token the server gave (`api.session_token_header_key`).
+    token: Option<String>,
+}
+
+/// What a round is sent with: the conversation so far and the session's token.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    pub history: Vec<Turn>,
+    pub token: Option<String>,
 }
 
 /// How a round ended.
@@ -47,13 +56,16 @@ pub struct TurnEnd {
     /// as in inference-perf.
     pub dropped: usize,
     pub ended: Instant,
+    /// The session token the answer set, if any: it replaces the session's whatever the
+    /// round's outcome, as in inference-perf.
+    pub token: Option<String>,
 }
 
 impl Conversations {
     /// Waits until `round` is the user's next round and the previous round's pause is over, and
-    /// returns the conversation so far (none when `round` opens a new one).
-    pub async fn wait_turn(&self, round: Round) -> Vec<Turn> {
-        let (history, ready_at) = loop {
+    /// returns the session so far (no history when `round` opens a new conversation).
+    pub async fn wait_turn(&self, round: Round) -> Session {
+        let (session, ready_at) = loop {
             let advanced = self.advanced.notified();
             tokio::pin!(advanced);
             // Registered before the check, so a round ending in between still wakes us.
@@ -65,7 +77,11 @@ impl Conversations {
                     if round.opens {
                         state.history.clear();
                     }
-                    break (state.history.clone(), state.ready_at);
+                    let session = Session {
+                        history: state.history.clone(),
+                        token: state.token.clone(),
+                    };
+                    break (session, state.ready_at);
                 }
             }
             advanced.await;
@@ -73,12 +89,12 @@ impl Conversations {
         if let Some(at) = ready_at {
             tokio::time::sleep_until(at.into()).await;
         }
-        history
+        session
     }
 
     /// Ends `round`: its exchange joins the conversation when it succeeded (a failed round
-    /// leaves the conversation as it was and has no pause: no tool ran), and the next round may
-    /// go once the round's pause is over.
+    /// leaves the conversation as it was and has no pause: no tool ran), a token it got replaces
+    /// the session's, and the next round may go once the round's pause is over.
     pub fn end_turn(&self, round: Round, end: TurnEnd) {
         {
             let mut users = self.users.lock().expect("conversations lock");
@@ -88,6 +104,9 @@ impl Conversations {
             let dropped = end.dropped.min(state.history.len());
             state.history.drain(..dropped);
             state.history.extend(end.exchange);
+            if end.token.is_some() {
+                state.token = end.token;
+            }
         }
         self.advanced.notify_waiters();
     }
@@ -160,6 +179,7 @@ mod tests {
             exchange: Some(turn.clone()),
             dropped: 0,
             ended: Instant::now(),
+            token: None,
         }
     }
 
@@ -174,7 +194,7 @@ mod tests {
     async fn a_round_waits_for_the_previous_answer_and_gets_it() {
         let conversations = Arc::new(Conversations::default());
         let (first, second) = (round(3, 0, 0), round(3, 1, 0));
-        assert!(conversations.wait_turn(first).await.is_empty());
+        assert!(conversations.wait_turn(first).await.history.is_empty());
         let waiter = tokio::spawn({
             let c = conversations.clone();
             async move { c.wait_turn(second).await }
@@ -182,9 +202,15 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiter.is_finished(), "round 1 must wait for round 0");
         conversations.end_turn(first, answered(&turn(0)));
-        assert_eq!(waiter.await.unwrap(), vec![turn(0)]);
+        assert_eq!(waiter.await.unwrap().history, vec![turn(0)]);
         // Other users are independent.
-        assert!(conversations.wait_turn(round(4, 0, 0)).await.is_empty());
+        assert!(
+            conversations
+                .wait_turn(round(4, 0, 0))
+                .await
+                .history
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -193,7 +219,7 @@ mod tests {
         conversations.end_turn(round(1, 0, 80), answered(&turn(0)));
         let start = Instant::now();
         assert_eq!(
-            conversations.wait_turn(round(1, 1, 80)).await,
+            conversations.wait_turn(round(1, 1, 80)).await.history,
             vec![turn(0)]
         );
         assert!(start.elapsed() >= Duration::from_millis(80));
@@ -203,11 +229,46 @@ mod tests {
                 exchange: None,
                 dropped: 0,
                 ended: Instant::now(),
+                token: None,
             },
         );
         let start = Instant::now();
-        assert_eq!(conversations.wait_turn(round(1, 2, 0)).await, vec![turn(0)]);
+        assert_eq!(
+            conversations.wait_turn(round(1, 2, 0)).await.history,
+            vec![turn(0)]
+        );
         assert!(start.elapsed() < Duration::from_millis(40));
+    }
+
+    #[tokio::test]
+    async fn a_session_token_is_kept_until_an_answer_sets_another() {
+        let conversations = Conversations::default();
+        let with_token = |end: TurnEnd, token: Option<&str>| TurnEnd {
+            token: token.map(Into::into),
+            ..end
+        };
+        conversations.end_turn(round(3, 0, 0), with_token(answered(&turn(0)), Some("t1")));
+        let second = conversations.wait_turn(round(3, 1, 0)).await;
+        assert_eq!(second.token.as_deref(), Some("t1"));
+        // A failed round without a token keeps the session's.
+        let failed = TurnEnd {
+            exchange: None,
+            ..answered(&turn(1))
+        };
+        conversations.end_turn(round(3, 1, 0), failed);
+        let third = conversations.wait_turn(round(3, 2, 0)).await;
+        assert_eq!(
+            (third.history.len(), third.token.as_deref()),
+            (1, Some("t1"))
+        );
+        conversations.end_turn(round(3, 2, 0), with_token(answered(&turn(2)), Some("t2")));
+        let fourth = conversations.wait_turn(round(3, 3, 0)).await;
+        assert_eq!(fourth.token.as_deref(), Some("t2"));
+        // Other users are independent.
+        assert_eq!(
+            conversations.wait_turn(round(4, 0, 0)).await,
+            Session::default()
+        );
     }
 
     #[tokio::test]
@@ -224,14 +285,14 @@ mod tests {
             },
         );
         assert_eq!(
-            conversations.wait_turn(round(2, 4, 0)).await,
+            conversations.wait_turn(round(2, 4, 0)).await.history,
             vec![turn(2), turn(3)]
         );
         let opening = Round {
             opens: true,
             ..round(2, 4, 0)
         };
-        assert!(conversations.wait_turn(opening).await.is_empty());
+        assert!(conversations.wait_turn(opening).await.history.is_empty());
     }
 
     #[test]

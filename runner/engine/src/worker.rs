@@ -18,7 +18,7 @@ use ibench_core::report::Exchanged;
 
 use crate::body::PromptParts;
 use crate::conversation::{Conversations, Fitted, Turn, TurnEnd, fit};
-use crate::http::{Exchange, Keep, Prewarmed, Target};
+use crate::http::{Exchange, Extras, Keep, Prewarmed, Target};
 use crate::progress::Progress;
 use crate::rotation::Rotation;
 use crate::sessions::{Requests, SessionStage};
@@ -550,16 +550,16 @@ async fn execute(
 ) -> RequestRecord {
     // A conversation round waits for the previous one (that wait is schedule delay, as in
     // inference-perf) and is rendered with the conversation so far.
-    let (bytes, prompt_tokens, round) = match prepared.body {
+    let (bytes, prompt_tokens, round, session_headers) = match prepared.body {
         Body::Ready {
             bytes,
             prompt_tokens,
-        } => (bytes, prompt_tokens, None),
+        } => (bytes, prompt_tokens, None, Vec::new()),
         Body::Round(data) => {
             let round = data.round.expect("rounds carry their place");
             let conversations = conversations.expect("multi-turn stages have conversations");
-            let history = tokio::select! {
-                history = conversations.wait_turn(round) => history,
+            let so_far = tokio::select! {
+                so_far = conversations.wait_turn(round) => so_far,
                 _ = stop.cancelled() => {
                     return record_not_sent(shared, recorder, stage, prepared.index, scheduled);
                 }
@@ -571,7 +571,7 @@ async fn execute(
                     fit(
                         shared.plan.data.tokenizer(),
                         data.system.as_deref(),
-                        &history,
+                        &so_far.history,
                         &data.prompt,
                         budget.max(0) as usize,
                     )
@@ -584,18 +584,23 @@ async fn execute(
             };
             let parts = PromptParts {
                 system: fitted.system.as_deref(),
-                history: &history[fitted.dropped..],
+                history: &so_far.history[fitted.dropped..],
                 user: &fitted.user,
             };
             let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
+            let session = data.session.expect("rounds belong to sessions");
+            let headers = shared
+                .settings
+                .sessions
+                .request_headers(&session.id, so_far.token.as_deref());
             let asked = Asked {
                 round,
                 conversations,
                 user: fitted.user.into_owned(),
                 dropped: fitted.dropped,
-                session: data.session,
+                session,
             };
-            (bytes, prompt_tokens, Some(asked))
+            (bytes, prompt_tokens, Some(asked), headers)
         }
     };
     // A request that got its connection only after the stage stopped sending (a lane freed by
@@ -614,16 +619,25 @@ async fn execute(
     let request_bytes = bytes.len() as u64;
     shared.progress.sent();
     let start = Instant::now();
+    let extras = Extras {
+        headers: &session_headers,
+        wanted: shared
+            .settings
+            .sessions
+            .token
+            .as_ref()
+            .filter(|_| round.is_some()),
+    };
     let exchange = tokio::select! {
-        exchange = shared.target.send(bytes, keep) => exchange,
-        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None, retried: None, ended: None },
+        exchange = shared.target.send(bytes, keep, extras) => exchange,
+        _ = cancel.cancelled() => Exchange { outcome: Outcome::Cancelled, raw: None, content: None, retried: None, ended: None, header: None },
     };
     let end = exchange.ended.unwrap_or_else(Instant::now);
     let succeeded = matches!(exchange.outcome, Outcome::Success(_));
     shared
         .progress
         .finished(succeeded, matches!(exchange.outcome, Outcome::Cancelled));
-    let session = round.and_then(|asked| {
+    let session = round.map(|asked| {
         let turn = exchange
             .content
             .clone()
@@ -638,6 +652,7 @@ async fn execute(
                 exchange: turn,
                 dropped: asked.dropped,
                 ended: end,
+                token: exchange.header.clone(),
             },
         );
         asked.session
@@ -694,7 +709,7 @@ struct Asked<'a> {
     /// The new text as sent (cut to fit, if it had to be).
     user: String,
     dropped: usize,
-    session: Option<UserSession>,
+    session: UserSession,
 }
 
 fn record_not_sent(

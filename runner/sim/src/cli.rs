@@ -106,6 +106,10 @@ pub struct SimArgs {
     /// `reasoning_content` [default: 0].
     #[arg(long, value_name = "N")]
     pub reasoning_tokens: Option<usize>,
+    /// Answer every request with this header carrying a fresh session token, as a router
+    /// keeping session affinity does.
+    #[arg(long, value_name = "HEADER")]
+    pub session_token_header: Option<String>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -169,6 +173,9 @@ impl SimArgs {
         cfg.seed = self.seed.or(cfg.seed);
         set(&mut cfg.threads, &self.threads);
         set(&mut cfg.reasoning_tokens, &self.reasoning_tokens);
+        if let Some(header) = &self.session_token_header {
+            cfg.session_token_header = Some(header.clone());
+        }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             cfg.tls = Some(SimTls {
                 cert: cert.clone(),

@@ -64,6 +64,10 @@ pub struct SimConfig {
     /// A reasoning model: the first N tokens of each streamed chat answer come as
     /// `reasoning_content` deltas (counted in `completion_tokens`, as vLLM does).
     pub reasoning_tokens: usize,
+    /// Answer every API request with this header carrying a session token, as a router keeping
+    /// session affinity does; a fresh one (`sess-<arrival order>`) each time, so a client's
+    /// echo shows which answer it kept.
+    pub session_token_header: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -91,6 +95,7 @@ impl Default for SimConfig {
             tls: None,
             http1_only: false,
             reasoning_tokens: 0,
+            session_token_header: None,
         }
     }
 }
@@ -254,6 +259,13 @@ impl SimConfig {
         }
         if self.threads == 0 {
             return invalid("threads must be at least 1".into());
+        }
+        if let Some(name) = &self.session_token_header
+            && hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return invalid(format!(
+                "session_token_header {name:?} is not an HTTP header name"
+            ));
         }
         if self.idle_timeout_ms == 0 || self.header_read_timeout_ms == 0 {
             return invalid("idle_timeout_ms and header_read_timeout_ms must be at least 1".into());

@@ -74,6 +74,7 @@ pub struct RecordedRequest {
     pub path: &'static str,
     /// The `model` field, if the body parsed.
     pub model: Option<String>,
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
 

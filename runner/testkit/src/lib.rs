@@ -51,6 +51,15 @@ pub async fn sim(config: SimConfig) -> SimServer {
     .expect("simulator starts")
 }
 
+/// A default simulator that keeps the first `requests` requests (`SimServer::requests`).
+pub async fn recording_sim(requests: usize) -> SimServer {
+    sim(SimConfig {
+        record_requests: Some(requests),
+        ..Default::default()
+    })
+    .await
+}
+
 /// A simulator that differs from the default only in its time to first token and inter-token
 /// latency (milliseconds, without jitter).
 pub async fn sim_with_latency(ttft_ms: f64, itl_ms: f64) -> SimServer {

@@ -9,9 +9,6 @@ use super::error::Issue;
 /// inference-perf keys that are valid there but not implemented here: refusing them loudly is
 /// better than ignoring part of what the user asked for.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
-    ("api.response_format", "structured output (response_format)"),
-    ("api.session_id_header_key", "session headers"),
-    ("api.session_token_header_key", "session headers"),
     ("data.multimodal", "multimodal data"),
     ("data.shared_prefix.multimodal", "multimodal data"),
     (
@@ -87,11 +84,6 @@ const ALIASES: &[(&str, &str, &str)] = &[
 
 /// inference-perf enum values that are valid there but not implemented here.
 const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
-    (
-        "data.type",
-        "cnn_dailymail",
-        "the cnn_dailymail data generator",
-    ),
     (
         "data.type",
         "infinity_instruct",
@@ -332,19 +324,17 @@ mod tests {
 
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
-        let found = issues(
-            json!({"api": {"response_format": {"type": "json_object"}}, "data": {"type": "cnn_dailymail"}}),
-        );
+        let found = issues(json!({"data": {"type": "weka_trace_replay", "multimodal": {}}}));
         assert!(
             found.contains(
-                &"api.response_format: structured output (response_format) is not supported yet; remove this key"
+                &"data.multimodal: multimodal data is not supported yet; remove this key"
                     .to_string()
             ),
             "{found:?}"
         );
         assert!(
             found.iter().any(|f| f.starts_with(
-                "data.type: the cnn_dailymail data generator (cnn_dailymail) is not supported yet"
+                "data.type: Weka trace replay (weka_trace_replay) is not supported yet"
             )),
             "{found:?}"
         );

@@ -94,8 +94,7 @@ mod tests {
             }))
             .unwrap()
         );
-        let set = from_document(json!({"api": {"response_format": {"type": "json_object"}}}))
-            .unwrap_err();
+        let set = from_document(json!({"data": {"multimodal": {}}})).unwrap_err();
         assert!(set.to_string().contains("is not supported yet"), "{set}");
     }
 

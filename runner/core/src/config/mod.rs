@@ -4,6 +4,7 @@
 //! (against the schema), then types (serde, first error with its path), then the semantic rules
 //! of [`validate`].
 
+mod api_section;
 mod breaker_section;
 mod conversation_replay_section;
 mod distribution;

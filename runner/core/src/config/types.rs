@@ -147,6 +147,66 @@ pub struct ApiConfig {
     /// As `slo_ttft_header`, for the time per output token (default `x-slo-tpot-<slo_unit>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo_tpot_header: Option<String>,
+    /// Structured output, sent as each request's `response_format` (chat and completion APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// Header carrying each request's session id (multi-turn chat: `user_session_<n>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id_header_key: Option<String>,
+    /// Response header of a server-assigned session token (a router's session affinity): the
+    /// last token a session received is sent back in this header on its later requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_header_key: Option<String>,
+}
+
+// Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormatType {
+    #[default]
+    JsonSchema,
+    JsonObject,
+}
+
+/// `json_schema`: the answer must follow `json_schema` (sent under `name`); `json_object`: any
+/// JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseFormat {
+    #[serde(default, rename = "type")]
+    pub format_type: ResponseFormatType,
+    #[serde(default = "default_response_format_name")]
+    pub name: String,
+    /// The JSON schema itself (any JSON object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub json_schema: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl ResponseFormat {
+    /// The request's `response_format` field, as inference-perf sends it.
+    pub fn to_request_field(&self) -> serde_json::Value {
+        match self.format_type {
+            ResponseFormatType::JsonObject => serde_json::json!({"type": "json_object"}),
+            ResponseFormatType::JsonSchema => serde_json::json!({
+                "type": "json_schema",
+                "json_schema": {"name": self.name, "schema": self.json_schema},
+            }),
+        }
+    }
+}
+
+fn default_response_format_name() -> String {
+    "structured_output".into()
+}
+
+/// A JSON object whose keys are the user's (a JSON schema): the CRD keeps it whole instead of
+/// pruning or renaming its fields.
+fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
 }
 
 /// 64 MiB: far above any completion, and a bound on the memory a misbehaving server can make
@@ -316,6 +376,9 @@ pub enum DataType {
     /// latency (`data.conversation_replay`).
     #[serde(rename = "conversation_replay")]
     ConversationReplay,
+    /// News articles to summarise (`data.path`: the dataset's Parquet or JSON Lines file).
+    #[serde(rename = "cnn_dailymail")]
+    CnnDailymail,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -323,7 +386,8 @@ pub enum DataType {
 pub struct DataConfig {
     #[serde(default, rename = "type")]
     pub data_type: DataType,
-    /// Local dataset file (`shareGPT`: a JSON list of `{conversations: [{from, value}]}`).
+    /// Dataset file (`shareGPT`: a JSON list of `{conversations: [{from, value}]}`;
+    /// `cnn_dailymail`: Parquet or JSON Lines with `article` and `highlights`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Text file the `synthetic` generator takes prompts from.

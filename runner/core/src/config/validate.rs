@@ -6,8 +6,8 @@ use super::error::Issue;
 use super::files::input_files;
 use super::limits::MAX_SOFT_TOKENS;
 use super::types::{
-    Config, DataConfig, DataType, LoadStage, LoadType, OtelTraceReplayConfig, SharedPrefixConfig,
-    SweepConfig, TraceFormat,
+    ApiType, Config, DataConfig, DataType, LoadStage, LoadType, OtelTraceReplayConfig,
+    SharedPrefixConfig, SweepConfig, TraceFormat,
 };
 use crate::object_url::ObjectUrl;
 
@@ -25,6 +25,7 @@ pub fn validate(config: &Config) -> Vec<Issue> {
             &mut issues,
         );
     }
+    super::api_section::validate(config, &mut issues);
     load(config, &mut issues);
     data(config, &mut issues);
     traces(config, &mut issues);
@@ -547,14 +548,11 @@ fn sweep(sweep: &SweepConfig, issues: &mut Vec<Issue>) {
 
 fn data(config: &Config, issues: &mut Vec<Issue>) {
     let data = &config.data;
-    if data.use_chat_template {
-        issues.push(Issue::new(
-            "data.use_chat_template",
-            "not supported yet: prompts are sent as generated, without the tokenizer's chat template; remove the key or set it to false",
-        ));
-    }
     let name = serde_json::to_value(data.data_type).expect("enum serialises");
     let name = name.as_str().unwrap_or_default();
+    if data.use_chat_template {
+        chat_template(config, name, issues);
+    }
     let unused = |field: &str, fix: &str, issues: &mut Vec<Issue>| {
         issues.push(Issue::new(
             format!("data.{field}"),
@@ -592,7 +590,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             "remove it",
         ),
         DataType::SharedPrefix => (&["shared_prefix"], "set lengths in data.shared_prefix"),
-        DataType::ShareGpt => (
+        DataType::ShareGpt | DataType::CnnDailymail => (
             &["path", "input_distribution", "output_distribution"],
             "remove it",
         ),
@@ -650,7 +648,16 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             )),
             Some(shared) => shared_prefix(shared, config, issues),
         },
-        DataType::ShareGpt => share_gpt(data, issues),
+        DataType::ShareGpt => dataset_file(
+            data,
+            "shareGPT: a ShareGPT JSON file, local or an s3://, gs:// or https:// URL, e.g. ShareGPT_V3_unfiltered_cleaned_split.json",
+            issues,
+        ),
+        DataType::CnnDailymail => dataset_file(
+            data,
+            "cnn_dailymail: the dataset's Parquet file (e.g. 3.0.0/train-00000-of-00003.parquet of abisee/cnn_dailymail) or JSON Lines, local or an s3://, gs:// or https:// URL (the Hugging Face hub is not reached)",
+            issues,
+        ),
         DataType::OtelTraceReplay => match &data.otel_trace_replay {
             None => issues.push(Issue::new(
                 "data.otel_trace_replay",
@@ -741,6 +748,47 @@ fn otel_trace_replay(otel: &OtelTraceReplayConfig, issues: &mut Vec<Issue>) {
     }
 }
 
+/// `data.use_chat_template`: random prompts wrapped in the tokenizer's chat template and sent
+/// as completions, as inference-perf does.
+fn chat_template(config: &Config, type_name: &str, issues: &mut Vec<Issue>) {
+    let at = "data.use_chat_template";
+    if config.data.data_type != DataType::Random {
+        // inference-perf's rule and words.
+        issues.push(Issue::new(
+            at,
+            format!("only supported by the 'random' data generator and would be ignored by type '{type_name}'. Unset it or set data.type to 'random'"),
+        ));
+    }
+    if config
+        .tokenizer
+        .as_ref()
+        .and_then(|t| t.pretrained_model_name_or_path.as_ref())
+        .is_none()
+    {
+        issues.push(Issue::new(
+            at,
+            "needs the tokenizer whose chat template wraps each prompt: set tokenizer.pretrained_model_name_or_path to a chat/instruct model's tokenizer directory",
+        ));
+    }
+    if config.api.api_type != ApiType::Completion {
+        issues.push(Issue::new(
+            at,
+            "needs api.type completion: templated prompts go to the completions endpoint (a chat endpoint applies the server's template itself)",
+        ));
+    }
+    if config
+        .data
+        .trace
+        .as_ref()
+        .is_some_and(|t| t.format == TraceFormat::Mooncake)
+    {
+        issues.push(Issue::new(
+            at,
+            "not with a Mooncake trace, whose prompts are shared blocks of text; use an AzurePublicDataset trace or length distributions",
+        ));
+    }
+}
+
 fn shared_prefix(shared: &SharedPrefixConfig, config: &Config, issues: &mut Vec<Issue>) {
     let at = |field: &str| format!("data.shared_prefix.{field}");
     positive_int(
@@ -801,11 +849,12 @@ fn shared_prefix(shared: &SharedPrefixConfig, config: &Config, issues: &mut Vec<
     }
 }
 
-fn share_gpt(data: &DataConfig, issues: &mut Vec<Issue>) {
+/// A data type read from `data.path` (`what`: the type and its file, for the message).
+fn dataset_file(data: &DataConfig, what: &str, issues: &mut Vec<Issue>) {
     match data.path.as_deref() {
         None | Some("") => issues.push(Issue::new(
             "data.path",
-            "required by data.type shareGPT: a ShareGPT JSON file, local or an s3://, gs:// or https:// URL, e.g. ShareGPT_V3_unfiltered_cleaned_split.json",
+            format!("required by data.type {what}"),
         )),
         Some(_) => {}
     }

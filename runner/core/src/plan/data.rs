@@ -7,7 +7,7 @@ use crate::config::{
     Config, DEFAULT_OUTPUT_LEN, DEFAULT_QUESTION_LEN, DEFAULT_SYSTEM_PROMPT_LEN, DataType,
     Distribution,
 };
-use crate::tokenize::{Corpus, Tokenizer};
+use crate::tokenize::{ChatTemplate, ChatTemplateError, Corpus, Tokenizer};
 
 use super::conversation_replay::ConversationReplay;
 use super::request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
@@ -44,8 +44,8 @@ enum Source {
         text: Text,
     },
     SharedPrefix(SharedPrefix),
-    /// Request `i` asks pair `i mod pairs`.
-    ShareGpt(Arc<[SharePair]>),
+    /// Request `i` asks pair `i mod pairs` (`shareGPT`, `cnn_dailymail`).
+    Pairs(Arc<[SharePair]>),
     /// Request `i` is an event of a session (see [`Sessions::locate`]).
     Sessions(Arc<Sessions>),
     ConversationReplay(ConversationReplay),
@@ -76,6 +76,9 @@ enum Text {
     Random,
     /// Consecutive corpus tokens from a random position.
     Corpus(Arc<Corpus>),
+    /// Random vocabulary tokens as the user message of the tokenizer's chat template, the
+    /// length counting the whole templated prompt (`data.use_chat_template`).
+    Templated(Arc<ChatTemplate>),
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +91,18 @@ struct SharedPrefix {
     question: LengthSampler,
     output: LengthSampler,
     multi_turn: bool,
+}
+
+impl SharedPrefix {
+    /// inference-perf's `user_session_<n>` of user `user`, its sessions numbered group by group.
+    fn session_id(&self, user: u64) -> String {
+        let groups = self.prefixes.len() as u64;
+        let per_group = self.prompts / groups;
+        format!(
+            "user_session_{}",
+            per_group * (user % groups) + user / groups
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +118,14 @@ pub enum DataError {
     ShareGpt(#[from] super::share_gpt::ShareGptError),
     #[error(transparent)]
     Sessions(#[from] SessionError),
+    #[error(transparent)]
+    Dataset(#[from] super::dataset::DatasetError),
+    #[error(transparent)]
+    ChatTemplate(#[from] ChatTemplateError),
+    #[error(
+        "data.use_chat_template: the minimum input length ({min}) must exceed the chat template overhead ({overhead} tokens): input lengths target the fully templated prompt"
+    )]
+    TemplateOverhead { min: u64, overhead: usize },
 }
 
 impl DataPlan {
@@ -147,6 +170,9 @@ impl DataPlan {
                         &tokenizer,
                         data.corpus_file_path.as_deref(),
                     )?)),
+                    _ if data.use_chat_template => {
+                        Text::Templated(Arc::new(chat_template(config, &tokenizer, &lengths)?))
+                    }
                     _ => Text::Random,
                 };
                 Source::Generated { lengths, text }
@@ -200,15 +226,18 @@ impl DataPlan {
                 seed = replay.seed as u64;
                 Source::ConversationReplay(ConversationReplay::new(replay))
             }
-            DataType::ShareGpt => Source::ShareGpt(
-                super::share_gpt::read(
-                    data.path.as_deref().expect("validated: data.path present"),
-                    &tokenizer,
+            DataType::ShareGpt | DataType::CnnDailymail => {
+                let path = data.path.as_deref().expect("validated: data.path present");
+                let (input, output) = (
                     data.input_distribution.as_ref(),
                     data.output_distribution.as_ref(),
-                )?
-                .into(),
-            ),
+                );
+                let pairs = match data.data_type {
+                    DataType::ShareGpt => super::share_gpt::read(path, &tokenizer, input, output)?,
+                    _ => super::dataset::cnn_dailymail(path, &tokenizer, input, output)?,
+                };
+                Source::Pairs(pairs.into())
+            }
             DataType::OtelTraceReplay => Source::Sessions(Arc::new(Sessions::read(
                 data.otel_trace_replay
                     .as_ref()
@@ -328,13 +357,13 @@ impl DataPlan {
                         pause: std::time::Duration::ZERO,
                     }),
                     session: shared.multi_turn.then(|| UserSession {
-                        id: format!("user_session_{user}"),
+                        id: shared.session_id(user),
                         round: index / shared.prompts + 1,
                     }),
                     context_limit: None,
                 }
             }
-            Source::ShareGpt(pairs) => {
+            Source::Pairs(pairs) => {
                 let pair = &pairs[(index % pairs.len() as u64) as usize];
                 single(pair.prompt.clone(), pair.output_tokens)
             }
@@ -366,8 +395,43 @@ impl DataPlan {
                 self.tokenizer
                     .push_corpus(out, corpus, start, tokens as usize);
             }
+            Text::Templated(template) => {
+                self.tokenizer
+                    .push_templated(out, draws, tokens as usize, template)
+            }
         }
     }
+}
+
+/// The chat template beside the run's tokenizer, which every prompt length must exceed.
+fn chat_template(
+    config: &Config,
+    tokenizer: &Tokenizer,
+    lengths: &Lengths,
+) -> Result<ChatTemplate, DataError> {
+    let path = config
+        .tokenizer
+        .as_ref()
+        .and_then(|t| t.pretrained_model_name_or_path.as_deref())
+        .expect("validated: use_chat_template names a tokenizer");
+    let template = ChatTemplate::load(std::path::Path::new(path))?;
+    let overhead = tokenizer.count(&template.render_user("").unwrap_or_default());
+    let min = match lengths {
+        Lengths::Sampled { .. } => config
+            .data
+            .input_distribution
+            .as_ref()
+            .map_or(0, |d| d.min.max(0) as u64),
+        Lengths::Trace { rows, .. } => rows
+            .iter()
+            .map(|r| u64::from(r.context_tokens))
+            .min()
+            .unwrap_or(0),
+    };
+    if min <= overhead as u64 {
+        return Err(DataError::TemplateOverhead { min, overhead });
+    }
+    Ok(template)
 }
 
 fn corpus(tokenizer: &Tokenizer, path: Option<&str>) -> Result<Corpus, DataError> {
@@ -563,5 +627,21 @@ mod tests {
         assert_eq!(place(&second), Some((4, 1, false)));
         assert_eq!(second.session.as_ref().map(|s| s.round), Some(2));
         assert_eq!(first.system, second.system);
+        // Users 0..6 of 3 groups of 2 prompts: each session named once.
+        let session = |index| plan.request(0, index).session.map(|s| s.id);
+        let mut names: Vec<String> = (0..6).map(|u| session(u).unwrap()).collect();
+        assert_eq!(names[4], "user_session_3", "user 4: group 1, prompt 1");
+        assert_eq!(
+            session(10).as_deref(),
+            Some("user_session_3"),
+            "user 4's next round"
+        );
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 6);
+        assert_eq!(
+            self::plan(&shared_config(false), 5).request(0, 0).session,
+            None
+        );
     }
 }

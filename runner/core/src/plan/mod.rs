@@ -4,6 +4,7 @@
 mod arrivals;
 mod conversation_replay;
 mod data;
+mod dataset;
 mod lora;
 mod request;
 pub mod rng;
@@ -20,6 +21,7 @@ use std::time::Duration;
 pub use arrivals::{Arrival, Arrivals};
 pub use conversation_replay::TurnOf;
 pub use data::{DEFAULT_CORPUS, DataError, DataPlan};
+pub use dataset::DatasetError;
 pub use lora::LoraTable;
 pub use request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
 pub use sessions::{Session, SessionError, SessionGraph, Sessions};

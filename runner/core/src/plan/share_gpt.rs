@@ -54,20 +54,20 @@ struct Turn {
 
 /// Inclusive token-count limits.
 #[derive(Clone, Copy)]
-struct Limits {
+pub(super) struct Limits {
     min: i64,
     max: i64,
 }
 
 impl Limits {
-    fn of(d: Option<&Distribution>, min: i64) -> Limits {
+    pub(super) fn of(d: Option<&Distribution>, min: i64) -> Limits {
         d.map_or(Limits { min, max: i64::MAX }, |d| Limits {
             min: d.min.max(min),
             max: d.max,
         })
     }
 
-    fn admit(self, tokens: usize) -> bool {
+    pub(super) fn admit(self, tokens: usize) -> bool {
         (self.min..=self.max).contains(&(tokens as i64))
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use rand::RngExt;
 
 use super::byte_level::ByteLevelCounter;
+use super::chat_template::ChatTemplate;
 
 /// Rounds of decode → re-encode → trim/extend before giving up on an exact length
 /// (inference-perf's bound).
@@ -77,16 +78,46 @@ impl HfTokenizer {
     /// Appends text of `tokens` tokens built from `next_id`: decoded ids do not always
     /// re-encode to as many tokens, so the ids are trimmed or extended until the whole text
     /// counts exactly `tokens` more than `out` did (bounded; the closest text otherwise).
-    pub fn push_exact(&self, out: &mut String, tokens: usize, mut next_id: impl FnMut() -> u32) {
+    pub fn push_exact(&self, out: &mut String, tokens: usize, next_id: impl FnMut() -> u32) {
         if tokens == 0 {
             return;
         }
-        let head_tokens = self.count(out);
-        let target = head_tokens + tokens;
-        let mut ids: Vec<u32> = (0..tokens).map(|_| next_id()).collect();
+        let target = self.count(out) + tokens;
+        if let Some(text) = self.fit(target, tokens, next_id, |tail| joined(out, tail)) {
+            *out = text;
+        }
+    }
+
+    /// Appends random text that `template` wraps into a prompt of exactly `tokens` tokens
+    /// (inference-perf's `use_chat_template`: the length is the templated prompt's).
+    pub fn push_templated(
+        &self,
+        out: &mut String,
+        tokens: usize,
+        template: &ChatTemplate,
+        rng: &mut impl rand::Rng,
+    ) {
+        // Renders that fail were ruled out when the template was loaded (it rendered the
+        // empty message); one that did would count nothing and be trimmed away.
+        let wrap = |text: &str| template.render_user(text).unwrap_or_default();
+        if let Some(text) = self.fit(tokens, tokens, || self.random_id(rng), wrap) {
+            out.push_str(&text);
+        }
+    }
+
+    /// The text, as `shape` makes it of the decoded ids, that counts `target` tokens: `initial`
+    /// ids from `next_id`, trimmed or extended until it does (bounded; the closest otherwise).
+    fn fit(
+        &self,
+        target: usize,
+        initial: usize,
+        mut next_id: impl FnMut() -> u32,
+        shape: impl Fn(&str) -> String,
+    ) -> Option<String> {
+        let mut ids: Vec<u32> = (0..initial).map(|_| next_id()).collect();
         let mut best: Option<(usize, String)> = None;
         for _ in 0..MAX_FIT_ROUNDS {
-            let candidate = joined(out, &self.decode(&ids));
+            let candidate = shape(&self.decode(&ids));
             let count = self.count(&candidate);
             let miss = count.abs_diff(target);
             if best.as_ref().is_none_or(|(m, _)| miss < *m) {
@@ -102,9 +133,7 @@ impl HfTokenizer {
                 ids.extend((0..target - count).map(|_| next_id()));
             }
         }
-        if let Some((_, text)) = best {
-            *out = text;
-        }
+        best.map(|(_, text)| text)
     }
 }
 

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
-use super::wire::{self, Body, WireError};
+use super::wire::{self, Body, Extras, WireError};
 
 pub(super) type Io = Either<TcpStream, TlsStream<TcpStream>>;
 
@@ -69,10 +69,16 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Connection<I> {
         }
     }
 
-    /// Sends `body` after `head` (from [`wire::request_head`]) and reads the response head;
-    /// returns its status. Interim (1xx) responses are skipped.
-    pub async fn send(&mut self, head: &[u8], body: &[u8]) -> Result<u16, HttpError> {
-        wire::encode_request(&mut self.out, head, body);
+    /// Sends `body` after `head` (from [`wire::request_head`]) and `extras`' headers, and reads
+    /// the response head; returns its status and the header `extras` wants. Interim (1xx)
+    /// responses are skipped.
+    pub async fn send(
+        &mut self,
+        head: &[u8],
+        body: &[u8],
+        extras: Extras<'_>,
+    ) -> Result<(u16, Option<String>), HttpError> {
+        wire::encode_request(&mut self.out, head, extras.headers, body);
         let whole_request_sent = match self.write_request().await {
             Ok(whole) => whole,
             Err(e) => {
@@ -87,7 +93,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Connection<I> {
             }
         };
         loop {
-            if let Some(head) = wire::parse_head(&self.buf)? {
+            if let Some(head) = wire::parse_head(&self.buf, extras.wanted)? {
                 self.buf.advance(head.len);
                 if (100..200).contains(&head.status) {
                     continue;
@@ -95,7 +101,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Connection<I> {
                 self.body = Body::new(head.framing);
                 // The rest of an unsent body would be read as the next request.
                 self.keep_alive = head.keep_alive && whole_request_sent;
-                return Ok(head.status);
+                return Ok((head.status, head.wanted));
             }
             if self.read().await? == 0 {
                 return Err(HttpError::Closed);
@@ -264,12 +270,14 @@ mod tests {
             let mut connection = Connection::new(stream);
             let body = vec![b'x'; BODY_LEN];
             let head = b"POST /v1/completions HTTP/1.1\r\nhost: x\r\n";
-            let status =
-                tokio::time::timeout(Duration::from_secs(10), connection.send(head, &body))
-                    .await
-                    .unwrap_or_else(|_| panic!("drain {drain}: write still blocked after 10 s"))
-                    .unwrap_or_else(|e| panic!("drain {drain}: {e}"));
-            assert_eq!(status, 413, "drain {drain}");
+            let status = tokio::time::timeout(
+                Duration::from_secs(10),
+                connection.send(head, &body, Extras::default()),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("drain {drain}: write still blocked after 10 s"))
+            .unwrap_or_else(|e| panic!("drain {drain}: {e}"));
+            assert_eq!(status, (413, None), "drain {drain}");
             let data = connection.data().await.unwrap().unwrap().to_vec();
             assert_eq!(data, b"{\"error\":\"large\"}", "drain {drain}");
             assert!(connection.data().await.unwrap().is_none(), "drain {drain}");

@@ -17,7 +17,7 @@ use super::connection::HttpError;
 use super::connector::{ConnectError, Connector};
 use super::h2::{Http2, refused_header};
 use super::pool::{Pool, Prewarmed};
-use super::wire;
+use super::wire::{self, Extras};
 use crate::answer::AnswerWire;
 use crate::anthropic::ANTHROPIC_VERSION;
 use crate::api::{Anthropic, Api, OpenAi};
@@ -119,6 +119,8 @@ pub struct Exchange {
     /// When the answer was complete, if before the exchange returned: a stream's `[DONE]`
     /// event, whatever the connection does after it (a proxy may hold the body's end back).
     pub ended: Option<Instant>,
+    /// The value of the response header the request's [`Extras`] wanted, whatever the status.
+    pub header: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -277,19 +279,24 @@ impl Target {
         }
     }
 
-    /// Sends `body` and reads the answer, again (per the retry policy) while an attempt fails
-    /// before any byte of a response; each attempt within the request timeout.
-    pub async fn send(&self, body: Vec<u8>, keep: Keep) -> Exchange {
+    /// Sends `body` with `extras`' headers and reads the answer, again (per the retry policy)
+    /// while an attempt fails before any byte of a response; each attempt within the request
+    /// timeout.
+    pub async fn send(&self, body: Vec<u8>, keep: Keep, extras: Extras<'_>) -> Exchange {
         let mut retried: Option<Retried> = None;
         loop {
-            let (exchange, retryable) =
-                match tokio::time::timeout(self.timeout, self.exchange(&body, keep)).await {
-                    Ok(attempt) => attempt,
-                    Err(_) => (
-                        failure(ErrorKind::Timeout, "Request timed out".into(), None),
-                        false,
-                    ),
-                };
+            let (exchange, retryable) = match tokio::time::timeout(
+                self.timeout,
+                self.exchange(&body, keep, extras),
+            )
+            .await
+            {
+                Ok(attempt) => attempt,
+                Err(_) => (
+                    failure(ErrorKind::Timeout, "Request timed out".into(), None),
+                    false,
+                ),
+            };
             let attempts = retried.map_or(0, |r| r.attempts);
             if !retryable || attempts >= self.retry.retries {
                 return Exchange {
@@ -307,12 +314,15 @@ impl Target {
 
     /// One attempt, and whether its failure came before any byte of a response (refused,
     /// reset, or a reused connection the server had closed), which a retry may cure.
-    async fn exchange(&self, body: &[u8], keep: Keep) -> (Exchange, bool) {
+    async fn exchange(&self, body: &[u8], keep: Keep, extras: Extras<'_>) -> (Exchange, bool) {
         let (pool, head) = match &self.transport {
             Transport::Http1 { pool, head } => (pool, head),
             Transport::Http2(http2) => {
-                return match http2.send(body).await {
-                    Ok((status, mut stream)) => (self.read(&mut stream, status, keep).await, false),
+                return match http2.send(body, extras).await {
+                    Ok((status, header, mut stream)) => {
+                        let exchange = self.read(&mut stream, status, keep).await;
+                        (Exchange { header, ..exchange }, false)
+                    }
                     Err(e) => (
                         failure(ErrorKind::Connection, e.to_string(), None),
                         e.retryable(),
@@ -324,8 +334,8 @@ impl Target {
             Ok(connection) => connection,
             Err(e) => return (connect_failure(&e), matches!(e, ConnectError::Tcp { .. })),
         };
-        let status = match connection.send(head, body).await {
-            Ok(status) => status,
+        let (status, header) = match connection.send(head, body, extras).await {
+            Ok(answered) => answered,
             Err(e) => {
                 let before_response =
                     !matches!(e, HttpError::Wire(_)) && connection.received_nothing();
@@ -337,7 +347,7 @@ impl Target {
         };
         let exchange = self.read(&mut connection, status, keep).await;
         pool.checkin(connection);
-        (exchange, false)
+        (Exchange { header, ..exchange }, false)
     }
 
     /// The response of `status` whose body comes from `body`.
@@ -438,6 +448,7 @@ impl<B: BodySource> Reader<'_, B> {
                     content: keep.content.then(|| text.to_string()),
                     retried: None,
                     ended: None,
+                    header: None,
                 }
             }
             Err(e) => failure(
@@ -530,6 +541,7 @@ fn streamed(
         content,
         retried: None,
         ended,
+        header: None,
     }
 }
 
@@ -543,6 +555,7 @@ fn failure(kind: ErrorKind, message: String, raw: Option<String>) -> Exchange {
         content: None,
         retried: None,
         ended: None,
+        header: None,
     }
 }
 

@@ -24,6 +24,7 @@ pub use exchange::{Exchange, Keep, RetryPolicy, Target, TargetError, TargetSetti
 pub use pool::Prewarmed;
 pub use proxy::{ProxyRefused, check_proxy};
 pub use tls::{TlsError, TlsOptions, client_config};
+pub use wire::Extras;
 
 /// A reqwest builder on the load path's TLS setup (`options`; the default trusts the bundled
 /// and the system's roots); reqwest is built without a crypto provider of its own so the

@@ -92,7 +92,9 @@ pub fn replay(data: &[u8], reads: &[usize]) -> Replayed {
         turn: 0,
     });
     let outcome = futures::executor::block_on(async {
-        let status = connection.send(b"POST / HTTP/1.1\r\n", b"{}").await?;
+        let (status, _) = connection
+            .send(b"POST / HTTP/1.1\r\n", b"{}", Default::default())
+            .await?;
         let mut body = Vec::new();
         // Each piece is at least a byte of `data`: bounded by its length.
         while let Some(piece) = connection.data().await? {

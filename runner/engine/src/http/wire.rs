@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use ::http::header::HeaderMap;
+use ::http::header::{HeaderMap, HeaderName, HeaderValue};
 use httparse::Status;
 
 /// Most headers a response head may carry.
@@ -45,10 +45,30 @@ pub fn request_head(path: &str, headers: &HeaderMap) -> Vec<u8> {
     head
 }
 
-/// A request with `head` (from [`request_head`]), the body's length and `body`, into `out`.
-pub fn encode_request(out: &mut Vec<u8>, head: &[u8], body: &[u8]) {
+/// What one request adds to its target's: headers of its own (a session's), and the response
+/// header whose value it wants back.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    pub wanted: Option<&'a HeaderName>,
+}
+
+/// A request with `head` (from [`request_head`]), its own `headers`, the body's length and
+/// `body`, into `out`.
+pub fn encode_request(
+    out: &mut Vec<u8>,
+    head: &[u8],
+    headers: &[(HeaderName, HeaderValue)],
+    body: &[u8],
+) {
     out.clear();
     out.extend_from_slice(head);
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let _ = write!(out, "content-length: {}\r\n\r\n", body.len());
     out.extend_from_slice(body);
 }
@@ -70,10 +90,13 @@ pub struct Head {
     pub keep_alive: bool,
     /// Bytes the head took.
     pub len: usize,
+    /// The value of the header asked for, if the response has it.
+    pub wanted: Option<String>,
 }
 
-/// The response head at the start of `buf`, or `None` while it is incomplete.
-pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
+/// The response head at the start of `buf`, or `None` while it is incomplete; with the value
+/// of header `wanted`.
+pub fn parse_head(buf: &[u8], wanted: Option<&HeaderName>) -> Result<Option<Head>, WireError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf).map_err(WireError::Head)? {
@@ -88,8 +111,12 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut transfer_encoded = false;
+    let mut wanted_value = None;
     for header in response.headers.iter() {
         let value = std::str::from_utf8(header.value).unwrap_or_default().trim();
+        if wanted.is_some_and(|w| header.name.eq_ignore_ascii_case(w.as_str())) {
+            wanted_value = Some(value.to_owned());
+        }
         if header.name.eq_ignore_ascii_case("content-length") {
             let parsed = value
                 .parse()
@@ -134,6 +161,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
         framing,
         keep_alive,
         len,
+        wanted: wanted_value,
     }))
 }
 
@@ -141,7 +169,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, WireError> {
 pub fn has_final_head(buf: &[u8]) -> Result<bool, WireError> {
     let mut start = 0;
     // Each interim head takes at least a status line's bytes: the loop ends within `buf`.
-    while let Some(head) = parse_head(&buf[start..])? {
+    while let Some(head) = parse_head(&buf[start..], None)? {
         if !(100..200).contains(&head.status) {
             return Ok(true);
         }
@@ -250,7 +278,7 @@ mod tests {
     use ::http::header::{HeaderName, HeaderValue};
 
     fn head(text: &str) -> Head {
-        parse_head(text.as_bytes()).unwrap().unwrap()
+        parse_head(text.as_bytes(), None).unwrap().unwrap()
     }
 
     /// All body data of `wire` fed `step` bytes at a time, and whether the body ended.
@@ -286,11 +314,34 @@ mod tests {
             HeaderValue::from_static("Bearer k"),
         );
         let mut out = vec![b'x'; 3];
-        encode_request(&mut out, &request_head("/v1/completions", &headers), b"{}");
+        encode_request(
+            &mut out,
+            &request_head("/v1/completions", &headers),
+            &[],
+            b"{}",
+        );
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            String::from_utf8(out.clone()).unwrap(),
             "POST /v1/completions HTTP/1.1\r\nhost: 127.0.0.1:8000\r\nauthorization: Bearer k\r\ncontent-length: 2\r\n\r\n{}"
         );
+        let own = [(
+            HeaderName::from_static("x-session-id"),
+            HeaderValue::from_static("user_session_3"),
+        )];
+        encode_request(&mut out, b"POST / HTTP/1.1\r\n", &own, b"{}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST / HTTP/1.1\r\nx-session-id: user_session_3\r\ncontent-length: 2\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn the_wanted_header_is_read_whatever_its_case() {
+        let text = b"HTTP/1.1 200 OK\r\nX-Session-Token:  t-1 \r\nContent-Length: 0\r\n\r\n";
+        let wanted = HeaderName::from_static("x-session-token");
+        let head = parse_head(text, Some(&wanted)).unwrap().unwrap();
+        assert_eq!(head.wanted.as_deref(), Some("t-1"));
+        assert_eq!(parse_head(text, None).unwrap().unwrap().wanted, None);
     }
 
     #[test]
@@ -298,7 +349,7 @@ mod tests {
         let text = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
         for cut in 0..text.len() - 5 {
             assert_eq!(
-                parse_head(&text.as_bytes()[..cut]),
+                parse_head(&text.as_bytes()[..cut], None),
                 Ok(None),
                 "cut at {cut}"
             );
@@ -309,7 +360,8 @@ mod tests {
                 status: 200,
                 framing: Framing::Length(5),
                 keep_alive: true,
-                len: text.len() - 5
+                len: text.len() - 5,
+                wanted: None,
             }
         );
     }
@@ -344,15 +396,18 @@ mod tests {
             Framing::Length(0)
         );
         assert_eq!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+            parse_head(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                None
+            ),
             Err(WireError::ContentLength("6".into()))
         );
         assert_eq!(
-            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", None),
             Err(WireError::ContentLength("-1".into()))
         );
         assert!(matches!(
-            parse_head(b"HTTX/1.1 200 OK\r\n\r\n"),
+            parse_head(b"HTTX/1.1 200 OK\r\n\r\n", None),
             Err(WireError::Head(_))
         ));
     }
@@ -361,9 +416,9 @@ mod tests {
     fn a_head_that_never_ends_is_an_error_not_a_growing_buffer() {
         let mut endless = b"HTTP/1.1 200 OK\r\nx-pad: ".to_vec();
         endless.resize(MAX_HEAD_BYTES, b'0');
-        assert_eq!(parse_head(&endless), Ok(None));
+        assert_eq!(parse_head(&endless, None), Ok(None));
         endless.push(b'0');
-        assert_eq!(parse_head(&endless), Err(WireError::HeadTooLong));
+        assert_eq!(parse_head(&endless, None), Err(WireError::HeadTooLong));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::shapes::{Head, Params, StreamOptions, Usage};
+use super::shapes::{Head, Params, ResponseFormat, StreamOptions, Usage};
 use crate::generate::Token;
 use crate::metrics::FinishReason;
 use crate::sse;
@@ -25,6 +25,7 @@ struct ChatRequest<'a> {
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
     ignore_eos: Option<bool>,
+    response_format: Option<ResponseFormat>,
 }
 
 pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
@@ -39,6 +40,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
         ignore_eos: r.ignore_eos.unwrap_or(false),
+        json: ResponseFormat::json(r.response_format.as_ref()),
     })
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use serde::de::{self, SeqAccess, Visitor};
 
-use super::shapes::{Head, Params, StreamOptions, Usage};
+use super::shapes::{Head, Params, ResponseFormat, StreamOptions, Usage};
 use crate::generate::Token;
 use crate::metrics::FinishReason;
 use crate::sse;
@@ -24,6 +24,7 @@ struct CompletionRequest<'a> {
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
     ignore_eos: Option<bool>,
+    response_format: Option<ResponseFormat>,
 }
 
 pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
@@ -38,6 +39,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
         ignore_eos: r.ignore_eos.unwrap_or(false),
+        json: ResponseFormat::json(r.response_format.as_ref()),
     })
 }
 
@@ -139,6 +141,23 @@ mod tests {
                 p.ignore_eos
             ),
             (Some("m"), Some(5), true, true, true)
+        );
+        assert!(!p.json);
+        let json = |format: &str| {
+            parse(format!(r#"{{"prompt":"x","response_format":{format}}}"#).as_bytes())
+                .map(|p| p.json)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(json(r#"{"type":"json_object"}"#), Ok(true));
+        assert_eq!(
+            json(r#"{"type":"json_schema","json_schema":{"name":"n","schema":{}}}"#),
+            Ok(true)
+        );
+        assert_eq!(json(r#"{"type":"text"}"#), Ok(false));
+        assert!(
+            json(r#"{"type":"xml"}"#)
+                .unwrap_err()
+                .contains("unknown variant")
         );
     }
 }

@@ -36,6 +36,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
         // A stream always reports its usage (at its start and its end).
         include_usage: false,
         ignore_eos: r.ignore_eos.unwrap_or(false),
+        json: false,
     })
 }
 

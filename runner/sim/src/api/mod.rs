@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Request, Response};
 use rand::Rng;
 
@@ -78,6 +79,7 @@ pub(crate) async fn serve(
             offset,
             path: kind.path(),
             model,
+            headers: parts.headers.clone(),
             body: body.clone(),
         });
     }
@@ -101,11 +103,17 @@ pub(crate) async fn serve(
         Ok(admission) => admission,
         Err(full) => return Ok(reject(&app, full.into())),
     };
-    Ok(if job.stream {
+    let mut response = if job.stream {
         respond::stream(job, admission, in_flight)
     } else {
         respond::whole(job, admission).await
-    })
+    };
+    if let Some(name) = &app.config.session_token_header {
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("validated: a header name");
+        let token = HeaderValue::from_str(&format!("sess-{seq}")).expect("a plain token");
+        response.headers_mut().insert(name, token);
+    }
+    Ok(response)
 }
 
 fn reject(app: &App, error: ApiError) -> Response<Body> {
@@ -169,7 +177,7 @@ fn prepare(
         include_usage: p.include_usage,
         fault,
         arrived,
-        generation: Generation::new(rngs.content, max_tokens as usize, p.ignore_eos),
+        generation: Generation::new(rngs.content, max_tokens as usize, p.ignore_eos, p.json),
         max_tokens: max_tokens as usize,
         running: None,
         clock: app.latency.clock(

@@ -14,6 +14,26 @@ pub(super) struct Params<'a> {
     pub(super) stream: bool,
     pub(super) include_usage: bool,
     pub(super) ignore_eos: bool,
+    /// `response_format` asked for JSON: the answer is a JSON object.
+    pub(super) json: bool,
+}
+
+/// vLLM's `response_format` types; any other is a bad request.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(super) enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema {},
+}
+
+impl ResponseFormat {
+    pub(super) fn json(format: Option<&ResponseFormat>) -> bool {
+        matches!(
+            format,
+            Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
+        )
+    }
 }
 
 #[derive(Deserialize)]

@@ -16,6 +16,7 @@ use h2::RecvStream;
 use super::body::BodySource;
 use super::connector::Connector;
 use super::pool::Prewarmed;
+use super::wire::Extras;
 pub use error::H2Error;
 use pool::{Assigned, H2Pool};
 
@@ -80,16 +81,23 @@ impl Http2 {
         self.pool.prewarm(concurrency).await
     }
 
-    /// Sends a POST of `body` on a stream; returns the response status and its body.
-    pub async fn send(&self, body: &[u8]) -> Result<(u16, Stream), H2Error> {
+    /// Sends a POST of `body` with `extras`' headers on a stream; returns the response status,
+    /// the header `extras` wants, and the body.
+    pub async fn send(
+        &self,
+        body: &[u8],
+        extras: Extras<'_>,
+    ) -> Result<(u16, Option<String>, Stream), H2Error> {
         let (mut send, assigned) = self.pool.checkout().await?;
         let mut request = Request::new(());
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = self.headers.clone();
-        request
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let headers = request.headers_mut();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        for (name, value) in extras.headers {
+            headers.insert(name, value.clone());
+        }
         let (response, mut outgoing) = send
             .send_request(request, body.is_empty())
             .map_err(H2Error::Protocol)?;
@@ -101,8 +109,14 @@ impl Http2 {
         }
         let response = response.await.map_err(H2Error::Protocol)?;
         let status = response.status().as_u16();
+        let wanted = extras
+            .wanted
+            .and_then(|name| response.headers().get(name))
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.trim().to_owned());
         Ok((
             status,
+            wanted,
             Stream {
                 body: response.into_body(),
                 lent: 0,

@@ -1,0 +1,119 @@
+//! Hugging Face datasets read from files in their published formats, end to end against the
+//! simulator: every prompt comes from the file, in inference-perf's order, with its answer's
+//! length as `max_tokens`.
+
+use std::sync::Arc;
+
+use ibench_testkit as common;
+
+use parquet::basic::Compression;
+use parquet::data_type::{ByteArray, ByteArrayType};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+use serde_json::{Value, json};
+
+/// `(article, highlights)` rows: highlights of 1, 2 and 3 words.
+const ROWS: [(&str, &str); 3] = [
+    ("the first article of the file", "one"),
+    ("a second story about rivers", "two words"),
+    ("third and last piece", "three words here"),
+];
+
+/// The rows as a snappy-compressed Parquet file with the dataset's columns, as the hub has it.
+fn write_parquet(path: &std::path::Path) {
+    let schema = parse_message_type(
+        "message schema { REQUIRED BYTE_ARRAY article (UTF8); REQUIRED BYTE_ARRAY highlights (UTF8); REQUIRED BYTE_ARRAY id (UTF8); }",
+    )
+    .unwrap();
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        SerializedFileWriter::new(file, Arc::new(schema), Arc::new(properties)).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let columns: [Vec<&str>; 3] = [
+        ROWS.iter().map(|r| r.0).collect(),
+        ROWS.iter().map(|r| r.1).collect(),
+        vec!["a", "b", "c"],
+    ];
+    for values in columns {
+        let mut column = group.next_column().unwrap().unwrap();
+        let bytes: Vec<ByteArray> = values.iter().map(|v| ByteArray::from(*v)).collect();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&bytes, None, None)
+            .unwrap();
+        column.close().unwrap();
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+fn write_json_lines(path: &std::path::Path) {
+    let lines: Vec<String> = ROWS
+        .iter()
+        .map(|(article, highlights)| {
+            json!({"article": article, "highlights": highlights}).to_string()
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cnn_dailymail_prompts_come_from_parquet_and_json_lines_files() {
+    let files = tempfile::tempdir().unwrap();
+    let parquet = files.path().join("train-00000-of-00001.parquet");
+    write_parquet(&parquet);
+    let json_lines = files.path().join("train.jsonl");
+    write_json_lines(&json_lines);
+    for file in [parquet, json_lines] {
+        let sim = common::recording_sim(100).await;
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "api: {{type: completion}}\ndata: {{type: cnn_dailymail, path: '{}'}}\nload: {{stages: [{{rate: 12, duration: 1}}], num_workers: 1, base_seed: 2}}",
+            file.display()
+        );
+        let outcome = common::run(common::config(&sim.base_url(), dir.path(), &yaml)).await;
+        let summary = common::report(&outcome, "summary_lifecycle_metrics");
+        assert_eq!(summary["successes"]["count"], 12, "{}", file.display());
+        let mut requests = sim.requests();
+        requests.sort_by_key(|r| r.seq);
+        let mut seen = Vec::new();
+        for request in &requests {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let prompt = body["prompt"].as_str().unwrap();
+            let row = ROWS
+                .iter()
+                .position(|r| r.0 == prompt)
+                .unwrap_or_else(|| panic!("{prompt:?} is not a row of {}", file.display()));
+            assert_eq!(body["max_tokens"], row + 1, "the highlights' length");
+            seen.push(row);
+        }
+        // One worker sends in plan order: the second row first, the first last.
+        assert_eq!(seen[..3], [1, 2, 0], "{}", file.display());
+    }
+}
+
+#[tokio::test]
+async fn a_dataset_without_its_column_is_refused_naming_file_row_and_column() {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("bad.jsonl");
+    std::fs::write(&path, "{\"article\": \"a\", \"summary\": \"b\"}\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "data: {{type: cnn_dailymail, path: '{}'}}\nload: {{stages: [{{rate: 1, duration: 1}}]}}",
+        path.display()
+    );
+    let config = common::config("http://127.0.0.1:9", dir.path(), &yaml);
+    let resolved = ibench_core::config::ResolvedConfig::resolve(config, chrono::Local::now());
+    let Err(error) = ibench_core::plan::Plan::build(&resolved) else {
+        panic!("a dataset without its column is refused");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("bad.jsonl row 0: column \"highlights\" is missing"),
+        "{error}"
+    );
+}
