@@ -17,13 +17,6 @@ use ibench_operator::crd::InferenceBenchmark;
 use manifests::{api_for, apply, documents};
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
 /// `configs/*.yaml` (runner configs) or `configs/kubernetes/*.yaml` (manifests), sorted.
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -232,14 +232,13 @@ async fn a_trace_on_a_volume_is_replayed_by_three_runners_into_s3() {
     assert_eq!(runners, 3, "every runner logs its peak memory");
 }
 
-/// The manifest's parts, read as one, hold one record per trace row: planned at the row's
-/// offset (±1 ms), with its token count, sent close to when it was planned.
-async fn check_per_request_records(
+/// The per-request records of the run in `folder`, one list per runner's part, as its
+/// manifest lists them (each part's entry count checked).
+async fn per_request_parts(
     store: &dyn object_store::ObjectStore,
     bucket: &str,
     folder: &str,
-    rows: &[(f64, u64)],
-) {
+) -> Vec<Vec<Value>> {
     let read = |key: String| async move {
         let got = store.get(&ObjectPath::from(key.clone())).await;
         let got = got.unwrap_or_else(|e| panic!("{key}: {e}"));
@@ -252,12 +251,9 @@ async fn check_per_request_records(
         .await,
     )
     .unwrap();
-    assert_eq!(manifest["entries"], ROWS, "{manifest}");
-    let parts = manifest["parts"].as_array().unwrap();
-    assert_eq!(parts.len(), 3, "one part per runner: {manifest}");
-    let mut records: Vec<Value> = Vec::new();
-    for part in parts {
-        let mut part_entries = 0;
+    let mut records = Vec::new();
+    for part in manifest["parts"].as_array().unwrap() {
+        let mut part_records: Vec<Value> = Vec::new();
         for url in part["objects"].as_array().unwrap() {
             let key = url.as_str().unwrap();
             let key = key
@@ -265,11 +261,27 @@ async fn check_per_request_records(
                 .unwrap_or_else(|| panic!("{key} is not in the run's bucket"));
             let entries: Vec<Value> = serde_json::from_slice(&read(key.to_string()).await)
                 .unwrap_or_else(|e| panic!("{key} is not a JSON list: {e}"));
-            part_entries += entries.len();
-            records.extend(entries);
+            part_records.extend(entries);
         }
-        assert_eq!(part["entries"], part_entries, "{part}");
+        assert_eq!(part["entries"], part_records.len(), "{part}");
+        records.push(part_records);
     }
+    let total: usize = records.iter().map(Vec::len).sum();
+    assert_eq!(manifest["entries"], total, "{manifest}");
+    records
+}
+
+/// The manifest's parts, read as one, hold one record per trace row: planned at the row's
+/// offset (±1 ms), with its token count, sent close to when it was planned.
+async fn check_per_request_records(
+    store: &dyn object_store::ObjectStore,
+    bucket: &str,
+    folder: &str,
+    rows: &[(f64, u64)],
+) {
+    let parts = per_request_parts(store, bucket, folder).await;
+    assert_eq!(parts.len(), 3, "one part per runner");
+    let mut records: Vec<Value> = parts.into_iter().flatten().collect();
     assert_eq!(records.len(), ROWS, "every row once");
 
     let time = |r: &Value, key: &str| r[key].as_f64().unwrap_or_else(|| panic!("{key}: {r}"));
@@ -539,4 +551,129 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
             "a credential leaked into the cluster's objects or logs"
         );
     }
+}
+
+/// Agents and conversations over three runners, records and reports in S3. Conversation replay
+/// keeps every conversation on one runner: each session of the per-request records (split by
+/// runner) is in one runner's part only, its rounds one after another. A trace-session replay
+/// of an agent trace from `s3://` counts every session once in its merged session reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_stay_on_one_runner_and_merged_sessions_count_once() {
+    let (cp, ns, client, sim, operator) = setup("os-sessions").await;
+    let s3 = shared_s3().await;
+    let bucket = s3.bucket("sessions").await.unwrap();
+    bucket_secret(&client, &ns, "buckets", s3.secret_key()).await;
+    let store = s3.store(&bucket).unwrap();
+    let storage = json!({"simpleStorageService": {
+        "bucketName": bucket, "path": "sessions", "endpointUrl": s3.endpoint(),
+        "regionName": s3.region(), "addressingStyle": "path",
+    }});
+    let fixed = |n: i64| json!({"type": "fixed", "min": n, "max": n, "mean": n, "stdDev": 0});
+    const TURNS: u64 = 36;
+    let conversations = json!({
+        "server": {"baseUrl": sim.base_url(), "modelName": "m"},
+        "api": {"type": "completion", "streaming": true},
+        "data": {"type": "conversation_replay", "conversationReplay": {
+            "seed": 7, "numConversations": 9, "sharedSystemPromptLen": 50,
+            "turnsPerConversation": {"type": "uniform", "min": 2, "max": 4},
+            "inputTokensPerTurn": fixed(20), "outputTokensPerTurn": fixed(10),
+            "toolCallLatencySec": {"type": "uniform", "min": 0, "max": 0.05},
+        }},
+        "load": {"type": "concurrent", "stages": [{"numRequests": TURNS, "concurrencyLevel": 9}]},
+        "report": {"requestLifecycle": {"perRequest": true}},
+        "storage": storage, "storageSecretRef": {"name": "buckets"},
+        "runners": {"parallelism": 3},
+    });
+    run_to_success(cp, &operator, &client, &ns, "convs", conversations, 180).await;
+    let parts = per_request_parts(&store, &bucket, "sessions/convs-g1").await;
+    assert_eq!(parts.len(), 3, "one part per runner");
+    let mut runner_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rounds: BTreeMap<String, Vec<(u64, f64, f64)>> = BTreeMap::new();
+    for (runner, records) in parts.iter().enumerate() {
+        assert!(!records.is_empty(), "runner {runner} ran no turn");
+        for record in records {
+            let info = &record["info"]["extra_info"];
+            let session = info["user_session"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{record}"));
+            let first = *runner_of.entry(session.to_string()).or_insert(runner);
+            assert_eq!(
+                first, runner,
+                "{session} ran on runners {first} and {runner}"
+            );
+            let time = |key: &str| record[key].as_f64().unwrap_or_else(|| panic!("{record}"));
+            let round = info["chat_round"].as_u64().unwrap();
+            rounds.entry(session.to_string()).or_default().push((
+                round,
+                time("start_time"),
+                time("end_time"),
+            ));
+            assert!(record["error"].is_null(), "{record}");
+        }
+    }
+    assert_eq!(rounds.values().map(Vec::len).sum::<usize>() as u64, TURNS);
+    for (session, turns) in &mut rounds {
+        turns.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for pair in turns.windows(2) {
+            assert!(
+                pair[1].0 > pair[0].0 && pair[1].1 >= pair[0].2,
+                "{session}: round {} started before round {} ended: {turns:?}",
+                pair[1].0,
+                pair[0].0
+            );
+        }
+    }
+    assert_eq!(sim.stats().requests_received, TURNS);
+
+    // The agent trace, duplicated to 12 sessions, 4 a runner.
+    let trace = std::fs::read(repo().join("configs/traces/otel/support-agent.json")).unwrap();
+    store
+        .put(&ObjectPath::from("traces/support-agent.json"), trace.into())
+        .await
+        .unwrap();
+    const SESSIONS: usize = 12;
+    let agents = json!({
+        "server": {"baseUrl": sim.base_url(), "modelName": "m"},
+        "api": {"type": "chat", "streaming": true},
+        "data": {"type": "otel_trace_replay", "otelTraceReplay": {
+            "traceFiles": [format!("s3://{bucket}/traces/support-agent.json")],
+            "duplicateSessionsTarget": SESSIONS,
+        }},
+        "inputs": {"s3": {"endpointUrl": s3.endpoint(), "regionName": s3.region()}},
+        "load": {"type": "trace_session_replay", "stages": [
+            {"concurrentSessions": 4, "numSessions": SESSIONS, "timeout": 60},
+        ]},
+        "report": {"sessionLifecycle": {"summary": true, "perSession": true}},
+        "storage": storage, "storageSecretRef": {"name": "buckets"},
+        "runners": {"parallelism": 3},
+    });
+    run_to_success(cp, &operator, &client, &ns, "agents", agents, 180).await;
+    let read = |key: &str| {
+        let store = &store;
+        let key = format!("sessions/agents-g1/{key}");
+        async move {
+            let got = store.get(&ObjectPath::from(key.clone())).await;
+            let bytes = got.unwrap_or_else(|e| panic!("{key}: {e}")).bytes().await;
+            serde_json::from_slice::<Value>(&bytes.unwrap()).unwrap()
+        }
+    };
+    let per_session = read("per_session_lifecycle_metrics.json").await;
+    let mut ids: Vec<&str> = per_session
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), SESSIONS, "every session once: {per_session}");
+    assert_eq!(per_session.as_array().unwrap().len(), SESSIONS);
+    let summary = read("summary_session_lifecycle_metrics.json").await;
+    assert_eq!(
+        (&summary["num_sessions"], &summary["num_sessions_succeeded"]),
+        (&json!(SESSIONS), &json!(SESSIONS)),
+        "{summary}"
+    );
+    // Three model calls a session, each reaching the server once.
+    assert_eq!(sim.stats().requests_received, TURNS + 3 * SESSIONS as u64);
 }

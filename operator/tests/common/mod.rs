@@ -355,6 +355,14 @@ pub async fn simulator(model: &str, loras: &[&str]) -> SimServer {
         .expect("the simulator starts")
 }
 
+/// The repository's root (the workspace's).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
 /// What most tests start with: the control plane, a fresh namespace `<prefix>-…`, an admin
 /// client, a simulator serving the model `m` and an operator watching the namespace.
 pub async fn setup(prefix: &str) -> (&'static ControlPlane, String, Client, SimServer, Operator) {
