@@ -239,7 +239,8 @@ pub fn plan(
             finish(&mut plan, status, &ctx, &reports, outcome, now_time.clone());
             return plan;
         }
-        plan.apply = desired::run_objects(&owner, &run, settings.progress_seconds);
+        plan.apply =
+            desired::run_objects(&owner, &run, settings.progress_interval(run.parallelism));
         plan.status = active(
             status,
             &ctx,
@@ -611,7 +612,11 @@ fn finish(
                 .map(|slo| slo_status(&slo_verdict(&collected.metrics, slo))),
         };
         if let Some(runners) = status.runners.as_mut() {
-            runners.start_skew_ms = collected.start_skew.map(|s| (s * 1e6).round() / 1e3);
+            let ms = |seconds: f64| (seconds * 1e6).round() / 1e3;
+            let skew = collected.start_skew;
+            runners.start_skew_ms = skew.map(|s| ms(s.skew));
+            runners.start_skew_error_ms = skew.and_then(|s| s.error).map(ms);
+            runners.clock_spread_ms = skew.and_then(|s| s.clock_spread).map(ms);
         }
     }
     if status.slo.is_none() && (ctx.run.report.slo.is_some() || ctx.run.slo_search) {
