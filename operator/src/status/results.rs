@@ -62,7 +62,7 @@ pub fn start_skew(starts: &[(f64, Option<ClockOffset>)]) -> Option<StartSkew> {
         let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| {
             (lo.min(t), hi.max(t))
         });
-        (lo <= hi).then(|| hi - lo)
+        (lo <= hi).then_some(hi - lo)
     };
     let offsets: Option<Vec<ClockOffset>> = starts.iter().map(|(_, c)| *c).collect();
     match offsets {
