@@ -3,7 +3,7 @@
 //!
 //! Reconcile = [`observe`] (watch caches) → [`plan`] (pure: [`validate`], [`desired`] objects,
 //! [`status`]) → [`apply`] (server-side apply with one field manager). [`controller`] wires
-//! it to the watches; [`upload`] sends finished reports to object storage; [`telemetry`] serves
+//! it to the watches ([`triggers`]: which changes call for a reconcile); [`upload`] sends finished reports to object storage; [`telemetry`] serves
 //! `/metrics`, `/healthz` and `/readyz`.
 
 pub mod apply;
@@ -15,6 +15,7 @@ pub mod observe;
 pub mod plan;
 pub mod status;
 pub mod telemetry;
+pub mod triggers;
 pub mod upload;
 pub mod validate;
 

@@ -67,7 +67,8 @@ pub struct Event {
     pub note: String,
 }
 
-/// Safety net while a run is active: watches drive progress, this bounds a missed event.
+/// Safety net while a run is active: watches drive it, this bounds a missed event (a started
+/// run is requeued sooner, to read progress: see `triggers`).
 const ACTIVE_REQUEUE: Duration = Duration::from_secs(30);
 /// While a finished Job's results are expected in the cache.
 const RESULTS_REQUEUE: Duration = Duration::from_secs(2);
@@ -322,6 +323,8 @@ pub fn plan(
     plan.requeue = Some(ACTIVE_REQUEUE);
     match signal {
         Some(StartSignal::StartAt(at)) => {
+            // Progress writes trigger no reconcile (see `triggers`): they are read here.
+            plan.requeue = Some(settings.status_interval.min(ACTIVE_REQUEUE));
             status.progress = results::progress(&reports);
             let trip = first_trip(&reports);
             if let Some(trip) = &trip
