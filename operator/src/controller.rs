@@ -23,6 +23,7 @@ use crate::naming;
 use crate::observe::Stores;
 use crate::plan::{self, Plan};
 use crate::telemetry::Metrics;
+use crate::triggers;
 
 pub struct Context {
     pub client: Client,
@@ -167,7 +168,11 @@ pub async fn run(
         });
         let controller = Controller::for_stream(benchmark_events.applied_objects(), benchmarks)
             .owns_stream(job_events.touched_objects())
-            .owns_stream(config_map_events.touched_objects())
+            .owns_stream(
+                config_map_events
+                    .touched_objects()
+                    .predicate_filter(triggers::without_progress, Default::default()),
+            )
             .watches_stream(pod_events.touched_objects(), |pod| {
                 let name = pod.annotations().get(naming::ANNOTATION_BENCHMARK)?;
                 Some(ObjectRef::new(name).within(&pod.namespace()?))

@@ -61,9 +61,14 @@ struct RunArgs {
     metrics_address: SocketAddr,
     #[arg(long, env = "IBENCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-    /// Seconds between a runner's progress updates.
+    /// Seconds between a runner's progress updates, at least (longer with many runners, see
+    /// --progress-writes-per-second).
     #[arg(long, default_value_t = Settings::default().progress_seconds)]
     runner_progress_seconds: f64,
+    /// Progress writes a second of all runners of a run together, at most: each runner's
+    /// interval is stretched to runners / this when that is longer.
+    #[arg(long, default_value_t = Settings::default().progress_writes_per_second)]
+    progress_writes_per_second: f64,
     /// Least seconds between two status writes that only update progress.
     #[arg(long, default_value_t = Settings::default().status_interval.as_secs_f64())]
     status_interval_seconds: f64,
@@ -115,6 +120,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         runner_resources: args.runner_resources,
         progress_seconds: seconds(args.runner_progress_seconds, "runner-progress-seconds")?
             .as_secs_f64(),
+        progress_writes_per_second: seconds(
+            args.progress_writes_per_second,
+            "progress-writes-per-second",
+        )?
+        .as_secs_f64(),
         status_interval: seconds(args.status_interval_seconds, "status-interval-seconds")?,
         start_lead: seconds(args.start_lead_seconds, "start-lead-seconds")?,
         ..Settings::default()

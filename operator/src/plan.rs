@@ -67,7 +67,8 @@ pub struct Event {
     pub note: String,
 }
 
-/// Safety net while a run is active: watches drive progress, this bounds a missed event.
+/// Safety net while a run is active: watches drive it, this bounds a missed event (a started
+/// run is requeued sooner, to read progress: see `triggers`).
 const ACTIVE_REQUEUE: Duration = Duration::from_secs(30);
 /// While a finished Job's results are expected in the cache.
 const RESULTS_REQUEUE: Duration = Duration::from_secs(2);
@@ -239,7 +240,8 @@ pub fn plan(
             finish(&mut plan, status, &ctx, &reports, outcome, now_time.clone());
             return plan;
         }
-        plan.apply = desired::run_objects(&owner, &run, settings.progress_seconds);
+        plan.apply =
+            desired::run_objects(&owner, &run, settings.progress_interval(run.parallelism));
         plan.status = active(
             status,
             &ctx,
@@ -321,6 +323,8 @@ pub fn plan(
     plan.requeue = Some(ACTIVE_REQUEUE);
     match signal {
         Some(StartSignal::StartAt(at)) => {
+            // Progress writes trigger no reconcile (see `triggers`): they are read here.
+            plan.requeue = Some(settings.status_interval.min(ACTIVE_REQUEUE));
             status.progress = results::progress(&reports);
             let trip = first_trip(&reports);
             if let Some(trip) = &trip
@@ -611,7 +615,11 @@ fn finish(
                 .map(|slo| slo_status(&slo_verdict(&collected.metrics, slo))),
         };
         if let Some(runners) = status.runners.as_mut() {
-            runners.start_skew_ms = collected.start_skew.map(|s| (s * 1e6).round() / 1e3);
+            let ms = |seconds: f64| (seconds * 1e6).round() / 1e3;
+            let skew = collected.start_skew;
+            runners.start_skew_ms = skew.map(|s| ms(s.skew));
+            runners.start_skew_error_ms = skew.and_then(|s| s.error).map(ms);
+            runners.clock_spread_ms = skew.and_then(|s| s.clock_spread).map(ms);
         }
     }
     if status.slo.is_none() && (ctx.run.report.slo.is_some() || ctx.run.slo_search) {

@@ -82,6 +82,16 @@ async fn two_runners_with_two_adapters_achieve_the_rate_and_lose_nothing() {
         .and_then(|r| r.start_skew_ms)
         .expect("start skew reported");
     assert!(skew < 250.0, "runners started {skew} ms apart");
+    // Both runners measured their clock against the API server's: the skew is on that clock.
+    // They share this machine's clock, so their offsets may differ only by the uncertainty.
+    let runners = status.runners.as_ref().unwrap();
+    let error = runners
+        .start_skew_error_ms
+        .expect("both runners' clock offsets");
+    assert!(
+        runners.clock_spread_ms.is_some_and(|c| c <= error + 0.001) && error < 100.0,
+        "{runners:?}"
+    );
     assert!(status.start_time.is_some() && status.completion_time.is_some());
 
     let stage = report_json(&report, "stage_0_lifecycle_metrics.json");

@@ -131,9 +131,19 @@ pub struct RunnersStatus {
     pub active: i32,
     pub succeeded: i32,
     pub failed: i32,
-    /// Spread of the runners' actual stage 0 start times, milliseconds.
+    /// Spread of the runners' actual stage 0 start times, milliseconds: on the API server's
+    /// clock (each runner measured its offset to it when ready), so it includes the runners'
+    /// clocks disagreeing, unless a runner could not measure (then on their own clocks, and
+    /// `startSkewErrorMs` is absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_skew_ms: Option<f64>,
+    /// How far `startSkewMs` may be off, from the uncertainty of the runners' clock offsets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_skew_error_ms: Option<f64>,
+    /// How far apart the runners' clocks were (latest minus earliest offset to the API
+    /// server's), milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_spread_ms: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -276,6 +276,42 @@ fn a_new_benchmark_gets_its_whole_run_created() {
 }
 
 #[test]
+fn many_runners_report_progress_less_often() {
+    let progress_env = |runners: u32| {
+        let plan = plan(
+            &benchmark("bench", valid_spec(runners)),
+            &Observed::default(),
+            &settings(),
+            now(),
+        );
+        let Some(Child::Job(job)) = plan.apply.last() else {
+            panic!("{:?}", plan.apply)
+        };
+        let container = &job
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0];
+        container
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == protocol::ENV_PROGRESS_SECONDS)
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(progress_env(2).as_deref(), Some("5"));
+    assert_eq!(
+        progress_env(100).as_deref(),
+        Some("20"),
+        "5 writes/s in all"
+    );
+}
+
+#[test]
 fn an_existing_job_is_never_created_again() {
     let observed = observed(
         vec![job(1, None)],
@@ -395,7 +431,13 @@ fn a_completed_job_merges_every_runner_into_status_and_report() {
             .collect::<Vec<_>>(),
         [("a", 200), ("b", 200)]
     );
-    assert_eq!(status.runners.as_ref().unwrap().start_skew_ms, Some(4.0));
+    let runners = status.runners.as_ref().unwrap();
+    assert_eq!(runners.start_skew_ms, Some(4.0));
+    assert_eq!(
+        (runners.start_skew_error_ms, runners.clock_spread_ms),
+        (None, None),
+        "no clock offsets: the runners' own clocks"
+    );
     assert_eq!(
         status.report,
         Some(ReportRef {
@@ -410,6 +452,37 @@ fn a_completed_job_merges_every_runner_into_status_and_report() {
         ["Succeeded"]
     );
     assert_eq!(plan.requeue, None);
+}
+
+#[test]
+fn the_start_skew_is_corrected_by_the_runners_clock_offsets() {
+    // Both runners started at 1000.000 on their own clocks, runner 1's being 25 ms behind.
+    let mut observed = completed(&metrics_of(1000.0), &metrics_of(1000.0));
+    for (index, offset) in [
+        (0, r#"{"offset":0.010,"uncertainty":0.001}"#),
+        (1, r#"{"offset":0.035,"uncertainty":0.0005}"#),
+    ] {
+        let name = names(1).result_map(index);
+        let cm = observed
+            .config_maps
+            .iter_mut()
+            .find(|cm| cm.metadata.name.as_deref() == Some(name.as_str()))
+            .unwrap();
+        Arc::make_mut(cm)
+            .data
+            .get_or_insert_default()
+            .insert(protocol::CLOCK_KEY.into(), offset.into());
+    }
+    let plan = plan_twice(&bench(), &observed);
+    let runners = plan.status.runners.unwrap();
+    assert_eq!(
+        (
+            runners.start_skew_ms,
+            runners.start_skew_error_ms,
+            runners.clock_spread_ms
+        ),
+        (Some(25.0), Some(2.0), Some(25.0))
+    );
 }
 
 #[test]

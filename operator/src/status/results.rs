@@ -3,7 +3,7 @@
 //! per-runner percentiles.
 
 use ibench_core::metrics::{Bucket, Dist, RunMetrics};
-use ibench_core::protocol::{RunnerProgress, RunnerReport, decode_metrics};
+use ibench_core::protocol::{ClockOffset, RunnerProgress, RunnerReport, decode_metrics};
 use ibench_core::report::{Scope, lifecycle};
 
 use crate::crd::{
@@ -16,10 +16,21 @@ pub struct Collected {
     pub metrics: RunMetrics,
     /// Indexes of the runners whose metrics are included.
     pub delivered: Vec<u32>,
-    /// Latest minus earliest actual start of stage 0 over those runners, seconds.
-    pub start_skew: Option<f64>,
+    pub start_skew: Option<StartSkew>,
     /// Runners whose metrics could not be read, with why.
     pub unreadable: Vec<(u32, String)>,
+}
+
+/// How far apart the runners' actual starts of stage 0 were, seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartSkew {
+    /// Latest minus earliest start: on the API server's clock when every runner measured its
+    /// offset to it, else on the runners' own clocks (which hides their clocks' differences).
+    pub skew: f64,
+    /// With the offsets: how far `skew` may be off (their uncertainties), and how far apart
+    /// the runners' clocks were.
+    pub error: Option<f64>,
+    pub clock_spread: Option<f64>,
 }
 
 pub fn collect<'a>(reports: impl IntoIterator<Item = (u32, &'a RunnerReport)>) -> Collected {
@@ -32,7 +43,7 @@ pub fn collect<'a>(reports: impl IntoIterator<Item = (u32, &'a RunnerReport)>) -
         match decode_metrics(bytes) {
             Ok(metrics) => {
                 if let Some(stage) = metrics.stages.iter().find(|s| s.info.id == 0) {
-                    starts.push(stage.info.start);
+                    starts.push((stage.info.start, report.clock));
                 }
                 collected.metrics.merge(&metrics);
                 collected.delivered.push(index);
@@ -40,17 +51,33 @@ pub fn collect<'a>(reports: impl IntoIterator<Item = (u32, &'a RunnerReport)>) -
             Err(e) => collected.unreadable.push((index, e.to_string())),
         }
     }
-    if starts.len() > 1 {
-        let (min, max) = starts
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &t| {
-                (lo.min(t), hi.max(t))
-            });
-        collected.start_skew = Some(max - min);
-    } else if starts.len() == 1 {
-        collected.start_skew = Some(0.0);
-    }
+    collected.start_skew = start_skew(&starts);
     collected
+}
+
+/// The skew of stage 0 starts, each on its runner's clock with that clock's offset to the API
+/// server if measured.
+pub fn start_skew(starts: &[(f64, Option<ClockOffset>)]) -> Option<StartSkew> {
+    let spread = |values: &mut dyn Iterator<Item = f64>| {
+        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), t| {
+            (lo.min(t), hi.max(t))
+        });
+        (lo <= hi).then_some(hi - lo)
+    };
+    let offsets: Option<Vec<ClockOffset>> = starts.iter().map(|(_, c)| *c).collect();
+    match offsets {
+        Some(offsets) if !offsets.is_empty() => Some(StartSkew {
+            skew: spread(&mut starts.iter().zip(&offsets).map(|((t, _), c)| t + c.offset))?,
+            // Two runners' corrections are each off by at most their uncertainty.
+            error: Some(2.0 * offsets.iter().map(|c| c.uncertainty).fold(0.0, f64::max)),
+            clock_spread: spread(&mut offsets.iter().map(|c| c.offset)),
+        }),
+        _ => Some(StartSkew {
+            skew: spread(&mut starts.iter().map(|(t, _)| *t))?,
+            error: None,
+            clock_spread: None,
+        }),
+    }
 }
 
 /// The run's statistics as shown in `status`.
@@ -183,7 +210,9 @@ mod tests {
         let reports = [report_with(&fast), report_with(&slow)];
         let collected = collect(reports.iter().enumerate().map(|(i, r)| (i as u32, r)));
         assert_eq!(collected.delivered, vec![0, 1]);
-        assert!((collected.start_skew.unwrap() - 0.002).abs() < 1e-9);
+        let skew = collected.start_skew.unwrap();
+        assert!((skew.skew - 0.002).abs() < 1e-9, "{skew:?}");
+        assert_eq!(skew.error, None, "no clock offsets, no error bound");
 
         let stats = stats(&collected.metrics);
         assert_eq!(stats.summary.requests, 200);
@@ -213,6 +242,39 @@ mod tests {
         assert_eq!(stats.stages.len(), 1);
         assert_eq!(stats.stages[0].requests, 200);
         assert_eq!(stats.summary.requested_rate, Some(100.0));
+    }
+
+    #[test]
+    fn start_skew_is_taken_on_the_api_servers_clock() {
+        let at = |offset: f64, uncertainty: f64| ClockOffset {
+            offset,
+            uncertainty,
+        };
+        // Both runners started at 1000.000 on their own clocks, but runner 1's clock is 30 ms
+        // behind runner 0's: it really started 30 ms later.
+        let skew = start_skew(&[
+            (1000.0, Some(at(0.010, 0.001))),
+            (1000.0, Some(at(0.040, 0.002))),
+        ])
+        .unwrap();
+        assert!((skew.skew - 0.030).abs() < 1e-9, "{skew:?}");
+        assert!((skew.clock_spread.unwrap() - 0.030).abs() < 1e-9);
+        assert_eq!(skew.error, Some(0.004));
+        // A runner started late, on the same clock.
+        let skew = start_skew(&[
+            (1000.0, Some(at(0.5, 0.001))),
+            (1000.007, Some(at(0.5, 0.001))),
+            (1000.002, Some(at(0.5, 0.0))),
+        ])
+        .unwrap();
+        assert!((skew.skew - 0.007).abs() < 1e-9, "{skew:?}");
+        assert_eq!(skew.clock_spread, Some(0.0));
+        // One runner without an offset: the runners' own clocks, said so by no error bound.
+        let skew = start_skew(&[(1000.0, Some(at(0.04, 0.001))), (1000.003, None)]).unwrap();
+        assert!((skew.skew - 0.003).abs() < 1e-9, "{skew:?}");
+        assert_eq!((skew.error, skew.clock_spread), (None, None));
+        assert_eq!(start_skew(&[]), None);
+        assert_eq!(start_skew(&[(5.0, None)]).unwrap().skew, 0.0);
     }
 
     #[test]

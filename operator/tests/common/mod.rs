@@ -228,14 +228,17 @@ impl Operator {
                 "--log-format",
                 "json",
             ])
-            .args([
-                "--runner-progress-seconds",
-                "1",
-                "--status-interval-seconds",
-                "1",
-                "--start-lead-seconds",
-                "1",
-            ])
+            // Short intervals keep tests fast; a test that gives one of these flags sets its own.
+            .args(
+                [
+                    ("--runner-progress-seconds", "1"),
+                    ("--status-interval-seconds", "1"),
+                    ("--start-lead-seconds", "1"),
+                ]
+                .into_iter()
+                .filter(|(flag, _)| !self.extra.iter().any(|a| a == flag))
+                .flat_map(|(flag, value)| [flag, value]),
+            )
             .args(&self.extra)
             .env("RUST_LOG", "info,ibench_operator=debug")
             .stdin(Stdio::null())
@@ -265,11 +268,30 @@ impl Operator {
 
     /// Resident set size in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
+        self.memory_kib("VmRSS:")
+    }
+
+    /// Peak resident set size in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.memory_kib("VmHWM:")
+    }
+
+    fn memory_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// CPU time used so far (user + system), seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the command, which is in parentheses and may hold spaces; utime and
+        // stime are the 14th and 15th fields, in USER_HZ ticks (100 a second on Linux).
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+        Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
     }
 
     pub fn log(&self) -> String {
@@ -579,8 +601,11 @@ pub async fn check_lora_e2e(
         context()
     );
     eprintln!(
-        "E2E {ns}/{name}: achieved {achieved} req/s (requested 40), runners' start skew {:?} ms, schedule delay p99 {:?} ms",
-        runners.start_skew_ms, summary.schedule_delay_p99_ms
+        "E2E {ns}/{name}: achieved {achieved} req/s (requested 40), runners' start skew {:?} ms (error {:?} ms, clocks {:?} ms apart), schedule delay p99 {:?} ms",
+        runners.start_skew_ms,
+        runners.start_skew_error_ms,
+        runners.clock_spread_ms,
+        summary.schedule_delay_p99_ms
     );
 
     let report: ConfigMap = Api::namespaced(client.clone(), ns)

@@ -14,9 +14,10 @@ use kube::{Api, Client};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::api_clock;
 use crate::pod_targets::PodTargets;
 use ibench_core::config::{ConfigError, PrometheusReport, ResolvedConfig};
-use ibench_core::metrics::BreakerTrip;
+use ibench_core::metrics::{BreakerTrip, Clock};
 use ibench_core::plan::Shard;
 use ibench_core::protocol::{
     self, InputDigest, PerRequestPart, RunnerProgress, RunnerState, StartSignal,
@@ -242,14 +243,34 @@ async fn run_with(
             None
         };
     let shard = Shard::new(u64::from(env.runners), u64::from(env.index));
-    let mut benchmark = Benchmark::prepare_with(run_config, shard, records).await?;
-    results
-        .patch_with_retries(json!({"data": {
-            protocol::STATE_KEY: RunnerState::Ready.as_str(),
-            protocol::POD_KEY: env.pod,
-            protocol::INPUTS_KEY: serde_json::to_string(&inputs).expect("digests serialise"),
-        }}))
-        .await?;
+    // The clock is measured while the plan is built: it costs a few seconds of waiting for
+    // the API server's second boundaries, which preparing a large plan often hides.
+    let measured = Clock::now();
+    let (mut benchmark, offset) = tokio::try_join!(
+        async { Ok::<_, AgentError>(Benchmark::prepare_with(run_config, shard, records).await?) },
+        async { Ok(api_clock::measure(&configs.clone().into_client(), measured).await) }
+    )?;
+    let mut ready = json!({
+        protocol::STATE_KEY: RunnerState::Ready.as_str(),
+        protocol::POD_KEY: env.pod,
+        protocol::INPUTS_KEY: serde_json::to_string(&inputs).expect("digests serialise"),
+    });
+    match offset {
+        Ok(offset) => {
+            let offset = api_clock::rebase(offset, measured, benchmark.clock());
+            tracing::info!(
+                offset_ms = offset.offset * 1e3,
+                uncertainty_ms = offset.uncertainty * 1e3,
+                "clock offset to the API server"
+            );
+            ready[protocol::CLOCK_KEY] = serde_json::to_string(&offset)
+                .expect("an offset serialises")
+                .into();
+        }
+        // The start skew is then computed without this runner's correction; the run goes on.
+        Err(e) => tracing::warn!(error = %e, "measuring the clock offset to the API server failed"),
+    }
+    results.patch_with_retries(json!({ "data": ready })).await?;
     tracing::info!(model = %benchmark.model, "ready; waiting for the start time");
     // One runner collects the model server's metrics for all: they describe the server, not a
     // runner's share. It starts now, so that the first scrapes precede stage 0.
@@ -290,7 +311,12 @@ async fn run_with(
     let reporter = {
         let reporting = reporting.clone();
         let interval = env.progress_interval;
+        let phase = progress_phase(interval, env.index, env.runners);
         async move {
+            tokio::select! {
+                _ = tokio::time::sleep(phase) => {}
+                _ = reporting.cancelled() => return,
+            }
             loop {
                 let snapshot = progress.snapshot();
                 tracing::info!("{snapshot}");
@@ -434,6 +460,13 @@ fn peak_memory_mib() -> Option<u64> {
         .parse::<u64>()
         .ok()?;
     Some(kib >> 10)
+}
+
+/// When runner `index` of `runners` writes its first progress, after the start: the runners'
+/// writes spread evenly over each interval, so the API server sees a steady `runners /
+/// interval` writes a second instead of bursts of all runners at once.
+fn progress_phase(interval: Duration, index: u32, runners: u32) -> Duration {
+    interval.mul_f64(f64::from(index) / f64::from(runners.max(1)))
 }
 
 /// The engine's live counters in the protocol's form.
@@ -621,5 +654,17 @@ mod tests {
         assert_eq!(parsed.api_key.as_deref(), Some("sk"));
         with.push((protocol::ENV_START_TIMEOUT_SECONDS, "-1"));
         assert!(env(&with).is_err());
+    }
+
+    #[test]
+    fn progress_writes_spread_over_the_interval() {
+        let interval = Duration::from_secs(20);
+        let phases: Vec<Duration> = (0..4).map(|k| progress_phase(interval, k, 4)).collect();
+        assert_eq!(
+            phases,
+            [0, 5, 10, 15].map(Duration::from_secs),
+            "one write every 5 s from 4 runners"
+        );
+        assert_eq!(progress_phase(interval, 0, 1), Duration::ZERO);
     }
 }

@@ -2,6 +2,7 @@
 //! agent`, one runner pod of an `InferenceBenchmark`.
 
 mod agent;
+mod api_clock;
 mod args;
 mod out;
 mod pod_targets;

@@ -10,7 +10,8 @@
 //!   [`RunMetrics`] gzip-compressed in `binaryData` under [`METRICS_KEY`], plus with a sweep
 //!   how its saturation was found under [`SWEEP_KEY`]; runner 0, which alone collects the
 //!   model server's metrics (`metrics`), adds those report files under
-//!   [`SERVER_METRICS_KEY`]. One object per runner keeps every object far below the 1 MiB limit
+//!   [`SERVER_METRICS_KEY`]. With ready it writes [`CLOCK_KEY`], its clock's offset to the API
+//!   server's, so that the operator can compare the runners' start times. One object per runner keeps every object far below the 1 MiB limit
 //!   whatever the parallelism.
 //!
 //! Runner pods learn their place from the environment ([`ENV_RUN`], [`ENV_RUNNERS`],
@@ -37,7 +38,9 @@ pub const ENV_INDEX: &str = "JOB_COMPLETION_INDEX";
 pub const ENV_POD_NAME: &str = "IBENCH_POD_NAME";
 /// The API key, from `server.apiKeySecretRef` through a `secretKeyRef`.
 pub const ENV_API_KEY: &str = "IBENCH_API_KEY";
-/// Seconds between progress updates (default [`DEFAULT_PROGRESS_SECONDS`]).
+/// Seconds between progress updates (default [`DEFAULT_PROGRESS_SECONDS`]); runner `k` of `N`
+/// writes its first one `k/N` of this after the start, so that the runners' writes are spread
+/// evenly over time.
 pub const ENV_PROGRESS_SECONDS: &str = "IBENCH_PROGRESS_SECONDS";
 /// How long a ready runner waits for the start time before giving up.
 pub const ENV_START_TIMEOUT_SECONDS: &str = "IBENCH_START_TIMEOUT_SECONDS";
@@ -69,6 +72,8 @@ pub const PER_REQUEST_KEY: &str = "per_request.json";
 pub const SLO_SEARCH_KEY: &str = "slo_max_rate.json";
 /// JSON [`BreakerTrip`]: a circuit breaker tripped on this runner (written at once, mid-run).
 pub const BREAKER_KEY: &str = "circuit-breaker.json";
+/// JSON [`ClockOffset`]: the runner's clock against the API server's, written when ready.
+pub const CLOCK_KEY: &str = "clock.json";
 /// In the config ConfigMap, JSON [`BreakerTrip`]: a breaker tripped on one runner, so every
 /// runner stops.
 pub const STOP_KEY: &str = "stop.json";
@@ -127,6 +132,16 @@ pub struct RunnerProgress {
     pub succeeded: u64,
     pub failed: u64,
     pub cancelled: u64,
+}
+
+/// How far the runner's clock is behind the API server's: a time `t` on the runner's clock is
+/// `t + offset` on the API server's, within `± uncertainty` (seconds). The API server is the
+/// one clock every runner and the operator reach, so starts corrected by it compare across
+/// nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClockOffset {
+    pub offset: f64,
+    pub uncertainty: f64,
 }
 
 /// One input file as a runner read it; the operator starts a run only when every runner read
@@ -213,6 +228,8 @@ pub struct RunnerReport {
     pub server_metrics: Option<Vec<u8>>,
     /// A circuit breaker that tripped on this runner, as soon as it did.
     pub breaker: Option<BreakerTrip>,
+    /// `None` from a runner that predates the key or could not measure it.
+    pub clock: Option<ClockOffset>,
 }
 
 impl RunnerReport {
@@ -240,6 +257,9 @@ impl RunnerReport {
             server_metrics: None,
             breaker: data
                 .get(BREAKER_KEY)
+                .and_then(|p| serde_json::from_str(p).ok()),
+            clock: data
+                .get(CLOCK_KEY)
                 .and_then(|p| serde_json::from_str(p).ok()),
         }
     }
@@ -419,6 +439,7 @@ mod tests {
             (POD_KEY, "b-g1-0-abcde"),
             (PROGRESS_KEY, &serde_json::to_string(&progress).unwrap()),
             (SWEEP_KEY, "{}"),
+            (CLOCK_KEY, r#"{"offset":-0.0125,"uncertainty":0.001}"#),
         ]);
         let metrics = encode_metrics(&RunMetrics::default());
         let report = RunnerReport::read(Some(&cm), Some(&metrics));
@@ -427,6 +448,13 @@ mod tests {
         assert_eq!(report.progress, Some(progress));
         assert_eq!(report.metrics, Some(metrics));
         assert_eq!(report.sweep.as_deref(), Some("{}"));
+        assert_eq!(
+            report.clock,
+            Some(ClockOffset {
+                offset: -0.0125,
+                uncertainty: 0.001
+            })
+        );
         assert!(
             RunnerReport::read(Some(&data(&[(STATE_KEY, "bogus")])), None)
                 .state
