@@ -577,7 +577,7 @@ async fn conversations_stay_on_one_runner_and_merged_sessions_count_once() {
             "seed": 7, "numConversations": 9, "sharedSystemPromptLen": 50,
             "turnsPerConversation": {"type": "uniform", "min": 2, "max": 4},
             "inputTokensPerTurn": fixed(20), "outputTokensPerTurn": fixed(10),
-            "toolCallLatencySec": {"type": "uniform", "min": 0, "max": 0.05},
+            "toolCallLatencySec": {"type": "uniform", "min": 0, "max": 1},
         }},
         "load": {"type": "concurrent", "stages": [{"numRequests": TURNS, "concurrencyLevel": 9}]},
         "report": {"requestLifecycle": {"perRequest": true}},
