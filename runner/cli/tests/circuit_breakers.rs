@@ -3,7 +3,7 @@
 //! the reports are written with `circuit_breaker.json`, and the exit code is 4.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ibench_sim::{FaultRates, SimConfig, SimServer};
 use ibench_testkit as common;
@@ -21,11 +21,7 @@ fn run(dir: &Path, sim: &SimServer, breakers: &str, load_extra: &str) -> Output 
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap()
+    common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config)
 }
 
 fn report(dir: &Path, name: &str) -> Value {

@@ -42,11 +42,7 @@ async fn run_command_writes_inference_perf_files_and_stdout_markers() {
         &sim.base_url(),
         "  stages:\n  - rate: 50\n    duration: 2\n  - rate: 100\n    duration: 1\n  interval: 0.2\n  base_seed: 3",
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -154,11 +150,7 @@ async fn a_negative_base_seed_is_printed_as_given_and_valid_again() {
         &sim.base_url(),
         "  stages:\n  - rate: 5\n    duration: 1\n  base_seed: -1",
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("(base_seed -1)"), "{stdout}");

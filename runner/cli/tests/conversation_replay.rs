@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use ibench_core::plan::DataPlan;
@@ -56,11 +55,7 @@ fn run(dir: &Path, base_url: &str, load: &str) -> (Value, Vec<Value>) {
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config);
     assert!(output.status.success(), "{}", common::output_text(&output));
     let read = |name: &str| -> Value {
         serde_json::from_slice(&std::fs::read(reports.join(name)).unwrap()).unwrap()

@@ -4,7 +4,7 @@
 //! leaves the load run and its reports whole.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ibench_core::config::ServerType;
 use ibench_core::server_metrics::{catalog, filters, promql};
@@ -57,11 +57,7 @@ fn write_config(dir: &Path, sim: &SimServer, metrics: &str) -> PathBuf {
 }
 
 fn run(config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(config)
-        .output()
-        .unwrap()
+    common::ibench_run(env!("CARGO_BIN_EXE_ibench"), config)
 }
 
 fn report(dir: &Path, name: &str) -> Value {

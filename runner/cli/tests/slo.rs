@@ -2,7 +2,7 @@
 //! with `slo_verdict.json` saying which check failed and `ibench run` exiting 0 or 3.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ibench_testkit as common;
 use serde_json::Value;
@@ -26,11 +26,7 @@ fn run_with(dir: &Path, base_url: &str, api: &str, report: &str) -> (Output, Opt
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config);
     let verdict = std::fs::read(reports.join("slo_verdict.json"))
         .ok()
         .map(|bytes| serde_json::from_slice(&bytes).unwrap());
@@ -212,11 +208,7 @@ async fn slo_search_finds_the_capacity_of_a_simulated_server_within_8_probes() {
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config);
     let said = common::output_text(&output);
     assert_eq!(output.status.code(), Some(0), "{said}");
     let search: Value =

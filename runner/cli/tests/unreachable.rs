@@ -26,11 +26,7 @@ fn run(dir: &Path, base_url: &str, load: &str) -> Output {
         ),
     )
     .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap()
+    common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config)
 }
 
 fn stderr(output: &Output) -> String {

@@ -317,6 +317,16 @@ pub fn word_level_tokenizer_json() -> String {
     .to_string()
 }
 
+/// `ibench run --config <config>` with the given binary (an integration test's
+/// `env!("CARGO_BIN_EXE_ibench")`), run to its end.
+pub fn ibench_run(ibench: &str, config: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(ibench)
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .expect("ibench starts")
+}
+
 /// A finished command's stdout and stderr, for assertions and their messages.
 pub fn output_text(output: &std::process::Output) -> String {
     format!(

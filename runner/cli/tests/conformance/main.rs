@@ -244,11 +244,7 @@ async fn conform(shape: &Shape) {
     );
 
     let our_config = write_config(shape, &sim, &tokenizer, &our_dir);
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&our_config)
-        .output()
-        .unwrap();
+    let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &our_config);
     assert!(
         output.status.success(),
         "ibench run: {}",
@@ -295,11 +291,7 @@ async fn validation_finds_what_inference_perfs_validator_finds_in_broken_reports
     let tokenizer = write_tokenizer(dir.path());
     let reports = dir.path().join("ibench");
     let config = write_config(&CONSTANT, &sim, &tokenizer, &reports);
-    let output = Command::new(env!("CARGO_BIN_EXE_ibench"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config);
     assert!(output.status.success(), "{}", common::output_text(&output));
     tamper::break_reports(&reports);
 
