@@ -14,6 +14,7 @@
 
 use std::path::Path;
 
+use ibench_engine::sweep::percentile;
 use ibench_sim::SimServer;
 use ibench_testcluster::{
     ClientTls, GatewayTls, ModelServer, ModelServerKind, Nginx, ReferenceLoad, ReferenceRun,
@@ -276,7 +277,7 @@ fn net_of_server(run: IbenchRun, timings: &[[f64; 2]], reference_sent: u64) -> I
     let (during_reference, during_run) = timings.split_at(reference_sent as usize);
     let server = |timings: &[[f64; 2]], which: usize, q: f64| {
         let values: Vec<f64> = timings.iter().map(|t| t[which]).collect();
-        quantile(&values, q)
+        percentile(&values, q * 100.0).unwrap_or(f64::NAN)
     };
     let shift = |which, q| server(during_reference, which, q) - server(during_run, which, q);
     eprintln!(
@@ -291,19 +292,6 @@ fn net_of_server(run: IbenchRun, timings: &[[f64; 2]], reference_sent: u64) -> I
         latency_p90: run.latency_p90 + shift(1, 0.9),
         ..run
     }
-}
-
-/// Linear interpolation between closest ranks, numpy's default; NaN for no values.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let Some(last) = sorted.len().checked_sub(1) else {
-        return f64::NAN;
-    };
-    let rank = q * last as f64;
-    let below = sorted[rank.floor() as usize];
-    let above = sorted[rank.ceil() as usize];
-    below + (above - below) * rank.fract()
 }
 
 /// The reference client's run, then ibench's; asserts that every request ibench sent succeeded
