@@ -481,6 +481,14 @@ fn data_generator_rules() {
             "data.path: required by data.type shareGPT: a ShareGPT JSON file",
         ),
         (
+            "type: infinity_instruct",
+            "data.path: required by data.type infinity_instruct: rows with conversations",
+        ),
+        (
+            "type: billsum_conversations\n  corpus_file_path: c.txt\n  path: b.json",
+            "data.corpus_file_path: not used by data.type billsum_conversations",
+        ),
+        (
             "type: synthetic",
             "data.input_distribution: required by data.type synthetic",
         ),

@@ -327,6 +327,25 @@ pub fn ibench_run(ibench: &str, config: &std::path::Path) -> std::process::Outpu
         .expect("ibench starts")
 }
 
+/// A directory holding [`word_level_tokenizer_json`] as `tokenizer.json`, with the
+/// `tokenizer_config.json` that lets `transformers` load it offline (for inference-perf), made
+/// in `dir`.
+pub fn write_word_level_tokenizer(dir: &std::path::Path) -> std::path::PathBuf {
+    let tokenizer = dir.join("tokenizer");
+    std::fs::create_dir_all(&tokenizer).unwrap();
+    std::fs::write(
+        tokenizer.join("tokenizer.json"),
+        word_level_tokenizer_json(),
+    )
+    .unwrap();
+    std::fs::write(
+        tokenizer.join("tokenizer_config.json"),
+        r#"{"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]", "model_max_length": 1000000}"#,
+    )
+    .unwrap();
+    tokenizer
+}
+
 /// A finished command's stdout and stderr, for assertions and their messages.
 pub fn output_text(output: &std::process::Output) -> String {
     format!(

@@ -225,7 +225,7 @@ async fn conform(shape: &Shape) {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let tokenizer = write_tokenizer(dir.path());
+    let tokenizer = common::write_word_level_tokenizer(dir.path());
     let peer_dir = dir.path().join("inference-perf");
     let our_dir = dir.path().join("ibench");
 
@@ -288,7 +288,7 @@ async fn validation_finds_what_inference_perfs_validator_finds_in_broken_reports
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let tokenizer = write_tokenizer(dir.path());
+    let tokenizer = common::write_word_level_tokenizer(dir.path());
     let reports = dir.path().join("ibench");
     let config = write_config(&CONSTANT, &sim, &tokenizer, &reports);
     let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config);
@@ -327,24 +327,6 @@ async fn validation_finds_what_inference_perfs_validator_finds_in_broken_reports
     for check in tamper::CAUGHT {
         assert!(found.contains(*check), "{check} found nothing: {found:?}");
     }
-}
-
-/// A word-level tokenizer over the simulator's vocabulary, as a directory `transformers`
-/// loads offline and `ibench` reads too.
-fn write_tokenizer(dir: &Path) -> PathBuf {
-    let tokenizer = dir.join("tokenizer");
-    std::fs::create_dir_all(&tokenizer).unwrap();
-    std::fs::write(
-        tokenizer.join("tokenizer.json"),
-        common::word_level_tokenizer_json(),
-    )
-    .unwrap();
-    std::fs::write(
-        tokenizer.join("tokenizer_config.json"),
-        r#"{"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]", "model_max_length": 1000000}"#,
-    )
-    .unwrap();
-    tokenizer
 }
 
 fn write_config(shape: &Shape, sim: &SimServer, tokenizer: &Path, reports: &Path) -> PathBuf {

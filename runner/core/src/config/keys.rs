@@ -84,16 +84,6 @@ const ALIASES: &[(&str, &str, &str)] = &[
 
 /// inference-perf enum values that are valid there but not implemented here.
 const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
-    (
-        "data.type",
-        "infinity_instruct",
-        "the infinity_instruct data generator",
-    ),
-    (
-        "data.type",
-        "billsum_conversations",
-        "the billsum_conversations data generator",
-    ),
     ("data.type", "weka_trace_replay", "Weka trace replay"),
     ("data.type", "visionarena", "the visionarena dataset"),
 ];

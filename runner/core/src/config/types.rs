@@ -379,6 +379,16 @@ pub enum DataType {
     /// News articles to summarise (`data.path`: the dataset's Parquet or JSON Lines file).
     #[serde(rename = "cnn_dailymail")]
     CnnDailymail,
+    /// Instructions to answer (`data.path`: Parquet, JSON Lines or a JSON list of rows with
+    /// `conversations`, as BAAI/Infinity-Instruct publishes them): the turns before the closing
+    /// `gpt` answer are the prompt.
+    #[serde(rename = "infinity_instruct")]
+    InfinityInstruct,
+    /// Bills to summarise (`data.path`: a `billsum_conversations.json` JSON list, JSON Lines or
+    /// Parquet of rows with `conversations`): the first turn is the prompt, the second the
+    /// answer.
+    #[serde(rename = "billsum_conversations")]
+    BillsumConversations,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -387,7 +397,8 @@ pub struct DataConfig {
     #[serde(default, rename = "type")]
     pub data_type: DataType,
     /// Dataset file (`shareGPT`: a JSON list of `{conversations: [{from, value}]}`;
-    /// `cnn_dailymail`: Parquet or JSON Lines with `article` and `highlights`).
+    /// `cnn_dailymail`: Parquet, JSON Lines or a JSON list with `article` and `highlights`;
+    /// `infinity_instruct`, `billsum_conversations`: the same forms with `conversations`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Text file the `synthetic` generator takes prompts from.

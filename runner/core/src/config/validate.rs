@@ -590,7 +590,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             "remove it",
         ),
         DataType::SharedPrefix => (&["shared_prefix"], "set lengths in data.shared_prefix"),
-        DataType::ShareGpt | DataType::CnnDailymail => (
+        DataType::ShareGpt
+        | DataType::CnnDailymail
+        | DataType::InfinityInstruct
+        | DataType::BillsumConversations => (
             &["path", "input_distribution", "output_distribution"],
             "remove it",
         ),
@@ -656,6 +659,16 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         DataType::CnnDailymail => dataset_file(
             data,
             "cnn_dailymail: the dataset's Parquet file (e.g. 3.0.0/train-00000-of-00003.parquet of abisee/cnn_dailymail) or JSON Lines, local or an s3://, gs:// or https:// URL (the Hugging Face hub is not reached)",
+            issues,
+        ),
+        DataType::InfinityInstruct => dataset_file(
+            data,
+            "infinity_instruct: rows with conversations, as a JSON list or JSON Lines (e.g. Infinity-Instruct_conversations.json) or the dataset's Parquet file (e.g. 0625/train-00000-of-00002.parquet of BAAI/Infinity-Instruct), local or an s3://, gs:// or https:// URL",
+            issues,
+        ),
+        DataType::BillsumConversations => dataset_file(
+            data,
+            "billsum_conversations: rows with conversations, as a JSON list or JSON Lines (e.g. billsum_conversations.json) or Parquet, local or an s3://, gs:// or https:// URL",
             issues,
         ),
         DataType::OtelTraceReplay => match &data.otel_trace_replay {

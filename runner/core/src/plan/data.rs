@@ -10,6 +10,7 @@ use crate::config::{
 use crate::tokenize::{ChatTemplate, ChatTemplateError, Corpus, Tokenizer};
 
 use super::conversation_replay::ConversationReplay;
+use super::dataset::Dataset;
 use super::request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
 use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
@@ -44,7 +45,7 @@ enum Source {
         text: Text,
     },
     SharedPrefix(SharedPrefix),
-    /// Request `i` asks pair `i mod pairs` (`shareGPT`, `cnn_dailymail`).
+    /// Request `i` asks pair `i mod pairs` (`shareGPT` and the datasets of [`Dataset`]).
     Pairs(Arc<[SharePair]>),
     /// Request `i` is an event of a session (see [`Sessions::locate`]).
     Sessions(Arc<Sessions>),
@@ -226,15 +227,20 @@ impl DataPlan {
                 seed = replay.seed as u64;
                 Source::ConversationReplay(ConversationReplay::new(replay))
             }
-            DataType::ShareGpt | DataType::CnnDailymail => {
+            DataType::ShareGpt
+            | DataType::CnnDailymail
+            | DataType::InfinityInstruct
+            | DataType::BillsumConversations => {
                 let path = data.path.as_deref().expect("validated: data.path present");
                 let (input, output) = (
                     data.input_distribution.as_ref(),
                     data.output_distribution.as_ref(),
                 );
-                let pairs = match data.data_type {
-                    DataType::ShareGpt => super::share_gpt::read(path, &tokenizer, input, output)?,
-                    _ => super::dataset::cnn_dailymail(path, &tokenizer, input, output)?,
+                let pairs = match Dataset::of(data.data_type) {
+                    None => super::share_gpt::read(path, &tokenizer, input, output)?,
+                    Some(dataset) => {
+                        super::dataset::read(dataset, path, &tokenizer, input, output)?
+                    }
                 };
                 Source::Pairs(pairs.into())
             }
