@@ -1,5 +1,5 @@
-//! `load.type: trace_session_replay` with `data.type: otel_trace_replay`, end to end over real
-//! HTTP to the simulator: sessions run whole, each call after the calls it depends on plus the
+//! `load.type: trace_session_replay` with `data.type: otel_trace_replay` and
+//! `weka_trace_replay`, end to end over real HTTP to the simulator: sessions run whole, each call after the calls it depends on plus the
 //! recorded tool time, at most `concurrent_sessions` at once; every request and every session
 //! is reported, with inference-perf's session report files.
 
@@ -16,9 +16,33 @@ const TRACE: &str = concat!(
 );
 const THINK_MS: [f64; 2] = [200.0, 100.0];
 
+/// The Weka example: agent turns 0 and 1, its subagent's two calls, the agent's turn 2.
+const WEKA_TRACE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../configs/traces/weka/coding-agent.json"
+);
+/// What each of its calls waits for, and the recorded gap after the last of them.
+const WEKA_AFTER: [(&[usize], f64); 5] = [
+    (&[], 0.0),
+    (&[0], 200.0),
+    (&[1], 100.0),
+    (&[2], 100.0),
+    (&[1, 3], 100.0),
+];
+
 fn session_config(
     sim: &str,
     reports: &Path,
+    data: &str,
+    stages: &str,
+) -> ibench_core::config::Config {
+    typed_session_config(sim, reports, "otel_trace_replay", data, stages)
+}
+
+fn typed_session_config(
+    sim: &str,
+    reports: &Path,
+    data_type: &str,
     data: &str,
     stages: &str,
 ) -> ibench_core::config::Config {
@@ -26,7 +50,7 @@ fn session_config(
         sim,
         reports,
         &format!(
-            "api: {{type: chat}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n{data}load:\n  type: trace_session_replay\n  interval: 0\n  stages:\n{stages}report:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n"
+            "api: {{type: chat}}\ndata:\n  type: {data_type}\n  {data_type}:\n{data}load:\n  type: trace_session_replay\n  interval: 0\n  stages:\n{stages}report:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n"
         ),
     )
 }
@@ -137,6 +161,61 @@ async fn an_agent_trace_replays_with_its_dependencies_and_tool_times_within_2_ms
         .as_f64()
         .unwrap_or_default();
     assert!(duration > 20.0, "about 30 s of load, not {duration}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms() {
+    let _lock = common::timing_lock().await;
+    let sim = common::sim_with_latency(20.0, 1.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    // About 8 s: 20 sessions at a time, each ~0.7 s (5 calls of 30-60 ms and 500 ms of gaps).
+    let sessions = 200;
+    let config = typed_session_config(
+        &sim.base_url(),
+        &reports,
+        "weka_trace_replay",
+        &format!("    trace_files: [{WEKA_TRACE}]\n    duplicate_sessions_target: {sessions}\n"),
+        "  - concurrent_sessions: 20\n    timeout: 60\n  worker_realtime_priority: true\n",
+    );
+    let outcome = common::run(config).await;
+
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["load_summary"]["count"], 5 * sessions);
+    assert_eq!(summary["successes"]["count"], 5 * sessions);
+    assert_eq!(sim.stats().requests_received, 5 * sessions as u64);
+    let sessions_summary = common::report(&outcome, "summary_session_lifecycle_metrics").clone();
+    assert_eq!(sessions_summary["num_sessions"], sessions);
+    assert_eq!(sessions_summary["num_sessions_succeeded"], sessions);
+    assert_eq!(sessions_summary["total_events_completed"], 5 * sessions);
+
+    let requests = requests_by_session(&reports);
+    let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
+    let per_session = per_session.as_array().unwrap();
+    assert_eq!(per_session.len(), sessions);
+    for session in per_session {
+        let id = session["session_id"].as_str().unwrap();
+        assert!(id.starts_with("wekatrace0_coding-agent-1"), "{id}");
+        assert_eq!(session["num_events"], 5);
+        let calls = &requests[id];
+        assert_eq!(calls.len(), 5, "{id}");
+        for (e, (after, gap)) in WEKA_AFTER.iter().enumerate() {
+            let Some(ready) = after.iter().map(|&p| calls[p].1).reduce(f64::max) else {
+                continue;
+            };
+            let waited = (calls[e].0 - ready) * 1000.0;
+            assert!(
+                waited >= gap - 0.05 && waited <= gap + 2.0,
+                "{id}: call {e} started {waited:.3} ms after the last of {after:?} ended, the trace says {gap} ms"
+            );
+        }
+        // The subagent's first call waits for the agent's turn 1, not its turn 0 alone, and
+        // the agent's last turn for the subagent.
+        assert!(
+            calls[2].0 > calls[1].1 && calls[4].0 > calls[3].1,
+            "{id}: {calls:?}"
+        );
+    }
 }
 
 fn write_traces(dir: &Path, count: usize) -> String {

@@ -250,8 +250,8 @@ fn server_and_unsupported_sections() {
         "server.base_url: must not end in /v1",
     );
     assert_issue(
-        &with_server(&format!("{stages}data:\n  type: weka_trace_replay\n")),
-        "data.type: Weka trace replay (weka_trace_replay) is not supported yet",
+        &with_server(&format!("{stages}data:\n  type: visionarena\n")),
+        "data.type: the visionarena dataset (visionarena) is not supported yet",
     );
     let anthropic = load(&with_server(&format!(
         "{stages}api:\n  type: anthropic_messages\n"
@@ -915,7 +915,7 @@ fn trace_session_replay_stage_and_data_rules() {
         &with_server(
             "load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n",
         ),
-        "load.type: trace_session_replay replays sessions; it needs data.type otel_trace_replay, not mock",
+        "load.type: trace_session_replay replays sessions; it needs data.type otel_trace_replay or weka_trace_replay, not mock",
     );
     let sources = |otel: &str| {
         with_server(&format!(
@@ -947,5 +947,55 @@ fn trace_session_replay_stage_and_data_rules() {
             "data:\n  otel_trace_replay:\n    trace_directory: a\nload:\n  stages:\n  - rate: 1\n    duration: 1\n",
         ),
         "data.otel_trace_replay: not used by data.type mock",
+    );
+}
+
+#[test]
+fn weka_trace_replay_keys_are_inference_perfs_and_checked() {
+    let weka = |keys: &str| {
+        with_server(&format!(
+            "data:\n  type: weka_trace_replay\n  weka_trace_replay:\n{keys}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
+        ))
+    };
+    let ok = load(&weka(
+        "    trace_directory: traces\n    datagen_workers: 4\n    include_errors: false\n",
+    ))
+    .unwrap();
+    let config = ok.data.weka_trace_replay.unwrap();
+    assert_eq!(
+        (
+            config.trace_idle_gap_cap_seconds,
+            config.default_block_size,
+            config.max_wait_ms
+        ),
+        (60.0, 64, 15000),
+        "inference-perf's defaults"
+    );
+    assert_issue(&weka("    default_block_size: 64\n"), "set trace_directory");
+    assert_issue(
+        &weka("    trace_directory: a\n    trace_files: [b.json]\n"),
+        "data.weka_trace_replay.trace_files: choose one source",
+    );
+    assert_issue(
+        &weka("    trace_directory: a\n    default_block_size: 0\n"),
+        "data.weka_trace_replay.default_block_size: must be > 0",
+    );
+    assert_issue(
+        &weka("    trace_directory: a\n    datagen_workers: 0\n"),
+        "data.weka_trace_replay.datagen_workers: must be > 0",
+    );
+    assert_issue(
+        &weka("    trace_directory: a\n    ignore_trace_delays: true\n"),
+        "data.weka_trace_replay.ignore_trace_delays: inference-perf 0.7.0 accepts it but never applies it",
+    );
+    assert_issue(
+        &weka("    trace_directory: a\n    model_mapping: {a: b}\n"),
+        "data.weka_trace_replay.model_mapping: replay model choice",
+    );
+    assert_issue(
+        &with_server(
+            "data:\n  type: weka_trace_replay\n  weka_trace_replay:\n    trace_directory: a\nload:\n  stages:\n  - rate: 1\n    duration: 1\n",
+        ),
+        "load.type: data.type weka_trace_replay requires load.type trace_session_replay, not constant",
     );
 }

@@ -28,14 +28,27 @@ pub fn input_files_mut(config: &mut Config) -> Vec<(&'static str, &mut String)> 
     if let Some(trace) = &mut config.load.trace {
         files.push(("load.trace.file", &mut trace.file));
     }
-    if let Some(files_list) = config
-        .data
-        .otel_trace_replay
-        .as_mut()
-        .and_then(|o| o.trace_files.as_mut())
-    {
-        for path in files_list.iter_mut() {
-            files.push(("data.otel_trace_replay.trace_files", path));
+    let trace_lists = [
+        (
+            "data.otel_trace_replay.trace_files",
+            config
+                .data
+                .otel_trace_replay
+                .as_mut()
+                .and_then(|o| o.trace_files.as_mut()),
+        ),
+        (
+            "data.weka_trace_replay.trace_files",
+            config
+                .data
+                .weka_trace_replay
+                .as_mut()
+                .and_then(|w| w.trace_files.as_mut()),
+        ),
+    ];
+    for (field, list) in trace_lists {
+        for path in list.into_iter().flatten() {
+            files.push((field, path));
         }
     }
     if let Some(path) = config

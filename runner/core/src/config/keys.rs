@@ -63,7 +63,50 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "data.otel_trace_replay.predecessor_wait_timeout_sec",
         "a limit on waiting for earlier calls (use load.stages[].timeout)",
     ),
-    ("data.weka_trace_replay", "Weka trace replay"),
+    (
+        "data.weka_trace_replay.hf_dataset_path",
+        "traces from a Hugging Face dataset",
+    ),
+    (
+        "data.weka_trace_replay.num_dataset_entries",
+        "traces from a Hugging Face dataset",
+    ),
+    (
+        "data.weka_trace_replay.filter",
+        "Python filter expressions over traces",
+    ),
+    (
+        "data.weka_trace_replay.use_static_model",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.weka_trace_replay.static_model_name",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.weka_trace_replay.model_mapping",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.weka_trace_replay.override_tool_call_max_tokens",
+        "a larger max_tokens for tool-call turns (each call asks its recorded output length)",
+    ),
+    (
+        "data.weka_trace_replay.tool_choice_mode",
+        "replaying recorded messages and tools (prompts are generated at the recorded length)",
+    ),
+    (
+        "data.weka_trace_replay.bad_tool_call_handling",
+        "replaying recorded messages and tools (prompts are generated at the recorded length)",
+    ),
+    (
+        "data.weka_trace_replay.inject_random_session_id",
+        "replaying recorded messages and tools (prompts are generated at the recorded length)",
+    ),
+    (
+        "data.weka_trace_replay.predecessor_wait_timeout_sec",
+        "a limit on waiting for earlier calls (use load.stages[].timeout)",
+    ),
     ("data.visionarena", "the visionarena dataset"),
 ];
 
@@ -84,7 +127,6 @@ const ALIASES: &[(&str, &str, &str)] = &[
 
 /// inference-perf enum values that are valid there but not implemented here.
 const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
-    ("data.type", "weka_trace_replay", "Weka trace replay"),
     ("data.type", "visionarena", "the visionarena dataset"),
 ];
 
@@ -314,7 +356,8 @@ mod tests {
 
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
-        let found = issues(json!({"data": {"type": "weka_trace_replay", "multimodal": {}}}));
+        let found = issues(json!({"data": {"type": "visionarena", "multimodal": {},
+            "weka_trace_replay": {"filter": "lambda x: True"}}}));
         assert!(
             found.contains(
                 &"data.multimodal: multimodal data is not supported yet; remove this key"
@@ -324,8 +367,15 @@ mod tests {
         );
         assert!(
             found.iter().any(|f| f.starts_with(
-                "data.type: Weka trace replay (weka_trace_replay) is not supported yet"
+                "data.type: the visionarena dataset (visionarena) is not supported yet"
             )),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(
+                &"data.weka_trace_replay.filter: Python filter expressions over traces is not supported yet; remove this key"
+                    .to_string()
+            ),
             "{found:?}"
         );
     }

@@ -372,6 +372,10 @@ pub enum DataType {
     /// file, replayed by `load.type: trace_session_replay`.
     #[serde(rename = "otel_trace_replay")]
     OtelTraceReplay,
+    /// Agent sessions from Weka KV-cache-tester traces (`data.weka_trace_replay`), one session
+    /// a trace, replayed by `load.type: trace_session_replay`.
+    #[serde(rename = "weka_trace_replay")]
+    WekaTraceReplay,
     /// Seeded multi-turn conversations, each turn after the previous answer and its tool-call
     /// latency (`data.conversation_replay`).
     #[serde(rename = "conversation_replay")]
@@ -424,6 +428,9 @@ pub struct DataConfig {
     /// The trace files of `otel_trace_replay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub otel_trace_replay: Option<OtelTraceReplayConfig>,
+    /// The trace files of `weka_trace_replay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weka_trace_replay: Option<WekaTraceReplayConfig>,
 }
 
 /// Where `otel_trace_replay` finds its traces and how it replays them. Each file is one
@@ -474,6 +481,82 @@ impl Default for OtelTraceReplayConfig {
             include_errors: true,
             skip_invalid_files: false,
             duplicate_sessions_target: None,
+        }
+    }
+}
+
+/// Where `weka_trace_replay` finds its traces and how it replays them. Each JSON file is one
+/// trace (`{id, models, block_size, requests}`), one session: its requests (and those of its
+/// subagents) are the session's calls, with their recorded `in`/`out` token counts; a call
+/// waits for the calls whose answer its conversation carries and then for the recorded gap
+/// after them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WekaTraceReplayConfig {
+    /// Every `*.json` file of this directory (one of `trace_directory` or `trace_files`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_directory: Option<String>,
+    /// These files (patterns are not expanded here: list the files or use `trace_directory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_files: Option<Vec<String>>,
+    /// Accepted as inference-perf does; every Weka request records its output length, so no
+    /// call falls back to it.
+    #[serde(default = "default_replay_max_tokens")]
+    pub default_max_tokens: i64,
+    /// Longest recorded gap replayed, in milliseconds: longer tool or think times are cut to it.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: i64,
+    /// Accepted as inference-perf does; Weka traces record no failed calls.
+    #[serde(default = "default_true")]
+    pub include_errors: bool,
+    /// Leave out a file that cannot be read as a trace (said before the run) instead of
+    /// refusing the run.
+    #[serde(default)]
+    pub skip_invalid_files: bool,
+    /// Repeat the sessions in turn until there are this many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_sessions_target: Option<i64>,
+    /// Idle gaps between the starts of a trace's consecutive requests longer than this many
+    /// seconds are shortened to it before gaps are derived; 0 or less: none is.
+    #[serde(default = "default_trace_idle_gap_cap_seconds")]
+    pub trace_idle_gap_cap_seconds: f64,
+    /// Read by inference-perf 0.7.0 but never applied; only `false` is accepted.
+    #[serde(default)]
+    pub ignore_trace_delays: bool,
+    /// Read by inference-perf 0.7.0 but never applied; only `false` is accepted.
+    #[serde(default)]
+    pub use_think_time_only: bool,
+    /// Tokens per hash block of a trace whose `block_size` is 0.
+    #[serde(default = "default_weka_block_size")]
+    pub default_block_size: i64,
+    /// inference-perf's process count for building sessions; sessions are the same whatever
+    /// it is, and here they are built in one thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datagen_workers: Option<i64>,
+}
+
+fn default_trace_idle_gap_cap_seconds() -> f64 {
+    60.0
+}
+fn default_weka_block_size() -> i64 {
+    64
+}
+
+impl Default for WekaTraceReplayConfig {
+    fn default() -> Self {
+        WekaTraceReplayConfig {
+            trace_directory: None,
+            trace_files: None,
+            default_max_tokens: default_replay_max_tokens(),
+            max_wait_ms: default_max_wait_ms(),
+            include_errors: true,
+            skip_invalid_files: false,
+            duplicate_sessions_target: None,
+            trace_idle_gap_cap_seconds: default_trace_idle_gap_cap_seconds(),
+            ignore_trace_delays: false,
+            use_think_time_only: false,
+            default_block_size: default_weka_block_size(),
+            datagen_workers: None,
         }
     }
 }
@@ -716,7 +799,7 @@ pub enum LoadType {
     TraceReplay,
     /// `num_requests` requests with exactly `concurrency_level` in flight.
     Concurrent,
-    /// Whole sessions of a session data type (`otel_trace_replay`): at most
+    /// Whole sessions of a session data type (`otel_trace_replay`, `weka_trace_replay`): at most
     /// `concurrent_sessions` at once, each request after those it depends on.
     TraceSessionReplay,
 }
@@ -1058,7 +1141,7 @@ pub struct ReportConfig {
     pub prometheus: PrometheusReport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<GoodputConfig>,
-    /// Session reports, written for session data (`otel_trace_replay`).
+    /// Session reports, written for session data (`otel_trace_replay`, `weka_trace_replay`).
     #[serde(default)]
     pub session_lifecycle: SessionLifecycleReport,
     /// Service-level objectives (ours): thresholds checked on every stage and on the whole run,

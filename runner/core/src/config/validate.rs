@@ -7,7 +7,7 @@ use super::files::input_files;
 use super::limits::MAX_SOFT_TOKENS;
 use super::types::{
     ApiType, Config, DataConfig, DataType, LoadStage, LoadType, OtelTraceReplayConfig,
-    SharedPrefixConfig, SweepConfig, TraceFormat,
+    SharedPrefixConfig, SweepConfig, TraceFormat, WekaTraceReplayConfig,
 };
 use crate::object_url::ObjectUrl;
 
@@ -568,6 +568,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "conversation_replay" => data.conversation_replay.is_some(),
         "trace" => data.trace.is_some(),
         "otel_trace_replay" => data.otel_trace_replay.is_some(),
+        "weka_trace_replay" => data.weka_trace_replay.is_some(),
         _ => unreachable!("data field {field}"),
     };
     // What each type reads; everything else set is a mistake worth reporting.
@@ -601,6 +602,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             &["otel_trace_replay"],
             "lengths come from the traces; remove it",
         ),
+        DataType::WekaTraceReplay => (
+            &["weka_trace_replay"],
+            "lengths come from the traces; remove it",
+        ),
         DataType::ConversationReplay => (
             &["conversation_replay"],
             "set lengths in data.conversation_replay",
@@ -615,6 +620,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "conversation_replay",
         "trace",
         "otel_trace_replay",
+        "weka_trace_replay",
     ] {
         if set(field) && !reads.contains(&field) {
             unused(field, fix, issues);
@@ -678,6 +684,13 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             )),
             Some(otel) => otel_trace_replay(otel, issues),
         },
+        DataType::WekaTraceReplay => match &data.weka_trace_replay {
+            None => issues.push(Issue::new(
+                "data.weka_trace_replay",
+                "required by data.type weka_trace_replay, e.g. {trace_directory: traces/}",
+            )),
+            Some(weka) => weka_trace_replay(weka, issues),
+        },
         DataType::ConversationReplay => match &data.conversation_replay {
             None => issues.push(Issue::new(
                 "data.conversation_replay",
@@ -686,21 +699,24 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             Some(replay) => super::conversation_replay_section::validate(replay, config, issues),
         },
     }
-    let sessions = data.data_type == DataType::OtelTraceReplay;
+    let sessions = matches!(
+        data.data_type,
+        DataType::OtelTraceReplay | DataType::WekaTraceReplay
+    );
     let session_load = config.load.load_type == LoadType::TraceSessionReplay;
     if sessions && !session_load {
         let load_type = serde_json::to_value(config.load.load_type).expect("enum serialises");
         issues.push(Issue::new(
             "load.type",
             format!(
-                "data.type otel_trace_replay requires load.type trace_session_replay, not {}: its requests depend on each other within sessions",
+                "data.type {name} requires load.type trace_session_replay, not {}: its requests depend on each other within sessions",
                 load_type.as_str().unwrap_or_default()
             ),
         ));
     } else if session_load && !sessions {
         issues.push(Issue::new(
             "load.type",
-            format!("trace_session_replay replays sessions; it needs data.type otel_trace_replay, not {name}"),
+            format!("trace_session_replay replays sessions; it needs data.type otel_trace_replay or weka_trace_replay, not {name}"),
         ));
     }
     if config.load.load_type == LoadType::TraceReplay
@@ -715,10 +731,79 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
 }
 
 fn otel_trace_replay(otel: &OtelTraceReplayConfig, issues: &mut Vec<Issue>) {
-    let at = |field: &str| format!("data.otel_trace_replay.{field}");
-    match (&otel.trace_directory, &otel.trace_files) {
+    session_replay(
+        "data.otel_trace_replay",
+        SessionReplay {
+            trace_directory: &otel.trace_directory,
+            trace_files: &otel.trace_files,
+            default_max_tokens: otel.default_max_tokens,
+            max_wait_ms: otel.max_wait_ms,
+            duplicate_sessions_target: otel.duplicate_sessions_target,
+        },
+        issues,
+    );
+}
+
+fn weka_trace_replay(weka: &WekaTraceReplayConfig, issues: &mut Vec<Issue>) {
+    let section = "data.weka_trace_replay";
+    session_replay(
+        section,
+        SessionReplay {
+            trace_directory: &weka.trace_directory,
+            trace_files: &weka.trace_files,
+            default_max_tokens: weka.default_max_tokens,
+            max_wait_ms: weka.max_wait_ms,
+            duplicate_sessions_target: weka.duplicate_sessions_target,
+        },
+        issues,
+    );
+    let at = |field: &str| format!("{section}.{field}");
+    // inference-perf 0.7.0 reads these two and never applies them: a run that honoured them
+    // would not be the run inference-perf makes, and one that ignored them would surprise.
+    for (field, set) in [
+        ("ignore_trace_delays", weka.ignore_trace_delays),
+        ("use_think_time_only", weka.use_think_time_only),
+    ] {
+        if set {
+            issues.push(Issue::new(
+                at(field),
+                "inference-perf 0.7.0 accepts it but never applies it, so neither does ibench; remove it (max_wait_ms: 0 replays calls back to back)",
+            ));
+        }
+    }
+    if weka.default_block_size < 1 {
+        issues.push(Issue::new(
+            at("default_block_size"),
+            format!(
+                "must be > 0 tokens a hash block, got {}",
+                weka.default_block_size
+            ),
+        ));
+    }
+    if weka.datagen_workers.is_some() {
+        positive_int(
+            weka.datagen_workers,
+            &at("datagen_workers"),
+            "building sessions",
+            issues,
+        );
+    }
+}
+
+/// The keys every session data type shares.
+struct SessionReplay<'a> {
+    trace_directory: &'a Option<String>,
+    trace_files: &'a Option<Vec<String>>,
+    default_max_tokens: i64,
+    max_wait_ms: i64,
+    duplicate_sessions_target: Option<i64>,
+}
+
+fn session_replay(section: &str, replay: SessionReplay, issues: &mut Vec<Issue>) {
+    let at = |field: &str| format!("{section}.{field}");
+    match (replay.trace_directory, replay.trace_files) {
         (None, None) => issues.push(Issue::new(
-            "data.otel_trace_replay",
+            section,
             "set trace_directory (every *.json file in it) or trace_files (a list of files)",
         )),
         (Some(_), Some(_)) => issues.push(Issue::new(
@@ -739,21 +824,21 @@ fn otel_trace_replay(otel: &OtelTraceReplayConfig, issues: &mut Vec<Issue>) {
         }
         _ => {}
     }
-    if otel.default_max_tokens < 1 {
+    if replay.default_max_tokens < 1 {
         issues.push(Issue::new(
             at("default_max_tokens"),
-            format!("must be > 0, got {}", otel.default_max_tokens),
+            format!("must be > 0, got {}", replay.default_max_tokens),
         ));
     }
-    if otel.max_wait_ms < 0 {
+    if replay.max_wait_ms < 0 {
         issues.push(Issue::new(
             at("max_wait_ms"),
-            format!("must be >= 0 milliseconds, got {}", otel.max_wait_ms),
+            format!("must be >= 0 milliseconds, got {}", replay.max_wait_ms),
         ));
     }
-    if otel.duplicate_sessions_target.is_some() {
+    if replay.duplicate_sessions_target.is_some() {
         positive_int(
-            otel.duplicate_sessions_target,
+            replay.duplicate_sessions_target,
             &at("duplicate_sessions_target"),
             "duplicating sessions",
             issues,

@@ -117,8 +117,11 @@ pub enum DataError {
     EmptyCorpus { path: String },
     #[error(transparent)]
     ShareGpt(#[from] super::share_gpt::ShareGptError),
-    #[error(transparent)]
-    Sessions(#[from] SessionError),
+    #[error("{section}: {source}")]
+    Sessions {
+        section: &'static str,
+        source: SessionError,
+    },
     #[error(transparent)]
     Dataset(#[from] super::dataset::DatasetError),
     #[error(transparent)]
@@ -244,12 +247,18 @@ impl DataPlan {
                 };
                 Source::Pairs(pairs.into())
             }
-            DataType::OtelTraceReplay => Source::Sessions(Arc::new(Sessions::read(
-                data.otel_trace_replay
-                    .as_ref()
-                    .expect("validated: otel_trace_replay present"),
-                seed,
-            )?)),
+            DataType::OtelTraceReplay | DataType::WekaTraceReplay => {
+                let (section, sessions) = match (&data.otel_trace_replay, &data.weka_trace_replay) {
+                    (Some(otel), _) if data.data_type == DataType::OtelTraceReplay => {
+                        ("data.otel_trace_replay", Sessions::otel(otel, seed))
+                    }
+                    (_, Some(weka)) => ("data.weka_trace_replay", Sessions::weka(weka, seed)),
+                    _ => unreachable!("validated: the data type's section is present"),
+                };
+                let sessions =
+                    sessions.map_err(|source| DataError::Sessions { section, source })?;
+                Source::Sessions(Arc::new(sessions))
+            }
         };
         Ok(DataPlan {
             seed,

@@ -1,20 +1,21 @@
 //! A session as recorded: its LLM calls, what each waits for, and what can be wrong with a
-//! trace file.
+//! trace file. Every error names the file; the data section it concerns is said by the caller.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("data.otel_trace_replay: cannot read {file}: {source}")]
+    #[error("cannot read {file}: {source}")]
     Read {
         file: String,
         source: std::io::Error,
     },
-    #[error("data.otel_trace_replay: {file}: {message}")]
+    #[error("{file}: {message}")]
     Invalid { file: String, message: String },
     #[error(
-        "data.otel_trace_replay: {file}: span {span} names parent span {parent}, which is not in \
-         the file; export the whole trace (or set skip_invalid_files: true to leave the file out)"
+        "{file}: span {span} names parent span {parent}, which is not in the file; export the \
+         whole trace (or set skip_invalid_files: true to leave the file out)"
     )]
     MissingParent {
         file: String,
@@ -22,15 +23,15 @@ pub enum SessionError {
         parent: String,
     },
     #[error(
-        "data.otel_trace_replay: {file}: span {span} is its own ancestor ({chain}); the \
-         parent_span_id links must form a tree"
+        "{file}: span {span} is its own ancestor ({chain}); the parent_span_id links must form \
+         a tree"
     )]
     Cycle {
         file: String,
         span: String,
         chain: String,
     },
-    #[error("data.otel_trace_replay: {0}")]
+    #[error("{0}")]
     Source(String),
 }
 
@@ -39,7 +40,8 @@ pub enum SessionError {
 pub struct SessionGraph {
     /// The trace file.
     pub file: String,
-    /// The trace's `session_id` or `trace_id`, else the file's name.
+    /// OTel: the trace's `session_id` or `trace_id`, else the file's name; Weka: the session's
+    /// whole name, `wekatrace{index}_{id}` (inference-perf numbers Weka traces as read).
     pub session_id: String,
     pub events: Vec<Event>,
 }
@@ -55,4 +57,52 @@ pub struct Event {
     /// The recorded gap (tool or think time) between the last of those ending and this one
     /// starting, at most `max_wait_ms`.
     pub wait: Duration,
+}
+
+/// What each call of a session waits for and how long after, by inference-perf's rules: a call
+/// depends on each earlier call that `feeds(earlier, later)` says its input carries the output
+/// of (skipping the causal ancestors of those found already, later ones first), and on the
+/// latest call by start that had ended when it started (the temporal fallback, which keeps gaps
+/// short when the causal predecessor is far back). Its gap is from the end of the last of
+/// them to its start, at most `max_wait`.
+///
+/// `times` are the calls' `(start, end)` in milliseconds, in order of their start. Every edge
+/// points backwards in that order, so the graph has no cycle.
+pub(super) fn dependencies(
+    times: &[(i64, i64)],
+    max_wait: Duration,
+    feeds: impl Fn(usize, usize) -> bool,
+) -> Vec<(Vec<usize>, Duration)> {
+    let mut causal: Vec<Vec<usize>> = vec![Vec::new(); times.len()];
+    let mut all: Vec<Vec<usize>> = vec![Vec::new(); times.len()];
+    for i in 1..times.len() {
+        // Ancestors of a causal predecessor found already need no check of their own.
+        let mut covered = HashSet::new();
+        for j in (0..i).rev() {
+            if covered.contains(&j) || !feeds(j, i) {
+                continue;
+            }
+            causal[i].push(j);
+            let mut stack = causal[j].clone();
+            while let Some(a) = stack.pop() {
+                if covered.insert(a) {
+                    stack.extend(&causal[a]);
+                }
+            }
+        }
+        all[i] = causal[i].clone();
+        let latest_ended = (0..i).rev().find(|&j| times[j].1 <= times[i].0);
+        if let Some(j) = latest_ended.filter(|j| !all[i].contains(j)) {
+            all[i].push(j);
+        }
+        all[i].sort_unstable();
+    }
+    all.into_iter()
+        .enumerate()
+        .map(|(i, after)| {
+            let ready = after.iter().map(|&j| times[j].1).max();
+            let gap = ready.map_or(0, |ready| (times[i].0 - ready).max(0));
+            (after, Duration::from_millis(gap as u64).min(max_wait))
+        })
+        .collect()
 }

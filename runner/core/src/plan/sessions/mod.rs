@@ -1,11 +1,12 @@
-//! Session data (`data.type: otel_trace_replay`): each trace file is one session, a graph of
-//! LLM calls that depend on each other. The sessions are read once, put in a seeded order
-//! (inference-perf shuffles them with the run's seed), repeated up to
+//! Session data (`data.type: otel_trace_replay`, `weka_trace_replay`): each trace is one
+//! session, a graph of LLM calls that depend on each other. The sessions are read once, put in
+//! a seeded order (inference-perf shuffles them with the run's seed), repeated up to
 //! `duplicate_sessions_target`, and taken stage by stage: each stage runs the next
 //! `num_sessions` of them.
 
 mod graph;
 mod otel;
+mod weka;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 
-use crate::config::OtelTraceReplayConfig;
+use crate::config::{OtelTraceReplayConfig, WekaTraceReplayConfig};
 
 pub use graph::{Event, SessionError, SessionGraph};
 pub use otel::ReadOptions;
@@ -23,7 +24,8 @@ use super::rng::{Purpose, rng};
 /// One session to run: a graph under its own name (duplicates share their graph).
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// inference-perf's id: `trace{slot}_{session_id}`, `_dup{n}` added for repeats.
+    /// inference-perf's id (`trace{slot}_{session_id}` for OTel traces,
+    /// `wekatrace{index}_{id}` for Weka traces), `_dup{n}` added for repeats.
     pub id: String,
     pub graph: Arc<SessionGraph>,
     /// Index of the session's first request: its events are the requests
@@ -54,39 +56,69 @@ pub struct Sessions {
     pub skipped: Vec<String>,
 }
 
+/// A graph read, or why its file is left out.
+type Read = Result<Option<SessionGraph>, SessionError>;
+
 impl Sessions {
-    pub fn read(config: &OtelTraceReplayConfig, seed: u64) -> Result<Self, SessionError> {
+    /// OTel traces, named after their place in the seeded order.
+    pub fn otel(config: &OtelTraceReplayConfig, seed: u64) -> Result<Self, SessionError> {
         let options = ReadOptions {
             include_errors: config.include_errors,
             default_max_tokens: config.default_max_tokens.clamp(1, u32::MAX as i64) as u32,
             max_wait: Duration::from_millis(config.max_wait_ms.max(0) as u64),
         };
-        let mut graphs = Vec::new();
-        let mut skipped = Vec::new();
-        for file in files(config)? {
-            match otel::read(&file, &options) {
-                Ok(Some(graph)) => graphs.push(Arc::new(graph)),
-                Ok(None) => skipped.push(format!(
-                    "{}: no LLM call (span with gen_ai.operation.name chat and input messages); not replayed",
-                    file.display()
-                )),
-                Err(e) if config.skip_invalid_files => skipped.push(e.to_string()),
-                Err(e) => return Err(e),
-            }
-        }
-        if graphs.is_empty() {
-            return Err(SessionError::Source(
-                "no trace has an LLM call to replay".into(),
-            ));
-        }
+        let files = files(&config.trace_directory, &config.trace_files)?;
+        let reads = files.iter().map(|file| otel::read(file, &options));
+        let (mut graphs, skipped) = keep(
+            &files,
+            reads,
+            config.skip_invalid_files,
+            "no LLM call (span with gen_ai.operation.name chat and input messages)",
+        )?;
         graphs.shuffle(&mut rng(seed, Purpose::SessionOrder, 0));
-        let mut named: Vec<(String, Arc<SessionGraph>)> = graphs
-            .iter()
+        let named = graphs
+            .into_iter()
             .enumerate()
-            .map(|(slot, g)| (format!("trace{slot}_{}", g.session_id), g.clone()))
+            .map(|(slot, g)| (format!("trace{slot}_{}", g.session_id), g))
             .collect();
+        Ok(Self::numbered(
+            named,
+            config.duplicate_sessions_target,
+            skipped,
+        ))
+    }
+
+    /// Weka traces, named after their place among the traces read (as inference-perf names
+    /// them before it shuffles).
+    pub fn weka(config: &WekaTraceReplayConfig, seed: u64) -> Result<Self, SessionError> {
+        let files = files(&config.trace_directory, &config.trace_files)?;
+        let reads = weka::read_all(&files, config)?;
+        let (graphs, skipped) = keep(
+            &files,
+            reads.into_iter(),
+            config.skip_invalid_files,
+            "no request",
+        )?;
+        let mut named: Vec<(String, Arc<SessionGraph>)> = graphs
+            .into_iter()
+            .map(|g| (g.session_id.clone(), g))
+            .collect();
+        named.shuffle(&mut rng(seed, Purpose::SessionOrder, 0));
+        Ok(Self::numbered(
+            named,
+            config.duplicate_sessions_target,
+            skipped,
+        ))
+    }
+
+    /// The sessions in order, repeated to `target`, their requests numbered.
+    fn numbered(
+        mut named: Vec<(String, Arc<SessionGraph>)>,
+        target: Option<i64>,
+        skipped: Vec<String>,
+    ) -> Self {
         let originals = named.len();
-        let target = config.duplicate_sessions_target.unwrap_or(0).max(0) as usize;
+        let target = target.unwrap_or(0).max(0) as usize;
         for dup in 1..=target.saturating_sub(originals) {
             let (id, graph) = named[(dup - 1) % originals].clone();
             named.push((format!("{id}_dup{dup}"), graph));
@@ -104,7 +136,7 @@ impl Sessions {
                 session
             })
             .collect();
-        Ok(Sessions { list, skipped })
+        Sessions { list, skipped }
     }
 
     pub fn len(&self) -> usize {
@@ -146,9 +178,51 @@ impl Sessions {
     }
 }
 
+/// The graphs read and the files left out: a file that fails stops the run unless
+/// `skip_invalid_files`; one without calls is left out with `empty` as why.
+fn keep(
+    files: &[PathBuf],
+    reads: impl Iterator<Item = Read>,
+    skip_invalid_files: bool,
+    empty: &str,
+) -> Result<(Vec<Arc<SessionGraph>>, Vec<String>), SessionError> {
+    let mut graphs = Vec::new();
+    let mut skipped = Vec::new();
+    for (file, read) in files.iter().zip(reads) {
+        match read {
+            Ok(Some(graph)) => graphs.push(Arc::new(graph)),
+            Ok(None) => skipped.push(format!("{}: {empty}; not replayed", file.display())),
+            Err(e) if skip_invalid_files => skipped.push(e.to_string()),
+            Err(e) => return Err(e),
+        }
+    }
+    if graphs.is_empty() {
+        return Err(SessionError::Source(
+            "no trace has an LLM call to replay".into(),
+        ));
+    }
+    Ok((graphs, skipped))
+}
+
+/// A trace file's JSON document.
+fn read_json(path: &Path) -> Result<serde_json::Value, SessionError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| SessionError::Invalid {
+        file,
+        message: format!("not JSON: {e}"),
+    })
+}
+
 /// `trace_directory`'s `*.json` files in name order, or `trace_files`.
-fn files(config: &OtelTraceReplayConfig) -> Result<Vec<PathBuf>, SessionError> {
-    if let Some(dir) = &config.trace_directory {
+fn files(
+    trace_directory: &Option<String>,
+    trace_files: &Option<Vec<String>>,
+) -> Result<Vec<PathBuf>, SessionError> {
+    if let Some(dir) = trace_directory {
         let entries = std::fs::read_dir(dir).map_err(|source| SessionError::Read {
             file: dir.clone(),
             source,
@@ -165,8 +239,7 @@ fn files(config: &OtelTraceReplayConfig) -> Result<Vec<PathBuf>, SessionError> {
         }
         return Ok(files);
     }
-    Ok(config
-        .trace_files
+    Ok(trace_files
         .iter()
         .flatten()
         .map(|f| Path::new(f).to_path_buf())
@@ -205,7 +278,7 @@ mod tests {
             duplicate_sessions_target: Some(5),
             ..Default::default()
         };
-        let sessions = Sessions::read(&config, 7).unwrap();
+        let sessions = Sessions::otel(&config, 7).unwrap();
         assert_eq!(sessions.len(), 5);
         let ids: Vec<&str> = (0..5).map(|i| sessions.get(i).id.as_str()).collect();
         assert!(
@@ -240,13 +313,13 @@ mod tests {
             trace_directory: Some(dir.path().display().to_string()),
             ..Default::default()
         };
-        let error = Sessions::read(&config, 1).unwrap_err().to_string();
+        let error = Sessions::otel(&config, 1).unwrap_err().to_string();
         assert!(
             error.contains("b.json") && error.contains("not JSON"),
             "{error}"
         );
         config.skip_invalid_files = true;
-        let sessions = Sessions::read(&config, 1).unwrap();
+        let sessions = Sessions::otel(&config, 1).unwrap();
         assert_eq!(sessions.len(), 1);
         assert!(sessions.skipped[0].contains("b.json"));
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::graph::{Event, SessionError, SessionGraph};
+use super::graph::{Event, SessionError, SessionGraph, dependencies};
 
 /// What the config says about reading traces.
 #[derive(Debug, Clone, Copy)]
@@ -45,16 +45,8 @@ struct Call {
 
 /// Reads `path`; `Ok(None)` when it has no LLM call to replay.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Option<SessionGraph>, SessionError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
-        file: file.clone(),
-        source,
-    })?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| SessionError::Invalid {
-        file: file.clone(),
-        message: format!("not JSON: {e}"),
-    })?;
-    parse(&file, &doc, options)
+    let doc = super::read_json(path)?;
+    parse(&path.display().to_string(), &doc, options)
 }
 
 fn parse(
@@ -107,20 +99,17 @@ fn parse(
         call.end_ms -= t0;
     }
     calls.sort_by(|a, b| (a.start_ms, &a.span_id).cmp(&(b.start_ms, &b.span_id)));
-    let predecessors = predecessors(&calls);
+    let times: Vec<(i64, i64)> = calls.iter().map(|c| (c.start_ms, c.end_ms)).collect();
+    let links = dependencies(&times, options.max_wait, |j, i| feeds(&calls[j], &calls[i]));
     let events = calls
         .iter()
-        .zip(predecessors)
-        .map(|(call, after)| {
-            let ready_ms = after.iter().map(|&j| calls[j].end_ms).max();
-            let gap = ready_ms.map_or(0, |ready| (call.start_ms - ready).max(0));
-            Event {
-                span_id: call.span_id.clone(),
-                input_tokens: call.input_tokens,
-                output_tokens: call.output_tokens,
-                after,
-                wait: Duration::from_millis(gap as u64).min(options.max_wait),
-            }
+        .zip(links)
+        .map(|(call, (after, wait))| Event {
+            span_id: call.span_id.clone(),
+            input_tokens: call.input_tokens,
+            output_tokens: call.output_tokens,
+            after,
+            wait,
         })
         .collect();
     let session_id = ["session_id", "trace_id"]
@@ -374,35 +363,6 @@ fn parse_time_ms(text: &str) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
         .map(|t| t.and_utc().timestamp_millis())
-}
-
-/// For each call, the earlier calls it waits for (see the module).
-fn predecessors(calls: &[Call]) -> Vec<Vec<usize>> {
-    let mut causal: Vec<Vec<usize>> = vec![Vec::new(); calls.len()];
-    let mut all: Vec<Vec<usize>> = vec![Vec::new(); calls.len()];
-    for i in 1..calls.len() {
-        // Ancestors of a causal predecessor found already need no check of their own.
-        let mut covered = HashSet::new();
-        for j in (0..i).rev() {
-            if covered.contains(&j) || !feeds(&calls[j], &calls[i]) {
-                continue;
-            }
-            causal[i].push(j);
-            let mut stack = causal[j].clone();
-            while let Some(a) = stack.pop() {
-                if covered.insert(a) {
-                    stack.extend(&causal[a]);
-                }
-            }
-        }
-        all[i] = causal[i].clone();
-        let latest_ended = (0..i).rev().find(|&j| calls[j].end_ms <= calls[i].start_ms);
-        if let Some(j) = latest_ended.filter(|j| !all[i].contains(j)) {
-            all[i].push(j);
-        }
-        all[i].sort_unstable();
-    }
-    all
 }
 
 /// Whether `later`'s input carries `earlier`'s output.
