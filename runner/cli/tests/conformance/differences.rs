@@ -1,8 +1,9 @@
 //! Every way this project's report set differs from inference-perf 0.7.0's, in one place,
 //! each on purpose and with its reason: the suite fails on any difference not listed here.
 
-/// A difference: a key path (prefix) in the files named `file` (a trailing `*` matches any
-/// rest; [`LIFECYCLE`] every lifecycle file), or a whole file when `path` is empty.
+/// A difference: a key path (prefix) in the files named `file` (a leading or trailing `*`
+/// matches any start or rest; [`LIFECYCLE`] every lifecycle file), or a whole file when `path`
+/// is empty.
 pub struct Difference {
     pub file: &'static str,
     pub path: &'static str,
@@ -107,5 +108,116 @@ pub const OMISSIONS: &[Difference] = &[
         path: "load.stages[].duration",
         reason: "inference-perf writes duration = 1 into concurrency stages (as rate); a \
                  concurrency stage lasts until its requests are done",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.otel_trace_replay.bad_tool_call_handling",
+        reason: "not built: replayed answers are not checked for tool calls (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.otel_trace_replay.disable_output_substitution",
+        reason: "not built: the model's live answers never replace the recorded ones in later prompts (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.otel_trace_replay.inject_random_session_id",
+        reason: "not built (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.otel_trace_replay.override_tool_call_max_tokens",
+        reason: "not built: tool calls ask their recorded output tokens (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.otel_trace_replay.predecessor_wait_timeout_sec",
+        reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.otel_trace_replay.static_model_name",
+        reason: "not built: every call asks server.model_name (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.otel_trace_replay.tool_choice_mode",
+        reason: "not built: no tool_choice is sent (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.otel_trace_replay.use_static_model",
+        reason: "not built: every call asks server.model_name (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.weka_trace_replay.bad_tool_call_handling",
+        reason: "not built: replayed answers are not checked for tool calls (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.weka_trace_replay.inject_random_session_id",
+        reason: "not built (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.weka_trace_replay.num_dataset_entries",
+        reason: "not built: trace files are read from trace_files or trace_directory, not the hub (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.weka_trace_replay.override_tool_call_max_tokens",
+        reason: "not built: tool calls ask their recorded output tokens (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.weka_trace_replay.predecessor_wait_timeout_sec",
+        reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.weka_trace_replay.static_model_name",
+        reason: "not built: every call asks server.model_name (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.weka_trace_replay.tool_choice_mode",
+        reason: "not built: no tool_choice is sent (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.weka_trace_replay.use_static_model",
+        reason: "not built: every call asks server.model_name (refused when set)",
+    },
+    Difference {
+        file: "*session_lifecycle_metrics.json",
+        path: "tfut_sec",
+        reason: "not built yet: time to the first user-facing token (written as null, as \
+                 inference-perf writes it when no session has one)",
+    },
+    Difference {
+        file: "*session_lifecycle_metrics.json",
+        path: "num_user_facing_events",
+        reason: "not built yet: which calls answer the user (null)",
+    },
+    Difference {
+        file: "*session_lifecycle_metrics.json",
+        path: "num_structured_output_excluded",
+        reason: "not built yet: calls with an output schema (null)",
+    },
+    Difference {
+        file: "per_session_lifecycle_metrics.json",
+        path: "[].user_facing_event_ids",
+        reason: "not built yet: which calls answer the user (null)",
+    },
+    Difference {
+        file: "per_request_lifecycle_metrics.json",
+        path: "[].info.output_text",
+        reason: "not built yet: a session call's answer text is not kept",
+    },
+    Difference {
+        file: "per_request_lifecycle_metrics.json",
+        path: "[].info.output_message",
+        reason: "not built yet: a session call's answer text is not kept",
     },
 ];
