@@ -126,9 +126,8 @@ const ALIASES: &[(&str, &str, &str)] = &[
 ];
 
 /// inference-perf enum values that are valid there but not implemented here.
-const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[
-    ("data.type", "visionarena", "the visionarena dataset"),
-];
+const UNSUPPORTED_VALUES: &[(&str, &str, &str)] =
+    &[("data.type", "visionarena", "the visionarena dataset")];
 
 /// Checks `doc` against `schema` (a schemars root schema with `$defs`), returning one issue per
 /// unknown key or unsupported enum value.
