@@ -552,3 +552,128 @@ async fn bad_buckets_and_inputs_fail_before_stage_0_and_leak_no_credential() {
         );
     }
 }
+
+/// Agents and conversations over three runners, records and reports in S3. Conversation replay
+/// keeps every conversation on one runner: each session of the per-request records (split by
+/// runner) is in one runner's part only, its rounds one after another. A trace-session replay
+/// of an agent trace from `s3://` counts every session once in its merged session reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_stay_on_one_runner_and_merged_sessions_count_once() {
+    let (cp, ns, client, sim, operator) = setup("os-sessions").await;
+    let s3 = shared_s3().await;
+    let bucket = s3.bucket("sessions").await.unwrap();
+    bucket_secret(&client, &ns, "buckets", s3.secret_key()).await;
+    let store = s3.store(&bucket).unwrap();
+    let storage = json!({"simpleStorageService": {
+        "bucketName": bucket, "path": "sessions", "endpointUrl": s3.endpoint(),
+        "regionName": s3.region(), "addressingStyle": "path",
+    }});
+    let fixed = |n: i64| json!({"type": "fixed", "min": n, "max": n, "mean": n, "stdDev": 0});
+    const TURNS: u64 = 36;
+    let conversations = json!({
+        "server": {"baseUrl": sim.base_url(), "modelName": "m"},
+        "api": {"type": "completion", "streaming": true},
+        "data": {"type": "conversation_replay", "conversationReplay": {
+            "seed": 7, "numConversations": 9, "sharedSystemPromptLen": 50,
+            "turnsPerConversation": {"type": "uniform", "min": 2, "max": 4},
+            "inputTokensPerTurn": fixed(20), "outputTokensPerTurn": fixed(10),
+            "toolCallLatencySec": {"type": "uniform", "min": 0, "max": 1},
+        }},
+        "load": {"type": "concurrent", "stages": [{"numRequests": TURNS, "concurrencyLevel": 9}]},
+        "report": {"requestLifecycle": {"perRequest": true}},
+        "storage": storage, "storageSecretRef": {"name": "buckets"},
+        "runners": {"parallelism": 3},
+    });
+    run_to_success(cp, &operator, &client, &ns, "convs", conversations, 180).await;
+    let parts = per_request_parts(&store, &bucket, "sessions/convs-g1").await;
+    assert_eq!(parts.len(), 3, "one part per runner");
+    let mut runner_of: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rounds: BTreeMap<String, Vec<(u64, f64, f64)>> = BTreeMap::new();
+    for (runner, records) in parts.iter().enumerate() {
+        assert!(!records.is_empty(), "runner {runner} ran no turn");
+        for record in records {
+            let info = &record["info"]["extra_info"];
+            let session = info["user_session"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{record}"));
+            let first = *runner_of.entry(session.to_string()).or_insert(runner);
+            assert_eq!(
+                first, runner,
+                "{session} ran on runners {first} and {runner}"
+            );
+            let time = |key: &str| record[key].as_f64().unwrap_or_else(|| panic!("{record}"));
+            let round = info["chat_round"].as_u64().unwrap();
+            rounds.entry(session.to_string()).or_default().push((
+                round,
+                time("start_time"),
+                time("end_time"),
+            ));
+            assert!(record["error"].is_null(), "{record}");
+        }
+    }
+    assert_eq!(rounds.values().map(Vec::len).sum::<usize>() as u64, TURNS);
+    for (session, turns) in &mut rounds {
+        turns.sort_by(|a, b| a.1.total_cmp(&b.1));
+        for pair in turns.windows(2) {
+            assert!(
+                pair[1].0 > pair[0].0 && pair[1].1 >= pair[0].2,
+                "{session}: round {} started before round {} ended: {turns:?}",
+                pair[1].0,
+                pair[0].0
+            );
+        }
+    }
+    assert_eq!(sim.stats().requests_received, TURNS);
+
+    // The agent trace, duplicated to 12 sessions, 4 a runner.
+    let trace = std::fs::read(repo().join("configs/traces/otel/support-agent.json")).unwrap();
+    store
+        .put(&ObjectPath::from("traces/support-agent.json"), trace.into())
+        .await
+        .unwrap();
+    const SESSIONS: usize = 12;
+    let agents = json!({
+        "server": {"baseUrl": sim.base_url(), "modelName": "m"},
+        "api": {"type": "chat", "streaming": true},
+        "data": {"type": "otel_trace_replay", "otelTraceReplay": {
+            "traceFiles": [format!("s3://{bucket}/traces/support-agent.json")],
+            "duplicateSessionsTarget": SESSIONS,
+        }},
+        "inputs": {"s3": {"endpointUrl": s3.endpoint(), "regionName": s3.region()}},
+        "load": {"type": "trace_session_replay", "stages": [
+            {"concurrentSessions": 4, "numSessions": SESSIONS, "timeout": 60},
+        ]},
+        "report": {"sessionLifecycle": {"summary": true, "perSession": true}},
+        "storage": storage, "storageSecretRef": {"name": "buckets"},
+        "runners": {"parallelism": 3},
+    });
+    run_to_success(cp, &operator, &client, &ns, "agents", agents, 180).await;
+    let read = |key: &str| {
+        let store = &store;
+        let key = format!("sessions/agents-g1/{key}");
+        async move {
+            let got = store.get(&ObjectPath::from(key.clone())).await;
+            let bytes = got.unwrap_or_else(|e| panic!("{key}: {e}")).bytes().await;
+            serde_json::from_slice::<Value>(&bytes.unwrap()).unwrap()
+        }
+    };
+    let per_session = read("per_session_lifecycle_metrics.json").await;
+    let mut ids: Vec<&str> = per_session
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), SESSIONS, "every session once: {per_session}");
+    assert_eq!(per_session.as_array().unwrap().len(), SESSIONS);
+    let summary = read("summary_session_lifecycle_metrics.json").await;
+    assert_eq!(
+        (&summary["num_sessions"], &summary["num_sessions_succeeded"]),
+        (&json!(SESSIONS), &json!(SESSIONS)),
+        "{summary}"
+    );
+    // Three model calls a session, each reaching the server once.
+    assert_eq!(sim.stats().requests_received, TURNS + 3 * SESSIONS as u64);
+}
