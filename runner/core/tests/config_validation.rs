@@ -1116,6 +1116,10 @@ fn synthetic_agentic_keys_are_inference_perfs_and_checked() {
             &format!("data.synthetic_agentic.{why}"),
         );
     }
+    assert_issue(
+        &with("    num_sessions: 200000\n").replace("    num_sessions: 3\n", ""),
+        "data.synthetic_agentic.num_sessions: 1.28e7 is beyond the limit of 1e7 calls",
+    );
     // inference-perf's projection: 1000 head + 8 × 380 catalog + 1 turn × (200 + 2 × (100 +
     // 1 × 100)) + 100 output = 4740.
     load(&with("    max_model_len: 4740\n")).unwrap();

@@ -32,13 +32,13 @@ use super::graph::{Event, EventIds, SessionGraph};
 struct ThemeSizes {
     /// One advertised tool's schema (counts only towards compaction's trigger, as the tools
     /// are sent beside the messages).
-    tool_schema: u32,
+    tool_schema: u64,
     /// One serialised tool call.
-    call: u32,
+    call: u64,
     /// One tool result.
-    result: u32,
+    result: u64,
     /// One serialised `dispatch_agent` call (its objective included).
-    dispatch: u32,
+    dispatch: u64,
 }
 
 /// Per theme, in the order of [`THEMES`].
@@ -70,15 +70,15 @@ const THEME_SIZES: [ThemeSizes; 4] = [
 ];
 
 /// Headroom a forced tool call's `max_tokens` adds to the call's own length.
-const TOOL_CALL_MARGIN: u32 = 64;
+const TOOL_CALL_MARGIN: u64 = 64;
 /// Output of an acknowledgement while sub-agent reports are outstanding.
-const ACK_TOKENS: u32 = 48;
+const ACK_TOKENS: u64 = 48;
 /// The trailing "answer in plain prose" message of a root's and of a sub-agent's last call.
-const ROOT_DIRECTIVE_TOKENS: u32 = 37;
-const SUBAGENT_DIRECTIVE_TOKENS: u32 = 47;
+const ROOT_DIRECTIVE_TOKENS: u64 = 37;
+const SUBAGENT_DIRECTIVE_TOKENS: u64 = 47;
 /// The user message asking to delegate, and one dispatch's launch acknowledgement.
-const DELEGATE_TOKENS: u32 = 30;
-const DISPATCH_STUB_TOKENS: u32 = 17;
+const DELEGATE_TOKENS: u64 = 30;
+const DISPATCH_STUB_TOKENS: u64 = 17;
 
 /// inference-perf's random paths under an agent's path, so that draws are independent.
 mod draw {
@@ -114,7 +114,7 @@ pub(super) struct Shape {
     compaction: Option<(LengthSampler, LengthSampler)>,
     /// Cumulative normalised theme weights, in the order of [`THEMES`].
     themes: Vec<(usize, f64)>,
-    head: u32,
+    head: u64,
     fanout: f64,
     max_depth: u64,
     budget: usize,
@@ -157,7 +157,7 @@ impl Shape {
                 .as_ref()
                 .map(|c| (sampler(&c.trigger_tokens), sampler(&c.target_tokens))),
             themes,
-            head: config.shared_system_prompt_len.clamp(0, u32::MAX as i64) as u32,
+            head: config.shared_system_prompt_len.max(0) as u64,
             fanout: config.fanout_probability,
             max_depth: config.max_depth.max(0) as u64,
             budget: config.max_events_per_session.max(1) as usize,
@@ -204,7 +204,7 @@ struct Builder<'a> {
     index: u64,
     sizes: ThemeSizes,
     /// Tools advertised to the session's agents (0: no agent has a tool loop).
-    tools: u32,
+    tools: u64,
     events: Vec<Event>,
     /// Whether each event's answer is a tool call (else prose).
     tool_call: Vec<bool>,
@@ -216,35 +216,31 @@ struct Builder<'a> {
 struct Link {
     event: usize,
     /// Its prompt's tokens.
-    input: u32,
+    input: u64,
     /// Tokens its answer adds to the transcript.
-    reply: u32,
+    reply: u64,
     /// Tokens of the tool results that answer its tool calls (0: it answered in prose).
-    results: u32,
+    results: u64,
 }
 
 /// Where an agent's first call starts from.
 enum Start {
     /// A new transcript: the system head, then (after a compaction) a summary of this many
     /// tokens, then the user turn.
-    Fresh { summary: u32 },
+    Fresh { summary: u64 },
     /// The root's transcript so far (its previous round's last prompt and answer).
-    Continue { context: u32, tokens: u32 },
+    Continue { context: u32, tokens: u64 },
 }
 
 impl Builder<'_> {
-    fn sample(&self, sampler: &LengthSampler, path: &[u64]) -> u32 {
-        sampler.sample(&mut rng_at(
-            self.shape.seed,
-            Purpose::Agentic,
-            self.index,
-            path,
-        ))
+    fn sample(&self, sampler: &LengthSampler, path: &[u64]) -> u64 {
+        let mut draws = rng_at(self.shape.seed, Purpose::Agentic, self.index, path);
+        sampler.sample(&mut draws).into()
     }
 
     /// A pause drawn in whole seconds (as inference-perf draws it), at most `max_wait_ms`.
     fn pause(&self, sampler: &LengthSampler, path: &[u64]) -> Duration {
-        Duration::from_secs(self.sample(sampler, path).into()).min(self.shape.max_wait)
+        Duration::from_secs(self.sample(sampler, path)).min(self.shape.max_wait)
     }
 
     /// `n` more calls fit the session's budget beside the `reserved` ones ancestors still owe.
@@ -259,7 +255,7 @@ impl Builder<'_> {
 
     /// A forced tool call's `max_tokens`: its calls' length and the margin, or with
     /// `override_tool_call_max_tokens` inference-perf's `max(4 ×, 4096)` of that.
-    fn call_max_tokens(&self, calls: u32, each: u32) -> u32 {
+    fn call_max_tokens(&self, calls: u64, each: u64) -> u64 {
         let tokens = calls * each + TOOL_CALL_MARGIN;
         if self.shape.override_tool_call_max_tokens {
             (tokens * 4).max(4096)
@@ -271,10 +267,10 @@ impl Builder<'_> {
     fn emit(&mut self, name: String, call: Call) -> usize {
         self.events.push(Event {
             span_id: name,
-            input_tokens: call.input.max(1),
+            input_tokens: call.input.clamp(1, u32::MAX.into()) as u32,
             output_tokens: match call.output {
                 0 => DEFAULT_MAX_TOKENS,
-                n => n,
+                n => n.min(u32::MAX.into()) as u32,
             },
             after: call.after,
             wait: call.wait,
@@ -296,7 +292,7 @@ impl Builder<'_> {
         });
         let catalog = self.tools * self.sizes.tool_schema;
         let mut previous: Option<Link> = None;
-        for round in 0..u64::from(rounds) {
+        for round in 0..rounds {
             if !self.fits(1, 0) {
                 break;
             }
@@ -401,7 +397,7 @@ impl Builder<'_> {
             Link {
                 event,
                 input,
-                reply: self.events[event].output_tokens,
+                reply: self.events[event].output_tokens.into(),
                 results: 0,
             }
         };
@@ -417,7 +413,7 @@ impl Builder<'_> {
                 break;
             }
             let mut input = last.input + last.reply + last.results;
-            let wait = self.pause(&shape.latency, &agent.at(&[u64::from(step), draw::LATENCY]));
+            let wait = self.pause(&shape.latency, &agent.at(&[step, draw::LATENCY]));
             let terminal = step == steps - 1 && !spawns;
             let after = vec![last.event];
             let name = format!("{}:t{step}", agent.prefix);
@@ -431,7 +427,7 @@ impl Builder<'_> {
                     results: 0,
                 }
             } else {
-                let calls = step_calls(self, u64::from(step) + 1);
+                let calls = step_calls(self, step + 1);
                 let output = self.call_max_tokens(calls, self.sizes.call);
                 let call = Call::new(input, output, after, wait, context).tool_call();
                 let event = self.emit(name, call);
@@ -451,7 +447,7 @@ impl Builder<'_> {
         // A loop cut short by the budget ends on a tool call: it answers in prose instead.
         if self.tool_call[last.event] {
             self.tool_call[last.event] = false;
-            self.events[last.event].output_tokens = answer.max(1);
+            self.events[last.event].output_tokens = answer.clamp(1, u32::MAX.into()) as u32;
             last.reply = answer;
             last.results = 0;
         }
@@ -466,8 +462,8 @@ impl Builder<'_> {
         agent: &Agent,
         last: Link,
         context: u32,
-        answer: u32,
-        directive: u32,
+        answer: u64,
+        directive: u64,
     ) -> Option<Link> {
         let shape = self.shape;
         let reserved = agent.reserved;
@@ -484,8 +480,8 @@ impl Builder<'_> {
             } else {
                 0
             };
-        let children_u32 = children as u32;
-        let output = self.call_max_tokens(children_u32, self.sizes.dispatch);
+        let children_tokens = children as u64;
+        let output = self.call_max_tokens(children_tokens, self.sizes.dispatch);
         let depth = agent.depth;
         let call = Call::new(input, output, vec![last.event], Duration::ZERO, context).tool_call();
         let spawn = self.emit(format!("{}:d{depth}:spawn", agent.prefix), call);
@@ -519,7 +515,7 @@ impl Builder<'_> {
             self.contexts = kept_contexts;
             return None;
         }
-        let input = input + children_u32 * (self.sizes.dispatch + DISPATCH_STUB_TOKENS);
+        let input = input + children_tokens * (self.sizes.dispatch + DISPATCH_STUB_TOKENS);
         let call = Call::new(input, ACK_TOKENS, vec![spawn], Duration::ZERO, context);
         let mut link = Link {
             event: self.emit(format!("{}:d{depth}:dispatch_ack", agent.prefix), call),
@@ -570,8 +566,8 @@ impl Agent {
 
 /// One call about to be emitted.
 struct Call {
-    input: u32,
-    output: u32,
+    input: u64,
+    output: u64,
     after: Vec<usize>,
     wait: Duration,
     context: u32,
@@ -579,7 +575,7 @@ struct Call {
 }
 
 impl Call {
-    fn new(input: u32, output: u32, after: Vec<usize>, wait: Duration, context: u32) -> Self {
+    fn new(input: u64, output: u64, after: Vec<usize>, wait: Duration, context: u32) -> Self {
         Call {
             input,
             output,

@@ -179,7 +179,7 @@ fn well_formed(graph: &SessionGraph, max_depth: u64) {
     // default (a spawner without a tool loop); anything else is a tool call, which a later call
     // must answer.
     for (i, event) in graph.events.iter().enumerate() {
-        let prose = [100, ACK_TOKENS, DEFAULT_MAX_TOKENS].contains(&event.output_tokens);
+        let prose = [100, ACK_TOKENS as u32, DEFAULT_MAX_TOKENS].contains(&event.output_tokens);
         let answered = graph.events.iter().any(|later| later.after.contains(&i));
         assert!(prose || answered, "{} ends on a tool call", event.span_id);
     }
