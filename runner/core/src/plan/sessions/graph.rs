@@ -52,7 +52,7 @@ pub struct SessionGraph {
 pub enum EventIds {
     /// Traces: `event_{nnn}_{span_id}`, numbered in order of start.
     Numbered,
-    /// Generated sessions: the `span_id` itself.
+    /// Generated sessions: the `span_id` itself, `{session}:r{round}:...`.
     Named,
 }
 

@@ -41,13 +41,13 @@ impl Session {
         self.first_request + event as u64
     }
 
-    /// inference-perf's qualified event id of event `event`: `{session}:event_{nnn}_{span}`
-    /// for traces, `{session}:{name}` for generated sessions.
+    /// inference-perf's `graph_event_id` of event `event`: `{session}:event_{nnn}_{span}` for
+    /// traces, the name (which starts with the session's id) for generated sessions.
     pub fn event_id(&self, event: usize) -> String {
         let span = &self.graph.events[event].span_id;
         match self.graph.event_ids {
             EventIds::Numbered => format!("{}:event_{event:03}_{span}", self.id),
-            EventIds::Named => format!("{}:{span}", self.id),
+            EventIds::Named => span.clone(),
         }
     }
 }

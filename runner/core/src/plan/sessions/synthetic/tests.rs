@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::config::{ContextCompaction, DistributionType, ThemeWeight, fixed_length};
+use crate::plan::Sessions;
 
 fn config() -> SyntheticAgenticConfig {
     SyntheticAgenticConfig {
@@ -112,6 +113,11 @@ fn a_spawn_dispatches_sub_agents_and_reads_each_report_after_it_ends() {
     assert_eq!(graph.session_id, "synthN0");
     assert_eq!(graph.event_ids, EventIds::Named);
     assert_eq!(graph.events[0].span_id, "synthN0:r0:principal");
+    let sessions = Sessions::synthetic(&SyntheticAgenticConfig {
+        num_sessions: Some(2),
+        ..config
+    });
+    assert_eq!(sessions.get(1).event_id(3), "synthN1:r0:d1:sub0:t0");
 }
 
 #[test]
