@@ -1,5 +1,5 @@
-//! `load.type: trace_session_replay` with `data.type: otel_trace_replay` and
-//! `weka_trace_replay`, end to end over real HTTP to the simulator: sessions run whole, each call after the calls it depends on plus the
+//! `load.type: trace_session_replay` with `data.type: otel_trace_replay`,
+//! `weka_trace_replay` and `synthetic_agentic`, end to end over real HTTP to the simulator: sessions run whole, each call after the calls it depends on plus the
 //! recorded tool time, at most `concurrent_sessions` at once; every request and every session
 //! is reported, with inference-perf's session report files.
 
@@ -215,6 +215,90 @@ async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms(
             calls[2].0 > calls[1].1 && calls[4].0 > calls[3].1,
             "{id}: {calls:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_agent_sessions_run_their_tool_loops_and_sub_agents_in_graph_order_within_2_ms() {
+    let _lock = common::timing_lock().await;
+    let sim = common::sim_with_latency(10.0, 0.2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    // Two rounds a session, 1 s of think time between them; each round a tool step (1 s of
+    // tool time) then a spawn of 2 sub-agents of one tool step each (1 s), the acknowledgement
+    // and a report call per sub-agent: 9 calls a round. About 6 s: 40 sessions, 20 at a time,
+    // each ~2.5 s.
+    let sessions = 40;
+    let data = format!(
+        "    num_sessions: {sessions}\n    seed: 5\n    theme_mix: {{generic: 1, research_rag: 1}}\n    shared_system_prompt_len: 300\n    input_tokens_per_turn: {{type: uniform, min: 50, max: 150}}\n    output_tokens_per_turn: {{type: fixed, mean: 20}}\n    turns_per_session: {{type: fixed, mean: 2}}\n    tool_loop_depth: {{type: fixed, mean: 1}}\n    fanout_probability: 1.0\n    max_depth: 1\n    sub_agents_per_spawn: {{type: fixed, mean: 2}}\n    tool_call_latency_sec: {{type: fixed, mean: 1}}\n    user_think_time_sec: {{type: fixed, mean: 1}}\n"
+    );
+    let config = typed_session_config(
+        &sim.base_url(),
+        &reports,
+        "synthetic_agentic",
+        &data,
+        "  - concurrent_sessions: 20\n    timeout: 60\n  worker_realtime_priority: true\n",
+    );
+    let graphs =
+        ibench_core::plan::Sessions::synthetic(config.data.synthetic_agentic.as_ref().unwrap());
+    let outcome = common::run(config).await;
+
+    let calls = 18 * sessions;
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["load_summary"]["count"], calls);
+    assert_eq!(summary["successes"]["count"], calls);
+    assert_eq!(sim.stats().requests_received, calls as u64);
+    let sessions_summary = common::report(&outcome, "summary_session_lifecycle_metrics").clone();
+    assert_eq!(sessions_summary["num_sessions"], sessions);
+    assert_eq!(sessions_summary["num_sessions_succeeded"], sessions);
+    assert_eq!(sessions_summary["total_events_completed"], calls);
+
+    let mut times: HashMap<String, (f64, f64)> = HashMap::new();
+    for entry in common::per_request(&reports) {
+        let event = entry["info"]["graph_event_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let start = entry["start_time"].as_f64().expect("sent");
+        times.insert(event, (start, entry["end_time"].as_f64().unwrap()));
+    }
+    assert_eq!(times.len(), calls, "one request per event");
+    let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
+    assert_eq!(per_session.as_array().unwrap().len(), sessions);
+    for index in 0..sessions as u64 {
+        let session = graphs.get(index);
+        assert_eq!(session.id, format!("synthN{index}"));
+        let events = &session.graph.events;
+        assert_eq!(events.len(), 18);
+        let at = |e: usize| times[&session.event_id(e)];
+        for (e, event) in events.iter().enumerate() {
+            let Some(ready) = event.after.iter().map(|&p| at(p).1).reduce(f64::max) else {
+                continue;
+            };
+            let waited = (at(e).0 - ready) * 1000.0;
+            let pause = event.wait.as_secs_f64() * 1000.0;
+            assert!(
+                waited >= pause - 0.05 && waited <= pause + 2.0,
+                "{}: started {waited:.3} ms after the last of {:?} ended, its pause is {pause} ms",
+                session.event_id(e),
+                event.after
+            );
+        }
+        // The sub-agents of a spawn run side by side, each after the dispatch call.
+        let subs: Vec<usize> = (0..events.len())
+            .filter(|&e| {
+                events[e].span_id.ends_with(":principal") && events[e].span_id.contains(":sub")
+            })
+            .collect();
+        assert_eq!(subs.len(), 4, "2 sub-agents in each of 2 rounds");
+        for pair in subs.chunks(2) {
+            let (a, b) = (at(pair[0]).0, at(pair[1]).0);
+            assert!(
+                (a - b).abs() < 0.002,
+                "{}: sub-agents started {a} and {b}",
+                session.id
+            );
+        }
     }
 }
 

@@ -915,7 +915,7 @@ fn trace_session_replay_stage_and_data_rules() {
         &with_server(
             "load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n",
         ),
-        "load.type: trace_session_replay replays sessions; it needs data.type otel_trace_replay or weka_trace_replay, not mock",
+        "load.type: trace_session_replay replays sessions; it needs data.type otel_trace_replay, weka_trace_replay or synthetic_agentic, not mock",
     );
     let sources = |otel: &str| {
         with_server(&format!(
@@ -997,5 +997,146 @@ fn weka_trace_replay_keys_are_inference_perfs_and_checked() {
             "data:\n  type: weka_trace_replay\n  weka_trace_replay:\n    trace_directory: a\nload:\n  stages:\n  - rate: 1\n    duration: 1\n",
         ),
         "load.type: data.type weka_trace_replay requires load.type trace_session_replay, not constant",
+    );
+}
+
+#[test]
+fn synthetic_agentic_keys_are_inference_perfs_and_checked() {
+    let synthetic = |keys: &str| {
+        with_server(&format!(
+            "data:\n  type: synthetic_agentic\n  synthetic_agentic:\n{keys}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
+        ))
+    };
+    let lengths = "    input_tokens_per_turn: {type: fixed, mean: 200}\n    output_tokens_per_turn: {type: fixed, mean: 100}\n";
+    let with = |keys: &str| synthetic(&format!("    num_sessions: 3\n{lengths}{keys}"));
+    let ok = load(&with(
+        "    theme_mix: {generic: 2, research_rag: {weight: 1}}\n",
+    ))
+    .unwrap();
+    let config = ok.data.synthetic_agentic.unwrap();
+    assert_eq!(
+        (
+            config.turns_per_session.mean,
+            config.fanout_probability,
+            config.seed,
+            config.shared_system_prompt_len,
+            config.max_depth,
+            config.max_events_per_session,
+            config.max_wait_ms,
+            config.override_tool_call_max_tokens,
+        ),
+        (1.0, 0.0, 42, 1000, 2, 64, 15000, false),
+        "inference-perf's defaults"
+    );
+    assert_eq!(config.theme_mix["generic"].weight, 2.0, "a bare weight");
+    assert_eq!(
+        config.theme_mix["research_rag"].weight, 1.0,
+        "a weight block"
+    );
+    assert_eq!(
+        load(&with(""))
+            .unwrap()
+            .data
+            .synthetic_agentic
+            .unwrap()
+            .theme_mix
+            .len(),
+        4
+    );
+
+    assert_issue(
+        &synthetic(lengths),
+        "data.synthetic_agentic.num_sessions: required",
+    );
+    assert_issue(
+        &synthetic("    num_sessions: 3\n    output_tokens_per_turn: {type: fixed, mean: 100}\n"),
+        "data.synthetic_agentic.input_tokens_per_turn: required",
+    );
+    assert_issue(
+        &with("    num_sessions: 0\n").replace("    num_sessions: 3\n", ""),
+        "data.synthetic_agentic.num_sessions: must be > 0",
+    );
+    assert_issue(
+        &with("    fanout_probability: 1.5\n"),
+        "data.synthetic_agentic.fanout_probability: must be within [0, 1]",
+    );
+    assert_issue(
+        &with("    max_events_per_session: 0\n"),
+        "data.synthetic_agentic.max_events_per_session: must be >= 1",
+    );
+    assert_issue(
+        &with("    theme_mix: {sre: 1}\n"),
+        "data.synthetic_agentic.theme_mix.sre: unknown theme; the themes are generic, code_change_task",
+    );
+    assert_issue(
+        &with("    theme_mix: {generic: -1}\n"),
+        "data.synthetic_agentic.theme_mix.generic: theme_mix weights must all be >= 0",
+    );
+    assert_issue(
+        &with("    theme_mix: {generic: 0}\n"),
+        "data.synthetic_agentic.theme_mix: theme_mix weights must sum to a positive value",
+    );
+    assert_issue(
+        &with("    theme_mix: {}\n"),
+        "data.synthetic_agentic.theme_mix: theme_mix must be non-empty",
+    );
+    assert_issue(
+        &with("    tool_loop_depth: {type: uniform, min: 3, max: 1}\n"),
+        "data.synthetic_agentic.tool_loop_depth.min: must be <= max",
+    );
+    assert_issue(
+        &with("    context_compaction: {trigger_tokens: {type: fixed, mean: 100}}\n"),
+        "target_tokens",
+    );
+    for (key, why) in [
+        (
+            "inject_random_session_id: true",
+            "inject_random_session_id: is pinned to false",
+        ),
+        (
+            "duplicate_sessions_target: 10",
+            "duplicate_sessions_target: is pinned to unset",
+        ),
+        (
+            "skip_invalid_files: true",
+            "skip_invalid_files: is pinned to false",
+        ),
+        ("include_errors: false", "include_errors: is pinned to true"),
+        (
+            "use_static_model: true",
+            "use_static_model: replay model choice",
+        ),
+        (
+            "tool_choice_mode: as_recorded",
+            "tool_choice_mode: sending tool schemas",
+        ),
+    ] {
+        assert_issue(
+            &with(&format!("    {key}\n")),
+            &format!("data.synthetic_agentic.{why}"),
+        );
+    }
+    assert_issue(
+        &with("    num_sessions: 200000\n").replace("    num_sessions: 3\n", ""),
+        "data.synthetic_agentic.num_sessions: 1.28e7 is beyond the limit of 1e7 calls",
+    );
+    // inference-perf's projection: 1000 head + 8 × 380 catalog + 1 turn × (200 + 2 × (100 +
+    // 1 × 100)) + 100 output = 4740.
+    load(&with("    max_model_len: 4740\n")).unwrap();
+    assert_issue(
+        &with("    max_model_len: 4739\n"),
+        "data.synthetic_agentic.max_model_len: max_model_len (4739) is too small for this configuration: the peak request is ~4740 tokens",
+    );
+    assert_issue(
+        &with_server(&format!(
+            "data:\n  type: synthetic_agentic\n  synthetic_agentic:\n    num_sessions: 3\n{lengths}load:\n  stages:\n  - rate: 1\n    duration: 1\n"
+        )),
+        "load.type: data.type synthetic_agentic requires load.type trace_session_replay",
+    );
+    assert_issue(
+        &with_server(
+            "data:\n  type: synthetic_agentic\nload:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n",
+        ),
+        "data.synthetic_agentic: required by data.type synthetic_agentic",
     );
 }

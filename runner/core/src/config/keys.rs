@@ -107,6 +107,30 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "data.weka_trace_replay.predecessor_wait_timeout_sec",
         "a limit on waiting for earlier calls (use load.stages[].timeout)",
     ),
+    (
+        "data.synthetic_agentic.use_static_model",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.synthetic_agentic.static_model_name",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.synthetic_agentic.model_mapping",
+        "replay model choice (requests go to server.model_name)",
+    ),
+    (
+        "data.synthetic_agentic.tool_choice_mode",
+        "sending tool schemas and tool choices (prompts are generated text of the calls' lengths)",
+    ),
+    (
+        "data.synthetic_agentic.bad_tool_call_handling",
+        "sending tool schemas and tool choices (prompts are generated text of the calls' lengths)",
+    ),
+    (
+        "data.synthetic_agentic.predecessor_wait_timeout_sec",
+        "a limit on waiting for earlier calls (use load.stages[].timeout)",
+    ),
     ("data.visionarena", "the visionarena dataset"),
 ];
 

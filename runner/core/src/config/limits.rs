@@ -25,6 +25,8 @@ pub const MAX_STAGE_REQUESTS: f64 = 1e9;
 pub const MAX_PLAN_REQUESTS: f64 = 1e10;
 pub const MAX_WORKERS: i64 = 1024;
 pub const MAX_SOFT_TOKENS: i64 = 1_000_000;
+/// Calls of generated agent sessions (about a hundred bytes each) a run builds up front.
+pub const MAX_SOFT_CALLS: f64 = 1e7;
 
 const LIFT: &str = "or set load.lift_limits: true if you mean it";
 
@@ -206,6 +208,33 @@ fn token_lengths(config: &Config, soft: bool, issues: &mut Vec<Issue>) {
                 prompts,
                 MAX_SOFT_TOKENS as f64,
                 "prompts (num_groups × num_prompts_per_group), all built before the first request",
+            ));
+        }
+    }
+    let synthetic_head;
+    if let Some(synthetic) = &data.synthetic_agentic {
+        for (field, dist) in [
+            ("input_tokens_per_turn", &synthetic.input_tokens_per_turn),
+            ("output_tokens_per_turn", &synthetic.output_tokens_per_turn),
+        ] {
+            if let Some(d) = dist {
+                lengths.push((format!("data.synthetic_agentic.{field}.max"), d));
+            }
+        }
+        synthetic_head = super::distribution::fixed(synthetic.shared_system_prompt_len);
+        lengths.push((
+            "data.synthetic_agentic.shared_system_prompt_len".into(),
+            &synthetic_head,
+        ));
+        // Every session's calls are built before the first request.
+        let calls =
+            synthetic.num_sessions.unwrap_or(0) as f64 * synthetic.max_events_per_session as f64;
+        if soft && calls > MAX_SOFT_CALLS {
+            issues.push(beyond(
+                "data.synthetic_agentic.num_sessions",
+                calls,
+                MAX_SOFT_CALLS,
+                "calls (num_sessions × max_events_per_session), all built before the first request",
             ));
         }
     }

@@ -20,6 +20,8 @@ mod resolve;
 mod slo_headers;
 mod slo_search_section;
 mod slo_section;
+mod synthetic_agentic_section;
+mod synthetic_agentic_types;
 mod types;
 mod validate;
 mod warmup_section;

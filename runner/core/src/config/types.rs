@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::distribution::Distribution;
+pub use super::synthetic_agentic_types::*;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -376,6 +377,10 @@ pub enum DataType {
     /// a trace, replayed by `load.type: trace_session_replay`.
     #[serde(rename = "weka_trace_replay")]
     WekaTraceReplay,
+    /// Generated agent sessions (`data.synthetic_agentic`): user turns, tool loops and
+    /// sub-agents, replayed by `load.type: trace_session_replay`.
+    #[serde(rename = "synthetic_agentic")]
+    SyntheticAgentic,
     /// Seeded multi-turn conversations, each turn after the previous answer and its tool-call
     /// latency (`data.conversation_replay`).
     #[serde(rename = "conversation_replay")]
@@ -431,6 +436,9 @@ pub struct DataConfig {
     /// The trace files of `weka_trace_replay`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weka_trace_replay: Option<WekaTraceReplayConfig>,
+    /// The session shapes of `synthetic_agentic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic_agentic: Option<SyntheticAgenticConfig>,
 }
 
 /// Where `otel_trace_replay` finds its traces and how it replays them. Each file is one

@@ -569,6 +569,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "trace" => data.trace.is_some(),
         "otel_trace_replay" => data.otel_trace_replay.is_some(),
         "weka_trace_replay" => data.weka_trace_replay.is_some(),
+        "synthetic_agentic" => data.synthetic_agentic.is_some(),
         _ => unreachable!("data field {field}"),
     };
     // What each type reads; everything else set is a mistake worth reporting.
@@ -610,6 +611,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             &["conversation_replay"],
             "set lengths in data.conversation_replay",
         ),
+        DataType::SyntheticAgentic => (
+            &["synthetic_agentic"],
+            "set lengths in data.synthetic_agentic",
+        ),
     };
     for field in [
         "path",
@@ -621,6 +626,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "trace",
         "otel_trace_replay",
         "weka_trace_replay",
+        "synthetic_agentic",
     ] {
         if set(field) && !reads.contains(&field) {
             unused(field, fix, issues);
@@ -698,10 +704,17 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             )),
             Some(replay) => super::conversation_replay_section::validate(replay, config, issues),
         },
+        DataType::SyntheticAgentic => match &data.synthetic_agentic {
+            None => issues.push(Issue::new(
+                "data.synthetic_agentic",
+                "required by data.type synthetic_agentic, e.g. {num_sessions: 20, input_tokens_per_turn: {type: fixed, mean: 200}, output_tokens_per_turn: {type: fixed, mean: 100}}",
+            )),
+            Some(synthetic) => super::synthetic_agentic_section::validate(synthetic, issues),
+        },
     }
     let sessions = matches!(
         data.data_type,
-        DataType::OtelTraceReplay | DataType::WekaTraceReplay
+        DataType::OtelTraceReplay | DataType::WekaTraceReplay | DataType::SyntheticAgentic
     );
     let session_load = config.load.load_type == LoadType::TraceSessionReplay;
     if sessions && !session_load {
@@ -716,7 +729,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
     } else if session_load && !sessions {
         issues.push(Issue::new(
             "load.type",
-            format!("trace_session_replay replays sessions; it needs data.type otel_trace_replay or weka_trace_replay, not {name}"),
+            format!("trace_session_replay replays sessions; it needs data.type otel_trace_replay, weka_trace_replay or synthetic_agentic, not {name}"),
         ));
     }
     if config.load.load_type == LoadType::TraceReplay

@@ -259,6 +259,13 @@ impl DataPlan {
                     sessions.map_err(|source| DataError::Sessions { section, source })?;
                 Source::Sessions(Arc::new(sessions))
             }
+            DataType::SyntheticAgentic => {
+                let config = data
+                    .synthetic_agentic
+                    .as_ref()
+                    .expect("validated: data.synthetic_agentic present");
+                Source::Sessions(Arc::new(Sessions::synthetic(config)))
+            }
         };
         Ok(DataPlan {
             seed,
@@ -383,14 +390,16 @@ impl DataPlan {
                 single(pair.prompt.clone(), pair.output_tokens)
             }
             Source::Sessions(sessions) => {
-                // Every call of a session starts with the same text, as an agent's growing
-                // context does: a later, longer prompt extends an earlier one.
+                // Every call of a session's context starts with the same text, as an agent's
+                // growing transcript does: a later, longer prompt extends an earlier one. Each
+                // context is its own text (a session has far fewer than 2^24 of them).
                 let (session, event) = sessions.locate(index);
                 let event = &sessions.get(session).graph.events[event];
+                let stream = session ^ (u64::from(event.context) << 40);
                 let mut prompt = String::new();
                 self.tokenizer.push_random(
                     &mut prompt,
-                    &mut rng(seed, Purpose::Session, session),
+                    &mut rng(seed, Purpose::Session, stream),
                     event.input_tokens as usize,
                 );
                 single(prompt, event.output_tokens)

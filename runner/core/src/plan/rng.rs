@@ -29,6 +29,8 @@ pub enum Purpose {
     SharedPrompt = 12,
     /// The pause after a replayed turn's answer (its tool call).
     Pause = 13,
+    /// A generated agent session's draws, by session and place in its graph.
+    Agentic = 14,
 }
 
 pub type PlanRng = Pcg64Mcg;
@@ -37,6 +39,15 @@ pub fn rng(seed: u64, purpose: Purpose, index: u64) -> PlanRng {
     let mixed =
         splitmix64(splitmix64(seed ^ (purpose as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ index);
     Pcg64Mcg::seed_from_u64(mixed)
+}
+
+/// The stream of `path` (a place in a generated structure, outermost first) under `index`:
+/// distinct paths give independent streams.
+pub fn rng_at(seed: u64, purpose: Purpose, index: u64, path: &[u64]) -> PlanRng {
+    let folded = path
+        .iter()
+        .fold(splitmix64(index), |acc, &step| splitmix64(acc ^ step));
+    rng(seed, purpose, folded)
 }
 
 /// A uniform draw in [0, 1) for request `index`, for choices that need one number.
@@ -62,5 +73,15 @@ mod tests {
         assert_ne!(unit(1, Purpose::Adapter, 5), unit(1, Purpose::Adapter, 6));
         assert_ne!(unit(1, Purpose::Adapter, 5), unit(2, Purpose::Adapter, 5));
         assert_ne!(unit(1, Purpose::Adapter, 5), unit(1, Purpose::Prompt, 5));
+    }
+
+    #[test]
+    fn paths_give_distinct_streams() {
+        use rand::RngExt;
+        let draw = |index, path: &[u64]| rng_at(1, Purpose::Agentic, index, path).random::<u64>();
+        assert_eq!(draw(3, &[0, 7]), draw(3, &[0, 7]));
+        assert_ne!(draw(3, &[0, 7]), draw(3, &[7, 0]));
+        assert_ne!(draw(3, &[0, 7]), draw(3, &[0, 7, 0]));
+        assert_ne!(draw(3, &[0, 7]), draw(4, &[0, 7]));
     }
 }

@@ -43,12 +43,23 @@ pub struct SessionGraph {
     /// OTel: the trace's `session_id` or `trace_id`, else the file's name; Weka: the session's
     /// whole name, `wekatrace{index}_{id}` (inference-perf numbers Weka traces as read).
     pub session_id: String,
+    pub event_ids: EventIds,
     pub events: Vec<Event>,
+}
+
+/// How inference-perf names a session's events (`graph_event_id`, after the session's id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventIds {
+    /// Traces: `event_{nnn}_{span_id}`, numbered in order of start.
+    Numbered,
+    /// Generated sessions: the `span_id` itself, `{session}:r{round}:...`.
+    Named,
 }
 
 /// One LLM call of a session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
+    /// Its recorded id (OTel's span id, Weka's request id) or generated name.
     pub span_id: String,
     pub input_tokens: u32,
     pub output_tokens: u32,
@@ -57,6 +68,9 @@ pub struct Event {
     /// The recorded gap (tool or think time) between the last of those ending and this one
     /// starting, at most `max_wait_ms`.
     pub wait: Duration,
+    /// The text its prompt continues: the calls of one context share it, a later and longer
+    /// prompt extending an earlier one, as an agent's transcript grows. Traces have one.
+    pub context: u32,
 }
 
 /// What each call of a session waits for and how long after, by inference-perf's rules: a call

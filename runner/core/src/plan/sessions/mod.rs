@@ -1,11 +1,12 @@
-//! Session data (`data.type: otel_trace_replay`, `weka_trace_replay`): each trace is one
-//! session, a graph of LLM calls that depend on each other. The sessions are read once, put in
-//! a seeded order (inference-perf shuffles them with the run's seed), repeated up to
-//! `duplicate_sessions_target`, and taken stage by stage: each stage runs the next
-//! `num_sessions` of them.
+//! Session data (`data.type: otel_trace_replay`, `weka_trace_replay`, `synthetic_agentic`):
+//! each session is a graph of LLM calls that depend on each other, a trace or a generated one.
+//! Traces are read once, put in a seeded order (inference-perf shuffles them with the run's
+//! seed) and repeated up to `duplicate_sessions_target`; generated sessions keep their index
+//! order. Stages take them in turn: each stage runs the next `num_sessions` of them.
 
 mod graph;
 mod otel;
+mod synthetic;
 mod weka;
 
 use std::path::{Path, PathBuf};
@@ -14,9 +15,9 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 
-use crate::config::{OtelTraceReplayConfig, WekaTraceReplayConfig};
+use crate::config::{OtelTraceReplayConfig, SyntheticAgenticConfig, WekaTraceReplayConfig};
 
-pub use graph::{Event, SessionError, SessionGraph};
+pub use graph::{Event, EventIds, SessionError, SessionGraph};
 pub use otel::ReadOptions;
 
 use super::rng::{Purpose, rng};
@@ -25,7 +26,8 @@ use super::rng::{Purpose, rng};
 #[derive(Debug, Clone)]
 pub struct Session {
     /// inference-perf's id (`trace{slot}_{session_id}` for OTel traces,
-    /// `wekatrace{index}_{id}` for Weka traces), `_dup{n}` added for repeats.
+    /// `wekatrace{index}_{id}` for Weka traces, `synthN{index}` for generated sessions),
+    /// `_dup{n}` added for repeats.
     pub id: String,
     pub graph: Arc<SessionGraph>,
     /// Index of the session's first request: its events are the requests
@@ -39,12 +41,14 @@ impl Session {
         self.first_request + event as u64
     }
 
-    /// inference-perf's `graph_event_id` of event `event`: `{session}:event_{nnn}_{span}`.
+    /// inference-perf's `graph_event_id` of event `event`: `{session}:event_{nnn}_{span}` for
+    /// traces, the name (which starts with the session's id) for generated sessions.
     pub fn event_id(&self, event: usize) -> String {
-        format!(
-            "{}:event_{event:03}_{}",
-            self.id, self.graph.events[event].span_id
-        )
+        let span = &self.graph.events[event].span_id;
+        match self.graph.event_ids {
+            EventIds::Numbered => format!("{}:event_{event:03}_{span}", self.id),
+            EventIds::Named => span.clone(),
+        }
     }
 }
 
@@ -109,6 +113,19 @@ impl Sessions {
             config.duplicate_sessions_target,
             skipped,
         ))
+    }
+
+    /// Generated agent sessions `synthN0..synthN{num_sessions}`, in that order.
+    pub fn synthetic(config: &SyntheticAgenticConfig) -> Self {
+        let shape = synthetic::Shape::new(config);
+        let count = config.num_sessions.unwrap_or(0).max(0) as u64;
+        let named = (0..count)
+            .map(|index| {
+                let graph = shape.session(index);
+                (graph.session_id.clone(), Arc::new(graph))
+            })
+            .collect();
+        Self::numbered(named, None, Vec::new())
     }
 
     /// The sessions in order, repeated to `target`, their requests numbered.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::graph::{Event, SessionError, SessionGraph, dependencies};
+use super::graph::{Event, EventIds, SessionError, SessionGraph, dependencies};
 
 /// What the config says about reading traces.
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +110,7 @@ fn parse(
             output_tokens: call.output_tokens,
             after,
             wait,
+            context: 0,
         })
         .collect();
     let session_id = ["session_id", "trace_id"]
@@ -128,6 +129,7 @@ fn parse(
     Ok(Some(SessionGraph {
         file: file.to_string(),
         session_id,
+        event_ids: EventIds::Numbered,
         events,
     }))
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use self::conversation::{Conversation, Text, Tokens};
 use self::format::{Request, Trace};
 use super::Read;
-use super::graph::{Event, SessionError, SessionGraph, dependencies};
+use super::graph::{Event, EventIds, SessionError, SessionGraph, dependencies};
 use crate::config::WekaTraceReplayConfig;
 use crate::plan::DEFAULT_MAX_TOKENS;
 
@@ -141,11 +141,13 @@ fn graph(
             },
             after,
             wait,
+            context: 0,
         })
         .collect();
     Some(SessionGraph {
         file: file.display().to_string(),
         session_id: format!("wekatrace{index}_{}", trace.id),
+        event_ids: EventIds::Numbered,
         events,
     })
 }
