@@ -29,6 +29,8 @@ pub enum Purpose {
     SharedPrompt = 12,
     /// The pause after a replayed turn's answer (its tool call).
     Pause = 13,
+    /// A request's images: how many, their sizes, places and colours.
+    Image = 14,
 }
 
 pub type PlanRng = Pcg64Mcg;
