@@ -8,6 +8,7 @@
 pub mod breakers;
 pub mod config;
 pub mod error_text;
+pub mod media;
 pub mod metrics;
 pub mod object_url;
 pub mod plan;

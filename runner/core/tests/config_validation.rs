@@ -251,7 +251,11 @@ fn server_and_unsupported_sections() {
     );
     assert_issue(
         &with_server(&format!("{stages}data:\n  type: visionarena\n")),
-        "data.type: the visionarena dataset (visionarena) is not supported yet",
+        "data.path: required by data.type visionarena",
+    );
+    assert_issue(
+        &with_server(&format!("{stages}data:\n  type: visionarena\n")),
+        "data.visionarena: required by data.type visionarena",
     );
     let anthropic = load(&with_server(&format!(
         "{stages}api:\n  type: anthropic_messages\n"
@@ -514,11 +518,104 @@ fn data_generator_rules() {
         ),
         (
             "type: shared_prefix\n  shared_prefix: {multimodal: {}}",
-            "data.shared_prefix.multimodal: multimodal data is not supported yet",
+            "data.shared_prefix.multimodal: a shared prefix with images is not supported yet",
         ),
     ] {
         assert_issue(
             &with_server(&format!("{stages}data:\n  {data}\n")),
+            expected,
+        );
+    }
+}
+
+#[test]
+fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
+    let stages = "load:\n  stages: [{rate: 1, duration: 1}]\n";
+    let image = "multimodal:\n    image:\n      count: {type: uniform, min: 1, max: 3}\n      resolutions: [{resolution: 720p, weight: 2}, {resolution: {height: 64, width: 32}}]\n      insertion_point: 0.5\n      representation: jpeg\n";
+    let config = load(&with_server(&format!(
+        "{stages}api:\n  type: chat\ndata:\n  type: synthetic\n  {image}"
+    )))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let image_config = config.data.multimodal.unwrap().image.unwrap();
+    assert_eq!(image_config.resolutions.unwrap()[0].resolution.height, 720);
+    assert_eq!(
+        image_config.representation,
+        config::ImageRepresentation::Jpeg
+    );
+    for (api, data, expected) in [
+        (
+            "completion",
+            format!("type: synthetic\n  {image}"),
+            "api.type: data.multimodal sends images as chat content parts",
+        ),
+        (
+            "chat",
+            format!("type: random\n  input_distribution: {{mean: 5}}\n  output_distribution: {{mean: 5}}\n  {image}"),
+            "data.multimodal: used by data.type synthetic only",
+        ),
+        (
+            "chat",
+            format!("type: synthetic\n  output_distribution: {{mean: 5}}\n  {image}"),
+            "data.output_distribution: not used by data.type synthetic; with data.multimodal, prompts are random text",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {image: {resolutions: [{resolution: {height: 0, width: 20000}}]}}".to_string(),
+            "data.multimodal.image.resolutions[0].resolution.width: must be 1 to 16384 pixels, got 20000",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {image: {resolutions: [{resolution: 360p, weight: 0}]}}".to_string(),
+            "data.multimodal.image.resolutions: every weight is 0",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {image: {insertion_point: 1.5}}".to_string(),
+            "data.multimodal.image.insertion_point: must be within [0, 1]",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {image: {count: {type: fixed, mean: 1, min: -1, max: 1}}}".to_string(),
+            "data.multimodal.image.count.min: must be >= 0",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {audio: {count: {mean: 1}}}".to_string(),
+            "data.multimodal.audio: synthetic audio is not supported yet; remove this key",
+        ),
+        (
+            "completion",
+            "type: visionarena\n  path: va.parquet\n  visionarena: {}".to_string(),
+            "api.type: data.type visionarena sends images as chat content parts",
+        ),
+        (
+            "chat",
+            "type: visionarena\n  path: va.parquet\n  visionarena: {num_rows: 0, max_images_per_request: 0, insertion_point: 2}".to_string(),
+            "data.visionarena.num_rows: must be > 0, got 0",
+        ),
+        (
+            "chat",
+            "type: visionarena\n  path: va.parquet\n  visionarena: {max_images_per_request: 0}".to_string(),
+            "data.visionarena.max_images_per_request: must be > 0, got 0",
+        ),
+        (
+            "chat",
+            "type: visionarena\n  path: va.parquet\n  visionarena: {insertion_point: 2}".to_string(),
+            "data.visionarena.insertion_point: must be within [0, 1]",
+        ),
+        (
+            "chat",
+            "type: visionarena\n  path: va.parquet\n  visionarena: {}\n  input_distribution: {mean: 5}".to_string(),
+            "data.input_distribution: not used by data.type visionarena",
+        ),
+        (
+            "chat",
+            "type: visionarena\n  path: va.parquet\n  visionarena: {hf_dataset_name: lmarena-ai/VisionArena-Chat}".to_string(),
+            "data.visionarena.hf_dataset_name: reading from the Hugging Face hub (give the dataset file as data.path) is not supported yet",
+        ),
+    ] {
+        assert_issue(
+            &with_server(&format!("{stages}api:\n  type: {api}\ndata:\n  {data}")),
             expected,
         );
     }

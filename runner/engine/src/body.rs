@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use ibench_core::config::ApiType;
+use ibench_core::plan::ImagePart;
 
 use crate::conversation::Turn;
 
@@ -18,6 +19,9 @@ pub struct PromptParts<'a> {
     pub history: &'a [Turn],
     /// The new `user` message.
     pub user: &'a str,
+    /// Multimodal chat: the new `user` message is content parts, its text split around these
+    /// images (see [`RequestData::images`](ibench_core::plan::RequestData::images)).
+    pub images: Option<&'a [ImagePart]>,
 }
 
 impl PromptParts<'_> {
@@ -45,25 +49,55 @@ impl PromptParts<'_> {
         if let Some(system) = self.system.filter(|_| with_system) {
             messages.push(Message {
                 role: "system",
-                content: system,
+                content: Content::Text(system),
             });
         }
         for turn in self.history {
             messages.push(Message {
                 role: "user",
-                content: &turn.user,
+                content: Content::Text(&turn.user),
             });
             messages.push(Message {
                 role: "assistant",
-                content: &turn.assistant,
+                content: Content::Text(&turn.assistant),
             });
         }
         messages.push(Message {
             role: "user",
-            content: self.user,
+            content: match self.images {
+                None => Content::Text(self.user),
+                Some(images) => Content::Parts(parts(self.user, images)),
+            },
         });
         messages
     }
+}
+
+/// inference-perf's `assemble_content`: the text up to each image's place, the image, and the
+/// rest of the text; the text alone (even empty) when there are no images.
+fn parts<'a>(text: &'a str, images: &'a [ImagePart]) -> Vec<Part<'a>> {
+    if images.is_empty() {
+        return vec![Part::Text { text }];
+    }
+    let mut parts = Vec::with_capacity(2 * images.len() + 1);
+    let mut done = 0;
+    for image in images {
+        if image.at > done {
+            parts.push(Part::Text {
+                text: &text[done..image.at],
+            });
+            done = image.at;
+        }
+        parts.push(Part::ImageUrl {
+            image_url: ImageUrl { url: &image.url },
+        });
+    }
+    if done < text.len() {
+        parts.push(Part::Text {
+            text: &text[done..],
+        });
+    }
+    parts
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +135,27 @@ struct Completion<'a> {
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'static str,
-    content: &'a str,
+    content: Content<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(&'a str),
+    Parts(Vec<Part<'a>>),
+}
+
+/// An OpenAI chat content part.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Part<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageUrl<'a> },
+}
+
+#[derive(Serialize)]
+struct ImageUrl<'a> {
+    url: &'a str,
 }
 
 #[derive(Serialize)]
@@ -180,11 +234,23 @@ impl BodyTemplate {
 mod tests {
     use super::*;
 
+    /// A chat template without streaming or extras.
+    fn chat() -> BodyTemplate {
+        BodyTemplate {
+            api: ApiType::Chat,
+            ignore_eos: false,
+            stream: false,
+            response_format: None,
+            add_special_tokens: None,
+        }
+    }
+
     fn single(user: &str) -> PromptParts<'_> {
         PromptParts {
             system: None,
             history: &[],
             user,
+            images: None,
         }
     }
 
@@ -198,6 +264,7 @@ mod tests {
             system: Some("sys"),
             history: &history,
             user: "q1",
+            images: None,
         };
         assert_eq!(parts.text(), "sys q0 a0 q1");
         let chat = BodyTemplate {
@@ -220,6 +287,45 @@ mod tests {
     }
 
     #[test]
+    fn images_split_the_text_as_inference_perf_assembles_content() {
+        let image = |at: usize, url: &str| ImagePart {
+            at,
+            url: url.into(),
+            width: 1,
+            height: 1,
+            bytes: 1,
+        };
+        let chat = chat();
+        let content = |user: &str, images: &[ImagePart]| {
+            let parts = PromptParts {
+                images: Some(images),
+                ..single(user)
+            };
+            let body: serde_json::Value =
+                serde_json::from_slice(&chat.render("m", &parts, 1)).unwrap();
+            body["messages"][0]["content"].clone()
+        };
+        let text = |t: &str| serde_json::json!({"type": "text", "text": t});
+        let url = |u: &str| serde_json::json!({"type": "image_url", "image_url": {"url": u}});
+        assert_eq!(content("", &[]), serde_json::json!([text("")]));
+        assert_eq!(
+            content(
+                "abcd",
+                &[image(0, "a"), image(2, "b"), image(2, "c"), image(4, "d")]
+            ),
+            serde_json::json!([
+                url("a"),
+                text("ab"),
+                url("b"),
+                url("c"),
+                text("cd"),
+                url("d")
+            ])
+        );
+        assert_eq!(content("", &[image(0, "x")]), serde_json::json!([url("x")]));
+    }
+
+    #[test]
     fn bodies_match_inference_perf() {
         let completion = BodyTemplate {
             api: ApiType::Completion,
@@ -232,13 +338,7 @@ mod tests {
             String::from_utf8(completion.render("m", &single("hi there"), 7)).unwrap(),
             r#"{"model":"m","prompt":"hi there","max_tokens":7,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}"#
         );
-        let chat = BodyTemplate {
-            api: ApiType::Chat,
-            ignore_eos: false,
-            stream: false,
-            response_format: None,
-            add_special_tokens: None,
-        };
+        let chat = chat();
         assert_eq!(chat.path(), "/v1/chat/completions");
         assert_eq!(
             String::from_utf8(chat.render("a", &single("q"), 3)).unwrap(),
@@ -260,6 +360,7 @@ mod tests {
             system: Some("sys"),
             history: &[],
             user: "q",
+            images: None,
         };
         assert_eq!(
             String::from_utf8(anthropic.render("c", &parts, 4)).unwrap(),

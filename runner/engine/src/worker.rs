@@ -337,6 +337,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
             system: data.system.as_deref(),
             history: &[],
             user: &data.prompt,
+            images: data.images.as_deref(),
         };
         let (bytes, prompt_tokens) = render(shared, adapter, &parts, data.max_tokens);
         Body::Ready {
@@ -586,6 +587,7 @@ async fn execute(
                 system: fitted.system.as_deref(),
                 history: &so_far.history[fitted.dropped..],
                 user: &fitted.user,
+                images: None,
             };
             let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
             let session = data.session.expect("rounds belong to sessions");

@@ -9,8 +9,12 @@ use super::error::Issue;
 /// inference-perf keys that are valid there but not implemented here: refusing them loudly is
 /// better than ignoring part of what the user asked for.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
-    ("data.multimodal", "multimodal data"),
-    ("data.shared_prefix.multimodal", "multimodal data"),
+    (
+        "data.shared_prefix.multimodal",
+        "a shared prefix with images",
+    ),
+    ("data.multimodal.video", "synthetic video"),
+    ("data.multimodal.audio", "synthetic audio"),
     (
         "data.otel_trace_replay.hf_dataset_path",
         "traces from a Hugging Face dataset",
@@ -131,7 +135,18 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "data.synthetic_agentic.predecessor_wait_timeout_sec",
         "a limit on waiting for earlier calls (use load.stages[].timeout)",
     ),
-    ("data.visionarena", "the visionarena dataset"),
+    (
+        "data.visionarena.hf_dataset_name",
+        "reading from the Hugging Face hub (give the dataset file as data.path)",
+    ),
+    (
+        "data.visionarena.hf_split",
+        "reading from the Hugging Face hub (give the dataset file as data.path)",
+    ),
+    (
+        "data.visionarena.hf_data_files",
+        "reading from the Hugging Face hub (give the dataset file as data.path)",
+    ),
 ];
 
 /// inference-perf's other names for keys (serde aliases, which the schema does not list):
@@ -150,8 +165,11 @@ const ALIASES: &[(&str, &str, &str)] = &[
 ];
 
 /// inference-perf enum values that are valid there but not implemented here.
-const UNSUPPORTED_VALUES: &[(&str, &str, &str)] =
-    &[("data.type", "visionarena", "the visionarena dataset")];
+const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[(
+    "data.multimodal.image.representation",
+    "webp",
+    "synthetic WebP images (inference-perf sends PNG for them)",
+)];
 
 /// Checks `doc` against `schema` (a schemars root schema with `$defs`), returning one issue per
 /// unknown key or unsupported enum value.
@@ -379,19 +397,28 @@ mod tests {
 
     #[test]
     fn inference_perf_features_we_lack_are_named_not_supported() {
-        let found = issues(json!({"data": {"type": "visionarena", "multimodal": {},
+        let found = issues(json!({"data": {"type": "visionarena",
+            "visionarena": {"hf_split": "train"},
+            "multimodal": {"video": {}, "image": {"representation": "webp"}},
             "weka_trace_replay": {"filter": "lambda x: True"}}}));
         assert!(
             found.contains(
-                &"data.multimodal: multimodal data is not supported yet; remove this key"
+                &"data.multimodal.video: synthetic video is not supported yet; remove this key"
                     .to_string()
             ),
             "{found:?}"
         );
         assert!(
             found.iter().any(|f| f.starts_with(
-                "data.type: the visionarena dataset (visionarena) is not supported yet"
+                "data.multimodal.image.representation: synthetic WebP images (inference-perf sends PNG for them) (webp) is not supported yet"
             )),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(
+                &"data.visionarena.hf_split: reading from the Hugging Face hub (give the dataset file as data.path) is not supported yet; remove this key"
+                    .to_string()
+            ),
             "{found:?}"
         );
         assert!(

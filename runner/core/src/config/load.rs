@@ -94,7 +94,7 @@ mod tests {
             }))
             .unwrap()
         );
-        let set = from_document(json!({"data": {"multimodal": {}}})).unwrap_err();
+        let set = from_document(json!({"data": {"multimodal": {"audio": {}}}})).unwrap_err();
         assert!(set.to_string().contains("is not supported yet"), "{set}");
     }
 

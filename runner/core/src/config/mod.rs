@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod load;
 mod metrics_section;
+mod multimodal;
 mod overrides;
 mod resolve;
 mod slo_headers;
@@ -32,6 +33,10 @@ pub use error::{ConfigError, Issue};
 pub use files::{input_files, input_files_mut};
 pub use keys::variant as schema_variant;
 pub use load::{from_document, load_file, without_nulls};
+pub use multimodal::{
+    ImageConfig, ImageRepresentation, MAX_IMAGE_SIDE, MultimodalConfig, Resolution,
+    VisionArenaConfig, WeightedResolution,
+};
 pub use resolve::{ResolvedConfig, available_workers};
 pub use slo_headers::{apply_slo_headers, slo_header_objectives};
 pub use types::*;

@@ -398,6 +398,11 @@ pub enum DataType {
     /// answer.
     #[serde(rename = "billsum_conversations")]
     BillsumConversations,
+    /// Image questions (`data.path`: the Parquet file of lmarena-ai/VisionArena-Chat, or JSON
+    /// Lines of its rows): the first user turn of `conversation` is the prompt, the `images`'
+    /// bytes go with it as `data:` URLs (`data.visionarena`).
+    #[serde(rename = "visionarena")]
+    VisionArena,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -439,6 +444,12 @@ pub struct DataConfig {
     /// The session shapes of `synthetic_agentic`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic_agentic: Option<SyntheticAgenticConfig>,
+    /// Synthetic images in `synthetic` chat prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multimodal: Option<super::multimodal::MultimodalConfig>,
+    /// The pool of `visionarena` rows and how their images are sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visionarena: Option<super::multimodal::VisionArenaConfig>,
 }
 
 /// Where `otel_trace_replay` finds its traces and how it replays them. Each file is one

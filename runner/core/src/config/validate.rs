@@ -570,6 +570,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "otel_trace_replay" => data.otel_trace_replay.is_some(),
         "weka_trace_replay" => data.weka_trace_replay.is_some(),
         "synthetic_agentic" => data.synthetic_agentic.is_some(),
+        "visionarena" => data.visionarena.is_some(),
         _ => unreachable!("data field {field}"),
     };
     // What each type reads; everything else set is a mistake worth reporting.
@@ -581,6 +582,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         DataType::Random => (
             &["input_distribution", "output_distribution", "trace"],
             "remove it",
+        ),
+        DataType::Synthetic if data.multimodal.is_some() => (
+            &["input_distribution"],
+            "with data.multimodal, prompts are random text of input_distribution's length (default 100 tokens) asking the client's max_tokens, as in inference-perf; remove it",
         ),
         DataType::Synthetic => (
             &[
@@ -615,6 +620,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             &["synthetic_agentic"],
             "set lengths in data.synthetic_agentic",
         ),
+        DataType::VisionArena => (
+            &["path", "visionarena"],
+            "prompts and images come from the dataset, max_tokens is the client's (inference-perf takes no length limits for it); remove it",
+        ),
     };
     for field in [
         "path",
@@ -627,6 +636,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
         "otel_trace_replay",
         "weka_trace_replay",
         "synthetic_agentic",
+        "visionarena",
     ] {
         if set(field) && !reads.contains(&field) {
             unused(field, fix, issues);
@@ -634,6 +644,11 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
     }
     match data.data_type {
         DataType::Mock => {}
+        DataType::Synthetic if data.multimodal.is_some() => {
+            if let Some(d) = &data.input_distribution {
+                distribution(d, "data.input_distribution", Sampler::Sample, issues);
+            }
+        }
         DataType::Random | DataType::Synthetic if data.trace.is_none() => {
             for (field, dist) in [
                 ("input_distribution", &data.input_distribution),
@@ -697,6 +712,14 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             )),
             Some(weka) => weka_trace_replay(weka, issues),
         },
+        DataType::VisionArena => {
+            dataset_file(
+                data,
+                "visionarena: the dataset's Parquet file (e.g. data/train-00000-of-00027.parquet of lmarena-ai/VisionArena-Chat) or JSON Lines of rows with conversation and images, local or an s3://, gs:// or https:// URL (the Hugging Face hub is not reached)",
+                issues,
+            );
+            super::multimodal::validate_vision_arena(config, issues);
+        }
         DataType::ConversationReplay => match &data.conversation_replay {
             None => issues.push(Issue::new(
                 "data.conversation_replay",
@@ -712,6 +735,7 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             Some(synthetic) => super::synthetic_agentic_section::validate(synthetic, issues),
         },
     }
+    super::multimodal::validate(config, issues);
     let sessions = matches!(
         data.data_type,
         DataType::OtelTraceReplay | DataType::WekaTraceReplay | DataType::SyntheticAgentic

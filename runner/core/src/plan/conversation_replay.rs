@@ -157,6 +157,7 @@ impl ConversationReplay {
                 round: at.turn + 1,
             }),
             context_limit: Some(self.context_limit),
+            images: None,
         }
     }
 

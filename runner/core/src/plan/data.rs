@@ -10,7 +10,8 @@ use crate::config::{
 use crate::tokenize::{ChatTemplate, ChatTemplateError, Corpus, Tokenizer};
 
 use super::conversation_replay::ConversationReplay;
-use super::dataset::Dataset;
+use super::dataset::{Dataset, VisionRow};
+use super::multimodal::ImageSampler;
 use super::request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
 use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
@@ -18,6 +19,10 @@ use super::sessions::{SessionError, Sessions};
 use super::shard::Routing;
 use super::share_gpt::SharePair;
 use super::trace::TraceRow;
+
+/// inference-perf's prompt length of multimodal requests when `data.input_distribution` is
+/// unset.
+const MULTIMODAL_PROMPT_LEN: i64 = 100;
 
 /// The corpus of `synthetic` data when `data.corpus_file_path` is unset: Shakespeare's sonnets
 /// (public domain; see `assets/corpus/README.md`), after inference-perf's instruction line.
@@ -50,6 +55,13 @@ enum Source {
     /// Request `i` is an event of a session (see [`Sessions::locate`]).
     Sessions(Arc<Sessions>),
     ConversationReplay(ConversationReplay),
+    /// Request `i` asks row `i mod rows` (`visionarena`).
+    VisionArena(Arc<[VisionRow]>),
+    /// `synthetic` with `data.multimodal`: random text of `input` tokens and its images.
+    Multimodal {
+        input: LengthSampler,
+        images: Option<ImageSampler>,
+    },
 }
 
 // One per run: the size of its variants does not matter.
@@ -144,6 +156,19 @@ impl DataPlan {
         let mut seed = seed;
         let source = match data.data_type {
             DataType::Mock => Source::Mock,
+            DataType::Synthetic if data.multimodal.is_some() => Source::Multimodal {
+                input: LengthSampler::for_shared_prefix(
+                    &data
+                        .input_distribution
+                        .clone()
+                        .unwrap_or_else(|| crate::config::fixed_length(MULTIMODAL_PROMPT_LEN)),
+                ),
+                images: data
+                    .multimodal
+                    .as_ref()
+                    .and_then(|m| m.image.as_ref())
+                    .map(ImageSampler::new),
+            },
             DataType::Random | DataType::Synthetic => {
                 let lengths = match trace_rows {
                     Some(rows) => Lengths::Trace {
@@ -247,6 +272,14 @@ impl DataPlan {
                 };
                 Source::Pairs(pairs.into())
             }
+            DataType::VisionArena => {
+                let path = data.path.as_deref().expect("validated: data.path present");
+                let arena = data
+                    .visionarena
+                    .as_ref()
+                    .expect("validated: visionarena present");
+                Source::VisionArena(super::dataset::read_vision_arena(path, arena)?.into())
+            }
             DataType::OtelTraceReplay | DataType::WekaTraceReplay => {
                 let (section, sessions) = match (&data.otel_trace_replay, &data.weka_trace_replay) {
                     (Some(otel), _) if data.data_type == DataType::OtelTraceReplay => {
@@ -309,6 +342,7 @@ impl DataPlan {
             round: None,
             session: None,
             context_limit: None,
+            images: None,
         };
         match &self.source {
             Source::Mock => single(format!("1 2 3 {index}"), DEFAULT_MAX_TOKENS),
@@ -383,6 +417,7 @@ impl DataPlan {
                         round: index / shared.prompts + 1,
                     }),
                     context_limit: None,
+                    images: None,
                 }
             }
             Source::Pairs(pairs) => {
@@ -405,6 +440,29 @@ impl DataPlan {
                 single(prompt, event.output_tokens)
             }
             Source::ConversationReplay(replay) => replay.request(&self.tokenizer, stage, index),
+            Source::VisionArena(rows) => {
+                let row = &rows[(index % rows.len() as u64) as usize];
+                RequestData {
+                    images: Some(row.images.clone()),
+                    ..single(row.prompt.clone(), DEFAULT_MAX_TOKENS)
+                }
+            }
+            Source::Multimodal { input, images } => {
+                let tokens = input.sample(&mut rng(seed, Purpose::InputLength, index));
+                let mut prompt = String::new();
+                self.tokenizer.push_random(
+                    &mut prompt,
+                    &mut rng(seed, Purpose::Prompt, index),
+                    tokens as usize,
+                );
+                let images = images
+                    .as_ref()
+                    .map_or_else(Vec::new, |s| s.images(seed, index, &prompt));
+                RequestData {
+                    images: Some(images),
+                    ..single(prompt, DEFAULT_MAX_TOKENS)
+                }
+            }
         }
     }
 

@@ -19,6 +19,22 @@ pub struct RequestData {
     /// Conversation replay: the model's context in tokens, which the prompt and `max_tokens`
     /// must fit in, with inference-perf's 200 tokens of slack.
     pub context_limit: Option<u32>,
+    /// Multimodal chat: the user message is content parts, the prompt split around these
+    /// images (in order of `at`); `None` sends the prompt as a plain string.
+    pub images: Option<Vec<ImagePart>>,
+}
+
+/// An image in a chat prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePart {
+    /// Where in the prompt it goes: a byte offset (on a character boundary) into the text.
+    pub at: usize,
+    /// A `data:` URL (or an http(s) URL the server fetches).
+    pub url: Arc<str>,
+    pub width: u32,
+    pub height: u32,
+    /// The encoded image's size (inference-perf's per-image `bytes`).
+    pub bytes: usize,
 }
 
 /// Round `round` (from 0, counted over the stage) of user `user`'s requests.

@@ -31,6 +31,8 @@ pub enum Purpose {
     Pause = 13,
     /// A generated agent session's draws, by session and place in its graph.
     Agentic = 14,
+    /// A request's images: how many, their sizes, places and colours.
+    Image = 15,
 }
 
 pub type PlanRng = Pcg64Mcg;

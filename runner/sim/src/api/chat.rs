@@ -139,8 +139,9 @@ pub(super) fn write_chunk(
 }
 
 /// Prompt tokens of a conversation: the built-in tokenizer's count of each message's text
-/// content (a string, or the `text` of its parts of type `text`), summed over the messages.
-/// Roles, names and non-text parts count nothing.
+/// content (a string, or the `text` of its parts of type `text`) and the tokens of its images
+/// (`image_url` parts, Anthropic `image` blocks; see [`super::vision`]), summed over the
+/// messages. Roles, names and other parts count nothing.
 pub(super) struct MessagesTokens(pub(super) usize);
 
 #[derive(Deserialize)]
@@ -158,6 +159,47 @@ struct ContentPart<'a> {
     kind: Cow<'a, str>,
     #[serde(borrow, default)]
     text: Option<Cow<'a, str>>,
+    /// OpenAI's `image_url` part.
+    #[serde(borrow, default)]
+    image_url: Option<ImageUrl<'a>>,
+    /// Anthropic's `image` block.
+    #[serde(borrow, default)]
+    source: Option<ImageSource<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ImageUrl<'a> {
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct ImageSource<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    data: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
+}
+
+impl ContentPart<'_> {
+    /// Prompt tokens of the part: its text, or its image (see [`super::vision`]).
+    fn tokens(&self) -> Result<usize, super::vision::Unreadable> {
+        use super::vision::{Unreadable, base64_tokens, url_tokens};
+        match (&*self.kind, &self.image_url, &self.source) {
+            ("text", ..) => Ok(self.text.as_deref().map_or(0, count_tokens)),
+            ("image_url", Some(image), _) => url_tokens(&image.url),
+            ("image", _, Some(source)) => match (&*source.kind, &source.data, &source.url) {
+                ("base64", Some(data), _) => base64_tokens(data),
+                ("url", _, Some(url)) => url_tokens(url),
+                _ => Err(Unreadable("image.source")),
+            },
+            ("image_url", ..) => Err(Unreadable("image_url")),
+            ("image", ..) => Err(Unreadable("image.source")),
+            _ => Ok(0),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for MessagesTokens {
@@ -197,9 +239,7 @@ impl<'de> Deserialize<'de> for ContentTokens {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ContentTokens, A::Error> {
                 let mut total = 0;
                 while let Some(part) = seq.next_element::<ContentPart<'de>>()? {
-                    if part.kind == "text" {
-                        total += part.text.as_deref().map_or(0, count_tokens);
-                    }
+                    total += part.tokens().map_err(de::Error::custom)?;
                 }
                 Ok(ContentTokens(total))
             }
@@ -216,11 +256,17 @@ mod tests {
     fn message_text_is_counted() {
         let body = br#"{"model":"m","messages":[
             {"role":"system","content":"be brief"},
-            {"role":"user","content":[{"type":"text","text":"one two"},{"type":"image_url","image_url":{"url":"x y"}}]},
+            {"role":"user","content":[{"type":"text","text":"one two"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]},
             {"role":"assistant","content":null,"tool_calls":[]}
         ],"max_tokens":3,"max_completion_tokens":7}"#;
         let p = parse(body).unwrap();
-        assert_eq!((p.prompt_tokens, p.max_tokens), (4, Some(7)));
+        assert_eq!((p.prompt_tokens, p.max_tokens), (4 + 576, Some(7)));
+        let bad = parse(br#"{"messages":[{"content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#);
+        let bad = bad.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            bad.contains("image_url.url: not a readable PNG, JPEG or WebP image"),
+            "{bad}"
+        );
         assert!(parse(br#"{"messages":"hi"}"#).is_err());
         assert!(parse(br#"{"messages":[{"content":5}]}"#).is_err());
     }

@@ -9,6 +9,7 @@ mod kind;
 mod messages;
 mod respond;
 mod shapes;
+mod vision;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

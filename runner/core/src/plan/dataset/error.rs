@@ -27,4 +27,11 @@ pub enum DatasetError {
         "data.path: no row of {path} has a prompt and an answer within the length limits of data.input_distribution/output_distribution"
     )]
     Empty { path: String },
+    #[error(
+        "data.path: no row of {path} has a user prompt and a PNG, JPEG or WebP image among its first data.visionarena.max_images_per_request; data.type visionarena reads {reads}"
+    )]
+    NoImageRows { path: String, reads: &'static str },
+    /// Not an error: the reader has all the rows it wants and stops reading.
+    #[error("enough rows")]
+    Enough,
 }

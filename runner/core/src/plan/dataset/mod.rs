@@ -19,8 +19,10 @@
 
 mod error;
 mod rows;
+mod vision_arena;
 
 pub use error::DatasetError;
+pub use vision_arena::{VisionRow, read as read_vision_arena};
 
 use serde_json::Value;
 
@@ -246,39 +248,64 @@ mod tests {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("train-00000-of-00001.parquet");
-        let file = std::fs::File::create(&path).unwrap();
-        let properties = Arc::new(WriterProperties::builder().build());
-        let mut writer = SerializedFileWriter::new(file, Arc::new(schema), properties).unwrap();
-        let mut group = writer.next_row_group().unwrap();
-        for field in [0, 1] {
+        let columns = [0, 1].map(|field| {
             // Definition level 4: a present field of a present turn; 1: an empty list; 0: a
             // null one. Repetition level 1: the next turn of the same list.
-            let (mut values, mut definitions, mut repetitions) = (vec![], vec![], vec![]);
+            let mut leaf = Leaf::default();
             for row in rows {
                 let turns = match row {
                     None => &[][..],
                     Some(turns) => turns.as_slice(),
                 };
                 if turns.is_empty() {
-                    definitions.push(i16::from(row.is_some()));
-                    repetitions.push(0);
+                    leaf.definitions.push(i16::from(row.is_some()));
+                    leaf.repetitions.push(0);
                 }
                 for (k, turn) in turns.iter().enumerate() {
-                    values.push(ByteArray::from(if field == 0 { turn.0 } else { turn.1 }));
-                    definitions.push(4);
-                    repetitions.push(i16::from(k > 0));
+                    leaf.values
+                        .push(ByteArray::from(if field == 0 { turn.0 } else { turn.1 }));
+                    leaf.definitions.push(4);
+                    leaf.repetitions.push(i16::from(k > 0));
                 }
             }
+            leaf
+        });
+        write_parquet(&path, schema, columns);
+        (dir, path.display().to_string())
+    }
+
+    /// The values and levels of one leaf column of byte arrays.
+    #[derive(Default)]
+    pub(super) struct Leaf {
+        pub values: Vec<ByteArray>,
+        pub definitions: Vec<i16>,
+        pub repetitions: Vec<i16>,
+    }
+
+    /// A Parquet file of one row group with these leaf columns, in schema order.
+    pub(super) fn write_parquet(
+        path: &std::path::Path,
+        schema: parquet::schema::types::Type,
+        columns: impl IntoIterator<Item = Leaf>,
+    ) {
+        let file = std::fs::File::create(path).unwrap();
+        let properties = Arc::new(WriterProperties::builder().build());
+        let mut writer = SerializedFileWriter::new(file, Arc::new(schema), properties).unwrap();
+        let mut group = writer.next_row_group().unwrap();
+        for leaf in columns {
             let mut column = group.next_column().unwrap().unwrap();
             column
                 .typed::<ByteArrayType>()
-                .write_batch(&values, Some(&definitions), Some(&repetitions))
+                .write_batch(
+                    &leaf.values,
+                    Some(&leaf.definitions),
+                    Some(&leaf.repetitions),
+                )
                 .unwrap();
             column.close().unwrap();
         }
         group.close().unwrap();
         writer.close().unwrap();
-        (dir, path.display().to_string())
     }
 
     fn asked(pairs: &[SharePair]) -> Vec<(&str, u32)> {

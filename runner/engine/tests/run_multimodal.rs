@@ -1,0 +1,151 @@
+//! `data.multimodal` end to end against the simulator over loopback HTTP: each chat request's
+//! user message is inference-perf's content parts (text around `image_url` parts carrying
+//! `data:` URLs of images of the configured count, sizes and encoding), and the prompt tokens
+//! reported are the simulator's, images included; `visionarena` rows likewise.
+
+use ibench_core::media::{Encoding, probe_data_url};
+use ibench_core::tokenize::count_tokens;
+use ibench_testkit as common;
+use serde_json::Value;
+
+/// The simulator's tokens per image: one per 28×28 tile (see docs/sim.md).
+fn image_tokens(width: u32, height: u32) -> u64 {
+    u64::from(width.div_ceil(28) * height.div_ceil(28))
+}
+
+/// The prompt tokens of a run's per-request records (the server's `usage`), sorted.
+fn reported_prompt_tokens(dir: &std::path::Path) -> Vec<u64> {
+    let mut reported: Vec<u64> = common::per_request(dir)
+        .iter()
+        .map(|e| {
+            e["info"]["request_metrics"]["text"]["input_tokens"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    reported.sort_unstable();
+    reported
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_requests_carry_the_configured_images_and_the_sim_counts_them() {
+    for (representation, encoding) in [("png", Encoding::Png), ("jpeg", Encoding::Jpeg)] {
+        let sim = common::recording_sim(100).await;
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "api: {{type: chat}}\ndata: {{type: synthetic, input_distribution: {{type: fixed, mean: 20, min: 20, max: 20}}, multimodal: {{image: {{count: {{type: fixed, mean: 2, min: 2, max: 2}}, resolutions: [{{resolution: {{height: 56, width: 84}}}}, {{resolution: 360p}}], representation: {representation}}}}}}}\nload: {{stages: [{{rate: 10, duration: 1}}], num_workers: 1, base_seed: 3}}\nreport: {{request_lifecycle: {{per_request: true}}}}"
+        );
+        let outcome = common::run(common::config(&sim.base_url(), dir.path(), &yaml)).await;
+        let summary = common::report(&outcome, "summary_lifecycle_metrics");
+        assert_eq!(summary["successes"]["count"], 10, "{representation}");
+        let mut requests = sim.requests();
+        assert_eq!(requests.len(), 10);
+        requests.sort_by_key(|r| r.seq);
+        let mut sizes = std::collections::BTreeSet::new();
+        let mut expected_tokens = Vec::new();
+        for request in &requests {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(body["max_tokens"], 30, "the client's default");
+            let messages = body["messages"].as_array().unwrap();
+            assert_eq!(messages.len(), 1, "{body}");
+            assert_eq!(messages[0]["role"], "user");
+            let parts = messages[0]["content"].as_array().unwrap();
+            let (mut text, mut tokens) = (String::new(), 0);
+            let mut images = 0;
+            for part in parts {
+                match part["type"].as_str().unwrap() {
+                    "text" => {
+                        // The sim counts each part: a word cut by an image counts twice.
+                        let part = part["text"].as_str().unwrap();
+                        tokens += count_tokens(part) as u64;
+                        text.push_str(part);
+                    }
+                    "image_url" => {
+                        assert_eq!(part.as_object().unwrap().len(), 2, "{part}");
+                        let url = part["image_url"]["url"].as_str().unwrap();
+                        assert!(
+                            url.starts_with(&format!("data:image/{representation};base64,")),
+                            "{}",
+                            &url[..40]
+                        );
+                        let image = probe_data_url(url).unwrap();
+                        assert_eq!(image.encoding, encoding);
+                        sizes.insert((image.width, image.height));
+                        tokens += image_tokens(image.width, image.height);
+                        images += 1;
+                    }
+                    other => panic!("unexpected part {other}"),
+                }
+            }
+            assert_eq!(images, 2, "{representation}");
+            assert_eq!(count_tokens(&text), 20, "the parts' text is the prompt");
+            expected_tokens.push(tokens);
+        }
+        assert_eq!(
+            sizes.into_iter().collect::<Vec<_>>(),
+            vec![(84, 56), (640, 360)],
+            "both sizes are drawn"
+        );
+        expected_tokens.sort_unstable();
+        assert_eq!(
+            reported_prompt_tokens(dir.path()),
+            expected_tokens,
+            "the sim's prompt tokens include the images"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visionarena_rows_go_out_with_their_images_first_in_row_order() {
+    use ibench_core::media::{data_url, solid};
+    let png = solid(56, 28, [5, 6, 7], Encoding::Png);
+    let jpeg = solid(30, 30, [1, 1, 1], Encoding::Jpeg);
+    let b64 = |bytes: &[u8]| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let rows = [
+        serde_json::json!({"conversation": [[{"role": "user", "content": "describe the picture"}]], "images": [{"bytes": b64(&png)}]}),
+        serde_json::json!({"conversation": [[{"role": "assistant", "content": "no user turn"}]], "images": [{"bytes": b64(&png)}]}),
+        serde_json::json!({"conversation": [[{"role": "user", "content": "and this one"}]], "images": [{"bytes": b64(&jpeg)}, {"bytes": b64(&png)}]}),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("visionarena.jsonl");
+    let lines: Vec<String> = rows.iter().map(Value::to_string).collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let sim = common::recording_sim(100).await;
+    let yaml = format!(
+        "api: {{type: chat}}\ndata: {{type: visionarena, path: {}, visionarena: {{num_rows: 10}}}}\nload: {{stages: [{{rate: 6, duration: 1}}], num_workers: 1}}\nreport: {{request_lifecycle: {{per_request: true}}}}",
+        path.display()
+    );
+    let outcome = common::run(common::config(&sim.base_url(), dir.path(), &yaml)).await;
+    assert_eq!(
+        common::report(&outcome, "summary_lifecycle_metrics")["successes"]["count"],
+        6
+    );
+    let mut requests = sim.requests();
+    requests.sort_by_key(|r| r.seq);
+    let image = |url: String| serde_json::json!({"type": "image_url", "image_url": {"url": url}});
+    let text = |t: &str| serde_json::json!({"type": "text", "text": t});
+    let expected = [
+        serde_json::json!([
+            image(data_url(Encoding::Png, &png)),
+            text("describe the picture")
+        ]),
+        // One image a request (max_images_per_request's default): the JPEG, first of the row.
+        serde_json::json!([image(data_url(Encoding::Jpeg, &jpeg)), text("and this one")]),
+    ];
+    for (i, request) in requests.iter().enumerate() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body["messages"][0]["content"],
+            expected[i % 2],
+            "request {i}"
+        );
+        assert_eq!(body["max_tokens"], 30);
+    }
+    let (first, second) = (3 + image_tokens(56, 28), 3 + image_tokens(30, 30));
+    let mut want = vec![first, first, first, second, second, second];
+    want.sort_unstable();
+    assert_eq!(reported_prompt_tokens(dir.path()), want);
+}
