@@ -132,8 +132,8 @@ async fn ten_thousand_idle_connections_are_closed_and_their_memory_returned() {
         closed_after >= IDLE,
         "closed {closed_after:?} after opening, before the idle timeout"
     );
-    // mimalloc returns freed pages on a thread's later allocations, not at the free itself:
-    // the requests that keep coming give every worker thread some within seconds.
+    // mimalloc returns freed pages when their thread next collects, which an idle `ibench sim`
+    // thread does at most once a second.
     let returned_rss = baseline_rss + held_rss.saturating_sub(baseline_rss) / 4 + (4 << 20);
     common::wait_until(Duration::from_secs(10), async || {
         rss(&sim.0) <= returned_rss

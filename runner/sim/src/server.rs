@@ -50,6 +50,19 @@ pub struct SimServer {
 impl SimServer {
     /// Validates `config`, binds (port `None`: a free one) and starts serving.
     pub async fn start(config: SimConfig) -> Result<SimServer, SimError> {
+        Self::start_with_park_hook(config, || {}).await
+    }
+
+    /// [`SimServer::start`], calling `on_park` on a server thread each time it runs out of work.
+    ///
+    /// A process that links its own allocator uses it to tidy each thread's heap: memory freed
+    /// by another thread (a closed connection's buffers, dropped wherever its task last ran) is
+    /// only taken back by the thread that owns it, and only when that thread allocates or
+    /// collects.
+    pub async fn start_with_park_hook(
+        config: SimConfig,
+        on_park: impl Fn() + Send + Sync + 'static,
+    ) -> Result<SimServer, SimError> {
         config.validate()?;
         // Before the runtime: an error returned after it would drop it inside the caller's.
         let tls = config
@@ -64,15 +77,16 @@ impl SimServer {
         std_listener.set_nonblocking(true).map_err(bind)?;
         let addr = std_listener.local_addr().map_err(bind)?;
         let runtime = match config.threads {
-            1 => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build(),
-            n => tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(n)
-                .thread_name("ibench-sim-worker")
-                .enable_all()
-                .build(),
+            1 => tokio::runtime::Builder::new_current_thread(),
+            n => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.worker_threads(n).thread_name("ibench-sim-worker");
+                builder
+            }
         }
+        .on_thread_park(on_park)
+        .enable_all()
+        .build()
         .map_err(SimError::Runtime)?;
         let listener = {
             let _guard = runtime.enter();
