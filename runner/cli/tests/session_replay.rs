@@ -188,6 +188,13 @@ async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms(
     assert_eq!(sessions_summary["num_sessions"], sessions);
     assert_eq!(sessions_summary["num_sessions_succeeded"], sessions);
     assert_eq!(sessions_summary["total_events_completed"], 5 * sessions);
+    // Every Weka call answers the user, but answers that come whole have no first token.
+    assert_eq!(sessions_summary["num_user_facing_events"]["mean"], 5.0);
+    assert_eq!(sessions_summary["sessions_with_tfut"], 0);
+    assert_eq!(
+        sessions_summary["tfut_none_reasons"],
+        json!({"non_streaming": sessions})
+    );
 
     let requests = requests_by_session(&reports);
     let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
@@ -197,6 +204,7 @@ async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms(
         let id = session["session_id"].as_str().unwrap();
         assert!(id.starts_with("wekatrace0_coding-agent-1"), "{id}");
         assert_eq!(session["num_events"], 5);
+        assert_eq!(session["tfut_none_reason"], "non_streaming", "{id}");
         let calls = &requests[id];
         assert_eq!(calls.len(), 5, "{id}");
         for (e, (after, gap)) in WEKA_AFTER.iter().enumerate() {

@@ -642,6 +642,12 @@ fn compare_sessions(shape: &Shape, peer: &Path, ours: &Path) {
         "{}: {SUMMARY}/tfut_none_reasons",
         shape.name
     );
+    eprintln!(
+        "{}: tfut_sec median: ibench {}, inference-perf {}",
+        shape.name,
+        mine.pointer("/tfut_sec/median").unwrap_or(&Value::Null),
+        theirs.pointer("/tfut_sec/median").unwrap_or(&Value::Null)
+    );
     const PER_SESSION: &str = "per_session_lifecycle_metrics.json";
     if file_names(peer).contains(PER_SESSION) {
         let user_facing = |dir: &Path| -> BTreeMap<String, Value> {
