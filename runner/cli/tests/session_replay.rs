@@ -188,6 +188,13 @@ async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms(
     assert_eq!(sessions_summary["num_sessions"], sessions);
     assert_eq!(sessions_summary["num_sessions_succeeded"], sessions);
     assert_eq!(sessions_summary["total_events_completed"], 5 * sessions);
+    // Every Weka call answers the user, but answers that come whole have no first token.
+    assert_eq!(sessions_summary["num_user_facing_events"]["mean"], 5.0);
+    assert_eq!(sessions_summary["sessions_with_tfut"], 0);
+    assert_eq!(
+        sessions_summary["tfut_none_reasons"],
+        json!({"non_streaming": sessions})
+    );
 
     let requests = requests_by_session(&reports);
     let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
@@ -197,6 +204,7 @@ async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms(
         let id = session["session_id"].as_str().unwrap();
         assert!(id.starts_with("wekatrace0_coding-agent-1"), "{id}");
         assert_eq!(session["num_events"], 5);
+        assert_eq!(session["tfut_none_reason"], "non_streaming", "{id}");
         let calls = &requests[id];
         assert_eq!(calls.len(), 5, "{id}");
         for (e, (after, gap)) in WEKA_AFTER.iter().enumerate() {
@@ -300,6 +308,77 @@ async fn synthetic_agent_sessions_run_their_tool_loops_and_sub_agents_in_graph_o
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_to_first_user_token_is_from_the_session_start_to_its_answers_first_token() {
+    let _lock = common::timing_lock().await;
+    let sim = common::sim_with_latency(20.0, 2.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    // The example trace with the tools its first two calls choose from recorded: those calls
+    // are tool calls, so only the last call (the answer) reaches the user.
+    let mut trace: Value = serde_json::from_str(&std::fs::read_to_string(TRACE).unwrap()).unwrap();
+    for span in trace["spans"].as_array_mut().unwrap() {
+        if matches!(span["span_id"].as_str(), Some("llm1" | "llm2")) {
+            span["attributes"]["gen_ai.tool.definitions"] =
+                json!([{"type": "function", "function": {"name": "lookup_order"}}]);
+        }
+    }
+    let file = dir.path().join("agent.json");
+    std::fs::write(&file, trace.to_string()).unwrap();
+    let sessions = 20;
+    let config = common::config(
+        &sim.base_url(),
+        &reports,
+        &format!(
+            "api: {{type: chat, streaming: true}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    duplicate_sessions_target: {sessions}\nload:\n  type: trace_session_replay\n  interval: 0\n  stages:\n  - concurrent_sessions: 5\nreport:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n",
+            file.display()
+        ),
+    );
+    let outcome = common::run(config).await;
+
+    let mut first_tokens = HashMap::new();
+    for entry in common::per_request(&reports) {
+        let event = entry["info"]["graph_event_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let first = entry["info"]["response_metrics"]["output_token_times"][0]
+            .as_f64()
+            .expect("streamed answers have token times");
+        first_tokens.insert(event, first);
+    }
+    assert_eq!(first_tokens.len(), 3 * sessions);
+    let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
+    let per_session = per_session.as_array().unwrap();
+    assert_eq!(per_session.len(), sessions);
+    for session in per_session {
+        let id = session["session_id"].as_str().unwrap();
+        assert_eq!(
+            session["user_facing_event_ids"],
+            json!(["event_002_llm3"]),
+            "{id}"
+        );
+        assert_eq!(session["num_structured_output_excluded"], 0);
+        assert_eq!(session["tfut_none_reason"], Value::Null);
+        let answer = first_tokens[&format!("{id}:event_002_llm3")];
+        let expected = answer - session["start_time"].as_f64().unwrap();
+        let tfut = session["tfut_sec"]
+            .as_f64()
+            .expect("a streamed answer has a first token");
+        assert!(
+            (tfut - expected).abs() <= 0.002,
+            "{id}: tfut {tfut} s, its answer's first token {expected} s after its start"
+        );
+        // After the two tool calls and their 300 ms of tools.
+        assert!(tfut > 0.3, "{id}: {tfut}");
+    }
+    let summary = common::report(&outcome, "summary_session_lifecycle_metrics");
+    assert_eq!(summary["sessions_with_tfut"], sessions);
+    assert_eq!(summary["tfut_none_reasons"], Value::Null);
+    assert_eq!(summary["num_user_facing_events"]["mean"], 1.0);
+    assert!(summary["tfut_sec"]["mean"].as_f64().unwrap() > 0.3);
 }
 
 fn write_traces(dir: &Path, count: usize) -> String {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use ibench_core::metrics::{
     Clock, Outcome, RequestRecord, SessionError, SessionRecord, StageRecorder,
+    time_to_first_user_token,
 };
 use ibench_core::plan::{Session, Sessions};
 
@@ -51,6 +52,8 @@ pub(crate) trait Requests {
     fn not_sent(&self, index: u64, scheduled: Instant);
     /// Records `count` requests of sessions never started as never sent.
     fn unsent(&self, count: u64);
+    /// Whether answers are streamed (a whole answer has no first token).
+    fn streaming(&self) -> bool;
 }
 
 /// A session stage as one runner runs it, shared by its workers.
@@ -219,7 +222,7 @@ async fn run_session<R: Requests>(
         }
     }))
     .await;
-    session_record(session, clock, started, &outcomes)
+    session_record(session, clock, started, &outcomes, requests.streaming())
 }
 
 /// Why an event was not sent.
@@ -234,7 +237,17 @@ fn session_record(
     clock: Clock,
     started: Instant,
     outcomes: &[Result<RequestRecord, EventLost>],
+    streaming: bool,
 ) -> SessionRecord {
+    let graph = &session.graph;
+    let user_facing: Vec<usize> = (0..graph.events.len())
+        .filter(|&e| graph.events[e].user_facing)
+        .collect();
+    let tfut = time_to_first_user_token(
+        started,
+        streaming,
+        user_facing.iter().map(|&e| outcomes[e].as_ref().ok()),
+    );
     let mut record = SessionRecord {
         session_id: session.id.clone(),
         file_path: session.graph.file.clone(),
@@ -248,6 +261,11 @@ fn session_record(
         cached_tokens: None,
         cacheable_input_tokens: None,
         error: None,
+        user_facing_event_ids: user_facing.iter().map(|&e| graph.event_name(e)).collect(),
+        structured_output_events: graph.events.iter().filter(|e| e.structured_output).count()
+            as u64,
+        tfut_sec: tfut.ok(),
+        tfut_none_reason: tfut.err(),
     };
     let mut end = started;
     let mut first_error = None;

@@ -444,6 +444,10 @@ impl Requests for SessionRequests {
     fn unsent(&self, count: u64) {
         record_unsent(&self.0.shared, &self.0.recorder, count);
     }
+
+    fn streaming(&self) -> bool {
+        self.0.shared.settings.body.stream
+    }
 }
 
 /// A request due now, handed to a lane with its place under the in-flight cap.

@@ -190,27 +190,6 @@ pub const OMISSIONS: &[Difference] = &[
         reason: "not built: every call asks server.model_name (refused when set)",
     },
     Difference {
-        file: "*session_lifecycle_metrics.json",
-        path: "tfut_sec",
-        reason: "not built yet: time to the first user-facing token (written as null, as \
-                 inference-perf writes it when no session has one)",
-    },
-    Difference {
-        file: "*session_lifecycle_metrics.json",
-        path: "num_user_facing_events",
-        reason: "not built yet: which calls answer the user (null)",
-    },
-    Difference {
-        file: "*session_lifecycle_metrics.json",
-        path: "num_structured_output_excluded",
-        reason: "not built yet: calls with an output schema (null)",
-    },
-    Difference {
-        file: "per_session_lifecycle_metrics.json",
-        path: "[].user_facing_event_ids",
-        reason: "not built yet: which calls answer the user (null)",
-    },
-    Difference {
         file: "per_request_lifecycle_metrics.json",
         path: "[].info.output_text",
         reason: "not built yet: a session call's answer text is not kept",

@@ -621,6 +621,9 @@ fn compare_sessions(shape: &Shape, peer: &Path, ours: &Path) {
         "/total_events_cancelled",
         "/total_input_tokens/mean",
         "/total_output_tokens/mean",
+        "/sessions_with_tfut",
+        "/num_user_facing_events/mean",
+        "/num_structured_output_excluded/mean",
     ] {
         if let (Some(reason), true) = (shape.prompts_differ, exact.contains("input_tokens")) {
             eprintln!("{}: {SUMMARY}{exact} not compared: {reason}", shape.name);
@@ -631,6 +634,38 @@ fn compare_sessions(shape: &Shape, peer: &Path, ours: &Path) {
         assert!(
             t.is_some() && m == t,
             "{}: {SUMMARY}{exact}: ibench {m:?}, inference-perf {t:?}",
+            shape.name
+        );
+    }
+    assert_eq!(
+        mine["tfut_none_reasons"], theirs["tfut_none_reasons"],
+        "{}: {SUMMARY}/tfut_none_reasons",
+        shape.name
+    );
+    eprintln!(
+        "{}: tfut_sec median: ibench {}, inference-perf {}",
+        shape.name,
+        mine.pointer("/tfut_sec/median").unwrap_or(&Value::Null),
+        theirs.pointer("/tfut_sec/median").unwrap_or(&Value::Null)
+    );
+    const PER_SESSION: &str = "per_session_lifecycle_metrics.json";
+    if file_names(peer).contains(PER_SESSION) {
+        let user_facing = |dir: &Path| -> BTreeMap<String, Value> {
+            let sessions = read_report(&dir.join(PER_SESSION));
+            sessions
+                .as_array()
+                .unwrap_or_else(|| panic!("{}: {PER_SESSION}: {sessions}", shape.name))
+                .iter()
+                .map(|s| {
+                    let id = s["session_id"].as_str().unwrap_or_default().to_string();
+                    (id, s["user_facing_event_ids"].clone())
+                })
+                .collect()
+        };
+        assert_eq!(
+            user_facing(ours),
+            user_facing(peer),
+            "{}: {PER_SESSION}: user_facing_event_ids by session",
             shape.name
         );
     }

@@ -21,4 +21,4 @@ pub use record::{
 pub use run::{
     BreakerTrip, Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus,
 };
-pub use session::{SessionError, SessionRecord};
+pub use session::{NoTfut, SessionError, SessionRecord, time_to_first_user_token};

@@ -1,9 +1,10 @@
 //! inference-perf's session reports of a session replay: `summary_session_lifecycle_metrics`
 //! (all sessions), `stage_{i}_session_lifecycle_metrics` (each stage's, after its
 //! `stage_metadata`) and `per_session_lifecycle_metrics` (one entry per session), with its
-//! keys. What this replay has no source for (recorded-output substitutions, user-facing events,
-//! time to first user token) is `null` or empty, as inference-perf writes it for a session
-//! without them.
+//! keys. What this replay has no source for (recorded-output substitutions) is `null` or
+//! empty, as inference-perf writes it for a session without them.
+
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
@@ -100,10 +101,10 @@ fn per_session(stage: usize, r: &SessionRecord) -> Value {
         "total_output_tokens": r.output_tokens,
         "total_cached_tokens": r.cached_tokens,
         "total_cacheable_input_tokens": r.cacheable_input_tokens,
-        "user_facing_event_ids": null,
-        "num_structured_output_excluded": null,
-        "tfut_sec": null,
-        "tfut_none_reason": null,
+        "user_facing_event_ids": r.user_facing_event_ids,
+        "num_structured_output_excluded": r.structured_output_events,
+        "tfut_sec": r.tfut_sec,
+        "tfut_none_reason": r.tfut_none_reason,
     })
 }
 
@@ -129,6 +130,10 @@ fn summary(records: &[&SessionRecord], percentiles: &[f64], max_error_messages: 
         (Some(c), Some(p)) if p > 0 => Some(100.0 * c as f64 / p as f64),
         _ => None,
     };
+    let mut tfut_none_reasons = BTreeMap::new();
+    for reason in records.iter().filter_map(|r| r.tfut_none_reason) {
+        *tfut_none_reasons.entry(reason).or_insert(0u64) += 1;
+    }
     json!({
         "num_sessions": n,
         "num_sessions_succeeded": succeeded,
@@ -155,11 +160,11 @@ fn summary(records: &[&SessionRecord], percentiles: &[f64], max_error_messages: 
         "kv_cache_hit_per_session_percent": distribution(
             &mut records.iter().filter_map(|r| hit_per_session(&r)),
         ),
-        "tfut_sec": null,
-        "sessions_with_tfut": 0,
-        "tfut_none_reasons": null,
-        "num_user_facing_events": null,
-        "num_structured_output_excluded": null,
+        "tfut_sec": distribution(&mut records.iter().filter_map(|r| r.tfut_sec)),
+        "sessions_with_tfut": records.iter().filter(|r| r.tfut_sec.is_some()).count(),
+        "tfut_none_reasons": (!tfut_none_reasons.is_empty()).then_some(tfut_none_reasons),
+        "num_user_facing_events": counts(&|r| Some(r.user_facing_event_ids.len() as u64)),
+        "num_structured_output_excluded": counts(&|r| Some(r.structured_output_events)),
     })
 }
 
@@ -232,7 +237,7 @@ fn failures_by_label(failed: &[&&SessionRecord], max_messages: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{SessionError, StageMetrics};
+    use crate::metrics::{NoTfut, SessionError, StageMetrics};
 
     fn record(
         id: &str,
@@ -257,6 +262,10 @@ mod tests {
                 error_type: t.into(),
                 error_msg: "boom".into(),
             }),
+            user_facing_event_ids: vec!["event_002_c".into()],
+            structured_output_events: 0,
+            tfut_sec: None,
+            tfut_none_reason: None,
         }
     }
 
@@ -270,9 +279,20 @@ mod tests {
         .unwrap();
         let mut stage = stage;
         stage.sessions = vec![
-            record("a", 100.0, 101.0, 3, None),
-            record("b", 100.5, 102.5, 1, Some("HTTP Error 500")),
-            record("c", 101.0, 104.0, 3, None),
+            SessionRecord {
+                tfut_sec: Some(0.5),
+                ..record("a", 100.0, 101.0, 3, None)
+            },
+            SessionRecord {
+                tfut_none_reason: Some(NoTfut::NonStreaming),
+                ..record("b", 100.5, 102.5, 1, Some("HTTP Error 500"))
+            },
+            SessionRecord {
+                user_facing_event_ids: vec!["event_000_a".into(), "event_001_b".into()],
+                structured_output_events: 1,
+                tfut_sec: Some(1.5),
+                ..record("c", 101.0, 104.0, 3, None)
+            },
         ];
         RunMetrics {
             stages: vec![stage],
@@ -321,6 +341,12 @@ mod tests {
             "numpy's interpolation"
         );
         assert_eq!(summary["kv_cache_hit_percent"], 50.0);
+        assert_eq!(summary["sessions_with_tfut"], 2);
+        assert_eq!(summary["tfut_sec"]["mean"], 1.0);
+        assert_eq!(summary["tfut_none_reasons"], json!({"non_streaming": 1}));
+        assert_eq!(summary["num_user_facing_events"]["max"], 2.0);
+        assert_eq!(summary["num_user_facing_events"]["median"], 1.0);
+        assert_eq!(summary["num_structured_output_excluded"]["mean"], 1.0 / 3.0);
         let stage = &files[1].contents;
         let keys: Vec<&String> = stage.as_object().unwrap().keys().collect();
         assert_eq!(
@@ -335,6 +361,15 @@ mod tests {
         assert_eq!(sessions[1]["success"], false);
         assert_eq!(sessions[1]["duration_sec"], 2.0);
         assert_eq!(sessions[1]["error"]["error_type"], "HTTP Error 500");
+        assert_eq!(sessions[1]["tfut_sec"], Value::Null);
+        assert_eq!(sessions[1]["tfut_none_reason"], "non_streaming");
+        assert_eq!(sessions[2]["tfut_sec"], 1.5);
+        assert_eq!(sessions[2]["tfut_none_reason"], Value::Null);
+        assert_eq!(
+            sessions[2]["user_facing_event_ids"],
+            json!(["event_000_a", "event_001_b"])
+        );
+        assert_eq!(sessions[2]["num_structured_output_excluded"], 1);
     }
 
     #[test]

@@ -71,6 +71,24 @@ pub struct Event {
     /// The text its prompt continues: the calls of one context share it, a later and longer
     /// prompt extending an earlier one, as an agent's transcript grows. Traces have one.
     pub context: u32,
+    /// Its answer reaches the user (inference-perf's `is_user_facing`): not a tool call, not
+    /// structured output, not made inside a tool's execution. Time to first user token waits
+    /// for the first of these.
+    pub user_facing: bool,
+    /// It asks for structured output (inference-perf's `is_structured_output_call`).
+    pub structured_output: bool,
+}
+
+impl SessionGraph {
+    /// inference-perf's id of event `event` in its graph (`user_facing_event_ids` lists
+    /// these): `event_{nnn}_{span}` for traces, the name itself for generated sessions.
+    pub fn event_name(&self, event: usize) -> String {
+        let span = &self.events[event].span_id;
+        match self.event_ids {
+            EventIds::Numbered => format!("event_{event:03}_{span}"),
+            EventIds::Named => span.clone(),
+        }
+    }
 }
 
 /// What each call of a session waits for and how long after, by inference-perf's rules: a call

@@ -44,10 +44,10 @@ impl Session {
     /// inference-perf's `graph_event_id` of event `event`: `{session}:event_{nnn}_{span}` for
     /// traces, the name (which starts with the session's id) for generated sessions.
     pub fn event_id(&self, event: usize) -> String {
-        let span = &self.graph.events[event].span_id;
+        let name = self.graph.event_name(event);
         match self.graph.event_ids {
-            EventIds::Numbered => format!("{}:event_{event:03}_{span}", self.id),
-            EventIds::Named => span.clone(),
+            EventIds::Numbered => format!("{}:{name}", self.id),
+            EventIds::Named => name,
         }
     }
 }

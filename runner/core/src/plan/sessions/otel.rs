@@ -8,6 +8,10 @@
 //! call that had ended when it started (the temporal fallback, which keeps gaps short when the
 //! causal predecessor is far back). Both point backwards in time, so the graph has no cycle; a
 //! cycle or a dangling reference can only be in the span tree itself, which is checked first.
+//!
+//! Which calls answer the user follows inference-perf's `tag_user_facing_events`: not a call
+//! whose answer is a tool call, nor one asking for structured output, nor one made inside a
+//! tool's execution (a span under a `tool.execution` span).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -41,6 +45,14 @@ struct Call {
     output_text: String,
     /// Ids of the tool calls it made.
     tool_call_ids_out: Vec<String>,
+    /// Its recorded answer is a tool call the replay can force: named tool calls, and the
+    /// tools they choose from recorded (`gen_ai.tool.definitions`).
+    answers_with_tool: bool,
+    /// It finished for a tool call (`gen_ai.response.finish_reasons`).
+    tool_call_finish: bool,
+    /// It asks for structured output (`gen_ai.request.output_schema`, or
+    /// `gen_ai.output.type` json).
+    structured_output: bool,
 }
 
 /// Reads `path`; `Ok(None)` when it has no LLM call to replay.
@@ -72,6 +84,7 @@ fn parse(
         ids.push(id);
     }
     check_span_tree(file, spans, &ids)?;
+    let in_tool = inside_tool_execution(spans, &ids);
 
     let mut calls = Vec::new();
     let mut seen = HashSet::new();
@@ -104,13 +117,24 @@ fn parse(
     let events = calls
         .iter()
         .zip(links)
-        .map(|(call, (after, wait))| Event {
-            span_id: call.span_id.clone(),
-            input_tokens: call.input_tokens,
-            output_tokens: call.output_tokens,
-            after,
-            wait,
-            context: 0,
+        .map(|(call, (after, wait))| {
+            // inference-perf's fallback for traces without tool-execution spans (a tool call
+            // whose output a later call carries is tool-internal) only ever marks calls that
+            // are tool calls already, so it decides nothing here.
+            let tool_internal = in_tool.contains(call.span_id.as_str());
+            Event {
+                span_id: call.span_id.clone(),
+                input_tokens: call.input_tokens,
+                output_tokens: call.output_tokens,
+                after,
+                wait,
+                context: 0,
+                user_facing: !call.answers_with_tool
+                    && !call.tool_call_finish
+                    && !call.structured_output
+                    && !tool_internal,
+                structured_output: call.structured_output,
+            }
         })
         .collect();
     let session_id = ["session_id", "trace_id"]
@@ -174,6 +198,41 @@ fn check_span_tree(file: &str, spans: &[Value], ids: &[&str]) -> Result<(), Sess
         }
     }
     Ok(())
+}
+
+/// The spans nested (at any depth) under a span whose name says it executes a tool.
+fn inside_tool_execution<'a>(spans: &'a [Value], ids: &[&'a str]) -> HashSet<&'a str> {
+    let executes_tool = |span: &Value| {
+        span.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.contains("tool.execution") || n.contains("tool_execution"))
+    };
+    let tools: HashSet<&str> = ids
+        .iter()
+        .zip(spans)
+        .filter(|(_, span)| executes_tool(span))
+        .map(|(id, _)| *id)
+        .collect();
+    let parent_of: HashMap<&str, &str> = ids
+        .iter()
+        .zip(spans)
+        .filter_map(|(id, span)| {
+            let parent = span.get("parent_span_id").and_then(Value::as_str)?;
+            Some((*id, parent))
+        })
+        .collect();
+    // The span tree was checked: every chain of parents ends.
+    let under_tool = |id: &str| {
+        let mut at = id;
+        while let Some(&parent) = parent_of.get(at) {
+            if tools.contains(parent) {
+                return true;
+            }
+            at = parent;
+        }
+        false
+    };
+    ids.iter().copied().filter(|id| under_tool(id)).collect()
 }
 
 fn attributes(span: &Value) -> Option<&Map<String, Value>> {
@@ -243,7 +302,24 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
             tool_call_ids_in.insert(id.to_string());
         }
     }
-    let (output_text, tool_call_ids_out) = output(attrs);
+    let (output_text, tool_call_ids_out, named_tool_calls) = output(attrs);
+    let tools_recorded = match attrs.get("gen_ai.tool.definitions") {
+        Some(Value::String(text)) => serde_json::from_str(text).is_ok_and(|v| truthy(&v)),
+        Some(Value::Array(tools)) => !tools.is_empty(),
+        _ => false,
+    };
+    let tool_call_finish = match attrs.get("gen_ai.response.finish_reasons") {
+        Some(Value::String(reason)) => vec![reason.as_str()],
+        Some(Value::Array(reasons)) => reasons.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+    .iter()
+    .any(|r| matches!(r.to_lowercase().as_str(), "tool_use" | "tool_calls"));
+    let structured_output = attrs.contains_key("gen_ai.request.output_schema")
+        || attrs
+            .get("gen_ai.output.type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.to_lowercase() == "json");
     let recorded_output = !output_text.is_empty() || !tool_call_ids_out.is_empty();
     let output_tokens = count([
         "gen_ai.usage.completion_tokens",
@@ -268,7 +344,22 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
         tool_call_ids_in,
         output_text,
         tool_call_ids_out,
+        answers_with_tool: named_tool_calls && tools_recorded,
+        tool_call_finish,
+        structured_output,
     })
+}
+
+/// Python's truth of a JSON value.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
 }
 
 /// A list given as JSON text or as a list.
@@ -283,12 +374,13 @@ fn json_list(value: &Value) -> Option<Vec<Value>> {
     }
 }
 
-/// The output's text and the ids of its tool calls: `gen_ai.output.text` (or the older
-/// `gen_ai.completion`, `gen_ai.output`) or the single message of `gen_ai.output.messages`.
-fn output(attrs: &Map<String, Value>) -> (String, Vec<String>) {
+/// The output's text, the ids of its tool calls and whether it names the tools it calls:
+/// `gen_ai.output.text` (or the older `gen_ai.completion`, `gen_ai.output`) or the single
+/// message of `gen_ai.output.messages`.
+fn output(attrs: &Map<String, Value>) -> (String, Vec<String>, bool) {
     for key in ["gen_ai.output.text", "gen_ai.completion", "gen_ai.output"] {
         if let Some(text) = attrs.get(key).and_then(Value::as_str) {
-            return (text.to_string(), Vec::new());
+            return (text.to_string(), Vec::new(), false);
         }
     }
     let message = attrs
@@ -296,9 +388,30 @@ fn output(attrs: &Map<String, Value>) -> (String, Vec<String>) {
         .and_then(json_list)
         .and_then(|list| list.into_iter().next());
     match message {
-        Some(message) => (message_text(&message), tool_call_ids(&message)),
-        None => (String::new(), Vec::new()),
+        Some(message) => (
+            message_text(&message),
+            tool_call_ids(&message),
+            names_tools(&message),
+        ),
+        None => (String::new(), Vec::new(), false),
     }
+}
+
+/// Whether a message's tool calls name their tools: a `tool_call` part with a `name`, or a
+/// `tool_calls` entry with a `function.name` or `name`.
+fn names_tools(message: &Value) -> bool {
+    let named = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let list = |key: &str| {
+        message
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    };
+    list("parts")
+        .any(|p| p.get("type").and_then(Value::as_str) == Some("tool_call") && named(p.get("name")))
+        || list("tool_calls")
+            .any(|c| named(c.get("function").and_then(|f| f.get("name"))) || named(c.get("name")))
 }
 
 /// A message's text: its `content` string, or the text of its content or `parts` blocks.
@@ -472,6 +585,99 @@ mod tests {
         assert_eq!(
             (graph.events[0].input_tokens, graph.events[0].output_tokens),
             (100, 20)
+        );
+    }
+
+    /// The ids of the user-facing calls, and of the structured-output ones.
+    fn tags(doc: &Value) -> (Vec<String>, Vec<String>) {
+        let graph = parse("t.json", doc, &OPTIONS).unwrap().unwrap();
+        let ids = |f: fn(&Event) -> bool| -> Vec<String> {
+            graph
+                .events
+                .iter()
+                .filter(|e| f(e))
+                .map(|e| e.span_id.clone())
+                .collect()
+        };
+        (ids(|e| e.user_facing), ids(|e| e.structured_output))
+    }
+
+    #[test]
+    fn user_facing_calls_are_prose_answers_without_schema_outside_tools() {
+        let at = |s: u32| format!("2025-01-01T00:00:0{s}Z");
+        let prose = |id: &str, s: u32| {
+            llm(
+                id,
+                "root",
+                &at(s),
+                &at(s),
+                json!([{"role": "user", "content": id}]),
+                json!([{"role": "assistant", "content": format!("answer {id}")}]),
+            )
+        };
+        let tool_call = json!([{"role": "assistant", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "search", "arguments": "{}"}}]}]);
+        let mut with_tools = prose("tool", 1);
+        with_tools["attributes"]["gen_ai.output.messages"] = json!(tool_call.to_string());
+        with_tools["attributes"]["gen_ai.tool.definitions"] = json!("[{\"name\": \"search\"}]");
+        // Without the tools it chose from, the replay cannot force the call: inference-perf
+        // replays (and tags) it as prose.
+        let mut no_tools = prose("untooled", 2);
+        no_tools["attributes"]["gen_ai.output.messages"] = json!(tool_call.to_string());
+        let mut finish = prose("finish", 3);
+        finish["attributes"]["gen_ai.response.finish_reasons"] = json!("TOOL_USE");
+        let mut finishes = prose("finishes", 4);
+        finishes["attributes"]["gen_ai.response.finish_reasons"] = json!(["stop", "tool_calls"]);
+        let mut schema = prose("schema", 5);
+        schema["attributes"]["gen_ai.request.output_schema"] = Value::Null;
+        let mut json_out = prose("json", 6);
+        json_out["attributes"]["gen_ai.output.type"] = json!("JSON");
+        let inner = llm(
+            "inner",
+            "step",
+            &at(7),
+            &at(8),
+            json!([{"role": "user", "content": "inner"}]),
+            json!([{"role": "assistant", "content": "inner answer"}]),
+        );
+        let step = |name: &str| {
+            json!({"span_id": "step", "parent_span_id": "exec", "name": name,
+                   "start_time": at(7), "end_time": at(8)})
+        };
+        let exec = |name: &str| {
+            json!({"span_id": "exec", "parent_span_id": "root", "name": name,
+                   "start_time": at(7), "end_time": at(8)})
+        };
+        let spans = |exec_name: &str| {
+            agent(vec![
+                prose("plain", 0),
+                with_tools.clone(),
+                no_tools.clone(),
+                finish.clone(),
+                finishes.clone(),
+                schema.clone(),
+                json_out.clone(),
+                exec(exec_name),
+                step("retrieve"),
+                inner.clone(),
+            ])
+        };
+        let structured = vec!["schema".to_string(), "json".to_string()];
+        assert_eq!(
+            tags(&spans("tool_execution search")),
+            (
+                vec!["plain".to_string(), "untooled".to_string()],
+                structured.clone()
+            ),
+            "a call two spans under a tool's execution is the tool's own"
+        );
+        assert_eq!(
+            tags(&spans("retrieve docs")),
+            (
+                vec!["plain".into(), "untooled".into(), "inner".into()],
+                structured
+            ),
+            "without tool-execution spans no call is the tool's own"
         );
     }
 

@@ -189,6 +189,11 @@ impl Shape {
             contexts: 0,
         };
         session.rounds();
+        // Generated calls ask for no schema and run inside no tool, so inference-perf tags a
+        // call user-facing exactly when it answers in prose.
+        for (event, &tool_call) in session.events.iter_mut().zip(&session.tool_call) {
+            event.user_facing = !tool_call;
+        }
         SessionGraph {
             file: format!("synthetic_agentic session {index} ({})", THEMES[theme]),
             session_id: format!("synthN{index}"),
@@ -275,6 +280,9 @@ impl Builder<'_> {
             after: call.after,
             wait: call.wait,
             context: call.context,
+            // Set once the session is whole: a call's answer may still turn to prose.
+            user_facing: false,
+            structured_output: false,
         });
         self.tool_call.push(call.tool_call);
         self.events.len() - 1

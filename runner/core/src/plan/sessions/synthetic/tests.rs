@@ -113,6 +113,22 @@ fn a_spawn_dispatches_sub_agents_and_reads_each_report_after_it_ends() {
     assert_eq!(graph.session_id, "synthN0");
     assert_eq!(graph.event_ids, EventIds::Named);
     assert_eq!(graph.events[0].span_id, "synthN0:r0:principal");
+    // inference-perf tags every prose answer user-facing, a sub-agent's report and an
+    // acknowledgement too; tool calls and dispatches are not.
+    let user_facing: Vec<String> = (0..graph.events.len())
+        .filter(|&e| graph.events[e].user_facing)
+        .map(|e| graph.event_name(e))
+        .collect();
+    assert_eq!(
+        user_facing,
+        [
+            "synthN0:r0:d1:sub0:t0",
+            "synthN0:r0:d1:sub1:t0",
+            "synthN0:r0:d0:dispatch_ack",
+            "synthN0:r0:d0:notify0",
+            "synthN0:r0:d0:notify1"
+        ]
+    );
     let sessions = Sessions::synthetic(&SyntheticAgenticConfig {
         num_sessions: Some(2),
         ..config

@@ -142,6 +142,10 @@ fn graph(
             after,
             wait,
             context: 0,
+            // inference-perf records Weka answers as plain text, without tools or schemas:
+            // every call answers the user.
+            user_facing: true,
+            structured_output: false,
         })
         .collect();
     Some(SessionGraph {
