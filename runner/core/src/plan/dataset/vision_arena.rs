@@ -63,25 +63,16 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<VisionArena, Datas
     let wanted = config.num_rows.max(1) as usize;
     let per_request = config.max_images_per_request.max(1) as usize;
     let mut pool = Vec::new();
-    let mut remote = Vec::new();
-    let mut seen: HashSet<Arc<str>> = HashSet::new();
-    let column = |row: usize, column: &str, problem: &'static str| DatasetError::Column {
-        path: path.into(),
-        row,
-        column: column.into(),
-        problem,
-        data_type: NAME,
-        reads: READS,
-    };
+    let mut remote = Remote::default();
     let result = rows::for_each(path, |row, value| {
         if pool.len() == wanted {
             return Err(DatasetError::Enough);
         }
         let Some(conversation) = value.get("conversation") else {
-            return Err(column(row, "conversation", "is missing"));
+            return Err(column_error(path, row, "conversation".into(), "is missing"));
         };
         let Some(images) = value.get("images") else {
-            return Err(column(row, "images", "is missing"));
+            return Err(column_error(path, row, "images".into(), "is missing"));
         };
         let Some(prompt) = first_user_turn(conversation) else {
             return Ok(());
@@ -95,27 +86,8 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<VisionArena, Datas
             .take(per_request)
             .enumerate()
         {
-            let content = match image_content(image, k) {
-                Ok(Some(content)) => content,
-                Ok(None) => continue,
-                Err(ItemError::Base64) => {
-                    return Err(column(
-                        row,
-                        &format!("images[{k}].bytes"),
-                        "is not base64-encoded bytes",
-                    ));
-                }
-                Err(ItemError::NotUrl { column, value }) => {
-                    return Err(DatasetError::ImagePath {
-                        path: path.into(),
-                        row,
-                        column,
-                        value,
-                    });
-                }
-            };
-            match content {
-                Content::Bytes(bytes) => {
+            match image_content(image, path, row, k)? {
+                Some(Content::Bytes(bytes)) => {
                     if let Some(probe) = media::probe(&bytes) {
                         parts.push(ImagePart {
                             at,
@@ -126,28 +98,16 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<VisionArena, Datas
                         });
                     }
                 }
-                Content::Url(text) => {
-                    let url = seen.get(text).cloned().unwrap_or_else(|| {
-                        let url: Arc<str> = Arc::from(text);
-                        seen.insert(url.clone());
-                        remote.push(RemoteImage {
-                            url: url.clone(),
-                            file: path.into(),
-                            row,
-                            column: url_column(image, k),
-                        });
-                        url
-                    });
-                    // inference-perf's RemoteImageSpec: the runner never sees the pixels, so
-                    // it measures nothing.
-                    parts.push(ImagePart {
-                        at,
-                        url,
-                        width: 0,
-                        height: 0,
-                        bytes: 0,
-                    });
-                }
+                // inference-perf's RemoteImageSpec: the runner never sees the pixels, so it
+                // measures nothing.
+                Some(Content::Url(url)) => parts.push(ImagePart {
+                    at,
+                    url: remote.note(url, path, row, || url_column(image, k)),
+                    width: 0,
+                    height: 0,
+                    bytes: 0,
+                }),
+                None => {}
             }
         }
         if !parts.is_empty() {
@@ -168,38 +128,91 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<VisionArena, Datas
             reads: READS,
         });
     }
-    Ok(VisionArena { rows: pool, remote })
+    Ok(VisionArena {
+        rows: pool,
+        remote: remote.images,
+    })
 }
 
-/// Why an `images` item cannot be sent.
-enum ItemError {
-    Base64,
-    NotUrl { column: String, value: String },
+/// The distinct image URLs met so far, each with where it was first met.
+#[derive(Default)]
+struct Remote {
+    seen: HashSet<Arc<str>>,
+    images: Vec<RemoteImage>,
 }
 
-/// The content of `images[k]`: bytes win over a path, as in `datasets`; `None` for an item with
-/// neither (or of another shape), which inference-perf skips too.
-fn image_content(image: &Value, k: usize) -> Result<Option<Content<'_>>, ItemError> {
-    let path = match image {
-        Value::String(path) => path,
+impl Remote {
+    /// The URL `url`, shared by every row giving it; noted when first met.
+    fn note(
+        &mut self,
+        url: &str,
+        file: &str,
+        row: usize,
+        column: impl FnOnce() -> String,
+    ) -> Arc<str> {
+        if let Some(seen) = self.seen.get(url) {
+            return seen.clone();
+        }
+        let url: Arc<str> = Arc::from(url);
+        self.seen.insert(url.clone());
+        self.images.push(RemoteImage {
+            url: url.clone(),
+            file: file.into(),
+            row,
+            column: column(),
+        });
+        url
+    }
+}
+
+fn column_error(path: &str, row: usize, column: String, problem: &'static str) -> DatasetError {
+    DatasetError::Column {
+        path: path.into(),
+        row,
+        column,
+        problem,
+        data_type: NAME,
+        reads: READS,
+    }
+}
+
+/// The content of `images[k]` of row `row` of the file at `path`: bytes win over a path, as
+/// in `datasets`; `None` for an item with neither (or of another shape), which inference-perf
+/// skips too.
+fn image_content<'a>(
+    image: &'a Value,
+    path: &str,
+    row: usize,
+    k: usize,
+) -> Result<Option<Content<'a>>, DatasetError> {
+    let url = match image {
+        Value::String(url) => url,
         Value::Object(fields) => match (fields.get("bytes"), fields.get("path")) {
             (Some(Value::String(encoded)), _) => {
-                let bytes = STANDARD.decode(encoded).map_err(|_| ItemError::Base64)?;
+                let bytes = STANDARD.decode(encoded).map_err(|_| {
+                    column_error(
+                        path,
+                        row,
+                        format!("images[{k}].bytes"),
+                        "is not base64-encoded bytes",
+                    )
+                })?;
                 return Ok(Some(Content::Bytes(bytes)));
             }
-            (_, Some(Value::String(path))) => path,
+            (_, Some(Value::String(url))) => url,
             _ => return Ok(None),
         },
         _ => return Ok(None),
     };
-    if is_http_url(path) {
-        Ok(Some(Content::Url(path)))
-    } else {
-        Err(ItemError::NotUrl {
+    if !is_http_url(url) {
+        return Err(DatasetError::ImagePath {
+            path: path.into(),
+            row,
             column: url_column(image, k),
-            value: path.clone(),
-        })
+            value: url.clone(),
+        });
     }
+    Ok(Some(Content::Url(url)))
 }
 
 /// The column an item's URL is read from: the item itself when it is a string.
