@@ -68,7 +68,7 @@ pub async fn check(
         .map_err(PreflightError::InputsDir)?;
     let mut run_config = resolved.clone();
     let inputs = fetch_inputs(&mut run_config.config, inputs_dir.path()).await?;
-    let planned = Planned::new(run_config, Shard::WHOLE)?;
+    let planned = Planned::new(run_config, Shard::WHOLE).await?;
     Ok(Checked {
         buckets,
         inputs_dir,

@@ -1,6 +1,7 @@
-//! A target that cannot be reached stops `ibench run` before the first stage, with the cause,
-//! instead of a stage of connection errors; `load.fail_fast: false` keeps going for a server
-//! that starts later. Loopback only: a closed port, and TLS to a plain HTTP server.
+//! A target that cannot be reached (or a dataset image URL it could not fetch) stops `ibench
+//! run` before the first stage, with the cause, instead of a stage of errors; `load.fail_fast:
+//! false` keeps going for a server that starts later. Loopback only: a closed port, TLS to a
+//! plain HTTP server, an image server answering 404.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -146,4 +147,61 @@ fn proxy_variables_leave_loopback_targets_alone() {
         .unwrap();
     assert!(output.status.success(), "{}", common::output_text(&output));
     assert_eq!(sim.stats().requests_received, 10);
+}
+
+/// A dataset image given by a URL that answers 404 stops `ibench run` before its first request,
+/// naming the file, the row, the column and the URL; the URLs that answer pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_url_that_answers_404_stops_the_run_before_any_request() {
+    let png = ibench_core::media::solid(4, 4, [0, 0, 0], ibench_core::media::Encoding::Png);
+    let images = common::file_server(vec![("/cat.png", common::Served::File(png))]).await;
+    let (cat, gone) = (
+        format!("{}/cat.png", images.base_url),
+        format!("{}/gone.png", images.base_url),
+    );
+    let sim = common::recording_sim(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("arena.jsonl");
+    let rows = [
+        serde_json::json!({"conversation": [{"role": "user", "content": "a cat"}], "images": [{"bytes": null, "path": cat}]}),
+        serde_json::json!({"conversation": [{"role": "user", "content": "a dog"}], "images": [{"bytes": null, "path": gone}]}),
+    ];
+    let lines: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    std::fs::write(&dataset, lines.join("\n")).unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "api:\n  type: chat\ndata:\n  type: visionarena\n  path: {}\n  visionarena: {{num_rows: 10}}\nserver:\n  type: vllm\n  base_url: {}\n  model_name: m\nload:\n  stages: [{{rate: 10, duration: 30}}]\n  num_workers: 1\nstorage:\n  local_storage:\n    path: {}\n",
+            dataset.display(),
+            sim.base_url(),
+            dir.path().join("reports").display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config)
+    })
+    .await
+    .unwrap();
+    let stderr = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "data.path: {} row 1: column \"images[0].path\": the image URL {gone} answers HTTP 404 Not Found",
+            dataset.display()
+        )) && stderr.contains("give the image's bytes instead"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(sim.stats().requests_received, 0);
+    let mut asked = images.asked();
+    asked.sort();
+    assert_eq!(asked, ["/cat.png", "/gone.png"]);
+    assert!(
+        !dir.path()
+            .join("reports/summary_lifecycle_metrics.json")
+            .exists()
+    );
 }

@@ -24,6 +24,7 @@ use crate::http::{
     ProxyRefused, RetryPolicy, TargetError, TargetSettings, TlsError, TlsOptions, check_proxy,
     client_config,
 };
+use crate::image_urls::{self, ImageUrlError};
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::settings::{EngineSettings, PerRequestOutput, SessionHeaders};
@@ -37,6 +38,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 pub enum BenchmarkError {
     #[error(transparent)]
     Plan(#[from] PlanError),
+    #[error(transparent)]
+    ImageUrl(#[from] ImageUrlError),
     #[error("cannot determine the model: {0}; set server.model_name")]
     Discover(#[source] DiscoverError),
     #[error("cannot reach the server: {0}")]
@@ -92,7 +95,7 @@ pub struct Outcome {
 }
 
 /// A benchmark checked and planned, with nothing started and nothing sent: the plan built
-/// (trace, data, corpus and tokenizer files read), the target's address and headers checked and
+/// (trace, data, corpus and tokenizer files read, the dataset's image URLs answering), the target's address and headers checked and
 /// the file descriptors it needs available. `ibench validate` stops here; a run goes on to
 /// [`start`](Self::start).
 pub struct Planned {
@@ -110,13 +113,14 @@ impl Planned {
         &self.plan.notes
     }
 
-    pub fn new(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
+    pub async fn new(resolved: ResolvedConfig, shard: Shard) -> Result<Self, BenchmarkError> {
         let config = &resolved.config;
         let server = config.server.as_ref().expect("validated: server present");
         if (config.load.sweep.is_some() || config.load.slo_search.is_some()) && shard.count > 1 {
             return Err(BenchmarkError::SweepSharded(shard.count));
         }
         let plan = Arc::new(Plan::build(&resolved)?);
+        image_urls::check(plan.data.remote_images()).await?;
         let body = BodyTemplate {
             api: config.api.api_type,
             ignore_eos: server.ignore_eos,
@@ -345,7 +349,7 @@ impl Benchmark {
         shard: Shard,
         records: Option<Box<dyn RecordSink>>,
     ) -> Result<Self, BenchmarkError> {
-        Planned::new(resolved, shard)?.start(records).await
+        Planned::new(resolved, shard).await?.start(records).await
     }
 
     /// Makes stage 0 start at `at` (all runners of a distributed benchmark together).

@@ -19,6 +19,7 @@ pub mod coordinator;
 mod discover;
 mod fds;
 mod http;
+mod image_urls;
 mod interrupt;
 mod openai;
 mod priority;
@@ -40,6 +41,7 @@ pub use coordinator::{Engine, EngineError, LEAD_IN};
 pub use discover::{DiscoverError, list_models};
 pub use fds::{FdError, FdNeed};
 pub use http::{TargetError, TargetSettings, reqwest_builder};
+pub use image_urls::ImageUrlError;
 // The fuzz targets' way in (`fuzz/`): cargo fuzz builds with `--cfg fuzzing`.
 pub use interrupt::Interrupt;
 pub use progress::{Progress, Snapshot};

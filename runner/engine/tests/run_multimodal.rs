@@ -1,7 +1,8 @@
 //! `data.multimodal` end to end against the simulator over loopback HTTP: each chat request's
 //! user message is inference-perf's content parts (text around `image_url` parts carrying
 //! `data:` URLs of images of the configured count, sizes and encoding), and the prompt tokens
-//! reported are the simulator's, images included; `visionarena` rows likewise.
+//! reported are the simulator's, images included; `visionarena` rows likewise, their images
+//! given as bytes or by URL (served over loopback and checked before the run).
 
 use ibench_core::media::{Encoding, probe_data_url};
 use ibench_core::tokenize::count_tokens;
@@ -95,6 +96,32 @@ async fn chat_requests_carry_the_configured_images_and_the_sim_counts_them() {
     }
 }
 
+/// Six requests at 6/s of `visionarena` `rows` (JSON Lines) with the `data.visionarena`
+/// section `arena`, each recorded with its per-request record: the report directory and the
+/// requests, in arrival order.
+async fn run_visionarena(
+    rows: &[Value],
+    arena: &str,
+) -> (tempfile::TempDir, Vec<ibench_sim::RecordedRequest>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("visionarena.jsonl");
+    let lines: Vec<String> = rows.iter().map(Value::to_string).collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let sim = common::recording_sim(100).await;
+    let yaml = format!(
+        "api: {{type: chat}}\ndata: {{type: visionarena, path: {}, visionarena: {arena}}}\nload: {{stages: [{{rate: 6, duration: 1}}], num_workers: 1}}\nreport: {{request_lifecycle: {{per_request: true}}}}",
+        path.display()
+    );
+    let outcome = common::run(common::config(&sim.base_url(), dir.path(), &yaml)).await;
+    assert_eq!(
+        common::report(&outcome, "summary_lifecycle_metrics")["successes"]["count"],
+        6
+    );
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 6);
+    (dir, requests)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn visionarena_rows_go_out_with_their_images_first_in_row_order() {
     use ibench_core::media::{data_url, solid};
@@ -109,22 +136,7 @@ async fn visionarena_rows_go_out_with_their_images_first_in_row_order() {
         serde_json::json!({"conversation": [[{"role": "assistant", "content": "no user turn"}]], "images": [{"bytes": b64(&png)}]}),
         serde_json::json!({"conversation": [[{"role": "user", "content": "and this one"}]], "images": [{"bytes": b64(&jpeg)}, {"bytes": b64(&png)}]}),
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("visionarena.jsonl");
-    let lines: Vec<String> = rows.iter().map(Value::to_string).collect();
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let sim = common::recording_sim(100).await;
-    let yaml = format!(
-        "api: {{type: chat}}\ndata: {{type: visionarena, path: {}, visionarena: {{num_rows: 10}}}}\nload: {{stages: [{{rate: 6, duration: 1}}], num_workers: 1}}\nreport: {{request_lifecycle: {{per_request: true}}}}",
-        path.display()
-    );
-    let outcome = common::run(common::config(&sim.base_url(), dir.path(), &yaml)).await;
-    assert_eq!(
-        common::report(&outcome, "summary_lifecycle_metrics")["successes"]["count"],
-        6
-    );
-    let mut requests = sim.requests();
-    requests.sort_by_key(|r| r.seq);
+    let (dir, requests) = run_visionarena(&rows, "{num_rows: 10}").await;
     let image = |url: String| serde_json::json!({"type": "image_url", "image_url": {"url": url}});
     let text = |t: &str| serde_json::json!({"type": "text", "text": t});
     let expected = [
@@ -146,6 +158,58 @@ async fn visionarena_rows_go_out_with_their_images_first_in_row_order() {
     }
     let (first, second) = (3 + image_tokens(56, 28), 3 + image_tokens(30, 30));
     let mut want = vec![first, first, first, second, second, second];
+    want.sort_unstable();
+    assert_eq!(reported_prompt_tokens(dir.path()), want);
+}
+
+/// The simulator's tokens of an image given by URL, which it does not fetch (see docs/sim.md).
+const URL_IMAGE_TOKENS: u64 = 576;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visionarena_images_given_by_url_go_out_verbatim_after_one_check_each() {
+    use common::Served;
+    let png = ibench_core::media::solid(8, 8, [1, 2, 3], Encoding::Png);
+    let images = common::file_server(vec![
+        ("/cat.png", Served::File(png)),
+        ("/old/cat.png", Served::Redirect("/cat.png".into())),
+    ])
+    .await;
+    let (cat, old) = (
+        format!("{}/cat.png", images.base_url),
+        format!("{}/old/cat.png", images.base_url),
+    );
+    // As `datasets` stores an external image (`{bytes: null, path}`), and as a plain string.
+    let rows = [
+        serde_json::json!({"conversation": [[{"role": "user", "content": "describe the picture"}]], "images": [{"bytes": null, "path": cat}]}),
+        serde_json::json!({"conversation": [[{"role": "user", "content": "and this one"}]], "images": [old]}),
+        serde_json::json!({"conversation": [[{"role": "user", "content": "the cat again"}]], "images": [{"bytes": null, "path": cat}]}),
+    ];
+    let (dir, requests) = run_visionarena(&rows, "{num_rows: 10, insertion_point: 1.0}").await;
+    let mut asked = images.asked();
+    asked.sort();
+    assert_eq!(
+        asked,
+        ["/cat.png", "/cat.png", "/old/cat.png"],
+        "each distinct URL asked once before the run (the redirect followed), none during it"
+    );
+    let part = |text: &str, url: &str| serde_json::json!([{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]);
+    let expected = [
+        part("describe the picture", &cat),
+        part("and this one", &old),
+        part("the cat again", &cat),
+    ];
+    for (i, request) in requests.iter().enumerate() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body["messages"][0]["content"],
+            expected[i % 3],
+            "request {i}"
+        );
+    }
+    let mut want: Vec<u64> = ["describe the picture", "and this one", "the cat again"]
+        .iter()
+        .flat_map(|text| [count_tokens(text) as u64 + URL_IMAGE_TOKENS; 2])
+        .collect();
     want.sort_unstable();
     assert_eq!(reported_prompt_tokens(dir.path()), want);
 }

@@ -1,5 +1,6 @@
-//! Helpers for runner tests: a simulator on loopback, configs from YAML, in-process runs, and a
-//! plain HTTP client with a server-sent-events reader for the simulator's own tests.
+//! Helpers for runner tests: a simulator on loopback, configs from YAML, in-process runs, a
+//! static file server, and a plain HTTP client with a server-sent-events reader for the
+//! simulator's own tests.
 
 pub mod bpe;
 pub mod pki;
@@ -270,8 +271,8 @@ pub async fn wait_until(limit: Duration, mut cond: impl AsyncFnMut() -> bool) ->
     false
 }
 
-/// Reads one request (head and `Content-Length` body) from `socket`.
-pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<()> {
+/// Reads one request (head and `Content-Length` body) from `socket`; returns its head.
+pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     // A request of these tests is a few KiB; 1,000 reads is far beyond it.
@@ -284,18 +285,84 @@ pub async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<()> {
         }
         buf.extend_from_slice(&chunk[..read]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
             let length: usize = head
+                .to_ascii_lowercase()
                 .lines()
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0);
             if buf.len() >= end + 4 + length {
-                return Some(());
+                return Some(head);
             }
         }
     }
     None
+}
+
+/// What a [`file_server`] answers for a path.
+#[derive(Debug, Clone)]
+pub enum Served {
+    /// 200 with these bytes.
+    File(Vec<u8>),
+    /// 302 to this location.
+    Redirect(String),
+}
+
+/// A static HTTP/1.1 server on loopback (any path it does not serve is a 404), and the paths
+/// asked of it.
+pub struct FileServer {
+    pub base_url: String,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FileServer {
+    /// The request targets (paths) asked so far, in order.
+    pub fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+/// Serves `files` (request path → answer), one request a connection.
+pub async fn file_server(files: Vec<(&str, Served)>) -> FileServer {
+    use tokio::io::AsyncWriteExt;
+    let files: std::sync::Arc<HashMap<String, Served>> = std::sync::Arc::new(
+        files
+            .into_iter()
+            .map(|(path, served)| (path.to_string(), served))
+            .collect(),
+    );
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let log = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (files, log) = (files.clone(), log.clone());
+            tokio::spawn(async move {
+                let Some(head) = read_request(&mut socket).await else {
+                    return;
+                };
+                let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+                log.lock().unwrap().push(path.clone());
+                let (status, extra, body) = match files.get(&path) {
+                    Some(Served::File(bytes)) => ("200 OK", String::new(), bytes.clone()),
+                    Some(Served::Redirect(to)) => {
+                        ("302 Found", format!("location: {to}\r\n"), Vec::new())
+                    }
+                    None => ("404 Not Found", String::new(), b"not found".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                if socket.write_all(head.as_bytes()).await.is_ok() {
+                    let _ = socket.write_all(&body).await;
+                }
+            });
+        }
+    });
+    FileServer { base_url, asked }
 }
 
 /// A word-level `tokenizer.json` whose vocabulary is the built-in tokenizer's words, so that

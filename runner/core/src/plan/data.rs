@@ -10,7 +10,7 @@ use crate::config::{
 use crate::tokenize::{ChatTemplate, ChatTemplateError, Corpus, Tokenizer};
 
 use super::conversation_replay::ConversationReplay;
-use super::dataset::{Dataset, VisionRow};
+use super::dataset::{Dataset, RemoteImage, VisionRow};
 use super::multimodal::ImageSampler;
 use super::request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
 use super::rng::{PlanRng, Purpose, rng};
@@ -55,8 +55,12 @@ enum Source {
     /// Request `i` is an event of a session (see [`Sessions::locate`]).
     Sessions(Arc<Sessions>),
     ConversationReplay(ConversationReplay),
-    /// Request `i` asks row `i mod rows` (`visionarena`).
-    VisionArena(Arc<[VisionRow]>),
+    /// Request `i` asks row `i mod rows` (`visionarena`); `remote` are the distinct images
+    /// the rows give by URL.
+    VisionArena {
+        rows: Arc<[VisionRow]>,
+        remote: Arc<[RemoteImage]>,
+    },
     /// `synthetic` with `data.multimodal`: random text of `input` tokens and its images.
     Multimodal {
         input: LengthSampler,
@@ -278,7 +282,11 @@ impl DataPlan {
                     .visionarena
                     .as_ref()
                     .expect("validated: visionarena present");
-                Source::VisionArena(super::dataset::read_vision_arena(path, arena)?.into())
+                let arena = super::dataset::read_vision_arena(path, arena)?;
+                Source::VisionArena {
+                    rows: arena.rows.into(),
+                    remote: arena.remote.into(),
+                }
             }
             DataType::OtelTraceReplay | DataType::WekaTraceReplay => {
                 let (section, sessions) = match (&data.otel_trace_replay, &data.weka_trace_replay) {
@@ -316,6 +324,15 @@ impl DataPlan {
         match &self.source {
             Source::Sessions(sessions) => Some(sessions),
             _ => None,
+        }
+    }
+
+    /// The distinct images the requests give by URL, which the model server fetches (to be
+    /// checked before the run: one that does not answer fails every request carrying it).
+    pub fn remote_images(&self) -> &[RemoteImage] {
+        match &self.source {
+            Source::VisionArena { remote, .. } => remote,
+            _ => &[],
         }
     }
 
@@ -440,7 +457,7 @@ impl DataPlan {
                 single(prompt, event.output_tokens)
             }
             Source::ConversationReplay(replay) => replay.request(&self.tokenizer, stage, index),
-            Source::VisionArena(rows) => {
+            Source::VisionArena { rows, .. } => {
                 let row = &rows[(index % rows.len() as u64) as usize];
                 RequestData {
                     images: Some(row.images.clone()),

@@ -22,7 +22,7 @@ use std::time::Duration;
 pub use arrivals::{Arrival, Arrivals};
 pub use conversation_replay::TurnOf;
 pub use data::{DEFAULT_CORPUS, DataError, DataPlan};
-pub use dataset::DatasetError;
+pub use dataset::{DatasetError, RemoteImage};
 pub use lora::LoraTable;
 pub use request::{DEFAULT_MAX_TOKENS, ImagePart, RequestData, Round, UserSession};
 pub use sessions::{Session, SessionError, SessionGraph, Sessions};

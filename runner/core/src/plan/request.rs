@@ -31,9 +31,11 @@ pub struct ImagePart {
     pub at: usize,
     /// A `data:` URL (or an http(s) URL the server fetches).
     pub url: Arc<str>,
+    /// The size of the image of a `data:` URL; 0 for one given by URL, which the runner never
+    /// sees (as inference-perf's RemoteImageSpec measures nothing).
     pub width: u32,
     pub height: u32,
-    /// The encoded image's size (inference-perf's per-image `bytes`).
+    /// The encoded image's size (inference-perf's per-image `bytes`); 0 for a URL.
     pub bytes: usize,
 }
 

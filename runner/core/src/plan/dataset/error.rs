@@ -24,11 +24,20 @@ pub enum DatasetError {
         reads: &'static str,
     },
     #[error(
+        "data.path: {path} row {row}: column {column:?} is {value:?}, not an http(s) URL: an image without bytes is sent as a URL for the model server to fetch, and it cannot read the runner's files; give the image's bytes instead (\"bytes\", base64 in JSON), or an http(s) URL the model server can reach"
+    )]
+    ImagePath {
+        path: String,
+        row: usize,
+        column: String,
+        value: String,
+    },
+    #[error(
         "data.path: no row of {path} has a prompt and an answer within the length limits of data.input_distribution/output_distribution"
     )]
     Empty { path: String },
     #[error(
-        "data.path: no row of {path} has a user prompt and a PNG, JPEG or WebP image among its first data.visionarena.max_images_per_request; data.type visionarena reads {reads}"
+        "data.path: no row of {path} has a user prompt and an image (PNG, JPEG or WebP bytes, or an http(s) URL) among its first data.visionarena.max_images_per_request; data.type visionarena reads {reads}"
     )]
     NoImageRows { path: String, reads: &'static str },
     /// Not an error: the reader has all the rows it wants and stops reading.

@@ -22,7 +22,7 @@ mod rows;
 mod vision_arena;
 
 pub use error::DatasetError;
-pub use vision_arena::{VisionRow, read as read_vision_arena};
+pub use vision_arena::{RemoteImage, VisionRow, read as read_vision_arena};
 
 use serde_json::Value;
 

@@ -1,12 +1,18 @@
 //! `visionarena`: rows of lmarena-ai/VisionArena-Chat, as inference-perf 0.7.0's generator
 //! reads them. The prompt is the first user turn of `conversation` (a list of turns, each a list
 //! of `{role, content}` messages or one message) whose content is text with more than
-//! whitespace; the images are the `images` column's `{bytes}` (base64 in JSON Lines, binary in
-//! Parquet), the first `max_images_per_request` of them, passed through unchanged as `data:`
-//! URLs when they are PNG, JPEG or WebP and left out otherwise. Rows without a prompt or without
-//! an image left are skipped; the first `num_rows` usable rows are the pool, which request `i`
-//! cycles through (row `i mod rows`).
+//! whitespace; the images are the first `max_images_per_request` items of the `images` column.
+//! An item is what Hugging Face's `Image` feature stores, `{bytes, path}`: its bytes (base64 in
+//! JSON Lines, binary in Parquet) are passed through unchanged as a `data:` URL when they are
+//! PNG, JPEG or WebP and left out otherwise; without bytes, its `path` (or the item itself, a
+//! string, as the feature accepts one) must be an http(s) URL, which the request carries
+//! verbatim for the model server to fetch. A local file name is refused: the hub's files embed
+//! their images' bytes, a path alone is only read relative to wherever `datasets` runs, and the
+//! model server cannot read the runner's files. Rows without a prompt or without an image left
+//! are skipped; the first `num_rows` usable rows are the pool, which request `i` cycles through
+//! (row `i mod rows`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -20,7 +26,7 @@ use crate::media;
 use crate::plan::request::ImagePart;
 
 const NAME: &str = "visionarena";
-const READS: &str = "the columns \"conversation\" (turns of {\"role\", \"content\"}) and \"images\" (a list of {\"bytes\"})";
+const READS: &str = "the columns \"conversation\" (turns of {\"role\", \"content\"}) and \"images\" (a list of {\"bytes\"} or {\"bytes\": null, \"path\": an http(s) URL})";
 
 /// A usable row: its prompt and images, placed at the configured point of the prompt.
 #[derive(Debug, Clone)]
@@ -29,28 +35,44 @@ pub struct VisionRow {
     pub images: Vec<ImagePart>,
 }
 
-/// The pool of rows of the file at `path`, in file order.
-pub fn read(path: &str, config: &VisionArenaConfig) -> Result<Vec<VisionRow>, DatasetError> {
+/// An image the requests give by URL, for the model server to fetch, and where the file first
+/// names it (its column a path into the row, e.g. `images[0].path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteImage {
+    pub url: Arc<str>,
+    pub file: String,
+    pub row: usize,
+    pub column: String,
+}
+
+/// The pool of rows of a file, in file order, and the distinct image URLs they send.
+#[derive(Debug, Clone)]
+pub struct VisionArena {
+    pub rows: Vec<VisionRow>,
+    pub remote: Vec<RemoteImage>,
+}
+
+/// Where an image's content is.
+enum Content<'a> {
+    Bytes(Vec<u8>),
+    Url(&'a str),
+}
+
+/// The pool of rows of the file at `path`.
+pub fn read(path: &str, config: &VisionArenaConfig) -> Result<VisionArena, DatasetError> {
     let wanted = config.num_rows.max(1) as usize;
     let per_request = config.max_images_per_request.max(1) as usize;
     let mut pool = Vec::new();
-    let column = |row: usize, column: &str, problem: &'static str| DatasetError::Column {
-        path: path.into(),
-        row,
-        column: column.into(),
-        problem,
-        data_type: NAME,
-        reads: READS,
-    };
+    let mut remote = Remote::default();
     let result = rows::for_each(path, |row, value| {
         if pool.len() == wanted {
             return Err(DatasetError::Enough);
         }
         let Some(conversation) = value.get("conversation") else {
-            return Err(column(row, "conversation", "is missing"));
+            return Err(column_error(path, row, "conversation".into(), "is missing"));
         };
         let Some(images) = value.get("images") else {
-            return Err(column(row, "images", "is missing"));
+            return Err(column_error(path, row, "images".into(), "is missing"));
         };
         let Some(prompt) = first_user_turn(conversation) else {
             return Ok(());
@@ -64,24 +86,28 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<Vec<VisionRow>, Da
             .take(per_request)
             .enumerate()
         {
-            let Some(encoded) = image.get("bytes").and_then(Value::as_str) else {
-                continue;
-            };
-            let bytes = STANDARD.decode(encoded).map_err(|_| {
-                column(
-                    row,
-                    &format!("images[{k}].bytes"),
-                    "is not base64-encoded bytes",
-                )
-            })?;
-            if let Some(probe) = media::probe(&bytes) {
-                parts.push(ImagePart {
+            match image_content(image, path, row, k)? {
+                Some(Content::Bytes(bytes)) => {
+                    if let Some(probe) = media::probe(&bytes) {
+                        parts.push(ImagePart {
+                            at,
+                            url: Arc::from(media::data_url(probe.encoding, &bytes)),
+                            width: probe.width,
+                            height: probe.height,
+                            bytes: bytes.len(),
+                        });
+                    }
+                }
+                // inference-perf's RemoteImageSpec: the runner never sees the pixels, so it
+                // measures nothing.
+                Some(Content::Url(url)) => parts.push(ImagePart {
                     at,
-                    url: Arc::from(media::data_url(probe.encoding, &bytes)),
-                    width: probe.width,
-                    height: probe.height,
-                    bytes: bytes.len(),
-                });
+                    url: remote.note(url, path, row, || url_column(image, k)),
+                    width: 0,
+                    height: 0,
+                    bytes: 0,
+                }),
+                None => {}
             }
         }
         if !parts.is_empty() {
@@ -102,7 +128,105 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<Vec<VisionRow>, Da
             reads: READS,
         });
     }
-    Ok(pool)
+    Ok(VisionArena {
+        rows: pool,
+        remote: remote.images,
+    })
+}
+
+/// The distinct image URLs met so far, each with where it was first met.
+#[derive(Default)]
+struct Remote {
+    seen: HashSet<Arc<str>>,
+    images: Vec<RemoteImage>,
+}
+
+impl Remote {
+    /// The URL `url`, shared by every row giving it; noted when first met.
+    fn note(
+        &mut self,
+        url: &str,
+        file: &str,
+        row: usize,
+        column: impl FnOnce() -> String,
+    ) -> Arc<str> {
+        if let Some(seen) = self.seen.get(url) {
+            return seen.clone();
+        }
+        let url: Arc<str> = Arc::from(url);
+        self.seen.insert(url.clone());
+        self.images.push(RemoteImage {
+            url: url.clone(),
+            file: file.into(),
+            row,
+            column: column(),
+        });
+        url
+    }
+}
+
+fn column_error(path: &str, row: usize, column: String, problem: &'static str) -> DatasetError {
+    DatasetError::Column {
+        path: path.into(),
+        row,
+        column,
+        problem,
+        data_type: NAME,
+        reads: READS,
+    }
+}
+
+/// The content of `images[k]` of row `row` of the file at `path`: bytes win over a path, as
+/// in `datasets`; `None` for an item with neither (or of another shape), which inference-perf
+/// skips too.
+fn image_content<'a>(
+    image: &'a Value,
+    path: &str,
+    row: usize,
+    k: usize,
+) -> Result<Option<Content<'a>>, DatasetError> {
+    let url = match image {
+        Value::String(url) => url,
+        Value::Object(fields) => match (fields.get("bytes"), fields.get("path")) {
+            (Some(Value::String(encoded)), _) => {
+                let bytes = STANDARD.decode(encoded).map_err(|_| {
+                    column_error(
+                        path,
+                        row,
+                        format!("images[{k}].bytes"),
+                        "is not base64-encoded bytes",
+                    )
+                })?;
+                return Ok(Some(Content::Bytes(bytes)));
+            }
+            (_, Some(Value::String(url))) => url,
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if !is_http_url(url) {
+        return Err(DatasetError::ImagePath {
+            path: path.into(),
+            row,
+            column: url_column(image, k),
+            value: url.clone(),
+        });
+    }
+    Ok(Some(Content::Url(url)))
+}
+
+/// The column an item's URL is read from: the item itself when it is a string.
+fn url_column(image: &Value, k: usize) -> String {
+    match image {
+        Value::String(_) => format!("images[{k}]"),
+        _ => format!("images[{k}].path"),
+    }
+}
+
+/// An absolute http(s) URL with a host, which a model server can fetch.
+fn is_http_url(text: &str) -> bool {
+    url::Url::parse(text)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
 }
 
 /// The first user message with text beyond whitespace, in turns that are lists of messages
@@ -161,29 +285,33 @@ mod tests {
         ]
     }
 
+    /// The dataset's columns as pyarrow writes them: nullable lists of nullable structs, an
+    /// image's struct of `image_fields`.
+    fn schema(image_fields: &str) -> parquet::schema::types::Type {
+        parse_message_type(&format!(
+            "message schema {{
+                OPTIONAL group conversation (LIST) {{
+                    REPEATED group list {{
+                        OPTIONAL group element {{
+                            OPTIONAL BYTE_ARRAY role (UTF8);
+                            OPTIONAL BYTE_ARRAY content (UTF8);
+                        }}
+                    }}
+                }}
+                OPTIONAL group images (LIST) {{
+                    REPEATED group list {{
+                        OPTIONAL group element {{ {image_fields} }}
+                    }}
+                }}
+            }}"
+        ))
+        .unwrap()
+    }
+
     /// The rows as pyarrow writes them: nullable lists of nullable structs, the image bytes
     /// binary.
     fn write_rows_parquet(path: &std::path::Path, rows: &[Row]) {
-        let schema = parse_message_type(
-            "message schema {
-                OPTIONAL group conversation (LIST) {
-                    REPEATED group list {
-                        OPTIONAL group element {
-                            OPTIONAL BYTE_ARRAY role (UTF8);
-                            OPTIONAL BYTE_ARRAY content (UTF8);
-                        }
-                    }
-                }
-                OPTIONAL group images (LIST) {
-                    REPEATED group list {
-                        OPTIONAL group element {
-                            OPTIONAL BYTE_ARRAY bytes;
-                        }
-                    }
-                }
-            }",
-        )
-        .unwrap();
+        let schema = schema("OPTIONAL BYTE_ARRAY bytes;");
         // The leaf columns in schema order: role, content, image bytes; every list here has
         // an element (definition level 4), the next one at repetition level 1.
         let columns = [0, 1, 2].map(|column| {
@@ -234,7 +362,9 @@ mod tests {
             ..Default::default()
         };
         for path in [&parquet, &lines] {
-            let pool = read(path.to_str().unwrap(), &config).unwrap();
+            let arena = read(path.to_str().unwrap(), &config).unwrap();
+            assert!(arena.remote.is_empty());
+            let pool = arena.rows;
             let prompts: Vec<&str> = pool.iter().map(|r| r.prompt.as_str()).collect();
             assert_eq!(prompts, ["what is this?", "héllo", "last"], "{path:?}");
             let sizes: Vec<Vec<(u32, u32)>> = pool
@@ -262,7 +392,7 @@ mod tests {
             num_rows: 2,
             ..Default::default()
         };
-        let pool = read(lines.to_str().unwrap(), &capped).unwrap();
+        let pool = read(lines.to_str().unwrap(), &capped).unwrap().rows;
         assert_eq!(pool.len(), 2, "num_rows caps the pool");
         assert_eq!(
             pool[0].images.len(),
@@ -270,6 +400,151 @@ mod tests {
             "max_images_per_request defaults to 1"
         );
         assert_eq!(pool[0].images[0].at, 0, "insertion_point defaults to 0");
+    }
+
+    /// The JSON Lines file of `rows` in a new directory.
+    fn json_lines(rows: &[Value]) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("arena.jsonl");
+        let lines: Vec<String> = rows.iter().map(Value::to_string).collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        (dir, path.display().to_string())
+    }
+
+    fn asking(prompt: &str, images: Value) -> Value {
+        json!({"conversation": [[{"role": "user", "content": prompt}]], "images": images})
+    }
+
+    #[test]
+    fn images_come_as_bytes_a_path_url_or_a_url_string_each_url_named_once() {
+        let png = solid(4, 2, [1, 2, 3], Encoding::Png);
+        let cat = "https://images.example.com/cat.png?size=large";
+        let (_dir, path) = json_lines(&[
+            // Bytes win over a path, as in `datasets` (a relative path beside bytes is a name).
+            asking(
+                "bytes",
+                json!([{"bytes": STANDARD.encode(&png), "path": "cat.png"}]),
+            ),
+            asking("by path", json!([{"bytes": null, "path": cat}])),
+            asking("no image", json!([{"bytes": null, "path": null}, {}, 7])),
+            asking(
+                "strings",
+                json!(["http://127.0.0.1:9/dog.jpg", {"bytes": null, "path": cat}]),
+            ),
+        ]);
+        let config = VisionArenaConfig {
+            max_images_per_request: 3,
+            ..Default::default()
+        };
+        let arena = read(&path, &config).unwrap();
+        let sent: Vec<(&str, Vec<&str>)> = arena
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.prompt.as_str(),
+                    r.images.iter().map(|i| &*i.url).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("bytes", vec![media::data_url(Encoding::Png, &png).as_str()]),
+                ("by path", vec![cat]),
+                ("strings", vec!["http://127.0.0.1:9/dog.jpg", cat]),
+            ]
+        );
+        // A URL image is not measured (inference-perf's RemoteImageSpec): zeros.
+        let remote = &arena.rows[1].images[0];
+        assert_eq!((remote.width, remote.height, remote.bytes), (0, 0, 0));
+        assert!(Arc::ptr_eq(&remote.url, &arena.rows[2].images[1].url));
+        let named: Vec<(&str, usize, &str)> = arena
+            .remote
+            .iter()
+            .map(|r| (&*r.url, r.row, r.column.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (cat, 1, "images[0].path"),
+                ("http://127.0.0.1:9/dog.jpg", 3, "images[0]"),
+            ],
+            "each distinct URL once, where it first appears"
+        );
+        assert!(arena.remote.iter().all(|r| r.file == path));
+        // Images past max_images_per_request are neither sent nor checked.
+        let one = read(&path, &VisionArenaConfig::default()).unwrap();
+        assert_eq!(one.remote.len(), 2);
+        assert_eq!(one.rows[2].images.len(), 1);
+    }
+
+    #[test]
+    fn an_image_path_that_is_not_an_http_url_is_refused_naming_row_and_column() {
+        for (image, column, value) in [
+            (
+                json!({"bytes": null, "path": "images/cat.png"}),
+                "images[1].path",
+                "images/cat.png",
+            ),
+            (json!("/data/cat.png"), "images[1]", "/data/cat.png"),
+            (
+                json!({"path": "ftp://host/cat.png"}),
+                "images[1].path",
+                "ftp://host/cat.png",
+            ),
+            (json!("https://"), "images[1]", "https://"),
+        ] {
+            let png = solid(2, 2, [0, 0, 0], Encoding::Png);
+            let (_dir, path) = json_lines(&[
+                asking("fine", json!([{"bytes": STANDARD.encode(&png)}])),
+                asking("bad", json!([{"bytes": STANDARD.encode(&png)}, image])),
+            ]);
+            let config = VisionArenaConfig {
+                max_images_per_request: 2,
+                ..Default::default()
+            };
+            let err = read(&path, &config).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "data.path: {path} row 1: column {column:?} is {value:?}, not an http(s) URL"
+                )) && err.contains("give the image's bytes instead"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_parquet_image_without_bytes_is_read_from_its_path() {
+        let schema = schema("OPTIONAL BYTE_ARRAY bytes; OPTIONAL BYTE_ARRAY path (UTF8);");
+        let png = solid(3, 3, [4, 5, 6], Encoding::Png);
+        let url = "https://example.com/a.webp";
+        // Two rows of one turn and one image each: the first with bytes (and a file name), the
+        // second a null `bytes` (definition level 3: the image is there, its bytes are not).
+        let leaf = |values: Vec<&[u8]>, definitions: Vec<i16>| Leaf {
+            values: values.into_iter().map(ByteArray::from).collect(),
+            definitions,
+            repetitions: vec![0, 0],
+        };
+        let columns = [
+            leaf(vec![b"user", b"user"], vec![4, 4]),
+            leaf(vec![b"one", b"two"], vec![4, 4]),
+            leaf(vec![&png], vec![4, 3]),
+            leaf(vec![b"one.png", url.as_bytes()], vec![4, 4]),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train-00000-of-00001.parquet");
+        write_parquet(&path, schema, columns);
+        let arena = read(path.to_str().unwrap(), &VisionArenaConfig::default()).unwrap();
+        assert_eq!(
+            *arena.rows[0].images[0].url,
+            media::data_url(Encoding::Png, &png)
+        );
+        assert_eq!(&*arena.rows[1].images[0].url, url);
+        assert_eq!(
+            (arena.remote[0].row, arena.remote[0].column.as_str()),
+            (1, "images[0].path")
+        );
     }
 
     #[test]
