@@ -537,6 +537,11 @@ fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
     )))
     .unwrap_or_else(|e| panic!("{e}"));
     let image_config = config.data.multimodal.unwrap().image.unwrap();
+    // inference-perf requires output_distribution beside data.multimodal (and does not use it).
+    load(&with_server(&format!(
+        "{stages}api:\n  type: chat\ndata:\n  type: synthetic\n  input_distribution: {{min: 5, max: 5, mean: 5}}\n  output_distribution: {{min: 5, max: 5, mean: 5}}\n  {image}"
+    )))
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(image_config.resolutions.unwrap()[0].resolution.height, 720);
     assert_eq!(
         image_config.representation,
@@ -555,8 +560,8 @@ fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
         ),
         (
             "chat",
-            format!("type: synthetic\n  output_distribution: {{mean: 5}}\n  {image}"),
-            "data.output_distribution: not used by data.type synthetic; with data.multimodal, prompts are random text",
+            format!("type: synthetic\n  corpus_file_path: sonnets.txt\n  {image}"),
+            "data.corpus_file_path: not used by data.type synthetic; with data.multimodal, prompts are random text",
         ),
         (
             "chat",

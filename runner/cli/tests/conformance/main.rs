@@ -220,8 +220,6 @@ async fn lora_adapters_and_goodput_match_inference_perf() {
     conform(&LORA_GOODPUT).await;
 }
 
-/// The shapes run one at a time: two Python processes and two runs at once on two cores
-/// would measure the machine, not the tools.
 /// A recorded 3-step agent (LLM → tool 200 ms → LLM → tool 100 ms → LLM) replayed as six
 /// sessions, two at a time, with every session report (as for [`WEKA_SESSIONS`], the two
 /// sessions started with the run stay off the medians).
@@ -262,6 +260,38 @@ report:
     prompts_differ: RECORDED_TOKEN_COUNTS,
 };
 
+/// Streamed chat with two synthetic images of fixed size in every prompt.
+const MULTIMODAL_CHAT: Shape = Shape {
+    name: "multimodal-chat",
+    yaml: "api: {type: chat, streaming: true}
+data:
+  type: synthetic
+  input_distribution: {min: 30, max: 30, mean: 30, std_dev: 0}
+  # Required by inference-perf, and not used by either tool: no max_tokens is asked.
+  output_distribution: {min: 10, max: 10, mean: 10, std_dev: 0}
+  multimodal:
+    image:
+      count: {min: 2, max: 2, mean: 2, std_dev: 0}
+      resolutions: {width: 64, height: 48}
+      insertion_point: 0.5
+load:
+  type: constant
+  stages: [{rate: 5, duration: 3}]
+report:
+  request_lifecycle: {summary: true, per_stage: true, per_request: true}
+",
+    same_counts: true,
+    prompts_differ: Some(
+        "both tools send random token ids as text, which the tokenizer reads back as the asked \
+         length or one token more, at random",
+    ),
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_images_in_chat_match_inference_perf() {
+    conform(&MULTIMODAL_CHAT).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otel_trace_sessions_match_inference_perf() {
     conform(&OTEL_SESSIONS).await;
@@ -272,6 +302,8 @@ async fn weka_trace_sessions_match_inference_perf() {
     conform(&WEKA_SESSIONS).await;
 }
 
+/// The shapes run one at a time: two Python processes and two runs at once on two cores
+/// would measure the machine, not the tools.
 async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await

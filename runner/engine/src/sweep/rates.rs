@@ -50,10 +50,7 @@ pub fn window_rates(ends: &[f64]) -> Vec<f64> {
 pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let last = sorted.len().checked_sub(1)?;
-    let rank = p / 100.0 * last as f64;
-    let (below, above) = (rank.floor() as usize, rank.ceil() as usize);
-    Some(sorted[below] + (sorted[above] - sorted[below]) * (rank - below as f64))
+    ibench_core::metrics::interpolated_quantile(&sorted, p / 100.0)
 }
 
 /// inference-perf's stage rates up to `saturation`, rounded to 2 decimals: linear
