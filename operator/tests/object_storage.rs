@@ -658,14 +658,7 @@ async fn conversations_stay_on_one_runner_and_merged_sessions_count_once() {
         }
     };
     let per_session = read("per_session_lifecycle_metrics.json").await;
-    let mut ids: Vec<&str> = per_session
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["session_id"].as_str().unwrap())
-        .collect();
-    ids.sort();
-    ids.dedup();
+    let ids = ibench_testkit::distinct_session_ids(&per_session);
     assert_eq!(ids.len(), SESSIONS, "every session once: {per_session}");
     assert_eq!(per_session.as_array().unwrap().len(), SESSIONS);
     let summary = read("summary_session_lifecycle_metrics.json").await;

@@ -413,14 +413,7 @@ async fn each_stage_takes_the_next_sessions_at_its_rate() {
     assert_eq!(first["stage_metadata"]["session_rate"], 2.0);
     assert_eq!(second["stage_metadata"]["session_rate"], Value::Null);
     let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
-    let mut ids: Vec<&str> = per_session
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["session_id"].as_str().unwrap())
-        .collect();
-    ids.sort();
-    ids.dedup();
+    let ids = common::distinct_session_ids(&per_session);
     assert_eq!(ids.len(), 7, "every session once: {ids:?}");
     // Two a second: the third session of stage 0 started a second after the first.
     let mut starts: Vec<f64> = per_session

@@ -113,6 +113,20 @@ pub fn per_request(report_dir: &std::path::Path) -> Vec<serde_json::Value> {
     serde_json::from_str(&text).expect("per-request report is JSON")
 }
 
+/// The distinct session ids of a `per_session_lifecycle_metrics` report, sorted: as many as
+/// the sessions it counts once each.
+pub fn distinct_session_ids(per_session: &Value) -> Vec<&str> {
+    let mut ids: Vec<&str> = per_session
+        .as_array()
+        .expect("per-session report is a list")
+        .iter()
+        .map(|s| s["session_id"].as_str().expect("session_id is a string"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// A reqwest client builder with the runner's TLS settings (reqwest has no crypto provider of
 /// its own here).
 pub use ibench_engine::reqwest_builder;
