@@ -316,23 +316,15 @@ async fn time_to_first_user_token_is_from_the_session_start_to_its_answers_first
     let sim = common::sim_with_latency(20.0, 2.0).await;
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
-    // The example trace with the tools its first two calls choose from recorded: those calls
-    // are tool calls, so only the last call (the answer) reaches the user.
-    let mut trace: Value = serde_json::from_str(&std::fs::read_to_string(TRACE).unwrap()).unwrap();
-    for span in trace["spans"].as_array_mut().unwrap() {
-        if matches!(span["span_id"].as_str(), Some("llm1" | "llm2")) {
-            span["attributes"]["gen_ai.tool.definitions"] =
-                json!([{"type": "function", "function": {"name": "lookup_order"}}]);
-        }
-    }
-    let file = dir.path().join("agent.json");
-    std::fs::write(&file, trace.to_string()).unwrap();
+    // Only the last call (the answer) reaches the user.
+    let file = write_tool_calling_trace(dir.path());
     let sessions = 20;
     let config = common::config(
         &sim.base_url(),
         &reports,
         &format!(
-            "api: {{type: chat, streaming: true}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    duplicate_sessions_target: {sessions}\nload:\n  type: trace_session_replay\n  interval: 0\n  stages:\n  - concurrent_sessions: 5\nreport:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n",
+            // The recorded lengths keep the tool calls short (else up to 4096 tokens each).
+            "api: {{type: chat, streaming: true}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    duplicate_sessions_target: {sessions}\n    override_tool_call_max_tokens: false\nload:\n  type: trace_session_replay\n  interval: 0\n  stages:\n  - concurrent_sessions: 5\nreport:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n",
             file.display()
         ),
     );
@@ -379,6 +371,65 @@ async fn time_to_first_user_token_is_from_the_session_start_to_its_answers_first
     assert_eq!(summary["tfut_none_reasons"], Value::Null);
     assert_eq!(summary["num_user_facing_events"]["mean"], 1.0);
     assert!(summary["tfut_sec"]["mean"].as_f64().unwrap() > 0.3);
+}
+
+/// The example trace with the tools its first two calls choose from recorded: those calls are
+/// tool calls the replay forces.
+fn write_tool_calling_trace(dir: &Path) -> std::path::PathBuf {
+    let mut trace: Value = serde_json::from_str(&std::fs::read_to_string(TRACE).unwrap()).unwrap();
+    for span in trace["spans"].as_array_mut().unwrap() {
+        if matches!(span["span_id"].as_str(), Some("llm1" | "llm2")) {
+            span["attributes"]["gen_ai.tool.definitions"] =
+                json!([{"type": "function", "function": {"name": "lookup_order"}}]);
+        }
+    }
+    let file = dir.join("agent.json");
+    std::fs::write(&file, trace.to_string()).unwrap();
+    file
+}
+
+/// inference-perf's requests for calls offered tools: the model may end the answer itself
+/// (`ignore_eos: false`, though `server.ignore_eos` is `true`), and a forced tool call asks
+/// `max(4 × recorded, 4096)` tokens unless `override_tool_call_max_tokens: false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_offered_tools_may_end_early_and_forced_tool_calls_ask_more_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_tool_calling_trace(dir.path());
+    for (override_tokens, tool_call_tokens) in [(true, [4096, 4096]), (false, [24, 20])] {
+        let sim = common::sim(ibench_sim::SimConfig {
+            record_requests: Some(100),
+            ..Default::default()
+        })
+        .await;
+        let config = common::config(
+            &sim.base_url(),
+            &dir.path().join(format!("reports-{override_tokens}")),
+            &format!(
+                "api: {{type: chat, streaming: true}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    duplicate_sessions_target: 2\n    max_wait_ms: 0\n    override_tool_call_max_tokens: {override_tokens}\nload:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 2\n",
+                file.display()
+            ),
+        );
+        common::run(config).await;
+        let mut asks: Vec<(u64, bool)> = sim
+            .requests()
+            .iter()
+            .map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap();
+                (
+                    body["max_tokens"].as_u64().unwrap(),
+                    body["ignore_eos"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        asks.sort();
+        let [first, second] = tool_call_tokens;
+        let mut expected = [(first, false), (second, false), (30, true)].repeat(2);
+        expected.sort();
+        assert_eq!(
+            asks, expected,
+            "override_tool_call_max_tokens: {override_tokens}"
+        );
+    }
 }
 
 fn write_traces(dir: &Path, count: usize) -> String {

@@ -192,11 +192,20 @@ impl BodyTemplate {
         }
     }
 
-    pub fn render(&self, model: &str, prompt: &PromptParts<'_>, max_tokens: u32) -> Vec<u8> {
+    /// The body asking `model` for at most `max_tokens`; an answer to a call that `offers_tools`
+    /// ends where the model ends it (see
+    /// [`RequestData::offers_tools`](ibench_core::plan::RequestData)).
+    pub fn render(
+        &self,
+        model: &str,
+        prompt: &PromptParts<'_>,
+        max_tokens: u32,
+        offers_tools: bool,
+    ) -> Vec<u8> {
         let stream_options = self.stream.then_some(StreamOptions {
             include_usage: true,
         });
-        let (ignore_eos, stream) = (self.ignore_eos, self.stream);
+        let (ignore_eos, stream) = (self.ignore_eos && !offers_tools, self.stream);
         let response_format = self.response_format.as_ref();
         match self.api {
             ApiType::Completion => serde_json::to_vec(&Completion {
@@ -274,7 +283,8 @@ mod tests {
             response_format: None,
             add_special_tokens: None,
         };
-        let body: serde_json::Value = serde_json::from_slice(&chat.render("m", &parts, 5)).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&chat.render("m", &parts, 5, false)).unwrap();
         assert_eq!(
             body["messages"],
             serde_json::json!([
@@ -302,7 +312,7 @@ mod tests {
                 ..single(user)
             };
             let body: serde_json::Value =
-                serde_json::from_slice(&chat.render("m", &parts, 1)).unwrap();
+                serde_json::from_slice(&chat.render("m", &parts, 1, false)).unwrap();
             body["messages"][0]["content"].clone()
         };
         let text = |t: &str| serde_json::json!({"type": "text", "text": t});
@@ -326,6 +336,22 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_to_a_call_offering_tools_may_end_early_whatever_the_run_asks() {
+        let template = BodyTemplate {
+            ignore_eos: true,
+            ..chat()
+        };
+        let ignore_eos = |offers_tools| {
+            let body: serde_json::Value =
+                serde_json::from_slice(&template.render("m", &single("q"), 9, offers_tools))
+                    .unwrap();
+            body["ignore_eos"].clone()
+        };
+        assert_eq!(ignore_eos(false), true);
+        assert_eq!(ignore_eos(true), false);
+    }
+
+    #[test]
     fn bodies_match_inference_perf() {
         let completion = BodyTemplate {
             api: ApiType::Completion,
@@ -335,13 +361,13 @@ mod tests {
             add_special_tokens: None,
         };
         assert_eq!(
-            String::from_utf8(completion.render("m", &single("hi there"), 7)).unwrap(),
+            String::from_utf8(completion.render("m", &single("hi there"), 7, false)).unwrap(),
             r#"{"model":"m","prompt":"hi there","max_tokens":7,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}"#
         );
         let chat = chat();
         assert_eq!(chat.path(), "/v1/chat/completions");
         assert_eq!(
-            String::from_utf8(chat.render("a", &single("q"), 3)).unwrap(),
+            String::from_utf8(chat.render("a", &single("q"), 3, false)).unwrap(),
             r#"{"model":"a","messages":[{"role":"user","content":"q"}],"max_tokens":3,"ignore_eos":false,"stream":false}"#
         );
         let anthropic = BodyTemplate {
@@ -353,7 +379,7 @@ mod tests {
         };
         assert_eq!(anthropic.path(), "/v1/messages");
         assert_eq!(
-            String::from_utf8(anthropic.render("c", &single("q"), 4)).unwrap(),
+            String::from_utf8(anthropic.render("c", &single("q"), 4, false)).unwrap(),
             r#"{"model":"c","messages":[{"role":"user","content":"q"}],"max_tokens":4,"stream":true}"#
         );
         let parts = PromptParts {
@@ -363,7 +389,7 @@ mod tests {
             images: None,
         };
         assert_eq!(
-            String::from_utf8(anthropic.render("c", &parts, 4)).unwrap(),
+            String::from_utf8(anthropic.render("c", &parts, 4, false)).unwrap(),
             r#"{"model":"c","messages":[{"role":"user","content":"q"}],"max_tokens":4,"stream":true,"system":"sys"}"#
         );
         // Structured output goes last, as inference-perf adds it to the finished body.
@@ -373,7 +399,7 @@ mod tests {
             ..completion
         };
         assert_eq!(
-            String::from_utf8(structured.render("m", &single("hi"), 2)).unwrap(),
+            String::from_utf8(structured.render("m", &single("hi"), 2, false)).unwrap(),
             r#"{"model":"m","prompt":"hi","max_tokens":2,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true},"add_special_tokens":false,"response_format":{"type":"json_object"}}"#
         );
     }

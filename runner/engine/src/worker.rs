@@ -339,7 +339,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
             user: &data.prompt,
             images: data.images.as_deref(),
         };
-        let (bytes, prompt_tokens) = render(shared, adapter, &parts, data.max_tokens);
+        let (bytes, prompt_tokens) = render(shared, adapter, &parts, &data);
         Body::Ready {
             bytes,
             prompt_tokens,
@@ -353,12 +353,13 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
     }
 }
 
-/// The request body and its prompt tokens by the run's tokenizer.
+/// The request body of `data` (its prompt given as `parts`) and its prompt tokens by the
+/// run's tokenizer.
 fn render(
     shared: &Shared,
     adapter: Option<usize>,
     parts: &PromptParts,
-    max_tokens: u32,
+    data: &RequestData,
 ) -> (Vec<u8>, u64) {
     let model = match (adapter, &shared.plan.lora) {
         (Some(a), Some(table)) => table.names()[a].as_str(),
@@ -373,7 +374,10 @@ fn render(
             .sum::<usize>()
         + tokenizer.count(parts.user);
     (
-        shared.settings.body.render(model, parts, max_tokens),
+        shared
+            .settings
+            .body
+            .render(model, parts, data.max_tokens, data.offers_tools),
         prompt_tokens as u64,
     )
 }
@@ -593,7 +597,7 @@ async fn execute(
                 user: &fitted.user,
                 images: None,
             };
-            let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
+            let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, &data);
             let session = data.session.expect("rounds belong to sessions");
             let headers = shared
                 .settings

@@ -141,11 +141,6 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "data.otel_trace_replay.override_tool_call_max_tokens",
-        reason: "not built: tool calls ask their recorded output tokens (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.otel_trace_replay.predecessor_wait_timeout_sec",
         reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
     },
@@ -166,6 +161,31 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
+        path: "data.synthetic_agentic.bad_tool_call_handling",
+        reason: "not built: no tool schemas are sent, so answers are not checked for tool calls (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.synthetic_agentic.predecessor_wait_timeout_sec",
+        reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.synthetic_agentic.static_model_name",
+        reason: "not built: every call asks server.model_name (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.synthetic_agentic.tool_choice_mode",
+        reason: "not built: no tool_choice is sent (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
+        path: "data.synthetic_agentic.use_static_model",
+        reason: "not built: every call asks server.model_name (refused when set)",
+    },
+    Difference {
+        file: "config.yaml",
         path: "data.weka_trace_replay.bad_tool_call_handling",
         reason: "not built: replayed answers are not checked for tool calls (refused when set)",
     },
@@ -178,11 +198,6 @@ pub const OMISSIONS: &[Difference] = &[
         file: "config.yaml",
         path: "data.weka_trace_replay.num_dataset_entries",
         reason: "not built: trace files are read from trace_files or trace_directory, not the hub (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.weka_trace_replay.override_tool_call_max_tokens",
-        reason: "not built: tool calls ask their recorded output tokens (refused when set)",
     },
     Difference {
         file: "config.yaml",

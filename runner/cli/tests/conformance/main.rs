@@ -65,6 +65,16 @@ struct Shape {
     same_counts: bool,
     /// Why the prompts' token counts differ, where they do (printed with the figures).
     prompts_differ: Option<&'static str>,
+    /// Parts of what requests ask that differ between the tools, and why: the requests' other
+    /// parts are compared.
+    asks_differ: &'static [(AskPart, &'static str)],
+}
+
+/// A part of what a request asks of the server beside its prompt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AskPart {
+    Route,
+    MaxTokens,
 }
 
 /// inference-perf replays a recorded session's calls with the model's live answers in place of
@@ -87,6 +97,7 @@ load:
 report:
   request_lifecycle: {summary: true, per_stage: true, per_request: true}
 ",
+    asks_differ: &[],
     same_counts: true,
     prompts_differ: None,
 };
@@ -105,6 +116,7 @@ load:
 report:
   request_lifecycle: {summary: true, per_stage: true, per_request: true}
 ",
+    asks_differ: &[],
     same_counts: false,
     prompts_differ: None,
 };
@@ -122,6 +134,11 @@ load:
 report:
   request_lifecycle: {summary: true, per_stage: true}
 ",
+    asks_differ: &[(
+        AskPart::Route,
+        "inference-perf sends a text-only shared prefix and question as one completion prompt \
+         whatever api.type says; ibench sends the chat asked for (README: where we differ)",
+    )],
     same_counts: true,
     prompts_differ: None,
 };
@@ -140,6 +157,7 @@ load:
 report:
   request_lifecycle: {summary: true, per_stage: true}
 ",
+    asks_differ: &[],
     same_counts: true,
     prompts_differ: None,
 };
@@ -161,6 +179,7 @@ report:
   goodput:
     constraints: {ttft: 0.5, request_latency: 2}
 ",
+    asks_differ: &[],
     same_counts: true,
     prompts_differ: None,
 };
@@ -186,6 +205,7 @@ load:
 report:
   request_lifecycle: {summary: true, per_stage: true, per_request: true}
 ",
+    asks_differ: &[],
     same_counts: true,
     prompts_differ: None,
 };
@@ -236,6 +256,7 @@ report:
   request_lifecycle: {summary: true, per_stage: true, per_request: true}
   session_lifecycle: {summary: true, per_stage: true, per_session: true}
 ",
+    asks_differ: &[],
     same_counts: true,
     prompts_differ: RECORDED_TOKEN_COUNTS,
 };
@@ -256,6 +277,7 @@ report:
   request_lifecycle: {summary: true, per_stage: true}
   session_lifecycle: {summary: true, per_stage: true, per_session: true}
 ",
+    asks_differ: &[],
     same_counts: true,
     prompts_differ: RECORDED_TOKEN_COUNTS,
 };
@@ -280,12 +302,62 @@ load:
 report:
   request_lifecycle: {summary: true, per_stage: true, per_request: true}
 ",
+    asks_differ: &[],
     same_counts: true,
     prompts_differ: Some(
         "both tools send random token ids as text, which the tokenizer reads back as the asked \
          length or one token more, at random",
     ),
 };
+
+/// Generated agent sessions of fixed shape (fixed draws, every agent spawning two sub-agents),
+/// so that both tools build the same session graphs: two user turns with their tool loops,
+/// the dispatch, the sub-agents' own loops and the reading of their reports. Its tool calls
+/// are forced, so both tools let the model end them (`ignore_eos: false`): the simulator's
+/// early stops are drawn per request in arrival order, which the two runs do not share.
+const SYNTHETIC_AGENTIC_SESSIONS: Shape = Shape {
+    name: "synthetic-agentic-sessions",
+    yaml: "api: {type: chat, streaming: true}
+data:
+  type: synthetic_agentic
+  synthetic_agentic:
+    num_sessions: 4
+    seed: 7
+    shared_system_prompt_len: 40
+    input_tokens_per_turn: {type: fixed, mean: 20}
+    output_tokens_per_turn: {type: fixed, mean: 8}
+    turns_per_session: {type: fixed, mean: 2}
+    tool_loop_depth: {type: fixed, mean: 2}
+    parallel_tool_calls_per_step: {type: fixed, mean: 1}
+    tool_catalog_size_per_agent: {type: fixed, mean: 4}
+    fanout_probability: 1.0
+    sub_agents_per_spawn: {type: fixed, mean: 2}
+    max_depth: 1
+    tool_call_latency_sec: {type: fixed, mean: 0}
+    user_think_time_sec: {type: fixed, mean: 0}
+load:
+  type: trace_session_replay
+  stages: [{concurrent_sessions: 2, num_sessions: 4, timeout: 60}]
+report:
+  request_lifecycle: {summary: true, per_stage: true, per_request: true}
+  session_lifecycle: {summary: true, per_stage: true, per_session: true}
+",
+    asks_differ: &[(
+        AskPart::MaxTokens,
+        "a tool call asks the tokens of its serialized calls: inference-perf counts the JSON it \
+         generates with the run's tokenizer, ibench adds up each theme's typical call length",
+    )],
+    same_counts: true,
+    prompts_differ: Some(
+        "inference-perf sends each agent's tool definitions, and its live answers in the \
+         transcripts; ibench sends generated text of the planned lengths (not built here)",
+    ),
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_agentic_sessions_match_inference_perf() {
+    conform(&SYNTHETIC_AGENTIC_SESSIONS).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_images_in_chat_match_inference_perf() {
@@ -324,6 +396,7 @@ async fn conform(shape: &Shape) {
             itl_ms: ITL_MS,
             ..Default::default()
         },
+        record_requests: Some(RECORDED_REQUESTS),
         ..Default::default()
     })
     .await;
@@ -346,6 +419,8 @@ async fn conform(shape: &Shape) {
         common::output_text(&output)
     );
 
+    let peer_requests = sim.requests().len();
+
     let our_config = write_config(shape, &sim, &tokenizer, &our_dir);
     let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &our_config);
     assert!(
@@ -353,6 +428,14 @@ async fn conform(shape: &Shape) {
         "ibench run: {}",
         common::output_text(&output)
     );
+    let requests = sim.requests();
+    assert!(
+        requests.len() < RECORDED_REQUESTS,
+        "{}: more requests than the simulator keeps",
+        shape.name
+    );
+    let (theirs, mine) = requests.split_at(peer_requests);
+    let early_stops = compare_requests(shape, theirs, mine);
 
     let differences = compare_key_paths(&peer_dir, &our_dir);
     assert!(
@@ -361,7 +444,7 @@ async fn conform(shape: &Shape) {
         shape.name,
         differences.join("\n")
     );
-    compare_figures(shape, &peer_dir, &our_dir);
+    compare_figures(shape, &peer_dir, &our_dir, early_stops);
     let theirs = peer_validation(&our_dir);
     let errors = errors(&theirs);
     assert!(
@@ -542,8 +625,66 @@ fn listed(file: &str, path: &str) -> Option<&'static Difference> {
     })
 }
 
-/// Counts and token totals exactly; latency medians within the stated tolerance.
-fn compare_figures(shape: &Shape, peer: &Path, ours: &Path) {
+/// Requests the simulator keeps per conform run (both tools): far more than any shape sends.
+const RECORDED_REQUESTS: usize = 20_000;
+
+/// What a request asks of the server beside its prompt: its route, output bound and whether
+/// it may end early, and whether it streams; a part listed in `asks_differ` is `None`.
+type Ask = (
+    Option<&'static str>,
+    Option<u64>,
+    Option<bool>,
+    Option<bool>,
+);
+
+/// Where both tools send the same requests, they ask the same of the model, request for
+/// request (in any order: concurrent sessions interleave differently). Returns whether any
+/// request lets the model end early, whose output length the simulator then draws at random.
+fn compare_requests(
+    shape: &Shape,
+    theirs: &[ibench_sim::RecordedRequest],
+    mine: &[ibench_sim::RecordedRequest],
+) -> bool {
+    for (part, reason) in shape.asks_differ {
+        eprintln!(
+            "{}: {part:?} of requests not compared: {reason}",
+            shape.name
+        );
+    }
+    let compared = |part| !shape.asks_differ.iter().any(|(p, _)| *p == part);
+    let asks = |requests: &[ibench_sim::RecordedRequest]| {
+        let mut asks: BTreeMap<Ask, usize> = BTreeMap::new();
+        for request in requests {
+            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let ask = (
+                Some(request.path).filter(|_| compared(AskPart::Route)),
+                body["max_tokens"]
+                    .as_u64()
+                    .filter(|_| compared(AskPart::MaxTokens)),
+                body["ignore_eos"].as_bool(),
+                body["stream"].as_bool(),
+            );
+            *asks.entry(ask).or_default() += 1;
+        }
+        asks
+    };
+    let (theirs, mine) = (asks(theirs), asks(mine));
+    if shape.same_counts {
+        assert_eq!(
+            mine, theirs,
+            "{}: (route, max_tokens, ignore_eos, stream) of the requests sent: ibench, then \
+             inference-perf",
+            shape.name
+        );
+    }
+    theirs
+        .keys()
+        .any(|(_, _, ignore_eos, _)| *ignore_eos == Some(false))
+}
+
+/// Counts and token totals exactly (output tokens only where the model ends no answer early);
+/// latency medians within the stated tolerance.
+fn compare_figures(shape: &Shape, peer: &Path, ours: &Path, early_stops: bool) {
     let mut largest: BTreeMap<&str, f64> = BTreeMap::new();
     for file in file_names(peer)
         .intersection(&file_names(ours))
@@ -578,6 +719,10 @@ fn compare_figures(shape: &Shape, peer: &Path, ours: &Path) {
         ]) {
             if let (Some(reason), true) = (shape.prompts_differ, exact.contains("prompt_tokens")) {
                 eprintln!("{}: {file}{exact} not compared: {reason}", shape.name);
+                continue;
+            }
+            if early_stops && exact.contains("output_") {
+                eprintln!("{}: {file}{exact} not compared: {EARLY_STOPS}", shape.name);
                 continue;
             }
             // inference-perf writes token totals as floats (60.0), this project as integers.
@@ -617,6 +762,13 @@ fn compare_figures(shape: &Shape, peer: &Path, ours: &Path) {
                 );
                 continue;
             };
+            if early_stops && metric == "request_latency" {
+                eprintln!(
+                    "{}: {file}{pointer} not compared: {EARLY_STOPS}",
+                    shape.name
+                );
+                continue;
+            }
             let difference = (m - t).abs();
             let slot = largest.entry(metric).or_default();
             *slot = slot.max(if t > 0.0 { difference / t } else { 0.0 });
@@ -631,11 +783,17 @@ fn compare_figures(shape: &Shape, peer: &Path, ours: &Path) {
         "{}: largest relative median difference: {largest:?}",
         shape.name
     );
-    compare_sessions(shape, peer, ours);
+    compare_sessions(shape, peer, ours, early_stops);
 }
 
+/// Why output lengths differ where the model may end an answer early.
+const EARLY_STOPS: &str = "the simulator ends an answer that may stop early at a random \
+     length, drawn in arrival order, which concurrent sessions do not keep across runs: output \
+     lengths, and so request and session durations, differ at random (what each request asks \
+     is compared request for request)";
+
 /// Session counts and events exactly; session durations' medians within the stated tolerance.
-fn compare_sessions(shape: &Shape, peer: &Path, ours: &Path) {
+fn compare_sessions(shape: &Shape, peer: &Path, ours: &Path, early_stops: bool) {
     const SUMMARY: &str = "summary_session_lifecycle_metrics.json";
     if !file_names(peer).contains(SUMMARY) {
         return;
@@ -659,6 +817,13 @@ fn compare_sessions(shape: &Shape, peer: &Path, ours: &Path) {
     ] {
         if let (Some(reason), true) = (shape.prompts_differ, exact.contains("input_tokens")) {
             eprintln!("{}: {SUMMARY}{exact} not compared: {reason}", shape.name);
+            continue;
+        }
+        if early_stops && exact.contains("output_tokens") {
+            eprintln!(
+                "{}: {SUMMARY}{exact} not compared: {EARLY_STOPS}",
+                shape.name
+            );
             continue;
         }
         let number = |report: &Value| report.pointer(exact).and_then(Value::as_f64);
@@ -712,6 +877,13 @@ fn compare_sessions(shape: &Shape, peer: &Path, ours: &Path) {
         "{}: session duration median: ibench {m}, inference-perf {t}",
         shape.name
     );
+    if early_stops {
+        eprintln!(
+            "{}: session durations not compared: {EARLY_STOPS}",
+            shape.name
+        );
+        return;
+    }
     // inference-perf sends each call some 20-30 ms after its predecessors and wait allow it (its
     // asyncio loop polls), so its sessions last longer by that per call; this project's last
     // their requests and waits within 2 ms (session_replay.rs).

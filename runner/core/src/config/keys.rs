@@ -36,10 +36,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "replay model choice (requests go to server.model_name)",
     ),
     (
-        "data.otel_trace_replay.override_tool_call_max_tokens",
-        "a larger max_tokens for tool-call turns (each call asks its recorded output length)",
-    ),
-    (
         "data.otel_trace_replay.tool_choice_mode",
         "replaying recorded messages and tools (prompts are generated at the recorded length)",
     ),
@@ -90,10 +86,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     (
         "data.weka_trace_replay.model_mapping",
         "replay model choice (requests go to server.model_name)",
-    ),
-    (
-        "data.weka_trace_replay.override_tool_call_max_tokens",
-        "a larger max_tokens for tool-call turns (each call asks its recorded output length)",
     ),
     (
         "data.weka_trace_replay.tool_choice_mode",

@@ -474,6 +474,10 @@ pub struct OtelTraceReplayConfig {
     /// Replay calls whose span has an error status too.
     #[serde(default = "default_true")]
     pub include_errors: bool,
+    /// A call answering with a tool call from its recorded tools asks `max(4 × its recorded
+    /// output length, 4096)` tokens (as every call offered tools, it may end early).
+    #[serde(default = "default_true")]
+    pub override_tool_call_max_tokens: bool,
     /// Leave out a file that cannot be read as a trace (said before the run) instead of
     /// refusing the run.
     #[serde(default)]
@@ -498,6 +502,7 @@ impl Default for OtelTraceReplayConfig {
             default_max_tokens: default_replay_max_tokens(),
             max_wait_ms: default_max_wait_ms(),
             include_errors: true,
+            override_tool_call_max_tokens: true,
             skip_invalid_files: false,
             duplicate_sessions_target: None,
         }
@@ -528,6 +533,10 @@ pub struct WekaTraceReplayConfig {
     /// Accepted as inference-perf does; Weka traces record no failed calls.
     #[serde(default = "default_true")]
     pub include_errors: bool,
+    /// Accepted as inference-perf does; Weka traces record plain-text answers, no tool
+    /// call to force.
+    #[serde(default = "default_true")]
+    pub override_tool_call_max_tokens: bool,
     /// Leave out a file that cannot be read as a trace (said before the run) instead of
     /// refusing the run.
     #[serde(default)]
@@ -569,6 +578,7 @@ impl Default for WekaTraceReplayConfig {
             default_max_tokens: default_replay_max_tokens(),
             max_wait_ms: default_max_wait_ms(),
             include_errors: true,
+            override_tool_call_max_tokens: true,
             skip_invalid_files: false,
             duplicate_sessions_target: None,
             trace_idle_gap_cap_seconds: default_trace_idle_gap_cap_seconds(),

@@ -22,6 +22,9 @@ pub struct RequestData {
     /// Multimodal chat: the user message is content parts, the prompt split around these
     /// images (in order of `at`); `None` sends the prompt as a plain string.
     pub images: Option<Vec<ImagePart>>,
+    /// Session replay: the call offers the model tools, so the model ends its answer itself
+    /// (`ignore_eos: false` whatever `server.ignore_eos` says, as inference-perf sends it).
+    pub offers_tools: bool,
 }
 
 /// An image in a chat prompt.

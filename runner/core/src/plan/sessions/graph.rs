@@ -77,6 +77,18 @@ pub struct Event {
     pub user_facing: bool,
     /// It asks for structured output (inference-perf's `is_structured_output_call`).
     pub structured_output: bool,
+    /// It offers the model tools (inference-perf's `tool_definitions`). A model offered tools
+    /// ends its answer itself, a tool call or prose, so the request lets it stop
+    /// (`ignore_eos: false`): padded to `max_tokens`, a call's arguments would spill template
+    /// tokens, and the next turn replaying them would be refused.
+    pub offers_tools: bool,
+}
+
+/// inference-perf's `max_tokens` for a forced tool call with `override_tool_call_max_tokens`:
+/// the replayed model may need far more tokens than the recorded one to say the same call, and
+/// it stops by itself once it has.
+pub fn overridden_tool_call_max_tokens(asked: u64) -> u64 {
+    (asked * 4).max(4096)
 }
 
 impl SessionGraph {

@@ -70,6 +70,7 @@ impl Sessions {
             include_errors: config.include_errors,
             default_max_tokens: config.default_max_tokens.clamp(1, u32::MAX as i64) as u32,
             max_wait: Duration::from_millis(config.max_wait_ms.max(0) as u64),
+            override_tool_call_max_tokens: config.override_tool_call_max_tokens,
         };
         let files = files(&config.trace_directory, &config.trace_files)?;
         let reads = files.iter().map(|file| otel::read(file, &options));

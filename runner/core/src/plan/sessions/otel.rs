@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::graph::{Event, EventIds, SessionError, SessionGraph, dependencies};
+use super::graph::{
+    Event, EventIds, SessionError, SessionGraph, dependencies, overridden_tool_call_max_tokens,
+};
 
 /// What the config says about reading traces.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +31,8 @@ pub struct ReadOptions {
     pub default_max_tokens: u32,
     /// Longest recorded gap replayed.
     pub max_wait: Duration,
+    /// A forced tool call asks [`overridden_tool_call_max_tokens`] of its recorded length.
+    pub override_tool_call_max_tokens: bool,
 }
 
 /// One LLM call as recorded.
@@ -46,8 +50,10 @@ struct Call {
     /// Ids of the tool calls it made.
     tool_call_ids_out: Vec<String>,
     /// Its recorded answer is a tool call the replay can force: named tool calls, and the
-    /// tools they choose from recorded (`gen_ai.tool.definitions`).
+    /// tools they choose from recorded.
     answers_with_tool: bool,
+    /// The tools it offered are recorded (`gen_ai.tool.definitions`).
+    tools_recorded: bool,
     /// It finished for a tool call (`gen_ai.response.finish_reasons`).
     tool_call_finish: bool,
     /// It asks for structured output (`gen_ai.request.output_schema`, or
@@ -122,10 +128,16 @@ fn parse(
             // whose output a later call carries is tool-internal) only ever marks calls that
             // are tool calls already, so it decides nothing here.
             let tool_internal = in_tool.contains(call.span_id.as_str());
+            let output_tokens = if call.answers_with_tool && options.override_tool_call_max_tokens {
+                overridden_tool_call_max_tokens(call.output_tokens.into()).min(u32::MAX.into())
+                    as u32
+            } else {
+                call.output_tokens
+            };
             Event {
                 span_id: call.span_id.clone(),
                 input_tokens: call.input_tokens,
-                output_tokens: call.output_tokens,
+                output_tokens,
                 after,
                 wait,
                 context: 0,
@@ -134,6 +146,7 @@ fn parse(
                     && !call.structured_output
                     && !tool_internal,
                 structured_output: call.structured_output,
+                offers_tools: call.tools_recorded,
             }
         })
         .collect();
@@ -345,6 +358,7 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
         output_text,
         tool_call_ids_out,
         answers_with_tool: named_tool_calls && tools_recorded,
+        tools_recorded,
         tool_call_finish,
         structured_output,
     })
@@ -499,6 +513,7 @@ mod tests {
         include_errors: true,
         default_max_tokens: 1000,
         max_wait: Duration::from_secs(15),
+        override_tool_call_max_tokens: false,
     };
 
     fn llm(id: &str, parent: &str, start: &str, end: &str, input: Value, output: Value) -> Value {
@@ -600,6 +615,50 @@ mod tests {
                 .collect()
         };
         (ids(|e| e.user_facing), ids(|e| e.structured_output))
+    }
+
+    #[test]
+    fn calls_offered_tools_may_end_early_and_forced_tool_calls_ask_more_tokens() {
+        let at = |s: u32| format!("2025-01-01T00:00:0{s}Z");
+        let tools = json!("[{\"name\": \"search\"}]");
+        let tool_call = json!([{"role": "assistant", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "search", "arguments": "{}"}}]}]);
+        let input = json!([{"role": "user", "content": "q"}]);
+        let prose = json!([{"role": "assistant", "content": "a"}]);
+        let mut forced = llm("forced", "root", &at(0), &at(1), input.clone(), tool_call);
+        forced["attributes"]["gen_ai.tool.definitions"] = tools.clone();
+        let mut offered = llm(
+            "offered",
+            "root",
+            &at(2),
+            &at(3),
+            input.clone(),
+            prose.clone(),
+        );
+        offered["attributes"]["gen_ai.tool.definitions"] = tools;
+        let plain = llm("plain", "root", &at(4), &at(5), input, prose);
+        let doc = agent(vec![forced, offered, plain]);
+        let read = |override_tool_call_max_tokens| -> Vec<(String, bool, u32)> {
+            let options = ReadOptions {
+                override_tool_call_max_tokens,
+                ..OPTIONS
+            };
+            let graph = parse("f.json", &doc, &options).unwrap().unwrap();
+            graph
+                .events
+                .into_iter()
+                .map(|e| (e.span_id, e.offers_tools, e.output_tokens))
+                .collect()
+        };
+        let expect = |forced_tokens| {
+            vec![
+                ("forced".to_string(), true, forced_tokens),
+                ("offered".to_string(), true, 20),
+                ("plain".to_string(), false, 20),
+            ]
+        };
+        assert_eq!(read(false), expect(20));
+        assert_eq!(read(true), expect(4096), "max(4 × 20, 4096)");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::plan::request::DEFAULT_MAX_TOKENS;
 use crate::plan::rng::{Purpose, rng_at};
 use crate::plan::sampling::LengthSampler;
 
-use super::graph::{Event, EventIds, SessionGraph};
+use super::graph::{Event, EventIds, SessionGraph, overridden_tool_call_max_tokens};
 
 /// Tokens one theme's pieces render to in inference-perf 0.7.0.
 #[derive(Debug, Clone, Copy)]
@@ -263,7 +263,7 @@ impl Builder<'_> {
     fn call_max_tokens(&self, calls: u64, each: u64) -> u64 {
         let tokens = calls * each + TOOL_CALL_MARGIN;
         if self.shape.override_tool_call_max_tokens {
-            (tokens * 4).max(4096)
+            overridden_tool_call_max_tokens(tokens)
         } else {
             tokens
         }
@@ -283,6 +283,8 @@ impl Builder<'_> {
             // Set once the session is whole: a call's answer may still turn to prose.
             user_facing: false,
             structured_output: false,
+            // The session's catalog, or for the calls of a spawn the dispatch tool beside it.
+            offers_tools: self.tools > 0 || call.fan_out,
         });
         self.tool_call.push(call.tool_call);
         self.events.len() - 1
@@ -491,7 +493,9 @@ impl Builder<'_> {
         let children_tokens = children as u64;
         let output = self.call_max_tokens(children_tokens, self.sizes.dispatch);
         let depth = agent.depth;
-        let call = Call::new(input, output, vec![last.event], Duration::ZERO, context).tool_call();
+        let call = Call::new(input, output, vec![last.event], Duration::ZERO, context)
+            .tool_call()
+            .fan_out();
         let spawn = self.emit(format!("{}:d{depth}:spawn", agent.prefix), call);
         let mut reports = Vec::with_capacity(children);
         for c in 0..children {
@@ -524,7 +528,7 @@ impl Builder<'_> {
             return None;
         }
         let input = input + children_tokens * (self.sizes.dispatch + DISPATCH_STUB_TOKENS);
-        let call = Call::new(input, ACK_TOKENS, vec![spawn], Duration::ZERO, context);
+        let call = Call::new(input, ACK_TOKENS, vec![spawn], Duration::ZERO, context).fan_out();
         let mut link = Link {
             event: self.emit(format!("{}:d{depth}:dispatch_ack", agent.prefix), call),
             input,
@@ -543,7 +547,7 @@ impl Builder<'_> {
                 ACK_TOKENS
             };
             let after = vec![link.event, report.event];
-            let call = Call::new(input, output, after, Duration::ZERO, context);
+            let call = Call::new(input, output, after, Duration::ZERO, context).fan_out();
             link = Link {
                 event: self.emit(format!("{}:d{depth}:notify{c}", agent.prefix), call),
                 input,
@@ -580,6 +584,8 @@ struct Call {
     wait: Duration,
     context: u32,
     tool_call: bool,
+    /// A call of a spawn (dispatch, acknowledgement, reports): it offers the dispatch tool.
+    fan_out: bool,
 }
 
 impl Call {
@@ -591,7 +597,13 @@ impl Call {
             wait,
             context,
             tool_call: false,
+            fan_out: false,
         }
+    }
+
+    fn fan_out(mut self) -> Self {
+        self.fan_out = true;
+        self
     }
 
     fn tool_call(mut self) -> Self {

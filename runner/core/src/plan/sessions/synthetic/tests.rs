@@ -288,3 +288,47 @@ fn sessions_are_the_same_for_the_same_seed_and_index() {
         "{differ} of 20 sessions differ with another seed"
     );
 }
+
+#[test]
+fn calls_offer_the_catalog_and_a_spawn_the_dispatch_tool() {
+    let offering = |config: &SyntheticAgenticConfig| -> Vec<(String, bool)> {
+        Shape::new(config)
+            .session(0)
+            .events
+            .into_iter()
+            .map(|e| (e.span_id, e.offers_tools))
+            .collect()
+    };
+    let with_catalog = offering(&config());
+    assert!(!with_catalog.is_empty());
+    assert!(with_catalog.iter().all(|(_, offers)| *offers));
+
+    let bare = SyntheticAgenticConfig {
+        tool_catalog_size_per_agent: Some(fixed_length(0)),
+        ..config()
+    };
+    assert!(offering(&bare).iter().all(|(_, offers)| !offers));
+
+    // Without a catalog only the spawn's own calls offer a tool (the dispatch tool); the
+    // sub-agents answer at once, offered nothing.
+    let spawning = SyntheticAgenticConfig {
+        fanout_probability: 1.0,
+        max_depth: 1,
+        sub_agents_per_spawn: Some(fixed_length(2)),
+        ..bare
+    };
+    let offered: Vec<String> = offering(&spawning)
+        .into_iter()
+        .filter(|(_, offers)| *offers)
+        .map(|(name, _)| name.trim_start_matches("synthN0:").to_string())
+        .collect();
+    assert_eq!(
+        offered[..4],
+        [
+            "r0:d0:spawn",
+            "r0:d0:dispatch_ack",
+            "r0:d0:notify0",
+            "r0:d0:notify1"
+        ]
+    );
+}

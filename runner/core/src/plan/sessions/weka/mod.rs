@@ -146,6 +146,7 @@ fn graph(
             // every call answers the user.
             user_facing: true,
             structured_output: false,
+            offers_tools: false,
         })
         .collect();
     Some(SessionGraph {
