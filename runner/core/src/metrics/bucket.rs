@@ -107,7 +107,8 @@ pub struct Successes {
     pub last_end: Option<f64>,
     #[serde(default)]
     pub goodput: Goodput,
-    #[serde(default)]
+    /// Left out of a text-only run's metrics, which runners send the operator.
+    #[serde(default, skip_serializing_if = "Images::is_empty")]
     pub images: Images,
 }
 
@@ -135,6 +136,10 @@ impl Default for Images {
 }
 
 impl Images {
+    fn is_empty(&self) -> bool {
+        self.per_request.is_empty()
+    }
+
     fn record(&mut self, images: &[Image]) {
         self.per_request.record(images.len() as f64);
         for image in images {

@@ -494,13 +494,16 @@ mod tests {
     }
 
     #[test]
-    fn without_images_the_image_figures_are_zero_or_null() {
+    fn without_images_the_image_figures_are_zero_or_null_and_nothing_is_sent() {
         let records = image_records([&[], &[], &[], &[]]);
         let clock = Clock::now();
         let mut bucket = Bucket::default();
         records
             .iter()
             .for_each(|r| bucket.record(r, &clock, &RecordOptions::default()));
+        let wire = serde_json::to_value(&bucket).unwrap();
+        assert!(wire["successes"].get("images").is_none(), "{wire}");
+        let bucket: Bucket = serde_json::from_value(wire).unwrap();
         let report = lifecycle(&bucket, Scope::Overall, &PERCENTILES, None);
         let successes = &report["successes"];
         assert_eq!(successes["image"]["count"]["max"], 0.0);
