@@ -80,6 +80,7 @@ pub fn runner_metrics(
                     first_answer: None,
                 }),
                 retried: None,
+                images: None,
             });
             index += 1;
         }

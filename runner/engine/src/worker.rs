@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use ibench_core::breakers::peer_record;
 use ibench_core::config::PROMPT_TOKEN_BUFFER;
-use ibench_core::metrics::{Clock, Outcome, RequestRecord, StageRecorder};
+use ibench_core::metrics::{Clock, Image, Outcome, RequestRecord, StageRecorder};
 use ibench_core::plan::{Plan, RequestData, Round, Routing, StageLoad, StagePlan, UserSession};
 use ibench_core::report::Exchanged;
 
@@ -69,6 +69,8 @@ struct Prepared {
     body: Body,
     /// Session replay: the trace event it replays (`info.graph_event_id`).
     event_id: Option<String>,
+    /// What its record says of its images.
+    images: Option<Box<[Image]>>,
 }
 
 enum Body {
@@ -330,6 +332,16 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         .as_ref()
         .map(|t| t.pick(plan.seed, stage.id, index));
     let data = plan.data.request(stage.id, index);
+    let images = data
+        .images
+        .as_deref()
+        .filter(|parts| !parts.is_empty())
+        .map(|parts| {
+            parts
+                .iter()
+                .map(|p| Image::new(p.width, p.height, p.bytes as u64))
+                .collect()
+        });
     let body = if data.round.is_some() {
         Body::Round(data)
     } else {
@@ -350,6 +362,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         adapter,
         body,
         event_id: None,
+        images,
     }
 }
 
@@ -677,6 +690,7 @@ async fn execute(
         prompt_tokens,
         outcome: exchange.outcome,
         retried: exchange.retried,
+        images: prepared.images,
     };
     if let Some(breakers) = &shared.settings.breakers
         && stage.is_benchmark()
@@ -745,6 +759,7 @@ fn record_not_sent(
         prompt_tokens: 0,
         outcome: Outcome::Cancelled,
         retried: None,
+        images: None,
     };
     recorder.lock().expect("recorder lock").record(&record);
     record

@@ -2,7 +2,8 @@
 //! user message is inference-perf's content parts (text around `image_url` parts carrying
 //! `data:` URLs of images of the configured count, sizes and encoding), and the prompt tokens
 //! reported are the simulator's, images included; `visionarena` rows likewise, their images
-//! given as bytes or by URL (served over loopback and checked before the run).
+//! given as bytes or by URL (served over loopback and checked before the run). Each request's
+//! record lists the images it sent.
 
 use ibench_core::media::{Encoding, probe_data_url};
 use ibench_core::tokenize::count_tokens;
@@ -26,6 +27,50 @@ fn reported_prompt_tokens(dir: &std::path::Path) -> Vec<u64> {
         .collect();
     reported.sort_unstable();
     reported
+}
+
+/// Each per-request record's `info.request_metrics.image` and the images of the request body
+/// it holds, as inference-perf measures them: pixels, encoded bytes and width over height of
+/// each `data:` URL, zeros for an image given by URL.
+fn recorded_and_sent_images(dir: &std::path::Path) -> Vec<(Value, Value)> {
+    use base64::Engine;
+    common::per_request(dir)
+        .iter()
+        .map(|entry| {
+            let body: Value = serde_json::from_str(entry["request"].as_str().unwrap()).unwrap();
+            let instances: Vec<Value> = body["messages"][0]["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|part| part["image_url"]["url"].as_str())
+                .map(|url| match url.split_once(";base64,") {
+                    Some((_, payload)) => {
+                        let image = probe_data_url(url).unwrap();
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(payload)
+                            .unwrap();
+                        serde_json::json!({
+                            "pixels": image.width * image.height,
+                            "bytes": bytes.len(),
+                            "aspect_ratio": f64::from(image.width) / f64::from(image.height),
+                        })
+                    }
+                    None => serde_json::json!({"pixels": 0, "bytes": 0, "aspect_ratio": 0.0}),
+                })
+                .collect();
+            let sent = serde_json::json!({"count": instances.len(), "instances": instances});
+            (entry["info"]["request_metrics"]["image"].clone(), sent)
+        })
+        .collect()
+}
+
+/// Every record lists the images its request sent.
+fn assert_images_recorded_as_sent(dir: &std::path::Path, requests: usize) {
+    let records = recorded_and_sent_images(dir);
+    assert_eq!(records.len(), requests);
+    for (recorded, sent) in records {
+        assert_eq!(recorded, sent);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,6 +138,20 @@ async fn chat_requests_carry_the_configured_images_and_the_sim_counts_them() {
             expected_tokens,
             "the sim's prompt tokens include the images"
         );
+        assert_images_recorded_as_sent(dir.path(), 10);
+        let image = &summary["successes"]["image"];
+        assert_eq!(image["count"]["min"], 2.0);
+        assert_eq!(image["count"]["max"], 2.0);
+        assert_eq!(image["pixels"]["min"], f64::from(84 * 56));
+        assert_eq!(image["pixels"]["max"], f64::from(640 * 360));
+        assert_eq!(image["aspect_ratio"]["min"], 1.5);
+        assert_eq!(image["aspect_ratio"]["max"], 640.0 / 360.0);
+        assert!(
+            summary["successes"]["throughput"]["images_per_sec"]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
     }
 }
 
@@ -156,6 +215,13 @@ async fn visionarena_rows_go_out_with_their_images_first_in_row_order() {
         );
         assert_eq!(body["max_tokens"], 30);
     }
+    assert_images_recorded_as_sent(dir.path(), 6);
+    let mut pixels: Vec<u64> = recorded_and_sent_images(dir.path())
+        .iter()
+        .map(|(recorded, _)| recorded["instances"][0]["pixels"].as_u64().unwrap())
+        .collect();
+    pixels.sort_unstable();
+    assert_eq!(pixels, [900, 900, 900, 1568, 1568, 1568], "30×30 and 56×28");
     let (first, second) = (3 + image_tokens(56, 28), 3 + image_tokens(30, 30));
     let mut want = vec![first, first, first, second, second, second];
     want.sort_unstable();
@@ -206,6 +272,8 @@ async fn visionarena_images_given_by_url_go_out_verbatim_after_one_check_each() 
             "request {i}"
         );
     }
+    // The runner never sees an image it sends by URL: inference-perf's zeros.
+    assert_images_recorded_as_sent(dir.path(), 6);
     let mut want: Vec<u64> = ["describe the picture", "and this one", "the cat again"]
         .iter()
         .flat_map(|text| [count_tokens(text) as u64 + URL_IMAGE_TOKENS; 2])

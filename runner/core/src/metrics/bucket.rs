@@ -12,7 +12,7 @@ use super::labels;
 use super::latencies::{
     RequestLatencies, effective_output_tokens, request_latencies, seconds_between, token_gaps,
 };
-use super::record::{Clock, Outcome, RequestError, RequestRecord, Response};
+use super::record::{Clock, Image, Outcome, RequestError, RequestRecord, Response};
 use crate::config::GoodputConstraints;
 
 /// Report options that change what is recorded.
@@ -107,6 +107,61 @@ pub struct Successes {
     pub last_end: Option<f64>,
     #[serde(default)]
     pub goodput: Goodput,
+    /// Left out of a text-only run's metrics, which runners send the operator.
+    #[serde(default, skip_serializing_if = "Images::is_empty")]
+    pub images: Images,
+}
+
+/// The images of the successes (inference-perf's `successes.image`): kept for the requests
+/// that carried any, so that text-only requests cost nothing; their zero count is the
+/// successes without images.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Images {
+    /// Images per request, over the requests with images.
+    pub per_request: Dist,
+    pub pixels: Dist,
+    pub bytes: Dist,
+    pub aspect_ratio: Dist,
+}
+
+impl Default for Images {
+    fn default() -> Self {
+        Images {
+            per_request: Dist::counts(),
+            pixels: Dist::counts(),
+            bytes: Dist::counts(),
+            aspect_ratio: Dist::ratios(),
+        }
+    }
+}
+
+impl Images {
+    fn is_empty(&self) -> bool {
+        self.per_request.is_empty()
+    }
+
+    fn record(&mut self, images: &[Image]) {
+        self.per_request.record(images.len() as f64);
+        for image in images {
+            self.pixels.record(image.pixels as f64);
+            self.bytes.record(image.bytes as f64);
+            self.aspect_ratio.record(image.aspect_ratio);
+        }
+    }
+
+    fn merge(&mut self, other: &Images) {
+        self.per_request.merge(&other.per_request);
+        self.pixels.merge(&other.pixels);
+        self.bytes.merge(&other.bytes);
+        self.aspect_ratio.merge(&other.aspect_ratio);
+    }
+
+    /// Images per success: those with images and a zero for each of the other `successes`.
+    pub fn per_success(&self, successes: u64) -> Dist {
+        let mut counts = self.per_request.clone();
+        counts.record_n(0.0, successes.saturating_sub(self.per_request.count()));
+        counts
+    }
 }
 
 /// inference-perf's `client_fallback_requests`: requests, not tokens, counted per side.
@@ -188,6 +243,7 @@ impl Default for Successes {
             first_start: None,
             last_end: None,
             goodput: Goodput::default(),
+            images: Images::default(),
         }
     }
 }
@@ -317,6 +373,9 @@ impl Successes {
             self.goodput
                 .check(constraints, &latencies, prompt_tokens + effective_output);
         }
+        if let Some(images) = &record.images {
+            self.images.record(images);
+        }
     }
 
     fn merge(&mut self, other: &Successes) {
@@ -356,6 +415,7 @@ impl Successes {
         merge_extreme(&mut self.first_start, other.first_start, f64::min);
         merge_extreme(&mut self.last_end, other.last_end, f64::max);
         self.goodput.merge(&other.goodput);
+        self.images.merge(&other.images);
     }
 }
 
@@ -465,6 +525,7 @@ mod tests {
             prompt_tokens: 10,
             outcome,
             retried: None,
+            images: None,
         }
     }
 

@@ -19,12 +19,14 @@ pub enum Unit {
     Seconds,
     /// Counts (tokens, bytes), held exactly below 2048 and to 3 significant digits above.
     Count,
+    /// Ratios (an image's width over its height), held to a millionth.
+    Ratio,
 }
 
 impl Unit {
     fn ticks_per_unit(self) -> f64 {
         match self {
-            Unit::Seconds => 1e6,
+            Unit::Seconds | Unit::Ratio => 1e6,
             Unit::Count => 1.0,
         }
     }
@@ -75,26 +77,49 @@ impl Dist {
         Dist::new(Unit::Count)
     }
 
+    pub fn ratios() -> Self {
+        Dist::new(Unit::Ratio)
+    }
+
     pub fn record(&mut self, value: f64) {
         if !value.is_finite() {
             return;
         }
-        let ticks = ((value.abs() * self.unit.ticks_per_unit()).round() as u64).min(MAX_TICKS);
-        let target = if value < 0.0 {
-            self.negative.get_or_insert_with(histogram)
-        } else {
-            &mut self.positive
-        };
-        // `record` grows the histogram; `saturating_record` would clamp to its current range.
-        target
-            .record(ticks)
-            .expect("auto-resizing histograms hold any value up to MAX_TICKS");
+        self.hold(value, 1);
         let delta = value - self.mean().unwrap_or(0.0);
         self.count += 1;
         self.sum += value;
         self.m2 += delta * (value - self.sum / self.count as f64);
         self.min = self.min.min(value);
         self.max = self.max.max(value);
+    }
+
+    /// Records `value` `n` times at the cost of once (the zero images of text-only requests).
+    pub fn record_n(&mut self, value: f64, n: u64) {
+        if n == 0 || !value.is_finite() {
+            return;
+        }
+        let mut same = Dist::new(self.unit);
+        same.hold(value, n);
+        same.count = n;
+        same.sum = value * n as f64;
+        same.min = value;
+        same.max = value;
+        self.merge(&same);
+    }
+
+    /// Puts `n` of `value` in the histogram of its sign.
+    fn hold(&mut self, value: f64, n: u64) {
+        let ticks = ((value.abs() * self.unit.ticks_per_unit()).round() as u64).min(MAX_TICKS);
+        let target = if value < 0.0 {
+            self.negative.get_or_insert_with(histogram)
+        } else {
+            &mut self.positive
+        };
+        // `record_n` grows the histogram; `saturating_record` would clamp to its current range.
+        target
+            .record_n(ticks, n)
+            .expect("auto-resizing histograms hold any value up to MAX_TICKS");
     }
 
     pub fn merge(&mut self, other: &Dist) {
@@ -382,6 +407,27 @@ mod tests {
         assert_eq!(dist.percentile(50.0), Some(0.0));
         assert_eq!(dist.percentile(75.0), Some(0.001));
         assert!((dist.percentile(12.5).unwrap() + 0.0015).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_value_recorded_n_times_is_n_samples_of_it() {
+        let mut once_each = Dist::counts();
+        let mut at_once = Dist::counts();
+        for v in [2.0, 5.0] {
+            once_each.record(v);
+            at_once.record(v);
+        }
+        (0..4).for_each(|_| once_each.record(0.0));
+        at_once.record_n(0.0, 4);
+        at_once.record_n(7.0, 0);
+        assert_eq!(at_once.count(), 6);
+        assert_eq!(at_once.sum(), 7.0);
+        let (a, b) = (at_once.stddev().unwrap(), once_each.stddev().unwrap());
+        assert!((a - b).abs() < 1e-12, "{a} != {b}");
+        for p in [0.0, 25.0, 50.0, 75.0, 90.0, 100.0] {
+            assert_eq!(at_once.percentile(p), once_each.percentile(p), "p{p}");
+        }
+        assert_eq!((at_once.min(), at_once.max()), (Some(0.0), Some(5.0)));
     }
 
     #[test]

@@ -9,7 +9,9 @@ mod record;
 mod run;
 mod session;
 
-pub use bucket::{Bucket, Cancelled, Failures, Goodput, LabelStats, RecordOptions, Successes};
+pub use bucket::{
+    Bucket, Cancelled, Failures, Goodput, Images, LabelStats, RecordOptions, Successes,
+};
 pub use dist::{Dist, DistWire, Unit, WireError};
 pub use labels::{label, message as labels_message, shorten as shorten_message};
 pub use latencies::{
@@ -18,7 +20,7 @@ pub use latencies::{
 };
 pub use quantile::interpolated as interpolated_quantile;
 pub use record::{
-    Clock, ErrorKind, Outcome, RequestError, RequestRecord, Response, Retried, Usage,
+    Clock, ErrorKind, Image, Outcome, RequestError, RequestRecord, Response, Retried, Usage,
 };
 pub use run::{
     BreakerTrip, Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus,

@@ -3,6 +3,8 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
+
 #[derive(Debug, Clone)]
 pub struct RequestRecord {
     /// Planned index of the request within its stage.
@@ -19,6 +21,35 @@ pub struct RequestRecord {
     pub outcome: Outcome,
     /// Set when `load.request_retries` sent it again; the outcome is the last attempt's.
     pub retried: Option<Retried>,
+    /// The images the request carried, never empty: `None` for a text-only one, which so
+    /// allocates nothing.
+    pub images: Option<Box<[Image]>>,
+}
+
+/// One image of a request as inference-perf measures it (its `Image` metric).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Image {
+    pub pixels: u64,
+    /// The encoded image's size.
+    pub bytes: u64,
+    /// Width over height; 0 when the height is 0.
+    pub aspect_ratio: f64,
+}
+
+impl Image {
+    /// A `width`×`height` image of `bytes` encoded bytes; 0, 0, 0 for one sent by URL, whose
+    /// content the client never sees (inference-perf measures nothing for a remote image either).
+    pub fn new(width: u32, height: u32, bytes: u64) -> Self {
+        Image {
+            pixels: u64::from(width) * u64::from(height),
+            bytes,
+            aspect_ratio: if height > 0 {
+                f64::from(width) / f64::from(height)
+            } else {
+                0.0
+            },
+        }
+    }
 }
 
 /// How a request was sent again after failing before any response byte.

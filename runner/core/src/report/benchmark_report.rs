@@ -217,6 +217,7 @@ mod tests {
                         first_answer: None,
                     }),
                     retried: None,
+                    images: None,
                 },
                 &clock,
                 &RecordOptions::default(),

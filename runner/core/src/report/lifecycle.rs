@@ -46,15 +46,11 @@ pub fn percentile_key(p: f64) -> String {
     }
 }
 
-/// A distribution of `n` zeros (media counts of text-only requests).
+/// A distribution of `n` zeros (the video and audio counts: none are sent).
 fn zeros(n: u64, percentiles: &[f64]) -> Value {
     let mut d = Dist::counts();
-    (0..n.min(1)).for_each(|_| d.record(0.0));
-    if n == 0 {
-        Value::Null
-    } else {
-        dist(&d, percentiles)
-    }
+    d.record_n(0.0, n);
+    dist(&d, percentiles)
 }
 
 /// Seconds from a bucket's first send to its last response (inference-perf's
@@ -101,6 +97,7 @@ pub fn lifecycle(
     };
     let s = &bucket.successes;
     let f = &bucket.failures;
+    let images = &s.images;
     let input_total = s.prompt_tokens.sum();
     let output_total = s.effective_output_tokens as f64;
 
@@ -142,12 +139,17 @@ pub fn lifecycle(
                 "output_tokens_per_sec": per_second(output_total),
                 "total_tokens_per_sec": per_second(input_total + output_total),
                 "requests_per_sec": per_second(s.count as f64),
-                "images_per_sec": 0.0,
+                "images_per_sec": per_second(images.per_request.sum()),
                 "videos_per_sec": 0.0,
                 "audios_per_sec": 0.0,
             },
             "request_size_bytes": dist(&s.request_size_bytes, percentiles),
-            "image": {"count": zeros(s.count, percentiles), "pixels": null, "bytes": null, "aspect_ratio": null},
+            "image": {
+                "count": dist(&images.per_success(s.count), percentiles),
+                "pixels": dist(&images.pixels, percentiles),
+                "bytes": dist(&images.bytes, percentiles),
+                "aspect_ratio": dist(&images.aspect_ratio, percentiles),
+            },
             "video": {"count": zeros(s.count, percentiles), "frames": null, "pixels": null, "bytes": null, "aspect_ratio": null},
             "audio": {"count": zeros(s.count, percentiles), "seconds": null, "bytes": null},
             "prompt_tokens": token_totals(&s.prompt_tokens, s.cached_prompt_tokens, percentiles),
@@ -272,7 +274,7 @@ fn by_label(bucket: &Bucket) -> Value {
 mod tests {
     use super::*;
     use crate::metrics::{
-        Clock, ErrorKind, Outcome, RecordOptions, RequestError, RequestRecord, Response,
+        Clock, ErrorKind, Image, Outcome, RecordOptions, RequestError, RequestRecord, Response,
         StageStatus,
     };
     use std::time::{Duration, Instant};
@@ -321,6 +323,7 @@ mod tests {
                 prompt_tokens: 7,
                 outcome,
                 retried: None,
+                images: None,
             };
             bucket.record(&record, &clock, &RecordOptions::default());
         }
@@ -384,5 +387,132 @@ mod tests {
         let empty = lifecycle(&Bucket::default(), Scope::Overall, &PERCENTILES, None);
         assert!(empty["load_summary"]["schedule_delay"].is_null());
         assert_eq!(empty["benchmark_time_seconds"], 0.0);
+    }
+
+    /// Requests 0–3 one second apart, each 0.5 s long, carrying `images[i]` (request 3 fails).
+    fn image_records(images: [&[Image]; 4]) -> Vec<RequestRecord> {
+        let base = Instant::now();
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, carried)| {
+                let start = base + Duration::from_secs(i as u64);
+                RequestRecord {
+                    index: i as u64,
+                    adapter: None,
+                    scheduled: start,
+                    start: Some(start),
+                    end: start + Duration::from_millis(500),
+                    request_bytes: 50,
+                    prompt_tokens: 7,
+                    outcome: if i == 3 {
+                        Outcome::Failure(RequestError {
+                            kind: ErrorKind::Http(500),
+                            message: "broken".into(),
+                        })
+                    } else {
+                        Outcome::Success(Response::default())
+                    },
+                    retried: None,
+                    images: (!carried.is_empty()).then(|| carried.to_vec().into_boxed_slice()),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn image_summaries_are_inference_perfs_over_the_successes() {
+        // 40×30 (1200 px, 900 B), 20×10 (200 px, 150 B), 32×32 (1024 px, 600 B); none of the
+        // second request; the failure's image is not counted.
+        let (a, b, c) = (
+            Image::new(40, 30, 900),
+            Image::new(20, 10, 150),
+            Image::new(32, 32, 600),
+        );
+        let records = image_records([&[a, b], &[], &[c], &[Image::new(4000, 10, 9)]]);
+        let clock = Clock::now();
+        let mut whole = Bucket::default();
+        let (mut left, mut right) = (Bucket::default(), Bucket::default());
+        for (i, record) in records.iter().enumerate() {
+            whole.record(record, &clock, &RecordOptions::default());
+            let half = if i < 2 { &mut left } else { &mut right };
+            half.record(record, &clock, &RecordOptions::default());
+        }
+        // Runner pods hand their buckets over as JSON.
+        let right: Bucket = serde_json::from_str(&serde_json::to_string(&right).unwrap()).unwrap();
+        left.merge(&right);
+        for bucket in [&whole, &left] {
+            let report = lifecycle(bucket, Scope::Overall, &PERCENTILES, None);
+            let image = &report["successes"]["image"];
+            let stat = |key: &str, field: &str| image[key][field].as_f64().unwrap();
+            // Images per success: 2, 0, 1.
+            assert_eq!(
+                [
+                    stat("count", "mean"),
+                    stat("count", "min"),
+                    stat("count", "max")
+                ],
+                [1.0, 0.0, 2.0]
+            );
+            assert_eq!(stat("count", "median"), 1.0);
+            assert_eq!(stat("count", "p25"), 0.5);
+            let mean = |values: [f64; 3]| values.iter().sum::<f64>() / 3.0;
+            assert_eq!(stat("pixels", "mean"), mean([1200.0, 200.0, 1024.0]));
+            assert_eq!(
+                [
+                    stat("pixels", "min"),
+                    stat("pixels", "median"),
+                    stat("pixels", "max")
+                ],
+                [200.0, 1024.0, 1200.0]
+            );
+            // numpy: 200 + (1024 - 200) * 0.2
+            assert!((stat("pixels", "p10") - 364.8).abs() < 1e-9);
+            assert_eq!(stat("bytes", "mean"), 550.0);
+            assert_eq!(
+                [
+                    stat("bytes", "min"),
+                    stat("bytes", "median"),
+                    stat("bytes", "max")
+                ],
+                [150.0, 600.0, 900.0]
+            );
+            let ratios = [40.0 / 30.0, 2.0, 1.0];
+            assert!((stat("aspect_ratio", "mean") - mean(ratios)).abs() < 1e-12);
+            assert_eq!(
+                [stat("aspect_ratio", "min"), stat("aspect_ratio", "max")],
+                [1.0, 2.0]
+            );
+            // Interior ranks come from the histogram: 3 significant digits.
+            assert!((stat("aspect_ratio", "median") - 40.0 / 30.0).abs() < 1e-3);
+            // 3 images over 3.5 s (the first send to the last end, the failure's).
+            let rate = report["successes"]["throughput"]["images_per_sec"]
+                .as_f64()
+                .unwrap();
+            assert!((rate - 3.0 / 3.5).abs() < 1e-6, "{rate}");
+        }
+    }
+
+    #[test]
+    fn without_images_the_image_figures_are_zero_or_null_and_nothing_is_sent() {
+        let records = image_records([&[], &[], &[], &[]]);
+        let clock = Clock::now();
+        let mut bucket = Bucket::default();
+        records
+            .iter()
+            .for_each(|r| bucket.record(r, &clock, &RecordOptions::default()));
+        let wire = serde_json::to_value(&bucket).unwrap();
+        assert!(wire["successes"].get("images").is_none(), "{wire}");
+        let bucket: Bucket = serde_json::from_value(wire).unwrap();
+        let report = lifecycle(&bucket, Scope::Overall, &PERCENTILES, None);
+        let successes = &report["successes"];
+        assert_eq!(successes["image"]["count"]["max"], 0.0);
+        assert_eq!(successes["image"]["count"]["mean"], 0.0);
+        for key in ["pixels", "bytes", "aspect_ratio"] {
+            assert!(successes["image"][key].is_null(), "{key}");
+        }
+        assert_eq!(successes["throughput"]["images_per_sec"], 0.0);
+        let none = lifecycle(&Bucket::default(), Scope::Overall, &PERCENTILES, None);
+        assert!(none["successes"]["image"]["count"].is_null());
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::PerRequestFields;
 use crate::metrics::{
-    Clock, Outcome, RecordOptions, RequestRecord, Response, Usage, effective_output_tokens,
+    Clock, Image, Outcome, RecordOptions, RequestRecord, Response, Usage, effective_output_tokens,
     request_latencies, token_gaps, token_times,
 };
 
@@ -58,13 +58,20 @@ pub struct PerRequestInfo {
     pub cancelled: bool,
 }
 
-/// Prompt size by modality; text only here, so the others are `null`.
+/// Prompt size by modality; no video or audio is sent, so those are `null`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestMetrics {
     pub text: TextMetrics,
-    pub image: Option<Value>,
+    pub image: Option<ImageMetrics>,
     pub video: Option<Value>,
     pub audio: Option<Value>,
+}
+
+/// inference-perf's `Images`: the images of a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageMetrics {
+    pub count: usize,
+    pub instances: Vec<Image>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,7 +197,14 @@ impl RecordShape {
         PerRequestInfo {
             request_metrics: RequestMetrics {
                 text: TextMetrics { input_tokens },
-                image: None,
+                // inference-perf measures the images while reading a response, so a failure has
+                // none.
+                image: response
+                    .and(record.images.as_deref())
+                    .map(|images| ImageMetrics {
+                        count: images.len(),
+                        instances: images.to_vec(),
+                    }),
                 video: None,
                 audio: None,
             },
@@ -320,6 +334,7 @@ mod tests {
                 first_answer: None,
             }),
             retried: None,
+            images: None,
         }
     }
 
@@ -384,6 +399,29 @@ mod tests {
             entry["info"]["extra_info"],
             json!({"user_session": "slot_3_convo_1", "chat_round": 2})
         );
+    }
+
+    #[test]
+    fn a_success_lists_its_images_and_a_failure_none() {
+        let clock = Clock::now();
+        let mut record = streamed_record(Instant::now());
+        record.images = Some(Box::new([Image::new(64, 48, 300), Image::new(0, 0, 0)]));
+        let info =
+            serde_json::to_value(RecordShape::default().info(&record, None, None, &clock)).unwrap();
+        assert_eq!(
+            info["request_metrics"]["image"],
+            json!({"count": 2, "instances": [
+                {"pixels": 3072, "bytes": 300, "aspect_ratio": 64.0 / 48.0},
+                {"pixels": 0, "bytes": 0, "aspect_ratio": 0.0},
+            ]})
+        );
+        record.outcome = Outcome::Failure(RequestError {
+            kind: ErrorKind::Http(500),
+            message: "broken".into(),
+        });
+        let info =
+            serde_json::to_value(RecordShape::default().info(&record, None, None, &clock)).unwrap();
+        assert_eq!(info["request_metrics"]["image"], Value::Null);
     }
 
     #[test]
