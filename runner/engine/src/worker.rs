@@ -339,7 +339,12 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
             user: &data.prompt,
             images: data.images.as_deref(),
         };
-        let (bytes, prompt_tokens) = render(shared, adapter, &parts, data.max_tokens);
+        let (bytes, prompt_tokens) = render(
+            shared,
+            (adapter, data.model.as_deref()),
+            &parts,
+            data.max_tokens,
+        );
         Body::Ready {
             bytes,
             prompt_tokens,
@@ -353,16 +358,18 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
     }
 }
 
-/// The request body and its prompt tokens by the run's tokenizer.
+/// The request body and its prompt tokens by the run's tokenizer, for the model asked: the
+/// request's LoRA adapter (which wins over any base model, as in inference-perf), else the
+/// model its session call chose, else `server.model_name`.
 fn render(
     shared: &Shared,
-    adapter: Option<usize>,
+    (adapter, chosen): (Option<usize>, Option<&str>),
     parts: &PromptParts,
     max_tokens: u32,
 ) -> (Vec<u8>, u64) {
     let model = match (adapter, &shared.plan.lora) {
         (Some(a), Some(table)) => table.names()[a].as_str(),
-        _ => shared.settings.model.as_str(),
+        _ => chosen.unwrap_or(shared.settings.model.as_str()),
     };
     let tokenizer = shared.plan.data.tokenizer();
     let prompt_tokens = parts.system.map_or(0, |s| tokenizer.count(s))
@@ -593,7 +600,12 @@ async fn execute(
                 user: &fitted.user,
                 images: None,
             };
-            let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, data.max_tokens);
+            let (bytes, prompt_tokens) = render(
+                shared,
+                (prepared.adapter, data.model.as_deref()),
+                &parts,
+                data.max_tokens,
+            );
             let session = data.session.expect("rounds belong to sessions");
             let headers = shared
                 .settings

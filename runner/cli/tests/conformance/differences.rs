@@ -146,23 +146,8 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "data.otel_trace_replay.predecessor_wait_timeout_sec",
-        reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.otel_trace_replay.static_model_name",
-        reason: "not built: every call asks server.model_name (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.otel_trace_replay.tool_choice_mode",
         reason: "not built: no tool_choice is sent (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.otel_trace_replay.use_static_model",
-        reason: "not built: every call asks server.model_name (refused when set)",
     },
     Difference {
         file: "config.yaml",
@@ -186,23 +171,8 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "data.weka_trace_replay.predecessor_wait_timeout_sec",
-        reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.weka_trace_replay.static_model_name",
-        reason: "not built: every call asks server.model_name (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.weka_trace_replay.tool_choice_mode",
         reason: "not built: no tool_choice is sent (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.weka_trace_replay.use_static_model",
-        reason: "not built: every call asks server.model_name (refused when set)",
     },
     Difference {
         file: "per_request_lifecycle_metrics.json",

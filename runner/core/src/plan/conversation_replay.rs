@@ -158,6 +158,7 @@ impl ConversationReplay {
             }),
             context_limit: Some(self.context_limit),
             images: None,
+            model: None,
         }
     }
 

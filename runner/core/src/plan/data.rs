@@ -360,6 +360,7 @@ impl DataPlan {
             session: None,
             context_limit: None,
             images: None,
+            model: None,
         };
         match &self.source {
             Source::Mock => single(format!("1 2 3 {index}"), DEFAULT_MAX_TOKENS),
@@ -435,6 +436,7 @@ impl DataPlan {
                     }),
                     context_limit: None,
                     images: None,
+                    model: None,
                 }
             }
             Source::Pairs(pairs) => {
@@ -454,7 +456,10 @@ impl DataPlan {
                     &mut rng(seed, Purpose::Session, stream),
                     event.input_tokens as usize,
                 );
-                single(prompt, event.output_tokens)
+                RequestData {
+                    model: event.model.clone(),
+                    ..single(prompt, event.output_tokens)
+                }
             }
             Source::ConversationReplay(replay) => replay.request(&self.tokenizer, stage, index),
             Source::VisionArena { rows, .. } => {

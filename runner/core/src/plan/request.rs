@@ -22,6 +22,8 @@ pub struct RequestData {
     /// Multimodal chat: the user message is content parts, the prompt split around these
     /// images (in order of `at`); `None` sends the prompt as a plain string.
     pub images: Option<Vec<ImagePart>>,
+    /// Session data: the model the call asks instead of `server.model_name`.
+    pub model: Option<Arc<str>>,
 }
 
 /// An image in a chat prompt.

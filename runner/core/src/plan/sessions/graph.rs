@@ -2,6 +2,7 @@
 //! trace file. Every error names the file; the data section it concerns is said by the caller.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +78,8 @@ pub struct Event {
     pub user_facing: bool,
     /// It asks for structured output (inference-perf's `is_structured_output_call`).
     pub structured_output: bool,
+    /// The model it asks (`use_static_model`, `model_mapping`); `None`: `server.model_name`.
+    pub model: Option<Arc<str>>,
 }
 
 impl SessionGraph {
