@@ -101,7 +101,7 @@ pub struct SyntheticAgenticConfig {
     #[serde(default)]
     pub use_static_model: bool,
     /// The model every call asks when `use_static_model` is true.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub static_model_name: String,
     /// Recorded model name → the model its calls ask; a call whose recorded model is not
     /// listed asks `server.model_name`.
