@@ -1091,15 +1091,82 @@ fn weka_trace_replay_keys_are_inference_perfs_and_checked() {
         "data.weka_trace_replay.ignore_trace_delays: inference-perf 0.7.0 accepts it but never applies it",
     );
     assert_issue(
-        &weka("    trace_directory: a\n    model_mapping: {a: b}\n"),
-        "data.weka_trace_replay.model_mapping: replay model choice",
-    );
-    assert_issue(
         &with_server(
             "data:\n  type: weka_trace_replay\n  weka_trace_replay:\n    trace_directory: a\nload:\n  stages:\n  - rate: 1\n    duration: 1\n",
         ),
         "load.type: data.type weka_trace_replay requires load.type trace_session_replay, not constant",
     );
+}
+
+#[test]
+fn session_model_and_predecessor_wait_keys_follow_inference_perfs_rules() {
+    let lengths = "    num_sessions: 3\n    input_tokens_per_turn: {type: fixed, mean: 200}\n    output_tokens_per_turn: {type: fixed, mean: 100}\n";
+    for (data_type, source) in [
+        ("otel_trace_replay", "    trace_directory: a\n"),
+        ("weka_trace_replay", "    trace_files: [a.json]\n"),
+        ("synthetic_agentic", lengths),
+    ] {
+        let doc = |keys: &str| {
+            with_server(&format!(
+                "data:\n  type: {data_type}\n  {data_type}:\n{source}{keys}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
+            ))
+        };
+        let section = format!("data.{data_type}");
+        let config = load(&doc("")).unwrap();
+        let data = &config.data;
+        let keys = match data_type {
+            "otel_trace_replay" => data.otel_trace_replay.as_ref().unwrap().replay_keys(),
+            "weka_trace_replay" => data.weka_trace_replay.as_ref().unwrap().replay_keys(),
+            _ => data.synthetic_agentic.as_ref().unwrap().replay_keys(),
+        };
+        assert_eq!(
+            (
+                keys.use_static_model,
+                keys.static_model_name,
+                keys.model_mapping,
+                keys.predecessor_wait_timeout_sec
+            ),
+            (false, "", None, 3600.0),
+            "{data_type}: inference-perf's defaults"
+        );
+        load(&doc(
+            "    use_static_model: true\n    static_model_name: m\n    model_mapping: {gpt-4: llama}\n    predecessor_wait_timeout_sec: 0\n",
+        ))
+        .unwrap();
+        // A static name beside a mapping is accepted (and unused), as inference-perf has it.
+        load(&doc(
+            "    static_model_name: m\n    model_mapping: {a: b}\n",
+        ))
+        .unwrap();
+        for (keys, issue) in [
+            (
+                "    use_static_model: true\n",
+                "static_model_name: is required when use_static_model is true",
+            ),
+            (
+                "    use_static_model: true\n    static_model_name: ''\n",
+                "static_model_name: is required when use_static_model is true",
+            ),
+            (
+                "    static_model_name: m\n",
+                "static_model_name: is set but use_static_model is false",
+            ),
+            (
+                "    static_model_name: m\n    model_mapping: {}\n",
+                "static_model_name: is set but use_static_model is false",
+            ),
+            (
+                "    model_mapping: {a: ''}\n",
+                "model_mapping.a: maps to an empty model name",
+            ),
+            (
+                "    predecessor_wait_timeout_sec: -1\n",
+                "predecessor_wait_timeout_sec: must be >= 0 seconds",
+            ),
+        ] {
+            assert_issue(&doc(keys), &format!("{section}.{issue}"));
+        }
+    }
 }
 
 #[test]
@@ -1204,10 +1271,6 @@ fn synthetic_agentic_keys_are_inference_perfs_and_checked() {
             "skip_invalid_files: is pinned to false",
         ),
         ("include_errors: false", "include_errors: is pinned to true"),
-        (
-            "use_static_model: true",
-            "use_static_model: replay model choice",
-        ),
         (
             "tool_choice_mode: as_recorded",
             "tool_choice_mode: sending tool schemas",

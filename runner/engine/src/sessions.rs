@@ -2,8 +2,10 @@
 //! one session at a time, whole, on this worker. Within a session an event is sent once every
 //! event it depends on has ended and its recorded gap (tool or think time) has passed after
 //! the last of them; an event whose predecessor failed is not sent (inference-perf cancels it
-//! too), and neither is anything once the stage's timeout has come. Every event ends up in
-//! exactly one request record and its session in one session record.
+//! too), and neither is anything once the stage's timeout has come, nor an event still waiting
+//! for its predecessors `predecessor_wait_timeout_sec` after its session started (which fails
+//! the session, as in inference-perf). Every event ends up in exactly one request record and
+//! its session in one session record.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -171,27 +173,42 @@ async fn run_session<R: Requests>(
         .iter()
         .map(|_| watch::Sender::new(State::Pending))
         .collect();
+    // inference-perf starts every event's wait when its session starts.
+    let give_up = stage.sessions.predecessor_wait.map(|limit| started + limit);
     let outcomes = join_all(graph.events.iter().enumerate().map(|(e, event)| {
         let (states, prepared) = (&states, &prepared);
         async move {
             let mut ready = started;
             let mut lost = false;
+            let mut timed_out = None;
             for &p in &event.after {
                 let mut seen = states[p].subscribe();
-                let state = *seen
-                    .wait_for(|s| *s != State::Pending)
-                    .await
-                    .expect("the session owns its states");
+                let ended = seen.wait_for(|s| *s != State::Pending);
+                let state = match give_up {
+                    None => Some(*ended.await.expect("the session owns its states")),
+                    Some(at) => tokio::time::timeout_at(at.into(), ended)
+                        .await
+                        .ok()
+                        .map(|state| *state.expect("the session owns its states")),
+                };
                 match state {
-                    State::Ended(end) => ready = ready.max(end),
-                    _ => lost = true,
+                    Some(State::Ended(end)) => ready = ready.max(end),
+                    Some(_) => lost = true,
+                    None => {
+                        timed_out = give_up;
+                        break;
+                    }
                 }
             }
             let scheduled = ready + event.wait;
             let index = session.request(e);
             let result = if lost {
+                // A predecessor failed before the wait ran out: that failure is the cause.
                 requests.not_sent(index, scheduled);
                 Err(EventLost::Predecessor)
+            } else if let Some(at) = timed_out {
+                requests.not_sent(index, at);
+                Err(EventLost::WaitTimeout(at))
             } else {
                 tokio::select! {
                     _ = sleep_until(scheduled) => {}
@@ -230,6 +247,8 @@ async fn run_session<R: Requests>(
 enum EventLost {
     Predecessor,
     Stage,
+    /// Its predecessors had not all ended by then (`predecessor_wait_timeout_sec`).
+    WaitTimeout(Instant),
 }
 
 fn session_record(
@@ -287,17 +306,31 @@ fn session_record(
                             *record.cacheable_input_tokens.get_or_insert(0) += prompt;
                         }
                     }
-                    Outcome::Failure(error) => {
-                        first_error.get_or_insert_with(|| SessionError {
+                    Outcome::Failure(error) => first_failure(
+                        &mut first_error,
+                        request.end,
+                        SessionError {
                             error_type: error.kind.inference_perf_type(),
                             error_msg: error.message.clone(),
-                        });
-                    }
+                        },
+                    ),
                     Outcome::Cancelled => {
                         record.num_events_cancelled += 1;
                         lost_to.get_or_insert(EventLost::Stage);
                     }
                 }
+            }
+            Err(EventLost::WaitTimeout(at)) => {
+                record.num_events_cancelled += 1;
+                // inference-perf's cause and words for it.
+                first_failure(
+                    &mut first_error,
+                    *at,
+                    SessionError {
+                        error_type: "predecessor_wait_failed".into(),
+                        error_msg: "predecessor wait failed: TimeoutError".into(),
+                    },
+                );
             }
             Err(why) => {
                 record.num_events_cancelled += 1;
@@ -306,7 +339,7 @@ fn session_record(
         }
     }
     record.end_time = clock.epoch(end);
-    record.error = first_error.or_else(|| {
+    record.error = first_error.map(|(_, error)| error).or_else(|| {
         lost_to.map(|why| match why {
             EventLost::Predecessor => SessionError {
                 error_type: "predecessor_failed".into(),
@@ -316,7 +349,15 @@ fn session_record(
                 error_type: "stage_ended".into(),
                 error_msg: "the stage ended (timeout or stop) before all events were done".into(),
             },
+            EventLost::WaitTimeout(_) => unreachable!("a wait timeout is a failure"),
         })
     });
     record
+}
+
+/// Keeps the earliest failure: inference-perf records the first that fails the session.
+fn first_failure(first: &mut Option<(Instant, SessionError)>, at: Instant, error: SessionError) {
+    if first.as_ref().is_none_or(|(earliest, _)| at < *earliest) {
+        *first = Some((at, error));
+    }
 }

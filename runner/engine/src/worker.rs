@@ -367,7 +367,9 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
 }
 
 /// The request body of `data` (its prompt given as `parts`) and its prompt tokens by the
-/// run's tokenizer.
+/// run's tokenizer, for the model asked: the request's LoRA adapter (which wins over any base
+/// model, as in inference-perf), else the model its session call chose, else
+/// `server.model_name`.
 fn render(
     shared: &Shared,
     adapter: Option<usize>,
@@ -376,7 +378,10 @@ fn render(
 ) -> (Vec<u8>, u64) {
     let model = match (adapter, &shared.plan.lora) {
         (Some(a), Some(table)) => table.names()[a].as_str(),
-        _ => shared.settings.model.as_str(),
+        _ => data
+            .model
+            .as_deref()
+            .unwrap_or(shared.settings.model.as_str()),
     };
     let tokenizer = shared.plan.data.tokenizer();
     let prompt_tokens = parts.system.map_or(0, |s| tokenizer.count(s))

@@ -85,11 +85,19 @@ pub const ADDITIONS: &[Difference] = &[
 /// the run asked for.
 pub const OMISSIONS: &[Difference] = &[
     Difference {
+        file: LIFECYCLE,
+        path: "successes.image",
+        reason: "not built yet: the pixels, bytes and aspect ratio of the images sent",
+    },
+    Difference {
+        file: "per_request_lifecycle_metrics.json",
+        path: "[].info.request_metrics.image",
+        reason: "not built yet: the pixels, bytes and aspect ratio of the images sent (null)",
+    },
+    Difference {
         file: "config.yaml",
         path: "data.multimodal.image.resolutions",
-        reason: "a single resolution is written as the one-entry weighted list it stands for, \
-                 and a preset name as its {height, width}: the one form the InferenceBenchmark \
-                 resource can hold, so that a run's echo reads alike from a file or the operator",
+        reason: "a single resolution is written as the one-entry weighted list it stands for",
     },
     Difference {
         file: "config.yaml",
@@ -133,23 +141,8 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "data.otel_trace_replay.predecessor_wait_timeout_sec",
-        reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.otel_trace_replay.static_model_name",
-        reason: "not built: every call asks server.model_name (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.otel_trace_replay.tool_choice_mode",
         reason: "not built: no tool_choice is sent (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.otel_trace_replay.use_static_model",
-        reason: "not built: every call asks server.model_name (refused when set)",
     },
     Difference {
         file: "config.yaml",
@@ -158,23 +151,8 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "data.synthetic_agentic.predecessor_wait_timeout_sec",
-        reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.synthetic_agentic.static_model_name",
-        reason: "not built: every call asks server.model_name (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.synthetic_agentic.tool_choice_mode",
         reason: "not built: no tool_choice is sent (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.synthetic_agentic.use_static_model",
-        reason: "not built: every call asks server.model_name (refused when set)",
     },
     Difference {
         file: "config.yaml",
@@ -193,23 +171,8 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "data.weka_trace_replay.predecessor_wait_timeout_sec",
-        reason: "not built: a call waits for its predecessors until the stage's timeout (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.weka_trace_replay.static_model_name",
-        reason: "not built: every call asks server.model_name (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.weka_trace_replay.tool_choice_mode",
         reason: "not built: no tool_choice is sent (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.weka_trace_replay.use_static_model",
-        reason: "not built: every call asks server.model_name (refused when set)",
     },
     Difference {
         file: "per_request_lifecycle_metrics.json",

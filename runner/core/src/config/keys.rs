@@ -24,18 +24,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "Python filter expressions over traces",
     ),
     (
-        "data.otel_trace_replay.use_static_model",
-        "replay model choice (requests go to server.model_name)",
-    ),
-    (
-        "data.otel_trace_replay.static_model_name",
-        "replay model choice (requests go to server.model_name)",
-    ),
-    (
-        "data.otel_trace_replay.model_mapping",
-        "replay model choice (requests go to server.model_name)",
-    ),
-    (
         "data.otel_trace_replay.tool_choice_mode",
         "replaying recorded messages and tools (prompts are generated at the recorded length)",
     ),
@@ -60,10 +48,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "span attributes as report labels",
     ),
     (
-        "data.otel_trace_replay.predecessor_wait_timeout_sec",
-        "a limit on waiting for earlier calls (use load.stages[].timeout)",
-    ),
-    (
         "data.weka_trace_replay.hf_dataset_path",
         "traces from a Hugging Face dataset",
     ),
@@ -74,18 +58,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     (
         "data.weka_trace_replay.filter",
         "Python filter expressions over traces",
-    ),
-    (
-        "data.weka_trace_replay.use_static_model",
-        "replay model choice (requests go to server.model_name)",
-    ),
-    (
-        "data.weka_trace_replay.static_model_name",
-        "replay model choice (requests go to server.model_name)",
-    ),
-    (
-        "data.weka_trace_replay.model_mapping",
-        "replay model choice (requests go to server.model_name)",
     ),
     (
         "data.weka_trace_replay.tool_choice_mode",
@@ -100,32 +72,12 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "replaying recorded messages and tools (prompts are generated at the recorded length)",
     ),
     (
-        "data.weka_trace_replay.predecessor_wait_timeout_sec",
-        "a limit on waiting for earlier calls (use load.stages[].timeout)",
-    ),
-    (
-        "data.synthetic_agentic.use_static_model",
-        "replay model choice (requests go to server.model_name)",
-    ),
-    (
-        "data.synthetic_agentic.static_model_name",
-        "replay model choice (requests go to server.model_name)",
-    ),
-    (
-        "data.synthetic_agentic.model_mapping",
-        "replay model choice (requests go to server.model_name)",
-    ),
-    (
         "data.synthetic_agentic.tool_choice_mode",
         "sending tool schemas and tool choices (prompts are generated text of the calls' lengths)",
     ),
     (
         "data.synthetic_agentic.bad_tool_call_handling",
         "sending tool schemas and tool choices (prompts are generated text of the calls' lengths)",
-    ),
-    (
-        "data.synthetic_agentic.predecessor_wait_timeout_sec",
-        "a limit on waiting for earlier calls (use load.stages[].timeout)",
     ),
     (
         "data.visionarena.hf_dataset_name",

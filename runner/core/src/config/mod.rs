@@ -17,6 +17,7 @@ mod load;
 mod metrics_section;
 mod multimodal;
 mod overrides;
+mod replay_keys;
 mod resolve;
 mod slo_headers;
 mod slo_search_section;
@@ -37,6 +38,7 @@ pub use multimodal::{
     ImageConfig, ImageRepresentation, MAX_IMAGE_SIDE, MultimodalConfig, Resolution,
     VisionArenaConfig, WeightedResolution,
 };
+pub use replay_keys::ReplayKeys;
 pub use resolve::{ResolvedConfig, available_workers};
 pub use slo_headers::{apply_slo_headers, slo_header_objectives};
 pub use types::*;

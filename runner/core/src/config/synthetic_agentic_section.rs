@@ -21,6 +21,7 @@ fn at(field: &str) -> String {
 }
 
 pub(super) fn validate(config: &SyntheticAgenticConfig, issues: &mut Vec<Issue>) {
+    super::replay_keys::validate(SECTION, config.replay_keys(), issues);
     match config.num_sessions {
         None => issues.push(Issue::new(
             at("num_sessions"),

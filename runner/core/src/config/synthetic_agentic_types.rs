@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::distribution::{Distribution, fixed};
+use super::replay_keys::{default_predecessor_wait_timeout_sec, impl_replay_keys};
 
 /// Sessions of agents answering users: each session is `turns_per_session` user turns to a
 /// root agent; each turn runs a tool loop of `tool_loop_depth` model calls (each emitting
@@ -96,7 +97,23 @@ pub struct SyntheticAgenticConfig {
     /// Pinned to true (inference-perf's rule): there are no recorded errors.
     #[serde(default = "default_true")]
     pub include_errors: bool,
+    /// Every call asks `static_model_name` instead of `server.model_name`.
+    #[serde(default)]
+    pub use_static_model: bool,
+    /// The model every call asks when `use_static_model` is true.
+    #[serde(default)]
+    pub static_model_name: String,
+    /// Recorded model name → the model its calls ask; a call whose recorded model is not
+    /// listed asks `server.model_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_mapping: Option<BTreeMap<String, String>>,
+    /// Seconds a call waits for the calls before it (from its session's start); one still
+    /// waiting then is not sent and fails its session (`predecessor_wait_failed`). 0: no limit.
+    #[serde(default = "default_predecessor_wait_timeout_sec")]
+    pub predecessor_wait_timeout_sec: f64,
 }
+
+impl_replay_keys!(SyntheticAgenticConfig);
 
 /// `context_compaction`: both sizes are drawn once per session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -222,6 +239,10 @@ impl Default for SyntheticAgenticConfig {
             duplicate_sessions_target: None,
             skip_invalid_files: false,
             include_errors: true,
+            use_static_model: false,
+            static_model_name: String::new(),
+            model_mapping: None,
+            predecessor_wait_timeout_sec: default_predecessor_wait_timeout_sec(),
         }
     }
 }

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::distribution::Distribution;
+use super::replay_keys::{default_predecessor_wait_timeout_sec, impl_replay_keys};
 pub use super::synthetic_agentic_types::*;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -485,7 +486,24 @@ pub struct OtelTraceReplayConfig {
     /// Repeat the sessions in turn until there are this many.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_sessions_target: Option<i64>,
+    /// Every call asks `static_model_name` instead of `server.model_name`.
+    #[serde(default)]
+    pub use_static_model: bool,
+    /// The model every call asks when `use_static_model` is true.
+    #[serde(default)]
+    pub static_model_name: String,
+    /// Recorded model name → the model its calls ask; a call whose recorded model is not
+    /// listed asks `server.model_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_mapping: Option<BTreeMap<String, String>>,
+    /// Seconds a call waits for the calls before it (from its session's start); one still
+    /// waiting then is not sent and fails its session (`predecessor_wait_failed`). 0: no limit.
+    #[serde(default = "default_predecessor_wait_timeout_sec")]
+    pub predecessor_wait_timeout_sec: f64,
 }
+
+impl_replay_keys!(OtelTraceReplayConfig);
+impl_replay_keys!(WekaTraceReplayConfig);
 
 fn default_replay_max_tokens() -> i64 {
     1000
@@ -505,6 +523,10 @@ impl Default for OtelTraceReplayConfig {
             override_tool_call_max_tokens: true,
             skip_invalid_files: false,
             duplicate_sessions_target: None,
+            use_static_model: false,
+            static_model_name: String::new(),
+            model_mapping: None,
+            predecessor_wait_timeout_sec: default_predecessor_wait_timeout_sec(),
         }
     }
 }
@@ -561,6 +583,20 @@ pub struct WekaTraceReplayConfig {
     /// it is, and here they are built in one thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datagen_workers: Option<i64>,
+    /// Every call asks `static_model_name` instead of `server.model_name`.
+    #[serde(default)]
+    pub use_static_model: bool,
+    /// The model every call asks when `use_static_model` is true.
+    #[serde(default)]
+    pub static_model_name: String,
+    /// Recorded model name → the model its calls ask; a call whose recorded model is not
+    /// listed asks `server.model_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_mapping: Option<BTreeMap<String, String>>,
+    /// Seconds a call waits for the calls before it (from its session's start); one still
+    /// waiting then is not sent and fails its session (`predecessor_wait_failed`). 0: no limit.
+    #[serde(default = "default_predecessor_wait_timeout_sec")]
+    pub predecessor_wait_timeout_sec: f64,
 }
 
 fn default_trace_idle_gap_cap_seconds() -> f64 {
@@ -586,6 +622,10 @@ impl Default for WekaTraceReplayConfig {
             use_think_time_only: false,
             default_block_size: default_weka_block_size(),
             datagen_workers: None,
+            use_static_model: false,
+            static_model_name: String::new(),
+            model_mapping: None,
+            predecessor_wait_timeout_sec: default_predecessor_wait_timeout_sec(),
         }
     }
 }

@@ -781,6 +781,7 @@ fn otel_trace_replay(otel: &OtelTraceReplayConfig, issues: &mut Vec<Issue>) {
         },
         issues,
     );
+    super::replay_keys::validate("data.otel_trace_replay", otel.replay_keys(), issues);
 }
 
 fn weka_trace_replay(weka: &WekaTraceReplayConfig, issues: &mut Vec<Issue>) {
@@ -796,6 +797,7 @@ fn weka_trace_replay(weka: &WekaTraceReplayConfig, issues: &mut Vec<Issue>) {
         },
         issues,
     );
+    super::replay_keys::validate(section, weka.replay_keys(), issues);
     let at = |field: &str| format!("{section}.{field}");
     // inference-perf 0.7.0 reads these two and never applies them: a run that honoured them
     // would not be the run inference-perf makes, and one that ignored them would surprise.

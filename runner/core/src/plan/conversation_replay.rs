@@ -159,6 +159,7 @@ impl ConversationReplay {
             context_limit: Some(self.context_limit),
             images: None,
             offers_tools: false,
+            model: None,
         }
     }
 

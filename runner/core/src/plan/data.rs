@@ -361,6 +361,7 @@ impl DataPlan {
             context_limit: None,
             images: None,
             offers_tools: false,
+            model: None,
         };
         match &self.source {
             Source::Mock => single(format!("1 2 3 {index}"), DEFAULT_MAX_TOKENS),
@@ -437,6 +438,7 @@ impl DataPlan {
                     context_limit: None,
                     images: None,
                     offers_tools: false,
+                    model: None,
                 }
             }
             Source::Pairs(pairs) => {
@@ -458,6 +460,7 @@ impl DataPlan {
                 );
                 RequestData {
                     offers_tools: event.offers_tools,
+                    model: event.model.clone(),
                     ..single(prompt, event.output_tokens)
                 }
             }

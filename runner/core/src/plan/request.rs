@@ -25,6 +25,8 @@ pub struct RequestData {
     /// Session replay: the call offers the model tools, so the model ends its answer itself
     /// (`ignore_eos: false` whatever `server.ignore_eos` says, as inference-perf sends it).
     pub offers_tools: bool,
+    /// Session data: the model the call asks instead of `server.model_name`.
+    pub model: Option<Arc<str>>,
 }
 
 /// An image in a chat prompt.

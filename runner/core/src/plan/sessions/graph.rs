@@ -2,6 +2,7 @@
 //! trace file. Every error names the file; the data section it concerns is said by the caller.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +83,8 @@ pub struct Event {
     /// (`ignore_eos: false`): padded to `max_tokens`, a call's arguments would spill template
     /// tokens, and the next turn replaying them would be refused.
     pub offers_tools: bool,
+    /// The model it asks (`use_static_model`, `model_mapping`); `None`: `server.model_name`.
+    pub model: Option<Arc<str>>,
 }
 
 /// inference-perf's `max_tokens` for a forced tool call with `override_tool_call_max_tokens`:

@@ -5,6 +5,7 @@
 //! order. Stages take them in turn: each stage runs the next `num_sessions` of them.
 
 mod graph;
+mod model;
 mod otel;
 mod synthetic;
 mod weka;
@@ -20,6 +21,7 @@ use crate::config::{OtelTraceReplayConfig, SyntheticAgenticConfig, WekaTraceRepl
 pub use graph::{Event, EventIds, SessionError, SessionGraph};
 pub use otel::ReadOptions;
 
+use self::model::{Models, predecessor_wait};
 use super::rng::{Purpose, rng};
 
 /// One session to run: a graph under its own name (duplicates share their graph).
@@ -58,6 +60,9 @@ pub struct Sessions {
     list: Vec<Session>,
     /// Files left out (`skip_invalid_files`), with why: said before the run.
     pub skipped: Vec<String>,
+    /// How long a call waits for its predecessors, from its session's start; `None`: as long
+    /// as it takes.
+    pub predecessor_wait: Option<Duration>,
 }
 
 /// A graph read, or why its file is left out.
@@ -71,6 +76,7 @@ impl Sessions {
             default_max_tokens: config.default_max_tokens.clamp(1, u32::MAX as i64) as u32,
             max_wait: Duration::from_millis(config.max_wait_ms.max(0) as u64),
             override_tool_call_max_tokens: config.override_tool_call_max_tokens,
+            models: Models::new(config.replay_keys()),
         };
         let files = files(&config.trace_directory, &config.trace_files)?;
         let reads = files.iter().map(|file| otel::read(file, &options));
@@ -90,6 +96,7 @@ impl Sessions {
             named,
             config.duplicate_sessions_target,
             skipped,
+            predecessor_wait(config.replay_keys()),
         ))
     }
 
@@ -113,6 +120,7 @@ impl Sessions {
             named,
             config.duplicate_sessions_target,
             skipped,
+            predecessor_wait(config.replay_keys()),
         ))
     }
 
@@ -126,7 +134,12 @@ impl Sessions {
                 (graph.session_id.clone(), Arc::new(graph))
             })
             .collect();
-        Self::numbered(named, None, Vec::new())
+        Self::numbered(
+            named,
+            None,
+            Vec::new(),
+            predecessor_wait(config.replay_keys()),
+        )
     }
 
     /// The sessions in order, repeated to `target`, their requests numbered.
@@ -134,6 +147,7 @@ impl Sessions {
         mut named: Vec<(String, Arc<SessionGraph>)>,
         target: Option<i64>,
         skipped: Vec<String>,
+        predecessor_wait: Option<Duration>,
     ) -> Self {
         let originals = named.len();
         let target = target.unwrap_or(0).max(0) as usize;
@@ -154,7 +168,11 @@ impl Sessions {
                 session
             })
             .collect();
-        Sessions { list, skipped }
+        Sessions {
+            list,
+            skipped,
+            predecessor_wait,
+        }
     }
 
     pub fn len(&self) -> usize {

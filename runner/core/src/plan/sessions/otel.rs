@@ -22,9 +22,10 @@ use serde_json::{Map, Value};
 use super::graph::{
     Event, EventIds, SessionError, SessionGraph, dependencies, overridden_tool_call_max_tokens,
 };
+use super::model::Models;
 
 /// What the config says about reading traces.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ReadOptions {
     pub include_errors: bool,
     /// Output tokens of a call that records neither a count nor an output.
@@ -33,11 +34,14 @@ pub struct ReadOptions {
     pub max_wait: Duration,
     /// A forced tool call asks [`overridden_tool_call_max_tokens`] of its recorded length.
     pub override_tool_call_max_tokens: bool,
+    pub(super) models: Models,
 }
 
 /// One LLM call as recorded.
 struct Call {
     span_id: String,
+    /// The model it asked (`gen_ai.request.model`), "" when not recorded.
+    model: String,
     start_ms: i64,
     end_ms: i64,
     input_tokens: u32,
@@ -147,6 +151,7 @@ fn parse(
                     && !tool_internal,
                 structured_output: call.structured_output,
                 offers_tools: call.tools_recorded,
+                model: options.models.of(&call.model),
             }
         })
         .collect();
@@ -345,8 +350,14 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
             options.default_max_tokens
         }
     });
+    let model = match attrs.get("gen_ai.request.model") {
+        Some(Value::String(name)) => name.clone(),
+        None | Some(Value::Null) => String::new(),
+        Some(other) => other.to_string(),
+    };
     Ok(Call {
         span_id: id.to_string(),
+        model,
         start_ms,
         end_ms,
         input_tokens: count(["gen_ai.usage.prompt_tokens", "gen_ai.usage.input_tokens"])
@@ -514,6 +525,7 @@ mod tests {
         default_max_tokens: 1000,
         max_wait: Duration::from_secs(15),
         override_tool_call_max_tokens: false,
+        models: Models::NONE,
     };
 
     fn llm(id: &str, parent: &str, start: &str, end: &str, input: Value, output: Value) -> Value {
@@ -527,6 +539,60 @@ mod tests {
                 "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20,
             },
         })
+    }
+
+    #[test]
+    fn each_call_asks_the_model_its_recorded_gen_ai_request_model_maps_to() {
+        let input = json!([{"role": "user", "content": "q"}]);
+        let out = json!([{"role": "assistant", "content": "a"}]);
+        let spans: Vec<Value> = ["gpt-4", "claude", ""]
+            .iter()
+            .enumerate()
+            .map(|(i, model)| {
+                let at = |s: usize| format!("2025-01-01T00:00:0{s}Z");
+                let mut span = llm(
+                    &format!("s{i}"),
+                    "",
+                    &at(2 * i),
+                    &at(2 * i + 1),
+                    input.clone(),
+                    out.clone(),
+                );
+                if !model.is_empty() {
+                    span["attributes"]["gen_ai.request.model"] = json!(model);
+                }
+                span
+            })
+            .collect();
+        let doc = json!({"spans": spans});
+        let mapping = std::collections::BTreeMap::from([
+            ("gpt-4".to_string(), "llama-a".to_string()),
+            ("".to_string(), "unrecorded".to_string()),
+        ]);
+        let models = |use_static_model| {
+            let keys = crate::config::ReplayKeys {
+                use_static_model,
+                static_model_name: "fixed",
+                model_mapping: Some(&mapping),
+                predecessor_wait_timeout_sec: 0.0,
+            };
+            let options = ReadOptions {
+                models: Models::new(keys),
+                ..OPTIONS
+            };
+            let graph = parse("f.json", &doc, &options).unwrap().unwrap();
+            graph
+                .events
+                .iter()
+                .map(|e| e.model.as_deref().map(str::to_string))
+                .collect::<Vec<_>>()
+        };
+        let some = |s: &str| Some(s.to_string());
+        // An unmapped model asks server.model_name; a call without one is "" to the mapping.
+        assert_eq!(models(false), [some("llama-a"), None, some("unrecorded")]);
+        assert_eq!(models(true), [some("fixed"), some("fixed"), some("fixed")]);
+        let graph = parse("f.json", &doc, &OPTIONS).unwrap().unwrap();
+        assert!(graph.events.iter().all(|e| e.model.is_none()));
     }
 
     fn tool(id: &str, parent: &str, start: &str, end: &str) -> Value {

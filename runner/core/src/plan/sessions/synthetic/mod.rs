@@ -16,6 +16,7 @@
 //! one text (its context), so each call's prompt extends its previous one as the agent's
 //! transcript does; a sub-agent, and a compacted round, start a new one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
@@ -26,6 +27,7 @@ use crate::plan::rng::{Purpose, rng_at};
 use crate::plan::sampling::LengthSampler;
 
 use super::graph::{Event, EventIds, SessionGraph, overridden_tool_call_max_tokens};
+use super::model::Models;
 
 /// Tokens one theme's pieces render to in inference-perf 0.7.0.
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +122,8 @@ pub(super) struct Shape {
     budget: usize,
     max_wait: Duration,
     override_tool_call_max_tokens: bool,
+    /// The model every call asks: generated calls record none (inference-perf's `""`).
+    model: Option<Arc<str>>,
 }
 
 impl Shape {
@@ -163,6 +167,7 @@ impl Shape {
             budget: config.max_events_per_session.max(1) as usize,
             max_wait: Duration::from_millis(config.max_wait_ms.max(0) as u64),
             override_tool_call_max_tokens: config.override_tool_call_max_tokens,
+            model: Models::new(config.replay_keys()).of(""),
         }
     }
 
@@ -285,6 +290,7 @@ impl Builder<'_> {
             structured_output: false,
             // The session's catalog, or for the calls of a spawn the dispatch tool beside it.
             offers_tools: self.tools > 0 || call.fan_out,
+            model: self.shape.model.clone(),
         });
         self.tool_call.push(call.tool_call);
         self.events.len() - 1

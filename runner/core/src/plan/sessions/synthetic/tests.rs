@@ -332,3 +332,34 @@ fn calls_offer_the_catalog_and_a_spawn_the_dispatch_tool() {
         ]
     );
 }
+
+#[test]
+fn generated_calls_ask_the_static_model_or_the_servers() {
+    let models = |config: &SyntheticAgenticConfig| -> Vec<Option<String>> {
+        Shape::new(config)
+            .session(0)
+            .events
+            .iter()
+            .map(|e| e.model.as_deref().map(str::to_string))
+            .collect()
+    };
+    assert!(models(&config()).iter().all(Option::is_none));
+    let fixed = SyntheticAgenticConfig {
+        use_static_model: true,
+        static_model_name: "agent-model".into(),
+        predecessor_wait_timeout_sec: 2.0,
+        ..config()
+    };
+    let asked = models(&fixed);
+    assert!(asked.len() > 1);
+    assert!(asked.iter().all(|m| m.as_deref() == Some("agent-model")));
+    assert_eq!(
+        Sessions::synthetic(&fixed).predecessor_wait,
+        Some(Duration::from_secs(2))
+    );
+    let unlimited = SyntheticAgenticConfig {
+        predecessor_wait_timeout_sec: 0.0,
+        ..config()
+    };
+    assert_eq!(Sessions::synthetic(&unlimited).predecessor_wait, None);
+}

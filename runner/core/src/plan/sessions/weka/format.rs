@@ -25,6 +25,8 @@ pub struct Trace {
 pub struct Request {
     /// Start, seconds.
     pub t: f64,
+    /// The model it asked.
+    pub model: String,
     pub input: i64,
     pub output: i64,
     pub hash_ids: Vec<i64>,
@@ -102,7 +104,7 @@ pub fn parse(doc: &Value) -> Result<Trace, String> {
 }
 
 fn request(entry: &Map<String, Value>, at: &str) -> Result<Request, String> {
-    string(entry, at, "model")?;
+    let model = string(entry, at, "model")?;
     let input = count(entry, at, "in")?
         .ok_or_else(|| format!("{at}.in: missing; every request records its prompt tokens"))?;
     if input < 1 {
@@ -130,6 +132,7 @@ fn request(entry: &Map<String, Value>, at: &str) -> Result<Request, String> {
     Ok(Request {
         t: seconds(entry, at, "t")?
             .ok_or_else(|| format!("{at}.t: missing; give the start in seconds"))?,
+        model,
         input,
         output,
         hash_ids,

@@ -21,6 +21,7 @@ use self::conversation::{Conversation, Text, Tokens};
 use self::format::{Request, Trace};
 use super::Read;
 use super::graph::{Event, EventIds, SessionError, SessionGraph, dependencies};
+use super::model::Models;
 use crate::config::WekaTraceReplayConfig;
 use crate::plan::DEFAULT_MAX_TOKENS;
 
@@ -33,6 +34,7 @@ pub(super) fn read_all(
     let mut ids: HashMap<String, &Path> = HashMap::new();
     let mut index = 0;
     let mut reads = Vec::with_capacity(files.len());
+    let models = Models::new(config.replay_keys());
     for file in files {
         if !file.is_file() {
             return Err(SessionError::Invalid {
@@ -57,7 +59,7 @@ pub(super) fn read_all(
                 ),
             });
         }
-        reads.push(Ok(graph(file, index, &trace, config)));
+        reads.push(Ok(graph(file, index, &trace, config, &models)));
         index += 1;
     }
     Ok(reads)
@@ -74,6 +76,8 @@ fn load(file: &Path) -> Result<Trace, SessionError> {
 /// One call as inference-perf builds it.
 struct Call {
     id: String,
+    /// The model it asked.
+    model: String,
     start_ms: i64,
     end_ms: i64,
     input: i64,
@@ -102,6 +106,7 @@ fn graph(
     index: usize,
     trace: &Trace,
     config: &WekaTraceReplayConfig,
+    models: &Models,
 ) -> Option<SessionGraph> {
     let threads = threads(trace);
     let starts: Vec<f64> = threads
@@ -147,6 +152,7 @@ fn graph(
             user_facing: true,
             structured_output: false,
             offers_tools: false,
+            model: models.of(&call.model),
         })
         .collect();
     Some(SessionGraph {
@@ -253,6 +259,7 @@ fn thread_calls(thread: &Thread, tokens: &mut Tokens, warp: &IdleGaps) -> Vec<Ca
         let start_ms = (warp.map(start) * 1000.0) as i64;
         calls.push(Call {
             id: format!("{}{k}", thread.call_prefix),
+            model: request.model.clone(),
             start_ms,
             end_ms: start_ms + (request.api_time * 1000.0) as i64,
             input: request.input,

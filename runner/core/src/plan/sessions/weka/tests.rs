@@ -162,3 +162,26 @@ fn missing_files_and_repeated_ids_stop_the_run() {
     );
     assert!(Path::new(EXAMPLE).is_file());
 }
+
+#[test]
+fn each_call_asks_its_static_or_mapped_model_else_the_servers() {
+    let doc = json!({"id": "m", "models": ["big", "small"], "block_size": 4, "requests": [
+        {"t": 0, "type": "n", "model": "big", "in": 8, "out": 1, "api_time": 1.0},
+        {"t": 2, "type": "n", "model": "small", "in": 12, "out": 1, "api_time": 1.0}]});
+    let models = |config: &WekaTraceReplayConfig| -> Vec<Option<String>> {
+        one(&doc, config)
+            .events
+            .iter()
+            .map(|e| e.model.as_deref().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(models(&config()), [None, None], "server.model_name");
+    let mut mapped = WekaTraceReplayConfig {
+        model_mapping: Some([("big".to_string(), "llama".to_string())].into()),
+        ..config()
+    };
+    assert_eq!(models(&mapped), [Some("llama".into()), None]);
+    mapped.use_static_model = true;
+    mapped.static_model_name = "one".into();
+    assert_eq!(models(&mapped), [Some("one".into()), Some("one".into())]);
+}
