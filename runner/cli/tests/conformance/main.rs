@@ -639,7 +639,8 @@ type Ask = (
 
 /// Where both tools send the same requests, they ask the same of the model, request for
 /// request (in any order: concurrent sessions interleave differently). Returns whether any
-/// request lets the model end early, whose output length the simulator then draws at random.
+/// request lets the model end early (no `ignore_eos: true`), whose output length the
+/// simulator then draws at random.
 fn compare_requests(
     shape: &Shape,
     theirs: &[ibench_sim::RecordedRequest],
@@ -679,7 +680,7 @@ fn compare_requests(
     }
     theirs
         .keys()
-        .any(|(_, _, ignore_eos, _)| *ignore_eos == Some(false))
+        .any(|(_, _, ignore_eos, _)| *ignore_eos != Some(true))
 }
 
 /// Counts and token totals exactly (output tokens only where the model ends no answer early);

@@ -354,7 +354,7 @@ impl Default for TokenizerConfig {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DataType {
-    /// `"1 2 3 <i>"` prompts and the client's default `max_tokens`.
+    /// `"1 2 3 <i>"` prompts (chat: `"mock prompt <i>"`) and the client's default `max_tokens`.
     #[default]
     #[serde(rename = "mock")]
     Mock,

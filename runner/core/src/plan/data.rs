@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{
-    Config, DEFAULT_OUTPUT_LEN, DEFAULT_QUESTION_LEN, DEFAULT_SYSTEM_PROMPT_LEN, DataType,
+    ApiType, Config, DEFAULT_OUTPUT_LEN, DEFAULT_QUESTION_LEN, DEFAULT_SYSTEM_PROMPT_LEN, DataType,
     Distribution,
 };
 use crate::tokenize::{ChatTemplate, ChatTemplateError, Corpus, Tokenizer};
@@ -42,8 +42,10 @@ pub struct DataPlan {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Source {
-    /// `"1 2 3 {i}"` prompts.
-    Mock,
+    /// `"{lead} {i}"` prompts, `i` from 1 in each stage (inference-perf's counter).
+    Mock {
+        lead: &'static str,
+    },
     /// `random` and `synthetic`: a length pair per request and text of exactly that length.
     Generated {
         lengths: Lengths,
@@ -159,7 +161,13 @@ impl DataPlan {
         let data = &config.data;
         let mut seed = seed;
         let source = match data.data_type {
-            DataType::Mock => Source::Mock,
+            // inference-perf's mock prompts: digits for completions, words for chat.
+            DataType::Mock => Source::Mock {
+                lead: match config.api.api_type {
+                    ApiType::Completion => "1 2 3",
+                    ApiType::Chat | ApiType::AnthropicMessages => "mock prompt",
+                },
+            },
             DataType::Synthetic if data.multimodal.is_some() => Source::Multimodal {
                 input: LengthSampler::for_shared_prefix(
                     &data
@@ -364,7 +372,7 @@ impl DataPlan {
             model: None,
         };
         match &self.source {
-            Source::Mock => single(format!("1 2 3 {index}"), DEFAULT_MAX_TOKENS),
+            Source::Mock { lead } => single(format!("{lead} {}", index + 1), DEFAULT_MAX_TOKENS),
             Source::Generated { lengths, text } => {
                 let mut prompt = String::new();
                 let max_tokens = match lengths {
@@ -588,6 +596,21 @@ mod tests {
 
     fn plan(config: &Config, seed: u64) -> DataPlan {
         DataPlan::new(config, seed, Tokenizer::BuiltIn, None).unwrap()
+    }
+
+    #[test]
+    fn mock_prompts_are_inference_perfs_counted_from_one() {
+        let mut config = Config::default();
+        for (api_type, first) in [
+            (ApiType::Completion, "1 2 3 1"),
+            (ApiType::Chat, "mock prompt 1"),
+            (ApiType::AnthropicMessages, "mock prompt 1"),
+        ] {
+            config.api.api_type = api_type;
+            let request = plan(&config, 1).request(0, 0);
+            assert_eq!(request.prompt, first, "{api_type:?}");
+            assert_eq!(request.max_tokens, DEFAULT_MAX_TOKENS);
+        }
     }
 
     #[test]
