@@ -251,6 +251,30 @@ enum EventLost {
     WaitTimeout(Instant),
 }
 
+impl EventLost {
+    /// The session's error when this is why it lost events (inference-perf's causes and words).
+    fn session_error(self) -> SessionError {
+        let (error_type, error_msg) = match self {
+            EventLost::Predecessor => (
+                "predecessor_failed",
+                "an event this one waits for failed, so it was not sent",
+            ),
+            EventLost::Stage => (
+                "stage_ended",
+                "the stage ended (timeout or stop) before all events were done",
+            ),
+            EventLost::WaitTimeout(_) => (
+                "predecessor_wait_failed",
+                "predecessor wait failed: TimeoutError",
+            ),
+        };
+        SessionError {
+            error_type: error_type.into(),
+            error_msg: error_msg.into(),
+        }
+    }
+}
+
 fn session_record(
     session: &Session,
     clock: Clock,
@@ -320,17 +344,10 @@ fn session_record(
                     }
                 }
             }
-            Err(EventLost::WaitTimeout(at)) => {
+            Err(why @ EventLost::WaitTimeout(at)) => {
                 record.num_events_cancelled += 1;
-                // inference-perf's cause and words for it.
-                first_failure(
-                    &mut first_error,
-                    *at,
-                    SessionError {
-                        error_type: "predecessor_wait_failed".into(),
-                        error_msg: "predecessor wait failed: TimeoutError".into(),
-                    },
-                );
+                // A failure of the session, ordered in time with its requests' failures.
+                first_failure(&mut first_error, *at, why.session_error());
             }
             Err(why) => {
                 record.num_events_cancelled += 1;
@@ -339,19 +356,9 @@ fn session_record(
         }
     }
     record.end_time = clock.epoch(end);
-    record.error = first_error.map(|(_, error)| error).or_else(|| {
-        lost_to.map(|why| match why {
-            EventLost::Predecessor => SessionError {
-                error_type: "predecessor_failed".into(),
-                error_msg: "an event this one waits for failed, so it was not sent".into(),
-            },
-            EventLost::Stage => SessionError {
-                error_type: "stage_ended".into(),
-                error_msg: "the stage ended (timeout or stop) before all events were done".into(),
-            },
-            EventLost::WaitTimeout(_) => unreachable!("a wait timeout is a failure"),
-        })
-    });
+    record.error = first_error
+        .map(|(_, error)| error)
+        .or_else(|| lost_to.map(EventLost::session_error));
     record
 }
 
