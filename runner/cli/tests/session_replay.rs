@@ -86,6 +86,10 @@ fn requests_by_session(reports: &Path) -> HashMap<String, Vec<(f64, f64)>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_trace_replays_with_its_dependencies_and_tool_times_within_2_ms() {
     let _lock = common::timing_lock().await;
+    common::within_three_attempts(agent_trace_replays_within_2_ms).await;
+}
+
+async fn agent_trace_replays_within_2_ms() -> Result<(), String> {
     // A fixed latency: 20 ms to the first token, 2 ms for each further one.
     let sim = common::sim_with_latency(20.0, 2.0).await;
     let dir = tempfile::tempdir().unwrap();
@@ -129,11 +133,13 @@ async fn an_agent_trace_replays_with_its_dependencies_and_tool_times_within_2_ms
         // recorded tool time.
         for (i, think) in THINK_MS.iter().enumerate() {
             let gap = ms(calls[i + 1].0 - calls[i].1);
-            assert!(
-                gap >= think - 0.05 && gap <= think + 2.0,
-                "{id}: call {} started {gap:.3} ms after call {i} ended, the trace says {think} ms",
-                i + 1
-            );
+            assert!(gap >= think - 0.05, "{id}: call {} started early", i + 1);
+            if gap > think + 2.0 {
+                return Err(format!(
+                    "{id}: call {} started {gap:.3} ms after call {i} ended, the trace says {think} ms",
+                    i + 1
+                ));
+            }
         }
         // The session's latency is its requests' latencies plus its tool times.
         let latencies: f64 = calls.iter().map(|(s, e)| ms(e - s)).sum();
@@ -161,11 +167,16 @@ async fn an_agent_trace_replays_with_its_dependencies_and_tool_times_within_2_ms
         .as_f64()
         .unwrap_or_default();
     assert!(duration > 20.0, "about 30 s of load, not {duration}");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms() {
     let _lock = common::timing_lock().await;
+    common::within_three_attempts(weka_trace_replays_within_2_ms).await;
+}
+
+async fn weka_trace_replays_within_2_ms() -> Result<(), String> {
     let sim = common::sim_with_latency(20.0, 1.0).await;
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
@@ -212,10 +223,12 @@ async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms(
                 continue;
             };
             let waited = (calls[e].0 - ready) * 1000.0;
-            assert!(
-                waited >= gap - 0.05 && waited <= gap + 2.0,
-                "{id}: call {e} started {waited:.3} ms after the last of {after:?} ended, the trace says {gap} ms"
-            );
+            assert!(waited >= gap - 0.05, "{id}: call {e} started early");
+            if waited > gap + 2.0 {
+                return Err(format!(
+                    "{id}: call {e} started {waited:.3} ms after the last of {after:?} ended, the trace says {gap} ms"
+                ));
+            }
         }
         // The subagent's first call waits for the agent's turn 1, not its turn 0 alone, and
         // the agent's last turn for the subagent.
@@ -224,11 +237,16 @@ async fn a_weka_trace_replays_its_agent_and_subagent_calls_in_order_within_2_ms(
             "{id}: {calls:?}"
         );
     }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_agent_sessions_run_their_tool_loops_and_sub_agents_in_graph_order_within_2_ms() {
     let _lock = common::timing_lock().await;
+    common::within_three_attempts(synthetic_agent_sessions_run_within_2_ms).await;
+}
+
+async fn synthetic_agent_sessions_run_within_2_ms() -> Result<(), String> {
     let sim = common::sim_with_latency(10.0, 0.2).await;
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
@@ -286,11 +304,17 @@ async fn synthetic_agent_sessions_run_their_tool_loops_and_sub_agents_in_graph_o
             let waited = (at(e).0 - ready) * 1000.0;
             let pause = event.wait.as_secs_f64() * 1000.0;
             assert!(
-                waited >= pause - 0.05 && waited <= pause + 2.0,
-                "{}: started {waited:.3} ms after the last of {:?} ended, its pause is {pause} ms",
-                session.event_id(e),
-                event.after
+                waited >= pause - 0.05,
+                "{}: started early",
+                session.event_id(e)
             );
+            if waited > pause + 2.0 {
+                return Err(format!(
+                    "{}: started {waited:.3} ms after the last of {:?} ended, its pause is {pause} ms",
+                    session.event_id(e),
+                    event.after
+                ));
+            }
         }
         // The sub-agents of a spawn run side by side, each after the dispatch call.
         let subs: Vec<usize> = (0..events.len())
@@ -301,13 +325,12 @@ async fn synthetic_agent_sessions_run_their_tool_loops_and_sub_agents_in_graph_o
         assert_eq!(subs.len(), 4, "2 sub-agents in each of 2 rounds");
         for pair in subs.chunks(2) {
             let (a, b) = (at(pair[0]).0, at(pair[1]).0);
-            assert!(
-                (a - b).abs() < 0.002,
-                "{}: sub-agents started {a} and {b}",
-                session.id
-            );
+            if (a - b).abs() >= 0.002 {
+                return Err(format!("{}: sub-agents started {a} and {b}", session.id));
+            }
         }
     }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,6 +416,9 @@ fn write_tool_calling_trace(dir: &Path) -> std::path::PathBuf {
 /// `max(4 × recorded, 4096)` tokens unless `override_tool_call_max_tokens: false`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_offered_tools_may_end_early_and_forced_tool_calls_ask_more_tokens() {
+    // Every test of this file takes the lock: any of them running beside a 2 ms check would
+    // steal the CPU it measures.
+    let _lock = common::timing_lock().await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_tool_calling_trace(dir.path());
     for (override_tokens, tool_call_tokens) in [(true, [4096, 4096]), (false, [24, 20])] {
@@ -444,6 +470,7 @@ fn write_traces(dir: &Path, count: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_stage_takes_the_next_sessions_at_its_rate() {
+    let _lock = common::timing_lock().await;
     let sim = common::sim_with_latency(1.0, 0.0).await;
     let dir = tempfile::tempdir().unwrap();
     let traces = dir.path().join("traces");
@@ -496,6 +523,7 @@ async fn each_stage_takes_the_next_sessions_at_its_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stage_timeout_cancels_what_is_left_and_accounts_for_every_request() {
+    let _lock = common::timing_lock().await;
     let sim = common::sim_with_latency(50.0, 0.0).await;
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");

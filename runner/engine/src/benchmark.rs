@@ -294,6 +294,7 @@ impl Planned {
             per_request: per_request.as_ref().map(|writer| PerRequestOutput {
                 sender: writer.sender(),
                 shape: RecordShape {
+                    api: config.api.api_type,
                     streaming: config.api.streaming,
                     fields: config.report.request_lifecycle.per_request_fields,
                     options: record,

@@ -6,6 +6,7 @@ mod benchmark_report;
 mod checkpoint;
 mod lifecycle;
 mod location;
+mod messages_answer;
 mod per_request;
 mod per_request_entry;
 mod session;

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::config::PerRequestFields;
+use super::messages_answer::MessagesAnswer;
+use crate::config::{ApiType, PerRequestFields};
 use crate::metrics::{
     Clock, Image, Outcome, RecordOptions, RequestRecord, Response, Usage, effective_output_tokens,
     request_latencies, token_gaps, token_times,
@@ -39,7 +40,8 @@ pub struct PerRequestEntry {
 pub struct PerRequestInfo {
     pub request_metrics: RequestMetrics,
     pub response_metrics: Option<ResponseMetrics>,
-    /// inference-perf's API-specific extras; none for the completion and chat APIs.
+    /// inference-perf's API-specific extras: the Messages API's answer; a conversation's
+    /// session and round.
     pub extra_info: Map<String, Value>,
     pub lora_adapter: Option<String>,
     /// The trace event a request replays (session replay): `{session}:{event}`.
@@ -121,6 +123,7 @@ pub struct PerRequestError {
 /// What every record of a run shares: how it was asked for and what to keep.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecordShape {
+    pub api: ApiType,
     pub streaming: bool,
     pub fields: PerRequestFields,
     pub options: RecordOptions,
@@ -150,8 +153,17 @@ impl RecordShape {
             Outcome::Success(response) => Some(response),
             _ => None,
         };
-        let chunks = (self.fields.info && self.fields.response_chunks && self.streaming)
-            .then(|| content_events(&exchanged.response));
+        // inference-perf records a Messages API answer in that API's own terms.
+        let messages =
+            (self.fields.info && response.is_some() && self.api == ApiType::AnthropicMessages)
+                .then(|| MessagesAnswer::read(&exchanged.response, self.streaming));
+        let chunks =
+            (self.fields.info && self.fields.response_chunks && self.streaming).then(|| {
+                match &messages {
+                    Some(answer) => answer.chunks.clone(),
+                    None => content_events(&exchanged.response),
+                }
+            });
         PerRequestEntry {
             stage_id: exchanged.stage_id,
             scheduled_time: clock.epoch(record.scheduled),
@@ -162,6 +174,12 @@ impl RecordShape {
             info: self.fields.info.then(|| {
                 let mut info = self.info(record, exchanged.lora_adapter, chunks, clock);
                 info.graph_event_id = exchanged.graph_event_id;
+                if let Some(answer) = messages {
+                    info.extra_info = answer.extra_info;
+                    if let Some(metrics) = info.response_metrics.as_mut() {
+                        metrics.server_usage = answer.server_usage;
+                    }
+                }
                 if let Some((id, round)) = exchanged.session {
                     info.extra_info.insert("user_session".into(), id.into());
                     info.extra_info.insert("chat_round".into(), round.into());

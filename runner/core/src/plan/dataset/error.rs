@@ -40,7 +40,4 @@ pub enum DatasetError {
         "data.path: no row of {path} has a user prompt and an image (PNG, JPEG or WebP bytes, or an http(s) URL) among its first data.visionarena.max_images_per_request; data.type visionarena reads {reads}"
     )]
     NoImageRows { path: String, reads: &'static str },
-    /// Not an error: the reader has all the rows it wants and stops reading.
-    #[error("enough rows")]
-    Enough,
 }

@@ -24,6 +24,8 @@ mod vision_arena;
 pub use error::DatasetError;
 pub use vision_arena::{RemoteImage, VisionRow, read as read_vision_arena};
 
+use std::ops::ControlFlow;
+
 use serde_json::Value;
 
 use super::share_gpt::{Limits, SharePair};
@@ -200,7 +202,7 @@ pub fn read(
             0 => first = Some(pair),
             _ => pairs.extend(pair),
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })?;
     if dataset != Dataset::InfinityInstruct {
         pairs.extend(first.flatten());

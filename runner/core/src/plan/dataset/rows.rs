@@ -6,6 +6,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek};
+use std::ops::ControlFlow;
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde::Deserializer;
@@ -14,10 +15,10 @@ use serde_json::Value;
 
 use super::error::DatasetError;
 
-/// Calls `f` with each row of the file at `path` (numbered from 0).
+/// Calls `f` with each row of the file at `path` (numbered from 0), until it breaks.
 pub(super) fn for_each(
     path: &str,
-    mut f: impl FnMut(usize, Value) -> Result<(), DatasetError>,
+    mut f: impl FnMut(usize, Value) -> Result<ControlFlow<()>, DatasetError>,
 ) -> Result<(), DatasetError> {
     let read_error = |reason: String| DatasetError::Read {
         path: path.into(),
@@ -36,7 +37,9 @@ pub(super) fn for_each(
             .map_err(|e| read_error(e.to_string()))?;
         for (row, record) in rows.enumerate() {
             let record = record.map_err(|e| read_error(format!("row {row}: {e}")))?;
-            f(row, record.to_json_value())?;
+            if f(row, record.to_json_value())?.is_break() {
+                break;
+            }
         }
         return Ok(());
     }
@@ -62,7 +65,9 @@ pub(super) fn for_each(
                     |e| format!("not a JSON object ({e})"),
                 ),
             })?;
-        f(row, value)?;
+        if f(row, value)?.is_break() {
+            break;
+        }
         row += 1;
     }
     Ok(())
@@ -72,19 +77,19 @@ pub(super) fn for_each(
 fn json_list(
     path: &str,
     reader: impl Read,
-    f: &mut impl FnMut(usize, Value) -> Result<(), DatasetError>,
+    f: &mut impl FnMut(usize, Value) -> Result<ControlFlow<()>, DatasetError>,
 ) -> Result<(), DatasetError> {
-    let mut refused = None;
+    let mut stopped = None;
     let mut deserializer = serde_json::Deserializer::from_reader(reader);
     let parsed = deserializer
         .deserialize_seq(Elements {
             path,
             f,
-            refused: &mut refused,
+            stopped: &mut stopped,
         })
         .and_then(|()| deserializer.end());
-    match (refused, parsed) {
-        (Some(error), _) => Err(error),
+    match (stopped, parsed) {
+        (Some(outcome), _) => outcome,
         (None, Ok(())) => Ok(()),
         (None, Err(e)) => Err(DatasetError::Json {
             path: path.into(),
@@ -97,11 +102,14 @@ fn json_list(
 struct Elements<'a, F> {
     path: &'a str,
     f: &'a mut F,
-    /// Why `f` (or the element's shape) stopped the parse, which serde's error cannot carry.
-    refused: &'a mut Option<DatasetError>,
+    /// Why the parse stopped early, which serde's error cannot carry: `f` broke off, or it
+    /// (or the element's shape) refused a row.
+    stopped: &'a mut Option<Result<(), DatasetError>>,
 }
 
-impl<'de, F: FnMut(usize, Value) -> Result<(), DatasetError>> Visitor<'de> for Elements<'_, F> {
+impl<'de, F: FnMut(usize, Value) -> Result<ControlFlow<()>, DatasetError>> Visitor<'de>
+    for Elements<'_, F>
+{
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -119,9 +127,16 @@ impl<'de, F: FnMut(usize, Value) -> Result<(), DatasetError>> Visitor<'de> for E
                     reason: "not a JSON object".into(),
                 }),
             };
-            if let Err(error) = outcome {
-                *self.refused = Some(error);
-                return Err(A::Error::custom("refused"));
+            match outcome {
+                Ok(ControlFlow::Continue(())) => {}
+                Ok(ControlFlow::Break(())) => {
+                    *self.stopped = Some(Ok(()));
+                    return Err(A::Error::custom("enough rows"));
+                }
+                Err(error) => {
+                    *self.stopped = Some(Err(error));
+                    return Err(A::Error::custom("refused"));
+                }
             }
             row += 1;
         }
@@ -140,7 +155,7 @@ mod tests {
         let mut rows = Vec::new();
         for_each(path.to_str().unwrap(), |row, value| {
             rows.push((row, value));
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         })?;
         Ok(rows)
     }
@@ -180,11 +195,34 @@ mod tests {
                 1 => Err(DatasetError::Empty {
                     path: "stop".into(),
                 }),
-                _ => Ok(()),
+                _ => Ok(ControlFlow::Continue(())),
             }
         })
         .unwrap_err();
         assert!(matches!(error, DatasetError::Empty { path } if path == "stop"));
         assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn a_caller_that_has_enough_rows_stops_the_reading_before_a_bad_row() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("list.json", "[{\"a\": 1}, {\"a\": 2}, 7, {\"a\": 3}]"),
+            ("lines.jsonl", "{\"a\": 1}\n{\"a\": 2}\nnot json\n"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let mut seen = Vec::new();
+            for_each(path.to_str().unwrap(), |row, value| {
+                seen.push(value["a"].as_u64().unwrap());
+                Ok(if row == 1 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(seen, [1, 2], "{name}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! (row `i mod rows`).
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -64,9 +65,9 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<VisionArena, Datas
     let per_request = config.max_images_per_request.max(1) as usize;
     let mut pool = Vec::new();
     let mut remote = Remote::default();
-    let result = rows::for_each(path, |row, value| {
+    rows::for_each(path, |row, value| {
         if pool.len() == wanted {
-            return Err(DatasetError::Enough);
+            return Ok(ControlFlow::Break(()));
         }
         let Some(conversation) = value.get("conversation") else {
             return Err(column_error(path, row, "conversation".into(), "is missing"));
@@ -75,7 +76,7 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<VisionArena, Datas
             return Err(column_error(path, row, "images".into(), "is missing"));
         };
         let Some(prompt) = first_user_turn(conversation) else {
-            return Ok(());
+            return Ok(ControlFlow::Continue(()));
         };
         let at = char_boundary(prompt, config.insertion_point);
         let mut parts = Vec::new();
@@ -116,12 +117,8 @@ pub fn read(path: &str, config: &VisionArenaConfig) -> Result<VisionArena, Datas
                 images: parts,
             });
         }
-        Ok(())
-    });
-    match result {
-        Ok(()) | Err(DatasetError::Enough) => {}
-        Err(e) => return Err(e),
-    }
+        Ok(ControlFlow::Continue(()))
+    })?;
     if pool.is_empty() {
         return Err(DatasetError::NoImageRows {
             path: path.into(),
