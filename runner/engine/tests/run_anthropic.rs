@@ -1,7 +1,8 @@
 //! `api.type: anthropic_messages` end to end against the simulator (real HTTP over loopback):
 //! requests go to `/v1/messages` in Anthropic's shape (any other path would fail them all), streamed answers are timed from their
 //! `content_block_delta` events, and the usage of `message_start` (input tokens) and
-//! `message_delta` (output tokens) is accounted together.
+//! `message_delta` (output tokens) is accounted together; per-request records keep the answer
+//! as inference-perf records it for this API.
 
 use ibench_testkit as common;
 
@@ -73,14 +74,17 @@ fn check_accounting(
     assert_eq!(entries.len() as u64, REQUESTS);
     for entry in entries {
         let response = &entry["info"]["response_metrics"];
-        let usage = &response["server_usage"];
-        assert_eq!(usage["prompt_tokens"], INPUT, "{entry:#}");
-        assert_eq!(
-            usage["completion_tokens"], response["output_tokens"],
-            "{entry:#}"
-        );
         let output = response["output_tokens"].as_u64().unwrap();
         assert!((1..=6).contains(&output), "{entry:#}");
+        // The answer as inference-perf records it for this API (the simulator's tokens are
+        // words).
+        let extra = &entry["info"]["extra_info"];
+        let text = extra["output_text"].as_str().unwrap();
+        assert_eq!(text.split_whitespace().count() as u64, output, "{entry:#}");
+        assert_eq!(
+            extra["output_message"],
+            serde_json::json!({"role": "assistant", "content": text})
+        );
     }
 }
 
@@ -91,6 +95,17 @@ async fn anthropic_streams_are_timed_by_their_deltas_and_their_usage_is_merged()
     assert!(bodies.iter().all(|b| b["stream"] == true));
     for entry in &entries {
         let response = &entry["info"]["response_metrics"];
+        // message_start's usage merged with message_delta's, in the API's own keys.
+        assert_eq!(
+            response["server_usage"],
+            serde_json::json!({"input_tokens": INPUT, "output_tokens": response["output_tokens"]}),
+            "{entry:#}"
+        );
+        assert_eq!(
+            response["response_chunks"].as_array().unwrap().len(),
+            response["chunk_times"].as_array().unwrap().len(),
+            "{entry:#}"
+        );
         // One content_block_delta per token: the chunks are the answer's tokens.
         assert_eq!(
             response["chunk_times"].as_array().unwrap().len() as u64,
@@ -117,6 +132,17 @@ async fn anthropic_whole_messages_are_read_from_their_content_blocks() {
     let (summary, entries, stats, bodies) = run(false).await;
     check_accounting(&summary, &entries, &stats, &bodies);
     assert!(bodies.iter().all(|b| b["stream"] == false));
+    for entry in &entries {
+        // inference-perf keeps no usage of a whole Messages answer, and its stop reason.
+        assert!(
+            entry["info"]["response_metrics"]["server_usage"].is_null(),
+            "{entry:#}"
+        );
+        assert!(
+            entry["info"]["extra_info"]["stop_reason"].is_string(),
+            "{entry:#}"
+        );
+    }
     let latency = &summary["successes"]["latency"];
     // A whole answer has no token times; its latency is the server's whole answer time.
     assert!(
