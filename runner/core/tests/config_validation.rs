@@ -1170,6 +1170,58 @@ fn session_model_and_predecessor_wait_keys_follow_inference_perfs_rules() {
 }
 
 #[test]
+fn otel_replay_message_keys_are_inference_perfs_and_checked() {
+    let doc = |keys: &str| {
+        with_server(&format!(
+            "data:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_directory: a\n{keys}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
+        ))
+    };
+    let defaults = load(&doc("")).unwrap().data.otel_trace_replay.unwrap();
+    assert_eq!(
+        (
+            defaults.tool_choice_mode,
+            defaults.disable_output_substitution,
+            defaults.inject_random_session_id,
+            defaults.attribute_to_header_map,
+        ),
+        (
+            ibench_core::config::ToolChoiceMode::ForceRecorded,
+            false,
+            false,
+            None
+        ),
+        "inference-perf's defaults"
+    );
+    let set = load(&doc(
+        "    tool_choice_mode: as_recorded\n    disable_output_substitution: true\n    attribute_to_header_map: {tenant.id: x-tenant}\n",
+    ))
+    .unwrap()
+    .data
+    .otel_trace_replay
+    .unwrap();
+    assert_eq!(
+        set.tool_choice_mode,
+        ibench_core::config::ToolChoiceMode::AsRecorded
+    );
+    for (keys, issue) in [
+        (
+            "    disable_output_substitution: true\n    inject_random_session_id: true\n",
+            "disable_output_substitution: cannot be combined with inject_random_session_id",
+        ),
+        (
+            "    disable_output_substitution: true\n    duplicate_sessions_target: 4\n",
+            "disable_output_substitution: cannot be combined with duplicate_sessions_target",
+        ),
+        (
+            "    attribute_to_header_map: {tenant.id: 'x tenant'}\n",
+            "attribute_to_header_map.tenant.id: \"x tenant\" is not an HTTP header name",
+        ),
+    ] {
+        assert_issue(&doc(keys), &format!("data.otel_trace_replay.{issue}"));
+    }
+}
+
+#[test]
 fn synthetic_agentic_keys_are_inference_perfs_and_checked() {
     let synthetic = |keys: &str| {
         with_server(&format!(

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use ibench_core::config::ApiType;
 use ibench_core::plan::ImagePart;
+use ibench_core::plan::sessions::{Message as RecordedMessage, Recorded};
 
 use crate::conversation::Turn;
 
@@ -158,10 +159,11 @@ struct ImageUrl<'a> {
     url: &'a str,
 }
 
+/// A chat body; a session call's recorded messages come with their tools and `tool_choice`.
 #[derive(Serialize)]
-struct Chat<'a> {
+struct Chat<'a, M> {
     model: &'a str,
-    messages: Vec<Message<'a>>,
+    messages: M,
     max_tokens: u32,
     ignore_eos: bool,
     stream: bool,
@@ -169,6 +171,10 @@ struct Chat<'a> {
     stream_options: Option<StreamOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'a serde_json::Value>,
 }
 
 /// inference-perf's Anthropic body: no `ignore_eos` or `stream_options`, which the Messages
@@ -226,6 +232,8 @@ impl BodyTemplate {
                 stream,
                 stream_options,
                 response_format,
+                tools: None,
+                tool_choice: None,
             }),
             ApiType::AnthropicMessages => serde_json::to_vec(&Messages {
                 model,
@@ -235,6 +243,32 @@ impl BodyTemplate {
                 system: prompt.system,
             }),
         }
+        .expect("request bodies serialise")
+    }
+
+    /// The chat body sending `messages` with `recorded`'s tools and `tool_choice`; like every
+    /// call offered tools, one with tools ends its answer itself.
+    pub fn render_recorded(
+        &self,
+        model: &str,
+        messages: &[RecordedMessage],
+        recorded: &Recorded,
+        max_tokens: u32,
+        offers_tools: bool,
+    ) -> Vec<u8> {
+        serde_json::to_vec(&Chat {
+            model,
+            messages,
+            max_tokens,
+            ignore_eos: self.ignore_eos && !offers_tools,
+            stream: self.stream,
+            stream_options: self.stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            response_format: self.response_format.as_ref(),
+            tools: recorded.tools.as_ref(),
+            tool_choice: recorded.tool_choice.as_ref(),
+        })
         .expect("request bodies serialise")
     }
 }

@@ -21,6 +21,7 @@ mod fds;
 mod http;
 mod image_urls;
 mod interrupt;
+mod live_answer;
 mod openai;
 mod priority;
 mod progress;

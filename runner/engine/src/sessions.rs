@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
@@ -20,6 +20,7 @@ use ibench_core::metrics::{
     Clock, Outcome, RequestRecord, SessionError, SessionRecord, StageRecorder,
     time_to_first_user_token,
 };
+use ibench_core::plan::sessions::{Live, Message, Substitution};
 use ibench_core::plan::{Session, Sessions};
 
 use crate::timer::PreciseTimer;
@@ -44,18 +45,28 @@ pub(crate) trait Requests {
     type Prepared;
     /// Renders request `index` (event `event_id`), ahead of its time.
     fn prepare(&self, index: u64, event_id: String) -> Self::Prepared;
-    /// Sends a prepared request, due at `scheduled`, and records it.
+    /// Sends a prepared request, due at `scheduled` (a recorded call with its `outgoing`
+    /// messages), and records it; with its live answer if `outgoing` asked to keep it.
     fn send(
         &self,
         prepared: Self::Prepared,
         scheduled: Instant,
-    ) -> impl Future<Output = RequestRecord>;
+        outgoing: Option<Outgoing>,
+    ) -> impl Future<Output = (RequestRecord, Option<Message>)>;
     /// Records request `index` as never sent.
     fn not_sent(&self, index: u64, scheduled: Instant);
     /// Records `count` requests of sessions never started as never sent.
     fn unsent(&self, count: u64);
     /// Whether answers are streamed (a whole answer has no first token).
     fn streaming(&self) -> bool;
+}
+
+/// What a call with recorded messages sends, now that the calls before it have answered.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub messages: Arc<[Message]>,
+    /// A later call sends part of what this one sends or answers: keep its answer.
+    pub capture: bool,
 }
 
 /// A session stage as one runner runs it, shared by its workers.
@@ -175,8 +186,14 @@ async fn run_session<R: Requests>(
         .collect();
     // inference-perf starts every event's wait when its session starts.
     let give_up = stage.sessions.predecessor_wait.map(|limit| started + limit);
+    // What each call was sent and answered, for the later calls that send it again.
+    let live: Vec<OnceLock<Live>> = graph.events.iter().map(|_| OnceLock::new()).collect();
+    let how = Substitution {
+        live: stage.sessions.live_answers,
+        salt: session.salt.as_deref(),
+    };
     let outcomes = join_all(graph.events.iter().enumerate().map(|(e, event)| {
-        let (states, prepared) = (&states, &prepared);
+        let (states, prepared, live) = (&states, &prepared, &live);
         async move {
             let mut ready = started;
             let mut lost = false;
@@ -223,7 +240,22 @@ async fn run_session<R: Requests>(
                         .expect("prepared lock")
                         .take()
                         .expect("each event is sent once");
-                    Ok(requests.send(prepared, scheduled).await)
+                    let outgoing = event.recorded.as_ref().map(|recorded| Outgoing {
+                        messages: recorded.messages_to_send(how, |p| live[p].get()).into(),
+                        capture: graph
+                            .events
+                            .iter()
+                            .any(|later| later.recorded.as_ref().is_some_and(|r| r.uses(e))),
+                    });
+                    let (record, answer) =
+                        requests.send(prepared, scheduled, outgoing.clone()).await;
+                    if let (Some(outgoing), Some(answer)) = (outgoing, answer) {
+                        let _ = live[e].set(Live {
+                            sent: outgoing.messages,
+                            answer,
+                        });
+                    }
+                    Ok(record)
                 }
             };
             let state = match &result {

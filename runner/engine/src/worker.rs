@@ -7,12 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ::http::header::{HeaderName, HeaderValue};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use ibench_core::breakers::peer_record;
-use ibench_core::config::PROMPT_TOKEN_BUFFER;
+use ibench_core::config::{ApiType, PROMPT_TOKEN_BUFFER};
 use ibench_core::metrics::{Clock, Image, Outcome, RequestRecord, StageRecorder};
+use ibench_core::plan::sessions::Message;
 use ibench_core::plan::{Plan, RequestData, Round, Routing, StageLoad, StagePlan, UserSession};
 use ibench_core::report::Exchanged;
 
@@ -21,7 +23,7 @@ use crate::conversation::{Conversations, Fitted, Turn, TurnEnd, fit};
 use crate::http::{Exchange, Extras, Keep, Prewarmed, Target};
 use crate::progress::Progress;
 use crate::rotation::Rotation;
-use crate::sessions::{Requests, SessionStage};
+use crate::sessions::{Outgoing, Requests, SessionStage};
 use crate::settings::EngineSettings;
 use crate::timer::PreciseTimer;
 
@@ -74,8 +76,15 @@ struct Prepared {
 }
 
 enum Body {
-    Ready { bytes: Vec<u8>, prompt_tokens: u64 },
+    Ready {
+        bytes: Vec<u8>,
+        prompt_tokens: u64,
+    },
     Round(RequestData),
+    /// A session call with recorded messages: rendered once the session knows what earlier
+    /// calls said (see [`crate::sessions::Outgoing`]).
+    Recorded(RequestData),
+    Outgoing(RequestData, Outgoing),
 }
 
 /// A started worker: where to send its stage orders, its thread, and where it reports whether
@@ -344,6 +353,8 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         });
     let body = if data.round.is_some() {
         Body::Round(data)
+    } else if data.recorded.is_some() && shared.settings.body.api == ApiType::Chat {
+        Body::Recorded(data)
     } else {
         let parts = PromptParts {
             system: data.system.as_deref(),
@@ -376,13 +387,7 @@ fn render(
     parts: &PromptParts,
     data: &RequestData,
 ) -> (Vec<u8>, u64) {
-    let model = match (adapter, &shared.plan.lora) {
-        (Some(a), Some(table)) => table.names()[a].as_str(),
-        _ => data
-            .model
-            .as_deref()
-            .unwrap_or(shared.settings.model.as_str()),
-    };
+    let model = model_of(shared, adapter, data);
     let tokenizer = shared.plan.data.tokenizer();
     let prompt_tokens = parts.system.map_or(0, |s| tokenizer.count(s))
         + parts
@@ -398,6 +403,18 @@ fn render(
             .render(model, parts, data.max_tokens, data.offers_tools),
         prompt_tokens as u64,
     )
+}
+
+/// The model a request asks: its LoRA adapter (which wins over any base model, as in
+/// inference-perf), else the model its session call chose, else `server.model_name`.
+fn model_of<'a>(shared: &'a Shared, adapter: Option<usize>, data: &'a RequestData) -> &'a str {
+    match (adapter, &shared.plan.lora) {
+        (Some(a), Some(table)) => table.names()[a].as_str(),
+        _ => data
+            .model
+            .as_deref()
+            .unwrap_or(shared.settings.model.as_str()),
+    }
 }
 
 /// A stage's long-lived request task (closed-loop lane or open-loop lane): its own handles on
@@ -423,7 +440,7 @@ impl Lane {
         }
     }
 
-    async fn execute(&self, prepared: Prepared, scheduled: Instant) -> RequestRecord {
+    async fn execute(&self, prepared: Prepared, scheduled: Instant) -> Sent {
         execute(
             &self.shared,
             &self.recorder,
@@ -449,7 +466,18 @@ impl Requests for SessionRequests {
         prepared
     }
 
-    async fn send(&self, prepared: Prepared, scheduled: Instant) -> RequestRecord {
+    async fn send(
+        &self,
+        mut prepared: Prepared,
+        scheduled: Instant,
+        outgoing: Option<Outgoing>,
+    ) -> Sent {
+        if let Some(outgoing) = outgoing
+            && let Body::Recorded(data) = &prepared.body
+        {
+            let data = data.clone();
+            prepared.body = Body::Outgoing(data, outgoing);
+        }
         self.0.execute(prepared, scheduled).await
     }
 
@@ -574,21 +602,29 @@ async fn execute(
     conversations: Option<&Conversations>,
     prepared: Prepared,
     scheduled: Instant,
-) -> RequestRecord {
+) -> Sent {
     // A conversation round waits for the previous one (that wait is schedule delay, as in
     // inference-perf) and is rendered with the conversation so far.
+    let mut capture = false;
     let (bytes, prompt_tokens, round, session_headers) = match prepared.body {
         Body::Ready {
             bytes,
             prompt_tokens,
         } => (bytes, prompt_tokens, None, Vec::new()),
+        Body::Recorded(_) => unreachable!("a session sends its recorded calls with their messages"),
+        Body::Outgoing(data, outgoing) => {
+            let (bytes, prompt_tokens, headers) =
+                render_recorded(shared, prepared.adapter, &data, &outgoing);
+            capture = outgoing.capture;
+            (bytes, prompt_tokens, None, headers)
+        }
         Body::Round(data) => {
             let round = data.round.expect("rounds carry their place");
             let conversations = conversations.expect("multi-turn stages have conversations");
             let so_far = tokio::select! {
                 so_far = conversations.wait_turn(round) => so_far,
                 _ = stop.cancelled() => {
-                    return record_not_sent(shared, recorder, stage, prepared.index, scheduled);
+                    return (record_not_sent(shared, recorder, stage, prepared.index, scheduled), None);
                 }
             };
             let fitted = match data.context_limit {
@@ -635,15 +671,18 @@ async fn execute(
     // the teardown's cancellation) is not sent: counting it as sent and cut off in flight
     // would report more requests in flight than the stage ever had.
     if stop.is_cancelled() || cancel.is_cancelled() {
-        return record_not_sent(shared, recorder, stage, prepared.index, scheduled);
+        return (
+            record_not_sent(shared, recorder, stage, prepared.index, scheduled),
+            None,
+        );
     }
+    let per_request = shared.settings.per_request.is_some() && stage.is_benchmark();
+    // A session call whose answer a later call sends keeps the raw answer to read it from.
     let keep = Keep {
-        raw: shared.settings.per_request.is_some() && stage.is_benchmark(),
+        raw: per_request || capture,
         content: round.is_some(),
     };
-    let request_text = keep
-        .raw
-        .then(|| String::from_utf8_lossy(&bytes).into_owned());
+    let request_text = per_request.then(|| String::from_utf8_lossy(&bytes).into_owned());
     let request_bytes = bytes.len() as u64;
     shared.progress.sent();
     let start = Instant::now();
@@ -685,6 +724,11 @@ async fn execute(
         );
         asked.session
     });
+    let answer = exchange
+        .raw
+        .as_deref()
+        .filter(|_| capture && succeeded)
+        .and_then(|raw| crate::live_answer::read(raw, shared.settings.body.stream));
     let record = RequestRecord {
         index: prepared.index,
         adapter: prepared.adapter,
@@ -709,7 +753,7 @@ async fn execute(
                 clock,
                 adapter_name(shared, record.adapter),
                 request_text.as_deref(),
-                exchange.raw.as_deref(),
+                exchange.raw.as_deref().filter(|_| per_request),
             )
         });
     }
@@ -728,7 +772,50 @@ async fn execute(
             .send(output.shape.entry(exchanged, &shared.clock));
     }
     recorder.lock().expect("recorder lock").record(&record);
-    record
+    (record, answer)
+}
+
+/// A request's record, and its live answer when it was asked to keep it.
+type Sent = (RequestRecord, Option<Message>);
+
+/// A recorded session call's body, prompt tokens (its messages' text and its tools, as
+/// inference-perf counts them) and headers (its span's attributes).
+fn render_recorded(
+    shared: &Shared,
+    adapter: Option<usize>,
+    data: &RequestData,
+    outgoing: &Outgoing,
+) -> (Vec<u8>, u64, Vec<(HeaderName, HeaderValue)>) {
+    let recorded = data
+        .recorded
+        .as_deref()
+        .expect("recorded calls carry their recording");
+    let tokenizer = shared.plan.data.tokenizer();
+    let prompt_tokens = outgoing
+        .messages
+        .iter()
+        .filter_map(|m| m.get("content").and_then(serde_json::Value::as_str))
+        .chain(recorded.tools_text.as_deref())
+        .map(|text| tokenizer.count(text))
+        .sum::<usize>();
+    let bytes = shared.settings.body.render_recorded(
+        model_of(shared, adapter, data),
+        &outgoing.messages,
+        recorded,
+        data.max_tokens,
+        data.offers_tools,
+    );
+    let headers = recorded
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_bytes(name.as_bytes()).ok()?,
+                HeaderValue::from_str(value).ok()?,
+            ))
+        })
+        .collect();
+    (bytes, prompt_tokens as u64, headers)
 }
 
 /// A conversation round as sent, for its end.

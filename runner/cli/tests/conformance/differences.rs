@@ -131,21 +131,6 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "data.otel_trace_replay.disable_output_substitution",
-        reason: "not built: the model's live answers never replace the recorded ones in later prompts (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.otel_trace_replay.inject_random_session_id",
-        reason: "not built (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.otel_trace_replay.tool_choice_mode",
-        reason: "not built: no tool_choice is sent (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.synthetic_agentic.bad_tool_call_handling",
         reason: "not built: no tool schemas are sent, so answers are not checked for tool calls (refused when set)",
     },

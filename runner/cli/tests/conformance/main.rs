@@ -77,15 +77,32 @@ struct Shape {
 enum AskPart {
     Route,
     MaxTokens,
+    /// The roles of a chat request's messages, and what its `tool_choice` asks.
+    Messages,
 }
 
-/// inference-perf replays a recorded session's calls with the model's live answers in place of
-/// the recorded ones (output substitution) and an OTel call's recorded message text as it is;
-/// this project asks each call's recorded token counts. Both send the same calls, in the same
-/// order, asking the same output tokens.
+/// inference-perf replays a Weka session's calls as transcripts with the model's live answers
+/// in place of the recorded ones (output substitution); this project asks each call's recorded
+/// token counts. Both send the same calls, in the same order, asking the same output tokens.
 const RECORDED_TOKEN_COUNTS: Option<&str> = Some(
     "ibench asks the recorded prompt token counts; inference-perf sends the recorded messages \
      with its live answers substituted (not built here)",
+);
+
+/// Both send an OTel call's recorded messages with the live answers to the earlier calls in
+/// place of the recorded ones; the answers, and the random id of each repeated session, are
+/// drawn anew in each run.
+const LIVE_ANSWERS: Option<&str> = Some(
+    "both send the recorded messages with the live answers substituted, which (and the random \
+     session ids of the repeats) differ from run to run",
+);
+
+/// Where a shape's requests carry messages of different roles: the sessions' generated
+/// transcripts.
+const GENERATED_TRANSCRIPTS: (AskPart, &str) = (
+    AskPart::Messages,
+    "inference-perf sends each call's transcript as messages; ibench sends one user message of \
+     generated text (README: where we differ)",
 );
 
 /// Two constant-rate stages of streamed completions with per-request records.
@@ -138,11 +155,15 @@ load:
 report:
   request_lifecycle: {summary: true, per_stage: true}
 ",
-    asks_differ: &[(
-        AskPart::Route,
-        "inference-perf sends a text-only shared prefix and question as one completion prompt \
-         whatever api.type says; ibench sends the chat asked for (README: where we differ)",
-    )],
+    asks_differ: &[
+        (
+            AskPart::Route,
+            "inference-perf sends a text-only shared prefix and question as one completion \
+             prompt whatever api.type says; ibench sends the chat asked for (README: where we \
+             differ)",
+        ),
+        (AskPart::Messages, "as the route: a completion prompt has no messages"),
+    ],
     reports_differ: &[],
     same_counts: true,
     prompts_differ: None,
@@ -267,7 +288,7 @@ report:
     asks_differ: &[],
     reports_differ: &[],
     same_counts: true,
-    prompts_differ: RECORDED_TOKEN_COUNTS,
+    prompts_differ: LIVE_ANSWERS,
 };
 
 /// A recorded coding agent with a subagent, replayed as six sessions, two at a time (the
@@ -286,7 +307,7 @@ report:
   request_lifecycle: {summary: true, per_stage: true}
   session_lifecycle: {summary: true, per_stage: true, per_session: true}
 ",
-    asks_differ: &[],
+    asks_differ: &[GENERATED_TRANSCRIPTS],
     reports_differ: &[],
     same_counts: true,
     prompts_differ: RECORDED_TOKEN_COUNTS,
@@ -353,11 +374,15 @@ report:
   request_lifecycle: {summary: true, per_stage: true, per_request: true}
   session_lifecycle: {summary: true, per_stage: true, per_session: true}
 ",
-    asks_differ: &[(
-        AskPart::MaxTokens,
-        "a tool call asks the tokens of its serialized calls: inference-perf counts the JSON it \
-         generates with the run's tokenizer, ibench adds up each theme's typical call length",
-    )],
+    asks_differ: &[
+        (
+            AskPart::MaxTokens,
+            "a tool call asks the tokens of its serialized calls: inference-perf counts the JSON \
+             it generates with the run's tokenizer, ibench adds up each theme's typical call \
+             length",
+        ),
+        GENERATED_TRANSCRIPTS,
+    ],
     reports_differ: &[],
     same_counts: true,
     prompts_differ: Some(
@@ -724,7 +749,25 @@ type Ask = (
     Option<u64>,
     Option<bool>,
     Option<bool>,
+    Option<(Vec<String>, String)>,
 );
+
+/// A chat request's message roles in order, and its `tool_choice`: absent, a mode (`none`,
+/// `required`), or the function it forces.
+fn messages_asked(body: &Value) -> (Vec<String>, String) {
+    let roles = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["role"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let choice = match &body["tool_choice"] {
+        Value::Null => "absent".to_string(),
+        Value::String(mode) => mode.clone(),
+        forced => format!("function {}", forced["function"]["name"]),
+    };
+    (roles, choice)
+}
 
 /// Where both tools send the same requests, they ask the same of the model, request for
 /// request (in any order: concurrent sessions interleave differently). Returns whether any
@@ -753,6 +796,9 @@ fn compare_requests(
                     .filter(|_| compared(AskPart::MaxTokens)),
                 body["ignore_eos"].as_bool(),
                 body["stream"].as_bool(),
+                Some(&body)
+                    .filter(|_| compared(AskPart::Messages))
+                    .map(messages_asked),
             );
             *asks.entry(ask).or_default() += 1;
         }
@@ -762,14 +808,14 @@ fn compare_requests(
     if shape.same_counts {
         assert_eq!(
             mine, theirs,
-            "{}: (route, max_tokens, ignore_eos, stream) of the requests sent: ibench, then \
-             inference-perf",
+            "{}: (route, max_tokens, ignore_eos, stream, (message roles, tool_choice)) of the \
+             requests sent: ibench, then inference-perf",
             shape.name
         );
     }
     theirs
         .keys()
-        .any(|(_, _, ignore_eos, _)| *ignore_eos != Some(true))
+        .any(|(_, _, ignore_eos, _, _)| *ignore_eos != Some(true))
 }
 
 /// Counts and token totals exactly (output tokens only where the model ends no answer early);

@@ -24,24 +24,8 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "Python filter expressions over traces",
     ),
     (
-        "data.otel_trace_replay.tool_choice_mode",
-        "replaying recorded messages and tools (prompts are generated at the recorded length)",
-    ),
-    (
         "data.otel_trace_replay.bad_tool_call_handling",
-        "replaying recorded messages and tools (prompts are generated at the recorded length)",
-    ),
-    (
-        "data.otel_trace_replay.disable_output_substitution",
-        "replaying recorded messages and tools (prompts are generated at the recorded length)",
-    ),
-    (
-        "data.otel_trace_replay.inject_random_session_id",
-        "replaying recorded messages and tools (prompts are generated at the recorded length)",
-    ),
-    (
-        "data.otel_trace_replay.attribute_to_header_map",
-        "span attributes as request headers",
+        "replacing a malformed live tool call with the recorded one",
     ),
     (
         "data.otel_trace_replay.attribute_to_label_map",

@@ -500,6 +500,31 @@ pub struct OtelTraceReplayConfig {
     /// waiting then is not sent and fails its session (`predecessor_wait_failed`). 0: no limit.
     #[serde(default = "default_predecessor_wait_timeout_sec")]
     pub predecessor_wait_timeout_sec: f64,
+    /// `force_recorded`: a call whose recorded answer is a tool call forces it (its function,
+    /// or `required` for several calls or a tool it was not offered) and a prose answer offered
+    /// tools gets `tool_choice: none`; `as_recorded`: no `tool_choice`.
+    #[serde(default)]
+    pub tool_choice_mode: ToolChoiceMode,
+    /// Send the recorded messages as they are instead of the live messages and answers of the
+    /// calls before.
+    #[serde(default)]
+    pub disable_output_substitution: bool,
+    /// Put `[SESS:<random>] ` before the content of each call's own messages (a repeated
+    /// session always has it), so that sessions share no cached prefix.
+    #[serde(default)]
+    pub inject_random_session_id: bool,
+    /// Span attribute → request header carrying its value (`default` when a span lacks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_to_header_map: Option<BTreeMap<String, String>>,
+}
+
+// Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoiceMode {
+    #[default]
+    ForceRecorded,
+    AsRecorded,
 }
 
 impl_replay_keys!(OtelTraceReplayConfig);
@@ -527,6 +552,10 @@ impl Default for OtelTraceReplayConfig {
             static_model_name: String::new(),
             model_mapping: None,
             predecessor_wait_timeout_sec: default_predecessor_wait_timeout_sec(),
+            tool_choice_mode: ToolChoiceMode::default(),
+            disable_output_substitution: false,
+            inject_random_session_id: false,
+            attribute_to_header_map: None,
         }
     }
 }

@@ -782,6 +782,40 @@ fn otel_trace_replay(otel: &OtelTraceReplayConfig, issues: &mut Vec<Issue>) {
         issues,
     );
     super::replay_keys::validate("data.otel_trace_replay", otel.replay_keys(), issues);
+    // Salting a call's own messages (asked, or for repeated sessions) sends the live answers
+    // of the calls before, the opposite of replaying the recorded ones (inference-perf's rule).
+    let salting: Vec<&str> = [
+        ("inject_random_session_id", otel.inject_random_session_id),
+        (
+            "duplicate_sessions_target",
+            otel.duplicate_sessions_target.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect();
+    for (attribute, header) in otel.attribute_to_header_map.iter().flatten() {
+        let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if header.is_empty() || !header.chars().all(tchar) {
+            issues.push(Issue::new(
+                format!("data.otel_trace_replay.attribute_to_header_map.{attribute}"),
+                format!("{header:?} is not an HTTP header name; use letters, digits and -, e.g. x-tenant-id"),
+            ));
+        }
+    }
+    if otel.disable_output_substitution && !salting.is_empty() {
+        issues.push(Issue::new(
+            "data.otel_trace_replay.disable_output_substitution",
+            format!(
+                "cannot be combined with {}: those put a random session id in each call's own \
+                 messages, which substitutes the live answers of earlier calls, the opposite of \
+                 replaying the recorded ones; remove {} to replay the recorded outputs, or set \
+                 disable_output_substitution: false",
+                salting.join(" or "),
+                salting.join(" and ")
+            ),
+        ));
+    }
 }
 
 fn weka_trace_replay(weka: &WekaTraceReplayConfig, issues: &mut Vec<Issue>) {

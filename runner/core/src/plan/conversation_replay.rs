@@ -160,6 +160,7 @@ impl ConversationReplay {
             images: None,
             offers_tools: false,
             model: None,
+            recorded: None,
         }
     }
 

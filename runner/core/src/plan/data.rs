@@ -370,6 +370,7 @@ impl DataPlan {
             images: None,
             offers_tools: false,
             model: None,
+            recorded: None,
         };
         match &self.source {
             Source::Mock { lead } => single(format!("{lead} {}", index + 1), DEFAULT_MAX_TOKENS),
@@ -447,6 +448,7 @@ impl DataPlan {
                     images: None,
                     offers_tools: false,
                     model: None,
+                    recorded: None,
                 }
             }
             Source::Pairs(pairs) => {
@@ -461,14 +463,18 @@ impl DataPlan {
                 let event = &sessions.get(session).graph.events[event];
                 let stream = session ^ (u64::from(event.context) << 40);
                 let mut prompt = String::new();
-                self.tokenizer.push_random(
-                    &mut prompt,
-                    &mut rng(seed, Purpose::Session, stream),
-                    event.input_tokens as usize,
-                );
+                // A call with recorded messages sends them: no text is generated for it.
+                if event.recorded.is_none() {
+                    self.tokenizer.push_random(
+                        &mut prompt,
+                        &mut rng(seed, Purpose::Session, stream),
+                        event.input_tokens as usize,
+                    );
+                }
                 RequestData {
                     offers_tools: event.offers_tools,
                     model: event.model.clone(),
+                    recorded: event.recorded.clone(),
                     ..single(prompt, event.output_tokens)
                 }
             }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 /// `max_tokens` when the data generator does not choose one (inference-perf's client default).
 pub const DEFAULT_MAX_TOKENS: u32 = 30;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RequestData {
     /// The shared prefix (a system message in chat requests).
     pub system: Option<Arc<str>>,
@@ -27,6 +27,8 @@ pub struct RequestData {
     pub offers_tools: bool,
     /// Session data: the model the call asks instead of `server.model_name`.
     pub model: Option<Arc<str>>,
+    /// Session data: the call's recorded messages and tools, sent instead of `prompt`.
+    pub recorded: Option<Arc<super::sessions::Recorded>>,
 }
 
 /// An image in a chat prompt.

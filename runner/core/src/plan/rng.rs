@@ -33,6 +33,8 @@ pub enum Purpose {
     Agentic = 14,
     /// A request's images: how many, their sizes, places and colours.
     Image = 15,
+    /// A session's random id put in its calls' own messages, by session index.
+    SessionSalt = 16,
 }
 
 pub type PlanRng = Pcg64Mcg;

@@ -26,6 +26,47 @@ struct ChatRequest<'a> {
     stream_options: Option<StreamOptions>,
     ignore_eos: Option<bool>,
     response_format: Option<ResponseFormat>,
+    #[serde(borrow, default)]
+    tools: Vec<Tool<'a>>,
+    #[serde(borrow, default)]
+    tool_choice: Option<ToolChoice<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Tool<'a> {
+    #[serde(borrow)]
+    function: Named<'a>,
+}
+
+#[derive(Deserialize)]
+struct Named<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+/// `auto`, `none`, `required`, or `{"type": "function", "function": {"name": ...}}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ToolChoice<'a> {
+    #[serde(borrow)]
+    Mode(Cow<'a, str>),
+    Function {
+        #[serde(borrow)]
+        function: Named<'a>,
+    },
+}
+
+impl<'a> ToolChoice<'a> {
+    /// The function a forced answer calls: the named one, or with `required` the first tool.
+    fn forced(self, tools: Vec<Tool<'a>>) -> Option<Cow<'a, str>> {
+        match self {
+            ToolChoice::Function { function } => Some(function.name),
+            ToolChoice::Mode(mode) if mode == "required" => {
+                tools.into_iter().next().map(|t| t.function.name)
+            }
+            ToolChoice::Mode(_) => None,
+        }
+    }
 }
 
 pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
@@ -41,6 +82,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
             .unwrap_or(false),
         ignore_eos: r.ignore_eos.unwrap_or(false),
         json: ResponseFormat::json(r.response_format.as_ref()),
+        tool_call: r.tool_choice.and_then(|c| c.forced(r.tools)),
     })
 }
 
@@ -48,6 +90,40 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
 struct Message<'a> {
     role: &'static str,
     content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCall<'a>; 1]>,
+}
+
+/// The call a forced `tool_choice` answers with: its arguments are `{}`, its id the
+/// request's.
+#[derive(Serialize)]
+struct ToolCall<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u32>,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: Call<'a>,
+}
+
+#[derive(Serialize)]
+struct Call<'a> {
+    name: &'a str,
+    arguments: &'static str,
+}
+
+fn tool_call<'a>(head: &Head<'a>, index: Option<u32>) -> Option<[ToolCall<'a>; 1]> {
+    head.tool_call.map(|name| {
+        [ToolCall {
+            index,
+            id: format!("call-{}", head.id),
+            kind: "function",
+            function: Call {
+                name,
+                arguments: "{}",
+            },
+        }]
+    })
 }
 
 #[derive(Serialize)]
@@ -67,6 +143,16 @@ struct Full<'a> {
 #[derive(Serialize)]
 struct Delta<T> {
     delta: DeltaContent<T>,
+}
+
+#[derive(Serialize)]
+struct ToolDelta<'a> {
+    delta: ToolCallDelta<'a>,
+}
+
+#[derive(Serialize)]
+struct ToolCallDelta<'a> {
+    tool_calls: [ToolCall<'a>; 1],
 }
 
 #[derive(Serialize)]
@@ -99,6 +185,7 @@ pub(super) fn write_response(
         message: Message {
             role: "assistant",
             content: text,
+            tool_calls: tool_call(head, None),
         },
     };
     crate::body::write_json(
@@ -123,6 +210,13 @@ pub(super) fn write_chunk(
             },
         };
         sse::event(out, &head.envelope(CHUNK_OBJECT, choice(role, None), None));
+    }
+    // A forced call follows the answer's text, before its last token's finish.
+    if let (Some(_), Some([call])) = (finish, tool_call(head, Some(0))) {
+        let delta = ToolDelta {
+            delta: ToolCallDelta { tool_calls: [call] },
+        };
+        sse::event(out, &head.envelope(CHUNK_OBJECT, choice(delta, None), None));
     }
     let thinking = token.index < head.reasoning_tokens;
     let delta = Delta {

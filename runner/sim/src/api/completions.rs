@@ -40,6 +40,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
             .unwrap_or(false),
         ignore_eos: r.ignore_eos.unwrap_or(false),
         json: ResponseFormat::json(r.response_format.as_ref()),
+        tool_call: None,
     })
 }
 

@@ -37,6 +37,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
         include_usage: false,
         ignore_eos: r.ignore_eos.unwrap_or(false),
         json: false,
+        tool_call: None,
     })
 }
 

@@ -179,6 +179,7 @@ fn prepare(
         fault,
         arrived,
         generation: Generation::new(rngs.content, max_tokens as usize, p.ignore_eos, p.json),
+        tool_call: p.tool_call.map(|name| name.into_owned()),
         max_tokens: max_tokens as usize,
         running: None,
         clock: app.latency.clock(

@@ -43,6 +43,8 @@ pub(super) struct Job {
     pub clock: TokenClock,
     /// When it got its slot, and the KV cache it holds from then on.
     pub running: Option<(Instant, KvHold)>,
+    /// The function its answer calls (a forced `tool_choice`).
+    pub tool_call: Option<String>,
 }
 
 impl Job {
@@ -53,6 +55,7 @@ impl Job {
             model: self.app.models.name(self.model),
             reasoning_tokens: self.app.config.reasoning_tokens,
             prompt_tokens: self.prompt_tokens,
+            tool_call: self.tool_call.as_deref(),
         }
     }
 

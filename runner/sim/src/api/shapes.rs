@@ -16,6 +16,8 @@ pub(super) struct Params<'a> {
     pub(super) ignore_eos: bool,
     /// `response_format` asked for JSON: the answer is a JSON object.
     pub(super) json: bool,
+    /// `tool_choice` forces a call of this function (named, or `required`: the first tool).
+    pub(super) tool_call: Option<Cow<'a, str>>,
 }
 
 /// vLLM's `response_format` types; any other is a bad request.
@@ -76,6 +78,8 @@ pub(super) struct Head<'a> {
     pub(super) reasoning_tokens: usize,
     /// Reported at a Messages stream's start, before the usage of its end.
     pub(super) prompt_tokens: usize,
+    /// The function the answer calls, after its text (a forced `tool_choice`).
+    pub(super) tool_call: Option<&'a str>,
 }
 
 #[derive(Serialize)]

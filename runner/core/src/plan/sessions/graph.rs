@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::recorded::Recorded;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("cannot read {file}: {source}")]
@@ -85,6 +87,8 @@ pub struct Event {
     pub offers_tools: bool,
     /// The model it asks (`use_static_model`, `model_mapping`); `None`: `server.model_name`.
     pub model: Option<Arc<str>>,
+    /// Its recorded messages and tools, sent instead of generated text (OTel traces).
+    pub recorded: Option<Arc<Recorded>>,
 }
 
 /// inference-perf's `max_tokens` for a forced tool call with `override_tool_call_max_tokens`:

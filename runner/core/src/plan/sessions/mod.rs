@@ -7,6 +7,7 @@
 mod graph;
 mod model;
 mod otel;
+mod recorded;
 mod synthetic;
 mod weka;
 
@@ -20,9 +21,11 @@ use crate::config::{OtelTraceReplayConfig, SyntheticAgenticConfig, WekaTraceRepl
 
 pub use graph::{Event, EventIds, SessionError, SessionGraph};
 pub use otel::ReadOptions;
+pub use recorded::{Live, Message, Recorded, Segment, Substitution, answer_message};
 
 use self::model::{Models, predecessor_wait};
 use super::rng::{Purpose, rng};
+use rand::RngExt;
 
 /// One session to run: a graph under its own name (duplicates share their graph).
 #[derive(Debug, Clone)]
@@ -35,6 +38,8 @@ pub struct Session {
     /// Index of the session's first request: its events are the requests
     /// `first_request..first_request + events`, numbered across all sessions.
     pub first_request: u64,
+    /// Put in its calls' own recorded messages (`inject_random_session_id`, or a repeat).
+    pub salt: Option<Arc<str>>,
 }
 
 impl Session {
@@ -63,6 +68,9 @@ pub struct Sessions {
     /// How long a call waits for its predecessors, from its session's start; `None`: as long
     /// as it takes.
     pub predecessor_wait: Option<Duration>,
+    /// Calls send the live messages and answers of earlier calls where they carry them (not
+    /// `disable_output_substitution`).
+    pub live_answers: bool,
 }
 
 /// A graph read, or why its file is left out.
@@ -77,6 +85,13 @@ impl Sessions {
             max_wait: Duration::from_millis(config.max_wait_ms.max(0) as u64),
             override_tool_call_max_tokens: config.override_tool_call_max_tokens,
             models: Models::new(config.replay_keys()),
+            tool_choice_mode: config.tool_choice_mode,
+            header_map: config
+                .attribute_to_header_map
+                .iter()
+                .flatten()
+                .map(|(a, h)| (a.clone(), h.clone()))
+                .collect(),
         };
         let files = files(&config.trace_directory, &config.trace_files)?;
         let reads = files.iter().map(|file| otel::read(file, &options));
@@ -92,12 +107,19 @@ impl Sessions {
             .enumerate()
             .map(|(slot, g)| (format!("trace{slot}_{}", g.session_id), g))
             .collect();
-        Ok(Self::numbered(
+        let mut sessions = Self::numbered(
             named,
             config.duplicate_sessions_target,
             skipped,
             predecessor_wait(config.replay_keys()),
-        ))
+        );
+        sessions.live_answers = !config.disable_output_substitution;
+        for (index, session) in sessions.list.iter_mut().enumerate() {
+            if config.inject_random_session_id || is_repeat(&session.id) {
+                session.salt = Some(salt(seed, index as u64).into());
+            }
+        }
+        Ok(sessions)
     }
 
     /// Weka traces, named after their place among the traces read (as inference-perf names
@@ -163,6 +185,7 @@ impl Sessions {
                     id,
                     first_request,
                     graph,
+                    salt: None,
                 };
                 first_request += session.graph.events.len() as u64;
                 session
@@ -172,6 +195,7 @@ impl Sessions {
             list,
             skipped,
             predecessor_wait,
+            live_answers: true,
         }
     }
 
@@ -212,6 +236,20 @@ impl Sessions {
             .map(|i| self.get(i).graph.events.len() as u64)
             .sum()
     }
+}
+
+/// inference-perf's test for a repeated session: its id ends in `_dup` and a number.
+fn is_repeat(id: &str) -> bool {
+    id.rsplit_once("_dup")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Sixteen hex digits, drawn for session `index` (inference-perf's are a random uuid's).
+fn salt(seed: u64, index: u64) -> String {
+    format!(
+        "{:016x}",
+        rng(seed, Purpose::SessionSalt, index).random::<u64>()
+    )
 }
 
 /// The graphs read and the files left out: a file that fails stops the run unless

@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -23,6 +24,8 @@ use super::graph::{
     Event, EventIds, SessionError, SessionGraph, dependencies, overridden_tool_call_max_tokens,
 };
 use super::model::Models;
+use super::recorded::{self, Ancestor, Parsed, Recorded};
+use crate::config::ToolChoiceMode;
 
 /// What the config says about reading traces.
 #[derive(Debug, Clone)]
@@ -35,6 +38,9 @@ pub struct ReadOptions {
     /// A forced tool call asks [`overridden_tool_call_max_tokens`] of its recorded length.
     pub override_tool_call_max_tokens: bool,
     pub(super) models: Models,
+    pub tool_choice_mode: ToolChoiceMode,
+    /// Span attribute → request header (`attribute_to_header_map`).
+    pub header_map: Vec<(String, String)>,
 }
 
 /// One LLM call as recorded.
@@ -63,6 +69,13 @@ struct Call {
     /// It asks for structured output (`gen_ai.request.output_schema`, or
     /// `gen_ai.output.type` json).
     structured_output: bool,
+    /// Its input messages as recorded.
+    messages: Vec<Parsed>,
+    /// Its recorded answer, if any.
+    answer: Option<recorded::Output>,
+    /// `gen_ai.tool.definitions`, when it lists any.
+    tool_definitions: Vec<Value>,
+    headers: Vec<(String, String)>,
 }
 
 /// Reads `path`; `Ok(None)` when it has no LLM call to replay.
@@ -124,10 +137,25 @@ fn parse(
     calls.sort_by(|a, b| (a.start_ms, &a.span_id).cmp(&(b.start_ms, &b.span_id)));
     let times: Vec<(i64, i64)> = calls.iter().map(|c| (c.start_ms, c.end_ms)).collect();
     let links = dependencies(&times, options.max_wait, |j, i| feeds(&calls[j], &calls[i]));
+    let mut sent = Vec::with_capacity(calls.len());
+    for (i, call) in calls.iter().enumerate() {
+        let ancestors: Vec<Ancestor> = ancestors(&links, i)
+            .into_iter()
+            .map(|a| Ancestor {
+                index: a,
+                messages: &calls[a].messages,
+                output: calls[a].answer.as_ref(),
+            })
+            .collect();
+        sent.push(Arc::new(recorded_call(call, &ancestors, options).map_err(
+            |message| invalid(format!("span {}: {message}", call.span_id)),
+        )?));
+    }
     let events = calls
         .iter()
         .zip(links)
-        .map(|(call, (after, wait))| {
+        .zip(sent)
+        .map(|((call, (after, wait)), recorded)| {
             // inference-perf's fallback for traces without tool-execution spans (a tool call
             // whose output a later call carries is tool-internal) only ever marks calls that
             // are tool calls already, so it decides nothing here.
@@ -152,6 +180,7 @@ fn parse(
                 structured_output: call.structured_output,
                 offers_tools: call.tools_recorded,
                 model: options.models.of(&call.model),
+                recorded: Some(recorded),
             }
         })
         .collect();
@@ -174,6 +203,43 @@ fn parse(
         event_ids: EventIds::Numbered,
         events,
     }))
+}
+
+/// Every call `event` waits for, directly or not, in order.
+fn ancestors(links: &[(Vec<usize>, Duration)], event: usize) -> Vec<usize> {
+    let mut seen = vec![false; links.len()];
+    let mut stack = links[event].0.clone();
+    while let Some(a) = stack.pop() {
+        if !std::mem::replace(&mut seen[a], true) {
+            stack.extend(&links[a].0);
+        }
+    }
+    (0..links.len()).filter(|&a| seen[a]).collect()
+}
+
+/// What `call` sends: its recorded messages split against its `ancestors`, its tools and
+/// `tool_choice`.
+fn recorded_call(
+    call: &Call,
+    ancestors: &[Ancestor],
+    options: &ReadOptions,
+) -> Result<Recorded, String> {
+    let defs = &call.tool_definitions;
+    let called = call
+        .answer
+        .as_ref()
+        .map_or_else(Vec::new, |a| a.tool_names.clone());
+    Ok(Recorded {
+        messages: call.messages.iter().map(|m| m.wire.clone()).collect(),
+        segments: recorded::split(&call.messages, ancestors),
+        tools: (!defs.is_empty())
+            .then(|| recorded::offered(defs).map(Value::Array))
+            .transpose()?,
+        tools_text: (!defs.is_empty()).then(|| recorded::counted_text(defs)),
+        tool_choice: recorded::choice(options.tool_choice_mode, defs, &called),
+        called,
+        headers: call.headers.clone(),
+    })
 }
 
 /// Every `parent_span_id` names a span of the file, and no span is its own ancestor: a trace
@@ -306,6 +372,13 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
     };
     let messages = json_list(&attrs["gen_ai.input.messages"])
         .ok_or_else(|| invalid("gen_ai.input.messages is not a JSON list of messages".into()))?;
+    let parsed = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            recorded::input(m).map_err(|e| invalid(format!("gen_ai.input.messages[{i}] {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut assistant_inputs = HashSet::new();
     let mut tool_call_ids_in = HashSet::new();
     let mut estimated_input = 0u32;
@@ -321,11 +394,27 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
         }
     }
     let (output_text, tool_call_ids_out, named_tool_calls) = output(attrs);
-    let tools_recorded = match attrs.get("gen_ai.tool.definitions") {
-        Some(Value::String(text)) => serde_json::from_str(text).is_ok_and(|v| truthy(&v)),
-        Some(Value::Array(tools)) => !tools.is_empty(),
-        _ => false,
+    // Definitions that are not JSON are left out, as inference-perf leaves them.
+    let tool_definitions = match attrs.get("gen_ai.tool.definitions") {
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or(Value::Null),
+        Some(list @ Value::Array(_)) => list.clone(),
+        _ => Value::Null,
     };
+    let tools_recorded = recorded::python_truthy(&tool_definitions);
+    let tool_definitions = match tool_definitions {
+        Value::Array(list) => list,
+        _ if !tools_recorded => Vec::new(),
+        other => {
+            return Err(invalid(format!(
+                "gen_ai.tool.definitions is {other}, not a list of tool definitions"
+            )));
+        }
+    };
+    let headers = options
+        .header_map
+        .iter()
+        .map(|(attribute, header)| (header.clone(), header_value(attrs, attribute)))
+        .collect();
     let tool_call_finish = match attrs.get("gen_ai.response.finish_reasons") {
         Some(Value::String(reason)) => vec![reason.as_str()],
         Some(Value::Array(reasons)) => reasons.iter().filter_map(Value::as_str).collect(),
@@ -372,18 +461,53 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
         tools_recorded,
         tool_call_finish,
         structured_output,
+        messages: parsed,
+        answer: recorded_answer(attrs),
+        tool_definitions,
+        headers,
     })
 }
 
-/// Python's truth of a JSON value.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
+/// The recorded answer as inference-perf reads it: `gen_ai.output.text` (or the older keys)
+/// as text, else the first message of `gen_ai.output.messages`.
+fn recorded_answer(attrs: &Map<String, Value>) -> Option<recorded::Output> {
+    for key in ["gen_ai.output.text", "gen_ai.completion", "gen_ai.output"] {
+        if let Some(text) = attrs.get(key).and_then(Value::as_str) {
+            return Some(recorded::Output {
+                text: text.to_string(),
+                ..Default::default()
+            });
+        }
+    }
+    let message = attrs
+        .get("gen_ai.output.messages")
+        .and_then(json_list)?
+        .into_iter()
+        .next()
+        .filter(Value::is_object)?;
+    Some(recorded::output(&message))
+}
+
+/// A span attribute as a header value (Python's `str` of it); `default` when the span lacks
+/// it, as inference-perf sends it. The messages, answer and tools are not attributes here.
+fn header_value(attrs: &Map<String, Value>, attribute: &str) -> String {
+    const NOT_ATTRIBUTES: [&str; 6] = [
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.tool.definitions",
+        "gen_ai.output.text",
+        "gen_ai.completion",
+        "gen_ai.output",
+    ];
+    match attrs
+        .get(attribute)
+        .filter(|_| !NOT_ATTRIBUTES.contains(&attribute))
+    {
+        None | Some(Value::Null) => "default".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(true)) => "True".into(),
+        Some(Value::Bool(false)) => "False".into(),
+        Some(other) => other.to_string(),
     }
 }
 
@@ -526,6 +650,8 @@ mod tests {
         max_wait: Duration::from_secs(15),
         override_tool_call_max_tokens: false,
         models: Models::NONE,
+        tool_choice_mode: ToolChoiceMode::ForceRecorded,
+        header_map: Vec::new(),
     };
 
     fn llm(id: &str, parent: &str, start: &str, end: &str, input: Value, output: Value) -> Value {
@@ -686,7 +812,7 @@ mod tests {
     #[test]
     fn calls_offered_tools_may_end_early_and_forced_tool_calls_ask_more_tokens() {
         let at = |s: u32| format!("2025-01-01T00:00:0{s}Z");
-        let tools = json!("[{\"name\": \"search\"}]");
+        let tools = json!("[{\"type\": \"function\", \"name\": \"search\"}]");
         let tool_call = json!([{"role": "assistant", "tool_calls": [
             {"id": "c1", "type": "function", "function": {"name": "search", "arguments": "{}"}}]}]);
         let input = json!([{"role": "user", "content": "q"}]);
@@ -744,7 +870,8 @@ mod tests {
             {"id": "c1", "type": "function", "function": {"name": "search", "arguments": "{}"}}]}]);
         let mut with_tools = prose("tool", 1);
         with_tools["attributes"]["gen_ai.output.messages"] = json!(tool_call.to_string());
-        with_tools["attributes"]["gen_ai.tool.definitions"] = json!("[{\"name\": \"search\"}]");
+        with_tools["attributes"]["gen_ai.tool.definitions"] =
+            json!("[{\"type\": \"function\", \"name\": \"search\"}]");
         // Without the tools it chose from, the replay cannot force the call: inference-perf
         // replays (and tags) it as prose.
         let mut no_tools = prose("untooled", 2);

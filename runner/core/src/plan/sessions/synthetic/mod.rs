@@ -291,6 +291,7 @@ impl Builder<'_> {
             // The session's catalog, or for the calls of a spawn the dispatch tool beside it.
             offers_tools: self.tools > 0 || call.fan_out,
             model: self.shape.model.clone(),
+            recorded: None,
         });
         self.tool_call.push(call.tool_call);
         self.events.len() - 1

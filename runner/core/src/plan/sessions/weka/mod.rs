@@ -153,6 +153,7 @@ fn graph(
             structured_output: false,
             offers_tools: false,
             model: models.of(&call.model),
+            recorded: None,
         })
         .collect();
     Some(SessionGraph {

@@ -1,0 +1,276 @@
+//! `data.type: otel_trace_replay` sends each call's recorded messages and tools, as
+//! inference-perf 0.7.0 does, with what earlier calls said replaced by the server's live
+//! answers to them: end to end over real HTTP to the simulator, whose request recording shows
+//! what went on the wire.
+
+use std::path::{Path, PathBuf};
+
+use ibench_testkit as common;
+use serde_json::{Value, json};
+
+const SYSTEM: &str = "You are a support agent.";
+const USER: &str = "Why was my order 1182 charged twice?";
+/// Call a's recorded answer, which call b's input carries.
+const RECORDED_ARGUMENTS: &str = "{\"order\": 1182}";
+/// Call b's recorded answer, which call c's input carries.
+const RECORDED_ANSWER: &str = "I refunded the second charge.";
+
+fn span(id: &str, start: u32, input: Value, output: Value, tools: bool) -> Value {
+    let mut attributes = json!({
+        "gen_ai.operation.name": "chat",
+        "gen_ai.input.messages": input.to_string(),
+        "gen_ai.output.messages": output.to_string(),
+        "gen_ai.usage.input_tokens": 50, "gen_ai.usage.output_tokens": 8,
+        "tenant.id": "acme",
+    });
+    if tools {
+        attributes["gen_ai.tool.definitions"] = json!([{"type": "function", "name": "lookup_order",
+            "description": "Finds an order", "parameters": {"type": "object", "title": "drop me",
+            "properties": {"order": {"type": "integer"}}}}])
+        .to_string()
+        .into();
+    }
+    json!({"span_id": id, "name": "chat m", "attributes": attributes,
+           "start_time": format!("2025-06-01T12:00:0{start}.000Z"),
+           "end_time": format!("2025-06-01T12:00:0{start}.500Z")})
+}
+
+/// Three calls of one agent: a calls the order tool, b answers from its result, c follows the
+/// user's thanks. Each one's input carries the one before's answer.
+fn write_trace(dir: &Path) -> PathBuf {
+    let call = json!({"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+        "function": {"name": "lookup_order", "arguments": RECORDED_ARGUMENTS}}]});
+    let head = vec![
+        json!({"role": "system", "content": SYSTEM}),
+        json!({"role": "user", "content": USER}),
+    ];
+    let mut b_input = head.clone();
+    b_input.extend([
+        call.clone(),
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "two charges"}),
+    ]);
+    let mut c_input = b_input.clone();
+    c_input.extend([
+        json!({"role": "assistant", "content": RECORDED_ANSWER}),
+        json!({"role": "user", "content": "thanks"}),
+    ]);
+    let spans = vec![
+        span("a", 0, json!(head), json!([call]), true),
+        span(
+            "b",
+            1,
+            json!(b_input),
+            json!([{"role": "assistant", "content": RECORDED_ANSWER}]),
+            true,
+        ),
+        span(
+            "c",
+            2,
+            json!(c_input),
+            json!([{"role": "assistant", "content": "bye"}]),
+            false,
+        ),
+    ];
+    let file = dir.join("agent.json");
+    std::fs::write(&file, json!({"trace_id": "t1", "spans": spans}).to_string()).unwrap();
+    file
+}
+
+/// Runs the trace once against a recording simulator; the request bodies in the order they
+/// arrived (the calls run one after another) and the per-request records.
+async fn replay(
+    extra: &str,
+    streaming: bool,
+) -> (Vec<Value>, Vec<Value>, Vec<ibench_sim::RecordedRequest>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_trace(dir.path());
+    let sim = common::sim(ibench_sim::SimConfig {
+        record_requests: Some(100),
+        ..Default::default()
+    })
+    .await;
+    let reports = dir.path().join("reports");
+    let config = common::config(
+        &sim.base_url(),
+        &reports,
+        &format!(
+            "api: {{type: chat, streaming: {streaming}}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    max_wait_ms: 0\n{extra}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\nreport:\n  request_lifecycle: {{per_request: true}}\n",
+            file.display()
+        ),
+    );
+    let outcome = common::run(config).await;
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["successes"]["count"], 3, "{summary}");
+    let recorded = sim.requests();
+    let bodies = recorded
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let mut entries = common::per_request(&reports);
+    entries.sort_by(|x, y| {
+        x["start_time"]
+            .as_f64()
+            .partial_cmp(&y["start_time"].as_f64())
+            .unwrap()
+    });
+    (bodies, entries, recorded)
+}
+
+/// The live answer in a per-request record's raw response, whole or streamed.
+fn live_answer(entry: &Value, streaming: bool) -> (String, Vec<Value>) {
+    let raw = entry["response"].as_str().unwrap();
+    if !streaming {
+        let body: Value = serde_json::from_str(raw).unwrap();
+        let message = &body["choices"][0]["message"];
+        let calls = message["tool_calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        return (message["content"].as_str().unwrap_or("").to_string(), calls);
+    }
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for data in raw.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        let Ok(event) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        let delta = &event["choices"][0]["delta"];
+        text.push_str(delta["content"].as_str().unwrap_or(""));
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            let mut call = call.clone();
+            call.as_object_mut().unwrap().remove("index");
+            calls.push(call);
+        }
+    }
+    (text, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_otel_replay_sends_recorded_messages_with_the_servers_live_answers_substituted() {
+    for streaming in [false, true] {
+        let (bodies, entries, _) = replay("", streaming).await;
+        let [a, b, c] = &bodies[..] else {
+            panic!("three calls: {bodies:?}")
+        };
+
+        // a: its recorded messages, its recorded tool (parameters cleaned) forced by name.
+        assert_eq!(
+            a["messages"],
+            json!([{"role": "system", "content": SYSTEM}, {"role": "user", "content": USER}])
+        );
+        let tools = json!([{"type": "function", "function": {"name": "lookup_order",
+            "description": "Finds an order", "parameters": {"type": "object",
+            "properties": {"order": {"type": "integer"}}}}}]);
+        assert_eq!(a["tools"], tools);
+        assert_eq!(
+            a["tool_choice"],
+            json!({"type": "function", "function": {"name": "lookup_order"}})
+        );
+        assert_eq!(
+            a["ignore_eos"], false,
+            "a call offered tools ends its answer itself"
+        );
+
+        // b: a's live answer (the simulator's tool call, not the recorded one) where the trace
+        // had a's recorded answer, and the recorded tool result relinked to the live call.
+        let (a_text, a_calls) = live_answer(&entries[0], streaming);
+        assert_eq!(
+            a_calls.len(),
+            1,
+            "the simulator answers a forced tool_choice with a call"
+        );
+        let mut a_live = json!({"role": "assistant", "tool_calls": a_calls});
+        if !a_text.is_empty() {
+            a_live["content"] = json!(a_text);
+        }
+        let messages = b["messages"].as_array().unwrap();
+        assert_eq!(messages[..2], a["messages"].as_array().unwrap()[..]);
+        assert_eq!(messages[2], a_live);
+        assert_ne!(
+            messages[2]["tool_calls"][0]["function"]["arguments"],
+            RECORDED_ARGUMENTS
+        );
+        assert_eq!(
+            messages[3],
+            json!({"role": "tool", "tool_call_id": a_calls[0]["id"], "content": "two charges"})
+        );
+        assert_eq!(b["tools"], tools);
+        assert_eq!(
+            b["tool_choice"], "none",
+            "a prose answer offered tools calls none"
+        );
+
+        // c: what b was sent, then b's live answer in place of the recorded one.
+        let (b_text, _) = live_answer(&entries[1], streaming);
+        assert!(!b_text.is_empty() && b_text != RECORDED_ANSWER);
+        let messages = c["messages"].as_array().unwrap();
+        assert_eq!(messages[..4], b["messages"].as_array().unwrap()[..]);
+        assert_eq!(messages[4], json!({"role": "assistant", "content": b_text}));
+        assert_eq!(messages[5], json!({"role": "user", "content": "thanks"}));
+        assert!(c.get("tools").is_none() && c.get("tool_choice").is_none());
+
+        // Prompt tokens are those of the messages sent (and the tools' definitions).
+        let prompt = |e: &Value| {
+            e["info"]["request_metrics"]["text"]["input_tokens"]
+                .as_u64()
+                .unwrap()
+        };
+        assert!(
+            prompt(&entries[2]) > prompt(&entries[1]) && prompt(&entries[1]) > prompt(&entries[0])
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_output_substitution_sends_the_recorded_answers() {
+    let (bodies, _, _) = replay("    disable_output_substitution: true\n", false).await;
+    let b = &bodies[1]["messages"];
+    assert_eq!(b[2]["tool_calls"][0]["id"], "call_1");
+    assert_eq!(
+        b[2]["tool_calls"][0]["function"]["arguments"],
+        RECORDED_ARGUMENTS
+    );
+    assert_eq!(b[3]["tool_call_id"], "call_1");
+    assert_eq!(bodies[2]["messages"][4]["content"], RECORDED_ANSWER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_recorded_tool_choice_mode_sends_no_tool_choice() {
+    let (bodies, _, _) = replay("    tool_choice_mode: as_recorded\n", false).await;
+    assert!(
+        bodies.iter().all(|b| b.get("tool_choice").is_none()),
+        "{bodies:?}"
+    );
+    assert!(bodies[0].get("tools").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inject_random_session_id_salts_each_calls_own_messages() {
+    let (bodies, _, _) = replay("    inject_random_session_id: true\n", false).await;
+    let a = bodies[0]["messages"][1]["content"].as_str().unwrap();
+    let salt = a
+        .strip_prefix("[SESS:")
+        .and_then(|s| s.split_once("] "))
+        .unwrap();
+    assert_eq!(salt.0.len(), 16, "{a}");
+    assert_eq!(salt.1, USER);
+    let c = &bodies[2]["messages"];
+    assert_eq!(
+        c[0]["content"], bodies[0]["messages"][0]["content"],
+        "shared: as a was sent"
+    );
+    assert_eq!(c[5]["content"], format!("[SESS:{}] thanks", salt.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_to_header_map_puts_span_attributes_on_the_wire() {
+    let (_, _, requests) = replay(
+        "    attribute_to_header_map: {tenant.id: x-tenant, missing.attr: x-missing}\n",
+        false,
+    )
+    .await;
+    for request in &requests {
+        assert_eq!(request.headers["x-tenant"], "acme");
+        assert_eq!(request.headers["x-missing"], "default");
+    }
+}

@@ -1,0 +1,278 @@
+//! What a traced call sends when its trace recorded its messages (inference-perf 0.7.0's OTel
+//! replay): the recorded input messages, the recorded tools with a `tool_choice`, and, where
+//! its input carries what an earlier call of the session said or was sent, that call's live
+//! messages and answer from the server instead of the recorded ones: the context replayed is
+//! the one the server really produced.
+
+mod python;
+mod segments;
+mod tools;
+mod wire;
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+pub use segments::Segment;
+pub(crate) use segments::{Ancestor, split};
+pub(crate) use tools::{choice, counted_text, offered};
+pub use wire::Message;
+pub(crate) use wire::{Output, Parsed, input, output, python_truthy};
+
+/// A call as recorded, ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// Its input messages as sent when nothing is substituted.
+    pub messages: Vec<Message>,
+    pub segments: Vec<Segment>,
+    /// The request's `tools`; `None` when none were recorded.
+    pub tools: Option<Value>,
+    /// The recorded definitions as counted among the prompt's tokens.
+    pub tools_text: Option<String>,
+    pub tool_choice: Option<Value>,
+    /// The function names of its recorded answer's tool calls, in order.
+    pub called: Vec<String>,
+    /// Request headers from its span's attributes (`attribute_to_header_map`).
+    pub headers: Vec<(String, String)>,
+}
+
+/// What an earlier call of the session was sent and answered, live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    pub sent: Arc<[Message]>,
+    pub answer: Message,
+}
+
+/// How a session's calls are sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Substitution<'a> {
+    /// Earlier calls' live messages and answers replace the recorded ones
+    /// (not `disable_output_substitution`).
+    pub live: bool,
+    /// Put before the content of each message of the call's own (`inject_random_session_id`,
+    /// or a repeated session): `[SESS:{salt}] `.
+    pub salt: Option<&'a str>,
+}
+
+impl Recorded {
+    /// Whether anything of call `event`'s is sent by a later call (which then needs its live
+    /// answer).
+    pub fn uses(&self, event: usize) -> bool {
+        self.segments.iter().any(|s| {
+            matches!(*s, Segment::Shared { from, .. } | Segment::Output { from } if from == event)
+        })
+    }
+
+    /// The messages to send, given what the earlier calls were sent and answered (`None` for
+    /// one with nothing live, whose recorded messages are sent).
+    pub fn messages_to_send<'a>(
+        &self,
+        how: Substitution,
+        live: impl Fn(usize) -> Option<&'a Live>,
+    ) -> Vec<Message> {
+        let substitutes = how.live
+            && self
+                .segments
+                .iter()
+                .any(|s| !matches!(s, Segment::Unique(_)));
+        let salted = how.salt.is_some()
+            && self
+                .segments
+                .iter()
+                .any(|s| matches!(s, Segment::Unique(_)));
+        if !substitutes && !salted {
+            return self.messages.clone();
+        }
+        let mut out: Vec<Message> = Vec::with_capacity(self.messages.len());
+        // Where a live answer with tool calls went, the calls, and the recorded calls' names:
+        // the recorded tool results after it are relinked to the live call ids.
+        let mut relink = Vec::new();
+        let mut cursor = 0;
+        for segment in &self.segments {
+            let recorded = &self.messages[cursor..cursor + segment.messages()];
+            cursor += segment.messages();
+            match *segment {
+                Segment::Output { from } => match live(from) {
+                    Some(l) if how.live => {
+                        if let Some(Value::Array(calls)) = l.answer.get("tool_calls") {
+                            let names: Vec<Value> = recorded[0]
+                                .get("tool_calls")
+                                .and_then(Value::as_array)
+                                .map(|c| c.iter().map(|c| c["function"]["name"].clone()).collect())
+                                .unwrap_or_default();
+                            relink.push((out.len(), calls.clone(), names));
+                        }
+                        out.push(l.answer.clone());
+                    }
+                    _ => out.extend_from_slice(recorded),
+                },
+                Segment::Shared { count, from } => match live(from) {
+                    Some(l) if how.live && l.sent.len() >= count => {
+                        out.extend_from_slice(&l.sent[..count])
+                    }
+                    _ => out.extend_from_slice(recorded),
+                },
+                Segment::Unique(_) => match how.salt {
+                    Some(salt) => out.extend(recorded.iter().map(|m| salted_message(m, salt))),
+                    None => out.extend_from_slice(recorded),
+                },
+            }
+        }
+        for (at, calls, names) in relink {
+            relink_results(&mut out, at, &calls, &names);
+        }
+        out
+    }
+}
+
+fn salted_message(message: &Message, salt: &str) -> Message {
+    let mut m = message.clone();
+    let content = m.get("content").and_then(Value::as_str).unwrap_or_default();
+    let salted = format!("[SESS:{salt}] {content}");
+    m.insert("content".into(), json!(salted));
+    m
+}
+
+/// The tool results after the live answer at `at` answer its calls: each recorded result is
+/// given the id of the first unused live call of its recorded call's function (in order;
+/// by position when the recorded answer named none).
+fn relink_results(out: &mut [Message], at: usize, calls: &[Value], names: &[Value]) {
+    let by_position = names.is_empty();
+    let bound = if by_position {
+        calls.len()
+    } else {
+        names.len()
+    };
+    let mut used = vec![false; calls.len()];
+    let mut results = 0;
+    for message in out[at + 1..].iter_mut() {
+        if results >= bound {
+            break;
+        }
+        if message.get("role").and_then(Value::as_str) != Some("tool") {
+            continue;
+        }
+        let found = if by_position {
+            Some(results).filter(|&i| i < calls.len())
+        } else {
+            (0..calls.len()).find(|&i| !used[i] && calls[i]["function"]["name"] == names[results])
+        };
+        if let Some(i) = found {
+            used[i] = true;
+            if let Some(id) = calls[i].get("id").filter(|id| python_truthy(id)) {
+                message.insert("tool_call_id".into(), id.clone());
+            }
+        }
+        results += 1;
+    }
+}
+
+/// The live answer as a message: its tool calls (and text, if any) or its text, and its
+/// thinking (inference-perf's `output_message`).
+pub fn answer_message(text: &str, tool_calls: Vec<Value>, reasoning: Option<&str>) -> Message {
+    let mut m = serde_json::Map::new();
+    m.insert("role".into(), json!("assistant"));
+    if tool_calls.is_empty() {
+        m.insert("content".into(), json!(text));
+    } else {
+        m.insert("tool_calls".into(), Value::Array(tool_calls));
+        if !text.is_empty() {
+            m.insert("content".into(), json!(text));
+        }
+    }
+    if let Some(r) = reasoning.filter(|r| !r.is_empty()) {
+        m.insert("reasoning_content".into(), json!(r));
+        m.insert("reasoning".into(), json!(r));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(v: Value) -> Message {
+        v.as_object().unwrap().clone()
+    }
+
+    fn recorded(messages: Vec<Value>, segments: Vec<Segment>) -> Recorded {
+        Recorded {
+            messages: messages.into_iter().map(msg).collect(),
+            segments,
+            tools: None,
+            tools_text: None,
+            tool_choice: None,
+            called: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn earlier_calls_live_messages_and_answers_replace_the_recorded_ones() {
+        let call = recorded(
+            vec![
+                json!({"role": "user", "content": "q"}),
+                json!({"role": "assistant", "tool_calls": [
+                    {"id": "r1", "type": "function", "function": {"name": "b", "arguments": "{}"}},
+                    {"id": "r2", "type": "function", "function": {"name": "a", "arguments": "{}"}}]}),
+                json!({"role": "tool", "tool_call_id": "r1", "content": "for b"}),
+                json!({"role": "tool", "tool_call_id": "r2", "content": "for a"}),
+            ],
+            vec![
+                Segment::Shared { count: 1, from: 0 },
+                Segment::Output { from: 0 },
+                Segment::Unique(2),
+            ],
+        );
+        let live = Live {
+            sent: vec![msg(json!({"role": "user", "content": "q live"}))].into(),
+            answer: answer_message(
+                "",
+                vec![
+                    json!({"id": "L1", "type": "function", "function": {"name": "a", "arguments": "{}"}}),
+                    json!({"id": "L2", "type": "function", "function": {"name": "b", "arguments": "{}"}}),
+                ],
+                None,
+            ),
+        };
+        let on = Substitution {
+            live: true,
+            salt: None,
+        };
+        let sent = call.messages_to_send(on, |e| (e == 0).then_some(&live));
+        assert_eq!(sent[0]["content"], "q live");
+        assert_eq!(sent[1], live.answer);
+        assert_eq!(
+            (&sent[2]["tool_call_id"], &sent[3]["tool_call_id"]),
+            (&json!("L2"), &json!("L1")),
+            "each recorded result answers the live call of its function"
+        );
+        let off = Substitution {
+            live: false,
+            salt: None,
+        };
+        assert_eq!(call.messages_to_send(off, |_| Some(&live)), call.messages);
+        let salted = call.messages_to_send(
+            Substitution {
+                live: true,
+                salt: Some("ab12"),
+            },
+            |_| None,
+        );
+        assert_eq!(salted[0], call.messages[0], "recorded when nothing is live");
+        assert_eq!(salted[2]["content"], "[SESS:ab12] for b");
+        assert!(call.uses(0) && !call.uses(1));
+    }
+
+    #[test]
+    fn answers_are_messages_as_inference_perf_keeps_them() {
+        assert_eq!(
+            Value::Object(answer_message("hi", vec![], Some("hm"))),
+            json!({"role": "assistant", "content": "hi", "reasoning_content": "hm", "reasoning": "hm"})
+        );
+        assert_eq!(
+            Value::Object(answer_message("", vec![json!({"id": "x"})], None)),
+            json!({"role": "assistant", "tool_calls": [{"id": "x"}]})
+        );
+    }
+}

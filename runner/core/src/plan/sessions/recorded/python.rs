@@ -1,0 +1,72 @@
+//! JSON text as Python's `json.dumps` writes it (`", "` and `": "` between items), which
+//! inference-perf sends for object tool arguments and counts for tool definitions.
+
+use serde_json::Value;
+
+/// `json.dumps(value, ensure_ascii=ascii)`.
+pub(crate) fn dumps(value: &Value, ascii: bool) -> String {
+    let mut out = String::new();
+    write(&mut out, value, ascii);
+    out
+}
+
+fn write(out: &mut String, value: &Value, ascii: bool) {
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write(out, item, ascii);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                string(out, key, ascii);
+                out.push_str(": ");
+                write(out, item, ascii);
+            }
+            out.push('}');
+        }
+        Value::String(s) => string(out, s, ascii),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn string(out: &mut String, s: &str, ascii: bool) {
+    let quoted = Value::String(s.to_string()).to_string();
+    if !ascii || s.is_ascii() {
+        out.push_str(&quoted);
+        return;
+    }
+    for c in quoted.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn writes_what_python_writes() {
+        let v = json!({"a": [1, "é"], "b": {"c": null}});
+        assert_eq!(dumps(&v, true), r#"{"a": [1, "\u00e9"], "b": {"c": null}}"#);
+        assert_eq!(dumps(&v, false), r#"{"a": [1, "é"], "b": {"c": null}}"#);
+        assert_eq!(dumps(&json!("😀"), true), r#""\ud83d\ude00""#);
+    }
+}
