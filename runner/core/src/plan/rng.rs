@@ -31,8 +31,14 @@ pub enum Purpose {
     Pause = 13,
     /// A generated agent session's draws, by session and place in its graph.
     Agentic = 14,
-    /// A request's images: how many, their sizes, places and colours.
+    /// A request's images: how many, their sizes, places and pooled variants.
     Image = 15,
+    /// A request's videos: how many, their profiles, places and frames' pooled variants.
+    Video = 16,
+    /// A request's audio clips: how many, their lengths and places.
+    Audio = 17,
+    /// The colours of the pooled encoded images and video frames, by slot.
+    MediaPool = 18,
 }
 
 pub type PlanRng = Pcg64Mcg;
