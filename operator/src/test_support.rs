@@ -80,7 +80,7 @@ pub fn runner_metrics(
                     first_answer: None,
                 }),
                 retried: None,
-                images: None,
+                media: None,
             });
             index += 1;
         }

@@ -1,6 +1,8 @@
 //! Images as requests carry them: synthetic ones (inference-perf's solid-colour PNG or JPEG of
 //! a configured size), `data:` URLs, and the size and format read from encoded bytes (dataset
-//! images, and the simulator's prompt accounting).
+//! images, and the simulator's prompt accounting). Audio is in [`wav`].
+
+pub mod wav;
 
 use std::io::Cursor;
 
@@ -55,11 +57,12 @@ pub fn solid(width: u32, height: u32, rgb: [u8; 3], encoding: Encoding) -> Vec<u
 
 /// The `data:` URL carrying `bytes` base64-encoded.
 pub fn data_url(encoding: Encoding, bytes: &[u8]) -> String {
-    format!(
-        "data:{};base64,{}",
-        encoding.mime_type(),
-        STANDARD.encode(bytes)
-    )
+    format!("data:{};base64,{}", encoding.mime_type(), base64(bytes))
+}
+
+/// `bytes` in standard base64, as media travel in JSON bodies.
+pub fn base64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
 }
 
 /// The encoding and size of PNG, JPEG or WebP bytes, read from their header; `None` for
@@ -88,8 +91,12 @@ const HEADER_BASE64_CHARS: usize = 1 << 16;
 
 /// What the base64 image `data` is, from its header alone.
 pub fn probe_base64(data: &str) -> Option<Probe> {
-    let head = data.get(..data.len().min(HEADER_BASE64_CHARS))?;
-    probe(&STANDARD.decode(head).ok()?)
+    probe(&base64_head(data, HEADER_BASE64_CHARS)?)
+}
+
+/// The bytes of the first `chars` (a multiple of 4) characters of base64 `data`.
+fn base64_head(data: &str, chars: usize) -> Option<Vec<u8>> {
+    STANDARD.decode(data.get(..data.len().min(chars))?).ok()
 }
 
 /// What the image of a base64 `data:` URL is (`None` for other URLs and unreadable images).

@@ -516,10 +516,6 @@ fn data_generator_rules() {
             "type: random\n  input_distribution: {type: poisson, mean: 5}\n  output_distribution: {mean: 5}",
             "data.input_distribution.type: not supported for data.type random or synthetic",
         ),
-        (
-            "type: shared_prefix\n  shared_prefix: {multimodal: {}}",
-            "data.shared_prefix.multimodal: a shared prefix with images is not supported yet",
-        ),
     ] {
         assert_issue(
             &with_server(&format!("{stages}data:\n  {data}\n")),
@@ -537,6 +533,29 @@ fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
     )))
     .unwrap_or_else(|e| panic!("{e}"));
     let image_config = config.data.multimodal.unwrap().image.unwrap();
+    // Video and audio in every form inference-perf reads them.
+    let media = "multimodal:\n    video: {count: {type: fixed, mean: 1, min: 1, max: 1}, representation: jpeg_frames, profiles: {resolution: 360p, frames: 4}}\n    audio: {count: {type: fixed, mean: 2, min: 2, max: 2}, durations: 2.5, insertion_point: 1}\n    image: {representation: webp}\n";
+    let multimodal = load(&with_server(&format!(
+        "{stages}api:\n  type: chat\ndata:\n  type: synthetic\n  {media}"
+    )))
+    .unwrap_or_else(|e| panic!("{e}"))
+    .data
+    .multimodal
+    .unwrap();
+    let video = multimodal.video.unwrap();
+    assert_eq!(
+        video.representation,
+        config::VideoRepresentation::JpegFrames
+    );
+    let profile = video.profiles.unwrap()[0].profile;
+    assert_eq!((profile.resolution.width, profile.frames), (640, 4));
+    let audio = multimodal.audio.unwrap();
+    assert_eq!(audio.durations.unwrap()[0].duration, 2.5);
+    assert_eq!(audio.insertion_point, Some(1.0));
+    assert_eq!(
+        multimodal.image.unwrap().representation,
+        config::ImageRepresentation::Webp
+    );
     // inference-perf requires output_distribution beside data.multimodal (and does not use it).
     load(&with_server(&format!(
         "{stages}api:\n  type: chat\ndata:\n  type: synthetic\n  input_distribution: {{min: 5, max: 5, mean: 5}}\n  output_distribution: {{min: 5, max: 5, mean: 5}}\n  {image}"
@@ -551,12 +570,12 @@ fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
         (
             "completion",
             format!("type: synthetic\n  {image}"),
-            "api.type: data.multimodal sends images as chat content parts",
+            "api.type: data.multimodal sends media as chat content parts",
         ),
         (
             "chat",
             format!("type: random\n  input_distribution: {{mean: 5}}\n  output_distribution: {{mean: 5}}\n  {image}"),
-            "data.multimodal: used by data.type synthetic only",
+            "data.multimodal: used by data.type synthetic and shared_prefix only",
         ),
         (
             "chat",
@@ -585,13 +604,63 @@ fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
         ),
         (
             "chat",
-            "type: synthetic\n  multimodal: {audio: {count: {mean: 1}}}".to_string(),
-            "data.multimodal.audio: synthetic audio is not supported yet; remove this key",
+            "type: synthetic\n  multimodal: {video: {count: {mean: 1}}}".to_string(),
+            "data.multimodal.video.representation: mp4 (inference-perf's default: one video_url part of H.264 MP4) is not supported: no H.264 encoder is built in; set representation: png_frames or jpeg_frames",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {video: {representation: png_frames, profiles: [{profile: {resolution: 360p, frames: 0}}]}}".to_string(),
+            "data.multimodal.video.profiles[0].profile.frames: must be 1 to 4096, got 0",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {video: {representation: jpeg_frames, profiles: []}}".to_string(),
+            "data.multimodal.video.profiles: lists nothing; give at least one or remove it for 512×512, 10 frames",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {video: {representation: png_frames, profiles: {resolution: {height: 0, width: 8}, frames: 2}}}".to_string(),
+            "data.multimodal.video.profiles[0].profile.resolution.height: must be 1 to 16384 pixels, got 0",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {audio: {durations: [{duration: -1}]}}".to_string(),
+            "data.multimodal.audio.durations[0].duration: must be more than 0 and at most 3600 seconds, got -1",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {audio: {durations: [{duration: 1, weight: -2}]}}".to_string(),
+            "data.multimodal.audio.durations[0].weight: must be a finite number >= 0, got -2",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {audio: {insertion_point: -0.5}}".to_string(),
+            "data.multimodal.audio.insertion_point: must be within [0, 1]",
+        ),
+        (
+            "completion",
+            "type: shared_prefix\n  shared_prefix: {multimodal: {image: {count: {mean: 1}}}}".to_string(),
+            "api.type: data.shared_prefix.multimodal sends media as chat content parts",
+        ),
+        (
+            "chat",
+            "type: shared_prefix\n  shared_prefix: {enable_multi_turn_chat: true, multimodal: {audio: {count: {mean: 1}}}}".to_string(),
+            "data.shared_prefix.enable_multi_turn_chat: multi-turn conversations are text only",
+        ),
+        (
+            "chat",
+            "type: shared_prefix\n  shared_prefix: {multimodal: {video: {count: {mean: 1}}}}".to_string(),
+            "data.shared_prefix.multimodal.video.representation: mp4",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {audio: {durations: ten}}".to_string(),
+            "data.multimodal.audio.durations: invalid type: string \"ten\", expected a duration in seconds or a list of {duration, weight}",
         ),
         (
             "completion",
             "type: visionarena\n  path: va.parquet\n  visionarena: {}".to_string(),
-            "api.type: data.type visionarena sends images as chat content parts",
+            "api.type: data.type visionarena sends media as chat content parts",
         ),
         (
             "chat",

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use ibench_core::config::ApiType;
-use ibench_core::plan::ImagePart;
+use ibench_core::plan::MediaPart;
 use ibench_core::plan::sessions::{Message as RecordedMessage, Recorded};
 
 use crate::conversation::Turn;
@@ -21,8 +21,8 @@ pub struct PromptParts<'a> {
     /// The new `user` message.
     pub user: &'a str,
     /// Multimodal chat: the new `user` message is content parts, its text split around these
-    /// images (see [`RequestData::images`](ibench_core::plan::RequestData::images)).
-    pub images: Option<&'a [ImagePart]>,
+    /// media (see [`RequestData::media`](ibench_core::plan::RequestData::media)).
+    pub media: Option<&'a [MediaPart]>,
 }
 
 impl PromptParts<'_> {
@@ -65,33 +65,45 @@ impl PromptParts<'_> {
         }
         messages.push(Message {
             role: "user",
-            content: match self.images {
+            content: match self.media {
                 None => Content::Text(self.user),
-                Some(images) => Content::Parts(parts(self.user, images)),
+                Some(media) => Content::Parts(parts(self.user, media)),
             },
         });
         messages
     }
 }
 
-/// inference-perf's `assemble_content`: the text up to each image's place, the image, and the
-/// rest of the text; the text alone (even empty) when there are no images.
-fn parts<'a>(text: &'a str, images: &'a [ImagePart]) -> Vec<Part<'a>> {
-    if images.is_empty() {
+/// inference-perf's `assemble_content`: the text up to each medium's place, the medium's parts
+/// (an image's `image_url`, a video's `image_url` per frame, a clip's `input_audio`), and the
+/// rest of the text; the text alone (even empty) when there are no media.
+fn parts<'a>(text: &'a str, media: &'a [MediaPart]) -> Vec<Part<'a>> {
+    if media.is_empty() {
         return vec![Part::Text { text }];
     }
-    let mut parts = Vec::with_capacity(2 * images.len() + 1);
+    let mut parts = Vec::with_capacity(2 * media.len() + 1);
     let mut done = 0;
-    for image in images {
-        if image.at > done {
+    for medium in media {
+        let at = medium.at();
+        if at > done {
             parts.push(Part::Text {
-                text: &text[done..image.at],
+                text: &text[done..at],
             });
-            done = image.at;
+            done = at;
         }
-        parts.push(Part::ImageUrl {
-            image_url: ImageUrl { url: &image.url },
-        });
+        let image = |url: &'a str| Part::ImageUrl {
+            image_url: ImageUrl { url },
+        };
+        match medium {
+            MediaPart::Image(p) => parts.push(image(&p.url)),
+            MediaPart::Frames(p) => parts.extend(p.frames.iter().map(|url| image(url))),
+            MediaPart::Audio(p) => parts.push(Part::InputAudio {
+                input_audio: InputAudio {
+                    data: &p.data,
+                    format: "wav",
+                },
+            }),
+        }
     }
     if done < text.len() {
         parts.push(Part::Text {
@@ -152,11 +164,19 @@ enum Content<'a> {
 enum Part<'a> {
     Text { text: &'a str },
     ImageUrl { image_url: ImageUrl<'a> },
+    InputAudio { input_audio: InputAudio<'a> },
 }
 
 #[derive(Serialize)]
 struct ImageUrl<'a> {
     url: &'a str,
+}
+
+#[derive(Serialize)]
+struct InputAudio<'a> {
+    /// Base64 of the clip's bytes.
+    data: &'a str,
+    format: &'static str,
 }
 
 /// A chat body; a session call's recorded messages come with their tools and `tool_choice`.
@@ -293,7 +313,7 @@ mod tests {
             system: None,
             history: &[],
             user,
-            images: None,
+            media: None,
         }
     }
 
@@ -307,7 +327,7 @@ mod tests {
             system: Some("sys"),
             history: &history,
             user: "q1",
-            images: None,
+            media: None,
         };
         assert_eq!(parts.text(), "sys q0 a0 q1");
         let chat = BodyTemplate {
@@ -331,18 +351,21 @@ mod tests {
     }
 
     #[test]
-    fn images_split_the_text_as_inference_perf_assembles_content() {
-        let image = |at: usize, url: &str| ImagePart {
-            at,
-            url: url.into(),
-            width: 1,
-            height: 1,
-            bytes: 1,
+    fn media_split_the_text_as_inference_perf_assembles_content() {
+        use ibench_core::plan::{AudioPart, FramesPart, ImagePart};
+        let image = |at: usize, url: &str| {
+            MediaPart::Image(ImagePart {
+                at,
+                url: url.into(),
+                width: 1,
+                height: 1,
+                bytes: 1,
+            })
         };
         let chat = chat();
-        let content = |user: &str, images: &[ImagePart]| {
+        let content = |user: &str, media: &[MediaPart]| {
             let parts = PromptParts {
-                images: Some(images),
+                media: Some(media),
                 ..single(user)
             };
             let body: serde_json::Value =
@@ -367,6 +390,29 @@ mod tests {
             ])
         );
         assert_eq!(content("", &[image(0, "x")]), serde_json::json!([url("x")]));
+        let video = MediaPart::Frames(FramesPart {
+            at: 1,
+            frames: vec!["f1".into(), "f2".into()],
+            width: 1,
+            height: 1,
+            bytes: 2,
+        });
+        let clip = MediaPart::Audio(AudioPart {
+            at: 2,
+            data: "UklGRg==".into(),
+            seconds: 1.0,
+            bytes: 4,
+        });
+        assert_eq!(
+            content("ab", &[video, clip]),
+            serde_json::json!([
+                text("a"),
+                url("f1"),
+                url("f2"),
+                text("b"),
+                {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+            ])
+        );
     }
 
     #[test]
@@ -420,7 +466,7 @@ mod tests {
             system: Some("sys"),
             history: &[],
             user: "q",
-            images: None,
+            media: None,
         };
         assert_eq!(
             String::from_utf8(anthropic.render("c", &parts, 4, false)).unwrap(),

@@ -13,9 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use ibench_core::breakers::peer_record;
 use ibench_core::config::{ApiType, PROMPT_TOKEN_BUFFER};
-use ibench_core::metrics::{Clock, Image, Outcome, RequestRecord, StageRecorder};
+use ibench_core::metrics::{
+    Audio, Clock, Image, Media, Outcome, RequestRecord, StageRecorder, Video,
+};
 use ibench_core::plan::sessions::Message;
-use ibench_core::plan::{Plan, RequestData, Round, Routing, StageLoad, StagePlan, UserSession};
+use ibench_core::plan::{
+    MediaPart, Plan, RequestData, Round, Routing, StageLoad, StagePlan, UserSession,
+};
 use ibench_core::report::Exchanged;
 
 use crate::body::PromptParts;
@@ -71,8 +75,8 @@ struct Prepared {
     body: Body,
     /// Session replay: the trace event it replays (`info.graph_event_id`).
     event_id: Option<String>,
-    /// What its record says of its images.
-    images: Option<Box<[Image]>>,
+    /// What its record says of its media.
+    media: Option<Box<Media>>,
 }
 
 enum Body {
@@ -341,16 +345,12 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         .as_ref()
         .map(|t| t.pick(plan.seed, stage.id, index));
     let data = plan.data.request(stage.id, index);
-    let images = data
-        .images
+    let media = data
+        .media
         .as_deref()
-        .filter(|parts| !parts.is_empty())
-        .map(|parts| {
-            parts
-                .iter()
-                .map(|p| Image::new(p.width, p.height, p.bytes as u64))
-                .collect()
-        });
+        .map(measure)
+        .filter(|media| !media.is_empty())
+        .map(Box::new);
     let body = if data.round.is_some() {
         Body::Round(data)
     } else if data.recorded.is_some() && shared.settings.body.api == ApiType::Chat {
@@ -360,7 +360,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
             system: data.system.as_deref(),
             history: &[],
             user: &data.prompt,
-            images: data.images.as_deref(),
+            media: data.media.as_deref(),
         };
         let (bytes, prompt_tokens) = render(shared, adapter, &parts, &data);
         Body::Ready {
@@ -373,8 +373,30 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         adapter,
         body,
         event_id: None,
-        images,
+        media,
     }
+}
+
+/// What a request's record says of the media it carries (inference-perf's per-instance
+/// metrics).
+fn measure(parts: &[MediaPart]) -> Media {
+    let mut media = Media::default();
+    for part in parts {
+        match part {
+            MediaPart::Image(p) => media
+                .images
+                .push(Image::new(p.width, p.height, p.bytes as u64)),
+            MediaPart::Frames(p) => media.videos.push(Video {
+                picture: Image::new(p.width, p.height, p.bytes as u64),
+                frames: p.frames.len() as u64,
+            }),
+            MediaPart::Audio(p) => media.audios.push(Audio {
+                bytes: p.bytes as u64,
+                seconds: p.seconds,
+            }),
+        }
+    }
+    media
 }
 
 /// The request body of `data` (its prompt given as `parts`) and its prompt tokens by the
@@ -649,7 +671,7 @@ async fn execute(
                 system: fitted.system.as_deref(),
                 history: &so_far.history[fitted.dropped..],
                 user: &fitted.user,
-                images: None,
+                media: None,
             };
             let (bytes, prompt_tokens) = render(shared, prepared.adapter, &parts, &data);
             let session = data.session.expect("rounds belong to sessions");
@@ -739,7 +761,7 @@ async fn execute(
         prompt_tokens,
         outcome: exchange.outcome,
         retried: exchange.retried,
-        images: prepared.images,
+        media: prepared.media,
     };
     if let Some(breakers) = &shared.settings.breakers
         && stage.is_benchmark()
@@ -851,7 +873,7 @@ fn record_not_sent(
         prompt_tokens: 0,
         outcome: Outcome::Cancelled,
         retried: None,
-        images: None,
+        media: None,
     };
     recorder.lock().expect("recorder lock").record(&record);
     record

@@ -3,7 +3,8 @@
 //! `data:` URLs of images of the configured count, sizes and encoding), and the prompt tokens
 //! reported are the simulator's, images included; `visionarena` rows likewise, their images
 //! given as bytes or by URL (served over loopback and checked before the run). Each request's
-//! record lists the images it sent.
+//! record lists the images it sent. Synthetic videos go as their frames' `image_url` parts and
+//! audio clips as `input_audio` WAV parts, measured per video and per clip.
 
 use ibench_core::media::{Encoding, probe_data_url};
 use ibench_core::tokenize::count_tokens;
@@ -75,7 +76,12 @@ fn assert_images_recorded_as_sent(dir: &std::path::Path, requests: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_requests_carry_the_configured_images_and_the_sim_counts_them() {
-    for (representation, encoding) in [("png", Encoding::Png), ("jpeg", Encoding::Jpeg)] {
+    // inference-perf 0.7.0 sends PNG for synthetic images asked as WebP.
+    for (representation, sent, encoding) in [
+        ("png", "png", Encoding::Png),
+        ("jpeg", "jpeg", Encoding::Jpeg),
+        ("webp", "png", Encoding::Png),
+    ] {
         let sim = common::recording_sim(100).await;
         let dir = tempfile::tempdir().unwrap();
         let yaml = format!(
@@ -110,7 +116,7 @@ async fn chat_requests_carry_the_configured_images_and_the_sim_counts_them() {
                         assert_eq!(part.as_object().unwrap().len(), 2, "{part}");
                         let url = part["image_url"]["url"].as_str().unwrap();
                         assert!(
-                            url.starts_with(&format!("data:image/{representation};base64,")),
+                            url.starts_with(&format!("data:image/{sent};base64,")),
                             "{}",
                             &url[..40]
                         );
@@ -153,6 +159,163 @@ async fn chat_requests_carry_the_configured_images_and_the_sim_counts_them() {
                 > 0.0
         );
     }
+}
+
+/// The simulator's tokens per audio clip: one per 40 ms (see docs/sim.md).
+fn audio_tokens(seconds: f64) -> u64 {
+    (seconds * 25.0).ceil() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_go_as_frames_and_audio_as_wav_parts_and_are_reported_per_kind() {
+    use base64::Engine;
+    let decode = |b64: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    };
+    let sim = common::recording_sim(100).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "api: {type: chat}\ndata: {type: synthetic, input_distribution: {type: fixed, mean: 20, min: 20, max: 20}, multimodal: {video: {count: {type: fixed, mean: 1, min: 1, max: 1}, representation: jpeg_frames, profiles: [{profile: {resolution: {height: 56, width: 84}, frames: 3}}]}, audio: {count: {type: fixed, mean: 2, min: 2, max: 2}, durations: [{duration: 0.5}, {duration: 2, weight: 1}]}}}\nload: {stages: [{rate: 10, duration: 1}], num_workers: 1, base_seed: 5}\nreport: {request_lifecycle: {per_request: true}}";
+    let outcome = common::run(common::config(&sim.base_url(), dir.path(), yaml)).await;
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["successes"]["count"], 10);
+    let mut requests = sim.requests();
+    assert_eq!(requests.len(), 10);
+    requests.sort_by_key(|r| r.seq);
+    let (mut expected_tokens, mut seconds_seen) = (Vec::new(), std::collections::BTreeSet::new());
+    let mut sent_metrics = Vec::new();
+    for request in &requests {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let parts = body["messages"][0]["content"].as_array().unwrap();
+        let (mut text, mut tokens, mut frame_bytes) = (String::new(), 0, 0);
+        let (mut frames, mut clips) = (0, Vec::new());
+        for part in parts {
+            match part["type"].as_str().unwrap() {
+                "text" => {
+                    let part = part["text"].as_str().unwrap();
+                    tokens += count_tokens(part) as u64;
+                    text.push_str(part);
+                }
+                "image_url" => {
+                    let url = part["image_url"]["url"].as_str().unwrap();
+                    let frame = probe_data_url(url).unwrap();
+                    assert_eq!(
+                        (frame.encoding, frame.width, frame.height),
+                        (Encoding::Jpeg, 84, 56)
+                    );
+                    frame_bytes += decode(url.split_once(',').unwrap().1).len();
+                    tokens += image_tokens(84, 56);
+                    frames += 1;
+                }
+                "input_audio" => {
+                    assert_eq!(part["input_audio"]["format"], "wav", "{part}");
+                    let wav = decode(part["input_audio"]["data"].as_str().unwrap());
+                    let seconds = ibench_core::media::wav::seconds(&wav).unwrap();
+                    tokens += audio_tokens(seconds);
+                    seconds_seen.insert((seconds * 1000.0) as u64);
+                    clips.push(serde_json::json!({"bytes": wav.len(), "seconds": seconds}));
+                }
+                other => panic!("unexpected part {other}"),
+            }
+        }
+        assert_eq!(frames, 3, "one video of 3 frames");
+        assert_eq!(clips.len(), 2);
+        assert_eq!(count_tokens(&text), 20, "the parts' text is the prompt");
+        expected_tokens.push(tokens);
+        sent_metrics.push(serde_json::json!({
+            "video": {"count": 1, "instances": [{"pixels": 84 * 56, "bytes": frame_bytes, "aspect_ratio": 1.5, "frames": 3}]},
+            "clips": clips,
+        }));
+    }
+    assert_eq!(
+        seconds_seen.into_iter().collect::<Vec<_>>(),
+        vec![500, 2000],
+        "both lengths are drawn"
+    );
+    expected_tokens.sort_unstable();
+    assert_eq!(
+        reported_prompt_tokens(dir.path()),
+        expected_tokens,
+        "the sim's prompt tokens include the frames and the clips"
+    );
+    // Each record measures what its request sent (clips in the order they were placed).
+    let mut recorded: Vec<Value> = common::per_request(dir.path())
+        .iter()
+        .map(|entry| {
+            let metrics = &entry["info"]["request_metrics"];
+            assert!(metrics["image"].is_null(), "{metrics}");
+            assert_eq!(metrics["audio"]["count"], 2);
+            serde_json::json!({"video": metrics["video"], "clips": metrics["audio"]["instances"]})
+        })
+        .collect();
+    let key = |v: &Value| v.to_string();
+    recorded.sort_by_key(key);
+    sent_metrics.sort_by_key(key);
+    assert_eq!(recorded, sent_metrics);
+    let successes = &summary["successes"];
+    assert_eq!(successes["video"]["count"]["min"], 1.0);
+    assert_eq!(successes["video"]["count"]["max"], 1.0);
+    assert_eq!(successes["video"]["frames"]["mean"], 3.0);
+    assert_eq!(successes["video"]["pixels"]["max"], f64::from(84 * 56));
+    assert_eq!(successes["video"]["aspect_ratio"]["min"], 1.5);
+    assert_eq!(successes["audio"]["count"]["mean"], 2.0);
+    assert_eq!(successes["audio"]["seconds"]["min"], 0.5);
+    assert_eq!(successes["audio"]["seconds"]["max"], 2.0);
+    assert_eq!(successes["audio"]["bytes"]["min"], 44.0 + 16000.0);
+    assert_eq!(successes["audio"]["bytes"]["max"], 44.0 + 64000.0);
+    let throughput = &successes["throughput"];
+    let (videos, audios) = (
+        throughput["videos_per_sec"].as_f64().unwrap(),
+        throughput["audios_per_sec"].as_f64().unwrap(),
+    );
+    assert!(videos > 0.0, "{throughput}");
+    assert!((audios / videos - 2.0).abs() < 1e-9, "two clips per video");
+    assert_eq!(throughput["images_per_sec"], 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_prefixes_carry_their_groups_media_and_questions_their_own() {
+    let sim = common::recording_sim(100).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Two groups of two prompts: each prefix has one image at its start, each question one
+    // clip at its end.
+    let yaml = "api: {type: chat}\ndata: {type: shared_prefix, shared_prefix: {num_groups: 2, num_prompts_per_group: 2, system_prompt_len: 12, question_len: 6, output_len: 4, multimodal: {image: {count: {type: fixed, mean: 1, min: 1, max: 1}, resolutions: {height: 32, width: 48}, insertion_point: 0}}}, multimodal: {audio: {count: {type: fixed, mean: 1, min: 1, max: 1}, durations: 1, insertion_point: 1}}}\nload: {stages: [{rate: 8, duration: 1}], num_workers: 1, base_seed: 9}\nreport: {request_lifecycle: {per_request: true}}";
+    let outcome = common::run(common::config(&sim.base_url(), dir.path(), yaml)).await;
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["successes"]["count"], 8);
+    let mut requests = sim.requests();
+    assert_eq!(requests.len(), 8);
+    requests.sort_by_key(|r| r.seq);
+    // Image bytes by group (prompt k is in group k mod 2; request i asks prompt i mod 4).
+    let mut by_group: [std::collections::HashSet<String>; 2] = Default::default();
+    for request in &requests {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let messages = body["messages"].as_array().unwrap();
+        assert_eq!(
+            messages.len(),
+            1,
+            "prefix and question in one user message: {body}"
+        );
+        assert_eq!(messages[0]["role"], "user");
+        let parts = messages[0]["content"].as_array().unwrap();
+        let kinds: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["image_url", "text", "input_audio"], "{body}");
+        let url = parts[0]["image_url"]["url"].as_str().unwrap();
+        let image = probe_data_url(url).unwrap();
+        assert_eq!((image.width, image.height), (48, 32));
+        assert_eq!(body["max_tokens"], 4);
+        by_group[(request.seq % 2) as usize].insert(url.to_string());
+    }
+    assert!(
+        by_group.iter().all(|urls| urls.len() == 1),
+        "a group's prefix media never change"
+    );
+    assert_ne!(by_group[0], by_group[1], "groups do not share bytes");
+    let successes = &summary["successes"];
+    assert_eq!(successes["image"]["count"]["mean"], 1.0);
+    assert_eq!(successes["audio"]["count"]["mean"], 1.0);
+    assert_eq!(successes["audio"]["seconds"]["max"], 1.0);
 }
 
 /// Six requests at 6/s of `visionarena` `rows` (JSON Lines) with the `data.visionarena`

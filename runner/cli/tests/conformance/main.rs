@@ -342,6 +342,46 @@ report:
     ),
 };
 
+/// Streamed chat with one synthetic video sent as PNG frames and two audio clips in every
+/// prompt, and a WebP image (sent as PNG by both).
+const MULTIMODAL_VIDEO_AUDIO_CHAT: Shape = Shape {
+    name: "multimodal-video-audio-chat",
+    yaml: "api: {type: chat, streaming: true}
+data:
+  type: synthetic
+  input_distribution: {min: 30, max: 30, mean: 30, std_dev: 0}
+  # Required by inference-perf, and not used by either tool: no max_tokens is asked.
+  output_distribution: {min: 10, max: 10, mean: 10, std_dev: 0}
+  multimodal:
+    image:
+      count: {min: 1, max: 1, mean: 1, std_dev: 0}
+      resolutions: [{resolution: {width: 32, height: 32}, weight: 1}]
+      insertion_point: 0
+      representation: webp
+    video:
+      count: {min: 1, max: 1, mean: 1, std_dev: 0}
+      profiles: [{profile: {resolution: {width: 64, height: 48}, frames: 3}, weight: 1}]
+      insertion_point: 0.5
+      representation: png_frames
+    audio:
+      count: {min: 2, max: 2, mean: 2, std_dev: 0}
+      durations: [{duration: 0.5, weight: 1}]
+      insertion_point: 1
+load:
+  type: constant
+  stages: [{rate: 5, duration: 3}]
+report:
+  request_lifecycle: {summary: true, per_stage: true, per_request: true}
+",
+    asks_differ: &[],
+    reports_differ: &[],
+    same_counts: true,
+    prompts_differ: Some(
+        "both tools send random token ids as text, which the tokenizer reads back as the asked \
+         length or one token more, at random",
+    ),
+};
+
 /// Generated agent sessions of fixed shape (fixed draws, every agent spawning two sub-agents),
 /// so that both tools build the same session graphs: two user turns with their tool loops,
 /// the dispatch, the sub-agents' own loops and the reading of their reports. Its tool calls
@@ -464,6 +504,11 @@ async fn synthetic_agentic_sessions_match_inference_perf() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_images_in_chat_match_inference_perf() {
     conform(&MULTIMODAL_CHAT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_video_frames_and_audio_in_chat_match_inference_perf() {
+    conform(&MULTIMODAL_VIDEO_AUDIO_CHAT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

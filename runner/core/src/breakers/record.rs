@@ -77,7 +77,7 @@ mod tests {
                 message: "no response within 0.2 s".into(),
             }),
             retried: None,
-            images: None,
+            media: None,
         };
         let failed = peer_record(2, &record, &clock, Some("lora-a"), None, None);
         assert_eq!(failed["error"]["error_type"], "TimeoutError");

@@ -10,12 +10,6 @@ use super::error::Issue;
 /// better than ignoring part of what the user asked for.
 const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     (
-        "data.shared_prefix.multimodal",
-        "a shared prefix with images",
-    ),
-    ("data.multimodal.video", "synthetic video"),
-    ("data.multimodal.audio", "synthetic audio"),
-    (
         "data.otel_trace_replay.hf_dataset_path",
         "traces from a Hugging Face dataset",
     ),
@@ -93,11 +87,7 @@ const ALIASES: &[(&str, &str, &str)] = &[
 ];
 
 /// inference-perf enum values that are valid there but not implemented here.
-const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[(
-    "data.multimodal.image.representation",
-    "webp",
-    "synthetic WebP images (inference-perf sends PNG for them)",
-)];
+const UNSUPPORTED_VALUES: &[(&str, &str, &str)] = &[];
 
 /// Checks `doc` against `schema` (a schemars root schema with `$defs`), returning one issue per
 /// unknown key or unsupported enum value.
@@ -327,20 +317,14 @@ mod tests {
     fn inference_perf_features_we_lack_are_named_not_supported() {
         let found = issues(json!({"data": {"type": "visionarena",
             "visionarena": {"hf_split": "train"},
-            "multimodal": {"video": {}, "image": {"representation": "webp"}},
+            "multimodal": {"video": {"representation": "png_frames"}, "audio": {}, "image": {"representation": "webp"}},
+            "shared_prefix": {"multimodal": {"image": {"count": {"mean": 1}}}},
             "weka_trace_replay": {"filter": "lambda x: True"}}}));
         assert!(
-            found.contains(
-                &"data.multimodal.video: synthetic video is not supported yet; remove this key"
-                    .to_string()
-            ),
-            "{found:?}"
-        );
-        assert!(
-            found.iter().any(|f| f.starts_with(
-                "data.multimodal.image.representation: synthetic WebP images (inference-perf sends PNG for them) (webp) is not supported yet"
-            )),
-            "{found:?}"
+            !found
+                .iter()
+                .any(|f| f.starts_with("data.multimodal") || f.starts_with("data.shared_prefix")),
+            "video, audio, WebP images and media in shared prefixes are built: {found:?}"
         );
         assert!(
             found.contains(

@@ -94,7 +94,8 @@ mod tests {
             }))
             .unwrap()
         );
-        let set = from_document(json!({"data": {"multimodal": {"audio": {}}}})).unwrap_err();
+        let set =
+            from_document(json!({"data": {"otel_trace_replay": {"filter": "x"}}})).unwrap_err();
         assert!(set.to_string().contains("is not supported yet"), "{set}");
     }
 

@@ -1,6 +1,7 @@
-//! `data.multimodal`: synthetic images in `synthetic` chat prompts, with inference-perf 0.7.0's
-//! keys (`SyntheticMultimodalDatagenConfig`; its `video` and `audio` are refused as not
-//! supported yet), and the rules that keep a run from sending what the user did not mean.
+//! `data.multimodal` and `data.shared_prefix.multimodal`: synthetic images, videos and audio
+//! clips in `synthetic` and `shared_prefix` chat prompts, with inference-perf 0.7.0's keys
+//! (`SyntheticMultimodalDatagenConfig`), and the rules that keep a run from sending what the
+//! user did not mean.
 
 use std::fmt;
 
@@ -15,6 +16,10 @@ use super::validate::{Sampler, distribution};
 
 /// Larger sides would make one image hundreds of megabytes before encoding.
 pub const MAX_IMAGE_SIDE: i64 = 16384;
+/// More frames would make one request's body gigabytes at the larger frame sizes.
+pub const MAX_VIDEO_FRAMES: i64 = 4096;
+/// An hour of inference-perf's 16 kHz 16-bit mono audio is 115 MB before base64.
+pub const MAX_AUDIO_SECONDS: f64 = 3600.0;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +27,107 @@ pub struct MultimodalConfig {
     /// Synthetic images attached to each prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageConfig>,
+    /// Synthetic videos attached to each prompt, sent as frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<VideoConfig>,
+    /// Synthetic audio clips attached to each prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<AudioConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VideoConfig {
+    /// Videos per request (none when unset), sampled per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Distribution>,
+    /// Where each video goes in the prompt text: 0 (before it) to 1 (after it); a uniformly
+    /// random place per video when unset.
+    #[serde(
+        default,
+        deserialize_with = "insertion_point",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insertion_point: Option<f64>,
+    /// The frame sizes and frame counts videos are drawn from, by weight (default 512×512, 10
+    /// frames). A single `{resolution, frames}` is read too.
+    #[serde(
+        default,
+        deserialize_with = "profiles",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub profiles: Option<Vec<WeightedVideoProfile>>,
+    /// Wire format: `png_frames` or `jpeg_frames` (each frame an `image_url` part at the
+    /// video's place). inference-perf's default `mp4` is refused at validation.
+    #[serde(default)]
+    pub representation: VideoRepresentation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedVideoProfile {
+    pub profile: VideoProfile,
+    /// Relative frequency of this profile.
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VideoProfile {
+    /// `{height, width}` of each frame, or a preset name.
+    #[serde(deserialize_with = "resolution")]
+    pub resolution: Resolution,
+    /// Frames per video.
+    pub frames: i64,
+}
+
+/// inference-perf's `VideoRepresentation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum VideoRepresentation {
+    /// One `video_url` part carrying an H.264 MP4 (inference-perf's default; not built here).
+    #[default]
+    #[serde(rename = "mp4")]
+    Mp4,
+    /// `frames` PNG `image_url` parts.
+    #[serde(rename = "png_frames")]
+    PngFrames,
+    /// `frames` JPEG `image_url` parts.
+    #[serde(rename = "jpeg_frames")]
+    JpegFrames,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudioConfig {
+    /// Audio clips per request (none when unset), sampled per request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Distribution>,
+    /// Where each clip goes in the prompt text: 0 (before it) to 1 (after it); a uniformly
+    /// random place per clip when unset.
+    #[serde(
+        default,
+        deserialize_with = "insertion_point",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insertion_point: Option<f64>,
+    /// The clip lengths in seconds, by weight (default 1 s). A single number is read too.
+    #[serde(
+        default,
+        deserialize_with = "durations",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub durations: Option<Vec<WeightedDuration>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedDuration {
+    /// Seconds.
+    pub duration: f64,
+    /// Relative frequency of this length.
+    #[serde(default = "one")]
+    pub weight: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -88,8 +194,7 @@ impl Resolution {
     }
 }
 
-/// inference-perf's `ImageRepresentation` for synthetic images (its `webp` is for dataset
-/// bytes passed through; see the unsupported values in `keys.rs`).
+/// inference-perf's `ImageRepresentation` for synthetic images.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ImageRepresentation {
     /// Lossless.
@@ -99,6 +204,10 @@ pub enum ImageRepresentation {
     /// Lossy, smaller.
     #[serde(rename = "jpeg")]
     Jpeg,
+    /// Sent as PNG, as inference-perf 0.7.0 sends synthetic images asked as WebP (its WebP is
+    /// for dataset bytes passed through).
+    #[serde(rename = "webp")]
+    Webp,
 }
 
 /// `data.visionarena`: inference-perf's settings of the VisionArena-Chat dataset, whose rows
@@ -219,6 +328,60 @@ fn resolutions<'de, D: Deserializer<'de>>(
     d.deserialize_any(Resolutions).map(Some)
 }
 
+fn profiles<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<WeightedVideoProfile>>, D::Error> {
+    struct Profiles;
+    impl<'de> Visitor<'de> for Profiles {
+        type Value = Vec<WeightedVideoProfile>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a video profile {resolution, frames} or a list of {profile, weight}")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            let profile = VideoProfile::deserialize(de::value::MapAccessDeserializer::new(map))?;
+            Ok(vec![WeightedVideoProfile {
+                profile,
+                weight: 1.0,
+            }])
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    d.deserialize_any(Profiles).map(Some)
+}
+
+fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<WeightedDuration>>, D::Error> {
+    struct Durations;
+    impl Durations {
+        fn single(duration: f64) -> Vec<WeightedDuration> {
+            vec![WeightedDuration {
+                duration,
+                weight: 1.0,
+            }]
+        }
+    }
+    impl<'de> Visitor<'de> for Durations {
+        type Value = Vec<WeightedDuration>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a duration in seconds or a list of {duration, weight}")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Self::single(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Self::single(v as f64))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Self::single(v as f64))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    d.deserialize_any(Durations).map(Some)
+}
+
 fn insertion_point_within_bounds(point: f64, path: &str, issues: &mut Vec<Issue>) {
     if !(0.0..=1.0).contains(&point) {
         issues.push(Issue::new(
@@ -228,10 +391,10 @@ fn insertion_point_within_bounds(point: f64, path: &str, issues: &mut Vec<Issue>
     }
 }
 
-fn chat_only(data_type: &str, issues: &mut Vec<Issue>) {
+fn chat_only(what: &str, issues: &mut Vec<Issue>) {
     issues.push(Issue::new(
         "api.type",
-        format!("{data_type} sends images as chat content parts (inference-perf's generator speaks chat only); set api.type: chat"),
+        format!("{what} sends media as chat content parts (inference-perf's generator speaks chat only); set api.type: chat"),
     ));
 }
 
@@ -261,64 +424,166 @@ pub(super) fn validate_vision_arena(config: &Config, issues: &mut Vec<Issue>) {
 }
 
 pub(super) fn validate(config: &Config, issues: &mut Vec<Issue>) {
-    let Some(multimodal) = &config.data.multimodal else {
+    let data = &config.data;
+    let shared = data
+        .shared_prefix
+        .as_ref()
+        .filter(|_| data.data_type == DataType::SharedPrefix);
+    let prefix = shared.and_then(|s| s.multimodal.as_ref());
+    if data.multimodal.is_none() && prefix.is_none() {
         return;
-    };
-    match config.data.data_type {
-        DataType::Synthetic => {}
-        DataType::SharedPrefix => issues.push(Issue::new(
+    }
+    if data.multimodal.is_some()
+        && !matches!(data.data_type, DataType::Synthetic | DataType::SharedPrefix)
+    {
+        issues.push(Issue::new(
             "data.multimodal",
-            "images in shared_prefix prompts are not supported yet; use data.type synthetic or remove it",
-        )),
-        _ => issues.push(Issue::new(
-            "data.multimodal",
-            "used by data.type synthetic only (inference-perf ignores it elsewhere); set data.type: synthetic or remove it",
-        )),
+            "used by data.type synthetic and shared_prefix only (inference-perf ignores it elsewhere); set data.type: synthetic or remove it",
+        ));
     }
     if config.api.api_type != ApiType::Chat {
-        chat_only("data.multimodal", issues);
+        let what = if data.multimodal.is_some() {
+            "data.multimodal"
+        } else {
+            "data.shared_prefix.multimodal"
+        };
+        chat_only(what, issues);
     }
-    let Some(image) = &multimodal.image else {
-        return;
-    };
-    let at = |field: &str| format!("data.multimodal.image.{field}");
-    if let Some(count) = &image.count {
-        distribution(count, &at("count"), Sampler::Sample, issues);
+    if shared.is_some_and(|s| s.enable_multi_turn_chat) {
+        issues.push(Issue::new(
+            "data.shared_prefix.enable_multi_turn_chat",
+            "multi-turn conversations are text only (inference-perf refuses media with them); set it false or remove data.multimodal and data.shared_prefix.multimodal",
+        ));
     }
-    if let Some(point) = image.insertion_point {
-        insertion_point_within_bounds(point, &at("insertion_point"), issues);
+    if let Some(multimodal) = &data.multimodal {
+        validate_media(multimodal, "data.multimodal", issues);
     }
-    if let Some(list) = &image.resolutions {
-        if list.is_empty() {
+    if let Some(prefix) = prefix {
+        validate_media(prefix, "data.shared_prefix.multimodal", issues);
+    }
+}
+
+/// The media sections of `multimodal`, found at `base`.
+fn validate_media(multimodal: &MultimodalConfig, base: &str, issues: &mut Vec<Issue>) {
+    if let Some(image) = &multimodal.image {
+        let at = format!("{base}.image");
+        placement(image.count.as_ref(), image.insertion_point, &at, issues);
+        if let Some(list) = &image.resolutions {
+            weighted(list, |w| w.weight, &at, "resolutions", "512×512", issues);
+            for (i, w) in list.iter().enumerate() {
+                let item = format!("{at}.resolutions[{i}].resolution");
+                resolution_within_bounds(w.resolution, &item, issues);
+            }
+        }
+    }
+    if let Some(video) = &multimodal.video {
+        let at = format!("{base}.video");
+        placement(video.count.as_ref(), video.insertion_point, &at, issues);
+        if video.representation == VideoRepresentation::Mp4 {
             issues.push(Issue::new(
-                at("resolutions"),
-                "lists no resolution; give at least one or remove it for 512×512",
+                format!("{at}.representation"),
+                "mp4 (inference-perf's default: one video_url part of H.264 MP4) is not supported: no H.264 encoder is built in; set representation: png_frames or jpeg_frames to send each frame as an image_url part, as inference-perf does for them",
             ));
         }
-        for (i, weighted) in list.iter().enumerate() {
-            let item = |field: &str| format!("{}[{i}].{field}", at("resolutions"));
-            let Resolution { height, width } = weighted.resolution;
-            for (side, value) in [("height", height), ("width", width)] {
-                if !(1..=MAX_IMAGE_SIDE).contains(&value) {
+        if let Some(list) = &video.profiles {
+            weighted(
+                list,
+                |w| w.weight,
+                &at,
+                "profiles",
+                "512×512, 10 frames",
+                issues,
+            );
+            for (i, w) in list.iter().enumerate() {
+                let item = format!("{at}.profiles[{i}].profile");
+                resolution_within_bounds(
+                    w.profile.resolution,
+                    &format!("{item}.resolution"),
+                    issues,
+                );
+                if !(1..=MAX_VIDEO_FRAMES).contains(&w.profile.frames) {
                     issues.push(Issue::new(
-                        item(&format!("resolution.{side}")),
-                        format!("must be 1 to {MAX_IMAGE_SIDE} pixels, got {value}"),
+                        format!("{item}.frames"),
+                        format!("must be 1 to {MAX_VIDEO_FRAMES}, got {}", w.profile.frames),
                     ));
                 }
             }
-            if !(weighted.weight >= 0.0 && weighted.weight.is_finite()) {
-                issues.push(Issue::new(
-                    item("weight"),
-                    format!("must be a finite number >= 0, got {}", weighted.weight),
-                ));
+        }
+    }
+    if let Some(audio) = &multimodal.audio {
+        let at = format!("{base}.audio");
+        placement(audio.count.as_ref(), audio.insertion_point, &at, issues);
+        if let Some(list) = &audio.durations {
+            weighted(list, |w| w.weight, &at, "durations", "1 second", issues);
+            for (i, w) in list.iter().enumerate() {
+                if !(w.duration > 0.0 && w.duration <= MAX_AUDIO_SECONDS) {
+                    issues.push(Issue::new(
+                        format!("{at}.durations[{i}].duration"),
+                        format!(
+                            "must be more than 0 and at most {MAX_AUDIO_SECONDS} seconds, got {}",
+                            w.duration
+                        ),
+                    ));
+                }
             }
         }
-        if !list.is_empty() && list.iter().all(|w| w.weight == 0.0) {
+    }
+}
+
+/// A media section's `count` and `insertion_point`.
+fn placement(count: Option<&Distribution>, point: Option<f64>, at: &str, issues: &mut Vec<Issue>) {
+    if let Some(count) = count {
+        distribution(count, &format!("{at}.count"), Sampler::Sample, issues);
+    }
+    if let Some(point) = point {
+        insertion_point_within_bounds(point, &format!("{at}.insertion_point"), issues);
+    }
+}
+
+fn resolution_within_bounds(resolution: Resolution, at: &str, issues: &mut Vec<Issue>) {
+    let Resolution { height, width } = resolution;
+    for (side, value) in [("height", height), ("width", width)] {
+        if !(1..=MAX_IMAGE_SIDE).contains(&value) {
             issues.push(Issue::new(
-                at("resolutions"),
-                "every weight is 0; give at least one resolution a weight > 0",
+                format!("{at}.{side}"),
+                format!("must be 1 to {MAX_IMAGE_SIDE} pixels, got {value}"),
             ));
         }
+    }
+}
+
+/// A weighted list `field` of the section at `at`: not empty, its weights finite, not
+/// negative and not all 0 (`default` is what an unset list means).
+fn weighted<T>(
+    list: &[T],
+    weight: impl Fn(&T) -> f64,
+    at: &str,
+    field: &str,
+    default: &str,
+    issues: &mut Vec<Issue>,
+) {
+    let path = format!("{at}.{field}");
+    if list.is_empty() {
+        issues.push(Issue::new(
+            &path,
+            format!("lists nothing; give at least one or remove it for {default}"),
+        ));
+        return;
+    }
+    for (i, item) in list.iter().enumerate() {
+        let w = weight(item);
+        if !(w >= 0.0 && w.is_finite()) {
+            issues.push(Issue::new(
+                format!("{path}[{i}].weight"),
+                format!("must be a finite number >= 0, got {w}"),
+            ));
+        }
+    }
+    if list.iter().all(|item| weight(item) == 0.0) {
+        issues.push(Issue::new(
+            path,
+            "every weight is 0; give at least one a weight > 0",
+        ));
     }
 }
 

@@ -713,6 +713,10 @@ pub struct SharedPrefixConfig {
     /// same worker and carry the whole conversation so far.
     #[serde(default)]
     pub enable_multi_turn_chat: bool,
+    /// Media in each group's prefix, drawn once per group as inference-perf draws them, so
+    /// every request of a group carries the same bytes (chat only, single-turn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multimodal: Option<super::multimodal::MultimodalConfig>,
 }
 
 impl SharedPrefixConfig {
@@ -740,6 +744,7 @@ impl Default for SharedPrefixConfig {
             question_distribution: None,
             output_distribution: None,
             enable_multi_turn_chat: false,
+            multimodal: None,
         }
     }
 }

@@ -12,7 +12,9 @@ use super::labels;
 use super::latencies::{
     RequestLatencies, effective_output_tokens, request_latencies, seconds_between, token_gaps,
 };
-use super::record::{Clock, Image, Outcome, RequestError, RequestRecord, Response};
+use super::record::{
+    Audio, Clock, Image, Media, Outcome, RequestError, RequestRecord, Response, Video,
+};
 use crate::config::GoodputConstraints;
 
 /// Report options that change what is recorded.
@@ -110,6 +112,10 @@ pub struct Successes {
     /// Left out of a text-only run's metrics, which runners send the operator.
     #[serde(default, skip_serializing_if = "Images::is_empty")]
     pub images: Images,
+    #[serde(default, skip_serializing_if = "Videos::is_empty")]
+    pub videos: Videos,
+    #[serde(default, skip_serializing_if = "Audios::is_empty")]
+    pub audios: Audios,
 }
 
 /// The images of the successes (inference-perf's `successes.image`): kept for the requests
@@ -140,7 +146,7 @@ impl Images {
         self.per_request.is_empty()
     }
 
-    fn record(&mut self, images: &[Image]) {
+    fn record<'a>(&mut self, images: impl ExactSizeIterator<Item = &'a Image>) {
         self.per_request.record(images.len() as f64);
         for image in images {
             self.pixels.record(image.pixels as f64);
@@ -158,9 +164,112 @@ impl Images {
 
     /// Images per success: those with images and a zero for each of the other `successes`.
     pub fn per_success(&self, successes: u64) -> Dist {
-        let mut counts = self.per_request.clone();
-        counts.record_n(0.0, successes.saturating_sub(self.per_request.count()));
-        counts
+        per_success(&self.per_request, successes)
+    }
+}
+
+/// `per_request` (counts over the requests that carried the kind) with a zero for each of the
+/// other `successes`.
+fn per_success(per_request: &Dist, successes: u64) -> Dist {
+    let mut counts = per_request.clone();
+    counts.record_n(0.0, successes.saturating_sub(per_request.count()));
+    counts
+}
+
+/// The videos of the successes (inference-perf's `successes.video`), kept as [`Images`] are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Videos {
+    /// Videos per request, a frame's pixels and aspect ratio, and each video's bytes.
+    pub pictures: Images,
+    pub frames: Dist,
+}
+
+impl Default for Videos {
+    fn default() -> Self {
+        Videos {
+            pictures: Images::default(),
+            frames: Dist::counts(),
+        }
+    }
+}
+
+impl Videos {
+    fn is_empty(&self) -> bool {
+        self.pictures.is_empty()
+    }
+
+    fn record(&mut self, videos: &[Video]) {
+        self.pictures.record(videos.iter().map(|v| &v.picture));
+        for video in videos {
+            self.frames.record(video.frames as f64);
+        }
+    }
+
+    fn merge(&mut self, other: &Videos) {
+        self.pictures.merge(&other.pictures);
+        self.frames.merge(&other.frames);
+    }
+
+    pub fn per_success(&self, successes: u64) -> Dist {
+        self.pictures.per_success(successes)
+    }
+}
+
+/// The audio clips of the successes (inference-perf's `successes.audio`), kept as [`Images`]
+/// are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Audios {
+    /// Clips per request, over the requests with clips.
+    pub per_request: Dist,
+    pub seconds: Dist,
+    pub bytes: Dist,
+}
+
+impl Default for Audios {
+    fn default() -> Self {
+        Audios {
+            per_request: Dist::counts(),
+            seconds: Dist::seconds(),
+            bytes: Dist::counts(),
+        }
+    }
+}
+
+impl Audios {
+    fn is_empty(&self) -> bool {
+        self.per_request.is_empty()
+    }
+
+    fn record(&mut self, audios: &[Audio]) {
+        self.per_request.record(audios.len() as f64);
+        for audio in audios {
+            self.seconds.record(audio.seconds);
+            self.bytes.record(audio.bytes as f64);
+        }
+    }
+
+    fn merge(&mut self, other: &Audios) {
+        self.per_request.merge(&other.per_request);
+        self.seconds.merge(&other.seconds);
+        self.bytes.merge(&other.bytes);
+    }
+
+    pub fn per_success(&self, successes: u64) -> Dist {
+        per_success(&self.per_request, successes)
+    }
+}
+
+/// Records a success's media, each kind only when it carried any (so its request count is
+/// that of the requests with the kind).
+fn record_media(successes: &mut Successes, media: &Media) {
+    if !media.images.is_empty() {
+        successes.images.record(media.images.iter());
+    }
+    if !media.videos.is_empty() {
+        successes.videos.record(&media.videos);
+    }
+    if !media.audios.is_empty() {
+        successes.audios.record(&media.audios);
     }
 }
 
@@ -244,6 +353,8 @@ impl Default for Successes {
             last_end: None,
             goodput: Goodput::default(),
             images: Images::default(),
+            videos: Videos::default(),
+            audios: Audios::default(),
         }
     }
 }
@@ -373,8 +484,8 @@ impl Successes {
             self.goodput
                 .check(constraints, &latencies, prompt_tokens + effective_output);
         }
-        if let Some(images) = &record.images {
-            self.images.record(images);
+        if let Some(media) = &record.media {
+            record_media(self, media);
         }
     }
 
@@ -416,6 +527,8 @@ impl Successes {
         merge_extreme(&mut self.last_end, other.last_end, f64::max);
         self.goodput.merge(&other.goodput);
         self.images.merge(&other.images);
+        self.videos.merge(&other.videos);
+        self.audios.merge(&other.audios);
     }
 }
 
@@ -525,7 +638,7 @@ mod tests {
             prompt_tokens: 10,
             outcome,
             retried: None,
-            images: None,
+            media: None,
         }
     }
 

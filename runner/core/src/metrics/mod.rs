@@ -10,7 +10,8 @@ mod run;
 mod session;
 
 pub use bucket::{
-    Bucket, Cancelled, Failures, Goodput, Images, LabelStats, RecordOptions, Successes,
+    Audios, Bucket, Cancelled, Failures, Goodput, Images, LabelStats, RecordOptions, Successes,
+    Videos,
 };
 pub use dist::{Dist, DistWire, Unit, WireError};
 pub use labels::{label, message as labels_message, shorten as shorten_message};
@@ -20,7 +21,8 @@ pub use latencies::{
 };
 pub use quantile::interpolated as interpolated_quantile;
 pub use record::{
-    Clock, ErrorKind, Image, Outcome, RequestError, RequestRecord, Response, Retried, Usage,
+    Audio, Clock, ErrorKind, Image, Media, Outcome, RequestError, RequestRecord, Response, Retried,
+    Usage, Video,
 };
 pub use run::{
     BreakerTrip, Completion, RunMetrics, StageInfo, StageMetrics, StageRecorder, StageStatus,

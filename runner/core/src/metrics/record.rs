@@ -21,9 +21,40 @@ pub struct RequestRecord {
     pub outcome: Outcome,
     /// Set when `load.request_retries` sent it again; the outcome is the last attempt's.
     pub retried: Option<Retried>,
-    /// The images the request carried, never empty: `None` for a text-only one, which so
+    /// The media the request carried, never all empty: `None` for a text-only one, which so
     /// allocates nothing.
-    pub images: Option<Box<[Image]>>,
+    pub media: Option<Box<Media>>,
+}
+
+/// The media of a request, by kind, as inference-perf measures them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Media {
+    pub images: Vec<Image>,
+    pub videos: Vec<Video>,
+    pub audios: Vec<Audio>,
+}
+
+impl Media {
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty() && self.videos.is_empty() && self.audios.is_empty()
+    }
+}
+
+/// One video of a request as inference-perf measures it (its `Video` metric).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Video {
+    /// A frame's pixels and aspect ratio, and the bytes of all frames.
+    #[serde(flatten)]
+    pub picture: Image,
+    pub frames: u64,
+}
+
+/// One audio clip of a request as inference-perf measures it (its `Audio` metric).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Audio {
+    /// The encoded clip's size.
+    pub bytes: u64,
+    pub seconds: f64,
 }
 
 /// One image of a request as inference-perf measures it (its `Image` metric).

@@ -123,7 +123,7 @@ mod tests {
             prompt_tokens: 10,
             outcome,
             retried: None,
-            images: None,
+            media: None,
         }
     }
 

@@ -157,7 +157,7 @@ impl ConversationReplay {
                 round: at.turn + 1,
             }),
             context_limit: Some(self.context_limit),
-            images: None,
+            media: None,
             offers_tools: false,
             model: None,
             recorded: None,

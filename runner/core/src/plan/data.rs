@@ -11,8 +11,8 @@ use crate::tokenize::{ChatTemplate, ChatTemplateError, Corpus, Tokenizer};
 
 use super::conversation_replay::ConversationReplay;
 use super::dataset::{Dataset, RemoteImage, VisionRow};
-use super::multimodal::ImageSampler;
-use super::request::{DEFAULT_MAX_TOKENS, RequestData, Round, UserSession};
+use super::multimodal::MediaSampler;
+use super::request::{DEFAULT_MAX_TOKENS, MediaPart, RequestData, Round, UserSession};
 use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
 use super::sessions::{SessionError, Sessions};
@@ -63,10 +63,10 @@ enum Source {
         rows: Arc<[VisionRow]>,
         remote: Arc<[RemoteImage]>,
     },
-    /// `synthetic` with `data.multimodal`: random text of `input` tokens and its images.
+    /// `synthetic` with `data.multimodal`: random text of `input` tokens and its media.
     Multimodal {
         input: LengthSampler,
-        images: Option<ImageSampler>,
+        media: MediaSampler,
     },
 }
 
@@ -110,9 +110,52 @@ struct SharedPrefix {
     question: LengthSampler,
     output: LengthSampler,
     multi_turn: bool,
+    /// With media, the prefix and the question go as one user message, as inference-perf
+    /// sends them.
+    media: Option<SharedMedia>,
+}
+
+#[derive(Debug, Clone)]
+struct SharedMedia {
+    /// `data.shared_prefix.multimodal`, by group.
+    prefix: Option<MediaSampler>,
+    /// `data.multimodal`, by request.
+    question: Option<MediaSampler>,
 }
 
 impl SharedPrefix {
+    /// The user message of request `index` (of prompt `user`) asking `question`: the group's
+    /// prefix with its media, a space, and the question with its own media, as inference-perf
+    /// joins them (the question alone when the prefix is empty).
+    fn with_media(
+        &self,
+        media: &SharedMedia,
+        seed: u64,
+        index: u64,
+        user: u64,
+        question: String,
+    ) -> (String, Vec<MediaPart>) {
+        let group = user % self.prefixes.len() as u64;
+        let prefix = &*self.prefixes[group as usize];
+        let mut parts = media
+            .prefix
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.media(seed, group, prefix));
+        let (text, offset) = if prefix.is_empty() {
+            (question, 0)
+        } else {
+            (format!("{prefix} {question}"), prefix.len() + 1)
+        };
+        if let Some(s) = &media.question {
+            let asked = &text[offset..];
+            parts.extend(s.media(seed, index, asked).into_iter().map(|mut part| {
+                part.shift(offset);
+                part
+            }));
+        }
+        (text, parts)
+    }
+
     /// inference-perf's `user_session_<n>` of user `user`, its sessions numbered group by group.
     fn session_id(&self, user: u64) -> String {
         let groups = self.prefixes.len() as u64;
@@ -175,11 +218,7 @@ impl DataPlan {
                         .clone()
                         .unwrap_or_else(|| crate::config::fixed_length(MULTIMODAL_PROMPT_LEN)),
                 ),
-                images: data
-                    .multimodal
-                    .as_ref()
-                    .and_then(|m| m.image.as_ref())
-                    .map(ImageSampler::new),
+                media: MediaSampler::new(data.multimodal.as_ref().expect("matched: multimodal")),
             },
             DataType::Random | DataType::Synthetic => {
                 let lengths = match trace_rows {
@@ -257,6 +296,15 @@ impl DataPlan {
                         DEFAULT_OUTPUT_LEN,
                     ),
                     multi_turn: shared.enable_multi_turn_chat,
+                    media: (shared.multimodal.is_some() || data.multimodal.is_some()).then(|| {
+                        SharedMedia {
+                            prefix: shared
+                                .multimodal
+                                .as_ref()
+                                .map(|m| MediaSampler::per_group(m, shared.num_groups as usize)),
+                            question: data.multimodal.as_ref().map(MediaSampler::new),
+                        }
+                    }),
                 })
             }
             DataType::ConversationReplay => {
@@ -367,7 +415,7 @@ impl DataPlan {
             round: None,
             session: None,
             context_limit: None,
-            images: None,
+            media: None,
             offers_tools: false,
             model: None,
             recorded: None,
@@ -424,10 +472,21 @@ impl DataPlan {
                     &mut rng(seed, Purpose::Prompt, question_key),
                     tokens as usize,
                 );
-                RequestData {
-                    system: Some(
-                        shared.prefixes[(user % shared.prefixes.len() as u64) as usize].clone(),
+                let (system, prompt, media) = match &shared.media {
+                    None => (
+                        Some(
+                            shared.prefixes[(user % shared.prefixes.len() as u64) as usize].clone(),
+                        ),
+                        prompt,
+                        None,
                     ),
+                    Some(media) => {
+                        let (text, parts) = shared.with_media(media, seed, index, user, prompt);
+                        (None, text, Some(parts))
+                    }
+                };
+                RequestData {
+                    system,
                     prompt,
                     max_tokens: shared.output.sample(&mut rng(
                         seed,
@@ -445,7 +504,7 @@ impl DataPlan {
                         round: index / shared.prompts + 1,
                     }),
                     context_limit: None,
-                    images: None,
+                    media,
                     offers_tools: false,
                     model: None,
                     recorded: None,
@@ -482,11 +541,11 @@ impl DataPlan {
             Source::VisionArena { rows, .. } => {
                 let row = &rows[(index % rows.len() as u64) as usize];
                 RequestData {
-                    images: Some(row.images.clone()),
+                    media: Some(row.images.iter().cloned().map(MediaPart::Image).collect()),
                     ..single(row.prompt.clone(), DEFAULT_MAX_TOKENS)
                 }
             }
-            Source::Multimodal { input, images } => {
+            Source::Multimodal { input, media } => {
                 let tokens = input.sample(&mut rng(seed, Purpose::InputLength, index));
                 let mut prompt = String::new();
                 self.tokenizer.push_random(
@@ -494,11 +553,8 @@ impl DataPlan {
                     &mut rng(seed, Purpose::Prompt, index),
                     tokens as usize,
                 );
-                let images = images
-                    .as_ref()
-                    .map_or_else(Vec::new, |s| s.images(seed, index, &prompt));
                 RequestData {
-                    images: Some(images),
+                    media: Some(media.media(seed, index, &prompt)),
                     ..single(prompt, DEFAULT_MAX_TOKENS)
                 }
             }

@@ -6,6 +6,7 @@ mod conversation_replay;
 mod data;
 mod dataset;
 mod lora;
+mod media_pool;
 mod multimodal;
 mod request;
 pub mod rng;
@@ -24,7 +25,10 @@ pub use conversation_replay::TurnOf;
 pub use data::{DEFAULT_CORPUS, DataError, DataPlan};
 pub use dataset::{DatasetError, RemoteImage};
 pub use lora::LoraTable;
-pub use request::{DEFAULT_MAX_TOKENS, ImagePart, RequestData, Round, UserSession};
+pub use request::{
+    AudioPart, DEFAULT_MAX_TOKENS, FramesPart, ImagePart, MediaPart, RequestData, Round,
+    UserSession,
+};
 pub use sessions::{Session, SessionError, SessionGraph, Sessions};
 pub use shard::{Routing, Shard, even_split};
 pub use share_gpt::ShareGptError;

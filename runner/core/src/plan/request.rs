@@ -20,8 +20,8 @@ pub struct RequestData {
     /// must fit in, with inference-perf's 200 tokens of slack.
     pub context_limit: Option<u32>,
     /// Multimodal chat: the user message is content parts, the prompt split around these
-    /// images (in order of `at`); `None` sends the prompt as a plain string.
-    pub images: Option<Vec<ImagePart>>,
+    /// media (in order of their place); `None` sends the prompt as a plain string.
+    pub media: Option<Vec<MediaPart>>,
     /// Session replay: the call offers the model tools, so the model ends its answer itself
     /// (`ignore_eos: false` whatever `server.ignore_eos` says, as inference-perf sends it).
     pub offers_tools: bool,
@@ -29,6 +29,60 @@ pub struct RequestData {
     pub model: Option<Arc<str>>,
     /// Session data: the call's recorded messages and tools, sent instead of `prompt`.
     pub recorded: Option<Arc<super::sessions::Recorded>>,
+}
+
+/// A medium in a chat prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaPart {
+    Image(ImagePart),
+    /// A video sent as its frames: an `image_url` part each, all at the video's place.
+    Frames(FramesPart),
+    Audio(AudioPart),
+}
+
+impl MediaPart {
+    /// Where in the prompt it goes: a byte offset (on a character boundary) into the text.
+    pub fn at(&self) -> usize {
+        match self {
+            MediaPart::Image(part) => part.at,
+            MediaPart::Frames(part) => part.at,
+            MediaPart::Audio(part) => part.at,
+        }
+    }
+
+    /// Moves it `by` bytes later, for text put before its own.
+    pub(super) fn shift(&mut self, by: usize) {
+        let at = match self {
+            MediaPart::Image(part) => &mut part.at,
+            MediaPart::Frames(part) => &mut part.at,
+            MediaPart::Audio(part) => &mut part.at,
+        };
+        *at += by;
+    }
+}
+
+/// A video as `png_frames` or `jpeg_frames`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramesPart {
+    pub at: usize,
+    /// A `data:` URL per frame.
+    pub frames: Vec<Arc<str>>,
+    /// Each frame's size.
+    pub width: u32,
+    pub height: u32,
+    /// The encoded frames' size together (inference-perf's per-video `bytes`).
+    pub bytes: usize,
+}
+
+/// An audio clip, sent as an `input_audio` part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioPart {
+    pub at: usize,
+    /// The WAV bytes in base64.
+    pub data: Arc<str>,
+    pub seconds: f64,
+    /// The WAV's size.
+    pub bytes: usize,
 }
 
 /// An image in a chat prompt.

@@ -31,10 +31,16 @@ pub enum Purpose {
     Pause = 13,
     /// A generated agent session's draws, by session and place in its graph.
     Agentic = 14,
-    /// A request's images: how many, their sizes, places and colours.
+    /// A request's images: how many, their sizes, places and pooled variants.
     Image = 15,
     /// A session's random id put in its calls' own messages, by session index.
     SessionSalt = 16,
+    /// A request's videos: how many, their profiles, places and frames' pooled variants.
+    Video = 17,
+    /// A request's audio clips: how many, their lengths and places.
+    Audio = 18,
+    /// The colours of the pooled encoded images and video frames, by slot.
+    MediaPool = 19,
 }
 
 pub type PlanRng = Pcg64Mcg;

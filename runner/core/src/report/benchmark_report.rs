@@ -217,7 +217,7 @@ mod tests {
                         first_answer: None,
                     }),
                     retried: None,
-                    images: None,
+                    media: None,
                 },
                 &clock,
                 &RecordOptions::default(),

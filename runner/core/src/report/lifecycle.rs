@@ -46,13 +46,6 @@ pub fn percentile_key(p: f64) -> String {
     }
 }
 
-/// A distribution of `n` zeros (the video and audio counts: none are sent).
-fn zeros(n: u64, percentiles: &[f64]) -> Value {
-    let mut d = Dist::counts();
-    d.record_n(0.0, n);
-    dist(&d, percentiles)
-}
-
 /// Seconds from a bucket's first send to its last response (inference-perf's
 /// `benchmark_time_seconds`, the divisor of its throughputs).
 pub fn benchmark_time(bucket: &Bucket) -> f64 {
@@ -97,7 +90,7 @@ pub fn lifecycle(
     };
     let s = &bucket.successes;
     let f = &bucket.failures;
-    let images = &s.images;
+    let (images, videos, audios) = (&s.images, &s.videos, &s.audios);
     let input_total = s.prompt_tokens.sum();
     let output_total = s.effective_output_tokens as f64;
 
@@ -140,8 +133,8 @@ pub fn lifecycle(
                 "total_tokens_per_sec": per_second(input_total + output_total),
                 "requests_per_sec": per_second(s.count as f64),
                 "images_per_sec": per_second(images.per_request.sum()),
-                "videos_per_sec": 0.0,
-                "audios_per_sec": 0.0,
+                "videos_per_sec": per_second(videos.pictures.per_request.sum()),
+                "audios_per_sec": per_second(audios.per_request.sum()),
             },
             "request_size_bytes": dist(&s.request_size_bytes, percentiles),
             "image": {
@@ -150,8 +143,18 @@ pub fn lifecycle(
                 "bytes": dist(&images.bytes, percentiles),
                 "aspect_ratio": dist(&images.aspect_ratio, percentiles),
             },
-            "video": {"count": zeros(s.count, percentiles), "frames": null, "pixels": null, "bytes": null, "aspect_ratio": null},
-            "audio": {"count": zeros(s.count, percentiles), "seconds": null, "bytes": null},
+            "video": {
+                "count": dist(&videos.per_success(s.count), percentiles),
+                "frames": dist(&videos.frames, percentiles),
+                "pixels": dist(&videos.pictures.pixels, percentiles),
+                "bytes": dist(&videos.pictures.bytes, percentiles),
+                "aspect_ratio": dist(&videos.pictures.aspect_ratio, percentiles),
+            },
+            "audio": {
+                "count": dist(&audios.per_success(s.count), percentiles),
+                "seconds": dist(&audios.seconds, percentiles),
+                "bytes": dist(&audios.bytes, percentiles),
+            },
             "prompt_tokens": token_totals(&s.prompt_tokens, s.cached_prompt_tokens, percentiles),
             "output_len": dist(&s.output_len, percentiles),
             "output_tokens": with_total(&s.output_tokens, percentiles),
@@ -274,8 +277,8 @@ fn by_label(bucket: &Bucket) -> Value {
 mod tests {
     use super::*;
     use crate::metrics::{
-        Clock, ErrorKind, Image, Outcome, RecordOptions, RequestError, RequestRecord, Response,
-        StageStatus,
+        Audio, Clock, ErrorKind, Image, Media, Outcome, RecordOptions, RequestError, RequestRecord,
+        Response, StageStatus, Video,
     };
     use std::time::{Duration, Instant};
 
@@ -323,7 +326,7 @@ mod tests {
                 prompt_tokens: 7,
                 outcome,
                 retried: None,
-                images: None,
+                media: None,
             };
             bucket.record(&record, &clock, &RecordOptions::default());
         }
@@ -391,9 +394,17 @@ mod tests {
 
     /// Requests 0–3 one second apart, each 0.5 s long, carrying `images[i]` (request 3 fails).
     fn image_records(images: [&[Image]; 4]) -> Vec<RequestRecord> {
+        media_records(images.map(|images| Media {
+            images: images.to_vec(),
+            ..Media::default()
+        }))
+    }
+
+    /// Requests 0–3 one second apart, each 0.5 s long, carrying `media[i]` (request 3 fails).
+    fn media_records(media: [Media; 4]) -> Vec<RequestRecord> {
         let base = Instant::now();
-        images
-            .iter()
+        media
+            .into_iter()
             .enumerate()
             .map(|(i, carried)| {
                 let start = base + Duration::from_secs(i as u64);
@@ -414,7 +425,7 @@ mod tests {
                         Outcome::Success(Response::default())
                     },
                     retried: None,
-                    images: (!carried.is_empty()).then(|| carried.to_vec().into_boxed_slice()),
+                    media: (!carried.is_empty()).then(|| Box::new(carried)),
                 }
             })
             .collect()
@@ -430,19 +441,8 @@ mod tests {
             Image::new(32, 32, 600),
         );
         let records = image_records([&[a, b], &[], &[c], &[Image::new(4000, 10, 9)]]);
-        let clock = Clock::now();
-        let mut whole = Bucket::default();
-        let (mut left, mut right) = (Bucket::default(), Bucket::default());
-        for (i, record) in records.iter().enumerate() {
-            whole.record(record, &clock, &RecordOptions::default());
-            let half = if i < 2 { &mut left } else { &mut right };
-            half.record(record, &clock, &RecordOptions::default());
-        }
-        // Runner pods hand their buckets over as JSON.
-        let right: Bucket = serde_json::from_str(&serde_json::to_string(&right).unwrap()).unwrap();
-        left.merge(&right);
-        for bucket in [&whole, &left] {
-            let report = lifecycle(bucket, Scope::Overall, &PERCENTILES, None);
+        for bucket in whole_and_merged(&records) {
+            let report = lifecycle(&bucket, Scope::Overall, &PERCENTILES, None);
             let image = &report["successes"]["image"];
             let stat = |key: &str, field: &str| image[key][field].as_f64().unwrap();
             // Images per success: 2, 0, 1.
@@ -493,6 +493,79 @@ mod tests {
         }
     }
 
+    /// `records` recorded in one bucket, and in two merged after one went over JSON (as
+    /// runner pods hand theirs over).
+    fn whole_and_merged(records: &[RequestRecord]) -> [Bucket; 2] {
+        let clock = Clock::now();
+        let mut whole = Bucket::default();
+        let (mut left, mut right) = (Bucket::default(), Bucket::default());
+        for (i, record) in records.iter().enumerate() {
+            whole.record(record, &clock, &RecordOptions::default());
+            let half = if i < 2 { &mut left } else { &mut right };
+            half.record(record, &clock, &RecordOptions::default());
+        }
+        let right: Bucket = serde_json::from_str(&serde_json::to_string(&right).unwrap()).unwrap();
+        left.merge(&right);
+        [whole, left]
+    }
+
+    #[test]
+    fn video_and_audio_summaries_are_inference_perfs_over_the_successes() {
+        let video = |frames: u64, bytes: u64| Video {
+            picture: Image::new(40, 20, bytes),
+            frames,
+        };
+        let clip = |seconds: f64| Audio {
+            bytes: 44 + (seconds * 32000.0) as u64,
+            seconds,
+        };
+        let records = media_records([
+            Media {
+                videos: vec![video(3, 300), video(5, 500)],
+                audios: vec![clip(1.0)],
+                ..Media::default()
+            },
+            Media::default(),
+            Media {
+                audios: vec![clip(2.0), clip(0.5)],
+                ..Media::default()
+            },
+            Media {
+                videos: vec![video(99, 9)],
+                audios: vec![clip(9.0)],
+                ..Media::default()
+            },
+        ]);
+        for bucket in whole_and_merged(&records) {
+            let report = lifecycle(&bucket, Scope::Overall, &PERCENTILES, None);
+            let successes = &report["successes"];
+            let stat =
+                |kind: &str, key: &str, field: &str| successes[kind][key][field].as_f64().unwrap();
+            // Videos per success: 2, 0, 0; clips: 1, 0, 2.
+            assert_eq!(stat("video", "count", "max"), 2.0);
+            assert_eq!(stat("video", "count", "mean"), 2.0 / 3.0);
+            assert_eq!(stat("video", "frames", "min"), 3.0);
+            assert_eq!(
+                stat("video", "frames", "max"),
+                5.0,
+                "the failure's is left out"
+            );
+            assert_eq!(stat("video", "pixels", "mean"), 800.0);
+            assert_eq!(stat("video", "bytes", "mean"), 400.0);
+            assert_eq!(stat("video", "aspect_ratio", "max"), 2.0);
+            assert_eq!(stat("audio", "count", "mean"), 1.0);
+            assert_eq!(stat("audio", "seconds", "min"), 0.5);
+            assert_eq!(stat("audio", "seconds", "max"), 2.0);
+            assert_eq!(stat("audio", "bytes", "max"), 64044.0);
+            let rate = |key: &str| successes["throughput"][key].as_f64().unwrap();
+            // Over 3.5 s, the first send to the last end.
+            assert!((rate("videos_per_sec") - 2.0 / 3.5).abs() < 1e-6);
+            assert!((rate("audios_per_sec") - 3.0 / 3.5).abs() < 1e-6);
+            assert_eq!(rate("images_per_sec"), 0.0);
+            assert!(successes["image"]["pixels"].is_null());
+        }
+    }
+
     #[test]
     fn without_images_the_image_figures_are_zero_or_null_and_nothing_is_sent() {
         let records = image_records([&[], &[], &[], &[]]);
@@ -502,7 +575,9 @@ mod tests {
             .iter()
             .for_each(|r| bucket.record(r, &clock, &RecordOptions::default()));
         let wire = serde_json::to_value(&bucket).unwrap();
-        assert!(wire["successes"].get("images").is_none(), "{wire}");
+        for kind in ["images", "videos", "audios"] {
+            assert!(wire["successes"].get(kind).is_none(), "{wire}");
+        }
         let bucket: Bucket = serde_json::from_value(wire).unwrap();
         let report = lifecycle(&bucket, Scope::Overall, &PERCENTILES, None);
         let successes = &report["successes"];

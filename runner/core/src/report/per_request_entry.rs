@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use super::messages_answer::MessagesAnswer;
 use crate::config::{ApiType, PerRequestFields};
 use crate::metrics::{
-    Clock, Image, Outcome, RecordOptions, RequestRecord, Response, Usage, effective_output_tokens,
-    request_latencies, token_gaps, token_times,
+    Audio, Clock, Image, Outcome, RecordOptions, RequestRecord, Response, Usage, Video,
+    effective_output_tokens, request_latencies, token_gaps, token_times,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,20 +60,30 @@ pub struct PerRequestInfo {
     pub cancelled: bool,
 }
 
-/// Prompt size by modality; no video or audio is sent, so those are `null`.
+/// Prompt size by modality; a kind the request did not carry is `null`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestMetrics {
     pub text: TextMetrics,
-    pub image: Option<ImageMetrics>,
-    pub video: Option<Value>,
-    pub audio: Option<Value>,
+    pub image: Option<Instances<Image>>,
+    pub video: Option<Instances<Video>>,
+    pub audio: Option<Instances<Audio>>,
 }
 
-/// inference-perf's `Images`: the images of a request.
+/// inference-perf's `Images`, `Videos` and `Audios`: the media of one kind of a request.
 #[derive(Debug, Clone, Serialize)]
-pub struct ImageMetrics {
+pub struct Instances<T> {
     pub count: usize,
-    pub instances: Vec<Image>,
+    pub instances: Vec<T>,
+}
+
+impl<T: Clone> Instances<T> {
+    /// `None` for none, as inference-perf leaves out a kind the request did not carry.
+    fn of(items: &[T]) -> Option<Self> {
+        (!items.is_empty()).then(|| Instances {
+            count: items.len(),
+            instances: items.to_vec(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -212,19 +222,15 @@ impl RecordShape {
             _ => None,
         };
         let input_tokens = input_tokens(record);
+        let media = response.and(record.media.as_deref());
         PerRequestInfo {
             request_metrics: RequestMetrics {
                 text: TextMetrics { input_tokens },
-                // inference-perf measures the images while reading a response, so a failure has
+                // inference-perf measures the media while reading a response, so a failure has
                 // none.
-                image: response
-                    .and(record.images.as_deref())
-                    .map(|images| ImageMetrics {
-                        count: images.len(),
-                        instances: images.to_vec(),
-                    }),
-                video: None,
-                audio: None,
+                image: media.and_then(|m| Instances::of(&m.images)),
+                video: media.and_then(|m| Instances::of(&m.videos)),
+                audio: media.and_then(|m| Instances::of(&m.audios)),
             },
             response_metrics: response.map(|r| {
                 let epochs = |times: &mut dyn Iterator<Item = std::time::Instant>| {
@@ -328,7 +334,7 @@ pub fn content_events(sse: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{ErrorKind, RequestError};
+    use crate::metrics::{ErrorKind, Media, RequestError};
     use std::time::{Duration, Instant};
 
     fn streamed_record(base: Instant) -> RequestRecord {
@@ -352,7 +358,7 @@ mod tests {
                 first_answer: None,
             }),
             retried: None,
-            images: None,
+            media: None,
         }
     }
 
@@ -420,10 +426,20 @@ mod tests {
     }
 
     #[test]
-    fn a_success_lists_its_images_and_a_failure_none() {
+    fn a_success_lists_its_media_and_a_failure_none() {
         let clock = Clock::now();
         let mut record = streamed_record(Instant::now());
-        record.images = Some(Box::new([Image::new(64, 48, 300), Image::new(0, 0, 0)]));
+        record.media = Some(Box::new(Media {
+            images: vec![Image::new(64, 48, 300), Image::new(0, 0, 0)],
+            videos: vec![Video {
+                picture: Image::new(40, 20, 900),
+                frames: 3,
+            }],
+            audios: vec![Audio {
+                bytes: 32044,
+                seconds: 1.0,
+            }],
+        }));
         let info =
             serde_json::to_value(RecordShape::default().info(&record, None, None, &clock)).unwrap();
         assert_eq!(
@@ -432,6 +448,25 @@ mod tests {
                 {"pixels": 3072, "bytes": 300, "aspect_ratio": 64.0 / 48.0},
                 {"pixels": 0, "bytes": 0, "aspect_ratio": 0.0},
             ]})
+        );
+        assert_eq!(
+            info["request_metrics"]["video"],
+            json!({"count": 1, "instances": [{"pixels": 800, "bytes": 900, "aspect_ratio": 2.0, "frames": 3}]})
+        );
+        assert_eq!(
+            info["request_metrics"]["audio"],
+            json!({"count": 1, "instances": [{"bytes": 32044, "seconds": 1.0}]})
+        );
+        record.media = Some(Box::new(Media {
+            images: vec![Image::new(1, 1, 1)],
+            ..Media::default()
+        }));
+        let info =
+            serde_json::to_value(RecordShape::default().info(&record, None, None, &clock)).unwrap();
+        assert_eq!(
+            info["request_metrics"]["video"],
+            Value::Null,
+            "none carried"
         );
         record.outcome = Outcome::Failure(RequestError {
             kind: ErrorKind::Http(500),

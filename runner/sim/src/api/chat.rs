@@ -233,9 +233,10 @@ pub(super) fn write_chunk(
 }
 
 /// Prompt tokens of a conversation: the built-in tokenizer's count of each message's text
-/// content (a string, or the `text` of its parts of type `text`) and the tokens of its images
-/// (`image_url` parts, Anthropic `image` blocks; see [`super::vision`]), summed over the
-/// messages. Roles, names and other parts count nothing.
+/// content (a string, or the `text` of its parts of type `text`), the tokens of its images
+/// (`image_url` parts, Anthropic `image` blocks; see [`super::vision`]) and of its audio clips
+/// (`input_audio` parts; see [`super::audio`]), summed over the messages. Roles, names and
+/// other parts count nothing.
 pub(super) struct MessagesTokens(pub(super) usize);
 
 #[derive(Deserialize)]
@@ -259,6 +260,26 @@ struct ContentPart<'a> {
     /// Anthropic's `image` block.
     #[serde(borrow, default)]
     source: Option<ImageSource<'a>>,
+    /// OpenAI's `input_audio` part.
+    #[serde(borrow, default)]
+    input_audio: Option<InputAudio<'a>>,
+}
+
+#[derive(Deserialize)]
+struct InputAudio<'a> {
+    #[serde(borrow)]
+    data: Cow<'a, str>,
+    #[serde(borrow)]
+    format: Cow<'a, str>,
+}
+
+/// A media part the sim cannot read.
+#[derive(Debug, thiserror::Error)]
+enum Unreadable {
+    #[error(transparent)]
+    Image(#[from] super::vision::Unreadable),
+    #[error(transparent)]
+    Audio(#[from] super::audio::Unreadable),
 }
 
 #[derive(Deserialize)]
@@ -278,21 +299,27 @@ struct ImageSource<'a> {
 }
 
 impl ContentPart<'_> {
-    /// Prompt tokens of the part: its text, or its image (see [`super::vision`]).
-    fn tokens(&self) -> Result<usize, super::vision::Unreadable> {
-        use super::vision::{Unreadable, base64_tokens, url_tokens};
-        match (&*self.kind, &self.image_url, &self.source) {
-            ("text", ..) => Ok(self.text.as_deref().map_or(0, count_tokens)),
+    /// Prompt tokens of the part: its text, its image (see [`super::vision`]) or its audio
+    /// clip (see [`super::audio`]).
+    fn tokens(&self) -> Result<usize, Unreadable> {
+        use super::vision::{self, base64_tokens, url_tokens};
+        if let ("input_audio", Some(clip)) = (&*self.kind, &self.input_audio) {
+            return Ok(super::audio::tokens(&clip.data, &clip.format)?);
+        }
+        let image = match (&*self.kind, &self.image_url, &self.source) {
+            ("text", ..) => return Ok(self.text.as_deref().map_or(0, count_tokens)),
             ("image_url", Some(image), _) => url_tokens(&image.url),
             ("image", _, Some(source)) => match (&*source.kind, &source.data, &source.url) {
                 ("base64", Some(data), _) => base64_tokens(data),
                 ("url", _, Some(url)) => url_tokens(url),
-                _ => Err(Unreadable("image.source")),
+                _ => Err(vision::Unreadable("image.source")),
             },
-            ("image_url", ..) => Err(Unreadable("image_url")),
-            ("image", ..) => Err(Unreadable("image.source")),
-            _ => Ok(0),
-        }
+            ("image_url", ..) => Err(vision::Unreadable("image_url")),
+            ("image", ..) => Err(vision::Unreadable("image.source")),
+            ("input_audio", ..) => return Err(super::audio::Unreadable::MISSING.into()),
+            _ => return Ok(0),
+        };
+        Ok(image?)
     }
 }
 
@@ -361,6 +388,18 @@ mod tests {
             bad.contains("image_url.url: not a readable PNG, JPEG or WebP image"),
             "{bad}"
         );
+        let clip = ibench_core::media::base64(&ibench_core::media::wav::silent(2.0));
+        let body = format!(
+            r#"{{"messages":[{{"content":[{{"type":"input_audio","input_audio":{{"data":"{clip}","format":"wav"}}}},{{"type":"text","text":"one"}}]}}]}}"#
+        );
+        assert_eq!(parse(body.as_bytes()).unwrap().prompt_tokens, 50 + 1);
+        for bad in [
+            r#"{"messages":[{"content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]}"#,
+            r#"{"messages":[{"content":[{"type":"input_audio"}]}]}"#,
+        ] {
+            let error = parse(bad.as_bytes()).err().map(|e| e.to_string());
+            assert!(error.unwrap_or_default().contains("input_audio"), "{bad}");
+        }
         assert!(parse(br#"{"messages":"hi"}"#).is_err());
         assert!(parse(br#"{"messages":[{"content":5}]}"#).is_err());
     }

@@ -2,6 +2,7 @@
 //! through one flow:
 //! read → parse (400) → model (404) → fault → admission (queue) → response (whole or streamed).
 
+mod audio;
 mod chat;
 mod completions;
 mod error;
