@@ -81,12 +81,13 @@ enum AskPart {
     Messages,
 }
 
-/// inference-perf replays a Weka session's calls as transcripts with the model's live answers
-/// in place of the recorded ones (output substitution); this project asks each call's recorded
-/// token counts. Both send the same calls, in the same order, asking the same output tokens.
+/// inference-perf rebuilds a Weka session's calls as transcripts of corpus words, one run of
+/// words per recorded block hash, with assistant turns it builds ahead (not the live answers);
+/// this project asks each call's recorded token counts. Both send the same calls, in the same
+/// order, asking the same output tokens.
 const RECORDED_TOKEN_COUNTS: Option<&str> = Some(
-    "ibench asks the recorded prompt token counts; inference-perf sends the recorded messages \
-     with its live answers substituted (not built here)",
+    "ibench asks the recorded prompt token counts as generated text; inference-perf rebuilds \
+     each Weka call's transcript from its block hashes (not built here)",
 );
 
 /// Both send an OTel call's recorded messages with the live answers to the earlier calls in
@@ -584,10 +585,6 @@ async fn conform(shape: &Shape) {
     let (theirs, mine) = requests.split_at(peer_requests);
     let early_stops = compare_requests(shape, theirs, mine);
 
-    let _ = std::process::Command::new("cp")
-        .args(["-r"])
-        .arg(dir.path())
-        .status();
     let differences = compare_key_paths(&peer_dir, &our_dir, shape.reports_differ);
     assert!(
         differences.is_empty(),
