@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::python_json::{dumps, truthy};
+
 /// The parts of an answer's entry that differ from the OpenAI APIs'.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessagesAnswer {
@@ -109,10 +111,10 @@ impl ToolCalls {
                     "tool_use" => {
                         let index = index.unwrap_or(self.0.len() as i64);
                         let input = &block["input"];
-                        let arguments = if is_empty(input) {
-                            String::new()
-                        } else {
+                        let arguments = if truthy(input) {
                             tool_arguments(input)
+                        } else {
+                            String::new()
                         };
                         self.0.insert(
                             index,
@@ -154,63 +156,13 @@ impl ToolCalls {
     }
 }
 
-/// Python's truthiness of a block's `input`, which decides whether inference-perf keeps it.
-fn is_empty(input: &Value) -> bool {
-    match input {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-    }
-}
-
 /// A `tool_use` input as the JSON text of a call's arguments (a non-object becomes `{}`), as
-/// Python's `json.dumps` writes it: `", "` and `": "` between items.
+/// Python's `json.dumps` writes it.
 fn tool_arguments(input: &Value) -> String {
     match input {
         Value::String(s) => s.clone(),
-        Value::Object(_) => {
-            let mut text = Vec::new();
-            let mut writer = serde_json::Serializer::with_formatter(&mut text, PythonSpacing);
-            serde::Serialize::serialize(input, &mut writer).expect("a JSON value serialises");
-            String::from_utf8(text).expect("serde_json writes UTF-8")
-        }
+        Value::Object(_) => dumps(input, false),
         _ => "{}".to_string(),
-    }
-}
-
-/// serde_json's compact output with Python's default separators.
-struct PythonSpacing;
-
-impl serde_json::ser::Formatter for PythonSpacing {
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        // Items of objects are separated as those of lists.
-        self.begin_array_value(writer, first)
-    }
-
-    fn begin_object_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-    ) -> std::io::Result<()> {
-        writer.write_all(b": ")
     }
 }
 

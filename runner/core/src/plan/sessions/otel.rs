@@ -400,7 +400,7 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
         Some(list @ Value::Array(_)) => list.clone(),
         _ => Value::Null,
     };
-    let tools_recorded = recorded::python_truthy(&tool_definitions);
+    let tools_recorded = crate::python_json::truthy(&tool_definitions);
     let tool_definitions = match tool_definitions {
         Value::Array(list) => list,
         _ if !tools_recorded => Vec::new(),

@@ -4,7 +4,6 @@
 //! messages and answer from the server instead of the recorded ones: the context replayed is
 //! the one the server really produced.
 
-mod python;
 mod segments;
 mod tools;
 mod wire;
@@ -17,7 +16,7 @@ pub use segments::Segment;
 pub(crate) use segments::{Ancestor, split};
 pub(crate) use tools::{choice, counted_text, offered};
 pub use wire::Message;
-pub(crate) use wire::{Output, Parsed, input, output, python_truthy};
+pub(crate) use wire::{Output, Parsed, input, output};
 
 /// A call as recorded, ready to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,7 +158,10 @@ fn relink_results(out: &mut [Message], at: usize, calls: &[Value], names: &[Valu
         };
         if let Some(i) = found {
             used[i] = true;
-            if let Some(id) = calls[i].get("id").filter(|id| python_truthy(id)) {
+            if let Some(id) = calls[i]
+                .get("id")
+                .filter(|id| crate::python_json::truthy(id))
+            {
                 message.insert("tool_call_id".into(), id.clone());
             }
         }

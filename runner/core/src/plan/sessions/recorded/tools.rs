@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::python::dumps;
 use crate::config::ToolChoiceMode;
+use crate::python_json::dumps;
 
 /// The tools of `gen_ai.tool.definitions` (OpenAI's nested form or the flat one) as the
 /// request's `tools`, their parameters cleaned to the JSON Schema vLLM accepts; or why a

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use super::python::dumps;
+use crate::python_json::{dumps, truthy as python_truthy};
 
 /// A chat message in OpenAI's wire form: `role`, `tool_call_id` (tool results), `tool_calls`,
 /// `content` (absent only beside tool calls), `reasoning_content` and `reasoning`.
@@ -412,18 +412,6 @@ fn list_text(items: &[Value]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Python's truth of a JSON value.
-pub(crate) fn python_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! JSON text as Python's `json.dumps` writes it (`", "` and `": "` between items), which
-//! inference-perf sends for object tool arguments and counts for tool definitions.
+//! JSON as inference-perf's Python sees it: text as `json.dumps` writes it (`", "` and `": "`
+//! between items), which it sends for object tool arguments and counts for tool definitions,
+//! and a value's truth, which decides what it keeps.
 
 use serde_json::Value;
 
@@ -8,6 +9,18 @@ pub(crate) fn dumps(value: &Value, ascii: bool) -> String {
     let mut out = String::new();
     write(&mut out, value, ascii);
     out
+}
+
+/// Python's truth of a JSON value.
+pub(crate) fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
 }
 
 fn write(out: &mut String, value: &Value, ascii: bool) {
