@@ -209,6 +209,15 @@ async fn an_otel_replay_sends_recorded_messages_with_the_servers_live_answers_su
         assert_eq!(messages[5], json!({"role": "user", "content": "thanks"}));
         assert!(c.get("tools").is_none() && c.get("tool_choice").is_none());
 
+        // Each call's record keeps its live answer as the next call sent it back.
+        assert_eq!(entries[0]["info"]["output_message"], a_live);
+        assert_eq!(
+            entries[1]["info"]["output_message"],
+            json!({"role": "assistant", "content": b_text})
+        );
+        assert_eq!(entries[1]["info"]["output_text"], b_text.as_str());
+        assert!(entries[2]["info"]["output_text"].is_string());
+
         // Prompt tokens are those of the messages sent (and the tools' definitions).
         let prompt = |e: &Value| {
             e["info"]["request_metrics"]["text"]["input_tokens"]

@@ -21,7 +21,6 @@ mod fds;
 mod http;
 mod image_urls;
 mod interrupt;
-mod live_answer;
 mod openai;
 mod priority;
 mod progress;

@@ -750,7 +750,7 @@ async fn execute(
         .raw
         .as_deref()
         .filter(|_| capture && succeeded)
-        .and_then(|raw| crate::live_answer::read(raw, shared.settings.body.stream));
+        .and_then(|raw| ibench_core::report::chat_answer::read(raw, shared.settings.body.stream));
     let record = RequestRecord {
         index: prepared.index,
         adapter: prepared.adapter,

@@ -159,14 +159,4 @@ pub const OMISSIONS: &[Difference] = &[
         path: "data.weka_trace_replay.tool_choice_mode",
         reason: "not built: no tool_choice is sent (refused when set)",
     },
-    Difference {
-        file: "per_request_lifecycle_metrics.json",
-        path: "[].info.output_text",
-        reason: "not built yet: a session call's answer text is not kept",
-    },
-    Difference {
-        file: "per_request_lifecycle_metrics.json",
-        path: "[].info.output_message",
-        reason: "not built yet: a session call's answer text is not kept",
-    },
 ];

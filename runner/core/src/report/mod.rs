@@ -3,6 +3,7 @@
 
 mod atomic;
 mod benchmark_report;
+pub mod chat_answer;
 mod checkpoint;
 mod lifecycle;
 mod location;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::chat_answer;
 use super::messages_answer::MessagesAnswer;
 use crate::config::{ApiType, PerRequestFields};
 use crate::metrics::{
@@ -58,6 +59,17 @@ pub struct PerRequestInfo {
     /// deprecated mirror of `request_metrics.text.input_tokens`).
     pub input_tokens: u64,
     pub cancelled: bool,
+    /// Session replay only.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub session_answer: Option<SessionAnswer>,
+}
+
+/// A session call's answer as inference-perf's `SessionInferenceInfo` keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionAnswer {
+    /// Its thinking then its text; `null` when both are empty, `""` when it failed.
+    pub output_text: Option<String>,
+    pub output_message: Option<Value>,
 }
 
 /// Prompt size by modality; a kind the request did not carry is `null`.
@@ -174,6 +186,9 @@ impl RecordShape {
                     None => content_events(&exchanged.response),
                 }
             });
+        let session_answer = (self.fields.info && exchanged.graph_event_id.is_some()).then(|| {
+            self.session_answer(response.is_some(), messages.as_ref(), &exchanged.response)
+        });
         PerRequestEntry {
             stage_id: exchanged.stage_id,
             scheduled_time: clock.epoch(record.scheduled),
@@ -183,6 +198,7 @@ impl RecordShape {
             response: self.fields.response.then_some(exchanged.response),
             info: self.fields.info.then(|| {
                 let mut info = self.info(record, exchanged.lora_adapter, chunks, clock);
+                info.session_answer = session_answer;
                 info.graph_event_id = exchanged.graph_event_id;
                 if let Some(answer) = messages {
                     info.extra_info = answer.extra_info;
@@ -255,6 +271,51 @@ impl RecordShape {
             retry_wasted_sec: record.retry_wasted_sec(),
             input_tokens,
             cancelled: matches!(record.outcome, Outcome::Cancelled),
+            session_answer: None,
+        }
+    }
+
+    fn session_answer(
+        &self,
+        answered: bool,
+        messages: Option<&MessagesAnswer>,
+        raw: &str,
+    ) -> SessionAnswer {
+        if !answered {
+            return SessionAnswer {
+                output_text: Some(String::new()),
+                output_message: None,
+            };
+        }
+        let (text, message) = match messages {
+            Some(answer) => (
+                answer.extra_info["output_text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                answer
+                    .extra_info
+                    .get("output_message")
+                    .filter(|m| !m.is_null())
+                    .cloned(),
+            ),
+            None => match chat_answer::read(raw, self.streaming) {
+                Some(mut message) => {
+                    // The next call is sent the thinking under both names; inference-perf records
+                    // `reasoning_content` only.
+                    message.remove("reasoning");
+                    let text: String = ["reasoning_content", "content"]
+                        .iter()
+                        .filter_map(|key| message.get(*key).and_then(Value::as_str))
+                        .collect();
+                    (text, Some(Value::Object(message)))
+                }
+                None => (String::new(), None),
+            },
+        };
+        SessionAnswer {
+            output_text: (!text.is_empty()).then_some(text),
+            output_message: message,
         }
     }
 
@@ -539,6 +600,67 @@ mod tests {
         };
         let entry = serde_json::to_value(no_info.entry(exchanged(&record), &clock)).unwrap();
         assert!(entry.get("info").is_none());
+    }
+
+    #[test]
+    fn a_session_call_keeps_its_answer_as_inference_perf_does_and_other_requests_do_not() {
+        let record = streamed_record(Instant::now());
+        let shape = RecordShape {
+            streaming: true,
+            ..Default::default()
+        };
+        let entry = |record: &RequestRecord, response: &str, event: Option<&str>| {
+            let exchanged = Exchanged {
+                graph_event_id: event.map(str::to_string),
+                response: response.into(),
+                ..exchanged(record)
+            };
+            serde_json::to_value(shape.entry(exchanged, &Clock::now())).unwrap()["info"].clone()
+        };
+        let plain = entry(&record, SSE, None);
+        assert!(plain.get("output_text").is_none() && plain.get("output_message").is_none());
+
+        let info = entry(&record, SSE, Some("s:event_000_a"));
+        assert_eq!(info["output_text"], "hello big brown fox end");
+        assert_eq!(
+            info["output_message"],
+            json!({"role": "assistant", "content": "hello big brown fox end"})
+        );
+
+        let thinking_then_call = "data: {\"choices\":[{\"delta\":{\"reasoning\":\"hm \"}}]}\n\n\
+            data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n\
+            data: [DONE]\n\n";
+        let info = entry(&record, thinking_then_call, Some("s:event_001_b"));
+        assert_eq!(
+            info["output_text"], "hm ",
+            "the thinking counts as its text"
+        );
+        assert_eq!(
+            info["output_message"],
+            json!({"role": "assistant", "reasoning_content": "hm ", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]})
+        );
+
+        let silent = "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\ndata: [DONE]\n\n";
+        let info = entry(&record, silent, Some("s:event_002_c"));
+        assert_eq!(
+            info["output_text"],
+            Value::Null,
+            "an empty answer has no text"
+        );
+        assert_eq!(
+            info["output_message"],
+            json!({"role": "assistant", "content": ""})
+        );
+
+        let mut failed = streamed_record(Instant::now());
+        failed.outcome = Outcome::Failure(RequestError {
+            kind: ErrorKind::Http(500),
+            message: "boom".into(),
+        });
+        let info = entry(&failed, "", Some("s:event_003_d"));
+        assert_eq!(info["output_text"], "");
+        assert_eq!(info["output_message"], Value::Null);
     }
 
     #[test]

@@ -1,16 +1,17 @@
-//! A chat answer as the message a later call of its session sends back to the model: its text,
-//! its tool calls (a stream's pieces joined by their index) and its thinking, read from the
-//! response body or the stream's events (inference-perf's `output_message`).
+//! A chat answer as a message: its text, its tool calls (a stream's pieces joined by their
+//! index) and its thinking, read from the response body or the stream's events. A later call
+//! of its session sends it back to the model, and the request's record keeps it
+//! (inference-perf's `output_text` and `output_message` of a session call).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use ibench_core::plan::sessions::{Message, answer_message};
+use crate::plan::sessions::{Message, answer_message};
 
 /// The answer in `raw` (a whole chat response, or a chat stream's SSE text); `None` when it
 /// has no choice, and the recorded answer is sent in its place.
-pub(crate) fn read(raw: &str, streamed: bool) -> Option<Message> {
+pub fn read(raw: &str, streamed: bool) -> Option<Message> {
     if !streamed {
         let body: Value = serde_json::from_str(raw).ok()?;
         let message = body.get("choices")?.get(0)?.get("message")?;
