@@ -561,3 +561,90 @@ async fn a_stage_timeout_cancels_what_is_left_and_accounts_for_every_request() {
     assert_eq!(answered + in_flight, count, "{summary:#}");
     assert_eq!(sim.stats().requests_received, count);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_replays_only_the_traces_it_keeps_and_a_failing_one_names_the_trace() {
+    let _lock = common::timing_lock().await;
+    let sim = common::sim_with_latency(1.0, 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // OTel: what the filter sees is the trace with inference-perf's dataset fields filled in.
+    let otel = dir.path().join("otel");
+    std::fs::create_dir(&otel).unwrap();
+    write_traces(&otel, 4);
+    for i in [1, 3] {
+        let file = otel.join(format!("agent{i}.json"));
+        let mut doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        doc["benchmark"] = json!("gsm8k");
+        std::fs::write(&file, doc.to_string()).unwrap();
+    }
+    let filter = "lambda x: x['benchmark'] == 'gsm8k' and x['session_id'] != 'agent3' and x['total_tokens'] > 0";
+    let reports = dir.path().join("otel-reports");
+    let config = session_config(
+        &sim.base_url(),
+        &reports,
+        &format!(
+            "    trace_directory: {}\n    max_wait_ms: 0\n    filter: \"{filter}\"\n",
+            otel.display()
+        ),
+        "  - concurrent_sessions: 4\n",
+    );
+    let outcome = common::run(config).await;
+    let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
+    let ids = common::distinct_session_ids(&per_session);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(ids[0].contains("agent1"), "{ids:?}");
+
+    // Weka: with its requests' totals and turns (a subagent's requests count as turns).
+    let weka = dir.path().join("weka");
+    std::fs::create_dir(&weka).unwrap();
+    for (i, id) in ["w0", "w1", "w2"].iter().enumerate() {
+        let mut doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(WEKA_TRACE).unwrap()).unwrap();
+        doc["id"] = json!(id);
+        std::fs::write(weka.join(format!("{i}.json")), doc.to_string()).unwrap();
+    }
+    let reports = dir.path().join("weka-reports");
+    let config = typed_session_config(
+        &sim.base_url(),
+        &reports,
+        "weka_trace_replay",
+        &format!(
+            "    trace_directory: {}\n    max_wait_ms: 0\n    filter: \"lambda x: x['num_turns'] == {} and x['id'] in ['w0', 'w2']\"\n",
+            weka.display(),
+            WEKA_AFTER.len()
+        ),
+        "  - concurrent_sessions: 4\n",
+    );
+    let outcome = common::run(config).await;
+    let per_session = common::report(&outcome, "per_session_lifecycle_metrics").clone();
+    let ids = common::distinct_session_ids(&per_session);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(
+        ids.iter().any(|id| id.ends_with("_w0")) && ids.iter().any(|id| id.ends_with("_w2")),
+        "{ids:?}"
+    );
+
+    // An expression failing on a trace stops the run, even with skip_invalid_files.
+    let config = dir.path().join("failing.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "server: {{type: vllm, base_url: '{}', model_name: m}}\napi: {{type: chat}}\ndata:\n  type: weka_trace_replay\n  weka_trace_replay:\n    trace_directory: {}\n    skip_invalid_files: true\n    filter: \"lambda x: x['harness'] == 'claude'\"\nload:\n  type: trace_session_replay\n  stages: [{{concurrent_sessions: 1}}]\nstorage: {{local_storage: {{path: {}}}}}\n",
+            sim.base_url(),
+            weka.display(),
+            dir.path().join("failing-reports").display()
+        ),
+    )
+    .unwrap();
+    let output = common::ibench_run(env!("CARGO_BIN_EXE_ibench"), &config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("0.json")
+            && stderr.contains("data.weka_trace_replay.filter")
+            && stderr.contains("KeyError: 'harness'"),
+        "{stderr}"
+    );
+}

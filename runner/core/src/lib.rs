@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod object_url;
 pub mod plan;
 pub mod protocol;
+pub mod python_filter;
 mod python_json;
 pub mod report;
 pub mod server_metrics;

@@ -1110,6 +1110,10 @@ fn trace_session_replay_stage_and_data_rules() {
         "data.otel_trace_replay.max_wait_ms: must be >= 0",
     );
     assert_issue(
+        &sources("    trace_directory: a\n    filter: \"lambda x: len(x['spans']) > 5 for\"\n"),
+        "data.otel_trace_replay.filter: not Python: ",
+    );
+    assert_issue(
         &sources("    trace_directory: a\n    hf_dataset_path: org/set\n"),
         "data.otel_trace_replay.hf_dataset_path: traces from a Hugging Face dataset is not supported yet",
     );
@@ -1154,6 +1158,24 @@ fn weka_trace_replay_keys_are_inference_perfs_and_checked() {
     assert_issue(
         &weka("    trace_directory: a\n    datagen_workers: 0\n"),
         "data.weka_trace_replay.datagen_workers: must be > 0",
+    );
+    assert!(
+        load(&weka(
+            "    trace_directory: a\n    filter: \"lambda x: x['num_turns'] > 2\"\n"
+        ))
+        .is_ok()
+    );
+    assert_issue(
+        &weka("    trace_directory: a\n    filter: \"lambda x: x['num_turns'] >\"\n"),
+        "data.weka_trace_replay.filter: not Python: ",
+    );
+    assert_issue(
+        &weka("    trace_directory: a\n    filter: \"x['num_turns'] > 2\"\n"),
+        "data.weka_trace_replay.filter: must be a lambda of one argument",
+    );
+    assert_issue(
+        &weka("    trace_directory: a\n    filter: \"lambda x: x['id'].split('-')\"\n"),
+        "data.weka_trace_replay.filter: the method .split() is not supported in filters here",
     );
     assert_issue(
         &weka("    trace_directory: a\n    ignore_trace_delays: true\n"),

@@ -14,10 +14,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "traces from a Hugging Face dataset",
     ),
     (
-        "data.otel_trace_replay.filter",
-        "Python filter expressions over traces",
-    ),
-    (
         "data.otel_trace_replay.bad_tool_call_handling",
         "replacing a malformed live tool call with the recorded one",
     ),
@@ -32,10 +28,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     (
         "data.weka_trace_replay.num_dataset_entries",
         "traces from a Hugging Face dataset",
-    ),
-    (
-        "data.weka_trace_replay.filter",
-        "Python filter expressions over traces",
     ),
     (
         "data.weka_trace_replay.tool_choice_mode",

@@ -483,6 +483,11 @@ pub struct OtelTraceReplayConfig {
     /// refusing the run.
     #[serde(default)]
     pub skip_invalid_files: bool,
+    /// A Python `lambda x: ...` replaying only the traces it returns true for
+    /// (inference-perf's `filter`, which it evaluates without builtins; what `x` holds and
+    /// which expressions are evaluated: see the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// Repeat the sessions in turn until there are this many.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_sessions_target: Option<i64>,
@@ -547,6 +552,7 @@ impl Default for OtelTraceReplayConfig {
             include_errors: true,
             override_tool_call_max_tokens: true,
             skip_invalid_files: false,
+            filter: None,
             duplicate_sessions_target: None,
             use_static_model: false,
             static_model_name: String::new(),
@@ -592,6 +598,11 @@ pub struct WekaTraceReplayConfig {
     /// refusing the run.
     #[serde(default)]
     pub skip_invalid_files: bool,
+    /// A Python `lambda x: ...` replaying only the traces it returns true for
+    /// (inference-perf's `filter`, which it evaluates without builtins; what `x` holds and
+    /// which expressions are evaluated: see the README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// Repeat the sessions in turn until there are this many.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_sessions_target: Option<i64>,
@@ -645,6 +656,7 @@ impl Default for WekaTraceReplayConfig {
             include_errors: true,
             override_tool_call_max_tokens: true,
             skip_invalid_files: false,
+            filter: None,
             duplicate_sessions_target: None,
             trace_idle_gap_cap_seconds: default_trace_idle_gap_cap_seconds(),
             ignore_trace_delays: false,

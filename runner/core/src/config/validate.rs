@@ -10,6 +10,7 @@ use super::types::{
     SharedPrefixConfig, SweepConfig, TraceFormat, WekaTraceReplayConfig,
 };
 use crate::object_url::ObjectUrl;
+use crate::python_filter::Filter;
 
 /// Tolerance of the LoRA split sum: exact float equality (inference-perf) rejects `0.1 + 0.2 + 0.7`.
 pub const SPLIT_SUM_TOLERANCE: f64 = 1e-9;
@@ -778,6 +779,7 @@ fn otel_trace_replay(otel: &OtelTraceReplayConfig, issues: &mut Vec<Issue>) {
             default_max_tokens: otel.default_max_tokens,
             max_wait_ms: otel.max_wait_ms,
             duplicate_sessions_target: otel.duplicate_sessions_target,
+            filter: &otel.filter,
         },
         issues,
     );
@@ -828,6 +830,7 @@ fn weka_trace_replay(weka: &WekaTraceReplayConfig, issues: &mut Vec<Issue>) {
             default_max_tokens: weka.default_max_tokens,
             max_wait_ms: weka.max_wait_ms,
             duplicate_sessions_target: weka.duplicate_sessions_target,
+            filter: &weka.filter,
         },
         issues,
     );
@@ -872,6 +875,7 @@ struct SessionReplay<'a> {
     default_max_tokens: i64,
     max_wait_ms: i64,
     duplicate_sessions_target: Option<i64>,
+    filter: &'a Option<String>,
 }
 
 fn session_replay(section: &str, replay: SessionReplay, issues: &mut Vec<Issue>) {
@@ -898,6 +902,14 @@ fn session_replay(section: &str, replay: SessionReplay, issues: &mut Vec<Issue>)
             }
         }
         _ => {}
+    }
+    if let Some(Err(e)) = replay.filter.as_deref().map(Filter::compile) {
+        issues.push(Issue::new(
+            at("filter"),
+            format!(
+                "{e}; give a Python lambda over the trace, e.g. lambda x: x['benchmark'] == 'gsm8k'"
+            ),
+        ));
     }
     if replay.default_max_tokens < 1 {
         issues.push(Issue::new(

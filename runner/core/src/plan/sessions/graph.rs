@@ -34,6 +34,9 @@ pub enum SessionError {
         span: String,
         chain: String,
     },
+    /// Never skipped: the expression is wrong, not the trace.
+    #[error("{file}: {message}")]
+    Filter { file: String, message: String },
     #[error("{0}")]
     Source(String),
 }

@@ -9,6 +9,7 @@ mod model;
 mod otel;
 mod recorded;
 mod synthetic;
+mod trace_filter;
 mod weka;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ pub use otel::ReadOptions;
 pub use recorded::{Live, Message, Recorded, Segment, Substitution, answer_message};
 
 use self::model::{Models, predecessor_wait};
+use self::trace_filter::TraceFilter;
 use super::rng::{Purpose, rng};
 use rand::RngExt;
 
@@ -93,11 +95,30 @@ impl Sessions {
                 .map(|(a, h)| (a.clone(), h.clone()))
                 .collect(),
         };
-        let files = files(&config.trace_directory, &config.trace_files)?;
-        let reads = files.iter().map(|file| otel::read(file, &options));
+        let filter = TraceFilter::new("data.otel_trace_replay", &config.filter)?;
+        let mut files = files(&config.trace_directory, &config.trace_files)?;
+        let mut reads = Vec::with_capacity(files.len());
+        let mut kept = Vec::with_capacity(files.len());
+        for file in files.drain(..) {
+            let doc = match read_json(&file) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    reads.push(Err(e));
+                    kept.push(file);
+                    continue;
+                }
+            };
+            if let Some(filter) = &filter
+                && !filter.keeps_otel(&file, &doc)?
+            {
+                continue;
+            }
+            reads.push(otel::read(&file, &doc, &options));
+            kept.push(file);
+        }
         let (mut graphs, skipped) = keep(
-            &files,
-            reads,
+            &kept,
+            reads.into_iter(),
             config.skip_invalid_files,
             "no LLM call (span with gen_ai.operation.name chat and input messages)",
         )?;

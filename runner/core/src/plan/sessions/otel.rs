@@ -78,10 +78,13 @@ struct Call {
     headers: Vec<(String, String)>,
 }
 
-/// Reads `path`; `Ok(None)` when it has no LLM call to replay.
-pub fn read(path: &Path, options: &ReadOptions) -> Result<Option<SessionGraph>, SessionError> {
-    let doc = super::read_json(path)?;
-    parse(&path.display().to_string(), &doc, options)
+/// Reads `doc`, the trace of file `path`; `Ok(None)` when it has no LLM call to replay.
+pub fn read(
+    path: &Path,
+    doc: &Value,
+    options: &ReadOptions,
+) -> Result<Option<SessionGraph>, SessionError> {
+    parse(&path.display().to_string(), doc, options)
 }
 
 fn parse(

@@ -22,6 +22,7 @@ use self::format::{Request, Trace};
 use super::Read;
 use super::graph::{Event, EventIds, SessionError, SessionGraph, dependencies};
 use super::model::Models;
+use super::trace_filter::TraceFilter;
 use crate::config::WekaTraceReplayConfig;
 use crate::plan::DEFAULT_MAX_TOKENS;
 
@@ -35,6 +36,7 @@ pub(super) fn read_all(
     let mut index = 0;
     let mut reads = Vec::with_capacity(files.len());
     let models = Models::new(config.replay_keys());
+    let filter = TraceFilter::new("data.weka_trace_replay", &config.filter)?;
     for file in files {
         if !file.is_file() {
             return Err(SessionError::Invalid {
@@ -42,8 +44,10 @@ pub(super) fn read_all(
                 message: "no such file; trace_files must name existing files".into(),
             });
         }
-        let trace = match load(file) {
-            Ok(trace) => trace,
+        let trace = match load(file, filter.as_ref()) {
+            Ok(Some(trace)) => trace,
+            Ok(None) => continue,
+            Err(e @ SessionError::Filter { .. }) => return Err(e),
             Err(e) => {
                 reads.push(Err(e));
                 continue;
@@ -65,12 +69,20 @@ pub(super) fn read_all(
     Ok(reads)
 }
 
-fn load(file: &Path) -> Result<Trace, SessionError> {
+/// The trace of `file`; `None` when the filter leaves it out.
+fn load(file: &Path, filter: Option<&TraceFilter>) -> Result<Option<Trace>, SessionError> {
     let doc = super::read_json(file)?;
-    format::parse(&doc).map_err(|message| SessionError::Invalid {
-        file: file.display().to_string(),
-        message,
-    })
+    if let Some(filter) = filter
+        && filter.keeps_weka(file, &doc)? == Some(false)
+    {
+        return Ok(None);
+    }
+    format::parse(&doc)
+        .map(Some)
+        .map_err(|message| SessionError::Invalid {
+            file: file.display().to_string(),
+            message,
+        })
 }
 
 /// One call as inference-perf builds it.
