@@ -1,7 +1,8 @@
 //! Images as requests carry them: synthetic ones (inference-perf's solid-colour PNG or JPEG of
 //! a configured size), `data:` URLs, and the size and format read from encoded bytes (dataset
-//! images, and the simulator's prompt accounting). Audio is in [`wav`].
+//! images, and the simulator's prompt accounting). Audio is in [`wav`], MP4 video in [`mp4`].
 
+pub mod mp4;
 pub mod wav;
 
 use std::io::Cursor;

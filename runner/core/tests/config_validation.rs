@@ -556,6 +556,18 @@ fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
         multimodal.image.unwrap().representation,
         config::ImageRepresentation::Webp
     );
+    // inference-perf's default representation, mp4, up to the encoder's largest frame.
+    let mp4 = "multimodal:\n    video: {count: {type: fixed, mean: 1, min: 1, max: 1}, profiles: [{profile: {resolution: 4k, frames: 2}}, {profile: {resolution: {height: 3840, width: 2160}, frames: 1}}]}\n";
+    let video = load(&with_server(&format!(
+        "{stages}api:\n  type: chat\ndata:\n  type: synthetic\n  output_distribution: {{mean: 5}}\n  {mp4}"
+    )))
+    .unwrap_or_else(|e| panic!("{e}"))
+    .data
+    .multimodal
+    .unwrap()
+    .video
+    .unwrap();
+    assert_eq!(video.representation, config::VideoRepresentation::Mp4);
     // inference-perf requires output_distribution beside data.multimodal (and does not use it).
     load(&with_server(&format!(
         "{stages}api:\n  type: chat\ndata:\n  type: synthetic\n  input_distribution: {{min: 5, max: 5, mean: 5}}\n  output_distribution: {{min: 5, max: 5, mean: 5}}\n  {image}"
@@ -604,8 +616,13 @@ fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
         ),
         (
             "chat",
-            "type: synthetic\n  multimodal: {video: {count: {mean: 1}}}".to_string(),
-            "data.multimodal.video.representation: mp4 (inference-perf's default: one video_url part of H.264 MP4) is not supported: no H.264 encoder is built in; set representation: png_frames or jpeg_frames",
+            "type: synthetic\n  multimodal: {video: {count: {mean: 1}, profiles: {resolution: {height: 4000, width: 2000}, frames: 2}}}".to_string(),
+            "data.multimodal.video.profiles[0].profile.resolution: 2000×4000 is not what the H.264 encoder takes: sides of 16 to 3840 pixels, the shorter at most 2160; use another resolution, or representation: png_frames or jpeg_frames",
+        ),
+        (
+            "chat",
+            "type: synthetic\n  multimodal: {video: {profiles: {resolution: {height: 8, width: 64}, frames: 2}}}".to_string(),
+            "data.multimodal.video.profiles[0].profile.resolution: 64×8 is not what the H.264 encoder takes: sides of 16 to 3840",
         ),
         (
             "chat",
@@ -649,8 +666,8 @@ fn multimodal_keys_load_and_bad_values_name_the_field_and_the_fix() {
         ),
         (
             "chat",
-            "type: shared_prefix\n  shared_prefix: {multimodal: {video: {count: {mean: 1}}}}".to_string(),
-            "data.shared_prefix.multimodal.video.representation: mp4",
+            "type: shared_prefix\n  shared_prefix: {multimodal: {video: {count: {mean: 1}, profiles: {resolution: {height: 2162, width: 2162}, frames: 1}}}}".to_string(),
+            "data.shared_prefix.multimodal.video.profiles[0].profile.resolution: 2162×2162 is not what the H.264 encoder takes",
         ),
         (
             "chat",

@@ -75,7 +75,8 @@ impl PromptParts<'_> {
 }
 
 /// inference-perf's `assemble_content`: the text up to each medium's place, the medium's parts
-/// (an image's `image_url`, a video's `image_url` per frame, a clip's `input_audio`), and the
+/// (an image's `image_url`, a video's `image_url` per frame or its MP4's `video_url`, a clip's
+/// `input_audio`), and the
 /// rest of the text; the text alone (even empty) when there are no media.
 fn parts<'a>(text: &'a str, media: &'a [MediaPart]) -> Vec<Part<'a>> {
     if media.is_empty() {
@@ -97,6 +98,9 @@ fn parts<'a>(text: &'a str, media: &'a [MediaPart]) -> Vec<Part<'a>> {
         match medium {
             MediaPart::Image(p) => parts.push(image(&p.url)),
             MediaPart::Frames(p) => parts.extend(p.frames.iter().map(|url| image(url))),
+            MediaPart::Video(p) => parts.push(Part::VideoUrl {
+                video_url: ImageUrl { url: &p.url },
+            }),
             MediaPart::Audio(p) => parts.push(Part::InputAudio {
                 input_audio: InputAudio {
                     data: &p.data,
@@ -164,9 +168,11 @@ enum Content<'a> {
 enum Part<'a> {
     Text { text: &'a str },
     ImageUrl { image_url: ImageUrl<'a> },
+    VideoUrl { video_url: ImageUrl<'a> },
     InputAudio { input_audio: InputAudio<'a> },
 }
 
+/// An `image_url`'s or `video_url`'s object.
 #[derive(Serialize)]
 struct ImageUrl<'a> {
     url: &'a str,
@@ -352,7 +358,7 @@ mod tests {
 
     #[test]
     fn media_split_the_text_as_inference_perf_assembles_content() {
-        use ibench_core::plan::{AudioPart, FramesPart, ImagePart};
+        use ibench_core::plan::{AudioPart, FramesPart, ImagePart, VideoPart};
         let image = |at: usize, url: &str| {
             MediaPart::Image(ImagePart {
                 at,
@@ -403,14 +409,23 @@ mod tests {
             seconds: 1.0,
             bytes: 4,
         });
+        let mp4 = MediaPart::Video(VideoPart {
+            at: 2,
+            url: "data:video/mp4;base64,AAAA".into(),
+            width: 2,
+            height: 2,
+            frames: 3,
+            bytes: 3,
+        });
         assert_eq!(
-            content("ab", &[video, clip]),
+            content("ab", &[video, clip, mp4]),
             serde_json::json!([
                 text("a"),
                 url("f1"),
                 url("f2"),
                 text("b"),
                 {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}},
             ])
         );
     }

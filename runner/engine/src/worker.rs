@@ -390,6 +390,10 @@ fn measure(parts: &[MediaPart]) -> Media {
                 picture: Image::new(p.width, p.height, p.bytes as u64),
                 frames: p.frames.len() as u64,
             }),
+            MediaPart::Video(p) => media.videos.push(Video {
+                picture: Image::new(p.width, p.height, p.bytes as u64),
+                frames: p.frames.into(),
+            }),
             MediaPart::Audio(p) => media.audios.push(Audio {
                 bytes: p.bytes as u64,
                 seconds: p.seconds,

@@ -3,8 +3,9 @@
 //! `data:` URLs of images of the configured count, sizes and encoding), and the prompt tokens
 //! reported are the simulator's, images included; `visionarena` rows likewise, their images
 //! given as bytes or by URL (served over loopback and checked before the run). Each request's
-//! record lists the images it sent. Synthetic videos go as their frames' `image_url` parts and
-//! audio clips as `input_audio` WAV parts, measured per video and per clip.
+//! record lists the images it sent. Synthetic videos go as their frames' `image_url` parts or
+//! as one MP4 `video_url` part, and audio clips as `input_audio` WAV parts, measured per video
+//! and per clip.
 
 use ibench_core::media::{Encoding, probe_data_url};
 use ibench_core::tokenize::count_tokens;
@@ -272,6 +273,72 @@ async fn videos_go_as_frames_and_audio_as_wav_parts_and_are_reported_per_kind() 
     assert!(videos > 0.0, "{throughput}");
     assert!((audios / videos - 2.0).abs() < 1e-9, "two clips per video");
     assert_eq!(throughput["images_per_sec"], 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mp4_videos_go_as_one_video_url_part_and_the_sim_counts_their_frames() {
+    use base64::Engine;
+    let sim = common::recording_sim(100).await;
+    let dir = tempfile::tempdir().unwrap();
+    // inference-perf's default representation (mp4); an odd side is rounded down to even.
+    let yaml = "api: {type: chat}\ndata: {type: synthetic, input_distribution: {type: fixed, mean: 20, min: 20, max: 20}, multimodal: {video: {count: {type: fixed, mean: 1, min: 1, max: 1}, insertion_point: 0.5, profiles: [{profile: {resolution: {height: 57, width: 85}, frames: 4}}, {profile: {resolution: {height: 28, width: 28}, frames: 2}}]}}}\nload: {stages: [{rate: 12, duration: 1}], num_workers: 1, base_seed: 3}\nreport: {request_lifecycle: {per_request: true}}";
+    let outcome = common::run(common::config(&sim.base_url(), dir.path(), yaml)).await;
+    let summary = common::report(&outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["successes"]["count"], 12);
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 12);
+    let (mut expected_tokens, mut sent_metrics) = (Vec::new(), Vec::new());
+    let mut profiles_seen = std::collections::BTreeSet::new();
+    for request in &requests {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let parts = body["messages"][0]["content"].as_array().unwrap();
+        let kinds: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["text", "video_url", "text"], "the video mid-text");
+        let text: String = [&parts[0], &parts[2]]
+            .iter()
+            .map(|p| p["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(count_tokens(&text), 20, "the parts' text is the prompt");
+        let url = parts[1]["video_url"]["url"].as_str().unwrap();
+        let mp4 = base64::engine::general_purpose::STANDARD
+            .decode(url.strip_prefix("data:video/mp4;base64,").unwrap())
+            .unwrap();
+        let video = ibench_core::media::mp4::probe(&mp4).unwrap();
+        let (asked_width, asked_height) = match (video.width, video.height, video.frames) {
+            (84, 56, 4) => (85, 57),
+            (28, 28, 2) => (28, 28),
+            other => panic!("a video of no configured profile: {other:?}"),
+        };
+        profiles_seen.insert(video.frames);
+        expected_tokens.push(
+            count_tokens(parts[0]["text"].as_str().unwrap()) as u64
+                + count_tokens(parts[2]["text"].as_str().unwrap()) as u64
+                + u64::from(video.frames) * image_tokens(video.width, video.height),
+        );
+        // inference-perf records the asked size and frames, and the MP4's bytes.
+        sent_metrics.push(serde_json::json!({"count": 1, "instances": [{
+            "pixels": asked_width * asked_height,
+            "bytes": mp4.len(),
+            "aspect_ratio": f64::from(asked_width) / f64::from(asked_height),
+            "frames": video.frames,
+        }]}));
+    }
+    assert_eq!(profiles_seen.len(), 2, "both profiles are drawn");
+    expected_tokens.sort_unstable();
+    assert_eq!(
+        reported_prompt_tokens(dir.path()),
+        expected_tokens,
+        "the sim's prompt tokens include every frame of the video"
+    );
+    let mut recorded: Vec<Value> = common::per_request(dir.path())
+        .iter()
+        .map(|entry| entry["info"]["request_metrics"]["video"].clone())
+        .collect();
+    let key = |v: &Value| v.to_string();
+    recorded.sort_by_key(key);
+    sent_metrics.sort_by_key(key);
+    assert_eq!(recorded, sent_metrics);
+    assert_eq!(summary["successes"]["video"]["frames"]["max"], 4.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,10 @@
 //! Helpers for runner tests: a simulator on loopback, configs from YAML, in-process runs, a
-//! static file server, and a plain HTTP client with a server-sent-events reader for the
-//! simulator's own tests.
+//! static file server, a plain HTTP client with a server-sent-events reader for the
+//! simulator's own tests, and PyAV's decoding of a video.
 
 pub mod bpe;
 pub mod pki;
+pub mod pyav;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -90,6 +90,12 @@ const RECORDED_TOKEN_COUNTS: Option<&str> = Some(
      each Weka call's transcript from its block hashes (not built here)",
 );
 
+/// Prompts of random token ids (the multimodal shapes' text).
+const RANDOM_TOKEN_TEXT: Option<&str> = Some(
+    "both tools send random token ids as text, which the tokenizer reads back as the asked \
+     length or one token more, at random",
+);
+
 /// Both send an OTel call's recorded messages with the live answers to the earlier calls in
 /// place of the recorded ones; the answers, and the random id of each repeated session, are
 /// drawn anew in each run.
@@ -314,7 +320,7 @@ report:
     prompts_differ: RECORDED_TOKEN_COUNTS,
 };
 
-/// Streamed chat with two synthetic images of fixed size in every prompt.
+/// Streamed chat with two synthetic images of fixed size and one MP4 video in every prompt.
 const MULTIMODAL_CHAT: Shape = Shape {
     name: "multimodal-chat",
     yaml: "api: {type: chat, streaming: true}
@@ -328,6 +334,12 @@ data:
       count: {min: 2, max: 2, mean: 2, std_dev: 0}
       resolutions: {width: 64, height: 48}
       insertion_point: 0.5
+    # inference-perf's default representation, mp4: one video_url part of H.264 in MP4
+    # (libx264 through PyAV there, OpenH264 here); the simulator counts the frames of both.
+    video:
+      count: {min: 1, max: 1, mean: 1, std_dev: 0}
+      profiles: [{profile: {resolution: {width: 64, height: 48}, frames: 3}, weight: 1}]
+      insertion_point: 1
 load:
   type: constant
   stages: [{rate: 5, duration: 3}]
@@ -337,10 +349,7 @@ report:
     asks_differ: &[],
     reports_differ: &[],
     same_counts: true,
-    prompts_differ: Some(
-        "both tools send random token ids as text, which the tokenizer reads back as the asked \
-         length or one token more, at random",
-    ),
+    prompts_differ: RANDOM_TOKEN_TEXT,
 };
 
 /// Streamed chat with one synthetic video sent as PNG frames and two audio clips in every
@@ -377,10 +386,7 @@ report:
     asks_differ: &[],
     reports_differ: &[],
     same_counts: true,
-    prompts_differ: Some(
-        "both tools send random token ids as text, which the tokenizer reads back as the asked \
-         length or one token more, at random",
-    ),
+    prompts_differ: RANDOM_TOKEN_TEXT,
 };
 
 /// Generated agent sessions of fixed shape (fixed draws, every agent spawning two sub-agents),
@@ -508,7 +514,7 @@ async fn synthetic_agentic_sessions_match_inference_perf() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn synthetic_images_in_chat_match_inference_perf() {
+async fn synthetic_images_and_mp4_videos_in_chat_match_inference_perf() {
     conform(&MULTIMODAL_CHAT).await;
 }
 

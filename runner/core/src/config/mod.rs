@@ -35,9 +35,9 @@ pub use files::{input_files, input_files_mut};
 pub use keys::variant as schema_variant;
 pub use load::{from_document, load_file, without_nulls};
 pub use multimodal::{
-    AudioConfig, ImageConfig, ImageRepresentation, MAX_IMAGE_SIDE, MultimodalConfig, Resolution,
-    VideoConfig, VideoProfile, VideoRepresentation, VisionArenaConfig, WeightedDuration,
-    WeightedResolution, WeightedVideoProfile,
+    AudioConfig, ImageConfig, ImageRepresentation, MAX_IMAGE_SIDE, MediaSection, MultimodalConfig,
+    Resolution, VideoConfig, VideoProfile, VideoRepresentation, VisionArenaConfig,
+    WeightedDuration, WeightedResolution, WeightedVideoProfile,
 };
 pub use replay_keys::ReplayKeys;
 pub use resolve::{ResolvedConfig, available_workers};

@@ -13,6 +13,7 @@ use super::distribution::Distribution;
 use super::error::Issue;
 use super::types::{ApiType, Config, DataType};
 use super::validate::{Sampler, distribution};
+use crate::media::mp4;
 
 /// Larger sides would make one image hundreds of megabytes before encoding.
 pub const MAX_IMAGE_SIDE: i64 = 16384;
@@ -57,8 +58,8 @@ pub struct VideoConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub profiles: Option<Vec<WeightedVideoProfile>>,
-    /// Wire format: `png_frames` or `jpeg_frames` (each frame an `image_url` part at the
-    /// video's place). inference-perf's default `mp4` is refused at validation.
+    /// Wire format: `mp4` (one `video_url` part of H.264 in MP4, the default) or `png_frames`
+    /// or `jpeg_frames` (each frame an `image_url` part at the video's place).
     #[serde(default)]
     pub representation: VideoRepresentation,
 }
@@ -85,7 +86,7 @@ pub struct VideoProfile {
 /// inference-perf's `VideoRepresentation`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum VideoRepresentation {
-    /// One `video_url` part carrying an H.264 MP4 (inference-perf's default; not built here).
+    /// One `video_url` part carrying an H.264 MP4 (inference-perf's default).
     #[default]
     #[serde(rename = "mp4")]
     Mp4,
@@ -466,77 +467,167 @@ pub(super) fn validate(config: &Config, issues: &mut Vec<Issue>) {
 /// The media sections of `multimodal`, found at `base`.
 fn validate_media(multimodal: &MultimodalConfig, base: &str, issues: &mut Vec<Issue>) {
     if let Some(image) = &multimodal.image {
-        let at = format!("{base}.image");
-        placement(image.count.as_ref(), image.insertion_point, &at, issues);
-        if let Some(list) = &image.resolutions {
-            weighted(list, |w| w.weight, &at, "resolutions", "512×512", issues);
-            for (i, w) in list.iter().enumerate() {
-                let item = format!("{at}.resolutions[{i}].resolution");
-                resolution_within_bounds(w.resolution, &item, issues);
-            }
-        }
+        validate_section(image, &format!("{base}.image"), issues);
     }
     if let Some(video) = &multimodal.video {
-        let at = format!("{base}.video");
-        placement(video.count.as_ref(), video.insertion_point, &at, issues);
-        if video.representation == VideoRepresentation::Mp4 {
-            issues.push(Issue::new(
-                format!("{at}.representation"),
-                "mp4 (inference-perf's default: one video_url part of H.264 MP4) is not supported: no H.264 encoder is built in; set representation: png_frames or jpeg_frames to send each frame as an image_url part, as inference-perf does for them",
-            ));
-        }
-        if let Some(list) = &video.profiles {
-            weighted(
-                list,
-                |w| w.weight,
-                &at,
-                "profiles",
-                "512×512, 10 frames",
-                issues,
-            );
-            for (i, w) in list.iter().enumerate() {
-                let item = format!("{at}.profiles[{i}].profile");
-                resolution_within_bounds(
-                    w.profile.resolution,
-                    &format!("{item}.resolution"),
-                    issues,
-                );
-                if !(1..=MAX_VIDEO_FRAMES).contains(&w.profile.frames) {
-                    issues.push(Issue::new(
-                        format!("{item}.frames"),
-                        format!("must be 1 to {MAX_VIDEO_FRAMES}, got {}", w.profile.frames),
-                    ));
-                }
-            }
-        }
+        validate_section(video, &format!("{base}.video"), issues);
     }
     if let Some(audio) = &multimodal.audio {
-        let at = format!("{base}.audio");
-        placement(audio.count.as_ref(), audio.insertion_point, &at, issues);
-        if let Some(list) = &audio.durations {
-            weighted(list, |w| w.weight, &at, "durations", "1 second", issues);
-            for (i, w) in list.iter().enumerate() {
-                if !(w.duration > 0.0 && w.duration <= MAX_AUDIO_SECONDS) {
-                    issues.push(Issue::new(
-                        format!("{at}.durations[{i}].duration"),
-                        format!(
-                            "must be more than 0 and at most {MAX_AUDIO_SECONDS} seconds, got {}",
-                            w.duration
-                        ),
-                    ));
-                }
-            }
+        validate_section(audio, &format!("{base}.audio"), issues);
+    }
+}
+
+/// What the image, video and audio sections share: how many items a request has, where they
+/// go, and a weighted list of what an item is (a size, a video profile, a clip length). The
+/// plan samples every section through it, and validation checks every section through it.
+pub trait MediaSection {
+    /// What an item is.
+    type Choice: Copy + fmt::Debug;
+    /// The weighted list's key, and each entry's key for its choice.
+    const LIST: &'static str;
+    const ITEM: &'static str;
+    /// inference-perf's choice when the list is unset, and how to say it.
+    const DEFAULT: Self::Choice;
+    const DEFAULT_TEXT: &'static str;
+    /// `count` (none of the kind when unset) and `insertion_point` (a random place per item
+    /// when unset).
+    fn placement(&self) -> (Option<&Distribution>, Option<f64>);
+    /// The listed choices with their weights; `None` when the list is unset.
+    fn choices(&self) -> Option<Vec<(Self::Choice, f64)>>;
+    /// What is wrong with the listed `choice` found at `at`.
+    fn check(&self, choice: Self::Choice, at: &str, issues: &mut Vec<Issue>);
+}
+
+/// inference-perf's image size when `resolutions` is unset.
+const DEFAULT_RESOLUTION: Resolution = Resolution {
+    height: 512,
+    width: 512,
+};
+
+impl MediaSection for ImageConfig {
+    type Choice = Resolution;
+    const LIST: &'static str = "resolutions";
+    const ITEM: &'static str = "resolution";
+    const DEFAULT: Resolution = DEFAULT_RESOLUTION;
+    const DEFAULT_TEXT: &'static str = "512×512";
+    fn placement(&self) -> (Option<&Distribution>, Option<f64>) {
+        (self.count.as_ref(), self.insertion_point)
+    }
+    fn choices(&self) -> Option<Vec<(Resolution, f64)>> {
+        let list = self.resolutions.as_ref()?;
+        Some(list.iter().map(|w| (w.resolution, w.weight)).collect())
+    }
+    fn check(&self, choice: Resolution, at: &str, issues: &mut Vec<Issue>) {
+        resolution_within_bounds(choice, at, issues);
+    }
+}
+
+impl MediaSection for VideoConfig {
+    type Choice = VideoProfile;
+    const LIST: &'static str = "profiles";
+    const ITEM: &'static str = "profile";
+    const DEFAULT: VideoProfile = VideoProfile {
+        resolution: DEFAULT_RESOLUTION,
+        frames: 10,
+    };
+    const DEFAULT_TEXT: &'static str = "512×512, 10 frames";
+    fn placement(&self) -> (Option<&Distribution>, Option<f64>) {
+        (self.count.as_ref(), self.insertion_point)
+    }
+    fn choices(&self) -> Option<Vec<(VideoProfile, f64)>> {
+        let list = self.profiles.as_ref()?;
+        Some(list.iter().map(|w| (w.profile, w.weight)).collect())
+    }
+    fn check(&self, profile: VideoProfile, at: &str, issues: &mut Vec<Issue>) {
+        let resolution = format!("{at}.resolution");
+        resolution_within_bounds(profile.resolution, &resolution, issues);
+        let Resolution { height, width } = profile.resolution;
+        let sides = (u32::try_from(width), u32::try_from(height));
+        if self.representation == VideoRepresentation::Mp4
+            && let (Ok(w @ 1..), Ok(h @ 1..)) = sides
+            && !mp4::encodable(w, h)
+        {
+            issues.push(Issue::new(
+                resolution,
+                format!(
+                    "{width}×{height} is not what the H.264 encoder takes: sides of {} to {} pixels, the shorter at most {}; use another resolution, or representation: png_frames or jpeg_frames",
+                    mp4::MIN_SIDE,
+                    mp4::MAX_LONG_SIDE,
+                    mp4::MAX_SHORT_SIDE
+                ),
+            ));
+        }
+        if !(1..=MAX_VIDEO_FRAMES).contains(&profile.frames) {
+            issues.push(Issue::new(
+                format!("{at}.frames"),
+                format!("must be 1 to {MAX_VIDEO_FRAMES}, got {}", profile.frames),
+            ));
         }
     }
 }
 
-/// A media section's `count` and `insertion_point`.
-fn placement(count: Option<&Distribution>, point: Option<f64>, at: &str, issues: &mut Vec<Issue>) {
+impl MediaSection for AudioConfig {
+    type Choice = f64;
+    const LIST: &'static str = "durations";
+    const ITEM: &'static str = "duration";
+    const DEFAULT: f64 = 1.0;
+    const DEFAULT_TEXT: &'static str = "1 second";
+    fn placement(&self) -> (Option<&Distribution>, Option<f64>) {
+        (self.count.as_ref(), self.insertion_point)
+    }
+    fn choices(&self) -> Option<Vec<(f64, f64)>> {
+        let list = self.durations.as_ref()?;
+        Some(list.iter().map(|w| (w.duration, w.weight)).collect())
+    }
+    fn check(&self, seconds: f64, at: &str, issues: &mut Vec<Issue>) {
+        if !(seconds > 0.0 && seconds <= MAX_AUDIO_SECONDS) {
+            issues.push(Issue::new(
+                at,
+                format!(
+                    "must be more than 0 and at most {MAX_AUDIO_SECONDS} seconds, got {seconds}"
+                ),
+            ));
+        }
+    }
+}
+
+/// A media section found at `at`: its count, its place and its weighted list.
+fn validate_section<S: MediaSection>(section: &S, at: &str, issues: &mut Vec<Issue>) {
+    let (count, point) = section.placement();
     if let Some(count) = count {
         distribution(count, &format!("{at}.count"), Sampler::Sample, issues);
     }
     if let Some(point) = point {
         insertion_point_within_bounds(point, &format!("{at}.insertion_point"), issues);
+    }
+    let Some(list) = section.choices() else {
+        return;
+    };
+    let path = format!("{at}.{}", S::LIST);
+    if list.is_empty() {
+        issues.push(Issue::new(
+            &path,
+            format!(
+                "lists nothing; give at least one or remove it for {}",
+                S::DEFAULT_TEXT
+            ),
+        ));
+        return;
+    }
+    for (i, &(choice, weight)) in list.iter().enumerate() {
+        if !(weight >= 0.0 && weight.is_finite()) {
+            issues.push(Issue::new(
+                format!("{path}[{i}].weight"),
+                format!("must be a finite number >= 0, got {weight}"),
+            ));
+        }
+        section.check(choice, &format!("{path}[{i}].{}", S::ITEM), issues);
+    }
+    if list.iter().all(|&(_, weight)| weight == 0.0) {
+        issues.push(Issue::new(
+            path,
+            "every weight is 0; give at least one a weight > 0",
+        ));
     }
 }
 
@@ -549,41 +640,6 @@ fn resolution_within_bounds(resolution: Resolution, at: &str, issues: &mut Vec<I
                 format!("must be 1 to {MAX_IMAGE_SIDE} pixels, got {value}"),
             ));
         }
-    }
-}
-
-/// A weighted list `field` of the section at `at`: not empty, its weights finite, not
-/// negative and not all 0 (`default` is what an unset list means).
-fn weighted<T>(
-    list: &[T],
-    weight: impl Fn(&T) -> f64,
-    at: &str,
-    field: &str,
-    default: &str,
-    issues: &mut Vec<Issue>,
-) {
-    let path = format!("{at}.{field}");
-    if list.is_empty() {
-        issues.push(Issue::new(
-            &path,
-            format!("lists nothing; give at least one or remove it for {default}"),
-        ));
-        return;
-    }
-    for (i, item) in list.iter().enumerate() {
-        let w = weight(item);
-        if !(w >= 0.0 && w.is_finite()) {
-            issues.push(Issue::new(
-                format!("{path}[{i}].weight"),
-                format!("must be a finite number >= 0, got {w}"),
-            ));
-        }
-    }
-    if list.iter().all(|item| weight(item) == 0.0) {
-        issues.push(Issue::new(
-            path,
-            "every weight is 0; give at least one a weight > 0",
-        ));
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 /// (which a server's media cache would collapse to one), as in inference-perf's pool.
 pub(super) const VARIANTS: usize = 4;
 
-/// Encoded bytes ready for a request body.
-#[derive(Debug)]
+/// Encoded bytes ready for a request body (a clone shares the text).
+#[derive(Debug, Clone)]
 pub(super) struct Encoded {
     /// A `data:` URL, or plain base64 (audio).
     pub(super) text: Arc<str>,

@@ -27,7 +27,7 @@ pub use dataset::{DatasetError, RemoteImage};
 pub use lora::LoraTable;
 pub use request::{
     AudioPart, DEFAULT_MAX_TOKENS, FramesPart, ImagePart, MediaPart, RequestData, Round,
-    UserSession,
+    UserSession, VideoPart,
 };
 pub use sessions::{Session, SessionError, SessionGraph, Sessions};
 pub use shard::{Routing, Shard, even_split};

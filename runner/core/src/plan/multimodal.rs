@@ -9,35 +9,22 @@ use std::sync::Arc;
 use rand::RngExt;
 
 use crate::config::{
-    AudioConfig, Distribution, ImageConfig, ImageRepresentation, MultimodalConfig, Resolution,
-    VideoConfig, VideoProfile, VideoRepresentation,
+    AudioConfig, ImageConfig, ImageRepresentation, MediaSection, MultimodalConfig, VideoConfig,
+    VideoProfile, VideoRepresentation,
 };
 use crate::media::{self, Encoding};
 
 use super::media_pool::{Encoded, Slots, VARIANTS, Weighted};
-use super::request::{AudioPart, FramesPart, ImagePart, MediaPart};
+use super::request::{AudioPart, FramesPart, ImagePart, MediaPart, VideoPart};
 use super::rng::{PlanRng, Purpose, rng_at};
 use super::sampling::LengthSampler;
-
-/// inference-perf's image size when `resolutions` is unset.
-const DEFAULT_RESOLUTION: Resolution = Resolution {
-    height: 512,
-    width: 512,
-};
-/// inference-perf's video when `profiles` is unset.
-const DEFAULT_PROFILE: VideoProfile = VideoProfile {
-    resolution: DEFAULT_RESOLUTION,
-    frames: 10,
-};
-/// inference-perf's clip length when `durations` is unset.
-const DEFAULT_SECONDS: f64 = 1.0;
 
 /// The media samplers of a `multimodal` section.
 #[derive(Debug, Clone)]
 pub(super) struct MediaSampler {
-    image: Option<ImageSampler>,
-    video: Option<VideoSampler>,
-    audio: Option<AudioSampler>,
+    image: Option<Sampler<ImageConfig>>,
+    video: Option<Sampler<VideoConfig>>,
+    audio: Option<Sampler<AudioConfig>>,
     variants: Variants,
 }
 
@@ -90,14 +77,10 @@ impl MediaSampler {
     }
 
     fn with_variants(config: &MultimodalConfig, variants: Variants) -> Self {
-        let pool = Pool {
-            variants: variants.count(),
-            side: variants.side(),
-        };
         MediaSampler {
-            image: config.image.as_ref().map(|c| ImageSampler::new(c, pool)),
-            video: config.video.as_ref().map(|c| VideoSampler::new(c, pool)),
-            audio: config.audio.as_ref().map(AudioSampler::new),
+            image: config.image.as_ref().map(|c| Sampler::new(c, variants)),
+            video: config.video.as_ref().map(|c| Sampler::new(c, variants)),
+            audio: config.audio.as_ref().map(|c| Sampler::new(c, variants)),
             variants,
         }
     }
@@ -107,62 +90,106 @@ impl MediaSampler {
     /// insertion point.
     pub(super) fn media(&self, seed: u64, index: u64, prompt: &str) -> Vec<MediaPart> {
         let mut placed: Vec<(f64, MediaPart)> = Vec::new();
-        // A group's draws are not a request's: prefix and payload media vary independently.
-        let side = self.variants.side();
-        let variant = |draws: &mut PlanRng| self.variants.pick(draws, index);
+        let item = (seed, index, self.variants, prompt);
         if let Some(s) = &self.image {
-            let draws = &mut rng_at(seed, Purpose::Image, index, &[side]);
-            s.placement.each(draws, |draws| {
-                placed.push(s.image(seed, draws, prompt, variant))
-            });
+            s.items(item, &mut placed);
         }
         if let Some(s) = &self.video {
-            let draws = &mut rng_at(seed, Purpose::Video, index, &[side]);
-            s.placement.each(draws, |draws| {
-                placed.push(s.video(seed, draws, prompt, variant))
-            });
+            s.items(item, &mut placed);
         }
         if let Some(s) = &self.audio {
-            let draws = &mut rng_at(seed, Purpose::Audio, index, &[side]);
-            s.placement
-                .each(draws, |draws| placed.push(s.clip(draws, prompt)));
+            s.items(item, &mut placed);
         }
         placed.sort_by(|a, b| a.0.total_cmp(&b.0));
         placed.into_iter().map(|(_, part)| part).collect()
     }
 }
 
-/// A kind's `count` and `insertion_point`.
-#[derive(Debug, Clone)]
-struct Placement {
-    /// `None`: none of the kind (inference-perf's unset `count`).
-    count: Option<LengthSampler>,
-    insertion_point: Option<f64>,
+/// A kind of media as the plan makes it: its section's settings, plus how one of its items is
+/// encoded and sent.
+trait Modality: MediaSection + Clone {
+    /// The stream of a request's draws of this kind (and of its pool's colours).
+    const PURPOSE: Purpose;
+    /// Whether a choice's pooled encodings differ: silent clips of one length are one WAV.
+    const VARIED: bool = true;
+    /// An encoding of `choice`, in `colour` where it has one.
+    fn encode(&self, choice: Self::Choice, colour: [u8; 3]) -> Encoded;
+    /// The part of an item of `choice` at byte `at`, with as many pooled encodings from
+    /// `encoded` as it carries.
+    fn part(
+        &self,
+        at: usize,
+        choice: Self::Choice,
+        encoded: &mut dyn FnMut() -> Encoded,
+    ) -> MediaPart;
 }
 
-impl Placement {
-    fn new(count: Option<&Distribution>, insertion_point: Option<f64>) -> Self {
-        Placement {
-            count: count.map(LengthSampler::for_shared_prefix),
-            insertion_point,
+/// One kind's sampler, as inference-perf samples it: per request a count; per item a choice by
+/// weight, then a place in the text, then its pooled encodings.
+#[derive(Debug, Clone)]
+struct Sampler<M: Modality> {
+    modality: M,
+    /// `None`: none of the kind (inference-perf's unset `count`).
+    count: Option<LengthSampler>,
+    choices: Weighted<M::Choice>,
+    /// Encodings kept per choice.
+    per_choice: usize,
+    pool: Slots,
+}
+
+impl<M: Modality> Sampler<M> {
+    fn new(modality: &M, variants: Variants) -> Self {
+        let choices = Weighted::new(modality.choices(), M::DEFAULT);
+        let per_choice = if M::VARIED { variants.count() } else { 1 };
+        Sampler {
+            modality: modality.clone(),
+            count: modality.placement().0.map(LengthSampler::for_shared_prefix),
+            pool: Slots::new(choices.len() * per_choice),
+            per_choice,
+            choices,
         }
     }
 
-    /// Calls `item` once per item of the request `draws` are of.
-    fn each(&self, draws: &mut PlanRng, mut item: impl FnMut(&mut PlanRng)) {
+    /// The items of request (or group) `index` placed in `prompt`, each with its insertion
+    /// point, added to `placed`.
+    fn items(
+        &self,
+        (seed, index, variants, prompt): (u64, u64, Variants, &str),
+        placed: &mut Vec<(f64, MediaPart)>,
+    ) {
         let Some(count) = &self.count else {
             return;
         };
+        // A group's draws are not a request's: prefix and payload media vary independently.
+        let side = variants.side();
+        let draws = &mut rng_at(seed, M::PURPOSE, index, &[side]);
         for _ in 0..count.sample(draws) {
-            item(draws);
+            let (choice_index, choice) = self.choices.pick(draws.random::<f64>());
+            let (point, at) = self.place(draws, prompt);
+            let mut encoded = || {
+                let variant = if M::VARIED {
+                    variants.pick(draws, index)
+                } else {
+                    0
+                };
+                let slot = choice_index * self.per_choice + variant;
+                self.pool
+                    .get(slot, || {
+                        let path = [side, slot as u64];
+                        let colour = rng_at(seed, Purpose::MediaPool, M::PURPOSE as u64, &path)
+                            .random::<[u8; 3]>();
+                        self.modality.encode(choice, colour)
+                    })
+                    .clone()
+            };
+            placed.push((point, self.modality.part(at, choice, &mut encoded)));
         }
     }
 
     /// An item's insertion point (clamped to [0, 1] as inference-perf clamps it) and its byte
-    /// offset in `prompt`, drawn after the item's size as inference-perf draws them.
+    /// offset in `prompt`, drawn after the item's choice as inference-perf draws them.
     fn place(&self, draws: &mut PlanRng, prompt: &str) -> (f64, usize) {
-        let point = self
-            .insertion_point
+        let point = (self.modality.placement().1)
             .unwrap_or_else(|| draws.random::<f64>())
             .clamp(0.0, 1.0);
         // inference-perf cuts the text at a character index.
@@ -175,213 +202,134 @@ impl Placement {
     }
 }
 
-/// How a sampler's encodings are pooled.
-#[derive(Debug, Clone, Copy)]
-struct Pool {
-    /// Encodings per size.
-    variants: usize,
-    /// [`Variants::side`].
-    side: u64,
-}
-
-/// A solid-colour image of `size` in `encoding`, its colour that of slot `slot` of the pool of
-/// `kind` on `side`.
-fn pooled_image(
-    seed: u64,
-    (kind, side): (u64, u64),
-    slot: usize,
-    size: Resolution,
-    encoding: Encoding,
-) -> Encoded {
-    let rgb = rng_at(seed, Purpose::MediaPool, kind, &[side, slot as u64]).random::<[u8; 3]>();
-    let bytes = media::solid(size.width as u32, size.height as u32, rgb, encoding);
+/// A solid-colour image of `width`×`height` in `encoding`.
+fn solid_image(width: i64, height: i64, colour: [u8; 3], encoding: Encoding) -> Encoded {
+    let bytes = media::solid(width as u32, height as u32, colour, encoding);
     Encoded {
         text: Arc::from(media::data_url(encoding, &bytes)),
         bytes: bytes.len(),
     }
 }
 
-/// Pool kinds, so images and video frames of one size get different colours.
-const IMAGE_POOL: u64 = 1;
-const FRAME_POOL: u64 = 2;
+impl Modality for ImageConfig {
+    const PURPOSE: Purpose = Purpose::Image;
 
-/// The encoding images asked as `representation` are sent in: inference-perf 0.7.0 sends PNG
-/// for `webp` (its WebP passes dataset bytes through; it encodes no WebP).
-fn image_encoding(representation: ImageRepresentation) -> Encoding {
-    match representation {
-        ImageRepresentation::Png | ImageRepresentation::Webp => Encoding::Png,
-        ImageRepresentation::Jpeg => Encoding::Jpeg,
-    }
-}
-
-#[derive(Debug, Clone)]
-struct ImageSampler {
-    placement: Placement,
-    sizes: Weighted<Resolution>,
-    encoding: Encoding,
-    layout: Pool,
-    pool: Slots,
-}
-
-impl ImageSampler {
-    fn new(config: &ImageConfig, layout: Pool) -> Self {
-        let sizes = Weighted::new(
-            config
-                .resolutions
-                .as_ref()
-                .map(|list| list.iter().map(|w| (w.resolution, w.weight))),
-            DEFAULT_RESOLUTION,
-        );
-        ImageSampler {
-            placement: Placement::new(config.count.as_ref(), config.insertion_point),
-            pool: Slots::new(sizes.len() * layout.variants),
-            layout,
-            sizes,
-            encoding: image_encoding(config.representation),
-        }
-    }
-
-    fn image(
-        &self,
-        seed: u64,
-        draws: &mut PlanRng,
-        prompt: &str,
-        variant: impl Fn(&mut PlanRng) -> usize,
-    ) -> (f64, MediaPart) {
-        let (size_index, size) = self.sizes.pick(draws.random::<f64>());
-        let (point, at) = self.placement.place(draws, prompt);
-        let slot = size_index * self.layout.variants + variant(draws);
-        let encoded = self.pool.get(slot, || {
-            pooled_image(
-                seed,
-                (IMAGE_POOL, self.layout.side),
-                slot,
-                size,
-                self.encoding,
-            )
-        });
-        let part = ImagePart {
-            at,
-            url: encoded.text.clone(),
-            width: size.width as u32,
-            height: size.height as u32,
-            bytes: encoded.bytes,
+    fn encode(&self, size: Self::Choice, colour: [u8; 3]) -> Encoded {
+        // inference-perf 0.7.0 sends PNG for `webp` (its WebP passes dataset bytes through; it
+        // encodes no WebP).
+        let encoding = match self.representation {
+            ImageRepresentation::Png | ImageRepresentation::Webp => Encoding::Png,
+            ImageRepresentation::Jpeg => Encoding::Jpeg,
         };
-        (point, MediaPart::Image(part))
-    }
-}
-
-#[derive(Debug, Clone)]
-struct VideoSampler {
-    placement: Placement,
-    profiles: Weighted<VideoProfile>,
-    /// Of each frame.
-    encoding: Encoding,
-    layout: Pool,
-    pool: Slots,
-}
-
-impl VideoSampler {
-    fn new(config: &VideoConfig, layout: Pool) -> Self {
-        let profiles = Weighted::new(
-            config
-                .profiles
-                .as_ref()
-                .map(|list| list.iter().map(|w| (w.profile, w.weight))),
-            DEFAULT_PROFILE,
-        );
-        VideoSampler {
-            placement: Placement::new(config.count.as_ref(), config.insertion_point),
-            pool: Slots::new(profiles.len() * layout.variants),
-            layout,
-            profiles,
-            encoding: match config.representation {
-                VideoRepresentation::JpegFrames => Encoding::Jpeg,
-                // Validation refuses mp4.
-                VideoRepresentation::PngFrames | VideoRepresentation::Mp4 => Encoding::Png,
-            },
-        }
+        solid_image(size.width, size.height, colour, encoding)
     }
 
-    fn video(
+    fn part(
         &self,
-        seed: u64,
-        draws: &mut PlanRng,
-        prompt: &str,
-        variant: impl Fn(&mut PlanRng) -> usize,
-    ) -> (f64, MediaPart) {
-        let (profile_index, profile) = self.profiles.pick(draws.random::<f64>());
-        let (point, at) = self.placement.place(draws, prompt);
-        let size = profile.resolution;
-        let mut bytes = 0;
-        let frames = (0..profile.frames)
-            .map(|_| {
-                let slot = profile_index * self.layout.variants + variant(draws);
-                let encoded = self.pool.get(slot, || {
-                    pooled_image(
-                        seed,
-                        (FRAME_POOL, self.layout.side),
-                        slot,
-                        size,
-                        self.encoding,
-                    )
-                });
-                bytes += encoded.bytes;
-                encoded.text.clone()
-            })
-            .collect();
-        let part = FramesPart {
+        at: usize,
+        size: Self::Choice,
+        encoded: &mut dyn FnMut() -> Encoded,
+    ) -> MediaPart {
+        let Encoded { text, bytes } = encoded();
+        MediaPart::Image(ImagePart {
             at,
-            frames,
+            url: text,
             width: size.width as u32,
             height: size.height as u32,
             bytes,
-        };
-        (point, MediaPart::Frames(part))
+        })
     }
 }
 
-#[derive(Debug, Clone)]
-struct AudioSampler {
-    placement: Placement,
-    durations: Weighted<f64>,
-    /// One per length: the clips are silent, so variants would be the same bytes.
-    pool: Slots,
-}
+impl Modality for VideoConfig {
+    const PURPOSE: Purpose = Purpose::Video;
 
-impl AudioSampler {
-    fn new(config: &AudioConfig) -> Self {
-        let durations = Weighted::new(
-            config
-                .durations
-                .as_ref()
-                .map(|list| list.iter().map(|w| (w.duration, w.weight))),
-            DEFAULT_SECONDS,
-        );
-        AudioSampler {
-            placement: Placement::new(config.count.as_ref(), config.insertion_point),
-            pool: Slots::new(durations.len()),
-            durations,
+    /// An MP4, or one frame (frames of a video each draw their pooled variant).
+    fn encode(&self, profile: VideoProfile, colour: [u8; 3]) -> Encoded {
+        let size = profile.resolution;
+        match self.representation {
+            VideoRepresentation::Mp4 => {
+                let bytes = media::mp4::solid(
+                    size.width as u32,
+                    size.height as u32,
+                    profile.frames as u32,
+                    colour,
+                )
+                .expect("validation keeps mp4 videos within what the encoder takes");
+                Encoded {
+                    text: Arc::from(format!("data:video/mp4;base64,{}", media::base64(&bytes))),
+                    bytes: bytes.len(),
+                }
+            }
+            VideoRepresentation::PngFrames => {
+                solid_image(size.width, size.height, colour, Encoding::Png)
+            }
+            VideoRepresentation::JpegFrames => {
+                solid_image(size.width, size.height, colour, Encoding::Jpeg)
+            }
         }
     }
 
-    fn clip(&self, draws: &mut PlanRng, prompt: &str) -> (f64, MediaPart) {
-        let (index, seconds) = self.durations.pick(draws.random::<f64>());
-        let (point, at) = self.placement.place(draws, prompt);
-        let encoded = self.pool.get(index, || {
-            let wav = media::wav::silent(seconds);
-            Encoded {
-                text: Arc::from(media::base64(&wav)),
-                bytes: wav.len(),
-            }
-        });
-        let part = AudioPart {
+    fn part(
+        &self,
+        at: usize,
+        profile: VideoProfile,
+        encoded: &mut dyn FnMut() -> Encoded,
+    ) -> MediaPart {
+        // inference-perf records the asked size and frames, whatever the codec rounds.
+        let (width, height) = (
+            profile.resolution.width as u32,
+            profile.resolution.height as u32,
+        );
+        if self.representation == VideoRepresentation::Mp4 {
+            let Encoded { text, bytes } = encoded();
+            return MediaPart::Video(VideoPart {
+                at,
+                url: text,
+                width,
+                height,
+                frames: profile.frames as u32,
+                bytes,
+            });
+        }
+        let mut bytes = 0;
+        let frames = (0..profile.frames)
+            .map(|_| {
+                let frame = encoded();
+                bytes += frame.bytes;
+                frame.text
+            })
+            .collect();
+        MediaPart::Frames(FramesPart {
             at,
-            data: encoded.text.clone(),
+            frames,
+            width,
+            height,
+            bytes,
+        })
+    }
+}
+
+impl Modality for AudioConfig {
+    const PURPOSE: Purpose = Purpose::Audio;
+    const VARIED: bool = false;
+
+    fn encode(&self, seconds: f64, _silent: [u8; 3]) -> Encoded {
+        let wav = media::wav::silent(seconds);
+        Encoded {
+            text: Arc::from(media::base64(&wav)),
+            bytes: wav.len(),
+        }
+    }
+
+    fn part(&self, at: usize, seconds: f64, encoded: &mut dyn FnMut() -> Encoded) -> MediaPart {
+        let Encoded { text, bytes } = encoded();
+        MediaPart::Audio(AudioPart {
+            at,
+            data: text,
             seconds,
-            bytes: encoded.bytes,
-        };
-        (point, MediaPart::Audio(part))
+            bytes,
+        })
     }
 }
 
@@ -536,6 +484,28 @@ mod tests {
             seen.into_iter().collect::<Vec<_>>(),
             vec![(40, 24, 3), (640, 360, 5)]
         );
+    }
+
+    #[test]
+    fn mp4_videos_are_one_pooled_part_of_the_profile_drawn() {
+        let s = sampler(
+            "video: {count: {type: fixed, mean: 1, min: 1, max: 1}, profiles: {resolution: {height: 21, width: 33}, frames: 3}}",
+        );
+        let mut distinct = std::collections::HashSet::new();
+        for index in 0..30 {
+            let parts = s.media(4, index, "text");
+            let [MediaPart::Video(video)] = parts.as_slice() else {
+                panic!("not one mp4 video: {parts:?}")
+            };
+            // The asked size is recorded; the stream's sides are even.
+            assert_eq!((video.width, video.height, video.frames), (33, 21, 3));
+            let bytes = decode(video.url.strip_prefix("data:video/mp4;base64,").unwrap());
+            assert_eq!(bytes.len(), video.bytes);
+            let stream = media::mp4::probe(&bytes).unwrap();
+            assert_eq!((stream.width, stream.height, stream.frames), (32, 20, 3));
+            distinct.insert(video.url.as_ptr());
+        }
+        assert_eq!(distinct.len(), VARIANTS, "encoded once per pooled variant");
     }
 
     #[test]

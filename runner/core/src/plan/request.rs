@@ -37,6 +37,8 @@ pub enum MediaPart {
     Image(ImagePart),
     /// A video sent as its frames: an `image_url` part each, all at the video's place.
     Frames(FramesPart),
+    /// A video sent as one MP4: a `video_url` part.
+    Video(VideoPart),
     Audio(AudioPart),
 }
 
@@ -46,6 +48,7 @@ impl MediaPart {
         match self {
             MediaPart::Image(part) => part.at,
             MediaPart::Frames(part) => part.at,
+            MediaPart::Video(part) => part.at,
             MediaPart::Audio(part) => part.at,
         }
     }
@@ -55,6 +58,7 @@ impl MediaPart {
         let at = match self {
             MediaPart::Image(part) => &mut part.at,
             MediaPart::Frames(part) => &mut part.at,
+            MediaPart::Video(part) => &mut part.at,
             MediaPart::Audio(part) => &mut part.at,
         };
         *at += by;
@@ -71,6 +75,21 @@ pub struct FramesPart {
     pub width: u32,
     pub height: u32,
     /// The encoded frames' size together (inference-perf's per-video `bytes`).
+    pub bytes: usize,
+}
+
+/// A video as `mp4`: H.264 in an MP4 container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoPart {
+    pub at: usize,
+    /// A `data:video/mp4;base64,` URL.
+    pub url: Arc<str>,
+    /// The asked frame size and count (inference-perf's per-video metrics; the stream's sides
+    /// are these rounded down to even).
+    pub width: u32,
+    pub height: u32,
+    pub frames: u32,
+    /// The MP4's size.
     pub bytes: usize,
 }
 

@@ -234,8 +234,9 @@ pub(super) fn write_chunk(
 
 /// Prompt tokens of a conversation: the built-in tokenizer's count of each message's text
 /// content (a string, or the `text` of its parts of type `text`), the tokens of its images
-/// (`image_url` parts, Anthropic `image` blocks; see [`super::vision`]) and of its audio clips
-/// (`input_audio` parts; see [`super::audio`]), summed over the messages. Roles, names and
+/// (`image_url` parts, Anthropic `image` blocks; see [`super::vision`]), of its videos
+/// (`video_url` parts; see [`super::video`]) and of its audio clips (`input_audio` parts; see
+/// [`super::audio`]), summed over the messages. Roles, names and
 /// other parts count nothing.
 pub(super) struct MessagesTokens(pub(super) usize);
 
@@ -257,6 +258,9 @@ struct ContentPart<'a> {
     /// OpenAI's `image_url` part.
     #[serde(borrow, default)]
     image_url: Option<ImageUrl<'a>>,
+    /// A `video_url` part (vLLM's, inference-perf's `mp4` videos).
+    #[serde(borrow, default)]
+    video_url: Option<ImageUrl<'a>>,
     /// Anthropic's `image` block.
     #[serde(borrow, default)]
     source: Option<ImageSource<'a>>,
@@ -280,6 +284,8 @@ enum Unreadable {
     Image(#[from] super::vision::Unreadable),
     #[error(transparent)]
     Audio(#[from] super::audio::Unreadable),
+    #[error(transparent)]
+    Video(#[from] super::video::Unreadable),
 }
 
 #[derive(Deserialize)]
@@ -299,12 +305,17 @@ struct ImageSource<'a> {
 }
 
 impl ContentPart<'_> {
-    /// Prompt tokens of the part: its text, its image (see [`super::vision`]) or its audio
-    /// clip (see [`super::audio`]).
+    /// Prompt tokens of the part: its text, its image (see [`super::vision`]), its video (see
+    /// [`super::video`]) or its audio clip (see [`super::audio`]).
     fn tokens(&self) -> Result<usize, Unreadable> {
         use super::vision::{self, base64_tokens, url_tokens};
-        if let ("input_audio", Some(clip)) = (&*self.kind, &self.input_audio) {
-            return Ok(super::audio::tokens(&clip.data, &clip.format)?);
+        match (&*self.kind, &self.input_audio, &self.video_url) {
+            ("input_audio", Some(clip), _) => {
+                return Ok(super::audio::tokens(&clip.data, &clip.format)?);
+            }
+            ("video_url", _, Some(video)) => return Ok(super::video::url_tokens(&video.url)?),
+            ("video_url", _, None) => return Err(super::video::Unreadable("video_url").into()),
+            _ => {}
         }
         let image = match (&*self.kind, &self.image_url, &self.source) {
             ("text", ..) => return Ok(self.text.as_deref().map_or(0, count_tokens)),
@@ -399,6 +410,24 @@ mod tests {
         ] {
             let error = parse(bad.as_bytes()).err().map(|e| e.to_string());
             assert!(error.unwrap_or_default().contains("input_audio"), "{bad}");
+        }
+        let video = ibench_core::media::base64(
+            &ibench_core::media::mp4::solid(28, 28, 4, [1, 2, 3]).unwrap(),
+        );
+        let body = format!(
+            r#"{{"messages":[{{"content":[{{"type":"video_url","video_url":{{"url":"data:video/mp4;base64,{video}"}}}}]}}]}}"#
+        );
+        assert_eq!(
+            parse(body.as_bytes()).unwrap().prompt_tokens,
+            4,
+            "a tile per frame"
+        );
+        for bad in [
+            r#"{"messages":[{"content":[{"type":"video_url","video_url":{"url":"data:video/mp4;base64,AAAA"}}]}]}"#,
+            r#"{"messages":[{"content":[{"type":"video_url"}]}]}"#,
+        ] {
+            let error = parse(bad.as_bytes()).err().map(|e| e.to_string());
+            assert!(error.unwrap_or_default().contains("video_url"), "{bad}");
         }
         assert!(parse(br#"{"messages":"hi"}"#).is_err());
         assert!(parse(br#"{"messages":[{"content":5}]}"#).is_err());

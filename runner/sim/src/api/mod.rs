@@ -10,6 +10,7 @@ mod kind;
 mod messages;
 mod respond;
 mod shapes;
+mod video;
 mod vision;
 
 use std::sync::Arc;

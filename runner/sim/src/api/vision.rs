@@ -33,7 +33,12 @@ pub(super) fn base64_tokens(data: &str) -> Result<usize, Unreadable> {
 }
 
 fn tokens(image: Probe) -> usize {
-    (image.width.div_ceil(TILE_PIXELS) * image.height.div_ceil(TILE_PIXELS)) as usize
+    tiles(image.width, image.height)
+}
+
+/// Tokens of one `width`×`height` picture (an image, or a video's frame).
+pub(super) fn tiles(width: u32, height: u32) -> usize {
+    (width.div_ceil(TILE_PIXELS) * height.div_ceil(TILE_PIXELS)) as usize
 }
 
 #[cfg(test)]
