@@ -154,20 +154,47 @@ impl Tokenizer {
     /// text of exactly `tokens` tokens.
     pub fn push_corpus(&self, out: &mut String, corpus: &Corpus, start: usize, tokens: usize) {
         match (self, corpus) {
-            (Tokenizer::BuiltIn, Corpus::Words(words)) if !words.is_empty() => {
-                for k in 0..tokens {
-                    if !out.is_empty() {
-                        out.push(' ');
-                    }
-                    out.push_str(&words[(start + k) % words.len()]);
-                }
-            }
+            // Words joined by spaces count exactly as many tokens.
+            (Tokenizer::BuiltIn, _) => self.push_corpus_runs(out, corpus, [(start, tokens)]),
             (Tokenizer::Hf(t), Corpus::Ids(ids)) if !ids.is_empty() => {
                 let mut next = start;
                 t.push_exact(out, tokens, || {
                     next += 1;
                     ids[(next - 1) % ids.len()]
                 });
+            }
+            _ => unreachable!("a corpus is split by the tokenizer that reads it, and never empty"),
+        }
+    }
+
+    /// Appends the corpus tokens of each `(start, tokens)` run in turn (wrapping around),
+    /// decoded as one text, as inference-perf decodes a token list: unlike
+    /// [`push_corpus`](Self::push_corpus) nothing is fitted to an exact count, so the same runs
+    /// always give the same bytes and a text that starts with another's runs starts with its
+    /// bytes. Counted again, it has about as many tokens as the runs (exactly, built in).
+    pub fn push_corpus_runs(
+        &self,
+        out: &mut String,
+        corpus: &Corpus,
+        runs: impl IntoIterator<Item = (usize, usize)>,
+    ) {
+        match (self, corpus) {
+            (Tokenizer::BuiltIn, Corpus::Words(words)) if !words.is_empty() => {
+                for (start, tokens) in runs {
+                    for k in 0..tokens {
+                        if !out.is_empty() {
+                            out.push(' ');
+                        }
+                        out.push_str(&words[(start + k) % words.len()]);
+                    }
+                }
+            }
+            (Tokenizer::Hf(t), Corpus::Ids(ids)) if !ids.is_empty() => {
+                let picked: Vec<u32> = runs
+                    .into_iter()
+                    .flat_map(|(start, tokens)| (start..start + tokens).map(|i| ids[i % ids.len()]))
+                    .collect();
+                out.push_str(&t.decode(&picked));
             }
             _ => unreachable!("a corpus is split by the tokenizer that reads it, and never empty"),
         }

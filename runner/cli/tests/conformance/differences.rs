@@ -141,22 +141,7 @@ pub const OMISSIONS: &[Difference] = &[
     },
     Difference {
         file: "config.yaml",
-        path: "data.weka_trace_replay.bad_tool_call_handling",
-        reason: "not built: replayed answers are not checked for tool calls (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.weka_trace_replay.inject_random_session_id",
-        reason: "not built (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
         path: "data.weka_trace_replay.num_dataset_entries",
         reason: "not built: trace files are read from trace_files or trace_directory, not the hub (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.weka_trace_replay.tool_choice_mode",
-        reason: "not built: no tool_choice is sent (refused when set)",
     },
 ];

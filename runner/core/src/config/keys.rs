@@ -30,18 +30,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "traces from a Hugging Face dataset",
     ),
     (
-        "data.weka_trace_replay.tool_choice_mode",
-        "replaying recorded messages and tools (prompts are generated at the recorded length)",
-    ),
-    (
-        "data.weka_trace_replay.bad_tool_call_handling",
-        "replaying recorded messages and tools (prompts are generated at the recorded length)",
-    ),
-    (
-        "data.weka_trace_replay.inject_random_session_id",
-        "replaying recorded messages and tools (prompts are generated at the recorded length)",
-    ),
-    (
         "data.synthetic_agentic.tool_choice_mode",
         "sending tool schemas and tool choices (prompts are generated text of the calls' lengths)",
     ),

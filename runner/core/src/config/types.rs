@@ -532,6 +532,17 @@ pub enum ToolChoiceMode {
     AsRecorded,
 }
 
+/// What is done with a live tool call whose arguments are not JSON (inference-perf's
+/// `bad_tool_call_handling`): `none` sends it on as it is, `use_recorded` sends the recorded
+/// answer in its place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BadToolCallHandling {
+    #[default]
+    None,
+    UseRecorded,
+}
+
 impl_replay_keys!(OtelTraceReplayConfig);
 impl_replay_keys!(WekaTraceReplayConfig);
 
@@ -637,6 +648,18 @@ pub struct WekaTraceReplayConfig {
     /// waiting then is not sent and fails its session (`predecessor_wait_failed`). 0: no limit.
     #[serde(default = "default_predecessor_wait_timeout_sec")]
     pub predecessor_wait_timeout_sec: f64,
+    /// Put `[SESS:<random>] ` before the content of each call's own messages (a repeated
+    /// session always has it), so that sessions share no cached prefix.
+    #[serde(default)]
+    pub inject_random_session_id: bool,
+    /// Accepted as inference-perf does; a Weka call is offered no tools, so no `tool_choice`
+    /// is ever sent.
+    #[serde(default)]
+    pub tool_choice_mode: ToolChoiceMode,
+    /// Accepted as inference-perf does; a Weka call is offered no tools, so no answer has a
+    /// tool call to check.
+    #[serde(default)]
+    pub bad_tool_call_handling: BadToolCallHandling,
 }
 
 fn default_trace_idle_gap_cap_seconds() -> f64 {
@@ -667,6 +690,9 @@ impl Default for WekaTraceReplayConfig {
             static_model_name: String::new(),
             model_mapping: None,
             predecessor_wait_timeout_sec: default_predecessor_wait_timeout_sec(),
+            inject_random_session_id: false,
+            tool_choice_mode: ToolChoiceMode::default(),
+            bad_tool_call_handling: BadToolCallHandling::default(),
         }
     }
 }

@@ -15,7 +15,7 @@ use super::multimodal::MediaSampler;
 use super::request::{DEFAULT_MAX_TOKENS, MediaPart, RequestData, Round, UserSession};
 use super::rng::{PlanRng, Purpose, rng};
 use super::sampling::LengthSampler;
-use super::sessions::{SessionError, Sessions};
+use super::sessions::{SessionError, Sessions, Wording};
 use super::shard::Routing;
 use super::share_gpt::SharePair;
 use super::trace::TraceRow;
@@ -349,7 +349,15 @@ impl DataPlan {
                     (Some(otel), _) if data.data_type == DataType::OtelTraceReplay => {
                         ("data.otel_trace_replay", Sessions::otel(otel, seed))
                     }
-                    (_, Some(weka)) => ("data.weka_trace_replay", Sessions::weka(weka, seed)),
+                    (_, Some(weka)) => {
+                        let corpus = corpus(&tokenizer, data.corpus_file_path.as_deref())?;
+                        let wording = Wording {
+                            tokenizer: &tokenizer,
+                            corpus: &corpus,
+                            seed,
+                        };
+                        ("data.weka_trace_replay", Sessions::weka(weka, wording))
+                    }
                     _ => unreachable!("validated: the data type's section is present"),
                 };
                 let sessions =

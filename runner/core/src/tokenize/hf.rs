@@ -71,7 +71,7 @@ impl HfTokenizer {
         self.ordinary_ids[rng.random_range(0..self.ordinary_ids.len())]
     }
 
-    fn decode(&self, ids: &[u32]) -> String {
+    pub(super) fn decode(&self, ids: &[u32]) -> String {
         self.inner.decode(ids, true).unwrap_or_default()
     }
 

@@ -160,3 +160,15 @@ pub(super) fn dependencies(
         })
         .collect()
 }
+
+/// Every call `event` waits for, directly or not, in order.
+pub(super) fn ancestors(links: &[(Vec<usize>, Duration)], event: usize) -> Vec<usize> {
+    let mut seen = vec![false; links.len()];
+    let mut stack = links[event].0.clone();
+    while let Some(a) = stack.pop() {
+        if !std::mem::replace(&mut seen[a], true) {
+            stack.extend(&links[a].0);
+        }
+    }
+    (0..links.len()).filter(|&a| seen[a]).collect()
+}

@@ -23,6 +23,7 @@ use crate::config::{OtelTraceReplayConfig, SyntheticAgenticConfig, WekaTraceRepl
 pub use graph::{Event, EventIds, SessionError, SessionGraph};
 pub use otel::ReadOptions;
 pub use recorded::{Live, Message, Recorded, Segment, Substitution, answer_message};
+pub use weka::Wording;
 
 use self::model::{Models, predecessor_wait};
 use self::trace_filter::TraceFilter;
@@ -135,19 +136,16 @@ impl Sessions {
             predecessor_wait(config.replay_keys()),
         );
         sessions.live_answers = !config.disable_output_substitution;
-        for (index, session) in sessions.list.iter_mut().enumerate() {
-            if config.inject_random_session_id || is_repeat(&session.id) {
-                session.salt = Some(salt(seed, index as u64).into());
-            }
-        }
+        sessions.salt(config.inject_random_session_id, seed);
         Ok(sessions)
     }
 
     /// Weka traces, named after their place among the traces read (as inference-perf names
-    /// them before it shuffles).
-    pub fn weka(config: &WekaTraceReplayConfig, seed: u64) -> Result<Self, SessionError> {
+    /// them before it shuffles), their calls' messages in `wording`'s words.
+    pub fn weka(config: &WekaTraceReplayConfig, wording: Wording) -> Result<Self, SessionError> {
+        let seed = wording.seed;
         let files = files(&config.trace_directory, &config.trace_files)?;
-        let reads = weka::read_all(&files, config)?;
+        let reads = weka::read_all(&files, config, wording)?;
         let (graphs, skipped) = keep(
             &files,
             reads.into_iter(),
@@ -159,12 +157,14 @@ impl Sessions {
             .map(|g| (g.session_id.clone(), g))
             .collect();
         named.shuffle(&mut rng(seed, Purpose::SessionOrder, 0));
-        Ok(Self::numbered(
+        let mut sessions = Self::numbered(
             named,
             config.duplicate_sessions_target,
             skipped,
             predecessor_wait(config.replay_keys()),
-        ))
+        );
+        sessions.salt(config.inject_random_session_id, seed);
+        Ok(sessions)
     }
 
     /// Generated agent sessions `synthN0..synthN{num_sessions}`, in that order.
@@ -217,6 +217,17 @@ impl Sessions {
             skipped,
             predecessor_wait,
             live_answers: true,
+        }
+    }
+
+    /// Salts the calls' own messages of every session (`inject_random_session_id`), or of
+    /// the repeats alone, as inference-perf does: a repeat shares no cached prefix with its
+    /// original.
+    fn salt(&mut self, every: bool, seed: u64) {
+        for (index, session) in self.list.iter_mut().enumerate() {
+            if every || is_repeat(&session.id) {
+                session.salt = Some(salt(seed, index as u64).into());
+            }
         }
     }
 

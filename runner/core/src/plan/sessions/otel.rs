@@ -21,7 +21,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::graph::{
-    Event, EventIds, SessionError, SessionGraph, dependencies, overridden_tool_call_max_tokens,
+    Event, EventIds, SessionError, SessionGraph, ancestors, dependencies,
+    overridden_tool_call_max_tokens,
 };
 use super::model::Models;
 use super::recorded::{self, Ancestor, Parsed, Recorded};
@@ -206,18 +207,6 @@ fn parse(
         event_ids: EventIds::Numbered,
         events,
     }))
-}
-
-/// Every call `event` waits for, directly or not, in order.
-fn ancestors(links: &[(Vec<usize>, Duration)], event: usize) -> Vec<usize> {
-    let mut seen = vec![false; links.len()];
-    let mut stack = links[event].0.clone();
-    while let Some(a) = stack.pop() {
-        if !std::mem::replace(&mut seen[a], true) {
-            stack.extend(&links[a].0);
-        }
-    }
-    (0..links.len()).filter(|&a| seen[a]).collect()
 }
 
 /// What `call` sends: its recorded messages split against its `ancestors`, its tools and

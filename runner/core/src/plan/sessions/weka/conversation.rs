@@ -5,13 +5,14 @@
 //! from which texts equal or contain which, so the same reconstruction runs here on token
 //! identities instead of text: a token is (its source, its place in it), where a source is a
 //! hash block or a synthetic tail drawn from a seed. Texts from different sources are taken to
-//! differ, as inference-perf's random corpus draws almost surely do.
+//! differ, as inference-perf's random corpus draws almost surely do. The words sent are the
+//! sources' texts ([`super::wording`]).
 
 use std::collections::HashMap;
 
 /// Where tokens come from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Source {
+pub(super) enum Source {
     Block(i64),
     /// inference-perf's `sample_partial_tail_tokens(n, seed)`: the corpus from an offset that
     /// seed and length choose.
@@ -50,6 +51,11 @@ impl Text {
         for &run in &other.0 {
             self.push(run);
         }
+    }
+
+    /// Its runs: `(source, from, to)`, the tokens `from..to` of source `source`.
+    pub(super) fn runs(&self) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        self.0.iter().map(|r| (r.source, r.from, r.to))
     }
 
     /// Python's `text[:n]`.
@@ -116,6 +122,8 @@ impl Text {
 pub struct Tokens {
     block_size: i64,
     sources: HashMap<Source, u32>,
+    /// The sources by number.
+    named: Vec<Source>,
 }
 
 impl Tokens {
@@ -123,12 +131,21 @@ impl Tokens {
         Tokens {
             block_size,
             sources: HashMap::new(),
+            named: Vec::new(),
         }
+    }
+
+    /// Source number `source`.
+    pub(super) fn source(&self, source: u32) -> &Source {
+        &self.named[source as usize]
     }
 
     fn run(&mut self, source: Source, tokens: i64) -> Run {
         let next = self.sources.len() as u32;
-        let source = *self.sources.entry(source).or_insert(next);
+        let source = *self.sources.entry(source).or_insert_with_key(|source| {
+            self.named.push(source.clone());
+            next
+        });
         Run {
             source,
             from: 0,
@@ -162,6 +179,16 @@ enum Role {
     System,
     User,
     Assistant,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +330,14 @@ impl Conversation {
             self.segments.truncate(i + 1);
             return;
         }
+    }
+
+    /// The call's input messages: each role and its text.
+    pub fn messages(&self) -> Vec<(&'static str, Text)> {
+        self.segments
+            .iter()
+            .map(|s| (s.role.name(), s.tokens.clone()))
+            .collect()
     }
 
     /// The assistant messages of the call's input.

@@ -9,19 +9,29 @@
 //! A call depends on the calls whose expected answer its conversation carries (see
 //! [`conversation`]) and, as with OTel traces, on the latest call that had ended when it
 //! started; its gap is the recorded time between the end of the last of them and its start.
+//!
+//! A call sends its conversation as chat messages in words ([`wording`]), split like an OTel
+//! call's recorded messages against the calls it waits for: the session sends those calls'
+//! live messages and answers in place of the ones built here.
 
 mod conversation;
 mod format;
+mod wording;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::json;
 
 use self::conversation::{Conversation, Text, Tokens};
 use self::format::{Request, Trace};
+pub use self::wording::Wording;
 use super::Read;
-use super::graph::{Event, EventIds, SessionError, SessionGraph, dependencies};
+use super::graph::{Event, EventIds, SessionError, SessionGraph, ancestors, dependencies};
 use super::model::Models;
+use super::recorded::{self, Ancestor, Parsed, Recorded};
 use super::trace_filter::TraceFilter;
 use crate::config::WekaTraceReplayConfig;
 use crate::plan::DEFAULT_MAX_TOKENS;
@@ -31,6 +41,7 @@ use crate::plan::DEFAULT_MAX_TOKENS;
 pub(super) fn read_all(
     files: &[PathBuf],
     config: &WekaTraceReplayConfig,
+    wording: Wording,
 ) -> Result<Vec<Read>, SessionError> {
     let mut ids: HashMap<String, &Path> = HashMap::new();
     let mut index = 0;
@@ -63,7 +74,7 @@ pub(super) fn read_all(
                 ),
             });
         }
-        reads.push(Ok(graph(file, index, &trace, config, &models)));
+        reads.push(Ok(graph(file, index, &trace, config, &models, wording)));
         index += 1;
     }
     Ok(reads)
@@ -94,6 +105,8 @@ struct Call {
     end_ms: i64,
     input: i64,
     output: i64,
+    /// Its input messages: each role and its text.
+    messages: Vec<(&'static str, Text)>,
     /// The assistant messages of its input.
     assistant: Vec<Text>,
     /// The answer later calls carry when they follow from it.
@@ -119,6 +132,7 @@ fn graph(
     trace: &Trace,
     config: &WekaTraceReplayConfig,
     models: &Models,
+    wording: Wording,
 ) -> Option<SessionGraph> {
     let threads = threads(trace);
     let starts: Vec<f64> = threads
@@ -146,10 +160,14 @@ fn graph(
         let answer = &calls[j].answer;
         calls[i].assistant.iter().any(|m| answer.is_in(m))
     });
+    let recorded = sent(&calls, &links, |text| {
+        wording.words(&tokens, &trace.id, text)
+    });
     let events = calls
         .iter()
         .zip(links)
-        .map(|(call, (after, wait))| Event {
+        .zip(recorded)
+        .map(|((call, (after, wait)), recorded)| Event {
             span_id: call.id.clone(),
             input_tokens: call.input.clamp(1, u32::MAX as i64) as u32,
             output_tokens: match call.output {
@@ -165,7 +183,7 @@ fn graph(
             structured_output: false,
             offers_tools: false,
             model: models.of(&call.model),
-            recorded: None,
+            recorded: Some(Arc::new(recorded)),
         })
         .collect();
     Some(SessionGraph {
@@ -174,6 +192,54 @@ fn graph(
         event_ids: EventIds::Numbered,
         events,
     })
+}
+
+/// What each call sends: its messages in words, split against the calls it waits for (whose
+/// live messages and answers the session sends in their place).
+fn sent(
+    calls: &[Call],
+    links: &[(Vec<usize>, Duration)],
+    words: impl Fn(&Text) -> String,
+) -> Vec<Recorded> {
+    let messages: Vec<Vec<Parsed>> = calls
+        .iter()
+        .map(|call| {
+            call.messages
+                .iter()
+                .map(|(role, text)| {
+                    recorded::input(&json!({"role": role, "content": words(text)}))
+                        .expect("a role and text content is a message")
+                })
+                .collect()
+        })
+        .collect();
+    let answers: Vec<recorded::Output> = calls
+        .iter()
+        .map(|call| recorded::output(&json!({"role": "assistant", "content": words(&call.answer)})))
+        .collect();
+    (0..calls.len())
+        .map(|i| {
+            let ancestors: Vec<Ancestor> = ancestors(links, i)
+                .into_iter()
+                .map(|a| Ancestor {
+                    index: a,
+                    messages: &messages[a],
+                    output: Some(&answers[a]),
+                })
+                .collect();
+            // No tools: inference-perf offers a Weka call none, so `tool_choice_mode` and
+            // `bad_tool_call_handling` never apply.
+            Recorded {
+                messages: messages[i].iter().map(|m| m.wire.clone()).collect(),
+                segments: recorded::split(&messages[i], &ancestors),
+                tools: None,
+                tools_text: None,
+                tool_choice: None,
+                called: Vec::new(),
+                headers: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 /// The agent's conversation, then each subagent's streams.
@@ -277,6 +343,7 @@ fn thread_calls(thread: &Thread, tokens: &mut Tokens, warp: &IdleGaps) -> Vec<Ca
             end_ms: start_ms + (request.api_time * 1000.0) as i64,
             input: request.input,
             output: request.output,
+            messages: conversation.messages(),
             assistant: conversation.assistant_texts(),
             answer,
         });

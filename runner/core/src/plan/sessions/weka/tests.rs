@@ -1,8 +1,11 @@
 use std::path::Path;
+use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 
 use super::*;
+use crate::plan::sessions::Segment;
+use crate::tokenize::{Corpus, Tokenizer};
 
 const EXAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -13,8 +16,23 @@ fn config() -> WekaTraceReplayConfig {
     WekaTraceReplayConfig::default()
 }
 
+/// Words `w0`, `w1`, ...: a text's words say where in the corpus it was taken from.
+static CORPUS: LazyLock<Corpus> = LazyLock::new(|| {
+    let text: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
+    Tokenizer::BuiltIn.corpus(&text.join(" "))
+});
+
+fn wording() -> Wording<'static> {
+    static TOKENIZER: Tokenizer = Tokenizer::BuiltIn;
+    Wording {
+        tokenizer: &TOKENIZER,
+        corpus: &CORPUS,
+        seed: 42,
+    }
+}
+
 fn read(files: &[PathBuf], config: &WekaTraceReplayConfig) -> Vec<Read> {
-    read_all(files, config).unwrap()
+    read_all(files, config, wording()).unwrap()
 }
 
 fn one(doc: &Value, config: &WekaTraceReplayConfig) -> SessionGraph {
@@ -137,7 +155,9 @@ fn a_trace_without_requests_has_no_session_and_numbers_count_read_traces() {
 fn missing_files_and_repeated_ids_stop_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("gone.json");
-    let error = read_all(&[missing], &config()).unwrap_err().to_string();
+    let error = read_all(&[missing], &config(), wording())
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("gone.json") && error.contains("no such file"),
         "{error}"
@@ -146,7 +166,9 @@ fn missing_files_and_repeated_ids_stop_the_run() {
     let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
     std::fs::write(&a, &doc).unwrap();
     std::fs::write(&b, &doc).unwrap();
-    let error = read_all(&[a, b], &config()).unwrap_err().to_string();
+    let error = read_all(&[a, b], &config(), wording())
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("b.json")
             && error.contains("\"coding-agent-1\"")
@@ -184,4 +206,68 @@ fn each_call_asks_its_static_or_mapped_model_else_the_servers() {
     mapped.use_static_model = true;
     mapped.static_model_name = "one".into();
     assert_eq!(models(&mapped), [Some("one".into()), Some("one".into())]);
+}
+
+#[test]
+fn each_call_sends_its_conversation_in_words_split_against_the_calls_it_waits_for() {
+    let read_with = |seed| {
+        let wording = Wording { seed, ..wording() };
+        read_all(&[PathBuf::from(EXAMPLE)], &config(), wording)
+            .unwrap()
+            .remove(0)
+            .unwrap()
+            .unwrap()
+    };
+    let graph = read_with(42);
+    let recorded = |e: usize| graph.events[e].recorded.as_deref().unwrap();
+    let text = |e: usize, m: usize| recorded(e).messages[m]["content"].as_str().unwrap();
+    // Each call's recorded `in` tokens, but the subagent's second: its 8 blocks of 16 tokens
+    // hold more than its 120, and inference-perf sends them all and its 8-token tail.
+    let words: Vec<usize> = (0..graph.events.len())
+        .map(|e| {
+            (0..recorded(e).messages.len())
+                .map(|m| text(e, m).split(' ').count())
+                .sum()
+        })
+        .collect();
+    assert_eq!(words, [100, 150, 80, 136, 200]);
+    let roles: Vec<&str> = recorded(1)
+        .messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    // Turn 1 shares turn 0's system message and carries its answer (blocks 7 and 8); turn 2
+    // shares turn 1's first three messages (turn 0's answer among them) and carries turn 1's.
+    assert_eq!(
+        recorded(1).segments,
+        [
+            Segment::Shared { count: 1, from: 0 },
+            Segment::Unique(1),
+            Segment::Output { from: 0 },
+            Segment::Unique(1)
+        ]
+    );
+    assert_eq!(
+        recorded(4).segments,
+        [
+            Segment::Shared { count: 3, from: 1 },
+            Segment::Unique(1),
+            Segment::Output { from: 1 },
+            Segment::Unique(1)
+        ]
+    );
+    // Blocks are the same words in every call; turn 1 keeps turn 0's blocks 3-6 without its
+    // 4-token tail.
+    assert_eq!(text(4, 0), text(0, 0));
+    assert_eq!(text(4, 0).split(' ').count(), 32);
+    let turn_0_user: Vec<&str> = text(0, 1).split(' ').collect();
+    assert_eq!(text(1, 1), turn_0_user[..64].join(" "));
+    // Another seed, other words.
+    let other = read_with(43);
+    let first = other.events[0].recorded.as_deref().unwrap();
+    assert_ne!(
+        first.messages[0]["content"],
+        recorded(0).messages[0]["content"]
+    );
 }
