@@ -1,7 +1,8 @@
 //! `data.type: otel_trace_replay` sends each call's recorded messages and tools, as
 //! inference-perf 0.7.0 does, with what earlier calls said replaced by the server's live
 //! answers to them: end to end over real HTTP to the simulator, whose request recording shows
-//! what went on the wire.
+//! what went on the wire. The simulator's `bad_tool_args` fault, put on call a's request by
+//! `attribute_to_header_map`, makes a's live tool call malformed for `bad_tool_call_handling`.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ fn span(id: &str, start: u32, input: Value, output: Value, tools: bool) -> Value
         "gen_ai.output.messages": output.to_string(),
         "gen_ai.usage.input_tokens": 50, "gen_ai.usage.output_tokens": 8,
         "tenant.id": "acme",
+        "sim.fault": if id == "a" { "bad_tool_args" } else { "none" },
     });
     if tools {
         attributes["gen_ai.tool.definitions"] = json!([{"type": "function", "name": "lookup_order",
@@ -36,10 +38,11 @@ fn span(id: &str, start: u32, input: Value, output: Value, tools: bool) -> Value
 }
 
 /// Three calls of one agent: a calls the order tool, b answers from its result, c follows the
-/// user's thanks. Each one's input carries the one before's answer.
-fn write_trace(dir: &Path) -> PathBuf {
+/// user's thanks. Each one's input carries the one before's answer; a's recorded answer calls
+/// the tool with `recorded_arguments`.
+fn write_trace(dir: &Path, recorded_arguments: &str) -> PathBuf {
     let call = json!({"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
-        "function": {"name": "lookup_order", "arguments": RECORDED_ARGUMENTS}}]});
+        "function": {"name": "lookup_order", "arguments": recorded_arguments}}]});
     let head = vec![
         json!({"role": "system", "content": SYSTEM}),
         json!({"role": "user", "content": USER}),
@@ -76,14 +79,31 @@ fn write_trace(dir: &Path) -> PathBuf {
     file
 }
 
-/// Runs the trace once against a recording simulator; the request bodies in the order they
-/// arrived (the calls run one after another) and the per-request records.
+/// A run of the trace against a recording simulator.
+struct Replay {
+    /// The request bodies in the order they arrived (the calls run one after another).
+    bodies: Vec<Value>,
+    /// The per-request records, by start time.
+    entries: Vec<Value>,
+    requests: Vec<ibench_sim::RecordedRequest>,
+    outcome: ibench_engine::benchmark::Outcome,
+}
+
+/// Runs the trace once, all of whose calls succeed; the request bodies, the per-request
+/// records and the requests.
 async fn replay(
     extra: &str,
     streaming: bool,
 ) -> (Vec<Value>, Vec<Value>, Vec<ibench_sim::RecordedRequest>) {
+    let run = run_replay(extra, streaming, RECORDED_ARGUMENTS).await;
+    let summary = common::report(&run.outcome, "summary_lifecycle_metrics");
+    assert_eq!(summary["successes"]["count"], 3, "{summary}");
+    (run.bodies, run.entries, run.requests)
+}
+
+async fn run_replay(extra: &str, streaming: bool, recorded_arguments: &str) -> Replay {
     let dir = tempfile::tempdir().unwrap();
-    let file = write_trace(dir.path());
+    let file = write_trace(dir.path(), recorded_arguments);
     let sim = common::sim(ibench_sim::SimConfig {
         record_requests: Some(100),
         ..Default::default()
@@ -94,15 +114,13 @@ async fn replay(
         &sim.base_url(),
         &reports,
         &format!(
-            "api: {{type: chat, streaming: {streaming}}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    max_wait_ms: 0\n{extra}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\nreport:\n  request_lifecycle: {{per_request: true}}\n",
+            "api: {{type: chat, streaming: {streaming}}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    max_wait_ms: 0\n{extra}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\nreport:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n",
             file.display()
         ),
     );
     let outcome = common::run(config).await;
-    let summary = common::report(&outcome, "summary_lifecycle_metrics");
-    assert_eq!(summary["successes"]["count"], 3, "{summary}");
-    let recorded = sim.requests();
-    let bodies = recorded
+    let requests = sim.requests();
+    let bodies = requests
         .iter()
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
@@ -113,7 +131,12 @@ async fn replay(
             .partial_cmp(&y["start_time"].as_f64())
             .unwrap()
     });
-    (bodies, entries, recorded)
+    Replay {
+        bodies,
+        entries,
+        requests,
+        outcome,
+    }
 }
 
 /// The live answer in a per-request record's raw response, whole or streamed.
@@ -282,4 +305,111 @@ async fn attribute_to_header_map_puts_span_attributes_on_the_wire() {
         assert_eq!(request.headers["x-tenant"], "acme");
         assert_eq!(request.headers["x-missing"], "default");
     }
+}
+
+/// Call a's request gets the simulator's malformed tool arguments.
+const FAULT_ON_A: &str = "    attribute_to_header_map: {sim.fault: x-ibench-fault}\n";
+
+fn arguments_of(message: &Value) -> &str {
+    message["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_live_tool_call_is_replaced_by_the_recorded_one() {
+    for streaming in [false, true] {
+        let extra = format!("    bad_tool_call_handling: use_recorded\n{FAULT_ON_A}");
+        let run = run_replay(&extra, streaming, RECORDED_ARGUMENTS).await;
+        let summary = common::report(&run.outcome, "summary_lifecycle_metrics");
+        assert_eq!(summary["successes"]["count"], 3, "{summary}");
+        let (_, a_calls) = live_answer(&run.entries[0], streaming);
+        let live_arguments = arguments_of(&json!({"tool_calls": a_calls})).to_string();
+        assert!(serde_json::from_str::<Value>(&live_arguments).is_err());
+
+        // b sends a's recorded answer, its tool result answering the recorded call id.
+        let b = &run.bodies[1]["messages"];
+        assert_eq!(b[2]["tool_calls"][0]["id"], "call_1");
+        assert_eq!(arguments_of(&b[2]), RECORDED_ARGUMENTS);
+        assert_eq!(b[3]["tool_call_id"], "call_1");
+        assert_eq!(
+            run.bodies[2]["messages"].as_array().unwrap()[..4],
+            b.as_array().unwrap()[..],
+            "c sends what b was sent"
+        );
+
+        let sessions = common::report(&run.outcome, "per_session_lifecycle_metrics");
+        assert_eq!(sessions[0]["n_recorded_substitutions"], 1);
+        assert_eq!(
+            sessions[0]["recorded_substitution_event_ids"],
+            json!(["event_000_a"])
+        );
+        let summary = common::report(&run.outcome, "summary_session_lifecycle_metrics");
+        assert_eq!(summary["sessions_with_recorded_substitution"], 1);
+        assert_eq!(summary["total_recorded_substitutions"]["count"], 1);
+        assert_eq!(
+            summary["total_recorded_substitutions"]["messages"][0]["message"],
+            "substitutions=1 event_ids=['event_000_a']"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tool_call_handling_none_sends_the_malformed_live_call() {
+    let run = run_replay(FAULT_ON_A, false, RECORDED_ARGUMENTS).await;
+    let (_, a_calls) = live_answer(&run.entries[0], false);
+    let b = &run.bodies[1]["messages"];
+    assert_eq!(
+        b[2]["tool_calls"],
+        json!(a_calls),
+        "the live bytes, as they are"
+    );
+    assert!(serde_json::from_str::<Value>(arguments_of(&b[2])).is_err());
+    let summary = common::report(&run.outcome, "summary_session_lifecycle_metrics");
+    assert_eq!(summary["sessions_with_recorded_substitution"], 0);
+    let sessions = common::report(&run.outcome, "per_session_lifecycle_metrics");
+    assert_eq!(sessions[0]["recorded_substitution_event_ids"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_recorded_fallback_fails_the_call_and_what_waits_for_it() {
+    let extra = format!("    bad_tool_call_handling: use_recorded\n{FAULT_ON_A}");
+    let run = run_replay(&extra, false, "{\"order\": 11").await;
+    assert_eq!(run.requests.len(), 1, "b and c are not sent");
+    let sessions = common::report(&run.outcome, "per_session_lifecycle_metrics");
+    let session = &sessions[0];
+    assert_eq!(session["success"], false);
+    assert_eq!(session["num_events_cancelled"], 2);
+    assert_eq!(
+        session["error"]["error_type"],
+        "recorded_fallback_malformed"
+    );
+    let message = session["error"]["error_msg"].as_str().unwrap();
+    assert!(
+        message.starts_with("recorded fallback for ")
+            && message.ends_with(":event_000_a is also malformed"),
+        "{message}"
+    );
+    let summary = common::report(&run.outcome, "summary_session_lifecycle_metrics");
+    assert_eq!(
+        summary["failures"]["by_label"]["recorded_fallback_malformed"]["count"],
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_to_label_map_labels_each_calls_per_request_record() {
+    let (_, entries, _) = replay(
+        "    attribute_to_label_map: {tenant.id: tenant, missing.attr: other}\n",
+        false,
+    )
+    .await;
+    for entry in &entries {
+        assert_eq!(
+            entry["info"]["labels"],
+            json!({"tenant": "acme", "other": "default"})
+        );
+    }
+    let (_, entries, _) = replay("", false).await;
+    assert_eq!(entries[0]["info"]["labels"], json!({}));
 }

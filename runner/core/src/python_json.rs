@@ -1,6 +1,6 @@
 //! JSON as inference-perf's Python sees it: text as `json.dumps` writes it (`", "` and `": "`
 //! between items), which it sends for object tool arguments and counts for tool definitions,
-//! and a value's truth, which decides what it keeps.
+//! and a value's truth, which decides what it keeps; and whether `json.loads` reads a text.
 
 use serde_json::Value;
 
@@ -9,6 +9,13 @@ pub(crate) fn dumps(value: &Value, ascii: bool) -> String {
     let mut out = String::new();
     write(&mut out, value, ascii);
     out
+}
+
+/// Whether `json.loads(text)` reads it. Python's parser also takes the literals `NaN` and
+/// `Infinity` (which no JSON encoder writes) and unpaired surrogate escapes; those read as
+/// malformed here.
+pub(crate) fn loads_ok(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 /// Python's truth of a JSON value.

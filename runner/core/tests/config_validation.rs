@@ -1036,8 +1036,7 @@ fn inference_perf_tokenizer_chat_template_and_session_report_keys() {
 
 #[test]
 fn trace_session_replay_stage_and_data_rules() {
-    let data =
-        "data:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_directory: traces\n";
+    let data = "api: {type: chat}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_directory: traces\n";
     let session = |stage: &str| {
         with_server(&format!(
             "{data}load:\n  type: trace_session_replay\n  stages:\n  - {stage}\n"
@@ -1107,7 +1106,7 @@ fn trace_session_replay_stage_and_data_rules() {
     );
     let sources = |otel: &str| {
         with_server(&format!(
-            "data:\n  type: otel_trace_replay\n  otel_trace_replay:\n{otel}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
+            "api: {{type: chat}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n{otel}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
         ))
     };
     assert_issue(
@@ -1133,6 +1132,12 @@ fn trace_session_replay_stage_and_data_rules() {
     assert_issue(
         &sources("    trace_directory: a\n    hf_dataset_path: org/set\n"),
         "data.otel_trace_replay.hf_dataset_path: traces from a Hugging Face dataset is not supported yet",
+    );
+    assert_issue(
+        &with_server(
+            "api: {type: completion}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_directory: a\nload:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n",
+        ),
+        "api.type: data.type otel_trace_replay sends each call's recorded messages, which the completions API cannot carry: set api.type to chat (or anthropic_messages), as inference-perf requires",
     );
     assert_issue(
         &with_server(
@@ -1216,7 +1221,7 @@ fn session_model_and_predecessor_wait_keys_follow_inference_perfs_rules() {
     ] {
         let doc = |keys: &str| {
             with_server(&format!(
-                "data:\n  type: {data_type}\n  {data_type}:\n{source}{keys}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
+                "api: {{type: chat}}\ndata:\n  type: {data_type}\n  {data_type}:\n{source}{keys}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
             ))
         };
         let section = format!("data.{data_type}");
@@ -1281,7 +1286,7 @@ fn session_model_and_predecessor_wait_keys_follow_inference_perfs_rules() {
 fn otel_replay_message_keys_are_inference_perfs_and_checked() {
     let doc = |keys: &str| {
         with_server(&format!(
-            "data:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_directory: a\n{keys}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
+            "api: {{type: chat}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_directory: a\n{keys}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\n"
         ))
     };
     let defaults = load(&doc("")).unwrap().data.otel_trace_replay.unwrap();

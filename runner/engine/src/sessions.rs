@@ -4,9 +4,12 @@
 //! the last of them; an event whose predecessor failed is not sent (inference-perf cancels it
 //! too), and neither is anything once the stage's timeout has come, nor an event still waiting
 //! for its predecessors `predecessor_wait_timeout_sec` after its session started (which fails
-//! the session, as in inference-perf). Every event ends up in exactly one request record and
-//! its session in one session record.
+//! the session, as in inference-perf), nor one that would send an earlier answer with
+//! malformed tool calls whose recorded stand-in is malformed too
+//! (`bad_tool_call_handling: use_recorded`). Every event ends up in exactly one request record
+//! and its session in one session record.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,7 +23,7 @@ use ibench_core::metrics::{
     Clock, Outcome, RequestRecord, SessionError, SessionRecord, StageRecorder,
     time_to_first_user_token,
 };
-use ibench_core::plan::sessions::{Live, Message, Substitution};
+use ibench_core::plan::sessions::{FallbackMalformed, Live, Message, Substitution};
 use ibench_core::plan::{Session, Sessions};
 
 use crate::timer::PreciseTimer;
@@ -191,9 +194,12 @@ async fn run_session<R: Requests>(
     let how = Substitution {
         live: stage.sessions.live_answers,
         salt: session.salt.as_deref(),
+        bad_tool_calls: stage.sessions.bad_tool_calls,
     };
+    // Events whose live answers a later call replaced by the recorded ones.
+    let replaced: Mutex<Vec<usize>> = Mutex::new(Vec::new());
     let outcomes = join_all(graph.events.iter().enumerate().map(|(e, event)| {
-        let (states, prepared, live) = (&states, &prepared, &live);
+        let (states, prepared, live, replaced) = (&states, &prepared, &live, &replaced);
         async move {
             let mut ready = started;
             let mut lost = false;
@@ -231,31 +237,52 @@ async fn run_session<R: Requests>(
                     _ = sleep_until(scheduled) => {}
                     _ = stop.cancelled() => {}
                 }
+                let sent = event
+                    .recorded
+                    .as_ref()
+                    .map(|recorded| recorded.messages_to_send(how, |p| live[p].get()))
+                    .transpose();
                 if stop.is_cancelled() || stage.over() {
                     requests.not_sent(index, scheduled);
                     Err(EventLost::Stage)
                 } else {
-                    let prepared = prepared[e]
-                        .lock()
-                        .expect("prepared lock")
-                        .take()
-                        .expect("each event is sent once");
-                    let outgoing = event.recorded.as_ref().map(|recorded| Outgoing {
-                        messages: recorded.messages_to_send(how, |p| live[p].get()).into(),
-                        capture: graph
-                            .events
-                            .iter()
-                            .any(|later| later.recorded.as_ref().is_some_and(|r| r.uses(e))),
-                    });
-                    let (record, answer) =
-                        requests.send(prepared, scheduled, outgoing.clone()).await;
-                    if let (Some(outgoing), Some(answer)) = (outgoing, answer) {
-                        let _ = live[e].set(Live {
-                            sent: outgoing.messages,
-                            answer,
-                        });
+                    match sent {
+                        Err(FallbackMalformed { from }) => {
+                            requests.not_sent(index, scheduled);
+                            Err(EventLost::FallbackMalformed(
+                                scheduled,
+                                session.event_id(from),
+                            ))
+                        }
+                        Ok(sent) => {
+                            let prepared = prepared[e]
+                                .lock()
+                                .expect("prepared lock")
+                                .take()
+                                .expect("each event is sent once");
+                            let outgoing = sent.map(|sent| {
+                                replaced
+                                    .lock()
+                                    .expect("replaced lock")
+                                    .extend(sent.recorded_for);
+                                Outgoing {
+                                    messages: sent.messages.into(),
+                                    capture: graph.events.iter().any(|later| {
+                                        later.recorded.as_ref().is_some_and(|r| r.uses(e))
+                                    }),
+                                }
+                            });
+                            let (record, answer) =
+                                requests.send(prepared, scheduled, outgoing.clone()).await;
+                            if let (Some(outgoing), Some(answer)) = (outgoing, answer) {
+                                let _ = live[e].set(Live {
+                                    sent: outgoing.messages,
+                                    answer,
+                                });
+                            }
+                            Ok(record)
+                        }
                     }
-                    Ok(record)
                 }
             };
             let state = match &result {
@@ -271,22 +298,40 @@ async fn run_session<R: Requests>(
         }
     }))
     .await;
-    session_record(session, clock, started, &outcomes, requests.streaming())
+    let mut record = session_record(session, clock, started, &outcomes, requests.streaming());
+    // Sorted and distinct, as inference-perf reports them.
+    let names: BTreeSet<String> = replaced
+        .into_inner()
+        .expect("replaced lock")
+        .into_iter()
+        .map(|e| graph.event_name(e))
+        .collect();
+    record.recorded_substitution_event_ids = names.into_iter().collect();
+    record
 }
 
 /// Why an event was not sent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum EventLost {
     Predecessor,
     Stage,
     /// Its predecessors had not all ended by then (`predecessor_wait_timeout_sec`).
     WaitTimeout(Instant),
+    /// Due then, it would send the answer of this event (`{session}:{event}`), whose live and
+    /// recorded tool calls are both malformed (`use_recorded`).
+    FallbackMalformed(Instant, String),
 }
 
 impl EventLost {
     /// The session's error when this is why it lost events (inference-perf's causes and words).
-    fn session_error(self) -> SessionError {
+    fn session_error(&self) -> SessionError {
         let (error_type, error_msg) = match self {
+            EventLost::FallbackMalformed(_, from) => {
+                return SessionError {
+                    error_type: "recorded_fallback_malformed".into(),
+                    error_msg: format!("recorded fallback for {from} is also malformed"),
+                };
+            }
             EventLost::Predecessor => (
                 "predecessor_failed",
                 "an event this one waits for failed, so it was not sent",
@@ -341,6 +386,7 @@ fn session_record(
             as u64,
         tfut_sec: tfut.ok(),
         tfut_none_reason: tfut.err(),
+        recorded_substitution_event_ids: Vec::new(),
     };
     let mut end = started;
     let mut first_error = None;
@@ -376,21 +422,21 @@ fn session_record(
                     }
                 }
             }
-            Err(why @ EventLost::WaitTimeout(at)) => {
+            Err(why @ (EventLost::WaitTimeout(at) | EventLost::FallbackMalformed(at, _))) => {
                 record.num_events_cancelled += 1;
                 // A failure of the session, ordered in time with its requests' failures.
                 first_failure(&mut first_error, *at, why.session_error());
             }
             Err(why) => {
                 record.num_events_cancelled += 1;
-                lost_to.get_or_insert(*why);
+                lost_to.get_or_insert(why.clone());
             }
         }
     }
     record.end_time = clock.epoch(end);
     record.error = first_error
         .map(|(_, error)| error)
-        .or_else(|| lost_to.map(EventLost::session_error));
+        .or_else(|| lost_to.as_ref().map(EventLost::session_error));
     record
 }
 

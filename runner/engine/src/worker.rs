@@ -75,6 +75,8 @@ struct Prepared {
     body: Body,
     /// Session replay: the trace event it replays (`info.graph_event_id`).
     event_id: Option<String>,
+    /// Its record's labels (`info.labels`): a traced call's span attributes.
+    labels: Vec<(String, String)>,
     /// What its record says of its media.
     media: Option<Box<Media>>,
 }
@@ -351,6 +353,11 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         .map(measure)
         .filter(|media| !media.is_empty())
         .map(Box::new);
+    let labels = data
+        .recorded
+        .as_ref()
+        .map(|r| r.labels.clone())
+        .unwrap_or_default();
     let body = if data.round.is_some() {
         Body::Round(data)
     } else if data.recorded.is_some() && shared.settings.body.api == ApiType::Chat {
@@ -373,6 +380,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         adapter,
         body,
         event_id: None,
+        labels,
         media,
     }
 }
@@ -789,6 +797,7 @@ async fn execute(
             record: &record,
             lora_adapter: adapter_name(shared, record.adapter),
             graph_event_id: prepared.event_id,
+            labels: prepared.labels,
             session: session.as_ref().map(|s| (s.id.as_str(), s.round)),
             request,
             response: exchange.raw.unwrap_or_default(),

@@ -21,6 +21,7 @@ async fn failures_are_counted_under_their_labels() {
         cut: 0.1,
         hang: 0.05,
         malformed: 0.05,
+        bad_tool_args: 0.0,
         after_ms: 0,
         every: 0,
     };

@@ -83,6 +83,9 @@ pub struct SimArgs {
     /// Fraction of responses with invalid JSON.
     #[arg(long)]
     pub fault_malformed: Option<f64>,
+    /// Fraction of requests forcing a tool call answered with arguments that are not JSON.
+    #[arg(long)]
+    pub fault_bad_tool_args: Option<f64>,
     /// Inject the faults above only into requests arriving this long after the first one,
     /// milliseconds: a server that breaks mid-run [default: 0].
     #[arg(long)]
@@ -163,6 +166,7 @@ impl SimArgs {
         set(&mut f.hang, &self.fault_hang);
         set(&mut f.cut, &self.fault_cut);
         set(&mut f.malformed, &self.fault_malformed);
+        set(&mut f.bad_tool_args, &self.fault_bad_tool_args);
         set(&mut f.after_ms, &self.fault_after_ms);
         set(&mut f.every, &self.fault_every);
         set(&mut cfg.idle_timeout_ms, &self.idle_timeout_ms);

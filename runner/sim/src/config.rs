@@ -141,6 +141,8 @@ pub struct FaultRates {
     pub hang: f64,
     pub cut: f64,
     pub malformed: f64,
+    /// Of requests forcing a tool call: answered with arguments that are not JSON.
+    pub bad_tool_args: f64,
     /// Drawn faults hit only requests arriving this long after the server's first API
     /// request: a server that breaks mid-run (forced faults by header apply at once).
     pub after_ms: u64,
@@ -151,7 +153,13 @@ pub struct FaultRates {
 
 impl FaultRates {
     pub(crate) fn total(&self) -> f64 {
-        self.error_500 + self.error_429 + self.error_503 + self.hang + self.cut + self.malformed
+        self.error_500
+            + self.error_429
+            + self.error_503
+            + self.hang
+            + self.cut
+            + self.malformed
+            + self.bad_tool_args
     }
 }
 
@@ -239,6 +247,7 @@ impl SimConfig {
             ("hang", f.hang),
             ("cut", f.cut),
             ("malformed", f.malformed),
+            ("bad_tool_args", f.bad_tool_args),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return invalid(format!(

@@ -7,7 +7,7 @@ use rand_pcg::Pcg64Mcg;
 use super::config::FaultRates;
 
 /// Request header that forces a fault (or, with `none`, forbids one) for that request.
-/// Values: `500`, `429`, `503`, `hang`, `cut`, `malformed`, `none`.
+/// Values: `500`, `429`, `503`, `hang`, `cut`, `malformed`, `bad_tool_args`, `none`.
 pub const FAULT_HEADER: &str = "x-ibench-fault";
 
 /// A misbehaviour injected into an otherwise valid request.
@@ -30,16 +30,21 @@ pub enum Fault {
     /// Status 200 with invalid JSON: a non-streamed body is truncated to half; a stream has its
     /// middle token's event replaced by an invalid `data:` line (the rest is intact).
     Malformed,
+    /// Status 200 with a valid body whose forced tool call has `arguments` that are not JSON
+    /// (a tool-call parser's markers leaked into them, as vLLM's `qwen3_xml` does). Only a
+    /// request forcing a tool call gets it; others are answered without a fault.
+    BadToolArgs,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::Error500,
         Fault::Error429,
         Fault::Error503,
         Fault::Hang,
         Fault::Cut,
         Fault::Malformed,
+        Fault::BadToolArgs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +55,7 @@ impl Fault {
             Fault::Hang => "hang",
             Fault::Cut => "cut",
             Fault::Malformed => "malformed",
+            Fault::BadToolArgs => "bad_tool_args",
         }
     }
 
@@ -73,7 +79,7 @@ impl Fault {
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "invalid {FAULT_HEADER} header {0:?}: expected one of 500, 429, 503, hang, cut, malformed, none"
+    "invalid {FAULT_HEADER} header {0:?}: expected one of 500, 429, 503, hang, cut, malformed, bad_tool_args, none"
 )]
 pub struct InvalidFault(String);
 
@@ -81,7 +87,7 @@ pub struct InvalidFault(String);
 #[derive(Debug, Clone)]
 pub(crate) struct FaultPicker {
     /// Cumulative upper bounds of each fault's interval in [0, 1).
-    bounds: [(f64, Fault); 6],
+    bounds: [(f64, Fault); 7],
     total: f64,
 }
 
@@ -95,6 +101,7 @@ impl FaultPicker {
             (rates.hang, Fault::Hang),
             (rates.cut, Fault::Cut),
             (rates.malformed, Fault::Malformed),
+            (rates.bad_tool_args, Fault::BadToolArgs),
         ]
         .map(|(rate, fault)| {
             acc += rate;
@@ -138,7 +145,7 @@ mod tests {
             ..Default::default()
         });
         let mut rng = Pcg64Mcg::seed_from_u64(3);
-        let mut counts = [0usize; 6];
+        let mut counts = [0usize; 7];
         let mut none = 0;
         for _ in 0..100_000 {
             match picker.pick(&mut rng) {

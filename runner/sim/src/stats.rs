@@ -43,6 +43,7 @@ pub struct FaultCounts {
     pub hang: u64,
     pub cut: u64,
     pub malformed: u64,
+    pub bad_tool_args: u64,
 }
 
 impl FaultCounts {
@@ -54,6 +55,7 @@ impl FaultCounts {
             Fault::Hang => self.hang,
             Fault::Cut => self.cut,
             Fault::Malformed => self.malformed,
+            Fault::BadToolArgs => self.bad_tool_args,
         }
     }
 
@@ -87,7 +89,7 @@ pub(crate) struct Stats {
     rejected: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
-    faults: [AtomicU64; 6],
+    faults: [AtomicU64; 7],
     log: Option<(usize, Mutex<Vec<RecordedRequest>>)>,
 }
 
@@ -184,6 +186,7 @@ impl Stats {
                 hang: faults(Fault::Hang),
                 cut: faults(Fault::Cut),
                 malformed: faults(Fault::Malformed),
+                bad_tool_args: faults(Fault::BadToolArgs),
             },
         }
     }

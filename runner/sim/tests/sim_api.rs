@@ -366,6 +366,54 @@ async fn invalid_requests_get_openai_errors_and_the_server_survives() {
 }
 
 #[tokio::test]
+async fn a_bad_tool_args_fault_writes_arguments_that_are_not_json_into_a_forced_call() {
+    let sim = sim(config()).await;
+    let client = client();
+    let url = format!("{}/v1/chat/completions", sim.base_url());
+    let forced = json!({
+        "model": "ibench-sim", "max_tokens": 4,
+        "messages": [{"role": "user", "content": "go"}],
+        "tools": [{"type": "function", "function": {"name": "search", "parameters": {}}}],
+        "tool_choice": {"type": "function", "function": {"name": "search"}},
+    });
+    let answer = |body: Value| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let r = client
+                .post(&url)
+                .header(FAULT_HEADER, "bad_tool_args")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["choices"][0]["message"].clone()
+        }
+    };
+    let message = answer(forced.clone()).await;
+    assert_eq!(message["tool_calls"][0]["function"]["name"], "search");
+    let arguments = message["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap();
+    assert!(
+        serde_json::from_str::<Value>(arguments).is_err(),
+        "{arguments}"
+    );
+    assert_eq!(sim.stats().faults.bad_tool_args, 1);
+
+    let mut prose = forced;
+    prose["tool_choice"] = json!("none");
+    let message = answer(prose).await;
+    assert!(message.get("tool_calls").is_none());
+    assert_eq!(
+        sim.stats().faults.bad_tool_args,
+        1,
+        "a request forcing no call gets no fault"
+    );
+}
+
+#[tokio::test]
 async fn faults_forced_by_header() {
     let sim = sim(SimConfig {
         hang_timeout_ms: 60_000,

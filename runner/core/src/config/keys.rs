@@ -14,14 +14,6 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "traces from a Hugging Face dataset",
     ),
     (
-        "data.otel_trace_replay.bad_tool_call_handling",
-        "replacing a malformed live tool call with the recorded one",
-    ),
-    (
-        "data.otel_trace_replay.attribute_to_label_map",
-        "span attributes as report labels",
-    ),
-    (
         "data.weka_trace_replay.hf_dataset_path",
         "traces from a Hugging Face dataset",
     ),

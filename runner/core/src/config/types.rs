@@ -521,6 +521,15 @@ pub struct OtelTraceReplayConfig {
     /// Span attribute → request header carrying its value (`default` when a span lacks it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribute_to_header_map: Option<BTreeMap<String, String>>,
+    /// Span attribute → label of the call's per-request record (`info.labels`), with its value
+    /// (`default` when a span lacks it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute_to_label_map: Option<BTreeMap<String, String>>,
+    /// `use_recorded`: where a later call sends an earlier call's live answer whose tool-call
+    /// arguments are not valid JSON, it sends the recorded answer instead (a recorded one
+    /// malformed too fails the call, `recorded_fallback_malformed`); `none`: the live answer.
+    #[serde(default)]
+    pub bad_tool_call_handling: BadToolCallHandling,
 }
 
 // Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.
@@ -573,6 +582,8 @@ impl Default for OtelTraceReplayConfig {
             disable_output_substitution: false,
             inject_random_session_id: false,
             attribute_to_header_map: None,
+            attribute_to_label_map: None,
+            bad_tool_call_handling: BadToolCallHandling::default(),
         }
     }
 }

@@ -706,7 +706,16 @@ fn data(config: &Config, issues: &mut Vec<Issue>) {
                 "data.otel_trace_replay",
                 "required by data.type otel_trace_replay, e.g. {trace_directory: traces/}",
             )),
-            Some(otel) => otel_trace_replay(otel, issues),
+            Some(otel) => {
+                otel_trace_replay(otel, issues);
+                // inference-perf's OTel replay supports the chat and Messages APIs only.
+                if config.api.api_type == ApiType::Completion {
+                    issues.push(Issue::new(
+                        "api.type",
+                        "data.type otel_trace_replay sends each call's recorded messages, which the completions API cannot carry: set api.type to chat (or anthropic_messages), as inference-perf requires",
+                    ));
+                }
+            }
         },
         DataType::WekaTraceReplay => match &data.weka_trace_replay {
             None => issues.push(Issue::new(

@@ -43,6 +43,10 @@ pub struct SessionRecord {
     pub tfut_sec: Option<f64>,
     #[serde(default)]
     pub tfut_none_reason: Option<NoTfut>,
+    /// Names of its events whose live answers had malformed tool calls and were replaced by
+    /// the recorded ones (`bad_tool_call_handling: use_recorded`), sorted.
+    #[serde(default)]
+    pub recorded_substitution_event_ids: Vec<String>,
 }
 
 /// Why a session has no time to first user token (inference-perf's `tfut_none_reason`).

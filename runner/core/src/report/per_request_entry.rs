@@ -161,6 +161,8 @@ pub struct Exchanged<'a> {
     pub lora_adapter: Option<&'a str>,
     /// Session replay: `{session}:{event}` of the trace event the request replays.
     pub graph_event_id: Option<String>,
+    /// `info.labels` (a traced call's span attributes, `attribute_to_label_map`).
+    pub labels: Vec<(String, String)>,
     /// A multi-turn request's session id and round (from 1): `info.extra_info`'s
     /// `user_session` and `chat_round`, as inference-perf writes them.
     pub session: Option<(&'a str, u64)>,
@@ -200,6 +202,7 @@ impl RecordShape {
                 let mut info = self.info(record, exchanged.lora_adapter, chunks, clock);
                 info.session_answer = session_answer;
                 info.graph_event_id = exchanged.graph_event_id;
+                info.labels = exchanged.labels.into_iter().collect();
                 if let Some(answer) = messages {
                     info.extra_info = answer.extra_info;
                     if let Some(metrics) = info.response_metrics.as_mut() {
@@ -431,6 +434,7 @@ mod tests {
             record,
             lora_adapter: Some("support"),
             graph_event_id: None,
+            labels: Vec::new(),
             session: None,
             request: "{}".into(),
             response: SSE.into(),

@@ -1,8 +1,7 @@
 //! inference-perf's session reports of a session replay: `summary_session_lifecycle_metrics`
 //! (all sessions), `stage_{i}_session_lifecycle_metrics` (each stage's, after its
 //! `stage_metadata`) and `per_session_lifecycle_metrics` (one entry per session), with its
-//! keys. What this replay has no source for (recorded-output substitutions) is `null` or
-//! empty, as inference-perf writes it for a session without them.
+//! keys.
 
 use std::collections::BTreeMap;
 
@@ -93,8 +92,8 @@ fn per_session(stage: usize, r: &SessionRecord) -> Value {
         "num_events": r.num_events,
         "num_events_completed": r.num_events_completed,
         "num_events_cancelled": r.num_events_cancelled,
-        "n_recorded_substitutions": null,
-        "recorded_substitution_event_ids": null,
+        "n_recorded_substitutions": (!substitutions(r).is_empty()).then(|| substitutions(r).len()),
+        "recorded_substitution_event_ids": (!substitutions(r).is_empty()).then(|| substitutions(r)),
         "success": r.succeeded(),
         "error": r.error.as_ref().map(|e| json!({"error_type": e.error_type, "error_msg": e.error_msg})),
         "total_input_tokens": r.input_tokens,
@@ -130,6 +129,10 @@ fn summary(records: &[&SessionRecord], percentiles: &[f64], max_error_messages: 
         (Some(c), Some(p)) if p > 0 => Some(100.0 * c as f64 / p as f64),
         _ => None,
     };
+    let substituted: Vec<&&SessionRecord> = records
+        .iter()
+        .filter(|r| !substitutions(r).is_empty())
+        .collect();
     let mut tfut_none_reasons = BTreeMap::new();
     for reason in records.iter().filter_map(|r| r.tfut_none_reason) {
         *tfut_none_reasons.entry(reason).or_insert(0u64) += 1;
@@ -145,8 +148,18 @@ fn summary(records: &[&SessionRecord], percentiles: &[f64], max_error_messages: 
         "total_events": records.iter().map(|r| r.num_events).sum::<u64>(),
         "total_events_completed": records.iter().map(|r| r.num_events_completed).sum::<u64>(),
         "total_events_cancelled": records.iter().map(|r| r.num_events_cancelled).sum::<u64>(),
-        "sessions_with_recorded_substitution": 0,
-        "total_recorded_substitutions": {"count": 0, "messages": []},
+        "sessions_with_recorded_substitution": substituted.len(),
+        "total_recorded_substitutions": {
+            "count": substituted.iter().map(|r| substitutions(r).len()).sum::<usize>(),
+            "messages": substituted.iter().take(max_error_messages).map(|r| json!({
+                "message": format!(
+                    "substitutions={} event_ids={}",
+                    substitutions(r).len(),
+                    python_list(substitutions(r))
+                ),
+                "session_ids": [r.session_id],
+            })).collect::<Vec<_>>(),
+        },
         "sessions_per_second": if span > 0.0 { n as f64 / span } else { 0.0 },
         "session_duration_sec": distribution(&mut records.iter().map(|r| r.duration())),
         "num_events": counts(&|r| Some(r.num_events)),
@@ -166,6 +179,49 @@ fn summary(records: &[&SessionRecord], percentiles: &[f64], max_error_messages: 
         "num_user_facing_events": counts(&|r| Some(r.user_facing_event_ids.len() as u64)),
         "num_structured_output_excluded": counts(&|r| Some(r.structured_output_events)),
     })
+}
+
+/// The events whose malformed live answers were replaced by the recorded ones, as
+/// inference-perf reports them: only for a session all of whose events completed (it reports
+/// them from that path alone).
+fn substitutions(r: &SessionRecord) -> &[String] {
+    if r.num_events_completed == r.num_events {
+        &r.recorded_substitution_event_ids
+    } else {
+        &[]
+    }
+}
+
+/// A list of strings as Python's `str` writes it: `['a', 'b']` (a string holding `'` and no
+/// `"` in double quotes).
+fn python_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| {
+            let quote = if s.contains('\'') && !s.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
+            let mut out = String::from(quote);
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c == quote => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(quote);
+            out
+        })
+        .collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// inference-perf's `summarize`, exactly (numpy's linear interpolation): a run has few sessions,
@@ -266,6 +322,7 @@ mod tests {
             structured_output_events: 0,
             tfut_sec: None,
             tfut_none_reason: None,
+            recorded_substitution_event_ids: Vec::new(),
         }
     }
 
@@ -285,12 +342,14 @@ mod tests {
             },
             SessionRecord {
                 tfut_none_reason: Some(NoTfut::NonStreaming),
+                recorded_substitution_event_ids: vec!["event_000_a".into()],
                 ..record("b", 100.5, 102.5, 1, Some("HTTP Error 500"))
             },
             SessionRecord {
                 user_facing_event_ids: vec!["event_000_a".into(), "event_001_b".into()],
                 structured_output_events: 1,
                 tfut_sec: Some(1.5),
+                recorded_substitution_event_ids: vec!["event_000_a".into(), "event_001_b".into()],
                 ..record("c", 101.0, 104.0, 3, None)
             },
         ];
@@ -370,6 +429,41 @@ mod tests {
             json!(["event_000_a", "event_001_b"])
         );
         assert_eq!(sessions[2]["num_structured_output_excluded"], 1);
+    }
+
+    #[test]
+    fn recorded_substitutions_are_reported_for_sessions_whose_events_all_completed() {
+        let options = SessionLifecycleReport {
+            summary: true,
+            per_stage: false,
+            per_session: true,
+        };
+        let files = session_reports(&run(), &options, &[50.0], 10);
+        let summary = &files[0].contents;
+        assert_eq!(summary["sessions_with_recorded_substitution"], 1);
+        assert_eq!(
+            summary["total_recorded_substitutions"],
+            json!({"count": 2, "messages": [{
+                "message": "substitutions=2 event_ids=['event_000_a', 'event_001_b']",
+                "session_ids": ["c"],
+            }]})
+        );
+        let sessions = files[1].contents.as_array().unwrap();
+        assert_eq!(sessions[0]["recorded_substitution_event_ids"], Value::Null);
+        assert_eq!(
+            sessions[1]["n_recorded_substitutions"],
+            Value::Null,
+            "a session with events not completed reports none"
+        );
+        assert_eq!(sessions[2]["n_recorded_substitutions"], 2);
+        assert_eq!(
+            sessions[2]["recorded_substitution_event_ids"],
+            json!(["event_000_a", "event_001_b"])
+        );
+        assert_eq!(
+            python_list(&["it's".into(), "a\\b".into()]),
+            r#"["it's", 'a\\b']"#
+        );
     }
 
     #[test]

@@ -94,8 +94,8 @@ struct Message<'a> {
     tool_calls: Option<[ToolCall<'a>; 1]>,
 }
 
-/// The call a forced `tool_choice` answers with: its arguments are `{}`, its id the
-/// request's.
+/// The call a forced `tool_choice` answers with: its arguments are `{}` (unless faulted), its
+/// id the request's.
 #[derive(Serialize)]
 struct ToolCall<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,7 +120,7 @@ fn tool_call<'a>(head: &Head<'a>, index: Option<u32>) -> Option<[ToolCall<'a>; 1
             kind: "function",
             function: Call {
                 name,
-                arguments: "{}",
+                arguments: head.tool_arguments,
             },
         }]
     })

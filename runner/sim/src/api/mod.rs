@@ -159,7 +159,9 @@ fn prepare(
         .faults
         .pick(&mut rngs.fault)
         .filter(|_| app.faults_due(seq));
-    let fault = forced.unwrap_or(drawn);
+    let fault = forced
+        .unwrap_or(drawn)
+        .filter(|f| *f != Fault::BadToolArgs || p.tool_call.is_some());
     if let Some(fault) = fault {
         app.stats.fault(fault);
     }

@@ -56,6 +56,12 @@ impl Job {
             reasoning_tokens: self.app.config.reasoning_tokens,
             prompt_tokens: self.prompt_tokens,
             tool_call: self.tool_call.as_deref(),
+            tool_arguments: if self.fault == Some(Fault::BadToolArgs) {
+                // A value left open with a parser's closing markers in it.
+                r#"{"query": "</parameter></function>"#
+            } else {
+                "{}"
+            },
         }
     }
 

@@ -80,6 +80,8 @@ pub(super) struct Head<'a> {
     pub(super) prompt_tokens: usize,
     /// The function the answer calls, after its text (a forced `tool_choice`).
     pub(super) tool_call: Option<&'a str>,
+    /// The call's arguments: `{}`, or text that is not JSON (fault `bad_tool_args`).
+    pub(super) tool_arguments: &'static str,
 }
 
 #[derive(Serialize)]

@@ -18,11 +18,15 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 
-use crate::config::{OtelTraceReplayConfig, SyntheticAgenticConfig, WekaTraceReplayConfig};
+use crate::config::{
+    BadToolCallHandling, OtelTraceReplayConfig, SyntheticAgenticConfig, WekaTraceReplayConfig,
+};
 
 pub use graph::{Event, EventIds, SessionError, SessionGraph};
 pub use otel::ReadOptions;
-pub use recorded::{Live, Message, Recorded, Segment, Substitution, answer_message};
+pub use recorded::{
+    FallbackMalformed, Live, Message, Recorded, Segment, Sent, Substitution, answer_message,
+};
 pub use weka::Wording;
 
 use self::model::{Models, predecessor_wait};
@@ -74,6 +78,16 @@ pub struct Sessions {
     /// Calls send the live messages and answers of earlier calls where they carry them (not
     /// `disable_output_substitution`).
     pub live_answers: bool,
+    /// What stands in for a live answer with malformed tool calls (`bad_tool_call_handling`).
+    pub bad_tool_calls: BadToolCallHandling,
+}
+
+/// A map's entries, in order (none when absent).
+fn pairs(map: &Option<std::collections::BTreeMap<String, String>>) -> Vec<(String, String)> {
+    map.iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// A graph read, or why its file is left out.
@@ -89,12 +103,8 @@ impl Sessions {
             override_tool_call_max_tokens: config.override_tool_call_max_tokens,
             models: Models::new(config.replay_keys()),
             tool_choice_mode: config.tool_choice_mode,
-            header_map: config
-                .attribute_to_header_map
-                .iter()
-                .flatten()
-                .map(|(a, h)| (a.clone(), h.clone()))
-                .collect(),
+            header_map: pairs(&config.attribute_to_header_map),
+            label_map: pairs(&config.attribute_to_label_map),
         };
         let filter = TraceFilter::new("data.otel_trace_replay", &config.filter)?;
         let mut files = files(&config.trace_directory, &config.trace_files)?;
@@ -136,6 +146,7 @@ impl Sessions {
             predecessor_wait(config.replay_keys()),
         );
         sessions.live_answers = !config.disable_output_substitution;
+        sessions.bad_tool_calls = config.bad_tool_call_handling;
         sessions.salt(config.inject_random_session_id, seed);
         Ok(sessions)
     }
@@ -217,6 +228,7 @@ impl Sessions {
             skipped,
             predecessor_wait,
             live_answers: true,
+            bad_tool_calls: BadToolCallHandling::None,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct ReadOptions {
     pub tool_choice_mode: ToolChoiceMode,
     /// Span attribute → request header (`attribute_to_header_map`).
     pub header_map: Vec<(String, String)>,
+    /// Span attribute → per-request record label (`attribute_to_label_map`).
+    pub label_map: Vec<(String, String)>,
 }
 
 /// One LLM call as recorded.
@@ -77,6 +79,7 @@ struct Call {
     /// `gen_ai.tool.definitions`, when it lists any.
     tool_definitions: Vec<Value>,
     headers: Vec<(String, String)>,
+    labels: Vec<(String, String)>,
 }
 
 /// Reads `doc`, the trace of file `path`; `Ok(None)` when it has no LLM call to replay.
@@ -231,6 +234,7 @@ fn recorded_call(
         tool_choice: recorded::choice(options.tool_choice_mode, defs, &called),
         called,
         headers: call.headers.clone(),
+        labels: call.labels.clone(),
     })
 }
 
@@ -402,11 +406,13 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
             )));
         }
     };
-    let headers = options
-        .header_map
-        .iter()
-        .map(|(attribute, header)| (header.clone(), header_value(attrs, attribute)))
-        .collect();
+    let named_values = |map: &[(String, String)]| -> Vec<(String, String)> {
+        map.iter()
+            .map(|(attribute, name)| (name.clone(), attribute_value(attrs, attribute)))
+            .collect()
+    };
+    let headers = named_values(&options.header_map);
+    let labels = named_values(&options.label_map);
     let tool_call_finish = match attrs.get("gen_ai.response.finish_reasons") {
         Some(Value::String(reason)) => vec![reason.as_str()],
         Some(Value::Array(reasons)) => reasons.iter().filter_map(Value::as_str).collect(),
@@ -457,6 +463,7 @@ fn call(file: &str, id: &str, span: &Value, options: &ReadOptions) -> Result<Cal
         answer: recorded_answer(attrs),
         tool_definitions,
         headers,
+        labels,
     })
 }
 
@@ -480,9 +487,9 @@ fn recorded_answer(attrs: &Map<String, Value>) -> Option<recorded::Output> {
     Some(recorded::output(&message))
 }
 
-/// A span attribute as a header value (Python's `str` of it); `default` when the span lacks
+/// A span attribute as a header or label value (Python's `str` of it); `default` when the span lacks
 /// it, as inference-perf sends it. The messages, answer and tools are not attributes here.
-fn header_value(attrs: &Map<String, Value>, attribute: &str) -> String {
+fn attribute_value(attrs: &Map<String, Value>, attribute: &str) -> String {
     const NOT_ATTRIBUTES: [&str; 6] = [
         "gen_ai.input.messages",
         "gen_ai.output.messages",
@@ -644,6 +651,7 @@ mod tests {
         models: Models::NONE,
         tool_choice_mode: ToolChoiceMode::ForceRecorded,
         header_map: Vec::new(),
+        label_map: Vec::new(),
     };
 
     fn llm(id: &str, parent: &str, start: &str, end: &str, input: Value, output: Value) -> Value {

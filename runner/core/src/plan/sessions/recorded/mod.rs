@@ -2,7 +2,8 @@
 //! replay): the recorded input messages, the recorded tools with a `tool_choice`, and, where
 //! its input carries what an earlier call of the session said or was sent, that call's live
 //! messages and answer from the server instead of the recorded ones: the context replayed is
-//! the one the server really produced.
+//! the one the server really produced. A live answer whose tool calls the server could not
+//! read back (`bad_tool_call_handling: use_recorded`) is replaced by the recorded one.
 
 mod segments;
 mod tools;
@@ -11,6 +12,8 @@ mod wire;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+
+use crate::config::BadToolCallHandling;
 
 pub use segments::Segment;
 pub(crate) use segments::{Ancestor, split};
@@ -33,6 +36,8 @@ pub struct Recorded {
     pub called: Vec<String>,
     /// Request headers from its span's attributes (`attribute_to_header_map`).
     pub headers: Vec<(String, String)>,
+    /// Labels of its per-request record from its span's attributes (`attribute_to_label_map`).
+    pub labels: Vec<(String, String)>,
 }
 
 /// What an earlier call of the session was sent and answered, live.
@@ -51,6 +56,25 @@ pub struct Substitution<'a> {
     /// Put before the content of each message of the call's own (`inject_random_session_id`,
     /// or a repeated session): `[SESS:{salt}] `.
     pub salt: Option<&'a str>,
+    /// What stands in for a live answer whose tool calls are malformed.
+    pub bad_tool_calls: BadToolCallHandling,
+}
+
+/// The messages a call sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub messages: Vec<Message>,
+    /// The earlier calls whose live answers had malformed tool calls and were replaced by
+    /// their recorded ones (`use_recorded`), in order.
+    pub recorded_for: Vec<usize>,
+}
+
+/// Call `from`'s live answer has malformed tool calls, and so has its recorded answer that
+/// would stand in for it (`use_recorded`): the call cannot be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the recorded answer of call {from} has malformed tool calls too")]
+pub struct FallbackMalformed {
+    pub from: usize,
 }
 
 impl Recorded {
@@ -68,7 +92,7 @@ impl Recorded {
         &self,
         how: Substitution,
         live: impl Fn(usize) -> Option<&'a Live>,
-    ) -> Vec<Message> {
+    ) -> Result<Sent, FallbackMalformed> {
         let substitutes = how.live
             && self
                 .segments
@@ -79,8 +103,12 @@ impl Recorded {
                 .segments
                 .iter()
                 .any(|s| matches!(s, Segment::Unique(_)));
+        let mut recorded_for = Vec::new();
         if !substitutes && !salted {
-            return self.messages.clone();
+            return Ok(Sent {
+                messages: self.messages.clone(),
+                recorded_for,
+            });
         }
         let mut out: Vec<Message> = Vec::with_capacity(self.messages.len());
         // Where a live answer with tool calls went, the calls, and the recorded calls' names:
@@ -92,6 +120,21 @@ impl Recorded {
             cursor += segment.messages();
             match *segment {
                 Segment::Output { from } => match live(from) {
+                    Some(l)
+                        if how.live
+                            && how.bad_tool_calls == BadToolCallHandling::UseRecorded
+                            && malformed_tool_calls(&l.answer) =>
+                    {
+                        // The recorded answer's call ids are those its recorded results
+                        // answer: nothing to relink.
+                        if malformed_tool_calls(&recorded[0]) {
+                            return Err(FallbackMalformed { from });
+                        }
+                        if !recorded_for.contains(&from) {
+                            recorded_for.push(from);
+                        }
+                        out.push(recorded[0].clone());
+                    }
                     Some(l) if how.live => {
                         if let Some(Value::Array(calls)) = l.answer.get("tool_calls") {
                             let names: Vec<Value> = recorded[0]
@@ -120,8 +163,24 @@ impl Recorded {
         for (at, calls, names) in relink {
             relink_results(&mut out, at, &calls, &names);
         }
-        out
+        Ok(Sent {
+            messages: out,
+            recorded_for,
+        })
     }
+}
+
+/// Whether a tool call of `message` has `function.arguments` that is not a JSON document
+/// (inference-perf's test: a missing one is the empty text; one that is not text is fine).
+fn malformed_tool_calls(message: &Message) -> bool {
+    let calls = message.get("tool_calls").and_then(Value::as_array);
+    calls.into_iter().flatten().any(|call| {
+        match call.get("function").and_then(|f| f.get("arguments")) {
+            None => true,
+            Some(Value::String(text)) => !crate::python_json::loads_ok(text),
+            Some(_) => false,
+        }
+    })
 }
 
 fn salted_message(message: &Message, salt: &str) -> Message {
@@ -206,6 +265,7 @@ mod tests {
             tool_choice: None,
             called: Vec::new(),
             headers: Vec::new(),
+            labels: Vec::new(),
         }
     }
 
@@ -240,8 +300,12 @@ mod tests {
         let on = Substitution {
             live: true,
             salt: None,
+            bad_tool_calls: BadToolCallHandling::UseRecorded,
         };
-        let sent = call.messages_to_send(on, |e| (e == 0).then_some(&live));
+        let sent = call
+            .messages_to_send(on, |e| (e == 0).then_some(&live))
+            .unwrap()
+            .messages;
         assert_eq!(sent[0]["content"], "q live");
         assert_eq!(sent[1], live.answer);
         assert_eq!(
@@ -249,21 +313,134 @@ mod tests {
             (&json!("L2"), &json!("L1")),
             "each recorded result answers the live call of its function"
         );
-        let off = Substitution {
-            live: false,
-            salt: None,
-        };
-        assert_eq!(call.messages_to_send(off, |_| Some(&live)), call.messages);
-        let salted = call.messages_to_send(
-            Substitution {
-                live: true,
-                salt: Some("ab12"),
-            },
-            |_| None,
+        let off = Substitution { live: false, ..on };
+        assert_eq!(
+            call.messages_to_send(off, |_| Some(&live))
+                .unwrap()
+                .messages,
+            call.messages
         );
+        let salted = call
+            .messages_to_send(
+                Substitution {
+                    salt: Some("ab12"),
+                    ..on
+                },
+                |_| None,
+            )
+            .unwrap()
+            .messages;
         assert_eq!(salted[0], call.messages[0], "recorded when nothing is live");
         assert_eq!(salted[2]["content"], "[SESS:ab12] for b");
         assert!(call.uses(0) && !call.uses(1));
+    }
+
+    /// A call sending back call 0's answer (two tool calls) and the results of its calls.
+    fn after_tool_calls(recorded_arguments: &str) -> Recorded {
+        recorded(
+            vec![
+                json!({"role": "user", "content": "q"}),
+                json!({"role": "assistant", "tool_calls": [
+                    {"id": "r1", "type": "function", "function": {"name": "a", "arguments": "{}"}},
+                    {"id": "r2", "type": "function",
+                     "function": {"name": "b", "arguments": recorded_arguments}}]}),
+                json!({"role": "tool", "tool_call_id": "r1", "content": "for a"}),
+                json!({"role": "tool", "tool_call_id": "r2", "content": "for b"}),
+            ],
+            vec![
+                Segment::Unique(1),
+                Segment::Output { from: 0 },
+                Segment::Unique(2),
+            ],
+        )
+    }
+
+    fn live_calls(arguments: &[&str]) -> Live {
+        let calls = arguments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                json!({"id": format!("L{i}"), "type": "function",
+                                 "function": {"name": "a", "arguments": a}})
+            })
+            .collect();
+        Live {
+            sent: Vec::new().into(),
+            answer: answer_message("", calls, None),
+        }
+    }
+
+    #[test]
+    fn a_live_answer_with_malformed_tool_arguments_is_replaced_by_the_recorded_one() {
+        let call = after_tool_calls(r#"{"path": "x"}"#);
+        let bad = live_calls(&["{}", r#"{"path": "x"</parameter>"#]);
+        let use_recorded = Substitution {
+            live: true,
+            salt: None,
+            bad_tool_calls: BadToolCallHandling::UseRecorded,
+        };
+        let sent = call.messages_to_send(use_recorded, |_| Some(&bad)).unwrap();
+        assert_eq!(
+            sent.messages, call.messages,
+            "recorded answer and result ids"
+        );
+        assert_eq!(sent.recorded_for, [0]);
+
+        let none = Substitution {
+            bad_tool_calls: BadToolCallHandling::None,
+            ..use_recorded
+        };
+        let sent = call.messages_to_send(none, |_| Some(&bad)).unwrap();
+        assert_eq!(sent.messages[1], bad.answer, "the live bytes, as they are");
+        assert_eq!(sent.messages[2]["tool_call_id"], "L0");
+        assert!(sent.recorded_for.is_empty());
+
+        let good = live_calls(&["{}", " [1, 2] "]);
+        let sent = call
+            .messages_to_send(use_recorded, |_| Some(&good))
+            .unwrap();
+        assert_eq!(sent.messages[1], good.answer, "valid arguments stay live");
+        assert!(sent.recorded_for.is_empty());
+
+        let missing = Live {
+            sent: Vec::new().into(),
+            answer: answer_message(
+                "",
+                vec![json!({"id": "L0", "function": {"name": "a"}})],
+                None,
+            ),
+        };
+        let sent = call
+            .messages_to_send(use_recorded, |_| Some(&missing))
+            .unwrap();
+        assert_eq!(
+            sent.recorded_for,
+            [0],
+            "missing arguments read as empty text"
+        );
+    }
+
+    #[test]
+    fn a_malformed_recorded_fallback_fails_the_call() {
+        let call = after_tool_calls("{oops");
+        let bad = live_calls(&[""]);
+        let use_recorded = Substitution {
+            live: true,
+            salt: None,
+            bad_tool_calls: BadToolCallHandling::UseRecorded,
+        };
+        assert_eq!(
+            call.messages_to_send(use_recorded, |_| Some(&bad)),
+            Err(FallbackMalformed { from: 0 })
+        );
+        let off = Substitution {
+            live: false,
+            ..use_recorded
+        };
+        assert!(
+            call.messages_to_send(off, |_| Some(&bad)).is_ok(),
+            "without output substitution nothing live is sent"
+        );
     }
 
     #[test]

@@ -237,6 +237,7 @@ fn sent(
                 tool_choice: None,
                 called: Vec::new(),
                 headers: Vec::new(),
+                labels: Vec::new(),
             }
         })
         .collect()
