@@ -291,7 +291,7 @@ mod tests {
             "visionarena": {"hf_split": "train"},
             "multimodal": {"video": {"representation": "png_frames"}, "audio": {}, "image": {"representation": "webp"}},
             "shared_prefix": {"multimodal": {"image": {"count": {"mean": 1}}}},
-            "weka_trace_replay": {"filter": "lambda x: True"}}}));
+            "weka_trace_replay": {"hf_dataset_path": "org/traces"}}}));
         assert!(
             !found
                 .iter()
@@ -307,7 +307,7 @@ mod tests {
         );
         assert!(
             found.contains(
-                &"data.weka_trace_replay.filter: Python filter expressions over traces is not supported yet; remove this key"
+                &"data.weka_trace_replay.hf_dataset_path: traces from a Hugging Face dataset is not supported yet; remove this key"
                     .to_string()
             ),
             "{found:?}"

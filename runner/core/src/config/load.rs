@@ -94,8 +94,10 @@ mod tests {
             }))
             .unwrap()
         );
-        let set =
-            from_document(json!({"data": {"otel_trace_replay": {"filter": "x"}}})).unwrap_err();
+        let set = from_document(
+            json!({"data": {"otel_trace_replay": {"hf_dataset_path": "org/traces"}}}),
+        )
+        .unwrap_err();
         assert!(set.to_string().contains("is not supported yet"), "{set}");
     }
 
