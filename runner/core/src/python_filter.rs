@@ -13,7 +13,7 @@ use rustpython_parser::ast::{self, CmpOp, Constant, Expr, Operator, UnaryOp};
 use rustpython_parser::{Mode, parse};
 use serde_json::{Map, Number, Value};
 
-use crate::python_json::truthy;
+use crate::python_json::{str_repr, truthy, type_name};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FilterError {
@@ -364,27 +364,7 @@ fn repr(value: &Value) -> String {
         Value::Null => "None".into(),
         Value::Bool(b) => if *b { "True" } else { "False" }.into(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let quote = if s.contains('\'') && !s.contains('"') {
-                '"'
-            } else {
-                '\''
-            };
-            let mut out = String::from(quote);
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    c if c == quote => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push(quote);
-            out
-        }
+        Value::String(s) => str_repr(s),
         Value::Array(items) => {
             format!(
                 "[{}]",
@@ -398,18 +378,6 @@ fn repr(value: &Value) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
     }
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::SessionLifecycleReport;
 use crate::metrics::{RunMetrics, SessionRecord, StageInfo, StageStatus, interpolated_quantile};
+use crate::python_json::str_repr;
 
 use super::ReportFile;
 use super::lifecycle::percentile_key;
@@ -195,32 +196,7 @@ fn substitutions(r: &SessionRecord) -> &[String] {
 /// A list of strings as Python's `str` writes it: `['a', 'b']` (a string holding `'` and no
 /// `"` in double quotes).
 fn python_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|s| {
-            let quote = if s.contains('\'') && !s.contains('"') {
-                '"'
-            } else {
-                '\''
-            };
-            let mut out = String::from(quote);
-            for c in s.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if c == quote => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push(quote);
-            out
-        })
-        .collect();
+    let quoted: Vec<String> = items.iter().map(|s| str_repr(s)).collect();
     format!("[{}]", quoted.join(", "))
 }
 

@@ -77,18 +77,7 @@ pub fn percentile_rank(key: &str) -> Option<f64> {
     }
 }
 
-/// Python's name of a loaded value's type.
-pub fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
+pub(crate) use crate::python_json::type_name;
 
 /// `str()` of a loaded value: integers as integers, floats as Python's shortest repr.
 pub fn python_str(value: &Value) -> String {
