@@ -18,7 +18,12 @@ use ibench_testcluster::oci_image::{
     IMAGE_TAG, ImageRootfs, OciImage, build_command, build_images, built_image,
 };
 
-const MAX_IMAGE_BYTES: u64 = 40 * 1000 * 1000;
+/// What a node pulls: the budget that decides how fast a runner pod starts on a cold node.
+const MAX_COMPRESSED_BYTES: u64 = 25 * 1000 * 1000;
+/// What a node stores. The runner carries an H.264 encoder (video requests) and a Python
+/// expression parser (trace filters), so unpacked it is ~46 MB, of which ~7 MB are the
+/// symbols kept for readable backtraces; this catches bloat, not those.
+const MAX_UNPACKED_BYTES: u64 = 55 * 1000 * 1000;
 const NONROOT: u32 = 65532;
 
 fn repo() -> PathBuf {
@@ -90,8 +95,8 @@ fn check_image(name: &str, stage: &str, image: &OciImage, rootfs: &ImageRootfs) 
         image.manifest_digest
     );
     assert!(
-        size < MAX_IMAGE_BYTES && image.compressed_size < MAX_IMAGE_BYTES,
-        "image {name} is {size} bytes unpacked, {} compressed: over {MAX_IMAGE_BYTES}",
+        size < MAX_UNPACKED_BYTES && image.compressed_size < MAX_COMPRESSED_BYTES,
+        "image {name} is {size} bytes unpacked (at most {MAX_UNPACKED_BYTES}), {} compressed (at most {MAX_COMPRESSED_BYTES})",
         image.compressed_size
     );
 
