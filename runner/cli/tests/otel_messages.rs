@@ -102,6 +102,16 @@ async fn replay(
 }
 
 async fn run_replay(extra: &str, streaming: bool, recorded_arguments: &str) -> Replay {
+    run_replay_to("chat", extra, streaming, recorded_arguments).await
+}
+
+/// Runs the trace once with `api.type: api`.
+async fn run_replay_to(
+    api: &str,
+    extra: &str,
+    streaming: bool,
+    recorded_arguments: &str,
+) -> Replay {
     let dir = tempfile::tempdir().unwrap();
     let file = write_trace(dir.path(), recorded_arguments);
     let sim = common::sim(ibench_sim::SimConfig {
@@ -114,7 +124,7 @@ async fn run_replay(extra: &str, streaming: bool, recorded_arguments: &str) -> R
         &sim.base_url(),
         &reports,
         &format!(
-            "api: {{type: chat, streaming: {streaming}}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    max_wait_ms: 0\n{extra}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\nreport:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n",
+            "api: {{type: {api}, streaming: {streaming}}}\ndata:\n  type: otel_trace_replay\n  otel_trace_replay:\n    trace_files: [{}]\n    max_wait_ms: 0\n{extra}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\nreport:\n  request_lifecycle: {{per_request: true}}\n  session_lifecycle: {{per_session: true}}\n",
             file.display()
         ),
     );
@@ -250,6 +260,81 @@ async fn an_otel_replay_sends_recorded_messages_with_the_servers_live_answers_su
         assert!(
             prompt(&entries[2]) > prompt(&entries[1]) && prompt(&entries[1]) > prompt(&entries[0])
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_messages_api_the_recorded_messages_go_as_blocks_with_live_answers_substituted()
+{
+    for streaming in [false, true] {
+        let run = run_replay_to("anthropic_messages", "", streaming, RECORDED_ARGUMENTS).await;
+        let summary = common::report(&run.outcome, "summary_lifecycle_metrics");
+        assert_eq!(summary["successes"]["count"], 3, "{summary}");
+        assert!(run.requests.iter().all(|r| r.path == "/v1/messages"));
+        let (bodies, entries) = (&run.bodies, &run.entries);
+        let [a, b, c] = &bodies[..] else {
+            panic!("three calls: {bodies:?}")
+        };
+
+        // a: the system message apart, its tool as the Messages API takes it, forced by name;
+        // no OpenAI-only keys.
+        assert_eq!(a["system"], SYSTEM);
+        assert_eq!(a["messages"], json!([{"role": "user", "content": USER}]));
+        let tools = json!([{"name": "lookup_order", "description": "Finds an order",
+            "input_schema": {"type": "object", "properties": {"order": {"type": "integer"}}}}]);
+        assert_eq!(a["tools"], tools);
+        assert_eq!(
+            a["tool_choice"],
+            json!({"type": "tool", "name": "lookup_order"})
+        );
+        for key in ["ignore_eos", "stream_options", "response_format"] {
+            assert!(a.get(key).is_none(), "{key} in {a}");
+        }
+        assert_eq!(a["stream"], streaming);
+
+        // b: a's live tool call (the simulator's, read back from its blocks) as a tool_use
+        // block, and the recorded tool result relinked to it as a tool_result block.
+        let a_live = &entries[0]["info"]["output_message"];
+        let call = &a_live["tool_calls"][0];
+        let id = call["id"].as_str().unwrap();
+        assert!(
+            id.starts_with("toolu-"),
+            "the live call, not the recorded: {a_live}"
+        );
+        let mut blocks = vec![];
+        if let Some(text) = a_live["content"].as_str() {
+            blocks.push(json!({"type": "text", "text": text}));
+        }
+        blocks.push(json!({"type": "tool_use", "id": id, "name": "lookup_order", "input": {}}));
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "user", "content": USER},
+                {"role": "assistant", "content": blocks},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": id, "content": "two charges"}]},
+            ])
+        );
+        assert_eq!(b["system"], SYSTEM);
+        assert_eq!(b["tools"], tools);
+        assert!(
+            b.get("tool_choice").is_none(),
+            "the Messages API leaves a prose turn unforced: {b}"
+        );
+
+        // c: b's live prose answer in place of the recorded one.
+        let b_text = entries[1]["info"]["output_text"].as_str().unwrap();
+        assert!(!b_text.is_empty() && b_text != RECORDED_ANSWER);
+        let messages = c["messages"].as_array().unwrap();
+        assert_eq!(messages[..3], b["messages"].as_array().unwrap()[..]);
+        assert_eq!(
+            messages[3..],
+            [
+                json!({"role": "assistant", "content": b_text}),
+                json!({"role": "user", "content": "thanks"})
+            ]
+        );
+        assert!(c.get("tools").is_none() && c.get("tool_choice").is_none());
     }
 }
 

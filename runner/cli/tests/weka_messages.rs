@@ -31,6 +31,11 @@ fn write_trace(dir: &Path) -> PathBuf {
 /// Replays the trace as `sessions` sessions, one at a time; the bodies in the order they
 /// arrived and the per-request records in order of start.
 async fn replay(extra: &str, sessions: u32) -> (Vec<Value>, Vec<Value>) {
+    replay_to("chat", extra, sessions).await
+}
+
+/// [`replay`] with `api.type: api`.
+async fn replay_to(api: &str, extra: &str, sessions: u32) -> (Vec<Value>, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
     let file = write_trace(dir.path());
     let sim = common::recording_sim(100).await;
@@ -39,7 +44,7 @@ async fn replay(extra: &str, sessions: u32) -> (Vec<Value>, Vec<Value>) {
         &sim.base_url(),
         &reports,
         &format!(
-            "api: {{type: chat, streaming: true}}\ndata:\n  type: weka_trace_replay\n  weka_trace_replay:\n    trace_files: [{}]\n    max_wait_ms: 0\n    duplicate_sessions_target: {sessions}\n{extra}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\nreport:\n  request_lifecycle: {{per_request: true}}\n",
+            "api: {{type: {api}, streaming: true}}\ndata:\n  type: weka_trace_replay\n  weka_trace_replay:\n    trace_files: [{}]\n    max_wait_ms: 0\n    duplicate_sessions_target: {sessions}\n{extra}load:\n  type: trace_session_replay\n  stages:\n  - concurrent_sessions: 1\nreport:\n  request_lifecycle: {{per_request: true}}\n",
             file.display()
         ),
     );
@@ -129,6 +134,34 @@ async fn weka_calls_send_their_conversation_with_shared_blocks_as_the_same_bytes
         })
         .collect();
     assert_eq!(prompt_tokens, [18, 30 - 8 + 6, 14]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_messages_api_a_weka_call_sends_the_same_conversation_system_apart() {
+    let (chat, _) = replay("", 1).await;
+    let (bodies, entries) = replay_to("anthropic_messages", "", 1).await;
+    // The first calls carry no live answer: the same conversation (of each run's words), the
+    // system message apart.
+    let words = |text: &Value| text.as_str().unwrap().split(' ').count();
+    assert_eq!(words(&bodies[0]["system"]), 8);
+    assert_eq!(roles(&bodies[0]), ["user"]);
+    assert_eq!(
+        words(&messages(&bodies[0])[0]["content"]),
+        words(&messages(&chat[0])[1]["content"])
+    );
+    assert_eq!(bodies[0]["max_tokens"], chat[0]["max_tokens"]);
+    // The second carries the first's live answer, read back from its Messages API events (of
+    // any length up to the 6 tokens asked: the API has no `ignore_eos`).
+    let answer = entries[0]["info"]["output_text"].as_str().unwrap();
+    assert!(
+        (1..=6).contains(&answer.split_whitespace().count()),
+        "{answer}"
+    );
+    assert_eq!(roles(&bodies[1]), ["user", "assistant", "user"]);
+    assert_eq!(
+        messages(&bodies[1])[1],
+        json!({"role": "assistant", "content": answer})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use ibench_core::config::ApiType;
 use ibench_core::plan::MediaPart;
-use ibench_core::plan::sessions::{Message as RecordedMessage, Recorded};
+use ibench_core::plan::sessions::{Message as RecordedMessage, MessagesApiInput, Recorded};
 
 use crate::conversation::Turn;
 
@@ -215,6 +215,22 @@ struct Messages<'a> {
     system: Option<&'a str>,
 }
 
+/// inference-perf's Messages body of a recorded call (`build_anthropic_request_body`): its
+/// messages converted, its tools, and the `tool_choice` a forced call adds.
+#[derive(Serialize)]
+struct RecordedMessages<'a> {
+    model: &'a str,
+    messages: Vec<serde_json::Value>,
+    max_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'a serde_json::Value>,
+}
+
 impl BodyTemplate {
     pub fn path(&self) -> &'static str {
         match self.api {
@@ -272,8 +288,9 @@ impl BodyTemplate {
         .expect("request bodies serialise")
     }
 
-    /// The chat body sending `messages` with `recorded`'s tools and `tool_choice`; like every
-    /// call offered tools, one with tools ends its answer itself.
+    /// The body sending `messages` with `recorded`'s tools and `tool_choice` (both in the API's
+    /// shapes); like every call offered tools, a chat call with tools ends its answer itself
+    /// (the Messages API has no `ignore_eos`).
     pub fn render_recorded(
         &self,
         model: &str,
@@ -282,19 +299,34 @@ impl BodyTemplate {
         max_tokens: u32,
         offers_tools: bool,
     ) -> Vec<u8> {
-        serde_json::to_vec(&Chat {
-            model,
-            messages,
-            max_tokens,
-            ignore_eos: self.ignore_eos && !offers_tools,
-            stream: self.stream,
-            stream_options: self.stream.then_some(StreamOptions {
-                include_usage: true,
+        let (tools, tool_choice) = (recorded.tools.as_ref(), recorded.tool_choice.as_ref());
+        match self.api {
+            ApiType::AnthropicMessages => {
+                let input = MessagesApiInput::new(messages);
+                serde_json::to_vec(&RecordedMessages {
+                    model,
+                    messages: input.messages,
+                    max_tokens,
+                    stream: self.stream,
+                    system: input.system,
+                    tools,
+                    tool_choice,
+                })
+            }
+            ApiType::Chat | ApiType::Completion => serde_json::to_vec(&Chat {
+                model,
+                messages,
+                max_tokens,
+                ignore_eos: self.ignore_eos && !offers_tools,
+                stream: self.stream,
+                stream_options: self.stream.then_some(StreamOptions {
+                    include_usage: true,
+                }),
+                response_format: self.response_format.as_ref(),
+                tools,
+                tool_choice,
             }),
-            response_format: self.response_format.as_ref(),
-            tools: recorded.tools.as_ref(),
-            tool_choice: recorded.tool_choice.as_ref(),
-        })
+        }
         .expect("request bodies serialise")
     }
 }

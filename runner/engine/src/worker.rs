@@ -16,11 +16,12 @@ use ibench_core::config::{ApiType, PROMPT_TOKEN_BUFFER};
 use ibench_core::metrics::{
     Audio, Clock, Image, Media, Outcome, RequestRecord, StageRecorder, Video,
 };
-use ibench_core::plan::sessions::Message;
+use ibench_core::plan::sessions::{Message, content_text};
 use ibench_core::plan::{
     MediaPart, Plan, RequestData, Round, Routing, StageLoad, StagePlan, UserSession,
 };
-use ibench_core::report::Exchanged;
+use ibench_core::report::messages_answer::MessagesAnswer;
+use ibench_core::report::{Exchanged, chat_answer};
 
 use crate::body::PromptParts;
 use crate::conversation::{Conversations, Fitted, Turn, TurnEnd, fit};
@@ -360,7 +361,7 @@ fn prepare(shared: &Shared, stage: &StagePlan, index: u64) -> Prepared {
         .unwrap_or_default();
     let body = if data.round.is_some() {
         Body::Round(data)
-    } else if data.recorded.is_some() && shared.settings.body.api == ApiType::Chat {
+    } else if data.recorded.is_some() && shared.settings.body.api != ApiType::Completion {
         Body::Recorded(data)
     } else {
         let parts = PromptParts {
@@ -762,7 +763,7 @@ async fn execute(
         .raw
         .as_deref()
         .filter(|_| capture && succeeded)
-        .and_then(|raw| ibench_core::report::chat_answer::read(raw, shared.settings.body.stream));
+        .and_then(|raw| live_answer(shared.settings.body.api, raw, shared.settings.body.stream));
     let record = RequestRecord {
         index: prepared.index,
         adapter: prepared.adapter,
@@ -810,6 +811,14 @@ async fn execute(
     (record, answer)
 }
 
+/// The answer in a session call's `raw` response, as a later call sends it back.
+fn live_answer(api: ApiType, raw: &str, streamed: bool) -> Option<Message> {
+    match api {
+        ApiType::AnthropicMessages => MessagesAnswer::message(raw, streamed),
+        ApiType::Chat | ApiType::Completion => chat_answer::read(raw, streamed),
+    }
+}
+
 /// A request's record, and its live answer when it was asked to keep it.
 type Sent = (RequestRecord, Option<Message>);
 
@@ -826,13 +835,25 @@ fn render_recorded(
         .as_deref()
         .expect("recorded calls carry their recording");
     let tokenizer = shared.plan.data.tokenizer();
-    let prompt_tokens = outgoing
-        .messages
-        .iter()
-        .filter_map(|m| m.get("content").and_then(serde_json::Value::as_str))
-        .chain(recorded.tools_text.as_deref())
-        .map(|text| tokenizer.count(text))
-        .sum::<usize>();
+    let messages_tokens: usize = match shared.settings.body.api {
+        // inference-perf counts the text parts of a Messages API call's content too.
+        ApiType::AnthropicMessages => outgoing
+            .messages
+            .iter()
+            .map(|m| tokenizer.count(&content_text(m.get("content"))))
+            .sum(),
+        ApiType::Chat | ApiType::Completion => outgoing
+            .messages
+            .iter()
+            .filter_map(|m| m.get("content").and_then(serde_json::Value::as_str))
+            .map(|text| tokenizer.count(text))
+            .sum(),
+    };
+    let tools_tokens = recorded
+        .tools_text
+        .as_deref()
+        .map_or(0, |t| tokenizer.count(t));
+    let prompt_tokens = messages_tokens + tools_tokens;
     let bytes = shared.settings.body.render_recorded(
         model_of(shared, adapter, data),
         &outgoing.messages,

@@ -414,6 +414,90 @@ async fn a_bad_tool_args_fault_writes_arguments_that_are_not_json_into_a_forced_
 }
 
 #[tokio::test]
+async fn a_forced_messages_api_tool_choice_answers_with_a_tool_use_block_whole_and_streamed() {
+    let sim = sim(config()).await;
+    let client = client();
+    let url = format!("{}/v1/messages", sim.base_url());
+    let forced = json!({
+        "model": "ibench-sim", "max_tokens": 4,
+        "messages": [{"role": "user", "content": "go"}],
+        "tools": [{"name": "search", "input_schema": {"type": "object", "properties": {}}},
+                  {"name": "read", "input_schema": {"type": "object", "properties": {}}}],
+        "tool_choice": {"type": "tool", "name": "read"},
+    });
+    let post = |body: Value, fault: Option<&'static str>| {
+        let request = client.post(&url).json(&body);
+        let request = match fault {
+            Some(fault) => request.header(FAULT_HEADER, fault),
+            None => request,
+        };
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let whole: Value = serde_json::from_str(&post(forced.clone(), None).await).unwrap();
+    let call = &whole["content"][1];
+    assert_eq!(
+        (&call["type"], &call["name"], &call["input"]),
+        (&json!("tool_use"), &json!("read"), &json!({})),
+        "{whole}"
+    );
+    assert!(
+        call["id"].as_str().unwrap().starts_with("toolu-"),
+        "{whole}"
+    );
+    assert_eq!(whole["content"][0]["type"], "text");
+
+    let mut any = forced.clone();
+    any["tool_choice"] = json!({"type": "any"});
+    any["stream"] = json!(true);
+    let stream = post(any, None).await;
+    let events: Vec<Value> = stream
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let tool_events: Vec<&Value> = events.iter().filter(|e| e["index"] == 1).collect();
+    assert_eq!(tool_events.len(), 3, "{stream}");
+    assert_eq!(
+        tool_events[0]["content_block"],
+        json!({"type": "tool_use", "id": tool_events[0]["content_block"]["id"], "name": "search", "input": {}})
+    );
+    assert_eq!(
+        tool_events[1]["delta"],
+        json!({"type": "input_json_delta", "partial_json": "{}"})
+    );
+    assert_eq!(tool_events[2]["type"], "content_block_stop");
+    let stop = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert!(
+        ["tool_use", "max_tokens"].contains(&stop["delta"]["stop_reason"].as_str().unwrap()),
+        "{stop}"
+    );
+
+    let bad: Value =
+        serde_json::from_str(&post(forced.clone(), Some("bad_tool_args")).await).unwrap();
+    let input = &bad["content"][1]["input"];
+    assert!(
+        input
+            .as_str()
+            .is_some_and(|t| serde_json::from_str::<Value>(t).is_err()),
+        "a faulted call's input is text that is not JSON: {bad}"
+    );
+    assert_eq!(sim.stats().faults.bad_tool_args, 1);
+
+    let mut auto = forced;
+    auto["tool_choice"] = json!({"type": "auto"});
+    let prose: Value = serde_json::from_str(&post(auto, None).await).unwrap();
+    assert_eq!(prose["content"].as_array().unwrap().len(), 1, "{prose}");
+    assert_ne!(prose["stop_reason"], "tool_use", "{prose}");
+}
+
+#[tokio::test]
 async fn faults_forced_by_header() {
     let sim = sim(SimConfig {
         hang_timeout_ms: 60_000,

@@ -346,9 +346,10 @@ impl DataPlan {
             }
             DataType::OtelTraceReplay | DataType::WekaTraceReplay => {
                 let (section, sessions) = match (&data.otel_trace_replay, &data.weka_trace_replay) {
-                    (Some(otel), _) if data.data_type == DataType::OtelTraceReplay => {
-                        ("data.otel_trace_replay", Sessions::otel(otel, seed))
-                    }
+                    (Some(otel), _) if data.data_type == DataType::OtelTraceReplay => (
+                        "data.otel_trace_replay",
+                        Sessions::otel(otel, config.api.api_type, seed),
+                    ),
                     (_, Some(weka)) => {
                         let corpus = corpus(&tokenizer, data.corpus_file_path.as_deref())?;
                         let wording = Wording {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::plan::sessions::Message;
 use crate::python_json::{dumps, truthy};
 
 /// The parts of an answer's entry that differ from the OpenAI APIs'.
@@ -27,6 +28,19 @@ impl MessagesAnswer {
             Self::from_stream(raw)
         } else {
             Self::from_body(raw)
+        }
+    }
+
+    /// The answer as the message a later call of its session sends back (tool calls in
+    /// OpenAI's shape); `None` for a whole answer without content blocks, whose recorded
+    /// answer is sent in its place.
+    pub fn message(raw: &str, streamed: bool) -> Option<Message> {
+        match Self::read(raw, streamed)
+            .extra_info
+            .remove("output_message")
+        {
+            Some(Value::Object(message)) => Some(message),
+            _ => None,
         }
     }
 

@@ -7,7 +7,7 @@ pub mod chat_answer;
 mod checkpoint;
 mod lifecycle;
 mod location;
-mod messages_answer;
+pub mod messages_answer;
 mod per_request;
 mod per_request_entry;
 mod session;

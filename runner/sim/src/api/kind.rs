@@ -81,7 +81,7 @@ impl Kind {
         let object = match self {
             Kind::Completion => completions::OBJECT,
             Kind::Chat => chat::CHUNK_OBJECT,
-            Kind::Messages => return messages::write_end(out, finish, usage),
+            Kind::Messages => return messages::write_end(out, head, finish, usage),
         };
         if include_usage {
             sse::event(out, &head.envelope(object, [(); 0], Some(usage)));

@@ -1,7 +1,9 @@
 //! `POST /v1/messages`: Anthropic's Messages API, request parsing and response shapes. A
 //! stream is `message_start` (with the input tokens), `content_block_start`, one
 //! `content_block_delta` per token, `content_block_stop`, `message_delta` (with the output
-//! tokens) and `message_stop`, each with its `event:` line; there is no `[DONE]`.
+//! tokens) and `message_stop`, each with its `event:` line; there is no `[DONE]`. A forced
+//! `tool_choice` (`tool`, or `any`: the first tool) adds a `tool_use` block after the text (in
+//! a stream: its start, one `input_json_delta`, its stop) and stops for `tool_use`.
 
 use std::borrow::Cow;
 
@@ -24,6 +26,39 @@ struct MessagesRequest<'a> {
     max_tokens: Option<u32>,
     stream: Option<bool>,
     ignore_eos: Option<bool>,
+    #[serde(borrow, default)]
+    tools: Vec<Tool<'a>>,
+    #[serde(borrow, default)]
+    tool_choice: Option<ToolChoice<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Tool<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ToolChoice<'a> {
+    Tool {
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+    },
+    Any,
+    Auto,
+    None,
+}
+
+impl<'a> ToolChoice<'a> {
+    /// The tool a forced answer calls: the named one, or with `any` the first.
+    fn forced(self, tools: Vec<Tool<'a>>) -> Option<Cow<'a, str>> {
+        match self {
+            ToolChoice::Tool { name } => Some(name),
+            ToolChoice::Any => tools.into_iter().next().map(|t| t.name),
+            ToolChoice::Auto | ToolChoice::None => None,
+        }
+    }
 }
 
 pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
@@ -37,7 +72,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Params<'_>, serde_json::Error> {
         include_usage: false,
         ignore_eos: r.ignore_eos.unwrap_or(false),
         json: false,
-        tool_call: None,
+        tool_call: r.tool_choice.and_then(|c| c.forced(r.tools)),
     })
 }
 
@@ -61,11 +96,35 @@ struct Message<'a, C> {
     usage: MessagesUsage,
 }
 
+/// A content block of a whole answer or a block a stream starts.
 #[derive(Serialize)]
-struct TextBlock<T> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: T,
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a, T> {
+    Text {
+        text: T,
+    },
+    /// The call's input: `{}`, or (fault `bad_tool_args`) the text that is not JSON.
+    ToolUse {
+        id: String,
+        name: &'a str,
+        input: serde_json::Value,
+    },
+}
+
+/// A `tool_use` block as a forced answer carries it, its input empty when streamed (the
+/// arguments follow as an `input_json_delta`).
+fn tool_use<'a, T>(head: &Head<'a>, streamed: bool) -> Option<Block<'a, T>> {
+    let arguments = head.tool_arguments;
+    let input = match serde_json::from_str(arguments) {
+        _ if streamed => serde_json::json!({}),
+        Ok(parsed) => parsed,
+        Err(_) => serde_json::Value::String(arguments.into()),
+    };
+    head.tool_call.map(|name| Block::ToolUse {
+        id: format!("toolu-{}", head.id),
+        name,
+        input,
+    })
 }
 
 #[derive(Serialize)]
@@ -76,11 +135,11 @@ enum Event<'a, T> {
     },
     ContentBlockStart {
         index: u32,
-        content_block: TextBlock<&'static str>,
+        content_block: Block<'a, &'static str>,
     },
     ContentBlockDelta {
         index: u32,
-        delta: TextBlock<T>,
+        delta: Delta<T>,
     },
     ContentBlockStop {
         index: u32,
@@ -94,6 +153,13 @@ enum Event<'a, T> {
 
 /// The events that carry no token.
 type Plain<'a> = Event<'a, ()>;
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Delta<T> {
+    TextDelta { text: T },
+    InputJsonDelta { partial_json: &'static str },
+}
 
 #[derive(Serialize)]
 struct StopDelta {
@@ -123,9 +189,10 @@ impl<T: Serialize> Event<'_, T> {
     }
 }
 
-fn stop_reason(finish: FinishReason) -> &'static str {
+fn stop_reason(head: &Head, finish: FinishReason) -> &'static str {
     match finish {
         FinishReason::Length => "max_tokens",
+        FinishReason::Stop if head.tool_call.is_some() => "tool_use",
         FinishReason::Stop => "end_turn",
     }
 }
@@ -155,14 +222,16 @@ pub(super) fn write_response(
     finish: FinishReason,
     usage: Usage,
 ) {
-    let content = [TextBlock { kind: "text", text }];
+    let content: Vec<Block<&str>> = std::iter::once(Block::Text { text })
+        .chain(tool_use(head, false))
+        .collect();
     let usage = MessagesUsage {
         input_tokens: usage.prompt_tokens,
         output_tokens: usage.completion_tokens,
     };
     crate::body::write_json(
         out,
-        &message(head, content, Some(stop_reason(finish)), usage),
+        &message(head, content, Some(stop_reason(head, finish)), usage),
     );
 }
 
@@ -179,29 +248,39 @@ pub(super) fn write_chunk(out: &mut Vec<u8>, head: &Head, token: Token) {
         .write(out);
         Plain::ContentBlockStart {
             index: 0,
-            content_block: TextBlock {
-                kind: "text",
-                text: "",
-            },
+            content_block: Block::Text { text: "" },
         }
         .write(out);
     }
     Event::ContentBlockDelta {
         index: 0,
-        delta: TextBlock {
-            kind: "text_delta",
-            text: token,
-        },
+        delta: Delta::TextDelta { text: token },
     }
     .write(out);
 }
 
-/// After the last token: the block and the message end, with the output tokens.
-pub(super) fn write_end(out: &mut Vec<u8>, finish: FinishReason, usage: Usage) {
+/// After the last token: the text block ends, a forced call's block follows, and the message
+/// ends with the output tokens.
+pub(super) fn write_end(out: &mut Vec<u8>, head: &Head, finish: FinishReason, usage: Usage) {
     Plain::ContentBlockStop { index: 0 }.write(out);
+    if let Some(block) = tool_use(head, true) {
+        Plain::ContentBlockStart {
+            index: 1,
+            content_block: block,
+        }
+        .write(out);
+        Plain::ContentBlockDelta {
+            index: 1,
+            delta: Delta::InputJsonDelta {
+                partial_json: head.tool_arguments,
+            },
+        }
+        .write(out);
+        Plain::ContentBlockStop { index: 1 }.write(out);
+    }
     Plain::MessageDelta {
         delta: StopDelta {
-            stop_reason: stop_reason(finish),
+            stop_reason: stop_reason(head, finish),
             stop_sequence: None,
         },
         usage: OutputUsage {

@@ -19,13 +19,15 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 
 use crate::config::{
-    BadToolCallHandling, OtelTraceReplayConfig, SyntheticAgenticConfig, WekaTraceReplayConfig,
+    ApiType, BadToolCallHandling, OtelTraceReplayConfig, SyntheticAgenticConfig,
+    WekaTraceReplayConfig,
 };
 
 pub use graph::{Event, EventIds, SessionError, SessionGraph};
 pub use otel::ReadOptions;
 pub use recorded::{
-    FallbackMalformed, Live, Message, Recorded, Segment, Sent, Substitution, answer_message,
+    FallbackMalformed, Live, Message, MessagesApiInput, Recorded, Segment, Sent, Substitution,
+    answer_message, content_text,
 };
 pub use weka::Wording;
 
@@ -94,8 +96,12 @@ fn pairs(map: &Option<std::collections::BTreeMap<String, String>>) -> Vec<(Strin
 type Read = Result<Option<SessionGraph>, SessionError>;
 
 impl Sessions {
-    /// OTel traces, named after their place in the seeded order.
-    pub fn otel(config: &OtelTraceReplayConfig, seed: u64) -> Result<Self, SessionError> {
+    /// OTel traces, named after their place in the seeded order, their calls sent to `api`.
+    pub fn otel(
+        config: &OtelTraceReplayConfig,
+        api: ApiType,
+        seed: u64,
+    ) -> Result<Self, SessionError> {
         let options = ReadOptions {
             include_errors: config.include_errors,
             default_max_tokens: config.default_max_tokens.clamp(1, u32::MAX as i64) as u32,
@@ -103,6 +109,7 @@ impl Sessions {
             override_tool_call_max_tokens: config.override_tool_call_max_tokens,
             models: Models::new(config.replay_keys()),
             tool_choice_mode: config.tool_choice_mode,
+            api,
             header_map: pairs(&config.attribute_to_header_map),
             label_map: pairs(&config.attribute_to_label_map),
         };
@@ -396,7 +403,7 @@ mod tests {
             duplicate_sessions_target: Some(5),
             ..Default::default()
         };
-        let sessions = Sessions::otel(&config, 7).unwrap();
+        let sessions = Sessions::otel(&config, ApiType::Chat, 7).unwrap();
         assert_eq!(sessions.len(), 5);
         let ids: Vec<&str> = (0..5).map(|i| sessions.get(i).id.as_str()).collect();
         assert!(
@@ -431,13 +438,15 @@ mod tests {
             trace_directory: Some(dir.path().display().to_string()),
             ..Default::default()
         };
-        let error = Sessions::otel(&config, 1).unwrap_err().to_string();
+        let error = Sessions::otel(&config, ApiType::Chat, 1)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("b.json") && error.contains("not JSON"),
             "{error}"
         );
         config.skip_invalid_files = true;
-        let sessions = Sessions::otel(&config, 1).unwrap();
+        let sessions = Sessions::otel(&config, ApiType::Chat, 1).unwrap();
         assert_eq!(sessions.len(), 1);
         assert!(sessions.skipped[0].contains("b.json"));
     }

@@ -26,7 +26,7 @@ use super::graph::{
 };
 use super::model::Models;
 use super::recorded::{self, Ancestor, Parsed, Recorded};
-use crate::config::ToolChoiceMode;
+use crate::config::{ApiType, ToolChoiceMode};
 
 /// What the config says about reading traces.
 #[derive(Debug, Clone)]
@@ -40,6 +40,8 @@ pub struct ReadOptions {
     pub override_tool_call_max_tokens: bool,
     pub(super) models: Models,
     pub tool_choice_mode: ToolChoiceMode,
+    /// The API the calls are sent to, whose shapes their tools and `tool_choice` take.
+    pub api: ApiType,
     /// Span attribute → request header (`attribute_to_header_map`).
     pub header_map: Vec<(String, String)>,
     /// Span attribute → per-request record label (`attribute_to_label_map`).
@@ -228,10 +230,10 @@ fn recorded_call(
         messages: call.messages.iter().map(|m| m.wire.clone()).collect(),
         segments: recorded::split(&call.messages, ancestors),
         tools: (!defs.is_empty())
-            .then(|| recorded::offered(defs).map(Value::Array))
+            .then(|| recorded::offered(defs, options.api).map(Value::Array))
             .transpose()?,
         tools_text: (!defs.is_empty()).then(|| recorded::counted_text(defs)),
-        tool_choice: recorded::choice(options.tool_choice_mode, defs, &called),
+        tool_choice: recorded::choice(options.api, options.tool_choice_mode, defs, &called),
         called,
         headers: call.headers.clone(),
         labels: call.labels.clone(),
@@ -650,6 +652,7 @@ mod tests {
         override_tool_call_max_tokens: false,
         models: Models::NONE,
         tool_choice_mode: ToolChoiceMode::ForceRecorded,
+        api: ApiType::Chat,
         header_map: Vec::new(),
         label_map: Vec::new(),
     };

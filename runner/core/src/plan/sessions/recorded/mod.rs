@@ -5,6 +5,7 @@
 //! the one the server really produced. A live answer whose tool calls the server could not
 //! read back (`bad_tool_call_handling: use_recorded`) is replaced by the recorded one.
 
+mod messages_api;
 mod segments;
 mod tools;
 mod wire;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::config::BadToolCallHandling;
 
+pub use messages_api::{MessagesApiInput, content_text};
 pub use segments::Segment;
 pub(crate) use segments::{Ancestor, split};
 pub(crate) use tools::{choice, counted_text, offered};

@@ -1,14 +1,22 @@
-//! A call's recorded tools as inference-perf offers them, and the `tool_choice` it sends.
+//! A call's recorded tools as inference-perf offers them, and the `tool_choice` it sends, in
+//! the shapes of the API the calls go to.
 
 use serde_json::{Map, Value, json};
 
-use crate::config::ToolChoiceMode;
-use crate::python_json::dumps;
+use crate::config::{ApiType, ToolChoiceMode};
+use crate::python_json::{dumps, truthy};
 
-/// The tools of `gen_ai.tool.definitions` (OpenAI's nested form or the flat one) as the
+/// The tools of `gen_ai.tool.definitions` (OpenAI's nested form or the flat one) as `api`'s
 /// request's `tools`, their parameters cleaned to the JSON Schema vLLM accepts; or why a
 /// definition cannot be sent.
-pub(crate) fn offered(definitions: &[Value]) -> Result<Vec<Value>, String> {
+pub(crate) fn offered(definitions: &[Value], api: ApiType) -> Result<Vec<Value>, String> {
+    match api {
+        ApiType::AnthropicMessages => Ok(definitions.iter().map(anthropic_tool).collect()),
+        ApiType::Chat | ApiType::Completion => openai_tools(definitions),
+    }
+}
+
+fn openai_tools(definitions: &[Value]) -> Result<Vec<Value>, String> {
     definitions
         .iter()
         .enumerate()
@@ -31,20 +39,49 @@ pub(crate) fn offered(definitions: &[Value]) -> Result<Vec<Value>, String> {
         .collect()
 }
 
+/// A Messages API tool: a definition's name (`""` when it has none, as inference-perf sends
+/// it), its description when it has one, and its cleaned parameters as `input_schema` (an
+/// empty object schema when it has none).
+fn anthropic_tool(definition: &Value) -> Value {
+    let function = definition
+        .get("function")
+        .filter(|f| f.is_object())
+        .unwrap_or(definition);
+    let parameters = function
+        .get("parameters")
+        .filter(|p| truthy(p))
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+    let mut tool = Map::new();
+    tool.insert(
+        "name".into(),
+        function.get("name").cloned().unwrap_or(json!("")),
+    );
+    tool.insert("input_schema".into(), clean(&parameters, false));
+    if let Some(description) = function.get("description").filter(|d| !d.is_null()) {
+        tool.insert("description".into(), description.clone());
+    }
+    Value::Object(tool)
+}
+
 /// The definitions as inference-perf counts them among the prompt's tokens.
 pub(crate) fn counted_text(definitions: &[Value]) -> String {
     dumps(&Value::Array(definitions.to_vec()), false)
 }
 
-/// The `tool_choice` of a call offered `definitions` whose recorded answer called
+/// The `tool_choice` of a call to `api` offered `definitions` whose recorded answer called
 /// `called` (names, in order).
 pub(crate) fn choice(
+    api: ApiType,
     mode: ToolChoiceMode,
     definitions: &[Value],
     called: &[String],
 ) -> Option<Value> {
     if mode == ToolChoiceMode::AsRecorded || definitions.is_empty() {
         return None;
+    }
+    if api == ApiType::AnthropicMessages {
+        return anthropic_choice(definitions, called);
     }
     if called.is_empty() {
         return Some(json!("none"));
@@ -59,6 +96,24 @@ pub(crate) fn choice(
         [one] if offered(one) => json!({"type": "function", "function": {"name": one}}),
         // Several calls (vLLM forces one name at most) or a tool this call was not offered.
         _ => json!("required"),
+    })
+}
+
+/// inference-perf forces a Messages API call only when it answered with a tool (a prose turn
+/// is sent no `tool_choice`), and looks the name up among the tools as sent.
+fn anthropic_choice(definitions: &[Value], called: &[String]) -> Option<Value> {
+    if called.is_empty() {
+        return None;
+    }
+    let offered = |name: &str| {
+        definitions
+            .iter()
+            .map(anthropic_tool)
+            .any(|t| t["name"].as_str() == Some(name))
+    };
+    Some(match called {
+        [one] if offered(one) => json!({"type": "tool", "name": one}),
+        _ => json!({"type": "any"}),
     })
 }
 
@@ -127,7 +182,7 @@ mod tests {
                            "map": {"type": "object"}}}});
         let nested = json!({"function": {"name": "read", "description": "d"}});
         assert_eq!(
-            offered(&[flat, nested]).unwrap(),
+            offered(&[flat, nested], ApiType::Chat).unwrap(),
             vec![
                 json!({"type": "function", "function": {"name": "search", "description": null,
                     "parameters": {"type": "object", "additionalProperties": false, "properties": {
@@ -136,7 +191,7 @@ mod tests {
                     "parameters": null}}),
             ]
         );
-        let error = offered(&[json!({"name": "x"})]).unwrap_err();
+        let error = offered(&[json!({"name": "x"})], ApiType::Chat).unwrap_err();
         assert!(error.contains("[0] has no type"), "{error}");
     }
 
@@ -146,21 +201,73 @@ mod tests {
         let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let force = ToolChoiceMode::ForceRecorded;
         assert_eq!(
-            choice(force, &tools, &names(&["search"])),
+            choice(ApiType::Chat, force, &tools, &names(&["search"])),
             Some(json!({"type": "function", "function": {"name": "search"}}))
         );
         assert_eq!(
-            choice(force, &tools, &names(&["other"])),
+            choice(ApiType::Chat, force, &tools, &names(&["other"])),
             Some(json!("required"))
         );
         assert_eq!(
-            choice(force, &tools, &names(&["search", "search"])),
+            choice(ApiType::Chat, force, &tools, &names(&["search", "search"])),
             Some(json!("required"))
         );
-        assert_eq!(choice(force, &tools, &[]), Some(json!("none")));
-        assert_eq!(choice(force, &[], &names(&["search"])), None);
         assert_eq!(
-            choice(ToolChoiceMode::AsRecorded, &tools, &names(&["search"])),
+            choice(ApiType::Chat, force, &tools, &[]),
+            Some(json!("none"))
+        );
+        assert_eq!(choice(ApiType::Chat, force, &[], &names(&["search"])), None);
+        assert_eq!(
+            choice(
+                ApiType::Chat,
+                ToolChoiceMode::AsRecorded,
+                &tools,
+                &names(&["search"])
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn messages_api_tools_carry_an_input_schema_and_their_description_only_when_set() {
+        let flat = json!({"type": "function", "name": "search", "description": "find",
+            "parameters": {"type": "object", "title": "x", "properties": {"q": {"type": "string"}}}});
+        let nested = json!({"type": "function", "function": {"name": "read", "parameters": {}}});
+        let nameless = json!({"description": null});
+        assert_eq!(
+            offered(&[flat, nested, nameless], ApiType::AnthropicMessages).unwrap(),
+            vec![
+                json!({"name": "search", "description": "find", "input_schema": {
+                    "type": "object", "properties": {"q": {"type": "string"}}}}),
+                json!({"name": "read", "input_schema": {"type": "object", "properties": {}}}),
+                json!({"name": "", "input_schema": {"type": "object", "properties": {}}}),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_messages_api_call_is_forced_to_its_tool_or_any_and_a_prose_turn_is_not_forced() {
+        let api = ApiType::AnthropicMessages;
+        // Unlike the chat check, a nested definition's name counts: the tools as sent are
+        // looked up.
+        let tools = [json!({"function": {"name": "search"}})];
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let force = ToolChoiceMode::ForceRecorded;
+        assert_eq!(
+            choice(api, force, &tools, &names(&["search"])),
+            Some(json!({"type": "tool", "name": "search"}))
+        );
+        assert_eq!(
+            choice(api, force, &tools, &names(&["other"])),
+            Some(json!({"type": "any"}))
+        );
+        assert_eq!(
+            choice(api, force, &tools, &names(&["search", "search"])),
+            Some(json!({"type": "any"}))
+        );
+        assert_eq!(choice(api, force, &tools, &[]), None);
+        assert_eq!(
+            choice(api, ToolChoiceMode::AsRecorded, &tools, &names(&["search"])),
             None
         );
     }
