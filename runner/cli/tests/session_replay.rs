@@ -265,8 +265,10 @@ async fn synthetic_agent_sessions_run_within_2_ms() -> Result<(), String> {
         &data,
         "  - concurrent_sessions: 20\n    timeout: 60\n  worker_realtime_priority: true\n",
     );
-    let graphs =
-        ibench_core::plan::Sessions::synthetic(config.data.synthetic_agentic.as_ref().unwrap());
+    let graphs = ibench_core::plan::Sessions::synthetic(
+        config.data.synthetic_agentic.as_ref().unwrap(),
+        config.api.api_type,
+    );
     let outcome = common::run(config).await;
 
     let calls = 18 * sessions;

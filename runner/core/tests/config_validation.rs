@@ -1437,8 +1437,8 @@ fn synthetic_agentic_keys_are_inference_perfs_and_checked() {
         ),
         ("include_errors: false", "include_errors: is pinned to true"),
         (
-            "tool_choice_mode: as_recorded",
-            "tool_choice_mode: sending tool schemas",
+            "bad_tool_call_handling: use_recorded",
+            "bad_tool_call_handling: replacing malformed live tool calls",
         ),
     ] {
         assert_issue(
@@ -1446,6 +1446,11 @@ fn synthetic_agentic_keys_are_inference_perfs_and_checked() {
             &format!("data.synthetic_agentic.{why}"),
         );
     }
+    let as_recorded = load(&with("    tool_choice_mode: as_recorded\n")).unwrap();
+    assert_eq!(
+        as_recorded.data.synthetic_agentic.unwrap().tool_choice_mode,
+        ibench_core::config::ToolChoiceMode::AsRecorded
+    );
     assert_issue(
         &with("    num_sessions: 200000\n").replace("    num_sessions: 3\n", ""),
         "data.synthetic_agentic.num_sessions: 1.28e7 is beyond the limit of 1e7 calls",

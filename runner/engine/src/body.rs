@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use ibench_core::config::ApiType;
 use ibench_core::plan::MediaPart;
-use ibench_core::plan::sessions::{Message as RecordedMessage, MessagesApiInput, Recorded};
+use ibench_core::plan::sessions::{
+    Message as RecordedMessage, MessagesApiInput, Recorded, ToolOffer,
+};
 
 use crate::conversation::Turn;
 
@@ -204,27 +206,15 @@ struct Chat<'a, M> {
 }
 
 /// inference-perf's Anthropic body: no `ignore_eos` or `stream_options`, which the Messages
-/// API does not have.
+/// API does not have; a session call's tools and `tool_choice`.
 #[derive(Serialize)]
-struct Messages<'a> {
+struct Messages<'a, M, S> {
     model: &'a str,
-    messages: Vec<Message<'a>>,
+    messages: M,
     max_tokens: u32,
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<&'a str>,
-}
-
-/// inference-perf's Messages body of a recorded call (`build_anthropic_request_body`): its
-/// messages converted, its tools, and the `tool_choice` a forced call adds.
-#[derive(Serialize)]
-struct RecordedMessages<'a> {
-    model: &'a str,
-    messages: Vec<serde_json::Value>,
-    max_tokens: u32,
-    stream: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<String>,
+    system: Option<S>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tools: Option<&'a serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,15 +230,15 @@ impl BodyTemplate {
         }
     }
 
-    /// The body asking `model` for at most `max_tokens`; an answer to a call that `offers_tools`
-    /// ends where the model ends it (see
-    /// [`RequestData::offers_tools`](ibench_core::plan::RequestData)).
+    /// The body asking `model` for at most `max_tokens`, with the tools a session call is
+    /// offered (`tools`); an answer to a call that `offers_tools` ends where the model ends it
+    /// (see [`RequestData::offers_tools`](ibench_core::plan::RequestData)).
     pub fn render(
         &self,
         model: &str,
         prompt: &PromptParts<'_>,
         max_tokens: u32,
-        offers_tools: bool,
+        (offers_tools, tools): (bool, &ToolOffer),
     ) -> Vec<u8> {
         let stream_options = self.stream.then_some(StreamOptions {
             include_usage: true,
@@ -274,8 +264,8 @@ impl BodyTemplate {
                 stream,
                 stream_options,
                 response_format,
-                tools: None,
-                tool_choice: None,
+                tools: tools.tools.as_deref(),
+                tool_choice: tools.tool_choice.as_ref(),
             }),
             ApiType::AnthropicMessages => serde_json::to_vec(&Messages {
                 model,
@@ -283,6 +273,8 @@ impl BodyTemplate {
                 max_tokens,
                 stream,
                 system: prompt.system,
+                tools: tools.tools.as_deref(),
+                tool_choice: tools.tool_choice.as_ref(),
             }),
         }
         .expect("request bodies serialise")
@@ -299,11 +291,12 @@ impl BodyTemplate {
         max_tokens: u32,
         offers_tools: bool,
     ) -> Vec<u8> {
-        let (tools, tool_choice) = (recorded.tools.as_ref(), recorded.tool_choice.as_ref());
+        let offer = &recorded.offer;
+        let (tools, tool_choice) = (offer.tools.as_deref(), offer.tool_choice.as_ref());
         match self.api {
             ApiType::AnthropicMessages => {
                 let input = MessagesApiInput::new(messages);
-                serde_json::to_vec(&RecordedMessages {
+                serde_json::to_vec(&Messages {
                     model,
                     messages: input.messages,
                     max_tokens,
@@ -334,6 +327,15 @@ impl BodyTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NO_TOOLS: (bool, &ToolOffer) = (
+        false,
+        &ToolOffer {
+            tools: None,
+            counted_text: None,
+            tool_choice: None,
+        },
+    );
 
     /// A chat template without streaming or extras.
     fn chat() -> BodyTemplate {
@@ -376,7 +378,7 @@ mod tests {
             add_special_tokens: None,
         };
         let body: serde_json::Value =
-            serde_json::from_slice(&chat.render("m", &parts, 5, false)).unwrap();
+            serde_json::from_slice(&chat.render("m", &parts, 5, NO_TOOLS)).unwrap();
         assert_eq!(
             body["messages"],
             serde_json::json!([
@@ -407,7 +409,7 @@ mod tests {
                 ..single(user)
             };
             let body: serde_json::Value =
-                serde_json::from_slice(&chat.render("m", &parts, 1, false)).unwrap();
+                serde_json::from_slice(&chat.render("m", &parts, 1, NO_TOOLS)).unwrap();
             body["messages"][0]["content"].clone()
         };
         let text = |t: &str| serde_json::json!({"type": "text", "text": t});
@@ -469,9 +471,13 @@ mod tests {
             ..chat()
         };
         let ignore_eos = |offers_tools| {
-            let body: serde_json::Value =
-                serde_json::from_slice(&template.render("m", &single("q"), 9, offers_tools))
-                    .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&template.render(
+                "m",
+                &single("q"),
+                9,
+                (offers_tools, &ToolOffer::default()),
+            ))
+            .unwrap();
             body["ignore_eos"].clone()
         };
         assert_eq!(ignore_eos(false), true);
@@ -488,13 +494,13 @@ mod tests {
             add_special_tokens: None,
         };
         assert_eq!(
-            String::from_utf8(completion.render("m", &single("hi there"), 7, false)).unwrap(),
+            String::from_utf8(completion.render("m", &single("hi there"), 7, NO_TOOLS)).unwrap(),
             r#"{"model":"m","prompt":"hi there","max_tokens":7,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}"#
         );
         let chat = chat();
         assert_eq!(chat.path(), "/v1/chat/completions");
         assert_eq!(
-            String::from_utf8(chat.render("a", &single("q"), 3, false)).unwrap(),
+            String::from_utf8(chat.render("a", &single("q"), 3, NO_TOOLS)).unwrap(),
             r#"{"model":"a","messages":[{"role":"user","content":"q"}],"max_tokens":3,"ignore_eos":false,"stream":false}"#
         );
         let anthropic = BodyTemplate {
@@ -506,7 +512,7 @@ mod tests {
         };
         assert_eq!(anthropic.path(), "/v1/messages");
         assert_eq!(
-            String::from_utf8(anthropic.render("c", &single("q"), 4, false)).unwrap(),
+            String::from_utf8(anthropic.render("c", &single("q"), 4, NO_TOOLS)).unwrap(),
             r#"{"model":"c","messages":[{"role":"user","content":"q"}],"max_tokens":4,"stream":true}"#
         );
         let parts = PromptParts {
@@ -516,7 +522,7 @@ mod tests {
             media: None,
         };
         assert_eq!(
-            String::from_utf8(anthropic.render("c", &parts, 4, false)).unwrap(),
+            String::from_utf8(anthropic.render("c", &parts, 4, NO_TOOLS)).unwrap(),
             r#"{"model":"c","messages":[{"role":"user","content":"q"}],"max_tokens":4,"stream":true,"system":"sys"}"#
         );
         // Structured output goes last, as inference-perf adds it to the finished body.
@@ -526,7 +532,7 @@ mod tests {
             ..completion
         };
         assert_eq!(
-            String::from_utf8(structured.render("m", &single("hi"), 2, false)).unwrap(),
+            String::from_utf8(structured.render("m", &single("hi"), 2, NO_TOOLS)).unwrap(),
             r#"{"model":"m","prompt":"hi","max_tokens":2,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true},"add_special_tokens":false,"response_format":{"type":"json_object"}}"#
         );
     }

@@ -16,12 +16,13 @@ use ibench_core::config::{ApiType, PROMPT_TOKEN_BUFFER};
 use ibench_core::metrics::{
     Audio, Clock, Image, Media, Outcome, RequestRecord, StageRecorder, Video,
 };
-use ibench_core::plan::sessions::{Message, content_text};
+use ibench_core::plan::sessions::{Message, ToolOffer, content_text};
 use ibench_core::plan::{
     MediaPart, Plan, RequestData, Round, Routing, StageLoad, StagePlan, UserSession,
 };
 use ibench_core::report::messages_answer::MessagesAnswer;
 use ibench_core::report::{Exchanged, chat_answer};
+use ibench_core::tokenize::Tokenizer;
 
 use crate::body::PromptParts;
 use crate::conversation::{Conversations, Fitted, Turn, TurnEnd, fit};
@@ -430,14 +431,24 @@ fn render(
             .iter()
             .map(|t| tokenizer.count(&t.user) + tokenizer.count(&t.assistant))
             .sum::<usize>()
-        + tokenizer.count(parts.user);
+        + tokenizer.count(parts.user)
+        + tools_tokens(tokenizer, &data.tools);
+    let tools = (data.offers_tools, &data.tools);
     (
         shared
             .settings
             .body
-            .render(model, parts, data.max_tokens, data.offers_tools),
+            .render(model, parts, data.max_tokens, tools),
         prompt_tokens as u64,
     )
+}
+
+/// The offered tools' definitions among a prompt's tokens, as inference-perf counts them.
+fn tools_tokens(tokenizer: &Tokenizer, tools: &ToolOffer) -> usize {
+    tools
+        .counted_text
+        .as_deref()
+        .map_or(0, |t| tokenizer.count(t))
 }
 
 /// The model a request asks: its LoRA adapter (which wins over any base model, as in
@@ -849,11 +860,7 @@ fn render_recorded(
             .map(|text| tokenizer.count(text))
             .sum(),
     };
-    let tools_tokens = recorded
-        .tools_text
-        .as_deref()
-        .map_or(0, |t| tokenizer.count(t));
-    let prompt_tokens = messages_tokens + tools_tokens;
+    let prompt_tokens = messages_tokens + tools_tokens(tokenizer, &recorded.offer);
     let bytes = shared.settings.body.render_recorded(
         model_of(shared, adapter, data),
         &outgoing.messages,

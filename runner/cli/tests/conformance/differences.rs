@@ -132,12 +132,7 @@ pub const OMISSIONS: &[Difference] = &[
     Difference {
         file: "config.yaml",
         path: "data.synthetic_agentic.bad_tool_call_handling",
-        reason: "not built: no tool schemas are sent, so answers are not checked for tool calls (refused when set)",
-    },
-    Difference {
-        file: "config.yaml",
-        path: "data.synthetic_agentic.tool_choice_mode",
-        reason: "not built: no tool_choice is sent (refused when set)",
+        reason: "not built: synthetic transcripts are generated text, so no live tool call is sent back to be replaced (refused when set)",
     },
     Difference {
         file: "config.yaml",

@@ -77,8 +77,10 @@ struct Shape {
 enum AskPart {
     Route,
     MaxTokens,
-    /// The roles of a chat request's messages, and what its `tool_choice` asks.
+    /// The roles of a request's messages (and their content blocks' types).
     Messages,
+    /// What a request's `tool_choice` asks.
+    ToolChoice,
 }
 
 /// Prompts of random token ids (the multimodal shapes' text).
@@ -418,6 +420,9 @@ data:
   synthetic_agentic:
     num_sessions: 4
     seed: 7
+    # One theme: the two tools draw a session's theme from different generators, and the
+    # theme names the tools a call is forced to.
+    theme_mix: {code_change_task: {weight: 1}}
     shared_system_prompt_len: 40
     input_tokens_per_turn: {type: fixed, mean: 20}
     output_tokens_per_turn: {type: fixed, mean: 8}
@@ -446,16 +451,12 @@ report:
         ),
         GENERATED_TRANSCRIPTS,
     ],
-    reports_differ: &[Difference {
-        file: "per_request_lifecycle_metrics.json",
-        path: "[].info.output_message.tool_calls",
-        reason: "ibench sends no tool definitions in synthetic agents' calls (not built here), \
-                 so the server answers no tool calls",
-    }],
+    reports_differ: &[],
     same_counts: true,
     prompts_differ: Some(
-        "inference-perf sends each agent's tool definitions, and its live answers in the \
-         transcripts; ibench sends generated text of the planned lengths (not built here)",
+        "inference-perf sends the themes' own tool schemas, and its live answers in the \
+         transcripts; ibench sends each theme's tools with a one-line schema, and generated \
+         text of the planned lengths",
     ),
 };
 
@@ -862,13 +863,13 @@ type Ask = (
     Option<u64>,
     Option<bool>,
     Option<bool>,
-    Option<(Vec<String>, String)>,
+    Option<Vec<String>>,
+    Option<String>,
 );
 
 /// A request's messages in order, each as its role and (for content blocks) their types, a
-/// Messages API `system` field first; and its `tool_choice`: absent, a mode (`none`,
-/// `required`), or what it forces, as JSON.
-fn messages_asked(body: &Value) -> (Vec<String>, String) {
+/// Messages API `system` field first.
+fn messages_asked(body: &Value) -> Vec<String> {
     let system = body["system"]
         .is_string()
         .then(|| "system field".to_string());
@@ -885,12 +886,16 @@ fn messages_asked(body: &Value) -> (Vec<String>, String) {
             None => role.to_string(),
         }
     });
-    let choice = match &body["tool_choice"] {
+    system.into_iter().chain(messages).collect()
+}
+
+/// A request's `tool_choice`: absent, a mode (`none`, `required`), or what it forces, as JSON.
+fn tool_choice_asked(body: &Value) -> String {
+    match &body["tool_choice"] {
         Value::Null => "absent".to_string(),
         Value::String(mode) => mode.clone(),
         forced => forced.to_string(),
-    };
-    (system.into_iter().chain(messages).collect(), choice)
+    }
 }
 
 /// Where both tools send the same requests, they ask the same of the model, request for
@@ -923,6 +928,9 @@ fn compare_requests(
                 Some(&body)
                     .filter(|_| compared(AskPart::Messages))
                     .map(messages_asked),
+                Some(&body)
+                    .filter(|_| compared(AskPart::ToolChoice))
+                    .map(tool_choice_asked),
             );
             *asks.entry(ask).or_default() += 1;
         }
@@ -932,14 +940,14 @@ fn compare_requests(
     if shape.same_counts {
         assert_eq!(
             mine, theirs,
-            "{}: (route, max_tokens, ignore_eos, stream, (message roles, tool_choice)) of the \
+            "{}: (route, max_tokens, ignore_eos, stream, message roles, tool_choice) of the \
              requests sent: ibench, then inference-perf",
             shape.name
         );
     }
     theirs
         .keys()
-        .any(|(_, _, ignore_eos, _, _)| *ignore_eos != Some(true))
+        .any(|(_, _, ignore_eos, _, _, _)| *ignore_eos != Some(true))
 }
 
 /// Counts and token totals exactly (output tokens only where the model ends no answer early);

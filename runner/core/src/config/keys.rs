@@ -22,12 +22,8 @@ const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "traces from a Hugging Face dataset",
     ),
     (
-        "data.synthetic_agentic.tool_choice_mode",
-        "sending tool schemas and tool choices (prompts are generated text of the calls' lengths)",
-    ),
-    (
         "data.synthetic_agentic.bad_tool_call_handling",
-        "sending tool schemas and tool choices (prompts are generated text of the calls' lengths)",
+        "replacing malformed live tool calls (synthetic transcripts are generated text, live answers are not sent back)",
     ),
     (
         "data.visionarena.hf_dataset_name",

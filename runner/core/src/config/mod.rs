@@ -24,6 +24,7 @@ mod slo_search_section;
 mod slo_section;
 mod synthetic_agentic_section;
 mod synthetic_agentic_types;
+mod tool_policy;
 mod types;
 mod validate;
 mod warmup_section;
@@ -42,5 +43,6 @@ pub use multimodal::{
 pub use replay_keys::ReplayKeys;
 pub use resolve::{ResolvedConfig, available_workers};
 pub use slo_headers::{apply_slo_headers, slo_header_objectives};
+pub use tool_policy::{BadToolCallHandling, ToolChoiceMode};
 pub use types::*;
 pub use validate::validate;

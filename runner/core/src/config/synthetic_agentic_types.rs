@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::distribution::{Distribution, fixed};
 use super::replay_keys::{default_predecessor_wait_timeout_sec, impl_replay_keys};
+use super::tool_policy::ToolChoiceMode;
 
 /// Sessions of agents answering users: each session is `turns_per_session` user turns to a
 /// root agent; each turn runs a tool loop of `tool_loop_depth` model calls (each emitting
@@ -79,6 +80,11 @@ pub struct SyntheticAgenticConfig {
     /// Tool-call steps ask `max(4 × their length, 4096)` tokens instead of their length.
     #[serde(default)]
     pub override_tool_call_max_tokens: bool,
+    /// Whether calls force the tools their answers call (`force_recorded`: the one tool by
+    /// name, several with `required`, a prose answer with `none`) or send no `tool_choice`
+    /// (`as_recorded`).
+    #[serde(default)]
+    pub tool_choice_mode: ToolChoiceMode,
     /// Accepted as inference-perf does; every generated call has its own length.
     #[serde(default = "default_max_tokens")]
     pub default_max_tokens: i64,
@@ -233,6 +239,7 @@ impl Default for SyntheticAgenticConfig {
             max_model_len: None,
             context_compaction: None,
             override_tool_call_max_tokens: false,
+            tool_choice_mode: ToolChoiceMode::default(),
             default_max_tokens: default_max_tokens(),
             max_wait_ms: default_max_wait_ms(),
             inject_random_session_id: false,

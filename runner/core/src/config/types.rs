@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::distribution::Distribution;
 use super::replay_keys::{default_predecessor_wait_timeout_sec, impl_replay_keys};
 pub use super::synthetic_agentic_types::*;
+use super::tool_policy::{BadToolCallHandling, ToolChoiceMode};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -530,26 +531,6 @@ pub struct OtelTraceReplayConfig {
     /// malformed too fails the call, `recorded_fallback_malformed`); `none`: the live answer.
     #[serde(default)]
     pub bad_tool_call_handling: BadToolCallHandling,
-}
-
-// Variants carry no doc comments: schemars would turn the enum into a `oneOf` of constants.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolChoiceMode {
-    #[default]
-    ForceRecorded,
-    AsRecorded,
-}
-
-/// What is done with a live tool call whose arguments are not JSON (inference-perf's
-/// `bad_tool_call_handling`): `none` sends it on as it is, `use_recorded` sends the recorded
-/// answer in its place.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BadToolCallHandling {
-    #[default]
-    None,
-    UseRecorded,
 }
 
 impl_replay_keys!(OtelTraceReplayConfig);

@@ -161,6 +161,7 @@ impl ConversationReplay {
             offers_tools: false,
             model: None,
             recorded: None,
+            tools: Default::default(),
         }
     }
 

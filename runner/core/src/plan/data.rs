@@ -366,11 +366,12 @@ impl DataPlan {
                 Source::Sessions(Arc::new(sessions))
             }
             DataType::SyntheticAgentic => {
+                let api = config.api.api_type;
                 let config = data
                     .synthetic_agentic
                     .as_ref()
                     .expect("validated: data.synthetic_agentic present");
-                Source::Sessions(Arc::new(Sessions::synthetic(config)))
+                Source::Sessions(Arc::new(Sessions::synthetic(config, api)))
             }
         };
         Ok(DataPlan {
@@ -428,6 +429,7 @@ impl DataPlan {
             offers_tools: false,
             model: None,
             recorded: None,
+            tools: Default::default(),
         };
         match &self.source {
             Source::Mock { lead } => single(format!("{lead} {}", index + 1), DEFAULT_MAX_TOKENS),
@@ -517,6 +519,7 @@ impl DataPlan {
                     offers_tools: false,
                     model: None,
                     recorded: None,
+                    tools: Default::default(),
                 }
             }
             Source::Pairs(pairs) => {
@@ -543,6 +546,7 @@ impl DataPlan {
                     offers_tools: event.offers_tools,
                     model: event.model.clone(),
                     recorded: event.recorded.clone(),
+                    tools: event.tools.clone(),
                     ..single(prompt, event.output_tokens)
                 }
             }

@@ -29,6 +29,8 @@ pub struct RequestData {
     pub model: Option<Arc<str>>,
     /// Session data: the call's recorded messages and tools, sent instead of `prompt`.
     pub recorded: Option<Arc<super::sessions::Recorded>>,
+    /// Session data: the tools a call of generated text is offered, and its `tool_choice`.
+    pub tools: super::sessions::ToolOffer,
 }
 
 /// A medium in a chat prompt.

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::recorded::Recorded;
+use super::recorded::{Recorded, ToolOffer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -92,6 +92,8 @@ pub struct Event {
     pub model: Option<Arc<str>>,
     /// Its recorded messages and tools, sent instead of generated text (OTel traces).
     pub recorded: Option<Arc<Recorded>>,
+    /// The tools a call of generated text is offered, and its `tool_choice` (synthetic agents).
+    pub tools: ToolOffer,
 }
 
 /// inference-perf's `max_tokens` for a forced tool call with `override_tool_call_max_tokens`:

@@ -27,7 +27,7 @@ pub use graph::{Event, EventIds, SessionError, SessionGraph};
 pub use otel::ReadOptions;
 pub use recorded::{
     FallbackMalformed, Live, Message, MessagesApiInput, Recorded, Segment, Sent, Substitution,
-    answer_message, content_text,
+    ToolOffer, answer_message, content_text,
 };
 pub use weka::Wording;
 
@@ -186,8 +186,8 @@ impl Sessions {
     }
 
     /// Generated agent sessions `synthN0..synthN{num_sessions}`, in that order.
-    pub fn synthetic(config: &SyntheticAgenticConfig) -> Self {
-        let shape = synthetic::Shape::new(config);
+    pub fn synthetic(config: &SyntheticAgenticConfig, api: ApiType) -> Self {
+        let shape = synthetic::Shape::new(config, api);
         let count = config.num_sessions.unwrap_or(0).max(0) as u64;
         let named = (0..count)
             .map(|index| {

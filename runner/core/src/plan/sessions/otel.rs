@@ -25,7 +25,7 @@ use super::graph::{
     overridden_tool_call_max_tokens,
 };
 use super::model::Models;
-use super::recorded::{self, Ancestor, Parsed, Recorded};
+use super::recorded::{self, Ancestor, Parsed, Recorded, ToolCatalog, ToolOffer};
 use crate::config::{ApiType, ToolChoiceMode};
 
 /// What the config says about reading traces.
@@ -190,6 +190,7 @@ fn parse(
                 offers_tools: call.tools_recorded,
                 model: options.models.of(&call.model),
                 recorded: Some(recorded),
+                tools: ToolOffer::default(),
             }
         })
         .collect();
@@ -221,19 +222,15 @@ fn recorded_call(
     ancestors: &[Ancestor],
     options: &ReadOptions,
 ) -> Result<Recorded, String> {
-    let defs = &call.tool_definitions;
     let called = call
         .answer
         .as_ref()
         .map_or_else(Vec::new, |a| a.tool_names.clone());
+    let catalog = ToolCatalog::new(options.api, call.tool_definitions.clone())?;
     Ok(Recorded {
         messages: call.messages.iter().map(|m| m.wire.clone()).collect(),
         segments: recorded::split(&call.messages, ancestors),
-        tools: (!defs.is_empty())
-            .then(|| recorded::offered(defs, options.api).map(Value::Array))
-            .transpose()?,
-        tools_text: (!defs.is_empty()).then(|| recorded::counted_text(defs)),
-        tool_choice: recorded::choice(options.api, options.tool_choice_mode, defs, &called),
+        offer: catalog.offer(options.tool_choice_mode, &called),
         called,
         headers: call.headers.clone(),
         labels: call.labels.clone(),

@@ -19,7 +19,7 @@ use crate::config::BadToolCallHandling;
 pub use messages_api::{MessagesApiInput, content_text};
 pub use segments::Segment;
 pub(crate) use segments::{Ancestor, split};
-pub(crate) use tools::{choice, counted_text, offered};
+pub use tools::{ToolCatalog, ToolOffer};
 pub use wire::Message;
 pub(crate) use wire::{Output, Parsed, input, output};
 
@@ -29,11 +29,8 @@ pub struct Recorded {
     /// Its input messages as sent when nothing is substituted.
     pub messages: Vec<Message>,
     pub segments: Vec<Segment>,
-    /// The request's `tools`; `None` when none were recorded.
-    pub tools: Option<Value>,
-    /// The recorded definitions as counted among the prompt's tokens.
-    pub tools_text: Option<String>,
-    pub tool_choice: Option<Value>,
+    /// Its recorded tools and the `tool_choice` sent with them.
+    pub offer: ToolOffer,
     /// The function names of its recorded answer's tool calls, in order.
     pub called: Vec<String>,
     /// Request headers from its span's attributes (`attribute_to_header_map`).
@@ -262,9 +259,7 @@ mod tests {
         Recorded {
             messages: messages.into_iter().map(msg).collect(),
             segments,
-            tools: None,
-            tools_text: None,
-            tool_choice: None,
+            offer: ToolOffer::default(),
             called: Vec::new(),
             headers: Vec::new(),
             labels: Vec::new(),

@@ -1,15 +1,63 @@
 //! A call's recorded tools as inference-perf offers them, and the `tool_choice` it sends, in
 //! the shapes of the API the calls go to.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use crate::config::{ApiType, ToolChoiceMode};
 use crate::python_json::{dumps, truthy};
 
+/// The tools a call offers and the `tool_choice` it sends, in the shapes of its API.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolOffer {
+    /// The request's `tools`; `None` when it offers none.
+    pub tools: Option<Arc<Value>>,
+    /// The definitions as inference-perf counts them among the prompt's tokens.
+    pub counted_text: Option<Arc<str>>,
+    pub tool_choice: Option<Value>,
+}
+
+/// Tool definitions as a request to one API offers them, built once for every call that
+/// offers the same ones.
+#[derive(Debug, Clone)]
+pub struct ToolCatalog {
+    api: ApiType,
+    definitions: Vec<Value>,
+    tools: Option<Arc<Value>>,
+    counted_text: Option<Arc<str>>,
+}
+
+impl ToolCatalog {
+    /// `definitions` (OpenAI's nested form or the flat one) offered to `api`; or why one
+    /// cannot be sent.
+    pub(crate) fn new(api: ApiType, definitions: Vec<Value>) -> Result<Self, String> {
+        let offered = !definitions.is_empty();
+        Ok(ToolCatalog {
+            api,
+            tools: offered
+                .then(|| offered_tools(&definitions, api).map(|t| Arc::new(Value::Array(t))))
+                .transpose()?,
+            counted_text: offered.then(|| counted_text(&definitions).into()),
+            definitions,
+        })
+    }
+
+    /// What a call offered these tools sends when its answer calls `called` (function
+    /// names, in order; none for a prose answer).
+    pub(crate) fn offer(&self, mode: ToolChoiceMode, called: &[String]) -> ToolOffer {
+        ToolOffer {
+            tools: self.tools.clone(),
+            counted_text: self.counted_text.clone(),
+            tool_choice: choice(self.api, mode, &self.definitions, called),
+        }
+    }
+}
+
 /// The tools of `gen_ai.tool.definitions` (OpenAI's nested form or the flat one) as `api`'s
 /// request's `tools`, their parameters cleaned to the JSON Schema vLLM accepts; or why a
 /// definition cannot be sent.
-pub(crate) fn offered(definitions: &[Value], api: ApiType) -> Result<Vec<Value>, String> {
+fn offered_tools(definitions: &[Value], api: ApiType) -> Result<Vec<Value>, String> {
     match api {
         ApiType::AnthropicMessages => Ok(definitions.iter().map(anthropic_tool).collect()),
         ApiType::Chat | ApiType::Completion => openai_tools(definitions),
@@ -65,13 +113,13 @@ fn anthropic_tool(definition: &Value) -> Value {
 }
 
 /// The definitions as inference-perf counts them among the prompt's tokens.
-pub(crate) fn counted_text(definitions: &[Value]) -> String {
+fn counted_text(definitions: &[Value]) -> String {
     dumps(&Value::Array(definitions.to_vec()), false)
 }
 
 /// The `tool_choice` of a call to `api` offered `definitions` whose recorded answer called
 /// `called` (names, in order).
-pub(crate) fn choice(
+fn choice(
     api: ApiType,
     mode: ToolChoiceMode,
     definitions: &[Value],
@@ -182,7 +230,7 @@ mod tests {
                            "map": {"type": "object"}}}});
         let nested = json!({"function": {"name": "read", "description": "d"}});
         assert_eq!(
-            offered(&[flat, nested], ApiType::Chat).unwrap(),
+            offered_tools(&[flat, nested], ApiType::Chat).unwrap(),
             vec![
                 json!({"type": "function", "function": {"name": "search", "description": null,
                     "parameters": {"type": "object", "additionalProperties": false, "properties": {
@@ -191,7 +239,7 @@ mod tests {
                     "parameters": null}}),
             ]
         );
-        let error = offered(&[json!({"name": "x"})], ApiType::Chat).unwrap_err();
+        let error = offered_tools(&[json!({"name": "x"})], ApiType::Chat).unwrap_err();
         assert!(error.contains("[0] has no type"), "{error}");
     }
 
@@ -235,7 +283,7 @@ mod tests {
         let nested = json!({"type": "function", "function": {"name": "read", "parameters": {}}});
         let nameless = json!({"description": null});
         assert_eq!(
-            offered(&[flat, nested, nameless], ApiType::AnthropicMessages).unwrap(),
+            offered_tools(&[flat, nested, nameless], ApiType::AnthropicMessages).unwrap(),
             vec![
                 json!({"name": "search", "description": "find", "input_schema": {
                     "type": "object", "properties": {"q": {"type": "string"}}}}),

@@ -21,13 +21,16 @@ use std::time::Duration;
 
 use rand::RngExt;
 
-use crate::config::{Distribution, SyntheticAgenticConfig, THEMES};
+use crate::config::{ApiType, Distribution, SyntheticAgenticConfig, THEMES, ToolChoiceMode};
 use crate::plan::request::DEFAULT_MAX_TOKENS;
 use crate::plan::rng::{Purpose, rng_at};
 use crate::plan::sampling::LengthSampler;
 
 use super::graph::{Event, EventIds, SessionGraph, overridden_tool_call_max_tokens};
 use super::model::Models;
+use super::recorded::{ToolCatalog, ToolOffer};
+
+mod tools;
 
 /// Tokens one theme's pieces render to in inference-perf 0.7.0.
 #[derive(Debug, Clone, Copy)]
@@ -124,10 +127,13 @@ pub(super) struct Shape {
     override_tool_call_max_tokens: bool,
     /// The model every call asks: generated calls record none (inference-perf's `""`).
     model: Option<Arc<str>>,
+    /// The API the calls go to, whose shapes their tools and `tool_choice` take.
+    api: ApiType,
+    tool_choice_mode: ToolChoiceMode,
 }
 
 impl Shape {
-    pub(super) fn new(config: &SyntheticAgenticConfig) -> Self {
+    pub(super) fn new(config: &SyntheticAgenticConfig, api: ApiType) -> Self {
         let sampler = |d: &Distribution| LengthSampler::for_shared_prefix(d);
         let [steps, catalog, parallel, latency, think] =
             config.optional_distributions().map(|(_, dist, fallback)| {
@@ -168,6 +174,8 @@ impl Shape {
             max_wait: Duration::from_millis(config.max_wait_ms.max(0) as u64),
             override_tool_call_max_tokens: config.override_tool_call_max_tokens,
             model: Models::new(config.replay_keys()).of(""),
+            api,
+            tool_choice_mode: config.tool_choice_mode,
         }
     }
 
@@ -187,17 +195,31 @@ impl Shape {
         let mut session = Builder {
             shape: self,
             index,
+            theme,
             sizes: THEME_SIZES[theme],
             tools: 0,
             events: Vec::new(),
-            tool_call: Vec::new(),
+            called: Vec::new(),
+            fan_out: Vec::new(),
             contexts: 0,
         };
         session.rounds();
-        // Generated calls ask for no schema and run inside no tool, so inference-perf tags a
-        // call user-facing exactly when it answers in prose.
-        for (event, &tool_call) in session.events.iter_mut().zip(&session.tool_call) {
-            event.user_facing = !tool_call;
+        let catalog = tools::catalog(theme, session.tools);
+        let offers = |definitions| {
+            ToolCatalog::new(self.api, definitions).expect("generated tools name their function")
+        };
+        let fan_out_catalog = offers([catalog.clone(), vec![tools::dispatch()]].concat());
+        let catalog = offers(catalog);
+        let calls = session.called.iter().zip(&session.fan_out);
+        for (event, (called, &fan_out)) in session.events.iter_mut().zip(calls) {
+            // Generated calls ask for no schema and run inside no tool, so inference-perf tags
+            // a call user-facing exactly when it answers in prose.
+            event.user_facing = called.is_empty();
+            event.tools = match (fan_out, session.tools) {
+                (true, _) => fan_out_catalog.offer(self.tool_choice_mode, called),
+                (false, 0) => ToolOffer::default(),
+                (false, _) => catalog.offer(self.tool_choice_mode, called),
+            };
         }
         SessionGraph {
             file: format!("synthetic_agentic session {index} ({})", THEMES[theme]),
@@ -212,12 +234,16 @@ impl Shape {
 struct Builder<'a> {
     shape: &'a Shape,
     index: u64,
+    /// An index into [`THEMES`].
+    theme: usize,
     sizes: ThemeSizes,
     /// Tools advertised to the session's agents (0: no agent has a tool loop).
     tools: u64,
     events: Vec<Event>,
-    /// Whether each event's answer is a tool call (else prose).
-    tool_call: Vec<bool>,
+    /// The tools each event's answer calls, in order (none: it answers in prose).
+    called: Vec<Vec<String>>,
+    /// Whether each event is a call of a spawn, offered the dispatch tool too.
+    fan_out: Vec<bool>,
     contexts: u32,
 }
 
@@ -292,8 +318,11 @@ impl Builder<'_> {
             offers_tools: self.tools > 0 || call.fan_out,
             model: self.shape.model.clone(),
             recorded: None,
+            // Set once the session is whole, as `user_facing` is.
+            tools: ToolOffer::default(),
         });
-        self.tool_call.push(call.tool_call);
+        self.called.push(call.called);
+        self.fan_out.push(call.fan_out);
         self.events.len() - 1
     }
 
@@ -384,16 +413,22 @@ impl Builder<'_> {
         } else {
             SUBAGENT_DIRECTIVE_TOKENS
         };
-        let step_calls = |b: &Self, step: u64| {
-            b.sample(&shape.parallel, &agent.at(&[step, draw::PARALLEL]))
-                .max(1)
+        // The tools a step's parallel calls call: the catalog's, from the step's number on.
+        let step_calls = |b: &Self, step: u64| -> Vec<String> {
+            let calls = b
+                .sample(&shape.parallel, &agent.at(&[step, draw::PARALLEL]))
+                .max(1);
+            (0..calls)
+                .map(|j| tools::name(b.theme, (step + j) % b.tools))
+                .collect()
         };
 
         let principal_terminal = steps == 0 && !spawns;
         let principal = if steps >= 1 {
-            let calls = step_calls(self, 0);
+            let called = step_calls(self, 0);
+            let calls = called.len() as u64;
             let output = self.call_max_tokens(calls, self.sizes.call);
-            let call = Call::new(input, output, after, wait, context).tool_call();
+            let call = Call::new(input, output, after, wait, context).calling(called);
             let event = self.emit(format!("{}:principal", agent.prefix), call);
             Link {
                 event,
@@ -444,9 +479,10 @@ impl Builder<'_> {
                     results: 0,
                 }
             } else {
-                let calls = step_calls(self, step + 1);
+                let called = step_calls(self, step + 1);
+                let calls = called.len() as u64;
                 let output = self.call_max_tokens(calls, self.sizes.call);
-                let call = Call::new(input, output, after, wait, context).tool_call();
+                let call = Call::new(input, output, after, wait, context).calling(called);
                 let event = self.emit(name, call);
                 Link {
                     event,
@@ -462,8 +498,8 @@ impl Builder<'_> {
         }
 
         // A loop cut short by the budget ends on a tool call: it answers in prose instead.
-        if self.tool_call[last.event] {
-            self.tool_call[last.event] = false;
+        if !self.called[last.event].is_empty() {
+            self.called[last.event].clear();
             self.events[last.event].output_tokens = answer.clamp(1, u32::MAX.into()) as u32;
             last.reply = answer;
             last.results = 0;
@@ -492,7 +528,7 @@ impl Builder<'_> {
         // The dispatch call also reads the results of the loop's last tool call, if any.
         let input = last.input
             + DELEGATE_TOKENS
-            + if self.tool_call[last.event] {
+            + if !self.called[last.event].is_empty() {
                 last.reply + last.results
             } else {
                 0
@@ -501,7 +537,7 @@ impl Builder<'_> {
         let output = self.call_max_tokens(children_tokens, self.sizes.dispatch);
         let depth = agent.depth;
         let call = Call::new(input, output, vec![last.event], Duration::ZERO, context)
-            .tool_call()
+            .calling(vec![tools::DISPATCH.to_string(); children])
             .fan_out();
         let spawn = self.emit(format!("{}:d{depth}:spawn", agent.prefix), call);
         let mut reports = Vec::with_capacity(children);
@@ -530,7 +566,8 @@ impl Builder<'_> {
         }
         if reports.len() != children || !self.fits(children + 1, reserved) {
             self.events.truncate(kept_events);
-            self.tool_call.truncate(kept_events);
+            self.called.truncate(kept_events);
+            self.fan_out.truncate(kept_events);
             self.contexts = kept_contexts;
             return None;
         }
@@ -590,7 +627,8 @@ struct Call {
     after: Vec<usize>,
     wait: Duration,
     context: u32,
-    tool_call: bool,
+    /// The tools its answer calls (none: it answers in prose).
+    called: Vec<String>,
     /// A call of a spawn (dispatch, acknowledgement, reports): it offers the dispatch tool.
     fan_out: bool,
 }
@@ -603,7 +641,7 @@ impl Call {
             after,
             wait,
             context,
-            tool_call: false,
+            called: Vec::new(),
             fan_out: false,
         }
     }
@@ -613,8 +651,8 @@ impl Call {
         self
     }
 
-    fn tool_call(mut self) -> Self {
-        self.tool_call = true;
+    fn calling(mut self, tools: Vec<String>) -> Self {
+        self.called = tools;
         self
     }
 }

@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
 
+use serde_json::{Value, json};
+
 use super::*;
 use crate::config::{ContextCompaction, DistributionType, ThemeWeight, fixed_length};
 use crate::plan::Sessions;
@@ -27,7 +29,7 @@ fn uniform(min: i64, max: i64) -> Distribution {
 type Call = (String, Vec<usize>, u128, u32, u32, u32);
 
 fn calls(config: &SyntheticAgenticConfig, index: u64) -> Vec<Call> {
-    Shape::new(config)
+    Shape::new(config, ApiType::Chat)
         .session(index)
         .events
         .into_iter()
@@ -109,7 +111,7 @@ fn a_spawn_dispatches_sub_agents_and_reads_each_report_after_it_ends() {
             call("r0:d0:notify1", &[7, 5], 0, (1826, 100), 0),
         ]
     );
-    let graph = Shape::new(&config).session(0);
+    let graph = Shape::new(&config, ApiType::Chat).session(0);
     assert_eq!(graph.session_id, "synthN0");
     assert_eq!(graph.event_ids, EventIds::Named);
     assert_eq!(graph.events[0].span_id, "synthN0:r0:principal");
@@ -129,10 +131,13 @@ fn a_spawn_dispatches_sub_agents_and_reads_each_report_after_it_ends() {
             "synthN0:r0:d0:notify1"
         ]
     );
-    let sessions = Sessions::synthetic(&SyntheticAgenticConfig {
-        num_sessions: Some(2),
-        ..config
-    });
+    let sessions = Sessions::synthetic(
+        &SyntheticAgenticConfig {
+            num_sessions: Some(2),
+            ..config
+        },
+        ApiType::Chat,
+    );
     assert_eq!(sessions.get(1).event_id(3), "synthN1:r0:d1:sub0:t0");
 }
 
@@ -155,7 +160,7 @@ fn the_event_budget_and_depth_bound_every_session_and_spawns_stay_whole() {
             turns_per_session: fixed_length(3),
             ..full.clone()
         };
-        let graph = Shape::new(&config).session(0);
+        let graph = Shape::new(&config, ApiType::Chat).session(0);
         assert!(graph.events.len() <= budget as usize, "budget {budget}");
         assert!(!graph.events.is_empty());
         well_formed(&graph, 2);
@@ -170,7 +175,7 @@ fn the_event_budget_and_depth_bound_every_session_and_spawns_stay_whole() {
         tool_catalog_size_per_agent: Some(uniform(0, 3)),
         ..config()
     };
-    let shape = Shape::new(&random);
+    let shape = Shape::new(&random, ApiType::Chat);
     for index in 0..300 {
         let graph = shape.session(index);
         assert!(graph.events.len() <= 40);
@@ -222,7 +227,7 @@ fn themes_are_drawn_with_their_weights() {
         ]),
         ..config()
     };
-    let shape = Shape::new(&config);
+    let shape = Shape::new(&config, ApiType::Chat);
     let mut counts = [0; 4];
     for index in 0..4000 {
         counts[shape.theme(index)] += 1;
@@ -273,11 +278,17 @@ fn sessions_are_the_same_for_the_same_seed_and_index() {
         tool_call_latency_sec: Some(uniform(0, 3)),
         ..config()
     };
-    let (a, b) = (Shape::new(&random), Shape::new(&random));
-    let other = Shape::new(&SyntheticAgenticConfig {
-        seed: 7,
-        ..random.clone()
-    });
+    let (a, b) = (
+        Shape::new(&random, ApiType::Chat),
+        Shape::new(&random, ApiType::Chat),
+    );
+    let other = Shape::new(
+        &SyntheticAgenticConfig {
+            seed: 7,
+            ..random.clone()
+        },
+        ApiType::Chat,
+    );
     let mut differ = 0;
     for index in 0..20 {
         assert_eq!(a.session(index), b.session(index));
@@ -292,7 +303,7 @@ fn sessions_are_the_same_for_the_same_seed_and_index() {
 #[test]
 fn calls_offer_the_catalog_and_a_spawn_the_dispatch_tool() {
     let offering = |config: &SyntheticAgenticConfig| -> Vec<(String, bool)> {
-        Shape::new(config)
+        Shape::new(config, ApiType::Chat)
             .session(0)
             .events
             .into_iter()
@@ -336,7 +347,7 @@ fn calls_offer_the_catalog_and_a_spawn_the_dispatch_tool() {
 #[test]
 fn generated_calls_ask_the_static_model_or_the_servers() {
     let models = |config: &SyntheticAgenticConfig| -> Vec<Option<String>> {
-        Shape::new(config)
+        Shape::new(config, ApiType::Chat)
             .session(0)
             .events
             .iter()
@@ -354,12 +365,130 @@ fn generated_calls_ask_the_static_model_or_the_servers() {
     assert!(asked.len() > 1);
     assert!(asked.iter().all(|m| m.as_deref() == Some("agent-model")));
     assert_eq!(
-        Sessions::synthetic(&fixed).predecessor_wait,
+        Sessions::synthetic(&fixed, ApiType::Chat).predecessor_wait,
         Some(Duration::from_secs(2))
     );
     let unlimited = SyntheticAgenticConfig {
         predecessor_wait_timeout_sec: 0.0,
         ..config()
     };
-    assert_eq!(Sessions::synthetic(&unlimited).predecessor_wait, None);
+    assert_eq!(
+        Sessions::synthetic(&unlimited, ApiType::Chat).predecessor_wait,
+        None
+    );
+}
+
+/// Each call's forced `tool_choice` (`None` when it sends none) and its offered tools' names.
+fn tool_offers(config: &SyntheticAgenticConfig, api: ApiType) -> Vec<(Option<Value>, Vec<String>)> {
+    Shape::new(config, api)
+        .session(0)
+        .events
+        .into_iter()
+        .map(|e| {
+            let names = e
+                .tools
+                .tools
+                .as_deref()
+                .and_then(Value::as_array)
+                .map_or_else(Vec::new, |tools| {
+                    tools
+                        .iter()
+                        .map(|t| {
+                            let name = t.get("name").unwrap_or(&t["function"]["name"]);
+                            name.as_str().unwrap().to_string()
+                        })
+                        .collect()
+                });
+            (e.tools.tool_choice, names)
+        })
+        .collect()
+}
+
+#[test]
+fn calls_are_offered_the_themes_tools_and_forced_to_the_ones_their_answers_call() {
+    let config = SyntheticAgenticConfig {
+        tool_loop_depth: Some(fixed_length(2)),
+        tool_catalog_size_per_agent: Some(fixed_length(13)),
+        fanout_probability: 1.0,
+        max_depth: 1,
+        sub_agents_per_spawn: Some(fixed_length(1)),
+        ..config()
+    };
+    let forced = |name: &str| Some(json!({"type": "function", "function": {"name": name}}));
+    let offers = tool_offers(&config, ApiType::Chat);
+    let catalog = &offers[0].1;
+    assert_eq!(catalog.len(), 13);
+    assert_eq!(
+        catalog[11..],
+        ["apply_remediation", "get_service_health_12"],
+        "the generic theme's 12 tools, then repeats suffixed"
+    );
+    let choices: Vec<_> = offers.iter().map(|(choice, _)| choice.clone()).collect();
+    assert_eq!(
+        choices,
+        [
+            // The root: its principal calls the catalog's first tool, its step 0 the next;
+            // its spawn dispatches the one sub-agent.
+            forced("get_service_health"),
+            forced("query_metrics"),
+            forced("dispatch_agent"),
+            // The sub-agent the same, then its prose report.
+            forced("get_service_health"),
+            forced("query_metrics"),
+            Some(json!("none")),
+            // The acknowledgement and the report's reading answer in prose.
+            Some(json!("none")),
+            Some(json!("none")),
+        ]
+    );
+    // The calls of the spawn are offered the dispatch tool beside the catalog.
+    for (i, (_, names)) in offers.iter().enumerate() {
+        let spawn_call = [2, 6, 7].contains(&i);
+        assert_eq!(names.len(), 13 + usize::from(spawn_call), "call {i}");
+        assert_eq!(
+            names.last().unwrap() == "dispatch_agent",
+            spawn_call,
+            "call {i}"
+        );
+    }
+
+    // Parallel calls are forced with `required`; `as_recorded` forces nothing; no catalog and
+    // no spawn: no tools at all.
+    let parallel = SyntheticAgenticConfig {
+        parallel_tool_calls_per_step: Some(fixed_length(2)),
+        fanout_probability: 0.0,
+        ..config.clone()
+    };
+    assert_eq!(
+        tool_offers(&parallel, ApiType::Chat)[0].0,
+        Some(json!("required"))
+    );
+    let as_recorded = SyntheticAgenticConfig {
+        tool_choice_mode: ToolChoiceMode::AsRecorded,
+        ..config.clone()
+    };
+    assert!(
+        tool_offers(&as_recorded, ApiType::Chat)
+            .iter()
+            .all(|(c, _)| c.is_none())
+    );
+    let bare = SyntheticAgenticConfig {
+        tool_catalog_size_per_agent: Some(fixed_length(0)),
+        fanout_probability: 0.0,
+        ..config.clone()
+    };
+    assert!(
+        tool_offers(&bare, ApiType::Chat)
+            .iter()
+            .all(|o| *o == (None, vec![]))
+    );
+
+    // The Messages API's shapes: forced by tool name, a prose turn unforced.
+    let messages_api = tool_offers(&config, ApiType::AnthropicMessages);
+    assert_eq!(
+        messages_api[0].0,
+        Some(json!({"type": "tool", "name": "get_service_health"}))
+    );
+    assert_eq!(messages_api[5].0, None);
+    assert_eq!(messages_api[2].1.last().unwrap(), "dispatch_agent");
 }

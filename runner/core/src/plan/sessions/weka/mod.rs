@@ -31,7 +31,7 @@ pub use self::wording::Wording;
 use super::Read;
 use super::graph::{Event, EventIds, SessionError, SessionGraph, ancestors, dependencies};
 use super::model::Models;
-use super::recorded::{self, Ancestor, Parsed, Recorded};
+use super::recorded::{self, Ancestor, Parsed, Recorded, ToolOffer};
 use super::trace_filter::TraceFilter;
 use crate::config::WekaTraceReplayConfig;
 use crate::plan::DEFAULT_MAX_TOKENS;
@@ -184,6 +184,7 @@ fn graph(
             offers_tools: false,
             model: models.of(&call.model),
             recorded: Some(Arc::new(recorded)),
+            tools: ToolOffer::default(),
         })
         .collect();
     Some(SessionGraph {
@@ -232,9 +233,7 @@ fn sent(
             Recorded {
                 messages: messages[i].iter().map(|m| m.wire.clone()).collect(),
                 segments: recorded::split(&messages[i], &ancestors),
-                tools: None,
-                tools_text: None,
-                tool_choice: None,
+                offer: ToolOffer::default(),
                 called: Vec::new(),
                 headers: Vec::new(),
                 labels: Vec::new(),
