@@ -6,7 +6,7 @@
 use std::io::Cursor;
 
 use openh264::OpenH264API;
-use openh264::encoder::{Encoder, EncoderConfig, FrameRate, FrameType};
+use openh264::encoder::{Encoder, EncoderConfig, FrameRate, FrameType, RateControlMode};
 use openh264::formats::{RgbSliceU8, YUVBuffer};
 
 use super::STANDARD;
@@ -54,6 +54,8 @@ pub fn solid(width: u32, height: u32, frames: u32, rgb: [u8; 3]) -> Result<Vec<u
     let config = EncoderConfig::new()
         .max_frame_rate(FrameRate::from_hz(FPS as f32))
         // Rate control may drop frames to hit a bitrate; the frame count is what is measured.
+        // With it off, OpenH264 has no bitrate to warn about not controlling.
+        .rate_control_mode(RateControlMode::Off)
         .skip_frames(false)
         // One thread: the bytes depend on the seed alone, and workers share the cores.
         .num_threads(1);
